@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, createRuntime, loadConfig, parseQueueList, STAGES, UsageError, type Runtime } from '@prbot/core';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from './produce.ts';
+import { formatStatus, status } from './status.ts';
+
+const HELP = `usage:
+  pnpm produce [--dry-run] [--json]     scan the PRD and enqueue a cycle per gap
+  pnpm pause [queue…]                   stop queues from starting jobs (default: all four stages)
+  pnpm resume [queue…]                  let them start again
+  pnpm status [--json]                  jobs per state per queue, paused or not, budget left today
+options: --config FILE (or PRBOT_CONFIG)`;
+
+async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { config: { type: 'string' }, json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean' } },
+  });
+  if (values.help || !command) {
+    console.log(HELP);
+    return command ? 0 : 2;
+  }
+  if (!['produce', 'pause', 'resume', 'status'].includes(command)) throw new UsageError(`unknown command "${command}"\n${HELP}`);
+  // Checked before connecting, so a typo changes nothing anywhere.
+  const pauseTargets = command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
+  const cfg = loadConfig(values.config);
+  const rt = createRuntime(cfg, { role: 'client' });
+  try {
+    await rt.redis.connect().catch((err: Error) => {
+      throw new Error(`cannot reach Redis at ${cfg.redis.url.replace(/\/\/[^@/]*@/, '//***@')}: ${err.message}`);
+    });
+    return await run(rt, command, pauseTargets, values);
+  } finally {
+    await rt.close();
+  }
+}
+
+async function run(rt: Runtime, command: string, queues: string[], values: { json?: boolean; 'dry-run'?: boolean }): Promise<number> {
+  switch (command) {
+    case 'produce': {
+      const report = await produce(rt, defaultPolicy, { dryRun: values['dry-run'] });
+      if (values.json) console.log(JSON.stringify(report, null, 2));
+      else {
+        for (const l of report.lines) console.log(`${l.action.padEnd(10)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
+        if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
+        else console.log(report.reason);
+      }
+      return 0;
+    }
+    case 'pause':
+    case 'resume':
+      for (const q of queues) {
+        const queue = rt.queues[q as keyof typeof rt.queues];
+        if (command === 'pause') await queue.pause();
+        else await queue.resume();
+        console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
+      }
+      return 0;
+    case 'status': {
+      const s = await status(rt);
+      console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+      return 0;
+    }
+  }
+  return 2;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const known = err instanceof ConfigError || err instanceof UsageError;
+    console.error(`prbot: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`);
+    process.exit(known ? 2 : 1);
+  },
+);

@@ -1,0 +1,49 @@
+import { QUEUE_NAMES, type BudgetToday, type QueueName, type Runtime } from '@prbot/core';
+
+export interface QueueStatus {
+  queue: QueueName;
+  paused: boolean;
+  counts: Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed' | 'prioritized', number>;
+  oldestWaitingAgeMs: number | null;
+}
+
+export interface Status {
+  queues: QueueStatus[];
+  budget: BudgetToday;
+}
+
+export async function status(rt: Runtime): Promise<Status> {
+  const queues = await Promise.all(
+    QUEUE_NAMES.map(async (q): Promise<QueueStatus> => {
+      const queue = rt.queues[q];
+      const [paused, counts, oldest] = await Promise.all([
+        queue.isPaused(),
+        queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
+        queue.getJobs(['waiting'], 0, 0, true),
+      ]);
+      const first = oldest[0];
+      return {
+        queue: q,
+        paused,
+        counts: counts as QueueStatus['counts'],
+        oldestWaitingAgeMs: first ? rt.clock() - first.timestamp : null,
+      };
+    }),
+  );
+  return { queues, budget: await rt.budget.today() };
+}
+
+export function formatStatus(s: Status): string {
+  const rows = s.queues.map((q) => {
+    const c = q.counts;
+    const age = q.oldestWaitingAgeMs === null ? '-' : `${Math.round(q.oldestWaitingAgeMs / 1000)}s`;
+    return `${q.queue.padEnd(8)} ${(q.paused ? 'paused' : 'running').padEnd(8)} ${String(c.waiting + c.prioritized).padStart(7)} ${String(c.active).padStart(6)} ${String(c.delayed).padStart(7)} ${String(c.failed).padStart(6)} ${String(c.completed).padStart(9)}  ${age}`;
+  });
+  const b = s.budget;
+  return [
+    'queue    state    waiting active delayed failed completed  oldest waiting',
+    ...rows,
+    '',
+    `budget ${b.day}: ${b.calls.left}/${b.calls.cap} calls and ${b.tokens.left}/${b.tokens.cap} tokens left; resets ${b.resetsAt}`,
+  ].join('\n');
+}

@@ -1,0 +1,2 @@
+export { startWorkers, type WorkerSet } from './workers.ts';
+export { stageRunner, endCycle, DeferUntil } from './stage.ts';

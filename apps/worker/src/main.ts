@@ -1,0 +1,49 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, createRuntime, loadConfig, parseQueueList, UsageError } from '@prbot/core';
+import { defaultPolicy } from '@prbot/policy';
+import { startWorkers } from './workers.ts';
+
+const HELP = `usage: pnpm worker [--queues propose,apply,test,pr,events] [--concurrency N] [--config FILE]
+Runs the given stage workers in this process (default: all queues).`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      queues: { type: 'string' },
+      concurrency: { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const queues = parseQueueList(values.queues);
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) {
+    throw new UsageError(`--concurrency must be a positive whole number, not "${values.concurrency}"`);
+  }
+  const cfg = loadConfig(values.config);
+  const rt = createRuntime(cfg, { role: 'worker' });
+  const set = startWorkers(rt, defaultPolicy, { queues, concurrency });
+  rt.log.info({ queues, concurrency: concurrency ?? 'from config' }, 'prbot worker started');
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    rt.log.info({ signal }, 'stopping: letting active jobs finish');
+    await set.close();
+    await rt.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const known = err instanceof ConfigError || err instanceof UsageError;
+  console.error(known ? `prbot worker: ${(err as Error).message}` : err);
+  if (!known) console.error(HELP);
+  process.exit(known ? 2 : 1);
+});

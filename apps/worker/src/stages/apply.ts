@@ -1,0 +1,25 @@
+import { botCommitSpec, buildCommit, classify, countActions, CycleEnded, proposalRefusal } from '@prbot/core';
+import { guardContext } from '../repo-context.ts';
+import type { StageContext } from '../stage.ts';
+
+/** apply: classify against the base tree → all NOOP ends the cycle → build the bot commit. */
+export async function apply(s: StageContext<'apply'>): Promise<void> {
+  const { rt, data } = s;
+  // Guardrails are enforced where the commit is built, not only where the proposal is scored.
+  const refusal = proposalRefusal(data.proposal, guardContext(rt), rt.cfg.guardrails);
+  if (refusal) throw new CycleEnded('apply_failed', `guardrail: ${refusal}`);
+
+  // 1. ADD / UPDATE / NOOP from the base commit's tree; model confusion ends the cycle.
+  await rt.mirror.ensureCommit(data.baseCommit);
+  const changes = await classify(rt.mirror, data.baseCommit, data.proposal);
+  const n = countActions(changes);
+  await s.step(40, `classified: ${n.ADD} ADD, ${n.UPDATE} UPDATE, ${n.NOOP} NOOP`);
+
+  // 2. All NOOP: nothing to test or propose.
+  if (n.ADD + n.UPDATE === 0) throw new CycleEnded('cycle_noop', `every proposed file already has that content (${n.NOOP} NOOP)`);
+  const botCommit = await buildCommit(rt.mirror, botCommitSpec(data, changes, rt.cfg.bot));
+  await s.step(90, `built bot commit ${botCommit.slice(0, 12)}`);
+
+  await s.handOver('test', { ...data, changes, botCommit });
+  await s.step(100, 'handed over to test');
+}

@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { botCommitSpec, CycleEnded, rebuildCommit, runCommand, testEnvironment, type CommandResult } from '@prbot/core';
+import type { StageContext } from '../stage.ts';
+
+/** test: rebuild the commit → move a slot worktree to it → setup and test commands. */
+export async function test(s: StageContext<'test'>): Promise<void> {
+  const { rt, data } = s;
+  const t = rt.cfg.tests;
+
+  // 1. Rebuild the bot commit from the payload; move one of this worker's kept worktrees to it.
+  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
+  const slot = await rt.slots.acquire();
+  try {
+    await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs);
+    await s.step(20, `slot ${slot.index} at ${data.botCommit.slice(0, 12)}`);
+
+    // 2. Setup, then tests: argv arrays, no shell, allow-listed environment, group-killing timeouts.
+    const home = path.join(rt.workdir, 'home');
+    await mkdir(home, { recursive: true });
+    const env = testEnvironment(t.envAllow, t.env, home, rt.env);
+    const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
+    const results: CommandResult[] = [];
+    for (const [i, cmd] of plan.entries()) {
+      let logged = 0;
+      await s.step(20 + Math.round((60 * i) / plan.length), `$ ${cmd.argv.join(' ')}`);
+      const r = await runCommand(cmd.phase, cmd.argv, {
+        cwd: slot.dir,
+        env,
+        timeoutMs: cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs,
+        tailBytes: t.tailBytes,
+        signal: s.signal,
+        onLine: (line) => {
+          if (logged++ < t.logLines) void s.job.log(line);
+        },
+      });
+      results.push(r);
+      if (s.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
+      if (!r.ok) {
+        const how = r.timedOut ? `timed out after ${cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs} ms` : `exit code ${r.exitCode ?? r.signal}`;
+        throw new CycleEnded('tests_failed', `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}): ${lastLines(r.tail)}`, { tests: results });
+      }
+    }
+    await s.handOver('pr', { ...data, tests: results });
+    await s.step(100, `all ${results.length} command(s) green; handed over to pr`);
+  } finally {
+    await slot.release();
+  }
+}
+
+/** The lines that say what failed (assertions, errors), else the last few. */
+function lastLines(tail: string, n = 6): string {
+  const lines = tail.trimEnd().split('\n').map((l) => l.trim()).filter(Boolean);
+  const telling = lines.filter((l) => /not ok|error|expected|actual|fail(ed|ing)?\b|assert/i.test(l) && !/^# (fail|pass)/.test(l));
+  return (telling.length ? telling.slice(0, n) : lines.slice(-n)).join(' | ').slice(0, 600);
+}

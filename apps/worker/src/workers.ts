@@ -1,0 +1,51 @@
+import { Worker } from 'bullmq';
+import type { QueueName, Runtime, Stage } from '@prbot/core';
+import type { Policy } from '@prbot/policy';
+import { onJobFailed, stageRunner, type StageProcessor } from './stage.ts';
+import { apply } from './stages/apply.ts';
+import { eventsProcessor } from './stages/events.ts';
+import { pr } from './stages/pr.ts';
+import { propose } from './stages/propose.ts';
+import { test } from './stages/test.ts';
+
+const PROCESSORS: { [S in Stage]: StageProcessor<S> } = { propose, apply, test, pr };
+
+export interface WorkerSet {
+  workers: Worker[];
+  /** Lets active jobs finish within `graceMs`, then stops the rest (they are picked up again as stalled). */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number }): WorkerSet {
+  const workers = o.queues.map((q) => {
+    const s = rt.cfg.queues[q];
+    const processor = q === 'events' ? eventsProcessor(rt) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>);
+    const w = new Worker(q, processor, {
+      connection: rt.redis,
+      prefix: rt.cfg.redis.prefix,
+      concurrency: o.concurrency ?? s.concurrency,
+      // A manual rateLimit() (HTTP 429) only takes effect on a worker with a limiter.
+      limiter: s.limiter ?? { max: 1_000_000, duration: 1000 },
+    });
+    w.on('failed', (job, err) => {
+      onJobFailed(rt, q, job, err).catch((e: Error) => rt.log.error({ err: e.message, queue: q }, 'recording a failed job'));
+    });
+    w.on('error', (err) => rt.log.error({ err: err.message, queue: q }, 'worker error'));
+    return w;
+  });
+  return {
+    workers,
+    async close(graceMs = rt.cfg.worker.shutdownGraceMs) {
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+      // worker.close() never times out by itself; past the grace, stop without waiting.
+      const r = await Promise.race([graceful.then(() => 'done' as const), deadline]);
+      clearTimeout(timer);
+      if (r === 'late') {
+        rt.log.warn({ graceMs }, 'grace period over; closing with jobs still active (they will be retried)');
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+    },
+  };
+}

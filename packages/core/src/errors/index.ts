@@ -1,0 +1,51 @@
+import type { Outcome } from '../outcomes.ts';
+
+/** Raised by a stage step to end the cycle for good with a named outcome. Never retried. */
+export class CycleEnded extends Error {
+  override readonly name = 'CycleEnded';
+  constructor(
+    readonly outcome: Outcome,
+    readonly reason: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(`${outcome}: ${reason}`);
+  }
+}
+
+/** A failure worth retrying (network, 5xx, a busy git lock). BullMQ's backoff applies. */
+export class TransientError extends Error {
+  override readonly name = 'TransientError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A config file that does not validate. The message names the file and each bad field. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly file: string,
+    readonly issues: { field: string; message: string }[],
+  ) {
+    super(
+      `invalid config ${file}:\n` + issues.map((i) => `  - ${i.field || '(root)'}: ${i.message}`).join('\n'),
+    );
+  }
+}
+
+/** A command line that asks for something that does not exist (an unknown queue, a bad flag). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** A git command that failed; carries the subcommand and stderr, never the environment. */
+export class GitError extends Error {
+  override readonly name = 'GitError';
+  constructor(
+    readonly args: readonly string[],
+    readonly stderr: string,
+    readonly exitCode: number | undefined,
+  ) {
+    super(`git ${args.slice(0, 2).join(' ')} failed (exit ${exitCode ?? '?'}): ${stderr.trim().slice(0, 500)}`);
+  }
+}

@@ -1,0 +1,42 @@
+import { execa } from 'execa';
+import { GitError } from './errors/index.ts';
+
+export interface GitOptions {
+  cwd: string;
+  input?: string | Buffer;
+  env?: Record<string, string>;
+  /** Exit codes that are answers, not failures (e.g. 1 from `diff --quiet`). */
+  okCodes?: number[];
+}
+
+export interface GitResult {
+  stdout: string;
+  exitCode: number;
+}
+
+// Git must not prompt, read the operator's hooks, or pick up a system-wide config that
+// changes plumbing output; these hold for every git process prbot starts.
+const GIT_ENV = {
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_OPTIONAL_LOCKS: '0',
+  LC_ALL: 'C',
+};
+
+/** Runs one git command with an argv array (never a shell). */
+export async function git(args: string[], opts: GitOptions): Promise<GitResult> {
+  const r = await execa('git', args, {
+    cwd: opts.cwd,
+    input: opts.input,
+    env: { ...GIT_ENV, ...opts.env },
+    reject: false,
+    stripFinalNewline: false,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const code = r.exitCode ?? -1;
+  if (code !== 0 && !(opts.okCodes ?? []).includes(code)) {
+    throw new GitError(args, String(r.stderr ?? r.message ?? ''), r.exitCode);
+  }
+  return { stdout: String(r.stdout), exitCode: code };
+}

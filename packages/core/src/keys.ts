@@ -1,0 +1,32 @@
+/**
+ * The one place that knows prbot's own Redis key layout (BullMQ owns `<prefix>:<queue>:*`).
+ * Every key starts with the configured prefix, which carries a hash tag such as `{prbot}`, so
+ * all keys land in one Redis Cluster slot and the Lua scripts may touch several of them.
+ */
+export interface Keys {
+  budgetDay(day: string): string;
+  budgetCycle(cycleId: string): string;
+  inflight(gapId: string): string;
+  outcome(cycleId: string): string;
+  record(cycleId: string): string;
+  history(gapId: string): string;
+  recent(): string;
+  stats(day: string): string;
+  pattern(): string;
+}
+
+export function keys(prefix: string): Keys {
+  // `bot` is not a queue name, so these never collide with BullMQ's `<prefix>:<queue>:` keys.
+  const k = (...parts: string[]) => [prefix, 'bot', ...parts].join(':');
+  return {
+    budgetDay: (day) => k('budget', day),
+    budgetCycle: (cycleId) => k('budget-cycle', cycleId),
+    inflight: (gapId) => k('inflight', gapId),
+    outcome: (cycleId) => k('outcome', cycleId),
+    record: (cycleId) => k('record', cycleId),
+    history: (gapId) => k('history', gapId),
+    recent: () => k('recent'),
+    stats: (day) => k('stats', day),
+    pattern: () => `${prefix}:*`,
+  };
+}

@@ -1,0 +1,123 @@
+import type { Refusal, Reservation } from '../budget.ts';
+import type { Config } from '../config.ts';
+import { CycleEnded } from '../errors/index.ts';
+import { parseProposal, proposalJsonSchema, ProposalParseError, type Proposal } from '../proposal.ts';
+import { estimateTokens, type Usage } from '../usage.ts';
+import { chatCompletion, type ChatAnswer, type ChatMessage } from './chat.ts';
+import { ModelCallError, ModelRateLimited } from './errors.ts';
+import type { ModelInfo, RungAttempt } from './info.ts';
+import { loadCassette, replayAnswer, type Cassette } from './replay.ts';
+
+export type ModelsConfig = Config['models'];
+
+/** The budget as the ladder sees it: already bound to one cycle. */
+export interface LadderBudget {
+  reserve(tokens: number): Promise<Reservation | Refusal>;
+  settle(r: Reservation, actualTokens: number): Promise<void>;
+}
+
+export class BudgetRefused extends Error {
+  override readonly name = 'BudgetRefused';
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
+  }
+}
+
+export interface LadderRequest {
+  rungs: string[];
+  escalated: boolean;
+  messages: ChatMessage[];
+  gap: { id: string; text: string };
+  /** How many cycles this gap has had; picks the replay answer. */
+  priorCycles: number;
+  /** The reservation taken in step 1 of propose; used for the first call. */
+  firstReservation: Reservation;
+}
+
+export interface LadderResult {
+  proposal: Proposal;
+  info: ModelInfo;
+}
+
+const cassettes = new Map<string, Cassette>();
+
+/**
+ * Calls the rungs in order until one answers with a valid proposal. A rung that fails (5xx,
+ * timeout, connection, 4xx, empty or invalid answer) falls to the next; a 429 stops the ladder
+ * and rate-limits the queue. Each call is reserved in the budget first and settled after.
+ */
+export async function runLadder(models: ModelsConfig, budget: LadderBudget, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<LadderResult> {
+  const attempts: RungAttempt[] = [];
+  const promptText = req.messages.map((m) => m.content).join('\n');
+  const reserveTokens = estimateTokens(promptText) + models.maxTokens;
+  let reservation: Reservation | null = req.firstReservation;
+  for (const rung of req.rungs) {
+    if (!reservation) {
+      const r = await budget.reserve(reserveTokens);
+      if (!r.granted) throw new BudgetRefused({ ...r, message: `${r.message} (after ${describe(attempts)})` });
+      reservation = r;
+    }
+    const started = Date.now();
+    let answer: ChatAnswer;
+    try {
+      answer = await callRung(models, rung, req, env, resolveFile);
+    } catch (err) {
+      await budget.settle(reservation, 0);
+      reservation = null;
+      const e = err instanceof ModelCallError ? err : new ModelCallError('connection', (err as Error).message);
+      if (e.kind === 'rate_limited') throw new ModelRateLimited(rung, e.retryAfterMs ?? 30_000);
+      attempts.push({ rung, ok: false, error: e.message, ms: Date.now() - started });
+      continue;
+    }
+    const usage: Usage = answer.usage ?? estimateUsage(promptText, answer.content);
+    await budget.settle(reservation, usage.total_tokens);
+    reservation = null;
+    try {
+      const proposal = parseProposal(answer.content, models.maxAnswerBytes);
+      attempts.push({ rung, ok: true, ms: Date.now() - started });
+      return { proposal, info: { rung, usage, usageEstimated: answer.usage === null, escalated: req.escalated, attempts } };
+    } catch (err) {
+      if (!(err instanceof ProposalParseError)) throw err;
+      attempts.push({ rung, ok: false, error: err.message, ms: Date.now() - started });
+    }
+  }
+  throw new CycleEnded('model_failed', `no rung gave a usable proposal: ${describe(attempts)}`, { attempts });
+}
+
+function describe(attempts: RungAttempt[]): string {
+  return attempts.map((a) => `${a.rung}: ${a.error ?? 'ok'}`).join('; ') || 'no rung tried';
+}
+
+function estimateUsage(prompt: string, answer: string): Usage {
+  const p = estimateTokens(prompt);
+  const c = estimateTokens(answer);
+  return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
+}
+
+async function callRung(models: ModelsConfig, rung: string, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<ChatAnswer> {
+  const slash = rung.indexOf('/');
+  const providerName = rung.slice(0, slash);
+  const model = rung.slice(slash + 1);
+  const provider = models.providers[providerName];
+  if (!provider) throw new ModelCallError('client', `unknown provider "${providerName}"`);
+  if (provider.kind === 'replay') {
+    const file = resolveFile(provider.cassette);
+    let cassette = cassettes.get(file);
+    if (!cassette) cassettes.set(file, (cassette = loadCassette(file)));
+    return replayAnswer(cassette, req.gap, req.priorCycles);
+  }
+  const apiKey = provider.keyEnv ? env[provider.keyEnv] : undefined;
+  if (provider.keyEnv && !apiKey) throw new ModelCallError('client', `environment variable ${provider.keyEnv} is not set`);
+  return chatCompletion({
+    baseUrl: provider.baseUrl,
+    apiKey,
+    headers: provider.headers,
+    model,
+    messages: req.messages,
+    maxTokens: models.maxTokens,
+    temperature: models.temperature,
+    responseFormat: { type: 'json_schema', json_schema: { name: 'proposal', schema: proposalJsonSchema, strict: true } },
+    timeoutMs: models.timeoutMs,
+    maxAnswerBytes: models.maxAnswerBytes,
+  });
+}

@@ -1,0 +1,15 @@
+import { request } from 'undici';
+import type { CycleRecord } from './records.ts';
+
+/** POSTs one cycle record to the observer service. Throws on failure so BullMQ retries it. */
+export async function postEvent(url: string, record: CycleRecord, timeoutMs: number): Promise<void> {
+  const res = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ source: 'bot', ...record }),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`observer answered HTTP ${res.statusCode}`);
+}

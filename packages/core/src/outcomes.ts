@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+/** Every cycle ends in exactly one of these (DESIGN.md, "Outcomes"). */
+export const OUTCOMES = [
+  'ok',
+  'cycle_noop',
+  'skipped_pause',
+  'skipped_cost',
+  'skipped_policy',
+  'skipped_no_gap',
+  'model_failed',
+  'proposal_rejected',
+  'apply_failed',
+  'tests_failed',
+  'pr_skipped_by_policy',
+  'pr_failed',
+] as const;
+
+export const outcomeSchema = z.enum(OUTCOMES);
+export type Outcome = z.infer<typeof outcomeSchema>;
+
+/** Outcomes that count as a failure of the bot on a gap (used by history and escalation). */
+export const FAILURE_OUTCOMES: ReadonlySet<Outcome> = new Set([
+  'model_failed',
+  'proposal_rejected',
+  'apply_failed',
+  'tests_failed',
+  'pr_failed',
+]);

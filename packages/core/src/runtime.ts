@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import { Budget } from './budget.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { forgeRemote, repoUrl, resolvePath, type LoadedConfig } from './config.ts';
+import { LocalForge } from './forge/local.ts';
+import type { Forge } from './forge/types.ts';
+import { keys, type Keys } from './keys.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Mirror } from './mirror.ts';
+import { openQueues, closeQueues, type Queues } from './queues.ts';
+import { connect } from './redis.ts';
+import type { RecorderDeps } from './records.ts';
+import { SlotPool } from './slots.ts';
+
+/** Everything a process needs, wired once from the config (the composition root). */
+export interface Runtime {
+  cfg: LoadedConfig;
+  redis: Redis;
+  keys: Keys;
+  queues: Queues;
+  budget: Budget;
+  mirror: Mirror;
+  slots: SlotPool;
+  forge: Forge;
+  recorder: RecorderDeps;
+  log: Logger;
+  clock: Clock;
+  env: NodeJS.ProcessEnv;
+  workdir: string;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  role: 'worker' | 'client';
+  clock?: Clock;
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+  redis?: Redis;
+}
+
+export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
+  const redis = o.redis ?? connect(cfg.redis.url, o.role);
+  const clock = o.clock ?? systemClock;
+  const k = keys(cfg.redis.prefix);
+  const queues = openQueues(cfg, redis);
+  const workdir = resolvePath(cfg, cfg.workdir);
+  const mirror = new Mirror(workdir, repoUrl(cfg));
+  const ownsRedis = !o.redis;
+  return {
+    cfg,
+    redis,
+    keys: k,
+    queues,
+    budget: new Budget(redis, k, cfg.budget, clock),
+    mirror,
+    slots: new SlotPool(mirror, workdir),
+    forge: new LocalForge(forgeRemote(cfg), resolvePath(cfg, cfg.forge.prDir)),
+    recorder: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock },
+    log: o.log ?? createLogger(cfg.log.level),
+    clock,
+    env: o.env ?? process.env,
+    workdir,
+    async close() {
+      await closeQueues(queues);
+      if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

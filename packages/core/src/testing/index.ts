@@ -1,0 +1,3 @@
+export * from './upstream.ts';
+export * from './redis-server.ts';
+export * from './model-server.ts';

@@ -1,0 +1,71 @@
+/**
+ * prbot's policy: the four functions an operator edits to decide what the bot works on.
+ * Nothing else lives here. The budget and the guardrails are not policy: they are checked
+ * in core before and after these functions, and nothing returned here can lift them.
+ */
+import type { CycleRecord, Gap, Proposal } from '@prbot/core';
+
+export interface PolicySettings {
+  maxGapsPerRun: number;
+  maxConsecutiveFailures: number;
+}
+
+export interface Verdict {
+  ok: boolean;
+  reason: string;
+}
+
+export interface GapWithHistory {
+  gap: Gap;
+  /** Newest first. */
+  history: CycleRecord[];
+}
+
+const FAILURES = new Set(['model_failed', 'proposal_rejected', 'apply_failed', 'tests_failed', 'pr_failed']);
+
+function consecutiveFailures(history: CycleRecord[]): number {
+  let n = 0;
+  for (const h of history) {
+    if (!FAILURES.has(h.outcome)) break;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Which gaps produce enqueues, in order. Default: gaps with fewer recent failures first (then
+ * PRD order), gaps that already landed a PR left out, at most `maxGapsPerRun`.
+ */
+export function pickGaps(gaps: GapWithHistory[], s: PolicySettings): Gap[] {
+  return gaps
+    .filter((g) => !g.history.some((h) => h.outcome === 'ok' && !h.dry_run))
+    .map((g, i) => ({ g, i, fails: consecutiveFailures(g.history) }))
+    .sort((a, b) => a.fails - b.fails || a.i - b.i)
+    .slice(0, s.maxGapsPerRun)
+    .map((x) => x.g.gap);
+}
+
+/** Whether a cycle may call the model (runs after the budget check, never instead of it). */
+export function shouldRunCycle(g: GapWithHistory, s: PolicySettings): Verdict {
+  const fails = consecutiveFailures(g.history);
+  if (fails >= s.maxConsecutiveFailures) {
+    return { ok: false, reason: `${fails} failures in a row on this gap; reword the PRD line or raise policy.maxConsecutiveFailures` };
+  }
+  return { ok: true, reason: 'ok' };
+}
+
+/** Whether a guardrail-clean proposal is worth applying. */
+export function scoreProposal(p: Proposal, _g: GapWithHistory): Verdict {
+  if (p.files.every((f) => f.content.trim() === '')) return { ok: false, reason: 'every proposed file is empty' };
+  return { ok: true, reason: 'ok' };
+}
+
+/** Whether a tested change becomes a draft PR. */
+export function shouldOpenPR(tests: { ok: boolean }[]): Verdict {
+  if (tests.length === 0) return { ok: false, reason: 'no test command ran; a PR needs green tests' };
+  if (!tests.every((t) => t.ok)) return { ok: false, reason: 'not every test command passed' };
+  return { ok: true, reason: 'ok' };
+}
+
+export const defaultPolicy = { pickGaps, shouldRunCycle, scoreProposal, shouldOpenPR };
+export type Policy = typeof defaultPolicy;

@@ -1,0 +1,126 @@
+/**
+ * `pnpm demo`: the whole pipeline, offline, on examples/demo-repo. Makes a bare upstream under
+ * data/demo/, uses the Redis at REDIS_URL (or 127.0.0.1:6379, or starts a redis-server child),
+ * runs produce and all four stage workers in this process, replays recorded model answers from
+ * examples/demo-cassette.json, shows each cycle's progress live, and writes
+ * data/demo/summary.json.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRuntime, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
+import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/core/testing';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from '@prbot/producer';
+import { startWorkers } from '@prbot/worker';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dataDir = path.join(root, 'data', 'demo');
+const PREFIX = '{prbot-demo}';
+const t0 = Date.now();
+const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
+
+async function redisUrl(): Promise<{ url: string; server?: RedisServer }> {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  if (await redisAnswers(url)) return { url };
+  say(`no Redis answers at ${url}; starting a redis-server child`);
+  const server = await startRedisServer();
+  return { url: server.url, server };
+}
+
+async function main(): Promise<void> {
+  const { url, server } = await redisUrl();
+  say(`Redis: ${url} (key prefix ${PREFIX})`);
+  const { bare } = await makeUpstream(path.join(root, 'examples', 'demo-repo'), path.join(dataDir, 'repo'));
+  say(`upstream repository: ${path.relative(root, bare)}`);
+
+  const configFile = path.join(dataDir, 'prbot.config.json');
+  const rawConfig = {
+    redis: { url, prefix: PREFIX },
+    repo: { url: bare, base: 'main', prd: 'docs/PRD.md' },
+    workdir: path.join(dataDir, 'work'),
+    records: { dir: path.join(dataDir, 'cycles') },
+    forge: { kind: 'local', prDir: path.join(dataDir, 'prs') },
+    models: {
+      providers: { replay: { kind: 'replay', cassette: path.join(root, 'examples', 'demo-cassette.json') } },
+      propose: ['replay/demo-cassette'],
+    },
+    queues: { test: { concurrency: 2 } },
+    tests: { commands: [['node', '--test']], timeoutMs: 60_000 },
+    log: { level: 'warn' },
+  };
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(configFile, JSON.stringify(rawConfig, null, 2) + '\n');
+  const cfg = parseConfig(rawConfig, configFile, {});
+  const rt = createRuntime(cfg, { role: 'worker', log: createLogger('warn', { pretty: true }) });
+  try {
+    await clearDemoKeys(rt);
+    const workers = startWorkers(rt, defaultPolicy, { queues: [...STAGES, 'events'] });
+    const report = await produce(rt, defaultPolicy);
+    for (const l of report.lines) say(`${l.action.padEnd(10)} ${l.gap.text.slice(0, 70)}`);
+    const cycles = report.lines.filter((l) => l.action === 'enqueued').map((l) => ({ id: l.cycleId!, text: l.gap.text }));
+    const records = await follow(rt, cycles);
+    await workers.close(5000);
+    await writeSummary(records);
+    printTable(records);
+  } finally {
+    await rt.close();
+    await server?.stop();
+  }
+}
+
+async function clearDemoKeys(rt: Runtime): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await rt.redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
+    if (keys.length) await rt.redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+/** Prints each cycle's moves between stages until every one has its outcome. */
+async function follow(rt: Runtime, cycles: { id: string; text: string }[]): Promise<CycleRecord[]> {
+  const seen = new Map<string, string>();
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    let done = 0;
+    for (const c of cycles) {
+      const outcome = await outcomeOf(rt.redis, rt.keys, c.id);
+      let where = outcome ? `→ ${outcome}` : 'waiting';
+      if (!outcome) {
+        for (const stage of [...STAGES].reverse()) {
+          const state = await rt.queues[stage].getJobState(stageJobId(c.id, stage));
+          if (state !== 'unknown') {
+            where = `${stage} (${state})`;
+            break;
+          }
+        }
+      } else done++;
+      if (seen.get(c.id) !== where) {
+        seen.set(c.id, where);
+        say(`${c.text.slice(0, 48).padEnd(48)} ${where}`);
+      }
+    }
+    if (done === cycles.length) break;
+    if (Date.now() > deadline) throw new Error('the demo did not finish within 3 minutes; see `pnpm status`');
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  const records = await Promise.all(cycles.map((c) => getRecord(rt.redis, rt.keys, c.id)));
+  return records.filter((r): r is CycleRecord => r !== null);
+}
+
+async function writeSummary(records: CycleRecord[]): Promise<void> {
+  const summary = { cycles: records.map((r) => ({ gap_id: r.gap_id, gap_text: r.gap_text, outcome: r.outcome, reason: r.reason, pr_url: r.pr_url })) };
+  await writeFile(path.join(dataDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+}
+
+function printTable(records: CycleRecord[]): void {
+  console.log('\noutcome            gap');
+  for (const r of records) console.log(`${r.outcome.padEnd(18)} ${r.gap_text}\n${' '.repeat(19)}${r.reason.slice(0, 160)}`);
+  console.log(`\n${records.length} cycles; records in data/demo/cycles/, draft PRs in data/demo/prs/, summary in data/demo/summary.json`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`demo failed: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+});
