@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createRuntime, loadConfig, parseQueueList, STAGES, UsageError, type Runtime } from '@prbot/core';
+import { ConfigError, UnavailableError, createRuntime, loadConfig, parseQueueList, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from './produce.ts';
 import { formatStatus, status } from './status.ts';
@@ -28,9 +28,7 @@ async function main(): Promise<number> {
   const cfg = loadConfig(values.config);
   const rt = createRuntime(cfg, { role: 'client' });
   try {
-    await rt.redis.connect().catch((err: Error) => {
-      throw new Error(`cannot reach Redis at ${cfg.redis.url.replace(/\/\/[^@/]*@/, '//***@')}: ${err.message}`);
-    });
+    await waitReady(rt.redis, cfg.redis.url);
     return await run(rt, command, pauseTargets, values);
   } finally {
     await rt.close();
@@ -70,8 +68,9 @@ async function run(rt: Runtime, command: string, queues: string[], values: { jso
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const known = err instanceof ConfigError || err instanceof UsageError;
+    const known = err instanceof ConfigError || err instanceof UsageError || err instanceof UnavailableError;
     console.error(`prbot: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`);
-    process.exit(known ? 2 : 1);
+    // 2: the command or config is wrong; 1: something failed at run time.
+    process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
   },
 );

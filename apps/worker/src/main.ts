@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createRuntime, loadConfig, parseQueueList, UsageError } from '@prbot/core';
+import { ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, UsageError } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers } from './workers.ts';
 
@@ -26,6 +26,8 @@ async function main(): Promise<void> {
   }
   const cfg = loadConfig(values.config);
   const rt = createRuntime(cfg, { role: 'worker' });
+  // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
+  await waitReady(rt.redis, cfg.redis.url);
   const set = startWorkers(rt, defaultPolicy, { queues, concurrency });
   rt.log.info({ queues, concurrency: concurrency ?? 'from config' }, 'prbot worker started');
   let stopping = false;
@@ -42,8 +44,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const known = err instanceof ConfigError || err instanceof UsageError;
+  const known = err instanceof ConfigError || err instanceof UsageError || err instanceof UnavailableError;
   console.error(known ? `prbot worker: ${(err as Error).message}` : err);
   if (!known) console.error(HELP);
-  process.exit(known ? 2 : 1);
+  // 2: the command or config is wrong; 1: something failed at run time.
+    process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
 });

@@ -195,7 +195,8 @@ export function findConfigFile(env: NodeJS.ProcessEnv = process.env, cwd = proce
   return found;
 }
 
-export function loadConfig(file = findConfigFile(), env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(given?: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const file = given ?? findConfigFile(env);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -54,8 +54,14 @@ export function parseQueueList(list: string | string[] | undefined, allowed: rea
 
 export type Queues = Record<QueueName, Queue>;
 
-export function openQueues(cfg: Config, connection: ConnectionOptions): Queues {
-  const make = (q: QueueName) => new Queue(q, { connection, prefix: cfg.redis.prefix, defaultJobOptions: jobOptions(cfg, q) });
+export function openQueues(cfg: Config, connection: ConnectionOptions, onError: (err: Error) => void = () => {}): Queues {
+  const make = (q: QueueName) => {
+    const queue = new Queue(q, { connection, prefix: cfg.redis.prefix, defaultJobOptions: jobOptions(cfg, q) });
+    // Without a listener every reconnect attempt prints a stack; connection trouble is
+    // reported once, by whoever waits for the connection (waitReady, the worker's logger).
+    queue.on('error', onError);
+    return queue;
+  };
   return Object.fromEntries(QUEUE_NAMES.map((q) => [q, make(q)])) as Queues;
 }
 

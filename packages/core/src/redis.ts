@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { UnavailableError } from './errors/index.ts';
 
 export type RedisRole = 'worker' | 'client';
 
@@ -15,21 +16,32 @@ export function connect(url: string, role: RedisRole, extra: RedisOptions = {}):
     role === 'worker'
       ? { maxRetriesPerRequest: null, enableReadyCheck: true }
       : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) };
-  return new Redis(url, { ...opts, ...extra, lazyConnect: role === 'client' });
+  return new Redis(url, { ...opts, ...extra });
 }
 
-/** Connects a client-role connection and turns "connection refused" into a message naming the URL. */
-export async function connectClient(url: string): Promise<Redis> {
-  const redis = connect(url, 'client');
-  redis.on('error', () => {}); // surfaced by connect() below, not as an unhandled event
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (err) {
-    redis.disconnect();
-    throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
-  }
-  return redis;
+/**
+ * Resolves once the connection is ready; rejects with a message naming the (redacted) URL when
+ * the server cannot be reached, instead of leaving a CLI command hanging or dumping a stack.
+ */
+export async function waitReady(redis: Redis, url: string, timeoutMs = 6000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    let last = 'no answer';
+    const onError = (err: Error) => {
+      last = err.message;
+    };
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady).off('end', onEnd).off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const fail = () => done(new UnavailableError(`cannot reach Redis at ${redactUrl(url)}: ${last}`));
+    const onReady = () => done();
+    const onEnd = () => fail();
+    const timer = setTimeout(fail, timeoutMs);
+    redis.on('ready', onReady).on('end', onEnd).on('error', onError);
+  });
 }
 
 /** Hides a password in a redis:// URL before it goes into a message. */

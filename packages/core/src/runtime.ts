@@ -42,7 +42,9 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
   const redis = o.redis ?? connect(cfg.redis.url, o.role);
   const clock = o.clock ?? systemClock;
   const k = keys(cfg.redis.prefix);
-  const queues = openQueues(cfg, redis);
+  const log = o.log ?? createLogger(cfg.log.level);
+  const queues = openQueues(cfg, redis, (err) => log.debug({ err: err.message }, 'queue connection error'));
+  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const workdir = resolvePath(cfg, cfg.workdir);
   const mirror = new Mirror(workdir, repoUrl(cfg));
   const ownsRedis = !o.redis;
@@ -56,7 +58,7 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
     slots: new SlotPool(mirror, workdir),
     forge: new LocalForge(forgeRemote(cfg), resolvePath(cfg, cfg.forge.prDir)),
     recorder: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock },
-    log: o.log ?? createLogger(cfg.log.level),
+    log,
     clock,
     env: o.env ?? process.env,
     workdir,

@@ -49,3 +49,8 @@ export class GitError extends Error {
     super(`git ${args.slice(0, 2).join(' ')} failed (exit ${exitCode ?? '?'}): ${stderr.trim().slice(0, 500)}`);
   }
 }
+
+/** A service prbot needs (Redis) cannot be reached; the message names it, without credentials. */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+}

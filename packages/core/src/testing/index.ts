@@ -1,3 +1,4 @@
 export * from './upstream.ts';
 export * from './redis-server.ts';
 export * from './model-server.ts';
+export * from './harness.ts';

@@ -1,0 +1,70 @@
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { getRecord, outcomeOf, QUEUE_NAMES, type CycleRecord, type Runtime, type Cassette } from '@prbot/core';
+import { DEMO_REPO, REPO_ROOT, type ModelServer, type Script } from '@prbot/core/testing';
+import { defaultPolicy, type Policy } from '@prbot/policy';
+import { produce, type ProduceReport } from '@prbot/producer';
+import { startWorkers, type WorkerSet } from '../src/index.ts';
+
+/** A copy of the demo repo whose PRD holds exactly these tagged lines. */
+export async function repoWithGaps(gaps: string[]): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'prbot-repo-'));
+  await cp(DEMO_REPO, dir, { recursive: true });
+  await writeFile(path.join(dir, 'docs', 'PRD.md'), `# PRD\n\n${gaps.map((g) => `- [ ] ${g} [bot-eligible]`).join('\n')}\n`);
+  return dir;
+}
+
+/** A model-server script that answers like the demo cassette, matching the gap in the prompt. */
+export async function cassetteScript(): Promise<(req: Parameters<ModelServer['script']>[0]) => Script> {
+  const cassette = JSON.parse(await readFile(path.join(REPO_ROOT, 'examples', 'demo-cassette.json'), 'utf8')) as Cassette;
+  return (req) => {
+    const prompt = req.body.messages.map((m) => m.content).join('\n').toLowerCase();
+    const gapLine = prompt.split('\n').find((l) => l.startsWith('gap from')) ?? '';
+    const entry = cassette.entries.find((e) => gapLine.includes(e.gap.toLowerCase()));
+    return entry ? { content: entry.answers[0]!.content } : { content: 'I do not know this gap.' };
+  };
+}
+
+export function openaiModels(server: ModelServer, keyEnv = 'PRBOT_TEST_KEY') {
+  return { providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl, keyEnv } }, propose: ['loop/test-model'] };
+}
+
+export interface Run {
+  report: ProduceReport;
+  records: CycleRecord[];
+  byGap(fragment: string): CycleRecord;
+}
+
+/** Starts all workers, runs produce, waits until every enqueued cycle has its outcome. */
+export async function runAll(rt: Runtime, o: { policy?: Policy; workers?: WorkerSet; timeoutMs?: number } = {}): Promise<Run> {
+  const policy = o.policy ?? defaultPolicy;
+  const workers = o.workers ?? startWorkers(rt, policy, { queues: [...QUEUE_NAMES] });
+  try {
+    const report = await produce(rt, policy);
+    const ids = report.lines.filter((l) => l.action === 'enqueued').map((l) => l.cycleId!);
+    const records = await waitForOutcomes(rt, ids, o.timeoutMs);
+    return {
+      report,
+      records,
+      byGap: (f) => {
+        const r = records.find((x) => x.gap_text?.includes(f));
+        if (!r) throw new Error(`no record for a gap containing "${f}"`);
+        return r;
+      },
+    };
+  } finally {
+    if (!o.workers) await workers.close(2000);
+  }
+}
+
+export async function waitForOutcomes(rt: Runtime, ids: string[], timeoutMs = 30_000): Promise<CycleRecord[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const outcomes = await Promise.all(ids.map((id) => outcomeOf(rt.redis, rt.keys, id)));
+    if (outcomes.every(Boolean)) break;
+    if (Date.now() > deadline) throw new Error(`cycles without an outcome after ${timeoutMs} ms: ${ids.filter((_, i) => !outcomes[i]).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return (await Promise.all(ids.map((id) => getRecord(rt.redis, rt.keys, id)))) as CycleRecord[];
+}

@@ -1,0 +1,120 @@
+import { mkdtemp, rm, symlink, mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobOid, classify, proposalRefusal } from './changes.ts';
+import { botCommitSpec, buildCommit } from './commit.ts';
+import { CycleEnded } from './errors/index.ts';
+import { git } from './git.ts';
+import { Mirror } from './mirror.ts';
+import { commitAll, makeUpstream } from './testing/upstream.ts';
+import { DEMO_REPO } from './testing/harness.ts';
+import type { Proposal } from './proposal.ts';
+
+let dir: string;
+let mirror: Mirror;
+let base: string;
+let strings: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'prbot-changes-'));
+  const { bare, checkout } = await makeUpstream(DEMO_REPO, path.join(dir, 'repo'));
+  await symlink('/etc', path.join(checkout, 'etc-link'));
+  await mkdir(path.join(checkout, 'bin'));
+  await writeFile(path.join(checkout, 'bin', 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  await commitAll(checkout, 'add a symlink and an executable', true);
+  mirror = new Mirror(path.join(dir, 'work'), bare);
+  await mirror.sync();
+  base = await mirror.resolve('main');
+  strings = (await mirror.readFile(base, 'src/strings.js'))!;
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const proposal = (files: Proposal['files']): Proposal => ({ summary: 's', files });
+
+async function endOf(p: Proposal): Promise<CycleEnded> {
+  try {
+    await classify(mirror, base, p);
+  } catch (err) {
+    if (err instanceof CycleEnded) return err;
+    throw err;
+  }
+  throw new Error('expected the cycle to end');
+}
+
+describe('classify', () => {
+  it('tells ADD, UPDATE and NOOP apart from the base tree', async () => {
+    const changes = await classify(mirror, base, proposal([
+      { path: 'src/new.js', is_new: true, content: 'x' },
+      { path: 'src/strings.js', is_new: false, content: strings + '// more\n' },
+      { path: 'README.md', is_new: false, content: (await mirror.readFile(base, 'README.md'))! },
+      { path: 'bin/run.sh', is_new: false, content: '#!/bin/sh\necho bye\n' },
+    ]));
+    expect(changes.map((c) => [c.path, c.action, c.mode])).toEqual([
+      ['src/new.js', 'ADD', '100644'],
+      ['src/strings.js', 'UPDATE', '100644'],
+      ['README.md', 'NOOP', '100644'],
+      ['bin/run.sh', 'UPDATE', '100755'],
+    ]);
+  });
+
+  it('ends with apply_failed naming the file when is_new disagrees with the tree', async () => {
+    const e1 = await endOf(proposal([{ path: 'src/strings.js', is_new: true, content: 'x' }]));
+    expect([e1.outcome, e1.reason]).toEqual(['apply_failed', 'src/strings.js: proposed as new (is_new: true) but it already exists in the base commit']);
+    const e2 = await endOf(proposal([{ path: 'src/missing.js', is_new: false, content: 'x' }]));
+    expect(e2.reason).toMatch(/^src\/missing\.js: .*does not exist/);
+  });
+
+  it('refuses a path under a symlink of the base tree, and the symlink itself', async () => {
+    expect((await endOf(proposal([{ path: 'etc-link/passwd', is_new: true, content: 'x' }]))).reason).toMatch(/etc-link is a symlink/);
+    expect((await endOf(proposal([{ path: 'etc-link', is_new: false, content: 'x' }]))).reason).toMatch(/is a symlink/);
+  });
+
+  it('refuses writing over a directory or under a file', async () => {
+    expect((await endOf(proposal([{ path: 'src', is_new: false, content: 'x' }]))).reason).toMatch(/is a directory/);
+    expect((await endOf(proposal([{ path: 'README.md/x.js', is_new: true, content: 'x' }]))).reason).toMatch(/README\.md is a file/);
+  });
+
+  it('computes blob ids the way git does', async () => {
+    const r = await git(['hash-object', '--stdin'], { cwd: dir, input: 'héllo\n' });
+    expect(blobOid('héllo\n', 40)).toBe(r.stdout.trim());
+  });
+});
+
+describe('proposalRefusal', () => {
+  const guard = { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] };
+  const limits = { maxFiles: 2, maxFileBytes: 10, maxTotalBytes: 15 };
+  it('enforces counts, sizes, duplicates and file/directory clashes', () => {
+    expect(proposalRefusal(proposal([]), guard, limits)).toMatch(/no files/);
+    expect(proposalRefusal(proposal(['a', 'b', 'c'].map((p) => ({ path: p, is_new: true, content: '' }))), guard, limits)).toMatch(/3 files; the limit is 2/);
+    expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: 'x'.repeat(11) }]), guard, limits)).toMatch(/a is 11 bytes/);
+    expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: 'x'.repeat(9) }, { path: 'b', is_new: true, content: 'x'.repeat(9) }]), guard, limits)).toMatch(/18 bytes/);
+    expect(proposalRefusal(proposal([{ path: 'A.js', is_new: true, content: '' }, { path: 'a.js', is_new: true, content: '' }]), guard, limits)).toMatch(/twice/);
+    expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: '' }, { path: 'a/b', is_new: true, content: '' }]), guard, limits)).toMatch(/needs a to be a directory/);
+    expect(proposalRefusal(proposal([{ path: 'x', is_new: true, content: 'a\0b' }]), guard, limits)).toMatch(/NUL/);
+    expect(proposalRefusal(proposal([{ path: 'docs/PRD.md', is_new: false, content: '' }]), guard, limits)).toMatch(/PRD/);
+  });
+});
+
+describe('buildCommit', () => {
+  it('builds the same commit id on two machines from the same payload, without a checkout', async () => {
+    const job = { cycleId: 'c0000000001abcdef', baseCommit: base, createdAt: 1_700_000_000_000, gap: { text: 'Add x' }, proposal: { summary: 'adds x' } };
+    const changes = await classify(mirror, base, proposal([
+      { path: 'src/x.js', is_new: true, content: 'export const x = 1;\n' },
+      { path: 'src/strings.js', is_new: false, content: strings + '// touched\n' },
+      { path: 'README.md', is_new: false, content: (await mirror.readFile(base, 'README.md'))! },
+    ]));
+    const spec = botCommitSpec(job, changes, { name: 'prbot', email: 'prbot@localhost' });
+    const a = await buildCommit(mirror, spec);
+    const other = new Mirror(path.join(dir, 'work-other-machine'), mirror.url);
+    await other.sync();
+    const b = await buildCommit(other, spec);
+    expect(a).toMatch(/^[0-9a-f]{40}$/);
+    expect(b).toBe(a);
+    const files = (await git(['diff', '--name-status', base, a], { cwd: mirror.dir })).stdout.trim().split('\n');
+    expect(files).toEqual(['M\tsrc/strings.js', 'A\tsrc/x.js']);
+    expect(await mirror.readFile(a, 'src/x.js')).toBe('export const x = 1;\n');
+    const parent = (await git(['rev-parse', `${a}^`], { cwd: mirror.dir })).stdout.trim();
+    expect(parent).toBe(base);
+  });
+});

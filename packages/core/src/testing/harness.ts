@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig, type ConfigInput, type LoadedConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
+import type { Clock } from '../clock.ts';
+import { makeUpstream } from './upstream.ts';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const DEMO_REPO = path.join(REPO_ROOT, 'examples', 'demo-repo');
+export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface Harness {
+  dir: string;
+  prefix: string;
+  bare: string;
+  checkout: string;
+  configFile: string;
+  cfg: LoadedConfig;
+  rt: Runtime;
+  /** A second runtime on the same config (another "machine" or process). */
+  runtime(o?: { clock?: Clock; env?: NodeJS.ProcessEnv }): Runtime;
+  cleanup(): Promise<void>;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/**
+ * A test's own world: a unique key prefix on the real Redis, a bare upstream made from the
+ * demo repo (or `repo`), a config file on disk, and a runtime. `cleanup` deletes every key
+ * under the prefix and the temp directory.
+ */
+export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo?: string; clock?: Clock; env?: NodeJS.ProcessEnv } = {}): Promise<Harness> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'prbot-test-'));
+  const prefix = `{prbot-t${randomBytes(5).toString('hex')}}`;
+  const { bare, checkout } = await makeUpstream(o.repo ?? DEMO_REPO, path.join(dir, 'repo'));
+  const c = o.config ?? {};
+  const raw = {
+    ...c,
+    redis: { url: TEST_REDIS_URL, prefix, ...c.redis },
+    repo: { url: bare, ...c.repo },
+    workdir: path.join(dir, 'work'),
+    records: { dir: path.join(dir, 'cycles'), ...c.records },
+    forge: { prDir: path.join(dir, 'prs'), ...c.forge },
+    models: c.models ?? { providers: { replay: { kind: 'replay', cassette: path.join(REPO_ROOT, 'examples', 'demo-cassette.json') } }, propose: ['replay/demo'] },
+    queues: {
+      ...c.queues,
+      propose: { backoff: { delay: 50 }, ...c.queues?.propose },
+      apply: { backoff: { delay: 50 }, ...c.queues?.apply },
+      test: { backoff: { delay: 50 }, ...c.queues?.test },
+      pr: { backoff: { delay: 50 }, ...c.queues?.pr },
+      events: { backoff: { delay: 50 }, ...c.queues?.events },
+    },
+    tests: { commands: [['node', '--test']], ...c.tests },
+    log: { level: 'silent', ...c.log },
+  };
+  const configFile = path.join(dir, 'prbot.config.json');
+  await writeFile(configFile, JSON.stringify(raw, null, 2));
+  const cfg = parseConfig(raw, configFile, {});
+  const runtimes: Runtime[] = [];
+  const runtime = (ro: { clock?: Clock; env?: NodeJS.ProcessEnv } = {}) => {
+    const rt = createRuntime(cfg, { role: 'worker', clock: ro.clock ?? o.clock, env: ro.env ?? o.env ?? {}, log: createLogger(cfg.log.level, { pretty: false }) });
+    runtimes.push(rt);
+    return rt;
+  };
+  const rt = runtime();
+  return {
+    dir,
+    prefix,
+    bare,
+    checkout,
+    configFile,
+    cfg,
+    rt,
+    runtime,
+    async cleanup() {
+      let cursor = '0';
+      do {
+        const [next, keys] = await rt.redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        if (keys.length) await rt.redis.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      await Promise.all(runtimes.map((r) => r.close().catch(() => {})));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
