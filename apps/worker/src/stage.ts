@@ -3,6 +3,7 @@ import {
   CATALOG,
   CycleEnded,
   ModelRateLimited,
+  observeStageDuration,
   recordOutcome,
   stageJobId,
   type AnyCycleJob,
@@ -75,12 +76,16 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
         await rt.queues[next].add(next, nextData, { jobId: stageJobId(cycle.cycleId, next) });
       },
     };
+    const started = Date.now();
+    const observe = () => observeStageDuration(rt.redis, rt.keys, stage, (Date.now() - started) / 1000);
     try {
       await processor(ctx);
+      await observe();
     } catch (err) {
       if (err instanceof CycleEnded) {
         await endCycle(rt, stage, cycle, err.outcome, err.reason, err.details);
         await job.log(`ended: ${err.outcome}: ${err.reason}`);
+        await observe();
         return;
       }
       if (err instanceof ModelRateLimited) {

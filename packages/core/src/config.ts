@@ -140,6 +140,16 @@ export const configSchema = z
       .object({ name: z.string().default('prbot'), email: z.string().default('prbot@localhost') })
       .prefault({}),
     worker: z.object({ shutdownGraceMs: positiveInt.default(30_000) }).prefault({}),
+    dashboard: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(3000),
+        /** Hides pause/resume and Bull Board's actions (its write endpoints answer 405). */
+        readOnly: z.boolean().default(false),
+        /** Set when the dashboard is served over HTTPS (cookies then carry `Secure`). */
+        secureCookies: z.boolean().default(false),
+      })
+      .prefault({}),
     dryRun: z.boolean().default(false),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   })

@@ -32,3 +32,4 @@ export * from './forge/local.ts';
 export * from './forge/body.ts';
 export { withScripts } from './scripts.ts';
 export * from './observer.ts';
+export * from './durations.ts';

@@ -12,6 +12,7 @@ export interface Keys {
   history(gapId: string): string;
   recent(): string;
   stats(day: string): string;
+  durations(stage: string): string;
   pattern(): string;
 }
 
@@ -27,6 +28,7 @@ export function keys(prefix: string): Keys {
     history: (gapId) => k('history', gapId),
     recent: () => k('recent'),
     stats: (day) => k('stats', day),
+    durations: (stage) => k('durations', stage),
     pattern: () => `${prefix}:*`,
   };
 }

@@ -37,6 +37,12 @@ describe('end to end, one test per outcome', () => {
     const pushed = await git(['rev-parse', `refs/heads/${ok.branch}`], { cwd: h.bare });
     expect(pushed.stdout.trim()).toBe(ok.bot_commit);
 
+    // A job opened in Bull Board tells its story: steps and the command's own output.
+    const logs = (await h.rt.queues.test.getJobLogs(stageJobId(ok.cycle_id, 'test'))).logs;
+    expect(logs).toContain('$ node --test');
+    expect(logs.some((l) => /truncate cuts long text/.test(l))).toBe(true);
+    expect((await h.rt.queues.test.getJob(stageJobId(ok.cycle_id, 'test')))!.progress).toBe(100);
+
     const red = run.byGap('reverse');
     expect(red.outcome).toBe('tests_failed');
     expect(red.reason).toMatch(/node --test.*exit code 1/);

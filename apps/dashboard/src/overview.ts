@@ -1,0 +1,93 @@
+import { FAILURE_OUTCOMES, gapHistories, recentRecords, utcDay, type BudgetToday, type CycleRecord, type Outcome, type Runtime } from '@prbot/core';
+import { status, type QueueStatus } from '@prbot/producer';
+
+export interface DayCounts {
+  day: string;
+  cycles: number;
+  by_outcome: Partial<Record<Outcome, number>>;
+  pr_share: number;
+}
+
+export interface GapStats {
+  gap_id: string;
+  gap_text: string;
+  cycles: number;
+  by_outcome: Partial<Record<Outcome, number>>;
+  pr_share: number;
+  last_outcome: Outcome;
+  consecutive_failures: number;
+}
+
+export interface Overview {
+  budget: BudgetToday;
+  today: DayCounts;
+  week: DayCounts[];
+  recent: CycleRecord[];
+  failing: GapStats[];
+  queues: QueueStatus[];
+}
+
+/** Outcome counts per UTC day, newest first, from the stats hashes (one round trip). */
+export async function dayCounts(rt: Runtime, days: number): Promise<DayCounts[]> {
+  const now = rt.clock();
+  const ids = Array.from({ length: days }, (_, i) => utcDay(now - i * 86_400_000));
+  const p = rt.redis.pipeline();
+  for (const d of ids) p.hgetall(rt.keys.stats(d));
+  const res = (await p.exec()) ?? [];
+  return ids.map((day, i) => {
+    const h = (res[i]?.[1] ?? {}) as Record<string, string>;
+    const by_outcome = Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Number(v)])) as DayCounts['by_outcome'];
+    return summarise(day, by_outcome);
+  });
+}
+
+function summarise(day: string, by_outcome: DayCounts['by_outcome']): DayCounts {
+  const cycles = Object.values(by_outcome).reduce((a, b) => a + (b ?? 0), 0);
+  return { day, cycles, by_outcome, pr_share: cycles ? (by_outcome.ok ?? 0) / cycles : 0 };
+}
+
+/** Per-gap figures from the recent cycles, with each gap's current run of failures. */
+export async function gapStats(rt: Runtime, recent: CycleRecord[]): Promise<GapStats[]> {
+  const byGap = new Map<string, CycleRecord[]>();
+  for (const r of recent) if (r.gap_id) byGap.set(r.gap_id, [...(byGap.get(r.gap_id) ?? []), r]);
+  const histories = await gapHistories(rt.redis, rt.keys, [...byGap.keys()], 20);
+  return [...byGap.entries()].map(([gap_id, rs]) => {
+    const by_outcome: GapStats['by_outcome'] = {};
+    for (const r of rs) by_outcome[r.outcome] = (by_outcome[r.outcome] ?? 0) + 1;
+    const history = histories.get(gap_id) ?? rs;
+    let consecutive_failures = 0;
+    for (const h of history) {
+      if (!FAILURE_OUTCOMES.has(h.outcome)) break;
+      consecutive_failures++;
+    }
+    return { gap_id, gap_text: rs[0]!.gap_text ?? '', cycles: rs.length, by_outcome, pr_share: (by_outcome.ok ?? 0) / rs.length, last_outcome: history[0]?.outcome ?? rs[0]!.outcome, consecutive_failures };
+  });
+}
+
+export async function overview(rt: Runtime): Promise<Overview> {
+  const [week, recent, st] = await Promise.all([dayCounts(rt, 7), recentRecords(rt.redis, rt.keys, 500), status(rt)]);
+  const gaps = await gapStats(rt, recent);
+  return {
+    budget: st.budget,
+    today: week[0]!,
+    week,
+    recent: recent.slice(0, 25),
+    failing: gaps.filter((g) => g.consecutive_failures >= 3).sort((a, b) => b.consecutive_failures - a.consecutive_failures),
+    queues: st.queues,
+  };
+}
+
+/** `/stats?source=bot`: the shape an observer service reads. */
+export async function stats(rt: Runtime, days = 7) {
+  const [byDay, recent] = await Promise.all([dayCounts(rt, days), recentRecords(rt.redis, rt.keys, 2000)]);
+  const total: DayCounts['by_outcome'] = {};
+  for (const d of byDay) for (const [k, v] of Object.entries(d.by_outcome)) total[k as Outcome] = (total[k as Outcome] ?? 0) + (v ?? 0);
+  const totals = summarise(`last ${days} days`, total);
+  return {
+    source: 'bot' as const,
+    generated_at: new Date(rt.clock()).toISOString(),
+    totals: { cycles: totals.cycles, by_outcome: totals.by_outcome, pr_share: totals.pr_share },
+    by_day: byDay,
+    by_gap: await gapStats(rt, recent),
+  };
+}

@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import express, { type Express, type Request, type Response } from 'express';
+import cookieParser from 'cookie-parser';
+import { doubleCsrf } from 'csrf-csrf';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { z } from 'zod';
+import { gapHistory, outcomeSchema, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/core';
+import { createMetrics } from './metrics.ts';
+import { overview, stats } from './overview.ts';
+import { isQueueName, renderOverview } from './page.ts';
+import { basicAuth, browserId, sameOriginWrites, type BasicAuth } from './security.ts';
+
+export interface DashboardOptions {
+  auth: BasicAuth | null;
+  readOnly: boolean;
+  secureCookies: boolean;
+  refreshSeconds?: number;
+}
+
+const cyclesQuery = z.object({
+  gap: z.string().regex(/^g[0-9a-f]{12}$/, 'a gap id such as g0123456789ab').optional(),
+  outcome: outcomeSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+/** Proposal and file contents never reach the page: Bull Board shows their size instead. */
+export function redactJobData(data: unknown): unknown {
+  if (!data || typeof data !== 'object') return data;
+  const d = structuredClone(data) as Record<string, unknown>;
+  const hide = (files: unknown) => {
+    if (Array.isArray(files)) for (const f of files) if (f && typeof f === 'object' && 'content' in f) f.content = `[${Buffer.byteLength(String(f.content))} bytes]`;
+  };
+  hide((d.proposal as { files?: unknown } | undefined)?.files);
+  hide(d.changes);
+  return d;
+}
+
+export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await Promise.race([rt.redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
+      res.json({ ok: true, redis: 'up' });
+    } catch (err) {
+      res.status(503).json({ ok: false, redis: 'down', error: (err as Error).message });
+    }
+  });
+
+  if (o.auth) app.use(basicAuth(o.auth));
+  app.use(cookieParser());
+  app.use(browserId(o.secureCookies));
+  app.use(express.urlencoded({ extended: false, limit: '8kb' }));
+
+  const { generateCsrfToken, doubleCsrfProtection } = doubleCsrf({
+    getSecret: () => csrfSecret,
+    getSessionIdentifier: (req) => String(req.cookies?.prbot_sid ?? ''),
+    cookieName: 'prbot_csrf',
+    cookieOptions: { sameSite: 'strict', secure: o.secureCookies, path: '/' },
+    getCsrfTokenFromRequest: (req) => (req.body as { _csrf?: string } | undefined)?._csrf ?? (req.headers['x-csrf-token'] as string | undefined),
+  });
+  const csrfSecret = process.env.PRBOT_DASHBOARD_CSRF_SECRET ?? randomBytes(32).toString('hex');
+
+  const board = new ExpressAdapter();
+  board.setBasePath('/queues');
+  createBullBoard({
+    queues: QUEUE_NAMES.map((q) => {
+      const a = new BullMQAdapter(rt.queues[q], { readOnlyMode: o.readOnly, allowRetries: !o.readOnly });
+      a.setFormatter('data', redactJobData);
+      return a;
+    }),
+    serverAdapter: board,
+  });
+  app.use('/queues', sameOriginWrites, board.getRouter());
+
+  const metrics = createMetrics(rt);
+  const send = (fn: (req: Request, res: Response) => Promise<unknown>) => async (req: Request, res: Response) => {
+    try {
+      const body = await fn(req, res);
+      if (body !== undefined && !res.headersSent) res.json(body);
+    } catch (err) {
+      rt.log.error({ err: (err as Error).message, path: req.path }, 'dashboard request failed');
+      if (!res.headersSent) res.status(500).json({ error: (err as Error).message });
+    }
+  };
+
+  app.get('/', send(async (req, res) => {
+    const csrfToken = o.readOnly ? null : generateCsrfToken(req, res);
+    res.type('html').send(renderOverview(await overview(rt), { csrfToken, readOnly: o.readOnly, refreshSeconds: o.refreshSeconds ?? 10 }));
+  }));
+  app.get('/api/overview', send(() => overview(rt)));
+  app.get('/api/budget', send(() => rt.budget.today()));
+  app.get('/api/cycles', send(async (req, res) => {
+    const q = cyclesQuery.safeParse(req.query);
+    if (!q.success) return res.status(400).json({ error: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+    const { gap, outcome, limit } = q.data;
+    const pool = gap ? await gapHistory(rt.redis, rt.keys, gap, 20) : await recentRecords(rt.redis, rt.keys, 2000);
+    return { cycles: pool.filter((r) => !outcome || r.outcome === outcome).slice(0, limit) };
+  }));
+  app.get('/stats', send(async (req) => {
+    const days = z.coerce.number().int().min(1).max(90).default(7).safeParse(req.query.days);
+    return stats(rt, days.success ? days.data : 7);
+  }));
+  app.get('/metrics', send(async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.render());
+  }));
+  app.post('/api/queues/:queue/:action', doubleCsrfProtection, send(async (req, res) => {
+    const { queue, action } = req.params as { queue: string; action: string };
+    if (o.readOnly) return res.status(405).json({ error: 'the dashboard is read-only' });
+    if (!isQueueName(queue, QUEUE_NAMES)) return res.status(404).json({ error: `unknown queue "${queue}"` });
+    if (action === 'pause') await rt.queues[queue].pause();
+    else if (action === 'resume') await rt.queues[queue].resume();
+    else return res.status(404).json({ error: `unknown action "${action}"` });
+    rt.log.info({ queue, action }, 'queue state changed from the dashboard');
+    if (req.accepts(['html', 'json']) === 'json') return { queue, paused: action === 'pause' };
+    res.redirect(303, '/');
+  }));
+  app.use((err: Error & { code?: string }, _req: Request, res: Response, _next: express.NextFunction) => {
+    res.status(err.code === 'EBADCSRFTOKEN' ? 403 : 500).json({ error: err.code === 'EBADCSRFTOKEN' ? 'invalid or missing CSRF token' : err.message });
+  });
+  return app;
+}

@@ -1,0 +1,144 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRuntime, waitReady } from '@prbot/core';
+import { createHarness, REPO_ROOT, startRedisServer, type Harness } from '@prbot/core/testing';
+import { assertSafeBind, createDashboard, redactJobData } from '../src/index.ts';
+import { GAP_B, seed } from './seed.ts';
+
+let h: Harness;
+const servers: Server[] = [];
+
+async function serve(o: Parameters<typeof createDashboard>[1], rt = h.rt): Promise<string> {
+  const server = createDashboard(rt, o).listen(0, '127.0.0.1');
+  servers.push(server);
+  await new Promise((r) => server.once('listening', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+const open = { auth: null, readOnly: false, secureCookies: false };
+
+beforeAll(async () => {
+  h = await createHarness();
+  await seed(h.rt);
+});
+afterAll(async () => {
+  for (const s of servers) s.close();
+  await h.cleanup();
+});
+
+describe('dashboard endpoints', () => {
+  it('/api/budget reports what was spent today', async () => {
+    const url = await serve(open);
+    const b = await (await fetch(`${url}/api/budget`)).json();
+    expect(b).toMatchObject({ calls: { used: 3, cap: 20, left: 17 }, tokens: { used: 2100, cap: 160000 } });
+  });
+
+  it('/api/cycles filters by gap and outcome and validates its query', async () => {
+    const url = await serve(open);
+    const all = await (await fetch(`${url}/api/cycles`)).json();
+    expect(all.cycles).toHaveLength(5);
+    const failed = await (await fetch(`${url}/api/cycles?outcome=tests_failed&limit=2`)).json();
+    expect(failed.cycles.map((c: { outcome: string }) => c.outcome)).toEqual(['tests_failed', 'tests_failed']);
+    const gap = await (await fetch(`${url}/api/cycles?gap=${GAP_B.id}`)).json();
+    expect(gap.cycles).toHaveLength(3);
+    const bad = await fetch(`${url}/api/cycles?outcome=great&limit=9999`);
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toMatch(/outcome: .*limit: /);
+  });
+
+  it('/stats?source=bot gives counts by outcome, PR share, by day and by gap', async () => {
+    const url = await serve(open);
+    const s = await (await fetch(`${url}/stats?source=bot`)).json();
+    expect(s.source).toBe('bot');
+    expect(s.totals).toEqual({ cycles: 5, by_outcome: { ok: 2, tests_failed: 3 }, pr_share: 0.4 });
+    expect(s.by_day).toHaveLength(7);
+    expect(s.by_gap.find((g: { gap_id: string }) => g.gap_id === GAP_B.id)).toMatchObject({ cycles: 3, consecutive_failures: 3, pr_share: 0 });
+  });
+
+  it('/metrics exposes jobs, outcomes, budget and stage-duration histograms', async () => {
+    const { observeStageDuration } = await import('@prbot/core');
+    await observeStageDuration(h.rt.redis, h.rt.keys, 'test', 1.7);
+    const url = await serve(open);
+    const res = await fetch(`${url}/metrics`);
+    const text = await res.text();
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    expect(text).toContain('prbot_jobs{queue="test",state="waiting"} 1');
+    expect(text).toContain('prbot_outcomes_total{outcome="tests_failed"} 3');
+    expect(text).toContain('prbot_budget_remaining{kind="calls"} 17');
+    expect(text).toContain('prbot_stage_duration_seconds_bucket{stage="test",le="1"} 0');
+    expect(text).toContain('prbot_stage_duration_seconds_bucket{stage="test",le="2.5"} 1');
+    expect(text).toContain('prbot_stage_duration_seconds_count{stage="test"} 1');
+  });
+
+  it('/healthz answers 200, and 503 when Redis is down', async () => {
+    expect((await fetch(`${await serve(open)}/healthz`)).status).toBe(200);
+    const redis = await startRedisServer();
+    const cfg = { ...h.cfg, redis: { ...h.cfg.redis, url: redis.url } };
+    const rt = createRuntime(cfg, { role: 'client' });
+    await waitReady(rt.redis, redis.url);
+    const url = await serve(open, rt);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    await redis.stop();
+    const down = await fetch(`${url}/healthz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ ok: false, redis: 'down' });
+    rt.redis.disconnect();
+  });
+
+  it('refuses state changes without a CSRF token', async () => {
+    const url = await serve(open);
+    const r = await fetch(`${url}/api/queues/test/pause`, { method: 'POST' });
+    expect(r.status).toBe(403);
+    expect(await h.rt.queues.test.isPaused()).toBe(false);
+  });
+
+  it('refuses a cross-site write to Bull Board', async () => {
+    const url = await serve(open);
+    const r = await fetch(`${url}/queues/api/queues/test/pause`, { method: 'PUT', headers: { origin: 'https://evil.example' } });
+    expect(r.status).toBe(403);
+    expect(await h.rt.queues.test.isPaused()).toBe(false);
+  });
+
+  it('with basic auth, every route but /healthz answers 401 without credentials', async () => {
+    const url = await serve({ ...open, auth: { user: 'ops', password: 'pa55word' } });
+    for (const p of ['/', '/queues', '/api/budget', '/api/cycles', '/stats', '/metrics']) {
+      expect((await fetch(url + p)).status, p).toBe(401);
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const ok = await fetch(`${url}/api/budget`, { headers: { authorization: `Basic ${Buffer.from('ops:pa55word').toString('base64')}` } });
+    expect(ok.status).toBe(200);
+    const wrong = await fetch(`${url}/api/budget`, { headers: { authorization: `Basic ${Buffer.from('ops:nope').toString('base64')}` } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('read-only mode hides pause buttons and Bull Board refuses writes', async () => {
+    const url = await serve({ ...open, readOnly: true });
+    const html = await (await fetch(url)).text();
+    expect(html).toContain('read-only');
+    expect(html).not.toContain('data-testid="pause-test"');
+    const r = await fetch(`${url}/queues/api/queues/test/pause`, { method: 'PUT' });
+    expect(r.status).toBe(405);
+  });
+
+  it('refuses to bind beyond loopback without auth (function and CLI)', async () => {
+    expect(() => assertSafeBind('0.0.0.0', null)).toThrow(/refusing to listen on 0\.0\.0\.0 without basic auth/);
+    expect(() => assertSafeBind('0.0.0.0', { user: 'a', password: 'b' })).not.toThrow();
+    expect(() => assertSafeBind('127.0.0.1', null)).not.toThrow();
+    const r = await execa(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'), '--host', '0.0.0.0'], {
+      env: { PATH: process.env.PATH!, PRBOT_CONFIG: h.configFile },
+      extendEnv: false,
+      reject: false,
+      timeout: 20_000,
+    });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0/);
+  });
+
+  it('never renders proposal or file contents in Bull Board', () => {
+    const d = redactJobData({ cycleId: 'c1', proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: 'const secret = 1;' }] }, changes: [{ path: 'a.js', content: 'xyz' }] });
+    expect(JSON.stringify(d)).not.toContain('const secret');
+    expect(d).toMatchObject({ proposal: { files: [{ content: '[17 bytes]' }] }, changes: [{ content: '[3 bytes]' }] });
+  });
+});
