@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
+  CycleEnded,
+  UnavailableError,
   gapHistories,
   isLocalRepo,
   newCycleId,
@@ -9,6 +11,7 @@ import {
   repoUrl,
   stageJobId,
   withScripts,
+  type BotPr,
   type CycleRecord,
   type Gap,
   type Outcome,
@@ -19,7 +22,7 @@ import type { Policy } from '@prbot/policy';
 
 export interface ProduceLine {
   gap: Gap;
-  action: 'enqueued' | 'in_flight' | 'not_picked';
+  action: 'enqueued' | 'in_flight' | 'not_picked' | 'awaiting_review' | 'merged';
   cycleId?: string;
   why: string;
 }
@@ -55,19 +58,32 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   if (prd === null) throw new Error(`the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`);
   const gaps = parsePrd(prd);
 
-  // 3. Policy orders and filters, with each gap's history.
-  const histories = await gapHistories(rt.redis, rt.keys, gaps.map((g) => g.id), 5);
-  const picked = policy.pickGaps(gaps.map((gap) => ({ gap, history: histories.get(gap.id) ?? [] })), cfg.policy);
+  // 3. One PR per gap: one forge listing; open or merged bot PRs end the gap's turn here.
+  const prs = latestPrByGap(await listBotPrs(rt));
+  const lines: ProduceLine[] = [];
+  const candidates = gaps.filter((gap) => {
+    const pr = prs.get(gap.id);
+    if (pr?.state === 'open') lines.push({ gap, action: 'awaiting_review', why: `awaiting review: ${pr.url}` });
+    else if (pr?.state === 'merged') lines.push({ gap, action: 'merged', why: `merged: ${pr.url}` });
+    else return true;
+    return false;
+  });
+
+  // 4. Policy orders and filters, with each gap's history and closed PR.
+  const histories = await gapHistories(rt.redis, rt.keys, candidates.map((g) => g.id), 5);
+  const picked = policy.pickGaps(candidates.map((gap) => ({ gap, history: histories.get(gap.id) ?? [], pr: prs.get(gap.id) ?? null })), cfg.policy);
   const pickedIds = new Set(picked.map((g) => g.id));
-  const lines: ProduceLine[] = gaps
-    .filter((g) => !pickedIds.has(g.id))
-    .map((gap) => ({ gap, action: 'not_picked', why: 'left out by policy.pickGaps' }));
+  for (const gap of candidates.filter((g) => !pickedIds.has(g.id))) {
+    const pr = prs.get(gap.id);
+    lines.push({ gap, action: 'not_picked', why: pr ? `left out by policy.pickGaps: its PR was closed unmerged (${pr.url}); set policy.retryClosedPRs to retry` : 'left out by policy.pickGaps' });
+  }
   if (picked.length === 0) {
+    if (lines.length > 0) return { baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines) };
     const why = gaps.length === 0 ? `no unchecked [bot-eligible] lines in ${cfg.repo.prd}` : 'policy picked none of the gaps';
     return { ...(await endRun(rt, base, 'skipped_no_gap', why)), lines };
   }
 
-  // 4. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
+  // 5. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
   const now = rt.clock();
   const proposed = picked.map((gap, i) => ({ gap, cycleId: newCycleId(now + i) }));
   const holders = (await withScripts(rt.redis).acquireGaps(
@@ -81,7 +97,9 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
     if (holders[i] !== p.cycleId) lines.push({ gap: p.gap, action: 'in_flight', cycleId: holders[i], why: `cycle ${holders[i]} is still in flight` });
   }
   const jobs = mine.map((p) => {
-    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: o.dryRun ?? cfg.dryRun };
+    const closed = prs.get(p.gap.id);
+    const notes = closed ? [`A reviewer closed the bot's previous pull request for this gap without merging it: ${closed.url}. Take a different approach.`] : [];
+    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: o.dryRun ?? cfg.dryRun, notes };
     return { name: 'propose', data, opts: { jobId: stageJobId(p.cycleId, 'propose') } };
   });
   try {
@@ -91,8 +109,32 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
     throw err;
   }
   for (const p of mine) lines.push({ gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' });
-  lines.sort((a, b) => a.gap.line - b.gap.line);
-  return { baseCommit: base, outcome: null, reason: `${mine.length} enqueued`, lines };
+  return { baseCommit: base, outcome: null, reason: `${mine.length} enqueued`, lines: sortLines(lines) };
+}
+
+/** Without the forge's answer one-PR-per-gap cannot hold, so produce stops with the forge's reason. */
+async function listBotPrs(rt: Runtime): Promise<BotPr[]> {
+  try {
+    return await rt.forge.listBotPrs();
+  } catch (err) {
+    const why = err instanceof CycleEnded ? err.reason : (err as Error).message;
+    throw new UnavailableError(`cannot list the bot's pull requests, so nothing was enqueued: ${why}`);
+  }
+}
+
+function sortLines(lines: ProduceLine[]): ProduceLine[] {
+  return lines.sort((a, b) => a.gap.line - b.gap.line);
+}
+
+/** Each gap's most recently updated bot PR. */
+function latestPrByGap(prs: BotPr[]): Map<string, BotPr> {
+  const m = new Map<string, BotPr>();
+  for (const p of prs) {
+    if (!p.gapId) continue;
+    const cur = m.get(p.gapId);
+    if (!cur || p.updatedAt > cur.updatedAt) m.set(p.gapId, p);
+  }
+  return m;
 }
 
 async function isPaused(rt: Runtime, base: string): Promise<boolean> {

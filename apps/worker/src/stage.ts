@@ -2,9 +2,10 @@ import { DelayedError, RateLimitError, type Job } from 'bullmq';
 import {
   CATALOG,
   CycleEnded,
-  ModelRateLimited,
+  RateLimited,
   observeStageDuration,
   recordOutcome,
+  releasePrSlot,
   stageJobId,
   type AnyCycleJob,
   type CycleRecord,
@@ -46,7 +47,7 @@ export type StageProcessor<S extends Stage> = (ctx: StageContext<S>) => Promise<
 /**
  * Runs one stage job and maps what happens to BullMQ and to the cycle's outcome:
  * - CycleEnded            → record that outcome; the job completes;
- * - ModelRateLimited      → rate-limit the whole queue; the job waits (not an attempt);
+ * - RateLimited           → rate-limit the whole queue; the job waits (not an attempt);
  * - DeferUntil            → move to delayed until then (not an attempt);
  * - anything else         → retry with backoff; on the last attempt record the stage's
  *                           "exhausted" outcome first, so no cycle ends silently.
@@ -88,7 +89,7 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
         await observe();
         return;
       }
-      if (err instanceof ModelRateLimited) {
+      if (err instanceof RateLimited) {
         log.warn({ waitMs: err.waitMs }, err.message);
         await rt.queues[stage].rateLimit(err.waitMs);
         throw new RateLimitError();
@@ -153,6 +154,7 @@ export async function endCycle(
     pr_url: (details.pr_url as string) ?? null,
   };
   const { record: standing, fresh } = await recordOutcome(rt.recorder, record);
+  if (stage === 'pr' && !standing.pr_url) await releasePrSlot(rt.redis, rt.keys, c.cycleId);
   rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);
   return standing;
 }

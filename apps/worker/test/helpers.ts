@@ -37,11 +37,12 @@ export interface Run {
 }
 
 /** Starts all workers, runs produce, waits until every enqueued cycle has its outcome. */
-export async function runAll(rt: Runtime, o: { policy?: Policy; workers?: WorkerSet; timeoutMs?: number } = {}): Promise<Run> {
+/** `producer` runs produce on another runtime (e.g. before a token went bad). */
+export async function runAll(rt: Runtime, o: { policy?: Policy; workers?: WorkerSet; timeoutMs?: number; producer?: Runtime } = {}): Promise<Run> {
   const policy = o.policy ?? defaultPolicy;
   const workers = o.workers ?? startWorkers(rt, policy, { queues: [...QUEUE_NAMES] });
   try {
-    const report = await produce(rt, policy);
+    const report = await produce(o.producer ?? rt, policy);
     const ids = report.lines.filter((l) => l.action === 'enqueued').map((l) => l.cycleId!);
     const records = await waitForOutcomes(rt, ids, o.timeoutMs);
     return {

@@ -39,6 +39,46 @@ const replayProvider = z.object({
 });
 const providerSchema = z.discriminatedUnion('kind', [openaiProvider, replayProvider]);
 
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
+const forgeCommon = {
+  branchPrefix: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('bot/'),
+  /** Gitea/Forgejo mark a PR as draft by this title prefix (server setting WORK_IN_PROGRESS_PREFIXES). */
+  draftPrefix: z.string().default('WIP: '),
+  labels: z.array(z.string().min(1)).default(['prbot']),
+  /** At most this many bot PRs open at once; a cycle over it waits (delayed). */
+  maxOpen: positiveInt.default(5),
+  /** At most this many new bot PRs per rolling hour. */
+  maxPerHour: positiveInt.default(10),
+  /** How long a cycle over the open-PR limit waits before it looks again. */
+  limitRetryMs: positiveInt.default(5 * 60_000),
+  timeoutMs: positiveInt.default(30_000),
+};
+/** A remote URL with credentials in it would leak the token into logs and `git remote -v`. */
+const remoteUrl = z.string().refine((u) => !/^[a-z]+:\/\/[^/@]+@/i.test(u) || /^ssh:\/\/[^:@/]+@/i.test(u), 'no credentials in the URL; the token goes in the environment variable named by tokenEnv');
+const forgeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('local'), remote: z.string().optional(), prDir: z.string().default('data/_bot/prs'), ...forgeCommon }),
+  z.object({
+    kind: z.enum(['gitea', 'forgejo']),
+    baseUrl: z.url(),
+    owner: z.string().min(1),
+    repo: z.string().min(1),
+    tokenEnv: envName.default('GITEA_TOKEN'),
+    /** Push URL; defaults to `<baseUrl>/<owner>/<repo>.git`. SSH URLs work too. */
+    remote: remoteUrl.optional(),
+    ...forgeCommon,
+  }),
+  z.object({
+    kind: z.literal('github'),
+    /** https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise. */
+    apiUrl: z.url().default('https://api.github.com'),
+    owner: z.string().min(1),
+    repo: z.string().min(1),
+    tokenEnv: envName.default('GITHUB_TOKEN'),
+    remote: remoteUrl.optional(),
+    ...forgeCommon,
+  }),
+]);
+
 const rung = z.string().regex(/^[^/\s]+\/\S+$/, 'a rung is "provider/model"');
 
 export const configSchema = z
@@ -111,16 +151,7 @@ export const configSchema = z
         logLines: positiveInt.default(500),
       })
       .prefault({}),
-    forge: z
-      .object({
-        kind: z.literal('local').default('local'),
-        /** Where bot branches are pushed; defaults to repo.url. */
-        remote: z.string().optional(),
-        prDir: z.string().default('data/_bot/prs'),
-        branchPrefix: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('bot/'),
-        draftPrefix: z.string().default('WIP: '),
-      })
-      .prefault({}),
+    forge: forgeSchema.prefault({ kind: 'local' }),
     guardrails: z
       .object({
         /** Extra glob patterns to refuse; they add to the built-in list, never replace it. */
@@ -134,6 +165,8 @@ export const configSchema = z
       .object({
         maxGapsPerRun: positiveInt.default(10),
         maxConsecutiveFailures: positiveInt.default(5),
+        /** A human closing a bot PR unmerged is a "no": retry such a gap only when this is true. */
+        retryClosedPRs: z.boolean().default(false),
       })
       .prefault({}),
     bot: z
@@ -164,9 +197,10 @@ export const configSchema = z
       });
     }
     // A secret on the allow-list would hand it to model-written test code.
-    const secretNames = new Set(
-      Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
-    );
+    const secretNames = new Set([
+      ...Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
+      ...(cfg.forge.kind === 'local' ? [] : [cfg.forge.tokenEnv]),
+    ]);
     cfg.tests.envAllow.forEach((name, i) => {
       if (secretNames.has(name) || /KEY|TOKEN|SECRET|PASSWORD/i.test(name)) {
         ctx.addIssue({ code: 'custom', path: ['tests', 'envAllow', i], message: `"${name}" looks like a secret; tests never see secrets` });
@@ -268,6 +302,9 @@ export function repoUrl(cfg: LoadedConfig): string {
 }
 
 export function forgeRemote(cfg: LoadedConfig): string {
-  const r = cfg.forge.remote ?? cfg.repo.url;
+  const f = cfg.forge;
+  const r =
+    f.remote ??
+    (f.kind === 'local' ? cfg.repo.url : f.kind === 'github' ? `https://${new URL(f.apiUrl).host.replace(/^api\./, '')}/${f.owner}/${f.repo}.git` : `${f.baseUrl.replace(/\/+$/, '')}/${f.owner}/${f.repo}.git`);
   return isLocalRepo(r) ? resolvePath(cfg, r) : r;
 }

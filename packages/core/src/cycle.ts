@@ -17,6 +17,8 @@ export const proposeJobSchema = z.object({
   /** ms since epoch; also fixes the bot commit's dates so any machine rebuilds the same id. */
   createdAt: z.number().int().positive(),
   dryRun: z.boolean(),
+  /** Facts for the prompt that are not cycle records, e.g. a reviewer closed the last bot PR. */
+  notes: z.array(z.string()).default([]),
 });
 export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema });
 export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSchema).min(1), botCommit: sha });

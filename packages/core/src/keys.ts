@@ -13,6 +13,8 @@ export interface Keys {
   recent(): string;
   stats(day: string): string;
   durations(stage: string): string;
+  prOpen(): string;
+  prOpenedHour(): string;
   pattern(): string;
 }
 
@@ -29,6 +31,8 @@ export function keys(prefix: string): Keys {
     recent: () => k('recent'),
     stats: (day) => k('stats', day),
     durations: (stage) => k('durations', stage),
+    prOpen: () => k('pr-open'),
+    prOpenedHour: () => k('pr-opened'),
     pattern: () => `${prefix}:*`,
   };
 }

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { Budget } from './budget.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { forgeRemote, repoUrl, resolvePath, type LoadedConfig } from './config.ts';
-import { LocalForge } from './forge/local.ts';
+import { repoUrl, resolvePath, type LoadedConfig } from './config.ts';
+import { createForge } from './forge/create.ts';
 import type { Forge } from './forge/types.ts';
 import { keys, type Keys } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -56,7 +56,7 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
     budget: new Budget(redis, k, cfg.budget, clock),
     mirror,
     slots: new SlotPool(mirror, workdir),
-    forge: new LocalForge(forgeRemote(cfg), resolvePath(cfg, cfg.forge.prDir)),
+    forge: createForge(cfg, o.env ?? process.env, log),
     recorder: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock },
     log,
     clock,

@@ -11,6 +11,7 @@ const SCRIPTS = {
   recordOutcome: { file: 'record-outcome.lua', keys: 6 },
   acquireGaps: { file: 'acquire-gaps.lua', keys: -1 },
   releaseGaps: { file: 'release-gaps.lua', keys: -1 },
+  prAdmit: { file: 'pr-admit.lua', keys: 2 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -8,6 +8,7 @@ import type { CycleRecord, Gap, Proposal } from '@prbot/core';
 export interface PolicySettings {
   maxGapsPerRun: number;
   maxConsecutiveFailures: number;
+  retryClosedPRs: boolean;
 }
 
 export interface Verdict {
@@ -19,6 +20,8 @@ export interface GapWithHistory {
   gap: Gap;
   /** Newest first. */
   history: CycleRecord[];
+  /** The gap's latest bot PR on the forge, if any (open and merged ones never reach pickGaps). */
+  pr?: { url: string; state: 'open' | 'closed' | 'merged' } | null;
 }
 
 const FAILURES = new Set(['model_failed', 'proposal_rejected', 'apply_failed', 'tests_failed', 'pr_failed']);
@@ -33,12 +36,13 @@ function consecutiveFailures(history: CycleRecord[]): number {
 }
 
 /**
- * Which gaps produce enqueues, in order. Default: gaps with fewer recent failures first (then
- * PRD order), gaps that already landed a PR left out, at most `maxGapsPerRun`.
+ * Which gaps produce enqueues, in order. Default: a human's "no" stands (a gap whose bot PR was
+ * closed unmerged is left out unless `retryClosedPRs`); fewer recent failures first, then PRD
+ * order; at most `maxGapsPerRun`.
  */
 export function pickGaps(gaps: GapWithHistory[], s: PolicySettings): Gap[] {
   return gaps
-    .filter((g) => !g.history.some((h) => h.outcome === 'ok' && !h.dry_run))
+    .filter((g) => g.pr?.state !== 'closed' || s.retryClosedPRs)
     .map((g, i) => ({ g, i, fails: consecutiveFailures(g.history) }))
     .sort((a, b) => a.fails - b.fails || a.i - b.i)
     .slice(0, s.maxGapsPerRun)

@@ -1,7 +1,7 @@
-import { botCommitSpec, CycleEnded, gapHistory, gapSlug, prBody, rebuildCommit } from '@prbot/core';
-import type { StageContext } from '../stage.ts';
+import { admitPr, botCommitSpec, CycleEnded, gapHistory, gapSlug, prBody, rebuildCommit } from '@prbot/core';
+import { DeferUntil, type StageContext } from '../stage.ts';
 
-/** pr: policy → rebuild and push the bot branch → open a draft PR (looked up first) → ok. */
+/** pr: policy → look the PR up → PR limits → push the bot branch → open a draft PR → ok. */
 export async function pr(s: StageContext<'pr'>): Promise<void> {
   const { rt, data, policy } = s;
 
@@ -11,20 +11,22 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
 
   // 2. Rebuild, push, open a draft: looked up by head branch first so a retry never opens two.
   const branch = `${rt.cfg.forge.branchPrefix}${gapSlug(data.gap.text)}-${data.cycleId.slice(-8)}`;
-  const title = `${rt.cfg.forge.draftPrefix}${data.gap.text}`.slice(0, 250);
+  const title = data.gap.text.slice(0, 240);
   const history = await gapHistory(rt.redis, rt.keys, data.gap.id, 5);
-  const body = prBody({ cycleId: data.cycleId, gapText: data.gap.text, summary: data.proposal.summary, changes: data.changes, tests: data.tests, model: data.model, history });
+  const body = prBody({ cycleId: data.cycleId, gapId: data.gap.id, gapText: data.gap.text, summary: data.proposal.summary, changes: data.changes, tests: data.tests, model: data.model, history });
   if (data.dryRun) {
-    throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${title}"`, { branch, tests: data.tests });
+    throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${rt.cfg.forge.draftPrefix}${title}"`, { branch, tests: data.tests });
   }
   await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
-  const existing = await rt.forge.findByBranch(branch);
-  let url = existing?.url;
+  let url = (await rt.forge.findByBranch(branch))?.url;
   if (!url) {
+    // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
+    const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, await rt.forge.listBotPrs(), rt.clock());
+    if (!admission.ok) throw new DeferUntil(admission.retryAt, admission.reason);
     await s.step(40, `pushing ${branch}`);
     await rt.forge.push(rt.mirror.dir, data.botCommit, branch);
     await s.step(70, 'opening the draft PR');
-    url = (await rt.forge.openDraft({ branch, base: rt.cfg.repo.base, title, body, cycleId: data.cycleId })).url;
+    url = (await rt.forge.openDraft({ branch, base: rt.cfg.repo.base, title, body, cycleId: data.cycleId, labels: rt.cfg.forge.labels })).url;
   }
 
   // 3. ok with the PR's URL.

@@ -177,7 +177,7 @@ describe('end to end, one test per outcome', () => {
 
   it('pr_failed after the pr queue exhausts its retries on an unreachable remote', async () => {
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper']);
-    h = await createHarness({ repo, config: { forge: { remote: '/nonexistent/remote.git' }, queues: { pr: { attempts: 2 } } } });
+    h = await createHarness({ repo, config: { forge: { kind: 'local', remote: '/nonexistent/remote.git' }, queues: { pr: { attempts: 2 } } } });
     const r = (await runAll(h.rt)).records[0]!;
     expect(r.outcome).toBe('pr_failed');
     expect(r.reason).toMatch(/pr gave up after its retries: pushing bot\/.* failed/);

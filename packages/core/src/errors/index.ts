@@ -54,3 +54,14 @@ export class GitError extends Error {
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
 }
+
+/** A service asked us to slow down: the stage's whole queue waits `waitMs` (BullMQ manual rate limit). */
+export class RateLimited extends Error {
+  override readonly name: string = 'RateLimited';
+  constructor(
+    what: string,
+    readonly waitMs: number,
+  ) {
+    super(`${what}; the queue waits ${Math.round(waitMs / 1000)} s`);
+  }
+}

@@ -5,6 +5,7 @@ import type { CommandResult } from '../testresult.ts';
 
 export interface PrBodyInput {
   cycleId: string;
+  gapId: string;
   gapText: string;
   summary: string;
   changes: Change[];
@@ -14,8 +15,8 @@ export interface PrBodyInput {
 }
 
 /** The marker the PR lookup can match on, hidden in rendered Markdown. */
-export function cycleMarker(cycleId: string): string {
-  return `<!-- prbot-cycle: ${cycleId} -->`;
+export function cycleMarker(cycleId: string, gapId?: string): string {
+  return `<!-- prbot-cycle: ${cycleId} -->` + (gapId ? `\n<!-- prbot-gap: ${gapId} -->` : '');
 }
 
 export function prBody(i: PrBodyInput): string {
@@ -36,12 +37,12 @@ export function prBody(i: PrBodyInput): string {
     '**Tests**',
     tests,
     '',
-    `**Model:** ${i.model.rung}${i.model.escalated ? ' (escalated)' : ''}, ${i.model.usage.total_tokens} tokens${i.model.usageEstimated ? ' (estimated)' : ''}`,
+    `**Model:** rung ${i.model.rung}${i.model.escalated ? ' (escalated after repeated tests_failed)' : ''}, ${i.model.usage.prompt_tokens} prompt + ${i.model.usage.completion_tokens} completion tokens${i.model.usageEstimated ? ' (estimated)' : ''}`,
     '',
     '**Prior attempts on this gap**',
     prior,
     '',
     `Cycle \`${i.cycleId}\`. Opened as a draft by prbot; nothing merges without a human.`,
-    cycleMarker(i.cycleId),
+    cycleMarker(i.cycleId, i.gapId),
   ].join('\n');
 }

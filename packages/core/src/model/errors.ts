@@ -14,13 +14,14 @@ export class ModelCallError extends Error {
   }
 }
 
-/** The whole propose queue must wait (HTTP 429); the stage turns this into BullMQ's rate limit. */
-export class ModelRateLimited extends Error {
-  override readonly name = 'ModelRateLimited';
+import { RateLimited } from '../errors/index.ts';
+
+/** The whole propose queue must wait (HTTP 429). */
+export class ModelRateLimited extends RateLimited {
   constructor(
     readonly rung: string,
-    readonly waitMs: number,
+    waitMs: number,
   ) {
-    super(`${rung} answered 429; waiting ${Math.round(waitMs / 1000)}s`);
+    super(`${rung} answered 429`, waitMs);
   }
 }

@@ -6,6 +6,7 @@ export interface PromptInput {
   files: string[];
   excerpts: { path: string; content: string }[];
   history: string;
+  notes?: string[];
 }
 
 const SYSTEM = `You are prbot, a careful engineer making one small change to a repository.
@@ -24,6 +25,7 @@ export function buildPrompt(p: PromptInput): ChatMessage[] {
     `Files in the repository:\n${listing}`,
     excerpts ? `Current content of relevant files:\n${excerpts}` : '',
     p.history,
+    ...(p.notes ?? []),
   ]
     .filter(Boolean)
     .join('\n\n');

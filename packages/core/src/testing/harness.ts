@@ -44,7 +44,7 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
     repo: { url: bare, ...c.repo },
     workdir: path.join(dir, 'work'),
     records: { dir: path.join(dir, 'cycles'), ...c.records },
-    forge: { prDir: path.join(dir, 'prs'), ...c.forge },
+    forge: { kind: 'local', prDir: path.join(dir, 'prs'), ...c.forge },
     models: c.models ?? { providers: { replay: { kind: 'replay', cassette: path.join(REPO_ROOT, 'examples', 'demo-cassette.json') } }, propose: ['replay/demo'] },
     queues: {
       ...c.queues,

@@ -2,3 +2,5 @@ export * from './upstream.ts';
 export * from './redis-server.ts';
 export * from './model-server.ts';
 export * from './harness.ts';
+export * from './forge-server.ts';
+export * from './git-http-server.ts';

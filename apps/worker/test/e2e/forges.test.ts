@@ -1,0 +1,241 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Worker } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createForge, CycleEnded, git, QUEUE_NAMES, stageJobId, createLogger } from '@prbot/core';
+import { createHarness, startGiteaServer, startGithubServer, startGitHttpServer, startModelServer, type FakeForge, type Harness, type ModelServer, type GitHttpServer } from '@prbot/core/testing';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from '@prbot/producer';
+import { stageRunner, startWorkers } from '../../src/index.ts';
+import { pr } from '../../src/stages/pr.ts';
+import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
+
+const TOKEN = 'gtea-0123456789abcdef-TOKEN';
+let h: Harness | undefined;
+let fake: FakeForge | undefined;
+let model: ModelServer | undefined;
+let gitHttp: GitHttpServer | undefined;
+
+afterEach(async () => {
+  await h?.cleanup();
+  await fake?.stop();
+  await model?.close();
+  await gitHttp?.stop();
+  h = fake = model = gitHttp = undefined;
+});
+
+type Kind = 'gitea' | 'github';
+
+/** A harness whose forge is a loopback Gitea or GitHub API, pushing to the harness's bare remote. */
+async function forgeHarness(kind: Kind, gaps: string[], extra: Record<string, unknown> = {}, token = TOKEN) {
+  const { rt } = await forgeHarness2(kind, gaps, extra, token);
+  return rt;
+}
+
+/** Also returns `variant`: the same system seen through another forge config or token. */
+async function forgeHarness2(kind: Kind, gaps: string[], extra: Record<string, unknown> = {}, token = TOKEN) {
+  const repo = await repoWithGaps(gaps);
+  model = await startModelServer(await cassetteScript());
+  // The fake needs the bare repo, which the harness creates: start the harness first with a
+  // placeholder URL, then point the runtime at the fake.
+  const placeholder = { owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN' };
+  h = await createHarness({ repo, config: { models: openaiModels(model) } });
+  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare, pageSize: 2 });
+  const forge = kind === 'gitea' ? { kind, baseUrl: fake.url, remote: h.bare, ...placeholder, ...extra } : { kind, apiUrl: fake.url, remote: h.bare, ...placeholder, ...extra };
+  const cfg = { ...h.cfg, forge: { branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: ['prbot'], maxOpen: 5, maxPerHour: 10, limitRetryMs: 300_000, timeoutMs: 5000, ...forge } } as typeof h.cfg;
+  const env = { FORGE_TOKEN: token, PRBOT_TEST_KEY: 'k' };
+  const { createRuntime } = await import('@prbot/core');
+  const rt = createRuntime(cfg, { role: 'worker', env, log: createLogger('silent', { pretty: false }) });
+  const opened = [rt];
+  const variant = (forgeExtra: Record<string, unknown>, tok = token) => {
+    const c = { ...cfg, forge: { ...cfg.forge, ...forgeExtra } } as typeof cfg;
+    const v = createRuntime(c, { role: 'worker', env: { ...env, FORGE_TOKEN: tok }, log: createLogger('silent', { pretty: false }) });
+    opened.push(v);
+    return v;
+  };
+  h.rt.close = ((orig) => async () => {
+    for (const x of opened) await x.close();
+    await orig();
+  })(h.rt.close.bind(h.rt));
+  return { rt, variant };
+}
+
+describe.each<Kind>(['gitea', 'github'])('%s forge', (kind) => {
+  it('runs a whole cycle, produce to ok, and opens one draft PR with the full body', async () => {
+    const rt = await forgeHarness(kind, ['Add a `truncate(text, max)` helper in src/truncate.js']);
+    const run = await runAll(rt);
+    const r = run.records[0]!;
+    expect(r.outcome).toBe('ok');
+    expect(fake!.pulls).toHaveLength(1);
+    const p = fake!.pulls[0]!;
+    if (kind === 'gitea') {
+      expect(p.title).toBe('WIP: Add a `truncate(text, max)` helper in src/truncate.js');
+      expect(p.labels).toEqual([fake!.labels.find((l) => l.name === 'prbot')!.id]);
+    } else {
+      expect(p.draft).toBe(true);
+      expect(p.title).toBe('Add a `truncate(text, max)` helper in src/truncate.js');
+      expect(p.labels).toEqual(['prbot']);
+    }
+    expect(r.pr_url).toMatch(/\/pulls?\/1$/);
+    expect(p.body).toContain('**Gap:** Add a `truncate(text, max)` helper');
+    expect(p.body).toContain('Adds truncate() with tests.');
+    expect(p.body).toContain('**Changes:** 2 added, 0 updated, 0 unchanged');
+    expect(p.body).toMatch(/`node --test` \(test\): passed in \d+\.\d s/);
+    expect(p.body).toContain('rung loop/test-model');
+    expect(p.body).toContain(`<!-- prbot-cycle: ${r.cycle_id} -->`);
+    expect(p.body).toContain(`<!-- prbot-gap: ${r.gap_id} -->`);
+    expect((await git(['rev-parse', `refs/heads/${p.head}`], { cwd: h!.bare })).stdout.trim()).toBe(r.bot_commit);
+    const authHeaders = new Set(fake!.requests.map((q) => q.authorization));
+    expect([...authHeaders]).toEqual([kind === 'gitea' ? `token ${TOKEN}` : `Bearer ${TOKEN}`]);
+    const stored = JSON.stringify([run.records, await Promise.all(QUEUE_NAMES.map(async (q) => (await rt.queues[q].getJobs()).map((j) => j.data)))]);
+    expect(stored).not.toContain(TOKEN);
+  });
+
+  it('a pr job killed after creating the PR and run again opens no second PR', async () => {
+    const rt = await forgeHarness(kind, ['Add a `truncate(text, max)` helper in src/truncate.js']);
+    let first = true;
+    const crashing = stageRunner('pr', rt, defaultPolicy, async (ctx) => {
+      try {
+        await pr(ctx);
+      } catch (err) {
+        if (err instanceof CycleEnded && err.outcome === 'ok' && first) {
+          first = false;
+          throw new Error('worker died right after the PR was created');
+        }
+        throw err;
+      }
+    });
+    const prWorker = new Worker('pr', crashing, { connection: rt.redis, prefix: rt.cfg.redis.prefix });
+    const others = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'events'] });
+    try {
+      const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
+      const [r] = await waitForOutcomes(rt, [id]);
+      expect(first).toBe(false);
+      expect(r!.outcome).toBe('ok');
+      expect(fake!.pulls).toHaveLength(1);
+      expect(fake!.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/pulls'))).toHaveLength(1);
+    } finally {
+      await prWorker.close();
+      await others.close(2000);
+    }
+  });
+
+  it('two 500s, then success: the pr queue retries and opens one PR', async () => {
+    const rt = await forgeHarness(kind, ['Add a `truncate(text, max)` helper in src/truncate.js']);
+    fake!.failNext('POST', '/pulls', 2, 500);
+    const r = (await runAll(rt)).records[0]!;
+    expect(r.outcome).toBe('ok');
+    expect(fake!.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/pulls'))).toHaveLength(3);
+    expect(fake!.pulls).toHaveLength(1);
+    expect((await rt.queues.pr.getJob(stageJobId(r.cycle_id, 'pr')))!.attemptsMade).toBe(3);
+  });
+
+  it('401 ends in pr_failed whose reason names the problem and not the token', async () => {
+    // The token is revoked after produce listed the PRs: the pr stage meets the 401.
+    const { rt, variant } = await forgeHarness2(kind, ['Add a `truncate(text, max)` helper in src/truncate.js']);
+    const revoked = variant({}, 'wrong-token-value-123');
+    const r = (await runAll(revoked, { producer: rt })).records[0]!;
+    expect(r.outcome).toBe('pr_failed');
+    expect(r.reason).toMatch(/rejected the token \(HTTP 401\): check that FORGE_TOKEN holds a valid, unexpired token/);
+    expect(r.reason).not.toContain('wrong-token-value-123');
+    expect((await revoked.queues.pr.getJob(stageJobId(r.cycle_id, 'pr')))!.attemptsMade).toBe(1);
+  });
+
+  it('404 for an unknown repository: pr_failed says which settings to check', async () => {
+    const { rt, variant } = await forgeHarness2(kind, ['Add a `truncate(text, max)` helper in src/truncate.js']);
+    const r = (await runAll(variant({ repo: 'nope' }), { producer: rt })).records[0]!;
+    expect(r.outcome).toBe('pr_failed');
+    expect(r.reason).toMatch(/not found \(HTTP 404\): check forge\.owner and forge\.repo/);
+  });
+
+  it('produce with a bad token stops with the reason and enqueues nothing', async () => {
+    const rt = await forgeHarness(kind, ['Add a `truncate(text, max)` helper in src/truncate.js'], {}, 'bad-token-xyz');
+    await expect(produce(rt, defaultPolicy)).rejects.toThrow(/cannot list the bot's pull requests, so nothing was enqueued: .*HTTP 401.*FORGE_TOKEN/);
+    expect(await rt.queues.propose.count()).toBe(0);
+  });
+
+  it('a duplicate create is resolved to the existing PR (409 on Gitea, 422 on GitHub)', async () => {
+    const rt = await forgeHarness(kind, ['x']);
+    await git(['push', '--quiet', h!.bare, 'main:refs/heads/bot/dup'], { cwd: h!.checkout });
+    const forge = createForge(rt.cfg, { FORGE_TOKEN: TOKEN }, rt.log);
+    const draft = { branch: 'bot/dup', base: 'main', title: 'Dup', body: 'b', cycleId: 'c0000000000dup', labels: [] };
+    const a = await forge.openDraft(draft);
+    const b = await forge.openDraft(draft);
+    expect(b.url).toBe(a.url);
+    expect(fake!.pulls).toHaveLength(1);
+    const statuses = fake!.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/pulls'));
+    expect(statuses).toHaveLength(2);
+  });
+});
+
+describe('gitea: limits and one PR per gap', () => {
+  it('the open-PR limit delays the third cycle until one PR closes', async () => {
+    const rt = await forgeHarness('gitea', ['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper', 'Make sure `capitalize` keeps the empty string'], { maxOpen: 2, limitRetryMs: 400 });
+    // Three gaps that all pass their tests: reuse the truncate answer for each.
+    const ok = (await cassetteScript())({ headers: {}, body: { model: 'm', messages: [{ role: 'user', content: 'gap from docs/PRD.md: truncate(text, max)' }] } });
+    model!.script = (req) => {
+      const n = model!.requests.indexOf(req);
+      const c = (ok as { content: string }).content.replaceAll('src/truncate.js', `src/t${n}.js`).replaceAll('test/truncate.test.js', `test/t${n}.test.js`).replaceAll('../src/truncate.js', `../src/t${n}.js`);
+      return { content: c };
+    };
+    const workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    try {
+      const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && !(fake!.pulls.length === 2 && (await rt.queues.pr.getDelayedCount()) === 1)) await new Promise((r) => setTimeout(r, 50));
+      expect(fake!.pulls).toHaveLength(2);
+      expect(await rt.queues.pr.getDelayedCount()).toBe(1);
+      await new Promise((r) => setTimeout(r, 1000)); // two retry periods: still held back
+      expect(fake!.pulls).toHaveLength(2);
+      const outcomes = await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))));
+      expect(outcomes.filter(Boolean)).toHaveLength(2);
+      fake!.close(1);
+      const records = await waitForOutcomes(rt, ids, 20_000);
+      expect(records.map((r) => r.outcome)).toEqual(['ok', 'ok', 'ok']);
+      expect(fake!.pulls).toHaveLength(3);
+    } finally {
+      await workers.close(2000);
+    }
+  });
+
+  it('produce skips a gap with an open bot PR; one closed unmerged is left out by default and retried when allowed, with the closing in the prompt', async () => {
+    const rt = await forgeHarness('gitea', ['Add a `truncate(text, max)` helper in src/truncate.js']);
+    const first = (await runAll(rt)).records[0]!;
+    expect(first.outcome).toBe('ok');
+
+    const again = await produce(rt, defaultPolicy);
+    expect(again.lines).toEqual([expect.objectContaining({ action: 'awaiting_review', why: `awaiting review: ${first.pr_url}` })]);
+    const listCalls = fake!.requests.filter((q) => q.method === 'GET' && q.path.includes('/pulls?state=all'));
+    expect(listCalls.length).toBeGreaterThan(0);
+
+    fake!.close(1);
+    const byDefault = await produce(rt, defaultPolicy);
+    expect(byDefault.lines[0]).toMatchObject({ action: 'not_picked', why: expect.stringMatching(/closed unmerged .*retryClosedPRs/) });
+
+    const optIn = { ...rt, cfg: { ...rt.cfg, policy: { ...rt.cfg.policy, retryClosedPRs: true } } };
+    const retried = await runAll(optIn);
+    expect(retried.records[0]!.outcome).toBe('ok');
+    const prompt = model!.requests.at(-1)!.body.messages[1]!.content;
+    expect(prompt).toContain(`A reviewer closed the bot's previous pull request for this gap without merging it: ${first.pr_url}`);
+    expect(prompt).toMatch(/Prior attempts on this gap \(newest first\):\n1\. .* ok: draft PR opened/);
+
+    fake!.close(2, true);
+    const merged = await produce(rt, defaultPolicy);
+    expect(merged.lines[0]).toMatchObject({ action: 'merged', why: expect.stringMatching(/^merged: /) });
+  });
+
+  it('pushes over HTTP with the token in a header, never in a URL', async () => {
+    const rt = await forgeHarness('gitea', ['Add a `truncate(text, max)` helper in src/truncate.js']);
+    gitHttp = await startGitHttpServer(path.dirname(h!.bare), TOKEN);
+    const httpRemote = `${gitHttp.url}/${path.basename(h!.bare)}`;
+    const cfg = { ...rt.cfg, forge: { ...rt.cfg.forge, remote: httpRemote } } as typeof rt.cfg;
+    const rt2 = { ...rt, cfg, forge: createForge(cfg, { FORGE_TOKEN: TOKEN }, rt.log) };
+    const r = (await runAll(rt2)).records[0]!;
+    expect(r.outcome).toBe('ok');
+    expect((await git(['rev-parse', `refs/heads/${r.branch}`], { cwd: h!.bare })).stdout.trim()).toBe(r.bot_commit);
+    expect(gitHttp.requests.some((q) => q.authorized && q.url.includes('git-receive-pack'))).toBe(true);
+    expect(gitHttp.requests.every((q) => !q.url.includes(TOKEN))).toBe(true);
+    const mirrorConfig = await readFile(path.join(rt.mirror.dir, 'config'), 'utf8');
+    expect(mirrorConfig).not.toContain(TOKEN);
+  });
+});

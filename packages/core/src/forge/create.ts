@@ -1,0 +1,16 @@
+import { forgeRemote, resolvePath, type LoadedConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { GiteaForge } from './gitea.ts';
+import { GithubForge } from './github.ts';
+import { LocalForge } from './local.ts';
+import type { Forge } from './types.ts';
+
+/** The forge named by the config. A missing token is reported by name when a PR is opened. */
+export function createForge(cfg: LoadedConfig, env: NodeJS.ProcessEnv, log: Logger): Forge {
+  const f = cfg.forge;
+  const remote = forgeRemote(cfg);
+  if (f.kind === 'local') return new LocalForge(remote, resolvePath(cfg, f.prDir), f.branchPrefix, f.draftPrefix);
+  const token = env[f.tokenEnv] ?? '';
+  const common = { owner: f.owner, repo: f.repo, token, tokenEnv: f.tokenEnv, remote, branchPrefix: f.branchPrefix, timeoutMs: f.timeoutMs, log };
+  return f.kind === 'github' ? new GithubForge({ ...common, apiUrl: f.apiUrl }) : new GiteaForge({ ...common, baseUrl: f.baseUrl, draftPrefix: f.draftPrefix });
+}
