@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, UnavailableError, createRuntime, loadConfig, parseQueueList, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
+import { ConfigError, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from './produce.ts';
 import { formatStatus, status } from './status.ts';
@@ -9,6 +9,9 @@ const HELP = `usage:
   pnpm pause [queue…]                   stop queues from starting jobs (default: all four stages)
   pnpm resume [queue…]                  let them start again
   pnpm status [--json]                  jobs per state per queue, paused or not, budget left today
+  pnpm probe [--json]                   send "Reply with the single word pong" to every configured rung
+  pnpm probe --base-url URL --model M [--model M2] [--key-env VAR] [--json]
+                                        the same for an ad-hoc OpenAI-compatible endpoint (no config needed)
 options: --config FILE (or PRBOT_CONFIG)`;
 
 async function main(): Promise<number> {
@@ -16,13 +19,23 @@ async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { config: { type: 'string' }, json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean' } },
+    options: {
+      config: { type: 'string' },
+      json: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      help: { type: 'boolean' },
+      'base-url': { type: 'string' },
+      model: { type: 'string', multiple: true },
+      'key-env': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+    },
   });
   if (values.help || !command) {
     console.log(HELP);
     return command ? 0 : 2;
   }
-  if (!['produce', 'pause', 'resume', 'status'].includes(command)) throw new UsageError(`unknown command "${command}"\n${HELP}`);
+  if (!['produce', 'pause', 'resume', 'status', 'probe'].includes(command)) throw new UsageError(`unknown command "${command}"\n${HELP}`);
+  if (command === 'probe' && values['base-url']) return probeAdHoc(values);
   // Checked before connecting, so a typo changes nothing anywhere.
   const pauseTargets = command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
   const cfg = loadConfig(values.config);
@@ -35,7 +48,27 @@ async function main(): Promise<number> {
   }
 }
 
-async function run(rt: Runtime, command: string, queues: string[], values: { json?: boolean; 'dry-run'?: boolean }): Promise<number> {
+type Values = { json?: boolean; 'dry-run'?: boolean; 'base-url'?: string; model?: string[]; 'key-env'?: string; 'timeout-ms'?: string };
+
+/** An endpoint given on the command line: no config, no Redis, so no budget is counted. */
+async function probeAdHoc(values: Values): Promise<number> {
+  const models = values.model ?? [];
+  if (models.length === 0) throw new UsageError('--base-url needs at least one --model');
+  if (values['key-env'] && !/^[A-Z_][A-Z0-9_]*$/.test(values['key-env'])) throw new UsageError('--key-env takes the NAME of an environment variable, not a key');
+  let host: string;
+  try {
+    host = new URL(values['base-url']!).host;
+  } catch {
+    throw new UsageError(`--base-url is not a URL: "${values['base-url']}"`);
+  }
+  const targets = models.map((model) => ({ provider: host, model, baseUrl: values['base-url']!, keyEnv: values['key-env'] }));
+  const rows = await probe(targets, { env: process.env, timeoutMs: Number(values['timeout-ms'] ?? 30_000) });
+  const note = 'ad-hoc probe: not counted against any budget (no config)';
+  console.log(values.json ? JSON.stringify({ rows, budget: note }, null, 2) : `${formatProbe(rows)}\n\n${note}`);
+  return rows.every((r) => r.ok) ? 0 : 1;
+}
+
+async function run(rt: Runtime, command: string, queues: string[], values: Values): Promise<number> {
   switch (command) {
     case 'produce': {
       const report = await produce(rt, defaultPolicy, { dryRun: values['dry-run'] });
@@ -56,6 +89,13 @@ async function run(rt: Runtime, command: string, queues: string[], values: { jso
         console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
       }
       return 0;
+    case 'probe': {
+      const rows = await probe(probeTargets(rt.cfg.models), { env: process.env, timeoutMs: Number(values['timeout-ms'] ?? 30_000), budget: rt.budget });
+      const b = await rt.budget.today();
+      const note = `probes count against today's budget: ${b.calls.left}/${b.calls.cap} calls left`;
+      console.log(values.json ? JSON.stringify({ rows, budget: note }, null, 2) : `${formatProbe(rows)}\n\n${note}`);
+      return rows.every((r) => r.ok) ? 0 : 1;
+    }
     case 'status': {
       const s = await status(rt);
       console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));

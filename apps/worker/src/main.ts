@@ -1,10 +1,12 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, UsageError } from '@prbot/core';
+import { CassetteRecorder, ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, UsageError } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers } from './workers.ts';
 
-const HELP = `usage: pnpm worker [--queues propose,apply,test,pr,events] [--concurrency N] [--config FILE]
-Runs the given stage workers in this process (default: all queues).`;
+const HELP = `usage: pnpm worker [--queues propose,apply,test,pr,events] [--concurrency N] [--config FILE] [--record CASSETTE]
+Runs the given stage workers in this process (default: all queues). --record writes every
+real model answer into CASSETTE, which the replay provider plays back.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -12,6 +14,7 @@ async function main(): Promise<void> {
       queues: { type: 'string' },
       concurrency: { type: 'string' },
       config: { type: 'string' },
+      record: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -28,7 +31,8 @@ async function main(): Promise<void> {
   const rt = createRuntime(cfg, { role: 'worker' });
   // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
   await waitReady(rt.redis, cfg.redis.url);
-  const set = startWorkers(rt, defaultPolicy, { queues, concurrency });
+  const recorder = values.record ? new CassetteRecorder(path.resolve(values.record)) : undefined;
+  const set = startWorkers(rt, defaultPolicy, { queues, concurrency, recorder });
   rt.log.info({ queues, concurrency: concurrency ?? 'from config' }, 'prbot worker started');
   let stopping = false;
   const stop = async (signal: string) => {

@@ -7,6 +7,7 @@ import {
   recordOutcome,
   releasePrSlot,
   stageJobId,
+  type AnswerRecorder,
   type AnyCycleJob,
   type CycleRecord,
   type JobData,
@@ -36,6 +37,8 @@ export interface StageContext<S extends Stage> {
   data: JobData<S>;
   log: Logger;
   signal?: AbortSignal;
+  /** Set in record mode: real model answers go into a cassette. */
+  recorder?: AnswerRecorder;
   /** Progress (0-100) and a job log line, so a job opened in Bull Board tells its story. */
   step(percent: number, line: string): Promise<void>;
   /** Adds the next stage's job; its id makes a repeated hand-over a no-op. */
@@ -52,7 +55,7 @@ export type StageProcessor<S extends Stage> = (ctx: StageContext<S>) => Promise<
  * - anything else         → retry with backoff; on the last attempt record the stage's
  *                           "exhausted" outcome first, so no cycle ends silently.
  */
-export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Policy, processor: StageProcessor<S>) {
+export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Policy, processor: StageProcessor<S>, recorder?: AnswerRecorder) {
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<void> => {
     const parsed = CATALOG[stage].schema.safeParse(job.data);
     if (!parsed.success) {
@@ -69,6 +72,7 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       data,
       log,
       signal,
+      recorder,
       step: async (percent, line) => {
         log.info(line);
         await Promise.all([job.updateProgress(percent), job.log(line)]);

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { QueueName, Runtime, Stage } from '@prbot/core';
+import type { AnswerRecorder, QueueName, Runtime, Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, stageRunner, type StageProcessor } from './stage.ts';
 import { apply } from './stages/apply.ts';
@@ -16,10 +16,10 @@ export interface WorkerSet {
   close(graceMs?: number): Promise<void>;
 }
 
-export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number }): WorkerSet {
+export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number; recorder?: AnswerRecorder }): WorkerSet {
   const workers = o.queues.map((q) => {
     const s = rt.cfg.queues[q];
-    const processor = q === 'events' ? eventsProcessor(rt) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>);
+    const processor = q === 'events' ? eventsProcessor(rt) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>, o.recorder);
     const w = new Worker(q, processor, {
       connection: rt.redis,
       prefix: rt.cfg.redis.prefix,

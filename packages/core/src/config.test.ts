@@ -64,7 +64,7 @@ describe('config', () => {
 
   it('refuses a ladder rung whose provider is not configured', () => {
     const err = errorOf(() => parseConfig({ ...minimal, models: { ...minimal.models, propose: ['nope/m'] } }, 'c.json', {}));
-    expect(err.issues).toContainEqual({ field: 'models.propose.0', message: 'unknown provider "nope"' });
+    expect(err.issues).toContainEqual({ field: 'models.propose.0', message: expect.stringMatching(/^unknown provider "nope" \(presets: ollama_cloud, openrouter, opencode, gateway\)$/) });
   });
 
   it('refuses to hand a secret to the tests through the env allow-list', () => {

@@ -27,6 +27,8 @@ export * from './model/chat.ts';
 export * from './model/replay.ts';
 export * from './model/ladder.ts';
 export * from './model/prompt.ts';
+export * from './model/recorder.ts';
+export * from './model/probe.ts';
 export * from './forge/types.ts';
 export * from './forge/local.ts';
 export * from './forge/gitea.ts';

@@ -38,10 +38,10 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   // 3-6. Prior attempts are in the prompt; call the ladder, settle usage, parse the answer.
   const rungs = escalated ? cfg.models.escalation : cfg.models.propose;
   await s.step(30, `asking ${rungs[0]}${escalated ? ' (escalated after repeated tests_failed)' : ''}`);
-  const budget = { reserve: (t: number) => rt.budget.reserve(data.cycleId, t), settle: rt.budget.settle.bind(rt.budget) };
+  const budget = { reserve: (t: number) => rt.budget.reserve(data.cycleId, t), settle: rt.budget.settle.bind(rt.budget), release: rt.budget.release.bind(rt.budget) };
   let result;
   try {
-    result = await runLadder(cfg.models, budget, { rungs, escalated, messages, gap: data.gap, priorCycles: await priorCycleCount(s), firstReservation: reservation }, rt.env, (p) => resolvePath(cfg, p));
+    result = await runLadder(cfg.models, budget, { rungs, escalated, messages, gap: data.gap, priorCycles: await priorCycleCount(s), firstReservation: reservation, recorder: s.recorder, rateLimitTtl: () => rt.queues.propose.getRateLimitTtl(cfg.queues.propose.limiter?.max ?? 1_000_000) }, rt.env, (p) => resolvePath(cfg, p));
   } catch (err) {
     if (err instanceof BudgetRefused) refuseForCost(s, err.refusal);
     throw err;

@@ -172,7 +172,7 @@ describe('gitea: limits and one PR per gap', () => {
   it('the open-PR limit delays the third cycle until one PR closes', async () => {
     const rt = await forgeHarness('gitea', ['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper', 'Make sure `capitalize` keeps the empty string'], { maxOpen: 2, limitRetryMs: 400 });
     // Three gaps that all pass their tests: reuse the truncate answer for each.
-    const ok = (await cassetteScript())({ headers: {}, body: { model: 'm', messages: [{ role: 'user', content: 'gap from docs/PRD.md: truncate(text, max)' }] } });
+    const ok = (await cassetteScript())({ at: 0, headers: {}, body: { model: 'm', messages: [{ role: 'user', content: 'gap from docs/PRD.md: truncate(text, max)' }] } });
     model!.script = (req) => {
       const n = model!.requests.indexOf(req);
       const c = (ok as { content: string }).content.replaceAll('src/truncate.js', `src/t${n}.js`).replaceAll('test/truncate.test.js', `test/t${n}.test.js`).replaceAll('../src/truncate.js', `../src/t${n}.js`);

@@ -14,6 +14,7 @@ export type ModelsConfig = Config['models'];
 export interface LadderBudget {
   reserve(tokens: number): Promise<Reservation | Refusal>;
   settle(r: Reservation, actualTokens: number): Promise<void>;
+  release(r: Reservation): Promise<void>;
 }
 
 export class BudgetRefused extends Error {
@@ -21,6 +22,11 @@ export class BudgetRefused extends Error {
   constructor(readonly refusal: Refusal) {
     super(refusal.message);
   }
+}
+
+/** Writes each real answer into a cassette (`pnpm worker --record FILE`). */
+export interface AnswerRecorder {
+  record(gap: { id: string; text: string }, answer: ChatAnswer): Promise<void>;
 }
 
 export interface LadderRequest {
@@ -32,6 +38,9 @@ export interface LadderRequest {
   priorCycles: number;
   /** The reservation taken in step 1 of propose; used for the first call. */
   firstReservation: Reservation;
+  recorder?: AnswerRecorder;
+  /** Milliseconds the queue is still rate-limited for (a 429 seen by another job); 0 when free. */
+  rateLimitTtl?: () => Promise<number>;
 }
 
 export interface LadderResult {
@@ -52,10 +61,21 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
   const reserveTokens = estimateTokens(promptText) + models.maxTokens;
   let reservation: Reservation | null = req.firstReservation;
   for (const rung of req.rungs) {
+    const disabled = models.disabled[rung];
+    if (disabled) {
+      attempts.push({ rung, ok: false, error: `disabled in config: ${disabled}`, ms: 0 });
+      continue;
+    }
     if (!reservation) {
       const r = await budget.reserve(reserveTokens);
       if (!r.granted) throw new BudgetRefused({ ...r, message: `${r.message} (after ${describe(attempts)})` });
       reservation = r;
+    }
+    // Another job may have met a 429 while this one was building its prompt: do not add to it.
+    const ttl = (await req.rateLimitTtl?.()) ?? 0;
+    if (ttl > 0) {
+      await budget.release(reservation);
+      throw new ModelRateLimited('the propose queue is rate-limited', ttl);
     }
     const started = Date.now();
     let answer: ChatAnswer;
@@ -69,6 +89,7 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
       attempts.push({ rung, ok: false, error: e.message, ms: Date.now() - started });
       continue;
     }
+    await req.recorder?.record(req.gap, answer);
     const usage: Usage = answer.usage ?? estimateUsage(promptText, answer.content);
     await budget.settle(reservation, usage.total_tokens);
     reservation = null;
@@ -81,6 +102,7 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
       attempts.push({ rung, ok: false, error: err.message, ms: Date.now() - started });
     }
   }
+  if (reservation) await budget.release(reservation);
   throw new CycleEnded('model_failed', `no rung gave a usable proposal: ${describe(attempts)}`, { attempts });
 }
 
@@ -94,10 +116,20 @@ function estimateUsage(prompt: string, answer: string): Usage {
   return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
 }
 
-async function callRung(models: ModelsConfig, rung: string, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<ChatAnswer> {
+function responseFormat(mode: 'json_schema' | 'json_object' | 'none'): Record<string, unknown> | undefined {
+  if (mode === 'none') return undefined;
+  if (mode === 'json_object') return { type: 'json_object' };
+  return { type: 'json_schema', json_schema: { name: 'proposal', schema: proposalJsonSchema, strict: true } };
+}
+
+/** Splits "openrouter/x-ai/grok-4.1-fast" into provider and model (the model may contain '/'). */
+export function splitRung(rung: string): { provider: string; model: string } {
   const slash = rung.indexOf('/');
-  const providerName = rung.slice(0, slash);
-  const model = rung.slice(slash + 1);
+  return { provider: rung.slice(0, slash), model: rung.slice(slash + 1) };
+}
+
+async function callRung(models: ModelsConfig, rung: string, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<ChatAnswer> {
+  const { provider: providerName, model } = splitRung(rung);
   const provider = models.providers[providerName];
   if (!provider) throw new ModelCallError('client', `unknown provider "${providerName}"`);
   if (provider.kind === 'replay') {
@@ -116,7 +148,7 @@ async function callRung(models: ModelsConfig, rung: string, req: LadderRequest, 
     messages: req.messages,
     maxTokens: models.maxTokens,
     temperature: models.temperature,
-    responseFormat: { type: 'json_schema', json_schema: { name: 'proposal', schema: proposalJsonSchema, strict: true } },
+    responseFormat: responseFormat(provider.structuredOutput),
     timeoutMs: models.timeoutMs,
     maxAnswerBytes: models.maxAnswerBytes,
   });

@@ -33,7 +33,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
  * demo repo (or `repo`), a config file on disk, and a runtime. `cleanup` deletes every key
  * under the prefix and the temp directory.
  */
-export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo?: string; clock?: Clock; env?: NodeJS.ProcessEnv } = {}): Promise<Harness> {
+export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo?: string; clock?: Clock; env?: NodeJS.ProcessEnv; logTo?: NodeJS.WritableStream } = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(tmpdir(), 'prbot-test-'));
   const prefix = `{prbot-t${randomBytes(5).toString('hex')}}`;
   const { bare, checkout } = await makeUpstream(o.repo ?? DEMO_REPO, path.join(dir, 'repo'));
@@ -62,7 +62,7 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
   const cfg = parseConfig(raw, configFile, {});
   const runtimes: Runtime[] = [];
   const runtime = (ro: { clock?: Clock; env?: NodeJS.ProcessEnv } = {}) => {
-    const rt = createRuntime(cfg, { role: 'worker', clock: ro.clock ?? o.clock, env: ro.env ?? o.env ?? {}, log: createLogger(cfg.log.level, { pretty: false }) });
+    const rt = createRuntime(cfg, { role: 'worker', clock: ro.clock ?? o.clock, env: ro.env ?? o.env ?? {}, log: createLogger(o.logTo ? 'debug' : cfg.log.level, { pretty: false, destination: o.logTo }) });
     runtimes.push(rt);
     return rt;
   };

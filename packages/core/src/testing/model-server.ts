@@ -2,13 +2,16 @@ import http from 'node:http';
 import type net from 'node:net';
 
 export interface RecordedRequest {
+  /** When the request arrived, and when the server answered it (ms since epoch). */
+  at: number;
+  answeredAt?: number;
   headers: http.IncomingHttpHeaders;
   body: { model: string; messages: { role: string; content: string }[]; max_tokens?: number; response_format?: unknown };
 }
 
 /** What the server does with one request; `hang` never answers. */
 export type Script =
-  | { status?: number; content?: string; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null; headers?: Record<string, string>; body?: string }
+  | { status?: number; delayMs?: number; content?: string; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null; headers?: Record<string, string>; body?: string }
   | { hang: true };
 
 export interface ModelServer {
@@ -42,7 +45,7 @@ export async function startModelServer(script: ModelServer['script'] = () => ({ 
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
         return;
       }
-      const rec: RecordedRequest = { headers: req.headers, body: JSON.parse(raw) };
+      const rec: RecordedRequest = { at: Date.now(), headers: req.headers, body: JSON.parse(raw) };
       state.requests.push(rec);
       const s = state.script(rec, state.requests.length - 1);
       if ('hang' in s) return;
@@ -58,7 +61,12 @@ export async function startModelServer(script: ModelServer['script'] = () => ({ 
               ...(s.usage === null ? {} : { usage: s.usage ?? { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 } }),
             })
           : JSON.stringify({ error: { message: `scripted ${status}`, type: 'server_error' } }));
-      res.writeHead(status, { 'content-type': 'application/json', ...s.headers }).end(body);
+      const answer = () => {
+        rec.answeredAt = Date.now();
+        res.writeHead(status, { 'content-type': 'application/json', ...s.headers }).end(body);
+      };
+      if (s.delayMs) setTimeout(answer, s.delayMs);
+      else answer();
     });
   });
   server.on('connection', (s) => {
