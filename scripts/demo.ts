@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRuntime, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
+import { createRuntime, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
 import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/core/testing';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/producer';
@@ -70,12 +70,7 @@ async function main(): Promise<void> {
 }
 
 async function clearDemoKeys(rt: Runtime): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await rt.redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
-    if (keys.length) await rt.redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteMatching(rt.redis, `${PREFIX}:*`);
 }
 
 /** Prints each cycle's moves between stages until every one has its outcome. */

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
+import { ConfigError, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from './produce.ts';
 import { formatStatus, status } from './status.ts';
 
 const HELP = `usage:
   pnpm produce [--dry-run] [--json]     scan the PRD and enqueue a cycle per gap
+  pnpm produce --every 1h | --cron "0 * * * *"   produce on a schedule kept in Redis (workers run it)
+  pnpm produce --unschedule             remove that schedule
   pnpm pause [queue…]                   stop queues from starting jobs (default: all four stages)
   pnpm resume [queue…]                  let them start again
   pnpm status [--json]                  jobs per state per queue, paused or not, budget left today
@@ -28,6 +30,9 @@ async function main(): Promise<number> {
       model: { type: 'string', multiple: true },
       'key-env': { type: 'string' },
       'timeout-ms': { type: 'string' },
+      every: { type: 'string' },
+      cron: { type: 'string' },
+      unschedule: { type: 'boolean' },
     },
   });
   if (values.help || !command) {
@@ -48,7 +53,32 @@ async function main(): Promise<number> {
   }
 }
 
-type Values = { json?: boolean; 'dry-run'?: boolean; 'base-url'?: string; model?: string[]; 'key-env'?: string; 'timeout-ms'?: string };
+type Values = { json?: boolean; 'dry-run'?: boolean; 'base-url'?: string; model?: string[]; 'key-env'?: string; 'timeout-ms'?: string; every?: string; cron?: string; unschedule?: boolean };
+
+/** "90s", "15m", "1h", "1d" → ms. */
+function parseEvery(s: string): number {
+  const m = /^(\d+)\s*(s|m|h|d)$/.exec(s.trim());
+  if (!m) throw new UsageError(`--every takes a duration such as 30m, 1h or 1d, not "${s}"`);
+  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (ms < 60_000) throw new UsageError('--every must be at least 1m');
+  return ms;
+}
+
+/** Producing on a schedule: a BullMQ job scheduler in Redis, so no host needs cron and restarts lose nothing. */
+async function schedule(rt: Runtime, values: Values): Promise<number> {
+  const q = rt.queues.produce;
+  if (values.unschedule) {
+    const removed = await q.removeJobScheduler(PRODUCE_SCHEDULER_ID);
+    console.log(removed ? 'schedule removed' : 'there was no schedule');
+    return 0;
+  }
+  if (values.every && values.cron) throw new UsageError('give --every or --cron, not both');
+  const repeat = values.every ? { every: parseEvery(values.every) } : { pattern: values.cron!, tz: 'UTC' };
+  await q.upsertJobScheduler(PRODUCE_SCHEDULER_ID, repeat, { name: 'produce', data: { dryRun: values['dry-run'] } });
+  const next = (await q.getJobScheduler(PRODUCE_SCHEDULER_ID))?.next;
+  console.log(`produce scheduled ${values.every ? `every ${values.every}` : `on "${values.cron}" (UTC)`}; next run ${next ? new Date(next).toISOString() : 'soon'}. Workers running the "produce" queue carry it out.`);
+  return 0;
+}
 
 /** An endpoint given on the command line: no config, no Redis, so no budget is counted. */
 async function probeAdHoc(values: Values): Promise<number> {
@@ -71,6 +101,7 @@ async function probeAdHoc(values: Values): Promise<number> {
 async function run(rt: Runtime, command: string, queues: string[], values: Values): Promise<number> {
   switch (command) {
     case 'produce': {
+      if (values.every || values.cron || values.unschedule) return schedule(rt, values);
       const report = await produce(rt, defaultPolicy, { dryRun: values['dry-run'] });
       if (values.json) console.log(JSON.stringify(report, null, 2));
       else {

@@ -4,6 +4,7 @@ import type { Policy } from '@prbot/policy';
 import { onJobFailed, stageRunner, type StageProcessor } from './stage.ts';
 import { apply } from './stages/apply.ts';
 import { eventsProcessor } from './stages/events.ts';
+import { produceProcessor } from './stages/produce.ts';
 import { pr } from './stages/pr.ts';
 import { propose } from './stages/propose.ts';
 import { test } from './stages/test.ts';
@@ -19,7 +20,8 @@ export interface WorkerSet {
 export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number; recorder?: AnswerRecorder }): WorkerSet {
   const workers = o.queues.map((q) => {
     const s = rt.cfg.queues[q];
-    const processor = q === 'events' ? eventsProcessor(rt) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>, o.recorder);
+    const processor =
+      q === 'events' ? eventsProcessor(rt) : q === 'produce' ? produceProcessor(rt, policy) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>, o.recorder);
     const w = new Worker(q, processor, {
       connection: rt.redis,
       prefix: rt.cfg.redis.prefix,

@@ -128,6 +128,8 @@ export const configSchema = z
           .string()
           .regex(/^\{[A-Za-z0-9_.-]+\}$/, 'a hash tag such as "{prbot}" so every key shares one Cluster slot')
           .default('{prbot}'),
+        /** Redis Cluster: seed node URLs (redis://host:port); when set, `url` is not used. */
+        cluster: z.array(z.string().regex(/^rediss?:\/\//, 'a redis:// URL')).optional(),
       })
       .prefault({}),
     repo: z.object({
@@ -195,6 +197,7 @@ export const configSchema = z
         test: queueSettings({ concurrency: 1, attempts: 2, delay: 5000 }),
         pr: queueSettings({ concurrency: 1, attempts: 5, delay: 10_000, limiter: { max: 10, duration: 60_000 } }),
         events: queueSettings({ concurrency: 2, attempts: 8, delay: 2000 }),
+        produce: queueSettings({ concurrency: 1, attempts: 3, delay: 30_000 }),
       })
       .prefault({}),
     tests: z

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.ts';
 import type { Keys } from './keys.ts';
 
 /** Upper bounds (seconds) of the stage-duration histogram buckets, as Prometheus `le`. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.ts';
 import type { BotPr } from './forge/types.ts';
 import type { Keys } from './keys.ts';
 import { withScripts } from './scripts.ts';

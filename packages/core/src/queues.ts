@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Config } from './config.ts';
 import { applyJobSchema, prJobSchema, proposeJobSchema, testJobSchema } from './cycle.ts';
 import type { Outcome } from './outcomes.ts';
@@ -8,8 +8,12 @@ import { UsageError } from './errors/index.ts';
 
 export const STAGES = ['propose', 'apply', 'test', 'pr'] as const;
 export type Stage = (typeof STAGES)[number];
-export const QUEUE_NAMES = [...STAGES, 'events'] as const;
+/** `produce` runs scheduled produce runs (a BullMQ job scheduler); `events` delivers records. */
+export const QUEUE_NAMES = [...STAGES, 'events', 'produce'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export const produceJobSchema = z.object({ dryRun: z.boolean().optional() });
+export const PRODUCE_SCHEDULER_ID = 'produce';
 
 /**
  * The catalog: per queue, the payload schema (parsed on dequeue) and the outcome a job gets
@@ -21,6 +25,7 @@ export const CATALOG = {
   test: { schema: testJobSchema, exhausted: 'tests_failed' },
   pr: { schema: prJobSchema, exhausted: 'pr_failed' },
   events: { schema: cycleRecordSchema, exhausted: null },
+  produce: { schema: produceJobSchema, exhausted: null },
 } as const satisfies Record<QueueName, { schema: z.ZodTypeAny; exhausted: Outcome | null }>;
 
 export type JobData<Q extends QueueName> = z.infer<(typeof CATALOG)[Q]['schema']>;

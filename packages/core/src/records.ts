@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.ts';
 import { z } from 'zod';
 import { utcDay, type Clock } from './clock.ts';
 import type { Keys } from './keys.ts';

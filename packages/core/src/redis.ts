@@ -1,7 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { UnavailableError } from './errors/index.ts';
 
 export type RedisRole = 'worker' | 'client';
+/** A single server or a Redis Cluster; every prbot key shares one hash tag, so one slot. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * The one place Redis connections are made.
@@ -11,19 +13,35 @@ export type RedisRole = 'worker' | 'client';
  *   error instead of hanging the command.
  * Never set ioredis `keyPrefix`: BullMQ's Lua scripts build keys themselves and would miss it.
  */
-export function connect(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
-  const opts: RedisOptions =
-    role === 'worker'
-      ? { maxRetriesPerRequest: null, enableReadyCheck: true }
-      : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) };
-  return new Redis(url, { ...opts, ...extra });
+export function connect(target: { url: string; cluster?: string[] }, role: RedisRole, extra: RedisOptions = {}): RedisClient {
+  const opts = roleOptions(role);
+  if (target.cluster?.length) {
+    const nodes = target.cluster.map((u) => {
+      const x = new URL(u);
+      return { host: x.hostname, port: Number(x.port || 6379) };
+    });
+    const first = new URL(target.cluster[0]!);
+    const auth = first.password ? { password: decodeURIComponent(first.password), username: first.username || undefined } : {};
+    return new Cluster(nodes, {
+      redisOptions: { ...opts, ...auth, ...extra },
+      enableOfflineQueue: role === 'worker',
+      clusterRetryStrategy: role === 'worker' ? (n) => Math.min(n * 200, 5000) : (n) => (n > 3 ? null : 200 * n),
+    });
+  }
+  return new Redis(target.url, { ...opts, ...extra });
+}
+
+function roleOptions(role: RedisRole): RedisOptions {
+  return role === 'worker'
+    ? { maxRetriesPerRequest: null, enableReadyCheck: true }
+    : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) };
 }
 
 /**
  * Resolves once the connection is ready; rejects with a message naming the (redacted) URL when
  * the server cannot be reached, instead of leaving a CLI command hanging or dumping a stack.
  */
-export async function waitReady(redis: Redis, url: string, timeoutMs = 6000): Promise<void> {
+export async function waitReady(redis: RedisClient, url: string, timeoutMs = 6000): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     let last = 'no answer';
@@ -47,4 +65,18 @@ export async function waitReady(redis: Redis, url: string, timeoutMs = 6000): Pr
 /** Hides a password in a redis:// URL before it goes into a message. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+/** Deletes every key matching a pattern, on each master of a cluster (tests and the demo). */
+export async function deleteMatching(redis: RedisClient, pattern: string): Promise<void> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      // One DEL per key: keys of different slots may not share a command on a cluster.
+      for (const k of found) await node.del(k);
+      cursor = next;
+    } while (cursor !== '0');
+  }
 }

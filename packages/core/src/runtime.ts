@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.ts';
 import { Budget } from './budget.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { repoUrl, resolvePath, type LoadedConfig } from './config.ts';
@@ -39,7 +39,7 @@ export interface RuntimeOptions {
 }
 
 export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
-  const redis = o.redis ?? connect(cfg.redis.url, o.role);
+  const redis = o.redis ?? connect(cfg.redis, o.role);
   const clock = o.clock ?? systemClock;
   const k = keys(cfg.redis.prefix);
   const log = o.log ?? createLogger(cfg.log.level);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.ts';
 
 /**
  * Loads each Lua file in ./lua once per connection as a named command (EVALSHA with a

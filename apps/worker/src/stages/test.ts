@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { botCommitSpec, CycleEnded, rebuildCommit, runCommand, testEnvironment, type CommandResult } from '@prbot/core';
+import { botCommitSpec, CycleEnded, rebuildCommit, runCommand, testEnvironment, TransientError, type CommandResult } from '@prbot/core';
 import type { StageContext } from '../stage.ts';
 
 /** test: rebuild the commit → move a slot worktree to it → setup and test commands. */
@@ -12,7 +12,12 @@ export async function test(s: StageContext<'test'>): Promise<void> {
   await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
   const slot = await rt.slots.acquire();
   try {
-    await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs);
+    await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs).catch((err: Error) => {
+      // A full cache disk is this machine's problem, not the change's: say so; the job is retried
+      // (perhaps by a worker on another machine) before the cycle gives up.
+      if (/No space left|ENOSPC/i.test(err.message)) throw new TransientError(`disk full under ${rt.workdir}: free space, or keep fewer tests.cacheDirs`);
+      throw err;
+    });
     await s.step(20, `slot ${slot.index} at ${data.botCommit.slice(0, 12)}`);
 
     // 2. Setup, then tests: argv arrays, no shell, allow-listed environment, group-killing timeouts.

@@ -101,7 +101,7 @@ describe('durability', () => {
     h = await createHarness();
     const r = await cli(h, 'pause', 'test', 'tset');
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/unknown queue "tset"; known queues: propose, apply, test, pr, events/);
+    expect(r.stderr).toMatch(/unknown queue "tset"; known queues: propose, apply, test, pr, events, produce/);
     expect(await h.rt.queues.test.isPaused()).toBe(false);
   });
 

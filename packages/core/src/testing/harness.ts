@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig, type ConfigInput, type LoadedConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
+import { deleteMatching } from '../redis.ts';
 import type { Clock } from '../clock.ts';
 import { makeUpstream } from './upstream.ts';
 
@@ -53,6 +54,7 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
       test: { backoff: { delay: 50 }, ...c.queues?.test },
       pr: { backoff: { delay: 50 }, ...c.queues?.pr },
       events: { backoff: { delay: 50 }, ...c.queues?.events },
+      produce: { backoff: { delay: 50 }, ...c.queues?.produce },
     },
     tests: { commands: [['node', '--test']], ...c.tests },
     log: { level: 'silent', ...c.log },
@@ -77,12 +79,7 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
     rt,
     runtime,
     async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, keys] = await rt.redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length) await rt.redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteMatching(rt.redis, `${prefix}:*`);
       await Promise.all(runtimes.map((r) => r.close().catch(() => {})));
       await rm(dir, { recursive: true, force: true });
     },

@@ -4,3 +4,4 @@ export * from './model-server.ts';
 export * from './harness.ts';
 export * from './forge-server.ts';
 export * from './git-http-server.ts';
+export * from './redis-cluster.ts';
