@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { AnswerRecorder, QueueName, Runtime, Stage } from '@prbot/core';
+import { resolveRunAs, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, stageRunner, type StageProcessor } from './stage.ts';
 import { apply } from './stages/apply.ts';
@@ -18,6 +18,7 @@ export interface WorkerSet {
 }
 
 export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number; recorder?: AnswerRecorder }): WorkerSet {
+  warnIfTestsCanReadSecrets(rt, o.queues);
   const workers = o.queues.map((q) => {
     const s = rt.cfg.queues[q];
     const processor =
@@ -28,6 +29,9 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
       concurrency: o.concurrency ?? s.concurrency,
       // A manual rateLimit() (HTTP 429) only takes effect on a worker with a limiter.
       limiter: s.limiter ?? { max: 1_000_000, duration: 1000 },
+      lockDuration: rt.cfg.worker.lockDurationMs,
+      stalledInterval: rt.cfg.worker.stalledIntervalMs,
+      maxStalledCount: rt.cfg.worker.maxStalledCount,
     });
     w.on('failed', (job, err) => {
       onJobFailed(rt, q, job, err).catch((e: Error) => rt.log.error({ err: e.message, queue: q }, 'recording a failed job'));
@@ -50,4 +54,18 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
       }
     },
   };
+}
+
+/** Test commands of the worker's own user can read its environment via /proc/<pid>/environ. */
+function warnIfTestsCanReadSecrets(rt: Runtime, queues: QueueName[]): void {
+  if (!queues.includes('test') || resolveRunAs(rt.cfg.tests.runAs) !== null) return;
+  const names = [
+    ...Object.values(rt.cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
+    ...(rt.cfg.forge.kind === 'local' ? [] : [rt.cfg.forge.tokenEnv]),
+  ].filter((n) => process.env[n]);
+  if (names.length === 0) return;
+  rt.log.warn(
+    { secrets: names },
+    'this worker runs tests as its own user and holds secrets in its environment, which test code could read from /proc; run test workers without those variables (--queues test needs none), or as root so tests run as nobody',
+  );
 }

@@ -214,6 +214,12 @@ export const configSchema = z
         cacheDirs: z.array(z.string().min(1)).default(['node_modules', 'target', '.venv']),
         tailBytes: positiveInt.default(8192),
         logLines: positiveInt.default(500),
+        /**
+         * The user test commands run as. "auto": when the worker runs as root, uid/gid 65534
+         * (nobody), so model-written code cannot read the worker's secrets from
+         * /proc/<parent>/environ; otherwise the worker's own user. null: always the worker's user.
+         */
+        runAs: z.union([z.literal('auto'), z.null(), z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) })]).default('auto'),
       })
       .prefault({}),
     forge: forgeSchema.prefault({ kind: 'local' }),
@@ -237,7 +243,16 @@ export const configSchema = z
     bot: z
       .object({ name: z.string().default('prbot'), email: z.string().default('prbot@localhost') })
       .prefault({}),
-    worker: z.object({ shutdownGraceMs: positiveInt.default(30_000) }).prefault({}),
+    worker: z
+      .object({
+        shutdownGraceMs: positiveInt.default(30_000),
+        /** BullMQ's job lock; a killed worker's job is taken up again once it lapses. */
+        lockDurationMs: positiveInt.default(30_000),
+        stalledIntervalMs: positiveInt.default(30_000),
+        /** How often a job may be found stalled before it fails (and its cycle records the stage's outcome). */
+        maxStalledCount: z.number().int().min(0).default(1),
+      })
+      .prefault({}),
     dashboard: z
       .object({
         host: z.string().default('127.0.0.1'),

@@ -21,6 +21,10 @@ const GIT_ENV = {
   GIT_CONFIG_NOSYSTEM: '1',
   GIT_OPTIONAL_LOCKS: '0',
   LC_ALL: 'C',
+  // Slot worktrees belong to the (unprivileged) test user; root's git must still work in them.
+  GIT_CONFIG_COUNT: '1',
+  GIT_CONFIG_KEY_0: 'safe.directory',
+  GIT_CONFIG_VALUE_0: '*',
 };
 
 /** Runs one git command with an argv array (never a shell). */

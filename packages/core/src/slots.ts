@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { git } from './git.ts';
 import type { Mirror } from './mirror.ts';
 
@@ -98,6 +99,11 @@ export class SlotPool {
     await git(['worktree', 'prune'], { cwd: this.mirror.dir });
     await git(['worktree', 'add', '--quiet', '--force', '--detach', slot.dir, commit], { cwd: this.mirror.dir });
   }
+}
+
+/** Gives a directory tree to the test user (one `chown -R`), so tests can write in their worktree. */
+export async function handTo(dir: string, user: { uid: number; gid: number }): Promise<void> {
+  await execa('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
 }
 
 function isAlive(pid: number): boolean {

@@ -9,6 +9,14 @@ export interface RunOptions {
   tailBytes: number;
   onLine?: (line: string) => void;
   signal?: AbortSignal;
+  /** Run as this user (needs a root worker); see tests.runAs. */
+  user?: { uid: number; gid: number } | null;
+}
+
+/** tests.runAs resolved for this process: "auto" drops to nobody only when running as root. */
+export function resolveRunAs(runAs: 'auto' | null | { uid: number; gid: number }): { uid: number; gid: number } | null {
+  if (runAs === 'auto') return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
+  return runAs;
 }
 
 /** The environment tests get: allow-listed names from the worker's, fixed extras, and a HOME of ours. */
@@ -42,6 +50,7 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     buffer: false,
     reject: false,
     encoding: 'utf8',
+    ...(o.user ? { uid: o.user.uid, gid: o.user.gid } : {}),
   });
   const pid = sub.pid;
   const killGroup = () => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { botCommitSpec, CycleEnded, rebuildCommit, runCommand, testEnvironment, TransientError, type CommandResult } from '@prbot/core';
+import { botCommitSpec, CycleEnded, handTo, rebuildCommit, resolveRunAs, runCommand, testEnvironment, TransientError, type CommandResult } from '@prbot/core';
 import type { StageContext } from '../stage.ts';
 
 /** test: rebuild the commit → move a slot worktree to it → setup and test commands. */
@@ -23,6 +23,10 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     // 2. Setup, then tests: argv arrays, no shell, allow-listed environment, group-killing timeouts.
     const home = path.join(rt.workdir, 'home');
     await mkdir(home, { recursive: true });
+    // Model-written code runs as another user when it can, so it cannot read this process's
+    // secrets through /proc/<parent>/environ.
+    const user = resolveRunAs(t.runAs);
+    if (user) await Promise.all([handTo(slot.dir, user), handTo(home, user)]);
     const env = testEnvironment(t.envAllow, t.env, home, rt.env);
     const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
     const results: CommandResult[] = [];
@@ -35,6 +39,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
         timeoutMs: cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs,
         tailBytes: t.tailBytes,
         signal: s.signal,
+        user,
         onLine: (line) => {
           if (logged++ < t.logLines) void s.job.log(line);
         },

@@ -1,6 +1,6 @@
 import type { Refusal, Reservation } from '../budget.ts';
 import type { Config } from '../config.ts';
-import { CycleEnded } from '../errors/index.ts';
+import { CycleEnded, TransientError } from '../errors/index.ts';
 import { parseProposal, proposalJsonSchema, ProposalParseError, type Proposal } from '../proposal.ts';
 import { estimateTokens, type Usage } from '../usage.ts';
 import { chatCompletion, type ChatAnswer, type ChatMessage } from './chat.ts';
@@ -57,6 +57,7 @@ const cassettes = new Map<string, Cassette>();
  */
 export async function runLadder(models: ModelsConfig, budget: LadderBudget, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<LadderResult> {
   const attempts: RungAttempt[] = [];
+  let transientOnly = true;
   const promptText = req.messages.map((m) => m.content).join('\n');
   const reserveTokens = estimateTokens(promptText) + models.maxTokens;
   let reservation: Reservation | null = req.firstReservation;
@@ -86,6 +87,7 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
       reservation = null;
       const e = err instanceof ModelCallError ? err : new ModelCallError('connection', (err as Error).message);
       if (e.kind === 'rate_limited') throw new ModelRateLimited(rung, e.retryAfterMs ?? 30_000);
+      if (e.kind !== 'http' && e.kind !== 'timeout' && e.kind !== 'connection') transientOnly = false;
       attempts.push({ rung, ok: false, error: e.message, ms: Date.now() - started });
       continue;
     }
@@ -99,10 +101,15 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
       return { proposal, info: { rung, usage, usageEstimated: answer.usage === null, escalated: req.escalated, attempts } };
     } catch (err) {
       if (!(err instanceof ProposalParseError)) throw err;
+      transientOnly = false;
       attempts.push({ rung, ok: false, error: err.message, ms: Date.now() - started });
     }
   }
   if (reservation) await budget.release(reservation);
+  const tried = attempts.filter((a) => !a.error?.startsWith('disabled in config'));
+  // Every provider down (5xx, timeouts, refused): an outage, worth the queue's backoff and
+  // retries; the last attempt records model_failed. A wrong answer ends the cycle now.
+  if (transientOnly && tried.length > 0) throw new TransientError(`every rung is unavailable: ${describe(attempts)}`);
   throw new CycleEnded('model_failed', `no rung gave a usable proposal: ${describe(attempts)}`, { attempts });
 }
 

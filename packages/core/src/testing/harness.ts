@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
  */
 export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo?: string; clock?: Clock; env?: NodeJS.ProcessEnv; logTo?: NodeJS.WritableStream } = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(tmpdir(), 'prbot-test-'));
+  await chmod(dir, 0o755); // the unprivileged test user must reach the slot worktrees
   const prefix = `{prbot-t${randomBytes(5).toString('hex')}}`;
   const { bare, checkout } = await makeUpstream(o.repo ?? DEMO_REPO, path.join(dir, 'repo'));
   const c = o.config ?? {};
