@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { git } from './git.ts';
@@ -32,19 +33,21 @@ export class SlotPool {
   async acquire(): Promise<Slot> {
     await mkdir(this.root, { recursive: true });
     for (let i = 0; i < 1024; i++) {
+      // Claimed before the first await, so two acquires in this process never try one slot.
       if (this.held.has(i)) continue;
+      this.held.add(i);
       if (await this.tryLock(i)) {
-        this.held.add(i);
         const lock = this.lockFile(i);
         return {
           index: i,
           dir: path.join(this.root, `slot-${i}`),
           release: async () => {
-            this.held.delete(i);
             await unlink(lock).catch(() => {});
+            this.held.delete(i);
           },
         };
       }
+      this.held.delete(i);
     }
     throw new Error(`no free slot under ${this.root}`);
   }
@@ -53,31 +56,32 @@ export class SlotPool {
     return path.join(this.root, `slot-${i}.lock`);
   }
 
+  /**
+   * Creates the lock file with its content in one step (write a temp file, then link it into
+   * place, which fails if the lock exists), so no reader ever sees an empty lock and takes it
+   * for a dead one. A lock naming a process that is gone is removed and taken.
+   */
   private async tryLock(i: number): Promise<boolean> {
     const file = this.lockFile(i);
+    if (await this.linkLock(file)) return true;
+    const pid = Number(await readFile(file, 'utf8').catch(() => ''));
+    if (!(pid > 0) || isAlive(pid)) return false;
+    // Two takers may race here; link() lets exactly one of them win.
+    await unlink(file).catch(() => {});
+    return this.linkLock(file);
+  }
+
+  private async linkLock(file: string): Promise<boolean> {
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(tmp, String(process.pid));
     try {
-      const fh = await open(file, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      await link(tmp, file);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const pid = Number(await readFile(file, 'utf8').catch(() => ''));
-    if (pid > 0 && pid !== process.pid && isAlive(pid)) return false;
-    if (pid === process.pid) return false; // held by this process under another pool
-    await unlink(file).catch(() => {});
-    return this.tryLockOnce(file);
-  }
-
-  private async tryLockOnce(file: string): Promise<boolean> {
-    try {
-      const fh = await open(file, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return true;
-    } catch {
       return false;
+    } finally {
+      await unlink(tmp).catch(() => {});
     }
   }
 

@@ -1,3 +1,4 @@
+import { readdir, readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import type { CommandResult } from './testresult.ts';
 
@@ -13,10 +14,51 @@ export interface RunOptions {
   user?: { uid: number; gid: number } | null;
 }
 
-/** tests.runAs resolved for this process: "auto" drops to nobody only when running as root. */
-export function resolveRunAs(runAs: 'auto' | null | { uid: number; gid: number }): { uid: number; gid: number } | null {
-  if (runAs === 'auto') return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
+/**
+ * tests.runAs resolved for this process and slot. "auto", under a root worker: a uid of the
+ * slot's own (61000 + slot) in group nogroup, so each slot's processes can be found and killed
+ * by uid, and none can read the worker's /proc/<pid>/environ. Otherwise the worker's own user.
+ */
+export function resolveRunAs(runAs: 'auto' | null | { uid: number; gid: number }, slot = 0): { uid: number; gid: number } | null {
+  if (runAs === 'auto') return process.getuid?.() === 0 ? { uid: 61000 + slot, gid: 65534 } : null;
   return runAs;
+}
+
+/**
+ * Kills every process running as `uid`. A test may start children in a session of their own
+ * (setsid, detached) that a process-group kill never reaches; they cannot leave their uid.
+ * Repeats until none is left (a fork loop races the first pass). Returns how many it killed.
+ */
+export async function killUserProcesses(uid: number): Promise<number> {
+  let killed = 0;
+  for (let round = 0; round < 20; round++) {
+    const pids = await processesOf(uid);
+    if (pids.length === 0) return killed;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      } catch {
+        /* gone already */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return killed;
+}
+
+async function processesOf(uid: number): Promise<number[]> {
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  const out: number[] = [];
+  await Promise.all(
+    entries.filter((e) => /^\d+$/.test(e)).map(async (e) => {
+      const status = await readFile(`/proc/${e}/status`, 'utf8').catch(() => '');
+      const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+      const state = /^State:\s+(\S)/m.exec(status)?.[1];
+      if (uids && (Number(uids[1]) === uid || Number(uids[2]) === uid) && state !== 'Z') out.push(Number(e));
+    }),
+  );
+  return out;
 }
 
 /** The environment tests get: allow-listed names from the worker's, fixed extras, and a HOME of ours. */
@@ -80,6 +122,7 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   });
   const r = await sub;
   clearTimeout(timer);
+  if (o.user) await killUserProcesses(o.user.uid);
   o.signal?.removeEventListener('abort', onAbort);
   if (partial && o.onLine) o.onLine(partial);
   if (r.failed && r.exitCode === undefined && !r.signal) tail.push(`\n[prbot] ${r.shortMessage ?? r.message}\n`);

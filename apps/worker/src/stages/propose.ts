@@ -3,7 +3,7 @@ import {
   BudgetRefused,
   CycleEnded,
   describeHistory,
-  estimateTokens,
+  reserveTokensFor,
   gapHistory,
   proposalRefusal,
   resolvePath,
@@ -21,7 +21,7 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   const history = await gapHistory(rt.redis, rt.keys, data.gap.id, 5);
   const escalated = shouldEscalate(history, cfg.models.escalateAfter) && cfg.models.escalation.length > 0;
   const messages = buildPrompt({ ...(await repoContext(rt, data)), history: describeHistory(history), notes: data.notes });
-  const tokens = estimateTokens(messages.map((m) => m.content).join('\n')) + cfg.models.maxTokens;
+  const tokens = reserveTokensFor(messages.map((m) => m.content).join('\n')) + cfg.models.maxTokens;
 
   // 1. Budget, before any policy function: reserve one call and its tokens.
   await s.step(10, `reserving 1 call and ${tokens} tokens from today's budget`);

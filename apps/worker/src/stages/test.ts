@@ -21,11 +21,11 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     await s.step(20, `slot ${slot.index} at ${data.botCommit.slice(0, 12)}`);
 
     // 2. Setup, then tests: argv arrays, no shell, allow-listed environment, group-killing timeouts.
-    const home = path.join(rt.workdir, 'home');
+    const home = path.join(rt.workdir, 'home', `slot-${slot.index}`);
     await mkdir(home, { recursive: true });
-    // Model-written code runs as another user when it can, so it cannot read this process's
-    // secrets through /proc/<parent>/environ.
-    const user = resolveRunAs(t.runAs);
+    // Model-written code runs as a user of its own when it can: it cannot read this process's
+    // secrets through /proc/<parent>/environ, and whatever it leaves running is found by uid.
+    const user = resolveRunAs(t.runAs, slot.index);
     if (user) await Promise.all([handTo(slot.dir, user), handTo(home, user)]);
     const env = testEnvironment(t.envAllow, t.env, home, rt.env);
     const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];

@@ -34,7 +34,9 @@ describe('scale out', () => {
     for (const m of machines) {
       const file = path.join(h.dir, `${m.queues.replace(',', '-')}.config.json`);
       await writeFile(file, JSON.stringify({ ...raw, workdir: path.join(m.dir, 'work'), records: { dir: path.join(m.dir, 'cycles') } }));
-      const child = execa(TSX, [path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'), '--queues', m.queues, '--config', file], {
+      // node --import tsx (not the tsx CLI wrapper): signals reach the worker itself.
+      const child = execa(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'), '--queues', m.queues, '--config', file], {
+        cwd: REPO_ROOT,
         env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' },
         extendEnv: false,
         reject: false,

@@ -2,7 +2,7 @@ import type { Refusal, Reservation } from '../budget.ts';
 import type { Config } from '../config.ts';
 import { CycleEnded, TransientError } from '../errors/index.ts';
 import { parseProposal, proposalJsonSchema, ProposalParseError, type Proposal } from '../proposal.ts';
-import { estimateTokens, type Usage } from '../usage.ts';
+import { estimateTokens, reserveTokensFor, type Usage } from '../usage.ts';
 import { chatCompletion, type ChatAnswer, type ChatMessage } from './chat.ts';
 import { ModelCallError, ModelRateLimited } from './errors.ts';
 import type { ModelInfo, RungAttempt } from './info.ts';
@@ -59,7 +59,7 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
   const attempts: RungAttempt[] = [];
   let transientOnly = true;
   const promptText = req.messages.map((m) => m.content).join('\n');
-  const reserveTokens = estimateTokens(promptText) + models.maxTokens;
+  const reserveTokens = reserveTokensFor(promptText) + models.maxTokens;
   let reservation: Reservation | null = req.firstReservation;
   for (const rung of req.rungs) {
     const disabled = models.disabled[rung];

@@ -25,6 +25,8 @@ export interface FakeForge {
   requests: { method: string; path: string; authorization: string | undefined }[];
   /** The next `count` requests matching `method path-suffix` answer `status`. */
   failNext(method: string, pathSuffix: string, count: number, status: number): void;
+  /** Ends every scripted failure: the service is back. */
+  heal(): void;
   close(pull: number, merged?: boolean): void;
   stop(): Promise<void>;
 }
@@ -99,6 +101,9 @@ function base(kind: FakeForge['kind'], o: FakeForgeOptions) {
     failNext(method: string, suffix: string, count: number, status: number) {
       state.failures.push({ method, suffix, left: count, status });
     },
+    heal() {
+      state.failures.length = 0;
+    },
     close(n: number, merged = false) {
       const p = state.pulls.find((x) => x.number === n)!;
       p.state = 'closed';
@@ -172,7 +177,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
   });
   const srv = await listen(app);
   url = srv.url;
-  return { kind: 'gitea', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, close: f.close, stop: srv.stop };
+  return { kind: 'gitea', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, heal: f.heal, close: f.close, stop: srv.stop };
 }
 
 /** The GitHub REST API, as much as prbot uses. */
@@ -223,5 +228,5 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
   });
   const srv = await listen(app);
   url = srv.url;
-  return { kind: 'github', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, close: f.close, stop: srv.stop };
+  return { kind: 'github', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, heal: f.heal, close: f.close, stop: srv.stop };
 }

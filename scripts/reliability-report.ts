@@ -1,0 +1,89 @@
+/**
+ * Writes docs/RELIABILITY.md from the rows `pnpm test:reliability` recorded in
+ * data/reliability/. Exits 1 when any row lost or doubled a cycle, or a secret was found.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execSync } from 'node:child_process';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dir = path.join(root, 'data', 'reliability');
+const lines = (f: string) => {
+  try {
+    return readFileSync(path.join(dir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+};
+const rows = lines('results.jsonl') as { fault: string; injections: number; inFlight: number; lost: number; duplicates: number; notes: string }[];
+const scans = lines('scans.jsonl') as { hits: number; bytes: number; what: string }[];
+if (rows.length === 0) {
+  console.error('no reliability results in data/reliability/: run pnpm test:reliability');
+  process.exit(1);
+}
+const hits = scans.reduce((a, s) => a + s.hits, 0);
+const bytes = scans.reduce((a, s) => a + s.bytes, 0);
+const redisVersion = (() => {
+  try {
+    return execSync('redis-server --version', { encoding: 'utf8' }).split(' ')[2]?.replace('v=', '') ?? '?';
+  } catch {
+    return '?';
+  }
+})();
+const esc = (s: string) => s.replace(/\|/g, '\\|');
+const table = [
+  '| fault | injected | cycles in flight | lost | duplicates | what happened |',
+  '|---|---:|---:|---:|---:|---|',
+  ...rows.map((r) => `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${esc(r.notes)} |`),
+  `| secrets: every record, job payload, job log, PR body and worker log line of the runs above, scanned for the configured key and token | ${scans.length} scans | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB |`,
+].join('\n');
+
+const doc = `# Reliability
+
+Written by \`pnpm test:reliability\` (\`test/reliability/\`, then \`scripts/reliability-report.ts\`);
+last run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.cpus().length} cores, ${os.platform()} ${os.release()},
+Node ${process.version}, Redis ${redisVersion}. Every fault is injected for real: worker
+processes get SIGKILL or SIGTERM, the Redis server gets SIGKILL, model and forge stand-ins
+(real HTTP servers on loopback) answer 5xx or nothing, test code is hostile.
+
+${table}
+
+"Lost" counts cycles that never reached an outcome. "Duplicates" counts any side effect seen
+twice: a second outcome for a cycle (day stats, gap history), a second PR or branch for a
+cycle, a second event, or a budget charge for a model call beyond the calls really made and
+those a kill interrupted.
+
+## What the guarantees assume
+
+- Redis with \`maxmemory-policy noeviction\` (evicting a lock or job key loses work silently)
+  and \`appendonly yes\`. Producers wait a moment after enqueueing before a crash can be ruled
+  harmless: with \`appendfsync everysec\` a power cut can lose about the last second of
+  writes. A Redis *process* crash (the SIGKILL above) loses nothing that reached the kernel;
+  \`appendfsync always\` loses nothing even on a power cut, at a disk flush per write; \`no\`
+  leaves it to the OS (~30 s).
+- What a lost second can do: a job that had just completed may run again (hand-over job ids,
+  PR lookup by branch and recorded-once outcomes make that invisible), or a budget reservation
+  may be forgotten (the day then allows those few calls more).
+- Workers run with BullMQ's stalled-job check on (\`worker.lockDurationMs\`,
+  \`stalledIntervalMs\`, \`maxStalledCount\`; the tests use 1.5-2 s locks to be quick, the
+  defaults are BullMQ's 30 s). A job still running when its worker dies is run again from its
+  payload by another worker; a job found stalled more than \`maxStalledCount\` times fails, and
+  its cycle records the stage's "gave up" outcome (\`model_failed\`, \`apply_failed\`,
+  \`tests_failed\`, \`pr_failed\`).
+- A killed propose job keeps its budget reservation: the day errs on the safe side (the
+  worker-kill row shows calls charged against requests made).
+- Test commands are kept from the worker's secrets by running them as a uid of their own
+  (61000 + slot) when the worker is root (\`tests.runAs: auto\`); every process of that uid is
+  killed when the command ends, so children in a session of their own die too. A worker that
+  is not root runs tests as itself: then run test workers without secrets in their
+  environment (\`--queues test\` needs none); the worker warns when it sees otherwise.
+`;
+writeFileSync(path.join(root, 'docs', 'RELIABILITY.md'), doc);
+console.log(table);
+const bad = rows.filter((r) => r.lost > 0 || r.duplicates > 0);
+if (bad.length || hits > 0) {
+  console.error(`\nreliability goals missed: ${bad.map((r) => r.fault).join('; ')}${hits ? `; ${hits} secret hits` : ''}`);
+  process.exit(1);
+}

@@ -1,0 +1,68 @@
+import { symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, expect, it } from 'vitest';
+import { OUTCOMES, utcDay } from '@prbot/core';
+import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/core/testing';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from '@prbot/producer';
+import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { gapNumber } from './answers.ts';
+import { hostileAnswers } from './hostile-proposals.ts';
+import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+
+const COUNT = 1000;
+const ESCAPE = `prbot-escape-${Date.now().toString(36)}`;
+let h: Harness;
+let server: ModelServer;
+let worker: WorkerChild;
+
+afterAll(async () => {
+  await stopChild(worker).catch(() => {});
+  await h?.cleanup();
+  await server?.close();
+});
+
+it(`${COUNT} hostile or malformed proposals: each ends in a named outcome, nothing is written outside the worktree, no worker crashes`, async () => {
+  const answers = hostileAnswers(ESCAPE, COUNT);
+  server = await startModelServer((req) => ({ content: answers[gapNumber(req)] ?? 'null' }));
+  const repo = await repoWithGaps(Array.from({ length: COUNT }, (_, i) => `Hostile ${i} answer`));
+  await symlink('/tmp', path.join(repo, 'link-out')); // a symlink in the base tree pointing outside
+  h = await createHarness({
+    repo,
+    env: SECRET_ENV,
+    config: {
+      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
+      budget: { callsPerDay: 10_000, tokensPerDay: 1_000_000_000 },
+      policy: { maxGapsPerRun: COUNT },
+      forge: { kind: 'local', maxOpen: 10_000, maxPerHour: 10_000 },
+      queues: { propose: { concurrency: 16, limiter: null }, apply: { concurrency: 8 }, test: { concurrency: 2 }, pr: { limiter: null } },
+      tests: { commands: [['node', '-e', '0']] },
+      log: { level: 'warn' },
+    },
+  });
+  worker = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
+  const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!);
+  expect(ids).toHaveLength(COUNT);
+  const records = await waitForOutcomes(h.rt, ids, 240_000);
+
+  const named = records.filter((r) => (OUTCOMES as readonly string[]).includes(r.outcome)).length;
+  const stats = await h.rt.redis.hgetall(h.rt.keys.stats(utcDay(Date.now())));
+  // Nothing named ESCAPE anywhere: not in /tmp, not beside the worktrees, not in the repos.
+  const found = await execa('find', ['/tmp', h.dir, '-name', `*${ESCAPE}*`], { reject: false });
+  const escaped = found.stdout.split('\n').filter(Boolean);
+  const alive = worker.child.exitCode === null;
+  const hits = await scanSecrets(h, h.rt, [worker.output()], 'hostile proposals');
+  recordRow({
+    fault: `hostile model output: ${COUNT} generated proposals (traversal, absolute/UNC, symlinks, control and look-alike characters, huge, thousands of files, wrong types, deep nesting, forbidden paths)`,
+    injections: COUNT,
+    inFlight: COUNT,
+    lost: COUNT - records.length,
+    duplicates: Math.max(0, Object.values(stats).reduce((a, b) => a + Number(b), 0) - COUNT),
+    notes: `outcomes: ${Object.entries(stats).sort((a, b) => Number(b[1]) - Number(a[1])).map(([k, v]) => `${k} ${v}`).join(', ')}; files outside the worktree: ${escaped.length}; worker ${alive ? 'still running' : 'exited'}`,
+  });
+  expect(named).toBe(COUNT);
+  expect(escaped).toEqual([]);
+  expect(alive).toBe(true);
+  expect(hits).toBe(0);
+}, 400_000);

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdir, readFile } from 'node:fs/promises';
+import { QUEUE_NAMES, type CycleRecord } from '@prbot/core';
+import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/core/testing';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from '@prbot/producer';
+import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { gapNumber } from './answers.ts';
+import { recordRow, rssMb, scanSecrets, SECRET_ENV, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+
+/** Model-written code under test, one per gap: the repository's test command runs it. */
+const HOSTILE: Record<number, string> = {
+  0: `setInterval(() => {}, 1000); // hangs`,
+  1: `const { spawn } = require('child_process');
+for (let i = 0; i < 3; i++) spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' }).unref();
+spawn('setsid', ['sleep', '1001'], { detached: true, stdio: 'ignore' }).unref();
+console.log('left children behind');`,
+  2: `const chunk = 'x'.repeat(1 << 16) + '\\n';
+let n = 0; // about 1 GB
+function go() { while (n < 16384) { n++; if (!process.stdout.write(chunk)) return process.stdout.once('drain', go); } }
+go();`,
+  3: `const fs = require('fs');
+const found = [];
+for (const [k, v] of Object.entries(process.env)) found.push('env ' + k + '=' + v);
+for (const pid of fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p))) {
+  for (const f of ['environ', 'cmdline']) {
+    try { found.push(pid + ' ' + f + ' ' + fs.readFileSync('/proc/' + pid + '/' + f, 'utf8').replace(/\\0/g, ' ')); } catch (e) { found.push(pid + ' ' + f + ' ' + e.code); }
+  }
+}
+console.log(found.join('\\n'));
+process.exit(1);`,
+};
+
+let h: Harness;
+let server: ModelServer;
+let worker: WorkerChild;
+let records: CycleRecord[];
+let maxRss = 0;
+
+beforeAll(async () => {
+  server = await startModelServer((req) => {
+    const n = gapNumber(req);
+    return { content: JSON.stringify({ summary: `hostile ${n}`, files: [{ path: 'hostile.cjs', is_new: true, content: HOSTILE[n] ?? 'process.exit(0)' }] }) };
+  });
+  const repo = await repoWithGaps([0, 1, 2, 3].map((i) => `Gap ${i} hostile test code`));
+  h = await createHarness({
+    repo,
+    env: SECRET_ENV,
+    config: {
+      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
+      tests: { commands: [['node', 'hostile.cjs']], timeoutMs: 3000, tailBytes: 4096 },
+      queues: { test: { concurrency: 2, attempts: 1 } },
+      forge: { kind: 'local', maxOpen: 100, maxPerHour: 100 },
+      log: { level: 'info' },
+    },
+  });
+  worker = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
+  const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!);
+  const sampler = setInterval(() => void rssMb(worker.child.pid!).then((m) => (maxRss = Math.max(maxRss, m))), 50);
+  records = await waitForOutcomes(h.rt, ids, 120_000);
+  clearInterval(sampler);
+}, 180_000);
+
+afterAll(async () => {
+  await stopChild(worker).catch(() => {});
+  await h?.cleanup();
+  await server?.close();
+});
+
+const byGap = (n: number) => records.find((r) => r.gap_text?.startsWith(`Gap ${n} `))!;
+
+async function processesMatching(re: RegExp): Promise<string[]> {
+  const out: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    if (/^State:\s+Z/m.test(status)) continue;
+    const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+    if (re.test(cmd)) out.push(`${pid} ${cmd}`);
+  }
+  return out;
+}
+
+describe('hostile test commands (the code under test is written by a model)', () => {
+  it('a test that hangs is killed at the timeout, its whole tree with it', async () => {
+    expect(byGap(0)).toMatchObject({ outcome: 'tests_failed', reason: expect.stringMatching(/timed out after 3000 ms/) });
+    expect(await processesMatching(/node hostile\.cjs/)).toEqual([]);
+  });
+
+  it('children that outlive the test (detached, setsid) are killed', async () => {
+    expect(byGap(1).outcome).toBe('ok');
+    expect(await processesMatching(/^sleep 100[01]/)).toEqual([]);
+  });
+
+  it('a test printing a gigabyte costs bounded memory and a bounded tail', async () => {
+    const r = byGap(2);
+    expect(r.outcome).toBe('ok');
+    expect(r.tests[0]!.tail.length).toBeLessThanOrEqual(4096);
+    expect(maxRss).toBeLessThan(250);
+  });
+
+  it('a test hunting for secrets in its environment and /proc finds none', async () => {
+    const r = byGap(3);
+    expect(r.outcome).toBe('tests_failed');
+    const logs = (await h.rt.queues.test.getJobLogs(`${r.cycle_id}-test`)).logs.join('\n');
+    expect(logs).toMatch(/environ (EACCES|EPERM)/); // it did try the worker's /proc entries
+    expect(logs + r.tests[0]!.tail).not.toContain(SECRET_KEY);
+    const hits = await scanSecrets(h, h.rt, [worker.output()], 'hostile test commands');
+    recordRow({
+      fault: 'hostile test code: hang, orphaned children (setsid), 1 GB of output, secret hunting in env and /proc',
+      injections: 4,
+      inFlight: 4,
+      lost: 4 - records.length,
+      duplicates: 0,
+      notes: `outcomes ${records.map((x) => x.outcome).join(', ')}; worker peak RSS ${Math.round(maxRss)} MB; no leftover process; secret hits ${hits}`,
+    });
+    expect(hits).toBe(0);
+    void QUEUE_NAMES;
+  });
+});

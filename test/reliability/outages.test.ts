@@ -1,0 +1,92 @@
+import { afterEach, expect, it } from 'vitest';
+import { createRuntime, createLogger } from '@prbot/core';
+import { createHarness, startGiteaServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/core/testing';
+import { defaultPolicy } from '@prbot/policy';
+import { repoWithGaps, runAll } from '../../apps/worker/test/helpers.ts';
+import { gapLines, gapNumber, passingAnswer } from './answers.ts';
+import { recordRow, scanSecrets, SECRET_ENV, SECRET_TOKEN } from './support.ts';
+
+let h: Harness | undefined;
+let server: ModelServer | undefined;
+let forge: FakeForge | undefined;
+afterEach(async () => {
+  await h?.cleanup();
+  await server?.close();
+  await forge?.stop();
+  h = server = forge = undefined;
+});
+
+async function world(gaps: number, extra: Record<string, unknown> = {}) {
+  let down: 'no' | '500' | 'silent' = 'no';
+  server = await startModelServer((req) => (down === '500' ? { status: 500 } : down === 'silent' ? { hang: true } : passingAnswer(gapNumber(req))));
+  const repo = await repoWithGaps(gapLines(gaps));
+  h = await createHarness({
+    repo,
+    env: SECRET_ENV,
+    config: {
+      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'], timeoutMs: 300 },
+      budget: { callsPerDay: 1000, perCycle: { calls: 20 } },
+      queues: { propose: { attempts: 3, backoff: { delay: 100 }, limiter: null }, pr: { attempts: 3, backoff: { delay: 100 }, limiter: null } },
+      ...extra,
+    },
+  });
+  return { set: (d: typeof down) => (down = d) };
+}
+
+it('model server answering 500, then not at all: jobs back off and retry, end model_failed; when it returns, new cycles succeed', async () => {
+  const m = await world(2);
+  m.set('500');
+  const during = (await runAll(h!.rt)).records;
+  const reqsDuring = server!.requests.length;
+  m.set('silent');
+  // A fresh gap wording is not needed: the failed gaps are tried again by the next produce.
+  const silent = (await runAll(h!.rt)).records;
+  m.set('no');
+  const after = (await runAll(h!.rt)).records;
+  recordRow({
+    fault: 'model outage: HTTP 500, then no answer (timeouts), then back',
+    injections: 2,
+    inFlight: 2,
+    lost: 6 - during.length - silent.length - after.length,
+    duplicates: 0,
+    notes: `during 500s: ${during.map((r) => r.outcome).join(', ')} after ${reqsDuring} requests (3 attempts with backoff each); silent: ${silent.map((r) => r.outcome).join(', ')}; back: ${after.map((r) => r.outcome).join(', ')}`,
+  });
+  expect(during.map((r) => r.outcome)).toEqual(['model_failed', 'model_failed']);
+  expect(during[0]!.reason).toMatch(/propose gave up after its retries: every rung is unavailable: loop\/m: HTTP 500/);
+  expect(reqsDuring).toBe(6);
+  expect(silent.map((r) => r.outcome)).toEqual(['model_failed', 'model_failed']);
+  expect(silent[0]!.reason).toMatch(/no answer within 300 ms/);
+  expect(after.map((r) => r.outcome)).toEqual(['ok', 'ok']);
+}, 120_000);
+
+it('a short model outage is ridden out by the retries', async () => {
+  const m = await world(1);
+  m.set('500');
+  setTimeout(() => m.set('no'), 150);
+  const r = (await runAll(h!.rt)).records[0]!;
+  expect(r.outcome).toBe('ok');
+  expect(server!.requests.length).toBeGreaterThan(1);
+  recordRow({ fault: 'short model outage (150 ms of HTTP 500)', injections: 1, inFlight: 1, lost: 0, duplicates: 0, notes: `ok after ${server!.requests.length} requests` });
+});
+
+it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is back, the gap gets its PR', async () => {
+  await world(1);
+  forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
+  const cfg = { ...h!.cfg, forge: { kind: 'gitea' as const, baseUrl: forge.url, owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h!.bare, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: [], maxOpen: 10, maxPerHour: 10, limitRetryMs: 1000, timeoutMs: 2000 } };
+  const rt = createRuntime(cfg, { role: 'worker', env: SECRET_ENV, log: createLogger('silent', { pretty: false }) });
+  try {
+    forge.failNext('POST', '/pulls', 1000, 502);
+    const down = (await runAll(rt)).records[0]!;
+    forge.heal();
+    const back = (await runAll(rt)).records[0]!;
+    recordRow({ fault: 'forge outage: HTTP 502 on every PR create, then back', injections: 1, inFlight: 1, lost: 0, duplicates: Math.max(0, forge.pulls.length - 1), notes: `down: ${down.outcome} (${down.reason.slice(0, 90)}…); back: ${back.outcome}; ${forge.pulls.length} PR opened` });
+    expect(down.outcome).toBe('pr_failed');
+    expect(down.reason).toMatch(/pr gave up after its retries: .*HTTP 502/);
+    expect(back.outcome).toBe('ok');
+    expect(forge.pulls).toHaveLength(1);
+    expect(await scanSecrets(h!, rt, [], 'forge outage')).toBe(0);
+  } finally {
+    await rt.close();
+  }
+  void defaultPolicy;
+});

@@ -1,0 +1,127 @@
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { QUEUE_NAMES, type Runtime } from '@prbot/core';
+import { REPO_ROOT, type Harness } from '@prbot/core/testing';
+
+/** The secret values every reliability test configures; none may appear in anything produced. */
+export const SECRET_KEY = 'sk-reliability-model-key-7f3a9c21e4b8';
+export const SECRET_TOKEN = 'gtea-reliability-forge-token-b41d0c9a';
+export const SECRETS = [SECRET_KEY, SECRET_TOKEN];
+export const SECRET_ENV = { PRBOT_TEST_KEY: SECRET_KEY, FORGE_TOKEN: SECRET_TOKEN };
+
+const RESULTS = path.join(REPO_ROOT, 'data', 'reliability', 'results.jsonl');
+
+export interface Row {
+  fault: string;
+  injections: number;
+  inFlight: number;
+  lost: number;
+  duplicates: number;
+  notes: string;
+}
+
+export function recordRow(row: Row): void {
+  mkdirSync(path.dirname(RESULTS), { recursive: true });
+  appendFileSync(RESULTS, JSON.stringify({ ...row, at: new Date().toISOString() }) + '\n');
+}
+
+export function readRows(): (Row & { at: string })[] {
+  try {
+    return readFileSync(RESULTS, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+/** Secret hits found across everything the suite produced; appended per test, summed at the end. */
+export function recordScan(hits: number, bytes: number, what: string): void {
+  mkdirSync(path.dirname(RESULTS), { recursive: true });
+  appendFileSync(path.join(path.dirname(RESULTS), 'scans.jsonl'), JSON.stringify({ hits, bytes, what }) + '\n');
+}
+
+export interface WorkerChild {
+  child: ResultPromise;
+  output: () => string;
+}
+
+// `node --import tsx`, not the tsx CLI: the CLI is a wrapper process, and a SIGKILL must hit the worker itself.
+export const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
+
+/** A worker in its own process (SIGKILL-able), with its log lines captured for the secret scan. */
+export function spawnWorker(configFile: string, queues: string, env: Record<string, string> = SECRET_ENV, extraArgs: string[] = []): WorkerChild {
+  let out = '';
+  const child = execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'), '--queues', queues, '--config', configFile, ...extraArgs], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', ...env },
+    extendEnv: false,
+    reject: false,
+    buffer: false,
+  });
+  child.stdout?.on('data', (c) => (out += String(c)));
+  child.stderr?.on('data', (c) => (out += String(c)));
+  return { child, output: () => out };
+}
+
+export async function stopChild(w: WorkerChild, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | undefined> {
+  w.child.kill(signal);
+  const r = await w.child;
+  return r.exitCode;
+}
+
+/** Resident memory of a process in MB, from /proc. */
+export async function rssMb(pid: number): Promise<number> {
+  const s = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/^VmRSS:\s+(\d+)/m.exec(s)?.[1] ?? 0) / 1024;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name === '.git' || e.name.endsWith('.git') || e.name === 'slots' || e.name === 'mirrors') continue;
+        await walk(p);
+      } else if (e.isFile() && (await stat(p)).size < 50_000_000) out.push(p);
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/**
+ * Counts secret values in records, PR bodies, job payloads and logs (Bull Board's Logs tab), the
+ * Redis records and histories, and the given extra texts (worker logs). Records the scan.
+ */
+export async function scanSecrets(h: Harness, rt: Runtime, extra: string[], what: string): Promise<number> {
+  const texts: string[] = [...extra];
+  for (const f of await filesUnder(h.dir)) texts.push(await readFile(f, 'utf8'));
+  for (const q of QUEUE_NAMES) {
+    const jobs = await rt.queues[q].getJobs(['completed', 'failed', 'waiting', 'delayed', 'active'], 0, 5000);
+    for (const j of jobs) texts.push(JSON.stringify([j.data, j.returnvalue, j.failedReason, j.stacktrace, (await rt.queues[q].getJobLogs(j.id!)).logs]));
+  }
+  const ids = await rt.redis.lrange(rt.keys.recent(), 0, -1);
+  for (const id of ids) texts.push((await rt.redis.get(rt.keys.record(id))) ?? '');
+  const all = texts.join('\n');
+  const hits = SECRETS.reduce((n, s) => n + all.split(s).length - 1, 0);
+  recordScan(hits, Buffer.byteLength(all), what);
+  return hits;
+}
+
+export async function writeConfigVariant(h: Harness, name: string, patch: (raw: Record<string, unknown>) => Record<string, unknown>): Promise<string> {
+  const raw = JSON.parse(await readFile(h.configFile, 'utf8')) as Record<string, unknown>;
+  const file = path.join(h.dir, `${name}.config.json`);
+  await writeFile(file, JSON.stringify(patch(raw), null, 2));
+  return file;
+}
+
+export async function until(cond: () => Promise<boolean>, timeoutMs: number, stepMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return false;
+}
