@@ -75,8 +75,13 @@ export function botCommitSpec(
   };
 }
 
-/** Rebuilds the bot commit from the payload and checks it is the one apply built. */
+/**
+ * Rebuilds the bot commit from the payload and checks it is the one apply built. A commit id is
+ * the hash of its content, so when the expected id is already in this mirror (apply ran on this
+ * machine) that very commit is here and there is nothing to rebuild.
+ */
 export async function rebuildCommit(mirror: Mirror, spec: CommitSpec, expected: string): Promise<void> {
+  if (await mirror.hasCommit(expected)) return;
   await mirror.ensureCommit(spec.baseCommit);
   const got = await buildCommit(mirror, spec);
   if (got !== expected) {

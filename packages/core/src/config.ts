@@ -215,9 +215,10 @@ export const configSchema = z
         tailBytes: positiveInt.default(8192),
         logLines: positiveInt.default(500),
         /**
-         * The user test commands run as. "auto": when the worker runs as root, uid/gid 65534
-         * (nobody), so model-written code cannot read the worker's secrets from
-         * /proc/<parent>/environ; otherwise the worker's own user. null: always the worker's user.
+         * The user test commands run as. "auto": when the worker runs as root, a uid of the run's
+         * own (61000-64999, group nogroup, locked machine-wide), so model-written code cannot read
+         * the worker's secrets from /proc/<parent>/environ and whatever it leaves running is
+         * found by uid; otherwise the worker's own user. null: always the worker's user.
          */
         runAs: z.union([z.literal('auto'), z.null(), z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) })]).default('auto'),
       })

@@ -19,10 +19,25 @@ export async function admitPr(
   keys: Keys,
   cycleId: string,
   limits: { maxOpen: number; maxPerHour: number; limitRetryMs: number },
-  botPrs: BotPr[],
+  listBotPrs: () => Promise<BotPr[]>,
   now: number,
 ): Promise<Admission> {
-  const ids = (pred: (p: BotPr) => boolean) => botPrs.filter((p) => pred(p) && p.cycleId).map((p) => p.cycleId!);
+  // Under the limits (the usual case) no forge listing is needed; only a refusal asks the forge
+  // which PRs humans have closed or merged since, and tries again.
+  const first = await admitOnce(redis, keys, cycleId, limits, null, now);
+  if (first.ok) return first;
+  return admitOnce(redis, keys, cycleId, limits, await listBotPrs(), now);
+}
+
+async function admitOnce(
+  redis: Redis,
+  keys: Keys,
+  cycleId: string,
+  limits: { maxOpen: number; maxPerHour: number; limitRetryMs: number },
+  botPrs: BotPr[] | null,
+  now: number,
+): Promise<Admission> {
+  const ids = (pred: (p: BotPr) => boolean) => (botPrs ?? []).filter((p) => pred(p) && p.cycleId).map((p) => p.cycleId!);
   const closed = ids((p) => p.state !== 'open');
   const open = ids((p) => p.state === 'open');
   const [code, count, retryAt] = (await withScripts(redis).prAdmit(
@@ -33,7 +48,7 @@ export async function admitPr(
     limits.maxPerHour,
     now,
     GRACE_MS,
-    closed.length,
+    botPrs === null ? -1 : closed.length,
     ...closed,
     ...open,
   )) as [number, number, number];

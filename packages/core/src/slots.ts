@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { git } from './git.ts';
+import { releasePidLock, tryPidLock } from './pidlock.ts';
 import type { Mirror } from './mirror.ts';
 
 export interface Slot {
@@ -36,13 +36,13 @@ export class SlotPool {
       // Claimed before the first await, so two acquires in this process never try one slot.
       if (this.held.has(i)) continue;
       this.held.add(i);
-      if (await this.tryLock(i)) {
+      if (await tryPidLock(this.lockFile(i))) {
         const lock = this.lockFile(i);
         return {
           index: i,
           dir: path.join(this.root, `slot-${i}`),
           release: async () => {
-            await unlink(lock).catch(() => {});
+            await releasePidLock(lock);
             this.held.delete(i);
           },
         };
@@ -54,35 +54,6 @@ export class SlotPool {
 
   private lockFile(i: number): string {
     return path.join(this.root, `slot-${i}.lock`);
-  }
-
-  /**
-   * Creates the lock file with its content in one step (write a temp file, then link it into
-   * place, which fails if the lock exists), so no reader ever sees an empty lock and takes it
-   * for a dead one. A lock naming a process that is gone is removed and taken.
-   */
-  private async tryLock(i: number): Promise<boolean> {
-    const file = this.lockFile(i);
-    if (await this.linkLock(file)) return true;
-    const pid = Number(await readFile(file, 'utf8').catch(() => ''));
-    if (!(pid > 0) || isAlive(pid)) return false;
-    // Two takers may race here; link() lets exactly one of them win.
-    await unlink(file).catch(() => {});
-    return this.linkLock(file);
-  }
-
-  private async linkLock(file: string): Promise<boolean> {
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, String(process.pid));
-    try {
-      await link(tmp, file);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      return false;
-    } finally {
-      await unlink(tmp).catch(() => {});
-    }
   }
 
   /**
@@ -108,13 +79,4 @@ export class SlotPool {
 /** Gives a directory tree to the test user (one `chown -R`), so tests can write in their worktree. */
 export async function handTo(dir: string, user: { uid: number; gid: number }): Promise<void> {
   await execa('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

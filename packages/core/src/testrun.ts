@@ -1,4 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { releasePidLock, tryPidLock } from './pidlock.ts';
 import { execa } from 'execa';
 import type { CommandResult } from './testresult.ts';
 
@@ -11,17 +14,43 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   signal?: AbortSignal;
   /** Run as this user (needs a root worker); see tests.runAs. */
-  user?: { uid: number; gid: number } | null;
+  user?: { uid: number; gid: number; exclusive?: boolean } | null;
 }
 
+export interface TestUser {
+  uid: number;
+  gid: number;
+  /** True when no other run uses this uid, so every process of it may be killed afterwards. */
+  exclusive: boolean;
+  release(): Promise<void>;
+}
+
+const UID_BASE = 61000;
+const UID_COUNT = 4000;
+
 /**
- * tests.runAs resolved for this process and slot. "auto", under a root worker: a uid of the
- * slot's own (61000 + slot) in group nogroup, so each slot's processes can be found and killed
- * by uid, and none can read the worker's /proc/<pid>/environ. Otherwise the worker's own user.
+ * The user one test run executes as, per tests.runAs. "auto" under a root worker: a uid of its
+ * own from 61000-64999 (group nogroup), locked machine-wide while the run lasts, so that killing
+ * every process of that uid afterwards never touches another slot's, another worker's or
+ * another repository's tests, and no test can read the worker's /proc/<pid>/environ.
+ * null: the worker's own user.
  */
-export function resolveRunAs(runAs: 'auto' | null | { uid: number; gid: number }, slot = 0): { uid: number; gid: number } | null {
-  if (runAs === 'auto') return process.getuid?.() === 0 ? { uid: 61000 + slot, gid: 65534 } : null;
-  return runAs;
+export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid: number }, lockDir = path.join(tmpdir(), 'prbot-test-uids')): Promise<TestUser | null> {
+  if (runAs === null || (runAs === 'auto' && process.getuid?.() !== 0)) return null;
+  if (runAs !== 'auto') return { ...runAs, exclusive: false, release: async () => {} };
+  await mkdir(lockDir, { recursive: true, mode: 0o700 });
+  const start = Math.floor(Math.random() * UID_COUNT);
+  for (let k = 0; k < UID_COUNT; k++) {
+    const uid = UID_BASE + ((start + k) % UID_COUNT);
+    const file = path.join(lockDir, `${uid}.lock`);
+    if (await tryPidLock(file)) return { uid, gid: 65534, exclusive: true, release: () => releasePidLock(file) };
+  }
+  throw new Error(`no free test uid in ${UID_BASE}-${UID_BASE + UID_COUNT - 1} (locks in ${lockDir})`);
+}
+
+/** Whether tests would run as the worker's own user (and so could read its environment). */
+export function testsShareWorkerUser(runAs: 'auto' | null | { uid: number; gid: number }): boolean {
+  return runAs === null || (runAs === 'auto' && process.getuid?.() !== 0);
 }
 
 /**
@@ -122,7 +151,7 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   });
   const r = await sub;
   clearTimeout(timer);
-  if (o.user) await killUserProcesses(o.user.uid);
+  if (o.user?.exclusive) await killUserProcesses(o.user.uid);
   o.signal?.removeEventListener('abort', onAbort);
   if (partial && o.onLine) o.onLine(partial);
   if (r.failed && r.exitCode === undefined && !r.signal) tail.push(`\n[prbot] ${r.shortMessage ?? r.message}\n`);

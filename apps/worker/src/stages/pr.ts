@@ -21,7 +21,7 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   let url = (await rt.forge.findByBranch(branch))?.url;
   if (!url) {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
-    const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, await rt.forge.listBotPrs(), rt.clock());
+    const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock());
     if (!admission.ok) throw new DeferUntil(admission.retryAt, admission.reason);
     await s.step(40, `pushing ${branch}`);
     await rt.forge.push(rt.mirror.dir, data.botCommit, branch);

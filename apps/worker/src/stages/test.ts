@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { botCommitSpec, CycleEnded, handTo, rebuildCommit, resolveRunAs, runCommand, testEnvironment, TransientError, type CommandResult } from '@prbot/core';
+import { botCommitSpec, CycleEnded, handTo, rebuildCommit, acquireTestUser, runCommand, testEnvironment, TransientError, type CommandResult, type TestUser } from '@prbot/core';
 import type { StageContext } from '../stage.ts';
 
 /** test: rebuild the commit → move a slot worktree to it → setup and test commands. */
@@ -11,6 +11,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
   // 1. Rebuild the bot commit from the payload; move one of this worker's kept worktrees to it.
   await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
   const slot = await rt.slots.acquire();
+  let user: TestUser | null = null;
   try {
     await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs).catch((err: Error) => {
       // A full cache disk is this machine's problem, not the change's: say so; the job is retried
@@ -25,7 +26,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     await mkdir(home, { recursive: true });
     // Model-written code runs as a user of its own when it can: it cannot read this process's
     // secrets through /proc/<parent>/environ, and whatever it leaves running is found by uid.
-    const user = resolveRunAs(t.runAs, slot.index);
+    user = await acquireTestUser(t.runAs);
     if (user) await Promise.all([handTo(slot.dir, user), handTo(home, user)]);
     const env = testEnvironment(t.envAllow, t.env, home, rt.env);
     const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
@@ -54,6 +55,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     await s.handOver('pr', { ...data, tests: results });
     await s.step(100, `all ${results.length} command(s) green; handed over to pr`);
   } finally {
+    await user?.release();
     await slot.release();
   }
 }

@@ -81,7 +81,10 @@ describe('durability', () => {
       const id = (await produce(h.rt, defaultPolicy)).lines[0]!.cycleId!;
       const testJobId = stageJobId(id, 'test');
       const deadline = Date.now() + 15_000;
-      while ((await h.rt.queues.test.getJobState(testJobId)) === 'unknown' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // apply adds the test job before it completes itself: wait for both.
+      while (((await h.rt.queues.test.getJobState(testJobId)) === 'unknown' || (await h.rt.queues.apply.getJobState(stageJobId(id, 'apply'))) !== 'completed') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       // propose and apply ran while test is paused; the test job waits, and stays waiting.
       expect(await h.rt.queues.apply.getJobState(stageJobId(id, 'apply'))).toBe('completed');
       await new Promise((r) => setTimeout(r, 500));

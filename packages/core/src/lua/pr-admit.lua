@@ -5,7 +5,8 @@
   KEYS[2] zset: PRs opened in the last hour (member cycle id, score ms)
   ARGV[1] cycle id   ARGV[2] max open   ARGV[3] max per hour   ARGV[4] now (ms)
   ARGV[5] grace (ms): an admission the forge does not show as open is dropped after this long
-  ARGV[6] n: how many of the following ids are PRs the forge shows closed or merged
+  ARGV[6] n: how many of the following ids are PRs the forge shows closed or merged;
+          -1 when no listing is given (the slots are then checked as they stand)
   ARGV[7 .. 6+n] cycle ids of closed or merged bot PRs (their slots are freed at once)
   ARGV[7+n ..]   cycle ids of open bot PRs
 
@@ -15,13 +16,15 @@
 ]]
 local now = tonumber(ARGV[4])
 local n = tonumber(ARGV[6])
-for i = 7, 6 + n do redis.call('ZREM', KEYS[1], ARGV[i]) end
-local open = {}
-for i = 7 + n, #ARGV do open[ARGV[i]] = true end
-local held = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #held, 2 do
-  if not open[held[i]] and tonumber(held[i + 1]) < now - tonumber(ARGV[5]) and held[i] ~= ARGV[1] then
-    redis.call('ZREM', KEYS[1], held[i])
+if n >= 0 then
+  for i = 7, 6 + n do redis.call('ZREM', KEYS[1], ARGV[i]) end
+  local open = {}
+  for i = 7 + n, #ARGV do open[ARGV[i]] = true end
+  local held = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 1, #held, 2 do
+    if not open[held[i]] and tonumber(held[i + 1]) < now - tonumber(ARGV[5]) and held[i] ~= ARGV[1] then
+      redis.call('ZREM', KEYS[1], held[i])
+    end
   end
 end
 
