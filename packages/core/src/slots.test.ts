@@ -46,6 +46,22 @@ describe('SlotPool', () => {
     expect(s.index).toBe(1);
   });
 
+  it('restores a tracked file that test code rewrote with the same size and mtime', async () => {
+    const pool = new SlotPool(mirror, path.join(dir, 'work5'));
+    const slot = await pool.acquire();
+    const head = await mirror.resolve('main');
+    await pool.moveTo(slot, head, []);
+    const file = path.join(slot.dir, 'src', 'strings.js');
+    const { stat, utimes } = await import('node:fs/promises');
+    const before = await readFile(file, 'utf8');
+    const st = await stat(file);
+    await new Promise((r) => setTimeout(r, 1100)); // ctime moves to a new second
+    await writeFile(file, before.replace('capitalize', 'CAPITALIZE'));
+    await utimes(file, st.atime, st.mtime);
+    await pool.moveTo(slot, head, []);
+    expect(await readFile(file, 'utf8')).toBe(before);
+  });
+
   it('moves a kept worktree between commits and keeps cache directories', async () => {
     const pool = new SlotPool(mirror, path.join(dir, 'work3'));
     const slot = await pool.acquire();

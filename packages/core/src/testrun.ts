@@ -35,11 +35,12 @@ const UID_COUNT = 4000;
  * another repository's tests, and no test can read the worker's /proc/<pid>/environ.
  * null: the worker's own user.
  */
-export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid: number }, lockDir = path.join(tmpdir(), 'prbot-test-uids')): Promise<TestUser | null> {
+export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid: number }, preferredUid?: number, lockDir = path.join(tmpdir(), 'prbot-test-uids')): Promise<TestUser | null> {
   if (runAs === null || (runAs === 'auto' && process.getuid?.() !== 0)) return null;
   if (runAs !== 'auto') return { ...runAs, exclusive: false, release: async () => {} };
   await mkdir(lockDir, { recursive: true, mode: 0o700 });
-  const start = Math.floor(Math.random() * UID_COUNT);
+  // The slot's previous uid first: its files then already belong to it (see handTo).
+  const start = preferredUid !== undefined && preferredUid >= UID_BASE && preferredUid < UID_BASE + UID_COUNT ? preferredUid - UID_BASE : Math.floor(Math.random() * UID_COUNT);
   for (let k = 0; k < UID_COUNT; k++) {
     const uid = UID_BASE + ((start + k) % UID_COUNT);
     const file = path.join(lockDir, `${uid}.lock`);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { botCommitSpec, CycleEnded, handTo, rebuildCommit, acquireTestUser, runCommand, testEnvironment, TransientError, type CommandResult, type TestUser } from '@prbot/core';
+import { botCommitSpec, CycleEnded, handTo, lastSlotUid, rebuildCommit, rememberSlotUid, acquireTestUser, runCommand, testEnvironment, TransientError, type CommandResult, type TestUser } from '@prbot/core';
 import type { StageContext } from '../stage.ts';
 
 /** test: rebuild the commit → move a slot worktree to it → setup and test commands. */
@@ -26,8 +26,13 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     await mkdir(home, { recursive: true });
     // Model-written code runs as a user of its own when it can: it cannot read this process's
     // secrets through /proc/<parent>/environ, and whatever it leaves running is found by uid.
-    user = await acquireTestUser(t.runAs);
-    if (user) await Promise.all([handTo(slot.dir, user), handTo(home, user)]);
+    const previous = await lastSlotUid(slot);
+    user = await acquireTestUser(t.runAs, previous);
+    if (user) {
+      const same = user.uid === previous;
+      await Promise.all([handTo(slot.dir, user, same), handTo(home, user, same)]);
+      await rememberSlotUid(slot, user.uid);
+    }
     const env = testEnvironment(t.envAllow, t.env, home, rt.env);
     const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
     const results: CommandResult[] = [];
