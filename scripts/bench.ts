@@ -13,7 +13,7 @@ import {
   Budget, botCommitSpec, buildCommit, chatCompletion, classify, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId,
   outcomeOf, parseConfig, runCommand, SlotPool, stageJobId, type LoadedConfig, type ProposeJob, type Runtime,
 } from '@prbot/core';
-import { commitAll, makeUpstream, redisAnswers, startModelServer, startRedisServer, type ModelServer, type RedisServer } from '@prbot/core/testing';
+import { makeUpstream, redisAnswers, startModelServer, startRedisServer, type ModelServer, type RedisServer } from '@prbot/core/testing';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/producer';
 import { startWorkers } from '@prbot/worker';
@@ -409,7 +409,11 @@ ${sc ? Object.entries(sc).map(([k, s]) => `  ${k}: ${s.seconds.toFixed(1)} s vs 
   the slot worktree keeps \`node_modules\`.
 - **rss**: the worker process (all queues) idle, and its peak during the throughput run.
 `;
-  await writeFile(path.join(root, 'docs', 'BENCHMARKS.md'), doc);
+  // The hand-written analysis below the generated table is kept across runs.
+  const file = path.join(root, 'docs', 'BENCHMARKS.md');
+  const old = await import('node:fs/promises').then((f) => f.readFile(file, 'utf8')).catch(() => '');
+  const kept = old.includes('\n## Before and after') ? old.slice(old.indexOf('\n## Before and after')) : '';
+  await writeFile(file, doc + kept);
 }
 
 try {
@@ -418,4 +422,3 @@ try {
   await ownRedis?.stop();
   await rm(work, { recursive: true, force: true }).catch(() => {});
 }
-void commitAll;
