@@ -1,8 +1,7 @@
 import { CycleEnded } from '../errors/index.ts';
-import type { Logger } from '../logger.ts';
 import { forgeCall, message, nextPage, type ForgeHttp } from './http.ts';
 import { pushBranch } from './push.ts';
-import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef } from './types.ts';
+import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type RemoteForgeOptions } from './types.ts';
 
 interface GiteaPull {
   number: number;
@@ -14,18 +13,10 @@ interface GiteaPull {
   head: { ref: string; label: string; repo: { full_name: string } | null };
 }
 
-export interface GiteaOptions {
+export interface GiteaOptions extends RemoteForgeOptions {
   baseUrl: string;
-  owner: string;
-  repo: string;
-  token: string;
-  tokenEnv: string;
-  remote: string;
-  branchPrefix: string;
   /** A draft on Gitea is a title starting with a WORK_IN_PROGRESS_PREFIXES entry. */
   draftPrefix: string;
-  timeoutMs: number;
-  log: Logger;
 }
 
 const MAX_PAGES = 20;

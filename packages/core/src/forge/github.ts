@@ -1,8 +1,7 @@
 import { CycleEnded } from '../errors/index.ts';
-import type { Logger } from '../logger.ts';
 import { forgeCall, message, nextPage, type ForgeHttp } from './http.ts';
 import { pushBranch } from './push.ts';
-import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef } from './types.ts';
+import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type RemoteForgeOptions } from './types.ts';
 
 interface GithubPull {
   number: number;
@@ -14,16 +13,8 @@ interface GithubPull {
   head: { ref: string; repo: { full_name: string } | null };
 }
 
-export interface GithubOptions {
+export interface GithubOptions extends RemoteForgeOptions {
   apiUrl: string;
-  owner: string;
-  repo: string;
-  token: string;
-  tokenEnv: string;
-  remote: string;
-  branchPrefix: string;
-  timeoutMs: number;
-  log: Logger;
 }
 
 const MAX_PAGES = 20;

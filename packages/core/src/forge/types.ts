@@ -43,3 +43,17 @@ const GAP = /<!-- prbot-gap: (g[0-9a-f]{12}) -->/;
 export function markersOf(body: string | null | undefined): { cycleId: string | null; gapId: string | null } {
   return { cycleId: CYCLE.exec(body ?? '')?.[1] ?? null, gapId: GAP.exec(body ?? '')?.[1] ?? null };
 }
+
+/** What the Gitea and GitHub drivers are built from (forge/create.ts). */
+export interface RemoteForgeOptions {
+  owner: string;
+  repo: string;
+  /** Sent only in the Authorization header and, for HTTPS pushes, git's http.extraHeader. */
+  token: string;
+  /** Its name, for error messages that say what to fix. */
+  tokenEnv: string;
+  remote: string;
+  branchPrefix: string;
+  timeoutMs: number;
+  log: import('../logger.ts').Logger;
+}

@@ -1,7 +1,6 @@
-import http from 'node:http';
-import type net from 'node:net';
 import express, { type Request, type Response } from 'express';
 import { git } from '../git.ts';
+import { listenLoopback } from './listen.ts';
 
 export interface FakePull {
   number: number;
@@ -38,23 +37,6 @@ export interface FakeForgeOptions {
   /** The bare repository branches are pushed to; a PR's head must exist there. */
   bare: string;
   pageSize?: number;
-}
-
-async function listen(app: express.Express): Promise<{ url: string; stop(): Promise<void> }> {
-  const server = http.createServer(app);
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    stop: () => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
-  };
 }
 
 function base(kind: FakeForge['kind'], o: FakeForgeOptions) {
@@ -175,7 +157,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     state.labels.push(l);
     res.status(201).json(l);
   });
-  const srv = await listen(app);
+  const srv = await listenLoopback(app);
   url = srv.url;
   return { kind: 'gitea', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, heal: f.heal, close: f.close, stop: srv.stop };
 }
@@ -226,7 +208,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     p.labels.push(...(req.body.labels as string[]));
     res.json(p.labels.map((name) => ({ name })));
   });
-  const srv = await listen(app);
+  const srv = await listenLoopback(app);
   url = srv.url;
   return { kind: 'github', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, heal: f.heal, close: f.close, stop: srv.stop };
 }

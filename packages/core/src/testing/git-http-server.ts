@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type net from 'node:net';
 import path from 'node:path';
+import { listenLoopback } from './listen.ts';
 
 export interface GitHttpServer {
   url: string;
@@ -16,7 +15,7 @@ export interface GitHttpServer {
  */
 export async function startGitHttpServer(root: string, token: string): Promise<GitHttpServer> {
   const requests: GitHttpServer['requests'] = [];
-  const server = http.createServer((req, res) => {
+  const srv = await listenLoopback((req, res) => {
     const auth = req.headers.authorization ?? '';
     const decoded = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : '';
     const authorized = decoded.endsWith(`:${token}`);
@@ -65,20 +64,7 @@ export async function startGitHttpServer(root: string, token: string): Promise<G
     });
     cgi.on('close', () => res.end());
   });
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    requests,
-    stop: () => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
-  };
+  return { url: srv.url, requests, stop: srv.stop };
 }
 
 export const gitHttpPath = (root: string, bare: string) => '/' + path.relative(root, bare);
