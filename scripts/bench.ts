@@ -137,27 +137,41 @@ async function bareChain(inFlight: number, total: number): Promise<{ p50: number
   return { p50: lat.length ? pct(lat, 50) : 0, p95: lat.length ? pct(lat, 95) : 0, perSec: total / elapsed };
 }
 
-/** The git work of one cycle, called directly: classify, plumbing commit, move a slot, run `true`, push. */
-async function gitOpsAlone(bare: string, n: number): Promise<number[]> {
-  const dir = await mkdtemp(path.join(work, 'gitops-'));
+/**
+ * A cycle's work done directly, with no queues: classify, plumbing commit, move a kept slot,
+ * run the test command, push. The baselines of `overhead` and `scaling` are made of it.
+ */
+async function directCycles(bare: string) {
+  const dir = await mkdtemp(path.join(work, 'direct-'));
   const mirror = new Mirror(dir, bare);
   await mirror.sync();
   const base = await mirror.resolve('main');
   const slots = new SlotPool(mirror, dir);
   const slot = await slots.acquire();
   await slots.moveTo(slot, base, ['node_modules']);
+  return {
+    base,
+    async run(i: number, proposal: ProposeJob & { proposal: { summary: string; files: { path: string; is_new: boolean; content: string }[] } }, test: string[]): Promise<void> {
+      const changes = await classify(mirror, base, proposal.proposal);
+      const commit = await buildCommit(mirror, botCommitSpec(proposal, changes, { name: 'prbot', email: 'prbot@localhost' }));
+      await slots.moveTo(slot, commit, ['node_modules']);
+      await runCommand('test', test, { cwd: slot.dir, env: { PATH: process.env.PATH! }, timeoutMs: 10_000, tailBytes: 1000 });
+      execSync(`git push -q --force ${bare} ${commit}:refs/heads/direct/${i}`, { cwd: mirror.dir });
+    },
+    release: () => slot.release(),
+  };
+}
+
+/** The git work of one cycle, timed alone. */
+async function gitOpsAlone(bare: string, n: number): Promise<number[]> {
+  const direct = await directCycles(bare);
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = now();
-    const job = { ...proposeJob(base, 900_000 + i), proposal: { summary: 's', files: [{ path: `src/g${i}.js`, is_new: true, content: `export const g${i} = ${i};\n` }] } };
-    const changes = await classify(mirror, base, job.proposal);
-    const commit = await buildCommit(mirror, botCommitSpec(job, changes, { name: 'prbot', email: 'prbot@localhost' }));
-    await slots.moveTo(slot, commit, ['node_modules']);
-    await runCommand('test', ['true'], { cwd: slot.dir, env: { PATH: process.env.PATH! }, timeoutMs: 10_000, tailBytes: 1000 });
-    execSync(`git push -q --force ${bare} ${commit}:refs/heads/bench/${i}`, { cwd: mirror.dir });
+    await direct.run(900_000 + i, { ...proposeJob(direct.base, 900_000 + i), proposal: { summary: 's', files: [{ path: `src/g${i}.js`, is_new: true, content: `export const g${i} = ${i};\n` }] } }, ['true']);
     times.push(now() - t0);
   }
-  await slot.release();
+  await direct.release();
   return times;
 }
 
@@ -225,25 +239,15 @@ async function scaling(quick: boolean): Promise<Record<string, { seconds: number
   const { bare } = await makeRepo('scale', 50, gaps);
   // Baseline: one cycle at a time, the same steps called directly (model call, classify, commit,
   // move the slot, run the test, push), timed on 8 cycles and scaled to 40.
-  const dir = await mkdtemp(path.join(work, 'seq-'));
-  const mirror = new Mirror(dir, bare);
-  await mirror.sync();
-  const base = await mirror.resolve('main');
-  const slots = new SlotPool(mirror, dir);
-  const slot = await slots.acquire();
+  const direct = await directCycles(bare);
   const sample = 8;
   const t0 = now();
   for (let i = 0; i < sample; i++) {
     const a = await chatCompletion({ baseUrl: model.baseUrl, model: 'm', messages: [{ role: 'user', content: `Gap from docs/PRD.md: Gap ${i}` }], maxTokens: 100, temperature: 0, timeoutMs: 5000, maxAnswerBytes: 100_000 });
-    const job = { ...proposeJob(base, 800_000 + i), proposal: JSON.parse(a.content) };
-    const changes = await classify(mirror, base, job.proposal);
-    const commit = await buildCommit(mirror, botCommitSpec(job, changes, { name: 'prbot', email: 'prbot@localhost' }));
-    await slots.moveTo(slot, commit, []);
-    await runCommand('test', ['sleep', '1'], { cwd: slot.dir, env: { PATH: process.env.PATH! }, timeoutMs: 10_000, tailBytes: 1000 });
-    execSync(`git push -q --force ${bare} ${commit}:refs/heads/seq/${i}`, { cwd: mirror.dir });
+    await direct.run(800_000 + i, { ...proposeJob(direct.base, 800_000 + i), proposal: JSON.parse(a.content) }, ['sleep', '1']);
   }
   const baseline = ((now() - t0) / 1000 / sample) * gaps;
-  await slot.release();
+  await direct.release();
   const out: Record<string, { seconds: number; baseline: number; speedup: number; ideal: number }> = {};
   for (const c of quick ? [1, 4] : [1, 2, 4, 8]) {
     const cfg = await config(`scale-c${c}`, bare, model, { tests: { commands: [['sleep', '1']] } });

@@ -1,4 +1,4 @@
-import { FAILURE_OUTCOMES, gapHistories, recentRecords, utcDay, type BudgetToday, type CycleRecord, type Outcome, type Runtime } from '@prbot/core';
+import { FAILURE_OUTCOMES, gapHistories, leadingRun, recentRecords, utcDay, type BudgetToday, type CycleRecord, type Outcome, type Runtime } from '@prbot/core';
 import { status, type QueueStatus } from '@prbot/producer';
 
 export interface DayCounts {
@@ -55,11 +55,7 @@ export async function gapStats(rt: Runtime, recent: CycleRecord[]): Promise<GapS
     const by_outcome: GapStats['by_outcome'] = {};
     for (const r of rs) by_outcome[r.outcome] = (by_outcome[r.outcome] ?? 0) + 1;
     const history = histories.get(gap_id) ?? rs;
-    let consecutive_failures = 0;
-    for (const h of history) {
-      if (!FAILURE_OUTCOMES.has(h.outcome)) break;
-      consecutive_failures++;
-    }
+    const consecutive_failures = leadingRun(history, FAILURE_OUTCOMES);
     return { gap_id, gap_text: rs[0]!.gap_text ?? '', cycles: rs.length, by_outcome, pr_share: (by_outcome.ok ?? 0) / rs.length, last_outcome: history[0]?.outcome ?? rs[0]!.outcome, consecutive_failures };
   });
 }

@@ -55,6 +55,8 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
   app.use(browserId(o.secureCookies));
   app.use(express.urlencoded({ extended: false, limit: '8kb' }));
 
+  // A fresh secret per process unless set: a restart only asks open pages to reload.
+  const csrfSecret = process.env.PRBOT_DASHBOARD_CSRF_SECRET ?? randomBytes(32).toString('hex');
   const { generateCsrfToken, doubleCsrfProtection } = doubleCsrf({
     getSecret: () => csrfSecret,
     getSessionIdentifier: (req) => String(req.cookies?.prbot_sid ?? ''),
@@ -62,7 +64,6 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     cookieOptions: { sameSite: 'strict', secure: o.secureCookies, path: '/' },
     getCsrfTokenFromRequest: (req) => (req.body as { _csrf?: string } | undefined)?._csrf ?? (req.headers['x-csrf-token'] as string | undefined),
   });
-  const csrfSecret = process.env.PRBOT_DASHBOARD_CSRF_SECRET ?? randomBytes(32).toString('hex');
 
   const board = new ExpressAdapter();
   board.setBasePath('/queues');

@@ -1,25 +1,19 @@
-import { recordOutcome, newCycleId, type CycleRecord, type Runtime, type Outcome } from '@prbot/core';
+import { cycleRecord, recordOutcome, newCycleId, type CycleRecord, type Runtime, type Outcome } from '@prbot/core';
 
-const base = (rt: Runtime, gap: { id: string; text: string }, outcome: Outcome, at: number): CycleRecord => ({
-  cycle_id: newCycleId(at),
-  gap_id: gap.id,
-  gap_text: gap.text,
-  gap_line: 3,
-  outcome,
-  reason: `seeded ${outcome}`,
-  stage: outcome === 'ok' ? 'pr' : 'test',
-  started_at: new Date(at).toISOString(),
-  ended_at: new Date(at).toISOString(),
-  dry_run: false,
-  base_commit: null,
-  bot_commit: null,
-  summary: null,
-  files: [],
-  tests: [],
-  model: null,
-  branch: null,
-  pr_url: outcome === 'ok' ? `https://git.example.com/o/r/pulls/${at % 1000}` : null,
-});
+const base = (gap: { id: string; text: string }, outcome: Outcome, at: number): CycleRecord =>
+  cycleRecord({
+    cycle_id: newCycleId(at),
+    gap_id: gap.id,
+    gap_text: gap.text,
+    gap_line: 3,
+    outcome,
+    reason: `seeded ${outcome}`,
+    stage: outcome === 'ok' ? 'pr' : 'test',
+    started_at: new Date(at).toISOString(),
+    ended_at: new Date(at).toISOString(),
+    dry_run: false,
+    pr_url: outcome === 'ok' ? `https://git.example.com/o/r/pulls/${at % 1000}` : null,
+  });
 
 export const GAP_A = { id: 'gaaaaaaaaaaaa', text: 'Add truncate' };
 export const GAP_B = { id: 'gbbbbbbbbbbbb', text: 'Add reverse' };
@@ -32,8 +26,8 @@ export async function seed(rt: Runtime): Promise<void> {
     await rt.budget.settle(r, 700);
   }
   const now = rt.clock();
-  await recordOutcome(rt.recorder, base(rt, GAP_A, 'ok', now - 5000));
-  await recordOutcome(rt.recorder, base(rt, GAP_A, 'ok', now - 4000));
-  for (let i = 0; i < 3; i++) await recordOutcome(rt.recorder, base(rt, GAP_B, 'tests_failed', now - 3000 + i));
+  await recordOutcome(rt.recorder, base(GAP_A, 'ok', now - 5000));
+  await recordOutcome(rt.recorder, base(GAP_A, 'ok', now - 4000));
+  for (let i = 0; i < 3; i++) await recordOutcome(rt.recorder, base(GAP_B, 'tests_failed', now - 3000 + i));
   await rt.queues.test.add('test', { cycleId: 'cseedjob0000001', note: 'visible in Bull Board' }, { jobId: 'cseedjob0000001-test' });
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   CycleEnded,
+  cycleRecord,
   UnavailableError,
   gapHistories,
   isLocalRepo,
@@ -12,7 +13,6 @@ import {
   stageJobId,
   withScripts,
   type BotPr,
-  type CycleRecord,
   type Gap,
   type Outcome,
   type ProposeJob,
@@ -145,26 +145,7 @@ async function isPaused(rt: Runtime, base: string): Promise<boolean> {
 
 async function endRun(rt: Runtime, base: string, outcome: Outcome, reason: string): Promise<ProduceReport> {
   const now = new Date(rt.clock()).toISOString();
-  const record: CycleRecord = {
-    cycle_id: newCycleId(rt.clock()),
-    gap_id: null,
-    gap_text: null,
-    gap_line: null,
-    outcome,
-    reason,
-    stage: 'produce',
-    started_at: now,
-    ended_at: now,
-    dry_run: rt.cfg.dryRun,
-    base_commit: base,
-    bot_commit: null,
-    summary: null,
-    files: [],
-    tests: [],
-    model: null,
-    branch: null,
-    pr_url: null,
-  };
+  const record = cycleRecord({ cycle_id: newCycleId(rt.clock()), outcome, reason, stage: 'produce', started_at: now, ended_at: now, dry_run: rt.cfg.dryRun, base_commit: base });
   await recordOutcome(rt.recorder, record);
   return { baseCommit: base, outcome, reason, lines: [] };
 }

@@ -2,6 +2,8 @@ import { DelayedError, RateLimitError, type Job } from 'bullmq';
 import {
   CATALOG,
   CycleEnded,
+  cycleRecord,
+  type CycleDetails,
   RateLimited,
   observeStageDuration,
   recordOutcome,
@@ -133,9 +135,9 @@ export async function endCycle(
   c: AnyCycleJob,
   outcome: Outcome,
   reason: string,
-  details: Record<string, unknown> = {},
+  details: CycleDetails = {},
 ): Promise<CycleRecord> {
-  const record: CycleRecord = {
+  const record = cycleRecord({
     cycle_id: c.cycleId,
     gap_id: c.gap.id,
     gap_text: c.gap.text,
@@ -152,11 +154,11 @@ export async function endCycle(
     files: c.changes
       ? c.changes.map(({ path, action }) => ({ path, action }))
       : (c.proposal?.files ?? []).map((f) => ({ path: f.path, action: f.is_new ? ('ADD' as const) : ('UPDATE' as const) })),
-    tests: (details.tests as CycleRecord['tests']) ?? c.tests ?? [],
-    model: c.model ?? (details.model as CycleRecord['model']) ?? null,
-    branch: (details.branch as string) ?? null,
-    pr_url: (details.pr_url as string) ?? null,
-  };
+    tests: details.tests ?? c.tests ?? [],
+    model: c.model ?? details.model ?? null,
+    branch: details.branch ?? null,
+    pr_url: details.pr_url ?? null,
+  });
   const { record: standing, fresh } = await recordOutcome(rt.recorder, record);
   if (stage === 'pr' && !standing.pr_url) await releasePrSlot(rt.redis, rt.keys, c.cycleId);
   rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);

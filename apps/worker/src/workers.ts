@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { testsShareWorkerUser, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { secretEnvNames, testsShareWorkerUser, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, stageRunner, type StageProcessor } from './stage.ts';
 import { apply } from './stages/apply.ts';
@@ -59,10 +59,7 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
 /** Test commands of the worker's own user can read its environment via /proc/<pid>/environ. */
 function warnIfTestsCanReadSecrets(rt: Runtime, queues: QueueName[]): void {
   if (!queues.includes('test') || !testsShareWorkerUser(rt.cfg.tests.runAs)) return;
-  const names = [
-    ...Object.values(rt.cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
-    ...(rt.cfg.forge.kind === 'local' ? [] : [rt.cfg.forge.tokenEnv]),
-  ].filter((n) => process.env[n]);
+  const names = secretEnvNames(rt.cfg).filter((n) => process.env[n]);
   if (names.length === 0) return;
   rt.log.warn(
     { secrets: names },

@@ -78,7 +78,7 @@ export async function classify(mirror: Mirror, baseCommit: string, proposal: Pro
 }
 
 function classifyOne(f: Proposal['files'][number], tree: Map<string, TreeEntry>): Change {
-  const fail = (why: string) => new CycleEnded('apply_failed', `${f.path}: ${why}`, { path: f.path });
+  const fail = (why: string) => new CycleEnded('apply_failed', `${f.path}: ${why}`);
   for (const dir of ancestors(f.path)) {
     const e = tree.get(dir);
     if (e?.mode === '120000') throw fail(`${dir} is a symlink in the base tree; writing under it could leave the worktree`);

@@ -270,10 +270,7 @@ export const configSchema = z
   .strict()
   .superRefine((cfg, ctx) => {
     // A secret on the allow-list would hand it to model-written test code.
-    const secretNames = new Set([
-      ...Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
-      ...(cfg.forge.kind === 'local' ? [] : [cfg.forge.tokenEnv]),
-    ]);
+    const secretNames = new Set(secretEnvNames(cfg));
     cfg.tests.envAllow.forEach((name, i) => {
       if (secretNames.has(name) || /KEY|TOKEN|SECRET|PASSWORD/i.test(name)) {
         ctx.addIssue({ code: 'custom', path: ['tests', 'envAllow', i], message: `"${name}" looks like a secret; tests never see secrets` });
@@ -290,6 +287,14 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The environment variables that hold secrets: providers' keys and the forge token. */
+export function secretEnvNames(cfg: Pick<Config, 'models' | 'forge'>): string[] {
+  return [
+    ...Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
+    ...(cfg.forge.kind === 'local' ? [] : [cfg.forge.tokenEnv]),
+  ];
+}
 export type ConfigInput = z.input<typeof configSchema>;
 export type QueueSettings = Config['queues']['propose'];
 

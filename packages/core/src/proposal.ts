@@ -49,7 +49,5 @@ export function parseProposal(text: string, maxBytes: number): Proposal {
 
 function extractJson(text: string): string {
   const fenced = /```(?:json)?\s*\n([\s\S]*?)\n\s*```/i.exec(text);
-  if (fenced) return fenced[1]!;
-  const t = text.trim();
-  return t;
+  return fenced ? fenced[1]! : text.trim();
 }

@@ -33,6 +33,32 @@ export const cycleRecordSchema = z.object({
 });
 export type CycleRecord = z.infer<typeof cycleRecordSchema>;
 
+/** A record with every optional part empty; callers give what their stage knows. */
+export function cycleRecord(
+  r: Pick<CycleRecord, 'cycle_id' | 'outcome' | 'reason' | 'stage' | 'started_at' | 'ended_at' | 'dry_run'> & Partial<CycleRecord>,
+): CycleRecord {
+  return {
+    gap_id: null,
+    gap_text: null,
+    gap_line: null,
+    base_commit: null,
+    bot_commit: null,
+    summary: null,
+    files: [],
+    tests: [],
+    model: null,
+    branch: null,
+    pr_url: null,
+    ...r,
+  };
+}
+
+/** How many of the newest records, in a row, ended in one of `outcomes`. */
+export function leadingRun(history: Pick<CycleRecord, 'outcome'>[], outcomes: ReadonlySet<Outcome>): number {
+  const i = history.findIndex((h) => !outcomes.has(h.outcome));
+  return i === -1 ? history.length : i;
+}
+
 export const HISTORY_KEPT = 20;
 const RECENT_KEPT = 2000;
 const RECORD_TTL_S = 90 * 86400;

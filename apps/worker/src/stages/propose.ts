@@ -8,7 +8,9 @@ import {
   proposalRefusal,
   resolvePath,
   runLadder,
+  leadingRun,
   type CycleRecord,
+  type Outcome,
   type Refusal,
 } from '@prbot/core';
 import { DeferUntil, type StageContext } from '../stage.ts';
@@ -64,14 +66,11 @@ function refuseForCost(s: StageContext<'propose'>, r: Refusal): never {
   throw new CycleEnded('skipped_cost', r.message);
 }
 
+const TESTS_FAILED: ReadonlySet<Outcome> = new Set(['tests_failed']);
+
 /** Escalate after N consecutive tests_failed on the gap. */
 function shouldEscalate(history: CycleRecord[], after: number): boolean {
-  let n = 0;
-  for (const h of history) {
-    if (h.outcome !== 'tests_failed') break;
-    n++;
-  }
-  return n >= after;
+  return leadingRun(history, TESTS_FAILED) >= after;
 }
 
 async function priorCycleCount(s: StageContext<'propose'>): Promise<number> {

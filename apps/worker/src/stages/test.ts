@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { botCommitSpec, CycleEnded, handTo, lastSlotUid, rebuildCommit, rememberSlotUid, acquireTestUser, runCommand, testEnvironment, TransientError, type CommandResult, type TestUser } from '@prbot/core';
+import { lineLog } from '../line-log.ts';
 import type { StageContext } from '../stage.ts';
 
 /** test: rebuild the commit → move a slot worktree to it → setup and test commands. */
@@ -37,7 +38,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
     const results: CommandResult[] = [];
     for (const [i, cmd] of plan.entries()) {
-      let logged = 0;
+      const output = lineLog(s.job, t.logLines);
       await s.step(20 + Math.round((60 * i) / plan.length), `$ ${cmd.argv.join(' ')}`);
       const r = await runCommand(cmd.phase, cmd.argv, {
         cwd: slot.dir,
@@ -46,10 +47,9 @@ export async function test(s: StageContext<'test'>): Promise<void> {
         tailBytes: t.tailBytes,
         signal: s.signal,
         user,
-        onLine: (line) => {
-          if (logged++ < t.logLines) void s.job.log(line);
-        },
+        onLine: output.line,
       });
+      await output.flush();
       results.push(r);
       if (s.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
       if (!r.ok) {

@@ -1,4 +1,14 @@
+import type { ModelInfo } from '../model/info.ts';
 import type { Outcome } from '../outcomes.ts';
+import type { CommandResult } from '../testresult.ts';
+
+/** What a step that ends a cycle knows beyond the job's payload; it goes into the record. */
+export interface CycleDetails {
+  tests?: CommandResult[];
+  model?: ModelInfo;
+  branch?: string;
+  pr_url?: string;
+}
 
 /** Raised by a stage step to end the cycle for good with a named outcome. Never retried. */
 export class CycleEnded extends Error {
@@ -6,7 +16,7 @@ export class CycleEnded extends Error {
   constructor(
     readonly outcome: Outcome,
     readonly reason: string,
-    readonly details: Record<string, unknown> = {},
+    readonly details: CycleDetails = {},
   ) {
     super(`${outcome}: ${reason}`);
   }

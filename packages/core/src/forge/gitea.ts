@@ -1,5 +1,5 @@
 import { CycleEnded } from '../errors/index.ts';
-import { forgeCall, message, nextPage, type ForgeHttp } from './http.ts';
+import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from './http.ts';
 import { pushBranch } from './push.ts';
 import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type RemoteForgeOptions } from './types.ts';
 
@@ -18,8 +18,6 @@ export interface GiteaOptions extends RemoteForgeOptions {
   /** A draft on Gitea is a title starting with a WORK_IN_PROGRESS_PREFIXES entry. */
   draftPrefix: string;
 }
-
-const MAX_PAGES = 20;
 
 /**
  * Gitea and Forgejo (same API). No `draft` field exists: a draft is a title starting with a
@@ -47,17 +45,12 @@ export class GiteaForge implements Forge {
     return pushBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
   }
 
-  private async *pulls(state: 'open' | 'all'): AsyncGenerator<GiteaPull> {
-    let path: string | null = `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=50&page=1`;
-    for (let i = 0; path && i < MAX_PAGES; i++) {
-      const r: { body: GiteaPull[]; headers: Record<string, string | string[] | undefined> } = await forgeCall<GiteaPull[]>(this.http, 'GET', path);
-      for (const p of r.body ?? []) yield p;
-      path = nextPage(r.headers.link, this.http.baseUrl);
-    }
+  private pulls(state: 'open' | 'all'): AsyncGenerator<GiteaPull> {
+    return forgePages<GiteaPull>(this.http, `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=50&page=1`);
   }
 
   private ours(p: GiteaPull): boolean {
-    return !p.head.repo || p.head.repo.full_name.toLowerCase() === `${this.o.owner}/${this.o.repo}`.toLowerCase();
+    return fromRepo(p.head, this.o.owner, this.o.repo);
   }
 
   private ref(p: GiteaPull): PrRef {

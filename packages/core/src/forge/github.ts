@@ -1,5 +1,5 @@
 import { CycleEnded } from '../errors/index.ts';
-import { forgeCall, message, nextPage, type ForgeHttp } from './http.ts';
+import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from './http.ts';
 import { pushBranch } from './push.ts';
 import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type RemoteForgeOptions } from './types.ts';
 
@@ -16,8 +16,6 @@ interface GithubPull {
 export interface GithubOptions extends RemoteForgeOptions {
   apiUrl: string;
 }
-
-const MAX_PAGES = 20;
 
 /** GitHub and GitHub Enterprise: `draft: true`, lookup by `head=owner:branch`. */
 export class GithubForge implements Forge {
@@ -53,15 +51,10 @@ export class GithubForge implements Forge {
 
   async listBotPrs(): Promise<BotPr[]> {
     const out: BotPr[] = [];
-    let path: string | null = `${this.repoPath}/pulls?state=all&sort=updated&direction=desc&per_page=100`;
-    for (let i = 0; path && i < MAX_PAGES; i++) {
-      const r: { body: GithubPull[]; headers: Record<string, string | string[] | undefined> } = await forgeCall<GithubPull[]>(this.http, 'GET', path);
-      for (const p of r.body ?? []) {
-        if (p.head.ref.startsWith(this.o.branchPrefix) && (!p.head.repo || p.head.repo.full_name.toLowerCase() === `${this.o.owner}/${this.o.repo}`.toLowerCase())) {
-          out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at });
-        }
+    for await (const p of forgePages<GithubPull>(this.http, `${this.repoPath}/pulls?state=all&sort=updated&direction=desc&per_page=100`)) {
+      if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) {
+        out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at });
       }
-      path = nextPage(r.headers.link, this.http.baseUrl);
     }
     return out;
   }

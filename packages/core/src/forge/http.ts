@@ -68,8 +68,25 @@ export function message(body: unknown): string {
   return String(body ?? '').slice(0, 300);
 }
 
+const MAX_PAGES = 20;
+
+/** Every item of a paginated GET, following `Link: rel="next"` (bounded, for a runaway server). */
+export async function* forgePages<T>(f: ForgeHttp, firstPath: string): AsyncGenerator<T> {
+  let path: string | null = firstPath;
+  for (let i = 0; path && i < MAX_PAGES; i++) {
+    const r: ForgeResponse<T[]> = await forgeCall<T[]>(f, 'GET', path);
+    yield* r.body ?? [];
+    path = nextPage(r.headers.link, f.baseUrl);
+  }
+}
+
+/** A PR from the repository itself (not a fork), whose head branch may be the bot's. */
+export function fromRepo(head: { repo: { full_name: string } | null }, owner: string, repo: string): boolean {
+  return !head.repo || head.repo.full_name.toLowerCase() === `${owner}/${repo}`.toLowerCase();
+}
+
 /** The next page from a `Link: <…>; rel="next"` header, as a path relative to the API base. */
-export function nextPage(link: string | string[] | undefined, base: string): string | null {
+function nextPage(link: string | string[] | undefined, base: string): string | null {
   const v = Array.isArray(link) ? link.join(',') : link;
   const m = v ? /<([^>]+)>\s*;\s*rel="next"/.exec(v) : null;
   if (!m) return null;

@@ -110,7 +110,7 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
   // Every provider down (5xx, timeouts, refused): an outage, worth the queue's backoff and
   // retries; the last attempt records model_failed. A wrong answer ends the cycle now.
   if (transientOnly && tried.length > 0) throw new TransientError(`every rung is unavailable: ${describe(attempts)}`);
-  throw new CycleEnded('model_failed', `no rung gave a usable proposal: ${describe(attempts)}`, { attempts });
+  throw new CycleEnded('model_failed', `no rung gave a usable proposal: ${describe(attempts)}`);
 }
 
 function describe(attempts: RungAttempt[]): string {

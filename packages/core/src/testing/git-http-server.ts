@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { listenLoopback } from './listen.ts';
 
 export interface GitHttpServer {
@@ -67,4 +66,3 @@ export async function startGitHttpServer(root: string, token: string): Promise<G
   return { url: srv.url, requests, stop: srv.stop };
 }
 
-export const gitHttpPath = (root: string, bare: string) => '/' + path.relative(root, bare);
