@@ -13,9 +13,9 @@ import {
   Budget, botCommitSpec, buildCommit, chatCompletion, classify, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId,
   outcomeOf, parseConfig, runCommand, SlotPool, stageJobId, type LoadedConfig, type ProposeJob, type Runtime,
 } from '@prbot/core';
-import { makeUpstream, redisAnswers, startModelServer, startRedisServer, type ModelServer, type RedisServer } from '@prbot/core/testing';
+import { makeUpstream, redisAnswers, startModelServer, startRedisServer, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

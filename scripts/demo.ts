@@ -9,9 +9,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
-import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/core/testing';
+import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '@prbot/core/testing';
+import { REPO_ROOT } from '@prbot/test-support';
 
 const file = path.join(REPO_ROOT, 'docker-compose.yml');
 

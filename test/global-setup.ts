@@ -1,4 +1,4 @@
-import { redisAnswers, startRedisServer, type RedisServer } from '@prbot/core/testing';
+import { redisAnswers, startRedisServer, type RedisServer } from '@prbot/test-support';
 
 let server: RedisServer | undefined;
 

@@ -1,4 +1,4 @@
-import type { Script, RecordedRequest } from '@prbot/core/testing';
+import type { Script, RecordedRequest } from '@prbot/test-support';
 
 /** The gap's number, from "Gap from docs/PRD.md: Gap 17 …" in the prompt. */
 export function gapNumber(req: RecordedRequest): number {

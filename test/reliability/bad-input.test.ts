@@ -2,9 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, expect, it } from 'vitest';
-import { commitAll, createHarness, REPO_ROOT, type Harness } from '@prbot/core/testing';
+import { commitAll, createHarness, REPO_ROOT, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { repoWithGaps } from '../../apps/worker/test/helpers.ts';
 import { NODE_TSX, recordRow } from './support.ts';
 

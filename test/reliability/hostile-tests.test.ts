@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile } from 'node:fs/promises';
 import { QUEUE_NAMES, type CycleRecord } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/core/testing';
+import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
 import { gapNumber } from './answers.ts';
 import { recordRow, rssMb, scanSecrets, SECRET_ENV, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';

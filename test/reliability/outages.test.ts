@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { createRuntime, createLogger } from '@prbot/core';
-import { createHarness, startGiteaServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/core/testing';
+import { createHarness, startGiteaServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { repoWithGaps, runAll } from '../../apps/worker/test/helpers.ts';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';

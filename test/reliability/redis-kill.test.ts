@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { utcDay } from '@prbot/core';
-import { createHarness, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/core/testing';
+import { createHarness, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';
 import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';

@@ -1,8 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { stageJobId } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/core/testing';
+import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';
 import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';

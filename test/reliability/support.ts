@@ -3,7 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { QUEUE_NAMES, type Runtime } from '@prbot/core';
-import { REPO_ROOT, type Harness } from '@prbot/core/testing';
+import { REPO_ROOT, type Harness } from '@prbot/test-support';
 
 /** The secret values every reliability test configures; none may appear in anything produced. */
 export const SECRET_KEY = 'sk-reliability-model-key-7f3a9c21e4b8';

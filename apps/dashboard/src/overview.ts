@@ -1,5 +1,5 @@
 import { FAILURE_OUTCOMES, gapHistories, leadingRun, recentRecords, utcDay, type BudgetToday, type CycleRecord, type Outcome, type Runtime } from '@prbot/core';
-import { status, type QueueStatus } from '@prbot/producer';
+import { status, type QueueStatus } from '@prbot/control';
 
 export interface DayCounts {
   day: string;

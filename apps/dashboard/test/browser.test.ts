@@ -6,7 +6,7 @@ import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '@prbot/core/testing';
+import { createHarness, type Harness } from '@prbot/test-support';
 import { createDashboard } from '../src/index.ts';
 import { seed } from './seed.ts';
 

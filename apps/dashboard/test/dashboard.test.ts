@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime, waitReady } from '@prbot/core';
-import { createHarness, REPO_ROOT, startRedisServer, type Harness } from '@prbot/core/testing';
+import { createHarness, REPO_ROOT, startRedisServer, type Harness } from '@prbot/test-support';
 import { assertSafeBind, createDashboard, redactJobData } from '../src/index.ts';
 import { GAP_B, seed } from './seed.ts';
 

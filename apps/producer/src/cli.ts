@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from './produce.ts';
-import { formatStatus, status } from './status.ts';
+import { produce } from '@prbot/control';
+import { formatStatus, status } from '@prbot/control';
 
 const HELP = `usage:
   pnpm produce [--dry-run] [--json]     scan the PRD and enqueue a cycle per gap

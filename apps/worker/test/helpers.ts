@@ -2,9 +2,9 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getRecord, outcomeOf, QUEUE_NAMES, type CycleRecord, type Runtime, type Cassette } from '@prbot/core';
-import { DEMO_REPO, REPO_ROOT, type ModelServer, type Script } from '@prbot/core/testing';
+import { DEMO_REPO, REPO_ROOT, type ModelServer, type Script } from '@prbot/test-support';
 import { defaultPolicy, type Policy } from '@prbot/policy';
-import { produce, type ProduceReport } from '@prbot/producer';
+import { produce, type ProduceReport } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '../src/index.ts';
 
 /** A copy of the demo repo whose PRD holds exactly these tagged lines. */

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Budget, type BudgetLimits } from './budget.ts';
 import { keys } from './keys.ts';
-import { TEST_REDIS_URL } from './testing/harness.ts';
+import { TEST_REDIS_URL } from '@prbot/test-support';
 
 const limits: BudgetLimits = { callsPerDay: 20, tokensPerDay: 160_000, onExhausted: 'skip', perCycle: { calls: 100, tokens: 1_000_000 } };
 let redis: Redis;

@@ -1,6 +1,6 @@
 import type { RedisClient as Redis } from './redis.ts';
 import { nextUtcMidnight, systemClock, utcDay, type Clock } from './clock.ts';
-import type { Config } from './config.ts';
+import type { Config } from './config/index.ts';
 import type { Keys } from './keys.ts';
 import { withScripts } from './scripts.ts';
 

@@ -7,8 +7,8 @@ import { botCommitSpec, buildCommit } from './commit.ts';
 import { CycleEnded } from './errors/index.ts';
 import { git } from './git.ts';
 import { Mirror } from './mirror.ts';
-import { commitAll, makeUpstream } from './testing/upstream.ts';
-import { DEMO_REPO } from './testing/harness.ts';
+import { commitAll, makeUpstream } from '@prbot/test-support';
+import { DEMO_REPO } from '@prbot/test-support';
 import type { Proposal } from './proposal.ts';
 
 let dir: string;

@@ -2,7 +2,7 @@ export * from './errors/index.ts';
 export * from './outcomes.ts';
 export * from './keys.ts';
 export * from './clock.ts';
-export * from './config.ts';
+export * from './config/index.ts';
 export * from './redis.ts';
 export * from './logger.ts';
 export * from './prd.ts';

@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import type { Config } from './config.ts';
+import type { Config } from './config/index.ts';
 import { applyJobSchema, prJobSchema, proposeJobSchema, testJobSchema } from './cycle.ts';
 import type { Outcome } from './outcomes.ts';
 import { cycleRecordSchema } from './records.ts';

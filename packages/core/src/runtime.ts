@@ -1,7 +1,7 @@
 import type { RedisClient as Redis } from './redis.ts';
 import { Budget } from './budget.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { repoUrl, resolvePath, type LoadedConfig } from './config.ts';
+import { repoUrl, resolvePath, type LoadedConfig } from './config/index.ts';
 import { createForge } from './forge/create.ts';
 import type { Forge } from './forge/types.ts';
 import { keys, type Keys } from './keys.ts';

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mirror } from './mirror.ts';
 import { SlotPool } from './slots.ts';
-import { DEMO_REPO } from './testing/harness.ts';
-import { makeUpstream } from './testing/upstream.ts';
+import { DEMO_REPO } from '@prbot/test-support';
+import { makeUpstream } from '@prbot/test-support';
 
 let dir: string;
 let mirror: Mirror;

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { produceJobSchema, type Runtime } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 
 /** Scheduled producing: the job scheduler adds a `produce` job; any worker runs `pnpm produce`'s logic. */
 export function produceProcessor(rt: Runtime, policy: Policy) {

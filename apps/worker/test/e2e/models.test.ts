@@ -5,9 +5,9 @@ import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CassetteRecorder, QUEUE_NAMES, loadCassette } from '@prbot/core';
-import { createHarness, REPO_ROOT, startModelServer, type Harness, type ModelServer } from '@prbot/core/testing';
+import { createHarness, REPO_ROOT, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/index.ts';
 import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
 

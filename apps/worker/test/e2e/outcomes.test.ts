@@ -2,9 +2,9 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gapHistory, git, QUEUE_NAMES, stageJobId, utcDay, type CycleRecord } from '@prbot/core';
-import { commitAll, createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/core/testing';
+import { commitAll, createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/index.ts';
 import { cassetteScript, openaiModels, repoWithGaps, runAll } from '../helpers.ts';
 

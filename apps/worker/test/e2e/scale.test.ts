@@ -4,9 +4,9 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Budget, keys, PRODUCE_SCHEDULER_ID, QUEUE_NAMES } from '@prbot/core';
-import { createHarness, REPO_ROOT, startRedisCluster, type Harness, type RedisCluster } from '@prbot/core/testing';
+import { createHarness, REPO_ROOT, startRedisCluster, type Harness, type RedisCluster } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/producer';
+import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/index.ts';
 import { repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
 

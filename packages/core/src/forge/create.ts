@@ -1,4 +1,4 @@
-import { forgeRemote, resolvePath, type LoadedConfig } from '../config.ts';
+import { forgeRemote, resolvePath, type LoadedConfig } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
 import { GiteaForge } from './gitea.ts';
 import { GithubForge } from './github.ts';

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Budget, type Reservation } from '../budget.ts';
-import { parseConfig } from '../config.ts';
+import { parseConfig } from '../config/index.ts';
 import { CycleEnded } from '../errors/index.ts';
 import { keys } from '../keys.ts';
-import { startModelServer, type ModelServer } from '../testing/model-server.ts';
-import { TEST_REDIS_URL } from '../testing/harness.ts';
+import { startModelServer, type ModelServer } from '@prbot/test-support';
+import { TEST_REDIS_URL } from '@prbot/test-support';
 import { ModelRateLimited } from './errors.ts';
 import { runLadder, type ModelsConfig } from './ladder.ts';
 

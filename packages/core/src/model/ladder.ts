@@ -1,5 +1,5 @@
 import type { Refusal, Reservation } from '../budget.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import { CycleEnded, TransientError } from '../errors/index.ts';
 import { parseProposal, proposalJsonSchema, ProposalParseError, type Proposal } from '../proposal.ts';
 import { estimateTokens, reserveTokensFor, type Usage } from '../usage.ts';

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from './errors/index.ts';
-import { loadConfig, parseConfig } from './config.ts';
+import { ConfigError } from '../errors/index.ts';
+import { loadConfig, parseConfig } from './index.ts';
 
 const minimal = {
   repo: { url: '/srv/repo.git' },

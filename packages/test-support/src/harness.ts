@@ -3,14 +3,14 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig, type ConfigInput, type LoadedConfig } from '../config.ts';
-import { createLogger } from '../logger.ts';
-import { createRuntime, type Runtime } from '../runtime.ts';
-import { deleteMatching } from '../redis.ts';
-import type { Clock } from '../clock.ts';
+import { parseConfig, type ConfigInput, type LoadedConfig } from '@prbot/core';
+import { createLogger } from '@prbot/core';
+import { createRuntime, type Runtime } from '@prbot/core';
+import { deleteMatching } from '@prbot/core';
+import type { Clock } from '@prbot/core';
 import { makeUpstream } from './upstream.ts';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEMO_REPO = path.join(REPO_ROOT, 'examples', 'demo-repo');
 export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 

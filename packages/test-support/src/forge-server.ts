@@ -1,5 +1,5 @@
 import express, { type Request, type Response } from 'express';
-import { git } from '../git.ts';
+import { git } from '@prbot/core';
 import { listenLoopback } from './listen.ts';
 
 export interface FakePull {

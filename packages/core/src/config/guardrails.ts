@@ -1,0 +1,12 @@
+import { z } from 'zod';
+import { positiveInt } from './common.ts';
+
+export const guardrailsSection = z
+  .object({
+    /** Extra glob patterns to refuse; they add to the built-in list, never replace it. */
+    forbidden: z.array(z.string().min(1)).default([]),
+    maxFiles: positiveInt.default(20),
+    maxFileBytes: positiveInt.default(200_000),
+    maxTotalBytes: positiveInt.default(500_000),
+  })
+  .prefault({});

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { positiveInt } from './common.ts';
+
+export const recordsSection = z.object({ dir: z.string().default('data/_bot/cycles') }).prefault({});
+
+export const observerSection = z.object({ url: z.url().optional(), timeoutMs: positiveInt.default(10_000) }).prefault({});
+
+export const policySection = z
+  .object({
+    maxGapsPerRun: positiveInt.default(10),
+    maxConsecutiveFailures: positiveInt.default(5),
+    /** A human closing a bot PR unmerged is a "no": retry such a gap only when this is true. */
+    retryClosedPRs: z.boolean().default(false),
+  })
+  .prefault({});
+
+export const botSection = z.object({ name: z.string().default('prbot'), email: z.string().default('prbot@localhost') }).prefault({});
+
+export const workerSection = z
+  .object({
+    shutdownGraceMs: positiveInt.default(30_000),
+    /** BullMQ's job lock; a killed worker's job is taken up again once it lapses. */
+    lockDurationMs: positiveInt.default(30_000),
+    stalledIntervalMs: positiveInt.default(30_000),
+    /** How often a job may be found stalled before it fails (and its cycle records the stage's outcome). */
+    maxStalledCount: z.number().int().min(0).default(1),
+  })
+  .prefault({});
+
+export const dashboardSection = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(3000),
+    /** Hides pause/resume and Bull Board's actions (its write endpoints answer 405). */
+    readOnly: z.boolean().default(false),
+    /** Set when the dashboard is served over HTTPS (cookies then carry `Secure`). */
+    secureCookies: z.boolean().default(false),
+  })
+  .prefault({});
+
+export const logSection = z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({});
