@@ -14,6 +14,9 @@ export const OUTCOMES = [
   'tests_failed',
   'pr_skipped_by_policy',
   'pr_failed',
+  // The machine failed, not the proposal (disk full, a missing tool, the sandbox could not be
+  // made): retried, then ended with this; never counts toward escalation or a gap's failures.
+  'infra_failed',
 ] as const;
 
 export const outcomeSchema = z.enum(OUTCOMES);

@@ -30,6 +30,18 @@ export class TransientError extends Error {
   }
 }
 
+/**
+ * This machine failed, not the change under test (ENOSPC, a missing program, a sandbox that
+ * cannot be created, a failed chown). Retried with backoff like a TransientError; when the
+ * retries run out the cycle ends `infra_failed`, which never counts against the gap.
+ */
+export class InfraError extends Error {
+  override readonly name = 'InfraError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /** A config file that does not validate. The message names the file and each bad field. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
