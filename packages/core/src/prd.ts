@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import type { ListItem, Nodes, Paragraph, PhrasingContent } from 'mdast';
+import { fromMarkdown } from 'mdast-util-from-markdown';
+import { gfmTaskListItemFromMarkdown } from 'mdast-util-gfm-task-list-item';
+import { gfmTaskListItem } from 'micromark-extension-gfm-task-list-item';
 import { z } from 'zod';
 
 export const gapSchema = z.object({
@@ -9,37 +13,86 @@ export const gapSchema = z.object({
 export type Gap = z.infer<typeof gapSchema>;
 
 export const TAG = '[bot-eligible]';
-const UNCHECKED_ITEM = /^\s{0,12}[-*+]\s+\[ \]\s+(.*)$/;
-const FENCE = /^\s{0,3}(`{3,}|~{3,})/;
 
 /**
- * Unchecked list items (`- [ ] …`) carrying `[bot-eligible]`, outside fenced code blocks.
- * A gap's id hashes its normalised text, so re-running produce finds the same ids and a reworded
- * line is a new gap (a human's closed PR does not block the new wording).
+ * A PRD line longer than this is skipped (with a warning naming its line), never parsed or stored:
+ * one 8 MB line once grew Redis by 42 MB per produce.
  */
-export function parsePrd(markdown: string): Gap[] {
+export const PRD_LINE_CAP = 2000;
+
+export interface PrdWarning {
+  line: number;
+  message: string;
+}
+
+export interface ParsedPrd {
+  gaps: Gap[];
+  warnings: PrdWarning[];
+}
+
+/**
+ * The PRD's gaps: unchecked GFM task-list items (`- [ ] …`) whose own text carries `[bot-eligible]`.
+ * Parsed as Markdown (mdast), so a tag inside code (fenced, indented, inline), HTML (comments
+ * included, over many lines) or a quote is not a gap, and a nested item's tag belongs to the nested
+ * item, not its parent. A gap's id hashes its normalised text, so re-running produce finds the same
+ * ids and a reworded line is a new gap (a human's closed PR does not block the new wording).
+ */
+export function parsePrdWithWarnings(markdown: string): ParsedPrd {
+  const warnings: PrdWarning[] = [];
+  const lines = markdown.split(/(\r\n|\r|\n)/);
+  // Blank out over-long lines before parsing (keeping line numbers), so their text goes nowhere.
+  for (let i = 0; i < lines.length; i += 2) {
+    if (lines[i]!.length > PRD_LINE_CAP) {
+      warnings.push({ line: i / 2 + 1, message: `line ${i / 2 + 1} is ${lines[i]!.length} characters, over the cap of ${PRD_LINE_CAP}: skipped` });
+      lines[i] = '';
+    }
+  }
+  const source = warnings.length ? lines.join('') : markdown;
+  const tree = fromMarkdown(source, { extensions: [gfmTaskListItem()], mdastExtensions: [gfmTaskListItemFromMarkdown()] });
   const gaps: Gap[] = [];
   const seen = new Set<string>();
-  let fence: string | null = null;
-  markdown.split(/\r?\n/).forEach((raw, i) => {
-    const f = FENCE.exec(raw);
-    if (f) {
-      const marker = f[1]!;
-      if (fence === null) fence = marker;
-      else if (marker[0] === fence[0] && marker.length >= fence.length && raw.trim() === marker) fence = null;
-      return;
+  const visit = (node: Nodes): void => {
+    // Code and HTML are not items; a quote is someone else's words.
+    if (node.type === 'code' || node.type === 'html' || node.type === 'blockquote') return;
+    if (node.type === 'listItem' && node.checked === false) {
+      const gap = gapOf(node, source);
+      if (gap && !seen.has(gap.id)) {
+        seen.add(gap.id); // the same line twice is one gap
+        gaps.push(gap);
+      }
     }
-    if (fence !== null) return;
-    const m = UNCHECKED_ITEM.exec(raw);
-    if (!m || !m[1]!.toLowerCase().includes(TAG)) return;
-    const text = m[1]!.replace(/\[bot-eligible\]/gi, '').replace(/\s+/g, ' ').trim();
-    if (!text) return;
-    const id = gapId(text);
-    if (seen.has(id)) return; // the same line twice is one gap
-    seen.add(id);
-    gaps.push({ id, text, line: i + 1 });
-  });
+    if ('children' in node) for (const c of node.children) visit(c as Nodes);
+  };
+  visit(tree);
+  return { gaps, warnings };
+}
+
+/** parsePrdWithWarnings without the warnings; `onWarning` hears each skipped line. */
+export function parsePrd(markdown: string, onWarning?: (w: PrdWarning) => void): Gap[] {
+  const { gaps, warnings } = parsePrdWithWarnings(markdown);
+  if (onWarning) warnings.forEach(onWarning);
   return gaps;
+}
+
+function gapOf(item: ListItem, source: string): Gap | null {
+  // The item's own text is its first paragraph; nested lists and later blocks are not its words.
+  const para = item.children[0];
+  if (para?.type !== 'paragraph' || !para.position) return null;
+  if (!ownText(para).toLowerCase().includes(TAG)) return null;
+  // The id hashes the source as written (backticks and all), as it always has, so ids stay stable.
+  // (When the item's text opens with inline HTML, mdast leaves the checkbox inside the paragraph.)
+  const raw = source.slice(para.position.start.offset, para.position.end.offset).replace(/^\[ \][ \t]*/, '');
+  const text = raw.replace(/\[bot-eligible\]/gi, '').replace(/\s+/g, ' ').trim();
+  if (!text) return null;
+  return { id: gapId(text), text, line: item.position?.start.line ?? para.position.start.line };
+}
+
+/** Text outside inline code and inline HTML. */
+function ownText(node: Paragraph | PhrasingContent): string {
+  if (node.type === 'text') return node.value;
+  if (node.type === 'inlineCode' || node.type === 'html') return ' ';
+  if ('children' in node) return node.children.map((c) => ownText(c as PhrasingContent)).join('');
+  return ' ';
 }
 
 export function gapId(text: string): string {
