@@ -7,6 +7,9 @@ import {
   RateLimited,
   observeStageDuration,
   recordOutcome,
+  redactDeep,
+  redactError,
+  redactText,
   releasePrSlot,
   stageJobId,
   type AnswerRecorder,
@@ -77,10 +80,10 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       recorder,
       step: async (percent, line) => {
         log.info(line);
-        await Promise.all([job.updateProgress(percent), job.log(line)]);
+        await Promise.all([job.updateProgress(percent), job.log(redactText(line))]);
       },
       handOver: async (next, nextData) => {
-        await rt.queues[next].add(next, nextData, { jobId: stageJobId(cycle.cycleId, next) });
+        await rt.queues[next].add(next, redactDeep(nextData), { jobId: stageJobId(cycle.cycleId, next) });
       },
     };
     const started = Date.now();
@@ -88,10 +91,12 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
     try {
       await processor(ctx);
       await observe();
-    } catch (err) {
+    } catch (caught) {
+      // BullMQ stores a thrown error's message and stack in Redis: no known secret goes with it.
+      const err = redactError(caught);
       if (err instanceof CycleEnded) {
         await endCycle(rt, stage, cycle, err.outcome, err.reason, err.details);
-        await job.log(`ended: ${err.outcome}: ${err.reason}`);
+        await job.log(redactText(`ended: ${err.outcome}: ${err.reason}`));
         await observe();
         return;
       }
@@ -102,7 +107,7 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       }
       if (err instanceof DeferUntil) {
         log.info({ until: new Date(err.at).toISOString() }, `deferred: ${err.message}`);
-        await job.log(`deferred until ${new Date(err.at).toISOString()}: ${err.message}`);
+        await job.log(redactText(`deferred until ${new Date(err.at).toISOString()}: ${err.message}`));
         await job.moveToDelayed(err.at, token);
         throw new DelayedError();
       }

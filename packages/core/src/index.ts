@@ -9,6 +9,7 @@ export * from './prd.ts';
 export * from './git.ts';
 export * from './mirror.ts';
 export * from './guardrails.ts';
+export * from './redact.ts';
 export * from './proposal.ts';
 export * from './changes.ts';
 export * from './commit.ts';

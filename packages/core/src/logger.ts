@@ -1,22 +1,50 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { redactText } from './redact.ts';
 
 export type { Logger };
+
+/** Paths that may hold a credential in a log object; censored whatever their value. */
+const REDACT_PATHS = [
+  'authorization',
+  '*.authorization',
+  '*.Authorization',
+  'headers.*',
+  '*.headers.*',
+  'apiKey',
+  '*.apiKey',
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+  'key',
+  '*.key',
+];
+
+/**
+ * A destination that scrubs every known secret value (redact.ts) from each line before it is
+ * written: values echoed into free text (an error message quoting a provider's body) have no path
+ * for pino's `redact` to find.
+ */
+function scrubbing(dest: { write(s: string): unknown }): DestinationStream {
+  return { write: (s: string) => void dest.write(redactText(s)) };
+}
 
 /**
  * Structured JSON logs; human-readable when stdout is a terminal. A cycle's lines carry
  * `cycle` and `gap` through child loggers (`log.child({ cycle, gap })`).
- * The redact list is a second line of defence: secrets are never put into log objects.
+ * Secrets are never put into log objects; the redact list and the scrubbing destination are the
+ * second and third lines of defence.
  */
 export function createLogger(level = 'info', opts: { pretty?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
   const base = {
     level,
-    redact: { paths: ['*.authorization', '*.Authorization', 'headers.*', '*.apiKey', '*.token'], censor: '[redacted]' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: undefined,
   };
   const wantPretty = opts.pretty ?? (process.stdout.isTTY === true && !process.env.PRBOT_LOG_JSON);
   if (wantPretty) {
-    return pino(base, pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
+    return pino(base, scrubbing(pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' })));
   }
-  return opts.destination ? pino(base, opts.destination) : pino(base);
+  return pino(base, scrubbing(opts.destination ?? pino.destination({ dest: 1, sync: true })));
 }

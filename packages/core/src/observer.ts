@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { redactDeep } from './redact.ts';
 import type { CycleRecord } from './records.ts';
 
 /** POSTs one cycle record to the observer service. Throws on failure so BullMQ retries it. */
@@ -6,7 +7,7 @@ export async function postEvent(url: string, record: CycleRecord, timeoutMs: num
   const res = await request(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ source: 'bot', ...record }),
+    body: JSON.stringify(redactDeep({ source: 'bot', ...record })),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });

@@ -8,6 +8,7 @@ import type { Keys } from './keys.ts';
 import { modelInfoSchema } from './model/info.ts';
 import { outcomeSchema, type Outcome } from './outcomes.ts';
 import { withScripts } from './scripts.ts';
+import { redactDeep } from './redact.ts';
 import { commandResultSchema } from './testresult.ts';
 
 export const cycleRecordSchema = z.object({
@@ -78,7 +79,9 @@ export interface RecorderDeps {
  * so a crash between the two steps is repaired by the retry that follows it.
  * Returns the record that stands (the first one, when the cycle was already recorded).
  */
-export async function recordOutcome(deps: RecorderDeps, record: CycleRecord): Promise<{ record: CycleRecord; fresh: boolean }> {
+export async function recordOutcome(deps: RecorderDeps, given: CycleRecord): Promise<{ record: CycleRecord; fresh: boolean }> {
+  // A provider's or forge's answer quoted in a reason can carry a key back: scrub before storing.
+  const record = redactDeep(given);
   const r = withScripts(deps.redis);
   const json = JSON.stringify(cycleRecordSchema.parse(record));
   const fresh =
@@ -97,7 +100,7 @@ export async function recordOutcome(deps: RecorderDeps, record: CycleRecord): Pr
       RECORD_TTL_S,
       record.gap_id ? '1' : '0',
     )) === 1;
-  const standing = fresh ? record : ((await getRecord(deps.redis, deps.keys, record.cycle_id)) ?? record);
+  const standing = redactDeep(fresh ? record : ((await getRecord(deps.redis, deps.keys, record.cycle_id)) ?? record));
   await writeRecordFile(deps.recordsDir, standing);
   await deps.events.add('cycle', standing, { jobId: `${standing.cycle_id}-event` });
   return { record: standing, fresh };

@@ -11,6 +11,7 @@ import { openQueues, closeQueues, type Queues } from './queues.ts';
 import { connect } from './redis.ts';
 import type { RecorderDeps } from './records.ts';
 import { SlotPool } from './slots.ts';
+import { registerSecrets, secretValues } from './redact.ts';
 
 /** Everything a process needs, wired once from the config (the composition root). */
 export interface Runtime {
@@ -39,6 +40,8 @@ export interface RuntimeOptions {
 }
 
 export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
+  // Known secret values are scrubbed from every record, event, job log and log line from here on.
+  registerSecrets(secretValues(cfg, o.env ?? process.env));
   const redis = o.redis ?? connect(cfg.redis, o.role);
   const clock = o.clock ?? systemClock;
   const k = keys(cfg.redis.prefix);

@@ -82,8 +82,7 @@ describe.each<Kind>(['gitea', 'github'])('%s forge', (kind) => {
     expect(p.body).toContain('**Changes:** 2 added, 0 updated, 0 unchanged');
     expect(p.body).toMatch(/`node --test` \(test\): passed in \d+\.\d s/);
     expect(p.body).toContain('rung loop/test-model');
-    expect(p.body).toContain(`<!-- prbot-cycle: ${r.cycle_id} -->`);
-    expect(p.body).toContain(`<!-- prbot-gap: ${r.gap_id} -->`);
+    expect(p.body).toContain(`<!-- prbot: cycle=${r.cycle_id} gap=${r.gap_id} mac=`);
     expect((await git(['rev-parse', `refs/heads/${p.head}`], { cwd: h!.bare })).stdout.trim()).toBe(r.bot_commit);
     const authHeaders = new Set(fake!.requests.map((q) => q.authorization));
     expect([...authHeaders]).toEqual([kind === 'gitea' ? `token ${TOKEN}` : `Bearer ${TOKEN}`]);

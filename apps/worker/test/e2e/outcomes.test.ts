@@ -33,7 +33,7 @@ describe('end to end, one test per outcome', () => {
     const pr = JSON.parse(await readFile(new URL(ok.pr_url!), 'utf8'));
     expect(pr).toMatchObject({ draft: true, state: 'open', base: 'main', head: ok.branch });
     expect(pr.title).toMatch(/^WIP: Add a `truncate/);
-    expect(pr.body).toContain(`<!-- prbot-cycle: ${ok.cycle_id} -->`);
+    expect(pr.body).toContain(`<!-- prbot: cycle=${ok.cycle_id} gap=${ok.gap_id} mac=`);
     const pushed = await git(['rev-parse', `refs/heads/${ok.branch}`], { cwd: h.bare });
     expect(pushed.stdout.trim()).toBe(ok.bot_commit);
 

@@ -1,7 +1,9 @@
 import { countActions, type Change } from '../changes.ts';
+import { redactText } from '../redact.ts';
 import type { ModelInfo } from '../model/info.ts';
 import type { CycleRecord } from '../records.ts';
 import type { CommandResult } from '../testresult.ts';
+import { signedMarker } from './types.ts';
 
 export interface PrBodyInput {
   cycleId: string;
@@ -14,22 +16,38 @@ export interface PrBodyInput {
   history: CycleRecord[];
 }
 
-/** The marker the PR lookup can match on, hidden in rendered Markdown. */
+/**
+ * The marker the PR lookup trusts, hidden in rendered Markdown: always the body's last line, with
+ * an HMAC of the cycle and gap ids (forge/types.ts `signedMarker`), so neither model text above it
+ * nor anyone without the key can make a PR count as another gap's.
+ */
 export function cycleMarker(cycleId: string, gapId?: string): string {
-  return `<!-- prbot-cycle: ${cycleId} -->` + (gapId ? `\n<!-- prbot-gap: ${gapId} -->` : '');
+  return signedMarker(cycleId, gapId ?? null);
+}
+
+/** The longest summary a PR body carries; a model cannot fill a PR with megabytes. */
+export const SUMMARY_CAP = 4000;
+
+/**
+ * Model- or PRD-supplied text made inert in a PR body: HTML comments (and so any marker) escaped,
+ * known secret values redacted, length capped.
+ */
+export function neutralise(text: string, max = SUMMARY_CAP): string {
+  const capped = text.length > max ? `${text.slice(0, max)}… (cut at ${max} characters)` : text;
+  return redactText(capped).replace(/<!--/g, '&lt;!--').replace(/--!?>/g, '--&gt;').replace(/prbot-(cycle|gap)/gi, 'prbot\u2011$1');
 }
 
 export function prBody(i: PrBodyInput): string {
   const n = countActions(i.changes);
-  const files = i.changes.map((c) => `- \`${c.action}\` ${c.path}`).join('\n');
+  const files = i.changes.map((c) => `- \`${c.action}\` ${neutralise(c.path, 400)}`).join('\n');
   const tests = i.tests.map((t) => `- \`${t.argv.join(' ')}\` (${t.phase}): ${t.ok ? 'passed' : 'failed'} in ${(t.durationMs / 1000).toFixed(1)} s`).join('\n') || '- none configured';
   const prior = i.history.length
-    ? i.history.map((h) => `- ${h.ended_at.slice(0, 16)} \`${h.outcome}\`: ${h.reason}${h.pr_url ? ` (${h.pr_url})` : ''}`).join('\n')
+    ? i.history.map((h) => `- ${h.ended_at.slice(0, 16)} \`${h.outcome}\`: ${neutralise(h.reason, 500)}${h.pr_url ? ` (${neutralise(h.pr_url, 300)})` : ''}`).join('\n')
     : '- none';
-  return [
-    `**Gap:** ${i.gapText}`,
+  const body = [
+    `**Gap:** ${neutralise(i.gapText, 2000)}`,
     '',
-    i.summary,
+    neutralise(i.summary),
     '',
     `**Changes:** ${n.ADD} added, ${n.UPDATE} updated, ${n.NOOP} unchanged`,
     files,
@@ -43,6 +61,8 @@ export function prBody(i: PrBodyInput): string {
     prior,
     '',
     `Cycle \`${i.cycleId}\`. Opened as a draft by prbot; nothing merges without a human.`,
+    // Last, so nothing after it (and no text of the model's above it) can pose as the marker.
     cycleMarker(i.cycleId, i.gapId),
   ].join('\n');
+  return redactText(body);
 }

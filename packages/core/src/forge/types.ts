@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 export interface DraftPr {
@@ -37,11 +38,48 @@ export interface Forge {
   listBotPrs(): Promise<BotPr[]>;
 }
 
-const CYCLE = /<!-- prbot-cycle: (c[0-9a-z]+) -->/;
-const GAP = /<!-- prbot-gap: (g[0-9a-f]{12}) -->/;
+/**
+ * The PR marker's key: derived from the job-signing key (PRBOT_JOB_KEY, held by workers and the
+ * producer only). Without one, a fixed key: the marker is then trusted for its place (the body's
+ * last line, which no model text can reach) but anyone who may edit PR bodies could forge it.
+ */
+export function markerKey(env: NodeJS.ProcessEnv = process.env): Buffer {
+  return createHmac('sha256', env.PRBOT_JOB_KEY || 'prbot-unkeyed').update('prbot pr-marker v1').digest();
+}
 
-export function markersOf(body: string | null | undefined): { cycleId: string | null; gapId: string | null } {
-  return { cycleId: CYCLE.exec(body ?? '')?.[1] ?? null, gapId: GAP.exec(body ?? '')?.[1] ?? null };
+function markerMac(cycleId: string, gapId: string | null, key: Buffer): string {
+  return createHmac('sha256', key).update(`${cycleId}\n${gapId ?? '-'}`).digest('hex').slice(0, 32);
+}
+
+/** `<!-- prbot: cycle=… gap=… mac=… -->`, written by prbot as a PR body's last line. */
+export function signedMarker(cycleId: string, gapId: string | null, key = markerKey()): string {
+  return `<!-- prbot: cycle=${cycleId} gap=${gapId ?? '-'} mac=${markerMac(cycleId, gapId, key)} -->`;
+}
+
+const SIGNED = /^<!-- prbot: cycle=(c[0-9a-z]+) gap=(g[0-9a-f]{12}|-) mac=([0-9a-f]{32}) -->$/;
+// Bodies written before the signed marker ended with these two lines; only there are they trusted.
+const LEGACY_CYCLE = /^<!-- prbot-cycle: (c[0-9a-z]+) -->$/;
+const LEGACY_GAP = /^<!-- prbot-gap: (g[0-9a-f]{12}) -->$/;
+
+/**
+ * The cycle and gap a bot PR belongs to, read only from the body's last line and only when its HMAC
+ * verifies: a marker anywhere else (a model's summary, a PRD line) counts for nothing.
+ */
+export function markersOf(body: string | null | undefined, key = markerKey()): { cycleId: string | null; gapId: string | null } {
+  const none = { cycleId: null, gapId: null };
+  const lines = (body ?? '').split(/\r?\n/).map((l) => l.trim());
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const last = lines[lines.length - 1] ?? '';
+  const m = SIGNED.exec(last);
+  if (m) {
+    const gapId = m[2] === '-' ? null : m[2]!;
+    const want = Buffer.from(markerMac(m[1]!, gapId, key));
+    return timingSafeEqual(want, Buffer.from(m[3]!)) ? { cycleId: m[1]!, gapId } : none;
+  }
+  const legacyGap = LEGACY_GAP.exec(last);
+  const legacyCycle = LEGACY_CYCLE.exec(lines[lines.length - 2] ?? '');
+  if (legacyGap && legacyCycle) return { cycleId: legacyCycle[1]!, gapId: legacyGap[1]! };
+  return none;
 }
 
 /** What the Gitea and GitHub drivers are built from (forge/create.ts). */

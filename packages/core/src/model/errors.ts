@@ -1,3 +1,4 @@
+import { redactText } from '../redact.ts';
 /** Why one rung failed. `kind` decides what happens next (see ladder.ts). */
 export type ModelFailureKind = 'http' | 'timeout' | 'connection' | 'rate_limited' | 'bad_answer' | 'client';
 
@@ -10,7 +11,8 @@ export class ModelCallError extends Error {
     /** From Retry-After on a 429, capped. */
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    // Messages quote the provider's body, which may echo the key back.
+    super(redactText(message));
   }
 }
 
