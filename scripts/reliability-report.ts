@@ -37,7 +37,7 @@ const table = [
   '| fault | injected | cycles in flight | lost | duplicates | what happened |',
   '|---|---:|---:|---:|---:|---|',
   ...rows.map((r) => `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${esc(r.notes)} |`),
-  `| secrets: every record, job payload, job log, PR body and worker log line of the runs above, scanned for the configured key and token | ${scans.length} scans | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB |`,
+  `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB |`,
 ].join('\n');
 
 const doc = `# Reliability

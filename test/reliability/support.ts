@@ -104,10 +104,36 @@ export async function scanSecrets(h: Harness, rt: Runtime, extra: string[], what
   }
   const ids = await rt.redis.lrange(rt.keys.recent(), 0, -1);
   for (const id of ids) texts.push((await rt.redis.get(rt.keys.record(id))) ?? '');
+  texts.push(await dumpRedis(rt, h.prefix));
   const all = texts.join('\n');
-  const hits = SECRETS.reduce((n, s) => n + all.split(s).length - 1, 0);
+  // Each secret as written and as it travels in headers (base64, and git's x-access-token form).
+  const forms = SECRETS.flatMap((s) => [s, Buffer.from(s).toString('base64'), Buffer.from(`x-access-token:${s}`).toString('base64')]);
+  const hits = forms.reduce((n, s) => n + all.split(s).length - 1, 0);
   recordScan(hits, Buffer.byteLength(all), what);
   return hits;
+}
+
+/** Every key under the test's prefix with its value, whatever its type (strings, lists, hashes, sets, streams). */
+export async function dumpRedis(rt: Runtime, prefix: string): Promise<string> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await rt.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    for (const k of keys) {
+      const type = await rt.redis.type(k);
+      const v =
+        type === 'string' ? await rt.redis.get(k)
+        : type === 'list' ? await rt.redis.lrange(k, 0, -1)
+        : type === 'hash' ? await rt.redis.hgetall(k)
+        : type === 'set' ? await rt.redis.smembers(k)
+        : type === 'zset' ? await rt.redis.zrange(k, 0, -1)
+        : type === 'stream' ? await rt.redis.xrange(k, '-', '+')
+        : type;
+      out.push(`${k} ${JSON.stringify(v)}`);
+    }
+  } while (cursor !== '0');
+  return out.join('\n');
 }
 
 export async function writeConfigVariant(h: Harness, name: string, patch: (raw: Record<string, unknown>) => Record<string, unknown>): Promise<string> {

@@ -1,0 +1,74 @@
+import http from 'node:http';
+import type net from 'node:net';
+import { afterAll, expect, it } from 'vitest';
+import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from '@prbot/control';
+import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { gapLines } from './answers.ts';
+import { recordRow, scanSecrets, SECRET_ENV, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+
+const GAPS = 5;
+let h: Harness | undefined;
+let server: ModelServer | undefined;
+let worker: WorkerChild | undefined;
+let observer: http.Server | undefined;
+
+afterAll(async () => {
+  if (worker) await stopChild(worker).catch(() => {});
+  await h?.cleanup();
+  await server?.close();
+  await new Promise<void>((r) => (observer ? observer.close(() => r()) : r()));
+});
+
+it('a provider that echoes the Authorization header (401, 500 and 200-with-error bodies): the key is stored nowhere', async () => {
+  // Every way a provider can quote the request back: a 401 body, a 500 body, an error in a 200.
+  let n = 0;
+  server = await startModelServer((req) => {
+    const auth = String(req.headers.authorization);
+    const kind = n++ % 3;
+    const body = JSON.stringify({ error: { message: `bad credentials: ${auth}`, metadata: { raw: { authorization: auth } } } });
+    return kind === 0 ? { status: 401, body } : kind === 1 ? { status: 500, body } : { status: 200, body };
+  });
+  const posts: string[] = [];
+  observer = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      posts.push(raw);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => observer!.listen(0, '127.0.0.1', () => r()));
+  h = await createHarness({
+    repo: await repoWithGaps(gapLines(GAPS)),
+    env: SECRET_ENV,
+    config: {
+      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
+      observer: { url: `http://127.0.0.1:${(observer.address() as net.AddressInfo).port}/events` },
+      queues: { propose: { attempts: 2, backoff: { delay: 50 }, limiter: null } },
+      log: { level: 'debug' },
+    },
+  });
+  worker = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
+  const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!);
+  const records = await waitForOutcomes(h.rt, ids, 120_000);
+  const deadline = Date.now() + 60_000;
+  while (posts.length < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+
+  const echoed = server.requests.filter((q) => q.headers.authorization === `Bearer ${SECRET_KEY}`).length;
+  const hits = await scanSecrets(h, h.rt, [worker.output(), posts.join('\n')], 'provider echoing the key');
+  recordRow({
+    fault: 'provider echoing the Authorization header back in 401, 500 and 200-with-error bodies',
+    injections: server.requests.length,
+    inFlight: GAPS,
+    lost: GAPS - records.length,
+    duplicates: 0,
+    notes: `outcomes ${records.map((r) => r.outcome).join(', ')}; ${echoed} requests echoed the key; ${posts.length} observer POSTs; secret hits ${hits} in records, Redis, job data and logs, worker log, observer POSTs`,
+  });
+  expect(echoed).toBeGreaterThanOrEqual(GAPS);
+  expect(records.map((r) => r.outcome)).toEqual(Array(GAPS).fill('model_failed'));
+  expect(records.some((r) => r.reason.includes('[redacted]'))).toBe(true);
+  expect(posts).toHaveLength(GAPS);
+  expect(hits).toBe(0);
+}, 300_000);
