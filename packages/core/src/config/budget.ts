@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { positiveInt } from './common.ts';
 
 export const budgetSection = z
-  .object({
+  .strictObject({
     callsPerDay: positiveInt.default(20),
     tokensPerDay: positiveInt.default(160_000),
     onExhausted: z.enum(['skip', 'defer']).default('skip'),
-    perCycle: z.object({ calls: positiveInt.default(4), tokens: positiveInt.default(60_000) }).prefault({}),
+    perCycle: z.strictObject({ calls: positiveInt.default(4), tokens: positiveInt.default(60_000) }).prefault({}),
   })
   .prefault({});

@@ -17,8 +17,8 @@ const forgeCommon = {
 /** A remote URL with credentials in it would leak the token into logs and `git remote -v`. */
 const remoteUrl = z.string().refine((u) => !/^[a-z]+:\/\/[^/@]+@/i.test(u) || /^ssh:\/\/[^:@/]+@/i.test(u), 'no credentials in the URL; the token goes in the environment variable named by tokenEnv');
 export const forgeSection = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('local'), remote: z.string().optional(), prDir: z.string().default('data/_bot/prs'), ...forgeCommon }),
-  z.object({
+  z.strictObject({ kind: z.literal('local'), remote: z.string().optional(), prDir: z.string().default('data/_bot/prs'), ...forgeCommon }),
+  z.strictObject({
     kind: z.enum(['gitea', 'forgejo']),
     baseUrl: z.url(),
     owner: z.string().min(1),
@@ -28,7 +28,7 @@ export const forgeSection = z.discriminatedUnion('kind', [
     remote: remoteUrl.optional(),
     ...forgeCommon,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('github'),
     /** https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise. */
     apiUrl: z.url().default('https://api.github.com'),

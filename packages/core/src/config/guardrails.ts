@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { positiveInt } from './common.ts';
 
 export const guardrailsSection = z
-  .object({
+  .strictObject({
     /** Extra glob patterns to refuse; they add to the built-in list, never replace it. */
     forbidden: z.array(z.string().min(1)).default([]),
     maxFiles: positiveInt.default(20),

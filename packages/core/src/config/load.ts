@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../errors/index.ts';
+import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
+import { credentialIssues, unknownKeyMessage } from './credentials.ts';
 
 /** A loaded config plus where it came from; relative paths are resolved against `dir`. */
 export interface LoadedConfig extends Config {
@@ -51,16 +53,29 @@ function parseConfigText(file: string, text: string): unknown {
 
 /** Validates a config object; `file` only names the source in errors and anchors relative paths. */
 export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  // Credentials are checked in the file as written: REDIS_URL from the environment may carry a password.
+  const credentials = credentialIssues(raw);
   const withEnv = applyEnvOverrides(raw, env);
   const result = configSchema.safeParse(withEnv);
-  if (!result.success) {
-    throw new ConfigError(
-      file,
-      result.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message })),
-    );
+  if (!result.success || credentials.length > 0) {
+    const schemaIssues = result.success ? [] : result.error.issues.flatMap(issueLines);
+    const seen = new Set(credentials.map((c) => c.field));
+    throw new ConfigError(file, [...credentials, ...schemaIssues.filter((i) => !seen.has(i.field))]);
   }
   const dir = path.dirname(path.resolve(file));
   return { ...result.data, file: path.resolve(file), dir };
+}
+
+/** One line per problem, each naming its field: an unknown key is named itself, not its parent. */
+function issueLines(i: z.core.$ZodIssue): { field: string; message: string }[] {
+  const at = (path: PropertyKey[]) => path.map(String).join('.');
+  if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: at([...i.path, k]), message: unknownKeyMessage(k) }));
+  if (i.code === 'invalid_union' && i.errors.length > 0) {
+    // The branch that came closest says what is wrong; "invalid input" says nothing.
+    const best = [...i.errors].sort((a, b) => a.length - b.length)[0]!;
+    return best.flatMap((sub) => issueLines({ ...sub, path: [...i.path, ...sub.path] } as z.core.$ZodIssue));
+  }
+  return [{ field: at(i.path), message: i.message }];
 }
 
 /** REDIS_URL lets CI, the demo and containers point at a server without editing the file. */

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { positiveInt } from './common.ts';
 
-export const recordsSection = z.object({ dir: z.string().default('data/_bot/cycles') }).prefault({});
+export const recordsSection = z.strictObject({ dir: z.string().default('data/_bot/cycles') }).prefault({});
 
-export const observerSection = z.object({ url: z.url().optional(), timeoutMs: positiveInt.default(10_000) }).prefault({});
+export const observerSection = z.strictObject({ url: z.url().optional(), timeoutMs: positiveInt.default(10_000) }).prefault({});
 
 export const policySection = z
-  .object({
+  .strictObject({
     maxGapsPerRun: positiveInt.default(10),
     maxConsecutiveFailures: positiveInt.default(5),
     /** A human closing a bot PR unmerged is a "no": retry such a gap only when this is true. */
@@ -14,10 +14,10 @@ export const policySection = z
   })
   .prefault({});
 
-export const botSection = z.object({ name: z.string().default('prbot'), email: z.string().default('prbot@localhost') }).prefault({});
+export const botSection = z.strictObject({ name: z.string().default('prbot'), email: z.string().default('prbot@localhost') }).prefault({});
 
 export const workerSection = z
-  .object({
+  .strictObject({
     shutdownGraceMs: positiveInt.default(30_000),
     /** BullMQ's job lock; a killed worker's job is taken up again once it lapses. */
     lockDurationMs: positiveInt.default(30_000),
@@ -28,7 +28,7 @@ export const workerSection = z
   .prefault({});
 
 export const dashboardSection = z
-  .object({
+  .strictObject({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(3000),
     /** Hides pause/resume and Bull Board's actions (its write endpoints answer 405). */
@@ -38,4 +38,4 @@ export const dashboardSection = z
   })
   .prefault({});
 
-export const logSection = z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({});
+export const logSection = z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({});

@@ -15,7 +15,7 @@ export const PROVIDER_PRESETS = {
 export type PresetName = keyof typeof PROVIDER_PRESETS;
 
 const structuredOutput = z.enum(['json_schema', 'json_object', 'none']);
-const openaiProvider = z.object({
+const openaiProvider = z.strictObject({
   kind: z.literal('openai'),
   baseUrl: z.url(),
   /** The NAME of the environment variable holding the key; the key itself never sits in config. */
@@ -24,12 +24,12 @@ const openaiProvider = z.object({
   /** How to ask for JSON: a JSON schema where the provider takes one, json_object otherwise. */
   structuredOutput: structuredOutput.default('json_schema'),
 });
-const replayProvider = z.object({
+const replayProvider = z.strictObject({
   kind: z.literal('replay'),
   cassette: z.string().min(1),
 });
 const presetProvider = z
-  .object({
+  .strictObject({
     preset: z.enum(Object.keys(PROVIDER_PRESETS) as [PresetName, ...PresetName[]]),
     baseUrl: z.url().optional(),
     keyEnv: envName.optional(),
@@ -55,7 +55,7 @@ function presetToProvider(name: PresetName, o: Partial<Omit<z.infer<typeof opena
 const rung = z.string().regex(/^[^/\s]+\/\S+$/, 'a rung is "provider/model"');
 
 export const modelsSection = z
-  .object({
+  .strictObject({
       providers: z.record(z.string().regex(/^[a-z0-9_-]+$/i), providerSchema).default({}),
       propose: z.array(rung).min(1, 'the propose ladder needs at least one rung'),
       escalation: z.array(rung).default([]),

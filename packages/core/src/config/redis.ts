@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 export const redisSection = z
-  .object({
+  .strictObject({
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
     prefix: z
       .string()

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { argv, positiveInt } from './common.ts';
 
 export const testsSection = z
-  .object({
+  .strictObject({
     setup: z.array(argv).default([]),
     commands: z.array(argv).min(1, 'at least one test command').default([['npm', 'test']]),
     timeoutMs: positiveInt.default(10 * 60_000),
@@ -21,6 +21,6 @@ export const testsSection = z
      * the worker's secrets from /proc/<parent>/environ and whatever it leaves running is
      * found by uid; otherwise the worker's own user. null: always the worker's user.
      */
-    runAs: z.union([z.literal('auto'), z.null(), z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) })]).default('auto'),
+    runAs: z.union([z.literal('auto'), z.null(), z.strictObject({ uid: z.number().int().min(0), gid: z.number().int().min(0) })]).default('auto'),
   })
   .prefault({});
