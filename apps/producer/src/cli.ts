@@ -3,6 +3,7 @@ import { ConfigError, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, for
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, status } from '@prbot/control';
+import { parseSchedule } from './schedule.ts';
 
 const HELP = `usage:
   pnpm produce [--dry-run] [--json]     scan the PRD and enqueue a cycle per gap
@@ -42,6 +43,7 @@ async function main(): Promise<number> {
   if (!['produce', 'pause', 'resume', 'status', 'probe'].includes(command)) throw new UsageError(`unknown command "${command}"\n${HELP}`);
   if (command === 'probe' && values['base-url']) return probeAdHoc(values);
   // Checked before connecting, so a typo changes nothing anywhere.
+  if (command === 'produce' && (values.every !== undefined || values.cron !== undefined)) parseSchedule(values);
   const pauseTargets = command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
   const cfg = loadConfig(values.config);
   const rt = createRuntime(cfg, { role: 'client' });
@@ -55,15 +57,6 @@ async function main(): Promise<number> {
 
 type Values = { json?: boolean; 'dry-run'?: boolean; 'base-url'?: string; model?: string[]; 'key-env'?: string; 'timeout-ms'?: string; every?: string; cron?: string; unschedule?: boolean };
 
-/** "90s", "15m", "1h", "1d" → ms. */
-function parseEvery(s: string): number {
-  const m = /^(\d+)\s*(s|m|h|d)$/.exec(s.trim());
-  if (!m) throw new UsageError(`--every takes a duration such as 30m, 1h or 1d, not "${s}"`);
-  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
-  if (ms < 60_000) throw new UsageError('--every must be at least 1m');
-  return ms;
-}
-
 /** Producing on a schedule: a BullMQ job scheduler in Redis, so no host needs cron and restarts lose nothing. */
 async function schedule(rt: Runtime, values: Values): Promise<number> {
   const q = rt.queues.produce;
@@ -72,8 +65,7 @@ async function schedule(rt: Runtime, values: Values): Promise<number> {
     console.log(removed ? 'schedule removed' : 'there was no schedule');
     return 0;
   }
-  if (values.every && values.cron) throw new UsageError('give --every or --cron, not both');
-  const repeat = values.every ? { every: parseEvery(values.every) } : { pattern: values.cron!, tz: 'UTC' };
+  const repeat = parseSchedule(values);
   await q.upsertJobScheduler(PRODUCE_SCHEDULER_ID, repeat, { name: 'produce', data: { dryRun: values['dry-run'] } });
   const next = (await q.getJobScheduler(PRODUCE_SCHEDULER_ID))?.next;
   console.log(`produce scheduled ${values.every ? `every ${values.every}` : `on "${values.cron}" (UTC)`}; next run ${next ? new Date(next).toISOString() : 'soon'}. Workers running the "produce" queue carry it out.`);
@@ -139,9 +131,11 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const known = err instanceof ConfigError || err instanceof UsageError || err instanceof UnavailableError;
+    // An unknown flag or a missing value from parseArgs is a usage error too: one line, no stack.
+    const badArgs = String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    const known = err instanceof ConfigError || err instanceof UsageError || err instanceof UnavailableError || badArgs;
     console.error(`prbot: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`);
     // 2: the command or config is wrong; 1: something failed at run time.
-    process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
+    process.exit(err instanceof ConfigError || err instanceof UsageError || badArgs ? 2 : 1);
   },
 );
