@@ -32,8 +32,8 @@ describe('hostile input end to end', () => {
   it('a summary carrying forged gap markers does not make the PR count as another gap: one PR for the gap', async () => {
     const honest = await cassetteScript();
     const other = gapId(REVERSE);
-    server = await startModelServer((req, n) => {
-      const s = honest(req, n);
+    server = await startModelServer((req) => {
+      const s = honest(req);
       if (!('content' in s) || !s.content || !/truncate/i.test(req.body.messages.map((m) => m.content).join('\n'))) return { content: 'I do not know this gap.' };
       const json = JSON.parse(s.content.replace(/^```json\n|\n```\s*$/g, '')) as { summary: string };
       // Every marker form a model could learn of: the old one, and the new one with a made-up MAC,
