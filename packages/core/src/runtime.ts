@@ -53,7 +53,8 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
     redis,
     keys: k,
     queues,
-    budget: new Budget(redis, k, cfg.budget, clock),
+    // No clock unless a test injects one: the budget's day is then the Redis server's.
+    budget: new Budget(redis, k, cfg.budget, o.clock),
     mirror,
     slots: new SlotPool(mirror, workdir),
     forge: createForge(cfg, o.env ?? process.env, log),
