@@ -8,7 +8,7 @@ import { keys, type Keys } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Mirror } from './mirror.ts';
 import { openQueues, closeQueues, type Queues } from './queues.ts';
-import { connect } from './redis.ts';
+import { connect, type RedisRole } from './redis.ts';
 import type { RecorderDeps } from './records.ts';
 import { SlotPool } from './slots.ts';
 
@@ -31,7 +31,7 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
-  role: 'worker' | 'client';
+  role: RedisRole;
   clock?: Clock;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
