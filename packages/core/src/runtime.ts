@@ -7,6 +7,7 @@ import type { Forge } from './forge/types.ts';
 import { keys, type Keys } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Mirror } from './mirror.ts';
+import { MIRROR_SWEEP_INTERVAL_MS, sweepMirror } from './mirror-sweep.ts';
 import { openQueues, closeQueues, type Queues } from './queues.ts';
 import { connect, type RedisRole } from './redis.ts';
 import type { RecorderDeps } from './records.ts';
@@ -48,6 +49,11 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
   const workdir = resolvePath(cfg, cfg.workdir);
   const mirror = new Mirror(workdir, repoUrl(cfg));
   const ownsRedis = !o.redis;
+  // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
+  const sweep =
+    o.role === 'worker'
+      ? setInterval(() => void sweepMirror(mirror, redis, k).catch((err: Error) => log.warn({ err: err.message }, 'mirror sweep failed')), MIRROR_SWEEP_INTERVAL_MS).unref()
+      : null;
   return {
     cfg,
     redis,
@@ -64,6 +70,8 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
     env: o.env ?? process.env,
     workdir,
     async close() {
+      if (sweep) clearInterval(sweep);
+      await mirror.idle();
       await closeQueues(queues);
       if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
     },
