@@ -127,7 +127,7 @@ describe('end to end, one test per outcome', () => {
     }
   });
 
-  it('history goes into the next prompt; skipped_policy after too many failures in a row', async () => {
+  it('history goes into the next prompt; produce leaves the gap out after too many failures', async () => {
     server = await startModelServer(await cassetteScript());
     const repo = await repoWithGaps(['Add a `reverse(text)` helper']);
     h = await createHarness({ repo, config: { models: openaiModels(server), policy: { maxConsecutiveFailures: 2 } }, env: { PRBOT_TEST_KEY: 'k' } });
