@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import {
   Budget, botCommitSpec, buildCommit, chatCompletion, classify, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId,
   outcomeOf, parseConfig, runCommand, SlotPool, stageJobId, type LoadedConfig, type ProposeJob, type Runtime,
+  cycleRecord, openQueues, closeQueues, recordOutcome, STAGES,
 } from '@prbot/core';
 import { makeUpstream, redisAnswers, startModelServer, startRedisServer, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -342,6 +343,93 @@ async function warmTest(model: ModelServer): Promise<{ cold: number; warm: numbe
   }
 }
 
+/**
+ * Redis bytes left behind by 10,000 finished cycles, on a private redis-server (INFO used_memory
+ * before and after, and MEMORY USAGE summed over the prefix's keys). The keys are written the way
+ * real cycles leave them, without running the stages: each cycle's four stage jobs and its event
+ * job, completed by a worker that logs three lines per job (queue retention applies), the
+ * budget reservation (day and cycle buckets), and recordOutcome (outcome marker, record, gap
+ * history, recent list, day stats). 500 gaps, 20 cycles each; the record carries one file,
+ * one test result and model info, like an ok cycle's.
+ */
+async function redisBytes(): Promise<{ usedMemory: number; keyBytes: number; keys: number; cycles: number }> {
+  const server = await startRedisServer();
+  try {
+    return await fillAndMeasure(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function fillAndMeasure(server: RedisServer): Promise<{ usedMemory: number; keyBytes: number; keys: number; cycles: number }> {
+  const r = new Redis(server.url, { maxRetriesPerRequest: null });
+  const prefix = '{prbot-bench-bytes}';
+  const cfg = parseConfig({ repo: { url: '/r' }, redis: { url: server.url, prefix }, models: { providers: { r: { kind: 'replay', cassette: 'x.json' } }, propose: ['r/m'] } }, path.join(work, 'bytes.json'), {});
+  const queues = openQueues(cfg, r);
+  const k = keys(prefix);
+  const budget = new Budget(r, k, { callsPerDay: 1e9, tokensPerDay: 1e12, onExhausted: 'skip', perCycle: { calls: 10, tokens: 1e9 } });
+  const deps = { redis: r, keys: k, recordsDir: path.join(work, 'bytes-records'), events: queues.events, clock: Date.now };
+  const info = async () => Number(/used_memory:(\d+)/.exec(await r.info('memory'))?.[1]);
+  const names = [...STAGES, 'events'] as const;
+  const conns: Redis[] = [];
+  const workers = names.map((q) => new Worker(q, async (job) => {
+    for (const line of ['reserving 1 call and 5210 tokens from today\'s budget', `step of ${q}: done in 12 ms`, `handed over from ${q}`]) await job.log(line);
+  }, { connection: conns[conns.push(r.duplicate()) - 1]!, prefix, concurrency: 50 }));
+  const before = await info();
+  const CYCLES = 10_000;
+  const base = 'a'.repeat(40);
+  const content = 'export function reverse(text) {\n  return [...text].reverse().join("");\n}\n';
+  for (let start = 0; start < CYCLES; start += 500) {
+    const batch = Array.from({ length: 500 }, (_, j) => {
+      const i = start + j;
+      const gap = { id: `g${(i % 500).toString(16).padStart(12, '0')}`, text: `Gap ${i % 500} of the bench: add a reverse(text) helper`, line: 3 + (i % 500) };
+      return { i, gap, cycleId: newCycleId(Date.now() + i) };
+    });
+    for (const q of STAGES) {
+      await queues[q].addBulk(batch.map(({ gap, cycleId }) => ({
+        name: q,
+        data: { cycleId, gap, baseCommit: base, createdAt: Date.now(), dryRun: false, notes: [], ...(q === 'propose' ? {} : { proposal: { summary: 'adds reverse', files: [{ path: 'src/reverse.js', is_new: true, content }] }, model: { rung: 'loop/m', usage: { prompt_tokens: 1200, completion_tokens: 90, total_tokens: 1290 } } }) },
+        opts: { jobId: stageJobId(cycleId, q) },
+      })));
+    }
+    for (const { gap, cycleId } of batch) {
+      const res = await budget.reserve(cycleId, 5210);
+      if (res.granted) await budget.settle(res, 1290);
+      const t = new Date().toISOString();
+      await recordOutcome(deps, cycleRecord({
+        cycle_id: cycleId, gap_id: gap.id, gap_text: gap.text, gap_line: gap.line, outcome: 'ok', reason: 'opened draft PR', stage: 'pr', started_at: t, ended_at: t, dry_run: false,
+        base_commit: base, bot_commit: 'b'.repeat(40), summary: 'adds reverse', files: [{ path: 'src/reverse.js', action: 'ADD' }],
+        tests: [{ phase: 'test', argv: ['node', '--test'], exitCode: 0, signal: null, timedOut: false, durationMs: 812, ok: true, tail: '# tests 1\n# pass 1\n# fail 0' }],
+        model: { rung: 'loop/m', usage: { prompt_tokens: 1200, completion_tokens: 90, total_tokens: 1290 }, usageEstimated: false, escalated: false, attempts: [{ rung: 'loop/m', ok: true, ms: 900 }] },
+        branch: `bot/${gap.id}`, pr_url: `https://git.example.com/o/r/pulls/${start}`,
+      }));
+    }
+  }
+  // Wait until every job has completed (retention trims as they do).
+  for (;;) {
+    const counts = await Promise.all(names.map((q) => queues[q].getJobCounts('waiting', 'active', 'delayed', 'prioritized')));
+    if (counts.every((c) => Object.values(c).every((n) => n === 0))) break;
+    await sleep(200);
+  }
+  await Promise.all(workers.map((w) => w.close()));
+  for (const c of conns) c.disconnect();
+  const after = await info();
+  let keyBytes = 0;
+  let n = 0;
+  let cursor = '0';
+  do {
+    const [next, found] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    for (const key of found) {
+      keyBytes += Number((await r.memory('USAGE', key)) ?? 0);
+      n++;
+    }
+    cursor = next;
+  } while (cursor !== '0');
+  await closeQueues(queues);
+  r.disconnect();
+  return { usedMemory: after - before, keyBytes, keys: n, cycles: CYCLES };
+}
+
 // ---- main --------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -351,6 +439,22 @@ async function main(): Promise<void> {
   }
   const quick = process.argv.includes('--quick');
   const started = Date.now();
+  // `--only redis_bytes`: one row, printed, docs/BENCHMARKS.md left alone.
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  const bytesRow = async () => {
+    const rb = await redisBytes();
+    put('redis_bytes', {
+      prbot: rb.keyBytes / 1e6, baseline: null, unit: `MB of Redis per ${rb.cycles.toLocaleString('en')} finished cycles (MEMORY USAGE over ${rb.keys} keys; INFO used_memory +${(rb.usedMemory / 1e6).toFixed(1)} MB)`,
+      goal: '≤ 150 MB (bounded: retention, trims, TTLs)', goal_met: rb.keyBytes / 1e6 <= 150,
+      detail: { key_bytes: rb.keyBytes, used_memory_delta: rb.usedMemory, keys: rb.keys, cycles: rb.cycles },
+    });
+  };
+  if (only === 'redis_bytes') {
+    await bytesRow();
+    if (json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+    return;
+  }
+  if (only) throw new Error(`--only knows redis_bytes, not "${only}"`);
   const model = await startModelServer((req) => answer(gapOf(req.body.messages.map((m) => m.content).join('\n'))));
 
   const demoRepoOverhead = await overhead('demo', 12, model);
@@ -371,6 +475,7 @@ async function main(): Promise<void> {
   const w = await warmTest(model);
   if ('error' in w) put('warm_test', { prbot: NaN, baseline: null, unit: 'ms', goal: '≤ 0.2', goal_met: false, detail: { error: w.error } });
   else put('warm_test', { prbot: w.warm, baseline: w.cold, unit: 'ms setup+tests, second cycle vs first', goal: 'ratio ≤ 0.2', goal_met: w.warm / w.cold <= 0.2 });
+  await bytesRow();
   put('rss', { prbot: t.loaded, baseline: null, unit: 'MB under load', goal: '≤ 120 MB idle, ≤ 250 MB loaded', goal_met: t.idle <= 120 && t.loaded <= 250, detail: { idle_mb: t.idle, loaded_mb: t.loaded } });
   await model.close();
 
@@ -411,6 +516,12 @@ ${sc ? Object.entries(sc).map(([k, s]) => `  ${k}: ${s.seconds.toFixed(1)} s vs 
 - **budget**: Lua reservations per second with 50 in flight against \`INCR\` per second.
 - **warm_test**: setup (\`npm install\` of three packages) plus tests, second cycle against the first;
   the slot worktree keeps \`node_modules\`.
+- **redis_bytes**: Redis memory left by 10,000 finished cycles on a private redis-server. The keys are
+  written as real cycles leave them without running the stages (four stage jobs and an event job per
+  cycle, completed by a worker that logs three lines each, under the queues' retention; the budget
+  buckets; recordOutcome's marker, record, gap history, recent list and day stats); 500 gaps × 20
+  cycles. Retention keeps at most 5,000 finished jobs per queue, histories 20 per gap, the recent
+  list 2,000: past that, growth is the per-cycle outcome marker and record (90-day TTL).
 - **rss**: the worker process (all queues) idle, and its peak during the throughput run.
 `;
   // The hand-written analysis below the generated table is kept across runs.

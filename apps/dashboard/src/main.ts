@@ -11,7 +11,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, not "${values.port}"`);
   const auth = authFromEnv(process.env);
   assertSafeBind(host, auth);
-  const rt = createRuntime(cfg, { role: 'client' });
+  // 'service': reconnects forever, so /healthz recovers after a Redis restart.
+  const rt = createRuntime(cfg, { role: 'service' });
   await waitReady(rt.redis, cfg.redis.url);
   const app = createDashboard(rt, { auth, readOnly: values['read-only'] ?? cfg.dashboard.readOnly, secureCookies: cfg.dashboard.secureCookies });
   const server = app.listen(port, host, () => {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { QUEUE_NAMES, readStageDurations, STAGES, type Runtime } from '@prbot/core';
+import { oldestWaitingAge } from '@prbot/control';
 import { dayCounts } from './overview.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'paused'] as const;
@@ -24,6 +25,16 @@ export function createMetrics(rt: Runtime) {
           this.set({ queue: q, state: 'paused' }, paused ? 1 : 0);
         }),
       );
+    },
+  });
+  new Gauge({
+    name: 'prbot_oldest_waiting_age_seconds',
+    help: 'How long the oldest job that could run has waited, per queue (0 when none waits): a stuck stage shows here before its backlog does',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(QUEUE_NAMES.map(async (q) => this.set({ queue: q }, ((await oldestWaitingAge(rt, q)) ?? 0) / 1000)));
     },
   });
   new Counter({

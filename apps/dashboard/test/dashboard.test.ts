@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +73,28 @@ describe('dashboard endpoints', () => {
     expect(text).toContain('prbot_stage_duration_seconds_count{stage="test"} 1');
   });
 
+  it('status, the overview page, /api/overview and /metrics show the age of the oldest waiting job per queue', async () => {
+    const { status, formatStatus } = await import('@prbot/control');
+    // A job that has waited 90 s, seen through a clock 90 s ahead of its timestamp.
+    const job = await h.rt.queues.pr.add('pr', { cycleId: 'cwaitingjob0001' }, { jobId: 'cwaitingjob0001-pr' });
+    const rt = h.runtime({ clock: () => job.timestamp + 90_000 });
+    try {
+      const st = await status(rt);
+      expect(st.queues.find((q) => q.queue === 'pr')!.oldestWaitingAgeMs).toBe(90_000);
+      expect(st.queues.find((q) => q.queue === 'propose')!.oldestWaitingAgeMs).toBeNull();
+      expect(formatStatus(st)).toMatch(/^pr\s+running\s+1\s+0\s+0\s+0\s+0\s+90s$/m);
+      const url = await serve(open, rt);
+      const o = await (await fetch(`${url}/api/overview`)).json();
+      expect(o.queues.find((q: { queue: string }) => q.queue === 'pr').oldestWaitingAgeMs).toBe(90_000);
+      expect(await (await fetch(url)).text()).toMatch(/<tr data-queue="pr">.*<td>90 s<\/td>/);
+      const text = await (await fetch(`${url}/metrics`)).text();
+      expect(text).toContain('prbot_oldest_waiting_age_seconds{queue="pr"} 90');
+      expect(text).toContain('prbot_oldest_waiting_age_seconds{queue="propose"} 0');
+    } finally {
+      await job.remove();
+    }
+  });
+
   it('/healthz answers 200, and 503 when Redis is down', async () => {
     expect((await fetch(`${await serve(open)}/healthz`)).status).toBe(200);
     const redis = await startRedisServer();
@@ -85,6 +108,50 @@ describe('dashboard endpoints', () => {
     expect(down.status).toBe(503);
     expect(await down.json()).toMatchObject({ ok: false, redis: 'down' });
     rt.redis.disconnect();
+  });
+
+  it('/healthz of the real dashboard process recovers once a SIGKILLed Redis is back', async () => {
+    const redis = await startRedisServer();
+    const raw = JSON.parse(await readFile(h.configFile, 'utf8')) as { redis: Record<string, unknown> };
+    const configFile = path.join(h.dir, 'dashboard-restart.config.json');
+    await writeFile(configFile, JSON.stringify({ ...raw, redis: { ...raw.redis, url: redis.url } }));
+    const child = execa(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'), '--port', '0'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH!, PRBOT_CONFIG: configFile },
+      extendEnv: false,
+      reject: false,
+      buffer: false,
+    });
+    let restarted: Awaited<ReturnType<typeof startRedisServer>> | undefined;
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (c) => {
+          out += String(c);
+          const m = /prbot dashboard on (http:\/\/[^/\s]+)\//.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.once('exit', () => reject(new Error(`dashboard exited: ${out}`)));
+      });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      await redis.stop('SIGKILL');
+      const health = async () => (await fetch(`${url}/healthz`)).status;
+      await until(async () => (await health()) === 503, 10_000, 'healthz to report Redis down');
+      // The outage lasts 3 s: longer than a client with 3 retries (~1.2 s) takes to give up for good.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await health()).toBe(503);
+      restarted = await startRedisServer({ port: redis.port });
+      const back = Date.now();
+      await until(async () => (await health()) === 200, 15_000, 'healthz to recover');
+      const ms = Date.now() - back;
+      console.log(`healthz recovered ${ms} ms after Redis came back`);
+      expect(await (await fetch(`${url}/api/budget`)).json()).toMatchObject({ calls: { used: 0 } });
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+      await restarted?.stop();
+      await redis.stop();
+    }
   });
 
   it('refuses state changes without a CSRF token', async () => {
@@ -136,9 +203,38 @@ describe('dashboard endpoints', () => {
     expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0/);
   });
 
+  it("proposal contents never reach Bull Board's API responses (list and job view)", async () => {
+    const marker = 'HOSTILE-PROPOSAL-CONTENT-5b1c';
+    const data = { cycleId: 'cformatter00001', proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: `const x = "${marker}";` }] }, changes: [{ path: 'a.js', action: 'ADD', content: `${marker} again` }] };
+    const job = await h.rt.queues.apply.add('apply', data, { jobId: 'cformatter00001-apply' });
+    try {
+      const url = await serve(open);
+      const list = await (await fetch(`${url}/queues/api/queues?activeQueue=apply&status=waiting&page=1&jobsPerPage=10`)).text();
+      const one = await (await fetch(`${url}/queues/api/queues/apply/${job.id}`)).text();
+      // The job is in both answers (so the check looks at the right place) and its contents are not.
+      expect(list).toContain('cformatter00001-apply');
+      expect(one).toContain('cformatter00001-apply');
+      expect(list).toContain('bytes]');
+      expect(list).not.toContain(marker);
+      expect(one).not.toContain(marker);
+    } finally {
+      await job.remove();
+    }
+  });
+
   it('never renders proposal or file contents in Bull Board', () => {
     const d = redactJobData({ cycleId: 'c1', proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: 'const secret = 1;' }] }, changes: [{ path: 'a.js', content: 'xyz' }] });
     expect(JSON.stringify(d)).not.toContain('const secret');
     expect(d).toMatchObject({ proposal: { files: [{ content: '[17 bytes]' }] }, changes: [{ content: '[3 bytes]' }] });
   });
 });
+
+/** Waits for a condition (polled), failing with what was awaited after `ms`. */
+async function until(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await cond().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

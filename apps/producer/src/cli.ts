@@ -97,7 +97,8 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
       const report = await produce(rt, defaultPolicy, { dryRun: values['dry-run'] });
       if (values.json) console.log(JSON.stringify(report, null, 2));
       else {
-        for (const l of report.lines) console.log(`${l.action.padEnd(10)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
+        // One line per gap: what produce did and, for every gap not enqueued, why.
+        for (const l of report.lines) console.log(`${l.action.padEnd(17)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
         if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
         else console.log(report.reason);
       }

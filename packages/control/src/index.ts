@@ -1,2 +1,2 @@
 export { produce, type ProduceReport, type ProduceLine } from './produce.ts';
-export { status, formatStatus, type Status, type QueueStatus } from './status.ts';
+export { status, formatStatus, oldestWaitingAge, type Status, type QueueStatus } from './status.ts';

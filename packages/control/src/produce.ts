@@ -5,6 +5,7 @@ import {
   cycleRecord,
   UnavailableError,
   gapHistories,
+  HISTORY_KEPT,
   isLocalRepo,
   newCycleId,
   parsePrd,
@@ -13,18 +14,22 @@ import {
   stageJobId,
   withScripts,
   type BotPr,
+  type CycleRecord,
   type Gap,
   type Outcome,
   type ProposeJob,
   type Runtime,
 } from '@prbot/core';
-import type { Policy } from '@prbot/policy';
+import { failureStreak, type Policy } from '@prbot/policy';
 
 export interface ProduceLine {
   gap: Gap;
-  action: 'enqueued' | 'in_flight' | 'not_picked' | 'awaiting_review' | 'merged';
+  /** What produce did with the gap; every action but `enqueued` says why it was not enqueued. */
+  action: 'enqueued' | 'in_flight' | 'cooling_down' | 'too_many_failures' | 'not_picked' | 'awaiting_review' | 'merged';
   cycleId?: string;
   why: string;
+  /** For `cooling_down`: when the gap may be enqueued again (ms since epoch). */
+  until?: number;
 }
 
 export interface ProduceReport {
@@ -69,22 +74,28 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
     return false;
   });
 
-  // 4. Policy orders and filters, with each gap's history and closed PR.
-  const histories = await gapHistories(rt.redis, rt.keys, candidates.map((g) => g.id), 5);
-  const picked = policy.pickGaps(candidates.map((gap) => ({ gap, history: histories.get(gap.id) ?? [], pr: prs.get(gap.id) ?? null })), cfg.policy);
+  // 4. A gap whose cycle just ended cools down first (longer after cycle_noop), so a scheduled
+  //    produce does not run the same gap again at once, nor pay the model for the same "nothing
+  //    to change". The whole kept history (not five) so the policy sees the full failure streak.
+  const now = rt.clock();
+  const histories = await gapHistories(rt.redis, rt.keys, candidates.map((g) => g.id), HISTORY_KEPT);
+  const ready = candidates.filter((gap) => {
+    const cooling = coolingDown(histories.get(gap.id)?.[0], cfg.policy, now);
+    if (cooling) lines.push({ gap, action: 'cooling_down', why: cooling.why, until: cooling.until });
+    return !cooling;
+  });
+
+  // 5. Policy orders and filters, with each gap's history and closed PR.
+  const picked = policy.pickGaps(ready.map((gap) => ({ gap, history: histories.get(gap.id) ?? [], pr: prs.get(gap.id) ?? null })), cfg.policy);
   const pickedIds = new Set(picked.map((g) => g.id));
-  for (const gap of candidates.filter((g) => !pickedIds.has(g.id))) {
-    const pr = prs.get(gap.id);
-    lines.push({ gap, action: 'not_picked', why: pr ? `left out by policy.pickGaps: its PR was closed unmerged (${pr.url}); set policy.retryClosedPRs to retry` : 'left out by policy.pickGaps' });
-  }
+  for (const gap of ready.filter((g) => !pickedIds.has(g.id))) lines.push(notPicked(gap, histories.get(gap.id) ?? [], prs.get(gap.id), cfg.policy));
   if (picked.length === 0) {
     if (lines.length > 0) return { baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines) };
     const why = gaps.length === 0 ? `no unchecked [bot-eligible] lines in ${cfg.repo.prd}` : 'policy picked none of the gaps';
     return { ...(await endRun(rt, base, 'skipped_no_gap', why)), lines };
   }
 
-  // 5. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
-  const now = rt.clock();
+  // 6. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
   const proposed = picked.map((gap, i) => ({ gap, cycleId: newCycleId(now + i) }));
   const holders = (await withScripts(rt.redis).acquireGaps(
     proposed.length,
@@ -110,6 +121,27 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   }
   for (const p of mine) lines.push({ gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' });
   return { baseCommit: base, outcome: null, reason: `${mine.length} enqueued`, lines: sortLines(lines) };
+}
+
+type PolicyConfig = Runtime['cfg']['policy'];
+
+/** Whether the gap's last cycle ended less than its cool-down ago; null when it may run. */
+function coolingDown(last: CycleRecord | undefined, p: PolicyConfig, now: number): { until: number; why: string } | null {
+  if (!last) return null;
+  const noop = last.outcome === 'cycle_noop';
+  const until = Date.parse(last.ended_at) + (noop ? p.noopCoolDownMs : p.coolDownMs);
+  if (!(now < until)) return null;
+  return { until, why: `cooling down until ${new Date(until).toISOString()} after ${last.outcome} (policy.${noop ? 'noopCoolDownMs' : 'coolDownMs'})` };
+}
+
+/** Why policy.pickGaps left a gap out, in the words of the default policy's rules. */
+function notPicked(gap: Gap, history: CycleRecord[], pr: BotPr | undefined, p: PolicyConfig): ProduceLine {
+  const fails = failureStreak(history);
+  if (fails >= p.maxConsecutiveFailures) {
+    return { gap, action: 'too_many_failures', why: `too many failures: ${fails} non-ok outcomes since the last success (policy.maxConsecutiveFailures is ${p.maxConsecutiveFailures}); reword the PRD line to try again` };
+  }
+  if (pr?.state === 'closed') return { gap, action: 'not_picked', why: `left out by policy.pickGaps: its PR was closed unmerged (${pr.url}); set policy.retryClosedPRs to retry` };
+  return { gap, action: 'not_picked', why: `left out by policy.pickGaps (at most policy.maxGapsPerRun = ${p.maxGapsPerRun} a run)` };
 }
 
 /** Without the forge's answer one-PR-per-gap cannot hold, so produce stops with the forge's reason. */

@@ -16,21 +16,27 @@ export async function status(rt: Runtime): Promise<Status> {
   const queues = await Promise.all(
     QUEUE_NAMES.map(async (q): Promise<QueueStatus> => {
       const queue = rt.queues[q];
-      const [paused, counts, oldest] = await Promise.all([
+      const [paused, counts, oldestWaitingAgeMs] = await Promise.all([
         queue.isPaused(),
         queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
-        queue.getJobs(['waiting'], 0, 0, true),
+        oldestWaitingAge(rt, q),
       ]);
-      const first = oldest[0];
-      return {
-        queue: q,
-        paused,
-        counts: counts as QueueStatus['counts'],
-        oldestWaitingAgeMs: first ? rt.clock() - first.timestamp : null,
-      };
+      return { queue: q, paused, counts: counts as QueueStatus['counts'], oldestWaitingAgeMs };
     }),
   );
   return { queues, budget: await rt.budget.today() };
+}
+
+/**
+ * How long the oldest job that could run now has waited (ms), or null when none waits. A job
+ * added with a delay (a deferral) waits from when its delay ended, not from when it was added.
+ * Prioritized jobs wait too (BullMQ keeps them in a list of their own).
+ */
+export async function oldestWaitingAge(rt: Runtime, q: QueueName): Promise<number | null> {
+  const queue = rt.queues[q];
+  const [waiting, prioritized] = await Promise.all([queue.getJobs(['waiting'], 0, 0, true), queue.getJobs(['prioritized'], 0, 0, true)]);
+  const since = [...waiting, ...prioritized].filter(Boolean).map((j) => j.timestamp + (j.delay ?? 0));
+  return since.length ? Math.max(0, rt.clock() - Math.min(...since)) : null;
 }
 
 export function formatStatus(s: Status): string {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Budget, type BudgetLimits } from './budget.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Budget, ClockSkewError, type BudgetLimits } from './budget.ts';
+import { utcDay } from './clock.ts';
 import { keys } from './keys.ts';
 import { TEST_REDIS_URL } from '@prbot/test-support';
 
@@ -80,5 +81,40 @@ describe('budget', () => {
     expect((await b.reserve('same', 10)).granted).toBe(true);
     expect(await b.reserve('same', 10)).toMatchObject({ granted: false, reason: 'cycle_calls', retryAt: null });
     expect((await b.reserve('other', 10)).granted).toBe(true);
+  });
+
+  describe("the day is the Redis server's, not the worker's", () => {
+    afterEach(() => vi.useRealTimers());
+    async function serverNow(): Promise<number> {
+      const [sec, us] = await redis.time();
+      return Number(sec) * 1000 + Math.floor(Number(us) / 1000);
+    }
+
+    it('a worker whose clock runs 20 hours ahead still spends the server day', async () => {
+      const k = keys(`${prefix}-${randomBytes(3).toString('hex')}`);
+      const server = await serverNow();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(server + 20 * 3600_000);
+      const b = new Budget(redis, k, limits); // no clock: production wiring
+      const r = await b.reserve('c1', 10);
+      vi.useRealTimers();
+      if (!r.granted) throw new Error('refused');
+      expect(r.day).toBe(utcDay(await serverNow()));
+      expect(await redis.hget(k.budgetDay(utcDay(await serverNow())), 'calls')).toBe('1');
+      expect((await b.today()).day).toBe(utcDay(await serverNow()));
+    });
+
+    it('two workers a day apart share one bucket: a clock off by more than a day is refused by name', async () => {
+      const k = keys(`${prefix}-${randomBytes(3).toString('hex')}`);
+      const server = await serverNow();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(server + 3 * 86_400_000);
+      const b = new Budget(redis, k, limits);
+      const err = await b.reserve('c1', 10).catch((e: unknown) => e);
+      vi.useRealTimers();
+      expect(err).toBeInstanceOf(ClockSkewError);
+      expect((err as Error).message).toMatch(/more than a day away from the Redis server's/);
+      expect(await redis.keys(`${k.budgetDay('*')}`)).toEqual([]);
+    });
   });
 });

@@ -1,5 +1,5 @@
 import type { RedisClient as Redis } from './redis.ts';
-import { nextUtcMidnight, systemClock, utcDay, type Clock } from './clock.ts';
+import { nextUtcMidnight, utcDay, type Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
 import type { Keys } from './keys.ts';
 import { withScripts } from './scripts.ts';
@@ -32,11 +32,21 @@ export interface BudgetToday {
 }
 
 const REASONS: Record<number, RefusalReason> = { [-1]: 'day_calls', [-2]: 'day_tokens', [-3]: 'cycle_calls', [-4]: 'cycle_tokens' };
+const DAY_MS = 86_400_000;
+
+/** The worker's clock is more than a day away from the Redis server's: no bucket to spend. */
+export class ClockSkewError extends Error {
+  override readonly name = 'ClockSkewError';
+}
 
 /**
  * The daily cloud budget: an atomic token bucket in Redis (calls and tokens per UTC day) plus a
  * per-cycle cap, so one runaway gap cannot spend the day. No policy can lift it: the propose
  * stage asks here before any policy function runs.
+ *
+ * The day is the Redis server's (TIME inside the script), so workers whose clocks drift apart
+ * still share one bucket and roll over together. A `clock` given here replaces the server's
+ * time; only tests pass one (to cross UTC midnight on demand). Production passes none.
  */
 export class Budget {
   private readonly redis;
@@ -44,16 +54,25 @@ export class Budget {
     redis: Redis,
     private readonly keys: Keys,
     private readonly limits: BudgetLimits,
-    private readonly clock: Clock = systemClock,
+    private readonly clock?: Clock,
   ) {
     this.redis = withScripts(redis);
   }
 
+  /** Now by the injected test clock, or by the Redis server's clock. */
+  private async now(): Promise<number> {
+    if (this.clock) return this.clock();
+    const [s, us] = await this.redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
   async reserve(cycleId: string, tokens: number): Promise<Reservation | Refusal> {
-    const now = this.clock();
-    const day = utcDay(now);
-    const [code, calls, used] = (await this.redis.budgetReserve(
-      this.keys.budgetDay(day),
+    // The local clock only chooses the three candidate buckets; the script picks by the server's day.
+    const local = this.clock ? this.clock() : Date.now();
+    const [code, calls, used, day, nextMidnight] = (await this.redis.budgetReserve(
+      this.keys.budgetDay(utcDay(local - DAY_MS)),
+      this.keys.budgetDay(utcDay(local)),
+      this.keys.budgetDay(utcDay(local + DAY_MS)),
       this.keys.budgetCycle(cycleId),
       this.limits.callsPerDay,
       this.limits.tokensPerDay,
@@ -62,14 +81,16 @@ export class Budget {
       tokens,
       3 * 86400,
       7 * 86400,
-    )) as [number, number, number];
+      this.clock ? this.clock() : '',
+    )) as [number, number, number, string, number];
     if (code === 1) return { granted: true, day, cycleId, tokens, callsUsed: calls, tokensUsed: used };
+    if (code === -5) throw new ClockSkewError(`this machine's clock (${new Date(local).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`);
     const reason = REASONS[code]!;
     const cycleCap = reason.startsWith('cycle');
     return {
       granted: false,
       reason,
-      retryAt: cycleCap ? null : nextUtcMidnight(now),
+      retryAt: cycleCap ? null : Number(nextMidnight),
       message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }),
     };
   }
@@ -79,13 +100,17 @@ export class Budget {
     await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), Math.round(actualTokens - r.tokens), 0);
   }
 
-  /** Gives a reservation back whole, when the call it was for is never made (a policy said no). */
+  /**
+   * Gives a reservation back whole: the call was never made (a policy said no), or it failed
+   * without an answer (5xx, 429, timeout, refused connection). An outage is not spending, and
+   * a refunded call never counts toward the per-cycle cap.
+   */
   async release(r: Reservation): Promise<void> {
     await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1);
   }
 
   async today(): Promise<BudgetToday> {
-    const now = this.clock();
+    const now = await this.now();
     const day = utcDay(now);
     const h = await this.redis.hgetall(this.keys.budgetDay(day));
     const calls = Number(h.calls ?? 0);

@@ -8,6 +8,7 @@ export * from './logger.ts';
 export * from './prd.ts';
 export * from './git.ts';
 export * from './mirror.ts';
+export * from './mirror-sweep.ts';
 export * from './guardrails.ts';
 export * from './redact.ts';
 export * from './proposal.ts';

@@ -11,28 +11,104 @@ export interface TreeEntry {
   oid: string;
 }
 
+const CYCLE_REFS = 'refs/prbot/cycles/';
+
 /**
  * This machine's bare clone of the target repository. Every stage works from it; it is
  * rebuilt from the remote whenever it is missing, so losing it loses nothing.
  */
+export interface MirrorOptions {
+  /** Deleted cycle refs after which a `git gc --auto` is started in the background. */
+  gcAfterDeletions?: number;
+  /**
+   * gc.auto for that gc: loose objects before it packs. fast-import leaves a bot commit's few
+   * objects loose (under fastimport.unpackLimit), so ~5-10 per cycle: 6,700 ≈ a thousand cycles.
+   */
+  gcAuto?: number;
+}
+
 export class Mirror {
   readonly dir: string;
   private syncing: Promise<void> | null = null;
+  private gcRunning: Promise<void> | null = null;
+  private deletedSinceGc = 0;
+  /** gc runs this process started (observable by tests and logs). */
+  gcRuns = 0;
+  private readonly gcAfterDeletions: number;
+  private readonly gcAuto: number;
 
   constructor(
     workdir: string,
     readonly url: string,
+    o: MirrorOptions = {},
   ) {
     const name = createHash('sha256').update(url).digest('hex').slice(0, 12);
     this.dir = path.join(workdir, 'mirrors', `${name}.git`);
+    this.gcAfterDeletions = o.gcAfterDeletions ?? 100;
+    this.gcAuto = o.gcAuto ?? 6700;
   }
 
   /** Clones or fetches all branches; concurrent callers in one process share one fetch. */
   sync(): Promise<void> {
-    this.syncing ??= this.doSync().finally(() => {
+    // A fetch writes packs and refs as gc rewrites them: never both at once in this process.
+    this.syncing ??= (this.gcRunning ?? Promise.resolve()).then(() => this.doSync()).finally(() => {
       this.syncing = null;
     });
     return this.syncing;
+  }
+
+  /** Ids of the cycles whose bot commit has a ref here (`refs/prbot/cycles/<id>`, written by fast-import). */
+  async cycleRefs(): Promise<string[]> {
+    if (!existsSync(path.join(this.dir, 'HEAD'))) return [];
+    const r = await git(['for-each-ref', '--format=%(refname)', CYCLE_REFS], { cwd: this.dir });
+    return r.stdout.split('\n').filter(Boolean).map((ref) => ref.slice(CYCLE_REFS.length));
+  }
+
+  /**
+   * Deletes the refs of cycles that ended (one `update-ref --stdin`), so their commits become
+   * unreachable and a later gc can drop them. Every `gcAfterDeletions` deletions, a
+   * `git gc --auto` runs in the background. Only for ended cycles: the test and pr stages
+   * rebuild a live cycle's commit from its payload, but would find it here first.
+   */
+  async deleteCycleRefs(ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const input = ids.map((id) => `delete ${CYCLE_REFS}${id}\n`).join('');
+    await git(['update-ref', '--stdin'], { cwd: this.dir, input });
+    this.deletedSinceGc += ids.length;
+    if (this.deletedSinceGc >= this.gcAfterDeletions) {
+      this.deletedSinceGc = 0;
+      void this.gc();
+    }
+    return ids.length;
+  }
+
+  /**
+   * `git gc --auto` (the clone keeps gc.auto 0 so no git command starts one on its own):
+   * single-flight, after any fetch in flight and before the next. Commands that only read or
+   * add objects (cat-file, ls-tree, fast-import) may run beside it: gc replaces packs by rename
+   * and prunes only objects unreachable for gc.pruneExpire (2 weeks), so a commit a stage just
+   * wrote never vanishes under it. Errors are left for the next run: gc is housekeeping.
+   */
+  gc(): Promise<void> {
+    this.gcRunning ??= (this.syncing ?? Promise.resolve())
+      .catch(() => {})
+      .then(() => {
+        this.gcRuns++;
+        return git(['-c', `gc.auto=${this.gcAuto}`, 'gc', '--auto', '--quiet'], { cwd: this.dir });
+      })
+      .then(
+        () => {},
+        () => {},
+      )
+      .finally(() => {
+        this.gcRunning = null;
+      });
+    return this.gcRunning;
+  }
+
+  /** Resolves when no gc of this process is running (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.gcRunning;
   }
 
   private async doSync(): Promise<void> {

@@ -1,20 +1,37 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { UnavailableError } from './errors/index.ts';
 
-export type RedisRole = 'worker' | 'client';
+/**
+ * - worker:  long-lived, waits for Redis (BullMQ's blocking calls need it);
+ * - service: long-lived and serving requests (the dashboard): each request fails fast while
+ *            Redis is away, and the connection comes back by itself when Redis does;
+ * - client:  one command and exit (CLI, producer): fails fast and gives up.
+ */
+export type RedisRole = 'worker' | 'service' | 'client';
 /** A single server or a Redis Cluster; every prbot key shares one hash tag, so one slot. */
 export type RedisClient = Redis | Cluster;
+
+/**
+ * Reconnect delay of every long-lived connection: forever, backing off to at most 2 s. A
+ * dashboard that gave up after 3 retries answered /healthz 503 for good after one Redis
+ * restart; 2 s bounds how long it stays down once Redis is back.
+ */
+export const RECONNECT_CAP_MS = 2000;
+export function reconnectDelay(attempt: number): number {
+  return Math.min(100 * 2 ** Math.min(attempt, 10), RECONNECT_CAP_MS);
+}
 
 /**
  * The one place Redis connections are made.
  * - workers: `maxRetriesPerRequest: null`, or BullMQ's blocking calls throw during a Redis
  *   restart instead of waiting for it (BullMQ going-to-production guide);
- * - producer, CLI, dashboard: `enableOfflineQueue: false` so a missing server fails fast with an
- *   error instead of hanging the command.
+ * - dashboard (service), producer, CLI: `enableOfflineQueue: false` so a missing server fails a
+ *   request fast with an error instead of hanging it; only the one-shot CLI gives up reconnecting.
  * Never set ioredis `keyPrefix`: BullMQ's Lua scripts build keys themselves and would miss it.
  */
 export function connect(target: { url: string; cluster?: string[] }, role: RedisRole, extra: RedisOptions = {}): RedisClient {
   const opts = roleOptions(role);
+  const forever = role !== 'client';
   if (target.cluster?.length) {
     const nodes = target.cluster.map((u) => {
       const x = new URL(u);
@@ -25,16 +42,21 @@ export function connect(target: { url: string; cluster?: string[] }, role: Redis
     return new Cluster(nodes, {
       redisOptions: { ...opts, ...auth, ...extra },
       enableOfflineQueue: role === 'worker',
-      clusterRetryStrategy: role === 'worker' ? (n) => Math.min(n * 200, 5000) : (n) => (n > 3 ? null : 200 * n),
+      clusterRetryStrategy: forever ? (n) => reconnectDelay(n) : (n) => (n > 3 ? null : 200 * n),
     });
   }
   return new Redis(target.url, { ...opts, ...extra });
 }
 
 function roleOptions(role: RedisRole): RedisOptions {
-  return role === 'worker'
-    ? { maxRetriesPerRequest: null, enableReadyCheck: true }
-    : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) };
+  switch (role) {
+    case 'worker':
+      return { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: reconnectDelay };
+    case 'service':
+      return { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: reconnectDelay };
+    case 'client':
+      return { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) };
+  }
 }
 
 /**

@@ -7,8 +7,9 @@ import type { Forge } from './forge/types.ts';
 import { keys, type Keys } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Mirror } from './mirror.ts';
+import { MIRROR_SWEEP_INTERVAL_MS, sweepMirror } from './mirror-sweep.ts';
 import { openQueues, closeQueues, type Queues } from './queues.ts';
-import { connect } from './redis.ts';
+import { connect, type RedisRole } from './redis.ts';
 import type { RecorderDeps } from './records.ts';
 import { SlotPool } from './slots.ts';
 import { registerSecrets, secretValues } from './redact.ts';
@@ -32,7 +33,7 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
-  role: 'worker' | 'client';
+  role: RedisRole;
   clock?: Clock;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
@@ -51,12 +52,18 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
   const workdir = resolvePath(cfg, cfg.workdir);
   const mirror = new Mirror(workdir, repoUrl(cfg));
   const ownsRedis = !o.redis;
+  // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
+  const sweep =
+    o.role === 'worker'
+      ? setInterval(() => void sweepMirror(mirror, redis, k).catch((err: Error) => log.warn({ err: err.message }, 'mirror sweep failed')), MIRROR_SWEEP_INTERVAL_MS).unref()
+      : null;
   return {
     cfg,
     redis,
     keys: k,
     queues,
-    budget: new Budget(redis, k, cfg.budget, clock),
+    // No clock unless a test injects one: the budget's day is then the Redis server's.
+    budget: new Budget(redis, k, cfg.budget, o.clock),
     mirror,
     slots: new SlotPool(mirror, workdir),
     forge: createForge(cfg, o.env ?? process.env, log),
@@ -66,6 +73,8 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
     env: o.env ?? process.env,
     workdir,
     async close() {
+      if (sweep) clearInterval(sweep);
+      await mirror.idle();
       await closeQueues(queues);
       if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
     },

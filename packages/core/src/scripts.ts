@@ -6,7 +6,7 @@ import type { RedisClient as Redis } from './redis.ts';
  * fallback to EVAL, handled by ioredis). One script per atomic operation, as BullMQ does.
  */
 const SCRIPTS = {
-  budgetReserve: { file: 'budget-reserve.lua', keys: 2 },
+  budgetReserve: { file: 'budget-reserve.lua', keys: 4 },
   budgetSettle: { file: 'budget-settle.lua', keys: 2 },
   recordOutcome: { file: 'record-outcome.lua', keys: 6 },
   acquireGaps: { file: 'acquire-gaps.lua', keys: -1 },

@@ -24,26 +24,37 @@ export interface GapWithHistory {
   pr?: { url: string; state: 'open' | 'closed' | 'merged' } | null;
 }
 
-const FAILURES = new Set(['model_failed', 'proposal_rejected', 'apply_failed', 'tests_failed', 'pr_failed']);
+/**
+ * Outcomes that are nobody's verdict on the gap: a skip (pause, budget, the policy itself) and
+ * infra_failed (the machine failed). They neither count toward the failure streak nor end it,
+ * so a hopeless gap stays hopeless across a day of skipped_cost or its own skipped_policy.
+ */
+const NEUTRAL: ReadonlySet<string> = new Set(['skipped_pause', 'skipped_cost', 'skipped_policy', 'skipped_no_gap', 'infra_failed']);
 
-function consecutiveFailures(history: CycleRecord[]): number {
+/**
+ * Non-ok outcomes since the gap's last `ok` (history newest first), skipping neutral ones.
+ * Bounded by the history the caller loaded (core keeps the newest 20 per gap).
+ */
+export function failureStreak(history: Pick<CycleRecord, 'outcome'>[]): number {
   let n = 0;
   for (const h of history) {
-    if (!FAILURES.has(h.outcome)) break;
-    n++;
+    if (h.outcome === 'ok') break;
+    if (!NEUTRAL.has(h.outcome)) n++;
   }
   return n;
 }
 
 /**
  * Which gaps produce enqueues, in order. Default: a human's "no" stands (a gap whose bot PR was
- * closed unmerged is left out unless `retryClosedPRs`); fewer recent failures first, then PRD
- * order; at most `maxGapsPerRun`.
+ * closed unmerged is left out unless `retryClosedPRs`); a gap with `maxConsecutiveFailures`
+ * non-ok outcomes since its last success is left out (reword the PRD line: a new gap); fewer
+ * failures first, then PRD order; at most `maxGapsPerRun`.
  */
 export function pickGaps(gaps: GapWithHistory[], s: PolicySettings): Gap[] {
   return gaps
     .filter((g) => g.pr?.state !== 'closed' || s.retryClosedPRs)
-    .map((g, i) => ({ g, i, fails: consecutiveFailures(g.history) }))
+    .map((g, i) => ({ g, i, fails: failureStreak(g.history) }))
+    .filter((x) => x.fails < s.maxConsecutiveFailures)
     .sort((a, b) => a.fails - b.fails || a.i - b.i)
     .slice(0, s.maxGapsPerRun)
     .map((x) => x.g.gap);
@@ -51,9 +62,9 @@ export function pickGaps(gaps: GapWithHistory[], s: PolicySettings): Gap[] {
 
 /** Whether a cycle may call the model (runs after the budget check, never instead of it). */
 export function shouldRunCycle(g: GapWithHistory, s: PolicySettings): Verdict {
-  const fails = consecutiveFailures(g.history);
+  const fails = failureStreak(g.history);
   if (fails >= s.maxConsecutiveFailures) {
-    return { ok: false, reason: `${fails} failures in a row on this gap; reword the PRD line or raise policy.maxConsecutiveFailures` };
+    return { ok: false, reason: `${fails} failures since the gap's last success; reword the PRD line or raise policy.maxConsecutiveFailures` };
   }
   return { ok: true, reason: 'ok' };
 }

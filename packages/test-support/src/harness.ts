@@ -58,6 +58,8 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
       produce: { backoff: { delay: 50 }, ...c.queues?.produce },
     },
     tests: { commands: [['node', '--test']], ...c.tests },
+    // Tests run produce again right after a cycle ends; the pacing tests set these themselves.
+    policy: { coolDownMs: 0, noopCoolDownMs: 0, ...c.policy },
     log: { level: 'silent', ...c.log },
   };
   const configFile = path.join(dir, 'prbot.config.json');

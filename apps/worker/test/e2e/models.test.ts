@@ -27,22 +27,22 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
 describe('model routing end to end', () => {
   it('429 with Retry-After pauses the whole propose queue for that long; no job reaches the server meanwhile', async () => {
     const answers = await cassetteScript();
-    // The 429 is held 300 ms so the sibling jobs' requests are surely on the wire before it.
-    server = await startModelServer((req, n) => (n === 0 ? { status: 429, delayMs: 300, headers: { 'retry-after': '2' } } : answers(req)));
+    server = await startModelServer((req, n) => (n === 0 ? { status: 429, headers: { 'retry-after': '2' } } : answers(req)));
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper', 'Add a `words(text)` helper']);
-    h = await createHarness({ repo, config: { models: openaiModels(server), queues: { propose: { concurrency: 3 } } }, env: { PRBOT_TEST_KEY: KEY } });
+    // One job at a time: when the 429 comes back, the two other jobs are still waiting in the
+    // queue. Only a queue-wide pause keeps them from the server; delaying the one job that met
+    // the 429 (or retrying it with backoff) would let them through at once.
+    h = await createHarness({ repo, config: { models: openaiModels(server), queues: { propose: { concurrency: 1 } } }, env: { PRBOT_TEST_KEY: KEY } });
     const run = await runAll(h.rt, { timeoutMs: 30_000 });
     expect(run.records).toHaveLength(3);
     const [first, ...rest] = server.requests;
     const limitedAt = first!.answeredAt!;
-    // Requests already on the wire when the 429 was answered cannot be recalled; every request
-    // sent after it waited out the Retry-After window (BullMQ's limiter: less a few ms).
-    const after = rest.filter((r) => r.at >= limitedAt);
-    for (const r of after) expect(r.at - limitedAt).toBeGreaterThanOrEqual(1800);
-    expect(after.length).toBeGreaterThanOrEqual(1); // at least the job that met the 429 came back
-    expect(rest).toHaveLength(3);
-    // The 429 did not cost the job an attempt.
+    expect(rest).toHaveLength(3); // the two waiting jobs and the one that met the 429
+    // Every later request waited out the Retry-After window (BullMQ's limiter: less a few ms).
+    for (const r of rest) expect(r.at - limitedAt).toBeGreaterThanOrEqual(1800);
+    // The 429 did not cost the job an attempt, nor a budget call.
     expect(run.records.every((r) => r.outcome !== 'model_failed')).toBe(true);
+    expect((await h.rt.budget.today()).calls.used).toBe(3);
   });
 
   it('escalates after two tests_failed on the gap; the record and PR body say so', async () => {

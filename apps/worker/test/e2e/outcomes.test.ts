@@ -127,7 +127,7 @@ describe('end to end, one test per outcome', () => {
     }
   });
 
-  it('history goes into the next prompt; skipped_policy after too many failures in a row', async () => {
+  it('history goes into the next prompt; produce leaves the gap out after too many failures', async () => {
     server = await startModelServer(await cassetteScript());
     const repo = await repoWithGaps(['Add a `reverse(text)` helper']);
     h = await createHarness({ repo, config: { models: openaiModels(server), policy: { maxConsecutiveFailures: 2 } }, env: { PRBOT_TEST_KEY: 'k' } });
@@ -137,12 +137,13 @@ describe('end to end, one test per outcome', () => {
     const second = server.requests[1]!.body.messages[1]!.content;
     expect(second).toMatch(/Prior attempts on this gap \(newest first\):\n1\. .* tests_failed: test command `node --test` failed/);
     expect(second).toContain('ADD src/reverse.js');
-    const third = (await runAll(h.rt)).records[0]!;
-    expect(third).toMatchObject({ outcome: 'skipped_policy', reason: expect.stringMatching(/2 failures in a row/) });
+    // produce leaves the hopeless gap out and says why (no cycle, no model call).
+    const third = await runAll(h.rt);
+    expect(third.records).toEqual([]);
+    expect(third.report.lines).toMatchObject([{ action: 'too_many_failures', why: expect.stringMatching(/too many failures: 2 non-ok outcomes since the last success/) }]);
     expect(server.requests).toHaveLength(2);
-    // The policy ran after the budget reserved, and its "no" gave the reservation back.
     expect((await h.rt.budget.today()).calls.used).toBe(2);
-    expect((await gapHistory(h.rt.redis, h.rt.keys, third.gap_id!, 5)).map((x) => x.outcome)).toEqual(['skipped_policy', 'tests_failed', 'tests_failed']);
+    expect((await gapHistory(h.rt.redis, h.rt.keys, third.report.lines[0]!.gap.id, 5)).map((x) => x.outcome)).toEqual(['tests_failed', 'tests_failed']);
   });
 
   it('skipped_pause when bot.paused is on the base branch; nothing is enqueued', async () => {

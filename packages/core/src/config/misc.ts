@@ -11,6 +11,10 @@ export const policySection = z
     maxConsecutiveFailures: positiveInt.default(5),
     /** A human closing a bot PR unmerged is a "no": retry such a gap only when this is true. */
     retryClosedPRs: z.boolean().default(false),
+    /** After a gap's cycle ends, produce leaves the gap alone this long (a scheduled produce must not hammer a failing gap). */
+    coolDownMs: z.number().int().min(0).default(30 * 60_000),
+    /** The cool-down after `cycle_noop` (the model found nothing to change): asking again soon costs a call for the same answer. */
+    noopCoolDownMs: z.number().int().min(0).default(24 * 3_600_000),
   })
   .prefault({});
 

@@ -43,11 +43,11 @@ function models(extra: Record<string, unknown> = {}): ModelsConfig {
   return parseConfig(raw, 'c.json', {}).models;
 }
 
-async function ladder(m: ModelsConfig, rungs: string[], script: ModelServer['script']) {
+async function ladder(m: ModelsConfig, rungs: string[], script: ModelServer['script'], o: { perCycleCalls?: number; cycle?: string; prefix?: string } = {}) {
   server.requests.length = 0;
   server.script = script;
-  const budget = new Budget(redis, keys(prefix), { callsPerDay: 1000, tokensPerDay: 10_000_000, onExhausted: 'skip', perCycle: { calls: 100, tokens: 10_000_000 } });
-  const cycle = `c${randomBytes(6).toString('hex')}`;
+  const budget = new Budget(redis, keys(o.prefix ?? prefix), { callsPerDay: 1000, tokensPerDay: 10_000_000, onExhausted: 'skip', perCycle: { calls: o.perCycleCalls ?? 100, tokens: 10_000_000 } });
+  const cycle = o.cycle ?? `c${randomBytes(6).toString('hex')}`;
   const first = (await budget.reserve(cycle, 5000)) as Reservation;
   const lb = { reserve: (t: number) => budget.reserve(cycle, t), settle: budget.settle.bind(budget), release: budget.release.bind(budget) };
   const run = () => runLadder(m, lb, { rungs, escalated: false, messages: [{ role: 'user', content: 'Gap from docs/PRD.md: add x' }], gap: { id: 'g000000000001', text: 'add x' }, priorCycles: 0, firstReservation: first }, { LOOP_KEY: KEY }, (p) => p);
@@ -150,6 +150,39 @@ describe('model ladder against a loopback OpenAI-compatible server', () => {
     const e = await failure((await ladder(models(), ['loop/a'], () => ({ status: 401, body: JSON.stringify({ error: { message: 'invalid key' } }) }))).run());
     expect(e.reason).toContain('HTTP 401: invalid key');
     expect(e.reason).not.toContain(KEY);
+  });
+});
+
+describe('outages are not spending', () => {
+  it('5xx, 429, timeouts and refused connections are refunded whole; a cycle capped at 2 calls tries 4 times', async () => {
+    const own = `${prefix}-o${randomBytes(3).toString('hex')}`;
+    const cycle = `c${randomBytes(6).toString('hex')}`;
+    const failures: ModelServer['script'][] = [() => ({ status: 500 }), () => ({ status: 429, headers: { 'retry-after': '1' } }), () => ({ hang: true }), () => ({ status: 503 })];
+    for (const script of failures) {
+      // Each attempt of the propose job reserves its first call before the ladder, as propose.ts does.
+      const { run, budget } = await ladder(models(), ['loop/a'], script, { perCycleCalls: 2, cycle, prefix: own });
+      const err = await run().catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(CycleEnded);
+      const t = await budget.today();
+      expect([t.calls.used, t.tokens.used]).toEqual([0, 0]);
+    }
+    expect(await redis.hgetall(keys(own).budgetCycle(cycle))).toMatchObject({ calls: '0', tokens: '0' });
+    // After the outage the same cycle still has both of its calls.
+    const { run } = await ladder(models(), ['loop/a'], () => ({ content: GOOD, usage: { prompt_tokens: 40, completion_tokens: 20, total_tokens: 60 } }), { perCycleCalls: 2, cycle, prefix: own });
+    expect((await run()).info.usage.total_tokens).toBe(60);
+  });
+
+  it('an answered call is charged even when the answer is unusable', async () => {
+    const own = `${prefix}-a${randomBytes(3).toString('hex')}`;
+    const { run, budget } = await ladder(models(), ['loop/a'], () => ({ content: 'not json at all', usage: { prompt_tokens: 30, completion_tokens: 12, total_tokens: 42 } }), { prefix: own });
+    await failure(run());
+    expect((await budget.today()).calls.used).toBe(1);
+    expect((await budget.today()).tokens.used).toBe(42);
+    // A body that is not even a chat completion keeps the reserved bound (usage unknown).
+    const second = await ladder(models(), ['loop/a'], () => ({ body: '<html>gateway says hi</html>' }), { prefix: own });
+    await second.run().catch(() => {});
+    expect((await budget.today()).calls.used).toBe(2);
+    expect((await budget.today()).tokens.used).toBe(42 + 5000);
   });
 });
 

@@ -53,7 +53,8 @@ const cassettes = new Map<string, Cassette>();
 /**
  * Calls the rungs in order until one answers with a valid proposal. A rung that fails (5xx,
  * timeout, connection, 4xx, empty or invalid answer) falls to the next; a 429 stops the ladder
- * and rate-limits the queue. Each call is reserved in the budget first and settled after.
+ * and rate-limits the queue. Each call is reserved in the budget first; an answered call is
+ * settled with its usage, a failed one (no answer) is released whole.
  */
 export async function runLadder(models: ModelsConfig, budget: LadderBudget, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<LadderResult> {
   const attempts: RungAttempt[] = [];
@@ -83,9 +84,14 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
     try {
       answer = await callRung(models, rung, req, env, resolveFile);
     } catch (err) {
-      await budget.settle(reservation, 0);
-      reservation = null;
       const e = err instanceof ModelCallError ? err : new ModelCallError('connection', (err as Error).message);
+      // Only an answer is spending. A provider that answered with a body (not JSON, not a chat
+      // completion, too large) may have generated up to max_tokens: keep the reserved bound.
+      // Everything else (5xx, 429, timeout, refused, 4xx) is refunded whole, call included, so an
+      // outage neither burns the day nor walks the cycle into its per-cycle cap (skipped_cost).
+      if (e.kind === 'bad_answer') await budget.settle(reservation, reservation.tokens);
+      else await budget.release(reservation);
+      reservation = null;
       if (e.kind === 'rate_limited') throw new ModelRateLimited(rung, e.retryAfterMs ?? 30_000);
       if (e.kind !== 'http' && e.kind !== 'timeout' && e.kind !== 'connection') transientOnly = false;
       attempts.push({ rung, ok: false, error: e.message, ms: Date.now() - started });

@@ -1,0 +1,93 @@
+import { readdir } from 'node:fs/promises';
+import { afterEach, expect, it } from 'vitest';
+import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { repoWithGaps, runAll } from '../../apps/worker/test/helpers.ts';
+import { gapLines, gapNumber, passingAnswer } from './answers.ts';
+import { recordRow, scanSecrets, SECRET_ENV } from './support.ts';
+
+let h: Harness | undefined;
+let server: ModelServer | undefined;
+afterEach(async () => {
+  await h?.cleanup();
+  await server?.close();
+  h = server = undefined;
+});
+
+/**
+ * Issue 13's row: every provider answers 5xx or 429 for a whole outage, with a per-cycle cap of
+ * 2 model calls. Before the fix each failed call kept its charge, so the third attempt hit the
+ * cap and the cycle ended skipped_cost, and the day's budget paid for the outage.
+ * The outage lasts PRBOT_OUTAGE_MS (default 60 s, the issue's figure; the suite runs ~2 min).
+ */
+const OUTAGE_MS = Number(process.env.PRBOT_OUTAGE_MS ?? 60_000);
+const GAPS = 4;
+
+it(`every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s, per-cycle cap 2 calls: model_failed, nothing charged; back, each gap gets one call and its PR`, async () => {
+  let outageEnds = Number.POSITIVE_INFINITY;
+  let n = 0;
+  server = await startModelServer((req) => {
+    if (Date.now() >= outageEnds) return passingAnswer(gapNumber(req));
+    // Both providers down: mostly 502/503, every fourth request a 429 that pauses the queue 1 s.
+    n++;
+    if (n % 4 === 0) return { status: 429, headers: { 'retry-after': '1' } };
+    return { status: n % 2 ? 503 : 502 };
+  });
+  const repo = await repoWithGaps(gapLines(GAPS));
+  h = await createHarness({
+    repo,
+    env: SECRET_ENV,
+    config: {
+      models: {
+        providers: { primary: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' }, fallback: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } },
+        propose: ['primary/m', 'fallback/m'],
+        timeoutMs: 2000,
+      },
+      budget: { callsPerDay: 1000, perCycle: { calls: 2 } },
+      // 4 attempts a tenth of the outage apart (6 s for 60 s), plus 429 pauses: every attempt of
+      // the first wave falls inside the outage, spread over its first half.
+      queues: { propose: { attempts: 4, backoff: { type: 'fixed', delay: Math.round(OUTAGE_MS / 10) }, limiter: { max: 100, duration: 1000 } } },
+    },
+  });
+  const rt = h.rt;
+  const started = Date.now();
+  outageEnds = started + OUTAGE_MS;
+
+  const during = await runAll(rt, { timeoutMs: OUTAGE_MS });
+  const reqsDuring = server.requests.length;
+  const spentDuring = await rt.budget.today();
+  const cycleCalls = await Promise.all(during.records.map(async (r) => Number((await rt.redis.hget(rt.keys.budgetCycle(r.cycle_id), 'calls')) ?? 0)));
+  const endedAt = Date.now();
+  expect(endedAt).toBeLessThan(outageEnds); // the whole first wave ran inside the outage
+
+  // The fault's length, not a wait for an event: the providers stay down until it ends.
+  await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
+  const before = server.requests.length;
+  const after = await runAll(rt, { timeoutMs: 60_000 });
+  const callsAfter = server.requests.length - before;
+  const prs = (await readdir((h.cfg.forge as { prDir: string }).prDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+
+  const ids = [...during.records, ...after.records].map((r) => r.cycle_id);
+  const lost = 2 * GAPS - during.records.length - after.records.length;
+  const duplicates = ids.length - new Set(ids).size + Math.max(0, prs.length - GAPS) + Math.max(0, callsAfter - GAPS);
+  const outcomes = (rs: typeof during.records) => [...new Set(rs.map((r) => r.outcome))].join(', ');
+  recordRow({
+    fault: `every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s, per-cycle cap 2 calls (2 rungs, 4 attempts)`,
+    injections: reqsDuring,
+    inFlight: GAPS,
+    lost,
+    duplicates,
+    notes: `during: ${during.records.length} × ${outcomes(during.records)} after ${reqsDuring} failed requests; budget charged ${spentDuring.calls.used} calls, ${spentDuring.tokens.used} tokens (per cycle: ${cycleCalls.join('/')} calls); back: ${after.records.length} × ${outcomes(after.records)}, ${callsAfter} model calls, ${prs.length} PRs. Outage length PRBOT_OUTAGE_MS=${OUTAGE_MS}`,
+  });
+  expect(during.records.map((r) => r.outcome)).toEqual(Array(GAPS).fill('model_failed'));
+  expect(during.records[0]!.reason).toMatch(/propose gave up after its retries: every rung is unavailable: primary\/m: HTTP 50\d.*fallback\/m: HTTP 50\d/);
+  // More requests than the cap allows per cycle, yet nothing charged: an outage is not spending.
+  expect(reqsDuring).toBeGreaterThan(2 * GAPS);
+  expect([spentDuring.calls.used, spentDuring.tokens.used]).toEqual([0, 0]);
+  expect(cycleCalls).toEqual(Array(GAPS).fill(0));
+  expect(after.records.map((r) => r.outcome)).toEqual(Array(GAPS).fill('ok'));
+  expect(callsAfter).toBe(GAPS);
+  expect((await rt.budget.today()).calls.used).toBe(GAPS);
+  expect(lost).toBe(0);
+  expect(duplicates).toBe(0);
+  expect(await scanSecrets(h, rt, [], 'model outage')).toBe(0);
+}, OUTAGE_MS + 180_000);
