@@ -152,6 +152,8 @@ export class GiteaForge implements Forge {
   }
 
   private async explainMissing(pr: DraftPr, err: ForgeRefused): Promise<Error> {
+    // The repository itself missing is what the 404 already says.
+    await forgeCall(this.http, 'GET', this.repoPath);
     for (const [branch, what] of [
       [pr.base, 'base branch (repo.base)'],
       [pr.branch, 'bot branch'],

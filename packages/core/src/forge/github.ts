@@ -57,12 +57,15 @@ export class GithubForge implements Forge {
       auth: o.token,
       baseUrl: o.apiUrl.replace(/\/+$/, ''),
       userAgent: 'prbot',
-      headers: { 'x-github-api-version': '2022-11-28' },
       log: { debug: () => {}, info: () => {}, warn: (m: string) => o.log.debug({ forge: this.label }, m), error: (m: string) => o.log.debug({ forge: this.label }, m) },
       request: { fetch: timedFetch(o.timeoutMs) },
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
       retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
+    });
+    // Pinned: the shapes prbot reads are those of this API version.
+    this.gh.hook.before('request', (options) => {
+      options.headers['x-github-api-version'] = '2022-11-28';
     });
   }
 
