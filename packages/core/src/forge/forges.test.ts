@@ -12,7 +12,7 @@ import { createLogger } from '../logger.ts';
 import { parseConfig } from '../config/index.ts';
 import { GiteaForge } from './gitea.ts';
 import { GithubForge } from './github.ts';
-import { pushBranch, pushEnv, PUSH_ENV_NAMES } from './push.ts';
+import * as push from './push.ts';
 import type { DraftPr, Forge } from './types.ts';
 
 const TOKEN = 'tok-0123456789abcdef-SECRET';
@@ -169,10 +169,10 @@ describe('5. Gitea labels: every page, and the organisation', () => {
 
 describe('7. push keeps the operator environment and scopes the auth header', () => {
   it('passes proxy, CA and SSH variables (upper and lower case) and scopes http.<url>.extraheader', () => {
-    const from: NodeJS.ProcessEnv = Object.fromEntries(PUSH_ENV_NAMES.map((k) => [k, `v-${k}`]));
+    const from: NodeJS.ProcessEnv = Object.fromEntries(push.PUSH_ENV_NAMES.map((k) => [k, `v-${k}`]));
     from.GIT_DIR = '/elsewhere';
     from.OPENAI_API_KEY = 'sk-no';
-    const env = pushEnv('https://git.example.com/gitea/team/app.git', TOKEN, from);
+    const env = push.pushEnv('https://git.example.com/gitea/team/app.git', TOKEN, from);
     for (const k of ['HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSH_COMMAND', 'GIT_SSH', 'SSH_AUTH_SOCK', 'HOME']) expect(env[k]).toBe(`v-${k}`);
     expect(env.GIT_DIR).toBeUndefined();
     expect(env.OPENAI_API_KEY).toBeUndefined();
@@ -192,7 +192,7 @@ describe('7. push keeps the operator environment and scopes the auth header', ()
     const saved = process.env.GIT_SSH_COMMAND;
     process.env.GIT_SSH_COMMAND = ssh;
     try {
-      await expect(pushBranch(bare, 'ssh://git@forge.invalid/team/app.git', head, 'bot/ssh')).rejects.toThrow(/pushing bot\/ssh failed/);
+      await expect(push.pushBranch(bare, 'ssh://git@forge.invalid/team/app.git', head, 'bot/ssh')).rejects.toThrow(/pushing bot\/ssh failed/);
     } finally {
       if (saved === undefined) delete process.env.GIT_SSH_COMMAND;
       else process.env.GIT_SSH_COMMAND = saved;
@@ -222,7 +222,7 @@ describe('7. push keeps the operator environment and scopes the auth header', ()
     delete process.env.no_proxy;
     delete process.env.NO_PROXY;
     try {
-      await pushBranch(bare, `${gitHttp.url}/${path.basename(bare)}`, head, 'bot/proxied', TOKEN);
+      await push.pushBranch(bare, `${gitHttp.url}/${path.basename(bare)}`, head, 'bot/proxied', TOKEN);
     } finally {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];
