@@ -18,8 +18,11 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
     throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${rt.cfg.forge.draftPrefix}${title}"`, { branch, tests: data.tests });
   }
   await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
-  let url = (await rt.forge.findByBranch(branch))?.url;
+  // Any state: this cycle's branch with a PR a human already closed or merged still means "opened".
+  const existing = await rt.forge.findByBranch(branch);
+  let url = existing?.url;
   let warnings: string[] = [];
+  if (existing && existing.state !== 'open') throw new CycleEnded('ok', `draft PR opened earlier, since ${existing.state}: ${existing.url}`, { branch, pr_url: existing.url });
   if (!url) {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
     const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock());
