@@ -216,22 +216,22 @@ describe('gitea: limits and one PR per gap', () => {
     try {
       const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
       // Two PRs open and the third cycle's pr job deferred (it moves between delayed and active every 400 ms).
-      await waitFor(async () => fake!.pulls.length === 2 && (await rt.queues.pr.getDelayedCount()) === 1);
+      await waitFor(async () => fake!.pulls.length === 2 && (await rt.queues.pr.getDelayedCount()) === 1, 60_000);
       // Two more admission checks (each lists the bot's PRs on the forge) while the limit holds: still held back.
       const lists = () => fake!.requests.filter((q) => q.method === 'GET' && q.path.includes('/pulls?state=all')).length;
       const seen = lists();
-      await waitFor(() => lists() >= seen + 2);
+      await waitFor(() => lists() >= seen + 2, 30_000);
       expect(fake!.pulls).toHaveLength(2);
       const outcomes = await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))));
       expect(outcomes.filter(Boolean)).toHaveLength(2);
       fake!.close(1);
-      const records = await waitForOutcomes(rt, ids, 20_000);
+      const records = await waitForOutcomes(rt, ids, 30_000);
       expect(records.map((r) => r.outcome)).toEqual(['ok', 'ok', 'ok']);
       expect(fake!.pulls).toHaveLength(3);
     } finally {
       await workers.close(2000);
     }
-  });
+  }, 180_000);
 
   it('produce skips a gap with an open bot PR; one closed unmerged is left out by default and retried when allowed, with the closing in the prompt', async () => {
     const rt = await forgeHarness('gitea', ['Add a `truncate(text, max)` helper in src/truncate.js']);
