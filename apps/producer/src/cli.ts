@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
+import { ConfigError, createLogger, formatDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, status } from '@prbot/control';
@@ -15,6 +15,8 @@ const HELP = `usage:
   pnpm probe [--json]                   send "Reply with the single word pong" to every configured rung
   pnpm probe --base-url URL --model M [--model M2] [--key-env VAR] [--json]
                                         the same for an ad-hoc OpenAI-compatible endpoint (no config needed)
+  pnpm doctor [--json]                  check the forge token, scopes, repository, base branch, labels and drafts
+                                        against the live forge before the first cycle (exit 1 when something would fail)
 options: --config FILE (or PRBOT_CONFIG)`;
 
 async function main(): Promise<number> {
@@ -40,7 +42,8 @@ async function main(): Promise<number> {
     console.log(HELP);
     return command ? 0 : 2;
   }
-  if (!['produce', 'pause', 'resume', 'status', 'probe'].includes(command)) throw new UsageError(`unknown command "${command}"\n${HELP}`);
+  if (!['produce', 'pause', 'resume', 'status', 'probe', 'doctor'].includes(command)) throw new UsageError(`unknown command "${command}"\n${HELP}`);
+  if (command === 'doctor') return doctor(values);
   if (command === 'probe' && values['base-url']) return probeAdHoc(values);
   // Checked before connecting, so a typo changes nothing anywhere.
   if (command === 'produce' && (values.every !== undefined || values.cron !== undefined)) parseSchedule(values);
@@ -70,6 +73,14 @@ async function schedule(rt: Runtime, values: Values): Promise<number> {
   const next = (await q.getJobScheduler(PRODUCE_SCHEDULER_ID))?.next;
   console.log(`produce scheduled ${values.every ? `every ${values.every}` : `on "${values.cron}" (UTC)`}; next run ${next ? new Date(next).toISOString() : 'soon'}. Workers running the "produce" queue carry it out.`);
   return 0;
+}
+
+/** The forge as the first cycle will meet it; needs no Redis. */
+async function doctor(values: { config?: string; json?: boolean }): Promise<number> {
+  const cfg = loadConfig(values.config);
+  const report = await runDoctor(cfg, process.env, createLogger('silent', { pretty: false }));
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+  return report.ok ? 0 : 1;
 }
 
 /** An endpoint given on the command line: no config, no Redis, so no budget is counted. */

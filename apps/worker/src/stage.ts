@@ -163,6 +163,7 @@ export async function endCycle(
     model: c.model ?? details.model ?? null,
     branch: details.branch ?? null,
     pr_url: details.pr_url ?? null,
+    ...(details.warnings?.length ? { warnings: details.warnings } : {}),
   });
   const { record: standing, fresh } = await recordOutcome(rt.recorder, record);
   if (stage === 'pr' && !standing.pr_url) await releasePrSlot(rt.redis, rt.keys, c.cycleId);

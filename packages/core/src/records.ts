@@ -31,6 +31,8 @@ export const cycleRecordSchema = z.object({
   model: modelInfoSchema.nullable(),
   branch: z.string().nullable(),
   pr_url: z.string().nullable(),
+  /** What went wrong without changing the outcome (a label not applied, a draft refused by the forge). */
+  warnings: z.array(z.string()).optional(),
 });
 export type CycleRecord = z.infer<typeof cycleRecordSchema>;
 

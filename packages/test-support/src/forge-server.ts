@@ -1,5 +1,6 @@
-import express, { type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { git } from '@prbot/core';
+import { loadSpec, SpecValidator, type MatchedOp } from './forge-spec.ts';
 import { listenLoopback } from './listen.ts';
 
 export interface FakePull {
@@ -16,75 +17,131 @@ export interface FakePull {
   updated_at: string;
 }
 
+export interface FakeLabel {
+  id: number;
+  name: string;
+}
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  status?: number;
+}
+
 export interface FakeForge {
   kind: 'gitea' | 'github';
+  /** Gitea: ROOT_URL without the trailing slash (a sub-path included); GitHub: the API root. */
   url: string;
   pulls: FakePull[];
-  labels: { id: number; name: string }[];
-  requests: { method: string; path: string; authorization: string | undefined }[];
-  /** The next `count` requests matching `method path-suffix` answer `status`. */
-  failNext(method: string, pathSuffix: string, count: number, status: number): void;
+  labels: FakeLabel[];
+  /** Gitea organisation labels (the owner is an organisation when `org` is set). */
+  orgLabels: FakeLabel[];
+  requests: FakeRequest[];
+  /** Every request the published API description would not accept; a test expects none. */
+  violations: string[];
+  /** The next `count` requests matching `method path-suffix` answer `status` (with an optional body and headers). */
+  failNext(method: string, pathSuffix: string, count: number, status: number, o?: { body?: unknown; headers?: Record<string, string> }): void;
+  /** GitHub: the next `count` matching requests meet a secondary rate limit (403, remaining > 0). */
+  secondaryLimitNext(method: string, pathSuffix: string, count: number, retryAfterS?: number): void;
   /** Ends every scripted failure: the service is back. */
   heal(): void;
   close(pull: number, merged?: boolean): void;
+  /** Adds a PR as if opened earlier (the head branch need not exist). */
+  seedPull(p: Partial<FakePull> & { head: string }): FakePull;
   stop(): Promise<void>;
+}
+
+export interface GithubTokenGrant {
+  /** Classic token scopes (sent back in X-OAuth-Scopes); absent for a fine-grained token. */
+  scopes?: string[];
+  /** Fine-grained permissions; a classic token with `repo` has them all. */
+  permissions?: Partial<Record<'contents' | 'pull_requests' | 'issues' | 'metadata', 'none' | 'read' | 'write'>>;
 }
 
 export interface FakeForgeOptions {
   owner: string;
   repo: string;
   token: string;
-  /** The bare repository branches are pushed to; a PR's head must exist there. */
+  /** The bare repository branches are pushed to; a PR's head and base must exist there. */
   bare: string;
+  /** The server's page-size cap (Gitea MAX_RESPONSE_ITEMS, default 50; GitHub 100). */
   pageSize?: number;
+  /** Gitea: scopes of `token` (default write:repository, write:issue, read:user, read:organization). */
+  scopes?: string[];
+  /** GitHub: what `token` may do (default: a classic token with `repo`). */
+  grant?: GithubTokenGrant;
+  /** More tokens: Gitea → their scopes; GitHub → their grant. */
+  tokens?: Record<string, string[] | GithubTokenGrant>;
+  /** Gitea: ROOT_URL sub-path, e.g. "/gitea". */
+  subPath?: string;
+  /** Gitea: the server version (default 1.22.3); before 1.22 there is no /pulls/{base}/{head}. */
+  version?: string;
+  /** Gitea: WORK_IN_PROGRESS_PREFIXES (default WIP:, [WIP]). */
+  wipPrefixes?: string[];
+  /** Gitea: the owner is an organisation (org labels are served). */
+  org?: boolean;
+  /** GitHub: a private repository. */
+  private?: boolean;
+  /** GitHub: drafts allowed (false = a private repository on Free/Pro). */
+  draftsSupported?: boolean;
+  /** GitHub: issues turned off (labels answer 410). */
+  issuesDisabled?: boolean;
 }
 
-function base(kind: FakeForge['kind'], o: FakeForgeOptions) {
+type Scripted = { method: string; suffix: string; left: number; status: number; body?: unknown; headers?: Record<string, string> };
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  op: MatchedOp;
+  body: Record<string, unknown>;
+  token: string;
+  query: (name: string) => string | undefined;
+  reqPath: string;
+  search: URLSearchParams;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8', ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<{ has: boolean; value: unknown; bad: boolean }> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text) return { has: false, value: undefined, bad: false };
+  try {
+    return { has: true, value: JSON.parse(text), bad: false };
+  } catch {
+    return { has: true, value: text, bad: true };
+  }
+}
+
+/** State and helpers both stand-ins share. */
+function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
   const state = {
     pulls: [] as FakePull[],
-    labels: [] as { id: number; name: string }[],
-    requests: [] as FakeForge['requests'],
-    failures: [] as { method: string; suffix: string; left: number; status: number }[],
+    labels: [] as FakeLabel[],
+    orgLabels: [] as FakeLabel[],
+    requests: [] as FakeRequest[],
+    violations: [] as string[],
+    scripted: [] as Scripted[],
   };
-  const app = express();
-  app.use(express.json());
-  app.use((req, res, next) => {
-    state.requests.push({ method: req.method, path: req.originalUrl, authorization: req.headers.authorization });
-    const f = state.failures.find((x) => x.left > 0 && x.method === req.method && req.path.endsWith(x.suffix));
-    if (f) {
-      f.left--;
-      res.status(f.status).json({ message: `scripted ${f.status}` });
-      return;
-    }
-    const ok = kind === 'gitea' ? [`token ${o.token}`, `Bearer ${o.token}`] : [`Bearer ${o.token}`, `token ${o.token}`];
-    if (!ok.includes(req.headers.authorization ?? '')) {
-      res.status(401).json({ message: kind === 'gitea' ? 'user does not exist [uid: 0, name: ]' : 'Bad credentials' });
-      return;
-    }
-    next();
-  });
-  const headExists = async (branch: string) => (await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1] })).exitCode === 0;
-  const page = (req: Request, res: Response, items: FakePull[], render: (p: FakePull) => unknown, sizeParam: string, pageParam: string) => {
-    const size = Math.min(Number(req.query[sizeParam] ?? 30), o.pageSize ?? 1000);
-    const n = Number(req.query[pageParam] ?? 1);
-    const slice = items.slice((n - 1) * size, n * size);
-    if (n * size < items.length) {
-      const next = new URL(req.originalUrl, `http://${req.headers.host}`);
-      next.searchParams.set(pageParam, String(n + 1));
-      res.set('Link', `<${next.href}>; rel="next"`);
-    }
-    res.json(slice.map(render));
+  const branchExists = async (branch: string) => (await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1, 128] })).exitCode === 0;
+  const scripted = (method: string, path: string): Scripted | undefined => {
+    const f = state.scripted.find((x) => x.left > 0 && x.method === method && path.endsWith(x.suffix));
+    if (f) f.left--;
+    return f;
   };
-  const forge = {
-    app,
-    state,
-    headExists,
-    page,
-    failNext(method: string, suffix: string, count: number, status: number) {
-      state.failures.push({ method, suffix, left: count, status });
+  const api = {
+    failNext(method: string, suffix: string, count: number, status: number, x?: { body?: unknown; headers?: Record<string, string> }) {
+      state.scripted.push({ method, suffix, left: count, status, body: x?.body, headers: x?.headers });
     },
     heal() {
-      state.failures.length = 0;
+      state.scripted.length = 0;
     },
     close(n: number, merged = false) {
       const p = state.pulls.find((x) => x.number === n)!;
@@ -92,83 +149,207 @@ function base(kind: FakeForge['kind'], o: FakeForgeOptions) {
       p.merged = merged;
       p.updated_at = new Date().toISOString();
     },
+    seedPull(p: Partial<FakePull> & { head: string }): FakePull {
+      const now = new Date().toISOString();
+      const full: FakePull = { number: state.pulls.length + 1, title: `WIP: ${p.head}`, body: '', base: 'main', state: 'open', merged: false, draft: true, labels: [], created_at: now, updated_at: now, ...p };
+      state.pulls.push(full);
+      return full;
+    },
   };
-  return forge;
+  /** One page of `items` and the forge's Link header for the others, built on `linkBase` (the URL clients see). */
+  const page = <T>(items: T[], q: (n: string) => string | undefined, sizeParam: string, defaultSize: number, maxSize: number, linkBase: URL, sep: string) => {
+    const size = Math.max(1, Math.min(Number(q(sizeParam) ?? defaultSize) || defaultSize, maxSize));
+    const n = Math.max(1, Number(q('page') ?? 1) || 1);
+    const last = Math.max(1, Math.ceil(items.length / size));
+    const link = (p: number, rel: string) => {
+      const u = new URL(linkBase.href);
+      u.searchParams.set('page', String(p));
+      return `<${u.href}>; rel="${rel}"`;
+    };
+    const links: string[] = [];
+    if (n < last) links.push(link(n + 1, 'next'), link(last, 'last'));
+    if (n > 1) links.push(link(1, 'first'), link(n - 1, 'prev'));
+    return { slice: items.slice((n - 1) * size, n * size), links: links.join(sep), total: items.length };
+  };
+  return { state, branchExists, scripted, api, page };
 }
 
-/** Gitea / Forgejo API v1, as much as prbot uses, checking what it is sent the way Gitea does. */
+// ---------------------------------------------------------------------------------------------
+// Gitea / Forgejo
+// ---------------------------------------------------------------------------------------------
+
+const GITEA_DEFAULT_SCOPES = ['write:repository', 'write:issue', 'read:user', 'read:organization'];
+
+/**
+ * Gitea's token scope per route group (routers/api/v1/api.go, tokenRequiresScopes): GET needs
+ * read:<group>, other methods write:<group>; write implies read; `all` grants every group.
+ */
+function giteaScopeGroup(opKey: string): string | null {
+  const path = opKey.split(' ')[1]!;
+  if (path === '/version') return null;
+  if (path === '/user') return 'user';
+  if (path.startsWith('/orgs/')) return 'organization';
+  if (path.startsWith('/repos/{owner}/{repo}/labels')) return 'issue';
+  return 'repository';
+}
+
+function giteaHasScope(scopes: string[], group: string, write: boolean): boolean {
+  if (scopes.includes('all') || scopes.includes(`write:${group}`)) return true;
+  return !write && scopes.includes(`read:${group}`);
+}
+
+/** Gitea / Forgejo API v1 for what prbot calls, validated against Gitea's swagger subset. */
 export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> {
-  const f = base('gitea', o);
-  const { app, state } = f;
-  const repo = `/api/v1/repos/${o.owner}/${o.repo}`;
-  const render = (p: FakePull, url: string) => ({
+  const w = world('gitea', o);
+  const { state } = w;
+  const spec = new SpecValidator(loadSpec('gitea'));
+  const sub = (o.subPath ?? '').replace(/\/+$/, '');
+  const wip = o.wipPrefixes ?? ['WIP:', '[WIP]'];
+  const version = o.version ?? '1.22.3';
+  const [maj, min] = version.split('.').map(Number) as [number, number];
+  const hasBaseHead = maj > 1 || min >= 22;
+  const tokens = new Map<string, string[]>([[o.token, o.scopes ?? GITEA_DEFAULT_SCOPES], ...Object.entries(o.tokens ?? {}).map(([t, s]) => [t, s as string[]] as [string, string[]])]);
+  let root = '';
+  const err = (res: ServerResponse, status: number, message: string, extra: Record<string, unknown> = {}) => send(res, status, { message, url: `${root}/api/swagger`, ...extra });
+  const notFound = (res: ServerResponse) => err(res, 404, "The target couldn't be found.", { errors: [] });
+  const isDraft = (title: string) => wip.some((p) => title.toUpperCase().startsWith(p.toUpperCase()));
+  const render = (p: FakePull) => ({
+    id: p.number + 100,
     number: p.number,
     title: p.title,
     body: p.body,
     state: p.state,
     merged: p.merged,
-    draft: /^(WIP:|\[WIP\])/i.test(p.title),
-    html_url: `${url}/${o.owner}/${o.repo}/pulls/${p.number}`,
-    labels: p.labels.map((id) => state.labels.find((l) => l.id === id)),
+    draft: isDraft(p.title),
+    html_url: `${root}/${o.owner}/${o.repo}/pulls/${p.number}`,
+    labels: p.labels.map((id) => [...state.labels, ...state.orgLabels].find((l) => l.id === id)).filter(Boolean),
     head: { ref: p.head, label: p.head, repo: { full_name: `${o.owner}/${o.repo}` } },
-    base: { ref: p.base },
+    base: { ref: p.base, label: p.base, repo: { full_name: `${o.owner}/${o.repo}` } },
+    created_at: p.created_at,
     updated_at: p.updated_at,
   });
-  let url = '';
-  app.use('/api/v1/repos/:owner/:repo', (req, res, next) => {
-    if (req.params.owner !== o.owner || req.params.repo !== o.repo) {
-      res.status(404).json({ message: 'GetRepositoryByName', errors: [] });
-      return;
+  const paged = <T>(c: Ctx, items: T[]) => {
+    // Links are ROOT_URL + the request URI (services/context/api.go SetLinkHeader).
+    const linkBase = new URL(`${root}/api/v1${c.reqPath}${c.search.size ? `?${c.search}` : ''}`);
+    const p = w.page(items, c.query, 'limit', 30, o.pageSize ?? 50, linkBase, ',');
+    const headers: Record<string, string> = { 'x-total-count': String(p.total), 'access-control-expose-headers': 'X-Total-Count, Link' };
+    if (p.links) headers.link = p.links;
+    send(c.res, 200, p.slice, headers);
+  };
+  const handlers: Record<string, (c: Ctx) => Promise<void> | void> = {
+    getVersion: (c) => send(c.res, 200, { version }),
+    userGetCurrent: (c) => send(c.res, 200, { id: 1, login: 'prbot-bot' }),
+    repoGet: (c) => send(c.res, 200, { id: 7, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, default_branch: 'main', has_pull_requests: true, permissions: { admin: false, push: true, pull: true } }),
+    repoGetBranch: async (c) => ((await w.branchExists(c.op.path.branch!)) ? send(c.res, 200, { name: c.op.path.branch, commit: { id: 'x' } }) : notFound(c.res)),
+    repoListPullRequests: (c) => {
+      const want = c.query('state') ?? 'open';
+      const items = [...state.pulls].filter((p) => want === 'all' || p.state === want);
+      if ((c.query('sort') ?? 'recentupdate') === 'recentupdate') items.sort((a, b) => b.updated_at.localeCompare(a.updated_at) || b.number - a.number);
+      paged(c, items.map(render));
+    },
+    repoGetPullRequest: (c) => {
+      const p = state.pulls.find((x) => x.number === Number(c.op.path.index));
+      return p ? send(c.res, 200, render(p)) : notFound(c.res);
+    },
+    repoGetPullRequestByBaseHead: (c) => {
+      if (!hasBaseHead) return send(c.res, 404, '404 page not found');
+      const p = [...state.pulls].reverse().find((x) => x.base === c.op.path.base && x.head === c.op.path.head);
+      return p ? send(c.res, 200, render(p)) : notFound(c.res);
+    },
+    repoCreatePullRequest: async (c) => {
+      const b = c.body as { head?: string; base?: string; title?: string; body?: string; labels?: number[] };
+      // Go binding: `binding:"Required"` on head, base and title.
+      const missing = (['head', 'base', 'title'] as const).filter((k) => !b[k]);
+      if (missing.length) return err(c.res, 422, missing.map((m) => `[${m[0]!.toUpperCase() + m.slice(1)}]: Required`).join(', '));
+      if (!(await w.branchExists(b.base!)) || !(await w.branchExists(b.head!))) return notFound(c.res);
+      const known = new Set([...state.labels, ...state.orgLabels].map((l) => l.id));
+      if ((b.labels ?? []).some((id) => !known.has(id))) return err(c.res, 422, `label does not exist [id: ${(b.labels ?? []).find((id) => !known.has(id))}]`);
+      const dup = state.pulls.find((p) => p.head === b.head && p.base === b.base && p.state === 'open');
+      if (dup) return err(c.res, 409, `pull request already exists for these targets [id: ${dup.number + 100}, issue_id: ${dup.number}, head_repo_id: 7, base_repo_id: 7, head_branch: ${dup.head}, base_branch: ${dup.base}]`);
+      const p = w.api.seedPull({ title: b.title!, body: b.body ?? '', head: b.head!, base: b.base!, draft: isDraft(b.title!), labels: b.labels ?? [] });
+      send(c.res, 201, render(p));
+    },
+    issueListLabels: (c) => paged(c, state.labels),
+    issueCreateLabel: (c) => {
+      const b = c.body as { name: string; color: string; description?: string };
+      if (!/^#?[0-9a-fA-F]{6}$/.test(b.color)) return err(c.res, 422, `Color: invalid color "${b.color}"`);
+      // Gitea does not refuse a second label of the same name: the client must look first.
+      const l = { id: 1000 + state.labels.length + state.orgLabels.length, name: b.name };
+      state.labels.push(l);
+      send(c.res, 201, { ...l, color: b.color.replace(/^#/, ''), description: b.description ?? '' });
+    },
+    orgListLabels: (c) => (o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels) : err(c.res, 404, 'GetOrgByName')),
+  };
+
+  const srv = await listenLoopback(async (req, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const entry: FakeRequest = { method: req.method ?? 'GET', path: u.pathname + u.search, authorization: req.headers.authorization };
+    state.requests.push(entry);
+    res.on('finish', () => (entry.status = res.statusCode));
+    const prefix = `${sub}/api/v1`;
+    if (!u.pathname.startsWith(prefix + '/')) {
+      state.violations.push(`${req.method} ${u.pathname}: not under ${prefix}/`);
+      return send(res, 404, '404 page not found');
     }
-    next();
+    const f = w.scripted(req.method!, u.pathname);
+    if (f) return send(res, f.status, f.body ?? { message: `scripted ${f.status}`, url: `${root}/api/swagger` }, f.headers);
+    if (u.searchParams.has('token') || u.searchParams.has('access_token')) state.violations.push(`${req.method} ${u.pathname}: token in the query string (deprecated, and it lands in logs)`);
+    const reqPath = u.pathname.slice(prefix.length);
+    const body = await readBody(req);
+    if (body.bad) return err(res, 422, 'invalid JSON body');
+    const search = new URLSearchParams(u.search);
+    const v = spec.validate(req.method!, reqPath, search, body.value, body.has);
+    if (!v.ok) {
+      state.violations.push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
+      return v.status === 404 ? send(res, 404, '404 page not found') : err(res, v.status, v.problem);
+    }
+    const group = giteaScopeGroup(v.op.key);
+    const auth = req.headers.authorization ?? '';
+    const m = /^(?:token|bearer) (.+)$/i.exec(auth);
+    const scopes = m ? tokens.get(m[1]!) : undefined;
+    if (group !== null) {
+      if (!auth) return err(res, 401, 'token is required');
+      if (!m) {
+        state.violations.push(`${req.method} ${reqPath}: Authorization header "${auth.split(' ')[0]}" is not "token <PAT>" or "Bearer <PAT>"`);
+        return err(res, 401, 'invalid authorization header');
+      }
+      if (!scopes) return err(res, 401, 'user does not exist [uid: 0, name: ]');
+      const write = req.method !== 'GET';
+      if (!giteaHasScope(scopes, group, write)) return err(res, 403, `token does not have at least one of required scope(s): [${write ? 'write' : 'read'}:${group}]`);
+    }
+    if (v.op.path.owner !== undefined && (v.op.path.owner !== o.owner || v.op.path.repo !== o.repo)) return err(res, 404, 'GetRepositoryByName', { errors: [] });
+    const q = (n: string) => search.get(n) ?? undefined;
+    await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m?.[1] ?? '', query: q, reqPath, search });
   });
-  app.get(`${repo}/pulls`, (req, res) => {
-    const want = String(req.query.state ?? 'open');
-    const items = [...state.pulls].reverse().filter((p) => want === 'all' || p.state === want);
-    f.page(req, res, items, (p) => render(p, url), 'limit', 'page');
-  });
-  app.get(`${repo}/pulls/:n`, (req, res) => {
-    const p = state.pulls.find((x) => x.number === Number(req.params.n));
-    if (!p) return void res.status(404).json({ message: 'pull request does not exist' });
-    res.json(render(p, url));
-  });
-  app.post(`${repo}/pulls`, async (req, res) => {
-    const b = req.body as Partial<{ head: string; base: string; title: string; body: string; labels: unknown[] }>;
-    const missing = (['head', 'base', 'title'] as const).filter((k) => !b[k]);
-    if (missing.length) return void res.status(422).json({ message: `[${missing.map((m) => m[0]!.toUpperCase() + m.slice(1)).join(', ')}]: Required` });
-    if (b.labels && !b.labels.every((l) => Number.isInteger(l))) return void res.status(422).json({ message: 'labels must be label ids (integers)' });
-    if (!(await f.headExists(b.head!))) return void res.status(404).json({ message: `GetRefCommitID: branch ${b.head} does not exist` });
-    const dup = state.pulls.find((p) => p.head === b.head && p.base === b.base && p.state === 'open');
-    if (dup) return void res.status(409).json({ message: `pull request already exists for these targets [id: ${dup.number + 100}, issue_id: ${dup.number}, head_repo_id: 1, base_repo_id: 1, head_branch: ${dup.head}, base_branch: ${dup.base}]` });
-    const now = new Date().toISOString();
-    const p: FakePull = { number: state.pulls.length + 1, title: b.title!, body: b.body ?? '', head: b.head!, base: b.base!, state: 'open', merged: false, draft: false, labels: (b.labels ?? []) as number[], created_at: now, updated_at: now };
-    state.pulls.push(p);
-    res.status(201).json(render(p, url));
-  });
-  app.patch(`${repo}/pulls/:n`, (req, res) => {
-    const p = state.pulls.find((x) => x.number === Number(req.params.n));
-    if (!p) return void res.status(404).json({ message: 'pull request does not exist' });
-    if (req.body.state === 'closed') f.close(p.number);
-    res.status(201).json(render(p, url));
-  });
-  app.get(`${repo}/labels`, (_req, res) => void res.json(state.labels));
-  app.post(`${repo}/labels`, (req, res) => {
-    const l = { id: state.labels.length + 10, name: String(req.body.name) };
-    state.labels.push(l);
-    res.status(201).json(l);
-  });
-  const srv = await listenLoopback(app);
-  url = srv.url;
-  return { kind: 'gitea', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, heal: f.heal, close: f.close, stop: srv.stop };
+  root = srv.url + sub;
+  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
 }
 
-/** The GitHub REST API, as much as prbot uses. */
+// ---------------------------------------------------------------------------------------------
+// GitHub
+// ---------------------------------------------------------------------------------------------
+
+const REPO_ID = 1296269;
+const DOCS = 'https://docs.github.com/rest';
+
+/** The GitHub REST API (2022-11-28) for what prbot calls, validated against GitHub's OpenAPI subset. */
 export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge> {
-  const f = base('github', o);
-  const { app, state } = f;
-  const repo = `/repos/${o.owner}/${o.repo}`;
-  let url = '';
+  const w = world('github', o);
+  const { state } = w;
+  const spec = new SpecValidator(loadSpec('github'));
+  const grants = new Map<string, GithubTokenGrant>([[o.token, o.grant ?? { scopes: ['repo'] }], ...Object.entries(o.tokens ?? {}).map(([t, g]) => [t, g as GithubTokenGrant] as [string, GithubTokenGrant])]);
+  const can = (g: GithubTokenGrant, what: 'contents' | 'pull_requests' | 'issues', write: boolean) => {
+    if (g.scopes) return g.scopes.includes('repo') || (!o.private && g.scopes.includes('public_repo')) || (!write && !o.private);
+    const lvl = g.permissions?.[what] ?? 'none';
+    return write ? lvl === 'write' : lvl !== 'none';
+  };
+  let root = '';
+  let remaining = 5000;
+  const reset = () => Math.floor(Date.now() / 1000) + 3600;
+  const err = (res: ServerResponse, status: number, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+    send(res, status, { message, documentation_url: `${DOCS}/pulls/pulls`, status: String(status), ...extra }, headers);
   const render = (p: FakePull) => ({
+    id: p.number + 5000,
     number: p.number,
     title: p.title,
     body: p.body,
@@ -176,39 +357,104 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     draft: p.draft,
     merged_at: p.merged ? p.updated_at : null,
     html_url: `https://github.example/${o.owner}/${o.repo}/pull/${p.number}`,
+    labels: p.labels.map((name) => ({ name })),
     head: { ref: p.head, label: `${o.owner}:${p.head}`, repo: { full_name: `${o.owner}/${o.repo}` } },
-    base: { ref: p.base },
+    base: { ref: p.base, label: `${o.owner}:${p.base}`, repo: { full_name: `${o.owner}/${o.repo}` } },
+    created_at: p.created_at,
     updated_at: p.updated_at,
   });
-  app.use('/repos/:owner/:repo', (req, res, next) => {
-    if (req.params.owner !== o.owner || req.params.repo !== o.repo) return void res.status(404).json({ message: 'Not Found' });
-    next();
-  });
-  app.get(`${repo}/pulls`, (req, res) => {
-    const want = String(req.query.state ?? 'open');
-    const head = req.query.head ? String(req.query.head) : null;
-    const items = [...state.pulls].reverse().filter((p) => (want === 'all' || p.state === want) && (!head || `${o.owner}:${p.head}` === head));
-    f.page(req, res, items, render, 'per_page', 'page');
-  });
-  app.post(`${repo}/pulls`, async (req, res) => {
-    const b = req.body as Partial<{ head: string; base: string; title: string; body: string; draft: boolean }>;
-    if (!b.title || !b.head || !b.base) return void res.status(422).json({ message: 'Validation Failed', errors: [{ resource: 'PullRequest', code: 'missing_field' }] });
-    if (!(await f.headExists(b.head))) return void res.status(422).json({ message: 'Validation Failed', errors: [{ resource: 'PullRequest', field: 'head', code: 'invalid' }] });
-    if (state.pulls.some((p) => p.head === b.head && p.state === 'open')) {
-      return void res.status(422).json({ message: 'Validation Failed', errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${o.owner}:${b.head}.` }] });
+  const handlers: Record<string, (c: Ctx, g: GithubTokenGrant) => Promise<void> | void> = {
+    'users/get-authenticated': (c, g) => send(c.res, 200, { login: 'prbot-bot', id: 1 }, g.scopes ? { 'x-oauth-scopes': g.scopes.join(', ') } : {}),
+    'repos/get': (c, g) =>
+      send(c.res, 200, { id: REPO_ID, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, default_branch: 'main', permissions: { admin: false, push: can(g, 'contents', true), pull: true } }),
+    'repos/get-branch': async (c) => ((await w.branchExists(c.op.path.branch!)) ? send(c.res, 200, { name: c.op.path.branch, commit: { sha: 'x' } }) : err(c.res, 404, 'Branch not found', { documentation_url: `${DOCS}/branches/branches#get-a-branch` })),
+    'pulls/list': (c) => {
+      const want = c.query('state') ?? 'open';
+      const head = c.query('head');
+      const base = c.query('base');
+      const items = state.pulls.filter((p) => (want === 'all' || p.state === want) && (!head || `${o.owner}:${p.head}` === head) && (!base || p.base === base));
+      const sort = c.query('sort') ?? 'created';
+      const dir = c.query('direction') ?? (sort === 'created' ? 'desc' : 'asc');
+      items.sort((a, b) => (sort === 'updated' ? a.updated_at.localeCompare(b.updated_at) : 0) || a.number - b.number);
+      if (dir === 'desc') items.reverse();
+      // GitHub's Links name the repository by id, not owner/name.
+      const linkBase = new URL(`${root}/repositories/${REPO_ID}/pulls${c.search.size ? `?${c.search}` : ''}`);
+      const p = w.page(items.map(render), c.query, 'per_page', 30, Math.min(o.pageSize ?? 100, 100), linkBase, ', ');
+      send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
+    },
+    'pulls/create': async (c, g) => {
+      const b = c.body as { title?: string; head?: string; base?: string; body?: string; draft?: boolean };
+      if (!can(g, 'pull_requests', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'pull_requests=write' });
+      if (!b.title) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'missing_field', field: 'title' }] });
+      if (!(await w.branchExists(b.base!))) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', field: 'base', code: 'invalid' }] });
+      if (!(await w.branchExists(b.head!))) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', field: 'head', code: 'invalid' }] });
+      if (b.draft === true && o.draftsSupported === false) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: 'Draft pull requests are not supported in this repository.' }] });
+      if (state.pulls.some((p) => p.head === b.head && p.base === b.base && p.state === 'open')) {
+        return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${o.owner}:${b.head}.` }] });
+      }
+      const p = w.api.seedPull({ title: b.title, body: b.body ?? '', head: b.head!, base: b.base!, draft: b.draft === true });
+      send(c.res, 201, render(p));
+    },
+    'issues/add-labels': (c, g) => {
+      const p = state.pulls.find((x) => x.number === Number(c.op.path.issue_number));
+      if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo', { documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue` });
+      if (!can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', { documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue` }, { 'x-accepted-github-permissions': 'issues=write; pull_requests=write' });
+      if (!p) return err(c.res, 404, 'Not Found');
+      const names = ((c.body as { labels: (string | { name: string })[] }).labels ?? []).map((l) => (typeof l === 'string' ? l : l.name));
+      const bad = names.find((n) => n.length > 50);
+      if (bad) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'Label', code: 'invalid', field: 'name', value: bad }] });
+      for (const n of names) if (!p.labels.includes(n)) p.labels.push(n);
+      send(c.res, 200, p.labels.map((name) => ({ name })));
+    },
+  };
+
+  const srv = await listenLoopback(async (req, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const entry: FakeRequest = { method: req.method ?? 'GET', path: u.pathname + u.search, authorization: req.headers.authorization };
+    state.requests.push(entry);
+    res.on('finish', () => (entry.status = res.statusCode));
+    const rl = () => ({ 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(reset()), 'x-ratelimit-used': String(5000 - remaining), 'x-ratelimit-resource': 'core' });
+    const f = w.scripted(req.method!, u.pathname);
+    if (f) return send(res, f.status, f.body ?? { message: `scripted ${f.status}`, documentation_url: DOCS, status: String(f.status) }, { ...rl(), ...f.headers });
+    if (!req.headers['user-agent']) state.violations.push(`${req.method} ${u.pathname}: no User-Agent (GitHub answers 403)`);
+    if (req.headers['x-github-api-version'] !== '2022-11-28') state.violations.push(`${req.method} ${u.pathname}: X-GitHub-Api-Version is ${req.headers['x-github-api-version'] ?? 'missing'}, not 2022-11-28`);
+    // GitHub's own Link URLs use /repositories/{id}/…: the same operation as /repos/{owner}/{repo}/….
+    const reqPath = u.pathname.replace(new RegExp(`^/repositories/${REPO_ID}(?=/|$)`), `/repos/${o.owner}/${o.repo}`);
+    const body = await readBody(req);
+    if (body.bad) return err(res, 400, 'Problems parsing JSON');
+    const search = new URLSearchParams(u.search);
+    const v = spec.validate(req.method!, reqPath, search, body.value, body.has);
+    if (!v.ok) {
+      state.violations.push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
+      return v.status === 404 ? err(res, 404, 'Not Found', { documentation_url: DOCS }) : err(res, v.status, `Invalid request.\n\n${v.problem}`);
     }
-    const now = new Date().toISOString();
-    const p: FakePull = { number: state.pulls.length + 1, title: b.title, body: b.body ?? '', head: b.head, base: b.base, state: 'open', merged: false, draft: b.draft === true, labels: [], created_at: now, updated_at: now };
-    state.pulls.push(p);
-    res.status(201).json(render(p));
+    const auth = req.headers.authorization ?? '';
+    const m = /^(?:token|bearer) (.+)$/i.exec(auth);
+    const grant = m ? grants.get(m[1]!) : undefined;
+    if (!grant) return err(res, 401, 'Bad credentials', { documentation_url: DOCS }, rl());
+    remaining = Math.max(0, remaining - 1);
+    if (v.op.path.owner !== undefined && (v.op.path.owner !== o.owner || v.op.path.repo !== o.repo)) return err(res, 404, 'Not Found', { documentation_url: DOCS }, rl());
+    for (const [k, val] of Object.entries(rl())) res.setHeader(k, val);
+    const q = (n: string) => search.get(n) ?? undefined;
+    await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m![1]!, query: q, reqPath, search }, grant);
   });
-  app.post(`${repo}/issues/:n/labels`, (req, res) => {
-    const p = state.pulls.find((x) => x.number === Number(req.params.n));
-    if (!p) return void res.status(404).json({ message: 'Not Found' });
-    p.labels.push(...(req.body.labels as string[]));
-    res.json(p.labels.map((name) => ({ name })));
-  });
-  const srv = await listenLoopback(app);
-  url = srv.url;
-  return { kind: 'github', url: srv.url, pulls: state.pulls, labels: state.labels, requests: state.requests, failNext: f.failNext, heal: f.heal, close: f.close, stop: srv.stop };
+  root = srv.url;
+  return {
+    kind: 'github',
+    url: srv.url,
+    pulls: state.pulls,
+    labels: state.labels,
+    orgLabels: state.orgLabels,
+    requests: state.requests,
+    violations: state.violations,
+    ...w.api,
+    secondaryLimitNext(method: string, suffix: string, count: number, retryAfterS?: number) {
+      // remaining stays above zero: only the message tells a secondary limit from a permission error.
+      w.api.failNext(method, suffix, count, 403, {
+        body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.', documentation_url: `${DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits`, status: '403' },
+        headers: retryAfterS !== undefined ? { 'retry-after': String(retryAfterS) } : {},
+      });
+    },
+    stop: srv.stop,
+  };
 }

@@ -5,3 +5,4 @@ export * from './harness.ts';
 export * from './forge-server.ts';
 export * from './git-http-server.ts';
 export * from './redis-cluster.ts';
+export * from './forge-spec.ts';

@@ -18,7 +18,11 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
     throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${rt.cfg.forge.draftPrefix}${title}"`, { branch, tests: data.tests });
   }
   await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
-  let url = (await rt.forge.findByBranch(branch))?.url;
+  // Any state: this cycle's branch with a PR a human already closed or merged still means "opened".
+  const existing = await rt.forge.findByBranch(branch);
+  let url = existing?.url;
+  let warnings: string[] = [];
+  if (existing && existing.state !== 'open') throw new CycleEnded('ok', `draft PR opened earlier, since ${existing.state}: ${existing.url}`, { branch, pr_url: existing.url });
   if (!url) {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
     const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock());
@@ -26,9 +30,14 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
     await s.step(40, `pushing ${branch}`);
     await rt.forge.push(rt.mirror.dir, data.botCommit, branch);
     await s.step(70, 'opening the draft PR');
-    url = (await rt.forge.openDraft({ branch, base: rt.cfg.repo.base, title, body, cycleId: data.cycleId, labels: rt.cfg.forge.labels })).url;
+    const opened = await rt.forge.openDraft({ branch, base: rt.cfg.repo.base, title, body, cycleId: data.cycleId, labels: rt.cfg.forge.labels });
+    url = opened.url;
+    warnings = opened.warnings ?? [];
+    if (opened.draft === false) {
+      throw new CycleEnded('ok', `PR opened as a normal PR (the forge refused a draft; marked by its title): ${url}`, { branch, pr_url: url, warnings });
+    }
   }
 
-  // 3. ok with the PR's URL.
-  throw new CycleEnded('ok', `draft PR opened: ${url}`, { branch, pr_url: url });
+  // 3. ok with the PR's URL; labels that could not be applied are warnings, never a failure.
+  throw new CycleEnded('ok', `draft PR opened: ${url}`, { branch, pr_url: url, ...(warnings.length ? { warnings } : {}) });
 }

@@ -8,6 +8,7 @@ export interface CycleDetails {
   model?: ModelInfo;
   branch?: string;
   pr_url?: string;
+  warnings?: string[];
 }
 
 /** Raised by a stage step to end the cycle for good with a named outcome. Never retried. */

@@ -1,7 +1,7 @@
-import { CycleEnded } from '../errors/index.ts';
-import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from './http.ts';
+import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
+import { forgeCall, forgePages, ForgeRefused, fromRepo, message, type ForgeHttp } from './http.ts';
 import { pushBranch } from './push.ts';
-import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type RemoteForgeOptions } from './types.ts';
+import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrRef, type RemoteForgeOptions } from './types.ts';
 
 interface GiteaPull {
   number: number;
@@ -13,22 +13,32 @@ interface GiteaPull {
   head: { ref: string; label: string; repo: { full_name: string } | null };
 }
 
+interface GiteaLabel {
+  id: number;
+  name: string;
+}
+
 export interface GiteaOptions extends RemoteForgeOptions {
   baseUrl: string;
-  /** A draft on Gitea is a title starting with a WORK_IN_PROGRESS_PREFIXES entry. */
-  draftPrefix: string;
+  /** The server's WORK_IN_PROGRESS_PREFIXES (config validates draftPrefix against them). */
+  wipPrefixes?: string[];
 }
+
+// Gitea's [api] MAX_RESPONSE_ITEMS default: asking for more is silently capped to it.
+const PAGE = 50;
 
 /**
  * Gitea and Forgejo (same API). No `draft` field exists: a draft is a title starting with a
- * WIP prefix. The list endpoint has no head filter, so PRs are matched by head branch and
- * head repository here; a 409 on create names the existing PR (`issue_id: N`).
+ * WIP prefix. Lookup by branch uses `/pulls/{base}/{head}` from Gitea 1.22 on (any state), and on
+ * older servers lists every PR and matches head branch and head repository. Labels are ids
+ * (repository and organisation labels, read to the last page) and are best effort.
  */
 export class GiteaForge implements Forge {
   readonly kind = 'gitea';
   private readonly http: ForgeHttp;
   private readonly repoPath: string;
   private labelIds: Map<string, number> | null = null;
+  private version: Promise<[number, number] | null> | null = null;
 
   constructor(private readonly o: GiteaOptions) {
     this.http = {
@@ -46,7 +56,7 @@ export class GiteaForge implements Forge {
   }
 
   private pulls(state: 'open' | 'all'): AsyncGenerator<GiteaPull> {
-    return forgePages<GiteaPull>(this.http, `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=50&page=1`);
+    return forgePages<GiteaPull>(this.http, `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=${PAGE}&page=1`, { maxPages: this.o.maxPages, log: this.o.log, what: 'pull requests' });
   }
 
   private ours(p: GiteaPull): boolean {
@@ -57,9 +67,46 @@ export class GiteaForge implements Forge {
     return { url: p.html_url, branch: p.head.ref, state: p.merged ? 'merged' : p.state };
   }
 
+  /** Major and minor of the server's Gitea version (Forgejo reports "…+gitea-1.22.0"), null when unknown. */
+  private serverVersion(): Promise<[number, number] | null> {
+    this.version ??= forgeCall<{ version?: string }>(this.http, 'GET', '/version')
+      .then((r) => {
+        const v = String(r.body?.version ?? '');
+        const m = /gitea-(\d+)\.(\d+)/.exec(v) ?? /^v?(\d+)\.(\d+)/.exec(v);
+        return m ? ([Number(m[1]), Number(m[2])] as [number, number]) : null;
+      })
+      .catch((err: unknown) => {
+        this.version = null;
+        throw err;
+      });
+    return this.version;
+  }
+
+  private async hasBaseHeadLookup(): Promise<boolean> {
+    const v = await this.serverVersion();
+    return v !== null && (v[0] > 1 || (v[0] === 1 && v[1] >= 22));
+  }
+
   async findByBranch(branch: string): Promise<PrRef | null> {
-    for await (const p of this.pulls('open')) if (p.head.ref === branch && this.ours(p)) return this.ref(p);
-    return null;
+    if (await this.hasBaseHeadLookup()) {
+      const path = `${this.repoPath}/pulls/${encodeURIComponent(this.o.base)}/${branch.split('/').map(encodeURIComponent).join('/')}`;
+      try {
+        const r = await forgeCall<GiteaPull>(this.http, 'GET', path);
+        if (r.status === 200 && this.ours(r.body)) return this.ref(r.body);
+        return null;
+      } catch (err) {
+        if (err instanceof ForgeRefused && err.status === 404) return null;
+        throw err;
+      }
+    }
+    // Before 1.22: the list has no head filter; every state, so a closed or merged PR is found too.
+    let closed: PrRef | null = null;
+    for await (const p of this.pulls('all')) {
+      if (p.head.ref !== branch || !this.ours(p)) continue;
+      if (p.state === 'open') return this.ref(p);
+      closed ??= this.ref(p);
+    }
+    return closed;
   }
 
   async listBotPrs(): Promise<BotPr[]> {
@@ -72,48 +119,167 @@ export class GiteaForge implements Forge {
   }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
-    const labels = await this.resolveLabels(pr.labels);
-    const r = await forgeCall<GiteaPull & { message?: string }>(this.http, 'POST', `${this.repoPath}/pulls`, {
-      head: pr.branch,
-      base: pr.base,
-      title: this.o.draftPrefix + pr.title,
-      body: pr.body,
-      ...(labels.length ? { labels } : {}),
-    });
-    if (r.status === 201 || r.status === 200) return this.ref(r.body);
+    const warnings: string[] = [];
+    const labels = await this.resolveLabels(pr.labels, warnings);
+    const r = await this.create(pr, labels);
+    if (r.status === 201 || r.status === 200) return { ...this.ref(r.body), draft: true, warnings };
     if (r.status === 409) {
-      // "pull request already exists for these targets [id: 7, issue_id: 3, …]"
+      // "pull request already exists for these targets [id: 7, issue_id: 3, …]": issue_id is the PR's number.
       const n = /issue_id: (\d+)/.exec(message(r.body))?.[1];
       const existing = n ? await forgeCall<GiteaPull>(this.http, 'GET', `${this.repoPath}/pulls/${n}`) : null;
-      if (existing?.status === 200) return this.ref(existing.body);
+      if (existing?.status === 200) return { ...this.ref(existing.body), warnings };
       const found = await this.findByBranch(pr.branch);
-      if (found) return found;
+      if (found) return { ...found, warnings };
+      throw new TransientError(`${this.http.label} says a PR from ${pr.branch} exists (HTTP 409) but it cannot be found yet: ${message(r.body)}`);
     }
     throw new CycleEnded('pr_failed', `${this.http.label} refused the pull request (HTTP ${r.status}): ${message(r.body)}`);
   }
 
-  /** Label names → ids (Gitea takes ids), creating missing labels; skipped with a warning when not allowed. */
-  private async resolveLabels(names: string[]): Promise<number[]> {
+  private async create(pr: DraftPr, labels: number[]) {
+    try {
+      return await forgeCall<GiteaPull & { message?: string }>(this.http, 'POST', `${this.repoPath}/pulls`, {
+        head: pr.branch,
+        base: pr.base,
+        title: this.o.draftPrefix + pr.title,
+        body: pr.body,
+        ...(labels.length ? { labels } : {}),
+      });
+    } catch (err) {
+      // Gitea answers a missing base or head branch with a bare 404: say which one.
+      if (err instanceof ForgeRefused && err.status === 404) throw await this.explainMissing(pr, err);
+      throw err;
+    }
+  }
+
+  private async explainMissing(pr: DraftPr, err: ForgeRefused): Promise<Error> {
+    // The repository itself missing is what the 404 already says.
+    await forgeCall(this.http, 'GET', this.repoPath);
+    for (const [branch, what] of [
+      [pr.base, 'base branch (repo.base)'],
+      [pr.branch, 'bot branch'],
+    ] as const) {
+      try {
+        await forgeCall(this.http, 'GET', `${this.repoPath}/branches/${encodeURIComponent(branch)}`);
+      } catch (e) {
+        if (e instanceof ForgeRefused && e.status === 404) {
+          return new ForgeRefused(`${this.http.label}: the ${what} "${branch}" does not exist in ${this.o.owner}/${this.o.repo} (HTTP 404 on create): ${what.startsWith('base') ? 'set repo.base to an existing branch' : 'the push did not arrive; check forge.remote'}`, 404, err.forgeMessage);
+        }
+        if (!(e instanceof ForgeRefused)) throw e;
+      }
+    }
+    return err;
+  }
+
+  /**
+   * Label names → ids (Gitea takes ids): repository labels and, for an organisation's repository,
+   * the organisation's labels, each read to the last page; a missing label is created in the
+   * repository. Labels are an issue-scope resource (`write:issue`): any failure here becomes a
+   * warning and the PR opens without that label.
+   */
+  private async resolveLabels(names: string[], warnings: string[]): Promise<number[]> {
     if (names.length === 0) return [];
-    if (!this.labelIds) {
-      this.labelIds = new Map();
-      const r = await forgeCall<{ id: number; name: string }[]>(this.http, 'GET', `${this.repoPath}/labels?limit=50`);
-      for (const l of r.body ?? []) this.labelIds.set(l.name, l.id);
+    try {
+      this.labelIds ??= await this.readLabels();
+    } catch (err) {
+      if (err instanceof RateLimited) throw err;
+      warnings.push(`labels not applied: cannot read the labels of ${this.o.owner}/${this.o.repo}: ${reasonOf(err)}; give the token write:issue or set forge.labels to []`);
+      return [];
     }
     const ids: number[] = [];
     for (const name of names) {
       let id = this.labelIds.get(name);
       if (id === undefined) {
         try {
-          const r = await forgeCall<{ id: number }>(this.http, 'POST', `${this.repoPath}/labels`, { name, color: '#5319e7', description: 'opened by prbot' });
+          const r = await forgeCall<GiteaLabel & { message?: string }>(this.http, 'POST', `${this.repoPath}/labels`, { name, color: '#5319e7', description: 'opened by prbot' });
           if (r.status === 201) this.labelIds.set(name, (id = r.body.id));
+          else warnings.push(`label "${name}" not applied: creating it answered HTTP ${r.status}: ${message(r.body)}`);
         } catch (err) {
-          if (!(err instanceof CycleEnded)) throw err;
+          if (err instanceof RateLimited) throw err;
+          warnings.push(`label "${name}" not applied: creating it failed: ${reasonOf(err)}; give the token write:issue or create the label by hand`);
         }
       }
-      if (id === undefined) this.o.log.warn({ label: name }, 'cannot create the label; opening the PR without it');
-      else ids.push(id);
+      if (id !== undefined) ids.push(id);
     }
+    for (const w of warnings) this.o.log.warn({ forge: this.http.label }, w);
     return ids;
   }
+
+  private async readLabels(): Promise<Map<string, number>> {
+    const m = new Map<string, number>();
+    const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'labels' };
+    try {
+      // Organisation labels first: a repository label of the same name wins.
+      for await (const l of forgePages<GiteaLabel>(this.http, `/orgs/${encodeURIComponent(this.o.owner)}/labels?limit=${PAGE}&page=1`, po)) m.set(l.name, l.id);
+    } catch (err) {
+      // 404: the owner is a user, not an organisation; 403: no read:organization. Repository labels still count.
+      if (!(err instanceof ForgeRefused && (err.status === 404 || err.status === 403))) throw err;
+    }
+    for await (const l of forgePages<GiteaLabel>(this.http, `${this.repoPath}/labels?limit=${PAGE}&page=1`, po)) m.set(l.name, l.id);
+    return m;
+  }
+
+  async doctor(target: ForgeTarget): Promise<DoctorCheck[]> {
+    const out: DoctorCheck[] = [];
+    const repo = `${this.o.owner}/${this.o.repo}`;
+    const step = async (name: string, fn: () => Promise<DoctorCheck>) => {
+      try {
+        out.push(await fn());
+      } catch (err) {
+        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv) });
+      }
+    };
+    await step('token', async () => {
+      const r = await forgeCall<{ login?: string }>(this.http, 'GET', '/user');
+      return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.body?.login ?? '?'}` };
+    });
+    await step('version', async () => {
+      const v = await this.serverVersion();
+      if (v && (v[0] > 1 || v[1] >= 22)) return { name: 'version', status: 'ok', detail: `Gitea API ${v.join('.')}: PRs are looked up by /pulls/{base}/{head}` };
+      return { name: 'version', status: 'warn', detail: `Gitea API ${v ? v.join('.') : 'unknown'} (before 1.22): PRs are looked up by listing every PR and matching the head branch`, fix: 'upgrade to Gitea 1.22 or later for a direct lookup' };
+    });
+    await step('repository', async () => {
+      const r = await forgeCall<{ full_name?: string; permissions?: { push?: boolean }; has_pull_requests?: boolean }>(this.http, 'GET', this.repoPath);
+      if (r.body?.has_pull_requests === false) return { name: 'repository', status: 'fail', detail: `${repo} has pull requests turned off`, fix: 'turn on pull requests in the repository settings' };
+      if (r.body?.permissions && !r.body.permissions.push) return { name: 'repository', status: 'fail', detail: `the token's user cannot push to ${repo}`, fix: 'give the bot user write access to the repository' };
+      return { name: 'repository', status: 'ok', detail: `${repo} is reachable and writable` };
+    });
+    await step('base branch', async () => {
+      try {
+        await forgeCall(this.http, 'GET', `${this.repoPath}/branches/${encodeURIComponent(target.base)}`);
+        return { name: 'base branch', status: 'ok', detail: `base branch "${target.base}" exists` };
+      } catch (err) {
+        if (err instanceof ForgeRefused && err.status === 404) return { name: 'base branch', status: 'fail', detail: `base branch "${target.base}" does not exist in ${repo}`, fix: 'set repo.base to an existing branch' };
+        throw err;
+      }
+    });
+    await step('labels', async () => {
+      if (target.labels.length === 0) return { name: 'labels', status: 'ok', detail: 'no labels configured' };
+      try {
+        const have = await this.readLabels();
+        const missing = target.labels.filter((l) => !have.has(l));
+        return { name: 'labels', status: 'ok', detail: missing.length ? `labels ${missing.map((l) => `"${l}"`).join(', ')} will be created on the first PR (needs write:issue)` : `labels ${target.labels.join(', ')} exist` };
+      } catch (err) {
+        if (err instanceof ForgeRefused && err.status === 403) {
+          return { name: 'labels', status: 'fail', detail: `the token cannot use labels (${err.forgeMessage}); PRs would open without the labels ${target.labels.join(', ')}`, fix: 'give the token write:issue (labels are in Gitea\'s issue scope) besides write:repository, or set forge.labels to []' };
+        }
+        throw err;
+      }
+    });
+    out.push({ name: 'draft', status: 'ok', detail: `drafts are titles starting with "${this.o.draftPrefix.trim()}", one of the server's WIP prefixes (${(this.o.wipPrefixes ?? ['WIP:', '[WIP]']).join(', ')})` });
+    return out;
+  }
+}
+
+export function reasonOf(err: unknown): string {
+  return err instanceof CycleEnded ? err.reason : (err as Error).message;
+}
+
+export function fixFor(err: unknown, tokenEnv: string): string | undefined {
+  if (err instanceof ForgeRefused) {
+    if (err.status === 401) return `put a valid token in ${tokenEnv}`;
+    if (err.status === 403) return 'give the token the scope named above';
+    if (err.status === 404) return 'check forge.owner, forge.repo and that the token can see the repository';
+  }
+  if (err instanceof TransientError) return 'check forge.baseUrl/apiUrl and that the forge is reachable';
+  return undefined;
 }

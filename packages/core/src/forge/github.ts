@@ -1,37 +1,72 @@
-import { CycleEnded } from '../errors/index.ts';
-import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from './http.ts';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import { Octokit } from '@octokit/rest';
+import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
+import { ForgeRefused, fromRepo } from './http.ts';
+import { fixFor, reasonOf } from './gitea.ts';
 import { pushBranch } from './push.ts';
-import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type RemoteForgeOptions } from './types.ts';
+import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrRef, type RemoteForgeOptions } from './types.ts';
+
+const GitHubClient = Octokit.plugin(throttling, retry);
+type Client = InstanceType<typeof GitHubClient>;
 
 interface GithubPull {
   number: number;
   html_url: string;
-  state: 'open' | 'closed';
+  state: string;
   merged_at: string | null;
   body: string | null;
   updated_at: string;
+  draft?: boolean;
   head: { ref: string; repo: { full_name: string } | null };
 }
 
 export interface GithubOptions extends RemoteForgeOptions {
   apiUrl: string;
+  /** Rate-limit waits up to this long happen inside the job (Octokit's throttling); longer ones pause the pr queue. */
+  rateLimitWaitMs?: number;
 }
 
-/** GitHub and GitHub Enterprise: `draft: true`, lookup by `head=owner:branch`. */
+interface HttpError {
+  status?: number;
+  message?: string;
+  response?: { headers?: Record<string, string | undefined>; data?: unknown };
+}
+
+const DRAFT_REFUSED = /draft pull requests are not supported/i;
+
+/**
+ * GitHub and GitHub Enterprise through Octokit. `@octokit/plugin-throttling` applies GitHub's
+ * rules for primary and secondary rate limits (retry-after, x-ratelimit-reset, at least a minute
+ * for a secondary limit) and `@octokit/plugin-retry` retries a 5xx once. How that meets the pr
+ * queue: a wait of at most `rateLimitWaitMs` (and at most twice per call) happens in the job;
+ * a longer one ends the attempt with RateLimited, so the whole pr queue waits (BullMQ's manual
+ * rate limit, which does not count as an attempt) instead of one job sleeping on a worker slot.
+ */
 export class GithubForge implements Forge {
   readonly kind = 'github';
-  private readonly http: ForgeHttp;
-  private readonly repoPath: string;
+  private readonly label: string;
+  private readonly gh: Client;
+  private readonly waitMs: number;
 
   constructor(private readonly o: GithubOptions) {
-    this.http = {
-      label: `github ${o.owner}/${o.repo}`,
+    this.label = `github ${o.owner}/${o.repo}`;
+    this.waitMs = o.rateLimitWaitMs ?? 20_000;
+    const inJob = (retryAfterS: number, _opts: unknown, _client: unknown, retryCount: number) => retryAfterS * 1000 <= this.waitMs && retryCount < 2;
+    this.gh = new GitHubClient({
+      auth: o.token,
       baseUrl: o.apiUrl.replace(/\/+$/, ''),
-      headers: { authorization: `Bearer ${o.token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'prbot' },
-      timeoutMs: o.timeoutMs,
-      tokenEnv: o.tokenEnv,
-    };
-    this.repoPath = `/repos/${encodeURIComponent(o.owner)}/${encodeURIComponent(o.repo)}`;
+      userAgent: 'prbot',
+      log: { debug: () => {}, info: () => {}, warn: (m: string) => o.log.debug({ forge: this.label }, m), error: (m: string) => o.log.debug({ forge: this.label }, m) },
+      request: { fetch: timedFetch(o.timeoutMs) },
+      throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
+      // 429 and 403 belong to the throttling plugin; 4xx answers are final.
+      retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
+    });
+    // Pinned: the shapes prbot reads are those of this API version.
+    this.gh.hook.before('request', (options) => {
+      options.headers['x-github-api-version'] = '2022-11-28';
+    });
   }
 
   push(mirrorDir: string, commit: string, branch: string): Promise<void> {
@@ -39,54 +74,177 @@ export class GithubForge implements Forge {
   }
 
   private ref(p: GithubPull): PrRef {
-    return { url: p.html_url, branch: p.head.ref, state: p.merged_at ? 'merged' : p.state };
+    return { url: p.html_url, branch: p.head.ref, state: p.merged_at ? 'merged' : p.state === 'open' ? 'open' : 'closed' };
   }
 
+  /** Runs one API call and maps its failure to prbot's errors (never with the token in them). */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.mapError(what, err as HttpError);
+    }
+  }
+
+  private mapError(what: string, e: HttpError): Error {
+    const s = e.status;
+    const h = e.response?.headers ?? {};
+    const m = errorText(e);
+    if (s === undefined || s >= 500) return new TransientError(`${this.label}: ${what} failed${s ? ` (HTTP ${s})` : ''}: ${m.replaceAll(this.o.token, '***')}`);
+    if (s === 429 || ((s === 403) && (h['x-ratelimit-remaining'] === '0' || /secondary rate limit/i.test(m)))) {
+      const reset = Number(h['x-ratelimit-reset']);
+      const retryAfter = Number(h['retry-after']);
+      const secondary = /secondary rate limit/i.test(m);
+      const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : h['x-ratelimit-remaining'] === '0' && reset > 0 ? Math.max(1000, reset * 1000 - Date.now() + 1000) : 60_000;
+      return new RateLimited(`${this.label} ${secondary ? 'secondary' : 'primary'} rate limit on ${what} (HTTP ${s})`, Math.min(wait, 3_600_000));
+    }
+    if (s === 401) return new ForgeRefused(`${this.label} rejected the token (HTTP 401): check that ${this.o.tokenEnv} holds a valid, unexpired token`, s, m);
+    if (s === 403) {
+      const needs = h['x-accepted-github-permissions'];
+      return new ForgeRefused(`${this.label} refused ${what} (HTTP 403): the token in ${this.o.tokenEnv} lacks permission: ${m}${needs ? ` (needs ${needs})` : ''}`, s, m);
+    }
+    if (s === 404) return new ForgeRefused(`${this.label}: ${what}: not found (HTTP 404): check forge.owner and forge.repo, and that the token in ${this.o.tokenEnv} can see the repository`, s, m);
+    return new ForgeRefused(`${this.label} refused ${what} (HTTP ${s}): ${m}`, s, m);
+  }
+
+  /** Any state: the head filter names one branch, so one page holds every PR from it. */
   async findByBranch(branch: string): Promise<PrRef | null> {
-    const head = encodeURIComponent(`${this.o.owner}:${branch}`);
-    const r = await forgeCall<GithubPull[]>(this.http, 'GET', `${this.repoPath}/pulls?head=${head}&state=open&per_page=10`);
-    const p = (r.body ?? []).find((x) => x.head.ref === branch);
+    const r = await this.call('looking the PR up by branch', () => this.gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
+    const mine = (r.data as GithubPull[]).filter((x) => x.head.ref === branch);
+    const p = mine.find((x) => x.state === 'open') ?? mine[0];
     return p ? this.ref(p) : null;
   }
 
   async listBotPrs(): Promise<BotPr[]> {
     const out: BotPr[] = [];
-    for await (const p of forgePages<GithubPull>(this.http, `${this.repoPath}/pulls?state=all&sort=updated&direction=desc&per_page=100`)) {
-      if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) {
-        out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at });
+    let pages = 0;
+    const it = this.gh.paginate.iterator(this.gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
+    await this.call('listing pull requests', async () => {
+      for await (const page of it) {
+        pages++;
+        for (const p of page.data as GithubPull[]) {
+          if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at });
+        }
+        if (pages >= this.o.maxPages) {
+          this.o.log.warn({ forge: this.label, pages }, `${this.label}: stopped listing pull requests after ${pages} pages (forge.maxPages); later ones are not seen`);
+          break;
+        }
       }
-    }
+    });
     return out;
   }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
-    const r = await forgeCall<GithubPull & { errors?: { message?: string }[] }>(this.http, 'POST', `${this.repoPath}/pulls`, {
-      title: pr.title,
-      head: pr.branch,
-      base: pr.base,
-      body: pr.body,
-      draft: true,
-    });
-    if (r.status === 201) {
-      await this.addLabels(r.body.number, pr.labels);
-      return this.ref(r.body);
+    const warnings: string[] = [];
+    let draft = true;
+    let created: GithubPull;
+    try {
+      created = await this.create(pr, true);
+    } catch (err) {
+      if (!(err instanceof ForgeRefused && err.status === 422 && DRAFT_REFUSED.test(err.forgeMessage))) throw err;
+      // Private repositories on GitHub Free/Pro cannot have drafts: a normal PR marked by its title.
+      draft = false;
+      const note = `GitHub refused a draft PR for ${this.o.owner}/${this.o.repo} (drafts on private repositories need GitHub Team or Enterprise), so this opened as a normal PR marked "${this.o.draftPrefix.trim()}" in its title`;
+      warnings.push(note);
+      this.o.log.warn({ forge: this.label }, note);
+      created = await this.create({ ...pr, title: this.o.draftPrefix + pr.title, body: `> **Not a draft:** ${note}. It still must not be merged without review.\n\n${pr.body}` }, false);
     }
-    // 422 means many things; only "already exists" is resolved by looking the PR up.
-    if (r.status === 422 && (r.body.errors ?? []).some((e) => /already exists/i.test(e.message ?? ''))) {
-      const found = await this.findByBranch(pr.branch);
-      if (found) return found;
-    }
-    const details = (r.body.errors ?? []).map((e) => e.message).filter(Boolean).join('; ');
-    throw new CycleEnded('pr_failed', `${this.http.label} refused the pull request (HTTP ${r.status}): ${message(r.body)}${details ? ` (${details})` : ''}`);
+    const ref = this.ref(created);
+    await this.addLabels(created.number, pr.labels, warnings);
+    return { ...ref, draft, warnings };
   }
 
-  private async addLabels(n: number, labels: string[]): Promise<void> {
-    if (!labels.length) return;
+  private async create(pr: DraftPr, draft: boolean): Promise<GithubPull> {
     try {
-      await forgeCall(this.http, 'POST', `${this.repoPath}/issues/${n}/labels`, { labels });
+      const r = await this.call('creating the pull request', () => this.gh.rest.pulls.create({ owner: this.o.owner, repo: this.o.repo, title: pr.title, head: pr.branch, base: pr.base, body: pr.body, draft }));
+      return r.data as GithubPull;
     } catch (err) {
-      if (!(err instanceof CycleEnded)) throw err;
-      this.o.log.warn({ labels }, 'cannot label the PR; it stays unlabelled');
+      if (!(err instanceof ForgeRefused && err.status === 422)) throw err;
+      const m = err.forgeMessage;
+      if (/already exists/i.test(m)) {
+        const found = await this.findByBranch(pr.branch);
+        if (found) return { number: 0, html_url: found.url, state: found.state === 'open' ? 'open' : 'closed', merged_at: found.state === 'merged' ? 'merged' : null, body: null, updated_at: '', head: { ref: found.branch, repo: null } };
+      }
+      if (/\bbase\b.*invalid/i.test(m)) throw new ForgeRefused(`${this.label}: the base branch (repo.base) "${pr.base}" does not exist in ${this.o.owner}/${this.o.repo} (HTTP 422 ${m}): set repo.base to an existing branch`, 422, m);
+      if (/\bhead\b.*invalid/i.test(m)) throw new ForgeRefused(`${this.label}: the bot branch "${pr.branch}" is not in ${this.o.owner}/${this.o.repo} (HTTP 422 ${m}): check forge.remote`, 422, m);
+      throw err;
     }
   }
+
+  /** Best effort: a label that cannot be added is a warning in the record, never a failed PR. */
+  private async addLabels(n: number, labels: string[], warnings: string[]): Promise<void> {
+    if (!labels.length || n === 0) return;
+    try {
+      await this.call('adding labels', () => this.gh.rest.issues.addLabels({ owner: this.o.owner, repo: this.o.repo, issue_number: n, labels }));
+    } catch (err) {
+      const w = `labels ${labels.join(', ')} not applied: ${reasonOf(err)}${err instanceof ForgeRefused && err.status === 403 ? '; a fine-grained token needs Issues: read and write' : ''}`;
+      warnings.push(w);
+      this.o.log.warn({ forge: this.label }, w);
+    }
+  }
+
+  async doctor(target: ForgeTarget): Promise<DoctorCheck[]> {
+    const out: DoctorCheck[] = [];
+    const repo = `${this.o.owner}/${this.o.repo}`;
+    const step = async (name: string, fn: () => Promise<DoctorCheck | DoctorCheck[]>) => {
+      try {
+        const r = await fn();
+        out.push(...(Array.isArray(r) ? r : [r]));
+      } catch (err) {
+        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv) });
+      }
+    };
+    let scopes: string[] | null = null;
+    await step('token', async () => {
+      const r = await this.call('reading the token\'s user', () => this.gh.rest.users.getAuthenticated());
+      const h = r.headers['x-oauth-scopes'];
+      scopes = typeof h === 'string' ? h.split(',').map((s) => s.trim()).filter(Boolean) : null;
+      return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.data.login}${scopes ? ` (classic token, scopes: ${scopes.join(', ') || 'none'})` : ' (fine-grained or app token)'}` };
+    });
+    await step('repository', async () => {
+      const r = await this.call(`reading ${repo}`, () => this.gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
+      const checks: DoctorCheck[] = [];
+      const d = r.data as { private?: boolean; permissions?: { push?: boolean } };
+      if (d.permissions && !d.permissions.push) checks.push({ name: 'repository', status: 'fail', detail: `the token cannot push to ${repo}`, fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read' });
+      else if (scopes && !scopes.includes('repo') && !(scopes.includes('public_repo') && !d.private)) checks.push({ name: 'repository', status: 'fail', detail: `the classic token's scopes (${(scopes as string[]).join(', ') || 'none'}) cannot push to ${repo}`, fix: `add the scope ${d.private ? 'repo' : 'public_repo (or repo)'}` });
+      else checks.push({ name: 'repository', status: 'ok', detail: `${repo} is reachable${d.permissions ? ' and writable' : ''}` });
+      checks.push(
+        d.private
+          ? { name: 'draft', status: 'warn', detail: `${repo} is private: on GitHub Free/Pro plans draft PRs are not supported there, so prbot opens normal PRs titled "${this.o.draftPrefix.trim()} …" and says so in the PR and the record`, fix: 'use GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback' }
+          : { name: 'draft', status: 'ok', detail: `${repo} is public: draft PRs are supported` },
+      );
+      return checks;
+    });
+    await step('base branch', async () => {
+      try {
+        await this.call('reading the base branch', () => this.gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }));
+        return { name: 'base branch', status: 'ok', detail: `base branch "${target.base}" exists` };
+      } catch (err) {
+        if (err instanceof ForgeRefused && err.status === 404) return { name: 'base branch', status: 'fail', detail: `base branch "${target.base}" does not exist in ${repo}`, fix: 'set repo.base to an existing branch' };
+        throw err;
+      }
+    });
+    out.push(
+      target.labels.length === 0
+        ? { name: 'labels', status: 'ok', detail: 'no labels configured' }
+        : { name: 'labels', status: 'ok', detail: `labels ${target.labels.join(', ')} are added after each PR opens (best effort; a fine-grained token needs Issues: read and write, a classic one repo/public_repo)` },
+    );
+    return out;
+  }
 }
+
+function errorText(e: HttpError): string {
+  const d = e.response?.data as { message?: string; errors?: { message?: string; field?: string; code?: string; resource?: string }[] } | undefined;
+  const base = d?.message ?? e.message ?? 'unknown error';
+  const details = (d?.errors ?? []).map((x) => x.message ?? [x.resource, x.field, x.code].filter(Boolean).join(' ')).filter(Boolean);
+  return (details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 500);
+}
+
+/** Octokit's fetch with prbot's per-request timeout. */
+function timedFetch(ms: number): typeof fetch {
+  return (input, init) => {
+    const signals = [AbortSignal.timeout(ms), ...(init?.signal ? [init.signal] : [])];
+    return fetch(input, { ...init, signal: AbortSignal.any(signals) });
+  };
+}
+

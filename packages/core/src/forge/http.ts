@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
+import type { Logger } from '../logger.ts';
 import { retryAfterMs } from '../model/chat.ts';
 
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 8 });
@@ -7,6 +8,7 @@ const agent = new Agent({ keepAliveTimeout: 30_000, connections: 8 });
 export interface ForgeHttp {
   /** Names the forge in errors, e.g. "gitea git.example.com/team/app". */
   label: string;
+  /** The API root, e.g. https://host/gitea/api/v1 (a ROOT_URL sub-path included). */
   baseUrl: string;
   headers: Record<string, string>;
   timeoutMs: number;
@@ -20,16 +22,34 @@ export interface ForgeResponse<T> {
 }
 
 /**
- * One JSON call to a forge API. Errors never carry the token:
+ * A forge said no to one call, for good (401/403/404/410/422 …). It is a CycleEnded(pr_failed)
+ * for callers that let it through; callers for whom the call is optional (labels) catch it by
+ * class and turn it into a warning.
+ */
+export class ForgeRefused extends CycleEnded {
+  constructor(
+    reason: string,
+    readonly status: number,
+    readonly forgeMessage: string,
+  ) {
+    super('pr_failed', reason);
+  }
+}
+
+/**
+ * One JSON call to a forge API. `path` is relative to the API root, or an absolute URL taken
+ * from a `Link` header (used as given when it is on the API's origin). Errors never carry the token:
  * - 5xx, timeouts, connection errors → TransientError (the pr queue retries with backoff);
  * - 429, or 403 with `x-ratelimit-remaining: 0` → RateLimited (the pr queue waits);
- * - 401 / 403 / 404 → the cycle ends `pr_failed` with what to fix;
+ * - 401 / 403 / 404 → ForgeRefused naming what to fix;
  * - other statuses are returned for the driver to interpret (409, 422 …).
  */
 export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, body?: unknown): Promise<ForgeResponse<T>> {
+  const url = absolute(f, path);
+  const shown = new URL(url).pathname;
   let res;
   try {
-    res = await request(f.baseUrl.replace(/\/+$/, '') + path, {
+    res = await request(url, {
       method: method as 'GET',
       dispatcher: agent,
       headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...f.headers },
@@ -40,7 +60,7 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
     });
   } catch (err) {
     const e = err as Error & { code?: string };
-    throw new TransientError(`${f.label}: ${method} ${path} failed: ${e.code ?? e.name}`);
+    throw new TransientError(`${f.label}: ${method} ${shown} failed: ${e.code ?? e.name}`);
   }
   const text = await res.body.text();
   let parsed: unknown = null;
@@ -54,12 +74,17 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
   if (s === 429 || (s === 403 && h['x-ratelimit-remaining'] === '0')) {
     const reset = Number(h['x-ratelimit-reset']);
     const wait = h['retry-after'] !== undefined ? retryAfterMs(h['retry-after']) : Number.isFinite(reset) && reset > 0 ? Math.max(1000, reset * 1000 - Date.now()) : 60_000;
-    throw new RateLimited(`${f.label} rate-limited ${method} ${path} (HTTP ${s})`, Math.min(wait, 3_600_000));
+    throw new RateLimited(`${f.label} rate-limited ${method} ${shown} (HTTP ${s})`, Math.min(wait, 3_600_000));
   }
-  if (s >= 500) throw new TransientError(`${f.label}: ${method} ${path} answered HTTP ${s}: ${message(parsed)}`);
-  if (s === 401) throw new CycleEnded('pr_failed', `${f.label} rejected the token (HTTP 401): check that ${f.tokenEnv} holds a valid, unexpired token`);
-  if (s === 403) throw new CycleEnded('pr_failed', `${f.label} refused ${method} ${path} (HTTP 403): the token in ${f.tokenEnv} lacks permission; it needs write access to the repository's code and pull requests`);
-  if (s === 404) throw new CycleEnded('pr_failed', `${f.label}: ${path.split('?')[0]} not found (HTTP 404): check forge.owner and forge.repo, and that the token in ${f.tokenEnv} can see the repository`);
+  if (s >= 500) throw new TransientError(`${f.label}: ${method} ${shown} answered HTTP ${s}: ${message(parsed)}`);
+  if (s === 401) throw new ForgeRefused(`${f.label} rejected the token (HTTP 401): check that ${f.tokenEnv} holds a valid, unexpired token`, s, message(parsed));
+  if (s === 403) {
+    const m = message(parsed);
+    const scopes = /required scope\(s\)[^[]*\[([^\]]*)\]/.exec(m)?.[1];
+    const why = scopes ? `the token in ${f.tokenEnv} lacks the scope ${scopes.split(/[ ,]+/).join(' or ')} (${m})` : `the token in ${f.tokenEnv} lacks permission: ${m}`;
+    throw new ForgeRefused(`${f.label} refused ${method} ${shown} (HTTP 403): ${why}`, s, m);
+  }
+  if (s === 404) throw new ForgeRefused(`${f.label}: ${shown} not found (HTTP 404): check forge.owner and forge.repo, and that the token in ${f.tokenEnv} can see the repository`, s, message(parsed));
   return { status: s, body: parsed as T, headers: h };
 }
 
@@ -68,15 +93,44 @@ export function message(body: unknown): string {
   return String(body ?? '').slice(0, 300);
 }
 
-const MAX_PAGES = 20;
+/**
+ * A `Link` URL is used as given (it carries the server's ROOT_URL sub-path) when it is on the API's
+ * own origin. A Link to another origin (a ROOT_URL that differs from the address prbot uses, or a
+ * hostile answer) is re-based onto the API root, so the token never goes to another host.
+ */
+function absolute(f: ForgeHttp, path: string): string {
+  const root = f.baseUrl.replace(/\/+$/, '');
+  if (!/^https?:\/\//i.test(path)) return root + path;
+  const u = new URL(path);
+  const base = new URL(root);
+  if (u.origin === base.origin) return u.href;
+  const i = u.pathname.indexOf('/api/v1/');
+  return root + (i >= 0 ? u.pathname.slice(i + '/api/v1'.length) : u.pathname) + u.search;
+}
 
-/** Every item of a paginated GET, following `Link: rel="next"` (bounded, for a runaway server). */
-export async function* forgePages<T>(f: ForgeHttp, firstPath: string): AsyncGenerator<T> {
-  let path: string | null = firstPath;
-  for (let i = 0; path && i < MAX_PAGES; i++) {
-    const r: ForgeResponse<T[]> = await forgeCall<T[]>(f, 'GET', path);
-    yield* r.body ?? [];
-    path = nextPage(r.headers.link, f.baseUrl);
+export interface PageOptions {
+  /** Pages read at most; the rest is left unread with a warning that names the forge and count. */
+  maxPages: number;
+  log: Logger;
+  what: string;
+}
+
+/** Every item of a paginated GET, following `Link: rel="next"` to the end (or the cap, with a warning). */
+export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOptions): AsyncGenerator<T> {
+  let next: string | null = firstPath;
+  let pages = 0;
+  let items = 0;
+  while (next) {
+    if (pages >= o.maxPages) {
+      o.log.warn({ forge: f.label, pages, items }, `${f.label}: stopped listing ${o.what} after ${pages} pages (${items} items; forge.maxPages); later ones are not seen`);
+      return;
+    }
+    const r: ForgeResponse<T[]> = await forgeCall<T[]>(f, 'GET', next);
+    pages++;
+    const list = Array.isArray(r.body) ? r.body : [];
+    items += list.length;
+    yield* list;
+    next = nextLink(r.headers.link);
   }
 }
 
@@ -85,12 +139,13 @@ export function fromRepo(head: { repo: { full_name: string } | null }, owner: st
   return !head.repo || head.repo.full_name.toLowerCase() === `${owner}/${repo}`.toLowerCase();
 }
 
-/** The next page from a `Link: <…>; rel="next"` header, as a path relative to the API base. */
-function nextPage(link: string | string[] | undefined, base: string): string | null {
+/** The URL of `rel="next"` in a Link header, as given. */
+export function nextLink(link: string | string[] | undefined): string | null {
   const v = Array.isArray(link) ? link.join(',') : link;
-  const m = v ? /<([^>]+)>\s*;\s*rel="next"/.exec(v) : null;
-  if (!m) return null;
-  const u = new URL(m[1]!, base);
-  const basePath = new URL(base).pathname.replace(/\/+$/, '');
-  return u.pathname.slice(basePath.length) + u.search;
+  if (!v) return null;
+  for (const part of v.split(',')) {
+    const m = /<([^>]+)>\s*;\s*rel="?([^";]+)"?/.exec(part.trim());
+    if (m && m[2]!.split(/\s+/).includes('next')) return m[1]!;
+  }
+  return null;
 }

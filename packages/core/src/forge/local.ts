@@ -49,7 +49,7 @@ export class LocalForge implements Forge {
 
   async findByBranch(branch: string): Promise<PrRef | null> {
     const pr = await this.read(this.file(branch));
-    return pr && pr.state === 'open' ? { url: pathToFileURL(this.file(branch)).href, branch: pr.head, state: pr.state } : null;
+    return pr ? { url: pathToFileURL(this.file(branch)).href, branch: pr.head, state: pr.state } : null;
   }
 
   async listBotPrs(): Promise<BotPr[]> {

@@ -2,26 +2,68 @@ import { simpleGit } from 'simple-git';
 import { TransientError } from '../errors/index.ts';
 
 /**
- * Pushes a commit as a branch with simple-git. Over HTTPS the token travels in an
- * `http.extraHeader` set through GIT_CONFIG_* variables of the git process's environment:
- * never in the remote URL, argv or logs. SSH remotes use the machine's SSH setup.
+ * What a push inherits from the operator's environment: proxies, CA bundles and SSH setup are the
+ * machine's, and a push that drops them fails behind a corporate proxy or with a private CA.
+ * HOME is kept so git and ssh find ~/.gitconfig, ~/.ssh/config and known_hosts. Nothing else
+ * passes (no GIT_DIR, GIT_CONFIG_* or credentials of the worker's own).
  */
-export async function pushBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/tmp',
-    GIT_TERMINAL_PROMPT: '0',
-  };
-  if (process.env.SSH_AUTH_SOCK) env.SSH_AUTH_SOCK = process.env.SSH_AUTH_SOCK;
+export const PUSH_ENV_NAMES = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'TMPDIR',
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'NO_PROXY',
+  'ALL_PROXY',
+  'https_proxy',
+  'http_proxy',
+  'no_proxy',
+  'all_proxy',
+  'GIT_SSL_CAINFO',
+  'GIT_SSL_CAPATH',
+  'GIT_PROXY_SSL_CAINFO',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'CURL_CA_BUNDLE',
+  'GIT_SSH_COMMAND',
+  'GIT_SSH',
+  'GIT_SSH_VARIANT',
+  'SSH_AUTH_SOCK',
+] as const;
+
+/**
+ * The git environment of a push. Over HTTP(S) the token travels in `http.<remote>.extraheader`
+ * set through GIT_CONFIG_* variables: never in the remote URL, argv or logs, and scoped to the
+ * remote's URL so a redirect or a submodule on another host never receives it.
+ */
+export function pushEnv(remote: string, token: string | undefined, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
+  for (const k of PUSH_ENV_NAMES) if (from[k] !== undefined && from[k] !== '') env[k] = from[k]!;
+  env.PATH ??= '/usr/bin:/bin';
+  env.HOME ??= '/tmp';
   if (token && /^https?:\/\//i.test(remote)) {
+    const u = new URL(remote);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
     env.GIT_CONFIG_COUNT = '1';
-    env.GIT_CONFIG_KEY_0 = 'http.extraHeader';
+    env.GIT_CONFIG_KEY_0 = `http.${u.href}.extraheader`;
     env.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
   }
+  return env;
+}
+
+/** Pushes a commit as a branch with simple-git. SSH remotes use the machine's SSH setup. */
+export async function pushBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
+  const env = pushEnv(remote, token);
   try {
     // --force: the branch name carries the cycle id, so only a retry of this cycle can own it.
     // GIT_CONFIG_* is refused by simple-git unless allowed: here it carries our own header only.
-    await simpleGit({ baseDir: mirrorDir, unsafe: { allowUnsafeConfigEnvCount: true } }).env(env).push(remote, `${commit}:refs/heads/${branch}`, ['--force', '--quiet']);
+    // GIT_SSH_COMMAND likewise: it is the operator's own, from the worker's environment.
+    await simpleGit({ baseDir: mirrorDir, unsafe: { allowUnsafeConfigEnvCount: true, allowUnsafeSshCommand: true } }).env(env).push(remote, `${commit}:refs/heads/${branch}`, ['--force', '--quiet']);
   } catch (err) {
     const msg = String((err as Error).message).split('\n').filter((l) => !/authorization/i.test(l)).join(' ').slice(0, 400);
     throw new TransientError(`pushing ${branch} failed: ${token ? msg.replaceAll(token, '***') : msg}`);

@@ -17,6 +17,24 @@ export interface PrRef {
   url: string;
   branch: string;
   state: PrState;
+  /** False when the forge refused a draft and the PR opened as a normal one (title prefix only). */
+  draft?: boolean;
+  /** What went wrong without failing the PR (a label not applied, a draft refused); goes into the record. */
+  warnings?: string[];
+}
+
+/** One line of `prbot doctor`: what was checked against the live forge, and how to fix a failure. */
+export interface DoctorCheck {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
+
+/** What the doctor and the drivers need to know about the cycle's target beyond the forge itself. */
+export interface ForgeTarget {
+  base: string;
+  labels: string[];
 }
 
 /** A bot PR as listed by the forge, tied to its cycle and gap by the body's markers. */
@@ -31,11 +49,13 @@ export interface Forge {
   readonly kind: string;
   /** Pushes the bot commit as the branch; re-pushing the same commit is a no-op. */
   push(mirrorDir: string, commit: string, branch: string): Promise<void>;
-  /** The open PR from this head branch, if any (a retried job must not open a second). */
+  /** The PR from this head branch in any state, an open one first (a retried job must not open a second). */
   findByBranch(branch: string): Promise<PrRef | null>;
   openDraft(pr: DraftPr): Promise<PrRef>;
   /** Every PR whose head starts with the bot's branch prefix, all states, in one listing. */
   listBotPrs(): Promise<BotPr[]>;
+  /** `prbot doctor`: token, repository, base branch, labels and drafts checked against the live forge. */
+  doctor?(target: ForgeTarget): Promise<DoctorCheck[]>;
 }
 
 /**
@@ -93,5 +113,11 @@ export interface RemoteForgeOptions {
   remote: string;
   branchPrefix: string;
   timeoutMs: number;
+  /** The base branch PRs target (repo.base); Gitea's lookup by branch needs it. */
+  base: string;
+  /** Gitea: draft title prefix; GitHub: the title prefix used when drafts are refused. */
+  draftPrefix: string;
+  /** Pages read at most per listing before prbot warns and stops (a runaway or huge forge). */
+  maxPages: number;
   log: import('../logger.ts').Logger;
 }

@@ -1,0 +1,33 @@
+import type { LoadedConfig } from '../config/index.ts';
+import type { Logger } from '../logger.ts';
+import { createForge } from './create.ts';
+import type { DoctorCheck } from './types.ts';
+
+export interface DoctorReport {
+  forge: string;
+  checks: DoctorCheck[];
+  /** False when something would fail a cycle. */
+  ok: boolean;
+}
+
+/**
+ * `prbot doctor`: asks the live forge what the first cycle would meet (token, repository, base
+ * branch, labels, drafts) before any cycle runs, so a wrong scope is found by the operator and
+ * not by a pr_failed after the model was paid for.
+ */
+export async function runDoctor(cfg: LoadedConfig, env: NodeJS.ProcessEnv, log: Logger): Promise<DoctorReport> {
+  const forge = createForge(cfg, env, log);
+  const f = cfg.forge;
+  const checks: DoctorCheck[] = [];
+  if (f.kind !== 'local' && !env[f.tokenEnv]) checks.push({ name: 'token', status: 'fail', detail: `${f.tokenEnv} is not set`, fix: `export ${f.tokenEnv}=<token> in the workers' environment` });
+  else if (forge.doctor) checks.push(...(await forge.doctor({ base: cfg.repo.base, labels: f.labels })));
+  else checks.push({ name: 'forge', status: 'ok', detail: `${forge.kind}: nothing to check against a server` });
+  return { forge: f.kind === 'local' ? 'local' : `${f.kind} ${f.owner}/${f.repo}`, checks, ok: checks.every((c) => c.status !== 'fail') };
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
+  const lines = r.checks.map((c) => `${mark[c.status]} ${c.name}: ${c.detail}${c.fix ? `\n       fix: ${c.fix}` : ''}`);
+  const failed = r.checks.filter((c) => c.status === 'fail').map((c) => c.name);
+  return [`prbot doctor — ${r.forge}`, ...lines, '', failed.length ? `would fail: ${failed.join(', ')}` : 'nothing would fail'].join('\n');
+}
