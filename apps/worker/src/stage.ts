@@ -156,6 +156,7 @@ export async function endCycle(
       : (c.proposal?.files ?? []).map((f) => ({ path: f.path, action: f.is_new ? ('ADD' as const) : ('UPDATE' as const) })),
     tests: details.tests ?? c.tests ?? [],
     model: c.model ?? details.model ?? null,
+    ...((c.context ?? details.context) ? { context: c.context ?? details.context } : {}),
     branch: details.branch ?? null,
     pr_url: details.pr_url ?? null,
   });
