@@ -102,6 +102,7 @@ const RUNNERS: Runner[] = [
 
 /** Frames of the runner's or the runtime's own code: never what the model needs to see. */
 const NOISE = /^\s*(at .*(node:internal|node_modules|node:async_hooks|\(node:)|at (process|Test|AsyncResource|TestContext\.<anonymous>)\b.*node:|\d+: .*(rust_begin_unwind|core::panicking|core::ops::function)|at \/rustc\/|\S.*\(node:[\w/]+:\d+:\d+\)$|node:internal\/\S+:\d+:\d+$)/;
+const VALUES = /\b(expected|actual|received|left|right|want|got)\b\s*[:=]|!==|^\s*[-+] \S|^\s*[-+][^-+\s]/i;
 const TELLING = /not ok|error|expected|actual|received|left:|right:|fail(ed|ing)?\b|assert|!==|panicked|want|got/i;
 
 // ANSI escapes (colours, cursor moves): runners print them even into pipes at times.
@@ -167,12 +168,17 @@ function fit(block: string[], summary: string, maxBytes: number): string {
     used += bytes(l) + 1;
   }
   const rest = block.slice(head.length);
-  const extra: string[] = [];
-  for (const l of rest.filter((x) => TELLING.test(x))) {
-    if (used + bytes(l) + 1 > room - 40) break;
-    extra.push(l);
-    used += bytes(l) + 1;
+  // Values first (expected/actual/received/left/right, diff lines), then other assertion talk;
+  // printed in their original order.
+  const picked = new Set<number>();
+  for (const re of [VALUES, TELLING]) {
+    rest.forEach((l, k) => {
+      if (picked.has(k) || !re.test(l) || used + bytes(l) + 1 > room - 40) return;
+      picked.add(k);
+      used += bytes(l) + 1;
+    });
   }
+  const extra = rest.filter((_, k) => picked.has(k));
   const cut = rest.length - extra.length;
   return clip([...head, ...extra, `… (${cut} more line${cut === 1 ? '' : 's'} of this failure left out)`].join('\n') + tail, maxBytes);
 }

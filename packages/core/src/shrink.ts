@@ -40,7 +40,7 @@ export function shrinkRefusal(changes: Change[], base: Map<string, string>, gapT
     if (old === undefined || !c.lines) continue;
     const total = lineCount(old);
     if (total > 0 && c.lines.removed > maxShrink * total) {
-      const pct = Math.round((100 * c.lines.removed) / total);
+      const pct = ((100 * c.lines.removed) / total).toFixed(1);
       return `${c.path}: the proposal removes ${c.lines.removed} of its ${total} lines (${pct} %, +${c.lines.added} −${c.lines.removed}); guardrails.maxShrink allows ${Math.round(maxShrink * 100)} % when the gap does not ask for removal`;
     }
     const before = countTestCases(old);
