@@ -72,17 +72,21 @@ export function parseProposal(text: string, maxBytes: number): Proposal {
   }
   const r = proposalSchema.safeParse(value);
   if (!r.success) {
-    const first = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${describeIssue(i)}`);
+    const first = r.error.issues.flatMap(closestForm).slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ProposalParseError(`answer does not match the proposal schema: ${first.join('; ')}`);
   }
   return r.data;
 }
 
-/** A union's "Invalid input" says nothing; name what each form wanted instead. */
-function describeIssue(i: z.core.$ZodIssue): string {
-  if (i.code !== 'invalid_union') return i.message;
-  const inner = i.errors.map((errs) => errs.map((e) => `${e.path.join('.') || '(entry)'}: ${e.message}`).join(', '));
-  return `a file needs either "content" (whole file) or "edits" ([{search, replace}]): ${inner.join(' | ')}`;
+/**
+ * A union's own message ("Invalid input") says nothing: report the issues of the form the entry
+ * came closest to (fewest issues), with their full paths, as a single-form schema would.
+ */
+function closestForm(i: z.core.$ZodIssue): { path: PropertyKey[]; message: string }[] {
+  if (i.code !== 'invalid_union' || i.errors.length === 0) return [{ path: i.path, message: i.message }];
+  const best = [...i.errors].sort((a, b) => a.length - b.length)[0]!;
+  if (best.length === 0) return [{ path: i.path, message: i.message }];
+  return best.flatMap((e) => closestForm({ ...e, path: [...i.path, ...e.path] } as z.core.$ZodIssue));
 }
 
 function extractJson(text: string): string {
