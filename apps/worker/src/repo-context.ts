@@ -7,7 +7,7 @@ import path from 'node:path';
  */
 export async function repoContext(rt: Runtime, data: ProposeJob): Promise<{ gapText: string; prdPath: string; context: RepoContext }> {
   await rt.mirror.ensureCommit(data.baseCommit);
-  const context = await buildRepoContext(rt.mirror.dir, data.baseCommit, data.gap.text, rt.cfg.models.context);
+  const context = await buildRepoContext(rt.mirror.dir, data.baseCommit, data.gap.text, { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] });
   return { gapText: data.gap.text, prdPath: rt.cfg.repo.prd, context };
 }
 

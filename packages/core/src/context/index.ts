@@ -30,6 +30,8 @@ export interface ContextOptions {
   maxFileTokens: number;
   /** Most related files considered (named, their tests, imports, importers). */
   maxFiles: number;
+  /** Paths never shown as related files (the PRD the gap comes from). */
+  exclude?: string[];
 }
 
 export interface ShownFile {
@@ -78,11 +80,25 @@ export async function buildRepoContext(dir: string, commit: string, gapText: str
   const ids = gapIdentifiers(gapText);
 
   // 1. What the gap names; when it names no file, where the code it names is defined or used.
-  let focus = namedFiles(gapText, paths, o.maxFiles);
-  if (focus.length === 0 && ids.length) focus = (await grepFiles(dir, commit, ids, true)).filter(has).slice(0, 3);
-  const related = new Map<string, string>(focus.map((p) => [p, 'named in the gap']));
-  const add = (p: string, why: string) => {
-    if (!related.has(p) && related.size < o.maxFiles && has(p)) related.set(p, why);
+  const excluded = new Set(o.exclude ?? []);
+  const eligible = paths.filter((p) => !excluded.has(p));
+  let focus = namedFiles(gapText, eligible, o.maxFiles);
+  const why = new Map<string, string>(focus.map((p) => [p, 'named in the gap']));
+  // A new file the gap names: its future neighbours show the conventions it should follow.
+  for (const missing of missingPaths(gapText, has)) {
+    const d = missing.slice(0, missing.lastIndexOf('/') + 1);
+    const beside = eligible.filter((p) => p.startsWith(d) && !p.slice(d.length).includes('/') && !isTestFile(p) && !focus.includes(p)).slice(0, 2);
+    for (const b of beside) why.set(b, `beside ${missing}, which the gap names and does not exist yet`);
+    focus.push(...beside);
+  }
+  if (focus.length === 0 && ids.length) {
+    focus = (await grepFiles(dir, commit, ids, true)).filter((p) => has(p) && !excluded.has(p)).slice(0, 3);
+    for (const p of focus) why.set(p, `mentions ${ids.join(', ')}`);
+  }
+  focus = focus.slice(0, o.maxFiles);
+  const related = new Map<string, string>(focus.map((p) => [p, why.get(p) ?? 'named in the gap']));
+  const add = (p: string, reason: string) => {
+    if (!related.has(p) && related.size < o.maxFiles && has(p) && !excluded.has(p)) related.set(p, reason);
   };
   const focusBlobs = await readBlobs(dir, focus.map((p) => byPath.get(p)!.oid));
   const text = new Map<string, string>();
@@ -167,6 +183,16 @@ function relevantLines(p: string, t: string, lines: string[], ids: string[]): nu
     if (re.test(l)) uses.push(i + 1);
   });
   return [...new Set([...defs, ...uses])].slice(0, 40);
+}
+
+/** Paths the gap writes (`src/reverse.js`) that the tree does not have. */
+function missingPaths(gapText: string, has: (p: string) => boolean): string[] {
+  const out = new Set<string>();
+  for (const m of gapText.matchAll(/(?:^|[\s`'"(])((?:[\w.-]+\/)+[\w.-]+\.[A-Za-z0-9]+)\b/g)) {
+    const p = m[1]!.replace(/^\.\//, '');
+    if (!has(p) && !p.split('/').includes('..')) out.add(p);
+  }
+  return [...out].slice(0, 3);
 }
 
 async function grepFiles(dir: string, commit: string, words: string[], wordMatch: boolean): Promise<string[]> {
