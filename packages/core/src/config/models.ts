@@ -69,9 +69,9 @@ export const modelsSection = z
       timeoutMs: positiveInt.default(120_000),
       maxAnswerBytes: positiveInt.default(512 * 1024),
       /**
-       * What the propose prompt may show of the repository, in estimated tokens (≈ 4 characters):
+       * What the propose prompt may show of the repository, in tokens (counted as 3 bytes each):
        * related files whole up to maxFileTokens each (larger ones as numbered windows), a map of
-       * paths and symbols in mapTokens and whatever the files leave.
+       * paths and symbols in mapTokens (taken from maxTokens).
        */
       context: z
         .object({
