@@ -64,6 +64,30 @@ export interface RepoContext {
 
 // Code runs ~3 bytes a token (o200k_base measured 3.08 on a library prompt); 4 undercounted by 30 %.
 const CHARS_PER_TOKEN = 3;
+const SMALL_TREE_FILES = 3000;
+const SMALL_TREE_BYTES = 8 * 1024 * 1024;
+const escapeRe = (w: string) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Blob texts by path (null: binary), read in `cat-file --batch` runs and kept for the build. */
+export class Texts {
+  private readonly cache = new Map<string, string | null>();
+  constructor(
+    private readonly dir: string,
+    private readonly byPath: Map<string, TreeFile>,
+  ) {}
+
+  async load(paths: readonly string[]): Promise<void> {
+    const missing = [...new Set(paths)].filter((p) => !this.cache.has(p) && this.byPath.has(p));
+    if (missing.length === 0) return;
+    const blobs = await readBlobs(this.dir, missing.map((p) => this.byPath.get(p)!.oid));
+    for (const p of missing) this.cache.set(p, blobText(blobs.get(this.byPath.get(p)!.oid)));
+  }
+
+  /** The text, null for binary, undefined when not loaded (or not in the tree). */
+  get(p: string): string | null | undefined {
+    return this.cache.get(p);
+  }
+}
 const MAP_BLOB_MAX = 200_000;
 const MAP_READ_MAX = 1500;
 
@@ -80,6 +104,15 @@ export async function buildRepoContext(dir: string, commit: string, gapText: str
   const paths = tree.map((f) => f.path);
   const tests = paths.filter(isTestFile);
   const ids = gapIdentifiers(gapText);
+  const texts = new Texts(dir, byPath);
+  // A small tree is read whole in one process: every later step then costs no git process at all.
+  const small = tree.length <= SMALL_TREE_FILES && tree.reduce((n, f) => n + f.size, 0) <= SMALL_TREE_BYTES;
+  if (small) await texts.load(paths.filter((p) => byPath.get(p)!.size <= MAP_BLOB_MAX));
+  const search = async (words: string[], wordMatch: boolean): Promise<string[]> => {
+    if (!small) return grepFiles(dir, commit, words, wordMatch);
+    const re = new RegExp(words.map((w) => (wordMatch ? `\\b${escapeRe(w)}\\b` : escapeRe(w))).join('|'));
+    return paths.filter((p) => re.test(texts.get(p) ?? ''));
+  };
 
   // 1. What the gap names; when it names no file, where the code it names is defined or used.
   const excluded = new Set(o.exclude ?? []);
@@ -94,7 +127,7 @@ export async function buildRepoContext(dir: string, commit: string, gapText: str
     focus.push(...beside);
   }
   if (focus.length === 0 && ids.length) {
-    focus = (await grepFiles(dir, commit, ids, true)).filter((p) => has(p) && !excluded.has(p)).slice(0, 3);
+    focus = (await search(ids, true)).filter((p) => has(p) && !excluded.has(p)).slice(0, 3);
     for (const p of focus) why.set(p, `mentions ${ids.join(', ')}`);
   }
   focus = focus.slice(0, o.maxFiles);
@@ -102,42 +135,32 @@ export async function buildRepoContext(dir: string, commit: string, gapText: str
   const add = (p: string, reason: string) => {
     if (!related.has(p) && related.size < o.maxFiles && has(p) && !excluded.has(p)) related.set(p, reason);
   };
-  const focusBlobs = await readBlobs(dir, focus.map((p) => byPath.get(p)!.oid));
-  const text = new Map<string, string>();
-  for (const p of focus) {
-    const t = blobText(focusBlobs.get(byPath.get(p)!.oid));
-    if (t !== null) text.set(p, t);
-  }
+  await texts.load(focus);
   // 2. Their tests, then what they import, then what imports them (found by a `git grep` for the file's stem).
   for (const p of focus) for (const t of testsOf(p, tests)) add(t, `test of ${p}`);
   const imported: [string, string][] = [];
-  for (const p of focus) for (const i of importsOf(p, text.get(p) ?? '', has)) imported.push([i, p]);
+  for (const p of focus) for (const i of importsOf(p, texts.get(p) ?? '', has)) imported.push([i, p]);
   for (const [i, p] of imported) add(i, `imported by ${p}`);
   const sources = focus.filter((p) => !isTestFile(p) && stemOf(p).length >= 3);
   if (sources.length && related.size < o.maxFiles) {
-    const candidates = (await grepFiles(dir, commit, [...new Set(sources.map(stemOf))], false)).filter((p) => has(p) && !related.has(p)).slice(0, 200);
-    const blobs = await readBlobs(dir, candidates.map((p) => byPath.get(p)!.oid));
+    const candidates = (await search([...new Set(sources.map(stemOf))], false)).filter((p) => has(p) && !related.has(p)).slice(0, 200);
+    await texts.load(candidates);
     for (const c of candidates) {
-      const t = blobText(blobs.get(byPath.get(c)!.oid));
-      if (t === null) continue;
+      const t = texts.get(c);
+      if (t == null) continue;
       const hit = importsOf(c, t, has).find((i) => sources.includes(i));
       if (hit) add(c, `imports ${hit}`);
     }
   }
 
   // 3. Contents within the budget: whole when a file fits, numbered windows when it does not.
-  const rest = [...related.keys()].filter((p) => !text.has(p));
-  const restBlobs = await readBlobs(dir, rest.map((p) => byPath.get(p)!.oid));
-  for (const p of rest) {
-    const t = blobText(restBlobs.get(byPath.get(p)!.oid));
-    if (t !== null) text.set(p, t);
-  }
+  await texts.load([...related.keys()]);
   let room = (o.maxTokens - o.mapTokens) * CHARS_PER_TOKEN;
   const files: ShownFile[] = [];
   const notShown: { path: string; why: string }[] = [];
   for (const [p, why] of related) {
-    const t = text.get(p);
-    if (t === undefined) {
+    const t = texts.get(p);
+    if (t == null) {
       notShown.push({ path: p, why: `${why}; binary` });
       continue;
     }
@@ -153,7 +176,7 @@ export async function buildRepoContext(dir: string, commit: string, gapText: str
   // 4. The map in its own share (room the files leave is not spent on it: every token is paid
   //    for on every call): files near the focus first, then the rest; paths alone when symbols do not fit.
   const mapRoom = o.mapTokens * CHARS_PER_TOKEN;
-  const { map, omitted } = await repoMap(dir, tree, [...related.keys()], mapRoom);
+  const { map, omitted } = await repoMap(texts, tree, [...related.keys()], mapRoom);
   return {
     fileCount: tree.length,
     map,
@@ -205,21 +228,21 @@ async function grepFiles(dir: string, commit: string, words: string[], wordMatch
 }
 
 /** Map lines within `maxChars`: directories of the related files first, then every other path. */
-export async function repoMap(dir: string, tree: TreeFile[], related: string[], maxChars: number): Promise<{ map: string[]; omitted: number }> {
+export async function repoMap(texts: Texts, tree: TreeFile[], related: string[], maxChars: number): Promise<{ map: string[]; omitted: number }> {
   const near = new Set(related.map((p) => p.slice(0, p.lastIndexOf('/') + 1)));
   const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/') + 1);
   const ordered = [...tree].sort((a, b) => Number(near.has(dirOf(b.path))) - Number(near.has(dirOf(a.path))) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // Read what could fit (a map line is rarely under 20 characters), in one batch.
   const readable = ordered.slice(0, Math.min(MAP_READ_MAX, Math.ceil(maxChars / 20))).filter((f) => f.size <= MAP_BLOB_MAX);
-  const blobs = await readBlobs(dir, readable.map((f) => f.oid));
+  await texts.load(readable.map((f) => f.path));
   const map: string[] = [];
   let used = 0;
   let i = 0;
   for (; i < ordered.length; i++) {
     const f = ordered[i]!;
-    const t = blobText(blobs.get(f.oid));
-    const syms = t === null ? [] : symbolsOf(f.path, t).map((s) => s.name);
-    const tests = t !== null && isTestFile(f.path) ? countTestCases(t) : 0;
+    const t = texts.get(f.path);
+    const syms = t == null ? [] : symbolsOf(f.path, t).map((s) => s.name);
+    const tests = t != null && isTestFile(f.path) ? countTestCases(t) : 0;
     if (tests) syms.unshift(`${tests} test case${tests === 1 ? '' : 's'}`);
     const shown = syms.slice(0, 12);
     const full = shown.length ? `${f.path}: ${shown.join(', ')}${syms.length > shown.length ? `, … (${syms.length - shown.length} more)` : ''}` : f.path;
