@@ -24,7 +24,7 @@ export function prBody(i: PrBodyInput): string {
   const files = i.changes.map((c) => `- \`${c.action}\` ${c.path}${c.lines ? ` (+${c.lines.added} −${c.lines.removed})` : ''}`).join('\n');
   const tests = i.tests.map((t) => `- \`${t.argv.join(' ')}\` (${t.phase}): ${t.ok ? 'passed' : 'failed'} in ${(t.durationMs / 1000).toFixed(1)} s`).join('\n') || '- none configured';
   const prior = i.history.length
-    ? i.history.map((h) => `- ${h.ended_at.slice(0, 16)} \`${h.outcome}\`: ${h.reason}${h.pr_url ? ` (${h.pr_url})` : ''}`).join('\n')
+    ? i.history.map((h) => `- ${h.ended_at.slice(0, 16)} \`${h.outcome}\`: ${h.reason.replace(/\n/g, '\n  ')}${h.pr_url ? ` (${h.pr_url})` : ''}`).join('\n')
     : '- none';
   return [
     `**Gap:** ${i.gapText}`,
