@@ -110,7 +110,13 @@ export function testsOf(file: string, testFiles: readonly string[]): string[] {
   const stem = stemOf(file);
   const byStem = testFiles.filter((t) => stemOf(t) === stem);
   if (byStem.length) return byStem;
-  // `index.js` beside `test.js` (a small npm library's layout), or tests in the file's own folder.
+  // `index.js` beside `test.js` (a small npm library's layout): tests of its language in its own folder.
   const dir = path.dirname(file);
-  return testFiles.filter((t) => path.dirname(t) === dir || (stem === 'index' && /^test\.[cm]?[jt]sx?$/.test(path.basename(t)) && path.dirname(t) === dir));
+  return testFiles.filter((t) => path.dirname(t) === dir && family(t) === family(file));
+}
+
+/** Files of one language family test each other (a Go test is not the test of index.js). */
+function family(p: string): string {
+  const ext = p.slice(p.lastIndexOf('.') + 1).toLowerCase();
+  return /^[cm]?[jt]sx?$/.test(ext) ? 'js' : ext;
 }
