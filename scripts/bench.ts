@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
-  Budget, botCommitSpec, buildCommit, chatCompletion, classify, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId,
+  Budget, botCommitSpec, buildCommit, buildPrompt, buildRepoContext, chatCompletion, classify, estimateTokens, listTree, readBlobs, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId,
   outcomeOf, parseConfig, runCommand, SlotPool, stageJobId, type LoadedConfig, type ProposeJob, type Runtime,
   cycleRecord, openQueues, closeQueues, recordOutcome, STAGES,
 } from '@prbot/core';
@@ -428,6 +428,34 @@ async function fillAndMeasure(server: RedisServer): Promise<{ usedMemory: number
   await closeQueues(queues);
   r.disconnect();
   return { usedMemory: after - before, keyBytes, keys: n, cycles: CYCLES };
+ * The propose prompt's repository context on the 2,000-file repo: build time (ls-tree, git grep,
+ * cat-file --batch, symbol scan, windows) and size, against reading the same files from the
+ * mirror alone (one ls-tree and one cat-file --batch of every file the prompt names).
+ */
+async function contextBench(runs = 15): Promise<{ p50: number; base50: number; bytes: number; tokens: number; files: number; mapLines: number }> {
+  const { bare } = await makeRepo('ctx', 2000, 1);
+  const mirror = new Mirror(path.join(work, 'ctx-work'), bare);
+  await mirror.sync();
+  const commit = await mirror.resolve('main');
+  const gap = 'Add a `double` helper beside `f1` in lib/d1/f1.js';
+  const opts = { maxTokens: 12_000, mapTokens: 2_000, maxFileTokens: 4_000, maxFiles: 10, exclude: ['docs/PRD.md'] };
+  const times: number[] = [];
+  const base: number[] = [];
+  let prompt = '';
+  let ctx!: Awaited<ReturnType<typeof buildRepoContext>>;
+  for (let i = 0; i < runs; i++) {
+    let t = now();
+    ctx = await buildRepoContext(mirror.dir, commit, gap, opts);
+    prompt = buildPrompt({ gapText: gap, prdPath: 'docs/PRD.md', context: ctx, history: 'Prior attempts on this gap: none.' }).map((m) => m.content).join('\n');
+    times.push(now() - t);
+    t = now();
+    const tree = await listTree(mirror.dir, commit);
+    const named = new Set([...ctx.map.map((l) => l.split(':')[0]!), ...ctx.files.map((f) => f.path)]);
+    const blobs = await readBlobs(mirror.dir, tree.filter((f) => named.has(f.path)).map((f) => f.oid));
+    if (blobs.size === 0) throw new Error('baseline read nothing');
+    base.push(now() - t);
+  }
+  return { p50: pct(times, 50), base50: pct(base, 50), bytes: Buffer.byteLength(prompt), tokens: estimateTokens(prompt), files: ctx.files.length, mapLines: ctx.map.length };
 }
 
 // ---- main --------------------------------------------------------------------------------
@@ -439,8 +467,8 @@ async function main(): Promise<void> {
   }
   const quick = process.argv.includes('--quick');
   const started = Date.now();
-  // `--only redis_bytes`: one row, printed, docs/BENCHMARKS.md left alone.
-  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  // `--only a,b`: those rows alone, printed, docs/BENCHMARKS.md left as it is.
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
   const bytesRow = async () => {
     const rb = await redisBytes();
     put('redis_bytes', {
@@ -449,12 +477,19 @@ async function main(): Promise<void> {
       detail: { key_bytes: rb.keyBytes, used_memory_delta: rb.usedMemory, keys: rb.keys, cycles: rb.cycles },
     });
   };
-  if (only === 'redis_bytes') {
-    await bytesRow();
+  const standalone: Record<string, () => Promise<void>> = {
+    redis_bytes: bytesRow,
+    context: async () => putContext(await contextBench()),
+  };
+  if (only) {
+    for (const row of only) {
+      const run = standalone[row];
+      if (!run) throw new Error(`--only knows ${Object.keys(standalone).join(', ')}, not "${row}"`);
+      await run();
+    }
     if (json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
     return;
   }
-  if (only) throw new Error(`--only knows redis_bytes, not "${only}"`);
   const model = await startModelServer((req) => answer(gapOf(req.body.messages.map((m) => m.content).join('\n'))));
 
   const demoRepoOverhead = await overhead('demo', 12, model);
@@ -476,6 +511,7 @@ async function main(): Promise<void> {
   if ('error' in w) put('warm_test', { prbot: NaN, baseline: null, unit: 'ms', goal: '≤ 0.2', goal_met: false, detail: { error: w.error } });
   else put('warm_test', { prbot: w.warm, baseline: w.cold, unit: 'ms setup+tests, second cycle vs first', goal: 'ratio ≤ 0.2', goal_met: w.warm / w.cold <= 0.2 });
   await bytesRow();
+  putContext(await contextBench());
   put('rss', { prbot: t.loaded, baseline: null, unit: 'MB under load', goal: '≤ 120 MB idle, ≤ 250 MB loaded', goal_met: t.idle <= 120 && t.loaded <= 250, detail: { idle_mb: t.idle, loaded_mb: t.loaded } });
   await model.close();
 
@@ -483,6 +519,13 @@ async function main(): Promise<void> {
   await writeReport(seconds);
   if (json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   else say(`\nbench took ${seconds.toFixed(0)} s; docs/BENCHMARKS.md written`);
+}
+
+function putContext(c: Awaited<ReturnType<typeof contextBench>>): void {
+  put('context', {
+    prbot: c.p50, baseline: c.base50, unit: `ms to build the prompt (p50, 2,000 files; ${c.bytes} bytes ≈ ${c.tokens} tokens, ${c.files} files shown, ${c.mapLines} map lines)`,
+    goal: 'ratio ≤ 5, prompt ≤ 14,000 tokens', goal_met: c.p50 / c.base50 <= 5 && c.tokens <= 14_000, detail: c,
+  });
 }
 
 async function writeReport(seconds: number): Promise<void> {
@@ -522,6 +565,9 @@ ${sc ? Object.entries(sc).map(([k, s]) => `  ${k}: ${s.seconds.toFixed(1)} s vs 
   buckets; recordOutcome's marker, record, gap history, recent list and day stats); 500 gaps × 20
   cycles. Retention keeps at most 5,000 finished jobs per queue, histories 20 per gap, the recent
   list 2,000: past that, growth is the per-cycle outcome marker and record (90-day TTL).
+- **context**: building the propose prompt's repository context (ls-tree, git grep for importers,
+  one cat-file --batch, symbol scan, windows, map) for a gap naming one file of the 2,000-file repo,
+  against one ls-tree plus one cat-file --batch of the same files the prompt names.
 - **rss**: the worker process (all queues) idle, and its peak during the throughput run.
 `;
   // The hand-written analysis below the generated table is kept across runs.

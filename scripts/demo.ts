@@ -5,7 +5,7 @@
  * examples/demo-cassette.json, shows each cycle's progress live, and writes
  * data/demo/summary.json.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
@@ -29,6 +29,8 @@ async function redisUrl(): Promise<{ url: string; server?: RedisServer }> {
 }
 
 async function main(): Promise<void> {
+  // Each run starts from nothing: a draft PR left by the last run would make produce skip its gap.
+  for (const d of ['prs', 'cycles']) await rm(path.join(dataDir, d), { recursive: true, force: true });
   const { url, server } = await redisUrl();
   say(`Redis: ${url} (key prefix ${PREFIX})`);
   const { bare } = await makeUpstream(path.join(root, 'examples', 'demo-repo'), path.join(dataDir, 'repo'));
@@ -111,7 +113,10 @@ async function writeSummary(records: CycleRecord[]): Promise<void> {
 
 function printTable(records: CycleRecord[]): void {
   console.log('\noutcome            gap');
-  for (const r of records) console.log(`${r.outcome.padEnd(18)} ${r.gap_text}\n${' '.repeat(19)}${r.reason.slice(0, 160)}`);
+  const pad = ' '.repeat(19);
+  // A tests_failed reason carries the failure digest over several lines: indent them under the row.
+  const reason = (r: CycleRecord) => r.reason.split('\n').slice(0, 14).map((l) => l.slice(0, 120)).join(`\n${pad}  `);
+  for (const r of records) console.log(`${r.outcome.padEnd(18)} ${r.gap_text}\n${pad}${reason(r)}`);
   console.log(`\n${records.length} cycles; records in data/demo/cycles/, draft PRs in data/demo/prs/, summary in data/demo/summary.json`);
 }
 

@@ -4,12 +4,12 @@
  * examples/demo-repo: `pnpm tsx scripts/make-demo-cassette.ts`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Cassette } from '@prbot/core';
+import type { Cassette, ProposedFile } from '@prbot/core';
 
 const repo = new URL('../examples/demo-repo/', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, repo), 'utf8');
 const usage = (p: number, c: number) => ({ prompt_tokens: p, completion_tokens: c, total_tokens: p + c });
-const answer = (summary: string, files: { path: string; is_new: boolean; content: string }[]) => ({
+const answer = (summary: string, files: ProposedFile[]) => ({
   content: '```json\n' + JSON.stringify({ summary, files }, null, 2) + '\n```',
   usage: usage(900, 350),
 });
@@ -62,7 +62,8 @@ const cassette: Cassette = {
   entries: [
     { gap: 'truncate(text, max)', answers: [answer('Adds truncate() with tests.', [{ path: 'src/truncate.js', is_new: true, content: truncate }, { path: 'test/truncate.test.js', is_new: true, content: truncateTest }])] },
     { gap: 'reverse(text)', answers: [answer('Adds reverse() with a test.', [{ path: 'src/reverse.js', is_new: true, content: reverse }, { path: 'test/reverse.test.js', is_new: true, content: reverseTest }])] },
-    { gap: 'keeps the empty string', answers: [answer('capitalize already keeps the empty string; no change needed.', [{ path: 'src/strings.js', is_new: false, content: read('src/strings.js') }])] },
+    // An existing file is changed with search/replace edits; this one changes nothing (NOOP).
+    { gap: 'keeps the empty string', answers: [answer('capitalize already keeps the empty string; no change needed.', [{ path: 'src/strings.js', is_new: false, edits: [{ search: 'if (text.length === 0) return text;', replace: 'if (text.length === 0) return text;' }] }])] },
     { gap: 'CI workflow', answers: [answer('Adds a GitHub Actions workflow running the tests.', [{ path: '.github/workflows/ci.yml', is_new: true, content: workflow }])] },
     { gap: 'words(text)', answers: [answer('Adds words() to strings.js.', [{ path: 'src/strings.js', is_new: true, content: read('src/strings.js') + '\nexport function words(text) {\n  return text.split(/\\s+/).filter(Boolean);\n}\n' }])] },
   ],

@@ -31,6 +31,7 @@ export function redactJobData(data: unknown): unknown {
   const d = structuredClone(data) as Record<string, unknown>;
   const hide = (files: unknown) => {
     if (Array.isArray(files)) for (const f of files) if (f && typeof f === 'object' && 'content' in f) f.content = `[${Buffer.byteLength(String(f.content))} bytes]`;
+    if (Array.isArray(files)) for (const f of files) if (f && typeof f === 'object' && 'edits' in f) f.edits = `[${JSON.stringify(f.edits).length} bytes of edits]`;
   };
   hide((d.proposal as { files?: unknown } | undefined)?.files);
   hide(d.changes);

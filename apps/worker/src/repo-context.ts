@@ -1,21 +1,14 @@
-import { git, type GuardContext, type ProposeJob, type Runtime } from '@prbot/core';
+import { buildRepoContext, type GuardContext, type ProposeJob, type RepoContext, type Runtime } from '@prbot/core';
 import path from 'node:path';
 
-const EXCERPT_BYTES = 16_000;
-
-/** What the prompt shows of the repository: its file list and the files the gap names. */
-export async function repoContext(rt: Runtime, data: ProposeJob) {
+/**
+ * What the prompt shows of the repository at the base commit: related files (whole or in
+ * windows) and a map, within `models.context`; `context.shown` goes into the cycle record.
+ */
+export async function repoContext(rt: Runtime, data: ProposeJob): Promise<{ gapText: string; prdPath: string; context: RepoContext }> {
   await rt.mirror.ensureCommit(data.baseCommit);
-  const r = await git(['ls-tree', '-r', '-z', '--name-only', '--full-tree', data.baseCommit], { cwd: rt.mirror.dir });
-  const files = r.stdout.split('\0').filter(Boolean);
-  const text = data.gap.text.toLowerCase();
-  const named = files.filter((f) => text.includes(f.toLowerCase()) || text.includes(path.posix.basename(f).toLowerCase())).slice(0, 5);
-  const excerpts = [];
-  for (const f of named) {
-    const content = await rt.mirror.readFile(data.baseCommit, f);
-    if (content !== null && content.length <= EXCERPT_BYTES) excerpts.push({ path: f, content });
-  }
-  return { gapText: data.gap.text, prdPath: rt.cfg.repo.prd, files, excerpts };
+  const context = await buildRepoContext(rt.mirror.dir, data.baseCommit, data.gap.text, { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] });
+  return { gapText: data.gap.text, prdPath: rt.cfg.repo.prd, context };
 }
 
 export function guardContext(rt: Runtime): GuardContext {

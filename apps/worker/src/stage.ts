@@ -161,6 +161,7 @@ export async function endCycle(
       : (c.proposal?.files ?? []).map((f) => ({ path: f.path, action: f.is_new ? ('ADD' as const) : ('UPDATE' as const) })),
     tests: details.tests ?? c.tests ?? [],
     model: c.model ?? details.model ?? null,
+    ...((c.context ?? details.context) ? { context: c.context ?? details.context } : {}),
     branch: details.branch ?? null,
     pr_url: details.pr_url ?? null,
     ...(details.warnings?.length ? { warnings: details.warnings } : {}),

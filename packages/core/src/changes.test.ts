@@ -2,7 +2,9 @@ import { mkdtemp, rm, symlink, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blobOid, classify, proposalRefusal } from './changes.ts';
+import { applyEdits, blobOid, classify, lineStats, proposalRefusal, resolveProposal } from './changes.ts';
+import { countTestCases, gapAsksForRemoval, shrinkRefusal } from './shrink.ts';
+import { parseProposal } from './proposal.ts';
 import { botCommitSpec, buildCommit } from './commit.ts';
 import { CycleEnded } from './errors/index.ts';
 import { git } from './git.ts';
@@ -81,6 +83,77 @@ describe('classify', () => {
   });
 });
 
+describe('edits', () => {
+  it('resolve against the base blob into final content, in order, with line stats', async () => {
+    const { changes, base: old } = await resolveProposal(mirror, base, proposal([
+      { path: 'src/strings.js', is_new: false, edits: [
+        { search: 'if (text.length === 0) return text;', replace: "if (text.length === 0) return text; // '' stays ''" },
+        { search: "// '' stays ''", replace: '// the empty string stays' },
+      ] },
+    ]));
+    expect(changes).toEqual([{ path: 'src/strings.js', action: 'UPDATE', mode: '100644', content: strings.replace('if (text.length === 0) return text;', 'if (text.length === 0) return text; // the empty string stays'), lines: { added: 1, removed: 1 } }]);
+    expect(old.get('src/strings.js')).toBe(strings);
+  });
+
+  it('an edit that changes nothing is a NOOP', async () => {
+    const [c] = await classify(mirror, base, proposal([{ path: 'src/strings.js', is_new: false, edits: [{ search: 'export function slugify', replace: 'export function slugify' }] }]));
+    expect(c).toMatchObject({ action: 'NOOP', content: strings, lines: { added: 0, removed: 0 } });
+  });
+
+  it('search text that matches twice or never ends apply_failed naming the file, the edit and an excerpt', async () => {
+    const twice = await endOf(proposal([{ path: 'src/strings.js', is_new: false, edits: [{ search: 'export function', replace: 'function' }] }]));
+    expect([twice.outcome, twice.reason]).toEqual(['apply_failed', 'src/strings.js: edits[0] of 1: the search text matches more than once (at lines 2 and 8); it must match exactly once: "export function"']);
+    const never = await endOf(proposal([{ path: 'src/strings.js', is_new: false, edits: [{ search: 'export function slugify(text)', replace: 'export function slugify(input)' }, { search: 'function  capitalize', replace: 'f' }] }]));
+    expect(never.reason).toBe('src/strings.js: edits[1] of 2: the search text matches nowhere in the file; it must match exactly once: "function capitalize"');
+  });
+
+  it('edits need an existing file: a new file is whole', async () => {
+    const e = await endOf(proposal([{ path: 'src/brand-new.js', is_new: true, edits: [{ search: 'a', replace: 'b' }] }]));
+    expect(e.reason).toMatch(/^src\/brand-new\.js: edits need an existing file/);
+  });
+
+  it('replacement text is literal ($& and $1 are not patterns)', () => {
+    expect(applyEdits('f', 'a-b', [{ search: '-', replace: "$&$1$'" }])).toBe("a$&$1$'b");
+  });
+
+  it('the proposal schema takes both forms; an entry with neither is refused with what each form needs', () => {
+    const p = parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'a', is_new: true, content: 'x' }, { path: 'b', is_new: false, edits: [{ search: 'q', replace: 'r' }] }] }), 1e6);
+    expect(p.files).toHaveLength(2);
+    expect(() => parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false }] }), 1e6)).toThrow(/files\.0\.(content|edits)/);
+    expect(() => parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false, edits: [] }] }), 1e6)).toThrow(/edits must not be empty/);
+    expect(() => parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false, edits: [{ search: '', replace: 'r' }] }] }), 1e6)).toThrow(/search text must not be empty/);
+  });
+});
+
+describe('shrink guard', () => {
+  const change = (before: string, after: string) => ({ path: 'f.js', action: 'UPDATE' as const, mode: '100644' as const, content: after, lines: lineStats(before, after) });
+  const tenLines = Array.from({ length: 10 }, (_, i) => `line ${i}`).join('\n') + '\n';
+
+  it('refuses removing more than maxShrink of a file, with the numbers', () => {
+    const after = tenLines.split('\n').slice(0, 6).join('\n') + '\n';
+    const r = shrinkRefusal([change(tenLines, after)], new Map([['f.js', tenLines]]), 'Add a helper', 0.3);
+    expect(r).toBe('f.js: the proposal removes 4 of its 10 lines (40.0 %, +0 −4); guardrails.maxShrink allows 30 % when the gap does not ask for removal');
+    const ok = tenLines.split('\n').slice(0, 8).join('\n') + '\n';
+    expect(shrinkRefusal([change(tenLines, ok)], new Map([['f.js', tenLines]]), 'Add a helper', 0.3)).toBeNull();
+    expect(shrinkRefusal([change(tenLines, after)], new Map([['f.js', tenLines]]), 'Remove the old helpers', 0.3)).toBeNull();
+  });
+
+  it('refuses removing a test case even when few lines go', () => {
+    const before = "test('a', () => {});\ntest('b', () => {});\n" + tenLines;
+    const after = "test('a', () => {});\n" + tenLines;
+    expect(shrinkRefusal([change(before, after)], new Map([['f.js', before]]), 'Add a test', 0.3)).toBe('f.js: the proposal removes 1 test case(s) (2 → 1) and the gap does not ask for removal');
+  });
+
+  it('counts test cases of the common runners', () => {
+    expect(countTestCases("test('a', t => {});\ntest.serial('b', t => {});\n  it('c', () => {});\n  it.only('d', () => {});\ndescribe('x', () => {});")).toBe(4);
+    expect(countTestCases('def test_one():\n    pass\n\nasync def test_two():\n    pass\ndef helper():\n')).toBe(2);
+    expect(countTestCases('func TestA(t *testing.T) {}\nfunc helper() {}\nfunc BenchmarkB(b *testing.B) {}\n')).toBe(2);
+    expect(countTestCases('#[test]\nfn a() {}\n#[tokio::test]\nasync fn b() {}\n')).toBe(2);
+    expect(gapAsksForRemoval('Drop the deprecated flag')).toBe(true);
+    expect(gapAsksForRemoval('Add a test for the parser')).toBe(false);
+  });
+});
+
 describe('proposalRefusal', () => {
   const guard = { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] };
   const limits = { maxFiles: 2, maxFileBytes: 10, maxTotalBytes: 15 };
@@ -93,6 +166,9 @@ describe('proposalRefusal', () => {
     expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: '' }, { path: 'a/b', is_new: true, content: '' }]), guard, limits)).toMatch(/needs a to be a directory/);
     expect(proposalRefusal(proposal([{ path: 'x', is_new: true, content: 'a\0b' }]), guard, limits)).toMatch(/NUL/);
     expect(proposalRefusal(proposal([{ path: 'docs/PRD.md', is_new: false, content: '' }]), guard, limits)).toMatch(/PRD/);
+    expect(proposalRefusal(proposal([{ path: 'docs/PRD.md', is_new: false, edits: [{ search: 'a', replace: 'b' }] }]), guard, limits)).toMatch(/PRD/);
+    expect(proposalRefusal(proposal([{ path: 'a', is_new: false, edits: [{ search: 'x'.repeat(6), replace: 'y'.repeat(6) }] }]), guard, limits)).toMatch(/a is 12 bytes/);
+    expect(proposalRefusal(proposal([{ path: 'x', is_new: false, edits: [{ search: 'a', replace: 'a\0b' }] }]), guard, limits)).toMatch(/NUL/);
   });
 });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { changeSchema } from './changes.ts';
+import { contextShownSchema } from './context/index.ts';
 import { modelInfoSchema } from './model/info.ts';
 import { gapSchema } from './prd.ts';
 import { proposalSchema } from './proposal.ts';
@@ -20,7 +21,7 @@ export const proposeJobSchema = z.object({
   /** Facts for the prompt that are not cycle records, e.g. a reviewer closed the last bot PR. */
   notes: z.array(z.string()).default([]),
 });
-export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema });
+export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema, context: z.array(contextShownSchema).optional() });
 export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSchema).min(1), botCommit: sha });
 export const prJobSchema = testJobSchema.extend({ tests: z.array(commandResultSchema) });
 

@@ -5,6 +5,7 @@ import type { RedisClient as Redis } from './redis.ts';
 import { z } from 'zod';
 import { utcDay, type Clock } from './clock.ts';
 import type { Keys } from './keys.ts';
+import { contextShownSchema } from './context/index.ts';
 import { modelInfoSchema } from './model/info.ts';
 import { outcomeSchema, type Outcome } from './outcomes.ts';
 import { withScripts } from './scripts.ts';
@@ -29,6 +30,8 @@ export const cycleRecordSchema = z.object({
   files: z.array(z.object({ path: z.string(), action: z.enum(['ADD', 'UPDATE', 'NOOP']) })),
   tests: z.array(commandResultSchema),
   model: modelInfoSchema.nullable(),
+  /** Every file the prompt showed, whole or in windows (absent in records from before it existed). */
+  context: z.array(contextShownSchema).optional(),
   branch: z.string().nullable(),
   pr_url: z.string().nullable(),
   /** What went wrong without changing the outcome (a label not applied, a draft refused by the forge). */

@@ -71,7 +71,7 @@ export function shouldRunCycle(g: GapWithHistory, s: PolicySettings): Verdict {
 
 /** Whether a guardrail-clean proposal is worth applying. */
 export function scoreProposal(p: Proposal, _g: GapWithHistory): Verdict {
-  if (p.files.every((f) => f.content.trim() === '')) return { ok: false, reason: 'every proposed file is empty' };
+  if (p.files.every((f) => 'content' in f && f.content.trim() === '')) return { ok: false, reason: 'every proposed file is empty' };
   return { ok: true, reason: 'ok' };
 }
 

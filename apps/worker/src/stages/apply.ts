@@ -1,19 +1,25 @@
-import { botCommitSpec, buildCommit, classify, countActions, CycleEnded, proposalRefusal } from '@prbot/core';
+import { botCommitSpec, buildCommit, countActions, CycleEnded, proposalRefusal, resolveProposal, shrinkRefusal } from '@prbot/core';
 import { guardContext } from '../repo-context.ts';
 import type { StageContext } from '../stage.ts';
 
-/** apply: classify against the base tree → all NOOP ends the cycle → build the bot commit. */
+/** apply: resolve edits and classify against the base tree → shrink guard → all NOOP ends the cycle → build the bot commit. */
 export async function apply(s: StageContext<'apply'>): Promise<void> {
   const { rt, data } = s;
   // Guardrails are enforced where the commit is built, not only where the proposal is scored.
   const refusal = proposalRefusal(data.proposal, guardContext(rt), rt.cfg.guardrails);
   if (refusal) throw new CycleEnded('apply_failed', `guardrail: ${refusal}`);
 
-  // 1. ADD / UPDATE / NOOP from the base commit's tree; model confusion ends the cycle.
+  // 1. ADD / UPDATE / NOOP from the base commit's tree, edits resolved against the base blobs;
+  //    model confusion (and an edit that does not match exactly once) ends the cycle.
   await rt.mirror.ensureCommit(data.baseCommit);
-  const changes = await classify(rt.mirror, data.baseCommit, data.proposal);
+  const { changes, base } = await resolveProposal(rt.mirror, data.baseCommit, data.proposal);
   const n = countActions(changes);
   await s.step(40, `classified: ${n.ADD} ADD, ${n.UPDATE} UPDATE, ${n.NOOP} NOOP`);
+
+  // The shrink guard runs here, the one place that holds both the base and the final content
+  // of every file, whichever form (whole or edits) the model answered in.
+  const shrink = shrinkRefusal(changes, base, data.gap.text, rt.cfg.guardrails.maxShrink);
+  if (shrink) throw new CycleEnded('proposal_rejected', `shrink guard: ${shrink}`);
 
   // 2. All NOOP: nothing to test or propose.
   if (n.ADD + n.UPDATE === 0) throw new CycleEnded('cycle_noop', `every proposed file already has that content (${n.NOOP} NOOP)`);

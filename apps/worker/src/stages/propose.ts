@@ -22,7 +22,9 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   const cfg = rt.cfg;
   const history = await gapHistory(rt.redis, rt.keys, data.gap.id, 5);
   const escalated = shouldEscalate(history, cfg.models.escalateAfter) && cfg.models.escalation.length > 0;
-  const messages = buildPrompt({ ...(await repoContext(rt, data)), history: describeHistory(history), notes: data.notes });
+  const repo = await repoContext(rt, data);
+  const messages = buildPrompt({ ...repo, history: describeHistory(history), notes: data.notes });
+  const context = repo.context.shown;
   const tokens = reserveTokensFor(messages.map((m) => m.content).join('\n')) + cfg.models.maxTokens;
 
   // 1. Budget, before any policy function: reserve one call and its tokens.
@@ -53,11 +55,11 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
 
   // 7. Guardrails, then the policy's score.
   const refusal = proposalRefusal(proposal, guardContext(rt), cfg.guardrails);
-  if (refusal) throw new CycleEnded('proposal_rejected', refusal, { model: info });
+  if (refusal) throw new CycleEnded('proposal_rejected', refusal, { model: info, context });
   const score = policy.scoreProposal(proposal, { gap: data.gap, history });
-  if (!score.ok) throw new CycleEnded('proposal_rejected', `policy: ${score.reason}`, { model: info });
+  if (!score.ok) throw new CycleEnded('proposal_rejected', `policy: ${score.reason}`, { model: info, context });
 
-  await s.handOver('apply', { ...data, proposal, model: info });
+  await s.handOver('apply', { ...data, proposal, model: info, context });
   await s.step(100, 'handed over to apply');
 }
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { botCommitSpec, CycleEnded, handTo, lastSlotUid, rebuildCommit, rememberSlotUid, acquireTestUser, runCommand, testEnvironment, TransientError, type CommandResult, type TestUser } from '@prbot/core';
+import { botCommitSpec, CycleEnded, digestTestOutput, handTo, lastSlotUid, rebuildCommit, rememberSlotUid, acquireTestUser, runCommand, testEnvironment, TransientError, type CommandResult, type TestUser } from '@prbot/core';
 import { lineLog } from '../line-log.ts';
 import type { StageContext } from '../stage.ts';
 
@@ -54,7 +54,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
       if (s.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
       if (!r.ok) {
         const how = r.timedOut ? `timed out after ${cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs} ms` : `exit code ${r.exitCode ?? r.signal}`;
-        throw new CycleEnded('tests_failed', `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}): ${lastLines(r.tail)}`, { tests: results });
+        throw new CycleEnded('tests_failed', `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}):\n${digestTestOutput(r.tail).text}`, { tests: results });
       }
     }
     await s.handOver('pr', { ...data, tests: results });
@@ -65,9 +65,3 @@ export async function test(s: StageContext<'test'>): Promise<void> {
   }
 }
 
-/** The lines that say what failed (assertions, errors), else the last few. */
-function lastLines(tail: string, n = 6): string {
-  const lines = tail.trimEnd().split('\n').map((l) => l.trim()).filter(Boolean);
-  const telling = lines.filter((l) => /not ok|error|expected|actual|fail(ed|ing)?\b|assert/i.test(l) && !/^# (fail|pass)/.test(l));
-  return (telling.length ? telling.slice(0, n) : lines.slice(-n)).join(' | ').slice(0, 600);
-}

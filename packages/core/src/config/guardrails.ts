@@ -8,5 +8,7 @@ export const guardrailsSection = z
     maxFiles: positiveInt.default(20),
     maxFileBytes: positiveInt.default(200_000),
     maxTotalBytes: positiveInt.default(500_000),
+    /** Share of a file's lines a proposal may remove when the gap does not ask for removal. */
+    maxShrink: z.number().min(0).max(1).default(0.3),
   })
   .prefault({});

@@ -68,6 +68,20 @@ export const modelsSection = z
       temperature: z.number().min(0).max(2).default(0.2),
       timeoutMs: positiveInt.default(120_000),
       maxAnswerBytes: positiveInt.default(512 * 1024),
+      /**
+       * What the propose prompt may show of the repository, in tokens (counted as 3 bytes each):
+       * related files whole up to maxFileTokens each (larger ones as numbered windows), a map of
+       * paths and symbols in mapTokens (taken from maxTokens).
+       */
+      context: z
+        .object({
+          maxTokens: positiveInt.default(12_000),
+          mapTokens: positiveInt.default(2_000),
+          maxFileTokens: positiveInt.default(4_000),
+          maxFiles: positiveInt.default(10),
+        })
+        .refine((c) => c.mapTokens < c.maxTokens, { message: 'mapTokens must be less than maxTokens', path: ['mapTokens'] })
+        .prefault({}),
     })
       .transform((m) => {
         // A rung may name a preset directly ("openrouter/x-ai/grok-4.1-fast") without a providers entry.

@@ -1,3 +1,4 @@
+import type { ContextShown } from '../context/index.ts';
 import type { ModelInfo } from '../model/info.ts';
 import type { Outcome } from '../outcomes.ts';
 import type { CommandResult } from '../testresult.ts';
@@ -6,6 +7,8 @@ import type { CommandResult } from '../testresult.ts';
 export interface CycleDetails {
   tests?: CommandResult[];
   model?: ModelInfo;
+  /** What the prompt showed of the repository (propose). */
+  context?: ContextShown[];
   branch?: string;
   pr_url?: string;
   warnings?: string[];
