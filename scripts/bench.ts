@@ -428,6 +428,9 @@ async function fillAndMeasure(server: RedisServer): Promise<{ usedMemory: number
   await closeQueues(queues);
   r.disconnect();
   return { usedMemory: after - before, keyBytes, keys: n, cycles: CYCLES };
+}
+
+/**
  * The propose prompt's repository context on the 2,000-file repo: build time (ls-tree, git grep,
  * cat-file --batch, symbol scan, windows) and size, against reading the same files from the
  * mirror alone (one ls-tree and one cat-file --batch of every file the prompt names).
