@@ -153,7 +153,7 @@ async function directCycles(bare: string) {
     base,
     async run(i: number, proposal: ProposeJob & { proposal: { summary: string; files: { path: string; is_new: boolean; content: string }[] } }, test: string[]): Promise<void> {
       const changes = await classify(mirror, base, proposal.proposal);
-      const commit = await buildCommit(mirror, botCommitSpec(proposal, changes, { name: 'prbot', email: 'prbot@localhost' }));
+      const commit = await buildCommit(mirror, botCommitSpec(proposal, changes, { name: 'prbot', email: 'prbot@localhost' }, { ctx: { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] }, limits: { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 } }));
       await slots.moveTo(slot, commit, ['node_modules']);
       await runCommand('test', test, { cwd: slot.dir, env: { PATH: process.env.PATH! }, timeoutMs: 10_000, tailBytes: 1000 });
       execSync(`git push -q --force ${bare} ${commit}:refs/heads/direct/${i}`, { cwd: mirror.dir });

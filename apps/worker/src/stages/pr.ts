@@ -1,5 +1,6 @@
 import { admitPr, botCommitSpec, CycleEnded, gapHistory, gapSlug, prBody, rebuildCommit } from '@prbot/core';
 import { DeferUntil, type StageContext } from '../stage.ts';
+import { guardContext } from '../repo-context.ts';
 
 /** pr: policy → look the PR up → PR limits → push the bot branch → open a draft PR → ok. */
 export async function pr(s: StageContext<'pr'>): Promise<void> {
@@ -17,7 +18,7 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   if (data.dryRun) {
     throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${rt.cfg.forge.draftPrefix}${title}"`, { branch, tests: data.tests });
   }
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
+  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
   let url = (await rt.forge.findByBranch(branch))?.url;
   if (!url) {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
