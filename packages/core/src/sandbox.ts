@@ -9,6 +9,8 @@ import { InfraError } from './errors/index.ts';
 export const SANDBOX_WORK = '/prbot/work';
 export const SANDBOX_HOME = '/prbot/home';
 export const SANDBOX_TMP = '/tmp';
+/** What the in-sandbox shim writes to the status fd once the sandbox is made. */
+export const SANDBOX_READY = 'prbot-sandbox-ready';
 
 export interface SandboxLimits {
   memoryMb: number;
@@ -44,8 +46,8 @@ const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx
  * as that uid, makes a user, pid, network, ipc and uts namespace; `--die-with-parent` and the pid
  * namespace end every process when the command or the worker ends; `--new-session` keeps the
  * command off the worker's terminal. bwrap sets PR_SET_NO_NEW_PRIVS, so setuid binaries inside
- * cannot raise privileges. `statusFd` receives bwrap's JSON status (child-pid once the sandbox
- * exists), which tells a sandbox that could not be made from a test that failed.
+ * cannot raise privileges. `statusFd` receives a marker from inside once the sandbox
+ * exists, which tells a sandbox that could not be made from a test that failed.
  */
 export function sandboxArgv(spec: SandboxSpec, argv: string[], statusFd?: number): string[] {
   const memBytes = spec.limits.memoryMb * 1024 * 1024;
@@ -64,8 +66,11 @@ export function sandboxArgv(spec: SandboxSpec, argv: string[], statusFd?: number
     out.push(...(statSync(h).isDirectory() ? ['--tmpfs', h] : ['--ro-bind', '/dev/null', h]));
   }
   out.push('--chdir', SANDBOX_WORK, '--setenv', 'HOME', SANDBOX_HOME, '--setenv', 'TMPDIR', SANDBOX_TMP);
-  if (statusFd !== undefined) out.push('--json-status-fd', String(statusFd));
-  out.push('--', ...argv);
+  // bwrap reports the child's pid before the child has made its mounts, so a failed bind would
+  // look like a test that exited 1. The shim writes one byte to `statusFd` once it runs inside
+  // the finished sandbox (so the sandbox exists), closes it, and becomes the command.
+  if (statusFd !== undefined) out.push('--', '/bin/sh', '-c', `printf ${SANDBOX_READY} >&${statusFd} && exec "$@" ${statusFd}>&-`, 'sh', ...argv);
+  else out.push('--', ...argv);
   return out;
 }
 
@@ -121,7 +126,8 @@ export function visibleInSandbox(p: string, toolDirs: string[]): boolean {
 /** A directory emptied for every cycle ($HOME, $TMPDIR): nothing one proposal's tests leave survives. */
 export async function freshDir(dir: string, owner: { uid: number; gid: number } | null): Promise<void> {
   await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(path.dirname(dir), { recursive: true }); // parents traversable by every test uid
+  await mkdir(dir, { mode: 0o700 });
   if (owner) await execa('chown', [`${owner.uid}:${owner.gid}`, dir]);
 }
 

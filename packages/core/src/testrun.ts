@@ -4,7 +4,7 @@ import path from 'node:path';
 import { tryFileLock } from './pidlock.ts';
 import { execa } from 'execa';
 import { InfraError } from './errors/index.ts';
-import { resolveProgram, sandboxArgv, visibleInSandbox, type SandboxSpec } from './sandbox.ts';
+import { resolveProgram, SANDBOX_READY, sandboxArgv, visibleInSandbox, type SandboxSpec } from './sandbox.ts';
 import type { CommandResult } from './testresult.ts';
 
 export interface RunOptions {
@@ -178,7 +178,7 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     // The program could not even be started (EACCES, E2BIG, a failed setuid): the machine's fault.
     throw new InfraError(`could not start \`${argv.join(' ')}\`: ${r.shortMessage ?? r.message}`);
   }
-  if (o.sandbox && !/"child-pid"/.test(status) && !timedOut && !o.signal?.aborted) {
+  if (o.sandbox && !status.includes(SANDBOX_READY) && !timedOut && !o.signal?.aborted) {
     throw new InfraError(`the test sandbox could not be created: ${tail.text().trim().split('\n').slice(-2).join(' | ').slice(0, 400)}`);
   }
   if (timedOut) tail.push(`\n[prbot] killed after ${o.timeoutMs} ms\n`);
