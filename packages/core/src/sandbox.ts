@@ -100,7 +100,8 @@ export function resolveProgram(program: string, envPath: string | undefined, vis
     if (path.isAbsolute(program)) return program;
     return program; // relative to the work tree: the change's own script; its absence is the change's fault
   }
-  for (const dir of (envPath ?? '').split(':').filter(Boolean)) {
+  // No PATH in the tests' environment: look where the worker's own lookup would (execvp's habit).
+  for (const dir of (envPath ?? process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean)) {
     const candidate = path.join(dir, program);
     try {
       accessSync(candidate, constants.X_OK);
