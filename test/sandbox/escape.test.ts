@@ -80,22 +80,22 @@ done({ leaked, pids: seen.length });`;
 
   it('a fork bomb is stopped by the process limit and everything it started dies with it', async () => {
     // Bounded: spawns at most 300 sleepers, stops at the first failure.
-    const bomb = `${PRELUDE}
+    const bomb = (tag: string) => `${PRELUDE}
 const { spawn } = require('child_process'); let n = 0, err = null;
 function next() {
   if (n >= 300) return done({ started: n, err });
-  const c = spawn('sleep', ['600'], { stdio: 'ignore', detached: true });
+  const c = spawn('sleep', ['${tag}'], { stdio: 'ignore', detached: true });
   c.on('error', (e) => done({ started: n, err: e.code }));
   c.on('spawn', () => { n++; next(); });
 }
 next();`;
-    const a = await attack('bwrap', bomb, { limits: { memoryMb: 4096, processes: 64 } });
+    const a = await attack('bwrap', bomb('600'), { limits: { memoryMb: 4096, processes: 64 } });
     expect(a.out.err).toBe('EAGAIN');
     expect(a.out.started as number).toBeLessThan(64);
-    expect(await sleepersLeft()).toBe(0); // the pid namespace took them all down with the command
-    const off = await attack('off', bomb);
+    expect(await sleepersLeft('600')).toEqual([]); // the pid namespace took them all down with the command
+    const off = await attack('off', bomb('602'));
     expect(off.out).toMatchObject({ started: 300, err: null });
-    expect(await sleepersLeft()).toBe(0);
+    for (const pid of await sleepersLeft('602')) process.kill(Number(pid.split(' ')[0]), 'SIGKILL'); // ours, by pid
   });
 
   it('a memory hog is stopped by the memory limit', async () => {
@@ -153,19 +153,19 @@ done(r);`;
   });
 });
 
-/** Detached `sleep 600`s still alive (not zombies), after giving SIGKILLed ones a moment to die. */
-async function sleepersLeft(): Promise<number> {
+/** Detached `sleep <tag>`s still alive (not zombies), after giving SIGKILLed ones a moment to die. */
+async function sleepersLeft(tag: string): Promise<string[]> {
   const { readdir, readFile } = await import('node:fs/promises');
-  let n = 0;
+  let found: string[] = [];
   for (let round = 0; round < 50; round++) {
-    n = 0;
+    found = [];
     for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
       const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
       if (/^State:\s+Z/m.test(status)) continue;
-      if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).startsWith('sleep\x00600')) n++;
+      if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) === `sleep\x00${tag}\x00`) found.push(`${pid} ${/^State:.*$/m.exec(status)?.[0]} ${/^Uid:.*$/m.exec(status)?.[0]}`);
     }
-    if (n === 0) return 0;
+    if (found.length === 0) return [];
     await new Promise((r) => setTimeout(r, 100));
   }
-  return n;
+  return found;
 }

@@ -35,7 +35,7 @@ const evil = path.join(process.cwd(), 'evil');
 fs.mkdirSync(path.join(evil, 'hooks'), { recursive: true });
 fs.mkdirSync(path.join(evil, 'objects', 'info'), { recursive: true });
 // The real objects, borrowed, so a checkout through this git dir would succeed and fire the hook.
-fs.writeFileSync(path.join(evil, 'objects', 'info', 'alternates'), ${JSON.stringify(path.join(h.rt.mirror.dir, 'objects'))} + '\n');
+fs.writeFileSync(path.join(evil, 'objects', 'info', 'alternates'), ${JSON.stringify(path.join(h.rt.mirror.dir, 'objects'))} + '\\n');
 fs.mkdirSync(path.join(evil, 'refs'), { recursive: true });
 fs.writeFileSync(path.join(evil, 'HEAD'), 'ref: refs/heads/main\\n');
 const hostEvil = ${JSON.stringify(slotDir())} + '/evil';
