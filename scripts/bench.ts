@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
-  Budget, botCommitSpec, buildCommit, buildPrompt, buildRepoContext, chatCompletion, classify, estimateTokens, listTree, readBlobs, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId,
+  Budget, botCommitSpec, buildCommit, buildPrompt, buildRepoContext, chatCompletion, classify, estimateTokens, listTree, readBlobs, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId, signJob,
   outcomeOf, parseConfig, runCommand, SlotPool, stageJobId, type LoadedConfig, type ProposeJob, type Runtime,
   cycleRecord, openQueues, closeQueues, recordOutcome, STAGES,
 } from '@prbot/core';
@@ -18,6 +18,10 @@ import { makeUpstream, redisAnswers, startModelServer, startRedisServer, type Mo
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
+
+// Hand-overs are signed: the bench's workers, children and directly added jobs share one key.
+process.env.PRBOT_JOB_KEY ??= (await import('node:crypto')).randomBytes(32).toString('hex');
+const jobKey = Buffer.from(process.env.PRBOT_JOB_KEY);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const json = process.argv.includes('--json');
@@ -88,6 +92,10 @@ async function fresh(cfg: LoadedConfig): Promise<Runtime> {
 }
 
 function proposeJob(base: string, i: number, text = `Gap ${i} of the bench`): ProposeJob {
+  return signJob('propose', unsignedProposeJob(base, i, text), jobKey);
+}
+
+function unsignedProposeJob(base: string, i: number, text: string): ProposeJob {
   return { cycleId: newCycleId(Date.now() + i), gap: { id: `g${(i + 0x100000000000).toString(16).slice(-12)}`, text, line: i + 1 }, baseCommit: base, createdAt: Date.now(), dryRun: false, notes: [] };
 }
 
@@ -154,7 +162,7 @@ async function directCycles(bare: string) {
     base,
     async run(i: number, proposal: ProposeJob & { proposal: { summary: string; files: { path: string; is_new: boolean; content: string }[] } }, test: string[]): Promise<void> {
       const changes = await classify(mirror, base, proposal.proposal);
-      const commit = await buildCommit(mirror, botCommitSpec(proposal, changes, { name: 'prbot', email: 'prbot@localhost' }));
+      const commit = await buildCommit(mirror, botCommitSpec(proposal, changes, { name: 'prbot', email: 'prbot@localhost' }, { ctx: { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] }, limits: { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 } }));
       await slots.moveTo(slot, commit, ['node_modules']);
       await runCommand('test', test, { cwd: slot.dir, env: { PATH: process.env.PATH! }, timeoutMs: 10_000, tailBytes: 1000 });
       execSync(`git push -q --force ${bare} ${commit}:refs/heads/direct/${i}`, { cwd: mirror.dir });
@@ -210,7 +218,7 @@ async function throughputAndRss(model: ModelServer): Promise<{ perSec: number; b
   const cfg = await config('tput', bare, model);
   const rt = await fresh(cfg);
   const { execa } = await import('execa');
-  const child = execa(process.execPath, ['--import', 'tsx', path.join(root, 'apps', 'worker', 'src', 'main.ts'), '--config', cfg.file], { cwd: root, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' }, extendEnv: false, reject: false, stdio: 'ignore' });
+  const child = execa(process.execPath, ['--import', 'tsx', path.join(root, 'apps', 'worker', 'src', 'main.ts'), '--config', cfg.file], { cwd: root, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false, stdio: 'ignore' });
   const rss = async () => Number(/^VmRSS:\s+(\d+)/m.exec(await import('node:fs/promises').then((f) => f.readFile(`/proc/${child.pid}/status`, 'utf8')).catch(() => ''))?.[1] ?? 0) / 1024;
   await sleep(4000);
   const idle = await rss();
@@ -319,7 +327,7 @@ async function warmTest(model: ModelServer): Promise<{ cold: number; warm: numbe
   await writeFile(path.join(src, 'docs', 'PRD.md'), '- [ ] Gap 0 warm [bot-eligible]\n- [ ] Gap 1 warm [bot-eligible]\n');
   const { bare } = await makeUpstream(src, path.join(work, 'warm'));
   const cfg = await config('warm', bare, model, {
-    tests: { setup: [['npm', 'install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error']], commands: [['node', '-e', "import('lodash').then(() => 0)"]], envAllow: ['PATH', 'LANG', 'npm_config_registry'], setupTimeoutMs: 240_000 },
+    tests: { setup: [['npm', 'install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error']], commands: [['node', '-e', "import('lodash').then(() => 0)"]], envAllow: ['PATH', 'LANG', 'npm_config_registry'], setupTimeoutMs: 240_000, network: 'setup' },
     queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } },
   });
   const rt = await fresh(cfg);
@@ -461,6 +469,46 @@ async function contextBench(runs = 15): Promise<{ p50: number; base50: number; b
   return { p50: pct(times, 50), base50: pct(base, 50), bytes: Buffer.byteLength(prompt), tokens: estimateTokens(prompt), files: ctx.files.length, mapLines: ctx.map.length };
 }
 
+/**
+ * The test stage (BullMQ processedOn → finishedOn of the test job) with the bubblewrap sandbox
+ * against tests.sandbox: off, same repository, same run, warm slots: what the sandbox costs a
+ * cycle (namespaces, binds, the readiness shim, fresh $HOME and /tmp, the uid's locks).
+ */
+async function sandboxBench(model: ModelServer): Promise<{ bwrap: number; off: number } | { error: string }> {
+  const { bare } = await makeRepo('sbx', 2000, 1);
+  const out: Record<string, number> = {};
+  for (const mode of ['off', 'bwrap'] as const) {
+    const cfg = await config(`sbx-${mode}`, bare, model, { tests: { commands: [['node', '-e', 'process.exit(0)']], sandbox: mode }, queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } } });
+    const rt = await fresh(cfg);
+    const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+    try {
+      await rt.mirror.sync();
+      const base = await rt.mirror.resolve('main');
+      const times: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const job = proposeJob(base, 200_000 + i);
+        await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
+        await waitAll(rt, [job.cycleId], 120_000);
+        const rec = JSON.parse((await rt.redis.get(rt.keys.record(job.cycleId)))!);
+        if (rec.outcome !== 'ok') return { error: `${mode}: ${rec.outcome}: ${rec.reason}` };
+        const t = await rt.queues.test.getJob(stageJobId(job.cycleId, 'test'));
+        if (i >= 2 && t?.processedOn && t.finishedOn) times.push(t.finishedOn - t.processedOn); // the first two warm the slot
+      }
+      out[mode] = pct(times, 50);
+    } finally {
+      await workers.close(2000);
+      await rt.close();
+    }
+  }
+  return { bwrap: out.bwrap!, off: out.off! };
+}
+
+async function putSandbox(model: ModelServer): Promise<void> {
+  const s = await sandboxBench(model);
+  if ('error' in s) put('sandbox', { prbot: NaN, baseline: null, unit: 'ms', goal: 'ratio ≤ 1.15', goal_met: false, detail: { error: s.error } });
+  else put('sandbox', { prbot: s.bwrap, baseline: s.off, unit: 'ms test stage p50 (2,000 files), bwrap vs off', goal: 'ratio ≤ 1.15', goal_met: s.bwrap / s.off <= 1.15 });
+}
+
 // ---- main --------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -483,6 +531,10 @@ async function main(): Promise<void> {
   const standalone: Record<string, () => Promise<void>> = {
     redis_bytes: bytesRow,
     context: async () => putContext(await contextBench()),
+    sandbox: async () => {
+      const m = await startModelServer((req) => answer(gapOf(req.body.messages.map((x) => x.content).join('\n'))));
+      await putSandbox(m).finally(() => m.close());
+    },
   };
   if (only) {
     for (const row of only) {
@@ -515,6 +567,7 @@ async function main(): Promise<void> {
   else put('warm_test', { prbot: w.warm, baseline: w.cold, unit: 'ms setup+tests, second cycle vs first', goal: 'ratio ≤ 0.2', goal_met: w.warm / w.cold <= 0.2 });
   await bytesRow();
   putContext(await contextBench());
+  await putSandbox(model);
   put('rss', { prbot: t.loaded, baseline: null, unit: 'MB under load', goal: '≤ 120 MB idle, ≤ 250 MB loaded', goal_met: t.idle <= 120 && t.loaded <= 250, detail: { idle_mb: t.idle, loaded_mb: t.loaded } });
   await model.close();
 

@@ -8,7 +8,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRuntime, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
+import { randomBytes } from 'node:crypto';
+import { createRuntime, sandboxProblem, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
 import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
@@ -36,6 +37,13 @@ async function main(): Promise<void> {
   const { bare } = await makeUpstream(path.join(root, 'examples', 'demo-repo'), path.join(dataDir, 'repo'));
   say(`upstream repository: ${path.relative(root, bare)}`);
 
+  // Hand-overs are signed; the demo's workers and producer share one key made for this run.
+  process.env.PRBOT_JOB_KEY ??= randomBytes(32).toString('hex');
+  // The sandbox when this machine can make one (root + bubblewrap); else off, and said so.
+  const problem = await sandboxProblem({ limits: { memoryMb: 4096, processes: 512 }, toolDirs: [], workdir: path.join(dataDir, 'work') });
+  const sandbox = problem ? 'off' : 'bwrap';
+  say(problem ? `tests run WITHOUT a sandbox (fine for this offline demo, never for real use): ${problem}` : 'tests run in the bubblewrap sandbox');
+
   const configFile = path.join(dataDir, 'prbot.config.json');
   const rawConfig = {
     redis: { url, prefix: PREFIX },
@@ -48,7 +56,7 @@ async function main(): Promise<void> {
       propose: ['replay/demo-cassette'],
     },
     queues: { test: { concurrency: 2 } },
-    tests: { commands: [['node', '--test']], timeoutMs: 60_000 },
+    tests: { commands: [['node', '--test']], timeoutMs: 60_000, sandbox },
     log: { level: 'warn' },
   };
   await mkdir(dataDir, { recursive: true });

@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 const run = (app: 'producer' | 'worker', args: string[], env: Record<string, string>) =>
-  execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', app, 'src', app === 'producer' ? 'cli.ts' : 'main.ts'), ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH!, ...env }, extendEnv: false, reject: false, timeout: 30_000 });
+  execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', app, 'src', app === 'producer' ? 'cli.ts' : 'main.ts'), ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH!, ...(process.env.PRBOT_JOB_KEY ? { PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY } : {}), ...env }, extendEnv: false, reject: false, timeout: 30_000 });
 
 /** Keys under the test's prefix, less the `:meta` keys BullMQ writes when a Queue object opens. */
 async function keyCount(hh: Harness): Promise<number> {

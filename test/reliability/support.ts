@@ -54,7 +54,8 @@ export function spawnWorker(configFile: string, queues: string, env: Record<stri
   let out = '';
   const child = execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'), '--queues', queues, '--config', configFile, ...extraArgs], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', ...env },
+    // The job-signing key every worker of a deployment shares (the harness made it for this process).
+    env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', ...(process.env.PRBOT_JOB_KEY ? { PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY } : {}), ...env },
     extendEnv: false,
     reject: false,
     buffer: false,

@@ -1,2 +1,2 @@
-export { startWorkers, type WorkerSet } from './workers.ts';
+export { preflight, startWorkers, type WorkerSet } from './workers.ts';
 export { stageRunner, endCycle, DeferUntil } from './stage.ts';

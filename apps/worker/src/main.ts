@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CassetteRecorder, ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, UsageError } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
-import { startWorkers } from './workers.ts';
+import { preflight, startWorkers } from './workers.ts';
 
 const HELP = `usage: pnpm worker [--queues propose,apply,test,pr,events] [--concurrency N] [--config FILE] [--record CASSETTE]
 Runs the given stage workers in this process (default: all queues). --record writes every
@@ -29,6 +29,10 @@ async function main(): Promise<void> {
   }
   const cfg = loadConfig(values.config);
   const rt = createRuntime(cfg, { role: 'worker' });
+  await preflight(rt, queues).catch(async (err: unknown) => {
+    await rt.close();
+    throw err;
+  });
   // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
   await waitReady(rt.redis, cfg.redis.url);
   const recorder = values.record ? new CassetteRecorder(path.resolve(values.record)) : undefined;

@@ -3,6 +3,9 @@ import {
   CATALOG,
   CycleEnded,
   cycleRecord,
+  jobKeyFrom,
+  jobSignatureRefusal,
+  signJob,
   type CycleDetails,
   RateLimited,
   observeStageDuration,
@@ -61,12 +64,15 @@ export type StageProcessor<S extends Stage> = (ctx: StageContext<S>) => Promise<
  *                           "exhausted" outcome first, so no cycle ends silently.
  */
 export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Policy, processor: StageProcessor<S>, recorder?: AnswerRecorder) {
+  const jobKey = jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv); // missing → the worker refuses to start
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<void> => {
     const parsed = CATALOG[stage].schema.safeParse(job.data);
     if (!parsed.success) {
       rt.log.error({ job: job.id, stage, issues: parsed.error.issues.slice(0, 3) }, 'job payload does not match its schema');
       throw new Error(`payload of ${stage} job ${job.id} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
     }
+    const forged = jobSignatureRefusal(stage, job.data, jobKey);
+    if (forged) return refuseForged(rt, stage, job, parsed.data as AnyCycleJob, forged);
     const data = parsed.data as JobData<S>;
     const cycle = data as AnyCycleJob;
     const log = rt.log.child({ cycle: cycle.cycleId, gap: cycle.gap.id, stage });
@@ -83,7 +89,7 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
         await Promise.all([job.updateProgress(percent), job.log(redactText(line))]);
       },
       handOver: async (next, nextData) => {
-        await rt.queues[next].add(next, redactDeep(nextData), { jobId: stageJobId(cycle.cycleId, next) });
+        await rt.queues[next].add(next, signJob(next, redactDeep(nextData), jobKey), { jobId: stageJobId(cycle.cycleId, next) });
       },
     };
     const started = Date.now();
@@ -117,6 +123,18 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       throw err;
     }
   };
+}
+
+/**
+ * A job whose signature does not verify was not handed over by a worker (or was altered in
+ * Redis): nothing of it runs. Its cycle ends with the stage's exhausted outcome and a reason
+ * starting "job signature invalid", unless that cycle already ended (a forged job reusing a
+ * real cycle id must not overwrite the real outcome: recordOutcome keeps the first).
+ */
+async function refuseForged(rt: Runtime, stage: Stage, job: Job, cycle: AnyCycleJob, why: string): Promise<void> {
+  rt.log.error({ job: job.id, stage, cycle: cycle.cycleId }, why);
+  await job.log(`refused: ${why}`).catch(() => {});
+  await endCycle(rt, stage, cycle, CATALOG[stage].exhausted, `${why}; the job was not run`);
 }
 
 /** For jobs that fail outside the processor (stalled too often): record the exhausted outcome. */

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { secretEnvNames, testsShareWorkerUser, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { jobKeyFrom, sandboxProblem, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, stageRunner, type StageProcessor } from './stage.ts';
 import { apply } from './stages/apply.ts';
@@ -65,4 +65,22 @@ function warnIfTestsCanReadSecrets(rt: Runtime, queues: QueueName[]): void {
     { secrets: names },
     'this worker runs tests as its own user and holds secrets in its environment, which test code could read from /proc; run test workers without those variables (--queues test needs none), or as root so tests run as nobody',
   );
+}
+
+/**
+ * Checks at start what a worker cannot do without: the job-signing key, and for the `test`
+ * queue a sandbox proven by running a command in it exactly as tests run. Throws one line
+ * saying why and how to fix it; the worker then refuses to start.
+ */
+export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void> {
+  if (queues.some((q) => q !== 'events')) jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv);
+  if (!queues.includes('test')) return;
+  const t = rt.cfg.tests;
+  if (t.sandbox === 'off') {
+    rt.log.warn('tests.sandbox is OFF: model-written setup and test commands run without a sandbox, with this host\'s network and file system in view; use only for trusted setups (the offline demo)');
+    return;
+  }
+  const problem = await sandboxProblem({ limits: t.limits, toolDirs: t.toolDirs, workdir: rt.workdir });
+  if (problem) throw new UnavailableError(`refusing to run the test queue: ${problem}`);
+  if (t.network === 'setup') rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
 }

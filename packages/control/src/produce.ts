@@ -19,6 +19,8 @@ import {
   type Outcome,
   type ProposeJob,
   type Runtime,
+  jobKeyFrom,
+  signJob,
 } from '@prbot/core';
 import { failureStreak, type Policy } from '@prbot/policy';
 
@@ -96,6 +98,7 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   }
 
   // 6. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
+  const jobKey = jobKeyFrom(rt.env, cfg.jobs.keyEnv); // before any lock is taken: a missing key leaks none
   const proposed = picked.map((gap, i) => ({ gap, cycleId: newCycleId(now + i) }));
   const holders = (await withScripts(rt.redis).acquireGaps(
     proposed.length,
@@ -111,7 +114,8 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
     const closed = prs.get(p.gap.id);
     const notes = closed ? [`A reviewer closed the bot's previous pull request for this gap without merging it: ${closed.url}. Take a different approach.`] : [];
     const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: o.dryRun ?? cfg.dryRun, notes };
-    return { name: 'propose', data, opts: { jobId: stageJobId(p.cycleId, 'propose') } };
+    // Signed like every hand-over: a propose job no producer signed is refused by the worker.
+    return { name: 'propose', data: signJob('propose', data, jobKey), opts: { jobId: stageJobId(p.cycleId, 'propose') } };
   });
   try {
     if (jobs.length) await rt.queues.propose.addBulk(jobs);

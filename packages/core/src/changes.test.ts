@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEdits, blobOid, classify, lineStats, proposalRefusal, resolveProposal } from './changes.ts';
 import { countTestCases, gapAsksForRemoval, shrinkRefusal } from './shrink.ts';
 import { parseProposal } from './proposal.ts';
+import { rebuildCommit } from './commit.ts';
 import { botCommitSpec, buildCommit } from './commit.ts';
 import { CycleEnded } from './errors/index.ts';
 import { git } from './git.ts';
@@ -173,6 +174,8 @@ describe('proposalRefusal', () => {
 });
 
 describe('buildCommit', () => {
+  const guard = { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] };
+  const limits = { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 };
   it('builds the same commit id on two machines from the same payload, without a checkout', async () => {
     const job = { cycleId: 'c0000000001abcdef', baseCommit: base, createdAt: 1_700_000_000_000, gap: { text: 'Add x' }, proposal: { summary: 'adds x' } };
     const changes = await classify(mirror, base, proposal([
@@ -180,7 +183,7 @@ describe('buildCommit', () => {
       { path: 'src/strings.js', is_new: false, content: strings + '// touched\n' },
       { path: 'README.md', is_new: false, content: (await mirror.readFile(base, 'README.md'))! },
     ]));
-    const spec = botCommitSpec(job, changes, { name: 'prbot', email: 'prbot@localhost' });
+    const spec = botCommitSpec(job, changes, { name: 'prbot', email: 'prbot@localhost' }, { ctx: guard, limits });
     const a = await buildCommit(mirror, spec);
     const other = new Mirror(path.join(dir, 'work-other-machine'), mirror.url);
     await other.sync();
@@ -192,5 +195,21 @@ describe('buildCommit', () => {
     expect(await mirror.readFile(a, 'src/x.js')).toBe('export const x = 1;\n');
     const parent = (await git(['rev-parse', `${a}^`], { cwd: mirror.dir })).stdout.trim();
     expect(parent).toBe(base);
+  });
+
+  it('refuses a change set touching a guarded path, on build and on rebuild of a commit already in the mirror', async () => {
+    const job = { cycleId: 'c0000000002abcdef', baseCommit: base, createdAt: 1_700_000_000_000, gap: { text: 'Add ci' }, proposal: { summary: 'adds ci' } };
+    const evil = [{ path: '.github/workflows/x.yml', action: 'ADD' as const, mode: '100644' as const, content: 'on: push\n' }];
+    const spec = botCommitSpec(job, evil, { name: 'prbot', email: 'prbot@localhost' }, { ctx: guard, limits });
+    await expect(buildCommit(mirror, spec)).rejects.toThrow(/guardrail: .*CI definition/);
+    // The very commit, built by an older prbot that skipped the guard, is in the mirror already.
+    const input = `commit refs/prbot/sneaked\ncommitter x <x@x> 1700000000 +0000\ndata 2\nx\nfrom ${base}\nM 100644 inline .github/workflows/x.yml\ndata 9\non: push\n\n`;
+    await git(['fast-import', '--quiet', '--force'], { cwd: mirror.dir, input });
+    const sneaked = (await git(['rev-parse', 'refs/prbot/sneaked'], { cwd: mirror.dir })).stdout.trim();
+    expect(await mirror.hasCommit(sneaked)).toBe(true);
+    await expect(rebuildCommit(mirror, spec, sneaked)).rejects.toThrow(/guardrail: .*CI definition/);
+    // A payload with harmless changes that names that commit is refused too.
+    const harmless = botCommitSpec(job, [{ path: 'src/y.js', action: 'ADD', mode: '100644', content: 'y' }], { name: 'prbot', email: 'prbot@localhost' }, { ctx: guard, limits });
+    await expect(rebuildCommit(mirror, harmless, sneaked)).rejects.toThrow(/not the payload's change set/);
   });
 });

@@ -1,7 +1,14 @@
 import { git } from './git.ts';
-import type { Change } from './changes.ts';
+import { proposalRefusal, type Change, type Limits } from './changes.ts';
+import type { GuardContext } from './guardrails.ts';
 import type { Mirror } from './mirror.ts';
 import { CycleEnded, TransientError } from './errors/index.ts';
+
+/** The guardrails every built or rebuilt commit is checked against (built-in paths + config). */
+export interface CommitGuard {
+  ctx: GuardContext;
+  limits: Limits;
+}
 
 export interface CommitSpec {
   cycleId: string;
@@ -11,6 +18,18 @@ export interface CommitSpec {
   author: { name: string; email: string };
   /** Seconds since epoch; fixed from the cycle so every machine builds the same commit id. */
   time: number;
+  /** Required: no payload, signed or not, yields a commit touching a guarded path. */
+  guard: CommitGuard;
+}
+
+/**
+ * Refuses a change set the guardrails forbid, ending the cycle apply_failed. Runs every time a
+ * commit is built or rebuilt (apply, test, pr), so a payload that skipped propose's check (a
+ * forged or replayed job) still cannot put `.github/workflows/x.yml` into a pushed commit.
+ */
+export function assertChangesAllowed(changes: { path: string; action?: string; content: string }[], guard: CommitGuard): void {
+  const refusal = proposalRefusal({ summary: '-', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) }, guard.ctx, guard.limits);
+  if (refusal) throw new CycleEnded('apply_failed', `guardrail: ${refusal}`);
 }
 
 /**
@@ -20,6 +39,7 @@ export interface CommitSpec {
  * (base commit, changes, cycle) and any machine can rebuild it and compare.
  */
 export async function buildCommit(mirror: Mirror, spec: CommitSpec): Promise<string> {
+  assertChangesAllowed(spec.changes, spec.guard);
   const ref = `refs/prbot/cycles/${spec.cycleId}`;
   const who = `${oneLine(spec.author.name)} <${oneLine(spec.author.email)}> ${spec.time} +0000`;
   const parts: (string | Buffer)[] = [
@@ -63,6 +83,7 @@ export function botCommitSpec(
   job: { cycleId: string; baseCommit: string; createdAt: number; gap: { text: string }; proposal: { summary: string } },
   changes: Change[],
   author: { name: string; email: string },
+  guard: CommitGuard,
 ): CommitSpec {
   const title = `prbot: ${job.gap.text}`;
   return {
@@ -71,6 +92,7 @@ export function botCommitSpec(
     changes,
     author,
     time: Math.floor(job.createdAt / 1000),
+    guard,
     message: `${title.length > 72 ? title.slice(0, 71) + '…' : title}\n\n${job.proposal.summary}\n\nprbot-cycle: ${job.cycleId}\n`,
   };
 }
@@ -78,13 +100,31 @@ export function botCommitSpec(
 /**
  * Rebuilds the bot commit from the payload and checks it is the one apply built. A commit id is
  * the hash of its content, so when the expected id is already in this mirror (apply ran on this
- * machine) that very commit is here and there is nothing to rebuild.
+ * machine) that very commit is here and nothing is rebuilt, but it is still checked: the
+ * payload's changes against the guardrails, and the commit itself (parent = base commit, the
+ * paths it changes = the payload's) so a payload naming some other commit already in the
+ * mirror cannot smuggle that commit's files past the guardrails.
  */
 export async function rebuildCommit(mirror: Mirror, spec: CommitSpec, expected: string): Promise<void> {
-  if (await mirror.hasCommit(expected)) return;
+  assertChangesAllowed(spec.changes, spec.guard);
+  if (await mirror.hasCommit(expected)) {
+    await assertCommitMatches(mirror, spec, expected);
+    return;
+  }
   await mirror.ensureCommit(spec.baseCommit);
   const got = await buildCommit(mirror, spec);
   if (got !== expected) {
     throw new CycleEnded('apply_failed', `rebuilt bot commit ${got.slice(0, 12)} differs from ${expected.slice(0, 12)}; the payload or git version differs between machines`);
   }
+}
+
+async function assertCommitMatches(mirror: Mirror, spec: CommitSpec, commit: string): Promise<void> {
+  const parents = (await git(['rev-list', '--parents', '-n', '1', commit], { cwd: mirror.dir, gitDir: mirror.dir })).stdout.trim().split(' ').slice(1);
+  const r = await git(['diff-tree', '-r', '-z', '--no-renames', '--name-only', spec.baseCommit, commit], { cwd: mirror.dir, gitDir: mirror.dir });
+  const touched = r.stdout.split('\0').filter(Boolean).sort();
+  const declared = spec.changes.filter((c) => c.action !== 'NOOP').map((c) => c.path).sort();
+  if (parents.length !== 1 || parents[0] !== spec.baseCommit || touched.join('\0') !== declared.join('\0')) {
+    throw new CycleEnded('apply_failed', `bot commit ${commit.slice(0, 12)} is not the payload's change set on ${spec.baseCommit.slice(0, 12)} (it changes ${touched.length} path(s), the payload declares ${declared.length})`);
+  }
+  assertChangesAllowed(touched.map((p) => ({ path: p, content: '' })), spec.guard);
 }

@@ -3,6 +3,10 @@ import { GitError } from './errors/index.ts';
 
 export interface GitOptions {
   cwd: string;
+  /** Address the repository explicitly: git then never looks for a `.git` in `cwd` or above. */
+  gitDir?: string;
+  /** With gitDir: the work tree (a slot), which test code may have written anything into. */
+  workTree?: string;
   input?: string | Buffer;
   env?: Record<string, string>;
   /** Exit codes that are answers, not failures (e.g. 1 from `diff --quiet`). */
@@ -16,25 +20,31 @@ export interface GitResult {
 
 // Git must not prompt, read the operator's hooks, or pick up a system-wide config that
 // changes plumbing output; these hold for every git process prbot starts.
+// No `safe.directory=*`: slots are addressed with an explicit --git-dir that is root's own and
+// outside the test-writable work tree, so git's ownership check never has to be waved through.
 const GIT_ENV = {
   GIT_TERMINAL_PROMPT: '0',
   GIT_CONFIG_NOSYSTEM: '1',
   GIT_OPTIONAL_LOCKS: '0',
   LC_ALL: 'C',
-  // Slot worktrees belong to the (unprivileged) test user; root's git must still work in them.
-  GIT_CONFIG_COUNT: '2',
-  GIT_CONFIG_KEY_0: 'safe.directory',
-  GIT_CONFIG_VALUE_0: '*',
+  GIT_CONFIG_COUNT: '3',
+  // Hooks and fsmonitor run programs named by repository config: never, whatever a config says
+  // (a rewritten `.git` once pointed root's checkout at a hook written by test code).
+  GIT_CONFIG_KEY_0: 'core.hooksPath',
+  GIT_CONFIG_VALUE_0: '/dev/null',
+  GIT_CONFIG_KEY_1: 'core.fsmonitor',
+  GIT_CONFIG_VALUE_1: 'false',
   // The index records root as each file's owner; the test user owns them. "minimal" stops git
   // comparing owners (which re-read all 2,000 files of a slot every cycle: test stage 410 ms →
   // 90 ms) and still compares size, mtime and ctime, so a file rewritten by test code is seen.
-  GIT_CONFIG_KEY_1: 'core.checkStat',
-  GIT_CONFIG_VALUE_1: 'minimal',
+  GIT_CONFIG_KEY_2: 'core.checkStat',
+  GIT_CONFIG_VALUE_2: 'minimal',
 };
 
 /** Runs one git command with an argv array (never a shell). */
 export async function git(args: string[], opts: GitOptions): Promise<GitResult> {
-  const r = await execa('git', args, {
+  const explicit = opts.gitDir ? [`--git-dir=${opts.gitDir}`, ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : [])] : [];
+  const r = await execa('git', [...explicit, ...args], {
     cwd: opts.cwd,
     input: opts.input,
     env: { ...GIT_ENV, ...opts.env },

@@ -117,7 +117,7 @@ export class Mirror {
       return;
     }
     try {
-      await git(['fetch', '--quiet', '--prune', this.url, '+refs/heads/*:refs/heads/*'], { cwd: this.dir });
+      await git(['fetch', '--quiet', '--prune', this.url, '+refs/heads/*:refs/heads/*'], { cwd: this.dir, gitDir: this.dir });
     } catch (err) {
       throw new TransientError(`fetching ${this.url} failed`, { cause: err });
     }
@@ -129,7 +129,7 @@ export class Mirror {
     await mkdir(path.dirname(this.dir), { recursive: true });
     try {
       await git(['clone', '--quiet', '--bare', this.url, tmp], { cwd: path.dirname(this.dir) });
-      await git(['config', 'gc.auto', '0'], { cwd: tmp }); // objects of live cycles must not vanish
+      await git(['config', 'gc.auto', '0'], { cwd: tmp, gitDir: tmp }); // objects of live cycles must not vanish
       await rename(tmp, this.dir).catch(async (err: NodeJS.ErrnoException) => {
         if (!existsSync(path.join(this.dir, 'HEAD'))) throw err; // another process won the race
         await rm(tmp, { recursive: true, force: true });
@@ -143,7 +143,7 @@ export class Mirror {
 
   /** The commit a branch points at in the mirror. */
   async resolve(branch: string): Promise<string> {
-    const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], { cwd: this.dir, okCodes: [1] });
+    const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], { cwd: this.dir, gitDir: this.dir, okCodes: [1] });
     const sha = r.stdout.trim();
     if (!sha) throw new GitError(['rev-parse', branch], `branch "${branch}" not found in ${this.url}`, 1);
     return sha;
@@ -151,7 +151,7 @@ export class Mirror {
 
   async hasCommit(sha: string): Promise<boolean> {
     if (!existsSync(path.join(this.dir, 'HEAD'))) return false;
-    const r = await git(['cat-file', '-e', `${sha}^{commit}`], { cwd: this.dir, okCodes: [1, 128] });
+    const r = await git(['cat-file', '-e', `${sha}^{commit}`], { cwd: this.dir, gitDir: this.dir, okCodes: [1, 128] });
     return r.exitCode === 0;
   }
 
@@ -164,7 +164,7 @@ export class Mirror {
 
   /** A file's text at a commit, or null when absent. */
   async readFile(commit: string, file: string): Promise<string | null> {
-    const r = await git(['cat-file', 'blob', `${commit}:${file}`], { cwd: this.dir, okCodes: [128] });
+    const r = await git(['cat-file', 'blob', `${commit}:${file}`], { cwd: this.dir, gitDir: this.dir, okCodes: [128] });
     return r.exitCode === 0 ? r.stdout : null;
   }
 
@@ -176,7 +176,7 @@ export class Mirror {
     const out = new Map<string, TreeEntry>();
     if (paths.length === 0) return out;
     // `--literal-pathspecs` keeps `*` or `:` in a model's path from acting as pathspec magic.
-    const r = await git(['--literal-pathspecs', 'ls-tree', '-t', '-z', '--full-tree', commit, '--', ...paths], { cwd: this.dir });
+    const r = await git(['--literal-pathspecs', 'ls-tree', '-t', '-z', '--full-tree', commit, '--', ...paths], { cwd: this.dir, gitDir: this.dir });
     for (const rec of r.stdout.split('\0')) {
       if (!rec) continue;
       const tab = rec.indexOf('\t');

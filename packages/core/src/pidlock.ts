@@ -1,43 +1,48 @@
-import { randomBytes } from 'node:crypto';
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, writeSync, ftruncateSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+// fs-ext is CommonJS with a native binding and no types: the one call we use, typed here.
+const fsExt = createRequire(import.meta.url)('fs-ext') as { flockSync(fd: number, flags: 'ex' | 'exnb' | 'un'): void };
+
+export interface FileLock {
+  readonly file: string;
+  release(): Promise<void>;
+}
 
 /**
- * A lock file holding its owner's pid, created with its content in one step (a temp file linked
- * into place; link() fails when the lock exists), so no reader ever sees an empty lock. A lock
- * whose process is gone is taken over; when two takers race, link() lets exactly one win.
- * The pid only means something on this machine: never share lock directories between hosts.
+ * A machine-wide lock held as a kernel flock(2) on an open file. The kernel drops it when the
+ * descriptor closes, which includes the holder dying in any way (SIGKILL, OOM), so there is no
+ * stale lock to detect and take over: the previous pid-file lock took over stale locks by
+ * check-then-write and let two workers hold one slot in 1 of 40 trials. Two opens of one file
+ * are separate open file descriptions, so the lock also excludes other holders in this process.
+ * The lock file itself is never deleted: unlinking it would let a second holder lock a new
+ * inode under the same name while the first still holds the old one.
+ * flock is local to this machine (and unreliable on NFS): never share lock directories between hosts.
  */
-export async function tryPidLock(file: string): Promise<boolean> {
-  if (await linkLock(file)) return true;
-  const pid = Number(await readFile(file, 'utf8').catch(() => ''));
-  if (!(pid > 0) || isAlive(pid)) return false;
-  await unlink(file).catch(() => {});
-  return linkLock(file);
-}
-
-export async function releasePidLock(file: string): Promise<void> {
-  await unlink(file).catch(() => {});
-}
-
-async function linkLock(file: string): Promise<boolean> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, String(process.pid));
+export async function tryFileLock(file: string): Promise<FileLock | null> {
+  const fd = openSync(file, 'a+', 0o600);
   try {
-    await link(tmp, file);
-    return true;
+    fsExt.flockSync(fd, 'exnb');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return false;
-  } finally {
-    await unlink(tmp).catch(() => {});
+    closeSync(fd);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return null;
+    throw err;
   }
-}
-
-function isAlive(pid: number): boolean {
+  // The holder's pid, for people reading the directory; the lock is the flock, not this text.
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`);
+  } catch {
+    /* informational only */
   }
+  let open = true;
+  return {
+    file,
+    async release() {
+      if (!open) return;
+      open = false;
+      closeSync(fd); // closing the last descriptor of the description drops the flock
+    },
+  };
 }

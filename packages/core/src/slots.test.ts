@@ -26,24 +26,45 @@ describe('SlotPool', () => {
     await Promise.all(slots.map((s) => s.release()));
   });
 
-  it('takes over a lock whose process is gone, keeps one whose process lives', async () => {
+  it('a slot whose holder died is free again; one held by a live process is not', async () => {
     const pool = new SlotPool(mirror, path.join(dir, 'work2'));
-    const first = await pool.acquire();
-    await first.release();
-    await writeFile(path.join(pool.root, 'slot-0.lock'), '999999'); // no such pid
-    await writeFile(path.join(pool.root, 'slot-1.lock'), String(process.ppid)); // alive
-    const [x, y] = await Promise.all([pool.acquire(), pool.acquire()]);
-    expect([x.index, y.index].sort()).toEqual([0, 2]);
-    expect(await readFile(path.join(pool.root, 'slot-0.lock'), 'utf8')).toBe(String(process.pid));
-  });
-
-  it('does not steal a lock caught while it is being created (still empty)', async () => {
-    const pool = new SlotPool(mirror, path.join(dir, 'work4'));
     const { mkdir } = await import('node:fs/promises');
     await mkdir(pool.root, { recursive: true });
-    await writeFile(path.join(pool.root, 'slot-0.lock'), '');
-    const s = await pool.acquire();
-    expect(s.index).toBe(1);
+    const { execa } = await import('execa');
+    // A live holder in another process: flock(1) holds slot-1's lock and says so once it has it.
+    const holder = execa('flock', ['-n', path.join(pool.root, 'slot-1.lock'), 'sh', '-c', 'echo held; exec sleep 30'], { detached: true });
+    await new Promise<void>((r) => holder.stdout!.once('data', () => r()));
+    // A holder that died: its lock went with it (the kernel drops a flock when its fd closes).
+    await execa('flock', ['-n', path.join(pool.root, 'slot-0.lock'), 'true']);
+    const [x, y] = await Promise.all([pool.acquire(), pool.acquire()]);
+    expect([x.index, y.index].sort()).toEqual([0, 2]);
+    process.kill(-holder.pid!, 'SIGKILL');
+    await holder.catch(() => {});
+    await Promise.all([x.release(), y.release()]);
+  });
+
+  it('ignores and removes a .git that test code put in the work tree; runs no hook of it', async () => {
+    const pool = new SlotPool(mirror, path.join(dir, 'work6'));
+    const slot = await pool.acquire();
+    const head = await mirror.resolve('main');
+    await pool.moveTo(slot, head, []);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(path.join(slot.dir, '.git'))).toBe(false);
+    expect(existsSync(path.join(slot.gitDir, 'HEAD'))).toBe(true);
+    const { mkdir, chmod } = await import('node:fs/promises');
+    const evil = path.join(dir, 'evil-git');
+    const marker = path.join(dir, 'hook-ran');
+    const { execa } = await import('execa');
+    await execa('git', ['init', '-q', '--bare', evil]);
+    await mkdir(path.join(evil, 'hooks'), { recursive: true });
+    await writeFile(path.join(evil, 'config'), `[core]\n\trepositoryformatversion = 0\n\tbare = false\n\thooksPath = ${evil}/hooks\n\tfsmonitor = ${evil}/hooks/post-checkout\n`);
+    await writeFile(path.join(evil, 'hooks', 'post-checkout'), `#!/bin/sh\ntouch ${marker}\n`);
+    await chmod(path.join(evil, 'hooks', 'post-checkout'), 0o755);
+    await writeFile(path.join(slot.dir, '.git'), `gitdir: ${evil}\n`);
+    await pool.moveTo(slot, head, []);
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(path.join(slot.dir, '.git'))).toBe(false);
+    await slot.release();
   });
 
   it('restores a tracked file that test code rewrote with the same size and mtime', async () => {

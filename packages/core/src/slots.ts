@@ -2,13 +2,17 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { InfraError } from './errors/index.ts';
 import { git } from './git.ts';
-import { releasePidLock, tryPidLock } from './pidlock.ts';
+import { tryFileLock } from './pidlock.ts';
 import type { Mirror } from './mirror.ts';
 
 export interface Slot {
   index: number;
+  /** The work tree: the only part of the slot test code can write (and the sandbox shows). */
   dir: string;
+  /** The slot's git dir, beside the work tree and never inside it: root's, out of the tests' reach. */
+  gitDir: string;
   release(): Promise<void>;
 }
 
@@ -16,8 +20,13 @@ export interface Slot {
  * One kept worktree per concurrency slot. Moving a kept worktree to the next cycle's commit
  * rewrites only the files that differ (measured ~27 ms on 2,000 files, against ~830 ms for a
  * fresh `worktree add`), and the cache directories (node_modules, target …) survive, so the
- * second cycle on a repo is not a cold build. A lock file per slot lets several worker
- * processes share one work directory; a lock whose process is gone is taken over.
+ * second cycle on a repo is not a cold build. A kernel lock (flock) per slot lets several worker
+ * processes share one work directory; it vanishes with its holder, so nothing is taken over.
+ *
+ * Each slot is a git dir of its own (`slot-N.git`, borrowing the mirror's objects through
+ * alternates) with the work tree `slot-N` addressed explicitly by --git-dir/--work-tree. The
+ * work tree holds no `.git`: one written there by test code is removed before git runs and
+ * would be ignored anyway, so it cannot point root's git at hooks or a foreign config.
  */
 export class SlotPool {
   readonly root: string;
@@ -36,13 +45,18 @@ export class SlotPool {
       // Claimed before the first await, so two acquires in this process never try one slot.
       if (this.held.has(i)) continue;
       this.held.add(i);
-      if (await tryPidLock(this.lockFile(i))) {
-        const lock = this.lockFile(i);
+      const lock = await tryFileLock(this.lockFile(i)).catch((err: Error) => {
+        this.held.delete(i);
+        throw err;
+      });
+      if (lock) {
+        const dir = path.join(this.root, `slot-${i}`);
         return {
           index: i,
-          dir: path.join(this.root, `slot-${i}`),
+          dir,
+          gitDir: `${dir}.git`,
           release: async () => {
-            await releasePidLock(lock);
+            await lock.release();
             this.held.delete(i);
           },
         };
@@ -61,19 +75,37 @@ export class SlotPool {
    * directories. A slot that is missing or broken (its mirror was rebuilt) is made anew.
    */
   async moveTo(slot: Slot, commit: string, cacheDirs: string[]): Promise<void> {
-    if (existsSync(path.join(slot.dir, '.git'))) {
+    const at = { cwd: this.root, gitDir: slot.gitDir, workTree: slot.dir };
+    // A `.git` test code left at the top of the work tree: git skips that name when it cleans.
+    await rm(path.join(slot.dir, '.git'), { recursive: true, force: true });
+    if (existsSync(path.join(slot.gitDir, 'HEAD')) && existsSync(slot.dir)) {
       try {
-        await git(['checkout', '--quiet', '--force', '--detach', commit], { cwd: slot.dir });
-        await git(['clean', '-ffdxq', ...cacheDirs.flatMap((d) => ['-e', d])], { cwd: slot.dir });
+        await git(['checkout', '--quiet', '--force', '--detach', commit], at);
+        await git(['clean', '-ffdxq', ...cacheDirs.flatMap((d) => ['-e', d])], at);
         return;
-      } catch {
+      } catch (err) {
+        if (/No space left|ENOSPC/i.test((err as Error).message)) throw diskFull(this.root, err);
         // fall through: rebuild the slot
       }
     }
-    await rm(slot.dir, { recursive: true, force: true });
-    await git(['worktree', 'prune'], { cwd: this.mirror.dir });
-    await git(['worktree', 'add', '--quiet', '--force', '--detach', slot.dir, commit], { cwd: this.mirror.dir });
+    try {
+      await rm(slot.dir, { recursive: true, force: true });
+      await rm(slot.gitDir, { recursive: true, force: true });
+      await mkdir(slot.dir, { recursive: true });
+      await git(['init', '--quiet'], at);
+      // The mirror's objects, read in place: commits built there later are seen at once.
+      await writeFile(path.join(slot.gitDir, 'objects', 'info', 'alternates'), path.join(this.mirror.dir, 'objects') + '\n');
+      await rm(path.join(slot.gitDir, 'hooks'), { recursive: true, force: true });
+      await git(['checkout', '--quiet', '--force', '--detach', commit], at);
+    } catch (err) {
+      if (/No space left|ENOSPC/i.test(String((err as Error).message))) throw diskFull(this.root, err);
+      throw err;
+    }
   }
+}
+
+function diskFull(dir: string, cause: unknown): InfraError {
+  return new InfraError(`disk full under ${dir} (No space left on device) while moving a slot worktree: free space, or keep fewer tests.cacheDirs`, { cause });
 }
 
 /**
@@ -84,7 +116,13 @@ export class SlotPool {
  * Ctime stays trusted, so a tracked file rewritten by test code is always noticed and restored.
  */
 export async function handTo(dir: string, user: { uid: number; gid: number }, alreadyOwned: boolean): Promise<void> {
-  await execa('chown', ['-R', ...(alreadyOwned ? ['--from=0:0'] : []), `${user.uid}:${user.gid}`, dir]);
+  try {
+    await execa('chown', ['-R', ...(alreadyOwned ? ['--from=0:0'] : []), `${user.uid}:${user.gid}`, dir]);
+  } catch (err) {
+    // The machine's fault (read-only or full file system, no CAP_CHOWN), never the change's.
+    const why = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n')[0];
+    throw new InfraError(`handing ${dir} to the test uid ${user.uid} failed (chown): ${why}`, { cause: err });
+  }
 }
 
 /** The uid a slot's files were last handed to (kept beside the slot, outside the worktree). */

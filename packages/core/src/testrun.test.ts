@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, testEnvironment } from './testrun.ts';
+import { InfraError } from './errors/index.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -60,10 +61,16 @@ describe('runCommand', () => {
     expect(r.tail).toContain('line 199999');
   });
 
-  it('reports a missing program clearly', async () => {
-    const r = await runCommand('setup', ['definitely-not-a-program-xyz'], base());
+  it('a missing program is the machine\'s fault: InfraError naming it', async () => {
+    await expect(runCommand('setup', ['definitely-not-a-program-xyz'], base())).rejects.toThrow(InfraError);
+    await expect(runCommand('setup', ['definitely-not-a-program-xyz'], base())).rejects.toThrow(/"definitely-not-a-program-xyz" not found/);
+  });
+
+  it('kills a command that prints more than outputBytes', async () => {
+    const r = await runCommand('test', ['node', '-e', 'setInterval(() => console.log("x".repeat(10000)), 1)'], { ...base(), outputBytes: 200_000 });
     expect(r.ok).toBe(false);
-    expect(r.tail).toMatch(/ENOENT|not found/);
+    expect(r.timedOut).toBe(false);
+    expect(r.tail).toMatch(/more than 200000 bytes of output/);
   });
 });
 

@@ -1,8 +1,10 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { releasePidLock, tryPidLock } from './pidlock.ts';
+import { tryFileLock } from './pidlock.ts';
 import { execa } from 'execa';
+import { InfraError } from './errors/index.ts';
+import { resolveProgram, SANDBOX_READY, sandboxArgv, visibleInSandbox, type SandboxSpec } from './sandbox.ts';
 import type { CommandResult } from './testresult.ts';
 
 export interface RunOptions {
@@ -15,6 +17,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Run as this user (needs a root worker); see tests.runAs. */
   user?: { uid: number; gid: number; exclusive?: boolean } | null;
+  /** Run inside bubblewrap (needs `user`); null or absent: directly (tests.sandbox: off). */
+  sandbox?: Omit<SandboxSpec, 'user'> | null;
+  /** Total bytes of output after which the command is killed. */
+  outputBytes?: number;
 }
 
 export interface TestUser {
@@ -43,8 +49,8 @@ export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid:
   const start = preferredUid !== undefined && preferredUid >= UID_BASE && preferredUid < UID_BASE + UID_COUNT ? preferredUid - UID_BASE : Math.floor(Math.random() * UID_COUNT);
   for (let k = 0; k < UID_COUNT; k++) {
     const uid = UID_BASE + ((start + k) % UID_COUNT);
-    const file = path.join(lockDir, `${uid}.lock`);
-    if (await tryPidLock(file)) return { uid, gid: 65534, exclusive: true, release: () => releasePidLock(file) };
+    const lock = await tryFileLock(path.join(lockDir, `${uid}.lock`));
+    if (lock) return { uid, gid: 65534, exclusive: true, release: () => lock.release() };
   }
   throw new Error(`no free test uid in ${UID_BASE}-${UID_BASE + UID_COUNT - 1} (locks in ${lockDir})`);
 }
@@ -111,19 +117,27 @@ export function testEnvironment(allow: string[], extra: Record<string, string>, 
 export async function runCommand(phase: CommandResult['phase'], argv: string[], o: RunOptions): Promise<CommandResult> {
   const started = Date.now();
   let timedOut = false;
+  let overflowed = false;
+  let outBytes = 0;
   const tail = new Tail(o.tailBytes);
-  const sub = execa(argv[0]!, argv.slice(1), {
+  if (o.sandbox && !o.user) throw new InfraError('the test sandbox needs a uid of its own: run the test worker as root (tests.runAs "auto")');
+  // A missing program is this machine's fault (a tool not installed), not the change's.
+  const program = resolveProgram(argv[0]!, o.env.PATH, o.sandbox ? (p) => visibleInSandbox(p, o.sandbox!.toolDirs) : undefined);
+  const cmd = o.sandbox ? sandboxArgv({ ...o.sandbox, user: o.user! }, [program, ...argv.slice(1)], 3) : [program, ...argv.slice(1)];
+  const sub = execa(cmd[0]!, cmd.slice(1), {
     cwd: o.cwd,
     env: o.env,
     extendEnv: false,
     detached: true,
-    stdin: 'ignore',
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     all: true,
     buffer: false,
     reject: false,
     encoding: 'utf8',
     ...(o.user ? { uid: o.user.uid, gid: o.user.gid } : {}),
   });
+  let status = '';
+  sub.stdio[3]?.on('data', (c: Buffer | string) => (status += String(c)));
   const pid = sub.pid;
   const killGroup = () => {
     if (pid === undefined) return;
@@ -144,6 +158,11 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   let partial = '';
   sub.all?.on('data', (chunk: string | Buffer) => {
     const text = String(chunk);
+    outBytes += Buffer.byteLength(text);
+    if (o.outputBytes !== undefined && outBytes > o.outputBytes && !overflowed) {
+      overflowed = true;
+      killGroup();
+    }
     tail.push(text);
     if (!o.onLine) return;
     const lines = (partial + text).split('\n');
@@ -155,9 +174,18 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   if (o.user?.exclusive) await killUserProcesses(o.user.uid);
   o.signal?.removeEventListener('abort', onAbort);
   if (partial && o.onLine) o.onLine(partial);
-  if (r.failed && r.exitCode === undefined && !r.signal) tail.push(`\n[prbot] ${r.shortMessage ?? r.message}\n`);
+  if (r.failed && r.exitCode === undefined && !r.signal) {
+    // The program could not even be started (EACCES, E2BIG, a failed setuid): the machine's fault.
+    throw new InfraError(`could not start \`${argv.join(' ')}\`: ${r.shortMessage ?? r.message}`);
+  }
+  if (o.sandbox && !status.includes(SANDBOX_READY) && !timedOut && !o.signal?.aborted) {
+    throw new InfraError(`the test sandbox could not be created: ${tail.text().trim().split('\n').slice(-2).join(' | ').slice(0, 400)}`);
+  }
   if (timedOut) tail.push(`\n[prbot] killed after ${o.timeoutMs} ms\n`);
-  const exitCode = r.exitCode ?? null;
+  if (overflowed) tail.push(`\n[prbot] killed: more than ${o.outputBytes} bytes of output (tests.limits.outputBytes)\n`);
+  const exitCode = overflowed ? null : (r.exitCode ?? null);
+  const ok = exitCode === 0 && !timedOut && !overflowed;
+  if (!ok && !timedOut && !overflowed) await assertDiskNotFull(o.cwd, tail.text());
   return {
     phase,
     argv,
@@ -165,9 +193,24 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     signal: r.signal ?? null,
     timedOut,
     durationMs: Date.now() - started,
-    ok: exitCode === 0 && !timedOut,
+    ok,
     tail: tail.text(),
   };
+}
+
+/** Headroom below which a failed command is blamed on the disk, not on the change. */
+const DISK_FULL_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A command that failed on a full disk says nothing about the change: InfraError naming the
+ * file system, so the cycle is retried (perhaps on another machine), never ends tests_failed.
+ */
+export async function assertDiskNotFull(dir: string, output = ''): Promise<void> {
+  const s = await statfs(dir).catch(() => null);
+  const free = s ? s.bavail * s.bsize : Number.POSITIVE_INFINITY;
+  if (free < DISK_FULL_BYTES || (/ENOSPC|No space left on device/.test(output) && free < 64 * 1024 * 1024)) {
+    throw new InfraError(`disk full: the file system of ${dir} has ${Math.round(free / 1024)} KiB free (No space left on device); free space, or keep fewer tests.cacheDirs`);
+  }
 }
 
 /** The last `max` bytes of a stream, in bounded memory. */

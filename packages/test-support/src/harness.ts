@@ -14,6 +14,10 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const DEMO_REPO = path.join(REPO_ROOT, 'examples', 'demo-repo');
 export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+// Hand-overs are signed (jobs.keyEnv, PRBOT_JOB_KEY): every runtime of a test process shares a
+// key made here, as every worker of one deployment shares the operator's.
+process.env.PRBOT_JOB_KEY ??= randomBytes(32).toString('hex');
+
 export interface Harness {
   dir: string;
   prefix: string;

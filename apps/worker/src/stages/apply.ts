@@ -23,7 +23,7 @@ export async function apply(s: StageContext<'apply'>): Promise<void> {
 
   // 2. All NOOP: nothing to test or propose.
   if (n.ADD + n.UPDATE === 0) throw new CycleEnded('cycle_noop', `every proposed file already has that content (${n.NOOP} NOOP)`);
-  const botCommit = await buildCommit(rt.mirror, botCommitSpec(data, changes, rt.cfg.bot));
+  const botCommit = await buildCommit(rt.mirror, botCommitSpec(data, changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }));
   await s.step(90, `built bot commit ${botCommit.slice(0, 12)}`);
 
   await s.handOver('test', { ...data, changes, botCommit });

@@ -1,5 +1,6 @@
 import { admitPr, botCommitSpec, CycleEnded, gapHistory, gapSlug, prBody, rebuildCommit } from '@prbot/core';
 import { DeferUntil, type StageContext } from '../stage.ts';
+import { guardContext } from '../repo-context.ts';
 
 /** pr: policy → look the PR up → PR limits → push the bot branch → open a draft PR → ok. */
 export async function pr(s: StageContext<'pr'>): Promise<void> {
@@ -17,7 +18,7 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   if (data.dryRun) {
     throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${rt.cfg.forge.draftPrefix}${title}"`, { branch, tests: data.tests });
   }
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
+  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
   // Any state: this cycle's branch with a PR a human already closed or merged still means "opened".
   const existing = await rt.forge.findByBranch(branch);
   let url = existing?.url;

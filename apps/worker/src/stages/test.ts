@@ -1,40 +1,55 @@
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
-import { botCommitSpec, CycleEnded, digestTestOutput, handTo, lastSlotUid, rebuildCommit, rememberSlotUid, acquireTestUser, runCommand, testEnvironment, TransientError, type CommandResult, type TestUser } from '@prbot/core';
+import {
+  acquireTestUser,
+  botCommitSpec,
+  CycleEnded,
+  digestTestOutput,
+  freshDir,
+  handTo,
+  lastSlotUid,
+  rebuildCommit,
+  rememberSlotUid,
+  runCommand,
+  SANDBOX_HOME,
+  SANDBOX_TMP,
+  testEnvironment,
+  type CommandResult,
+  type TestUser,
+} from '@prbot/core';
 import { lineLog } from '../line-log.ts';
+import { guardContext } from '../repo-context.ts';
 import type { StageContext } from '../stage.ts';
 
-/** test: rebuild the commit → move a slot worktree to it → setup and test commands. */
+/** test: rebuild the commit → move a slot worktree to it → setup and test commands in the sandbox. */
 export async function test(s: StageContext<'test'>): Promise<void> {
   const { rt, data } = s;
   const t = rt.cfg.tests;
 
-  // 1. Rebuild the bot commit from the payload; move one of this worker's kept worktrees to it.
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot), data.botCommit);
+  // 1. Rebuild the bot commit from the payload (guardrails checked again); move one of this
+  // worker's kept worktrees to it. A full disk there throws InfraError: the machine's fault.
+  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
   const slot = await rt.slots.acquire();
   let user: TestUser | null = null;
   try {
-    await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs).catch((err: Error) => {
-      // A full cache disk is this machine's problem, not the change's: say so; the job is retried
-      // (perhaps by a worker on another machine) before the cycle gives up.
-      if (/No space left|ENOSPC/i.test(err.message)) throw new TransientError(`disk full under ${rt.workdir}: free space, or keep fewer tests.cacheDirs`);
-      throw err;
-    });
+    await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs);
     await s.step(20, `slot ${slot.index} at ${data.botCommit.slice(0, 12)}`);
 
-    // 2. Setup, then tests: argv arrays, no shell, allow-listed environment, group-killing timeouts.
-    const home = path.join(rt.workdir, 'home', `slot-${slot.index}`);
-    await mkdir(home, { recursive: true });
-    // Model-written code runs as a user of its own when it can: it cannot read this process's
-    // secrets through /proc/<parent>/environ, and whatever it leaves running is found by uid.
+    // 2. Setup, then tests, each in the sandbox: a uid of the run's own, no network, the system
+    // read-only, writable only the work tree and a $HOME and /tmp emptied for this cycle.
+    const sandboxed = t.sandbox === 'bwrap';
     const previous = await lastSlotUid(slot);
     user = await acquireTestUser(t.runAs, previous);
+    const home = path.join(rt.workdir, 'home', `slot-${slot.index}`);
+    const tmp = path.join(rt.workdir, 'tmp', `slot-${slot.index}`);
+    await Promise.all([freshDir(home, user), freshDir(tmp, user)]);
     if (user) {
-      const same = user.uid === previous;
-      await Promise.all([handTo(slot.dir, user, same), handTo(home, user, same)]);
+      await handTo(slot.dir, user, user.uid === previous);
       await rememberSlotUid(slot, user.uid);
     }
-    const env = testEnvironment(t.envAllow, t.env, home, rt.env);
+    const env = sandboxed
+      ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...t.env }, SANDBOX_HOME, rt.env)
+      : testEnvironment(t.envAllow, { TMPDIR: tmp, ...t.env }, home, rt.env);
+    const hide = [rt.workdir, rt.cfg.file, rt.mirror.dir, rt.recorder.recordsDir];
     const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
     const results: CommandResult[] = [];
     for (const [i, cmd] of plan.entries()) {
@@ -45,8 +60,12 @@ export async function test(s: StageContext<'test'>): Promise<void> {
         env,
         timeoutMs: cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs,
         tailBytes: t.tailBytes,
+        outputBytes: t.limits.outputBytes,
         signal: s.signal,
         user,
+        sandbox: sandboxed
+          ? { workTree: slot.dir, home, tmp, network: t.network === 'setup' && cmd.phase === 'setup', limits: t.limits, toolDirs: t.toolDirs, hide }
+          : null,
         onLine: output.line,
       });
       await output.flush();

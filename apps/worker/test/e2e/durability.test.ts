@@ -20,7 +20,7 @@ afterEach(async () => {
 const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const cli = (harness: Harness, ...args: string[]) =>
   execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args], {
-    env: { PATH: process.env.PATH!, PRBOT_CONFIG: harness.configFile },
+    env: { PATH: process.env.PATH!, PRBOT_CONFIG: harness.configFile, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! },
     extendEnv: false,
     reject: false,
   });

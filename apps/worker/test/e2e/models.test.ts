@@ -22,7 +22,7 @@ afterEach(async () => {
 
 const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args], { env: { PATH: process.env.PATH!, ...env }, extendEnv: false, reject: false });
+  execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args], { env: { PATH: process.env.PATH!, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!, ...env }, extendEnv: false, reject: false });
 
 describe('model routing end to end', () => {
   it('429 with Retry-After pauses the whole propose queue for that long; no job reaches the server meanwhile', async () => {

@@ -61,7 +61,7 @@ describe('scale out', () => {
 
   it('pnpm produce --every registers a job scheduler that workers run; --unschedule removes it', async () => {
     h = await createHarness();
-    const cli = (...args: string[]) => execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), 'produce', ...args], { env: { PATH: process.env.PATH!, PRBOT_CONFIG: h!.configFile }, extendEnv: false, reject: false });
+    const cli = (...args: string[]) => execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), 'produce', ...args], { env: { PATH: process.env.PATH!, PRBOT_CONFIG: h!.configFile, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false });
     const bad = await cli('--every', '5 minutes');
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/--every takes a duration such as 30m/);

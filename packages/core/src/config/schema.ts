@@ -8,6 +8,7 @@ import { queuesSection } from './queues.ts';
 import { redisSection } from './redis.ts';
 import { repoSection } from './repo.ts';
 import { testsSection } from './tests.ts';
+import { jobsSection } from './jobs.ts';
 
 /** The whole config: one schema per section (files beside this one), checked across sections here. */
 export const configSchema = z
@@ -21,6 +22,7 @@ export const configSchema = z
     models: modelsSection,
     queues: queuesSection,
     tests: testsSection,
+    jobs: jobsSection,
     forge: forgeSection.prefault({ kind: 'local' }),
     guardrails: guardrailsSection,
     policy: policySection,

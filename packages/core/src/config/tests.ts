@@ -22,5 +22,35 @@ export const testsSection = z
      * found by uid; otherwise the worker's own user. null: always the worker's user.
      */
     runAs: z.union([z.literal('auto'), z.null(), z.strictObject({ uid: z.number().int().min(0), gid: z.number().int().min(0) })]).default('auto'),
+    /**
+     * "bwrap": every setup and test command runs in a bubblewrap sandbox (own uid, pid, network
+     * and user namespaces, system read-only, writable only the work tree, $HOME and /tmp; see
+     * docs/SECURITY.md); a test worker that cannot create one refuses to start. "off": commands
+     * run directly as the run's uid, with the worker's network and file system in view: for
+     * trusted setups only (logged as a warning at start).
+     */
+    sandbox: z.enum(['bwrap', 'off']).default('bwrap'),
+    /**
+     * "none": no command has a network (Redis, dashboard, model gateway, forge and the internet
+     * are unreachable). "setup": setup commands share the host's network so they can install
+     * packages. Risk: model-written code runs during setup too (npm lifecycle scripts, a
+     * package.json the change edited), so with "setup" it can reach anything this host reaches,
+     * loopback services included (Redis: keep its password out of the test worker; jobs are
+     * signed, so it cannot forge work, but it can read or delete). Prefer "none" with a
+     * pre-filled cache directory.
+     */
+    network: z.enum(['none', 'setup']).default('none'),
+    limits: z
+      .strictObject({
+        /** Address space per process (RLIMIT_AS), in MiB. */
+        memoryMb: positiveInt.default(4096),
+        /** Processes and threads of the run's uid together (RLIMIT_NPROC). */
+        processes: positiveInt.default(512),
+        /** Bytes of output a command may print before it is killed. */
+        outputBytes: positiveInt.default(64 * 1024 * 1024),
+      })
+      .prefault({}),
+    /** Host directories shown read-only inside the sandbox, for tools installed outside /usr and /opt. */
+    toolDirs: z.array(z.string().startsWith('/', 'an absolute path')).default([]),
   })
   .prefault({});

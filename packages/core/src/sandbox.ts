@@ -1,0 +1,164 @@
+import { accessSync, constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { InfraError } from './errors/index.ts';
+
+/** Where the sandbox shows its writable directories; fixed, so paths in caches never change. */
+export const SANDBOX_WORK = '/prbot/work';
+export const SANDBOX_HOME = '/prbot/home';
+export const SANDBOX_TMP = '/tmp';
+/** What the in-sandbox shim writes to the status fd once the sandbox is made. */
+export const SANDBOX_READY = 'prbot-sandbox-ready';
+
+export interface SandboxLimits {
+  memoryMb: number;
+  processes: number;
+}
+
+/** One command's sandbox: who runs it, what it may write, whether it has a network. */
+export interface SandboxSpec {
+  /** The run's own uid (61000-64999); bwrap runs unprivileged as it, so no_new_privs holds. */
+  user: { uid: number; gid: number };
+  /** Host directories shown read-write at SANDBOX_WORK, SANDBOX_HOME and /tmp. */
+  workTree: string;
+  home: string;
+  tmp: string;
+  /** true: share the host's network (tests.network "setup", setup commands only). */
+  network: boolean;
+  limits: SandboxLimits;
+  /** Extra host directories shown read-only at their own path (tools outside /usr). */
+  toolDirs: string[];
+  /** Host paths that must stay invisible even if they sit inside a directory shown read-only. */
+  hide: string[];
+}
+
+// The system, read-only. Not `--ro-bind / /`: that would show the worker's workdir (mirror,
+// slots of other runs, records), its config file, /root and the host's /proc. Only what
+// programs need to run: binaries, libraries and /etc (users, resolv.conf, certificates;
+// /etc/shadow and the like stay unreadable to an unprivileged uid).
+const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/opt'];
+
+/**
+ * The argv that runs `argv` inside bubblewrap: prlimit sets the memory and process limits (the
+ * uid is the run's own, so RLIMIT_NPROC counts only this run's processes), then bwrap, started
+ * as that uid, makes a user, pid, network, ipc and uts namespace; `--die-with-parent` and the pid
+ * namespace end every process when the command or the worker ends; `--new-session` keeps the
+ * command off the worker's terminal. bwrap sets PR_SET_NO_NEW_PRIVS, so setuid binaries inside
+ * cannot raise privileges. `statusFd` receives a marker from inside once the sandbox
+ * exists, which tells a sandbox that could not be made from a test that failed.
+ */
+export function sandboxArgv(spec: SandboxSpec, argv: string[], statusFd?: number): string[] {
+  const memBytes = spec.limits.memoryMb * 1024 * 1024;
+  const out = ['prlimit', `--nproc=${spec.limits.processes}`, `--as=${memBytes}`, `--core=0`, '--', 'bwrap'];
+  out.push('--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
+  if (!spec.network) out.push('--unshare-net');
+  out.push('--die-with-parent', '--new-session', '--hostname', 'prbot-sandbox');
+  out.push('--uid', String(spec.user.uid), '--gid', String(spec.user.gid));
+  for (const dir of SYSTEM_DIRS) out.push(...systemMount(dir));
+  for (const dir of spec.toolDirs) if (existsSync(dir)) out.push('--ro-bind', dir, dir);
+  out.push('--dev', '/dev', '--proc', '/proc');
+  out.push('--bind', spec.tmp, SANDBOX_TMP, '--bind', spec.home, SANDBOX_HOME, '--bind', spec.workTree, SANDBOX_WORK);
+  // A config file or workdir placed under /etc or /opt would show through the system binds.
+  for (const h of spec.hide) {
+    if (!existsSync(h) || ![...SYSTEM_DIRS, ...spec.toolDirs].some((d) => within(h, d))) continue;
+    out.push(...(statSync(h).isDirectory() ? ['--tmpfs', h] : ['--ro-bind', '/dev/null', h]));
+  }
+  out.push('--chdir', SANDBOX_WORK, '--setenv', 'HOME', SANDBOX_HOME, '--setenv', 'TMPDIR', SANDBOX_TMP);
+  // bwrap reports the child's pid before the child has made its mounts, so a failed bind would
+  // look like a test that exited 1. The shim writes one byte to `statusFd` once it runs inside
+  // the finished sandbox (so the sandbox exists), closes it, and becomes the command.
+  if (statusFd !== undefined) out.push('--', '/bin/sh', '-c', `printf ${SANDBOX_READY} >&${statusFd} && exec "$@" ${statusFd}>&-`, 'sh', ...argv);
+  else out.push('--', ...argv);
+  return out;
+}
+
+/** /bin, /lib … are symlinks into /usr on merged-/usr systems: recreate the link, else bind the dir. */
+function systemMount(dir: string): string[] {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return [];
+  }
+  if (st.isSymbolicLink()) return ['--symlink', readlinkSync(dir), dir];
+  return st.isDirectory() ? ['--ro-bind', dir, dir] : [];
+}
+
+function within(p: string, dir: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * The absolute path of a program as the sandbox will see it, found on the command's PATH. A
+ * missing program is this machine's problem (a tool not installed), not the change's: InfraError.
+ */
+export function resolveProgram(program: string, envPath: string | undefined, visible: (p: string) => boolean = () => true): string {
+  if (program.includes('/')) {
+    if (path.isAbsolute(program)) return program;
+    return program; // relative to the work tree: the change's own script; its absence is the change's fault
+  }
+  // No PATH in the tests' environment: look where the worker's own lookup would (execvp's habit).
+  for (const dir of (envPath ?? process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean)) {
+    const candidate = path.join(dir, program);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile() && visible(candidate)) return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  throw new InfraError(`program "${program}" not found on the tests' PATH (${envPath ?? 'unset'}) inside the sandbox: install it under /usr, or list its directory in tests.toolDirs`);
+}
+
+/** Whether a host path is shown inside the sandbox by the read-only system or tool binds. */
+export function visibleInSandbox(p: string, toolDirs: string[]): boolean {
+  let real = p;
+  try {
+    real = path.resolve(p);
+  } catch {
+    /* keep */
+  }
+  return [...SYSTEM_DIRS, ...toolDirs].some((d) => within(real, d));
+}
+
+/** A directory emptied for every cycle ($HOME, $TMPDIR): nothing one proposal's tests leave survives. */
+export async function freshDir(dir: string, owner: { uid: number; gid: number } | null): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(path.dirname(dir), { recursive: true }); // parents traversable by every test uid
+  await mkdir(dir, { mode: 0o700 });
+  if (owner) await chown(dir, owner.uid, owner.gid); // no chown(1) process: a spawn costs more than the call
+}
+
+/**
+ * Proves at start that a sandbox can be made here, by running `true` in one exactly as a test
+ * would run. Returns null when it works, else one line saying why and how to fix it.
+ */
+export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: string[]; user?: { uid: number; gid: number }; workdir?: string }): Promise<string | null> {
+  if (process.getuid?.() !== 0) return 'the test worker must run as root (it gives every test run a uid of its own and drops to it inside bubblewrap); run it as root, or set tests.sandbox: off for a trusted setup';
+  try {
+    await execa('bwrap', ['--version']);
+  } catch {
+    return 'bubblewrap (bwrap) is not installed: apt-get install bubblewrap (Debian/Ubuntu) or dnf install bubblewrap; or set tests.sandbox: off for a trusted setup';
+  }
+  const user = o.user ?? { uid: 64999, gid: 65534 };
+  // In the real workdir: a path the test uid cannot traverse is found now, not at the first cycle.
+  const parent = o.workdir ?? tmpdir();
+  await mkdir(parent, { recursive: true });
+  const dir = await mkdtemp(path.join(parent, 'sandbox-check-'));
+  try {
+    const [work, home, tmp] = ['work', 'home', 'tmp'].map((d) => path.join(dir, d)) as [string, string, string];
+    for (const d of [work, home, tmp]) await mkdir(d);
+    await execa('chmod', ['755', dir]);
+    await execa('chown', ['-R', `${user.uid}:${user.gid}`, work, home, tmp]);
+    const argv = sandboxArgv({ user, workTree: work, home, tmp, network: false, limits: o.limits, toolDirs: o.toolDirs, hide: [] }, ['/bin/sh', '-c', 'touch /prbot/work/ok']);
+    const r = await execa(argv[0]!, argv.slice(1), { uid: user.uid, gid: user.gid, reject: false, env: { PATH: '/usr/bin:/bin' }, extendEnv: false, timeout: 20_000 });
+    if (r.exitCode === 0 && existsSync(path.join(work, 'ok'))) return null;
+    const why = String(r.stderr || r.stdout || r.message).trim().split('\n')[0];
+    return `bubblewrap cannot create the test sandbox here (${why}): the test uid must be able to enter ${parent} (every directory above it o+x); allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), and in a container run with --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined (see docs/SECURITY.md); or set tests.sandbox: off for a trusted setup`;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

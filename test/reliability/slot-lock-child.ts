@@ -1,0 +1,35 @@
+/**
+ * One racing process of slot-lock-race.test.ts: acquires and releases slots of a shared pool
+ * `rounds` times; while it holds slot i it must be the only one holding it, which it checks by
+ * creating `held-i` exclusively (O_EXCL). Prints {acquired, violations} as JSON.
+ */
+import { unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Mirror, SlotPool } from '@prbot/core';
+
+const [workdir, rounds] = [process.argv[2]!, Number(process.argv[3])];
+const pool = new SlotPool(new Mirror(workdir, 'race'), workdir);
+let acquired = 0;
+let violations = 0;
+await Promise.all(
+  Array.from({ length: 5 }, async () => {
+    for (let i = 0; i < rounds / 5; i++) {
+      const slot = await pool.acquire();
+      acquired++;
+      const marker = path.join(pool.root, `held-${slot.index}`);
+      try {
+        writeFileSync(marker, String(process.pid), { flag: 'wx' });
+      } catch {
+        violations++;
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      try {
+        unlinkSync(marker);
+      } catch {
+        /* another holder removed it: counted above */
+      }
+      await slot.release();
+    }
+  }),
+);
+process.stdout.write(JSON.stringify({ acquired, violations }) + '\n');

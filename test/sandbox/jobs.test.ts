@@ -1,0 +1,128 @@
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { botCommitSpec, buildCommit, git, jobKeyFrom, newCycleId, signJob, stageJobId, type Change, type PrJob } from '@prbot/core';
+import { createHarness, type Harness } from '@prbot/test-support';
+import { defaultPolicy } from '@prbot/policy';
+import { startWorkers, type WorkerSet } from '@prbot/worker';
+import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+
+/**
+ * Forged `pr` jobs added straight to the queue, as test code that reached Redis once did, with a
+ * real pr worker running: each is refused, nothing is pushed and no PR is opened.
+ */
+let h: Harness;
+let workers: WorkerSet;
+let base: string;
+const GUARD = () => ({ ctx: { prdPath: h.cfg.repo.prd, pauseFile: h.cfg.repo.pauseFile, extraForbidden: [] }, limits: h.cfg.guardrails });
+const green = [{ phase: 'test' as const, argv: ['node', '--test'], exitCode: 0, signal: null, timedOut: false, durationMs: 5, ok: true, tail: 'ok' }];
+
+beforeAll(async () => {
+  h = await createHarness();
+  workers = startWorkers(h.rt, defaultPolicy, { queues: ['pr', 'events'] });
+  await h.rt.mirror.sync();
+  base = await h.rt.mirror.resolve('main');
+});
+afterAll(async () => {
+  await workers?.close(2000);
+  await h?.cleanup();
+});
+
+function prJob(changes: Change[], botCommit: string, text = 'Forged gap'): PrJob {
+  return {
+    cycleId: newCycleId(),
+    gap: { id: 'g' + 'a'.repeat(12), text, line: 1 },
+    baseCommit: base,
+    createdAt: 1_700_000_000_000,
+    dryRun: false,
+    notes: [],
+    proposal: { summary: 'forged', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) },
+    model: { rung: 'x/y', usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, usageEstimated: false, escalated: false, attempts: [] },
+    changes,
+    botCommit,
+    tests: green,
+  };
+}
+const add = (data: object, cycleId: string) => h.rt.queues.pr.add('pr', data, { jobId: stageJobId(cycleId, 'pr') });
+const pushedBranches = async () => (await execa('git', ['ls-remote', '--heads', h.bare])).stdout.split('\n').filter((l) => l && !l.endsWith('refs/heads/main'));
+const prsOpened = async () => (await readdir(h.cfg.forge.kind === 'local' ? h.cfg.forge.prDir : '').catch(() => [] as string[])).length;
+const key = () => jobKeyFrom(h.rt.env, h.cfg.jobs.keyEnv);
+const harmless: Change[] = [{ path: 'src/forged.js', action: 'ADD', mode: '100644', content: 'export const forged = 1;\n' }];
+const workflow: Change[] = [{ path: '.github/workflows/pwn.yml', action: 'ADD', mode: '100644', content: 'on: push\njobs: {}\n' }];
+
+describe('job data cannot be forged', () => {
+  it('control: a pr job signed by a worker, with a harmless change, opens a draft PR', async () => {
+    const job = prJob(harmless, '0'.repeat(40), 'Control gap');
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    await add(signJob('pr', job, key()), job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'ok' });
+    expect(await prsOpened()).toBe(1);
+  });
+
+  it('an unsigned pr job is refused: recorded with the reason, nothing pushed, no PR', async () => {
+    const before = await pushedBranches();
+    const job = prJob(harmless, '0'.repeat(40));
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    await add(job, job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job is unsigned/) });
+    expect(await pushedBranches()).toEqual(before);
+    expect(await prsOpened()).toBe(1);
+  });
+
+  it('a signed pr job altered in Redis (a workflow file swapped in) is refused', async () => {
+    const before = await pushedBranches();
+    const job = prJob(harmless, '0'.repeat(40));
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    const signed = signJob('pr', job, key());
+    const altered = { ...signed, changes: [...signed.changes, ...workflow] };
+    await add(altered, job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job data was altered/) });
+    expect(await pushedBranches()).toEqual(before);
+    expect(await prsOpened()).toBe(1);
+  });
+
+  it('a signed test job replayed as a pr job is refused (the queue is part of the MAC)', async () => {
+    const job = prJob(harmless, '0'.repeat(40));
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    await add(signJob('test', job, key()), job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/job signature invalid/) });
+  });
+});
+
+describe('guardrails run whenever a commit is built or rebuilt, signed or not', () => {
+  it('a signed pr job whose change set adds .github/workflows/x.yml is refused on build', async () => {
+    const before = await pushedBranches();
+    const job = prJob(workflow, 'f'.repeat(40)); // not in the mirror: pr would build it
+    await add(signJob('pr', job, key()), job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'apply_failed', reason: expect.stringMatching(/guardrail: .*pwn\.yml.* CI definition/) });
+    expect(await pushedBranches()).toEqual(before);
+  });
+
+  it('... and on rebuild, when that very commit is already in the mirror', async () => {
+    const before = await pushedBranches();
+    const job = prJob(workflow, '');
+    // Written into the mirror behind the guard's back (an older prbot, a bug, a hand).
+    const input = `commit refs/prbot/evil\ncommitter x <x@x> 1700000000 +0000\ndata 2\nx\nfrom ${base}\nM 100644 inline .github/workflows/pwn.yml\ndata 9\non: push\n\n`;
+    await git(['fast-import', '--quiet', '--force'], { cwd: h.rt.mirror.dir, input });
+    job.botCommit = (await git(['rev-parse', 'refs/prbot/evil'], { cwd: h.rt.mirror.dir })).stdout.trim();
+    expect(await h.rt.mirror.hasCommit(job.botCommit)).toBe(true);
+    await add(signJob('pr', job, key()), job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'apply_failed', reason: expect.stringMatching(/guardrail/) });
+    // A harmless payload naming that commit is refused too.
+    const sneaky = prJob(harmless, job.botCommit);
+    await add(signJob('pr', sneaky, key()), sneaky.cycleId);
+    const [rec2] = await waitForOutcomes(h.rt, [sneaky.cycleId], 60_000);
+    expect(rec2).toMatchObject({ outcome: 'apply_failed', reason: expect.stringMatching(/not the payload's change set/) });
+    expect(await pushedBranches()).toEqual(before);
+    expect(existsSync(path.join(h.dir, 'prs'))).toBe(true);
+    expect(await prsOpened()).toBe(1);
+  });
+});
