@@ -29,6 +29,7 @@ const FAILURES = new Set(['model_failed', 'proposal_rejected', 'apply_failed', '
 function consecutiveFailures(history: CycleRecord[]): number {
   let n = 0;
   for (const h of history) {
+    if (h.outcome === 'infra_failed') continue; // the machine failed: neither counts nor breaks a run
     if (!FAILURES.has(h.outcome)) break;
     n++;
   }
