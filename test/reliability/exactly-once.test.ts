@@ -1,6 +1,7 @@
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { onFault, stageJobId, utcDay, type CycleRecord, type Runtime } from '@prbot/core';
@@ -34,7 +35,7 @@ afterEach(async () => {
   h = server = redis = set = undefined;
 });
 
-async function world(cycles: number, o: { aof?: boolean; worker?: Record<string, number> } = {}) {
+async function world(cycles: number, o: { aof?: boolean; worker?: Record<string, number>; proposeConcurrency?: number } = {}) {
   redis = await startRedisServer(o.aof ? { dir: await mkdtemp(path.join(tmpdir(), 'prbot-aof-')) } : {});
   server = await startModelServer((req) => ({ ...passingAnswer(gapNumber(req)), delayMs: 100 }));
   const repo = await repoWithGaps(gapLines(cycles));
@@ -48,7 +49,7 @@ async function world(cycles: number, o: { aof?: boolean; worker?: Record<string,
       policy: { maxGapsPerRun: 100 },
       forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
       worker: { lockDurationMs: 1500, stalledIntervalMs: 500, maxStalledCount: 5, reconcileEveryMs: 1000, orphanGraceMs: 3000, ...o.worker },
-      queues: { propose: { concurrency: cycles, limiter: null }, apply: { concurrency: 4 }, test: { concurrency: 2 }, pr: { concurrency: 2, limiter: null } },
+      queues: { propose: { concurrency: o.proposeConcurrency ?? cycles, limiter: null }, apply: { concurrency: 4 }, test: { concurrency: 2 }, pr: { concurrency: 2, limiter: null } },
       log: { level: 'info' },
     },
   });
@@ -179,8 +180,12 @@ it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing
   expect(await scanSecrets(hh, rt, [], 'redis kill during hand-over')).toBe(0);
 }, 300_000);
 
+/**
+ * Propose runs one job at a time in these rows, so the only model call a kill can interrupt is
+ * the one the fault point follows (an HTTP call cut off mid-way can only be paid again).
+ */
 async function killAt(point: 'after-record' | 'after-answer', cycles: number) {
-  const w = await world(cycles);
+  const w = await world(cycles, { proposeConcurrency: 1 });
   const first = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events', { ...SECRET_ENV, PRBOT_FAULT: `kill-${point}` });
   children.push(first);
   const r = await first.child;
@@ -194,9 +199,16 @@ async function killAt(point: 'after-record' | 'after-answer', cycles: number) {
 }
 
 it('worker SIGKILL after the record and before the ack: the re-run job sees the ledger and does nothing', async () => {
-  const CYCLES = 3;
+  // One cycle: a second cycle's model call could be in flight at the kill and be paid again.
+  const CYCLES = 1;
   const k = await killAt('after-record', CYCLES);
+  // The outcome stood before the kill; wait for the killed job itself to be run again.
+  const events = new QueueEvents(k.stage, { connection: k.rt.redis, prefix: k.rt.cfg.redis.prefix });
+  await events.waitUntilReady();
   const job = (await k.rt.queues[k.stage].getJob(stageJobId(k.cycleId, k.stage)))!;
+  if ((await job.getState()) !== 'completed') await job.waitUntilFinished(events, 60_000);
+  await events.close();
+  Object.assign(job, await k.rt.queues[k.stage].getJob(job.id!));
   const logs = (await k.rt.queues[k.stage].getJobLogs(job.id!)).logs;
   const saidSo = logs.some((l) => l.startsWith(`cycle ${k.cycleId} already ended`));
   recordRow({
