@@ -100,7 +100,7 @@ it(`SIGKILL of a worker in the middle of each stage, ${CYCLES} cycles in flight:
   expect(statTotal).toBe(CYCLES);
   expect(duplicates).toBe(0);
   expect(budgetDup).toBe(0);
-  // At most the calls in flight at the propose kills (concurrency 8 each) were repeated.
+  // Only calls cut off mid-request are repeated: at most the propose concurrency (8) per propose kill.
   expect(extraCalls).toBeLessThanOrEqual(proposeKills * 8);
   expect(hits).toBe(0);
 }, 400_000);
