@@ -18,8 +18,6 @@ export const FAULT_POINTS = [
   'after-handover',
   /** The cycle's outcome was recorded; this job has not completed (acked) yet. */
   'after-record',
-  /** test: a command is running. */
-  'test-running',
 ] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
