@@ -160,3 +160,52 @@ it('scale-down: stopping 3 of 4 test workers mid-run loses nothing', async () =>
   expect(okCount).toBe(CYCLES);
   expect(await scanSecrets(hh, rt, workers.map((x) => x.output()), 'scale-down')).toBe(0);
 }, 200_000);
+
+it('a second SIGTERM forces the shutdown of a job that ignores its signal: the worker exits, the job is run again, one outcome', async () => {
+  // The model answers after 10 minutes the first time: propose cannot finish within the grace.
+  let first = true;
+  server = await startModelServer((req) => {
+    const slow = first;
+    first = false;
+    return { ...passingAnswer(gapNumber(req)), delayMs: slow ? 600_000 : 0 };
+  });
+  const repo = await repoWithGaps(gapLines(1));
+  h = await createHarness({
+    repo,
+    env: SECRET_ENV,
+    config: {
+      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
+      forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
+      worker: { shutdownGraceMs: 60_000, lockDurationMs: 2000, stalledIntervalMs: 500, maxStalledCount: 5 },
+      queues: { propose: { limiter: null }, pr: { limiter: null } },
+      log: { level: 'info' },
+    },
+  });
+  const rt = h.rt;
+  const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
+  const w = spawnWorker(h.configFile, 'propose');
+  workers.push(w);
+  expect(await until(async () => server!.requests.length === 1, 60_000)).toBe(true);
+  w.child.kill('SIGTERM');
+  expect(await until(async () => /stopping: no new jobs/.test(w.output()), 30_000)).toBe(true);
+  w.child.kill('SIGTERM'); // the grace is a minute: only the second signal can end it now
+  const r = await w.child;
+  workers.splice(workers.indexOf(w), 1);
+  expect(r.exitCode).toBe(0);
+  expect(w.output()).toMatch(/second signal: aborting active jobs now/);
+  const rest = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
+  workers.push(rest);
+  const [rec] = await waitForOutcomes(rt, [id], 120_000);
+  const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
+  const total = Object.values(stats).reduce((a, b) => a + Number(b), 0);
+  recordRow({
+    fault: 'SIGTERM twice while a model call hangs (grace 60 s): forced shutdown',
+    injections: 2,
+    inFlight: 1,
+    lost: rec ? 0 : 1,
+    duplicates: Math.max(0, total - 1),
+    notes: `worker exited ${r.exitCode} on the second signal; its propose job was taken up again by the stalled check; after a restart: ${rec?.outcome}; ${server.requests.length} model requests (the first was cut off)`,
+  });
+  expect(rec!.outcome).toBe('ok');
+  expect(total).toBe(1);
+}, 300_000);

@@ -56,7 +56,12 @@ it(`SIGKILL of a worker in the middle of each stage, ${CYCLES} cycles in flight:
   }
   const last = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
   workers.push(last);
-  const records = await waitForOutcomes(rt, ids, 180_000);
+  // A generous bound: eight tsx worker starts and 50 test runs on a shared 2-core machine.
+  const records = await waitForOutcomes(rt, ids, 420_000).catch(async (err: Error) => {
+    const counts = await Promise.all(STAGES.map(async (q) => `${q} ${JSON.stringify(await rt.queues[q].getJobCounts())}`));
+    console.error(counts.join('\n'), last.output().slice(-4000));
+    throw err;
+  });
 
   const lost = ids.length - records.filter(Boolean).length;
   const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
@@ -103,4 +108,4 @@ it(`SIGKILL of a worker in the middle of each stage, ${CYCLES} cycles in flight:
   // Only calls cut off mid-request are repeated: at most the propose concurrency (8) per propose kill.
   expect(extraCalls).toBeLessThanOrEqual(proposeKills * 8);
   expect(hits).toBe(0);
-}, 400_000);
+}, 600_000);
