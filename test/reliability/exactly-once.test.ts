@@ -98,10 +98,15 @@ it('Redis at maxmemory (noeviction) for 15 s while every cycle is in flight: all
   const admin = new Redis(rs.url);
   let fault: Promise<void> | undefined;
   let atFault = { active: 0, pending: 0, refused: false };
-  // The fault starts the moment the first answer is saved: that job and the others are active.
+  // The fault starts once every cycle's propose job is active (a barrier at the stage-start
+  // fault point): each of them then meets the refused writes, from its budget reservation on.
+  let arrived = 0;
+  let open: () => void = () => {};
+  const barrier = new Promise<void>((r) => (open = r));
   offs.push(
-    onFault('after-answer', async () => {
-      if (fault) return;
+    onFault('stage-start', async (info) => {
+      if (info.stage !== 'propose' || fault) return;
+      if (++arrived < CYCLES) return barrier;
       fault = (async () => {
         const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
         await admin.config('SET', 'maxmemory', String(used));
@@ -112,11 +117,11 @@ it('Redis at maxmemory (noeviction) for 15 s while every cycle is in flight: all
         const active = (await Promise.all((['propose', 'apply', 'test', 'pr'] as const).map((q) => rt.queues[q].getActiveCount()))).reduce((a, b) => a + b, 0);
         const outcomes = await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))));
         atFault = { ...atFault, active, pending: outcomes.filter((x) => !x).length };
+        open();
         await sleep(15_000);
         await admin.config('SET', 'maxmemory', '0');
       })();
-      // Let the job go on into the refused writes; the fault holds for 15 s on its own.
-      await sleep(50);
+      await barrier;
     }),
   );
   set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
@@ -124,7 +129,7 @@ it('Redis at maxmemory (noeviction) for 15 s while every cycle is in flight: all
   await fault;
   const leftLocks = (await Promise.all(t.records.map((r) => rt.redis.exists(rt.keys.inflight(r.gap_id!))))).reduce((a, b) => a + b, 0);
   recordRow({
-    fault: 'Redis at maxmemory (noeviction, every write refused with OOM) for 15 s, starting at the first saved model answer',
+    fault: 'Redis at maxmemory (noeviction, every write refused with OOM) for 15 s, starting when every cycle is active in propose',
     injections: 1,
     inFlight: atFault.pending,
     lost: t.lost,
