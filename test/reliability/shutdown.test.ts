@@ -91,7 +91,8 @@ it('SIGTERM during a running test: its processes die, the job goes back to waiti
     expect(await until(async () => (await processesWith(mark)).length > 0 && (await rt.queues.test.getActiveCount()) === 1, 60_000)).toBe(true);
     const running = await processesWith(mark);
     const groups = new Set(running.map((p) => p.pgid));
-    w.child.kill('SIGTERM');
+    // Not execa's kill(): it sends SIGKILL 5 s later by itself, which would hide a slow shutdown.
+    process.kill(w.child.pid!, 'SIGTERM');
     const r = await w.child;
     workers.splice(workers.indexOf(w), 1);
     const left = await processesIn(groups);
@@ -148,7 +149,7 @@ it('scale-down: stopping 3 of 4 test workers mid-run loses nothing', async () =>
   if (!busy) console.error(JSON.stringify(await rt.queues.test.getJobCounts()), others.output().slice(-2000), testers[0]!.output().slice(-3000));
   expect(busy).toBe(true);
   const codes = await Promise.all(testers.slice(0, 3).map(async (t) => {
-    t.child.kill('SIGTERM');
+    process.kill(t.child.pid!, 'SIGTERM');
     return (await t.child).exitCode;
   }));
   const records = await waitForOutcomes(rt, ids, 120_000);
@@ -186,11 +187,12 @@ it('a second SIGTERM forces the shutdown of a job that ignores its signal: the w
   const w = spawnWorker(h.configFile, 'propose');
   workers.push(w);
   expect(await until(async () => server!.requests.length === 1, 60_000)).toBe(true);
-  w.child.kill('SIGTERM');
+  process.kill(w.child.pid!, 'SIGTERM');
   expect(await until(async () => /stopping: no new jobs/.test(w.output()), 30_000)).toBe(true);
-  w.child.kill('SIGTERM'); // the grace is a minute: only the second signal can end it now
+  process.kill(w.child.pid!, 'SIGTERM'); // the grace is a minute: only the second signal can end it now
   const r = await w.child;
   workers.splice(workers.indexOf(w), 1);
+  if (r.exitCode !== 0) console.error(JSON.stringify({ signal: r.signal, code: r.exitCode, msg: r.shortMessage }), w.output().slice(-3000));
   expect(r.exitCode).toBe(0);
   expect(w.output()).toMatch(/second signal: aborting active jobs now/);
   const rest = spawnWorker(h.configFile, 'propose,apply,test,pr,events');

@@ -1,3 +1,4 @@
+import { releaseEarlySignals } from './early-signals.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CassetteRecorder, ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, UsageError } from '@prbot/core';
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  releaseEarlySignals();
 }
 
 main().catch((err: unknown) => {
