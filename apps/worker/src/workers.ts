@@ -78,7 +78,9 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
         await Promise.race([graceful, new Promise((res) => (t2 = setTimeout(res, FORCE_WAIT_MS)))]);
         clearTimeout(t2);
         // Whatever still runs ignored its signal; its lock lapses and the stalled check re-runs it.
-        await Promise.all(workers.map((w) => w.close(true)));
+        // (BullMQ's close(true) after close() returns the first, waiting close: don't await it.)
+        const still = workers.reduce((n, w) => n + (w.isRunning() ? 1 : 0), 0);
+        if (still) rt.log.warn({ workers: still }, 'shutdown: leaving jobs that ignored their abort to the stalled-job check');
       }
       const rec = await reconciler;
       if (rec) await Promise.all([rec.worker.close(r !== 'done'), rec.queue.close()]);
