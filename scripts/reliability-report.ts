@@ -17,7 +17,7 @@ const lines = (f: string) => {
     return [];
   }
 };
-const rows = lines('results.jsonl') as { fault: string; injections: number; inFlight: number; lost: number; duplicates: number; notes: string }[];
+const rows = lines('results.jsonl') as { fault: string; injections: number; inFlight: number; lost: number; duplicates: number; extraCalls?: number; notes: string }[];
 const scans = lines('scans.jsonl') as { hits: number; bytes: number; what: string }[];
 if (rows.length === 0) {
   console.error('no reliability results in data/reliability/: run pnpm test:reliability');
@@ -34,10 +34,10 @@ const redisVersion = (() => {
 })();
 const esc = (s: string) => s.replace(/\|/g, '\\|');
 const table = [
-  '| fault | injected | cycles in flight | lost | duplicates | what happened |',
-  '|---|---:|---:|---:|---:|---|',
-  ...rows.map((r) => `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${esc(r.notes)} |`),
-  `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB |`,
+  '| fault | injected | cycles in flight | lost | duplicates | extra model calls | what happened |',
+  '|---|---:|---:|---:|---:|---:|---|',
+  ...rows.map((r) => `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${r.extraCalls ?? '—'} | ${esc(r.notes)} |`),
+  `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB |`,
 ].join('\n');
 
 const doc = `# Reliability
@@ -52,8 +52,10 @@ ${table}
 
 "Lost" counts cycles that never reached an outcome. "Duplicates" counts any side effect seen
 twice: a second outcome for a cycle (day stats, gap history), a second PR or branch for a
-cycle, a second event, or a budget charge for a model call beyond the calls really made and
-those a kill interrupted.
+cycle, a second event, or a budget charge for a model call beyond the calls really made.
+"Extra model calls" counts requests the loopback model server received beyond one per cycle
+that reached the model (— where a row does not measure it; a kill during the HTTP call itself
+can only be paid again).
 
 ## What the guarantees assume
 
@@ -82,7 +84,7 @@ those a kill interrupted.
 `;
 writeFileSync(path.join(root, 'docs', 'RELIABILITY.md'), doc);
 console.log(table);
-const bad = rows.filter((r) => r.lost > 0 || r.duplicates > 0);
+const bad = rows.filter((r) => r.lost > 0 || r.duplicates > 0 || (r.extraCalls ?? 0) > 0);
 if (bad.length || hits > 0) {
   console.error(`\nreliability goals missed: ${bad.map((r) => r.fault).join('; ')}${hits ? `; ${hits} secret hits` : ''}`);
   process.exit(1);

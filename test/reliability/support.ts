@@ -19,6 +19,8 @@ export interface Row {
   inFlight: number;
   lost: number;
   duplicates: number;
+  /** Model requests beyond one per cycle that reached the model, counted at the loopback server. */
+  extraCalls?: number;
   notes: string;
 }
 

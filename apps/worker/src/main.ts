@@ -1,8 +1,9 @@
+import { releaseEarlySignals } from './early-signals.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CassetteRecorder, ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, UsageError } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
-import { preflight, startWorkers } from './workers.ts';
+import { FORCE_WAIT_MS, preflight, startWorkers } from './workers.ts';
 
 const HELP = `usage: pnpm worker [--queues propose,apply,test,pr,events] [--concurrency N] [--config FILE] [--record CASSETTE]
 Runs the given stage workers in this process (default: all queues). --record writes every
@@ -38,17 +39,30 @@ async function main(): Promise<void> {
   const recorder = values.record ? new CassetteRecorder(path.resolve(values.record)) : undefined;
   const set = startWorkers(rt, defaultPolicy, { queues, concurrency, recorder });
   rt.log.info({ queues, concurrency: concurrency ?? 'from config' }, 'prbot worker started');
+  // SIGTERM/SIGINT: stop taking jobs, kill running tests (their jobs go back to waiting), let
+  // other jobs finish within worker.shutdownGraceMs, then abort them. A second signal aborts at
+  // once. Past grace + FORCE_WAIT_MS + 10 s the process exits regardless (exit code 1).
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      rt.log.warn({ signal }, 'second signal: aborting active jobs now');
+      set.force();
+      return;
+    }
     stopping = true;
-    rt.log.info({ signal }, 'stopping: letting active jobs finish');
+    const grace = cfg.worker.shutdownGraceMs;
+    rt.log.info({ signal, graceMs: grace }, 'stopping: no new jobs; test runs stopped and returned to waiting; other jobs may finish');
+    setTimeout(() => {
+      rt.log.error('shutdown did not finish in time; exiting anyway');
+      process.exit(1);
+    }, grace + FORCE_WAIT_MS + 10_000).unref();
     await set.close();
     await rt.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  releaseEarlySignals();
 }
 
 main().catch((err: unknown) => {

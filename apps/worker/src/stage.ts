@@ -1,4 +1,4 @@
-import { DelayedError, RateLimitError, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, WaitingError, type Job } from 'bullmq';
 import {
   CATALOG,
   CycleEnded,
@@ -7,17 +7,24 @@ import {
   jobSignatureRefusal,
   signJob,
   type CycleDetails,
+  faultPoint,
+  InfraError,
+  isRedisTransient,
+  PermanentError,
   RateLimited,
   observeStageDuration,
+  readLedger,
   recordOutcome,
   redactDeep,
   redactError,
   redactText,
   releasePrSlot,
   stageJobId,
+  untilRedisAnswers,
   type AnswerRecorder,
   type AnyCycleJob,
   type CycleRecord,
+  type FaultPoint,
   type JobData,
   type Logger,
   type Outcome,
@@ -38,6 +45,9 @@ export class DeferUntil extends Error {
   }
 }
 
+/** The abort reason a worker gives its jobs on shutdown: the job goes back to waiting, not failed. */
+export const SHUTDOWN = 'prbot worker shutting down';
+
 export interface StageContext<S extends Stage> {
   rt: Runtime;
   policy: Policy;
@@ -47,6 +57,12 @@ export interface StageContext<S extends Stage> {
   signal?: AbortSignal;
   /** Set in record mode: real model answers go into a cassette. */
   recorder?: AnswerRecorder;
+  /** What an earlier attempt of this job saved with `save` (the model's answer), else undefined. */
+  saved: unknown;
+  /** Saves a result into the job's data before anything else can fail, so a retry re-uses it. */
+  save(result: unknown): Promise<void>;
+  /** A named fault point (faults.ts): the reliability suite crashes the worker exactly here. */
+  fault(point: FaultPoint): Promise<void>;
   /** Progress (0-100) and a job log line, so a job opened in Bull Board tells its story. */
   step(percent: number, line: string): Promise<void>;
   /** Adds the next stage's job; its id makes a repeated hand-over a no-op. */
@@ -55,27 +71,65 @@ export interface StageContext<S extends Stage> {
 
 export type StageProcessor<S extends Stage> = (ctx: StageContext<S>) => Promise<void>;
 
+const NEXT: Record<Stage, Stage | null> = { propose: 'apply', apply: 'test', test: 'pr', pr: null };
+
+/** Redis trouble never uses up a job's attempts; past this many starts it is a failure like any other. */
+const MAX_REDIS_DEFERRALS = 50;
+
 /**
  * Runs one stage job and maps what happens to BullMQ and to the cycle's outcome:
+ * - the ledger says the cycle ended, or the next stage's job exists → nothing to do;
  * - CycleEnded            → record that outcome; the job completes;
  * - RateLimited           → rate-limit the whole queue; the job waits (not an attempt);
  * - DeferUntil            → move to delayed until then (not an attempt);
+ * - shutdown abort        → back to waiting (not an attempt);
+ * - a Redis error         → delayed and retried, not an attempt (Redis is not the cycle's fault);
+ * - PermanentError        → record its outcome once; BullMQ skips the remaining attempts;
  * - anything else         → retry with backoff; on the last attempt record the stage's
- *                           "exhausted" outcome first, so no cycle ends silently.
+ *                           "exhausted" outcome (`infra_failed` for an InfraError) first, so no
+ *                           cycle ends silently — unless the job had already handed over.
+ * Every Redis write on the recording path is retried until Redis answers (redis-retry.ts).
  */
 export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Policy, processor: StageProcessor<S>, recorder?: AnswerRecorder) {
   const jobKey = jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv); // missing → the worker refuses to start
-  return async (job: Job, token?: string, signal?: AbortSignal): Promise<void> => {
+  return async (job: Job, token?: string, signal?: AbortSignal): Promise<unknown> => {
     const parsed = CATALOG[stage].schema.safeParse(job.data);
     if (!parsed.success) {
       rt.log.error({ job: job.id, stage, issues: parsed.error.issues.slice(0, 3) }, 'job payload does not match its schema');
-      throw new Error(`payload of ${stage} job ${job.id} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+      // No retry can mend a payload; the reconciler ends the cycle if the payload names one.
+      throw new PermanentError(`payload of ${stage} job ${job.id} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
     }
     const forged = jobSignatureRefusal(stage, job.data, jobKey);
     if (forged) return refuseForged(rt, stage, job, parsed.data as AnyCycleJob, forged);
     const data = parsed.data as JobData<S>;
     const cycle = data as AnyCycleJob;
     const log = rt.log.child({ cycle: cycle.cycleId, gap: cycle.gap.id, stage });
+    const info = { stage, cycleId: cycle.cycleId };
+    const retryMs = rt.cfg.worker.redisRetryMs;
+    // Log lines are for people; one that cannot be written must not fail the cycle.
+    const note = (line: string) => untilRedisAnswers(() => job.log(redactText(line)), { what: 'a job log line', maxMs: 30_000 }).catch(() => 0);
+
+    // The outcome ledger, before anything else: a job of an ended or handed-over cycle does nothing.
+    const next = NEXT[stage];
+    const ledger = await untilRedisAnswers(
+      () => readLedger(rt.redis, rt.keys, { cycleId: cycle.cycleId, gapId: cycle.gap.id, nextJobKey: next ? rt.queues[next].toKey(stageJobId(cycle.cycleId, next)) : null }),
+      { what: 'the outcome ledger', log, maxMs: retryMs },
+    );
+    if (ledger.ended) {
+      log.info({ outcome: ledger.ended }, 'cycle already ended; this job does nothing');
+      await note(`cycle ${cycle.cycleId} already ended (${ledger.ended}); nothing to do`);
+      return { skipped: 'cycle ended', outcome: ledger.ended };
+    }
+    if (ledger.handedOver) {
+      log.info({ next }, 'already handed over; this job does nothing');
+      await note(`already handed over to ${next} by an earlier attempt; nothing to do`);
+      return { skipped: `handed over to ${next}` };
+    }
+    if (ledger.lock !== 'held' && ledger.lock !== 'retaken') {
+      log.warn({ holder: ledger.lock }, 'another cycle holds this gap; going on (both will be recorded)');
+    }
+
+    let handedOver = false;
     const ctx: StageContext<S> = {
       rt,
       policy,
@@ -84,16 +138,25 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       log,
       signal,
       recorder,
+      saved: (job.data as { saved?: unknown }).saved,
+      save: async (result) => {
+        await untilRedisAnswers(() => job.updateData({ ...job.data, saved: result }), { what: 'the stage result', log, maxMs: retryMs });
+      },
+      fault: (point) => faultPoint(point, info),
       step: async (percent, line) => {
         log.info(line);
-        await Promise.all([job.updateProgress(percent), job.log(redactText(line))]);
+        await untilRedisAnswers(() => Promise.all([job.updateProgress(percent), job.log(redactText(line))]), { what: 'a progress line', log, maxMs: retryMs });
       },
-      handOver: async (next, nextData) => {
-        await rt.queues[next].add(next, signJob(next, redactDeep(nextData), jobKey), { jobId: stageJobId(cycle.cycleId, next) });
+      handOver: async (n, nextData) => {
+        await untilRedisAnswers(() => rt.queues[n].add(n, signJob(n, redactDeep(nextData), jobKey), { jobId: stageJobId(cycle.cycleId, n) }), { what: `the hand-over to ${n}`, log, maxMs: retryMs });
+        handedOver = true;
+        await faultPoint('after-handover', info);
       },
     };
+    await faultPoint('stage-start', info);
     const started = Date.now();
-    const observe = () => observeStageDuration(rt.redis, rt.keys, stage, (Date.now() - started) / 1000);
+    // A duration sample is worth less than the job: never fail a cycle for it.
+    const observe = () => observeStageDuration(rt.redis, rt.keys, stage, (Date.now() - started) / 1000).catch(() => undefined);
     try {
       await processor(ctx);
       await observe();
@@ -102,9 +165,20 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       const err = redactError(caught);
       if (err instanceof CycleEnded) {
         await endCycle(rt, stage, cycle, err.outcome, err.reason, err.details);
-        await job.log(redactText(`ended: ${err.outcome}: ${err.reason}`));
+        await faultPoint('after-record', info);
+        await note(`ended: ${err.outcome}: ${err.reason}`);
         await observe();
         return;
+      }
+      if (handedOver) {
+        // The next stage owns the cycle now; retrying or recording here could only contradict it.
+        log.warn({ err: (err as Error).message }, 'failed after handing over; the next stage carries the cycle');
+        return;
+      }
+      if (signal?.aborted && signal.reason === SHUTDOWN) {
+        log.info('shutdown: the job goes back to waiting');
+        await untilRedisAnswers(() => job.moveToWait(token), { what: 'returning the job to waiting', log, maxMs: 10_000 });
+        throw new WaitingError();
       }
       if (err instanceof RateLimited) {
         log.warn({ waitMs: err.waitMs }, err.message);
@@ -113,13 +187,23 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       }
       if (err instanceof DeferUntil) {
         log.info({ until: new Date(err.at).toISOString() }, `deferred: ${err.message}`);
-        await job.log(redactText(`deferred until ${new Date(err.at).toISOString()}: ${err.message}`));
-        await job.moveToDelayed(err.at, token);
+        await note(`deferred until ${new Date(err.at).toISOString()}: ${err.message}`);
+        await untilRedisAnswers(() => job.moveToDelayed(err.at, token), { what: 'deferring the job', log, maxMs: retryMs });
         throw new DelayedError();
+      }
+      if (isRedisTransient(err) && job.attemptsStarted < (job.opts.attempts ?? 1) + MAX_REDIS_DEFERRALS) {
+        const wait = Math.min(1000 * 2 ** Math.min(job.attemptsStarted, 5), 30_000);
+        log.warn({ err: (err as Error).message, waitMs: wait }, 'Redis refused a write; the job runs again when it answers (not an attempt)');
+        await untilRedisAnswers(() => job.moveToDelayed(Date.now() + wait, token), { what: 'delaying the job', log, maxMs: retryMs });
+        throw new DelayedError();
+      }
+      if (err instanceof PermanentError) {
+        await endCycle(rt, stage, cycle, err.outcome ?? exhaustedOutcome(stage, err), `${stage}: ${err.message}`);
+        throw err;
       }
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: (err as Error).message, attempt: job.attemptsMade + 1, last }, 'stage failed');
-      if (last) await endExhausted(rt, stage, cycle, (err as Error).message);
+      if (last) await endExhausted(rt, stage, cycle, err as Error);
       throw err;
     }
   };
@@ -139,19 +223,29 @@ async function refuseForged(rt: Runtime, stage: Stage, job: Job, cycle: AnyCycle
 
 /** For jobs that fail outside the processor (stalled too often): record the exhausted outcome. */
 export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | undefined, err: Error): Promise<void> {
-  if (!job || queue === 'events') return;
+  if (!job || queue === 'events' || queue === 'produce') return;
   const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(err.message);
-  if (!exhausted) return;
+  if (!exhausted || err instanceof PermanentError) return;
   const parsed = CATALOG[queue].schema.safeParse(job.data);
   if (!parsed.success) return;
-  await endExhausted(rt, queue as Stage, parsed.data as AnyCycleJob, err.message);
+  const c = parsed.data as AnyCycleJob;
+  const next = NEXT[queue as Stage];
+  const handedOver = next
+    ? await untilRedisAnswers(() => rt.redis.exists(rt.queues[next].toKey(stageJobId(c.cycleId, next))), { what: 'the hand-over check', log: rt.log, maxMs: rt.cfg.worker.redisRetryMs })
+    : 0;
+  if (handedOver) return;
+  await endExhausted(rt, queue as Stage, c, err);
 }
 
-async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, message: string): Promise<void> {
-  const outcome = CATALOG[stage].exhausted;
-  await endCycle(rt, stage, cycle, outcome, `${stage} gave up after its retries: ${message}`);
+function exhaustedOutcome(stage: Stage, err: Error): Outcome {
+  return err instanceof InfraError || err.name === 'InfraError' ? 'infra_failed' : CATALOG[stage].exhausted;
 }
 
+async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, err: Error): Promise<void> {
+  await endCycle(rt, stage, cycle, exhaustedOutcome(stage, err), `${stage} gave up after its retries: ${err.message}`);
+}
+
+/** Records the cycle's outcome (once; idempotent), waiting out Redis trouble for `worker.redisRetryMs`. */
 export async function endCycle(
   rt: Runtime,
   stage: Stage,
@@ -184,8 +278,9 @@ export async function endCycle(
     pr_url: details.pr_url ?? null,
     ...(details.warnings?.length ? { warnings: details.warnings } : {}),
   });
-  const { record: standing, fresh } = await recordOutcome(rt.recorder, record);
-  if (stage === 'pr' && !standing.pr_url) await releasePrSlot(rt.redis, rt.keys, c.cycleId);
+  const retry = { what: `the outcome of ${c.cycleId}`, log: rt.log, maxMs: rt.cfg.worker.redisRetryMs };
+  const { record: standing, fresh } = await untilRedisAnswers(() => recordOutcome(rt.recorder, record), retry);
+  if (stage === 'pr' && !standing.pr_url) await untilRedisAnswers(() => releasePrSlot(rt.redis, rt.keys, c.cycleId), retry);
   rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);
   return standing;
 }

@@ -1,7 +1,8 @@
 import { Worker } from 'bullmq';
-import { jobKeyFrom, sandboxProblem, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { jobKeyFrom, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
-import { onJobFailed, stageRunner, type StageProcessor } from './stage.ts';
+import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from './stage.ts';
+import { startReconciler } from './reconciler.ts';
 import { apply } from './stages/apply.ts';
 import { eventsProcessor } from './stages/events.ts';
 import { produceProcessor } from './stages/produce.ts';
@@ -13,11 +14,20 @@ const PROCESSORS: { [S in Stage]: StageProcessor<S> } = { propose, apply, test, 
 
 export interface WorkerSet {
   workers: Worker[];
-  /** Lets active jobs finish within `graceMs`, then stops the rest (they are picked up again as stalled). */
+  /**
+   * Stops taking jobs; aborts running test jobs at once (their process groups are killed and the
+   * jobs go back to waiting); lets other active jobs finish within `graceMs`, then aborts them
+   * too. Resolves within `graceMs` + FORCE_WAIT_MS (+ the time Redis takes to answer).
+   */
   close(graceMs?: number): Promise<void>;
+  /** A second signal: abort every active job now and close without waiting for the grace. */
+  force(): void;
 }
 
-export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number; recorder?: AnswerRecorder }): WorkerSet {
+/** After aborting, how long jobs get to return to waiting (tests' process groups die at once). */
+export const FORCE_WAIT_MS = 5000;
+
+export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number; recorder?: AnswerRecorder; /** Run the reconciler (default: yes). */ reconcile?: boolean }): WorkerSet {
   warnIfTestsCanReadSecrets(rt, o.queues);
   const workers = o.queues.map((q) => {
     const s = rt.cfg.queues[q];
@@ -39,19 +49,41 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
     w.on('error', (err) => rt.log.error({ err: err.message, queue: q }, 'worker error'));
     return w;
   });
+  const reconciler = !(o.reconcile ?? o.queues.some((q) => (STAGES as readonly string[]).includes(q))) ? undefined : startReconciler(rt).catch((err: Error) => {
+    rt.log.error({ err: err.message }, 'the reconciler did not start');
+    return undefined;
+  });
+  let forced: () => void = () => {};
+  const forcedNow = new Promise<'forced'>((r) => (forced = () => r('forced')));
+  const abortAll = () => {
+    for (const w of workers) w.cancelAllJobs(SHUTDOWN);
+  };
   return {
     workers,
+    force: () => forced(),
     async close(graceMs = rt.cfg.worker.shutdownGraceMs) {
       const graceful = Promise.all(workers.map((w) => w.close()));
+      // A test run is re-run from its payload by any worker: stopping it now costs nothing but
+      // the time it ran, and waiting for it could outlast any grace.
+      workers.forEach((w, i) => o.queues[i] === 'test' && w.cancelAllJobs(SHUTDOWN));
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
-      // worker.close() never times out by itself; past the grace, stop without waiting.
-      const r = await Promise.race([graceful.then(() => 'done' as const), deadline]);
+      // worker.close() never times out by itself; past the grace (or on a second signal), abort.
+      const r = await Promise.race([graceful.then(() => 'done' as const), deadline, forcedNow]);
       clearTimeout(timer);
-      if (r === 'late') {
-        rt.log.warn({ graceMs }, 'grace period over; closing with jobs still active (they will be retried)');
-        await Promise.all(workers.map((w) => w.close(true)));
+      if (r !== 'done') {
+        rt.log.warn({ graceMs, why: r }, 'shutdown: aborting the jobs still active (they go back to waiting)');
+        abortAll();
+        let t2: NodeJS.Timeout | undefined;
+        await Promise.race([graceful, new Promise((res) => (t2 = setTimeout(res, FORCE_WAIT_MS)))]);
+        clearTimeout(t2);
+        // Whatever still runs ignored its signal; its lock lapses and the stalled check re-runs it.
+        // (BullMQ's close(true) after close() returns the first, waiting close: don't await it.)
+        const still = workers.reduce((n, w) => n + (w.isRunning() ? 1 : 0), 0);
+        if (still) rt.log.warn({ workers: still }, 'shutdown: leaving jobs that ignored their abort to the stalled-job check');
       }
+      const rec = await reconciler;
+      if (rec) await Promise.all([rec.worker.close(r !== 'done'), rec.queue.close()]);
     },
   };
 }

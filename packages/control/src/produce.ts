@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   CycleEnded,
+  GAP_LOCK_TTL_S,
   cycleRecord,
   UnavailableError,
   gapHistories,
@@ -42,9 +43,8 @@ export interface ProduceReport {
   lines: ProduceLine[];
 }
 
-// A cycle waiting on a deferred budget can sit for up to a day; the lock outlives that, and
-// still expires should a cycle ever be lost, so a gap can never stay blocked for good.
-const INFLIGHT_TTL_S = 3 * 86400;
+// The lock lives as long as its cycle: stage starts and the reconciler renew it (ledger.ts).
+const INFLIGHT_TTL_S = GAP_LOCK_TTL_S;
 
 /**
  * produce: pause file → PRD from the base branch → policy.pickGaps → skip gaps in flight →

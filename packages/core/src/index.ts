@@ -50,3 +50,6 @@ export { withScripts } from './scripts.ts';
 export * from './observer.ts';
 export * from './durations.ts';
 export * from './prlimits.ts';
+export * from './faults.ts';
+export * from './redis-retry.ts';
+export * from './ledger.ts';

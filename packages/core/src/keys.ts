@@ -16,6 +16,12 @@ export interface Keys {
   prOpen(): string;
   prOpenedHour(): string;
   pattern(): string;
+  /** Pattern of every gap's in-flight lock (the reconciler scans it). */
+  inflightPattern(): string;
+  /** Hash: orphaned gap lock → when the reconciler first saw it without a live job (ms). */
+  orphans(): string;
+  /** The reconciler's single-flight lock. */
+  reconcileLock(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -34,5 +40,8 @@ export function keys(prefix: string): Keys {
     prOpen: () => k('pr-open'),
     prOpenedHour: () => k('pr-opened'),
     pattern: () => `${prefix}:*`,
+    inflightPattern: () => k('inflight', '*'),
+    orphans: () => k('orphans'),
+    reconcileLock: () => k('reconcile-lock'),
   };
 }

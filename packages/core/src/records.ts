@@ -61,8 +61,10 @@ export function cycleRecord(
 
 /** How many of the newest records, in a row, ended in one of `outcomes`. */
 export function leadingRun(history: Pick<CycleRecord, 'outcome'>[], outcomes: ReadonlySet<Outcome>): number {
-  const i = history.findIndex((h) => !outcomes.has(h.outcome));
-  return i === -1 ? history.length : i;
+  // infra_failed: the machine failed, not the gap; it neither counts toward a run nor breaks one.
+  const relevant = history.filter((h) => h.outcome !== 'infra_failed');
+  const i = relevant.findIndex((h) => !outcomes.has(h.outcome));
+  return i === -1 ? relevant.length : i;
 }
 
 export const HISTORY_KEPT = 20;

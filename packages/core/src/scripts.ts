@@ -12,6 +12,8 @@ const SCRIPTS = {
   acquireGaps: { file: 'acquire-gaps.lua', keys: -1 },
   releaseGaps: { file: 'release-gaps.lua', keys: -1 },
   prAdmit: { file: 'pr-admit.lua', keys: 2 },
+  cycleLedger: { file: 'cycle-ledger.lua', keys: 3 },
+  refreshGaps: { file: 'refresh-gaps.lua', keys: -1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

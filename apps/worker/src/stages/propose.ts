@@ -9,7 +9,12 @@ import {
   resolvePath,
   runLadder,
   leadingRun,
+  applyJobSchema,
+  untilRedisAnswers,
   type CycleRecord,
+  type LadderBudget,
+  type ModelInfo,
+  type Proposal,
   type Outcome,
   type Refusal,
 } from '@prbot/core';
@@ -27,31 +32,20 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   const context = repo.context.shown;
   const tokens = reserveTokensFor(messages.map((m) => m.content).join('\n')) + cfg.models.maxTokens;
 
-  // 1. Budget, before any policy function: reserve one call and its tokens.
-  await s.step(10, `reserving 1 call and ${tokens} tokens from today's budget`);
-  const reservation = await rt.budget.reserve(data.cycleId, tokens);
-  if (!reservation.granted) refuseForCost(s, reservation);
-
-  // 2. Policy.
-  const verdict = policy.shouldRunCycle({ gap: data.gap, history }, cfg.policy);
-  if (!verdict.ok) {
-    await rt.budget.release(reservation);
-    throw new CycleEnded('skipped_policy', verdict.reason);
+  // A retry re-uses the answer an earlier attempt saved: no second reservation, no second call.
+  const saved = savedAnswer.safeParse(s.saved);
+  let proposal: Proposal;
+  let info: ModelInfo;
+  if (saved.success) {
+    ({ proposal, model: info } = saved.data);
+    await s.step(80, `re-using the answer ${info.rung} gave an earlier attempt (no model call)`);
+  } else {
+    ({ proposal, info } = await askModel(s, { tokens, history, escalated, messages }));
+    // Saved before anything else can fail: a crash from here on never pays for this answer again.
+    await s.save({ proposal, model: info });
+    await s.fault('after-answer');
+    await s.step(80, `${info.rung} answered: ${proposal.files.length} file(s), ${info.usage.total_tokens} tokens`);
   }
-
-  // 3-6. Prior attempts are in the prompt; call the ladder, settle usage, parse the answer.
-  const rungs = escalated ? cfg.models.escalation : cfg.models.propose;
-  await s.step(30, `asking ${rungs[0]}${escalated ? ' (escalated after repeated tests_failed)' : ''}`);
-  const budget = { reserve: (t: number) => rt.budget.reserve(data.cycleId, t), settle: rt.budget.settle.bind(rt.budget), release: rt.budget.release.bind(rt.budget) };
-  let result;
-  try {
-    result = await runLadder(cfg.models, budget, { rungs, escalated, messages, gap: data.gap, priorCycles: await priorCycleCount(s), firstReservation: reservation, recorder: s.recorder, rateLimitTtl: () => rt.queues.propose.getRateLimitTtl(cfg.queues.propose.limiter?.max ?? 1_000_000) }, rt.env, (p) => resolvePath(cfg, p));
-  } catch (err) {
-    if (err instanceof BudgetRefused) refuseForCost(s, err.refusal);
-    throw err;
-  }
-  const { proposal, info } = result;
-  await s.step(80, `${info.rung} answered: ${proposal.files.length} file(s), ${info.usage.total_tokens} tokens`);
 
   // 7. Guardrails, then the policy's score.
   const refusal = proposalRefusal(proposal, guardContext(rt), cfg.guardrails);
@@ -63,10 +57,52 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   await s.step(100, 'handed over to apply');
 }
 
+/** Steps 1-6: budget → policy → the model ladder (settled with real usage) → the parsed answer. */
+async function askModel(
+  s: StageContext<'propose'>,
+  p: { tokens: number; history: CycleRecord[]; escalated: boolean; messages: Parameters<typeof runLadder>[2]['messages'] },
+) {
+  const { rt, data, policy } = s;
+  const cfg = rt.cfg;
+  const { tokens, history, escalated, messages } = p;
+  // Budget writes wait out Redis trouble: a settle lost after the call would lose the answer.
+  const patient = <T>(what: string, fn: () => Promise<T>) => untilRedisAnswers(fn, { what, log: s.log, maxMs: cfg.worker.redisRetryMs });
+
+  // 1. Budget, before any policy function: reserve one call and its tokens.
+  await s.step(10, `reserving 1 call and ${tokens} tokens from today's budget`);
+  const reservation = await patient('the budget reservation', () => rt.budget.reserve(data.cycleId, tokens));
+  if (!reservation.granted) refuseForCost(s, reservation);
+
+  // 2. Policy.
+  const verdict = policy.shouldRunCycle({ gap: data.gap, history }, cfg.policy);
+  if (!verdict.ok) {
+    await patient('the budget release', () => rt.budget.release(reservation));
+    throw new CycleEnded('skipped_policy', verdict.reason);
+  }
+
+  // 3-6. Prior attempts are in the prompt; call the ladder, settle usage, parse the answer.
+  const rungs = escalated ? cfg.models.escalation : cfg.models.propose;
+  await s.step(30, `asking ${rungs[0]}${escalated ? ' (escalated after repeated tests_failed)' : ''}`);
+  const budget: LadderBudget = {
+    reserve: (t) => patient('a budget reservation', () => rt.budget.reserve(data.cycleId, t)),
+    settle: (r, actual) => patient('the budget settlement', () => rt.budget.settle(r, actual)),
+    release: (r) => patient('the budget release', () => rt.budget.release(r)),
+  };
+  try {
+    return await runLadder(cfg.models, budget, { rungs, escalated, messages, gap: data.gap, priorCycles: await priorCycleCount(s), firstReservation: reservation, recorder: s.recorder, rateLimitTtl: () => rt.queues.propose.getRateLimitTtl(cfg.queues.propose.limiter?.max ?? 1_000_000) }, rt.env, (path) => resolvePath(cfg, path));
+  } catch (err) {
+    if (err instanceof BudgetRefused) refuseForCost(s, err.refusal);
+    throw err;
+  }
+}
+
 function refuseForCost(s: StageContext<'propose'>, r: Refusal): never {
   if (s.rt.cfg.budget.onExhausted === 'defer' && r.retryAt !== null) throw new DeferUntil(r.retryAt, r.message);
   throw new CycleEnded('skipped_cost', r.message);
 }
+
+/** What propose saves in its job before handing over (job data `saved`). */
+const savedAnswer = applyJobSchema.pick({ proposal: true, model: true });
 
 const TESTS_FAILED: ReadonlySet<Outcome> = new Set(['tests_failed']);
 

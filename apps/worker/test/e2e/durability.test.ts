@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { Worker } from 'bullmq';
+import { QueueEvents, Worker, type Queue, type Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stageJobId, utcDay } from '@prbot/core';
 import { createHarness, REPO_ROOT, type Harness } from '@prbot/test-support';
@@ -26,14 +26,15 @@ const cli = (harness: Harness, ...args: string[]) =>
   });
 
 describe('durability', () => {
-  it('an apply that crashes after handing over, then runs again, does not enqueue test twice', async () => {
+  it('an apply that fails after handing over completes: the cycle belongs to test, nothing is enqueued or recorded twice', async () => {
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper']);
-    h = await createHarness({ repo });
+    h = await createHarness({ repo, config: { queues: { apply: { attempts: 1 } } } });
     const rt = h.rt;
     let crashes = 0;
     const crashingApply = stageRunner('apply', rt, defaultPolicy, async (ctx) => {
       await apply(ctx);
-      if (crashes++ === 0) throw new Error('simulated crash right after the hand-over');
+      crashes++;
+      throw new Error('simulated failure right after the hand-over, on the last attempt');
     });
     const applyWorker = new Worker('apply', crashingApply, { connection: rt.redis, prefix: rt.cfg.redis.prefix });
     const others = startWorkers(rt, defaultPolicy, { queues: ['propose', 'test', 'pr', 'events'] });
@@ -41,19 +42,48 @@ describe('durability', () => {
       const report = await produce(rt, defaultPolicy);
       const id = report.lines[0]!.cycleId!;
       const [record] = await waitForOutcomes(rt, [id]);
+      // Before: the last attempt recorded apply_failed while the pr stage opened the PR anyway.
       expect(record!.outcome).toBe('ok');
-      expect(crashes).toBe(2); // the stage really ran twice
+      expect(crashes).toBe(1);
       const applyJob = await rt.queues.apply.getJob(stageJobId(id, 'apply'));
-      // BullMQ 6 counts finished attempts, the successful one included: one crash + one success.
-      expect(applyJob!.attemptsMade).toBe(2);
       expect(await applyJob!.getState()).toBe('completed');
       const testJobs = (await rt.queues.test.getJobs()).filter((j) => j.data.cycleId === id);
       expect(testJobs).toHaveLength(1);
       expect(await readdir(path.join(h.dir, 'prs'))).toHaveLength(1);
       expect(await rt.redis.hget(rt.keys.stats(utcDay(Date.now())), 'ok')).toBe('1');
+      expect(await rt.redis.hget(rt.keys.stats(utcDay(Date.now())), 'apply_failed')).toBeNull();
     } finally {
       await applyWorker.close();
       await others.close(2000);
+    }
+  });
+
+  it('a stage job whose cycle has ended does nothing and says so in its log; one whose successor exists does nothing either', async () => {
+    const repo = await repoWithGaps(['Add a `truncate(text, max)` helper']);
+    h = await createHarness({ repo });
+    const rt = h.rt;
+    const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+    try {
+      const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
+      const [record] = await waitForOutcomes(rt, [id]);
+      expect(record!.outcome).toBe('ok');
+      const events = new QueueEvents('test', { connection: rt.redis, prefix: rt.cfg.redis.prefix });
+      try {
+        // A crash after the record and before the ack: the same job runs again.
+        const testJob = (await rt.queues.test.getJob(stageJobId(id, 'test')))!;
+        await testJob.retry('completed');
+        const again = await testJob.waitUntilFinished(events, 30_000);
+        expect(again).toMatchObject({ skipped: 'cycle ended', outcome: 'ok' });
+        expect((await rt.queues.test.getJobLogs(testJob.id!)).logs.at(-1)).toBe(`cycle ${id} already ended (ok); nothing to do`);
+        // The outcome stands once; nothing else ran.
+        expect(await rt.redis.hget(rt.keys.stats(utcDay(Date.now())), 'ok')).toBe('1');
+        expect(await rt.queues.pr.getJobState(stageJobId(id, 'pr'))).toBe('completed');
+        expect(await readdir(path.join(h.dir, 'prs'))).toHaveLength(1);
+      } finally {
+        await events.close();
+      }
+    } finally {
+      await workers.close(2000);
     }
   });
 
@@ -80,14 +110,17 @@ describe('durability', () => {
     try {
       const id = (await produce(h.rt, defaultPolicy)).lines[0]!.cycleId!;
       const testJobId = stageJobId(id, 'test');
-      const deadline = Date.now() + 15_000;
-      // apply adds the test job before it completes itself: wait for both.
-      while (((await h.rt.queues.test.getJobState(testJobId)) === 'unknown' || (await h.rt.queues.apply.getJobState(stageJobId(id, 'apply'))) !== 'completed') && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
+      // apply adds the test job before it completes itself: wait for apply's completion event.
+      const applyEvents = new QueueEvents('apply', { connection: h.rt.redis, prefix: h.rt.cfg.redis.prefix });
+      try {
+        await applyEvents.waitUntilReady();
+        const applyJob = await waitForJob(h.rt.queues.apply, stageJobId(id, 'apply'));
+        await applyJob.waitUntilFinished(applyEvents, 15_000);
+      } finally {
+        await applyEvents.close();
       }
-      // propose and apply ran while test is paused; the test job waits, and stays waiting.
+      // propose and apply ran while test is paused; the test job waits (the test worker is idle).
       expect(await h.rt.queues.apply.getJobState(stageJobId(id, 'apply'))).toBe('completed');
-      await new Promise((r) => setTimeout(r, 500));
       expect(await h.rt.queues.test.getJobState(testJobId)).toBe('waiting');
       const st = await cli(h, 'status');
       expect(st.stdout).toMatch(/^test\s+paused\s+1\s/m);
@@ -119,3 +152,16 @@ describe('durability', () => {
     expect(r.stderr).toMatch(/models\.propose\.0: unknown provider "x"/);
   });
 });
+
+/** The job once it exists (it is added by another process; no event announces a custom id). */
+async function waitForJob(q: Queue, id: string): Promise<Job> {
+  const events = new QueueEvents(q.name, { connection: q.opts.connection, prefix: q.opts.prefix });
+  try {
+    await events.waitUntilReady();
+    const added = new Promise<void>((resolve) => events.on('added', ({ jobId }) => jobId === id && resolve()));
+    if (!(await q.getJob(id))) await added;
+    return (await q.getJob(id))!;
+  } finally {
+    await events.close();
+  }
+}

@@ -28,6 +28,12 @@ export const workerSection = z
     stalledIntervalMs: positiveInt.default(30_000),
     /** How often a job may be found stalled before it fails (and its cycle records the stage's outcome). */
     maxStalledCount: z.number().int().min(0).default(1),
+    /** How often the reconciler looks for gap locks whose cycle has no live job and no outcome. */
+    reconcileEveryMs: positiveInt.default(60_000),
+    /** A lock must look orphaned for this long (two passes) before the reconciler ends its cycle. */
+    orphanGraceMs: positiveInt.default(60_000),
+    /** How long failure handling and recording wait for Redis before the reconciler is left to finish. */
+    redisRetryMs: positiveInt.default(600_000),
   })
   .prefault({});
 

@@ -1,3 +1,4 @@
+import { UnrecoverableError } from 'bullmq';
 import type { ContextShown } from '../context/index.ts';
 import type { ModelInfo } from '../model/info.ts';
 import type { Outcome } from '../outcomes.ts';
@@ -90,4 +91,39 @@ export class RateLimited extends Error {
   ) {
     super(`${what}; the queue waits ${Math.round(waitMs / 1000)} s`);
   }
+}
+
+/**
+ * A failure no retry can mend (job data failing its schema, push auth refused, a forge that
+ * refuses the token): BullMQ skips the remaining attempts (`UnrecoverableError`), and the stage
+ * runner records `outcome` (default: the stage's "gave up" outcome) once.
+ */
+export class PermanentError extends UnrecoverableError {
+  constructor(
+    message: string,
+    readonly outcome?: Outcome,
+    options?: { cause?: unknown },
+  ) {
+    super(message);
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/** Wraps an error (or a message) as permanent: `throw permanent(err, 'pr_failed')`. */
+export function permanent(err: unknown, outcome?: Outcome): PermanentError {
+  if (err instanceof PermanentError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PermanentError(message, outcome, { cause: err });
+}
+
+/**
+ * Redis said no for now: out of memory under `noeviction`, loading its AOF after a restart, a
+ * failover, or the connection dropped. Never the fault of the cycle; always worth waiting out.
+ */
+export function isRedisTransient(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const m = err.message;
+  if (/^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/.test(m)) return true;
+  if (/command not allowed when used memory|Connection is closed|Reached the max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Stream isn't writeable|connect ETIMEDOUT|Socket closed unexpectedly/i.test(m)) return true;
+  return err.name === 'MaxRetriesPerRequestError';
 }

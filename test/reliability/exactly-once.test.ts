@@ -1,0 +1,257 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, expect, it } from 'vitest';
+import { onFault, stageJobId, utcDay, type CycleRecord, type Runtime } from '@prbot/core';
+import { createHarness, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from '@prbot/control';
+import { startWorkers, type WorkerSet } from '../../apps/worker/src/index.ts';
+import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { gapLines, gapNumber, passingAnswer } from './answers.ts';
+import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+
+/**
+ * Exactly once under faults whose timing is made certain: each fault fires at a named point of
+ * the stage runner (packages/core/src/faults.ts), in-process through `onFault` or in a worker
+ * process through PRBOT_FAULT=kill-<point>. Every row checks lost = 0, duplicates = 0 and
+ * extra model calls = 0, counted at the loopback model server.
+ */
+let h: Harness | undefined;
+let server: ModelServer | undefined;
+let redis: RedisServer | undefined;
+let set: WorkerSet | undefined;
+const children: WorkerChild[] = [];
+const offs: (() => void)[] = [];
+afterEach(async () => {
+  for (const off of offs.splice(0)) off();
+  for (const c of children.splice(0)) await stopChild(c).catch(() => {});
+  await set?.close(1000).catch(() => {});
+  await h?.cleanup().catch(() => {});
+  await server?.close();
+  await redis?.stop('SIGKILL');
+  h = server = redis = set = undefined;
+});
+
+async function world(cycles: number, o: { aof?: boolean; worker?: Record<string, number>; proposeConcurrency?: number } = {}) {
+  redis = await startRedisServer(o.aof ? { dir: await mkdtemp(path.join(tmpdir(), 'prbot-aof-')) } : {});
+  server = await startModelServer((req) => ({ ...passingAnswer(gapNumber(req)), delayMs: 100 }));
+  const repo = await repoWithGaps(gapLines(cycles));
+  h = await createHarness({
+    repo,
+    env: SECRET_ENV,
+    config: {
+      redis: { url: redis.url },
+      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
+      budget: { callsPerDay: 1000, perCycle: { calls: 20 } },
+      policy: { maxGapsPerRun: 100 },
+      forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
+      worker: { lockDurationMs: 1500, stalledIntervalMs: 500, maxStalledCount: 5, reconcileEveryMs: 1000, orphanGraceMs: 3000, ...o.worker },
+      queues: { propose: { concurrency: o.proposeConcurrency ?? cycles, limiter: null }, apply: { concurrency: 4 }, test: { concurrency: 2 }, pr: { concurrency: 2, limiter: null } },
+      log: { level: 'info' },
+    },
+  });
+  const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!);
+  expect(ids).toHaveLength(cycles);
+  return { h, rt: h.rt, ids, server, redis };
+}
+
+interface Tally {
+  lost: number;
+  duplicates: number;
+  extraCalls: number;
+  outcomes: string;
+  records: CycleRecord[];
+  charged: number;
+  requests: number;
+}
+
+/** Lost cycles, side effects seen twice, and model calls beyond one per cycle. */
+async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer): Promise<Tally> {
+  const records = await waitForOutcomes(rt, ids, 180_000);
+  const lost = ids.length - records.filter(Boolean).length;
+  const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
+  const statTotal = Object.values(stats).reduce((a, b) => a + Number(b), 0);
+  const prFiles = await readdir(path.join(hh.dir, 'prs')).catch(() => [] as string[]);
+  const okCount = records.filter((r) => r.outcome === 'ok').length;
+  const historyLens = await Promise.all(records.map((r) => rt.redis.llen(rt.keys.history(r.gap_id!))));
+  const events = (await rt.queues.events.getJobs(['completed', 'waiting', 'active', 'delayed', 'failed'])).length;
+  const charged = (await rt.budget.today()).calls.used;
+  const requests = srv.requests.length;
+  const duplicates =
+    Math.max(0, statTotal - ids.length) +
+    Math.max(0, prFiles.length - okCount) +
+    historyLens.reduce((a, n) => a + Math.max(0, n - 1), 0) +
+    Math.max(0, events - ids.length) +
+    Math.max(0, charged - requests);
+  const calling = records.filter((r) => r.model !== null).length;
+  return { lost, duplicates, extraCalls: requests - calling, outcomes: Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', '), records, charged, requests };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it('Redis at maxmemory (noeviction) for 15 s while every cycle is in flight: all end ok, nothing paid twice', async () => {
+  const CYCLES = 8;
+  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: 30_000, stalledIntervalMs: 5000, maxStalledCount: 1 } });
+  const admin = new Redis(rs.url);
+  let fault: Promise<void> | undefined;
+  let atFault = { active: 0, pending: 0, refused: false };
+  // The fault starts once every cycle's propose job is active (a barrier at the stage-start
+  // fault point): each of them then meets the refused writes, from its budget reservation on.
+  let arrived = 0;
+  let open: () => void = () => {};
+  const barrier = new Promise<void>((r) => (open = r));
+  offs.push(
+    onFault('stage-start', async (info) => {
+      if (info.stage !== 'propose' || fault) return;
+      if (++arrived < CYCLES) return barrier;
+      fault = (async () => {
+        const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+        await admin.config('SET', 'maxmemory', String(used));
+        atFault.refused = await admin.set('probe', 'x'.repeat(1000)).then(
+          () => false,
+          (e: Error) => /OOM/.test(e.message),
+        );
+        const active = (await Promise.all((['propose', 'apply', 'test', 'pr'] as const).map((q) => rt.queues[q].getActiveCount()))).reduce((a, b) => a + b, 0);
+        const outcomes = await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))));
+        atFault = { ...atFault, active, pending: outcomes.filter((x) => !x).length };
+        open();
+        await sleep(15_000);
+        await admin.config('SET', 'maxmemory', '0');
+      })();
+      await barrier;
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv);
+  await fault;
+  const leftLocks = (await Promise.all(t.records.map((r) => rt.redis.exists(rt.keys.inflight(r.gap_id!))))).reduce((a, b) => a + b, 0);
+  recordRow({
+    fault: 'Redis at maxmemory (noeviction, every write refused with OOM) for 15 s, starting when every cycle is active in propose',
+    injections: 1,
+    inFlight: atFault.pending,
+    lost: t.lost,
+    duplicates: t.duplicates,
+    extraCalls: t.extraCalls,
+    notes: `${atFault.active} jobs active when writes began to fail (OOM confirmed: ${atFault.refused}); outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged; ${leftLocks} gap locks left`,
+  });
+  await admin.quit();
+  expect(atFault.refused).toBe(true);
+  expect(atFault.active).toBeGreaterThan(0);
+  expect(t.lost).toBe(0);
+  expect(t.duplicates).toBe(0);
+  expect(t.extraCalls).toBe(0);
+  expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
+  expect(leftLocks).toBe(0);
+  expect(await scanSecrets(hh, rt, [], 'redis oom')).toBe(0);
+}, 300_000);
+
+it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing lost or paid twice', async () => {
+  const CYCLES = 4;
+  const w = await world(CYCLES, { aof: true });
+  const { h: hh, rt, ids, server: srv } = w;
+  let killedAt: { stage: string; cycleId: string } | undefined;
+  offs.push(
+    onFault('after-handover', async (info) => {
+      if (killedAt) return;
+      killedAt = info;
+      // The next stage's job was added; this job has not completed: Redis dies now.
+      const port = redis!.port;
+      const dir = (redis!.process.spawnargs[redis!.process.spawnargs.indexOf('--dir') + 1])!;
+      await redis!.stop('SIGKILL');
+      redis = await startRedisServer({ dir, port });
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv);
+  const next = { propose: 'apply', apply: 'test', test: 'pr' }[killedAt!.stage as 'propose']!;
+  const nextState = await rt.queues[next as 'apply'].getJobState(stageJobId(killedAt!.cycleId, next as 'apply'));
+  recordRow({
+    fault: 'Redis SIGKILL + restart (appendonly yes) during a hand-over (after the next job was added, before the ack)',
+    injections: 1,
+    inFlight: CYCLES,
+    lost: t.lost,
+    duplicates: t.duplicates,
+    extraCalls: t.extraCalls,
+    notes: `killed during ${killedAt!.stage} → ${next} of one cycle (its ${next} job afterwards: ${nextState}); outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
+  });
+  expect(killedAt).toBeDefined();
+  expect(t.lost).toBe(0);
+  expect(t.duplicates).toBe(0);
+  expect(t.extraCalls).toBe(0);
+  expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
+  expect(await scanSecrets(hh, rt, [], 'redis kill during hand-over')).toBe(0);
+}, 300_000);
+
+/**
+ * Propose runs one job at a time in these rows, so the only model call a kill can interrupt is
+ * the one the fault point follows (an HTTP call cut off mid-way can only be paid again).
+ */
+async function killAt(point: 'after-record' | 'after-answer', cycles: number) {
+  const w = await world(cycles, { proposeConcurrency: 1 });
+  const first = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events', { ...SECRET_ENV, PRBOT_FAULT: `kill-${point}` });
+  children.push(first);
+  const r = await first.child;
+  const m = new RegExp(`prbot fault: SIGKILL at ${point} \\((\\w+) (c[0-9a-z]+)\\)`).exec(first.output());
+  expect(r.signal).toBe('SIGKILL');
+  expect(m).not.toBeNull();
+  const fresh = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events');
+  children.push(fresh);
+  const t = await tally(w.h, w.rt, w.ids, w.server);
+  return { ...w, t, stage: m![1]! as 'propose' | 'pr', cycleId: m![2]!, outputs: [first.output(), fresh.output()] };
+}
+
+it('worker SIGKILL after the record and before the ack: the re-run job sees the ledger and does nothing', async () => {
+  // One cycle: a second cycle's model call could be in flight at the kill and be paid again.
+  const CYCLES = 1;
+  const k = await killAt('after-record', CYCLES);
+  // The outcome stood before the kill; wait for the killed job itself to be run again.
+  const events = new QueueEvents(k.stage, { connection: k.rt.redis, prefix: k.rt.cfg.redis.prefix });
+  await events.waitUntilReady();
+  const job = (await k.rt.queues[k.stage].getJob(stageJobId(k.cycleId, k.stage)))!;
+  if ((await job.getState()) !== 'completed') await job.waitUntilFinished(events, 60_000);
+  await events.close();
+  Object.assign(job, await k.rt.queues[k.stage].getJob(job.id!));
+  const logs = (await k.rt.queues[k.stage].getJobLogs(job.id!)).logs;
+  const saidSo = logs.some((l) => l.startsWith(`cycle ${k.cycleId} already ended`));
+  recordRow({
+    fault: 'worker SIGKILL after the outcome is recorded, before the job is acked (PRBOT_FAULT=kill-after-record)',
+    injections: 1,
+    inFlight: CYCLES,
+    lost: k.t.lost,
+    duplicates: k.t.duplicates,
+    extraCalls: k.t.extraCalls,
+    notes: `killed in ${k.stage} of one cycle; its job ran again and ${saidSo ? 'logged that the cycle had ended' : 'DID NOT see the ledger'}; outcomes: ${k.t.outcomes}; ${k.t.requests} model requests, ${k.t.charged} calls charged`,
+  });
+  expect(saidSo).toBe(true);
+  expect(job.returnvalue).toMatchObject({ skipped: 'cycle ended' });
+  expect(k.t.lost).toBe(0);
+  expect(k.t.duplicates).toBe(0);
+  expect(k.t.extraCalls).toBe(0);
+  expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after record')).toBe(0);
+}, 300_000);
+
+it("worker SIGKILL between the model's answer and the hand-over: the retry re-uses the saved answer", async () => {
+  const CYCLES = 3;
+  const k = await killAt('after-answer', CYCLES);
+  const logs = (await k.rt.queues.propose.getJobLogs(stageJobId(k.cycleId, 'propose'))).logs;
+  const reused = logs.some((l) => l.startsWith('re-using the answer'));
+  recordRow({
+    fault: "worker SIGKILL between the model's answer and the hand-over (PRBOT_FAULT=kill-after-answer)",
+    injections: 1,
+    inFlight: CYCLES,
+    lost: k.t.lost,
+    duplicates: k.t.duplicates,
+    extraCalls: k.t.extraCalls,
+    notes: `killed in propose of one cycle; the retry ${reused ? 're-used the saved answer' : 'CALLED THE MODEL AGAIN'}; outcomes: ${k.t.outcomes}; ${k.t.requests} model requests, ${k.t.charged} calls charged`,
+  });
+  expect(k.stage).toBe('propose');
+  expect(reused).toBe(true);
+  expect(k.t.lost).toBe(0);
+  expect(k.t.duplicates).toBe(0);
+  expect(k.t.extraCalls).toBe(0);
+  expect(k.t.records.map((r) => r.outcome)).toEqual(k.ids.map(() => 'ok'));
+  expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after answer')).toBe(0);
+}, 300_000);
