@@ -90,10 +90,19 @@ describe('SIGTERM to the process the user started, mid test stage', () => {
       expect(exited.signal ?? exited.exitCode).toBeDefined();
 
       // Nothing is left: the node worker (its config path is in its argv) and the test command.
-      await until('every process to end', () => left().length === 0, 15_000).catch(() => undefined);
-      expect(left()).toEqual([]);
+      // The bound: the worker's grace (1 s) plus time to kill and hand the job back.
+      await until('every process to end', () => left().length === 0, 20_000).catch(() => undefined);
+      const leftover = left();
+      for (const pid of leftover) {
+        try {
+          process.kill(pid, 'SIGKILL'); // a failing run must not leave them behind either
+        } catch {
+          // already gone
+        }
+      }
+      expect(leftover).toEqual([]);
       // The job is waiting again (not active with a dead lock, not failed, no outcome).
       expect(await h.rt.queues.test.getJobState(testJob!.id!)).toBe('waiting');
-    });
+    }, 120_000);
   }
 });
