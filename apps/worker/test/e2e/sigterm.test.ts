@@ -16,6 +16,8 @@ import { repoWithGaps } from '../helpers.ts';
 const PRBOT_BIN = path.join(REPO_ROOT, 'apps', 'cli', 'dist', 'prbot.js');
 let h: Harness | undefined;
 let child: ResultPromise | undefined;
+/** What a failing run may leave behind, killed in afterEach. */
+let leftovers: () => number[] = () => [];
 
 /** pids whose command line contains `needle` (read from /proc, so no pgrep is needed). */
 function pidsWith(needle: string): number[] {
@@ -46,8 +48,19 @@ beforeAll(async () => {
   await execa(process.execPath, [path.join(REPO_ROOT, 'scripts', 'build.mjs')], { cwd: REPO_ROOT });
 }, 60_000);
 
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 afterEach(async () => {
   child?.kill('SIGKILL');
+  killAll(leftovers());
   await child?.catch(() => {});
   child = undefined;
   await h?.cleanup();
@@ -66,6 +79,7 @@ describe('SIGTERM to the process the user started, mid test stage', () => {
       // sh's child `sleep` has no token in its argv: a unique duration marks it instead.
       const sleep = `sleep 600.${randomBytes(3).readUIntBE(0, 3)}`;
       const left = () => [...pidsWith(token), ...pidsWith(sleep)];
+      leftovers = left;
       const repo = await repoWithGaps(['Add a `truncate(text, max)` helper in src/truncate.js']);
       h = await createHarness({
         repo,
@@ -84,23 +98,15 @@ describe('SIGTERM to the process the user started, mid test stage', () => {
       const testJob = (await h.rt.queues.test.getJobs(['active']))[0];
       expect(testJob).toBeDefined();
 
-      child.kill('SIGTERM');
-      const exited = await child;
-      child = undefined;
-      expect(exited.signal ?? exited.exitCode).toBeDefined();
-
-      // Nothing is left: the node worker (its config path is in its argv) and the test command.
-      // The bound: the worker's grace (1 s) plus time to kill and hand the job back.
-      await until('every process to end', () => left().length === 0, 20_000).catch(() => undefined);
+      const launcher = child;
+      launcher.kill('SIGTERM');
+      // The bound: the worker's grace (1 s) plus time to kill the test and hand the job back.
+      await until('every process to end', () => left().length === 0 && (launcher.exitCode !== null || launcher.signalCode !== null), 20_000).catch(() => undefined);
+      // Nothing is left: the launcher, the node worker (its config path is in its argv), the test command.
       const leftover = left();
-      for (const pid of leftover) {
-        try {
-          process.kill(pid, 'SIGKILL'); // a failing run must not leave them behind either
-        } catch {
-          // already gone
-        }
-      }
-      expect(leftover).toEqual([]);
+      const launcherRunning = launcher.exitCode === null && launcher.signalCode === null;
+      killAll(leftover); // a failing run must not leave them behind either
+      expect({ leftover, launcherRunning }).toEqual({ leftover: [], launcherRunning: false });
       // The job is waiting again (not active with a dead lock, not failed, no outcome).
       expect(await h.rt.queues.test.getJobState(testJob!.id!)).toBe('waiting');
     }, 120_000);
