@@ -246,7 +246,8 @@ async function throughputAndRss(model: ModelServer): Promise<{ perSec: number; b
  */
 async function startBench(model: ModelServer): Promise<{ prbot: number; base: number }> {
   const { bare } = await makeRepo('start', 12, 1);
-  const cfg = await config('start', bare, model);
+  // Ready is the worker's "started" log line: this config logs at info.
+  const cfg = await config('start', bare, model, { log: { level: 'info' } });
   const { execa } = await import('execa');
   const env = { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' };
   const prbot: number[] = [];
@@ -261,6 +262,7 @@ async function startBench(model: ModelServer): Promise<{ prbot: number; base: nu
         if (seen.includes('prbot worker started')) resolve();
       });
       void child.then(() => reject(new Error(`prbot worker exited before it was ready: ${seen.slice(-500)}`)));
+      setTimeout(() => reject(new Error(`prbot worker not ready after 60 s: ${seen.slice(-500)}`)), 60_000).unref();
     });
     prbot.push(now() - t0);
     child.kill('SIGTERM');
