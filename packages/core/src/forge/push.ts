@@ -1,8 +1,8 @@
-import { simpleGit } from 'simple-git';
 import { TransientError } from '../errors/index.ts';
+import { git } from '../git.ts';
 
 /**
- * Pushes a commit as a branch with simple-git. Over HTTPS the token travels in an
+ * Pushes a commit as a branch (plain `git push`, like every other git call: git.ts). Over HTTPS the token travels in an
  * `http.extraHeader` set through GIT_CONFIG_* variables of the git process's environment:
  * never in the remote URL, argv or logs. SSH remotes use the machine's SSH setup.
  */
@@ -20,8 +20,7 @@ export async function pushBranch(mirrorDir: string, remote: string, commit: stri
   }
   try {
     // --force: the branch name carries the cycle id, so only a retry of this cycle can own it.
-    // GIT_CONFIG_* is refused by simple-git unless allowed: here it carries our own header only.
-    await simpleGit({ baseDir: mirrorDir, unsafe: { allowUnsafeConfigEnvCount: true } }).env(env).push(remote, `${commit}:refs/heads/${branch}`, ['--force', '--quiet']);
+    await git(['push', '--force', '--quiet', remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env });
   } catch (err) {
     const msg = String((err as Error).message).split('\n').filter((l) => !/authorization/i.test(l)).join(' ').slice(0, 400);
     throw new TransientError(`pushing ${branch} failed: ${token ? msg.replaceAll(token, '***') : msg}`);
