@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
+import { ConfigError, parseDuration, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, status } from '@prbot/control';
@@ -55,11 +55,10 @@ async function main(): Promise<number> {
 
 type Values = { json?: boolean; 'dry-run'?: boolean; 'base-url'?: string; model?: string[]; 'key-env'?: string; 'timeout-ms'?: string; every?: string; cron?: string; unschedule?: boolean };
 
-/** "90s", "15m", "1h", "1d" → ms. */
+/** "90s", "15m", "1h", "1d" → ms (core's parseDuration, through `ms`). */
 function parseEvery(s: string): number {
-  const m = /^(\d+)\s*(s|m|h|d)$/.exec(s.trim());
-  if (!m) throw new UsageError(`--every takes a duration such as 30m, 1h or 1d, not "${s}"`);
-  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  const ms = parseDuration(s);
+  if (ms === undefined) throw new UsageError(`--every takes a duration such as 30m, 1h or 1d, not "${s}"`);
   if (ms < 60_000) throw new UsageError('--every must be at least 1m');
   return ms;
 }
