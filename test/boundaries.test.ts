@@ -17,6 +17,13 @@ async function cruise(cwd: string): Promise<Violation[]> {
 }
 
 describe('package boundaries', () => {
+  it("core's public surface is explicit: no `export *` in packages/core/src/index.ts", async () => {
+    // Fix after a merge: node scripts/explicit-exports.mjs
+    const r = await execa(process.execPath, [path.join(REPO_ROOT, 'scripts', 'explicit-exports.mjs'), '--check'], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+  });
+
   it('the workspace keeps them: no app imports another app, no production code imports test support', async () => {
     const violations = await cruise(REPO_ROOT);
     expect(violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`)).toEqual([]);
