@@ -1,6 +1,7 @@
 /**
- * `pnpm bench [--json] [--quick]`: prbot's own cost and its parallelism, each figure beside a
- * baseline measured in the same run on the same Redis and disk. Writes docs/BENCHMARKS.md.
+ * `pnpm bench [--json] [--quick] [--only rss,start]`: prbot's own cost and its parallelism, each
+ * figure beside a baseline measured in the same run on the same Redis and disk. Writes
+ * docs/BENCHMARKS.md (not with --only, which runs just the named rows and prints them).
  */
 import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { execSync } from 'node:child_process';
@@ -25,6 +26,12 @@ const jobKey = Buffer.from(process.env.PRBOT_JOB_KEY);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const json = process.argv.includes('--json');
+const onlyArg = process.argv.indexOf('--only');
+/** `--only rss,start`: run just these rows (the rest of the report is left as it is). */
+const only = onlyArg >= 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',').filter(Boolean)) : undefined;
+const wanted = (row: string) => !only || only.has(row);
+/** The compiled prbot command: the worker rows measure what production runs (`pnpm build`). */
+const PRBOT_BIN = path.join(root, 'apps', 'cli', 'dist', 'prbot.js');
 const say = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
 const now = () => performance.now();
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
@@ -218,7 +225,7 @@ async function throughputAndRss(model: ModelServer): Promise<{ perSec: number; b
   const cfg = await config('tput', bare, model);
   const rt = await fresh(cfg);
   const { execa } = await import('execa');
-  const child = execa(process.execPath, ['--import', 'tsx', path.join(root, 'apps', 'worker', 'src', 'main.ts'), '--config', cfg.file], { cwd: root, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false, stdio: 'ignore' });
+  const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], { cwd: root, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' }, extendEnv: false, reject: false, stdio: 'ignore' });
   const rss = async () => Number(/^VmRSS:\s+(\d+)/m.exec(await import('node:fs/promises').then((f) => f.readFile(`/proc/${child.pid}/status`, 'utf8')).catch(() => ''))?.[1] ?? 0) / 1024;
   await sleep(4000);
   const idle = await rss();
@@ -240,6 +247,40 @@ async function throughputAndRss(model: ModelServer): Promise<{ perSec: number; b
   await child;
   await rt.close();
   return { perSec, base: (await bareChain(200, 200)).perSec, idle, loaded };
+}
+
+/**
+ * Spawn-to-ready of `prbot worker` (compiled; ready = its "prbot worker started" log line) against
+ * `node -e "import('bullmq')"` (spawn to exit), alternating, median of 7 each.
+ */
+async function startBench(model: ModelServer): Promise<{ prbot: number; base: number }> {
+  const { bare } = await makeRepo('start', 12, 1);
+  // Ready is the worker's "started" log line: this config logs at info.
+  const cfg = await config('start', bare, model, { log: { level: 'info' } });
+  const { execa } = await import('execa');
+  const env = { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' };
+  const prbot: number[] = [];
+  const base: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    let t0 = now();
+    const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], { cwd: root, env, extendEnv: false, reject: false, stdin: 'ignore', stderr: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes('prbot worker started')) resolve();
+      });
+      void child.then(() => reject(new Error(`prbot worker exited before it was ready: ${seen.slice(-500)}`)));
+      setTimeout(() => reject(new Error(`prbot worker not ready after 60 s: ${seen.slice(-500)}`)), 60_000).unref();
+    });
+    prbot.push(now() - t0);
+    child.kill('SIGTERM');
+    await child;
+    t0 = now();
+    await execa(process.execPath, ['-e', "import('bullmq')"], { cwd: root, env, extendEnv: false });
+    base.push(now() - t0);
+  }
+  return { prbot: pct(prbot, 50), base: pct(base, 50) };
 }
 
 async function scaling(quick: boolean): Promise<Record<string, { seconds: number; baseline: number; speedup: number; ideal: number }>> {
@@ -518,8 +559,6 @@ async function main(): Promise<void> {
   }
   const quick = process.argv.includes('--quick');
   const started = Date.now();
-  // `--only a,b`: those rows alone, printed, docs/BENCHMARKS.md left as it is.
-  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
   const bytesRow = async () => {
     const rb = await redisBytes();
     put('redis_bytes', {
@@ -528,53 +567,51 @@ async function main(): Promise<void> {
       detail: { key_bytes: rb.keyBytes, used_memory_delta: rb.usedMemory, keys: rb.keys, cycles: rb.cycles },
     });
   };
-  const standalone: Record<string, () => Promise<void>> = {
-    redis_bytes: bytesRow,
-    context: async () => putContext(await contextBench()),
-    sandbox: async () => {
-      const m = await startModelServer((req) => answer(gapOf(req.body.messages.map((x) => x.content).join('\n'))));
-      await putSandbox(m).finally(() => m.close());
-    },
-  };
-  if (only) {
-    for (const row of only) {
-      const run = standalone[row];
-      if (!run) throw new Error(`--only knows ${Object.keys(standalone).join(', ')}, not "${row}"`);
-      await run();
-    }
-    if (json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
-    return;
-  }
   const model = await startModelServer((req) => answer(gapOf(req.body.messages.map((m) => m.content).join('\n'))));
 
-  const demoRepoOverhead = await overhead('demo', 12, model);
-  const big = await overhead('big', 2000, model);
-  put('overhead', {
-    prbot: big.p50, baseline: big.base50, unit: 'ms/cycle (p50, 2,000 files)', goal: 'ratio ≤ 1.5', goal_met: big.p50 / big.base50 <= 1.5,
-    detail: { demo: { p50: demoRepoOverhead.p50, p95: demoRepoOverhead.p95, baseline_p50: demoRepoOverhead.base50, baseline_p95: demoRepoOverhead.base95 }, files2000: { p50: big.p50, p95: big.p95, baseline_p50: big.base50, baseline_p95: big.base95 } },
-  });
-  const t = await throughputAndRss(model);
-  put('throughput', { prbot: t.perSec, baseline: t.base, unit: 'cycles/s (200 in flight, 2,000 files)', goal: '≥ 20 cycles/s', goal_met: t.perSec >= 20 });
-  const sc = await scaling(quick);
-  const worst = Math.min(...Object.values(sc).map((s) => s.speedup / s.ideal));
-  put('scaling', { prbot: worst, baseline: 1, ratio: worst, unit: 'worst speedup / ideal', goal: '≥ 0.8 for each concurrency', goal_met: worst >= 0.8, detail: sc });
-  const p = await produceBench(model);
-  put('produce', { prbot: p.prbot, baseline: p.base, unit: 'ms for 10,000 gaps', goal: 'ratio ≤ 1.5', goal_met: p.prbot / p.base <= 1.5 });
-  const b = await budgetBench();
-  put('budget', { prbot: b.prbot, baseline: b.base, unit: 'ops/s (50 in flight)', goal: 'ratio ≥ 0.8', goal_met: b.prbot / b.base >= 0.8 });
-  const w = await warmTest(model);
-  if ('error' in w) put('warm_test', { prbot: NaN, baseline: null, unit: 'ms', goal: '≤ 0.2', goal_met: false, detail: { error: w.error } });
-  else put('warm_test', { prbot: w.warm, baseline: w.cold, unit: 'ms setup+tests, second cycle vs first', goal: 'ratio ≤ 0.2', goal_met: w.warm / w.cold <= 0.2 });
-  await bytesRow();
-  putContext(await contextBench());
-  await putSandbox(model);
-  put('rss', { prbot: t.loaded, baseline: null, unit: 'MB under load', goal: '≤ 120 MB idle, ≤ 250 MB loaded', goal_met: t.idle <= 120 && t.loaded <= 250, detail: { idle_mb: t.idle, loaded_mb: t.loaded } });
+  if (!only || only.has('rss') || only.has('start') || only.has('throughput')) execSync(`${process.execPath} ${path.join(root, 'scripts', 'build.mjs')}`, { stdio: 'ignore' });
+  if (wanted('overhead')) {
+    const demoRepoOverhead = await overhead('demo', 12, model);
+    const big = await overhead('big', 2000, model);
+    put('overhead', {
+      prbot: big.p50, baseline: big.base50, unit: 'ms/cycle (p50, 2,000 files)', goal: 'ratio ≤ 1.5', goal_met: big.p50 / big.base50 <= 1.5,
+      detail: { demo: { p50: demoRepoOverhead.p50, p95: demoRepoOverhead.p95, baseline_p50: demoRepoOverhead.base50, baseline_p95: demoRepoOverhead.base95 }, files2000: { p50: big.p50, p95: big.p95, baseline_p50: big.base50, baseline_p95: big.base95 } },
+    });
+  }
+  const t = wanted('throughput') || wanted('rss') ? await throughputAndRss(model) : undefined;
+  if (t && wanted('throughput')) put('throughput', { prbot: t.perSec, baseline: t.base, unit: 'cycles/s (200 in flight, 2,000 files)', goal: '≥ 20 cycles/s', goal_met: t.perSec >= 20 });
+  if (wanted('scaling')) {
+    const sc = await scaling(quick);
+    const worst = Math.min(...Object.values(sc).map((s) => s.speedup / s.ideal));
+    put('scaling', { prbot: worst, baseline: 1, ratio: worst, unit: 'worst speedup / ideal', goal: '≥ 0.8 for each concurrency', goal_met: worst >= 0.8, detail: sc });
+  }
+  if (wanted('produce')) {
+    const p = await produceBench(model);
+    put('produce', { prbot: p.prbot, baseline: p.base, unit: 'ms for 10,000 gaps', goal: 'ratio ≤ 1.5', goal_met: p.prbot / p.base <= 1.5 });
+  }
+  if (wanted('budget')) {
+    const b = await budgetBench();
+    put('budget', { prbot: b.prbot, baseline: b.base, unit: 'ops/s (50 in flight)', goal: 'ratio ≥ 0.8', goal_met: b.prbot / b.base >= 0.8 });
+  }
+  if (wanted('warm_test')) {
+    const w = await warmTest(model);
+    if ('error' in w) put('warm_test', { prbot: NaN, baseline: null, unit: 'ms', goal: '≤ 0.2', goal_met: false, detail: { error: w.error } });
+    else put('warm_test', { prbot: w.warm, baseline: w.cold, unit: 'ms setup+tests, second cycle vs first', goal: 'ratio ≤ 0.2', goal_met: w.warm / w.cold <= 0.2 });
+  }
+  if (t && wanted('rss')) put('rss', { prbot: t.loaded, baseline: null, unit: 'MB under load (compiled worker)', goal: '≤ 100 MB idle, ≤ 200 MB loaded', goal_met: t.idle <= 100 && t.loaded <= 200, detail: { idle_mb: t.idle, loaded_mb: t.loaded } });
+  if (wanted('redis_bytes')) await bytesRow();
+  if (wanted('context')) putContext(await contextBench());
+  if (wanted('sandbox')) await putSandbox(model);
+  if (wanted('start')) {
+    const st = await startBench(model);
+    put('start', { prbot: st.prbot, baseline: st.base, unit: 'ms spawn to ready (`prbot worker`, compiled)', goal: 'ratio ≤ 2.5', goal_met: st.prbot / st.base <= 2.5 });
+  }
   await model.close();
 
   const seconds = (Date.now() - started) / 1000;
-  await writeReport(seconds);
+  if (!only) await writeReport(seconds);
   if (json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
-  else say(`\nbench took ${seconds.toFixed(0)} s; docs/BENCHMARKS.md written`);
+  else say(`\nbench took ${seconds.toFixed(0)} s${only ? "" : "; docs/BENCHMARKS.md written"}`);
 }
 
 function putContext(c: Awaited<ReturnType<typeof contextBench>>): void {
@@ -624,7 +661,9 @@ ${sc ? Object.entries(sc).map(([k, s]) => `  ${k}: ${s.seconds.toFixed(1)} s vs 
 - **context**: building the propose prompt's repository context (ls-tree, git grep for importers,
   one cat-file --batch, symbol scan, windows, map) for a gap naming one file of the 2,000-file repo,
   against one ls-tree plus one cat-file --batch of the same files the prompt names.
-- **rss**: the worker process (all queues) idle, and its peak during the throughput run.
+- **rss**: the compiled worker process (\`prbot worker\`, all queues) idle, and its peak during the throughput run.
+- **start**: spawn to ready of the compiled \`prbot worker\` (its "started" log line) against spawn to exit
+  of \`node -e "import('bullmq')"\`; median of 7 each, alternating.
 `;
   // The hand-written analysis below the generated table is kept across runs.
   const file = path.join(root, 'docs', 'BENCHMARKS.md');

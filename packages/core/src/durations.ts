@@ -1,3 +1,4 @@
+import ms from 'ms';
 import type { RedisClient as Redis } from './redis.ts';
 import type { Keys } from './keys.ts';
 
@@ -37,4 +38,13 @@ export async function readStageDurations(redis: Redis, keys: Keys, stages: reado
     buckets.push({ le: '+Inf', count: acc + Number(h.inf ?? 0) });
     return { stage, buckets, count: Number(h.count ?? 0), sum: Number(h.sum ?? 0) };
   });
+}
+
+/**
+ * "90s", "15m", "1h", "1d", "2 hours" → milliseconds, through `ms` (the well-kept parser);
+ * undefined for text that is not a duration or not positive.
+ */
+export function parseDuration(text: string): number | undefined {
+  const n = ms(text.trim() as ms.StringValue);
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
 }

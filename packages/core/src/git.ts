@@ -11,6 +11,8 @@ export interface GitOptions {
   env?: Record<string, string>;
   /** Exit codes that are answers, not failures (e.g. 1 from `diff --quiet`). */
   okCodes?: number[];
+  /** `env` is the whole environment (besides GIT_ENV): nothing of the worker's own passes. */
+  isolateEnv?: boolean;
 }
 
 export interface GitResult {
@@ -47,7 +49,8 @@ export async function git(args: string[], opts: GitOptions): Promise<GitResult> 
   const r = await execa('git', [...explicit, ...args], {
     cwd: opts.cwd,
     input: opts.input,
-    env: { ...GIT_ENV, ...opts.env },
+    env: gitEnv(opts.env),
+    extendEnv: !opts.isolateEnv,
     reject: false,
     stripFinalNewline: false,
     encoding: 'utf8',
@@ -58,4 +61,22 @@ export async function git(args: string[], opts: GitOptions): Promise<GitResult> 
     throw new GitError(args, String(r.stderr ?? r.message ?? ''), r.exitCode);
   }
   return { stdout: String(r.stdout), exitCode: code };
+}
+
+/**
+ * GIT_ENV plus the caller's variables. GIT_CONFIG_* entries of the caller (a push's scoped auth
+ * header) are appended after GIT_ENV's, never in their place: hooks and fsmonitor stay off for
+ * every git process, whatever else it is given.
+ */
+function gitEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const { GIT_CONFIG_COUNT: count, ...rest } = extra;
+  const own = Object.fromEntries(Object.entries(rest).filter(([k]) => !/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(k)));
+  const env: Record<string, string> = { ...GIT_ENV, ...own };
+  let n = Number(GIT_ENV.GIT_CONFIG_COUNT);
+  for (let i = 0; i < Number(count ?? 0); i++) {
+    env[`GIT_CONFIG_KEY_${n}`] = extra[`GIT_CONFIG_KEY_${i}`]!;
+    env[`GIT_CONFIG_VALUE_${n}`] = extra[`GIT_CONFIG_VALUE_${i}`]!;
+    n++;
+  }
+  return { ...env, GIT_CONFIG_COUNT: String(n) };
 }

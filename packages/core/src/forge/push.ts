@@ -1,5 +1,5 @@
-import { simpleGit } from 'simple-git';
 import { TransientError } from '../errors/index.ts';
+import { git } from '../git.ts';
 
 /**
  * What a push inherits from the operator's environment: proxies, CA bundles and SSH setup are the
@@ -56,14 +56,12 @@ export function pushEnv(remote: string, token: string | undefined, from: NodeJS.
   return env;
 }
 
-/** Pushes a commit as a branch with simple-git. SSH remotes use the machine's SSH setup. */
+/** Pushes a commit as a branch, in pushEnv's environment only. SSH remotes use the machine's SSH setup. */
 export async function pushBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
   const env = pushEnv(remote, token);
   try {
     // --force: the branch name carries the cycle id, so only a retry of this cycle can own it.
-    // GIT_CONFIG_* is refused by simple-git unless allowed: here it carries our own header only.
-    // GIT_SSH_COMMAND likewise: it is the operator's own, from the worker's environment.
-    await simpleGit({ baseDir: mirrorDir, unsafe: { allowUnsafeConfigEnvCount: true, allowUnsafeSshCommand: true } }).env(env).push(remote, `${commit}:refs/heads/${branch}`, ['--force', '--quiet']);
+    await git(['push', '--force', '--quiet', remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true });
   } catch (err) {
     const msg = String((err as Error).message).split('\n').filter((l) => !/authorization/i.test(l)).join(' ').slice(0, 400);
     throw new TransientError(`pushing ${branch} failed: ${token ? msg.replaceAll(token, '***') : msg}`);
