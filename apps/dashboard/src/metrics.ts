@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
 import { QUEUE_NAMES, readStageDurations, STAGES, type Runtime } from '@prbot/core';
 import { oldestWaitingAge } from '@prbot/control';
 import { dayCounts } from './overview.ts';
@@ -58,17 +58,35 @@ export function createMetrics(rt: Runtime) {
       this.set({ kind: 'tokens' }, b.tokens.left);
     },
   });
+  registry.registerMetric(stageDurations(rt));
   return {
     contentType: registry.contentType,
-    async render(): Promise<string> {
-      const base = await registry.metrics();
-      const hist = await readStageDurations(rt.redis, rt.keys, STAGES);
-      const lines = ['# HELP prbot_stage_duration_seconds Time a stage job took', '# TYPE prbot_stage_duration_seconds histogram'];
-      for (const h of hist) {
-        for (const b of h.buckets) lines.push(`prbot_stage_duration_seconds_bucket{stage="${h.stage}",le="${b.le}"} ${b.count}`);
-        lines.push(`prbot_stage_duration_seconds_sum{stage="${h.stage}"} ${h.sum}`, `prbot_stage_duration_seconds_count{stage="${h.stage}"} ${h.count}`);
-      }
-      return `${base}\n${lines.join('\n')}\n`;
-    },
+    render: () => registry.metrics(),
   };
+}
+
+/**
+ * Stage durations: workers observe them into buckets kept in Redis (durations.ts), so every
+ * dashboard instance reports the whole system. prom-client's Histogram can only observe values,
+ * not adopt counts aggregated elsewhere, so this is a collector in prom-client's own Metric shape
+ * (the registry formats it like any histogram).
+ */
+function stageDurations(rt: Runtime): Metric {
+  const name = 'prbot_stage_duration_seconds';
+  const help = 'Time a stage job took';
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    async get() {
+      const values: MetricValueWithName<string>[] = [];
+      for (const h of await readStageDurations(rt.redis, rt.keys, STAGES)) {
+        for (const b of h.buckets) values.push({ metricName: `${name}_bucket`, labels: { stage: h.stage, le: b.le }, value: b.count });
+        values.push({ metricName: `${name}_sum`, labels: { stage: h.stage }, value: h.sum }, { metricName: `${name}_count`, labels: { stage: h.stage }, value: h.count });
+      }
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+    reset() {},
+  } as unknown as Metric;
 }

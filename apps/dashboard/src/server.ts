@@ -76,7 +76,7 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     }),
     serverAdapter: board,
   });
-  app.use('/queues', sameOriginWrites, board.getRouter());
+  app.use('/queues', sameOriginWrites, noJobWriting, board.getRouter());
 
   const metrics = createMetrics(rt);
   const send = (fn: (req: Request, res: Response) => Promise<unknown>) => async (req: Request, res: Response) => {
@@ -124,4 +124,18 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     res.status(err.code === 'EBADCSRFTOKEN' ? 403 : 500).json({ error: err.code === 'EBADCSRFTOKEN' ? 'invalid or missing CSRF token' : err.message });
   });
   return app;
+}
+
+/**
+ * Bull Board can add jobs, replace a job's data and edit a job scheduler. Workers refuse jobs
+ * whose signature does not verify, but a page that offers to forge work should not exist at all:
+ * these routes answer 405 whatever `readOnly` says.
+ */
+const JOB_WRITES = /^\/api\/queues\/[^/]+\/(add|[^/]+\/update-data|job-schedulers\/[^/]+)$/;
+function noJobWriting(req: Request, res: Response, next: () => void): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD' && JOB_WRITES.test(req.path)) {
+    res.status(405).json({ error: 'adding jobs, editing job data and editing job schedulers are not offered: jobs are signed by workers only' });
+    return;
+  }
+  next();
 }

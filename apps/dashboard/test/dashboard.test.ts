@@ -189,6 +189,27 @@ describe('dashboard endpoints', () => {
     expect(r.status).toBe(405);
   });
 
+  it('Bull Board never adds jobs or replaces job data, even when not read-only', async () => {
+    const url = await serve(open);
+    const before = await h.rt.queues.pr.count();
+    const add = await fetch(`${url}/queues/api/queues/pr/add`, {
+      method: 'POST',
+      headers: { origin: url, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'pr', data: { forged: true }, options: {} }),
+    });
+    expect(add.status).toBe(405);
+    expect(await h.rt.queues.pr.count()).toBe(before);
+    const job = await h.rt.queues.pr.add('pr', { original: true }, { jobId: 'dash-no-edit' });
+    const edit = await fetch(`${url}/queues/api/queues/pr/${job.id}/update-data`, {
+      method: 'PATCH',
+      headers: { origin: url, 'content-type': 'application/json' },
+      body: JSON.stringify({ jobData: { forged: true } }),
+    });
+    expect(edit.status).toBe(405);
+    expect((await h.rt.queues.pr.getJob('dash-no-edit'))?.data).toEqual({ original: true });
+    await job.remove();
+  });
+
   it('refuses to bind beyond loopback without auth (function and CLI)', async () => {
     expect(() => assertSafeBind('0.0.0.0', null)).toThrow(/refusing to listen on 0\.0\.0\.0 without basic auth/);
     expect(() => assertSafeBind('0.0.0.0', { user: 'a', password: 'b' })).not.toThrow();
