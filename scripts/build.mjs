@@ -35,6 +35,15 @@ const externals = {
       if (!declared.has(name)) undeclared.set(name, path.relative(root, args.importer));
       return { external: true };
     });
+    // CommonJS packages loaded through createRequire(import.meta.url)('x') never pass onResolve.
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      for (const m of text.matchAll(/createRequire\(import\.meta\.url\)\(\s*'([^']+)'\s*\)/g)) {
+        const name = packageName(m[1]);
+        if (!builtins.has(name) && !declared.has(name)) undeclared.set(name, path.relative(root, args.path));
+      }
+      return undefined;
+    });
   },
 };
 

@@ -47,7 +47,7 @@ describe('Redis ACL users of deploy/redis-users.acl.example', () => {
     const dashboard = createRuntime({ ...h.cfg, redis: { ...h.cfg.redis, url: url('prbot-dashboard', passwords.DASHBOARD) } }, { role: 'client', env: {} });
     try {
       const run = await runAll(h.rt, { producer, timeoutMs: 60_000 });
-      expect(run.records.map((r) => r.outcome)).toContain('ok');
+      expect(run.records.map((r) => `${r.outcome}: ${r.reason}`).join('\n')).toMatch(/^ok:/m);
       const s = await status(dashboard);
       expect(s).toBeTruthy();
       await dashboard.queues.test.pause();

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { stageJobId, utcDay } from '@prbot/core';
@@ -78,9 +77,9 @@ async function processesIn(groups: Set<number>): Promise<number[]> {
 it('SIGTERM during a running test: its processes die, the job goes back to waiting, and a restart completes it with one outcome', async () => {
   const tag = randomBytes(4).toString('hex');
   const mark = `prbot-slow-test-${tag}`;
-  const release = path.join(tmpdir(), `${mark}.go`);
-  // A test command that, until the release file exists, runs for 10 minutes and leaves a child behind.
-  const slow = `const fs = require('fs'); if (!fs.existsSync(${JSON.stringify(release)})) { require('child_process').spawn('sleep', ['600'], { stdio: 'ignore' }); setTimeout(() => {}, 600000); }`;
+  // A test command that runs for 10 minutes and leaves a child behind, unless the worker's config
+  // releases it (the sandbox shows tests no host file that could serve as the signal).
+  const slow = `if (!process.env.PRBOT_TEST_RELEASE) { require('child_process').spawn('sleep', ['600'], { stdio: 'ignore' }); setTimeout(() => {}, 600000); }`;
   const redis = await startRedisServer();
   try {
     const hh = await world(1, { redis: { url: redis.url }, tests: { commands: [['node', '-e', slow, mark], ['node', '--test']] }, worker: { shutdownGraceMs: 8000, lockDurationMs: 2000, stalledIntervalMs: 500 } });
@@ -107,11 +106,12 @@ it('SIGTERM during a running test: its processes die, the job goes back to waiti
     expect(testJob.attemptsMade).toBe(0); // not failed, not an attempt
     expect(await rt.redis.get(rt.keys.outcome(id))).toBeNull();
 
-    await writeFile(release, '');
-    const rest = spawnWorker(hh.configFile, 'test,pr,events');
+    const released = path.join(hh.dir, 'released.config.json');
+    const cfgRaw = JSON.parse(await readFile(hh.configFile, 'utf8'));
+    await writeFile(released, JSON.stringify({ ...cfgRaw, tests: { ...cfgRaw.tests, env: { PRBOT_TEST_RELEASE: '1' } } }));
+    const rest = spawnWorker(released, 'test,pr,events');
     workers.push(rest);
     const [rec] = await waitForOutcomes(rt, [id], 60_000);
-    await rm(release, { force: true });
     const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
     const total = Object.values(stats).reduce((a, b) => a + Number(b), 0);
     const extraCalls = server!.requests.length - 1;

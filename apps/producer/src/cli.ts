@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, parseDuration, createLogger, formatDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
+import { ConfigError, createLogger, formatDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, status } from '@prbot/control';

@@ -1,5 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
-import { UsageError } from '@prbot/core';
+import { parseDuration, UsageError } from '@prbot/core';
 
 /** The shortest schedule produce accepts: every run lists the forge and reads the PRD. */
 export const MIN_INTERVAL_MS = 60_000;
@@ -8,9 +8,8 @@ export type Repeat = { every: number } | { pattern: string; tz: 'UTC' };
 
 /** "90s", "15m", "1h", "1d" → ms. */
 export function parseEvery(s: string): number {
-  const m = /^(\d+)\s*(s|m|h|d)$/.exec(s.trim());
-  if (!m) throw new UsageError(`--every takes a duration such as 30m, 1h or 1d, not "${s}"`);
-  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  const ms = parseDuration(s);
+  if (ms === undefined) throw new UsageError(`--every takes a duration such as 30m, 1h or 1d, not "${s}"`);
   if (ms < MIN_INTERVAL_MS) throw new UsageError(`--every must be at least 1m, not "${s}"`);
   return ms;
 }

@@ -6,6 +6,7 @@ import {
   jobKeyFrom,
   jobSignatureRefusal,
   signJob,
+  withoutSig,
   type CycleDetails,
   faultPoint,
   InfraError,
@@ -140,7 +141,10 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       recorder,
       saved: (job.data as { saved?: unknown }).saved,
       save: async (result) => {
-        await untilRedisAnswers(() => job.updateData({ ...job.data, saved: result }), { what: 'the stage result', log, maxMs: retryMs });
+        // Signed again with the result in it: a retry verifies the job like any other, so a saved
+        // answer cannot be planted in Redis by whoever reaches it.
+        const signed = signJob(stage, { ...withoutSig(job.data as object), saved: redactDeep(result) }, jobKey);
+        await untilRedisAnswers(() => job.updateData(signed), { what: 'the stage result', log, maxMs: retryMs });
       },
       fault: (point) => faultPoint(point, info),
       step: async (percent, line) => {

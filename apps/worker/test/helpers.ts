@@ -1,19 +1,12 @@
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getRecord, outcomeOf, QUEUE_NAMES, type CycleRecord, type Runtime, type Cassette } from '@prbot/core';
-import { DEMO_REPO, REPO_ROOT, type ModelServer, type Script } from '@prbot/test-support';
+import { REPO_ROOT, type ModelServer, type Script } from '@prbot/test-support';
 import { defaultPolicy, type Policy } from '@prbot/policy';
 import { produce, type ProduceReport } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '../src/index.ts';
 
-/** A copy of the demo repo whose PRD holds exactly these tagged lines. */
-export async function repoWithGaps(gaps: string[]): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'prbot-repo-'));
-  await cp(DEMO_REPO, dir, { recursive: true });
-  await writeFile(path.join(dir, 'docs', 'PRD.md'), `# PRD\n\n${gaps.map((g) => `- [ ] ${g} [bot-eligible]`).join('\n')}\n`);
-  return dir;
-}
+export { repoWithGaps } from '@prbot/test-support';
 
 /** A model-server script that answers like the demo cassette, matching the gap in the prompt. */
 export async function cassetteScript(): Promise<(req: Parameters<ModelServer['script']>[0]) => Script> {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cycleRecord, recordOutcome, type Outcome, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
-import { createHarness, type Harness } from '@prbot/test-support';
-import { repoWithGaps } from '../../../apps/worker/test/helpers.ts';
+import { createHarness, repoWithGaps, type Harness } from '@prbot/test-support';
+
 import { produce, type ProduceReport } from './produce.ts';
 
 let h: Harness | undefined;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,8 +67,14 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
     log: { level: 'silent', ...c.log },
   };
   const configFile = path.join(dir, 'prbot.config.json');
-  await writeFile(configFile, JSON.stringify(raw, null, 2));
-  const cfg = parseConfig(raw, configFile, {});
+  // A Redis password never sits in a config file (config refuses it): it comes as REDIS_URL.
+  const url = new URL(String(raw.redis.url));
+  const secretUrl = url.password ? { REDIS_URL: url.href } : {};
+  url.password = '';
+  url.username = '';
+  const onDisk = { ...raw, redis: { ...raw.redis, url: url.href } };
+  await writeFile(configFile, JSON.stringify(onDisk, null, 2));
+  const cfg = parseConfig(onDisk, configFile, secretUrl);
   const runtimes: Runtime[] = [];
   const runtime = (ro: { clock?: Clock; env?: NodeJS.ProcessEnv } = {}) => {
     const rt = createRuntime(cfg, { role: 'worker', clock: ro.clock ?? o.clock, env: ro.env ?? o.env ?? {}, log: createLogger(o.logTo ? 'debug' : cfg.log.level, { pretty: false, destination: o.logTo }) });
@@ -92,3 +98,12 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
     },
   };
 }
+
+/** A copy of the demo repo whose PRD holds exactly these tagged lines. */
+export async function repoWithGaps(gaps: string[]): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'prbot-repo-'));
+  await cp(DEMO_REPO, dir, { recursive: true });
+  await writeFile(path.join(dir, 'docs', 'PRD.md'), `# PRD\n\n${gaps.map((g) => `- [ ] ${g} [bot-eligible]`).join('\n')}\n`);
+  return dir;
+}
+

@@ -71,12 +71,15 @@ describe('durability', () => {
       try {
         // A crash after the record and before the ack: the same job runs again.
         const testJob = (await rt.queues.test.getJob(stageJobId(id, 'test')))!;
+        await events.waitUntilReady(); // reading events before the retry, so its completion is seen
         await testJob.retry('completed');
         const again = await testJob.waitUntilFinished(events, 30_000);
         expect(again).toMatchObject({ skipped: 'cycle ended', outcome: 'ok' });
         expect((await rt.queues.test.getJobLogs(testJob.id!)).logs.at(-1)).toBe(`cycle ${id} already ended (ok); nothing to do`);
         // The outcome stands once; nothing else ran.
         expect(await rt.redis.hget(rt.keys.stats(utcDay(Date.now())), 'ok')).toBe('1');
+        // The record is written inside the pr job, just before it completes.
+        for (let i = 0; i < 100 && (await rt.queues.pr.getJobState(stageJobId(id, 'pr'))) === 'active'; i++) await new Promise((r) => setTimeout(r, 100));
         expect(await rt.queues.pr.getJobState(stageJobId(id, 'pr'))).toBe('completed');
         expect(await readdir(path.join(h.dir, 'prs'))).toHaveLength(1);
       } finally {

@@ -37,7 +37,7 @@ describe('scale out', () => {
       // node --import tsx (not the tsx CLI wrapper): signals reach the worker itself.
       const child = execa(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'), '--queues', m.queues, '--config', file], {
         cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' },
+        env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! },
         extendEnv: false,
         reject: false,
       });
@@ -62,7 +62,7 @@ describe('scale out', () => {
   it('pnpm produce --every registers a job scheduler that workers run; --unschedule removes it', async () => {
     h = await createHarness();
     const cli = (...args: string[]) => execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), 'produce', ...args], { env: { PATH: process.env.PATH!, PRBOT_CONFIG: h!.configFile, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false });
-    const bad = await cli('--every', '5 minutes');
+    const bad = await cli('--every', 'soon'); // '5 minutes' is a duration (ms parses it)
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/--every takes a duration such as 30m/);
     const r = await cli('--every', '1h');

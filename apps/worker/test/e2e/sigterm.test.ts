@@ -90,7 +90,7 @@ describe('SIGTERM to the process the user started, mid test stage', () => {
       const config = path.join(h.dir, `${token}.config.json`);
       await writeFile(config, readFileSync(h.configFile, 'utf8'));
       const [file, args] = argv(config);
-      child = execa(file, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' }, extendEnv: false, reject: false });
+      child = execa(file, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false });
       const id = (await produce(h.rt, defaultPolicy)).lines[0]!.cycleId!;
       expect(id).toBeTruthy();
 
