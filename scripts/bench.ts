@@ -225,7 +225,7 @@ async function throughputAndRss(model: ModelServer): Promise<{ perSec: number; b
   const cfg = await config('tput', bare, model);
   const rt = await fresh(cfg);
   const { execa } = await import('execa');
-  const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], { cwd: root, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' }, extendEnv: false, reject: false, stdio: 'ignore' });
+  const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], { cwd: root, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false, stdio: 'ignore' });
   const rss = async () => Number(/^VmRSS:\s+(\d+)/m.exec(await import('node:fs/promises').then((f) => f.readFile(`/proc/${child.pid}/status`, 'utf8')).catch(() => ''))?.[1] ?? 0) / 1024;
   await sleep(4000);
   const idle = await rss();
@@ -258,7 +258,7 @@ async function startBench(model: ModelServer): Promise<{ prbot: number; base: nu
   // Ready is the worker's "started" log line: this config logs at info.
   const cfg = await config('start', bare, model, { log: { level: 'info' } });
   const { execa } = await import('execa');
-  const env = { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1' };
+  const env = { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! };
   const prbot: number[] = [];
   const base: number[] = [];
   for (let i = 0; i < 7; i++) {
