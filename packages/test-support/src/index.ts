@@ -6,3 +6,4 @@ export * from './forge-server.ts';
 export * from './git-http-server.ts';
 export * from './redis-cluster.ts';
 export * from './forge-spec.ts';
+export * from './redis-dump.ts';

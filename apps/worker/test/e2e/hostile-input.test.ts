@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gapId, QUEUE_NAMES, signedMarker, type Runtime } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { createHarness, dumpRedis, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/index.ts';
@@ -122,20 +122,7 @@ function occurrences(hay: string, needle: string): number {
 async function everyStoredArtifact(h: Harness, rt: Runtime): Promise<[string, string][]> {
   const files = await readdir(h.cfg.records.dir);
   const records = (await Promise.all(files.map((f) => readFile(path.join(h.cfg.records.dir, f), 'utf8')))).join('\n');
-  const keys = await rt.redis.keys(`${h.prefix}*`);
-  const dump: string[] = [];
-  for (const k of keys) {
-    const type = await rt.redis.type(k);
-    const v =
-      type === 'string' ? await rt.redis.get(k)
-      : type === 'list' ? await rt.redis.lrange(k, 0, -1)
-      : type === 'hash' ? await rt.redis.hgetall(k)
-      : type === 'set' ? await rt.redis.smembers(k)
-      : type === 'zset' ? await rt.redis.zrange(k, 0, -1, 'WITHSCORES')
-      : type === 'stream' ? await rt.redis.xrange(k, '-', '+')
-      : type;
-    dump.push(`${k} ${JSON.stringify(v)}`);
-  }
+  const dump = await dumpRedis(rt, h.prefix);
   const jobs: string[] = [];
   for (const q of QUEUE_NAMES) {
     for (const j of await rt.queues[q].getJobs()) {
@@ -144,7 +131,7 @@ async function everyStoredArtifact(h: Harness, rt: Runtime): Promise<[string, st
   }
   return [
     ['records dir', records],
-    ['redis keys', dump.join('\n')],
+    ['redis keys', dump],
     ['job data and logs', jobs.join('\n')],
   ];
 }
