@@ -513,20 +513,27 @@ async function contextBench(runs = 15): Promise<{ p50: number; base50: number; b
 /**
  * The test stage (BullMQ processedOn → finishedOn of the test job) with the bubblewrap sandbox
  * against tests.sandbox: off, same repository, same run, warm slots: what the sandbox costs a
- * cycle (namespaces, binds, the readiness shim, fresh $HOME and /tmp, the uid's locks).
+ * cycle (namespaces, binds, the readiness shim, fresh $HOME and /tmp, the uid's locks). Both
+ * runtimes are up at once and their cycles alternate (off, bwrap, bwrap, off, …), so a busy
+ * spell of the shared machine falls on both sides alike; the first two cycles of each warm its
+ * slot and are not counted.
  */
-async function sandboxBench(model: ModelServer): Promise<{ bwrap: number; off: number } | { error: string }> {
+async function sandboxBench(model: ModelServer, rounds = Number(process.env.SBX_ROUNDS ?? 20)): Promise<{ bwrap: number; off: number } | { error: string }> {
   const { bare } = await makeRepo('sbx', 2000, 1);
-  const out: Record<string, number> = {};
-  for (const mode of ['off', 'bwrap'] as const) {
-    const cfg = await config(`sbx-${mode}`, bare, model, { tests: { commands: [['node', '-e', 'process.exit(0)']], sandbox: mode }, queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } } });
-    const rt = await fresh(cfg);
-    const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-    try {
+  const modes = ['off', 'bwrap'] as const;
+  const side: Partial<Record<(typeof modes)[number], { rt: Runtime; workers: ReturnType<typeof startWorkers>; base: string; times: number[] }>> = {};
+  try {
+    for (const mode of modes) {
+      const cfg = await config(`sbx-${mode}`, bare, model, { tests: { commands: [['node', '-e', 'process.exit(0)']], sandbox: mode }, queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } } });
+      const rt = await fresh(cfg);
+      const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+      side[mode] = { rt, workers, base: '', times: [] };
       await rt.mirror.sync();
-      const base = await rt.mirror.resolve('main');
-      const times: number[] = [];
-      for (let i = 0; i < 12; i++) {
+      side[mode]!.base = await rt.mirror.resolve('main');
+    }
+    for (let i = 0; i < rounds + 2; i++) {
+      for (const mode of i % 2 === 0 ? modes : ([...modes].reverse() as typeof modes[number][])) {
+        const { rt, base, times } = side[mode]!;
         const job = proposeJob(base, 200_000 + i);
         await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
         await waitAll(rt, [job.cycleId], 120_000);
@@ -535,13 +542,15 @@ async function sandboxBench(model: ModelServer): Promise<{ bwrap: number; off: n
         const t = await rt.queues.test.getJob(stageJobId(job.cycleId, 'test'));
         if (i >= 2 && t?.processedOn && t.finishedOn) times.push(t.finishedOn - t.processedOn); // the first two warm the slot
       }
-      out[mode] = pct(times, 50);
-    } finally {
-      await workers.close(2000);
-      await rt.close();
+    }
+    say(`sandbox samples (ms): off ${side.off!.times.join(' ')}; bwrap ${side.bwrap!.times.join(' ')}`);
+    return { bwrap: pct(side.bwrap!.times, 50), off: pct(side.off!.times, 50) };
+  } finally {
+    for (const s of Object.values(side)) {
+      await s.workers.close(2000);
+      await s.rt.close();
     }
   }
-  return { bwrap: out.bwrap!, off: out.off! };
 }
 
 async function putSandbox(model: ModelServer): Promise<void> {

@@ -40,18 +40,24 @@ export interface SandboxSpec {
 // /etc/shadow and the like stay unreadable to an unprivileged uid).
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/opt'];
 
+/** The fds the readiness shim uses: it writes SANDBOX_READY to the first, waits for a byte on the second. */
+export interface SandboxFds {
+  status: number;
+  /** When set, the shim waits for one line here before it becomes the command (see runCommand's `gate`). */
+  gate?: number;
+}
+
 /**
- * The argv that runs `argv` inside bubblewrap: prlimit sets the memory and process limits (the
- * uid is the run's own, so RLIMIT_NPROC counts only this run's processes), then bwrap, started
- * as that uid, makes a user, pid, network, ipc and uts namespace; `--die-with-parent` and the pid
- * namespace end every process when the command or the worker ends; `--new-session` keeps the
- * command off the worker's terminal. bwrap sets PR_SET_NO_NEW_PRIVS, so setuid binaries inside
- * cannot raise privileges. `statusFd` receives a marker from inside once the sandbox
- * exists, which tells a sandbox that could not be made from a test that failed.
+ * The argv that runs `argv` inside bubblewrap, started as the run's uid: bwrap makes a user, pid,
+ * network, ipc and uts namespace; `--die-with-parent` and the pid namespace end every process
+ * when the command or the worker ends; `--new-session` keeps the command off the worker's
+ * terminal. bwrap sets PR_SET_NO_NEW_PRIVS, so setuid binaries inside cannot raise privileges.
+ * With `fds`, a /bin/sh shim inside sets the limits (see limitsShim), writes a marker to
+ * `fds.status` once the sandbox exists, which tells a sandbox that could not be made from a test
+ * that failed, optionally waits on `fds.gate`, and then becomes the command.
  */
-export function sandboxArgv(spec: SandboxSpec, argv: string[], statusFd?: number): string[] {
-  const memBytes = spec.limits.memoryMb * 1024 * 1024;
-  const out = ['prlimit', `--nproc=${spec.limits.processes}`, `--as=${memBytes}`, `--core=0`, '--', 'bwrap'];
+export function sandboxArgv(spec: SandboxSpec, argv: string[], fds?: SandboxFds | number): string[] {
+  const out = ['bwrap'];
   out.push('--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
   if (!spec.network) out.push('--unshare-net');
   out.push('--die-with-parent', '--new-session', '--hostname', 'prbot-sandbox');
@@ -66,12 +72,33 @@ export function sandboxArgv(spec: SandboxSpec, argv: string[], statusFd?: number
     out.push(...(statSync(h).isDirectory() ? ['--tmpfs', h] : ['--ro-bind', '/dev/null', h]));
   }
   out.push('--chdir', SANDBOX_WORK, '--setenv', 'HOME', SANDBOX_HOME, '--setenv', 'TMPDIR', SANDBOX_TMP);
-  // bwrap reports the child's pid before the child has made its mounts, so a failed bind would
-  // look like a test that exited 1. The shim writes one byte to `statusFd` once it runs inside
-  // the finished sandbox (so the sandbox exists), closes it, and becomes the command.
-  if (statusFd !== undefined) out.push('--', '/bin/sh', '-c', `printf ${SANDBOX_READY} >&${statusFd} && exec "$@" ${statusFd}>&-`, 'sh', ...argv);
-  else out.push('--', ...argv);
+  const f = typeof fds === 'number' ? { status: fds } : fds;
+  // bwrap reports the child's pid (--info-fd, --json-status-fd) before the child has made its
+  // mounts, so a failed bind would look like a test that exited 1. The shim writes the marker
+  // only once it runs inside the finished sandbox with its limits set, closes its fds, and
+  // becomes the command: one exec more than the command itself.
+  const steps = [limitsShim(spec.limits)];
+  if (f) steps.push(`printf ${SANDBOX_READY} >&${f.status}`);
+  if (f?.gate !== undefined) steps.push(`read -r _ <&${f.gate}`);
+  const close = f ? ` ${f.status}>&-${f.gate !== undefined ? ` ${f.gate}<&-` : ''}` : '';
+  steps.push(`exec "$@"${close}`);
+  out.push('--', '/bin/sh', '-c', steps.join(' && '), 'sh', ...argv);
   return out;
+}
+
+/**
+ * The limits, set by the shim inside the sandbox instead of a prlimit(1) in front of bwrap (one
+ * exec fewer per command). Soft and hard alike (no -S/-H), so the command cannot raise them.
+ * RLIMIT_NPROC is `ulimit -u` in bash and busybox but `-p` in dash (whose -u is unknown), so
+ * the shim tries -u and then -p; bash's -p (pipe size) cannot be set and fails, so no shell
+ * ends up with a limit missing: the && chain stops before the ready marker and the run fails
+ * as the machine's fault. sandboxProblem reads /proc/self/limits inside a sandbox at start to
+ * prove the limits land on this host's /bin/sh. With the run's own uid and user namespace,
+ * RLIMIT_NPROC counts only this run's processes, as it did when set before bwrap.
+ */
+export function limitsShim(limits: SandboxLimits): string {
+  const n = limits.processes;
+  return [`ulimit -c 0`, `{ ulimit -u ${n} 2>/dev/null || ulimit -p ${n}; }`, `ulimit -v ${limits.memoryMb * 1024}`].join(' && ');
 }
 
 /** /bin, /lib … are symlinks into /usr on merged-/usr systems: recreate the link, else bind the dir. */
@@ -153,12 +180,31 @@ export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: strin
     for (const d of [work, home, tmp]) await mkdir(d);
     await execa('chmod', ['755', dir]);
     await execa('chown', ['-R', `${user.uid}:${user.gid}`, work, home, tmp]);
-    const argv = sandboxArgv({ user, workTree: work, home, tmp, network: false, limits: o.limits, toolDirs: o.toolDirs, hide: [] }, ['/bin/sh', '-c', 'touch /prbot/work/ok']);
+    const argv = sandboxArgv({ user, workTree: work, home, tmp, network: false, limits: o.limits, toolDirs: o.toolDirs, hide: [] }, ['/bin/sh', '-c', 'touch /prbot/work/ok && cat /proc/self/limits']);
     const r = await execa(argv[0]!, argv.slice(1), { uid: user.uid, gid: user.gid, reject: false, env: { PATH: '/usr/bin:/bin' }, extendEnv: false, timeout: 20_000 });
-    if (r.exitCode === 0 && existsSync(path.join(work, 'ok'))) return null;
+    if (r.exitCode === 0 && existsSync(path.join(work, 'ok'))) return limitsProblem(String(r.stdout), o.limits);
     const why = String(r.stderr || r.stdout || r.message).trim().split('\n')[0];
     return `bubblewrap cannot create the test sandbox here (${why}): the test uid must be able to enter ${parent} (every directory above it o+x); allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), and in a container run with --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined (see docs/SECURITY.md); or set tests.sandbox: off for a trusted setup`;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The shim's ulimit calls depend on the host's /bin/sh: proves from a sandboxed process's
+ * /proc/self/limits that the process, address-space and core limits are in force, soft and hard.
+ */
+export function limitsProblem(procLimits: string, limits: SandboxLimits): string | null {
+  const want: [string, number][] = [
+    ['Max processes', limits.processes],
+    ['Max address space', limits.memoryMb * 1024 * 1024],
+    ['Max core file size', 0],
+  ];
+  for (const [name, value] of want) {
+    const m = new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(procLimits);
+    if (!m || m[1] !== String(value) || m[2] !== String(value)) {
+      return `the sandbox's /bin/sh did not set "${name}" to ${value} (found ${m ? `${m[1]}/${m[2]}` : 'nothing'}): tests.limits would not hold; make /bin/sh dash, bash or busybox, or set tests.sandbox: off for a trusted setup`;
+    }
+  }
+  return null;
 }

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { tryFileLock } from './pidlock.ts';
 import { execa } from 'execa';
 import { InfraError } from './errors/index.ts';
@@ -21,6 +22,13 @@ export interface RunOptions {
   sandbox?: Omit<SandboxSpec, 'user'> | null;
   /** Total bytes of output after which the command is killed. */
   outputBytes?: number;
+  /**
+   * The command starts only once this resolves. With a sandbox, bwrap is started at once and
+   * builds the sandbox meanwhile (its shim waits inside, before any test code runs), so that
+   * work overlaps whatever the caller still does (the chown of the work tree, a progress
+   * write). If it rejects, the waiting sandbox is killed and runCommand rejects with its error.
+   */
+  gate?: Promise<unknown>;
 }
 
 export interface TestUser {
@@ -115,7 +123,7 @@ export function testEnvironment(allow: string[], extra: Record<string, string>, 
  * prints gigabytes costs bounded memory.
  */
 export async function runCommand(phase: CommandResult['phase'], argv: string[], o: RunOptions): Promise<CommandResult> {
-  const started = Date.now();
+  let started = Date.now();
   let timedOut = false;
   let overflowed = false;
   let outBytes = 0;
@@ -123,13 +131,19 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   if (o.sandbox && !o.user) throw new InfraError('the test sandbox needs a uid of its own: run the test worker as root (tests.runAs "auto")');
   // A missing program is this machine's fault (a tool not installed), not the change's.
   const program = resolveProgram(argv[0]!, o.env.PATH, o.sandbox ? (p) => visibleInSandbox(p, o.sandbox!.toolDirs) : undefined);
-  const cmd = o.sandbox ? sandboxArgv({ ...o.sandbox, user: o.user! }, [program, ...argv.slice(1)], 3) : [program, ...argv.slice(1)];
+  // Without a sandbox there is nothing to prepare: wait for the gate, then start.
+  const gate = o.sandbox ? o.gate : undefined;
+  if (!o.sandbox && o.gate) {
+    await o.gate;
+    started = Date.now();
+  }
+  const cmd = o.sandbox ? sandboxArgv({ ...o.sandbox, user: o.user! }, [program, ...argv.slice(1)], { status: 3, ...(gate ? { gate: 4 } : {}) }) : [program, ...argv.slice(1)];
   const sub = execa(cmd[0]!, cmd.slice(1), {
     cwd: o.cwd,
     env: o.env,
     extendEnv: false,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(gate ? (['pipe'] as const) : [])],
     all: true,
     buffer: false,
     reject: false,
@@ -147,13 +161,28 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
       /* already gone */
     }
   };
+  const onAbort = () => killGroup();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  sub.once('exit', killGroup);
+  if (gate) {
+    const go = (sub.stdio as unknown as (Writable | null | undefined)[])[4];
+    go?.on('error', () => {}); // the sandbox may already be gone (it could not be made, or an abort)
+    try {
+      await gate;
+    } catch (err) {
+      killGroup();
+      await sub;
+      o.signal?.removeEventListener('abort', onAbort);
+      if (o.user?.exclusive) await killUserProcesses(o.user.uid);
+      throw err;
+    }
+    started = Date.now();
+    go?.end('go\n');
+  }
   const timer = setTimeout(() => {
     timedOut = true;
     killGroup();
   }, o.timeoutMs);
-  const onAbort = () => killGroup();
-  o.signal?.addEventListener('abort', onAbort, { once: true });
-  sub.once('exit', killGroup);
 
   let partial = '';
   sub.all?.on('data', (chunk: string | Buffer) => {

@@ -30,6 +30,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
   await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
   const slot = await rt.slots.acquire();
   let user: TestUser | null = null;
+  let handed: Promise<void> = Promise.resolve();
   try {
     await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs);
     await s.step(20, `slot ${slot.index} at ${data.botCommit.slice(0, 12)}`);
@@ -42,10 +43,15 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     const home = path.join(rt.workdir, 'home', `slot-${slot.index}`);
     const tmp = path.join(rt.workdir, 'tmp', `slot-${slot.index}`);
     await Promise.all([freshDir(home, user), freshDir(tmp, user)]);
-    if (user) {
-      await handTo(slot.dir, user, user.uid === previous);
-      await rememberSlotUid(slot, user.uid);
-    }
+    // The work tree goes to the run's uid while the first command's sandbox is being built
+    // (runCommand's gate): no test code runs before this has finished.
+    const owner = user;
+    handed = (async () => {
+      if (!owner) return;
+      await handTo(slot.dir, owner, owner.uid === previous);
+      await rememberSlotUid(slot, owner.uid);
+    })();
+    handed.catch(() => {}); // awaited through the first command's gate and again after the loop
     const env = sandboxed
       ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...t.env }, SANDBOX_HOME, rt.env)
       : testEnvironment(t.envAllow, { TMPDIR: tmp, ...t.env }, home, rt.env);
@@ -54,7 +60,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     const results: CommandResult[] = [];
     for (const [i, cmd] of plan.entries()) {
       const output = lineLog(s.job, t.logLines);
-      await s.step(20 + Math.round((60 * i) / plan.length), `$ ${cmd.argv.join(' ')}`);
+      const stepped = (i === 0 ? handed : Promise.resolve()).then(() => s.step(20 + Math.round((60 * i) / plan.length), `$ ${cmd.argv.join(' ')}`));
       const r = await runCommand(cmd.phase, cmd.argv, {
         cwd: slot.dir,
         env,
@@ -67,6 +73,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
           ? { workTree: slot.dir, home, tmp, network: t.network === 'setup' && cmd.phase === 'setup', limits: t.limits, toolDirs: t.toolDirs, hide }
           : null,
         onLine: output.line,
+        gate: stepped,
       });
       await output.flush();
       results.push(r);
@@ -76,9 +83,11 @@ export async function test(s: StageContext<'test'>): Promise<void> {
         throw new CycleEnded('tests_failed', `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}):\n${digestTestOutput(r.tail).text}`, { tests: results });
       }
     }
+    await handed;
     await s.handOver('pr', { ...data, tests: results });
     await s.step(100, `all ${results.length} command(s) green; handed over to pr`);
   } finally {
+    await handed.catch(() => {}); // a chown still running must not outlive the slot and uid locks
     await user?.release();
     await slot.release();
   }
