@@ -5,6 +5,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, testEnvironment } from './testrun.ts';
 import { InfraError } from './errors/index.ts';
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
+import { limitsProblem, limitsShim } from './sandbox.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -85,5 +88,42 @@ describe('testEnvironment', () => {
     const r = await runCommand('test', ['node', '-e', 'console.log(JSON.stringify(process.env))'], { ...base(), env });
     expect(r.tail).not.toContain('hunter2');
     expect(r.tail).toContain('"HOME"');
+  });
+});
+
+describe('runCommand gate', () => {
+  it('starts the command only once the gate opens', async () => {
+    const marker = path.join(dir, 'gated-ran');
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const run = runCommand('test', ['node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], { ...base(), gate });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(existsSync(marker)).toBe(false);
+    open();
+    const r = await run;
+    expect(r.ok).toBe(true);
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  it('a gate that fails fails the command with its error, and the command never runs', async () => {
+    const marker = path.join(dir, 'gate-failed-ran');
+    const gate = Promise.reject(new Error('chown of the work tree failed'));
+    await expect(runCommand('test', ['node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], { ...base(), gate })).rejects.toThrow('chown of the work tree failed');
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('sandbox limits shim', () => {
+  const limits = { memoryMb: 300, processes: 77 };
+  it('sets processes, address space and core size, soft and hard, in this host\'s /bin/sh', async () => {
+    const r = await execa('/bin/sh', ['-c', `${limitsShim(limits)} && cat /proc/self/limits`]);
+    expect(limitsProblem(r.stdout, limits)).toBeNull();
+    expect(r.stdout).toMatch(/^Max processes\s+77\s+77\b/m);
+    expect(r.stdout).toMatch(new RegExp(`^Max address space\\s+${300 * 1024 * 1024}\\s+${300 * 1024 * 1024}\\b`, 'm'));
+  });
+
+  it('names the limit a shell failed to set', async () => {
+    const r = await execa('/bin/sh', ['-c', 'ulimit -c 0 && cat /proc/self/limits']); // no process or memory limit
+    expect(limitsProblem(r.stdout, limits)).toMatch(/"Max processes" to 77/);
   });
 });
