@@ -80,7 +80,8 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
   if (pr.state !== 'open') return skip('pr_not_open', `PR #${req.pr} is ${pr.state}`);
 
   // 3. Claim the trigger: the same comment (or label on the same head) is judged once, however it arrives.
-  const triggerId = t.kind === 'comment' ? `${t.commentKind ?? 'issue'}-${t.commentId}` : `label-${t.label}-${pr.headSha}`;
+  // A label event is judged per head and actor: a reader's label never uses up a writer's.
+  const triggerId = t.kind === 'comment' ? `${t.commentKind ?? 'issue'}-${t.commentId}` : `label-${t.label}-${pr.headSha.slice(0, 12)}-${t.actor.slice(0, 60)}`;
   const claimKey = rt.keys.reviseTrigger(req.pr, triggerId);
   const claimed = await rt.redis.set(claimKey, `${req.via} ${rt.clock()}`, 'EX', TRIGGER_TTL_S, 'NX');
   if (claimed !== 'OK') return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);

@@ -2,7 +2,7 @@
 // mention → revise → fast-forward push → reply; a human commit on the branch → no push and a reply
 // saying why; a comment from a user without write access → nothing; the revision cap.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, createRuntime, gapHistory, git, QUEUE_NAMES, type CycleRecord, type Runtime } from '@prbot/core';
+import { createLogger, createRuntime, gapHistory, git, QUEUE_NAMES, stageJobId, type CycleRecord, type Runtime } from '@prbot/core';
 import { createHarness, startGiteaServer, startGithubServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce, requestRevision } from '@prbot/control';
@@ -199,6 +199,38 @@ describe.each<Kind>(['gitea', 'github'])('%s: revise cycles', (kind) => {
     expect(replies[1]!.body).toContain('already made 1 revision(s) of this pull request (revise.maxRevisionsPerPr)');
     expect((await produce(rt, defaultPolicy)).revisions).toEqual([]);
     expect(botReplies()).toHaveLength(2);
+    expect(fake!.violations).toEqual([]);
+  });
+
+  it('the label: put on by a writer it enqueues once per head and comes off; put on by a reader it does nothing', async () => {
+    const { rt, pr } = await withBotPr(kind);
+    const p = fake!.pulls[0]!;
+    const putOn = () => {
+      if (kind === 'gitea') {
+        let l = fake!.labels.find((x) => x.name === 'prbot:revise');
+        if (!l) fake!.labels.push((l = { id: 4242, name: 'prbot:revise' }));
+        p.labels.push(l.id);
+      } else p.labels.push('prbot:revise');
+    };
+    const hasLabel = () => p.labels.some((x) => x === 'prbot:revise' || x === 4242);
+    fake!.setPermission('alice', 'write');
+    fake!.setPermission('mallory', 'read');
+    putOn();
+    const byReader = await requestRevision(rt, { pr, trigger: { kind: 'label', label: 'prbot:revise', actor: 'mallory' }, via: 'webhook' });
+    expect(byReader).toMatchObject({ enqueued: false, reason: 'no_write_access' });
+    expect(hasLabel()).toBe(true);
+    const other = await requestRevision(rt, { pr, trigger: { kind: 'label', label: 'bug', actor: 'alice' }, via: 'webhook' });
+    expect(other).toMatchObject({ enqueued: false, reason: 'no_mention' });
+    // A reader's label event does not use up the writer's.
+    const byWriter = await requestRevision(rt, { pr, trigger: { kind: 'label', label: 'prbot:revise', actor: 'alice' }, via: 'webhook' });
+    if (!byWriter.enqueued) throw new Error(`not enqueued: ${byWriter.reason} ${byWriter.detail}`);
+    expect(hasLabel()).toBe(false);
+    const job = (await rt.queues.propose.getJob(stageJobId(byWriter.cycleId, 'propose')))!;
+    expect(job.data.revise).toMatchObject({ pr, trigger: { kind: 'label', author: 'alice', via: 'webhook' }, revision: 1 });
+    // The same label event delivered twice (same head, same actor) starts one cycle.
+    putOn();
+    expect(await requestRevision(rt, { pr, trigger: { kind: 'label', label: 'prbot:revise', actor: 'alice' }, via: 'poll' })).toMatchObject({ enqueued: false, reason: 'duplicate' });
+    expect(await rt.queues.propose.getWaitingCount()).toBe(1);
     expect(fake!.violations).toEqual([]);
   });
 });

@@ -188,7 +188,8 @@ export class GiteaForge implements Forge, ReviseForge {
   }
 
   async removeLabel(number: number, label: string): Promise<void> {
-    this.labelIds ??= await this.readLabels();
+    // A label made after the cache was filled (a reviewer's own) is looked up afresh.
+    if (!this.labelIds?.has(label)) this.labelIds = await this.readLabels();
     const id = this.labelIds.get(label);
     if (id === undefined) return;
     await forgeCall(this.http, 'DELETE', `${this.repoPath}/issues/${number}/labels/${id}`);
