@@ -211,14 +211,18 @@ function sameLogin(a: string, b: string | null): boolean {
   return b !== null && a.toLowerCase() === b.toLowerCase();
 }
 
-let cachedLogin: { forge: Forge; login: string | null } | null = null;
-async function botLogin(rt: Runtime, forge: Forge & ReviseForge): Promise<string | null> {
-  if (cachedLogin?.forge === forge) return cachedLogin.login;
-  const login = await forge.whoami().catch((err: unknown) => {
-    rt.log.warn({ err: reasonOf(err) }, 'cannot read the bot login; own comments are recognised by their reply mark only');
-    return null;
-  });
-  cachedLogin = { forge, login };
+// One look-up per forge client: the login does not change while a process runs.
+const logins = new WeakMap<Forge, Promise<string | null>>();
+function botLogin(rt: Runtime, forge: Forge & ReviseForge): Promise<string | null> {
+  let login = logins.get(forge);
+  if (!login) {
+    login = forge.whoami().catch((err: unknown) => {
+      rt.log.warn({ err: reasonOf(err) }, 'cannot read the bot login; own comments are recognised by their reply mark only');
+      logins.delete(forge);
+      return null;
+    });
+    logins.set(forge, login);
+  }
   return login;
 }
 
