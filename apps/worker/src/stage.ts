@@ -1,5 +1,8 @@
 import { DelayedError, RateLimitError, WaitingError, type Job } from 'bullmq';
 import {
+  canRevise,
+  reply,
+  reviseReplyText,
   CATALOG,
   CycleEnded,
   cycleRecord,
@@ -278,13 +281,34 @@ export async function endCycle(
     tests: details.tests ?? c.tests ?? [],
     model: c.model ?? details.model ?? null,
     ...((c.context ?? details.context) ? { context: c.context ?? details.context } : {}),
-    branch: details.branch ?? null,
-    pr_url: details.pr_url ?? null,
+    branch: details.branch ?? c.revise?.branch ?? null,
+    pr_url: details.pr_url ?? c.revise?.url ?? null,
     ...(details.warnings?.length ? { warnings: details.warnings } : {}),
+    // A revise cycle is recorded like any other, linked to its PR.
+    ...(c.revise ? { kind: 'revise' as const, revise_of: { pr: c.revise.pr, cycle: c.revise.originCycle, revision: c.revise.revision, trigger: c.revise.trigger.id } } : {}),
   });
   const retry = { what: `the outcome of ${c.cycleId}`, log: rt.log, maxMs: rt.cfg.worker.redisRetryMs };
   const { record: standing, fresh } = await untilRedisAnswers(() => recordOutcome(rt.recorder, record), retry);
   if (stage === 'pr' && !standing.pr_url) await untilRedisAnswers(() => releasePrSlot(rt.redis, rt.keys, c.cycleId), retry);
   rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);
+  if (c.revise && !c.dryRun) await replyOnPr(rt, c, standing);
   return standing;
+}
+
+/**
+ * Every revise cycle answers on its PR, whatever its outcome: once (a Redis claim per cycle, given
+ * back when the forge refuses, so a repeated recording tries again), and never failing the job.
+ */
+async function replyOnPr(rt: Runtime, c: AnyCycleJob, record: CycleRecord): Promise<void> {
+  const r = c.revise!;
+  const forge = rt.forge;
+  if (!canRevise(forge)) return;
+  const key = rt.keys.reviseReplied(c.cycleId);
+  try {
+    if ((await rt.redis.set(key, '1', 'EX', 90 * 86400, 'NX')) !== 'OK') return;
+    await forge.commentOnPr(r.pr, reply(reviseReplyText(r, record, record.outcome === 'ok')));
+  } catch (err) {
+    await rt.redis.del(key).catch(() => 0);
+    rt.log.warn({ cycle: c.cycleId, pr: r.pr, err: (err as Error).message }, `could not reply on PR #${r.pr}`);
+  }
 }

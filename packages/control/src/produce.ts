@@ -24,6 +24,7 @@ import {
   signJob,
 } from '@prbot/core';
 import { failureStreak, type Policy } from '@prbot/policy';
+import { pollRevisions, type PolledRevision } from './revise-poll.ts';
 
 export interface ProduceLine {
   gap: Gap;
@@ -41,6 +42,8 @@ export interface ProduceReport {
   outcome: Outcome | null;
   reason: string;
   lines: ProduceLine[];
+  /** Revise requests found by polling open bot PRs' comments (revise.enabled only). */
+  revisions?: PolledRevision[];
 }
 
 // The lock lives as long as its cycle: stage starts and the reconciler renew it (ledger.ts).
@@ -66,7 +69,10 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   const gaps = parsePrd(prd, (w) => rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`));
 
   // 3. One PR per gap: one forge listing; open or merged bot PRs end the gap's turn here.
-  const prs = latestPrByGap(await listBotPrs(rt));
+  const listed = await listBotPrs(rt);
+  const prs = latestPrByGap(listed);
+  // Polling fallback of revise cycles: new mentions on open bot PRs (the webhook route calls the same entry point).
+  const revisions = await pollRevisions(rt, listed);
   const lines: ProduceLine[] = [];
   const candidates = gaps.filter((gap) => {
     const pr = prs.get(gap.id);
@@ -92,9 +98,9 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   const pickedIds = new Set(picked.map((g) => g.id));
   for (const gap of ready.filter((g) => !pickedIds.has(g.id))) lines.push(notPicked(gap, histories.get(gap.id) ?? [], prs.get(gap.id), cfg.policy));
   if (picked.length === 0) {
-    if (lines.length > 0) return { baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines) };
+    if (lines.length > 0) return { baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines), revisions };
     const why = gaps.length === 0 ? `no unchecked [bot-eligible] lines in ${cfg.repo.prd}` : 'policy picked none of the gaps';
-    return { ...(await endRun(rt, base, 'skipped_no_gap', why)), lines };
+    return { ...(await endRun(rt, base, 'skipped_no_gap', why)), lines, revisions };
   }
 
   // 6. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
@@ -124,7 +130,7 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
     throw err;
   }
   for (const p of mine) lines.push({ gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' });
-  return { baseCommit: base, outcome: null, reason: `${mine.length} enqueued`, lines: sortLines(lines) };
+  return { baseCommit: base, outcome: null, reason: `${mine.length} enqueued`, lines: sortLines(lines), revisions };
 }
 
 type PolicyConfig = Runtime['cfg']['policy'];

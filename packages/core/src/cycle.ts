@@ -10,6 +10,28 @@ import { commandResultSchema } from './testresult.ts';
 const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id');
 export const cycleIdSchema = z.string().regex(/^c[0-9a-z]{8,40}$/, 'a cycle id');
 
+/**
+ * A revise cycle's request (issue 17): the PR, what asked for it, and the conversation, all
+ * hostile text, capped when the request is made. `baseCommit` of such a cycle is the PR's head.
+ */
+export const reviseRequestSchema = z.object({
+  pr: z.number().int().positive(),
+  url: z.string(),
+  branch: z.string().min(1),
+  /** The cycle that opened the PR (from its signed marker). */
+  originCycle: z.string(),
+  trigger: z.object({ kind: z.enum(['comment', 'label']), id: z.string(), author: z.string(), via: z.enum(['poll', 'webhook']) }),
+  /** Newest last, at most revise.threadCap, each body at most revise.commentChars. */
+  thread: z.array(z.object({ author: z.string(), kind: z.enum(['issue', 'review']), body: z.string(), path: z.string().optional(), trigger: z.boolean() })),
+  /** Comments left out of the thread by the cap (the prompt says so). */
+  threadOmitted: z.number().int().min(0),
+  /** The last test digest of the gap's cycles (the PR's own, or a previous revision's). */
+  lastDigest: z.string().nullable(),
+  /** 1 for the first revision of this PR. */
+  revision: z.number().int().positive(),
+});
+export type ReviseRequest = z.infer<typeof reviseRequestSchema>;
+
 /** Job payloads: each stage's payload carries everything the next stage needs. */
 export const proposeJobSchema = z.object({
   cycleId: cycleIdSchema,
@@ -20,6 +42,8 @@ export const proposeJobSchema = z.object({
   dryRun: z.boolean(),
   /** Facts for the prompt that are not cycle records, e.g. a reviewer closed the last bot PR. */
   notes: z.array(z.string()).default([]),
+  /** Set for a revise cycle: the PR it revises; pr then pushes to that branch instead of opening a PR. */
+  revise: reviseRequestSchema.optional(),
 });
 export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema, context: z.array(contextShownSchema).optional() });
 export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSchema).min(1), botCommit: sha });

@@ -216,6 +216,8 @@ export {
   prJobSchema,
   type ProposeJob,
   proposeJobSchema,
+  type ReviseRequest,
+  reviseRequestSchema,
   type TestJob,
   testJobSchema,
 } from './cycle.ts';
@@ -350,16 +352,21 @@ export {
 } from './model/probe.ts';
 export {
   type BotPr,
+  canRevise,
   type DoctorCheck,
   type DraftPr,
   type Forge,
   type ForgeTarget,
   markerKey,
   markersOf,
+  type PrComment,
+  type PrDetail,
   type PrRef,
   type PrState,
   prStateSchema,
   type RemoteForgeOptions,
+  type RepoPermission,
+  type ReviseForge,
   signedMarker,
 } from './forge/types.ts';
 export {
@@ -369,6 +376,7 @@ export {
   fixFor,
   GiteaForge,
   type GiteaOptions,
+  normalisePermission,
   reasonOf,
 } from './forge/gitea.ts';
 export {
@@ -389,7 +397,14 @@ export {
   nextLink,
   type PageOptions,
 } from './forge/http.ts';
-export { pushBranch, pushEnv, PUSH_ENV_NAMES } from './forge/push.ts';
+export {
+  PUSH_ENV_NAMES,
+  pushBranch,
+  pushEnv,
+  pushFastForwardBranch,
+  PushRejected,
+  remoteBranchHead,
+} from './forge/push.ts';
 export {
   cycleMarker,
   neutralise,
@@ -435,3 +450,12 @@ export {
   readLedger,
   refreshGapLocks,
 } from './ledger.ts';
+export {
+  isOwnReply,
+  prDiff,
+  reply,
+  REPLY_MARK,
+  reviseNonce,
+  revisePrompt,
+  reviseReplyText,
+} from './revise.ts';

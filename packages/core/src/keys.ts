@@ -22,6 +22,12 @@ export interface Keys {
   orphans(): string;
   /** The reconciler's single-flight lock. */
   reconcileLock(): string;
+  /** A revise trigger (comment or label on a head) already judged: set NX, the per-comment de-dup. */
+  reviseTrigger(pr: number, trigger: string): string;
+  /** Revise cycles enqueued for a PR (the revision cap). */
+  revisions(pr: number): string;
+  /** A revise cycle's reply was posted (set NX: a retried stage never replies twice). */
+  reviseReplied(cycleId: string): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -43,5 +49,8 @@ export function keys(prefix: string): Keys {
     inflightPattern: () => k('inflight', '*'),
     orphans: () => k('orphans'),
     reconcileLock: () => k('reconcile-lock'),
+    reviseTrigger: (pr, trigger) => k('revise-trigger', String(pr), trigger),
+    revisions: (pr) => k('revisions', String(pr)),
+    reviseReplied: (cycleId) => k('revise-replied', cycleId),
   };
 }

@@ -36,6 +36,10 @@ export const cycleRecordSchema = z.object({
   pr_url: z.string().nullable(),
   /** What went wrong without changing the outcome (a label not applied, a draft refused by the forge). */
   warnings: z.array(z.string()).optional(),
+  /** `revise`: a revise cycle on an open bot PR (absent: a cycle that opens a PR). */
+  kind: z.enum(['gap', 'revise']).optional(),
+  /** A revise cycle's PR: its number, the cycle that opened it and which revision this is. */
+  revise_of: z.object({ pr: z.number().int(), cycle: z.string(), revision: z.number().int(), trigger: z.string() }).optional(),
 });
 export type CycleRecord = z.infer<typeof cycleRecordSchema>;
 

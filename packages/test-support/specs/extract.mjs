@@ -19,6 +19,13 @@ const OPS = {
     'POST /repos/{owner}/{repo}/pulls',
     'POST /repos/{owner}/{repo}/issues/{issue_number}/labels',
     'GET /user',
+    // Revise cycles (issue 17): the PR, its comments, replies, the commenter's permission, the trigger label.
+    'GET /repos/{owner}/{repo}/pulls/{pull_number}',
+    'GET /repos/{owner}/{repo}/issues/{issue_number}/comments',
+    'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
+    'GET /repos/{owner}/{repo}/pulls/{pull_number}/comments',
+    'GET /repos/{owner}/{repo}/collaborators/{username}/permission',
+    'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}',
   ],
   gitea: [
     'GET /version',
@@ -32,6 +39,12 @@ const OPS = {
     'GET /repos/{owner}/{repo}/labels',
     'POST /repos/{owner}/{repo}/labels',
     'GET /orgs/{org}/labels',
+    'GET /repos/{owner}/{repo}/issues/{index}/comments',
+    'POST /repos/{owner}/{repo}/issues/{index}/comments',
+    'GET /repos/{owner}/{repo}/pulls/{index}/reviews',
+    'GET /repos/{owner}/{repo}/pulls/{index}/reviews/{id}/comments',
+    'GET /repos/{owner}/{repo}/collaborators/{collaborator}/permission',
+    'DELETE /repos/{owner}/{repo}/issues/{index}/labels/{id}',
   ],
 };
 const ERROR_CODES = ['400', '403', '404', '409', '410', '422'];

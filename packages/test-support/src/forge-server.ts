@@ -22,6 +22,19 @@ export interface FakeLabel {
   name: string;
 }
 
+/** A comment on a PR: `issue` = the conversation, `review` = an inline review comment. */
+export interface FakeComment {
+  id: number;
+  pull: number;
+  kind: 'issue' | 'review';
+  author: string;
+  body: string;
+  path?: string;
+  created_at: string;
+}
+
+export type FakePermission = 'admin' | 'write' | 'read' | 'none';
+
 export interface FakeRequest {
   method: string;
   path: string;
@@ -49,6 +62,12 @@ export interface FakeForge {
   close(pull: number, merged?: boolean): void;
   /** Adds a PR as if opened earlier (the head branch need not exist). */
   seedPull(p: Partial<FakePull> & { head: string }): FakePull;
+  /** Every comment on every PR, prbot's replies included (author = the token's user). */
+  comments: FakeComment[];
+  /** A user writes a comment on a PR (review: an inline comment on `path`). */
+  comment(pull: number, author: string, body: string, o?: { kind?: 'issue' | 'review'; path?: string }): FakeComment;
+  /** A user's permission on the repository; unknown users answer 404 (not a user). */
+  setPermission(login: string, permission: FakePermission): void;
   stop(): Promise<void>;
 }
 
@@ -87,6 +106,8 @@ export interface FakeForgeOptions {
   draftsSupported?: boolean;
   /** GitHub: issues turned off (labels answer 410). */
   issuesDisabled?: boolean;
+  /** Gitea: the token's user is an admin of the repository (default true); only then may it read other users' permissions. */
+  botRepoAdmin?: boolean;
 }
 
 type Scripted = { method: string; suffix: string; left: number; status: number; body?: unknown; headers?: Record<string, string> };
@@ -129,6 +150,14 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     requests: [] as FakeRequest[],
     violations: [] as string[],
     scripted: [] as Scripted[],
+    comments: [] as FakeComment[],
+    permissions: new Map<string, FakePermission>([['prbot-bot', 'write']]),
+    // Comments and reviews share one id sequence on Gitea; GitHub's two kinds have their own (kept apart here too).
+    nextId: { issue: 900, review: 5000 } as Record<'issue' | 'review', number>,
+  };
+  const headSha = async (branch: string) => {
+    const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1, 128] });
+    return r.stdout.trim() || '0000000000000000000000000000000000000000';
   };
   const branchExists = async (branch: string) => (await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1, 128] })).exitCode === 0;
   const scripted = (method: string, path: string): Scripted | undefined => {
@@ -148,6 +177,18 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
       p.state = 'closed';
       p.merged = merged;
       p.updated_at = new Date().toISOString();
+    },
+    comment(pull: number, author: string, body: string, x: { kind?: 'issue' | 'review'; path?: string } = {}): FakeComment {
+      const kind = x.kind ?? 'issue';
+      // Strictly increasing times: the order comments were written is the order a listing shows.
+      const last = state.comments.at(-1)?.created_at;
+      const now = new Date(Math.max(Date.now(), last ? Date.parse(last) + 1000 : 0)).toISOString();
+      const c: FakeComment = { id: state.nextId[kind]++, pull, kind, author, body, created_at: now, ...(x.path ? { path: x.path } : {}) };
+      state.comments.push(c);
+      return c;
+    },
+    setPermission(login: string, permission: FakePermission) {
+      state.permissions.set(login, permission);
     },
     seedPull(p: Partial<FakePull> & { head: string }): FakePull {
       const now = new Date().toISOString();
@@ -171,7 +212,7 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     if (n > 1) links.push(link(1, 'first'), link(n - 1, 'prev'));
     return { slice: items.slice((n - 1) * size, n * size), links: links.join(sep), total: items.length };
   };
-  return { state, branchExists, scripted, api, page };
+  return { state, branchExists, headSha, scripted, api, page };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -189,7 +230,7 @@ function giteaScopeGroup(opKey: string): string | null {
   if (path === '/version') return null;
   if (path === '/user') return 'user';
   if (path.startsWith('/orgs/')) return 'organization';
-  if (path.startsWith('/repos/{owner}/{repo}/labels')) return 'issue';
+  if (path.startsWith('/repos/{owner}/{repo}/labels') || path.startsWith('/repos/{owner}/{repo}/issues')) return 'issue';
   return 'repository';
 }
 
@@ -247,9 +288,54 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       if ((c.query('sort') ?? 'recentupdate') === 'recentupdate') items.sort((a, b) => b.updated_at.localeCompare(a.updated_at) || b.number - a.number);
       paged(c, items.map(render));
     },
-    repoGetPullRequest: (c) => {
+    repoGetPullRequest: async (c) => {
       const p = state.pulls.find((x) => x.number === Number(c.op.path.index));
-      return p ? send(c.res, 200, render(p)) : notFound(c.res);
+      if (!p) return notFound(c.res);
+      const r = render(p);
+      send(c.res, 200, { ...r, head: { ...r.head, sha: await w.headSha(p.head) } });
+    },
+    // Gitea's Comment (conversation) and PullReviewComment (inline) shapes, fields prbot reads and a few more.
+    issueGetComments: (c) => {
+      const n = Number(c.op.path.index);
+      if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
+      send(c.res, 200, state.comments.filter((x) => x.pull === n && x.kind === 'issue').map((x) => ({ id: x.id, body: x.body, user: { id: 1, login: x.author }, created_at: x.created_at, updated_at: x.created_at, html_url: `${root}/${o.owner}/${o.repo}/pulls/${n}#issuecomment-${x.id}` })));
+    },
+    issueCreateComment: (c) => {
+      const n = Number(c.op.path.index);
+      if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
+      const x = w.api.comment(n, 'prbot-bot', String((c.body as { body: string }).body));
+      send(c.res, 201, { id: x.id, body: x.body, user: { id: 1, login: x.author }, created_at: x.created_at, updated_at: x.created_at });
+    },
+    repoListPullReviews: (c) => {
+      const n = Number(c.op.path.index);
+      if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
+      // One review per reviewer holding their inline comments (review id = the first comment's id + 100000).
+      const byAuthor = new Map<string, FakeComment[]>();
+      for (const x of state.comments.filter((y) => y.pull === n && y.kind === 'review')) byAuthor.set(x.author, [...(byAuthor.get(x.author) ?? []), x]);
+      paged(c, [...byAuthor.values()].map((cs) => ({ id: cs[0]!.id + 100000, body: '', state: 'COMMENT', user: { id: 1, login: cs[0]!.author }, comments_count: cs.length, submitted_at: cs[0]!.created_at })));
+    },
+    repoGetPullReviewComments: (c) => {
+      const n = Number(c.op.path.index);
+      const first = Number(c.op.path.id) - 100000;
+      const head = state.comments.find((x) => x.id === first && x.pull === n && x.kind === 'review');
+      if (!head) return notFound(c.res);
+      send(c.res, 200, state.comments.filter((x) => x.pull === n && x.kind === 'review' && x.author === head.author).map((x) => ({ id: x.id, body: x.body, user: { id: 1, login: x.author }, path: x.path ?? '', pull_request_review_id: Number(c.op.path.id), created_at: x.created_at, updated_at: x.created_at })));
+    },
+    // routers/api/v1/repo/collaborators.go GetRepoPermissions: only a site or repository admin may ask about others.
+    repoGetRepoPermissions: (c) => {
+      const who = c.op.path.collaborator!;
+      if (o.botRepoAdmin === false && who.toLowerCase() !== 'prbot-bot') return err(c.res, 403, 'Only admins can query all permissions, repo admins can query all repo permissions, collaborators can query only their own');
+      const perm = state.permissions.get(who);
+      if (perm === undefined) return err(c.res, 404, `user redirect does not exist [name: ${who.toLowerCase()}]`);
+      send(c.res, 200, { permission: perm, role_name: perm, user: { id: 2, login: who } });
+    },
+    issueRemoveLabel: (c) => {
+      const p = state.pulls.find((x) => x.number === Number(c.op.path.index));
+      if (!p) return notFound(c.res);
+      const id = Number(c.op.path.id);
+      if (!p.labels.includes(id)) return err(c.res, 422, 'label does not exist');
+      p.labels.splice(p.labels.indexOf(id), 1);
+      c.res.writeHead(204).end();
     },
     repoGetPullRequestByBaseHead: (c) => {
       if (!hasBaseHead) return send(c.res, 404, '404 page not found');
@@ -322,7 +408,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m?.[1] ?? '', query: q, reqPath, search });
   });
   root = srv.url + sub;
-  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
+  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, comments: state.comments, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,6 +481,46 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
       const p = w.api.seedPull({ title: b.title, body: b.body ?? '', head: b.head!, base: b.base!, draft: b.draft === true });
       send(c.res, 201, render(p));
     },
+    'pulls/get': async (c) => {
+      const p = state.pulls.find((x) => x.number === Number(c.op.path.pull_number));
+      if (!p) return err(c.res, 404, 'Not Found');
+      const r = render(p);
+      send(c.res, 200, { ...r, head: { ...r.head, sha: await w.headSha(p.head) } });
+    },
+    'issues/list-comments': (c) => {
+      const n = Number(c.op.path.issue_number);
+      if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
+      const items = state.comments.filter((x) => x.pull === n && x.kind === 'issue').map((x) => ({ id: x.id, node_id: `IC_${x.id}`, body: x.body, user: { login: x.author, id: 2 }, created_at: x.created_at, updated_at: x.created_at, html_url: `https://github.example/${o.owner}/${o.repo}/pull/${n}#issuecomment-${x.id}` }));
+      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/issues/${n}/comments${c.search.size ? `?${c.search}` : ''}`), ', ');
+      send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
+    },
+    'issues/create-comment': (c, g) => {
+      const n = Number(c.op.path.issue_number);
+      if (!can(g, 'pull_requests', true) && !can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=write; pull_requests=write' });
+      if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
+      const x = w.api.comment(n, 'prbot-bot', String((c.body as { body: string }).body));
+      send(c.res, 201, { id: x.id, body: x.body, user: { login: x.author, id: 1 }, created_at: x.created_at, updated_at: x.created_at });
+    },
+    'pulls/list-review-comments': (c) => {
+      const n = Number(c.op.path.pull_number);
+      if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
+      const items = state.comments.filter((x) => x.pull === n && x.kind === 'review').map((x) => ({ id: x.id, pull_request_review_id: x.id + 1, body: x.body, path: x.path ?? '', user: { login: x.author, id: 2 }, created_at: x.created_at, updated_at: x.created_at }));
+      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/comments${c.search.size ? `?${c.search}` : ''}`), ', ');
+      send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
+    },
+    'repos/get-collaborator-permission-level': (c) => {
+      const who = c.op.path.username!;
+      const perm = state.permissions.get(who);
+      if (perm === undefined) return err(c.res, 404, `${who} is not a user`, { documentation_url: `${DOCS}/collaborators/collaborators#get-repository-permissions-for-a-user` });
+      send(c.res, 200, { permission: perm, role_name: perm, user: { login: who, id: 2 } });
+    },
+    'issues/remove-label': (c) => {
+      const p = state.pulls.find((x) => x.number === Number(c.op.path.issue_number));
+      const name = c.op.path.name!;
+      if (!p || !p.labels.includes(name)) return err(c.res, 404, 'Label does not exist', { documentation_url: `${DOCS}/issues/labels#remove-a-label-from-an-issue` });
+      p.labels.splice(p.labels.indexOf(name), 1);
+      send(c.res, 200, p.labels.map((l) => ({ name: l })));
+    },
     'issues/add-labels': (c, g) => {
       const p = state.pulls.find((x) => x.number === Number(c.op.path.issue_number));
       if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo', { documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue` });
@@ -447,6 +573,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     orgLabels: state.orgLabels,
     requests: state.requests,
     violations: state.violations,
+    comments: state.comments,
     ...w.api,
     secondaryLimitNext(method: string, suffix: string, count: number, retryAfterS?: number) {
       // remaining stays above zero: only the message tells a secondary limit from a permission error.

@@ -86,7 +86,9 @@ export class SpecValidator {
 
   /** Checks method, path, query names and values, and the JSON body against the operation. */
   validate(method: string, path: string, search: URLSearchParams, body: unknown, hasBody: boolean): Validation {
-    const candidates = this.ops.filter((o) => o.re.test(path));
+    // The most specific template first: Gitea's `/pulls/{base}/{head}` (head may hold slashes) must not
+    // swallow `/pulls/{index}/reviews`, as Gitea's router, which tries literal segments first, does not.
+    const candidates = this.ops.filter((o) => o.re.test(path)).sort((a, b) => literal(b.key) - literal(a.key));
     if (candidates.length === 0) return { ok: false, status: 404, problem: `no operation at ${path}` };
     const o = candidates.find((c) => c.method === method);
     if (!o) return { ok: false, status: 404, problem: `${method} is not an operation at ${path}` };
@@ -118,6 +120,11 @@ export class SpecValidator {
     }
     return { ok: true, op: { key: o.key, operationId: o.op.operationId, path: pathParams, query } };
   }
+}
+
+/** How much of an operation's path template is literal text (its specificity). */
+function literal(key: string): number {
+  return key.split(' ')[1]!.replace(/\{[^}]+\}/g, '').length;
 }
 
 function checkScalar(s: { type?: string; enum?: unknown[] }, v: string): string | null {

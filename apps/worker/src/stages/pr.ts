@@ -1,4 +1,4 @@
-import { admitPr, botCommitSpec, CycleEnded, gapHistory, gapSlug, prBody, rebuildCommit } from '@prbot/core';
+import { admitPr, botCommitSpec, canRevise, CycleEnded, gapHistory, gapSlug, prBody, PushRejected, rebuildCommit, type CycleDetails } from '@prbot/core';
 import { DeferUntil, type StageContext } from '../stage.ts';
 import { guardContext } from '../repo-context.ts';
 
@@ -9,6 +9,9 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   // 1. Policy.
   const verdict = policy.shouldOpenPR(data.tests);
   if (!verdict.ok) throw new CycleEnded('pr_skipped_by_policy', verdict.reason);
+
+  // A revise cycle pushes to its PR's branch instead of opening a PR.
+  if (data.revise) return pushRevision(s);
 
   // 2. Rebuild, push, open a draft: looked up by head branch first so a retry never opens two.
   const branch = `${rt.cfg.forge.branchPrefix}${gapSlug(data.gap.text)}-${data.cycleId.slice(-8)}`;
@@ -41,4 +44,40 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
 
   // 3. ok with the PR's URL; labels that could not be applied are warnings, never a failure.
   throw new CycleEnded('ok', `draft PR opened: ${url}`, { branch, pr_url: url, ...(warnings.length ? { warnings } : {}) });
+}
+
+/**
+ * pr for a revise cycle: rebuild → the branch still at the commit we built on → fast-forward push
+ * (never --force; a race is refused by the forge too) → ok. The reply on the PR is posted where
+ * every outcome is recorded (stage.ts), so a cycle that ends earlier replies as well.
+ */
+async function pushRevision(s: StageContext<'pr'>): Promise<void> {
+  const { rt, data } = s;
+  const r = data.revise!;
+  const forge = rt.forge;
+  const details: CycleDetails = { branch: r.branch, pr_url: r.url, tests: data.tests };
+  if (!canRevise(forge)) throw new CycleEnded('pr_failed', `the ${forge.kind} forge cannot push revisions`, details);
+  if (data.dryRun) throw new CycleEnded('ok', `dry run: would push revision ${r.revision} to ${r.branch} (PR #${r.pr})`, details);
+  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
+
+  const pr = await forge.getPr(r.pr);
+  if (!pr || pr.state !== 'open') throw new CycleEnded('pr_skipped_by_policy', `PR #${r.pr} is ${pr ? pr.state : 'gone'}: the revision is not pushed`, details);
+  await s.step(40, `checking that ${r.branch} is still at ${data.baseCommit.slice(0, 12)}`);
+  const head = await forge.branchHead(rt.mirror.dir, r.branch);
+  if (head === data.botCommit) throw new CycleEnded('ok', `revision ${r.revision} pushed to ${r.branch} (PR #${r.pr}, ${r.url})`, details); // a retry after the push
+  if (head !== data.baseCommit) throw branchMoved(r.branch, data.baseCommit, head, details);
+  await s.step(70, `pushing ${data.botCommit.slice(0, 12)} to ${r.branch} (fast-forward only)`);
+  try {
+    await forge.pushFastForward(rt.mirror.dir, data.botCommit, r.branch);
+  } catch (err) {
+    if (err instanceof PushRejected) throw branchMoved(r.branch, data.baseCommit, null, details, err.message);
+    throw err;
+  }
+  throw new CycleEnded('ok', `revision ${r.revision} pushed to ${r.branch} (PR #${r.pr}, ${r.url})`, details);
+}
+
+/** Someone else pushed to the PR's branch: prbot never overwrites a human's commit. */
+function branchMoved(branch: string, built: string, now: string | null, details: CycleDetails, detail?: string): CycleEnded {
+  const where = now ? `it is now at ${now.slice(0, 12)}` : (detail ?? 'the forge refused a non-fast-forward push');
+  return new CycleEnded('pr_skipped_by_policy', `branch moved: ${branch} is no longer at ${built.slice(0, 12)}, the commit this revision was built on (${where}); someone else pushed to it, and prbot never force-pushes. Ask again to revise on top of the new head.`, details);
 }

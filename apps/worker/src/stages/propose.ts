@@ -28,7 +28,8 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   const history = await gapHistory(rt.redis, rt.keys, data.gap.id, 5);
   const escalated = shouldEscalate(history, cfg.models.escalateAfter) && cfg.models.escalation.length > 0;
   const repo = await repoContext(rt, data);
-  const messages = buildPrompt({ ...repo, history: describeHistory(history), notes: data.notes });
+  // A revise cycle adds the PR's thread, diff and last digest, as delimited data (core revise.ts).
+  const messages = buildPrompt({ ...repo, history: describeHistory(history), notes: [...data.notes, ...(repo.revise ? [repo.revise] : [])] });
   const context = repo.context.shown;
   const tokens = reserveTokensFor(messages.map((m) => m.content).join('\n')) + cfg.models.maxTokens;
 

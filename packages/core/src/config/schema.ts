@@ -9,6 +9,7 @@ import { redisSection } from './redis.ts';
 import { repoSection } from './repo.ts';
 import { testsSection } from './tests.ts';
 import { jobsSection } from './jobs.ts';
+import { reviseSection } from './revise.ts';
 
 /** The whole config: one schema per section (files beside this one), checked across sections here. */
 export const configSchema = z
@@ -25,6 +26,7 @@ export const configSchema = z
     jobs: jobsSection,
     forge: forgeSection.prefault({ kind: 'local' }),
     guardrails: guardrailsSection,
+    revise: reviseSection,
     policy: policySection,
     bot: botSection,
     worker: workerSection,

@@ -1,7 +1,7 @@
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { forgeCall, forgePages, ForgeRefused, fromRepo, message, type ForgeHttp } from './http.ts';
-import { pushBranch } from './push.ts';
-import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrRef, type RemoteForgeOptions } from './types.ts';
+import { pushBranch, pushFastForwardBranch, remoteBranchHead } from './push.ts';
+import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge } from './types.ts';
 
 interface GiteaPull {
   number: number;
@@ -10,7 +10,21 @@ interface GiteaPull {
   merged: boolean;
   body: string | null;
   updated_at: string;
-  head: { ref: string; label: string; repo: { full_name: string } | null };
+  head: { ref: string; label: string; sha?: string; repo: { full_name: string } | null };
+  labels?: { id: number; name: string }[] | null;
+}
+
+interface GiteaComment {
+  id: number;
+  body: string | null;
+  user: { login: string } | null;
+  created_at: string;
+  path?: string;
+}
+
+interface GiteaReview {
+  id: number;
+  comments_count?: number;
 }
 
 interface GiteaLabel {
@@ -33,7 +47,7 @@ const PAGE = 50;
  * older servers lists every PR and matches head branch and head repository. Labels are ids
  * (repository and organisation labels, read to the last page) and are best effort.
  */
-export class GiteaForge implements Forge {
+export class GiteaForge implements Forge, ReviseForge {
   readonly kind = 'gitea';
   private readonly http: ForgeHttp;
   private readonly repoPath: string;
@@ -113,9 +127,85 @@ export class GiteaForge implements Forge {
     const out: BotPr[] = [];
     for await (const p of this.pulls('all')) {
       if (!p.head.ref.startsWith(this.o.branchPrefix) || !this.ours(p)) continue;
-      out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at });
+      out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
     }
     return out;
+  }
+
+  // --- revise cycles -------------------------------------------------------------------------
+
+  async getPr(number: number): Promise<PrDetail | null> {
+    try {
+      const r = await forgeCall<GiteaPull>(this.http, 'GET', `${this.repoPath}/pulls/${number}`);
+      const p = r.body;
+      if (!this.ours(p) || !p.head.sha) return null;
+      return { ...this.ref(p), number: p.number, headSha: p.head.sha, labels: (p.labels ?? []).map((l) => l.name), ...markersOf(p.body) };
+    } catch (err) {
+      if (err instanceof ForgeRefused && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * The conversation (`/issues/{n}/comments`, issue scope: read:issue) and the inline comments of
+   * every review (`/pulls/{n}/reviews/{id}/comments`). Gitea keeps both in one comment table, so
+   * their ids never collide; the kind still goes into de-dup keys, as on GitHub.
+   */
+  async listPrComments(number: number): Promise<PrComment[]> {
+    const out: PrComment[] = [];
+    const r = await forgeCall<GiteaComment[]>(this.http, 'GET', `${this.repoPath}/issues/${number}/comments`);
+    for (const c of Array.isArray(r.body) ? r.body : []) out.push(comment(c, 'issue'));
+    const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'reviews' };
+    for await (const rv of forgePages<GiteaReview>(this.http, `${this.repoPath}/pulls/${number}/reviews?limit=${PAGE}&page=1`, po)) {
+      if (rv.comments_count === 0) continue;
+      const rc = await forgeCall<GiteaComment[]>(this.http, 'GET', `${this.repoPath}/pulls/${number}/reviews/${rv.id}/comments`);
+      for (const c of Array.isArray(rc.body) ? rc.body : []) out.push(comment(c, 'review'));
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
+  }
+
+  async commentOnPr(number: number, body: string): Promise<void> {
+    const r = await forgeCall<{ message?: string }>(this.http, 'POST', `${this.repoPath}/issues/${number}/comments`, { body });
+    if (r.status !== 201 && r.status !== 200) throw new ForgeRefused(`${this.http.label} refused the reply on PR #${number} (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
+  }
+
+  /**
+   * Gitea answers another user's permission only to a site admin or an admin of the repository
+   * (routers/api/v1/repo/collaborators.go GetRepoPermissions): the bot user must be a repository
+   * admin for revise cycles, or every check is a 403 naming that.
+   */
+  async permissionOf(login: string): Promise<RepoPermission> {
+    try {
+      const r = await forgeCall<{ permission?: string }>(this.http, 'GET', `${this.repoPath}/collaborators/${encodeURIComponent(login)}/permission`);
+      return normalisePermission(r.body?.permission);
+    } catch (err) {
+      if (err instanceof ForgeRefused && err.status === 404) return 'none';
+      if (err instanceof ForgeRefused && err.status === 403) {
+        throw new ForgeRefused(`${this.http.label}: cannot read ${login}'s permission (HTTP 403 ${err.forgeMessage}): Gitea answers it only to an admin of ${this.o.owner}/${this.o.repo}; make the bot user a repository admin for revise cycles`, 403, err.forgeMessage);
+      }
+      throw err;
+    }
+  }
+
+  async removeLabel(number: number, label: string): Promise<void> {
+    // A label made after the cache was filled (a reviewer's own) is looked up afresh.
+    if (!this.labelIds?.has(label)) this.labelIds = await this.readLabels();
+    const id = this.labelIds.get(label);
+    if (id === undefined) return;
+    await forgeCall(this.http, 'DELETE', `${this.repoPath}/issues/${number}/labels/${id}`);
+  }
+
+  async whoami(): Promise<string> {
+    const r = await forgeCall<{ login?: string }>(this.http, 'GET', '/user');
+    return String(r.body?.login ?? '');
+  }
+
+  pushFastForward(mirrorDir: string, commit: string, branch: string): Promise<void> {
+    return pushFastForwardBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
+  }
+
+  branchHead(mirrorDir: string, branch: string): Promise<string | null> {
+    return remoteBranchHead(mirrorDir, this.o.remote, branch, this.o.token);
   }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
@@ -267,6 +357,27 @@ export class GiteaForge implements Forge {
     });
     out.push({ name: 'draft', status: 'ok', detail: `drafts are titles starting with "${this.o.draftPrefix.trim()}", one of the server's WIP prefixes (${(this.o.wipPrefixes ?? ['WIP:', '[WIP]']).join(', ')})` });
     return out;
+  }
+}
+
+function comment(c: GiteaComment, kind: PrComment['kind']): PrComment {
+  return { id: c.id, kind, author: c.user?.login ?? '', body: c.body ?? '', createdAt: c.created_at, ...(c.path ? { path: c.path } : {}) };
+}
+
+/** Both forges' permission words onto four: GitHub's maintain is write, triage is read; Gitea's owner is admin. */
+export function normalisePermission(p: string | undefined | null): RepoPermission {
+  switch ((p ?? '').toLowerCase()) {
+    case 'admin':
+    case 'owner':
+      return 'admin';
+    case 'write':
+    case 'maintain':
+      return 'write';
+    case 'read':
+    case 'triage':
+      return 'read';
+    default:
+      return 'none';
   }
 }
 

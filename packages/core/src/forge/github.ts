@@ -3,9 +3,9 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { ForgeRefused, fromRepo } from './http.ts';
-import { fixFor, reasonOf } from './gitea.ts';
-import { pushBranch } from './push.ts';
-import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrRef, type RemoteForgeOptions } from './types.ts';
+import { fixFor, normalisePermission, reasonOf } from './gitea.ts';
+import { pushBranch, pushFastForwardBranch, remoteBranchHead } from './push.ts';
+import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge } from './types.ts';
 
 const GitHubClient = Octokit.plugin(throttling, retry);
 type Client = InstanceType<typeof GitHubClient>;
@@ -18,7 +18,16 @@ interface GithubPull {
   body: string | null;
   updated_at: string;
   draft?: boolean;
-  head: { ref: string; repo: { full_name: string } | null };
+  head: { ref: string; sha?: string; repo: { full_name: string } | null };
+  labels?: { name?: string }[];
+}
+
+interface GithubComment {
+  id: number;
+  body?: string | null;
+  user: { login: string } | null;
+  created_at: string;
+  path?: string;
 }
 
 export interface GithubOptions extends RemoteForgeOptions {
@@ -43,7 +52,7 @@ const DRAFT_REFUSED = /draft pull requests are not supported/i;
  * a longer one ends the attempt with RateLimited, so the whole pr queue waits (BullMQ's manual
  * rate limit, which does not count as an attempt) instead of one job sleeping on a worker slot.
  */
-export class GithubForge implements Forge {
+export class GithubForge implements Forge, ReviseForge {
   readonly kind = 'github';
   private readonly label: string;
   private readonly gh: Client;
@@ -123,7 +132,7 @@ export class GithubForge implements Forge {
       for await (const page of it) {
         pages++;
         for (const p of page.data as GithubPull[]) {
-          if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at });
+          if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
         }
         if (pages >= this.o.maxPages) {
           this.o.log.warn({ forge: this.label, pages }, `${this.label}: stopped listing pull requests after ${pages} pages (forge.maxPages); later ones are not seen`);
@@ -132,6 +141,75 @@ export class GithubForge implements Forge {
       }
     });
     return out;
+  }
+
+  // --- revise cycles -------------------------------------------------------------------------
+
+  async getPr(number: number): Promise<PrDetail | null> {
+    try {
+      const r = await this.call(`reading PR #${number}`, () => this.gh.rest.pulls.get({ owner: this.o.owner, repo: this.o.repo, pull_number: number }));
+      const p = r.data as unknown as GithubPull;
+      if (!fromRepo(p.head, this.o.owner, this.o.repo) || !p.head.sha) return null;
+      return { ...this.ref(p), number: p.number, headSha: p.head.sha, labels: (p.labels ?? []).flatMap((l) => (l.name ? [l.name] : [])), ...markersOf(p.body) };
+    } catch (err) {
+      if (err instanceof ForgeRefused && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /** The conversation (issue comments) and inline review comments: two id spaces on GitHub. */
+  async listPrComments(number: number): Promise<PrComment[]> {
+    const out: PrComment[] = [];
+    const base = { owner: this.o.owner, repo: this.o.repo, per_page: 100 };
+    await this.call(`listing the comments of PR #${number}`, async () => {
+      let pages = 0;
+      for await (const page of this.gh.paginate.iterator(this.gh.rest.issues.listComments, { ...base, issue_number: number })) {
+        for (const c of page.data as GithubComment[]) out.push(ghComment(c, 'issue'));
+        if (++pages >= this.o.maxPages) break;
+      }
+      pages = 0;
+      for await (const page of this.gh.paginate.iterator(this.gh.rest.pulls.listReviewComments, { ...base, pull_number: number })) {
+        for (const c of page.data as GithubComment[]) out.push(ghComment(c, 'review'));
+        if (++pages >= this.o.maxPages) break;
+      }
+    });
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
+  }
+
+  async commentOnPr(number: number, body: string): Promise<void> {
+    await this.call(`replying on PR #${number}`, () => this.gh.rest.issues.createComment({ owner: this.o.owner, repo: this.o.repo, issue_number: number, body }));
+  }
+
+  async permissionOf(login: string): Promise<RepoPermission> {
+    try {
+      const r = await this.call(`reading ${login}'s permission`, () => this.gh.rest.repos.getCollaboratorPermissionLevel({ owner: this.o.owner, repo: this.o.repo, username: login }));
+      return normalisePermission((r.data as { permission?: string }).permission);
+    } catch (err) {
+      // 404: not a collaborator / no such user.
+      if (err instanceof ForgeRefused && err.status === 404) return 'none';
+      throw err;
+    }
+  }
+
+  async removeLabel(number: number, label: string): Promise<void> {
+    try {
+      await this.call(`removing the label ${label}`, () => this.gh.rest.issues.removeLabel({ owner: this.o.owner, repo: this.o.repo, issue_number: number, name: label }));
+    } catch (err) {
+      if (!(err instanceof ForgeRefused && err.status === 404)) throw err;
+    }
+  }
+
+  async whoami(): Promise<string> {
+    const r = await this.call("reading the token's user", () => this.gh.rest.users.getAuthenticated());
+    return r.data.login;
+  }
+
+  pushFastForward(mirrorDir: string, commit: string, branch: string): Promise<void> {
+    return pushFastForwardBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
+  }
+
+  branchHead(mirrorDir: string, branch: string): Promise<string | null> {
+    return remoteBranchHead(mirrorDir, this.o.remote, branch, this.o.token);
   }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
@@ -231,6 +309,10 @@ export class GithubForge implements Forge {
     );
     return out;
   }
+}
+
+function ghComment(c: GithubComment, kind: PrComment['kind']): PrComment {
+  return { id: c.id, kind, author: c.user?.login ?? '', body: c.body ?? '', createdAt: c.created_at, ...(c.path ? { path: c.path } : {}) };
 }
 
 function errorText(e: HttpError): string {

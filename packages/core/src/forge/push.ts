@@ -67,3 +67,34 @@ export async function pushBranch(mirrorDir: string, remote: string, commit: stri
     throw new TransientError(`pushing ${branch} failed: ${token ? msg.replaceAll(token, '***') : msg}`);
   }
 }
+
+/** The branch moved under us (someone else pushed): a non-force push was refused as not a fast-forward. */
+export class PushRejected extends Error {
+  override readonly name = 'PushRejected';
+}
+
+/**
+ * Pushes a commit to an existing branch only as a fast-forward: no `--force`, so if someone pushed
+ * to the branch after prbot read its head, the forge itself refuses the push (PushRejected).
+ */
+export async function pushFastForwardBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
+  const env = pushEnv(remote, token);
+  const r = await git(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true, okCodes: [0, 1] });
+  if (r.exitCode === 0) return;
+  const out = r.stdout;
+  const scrub = (m: string) => (token ? m.replaceAll(token, '***') : m).split('\n').filter((l) => !/authorization/i.test(l)).join(' ').slice(0, 400);
+  if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(out)) throw new PushRejected(`the forge refused ${branch} as not a fast-forward: someone else pushed to it (${scrub(out.trim())})`);
+  throw new TransientError(`pushing ${branch} failed: ${scrub(out)}`);
+}
+
+/** The commit a branch of the remote points at now (null: no such branch), asked of the remote itself. */
+export async function remoteBranchHead(mirrorDir: string, remote: string, branch: string, token?: string): Promise<string | null> {
+  try {
+    const r = await git(['ls-remote', '--heads', remote, `refs/heads/${branch}`], { cwd: mirrorDir, env: pushEnv(remote, token), isolateEnv: true });
+    const line = r.stdout.split('\n').find((l) => l.endsWith(`\trefs/heads/${branch}`));
+    return line ? line.split('\t')[0]! : null;
+  } catch (err) {
+    const msg = String((err as Error).message).slice(0, 300);
+    throw new TransientError(`reading the head of ${branch} failed: ${token ? msg.replaceAll(token, '***') : msg}`);
+  }
+}

@@ -42,6 +42,61 @@ export interface BotPr extends PrRef {
   cycleId: string | null;
   gapId: string | null;
   updatedAt: string;
+  /** The PR's number (Gitea index, GitHub number); absent from the local forge. */
+  number?: number;
+}
+
+/** One PR as a revise cycle needs it: where its head is and what its body's marker says. */
+export interface PrDetail extends PrRef {
+  number: number;
+  /** The commit the PR's head branch pointed at when the forge answered. */
+  headSha: string;
+  labels: string[];
+  cycleId: string | null;
+  gapId: string | null;
+}
+
+/**
+ * A comment on a PR as the forge publishes it: `issue` = the conversation, `review` = an inline
+ * review comment (on GitHub and Gitea a separate id space, hence the kind in every de-dup key).
+ * Author and body are hostile input.
+ */
+export interface PrComment {
+  id: number;
+  kind: 'issue' | 'review';
+  author: string;
+  body: string;
+  createdAt: string;
+  /** Review comments: the file they are on. */
+  path?: string;
+}
+
+/** A user's access to the repository, as both forges name it (GitHub's maintain/triage fold into write/read). */
+export type RepoPermission = 'admin' | 'write' | 'read' | 'none';
+
+/** What revise cycles need from a forge beyond opening PRs (Gitea/Forgejo and GitHub; not the local forge). */
+export interface ReviseForge {
+  /** The PR, or null when the forge has no PR of that number. */
+  getPr(number: number): Promise<PrDetail | null>;
+  /** Conversation and inline review comments, oldest first. */
+  listPrComments(number: number): Promise<PrComment[]>;
+  /** Posts a reply in the PR's conversation. */
+  commentOnPr(number: number, body: string): Promise<void>;
+  /** The user's permission on the repository ('none' for a user the forge does not know). */
+  permissionOf(login: string): Promise<RepoPermission>;
+  /** Takes a label off the PR (best effort: the caller decides what a failure means). */
+  removeLabel(number: number, label: string): Promise<void>;
+  /** The login the token authenticates as (prbot's own comments are never triggers). */
+  whoami(): Promise<string>;
+  /** Pushes `commit` to the branch only if that is a fast-forward (no --force): a race is refused by the forge. */
+  pushFastForward(mirrorDir: string, commit: string, branch: string): Promise<void>;
+  /** The commit the remote branch points at now (git ls-remote), null when it does not exist. */
+  branchHead(mirrorDir: string, branch: string): Promise<string | null>;
+}
+
+export function canRevise(f: Forge): f is Forge & ReviseForge {
+  const r = f as Partial<ReviseForge>;
+  return typeof r.getPr === 'function' && typeof r.listPrComments === 'function' && typeof r.commentOnPr === 'function' && typeof r.permissionOf === 'function' && typeof r.pushFastForward === 'function';
 }
 
 /** What the pr stage and produce need from a forge. Every call must be safe to repeat. */
