@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The one place that knows prbot's own Redis key layout (BullMQ owns `<prefix>:<queue>:*`).
  * Every key starts with the configured prefix, which carries a hash tag such as `{prbot}`, so
@@ -22,6 +24,14 @@ export interface Keys {
   orphans(): string;
   /** The reconciler's single-flight lock. */
   reconcileLock(): string;
+  /** A webhook delivery id already taken (SET NX with a TTL): a redelivery dispatches nothing. */
+  webhookDelivery(deliveryId: string): string;
+  /** Hash: gap id → its latest bot PR as last settled (by produce or a webhook), JSON. */
+  gapPrs(): string;
+  /** The dashboard issue: its number and the body prbot last wrote (JSON). */
+  dashboardIssue(): string;
+  /** Single-flight lock of a dashboard-issue update (produce and a webhook may race). */
+  dashboardIssueLock(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -43,5 +53,10 @@ export function keys(prefix: string): Keys {
     inflightPattern: () => k('inflight', '*'),
     orphans: () => k('orphans'),
     reconcileLock: () => k('reconcile-lock'),
+    // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
+    webhookDelivery: (deliveryId) => k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
+    gapPrs: () => k('gap-prs'),
+    dashboardIssue: () => k('dashboard-issue'),
+    dashboardIssueLock: () => k('dashboard-issue-lock'),
   };
 }

@@ -19,6 +19,10 @@ const OPS = {
     'POST /repos/{owner}/{repo}/pulls',
     'POST /repos/{owner}/{repo}/issues/{issue_number}/labels',
     'GET /user',
+    'GET /repos/{owner}/{repo}/issues',
+    'POST /repos/{owner}/{repo}/issues',
+    'GET /repos/{owner}/{repo}/issues/{issue_number}',
+    'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
   ],
   gitea: [
     'GET /version',
@@ -32,6 +36,10 @@ const OPS = {
     'GET /repos/{owner}/{repo}/labels',
     'POST /repos/{owner}/{repo}/labels',
     'GET /orgs/{org}/labels',
+    'GET /repos/{owner}/{repo}/issues',
+    'POST /repos/{owner}/{repo}/issues',
+    'GET /repos/{owner}/{repo}/issues/{index}',
+    'PATCH /repos/{owner}/{repo}/issues/{index}',
   ],
 };
 const ERROR_CODES = ['400', '403', '404', '409', '410', '422'];
