@@ -1,2 +1,6 @@
 export { produce, type ProduceReport, type ProduceLine } from './produce.ts';
 export { status, formatStatus, oldestWaitingAge, type Status, type QueueStatus } from './status.ts';
+export { enqueueGaps } from './enqueue.ts';
+export { setPaused, pausedQueues } from './pause.ts';
+export { prVerdict, latestPrByGap, settleBotPrs, settledPrs, settleClosedPr, type PrVerdict, type SettledPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';
+export { updateDashboardIssue, updateDashboardIssueQuietly, dashboardIssueNumber, dashboardMarker, verifiesMarker, ticked, type DashboardIssueInput, type DashboardIssueReport } from './dashboard-issue.ts';
