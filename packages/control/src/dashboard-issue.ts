@@ -89,12 +89,13 @@ async function update(rt: Runtime, issues: ForgeIssues, input: DashboardIssueInp
     if (issue) state = { number: issue.number, body: issue.body, notes: [] };
   }
 
-  // 2. The PRD's gaps, as produce saw them (or read now, for a webhook).
-  const { gaps, base } = input.gaps && input.base ? { gaps: input.gaps, base: input.base } : await readGaps(rt);
-
-  // 3. Requests: boxes ticked now that prbot wrote unticked; honoured unless the editor lacks write access.
+  // 2. Requests: boxes ticked now that prbot wrote unticked; honoured unless the editor lacks write access.
   const requests = issue && state ? ticked(issue.body, state.body) : { retry: [], pause: false, resume: false };
   const asked = [...requests.retry.map((g) => `retry ${g}`), ...(requests.pause ? ['pause bot'] : []), ...(requests.resume ? ['resume bot'] : [])];
+  // An edit that asks for nothing (prbot's own edit coming back as a webhook, a typo fixed) changes nothing.
+  if (input.editor && asked.length === 0) return { updated: false, reason: 'the edit ticked no new box' };
+  // 3. The PRD's gaps, as produce saw them (or read now, for a webhook).
+  const { gaps, base } = input.gaps && input.base ? { gaps: input.gaps, base: input.base } : await readGaps(rt);
   let notes = state?.notes ?? [];
   if (asked.length && input.editor && !input.editor.canWrite) {
     notes = [`${input.editor.login} has no write access to ${repo}: the request(s) ${asked.join(', ')} were not honoured.`];

@@ -4,3 +4,4 @@ export { enqueueGaps } from './enqueue.ts';
 export { setPaused, pausedQueues } from './pause.ts';
 export { prVerdict, latestPrByGap, settleBotPrs, settledPrs, settleClosedPr, type PrVerdict, type SettledPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';
 export { updateDashboardIssue, updateDashboardIssueQuietly, dashboardIssueNumber, dashboardMarker, verifiesMarker, ticked, type DashboardIssueInput, type DashboardIssueReport } from './dashboard-issue.ts';
+export { webhookBookkeeping, type WebhookBookkeepingOptions } from './webhook-actions.ts';

@@ -62,8 +62,6 @@ export const webhooksSection = z
     maxBodyBytes: positiveInt.max(25 * 1024 * 1024).default(1024 * 1024),
     /** How long a delivery id is remembered, so a redelivery within it dispatches nothing. */
     deliveryTtlMs: positiveInt.default(7 * 24 * 3_600_000),
-    /** A PR labelled with this label asks for a revision (the revise cycle checks the rest). */
-    reviseLabel: z.string().min(1).default('prbot:revise'),
   })
   .prefault({});
 
