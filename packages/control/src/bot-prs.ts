@@ -75,6 +75,7 @@ export async function settleBotPrs(rt: Runtime, prs: BotPr[], via: SettledPr['vi
 /** The stored verdicts, for the given gaps or all of them. Unparseable entries are skipped. */
 export async function settledPrs(rt: Runtime, gapIds?: string[]): Promise<Map<string, SettledPr>> {
   const m = new Map<string, SettledPr>();
+  if (gapIds && gapIds.length === 0) return m;
   const entries: [string, string | null][] = gapIds
     ? (await rt.redis.hmget(rt.keys.gapPrs(), ...gapIds)).map((v, i) => [gapIds[i]!, v])
     : Object.entries(await rt.redis.hgetall(rt.keys.gapPrs()));
