@@ -23,10 +23,16 @@ export interface DashboardOptions {
   webhooks?: WebhookActions;
 }
 
-/** Until revise cycles are wired in (requestRevision), a mention or label delivered by webhook enqueues nothing. */
+/**
+ * PR bookkeeping and the dashboard issue. Edits of the dashboard issue are judged by the forge's
+ * collaborator permission when the forge driver offers one (`permissionOf`, revise cycles);
+ * revise requests go to `requestRevision` once revise cycles are merged (integration point).
+ */
 export function defaultWebhookActions(rt: Runtime): WebhookActions {
+  const forge = rt.forge as { permissionOf?: (login: string) => Promise<string> };
+  const permissionOf = forge.permissionOf?.bind(rt.forge);
   return {
-    ...webhookBookkeeping(rt),
+    ...webhookBookkeeping(rt, permissionOf ? { canWrite: async (login) => ['admin', 'write'].includes(await permissionOf(login)) } : {}),
     revise: async () => ({ enqueued: false, reason: 'disabled', detail: 'revise cycles are not wired into this dashboard' }),
   };
 }
