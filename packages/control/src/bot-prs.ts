@@ -64,9 +64,11 @@ export async function settleBotPrs(rt: Runtime, prs: BotPr[], via: SettledPr['vi
       out.set(gapId, before);
       continue;
     }
-    if (!before || before.state !== s.state || before.url !== s.url || before.verdict !== s.verdict) writes.push(gapId, JSON.stringify(s));
+    const changed = !before || before.state !== s.state || before.url !== s.url || before.verdict !== s.verdict;
+    if (changed) writes.push(gapId, JSON.stringify(s));
     out.set(gapId, s);
-    if (pr.state !== 'open' && pr.cycleId) await releasePrSlot(rt.redis, rt.keys, pr.cycleId);
+    // Once per PR that closed: later listings of the same closed PR cost nothing.
+    if (changed && pr.state !== 'open' && pr.cycleId) await releasePrSlot(rt.redis, rt.keys, pr.cycleId);
   }
   if (writes.length) await rt.redis.hset(rt.keys.gapPrs(), ...writes);
   return out;
