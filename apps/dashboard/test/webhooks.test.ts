@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, createRuntime, cycleRecord, parsePrd, recordOutcome, signedMarker, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce, settledPrs, verifiesMarker, webhookBookkeeping, type ProduceReport } from '@prbot/control';
-import { createHarness, deliverWebhook, repoWithGaps, startGiteaServer, startGithubServer, type FakeForge, type Harness } from '@prbot/test-support';
+import { createHarness, deliverWebhook, repoWithGaps, startGiteaServer, startGithubServer, type FakeForge, type FakeForgeOptions, type Harness } from '@prbot/test-support';
 import { createDashboard, type WebhookActions } from '../src/index.ts';
 import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
 
@@ -28,9 +28,9 @@ afterEach(async () => {
 });
 
 /** A runtime whose forge is a spec-validating Gitea or GitHub stand-in, pushing to the harness's bare repo. */
-async function world(kind: Kind, o: { dashboardIssue?: boolean; env?: Record<string, string> } = {}) {
+async function world(kind: Kind, o: { dashboardIssue?: boolean; env?: Record<string, string>; fake?: Partial<FakeForgeOptions> } = {}) {
   h = await createHarness({ repo: await repoWithGaps([GAP_TEXT]), config: { policy: { coolDownMs: 3_600_000, noopCoolDownMs: 3_600_000 }, dashboardIssue: { enabled: o.dashboardIssue ?? false } } });
-  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare });
+  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare, ...o.fake });
   const common = { owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h.bare, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: [], maxOpen: 5, maxPerHour: 10, limitRetryMs: 300_000, timeoutMs: 5000 };
   const forge = kind === 'gitea' ? { kind, baseUrl: fake.url, ...common } : { kind, apiUrl: fake.url, ...common };
   const cfg = { ...h.cfg, forge } as typeof h.cfg;
@@ -200,6 +200,17 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
     expect(fake!.issues.filter((i) => i.user === 'prbot-bot')).toHaveLength(1);
     expect(fake!.requests.filter((r) => r.method === 'POST' && /\/issues$/.test(r.path))).toHaveLength(1);
     expect(fake!.violations).toEqual([]);
+  });
+
+  it('a token without the issue permission: produce goes on, no issue is written, the forge\'s 403 is the reason', async () => {
+    const fakeOpts: Partial<FakeForgeOptions> = kind === 'gitea' ? { scopes: ['write:repository', 'read:user'] } : { grant: { permissions: { contents: 'write', pull_requests: 'write', metadata: 'read' } } };
+    const rt = await world(kind, { dashboardIssue: true, fake: fakeOpts });
+    const report = await produce(rt, defaultPolicy);
+    expect(report.lines).toMatchObject([{ action: 'enqueued' }]);
+    expect(fake!.issues).toEqual([]);
+    expect(fake!.requests.some((r) => /\/issues/.test(r.path) && r.status === 403)).toBe(true);
+    const { updateDashboardIssueQuietly } = await import('@prbot/control');
+    expect(await updateDashboardIssueQuietly(rt, { via: 'produce' })).toMatchObject({ updated: false, reason: expect.stringMatching(/403/) });
   });
 
   it('ticking a retry box re-enqueues that gap once, past its cool-down; the box comes back unticked', async () => {
