@@ -17,7 +17,9 @@ export type WebhookEvent =
   | { kind: 'ping' }
   | { kind: 'ignored'; why: string };
 
-const login = z.object({ login: z.string().min(1).max(100) });
+// Logins go into the dashboard issue's text: only the characters forges allow in them
+// (GitHub Apps end in "[bot]").
+const login = z.object({ login: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[bot\])?$/, 'a forge login') });
 const repository = z.object({ full_name: z.string().max(300) });
 const number = z.number().int().positive();
 const text = z.string().max(262_144);

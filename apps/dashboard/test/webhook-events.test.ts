@@ -40,6 +40,8 @@ describe('webhook payloads (vendored from the forges\' published shapes)', () =>
     p.pull_request.number = -1;
     expect(githubEvent('pull_request', p, REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/pull_request\.number/) });
     expect(githubEvent('pull_request', 'not an object', REPO)).toMatchObject({ kind: 'ignored' });
+    // A login that would write markdown (a new box) into the dashboard issue.
+    expect(githubEvent('issues', issueEditedPayload('github', { issue: 4, editor: 'x\n- [ ] pause bot', body: '' }), REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/sender\.login: a forge login/) });
     expect(giteaEvent('issue_comment', 'issue_comment', { action: 'created', comment: { id: 'x' } }, REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/comment\.id|issue/) });
   });
 

@@ -77,10 +77,10 @@ async function update(rt: Runtime, issues: ForgeIssues, input: DashboardIssueInp
   let issue: ForgeIssue | null = null;
   let created = false;
 
-  // 1. Find the issue: the number prbot stored, else an open issue whose marker verifies.
+  // 1. Find the issue: the number prbot stored (its own record; the body is rewritten with the
+  //    marker anyway), else an open issue whose marker verifies.
   if (state) {
     issue = await issues.get(state.number);
-    if (issue && !verifiesMarker(issue.body, repo, issue.number)) issue = null;
     if (!issue) state = null;
   }
   if (!issue) {
@@ -108,6 +108,8 @@ async function update(rt: Runtime, issues: ForgeIssues, input: DashboardIssueInp
   if (!issue) {
     const first = await issues.create(rt.cfg.dashboardIssue.title, body);
     created = true;
+    // Kept at once: should the signing edit fail, the next run edits this issue, not a new one.
+    await saveState(rt, { number: first.number, body: first.body, notes });
     // The marker is bound to the number, which exists only now: a second write signs it.
     issue = await issues.editBody(first.number, await render(rt, gaps, notes, first.number));
   } else if (issue.body !== body) {
