@@ -7,16 +7,34 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { z } from 'zod';
 import { gapHistory, outcomeSchema, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/core';
+import { webhookBookkeeping } from '@prbot/control';
 import { createMetrics } from './metrics.ts';
 import { overview, stats } from './overview.ts';
 import { isQueueName, renderOverview } from './page.ts';
 import { basicAuth, browserId, sameOriginWrites, type BasicAuth } from './security.ts';
+import { webhookRouter, type WebhookActions } from './webhooks.ts';
 
 export interface DashboardOptions {
   auth: BasicAuth | null;
   readOnly: boolean;
   secureCookies: boolean;
   refreshSeconds?: number;
+  /** What verified webhook deliveries do; default: PR bookkeeping and the dashboard issue, no revise cycles. */
+  webhooks?: WebhookActions;
+}
+
+/**
+ * PR bookkeeping and the dashboard issue. Edits of the dashboard issue are judged by the forge's
+ * collaborator permission when the forge driver offers one (`permissionOf`, revise cycles);
+ * revise requests go to `requestRevision` once revise cycles are merged (integration point).
+ */
+export function defaultWebhookActions(rt: Runtime): WebhookActions {
+  const forge = rt.forge as { permissionOf?: (login: string) => Promise<string> };
+  const permissionOf = forge.permissionOf?.bind(rt.forge);
+  return {
+    ...webhookBookkeeping(rt, permissionOf ? { canWrite: async (login) => ['admin', 'write'].includes(await permissionOf(login)) } : {}),
+    revise: async () => ({ enqueued: false, reason: 'disabled', detail: 'revise cycles are not wired into this dashboard' }),
+  };
 }
 
 const cyclesQuery = z.object({
@@ -50,6 +68,10 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
       res.status(503).json({ ok: false, redis: 'down', error: (err as Error).message });
     }
   });
+
+  // Before basic auth and CSRF: a forge cannot log in; the route checks the HMAC signature
+  // instead, and reads its own raw body (no urlencoded/JSON parser runs before it).
+  app.use('/webhooks', webhookRouter(rt, o.webhooks ?? defaultWebhookActions(rt)));
 
   if (o.auth) app.use(basicAuth(o.auth));
   app.use(cookieParser());

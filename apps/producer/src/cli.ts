@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, formatDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type Runtime } from '@prbot/core';
+import { ConfigError, createLogger, formatDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { formatStatus, status } from '@prbot/control';
+import { formatStatus, setPaused, status } from '@prbot/control';
 import { parseSchedule } from './schedule.ts';
 
 const HELP = `usage:
@@ -118,12 +118,8 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
     }
     case 'pause':
     case 'resume':
-      for (const q of queues) {
-        const queue = rt.queues[q as keyof typeof rt.queues];
-        if (command === 'pause') await queue.pause();
-        else await queue.resume();
-        console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
-      }
+      await setPaused(rt, command === 'pause', queues as QueueName[]);
+      for (const q of queues) console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
       return 0;
     case 'probe': {
       const rows = await probe(probeTargets(rt.cfg.models), { env: process.env, timeoutMs: Number(values['timeout-ms'] ?? 30_000), budget: rt.budget });

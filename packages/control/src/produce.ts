@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   CycleEnded,
-  GAP_LOCK_TTL_S,
   cycleRecord,
   UnavailableError,
   gapHistories,
@@ -12,19 +11,17 @@ import {
   parsePrd,
   recordOutcome,
   repoUrl,
-  stageJobId,
-  withScripts,
   type BotPr,
   type CycleRecord,
   type Gap,
   type Outcome,
-  type ProposeJob,
   type Runtime,
-  jobKeyFrom,
-  signJob,
 } from '@prbot/core';
 import { failureStreak, type Policy } from '@prbot/policy';
 import { pollRevisions, type PolledRevision } from './revise-poll.ts';
+import { settleBotPrs } from './bot-prs.ts';
+import { enqueueGaps } from './enqueue.ts';
+import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
 
 export interface ProduceLine {
   gap: Gap;
@@ -46,12 +43,9 @@ export interface ProduceReport {
   revisions?: PolledRevision[];
 }
 
-// The lock lives as long as its cycle: stage starts and the reconciler renew it (ledger.ts).
-const INFLIGHT_TTL_S = GAP_LOCK_TTL_S;
-
 /**
- * produce: pause file → PRD from the base branch → policy.pickGaps → skip gaps in flight →
- * one addBulk. Running it twice enqueues each gap once.
+ * produce: pause file → PRD from the base branch → settle bot PRs → policy.pickGaps → skip gaps
+ * in flight → one addBulk → dashboard issue. Running it twice enqueues each gap once.
  */
 export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean } = {}): Promise<ProduceReport> {
   const { cfg } = rt;
@@ -68,16 +62,17 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   if (prd === null) throw new Error(`the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`);
   const gaps = parsePrd(prd, (w) => rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`));
 
-  // 3. One PR per gap: one forge listing; open or merged bot PRs end the gap's turn here.
+  // 3. One PR per gap: one forge listing, settled as a webhook would settle it (bot-prs.ts); open
+  //    or merged bot PRs end the gap's turn here.
   const listed = await listBotPrs(rt);
-  const prs = latestPrByGap(listed);
+  const prs = await settleBotPrs(rt, listed, 'produce');
   // Polling fallback of revise cycles: new mentions on open bot PRs (the webhook route calls the same entry point).
   const revisions = await pollRevisions(rt, listed);
   const lines: ProduceLine[] = [];
   const candidates = gaps.filter((gap) => {
     const pr = prs.get(gap.id);
-    if (pr?.state === 'open') lines.push({ gap, action: 'awaiting_review', why: `awaiting review: ${pr.url}` });
-    else if (pr?.state === 'merged') lines.push({ gap, action: 'merged', why: `merged: ${pr.url}` });
+    if (pr?.verdict === 'awaiting_review') lines.push({ gap, action: 'awaiting_review', why: `awaiting review: ${pr.url}` });
+    else if (pr?.verdict === 'done') lines.push({ gap, action: 'merged', why: `merged: ${pr.url}` });
     else return true;
     return false;
   });
@@ -97,40 +92,27 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   const picked = policy.pickGaps(ready.map((gap) => ({ gap, history: histories.get(gap.id) ?? [], pr: prs.get(gap.id) ?? null })), cfg.policy);
   const pickedIds = new Set(picked.map((g) => g.id));
   for (const gap of ready.filter((g) => !pickedIds.has(g.id))) lines.push(notPicked(gap, histories.get(gap.id) ?? [], prs.get(gap.id), cfg.policy));
+  // 7. The dashboard issue (when on), after every run that read the PRD: requests ticked in it
+  //    are honoured, then it shows this run.
+  const done = async (report: ProduceReport) => {
+    await updateDashboardIssueQuietly(rt, { via: 'produce', gaps, base });
+    return report;
+  };
   if (picked.length === 0) {
-    if (lines.length > 0) return { baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines), revisions };
+    if (lines.length > 0) return done({ baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines), revisions });
     const why = gaps.length === 0 ? `no unchecked [bot-eligible] lines in ${cfg.repo.prd}` : 'policy picked none of the gaps';
-    return { ...(await endRun(rt, base, 'skipped_no_gap', why)), lines, revisions };
+    return done({ ...(await endRun(rt, base, 'skipped_no_gap', why)), lines, revisions });
   }
 
   // 6. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
-  const jobKey = jobKeyFrom(rt.env, cfg.jobs.keyEnv); // before any lock is taken: a missing key leaks none
-  const proposed = picked.map((gap, i) => ({ gap, cycleId: newCycleId(now + i) }));
-  const holders = (await withScripts(rt.redis).acquireGaps(
-    proposed.length,
-    ...proposed.map((p) => rt.keys.inflight(p.gap.id)),
-    INFLIGHT_TTL_S,
-    ...proposed.map((p) => p.cycleId),
-  )) as string[];
-  const mine = proposed.filter((p, i) => holders[i] === p.cycleId);
-  for (const [i, p] of proposed.entries()) {
-    if (holders[i] !== p.cycleId) lines.push({ gap: p.gap, action: 'in_flight', cycleId: holders[i], why: `cycle ${holders[i]} is still in flight` });
-  }
-  const jobs = mine.map((p) => {
-    const closed = prs.get(p.gap.id);
-    const notes = closed ? [`A reviewer closed the bot's previous pull request for this gap without merging it: ${closed.url}. Take a different approach.`] : [];
-    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: o.dryRun ?? cfg.dryRun, notes };
-    // Signed like every hand-over: a propose job no producer signed is refused by the worker.
-    return { name: 'propose', data: signJob('propose', data, jobKey), opts: { jobId: stageJobId(p.cycleId, 'propose') } };
-  });
-  try {
-    if (jobs.length) await rt.queues.propose.addBulk(jobs);
-  } catch (err) {
-    await withScripts(rt.redis).releaseGaps(mine.length, ...mine.map((p) => rt.keys.inflight(p.gap.id)), ...mine.map((p) => p.cycleId));
-    throw err;
-  }
-  for (const p of mine) lines.push({ gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' });
-  return { baseCommit: base, outcome: null, reason: `${mine.length} enqueued`, lines: sortLines(lines), revisions };
+  const enq = await enqueueGaps(rt, base, picked.map((gap) => ({ gap, notes: closedNotes(prs.get(gap.id)) })), o);
+  lines.push(...enq.lines);
+  return done({ baseCommit: base, outcome: null, reason: `${enq.lines.filter((l) => l.action === 'enqueued').length} enqueued`, lines: sortLines(lines), revisions });
+}
+
+/** The note a cycle gets when a reviewer closed the gap's previous bot PR unmerged. */
+function closedNotes(pr: { verdict: string; url: string } | undefined): string[] {
+  return pr && (pr.verdict === 'retryable' || pr.verdict === 'rejected') ? [`A reviewer closed the bot's previous pull request for this gap without merging it: ${pr.url}. Take a different approach.`] : [];
 }
 
 type PolicyConfig = Runtime['cfg']['policy'];
@@ -145,7 +127,7 @@ function coolingDown(last: CycleRecord | undefined, p: PolicyConfig, now: number
 }
 
 /** Why policy.pickGaps left a gap out, in the words of the default policy's rules. */
-function notPicked(gap: Gap, history: CycleRecord[], pr: BotPr | undefined, p: PolicyConfig): ProduceLine {
+function notPicked(gap: Gap, history: CycleRecord[], pr: Pick<BotPr, 'state' | 'url'> | undefined, p: PolicyConfig): ProduceLine {
   const fails = failureStreak(history);
   if (fails >= p.maxConsecutiveFailures) {
     return { gap, action: 'too_many_failures', why: `too many failures: ${fails} non-ok outcomes since the last success (policy.maxConsecutiveFailures is ${p.maxConsecutiveFailures}); reword the PRD line to try again` };
@@ -166,17 +148,6 @@ async function listBotPrs(rt: Runtime): Promise<BotPr[]> {
 
 function sortLines(lines: ProduceLine[]): ProduceLine[] {
   return lines.sort((a, b) => a.gap.line - b.gap.line);
-}
-
-/** Each gap's most recently updated bot PR. */
-function latestPrByGap(prs: BotPr[]): Map<string, BotPr> {
-  const m = new Map<string, BotPr>();
-  for (const p of prs) {
-    if (!p.gapId) continue;
-    const cur = m.get(p.gapId);
-    if (!cur || p.updatedAt > cur.updatedAt) m.set(p.gapId, p);
-  }
-  return m;
 }
 
 async function isPaused(rt: Runtime, base: string): Promise<boolean> {

@@ -357,6 +357,8 @@ export {
   type DraftPr,
   type Forge,
   type ForgeTarget,
+  type ForgeIssue,
+  type ForgeIssues,
   markerKey,
   markersOf,
   type PrComment,

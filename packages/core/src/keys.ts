@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The one place that knows prbot's own Redis key layout (BullMQ owns `<prefix>:<queue>:*`).
  * Every key starts with the configured prefix, which carries a hash tag such as `{prbot}`, so
@@ -28,6 +30,14 @@ export interface Keys {
   revisions(pr: number): string;
   /** A revise cycle's reply was posted (set NX: a retried stage never replies twice). */
   reviseReplied(cycleId: string): string;
+  /** A webhook delivery id already taken (SET NX with a TTL): a redelivery dispatches nothing. */
+  webhookDelivery(deliveryId: string): string;
+  /** Hash: gap id → its latest bot PR as last settled (by produce or a webhook), JSON. */
+  gapPrs(): string;
+  /** The dashboard issue: its number and the body prbot last wrote (JSON). */
+  dashboardIssue(): string;
+  /** Single-flight lock of a dashboard-issue update (produce and a webhook may race). */
+  dashboardIssueLock(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -52,5 +62,10 @@ export function keys(prefix: string): Keys {
     reviseTrigger: (pr, trigger) => k('revise-trigger', String(pr), trigger),
     revisions: (pr) => k('revisions', String(pr)),
     reviseReplied: (cycleId) => k('revise-replied', cycleId),
+    // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
+    webhookDelivery: (deliveryId) => k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
+    gapPrs: () => k('gap-prs'),
+    dashboardIssue: () => k('dashboard-issue'),
+    dashboardIssueLock: () => k('dashboard-issue-lock'),
   };
 }

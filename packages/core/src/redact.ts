@@ -50,7 +50,7 @@ export function clearSecrets(): void {
 }
 
 /** The secret values of this deployment: model keys, the forge token, Redis passwords, the job key. */
-export function secretValues(cfg: Pick<Config, 'models' | 'forge' | 'redis'>, env: NodeJS.ProcessEnv): string[] {
+export function secretValues(cfg: Pick<Config, 'models' | 'forge' | 'redis'> & Partial<Pick<Config, 'webhooks'>>, env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
   for (const name of [...secretEnvNames(cfg), 'PRBOT_JOB_KEY']) {
     const v = env[name];

@@ -26,6 +26,10 @@ const OPS = {
     'GET /repos/{owner}/{repo}/pulls/{pull_number}/comments',
     'GET /repos/{owner}/{repo}/collaborators/{username}/permission',
     'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}',
+    'GET /repos/{owner}/{repo}/issues',
+    'POST /repos/{owner}/{repo}/issues',
+    'GET /repos/{owner}/{repo}/issues/{issue_number}',
+    'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
   ],
   gitea: [
     'GET /version',
@@ -45,6 +49,10 @@ const OPS = {
     'GET /repos/{owner}/{repo}/pulls/{index}/reviews/{id}/comments',
     'GET /repos/{owner}/{repo}/collaborators/{collaborator}/permission',
     'DELETE /repos/{owner}/{repo}/issues/{index}/labels/{id}',
+    'GET /repos/{owner}/{repo}/issues',
+    'POST /repos/{owner}/{repo}/issues',
+    'GET /repos/{owner}/{repo}/issues/{index}',
+    'PATCH /repos/{owner}/{repo}/issues/{index}',
   ],
 };
 const ERROR_CODES = ['400', '403', '404', '409', '410', '422'];

@@ -17,6 +17,18 @@ export interface FakePull {
   updated_at: string;
 }
 
+/** An issue (the dashboard issue); numbers are shared with pull requests, as on both forges. */
+export interface FakeIssue {
+  number: number;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+  /** Who opened it (the token's user for issues prbot creates). */
+  user: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface FakeLabel {
   id: number;
   name: string;
@@ -47,6 +59,7 @@ export interface FakeForge {
   /** Gitea: ROOT_URL without the trailing slash (a sub-path included); GitHub: the API root. */
   url: string;
   pulls: FakePull[];
+  issues: FakeIssue[];
   labels: FakeLabel[];
   /** Gitea organisation labels (the owner is an organisation when `org` is set). */
   orgLabels: FakeLabel[];
@@ -68,6 +81,10 @@ export interface FakeForge {
   comment(pull: number, author: string, body: string, o?: { kind?: 'issue' | 'review'; path?: string }): FakeComment;
   /** A user's permission on the repository; unknown users answer 404 (not a user). */
   setPermission(login: string, permission: FakePermission): void;
+  /** Adds an issue as if a human opened it. */
+  seedIssue(p: Partial<FakeIssue> & { title: string }): FakeIssue;
+  /** A human edits an issue's body in the web UI. */
+  editIssue(number: number, body: string): void;
   stop(): Promise<void>;
 }
 
@@ -145,6 +162,7 @@ async function readBody(req: IncomingMessage): Promise<{ has: boolean; value: un
 function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
   const state = {
     pulls: [] as FakePull[],
+    issues: [] as FakeIssue[],
     labels: [] as FakeLabel[],
     orgLabels: [] as FakeLabel[],
     requests: [] as FakeRequest[],
@@ -192,9 +210,20 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     },
     seedPull(p: Partial<FakePull> & { head: string }): FakePull {
       const now = new Date().toISOString();
-      const full: FakePull = { number: state.pulls.length + 1, title: `WIP: ${p.head}`, body: '', base: 'main', state: 'open', merged: false, draft: true, labels: [], created_at: now, updated_at: now, ...p };
+      const full: FakePull = { number: state.pulls.length + state.issues.length + 1, title: `WIP: ${p.head}`, body: '', base: 'main', state: 'open', merged: false, draft: true, labels: [], created_at: now, updated_at: now, ...p };
       state.pulls.push(full);
       return full;
+    },
+    seedIssue(p: Partial<FakeIssue> & { title: string }): FakeIssue {
+      const now = new Date().toISOString();
+      const full: FakeIssue = { number: state.pulls.length + state.issues.length + 1, body: '', state: 'open', user: 'someone', created_at: now, updated_at: now, ...p };
+      state.issues.push(full);
+      return full;
+    },
+    editIssue(n: number, body: string) {
+      const i = state.issues.find((x) => x.number === n)!;
+      i.body = body;
+      i.updated_at = new Date().toISOString();
     },
   };
   /** One page of `items` and the forge's Link header for the others, built on `linkBase` (the URL clients see). */
@@ -268,6 +297,20 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     base: { ref: p.base, label: p.base, repo: { full_name: `${o.owner}/${o.repo}` } },
     created_at: p.created_at,
     updated_at: p.updated_at,
+  });
+  const renderIssue = (i: Pick<FakeIssue, 'number' | 'title' | 'body' | 'state' | 'user' | 'created_at' | 'updated_at'>) => ({
+    id: i.number + 300,
+    number: i.number,
+    html_url: `${root}/${o.owner}/${o.repo}/issues/${i.number}`,
+    title: i.title,
+    body: i.body,
+    state: i.state,
+    user: { id: 9, login: i.user },
+    labels: [],
+    pull_request: null as unknown,
+    repository: { id: 7, name: o.repo, owner: o.owner, full_name: `${o.owner}/${o.repo}` },
+    created_at: i.created_at,
+    updated_at: i.updated_at,
   });
   const paged = <T>(c: Ctx, items: T[]) => {
     // Links are ROOT_URL + the request URI (services/context/api.go SetLinkHeader).
@@ -364,6 +407,39 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       state.labels.push(l);
       send(c.res, 201, { ...l, color: b.color.replace(/^#/, ''), description: b.description ?? '' });
     },
+    issueListIssues: (c) => {
+      const want = c.query('state') ?? 'open';
+      const type = c.query('type');
+      const items = [
+        ...(type === 'pulls' ? [] : state.issues.map(renderIssue)),
+        ...(type === 'issues' ? [] : state.pulls.map((p) => ({ ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { merged: p.merged, draft: isDraft(p.title), html_url: render(p).html_url } }))),
+      ].filter((i) => want === 'all' || i.state === want);
+      items.sort((a, b) => b.number - a.number);
+      paged(c, items);
+    },
+    issueCreateIssue: (c) => {
+      const b = c.body as { title?: string; body?: string };
+      if (!b.title) return err(c.res, 422, '[Title]: Required');
+      send(c.res, 201, renderIssue(w.api.seedIssue({ title: b.title, body: b.body ?? '', user: 'prbot-bot' })));
+    },
+    issueGetIssue: (c) => {
+      const n = Number(c.op.path.index);
+      const i = state.issues.find((x) => x.number === n);
+      if (i) return send(c.res, 200, renderIssue(i));
+      const p = state.pulls.find((x) => x.number === n);
+      return p ? send(c.res, 200, { ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { merged: p.merged, draft: isDraft(p.title), html_url: render(p).html_url } }) : notFound(c.res);
+    },
+    issueEditIssue: (c) => {
+      const i = state.issues.find((x) => x.number === Number(c.op.path.index));
+      if (!i) return notFound(c.res);
+      const b = c.body as { body?: string; title?: string; state?: string };
+      if (b.body !== undefined) i.body = b.body;
+      if (b.title) i.title = b.title;
+      if (b.state === 'open' || b.state === 'closed') i.state = b.state;
+      i.updated_at = new Date().toISOString();
+      // swagger: issueEditIssue answers 201.
+      send(c.res, 201, renderIssue(i));
+    },
     orgListLabels: (c) => (o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels) : err(c.res, 404, 'GetOrgByName')),
   };
 
@@ -408,7 +484,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m?.[1] ?? '', query: q, reqPath, search });
   });
   root = srv.url + sub;
-  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, comments: state.comments, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
+  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, comments: state.comments, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,6 +524,20 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     base: { ref: p.base, label: `${o.owner}:${p.base}`, repo: { full_name: `${o.owner}/${o.repo}` } },
     created_at: p.created_at,
     updated_at: p.updated_at,
+  });
+  const renderIssue = (i: Pick<FakeIssue, 'number' | 'title' | 'body' | 'state' | 'user' | 'created_at' | 'updated_at'>) => ({
+    id: i.number + 9000,
+    node_id: `I_${i.number}`,
+    number: i.number,
+    url: `${root}/repos/${o.owner}/${o.repo}/issues/${i.number}`,
+    html_url: `https://github.example/${o.owner}/${o.repo}/issues/${i.number}`,
+    title: i.title,
+    body: i.body,
+    state: i.state,
+    user: { login: i.user, id: 9 },
+    labels: [],
+    created_at: i.created_at,
+    updated_at: i.updated_at,
   });
   const handlers: Record<string, (c: Ctx, g: GithubTokenGrant) => Promise<void> | void> = {
     'users/get-authenticated': (c, g) => send(c.res, 200, { login: 'prbot-bot', id: 1 }, g.scopes ? { 'x-oauth-scopes': g.scopes.join(', ') } : {}),
@@ -521,6 +611,46 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
       p.labels.splice(p.labels.indexOf(name), 1);
       send(c.res, 200, p.labels.map((l) => ({ name: l })));
     },
+    'issues/list-for-repo': (c, g) => {
+      if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo');
+      if (!can(g, 'issues', false)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=read' });
+      const want = c.query('state') ?? 'open';
+      // GitHub lists pull requests among issues, marked by `pull_request`.
+      const items = [
+        ...state.issues.map(renderIssue),
+        ...state.pulls.map((p) => ({ ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { url: `${root}/repos/${o.owner}/${o.repo}/pulls/${p.number}`, html_url: render(p).html_url, merged_at: p.merged ? p.updated_at : null } })),
+      ].filter((i) => want === 'all' || i.state === want);
+      items.sort((a, b) => b.number - a.number);
+      const linkBase = new URL(`${root}/repositories/${REPO_ID}/issues${c.search.size ? `?${c.search}` : ''}`);
+      const p = w.page(items, c.query, 'per_page', 30, Math.min(o.pageSize ?? 100, 100), linkBase, ', ');
+      send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
+    },
+    'issues/create': (c, g) => {
+      if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo');
+      if (!can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=write' });
+      const b = c.body as { title?: string | number; body?: string };
+      if (b.title === undefined || b.title === '') return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'Issue', code: 'missing_field', field: 'title' }] });
+      send(c.res, 201, renderIssue(w.api.seedIssue({ title: String(b.title), body: b.body ?? '', user: 'prbot-bot' })));
+    },
+    'issues/get': (c, g) => {
+      if (!can(g, 'issues', false)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=read' });
+      const n = Number(c.op.path.issue_number);
+      const i = state.issues.find((x) => x.number === n);
+      if (i) return send(c.res, 200, renderIssue(i));
+      const p = state.pulls.find((x) => x.number === n);
+      return p ? send(c.res, 200, { ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { url: `${root}/repos/${o.owner}/${o.repo}/pulls/${p.number}`, html_url: render(p).html_url } }) : err(c.res, 404, 'Not Found');
+    },
+    'issues/update': (c, g) => {
+      if (!can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=write' });
+      const i = state.issues.find((x) => x.number === Number(c.op.path.issue_number));
+      if (!i) return err(c.res, 404, 'Not Found');
+      const b = c.body as { body?: string | null; title?: string | number | null; state?: string };
+      if (b.body !== undefined) i.body = b.body ?? '';
+      if (b.title !== undefined && b.title !== null) i.title = String(b.title);
+      if (b.state === 'open' || b.state === 'closed') i.state = b.state;
+      i.updated_at = new Date().toISOString();
+      send(c.res, 200, renderIssue(i));
+    },
     'issues/add-labels': (c, g) => {
       const p = state.pulls.find((x) => x.number === Number(c.op.path.issue_number));
       if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo', { documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue` });
@@ -569,6 +699,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     kind: 'github',
     url: srv.url,
     pulls: state.pulls,
+    issues: state.issues,
     labels: state.labels,
     orgLabels: state.orgLabels,
     requests: state.requests,

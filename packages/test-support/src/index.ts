@@ -7,3 +7,4 @@ export * from './git-http-server.ts';
 export * from './redis-cluster.ts';
 export * from './forge-spec.ts';
 export * from './redis-dump.ts';
+export * from './webhooks.ts';

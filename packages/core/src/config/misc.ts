@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { positiveInt } from './common.ts';
+import { envName, positiveInt } from './common.ts';
 
 export const recordsSection = z.strictObject({ dir: z.string().default('data/_bot/cycles') }).prefault({});
 
@@ -49,3 +49,28 @@ export const dashboardSection = z
   .prefault({});
 
 export const logSection = z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({});
+
+/**
+ * Forge webhooks on the dashboard server (POST /webhooks). The secret is read from the named
+ * environment variable only; without it the route refuses every delivery (503).
+ */
+export const webhooksSection = z
+  .strictObject({
+    /** The environment variable holding the secret set on the forge's webhook (HMAC-SHA256 key). */
+    secretEnv: envName.default('PRBOT_WEBHOOK_SECRET'),
+    /** Larger bodies are refused (413) before their signature is checked. */
+    maxBodyBytes: positiveInt.max(25 * 1024 * 1024).default(1024 * 1024),
+    /** How long a delivery id is remembered, so a redelivery within it dispatches nothing. */
+    deliveryTtlMs: positiveInt.default(7 * 24 * 3_600_000),
+  })
+  .prefault({});
+
+/** Renovate-style dashboard issue: one per repository, updated in place at each produce and webhook. */
+export const dashboardIssueSection = z
+  .strictObject({
+    /** Off by default: prbot then never creates or edits an issue. */
+    enabled: z.boolean().default(false),
+    /** The title prbot gives the issue; it is found again by its signed marker, never by title. */
+    title: z.string().min(1).max(200).default('prbot dashboard'),
+  })
+  .prefault({});

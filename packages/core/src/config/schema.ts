@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { budgetSection } from './budget.ts';
 import { forgeSection } from './forge.ts';
 import { guardrailsSection } from './guardrails.ts';
-import { botSection, dashboardSection, logSection, observerSection, policySection, recordsSection, workerSection } from './misc.ts';
+import { botSection, dashboardIssueSection, dashboardSection, logSection, observerSection, policySection, recordsSection, webhooksSection, workerSection } from './misc.ts';
 import { modelsSection } from './models.ts';
 import { queuesSection } from './queues.ts';
 import { redisSection } from './redis.ts';
@@ -31,6 +31,8 @@ export const configSchema = z
     bot: botSection,
     worker: workerSection,
     dashboard: dashboardSection,
+    webhooks: webhooksSection,
+    dashboardIssue: dashboardIssueSection,
     dryRun: z.boolean().default(false),
     log: logSection,
   })
@@ -55,8 +57,9 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type QueueSettings = Config['queues']['propose'];
 
 /** The environment variables that hold secrets: providers' keys and the forge token. */
-export function secretEnvNames(cfg: Pick<Config, 'models' | 'forge'>): string[] {
+export function secretEnvNames(cfg: Pick<Config, 'models' | 'forge'> & Partial<Pick<Config, 'webhooks'>>): string[] {
   return [
+    ...(cfg.webhooks ? [cfg.webhooks.secretEnv] : []),
     ...Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
     ...(cfg.forge.kind === 'local' ? [] : [cfg.forge.tokenEnv]),
   ];

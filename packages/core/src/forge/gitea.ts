@@ -1,7 +1,7 @@
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { forgeCall, forgePages, ForgeRefused, fromRepo, message, type ForgeHttp } from './http.ts';
 import { pushBranch, pushFastForwardBranch, remoteBranchHead } from './push.ts';
-import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge } from './types.ts';
+import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
 
 interface GiteaPull {
   number: number;
@@ -25,6 +25,15 @@ interface GiteaComment {
 interface GiteaReview {
   id: number;
   comments_count?: number;
+}
+
+interface GiteaIssue {
+  number: number;
+  html_url: string;
+  title: string;
+  body: string | null;
+  state: 'open' | 'closed';
+  pull_request: unknown;
 }
 
 interface GiteaLabel {
@@ -67,6 +76,38 @@ export class GiteaForge implements Forge, ReviseForge {
 
   push(mirrorDir: string, commit: string, branch: string): Promise<void> {
     return pushBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
+  }
+
+  /** /repos/{o}/{r}/issues* is in Gitea's issue scope: the token needs write:issue. */
+  readonly issues: ForgeIssues = {
+    create: async (title, body) => this.issueOf(await this.issueCall('POST', `${this.repoPath}/issues`, { title, body }, [201], 'creating the dashboard issue')),
+    get: async (n) => {
+      try {
+        const r = await forgeCall<GiteaIssue>(this.http, 'GET', `${this.repoPath}/issues/${n}`);
+        return r.status === 200 && !r.body.pull_request ? this.issueOf(r.body) : null;
+      } catch (err) {
+        if (err instanceof ForgeRefused && err.status === 404) return null;
+        throw err;
+      }
+    },
+    // Gitea answers an issue edit with 201 (swagger: issueEditIssue).
+    editBody: async (n, body) => this.issueOf(await this.issueCall('PATCH', `${this.repoPath}/issues/${n}`, { body }, [200, 201], `editing issue #${n}`)),
+    listOpen: async () => {
+      const out: ForgeIssue[] = [];
+      const it = forgePages<GiteaIssue>(this.http, `${this.repoPath}/issues?state=open&type=issues&limit=${PAGE}&page=1`, { maxPages: this.o.maxPages, log: this.o.log, what: 'issues' });
+      for await (const i of it) if (!i.pull_request) out.push(this.issueOf(i));
+      return out;
+    },
+  };
+
+  private async issueCall(method: string, path: string, body: unknown, ok: number[], what: string): Promise<GiteaIssue> {
+    const r = await forgeCall<GiteaIssue>(this.http, method, path, body);
+    if (!ok.includes(r.status)) throw new ForgeRefused(`${this.http.label} refused ${what} (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
+    return r.body;
+  }
+
+  private issueOf(i: GiteaIssue): ForgeIssue {
+    return { number: i.number, url: i.html_url, title: i.title, body: i.body ?? '', state: i.state };
   }
 
   private pulls(state: 'open' | 'all'): AsyncGenerator<GiteaPull> {

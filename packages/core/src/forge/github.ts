@@ -5,10 +5,19 @@ import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { ForgeRefused, fromRepo } from './http.ts';
 import { fixFor, normalisePermission, reasonOf } from './gitea.ts';
 import { pushBranch, pushFastForwardBranch, remoteBranchHead } from './push.ts';
-import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge } from './types.ts';
+import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
 
 const GitHubClient = Octokit.plugin(throttling, retry);
 type Client = InstanceType<typeof GitHubClient>;
+
+interface GithubIssue {
+  number: number;
+  html_url: string;
+  title: string;
+  body?: string | null;
+  state: string;
+  pull_request?: unknown;
+}
 
 interface GithubPull {
   number: number;
@@ -81,6 +90,36 @@ export class GithubForge implements Forge, ReviseForge {
   push(mirrorDir: string, commit: string, branch: string): Promise<void> {
     return pushBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
   }
+
+  /** A fine-grained token needs Issues: read and write; a classic one repo (public_repo). */
+  readonly issues: ForgeIssues = {
+    create: async (title, body) => issueOf((await this.call('creating the dashboard issue', () => this.gh.rest.issues.create({ owner: this.o.owner, repo: this.o.repo, title, body }))).data as GithubIssue),
+    get: async (n) => {
+      try {
+        const r = await this.call(`reading issue #${n}`, () => this.gh.rest.issues.get({ owner: this.o.owner, repo: this.o.repo, issue_number: n }));
+        const i = r.data as GithubIssue;
+        return i.pull_request ? null : issueOf(i);
+      } catch (err) {
+        // 404: no such issue; 410: issues turned off or the issue deleted.
+        if (err instanceof ForgeRefused && (err.status === 404 || err.status === 410)) return null;
+        throw err;
+      }
+    },
+    editBody: async (n, body) => issueOf((await this.call(`editing issue #${n}`, () => this.gh.rest.issues.update({ owner: this.o.owner, repo: this.o.repo, issue_number: n, body }))).data as GithubIssue),
+    listOpen: async () => {
+      const out: ForgeIssue[] = [];
+      let pages = 0;
+      const it = this.gh.paginate.iterator(this.gh.rest.issues.listForRepo, { owner: this.o.owner, repo: this.o.repo, state: 'open', per_page: 100 });
+      await this.call('listing issues', async () => {
+        for await (const page of it) {
+          // GitHub lists pull requests among issues: they carry `pull_request`.
+          for (const i of page.data as GithubIssue[]) if (!i.pull_request) out.push(issueOf(i));
+          if (++pages >= this.o.maxPages) break;
+        }
+      });
+      return out;
+    },
+  };
 
   private ref(p: GithubPull): PrRef {
     return { url: p.html_url, branch: p.head.ref, state: p.merged_at ? 'merged' : p.state === 'open' ? 'open' : 'closed' };
@@ -313,6 +352,10 @@ export class GithubForge implements Forge, ReviseForge {
 
 function ghComment(c: GithubComment, kind: PrComment['kind']): PrComment {
   return { id: c.id, kind, author: c.user?.login ?? '', body: c.body ?? '', createdAt: c.created_at, ...(c.path ? { path: c.path } : {}) };
+}
+
+function issueOf(i: GithubIssue): ForgeIssue {
+  return { number: i.number, url: i.html_url, title: i.title, body: i.body ?? '', state: i.state === 'closed' ? 'closed' : 'open' };
 }
 
 function errorText(e: HttpError): string {

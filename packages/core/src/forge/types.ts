@@ -111,6 +111,27 @@ export interface Forge {
   listBotPrs(): Promise<BotPr[]>;
   /** `prbot doctor`: token, repository, base branch, labels and drafts checked against the live forge. */
   doctor?(target: ForgeTarget): Promise<DoctorCheck[]>;
+  /** Issues, for the dashboard issue (issue 17); absent on the local forge. */
+  issues?: ForgeIssues;
+}
+
+/** An issue as the forge shows it (never a pull request: the drivers filter those out). */
+export interface ForgeIssue {
+  number: number;
+  url: string;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+}
+
+/** Gitea: `write:issue` token scope; GitHub: Issues read and write. */
+export interface ForgeIssues {
+  create(title: string, body: string): Promise<ForgeIssue>;
+  /** Null when there is no such issue, or the number is a pull request's. */
+  get(number: number): Promise<ForgeIssue | null>;
+  editBody(number: number, body: string): Promise<ForgeIssue>;
+  /** Open issues (pull requests left out), newest first, at most forge.maxPages pages. */
+  listOpen(): Promise<ForgeIssue[]>;
 }
 
 /**

@@ -1,0 +1,152 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Runtime } from '@prbot/core';
+import type { ClosedPrEvent } from '@prbot/control';
+import { giteaEvent, githubEvent, type WebhookEvent } from './webhook-events.ts';
+
+/** The shape of `requestRevision` (@prbot/control, revise cycles): one entry point for polling and webhooks. */
+export type ReviseTrigger = { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string } | { kind: 'label'; label: string; actor: string };
+export type ReviseInput = { pr: number; trigger: ReviseTrigger; via: 'poll' | 'webhook' };
+export type ReviseResult = { enqueued: true; cycleId: string } | { enqueued: false; reason: string; detail?: string };
+
+/** What a verified, first-seen delivery may cause. Injected, so tests record the calls. */
+export interface WebhookActions {
+  revise(input: ReviseInput): Promise<ReviseResult>;
+  /** Immediate bookkeeping of a closed or merged PR (gap done, or rejected per the human-rejection rule). */
+  prClosed(e: ClosedPrEvent & { pr: number }): Promise<unknown>;
+  /** Someone edited an issue: the dashboard issue's boxes may have been ticked. */
+  dashboardIssueEdited(e: { issue: number; editor: string }): Promise<unknown>;
+}
+
+interface Delivery {
+  signature: string | undefined;
+  id: string | undefined;
+  event: string | undefined;
+  eventType: string;
+  /** GitHub's header carries `sha256=` before the hex digest; Gitea's is the bare hex digest. */
+  prefix: string;
+}
+
+function header(req: Request, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = req.headers[n];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return undefined;
+}
+
+/**
+ * Header names per forge (checked in the forges' sources and docs):
+ * - Gitea (services/webhook/deliver.go): X-Gitea-Signature = hex HMAC-SHA256 of the body,
+ *   X-Gitea-Delivery (a UUID), X-Gitea-Event (issue_comment, pull_request, issues …) and
+ *   X-Gitea-Event-Type (pull_request_comment, pull_request_label …). Forgejo sends the same
+ *   and X-Forgejo-* twins. Both also send GitHub-style headers; prbot goes by forge.kind.
+ * - GitHub: X-Hub-Signature-256 = "sha256=" + hex HMAC-SHA256, X-GitHub-Delivery, X-GitHub-Event.
+ */
+function deliveryOf(kind: string, req: Request): Delivery {
+  if (kind === 'github') {
+    return { signature: header(req, 'x-hub-signature-256'), id: header(req, 'x-github-delivery'), event: header(req, 'x-github-event'), eventType: '', prefix: 'sha256=' };
+  }
+  return {
+    signature: header(req, 'x-gitea-signature', 'x-forgejo-signature'),
+    id: header(req, 'x-gitea-delivery', 'x-forgejo-delivery'),
+    event: header(req, 'x-gitea-event', 'x-forgejo-event'),
+    eventType: header(req, 'x-gitea-event-type', 'x-forgejo-event-type') ?? '',
+    prefix: '',
+  };
+}
+
+/** Constant-time check of the forge's HMAC-SHA256 over the raw body, exactly as received. */
+export function signatureValid(raw: Buffer, signature: string | undefined, secret: string, prefix = ''): boolean {
+  if (!signature || !signature.startsWith(prefix)) return false;
+  const hex = signature.slice(prefix.length).trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) return false;
+  const want = createHmac('sha256', secret).update(raw).digest();
+  return timingSafeEqual(want, Buffer.from(hex, 'hex'));
+}
+
+/**
+ * POST / on the router (mounted at /webhooks): the one route of the dashboard server that is not
+ * behind its basic auth, because a forge cannot log in: it authenticates by the HMAC signature
+ * (secret from the environment variable webhooks.secretEnv). Order: size cap → signature (401,
+ * nothing else looked at) → JSON content type → delivery id claimed once (Redis SET NX with a TTL;
+ * a redelivery answers 200 and dispatches nothing) → zod-parsed payload → dispatch. A dispatch
+ * that fails gives the delivery id back (500), so the forge's redelivery can try again.
+ */
+export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
+  const router = express.Router();
+  const { maxBodyBytes, deliveryTtlMs, secretEnv } = rt.cfg.webhooks;
+  // The raw body, for this route only: the signature is over the exact bytes sent.
+  router.post('/', express.raw({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
+    const forge = rt.cfg.forge;
+    if (forge.kind === 'local') return void res.status(404).json({ error: 'forge.kind is local: there is no forge to send webhooks' });
+    const secret = rt.env[secretEnv];
+    if (!secret) {
+      rt.log.warn({ secretEnv }, `webhook refused: ${secretEnv} is not set`);
+      return void res.status(503).json({ error: `webhooks are not set up: set ${secretEnv} to the secret configured on the forge's webhook` });
+    }
+    const d = deliveryOf(forge.kind, req);
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!signatureValid(raw, d.signature, secret, d.prefix)) {
+      rt.log.warn({ delivery: d.id?.slice(0, 80), signed: d.signature !== undefined }, 'webhook refused: bad or missing signature');
+      return void res.status(401).json({ error: d.signature ? 'signature does not match' : 'missing signature' });
+    }
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      return void res.status(415).json({ error: 'set the webhook\'s content type to application/json' });
+    }
+    if (!d.id || d.id.length > 200 || !d.event) return void res.status(400).json({ error: 'missing delivery id or event header' });
+
+    const key = rt.keys.webhookDelivery(d.id);
+    if ((await rt.redis.set(key, String(rt.clock()), 'PX', deliveryTtlMs, 'NX')) !== 'OK') {
+      return void res.status(200).json({ delivery: d.id, duplicate: true });
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return void res.status(400).json({ error: 'the body is not JSON' });
+    }
+    const repo = `${forge.owner}/${forge.repo}`;
+    const event = forge.kind === 'github' ? githubEvent(d.event, payload, repo) : giteaEvent(d.event, d.eventType, payload, repo);
+    try {
+      const result = await dispatch(event, actions);
+      rt.log.info({ delivery: d.id, event: d.event, kind: event.kind }, 'webhook handled');
+      res.status(event.kind === 'ping' ? 200 : 202).json({ delivery: d.id, event: event.kind, ...(event.kind === 'ignored' ? { ignored: event.why } : {}), result });
+    } catch (err) {
+      await rt.redis.del(key).catch(() => {});
+      rt.log.error({ delivery: d.id, event: d.event, err: (err as Error).message }, 'webhook dispatch failed');
+      res.status(500).json({ error: `dispatch failed: ${(err as Error).message}` });
+    }
+  });
+  router.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.too.large') return void res.status(413).json({ error: `the body is larger than webhooks.maxBodyBytes (${maxBodyBytes})` });
+    res.status(err.status ?? 400).json({ error: err.message });
+  });
+  return router;
+}
+
+// Gitea reports every label a PR carries: at most this many are asked about.
+const MAX_LABELS = 20;
+
+async function dispatch(e: WebhookEvent, actions: WebhookActions): Promise<unknown> {
+  switch (e.kind) {
+    case 'ping':
+      return 'pong';
+    case 'ignored':
+      return null;
+    case 'comment':
+      return actions.revise({ pr: e.pr, trigger: { kind: 'comment', commentId: e.commentId, commentKind: e.commentKind, author: e.author, body: e.body }, via: 'webhook' });
+    case 'label': {
+      let last: ReviseResult | null = null;
+      for (const label of e.labels.slice(0, MAX_LABELS)) {
+        last = await actions.revise({ pr: e.pr, trigger: { kind: 'label', label, actor: e.actor }, via: 'webhook' });
+        if (last.enqueued) break;
+      }
+      return last;
+    }
+    case 'pr_closed':
+      return actions.prClosed({ pr: e.pr, url: e.url, branch: e.branch, body: e.body, merged: e.merged, updatedAt: e.updatedAt });
+    case 'issue_edited':
+      return actions.dashboardIssueEdited({ issue: e.issue, editor: e.editor });
+  }
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { githubWebhookProblem, webhookFixture } from '@prbot/test-support';
+import { giteaEvent, githubEvent, signatureValid } from '../src/index.ts';
+import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
+import { createHmac } from 'node:crypto';
+
+const REPO = 'team/app';
+
+describe('webhook payloads (vendored from the forges\' published shapes)', () => {
+  it('the GitHub payloads the tests send are valid against GitHub\'s published webhook schemas', () => {
+    const cases: [string, unknown][] = [
+      ['pull-request-closed', prClosedPayload('github', { number: 3, url: 'https://github.example/team/app/pull/3', branch: 'bot/c1', body: 'x', merged: true })],
+      ['issue-comment-created', commentPayload('github', { pr: 3, commentId: 9, author: 'rev', body: '@prbot hi' })],
+      ['pull-request-labeled', labeledPayload('github', { pr: 3, label: 'prbot:revise', actor: 'rev' })],
+      ['issues-edited', issueEditedPayload('github', { issue: 4, editor: 'rev', body: '- [x] pause bot' })],
+      ['pull-request-review-comment-created', webhookFixture('github', 'pull-request-review-comment-created')],
+    ];
+    for (const [name, p] of cases) expect([name, githubWebhookProblem(name, p)]).toEqual([name, null]);
+    // The check can fail: a payload with `merged` as a string is refused by the schema.
+    const bad = prClosedPayload('github', { number: 3, url: 'u', branch: 'b', body: 'x', merged: true });
+    bad.pull_request.merged = 'yes';
+    expect(githubWebhookProblem('pull-request-closed', bad)).toMatch(/merged/);
+  });
+
+  it('GitHub events normalise to what prbot acts on; other repositories, actions and events are ignored', () => {
+    expect(githubEvent('pull_request', prClosedPayload('github', { number: 3, url: 'u3', branch: 'bot/c1', body: 'b', merged: true }), REPO)).toEqual({ kind: 'pr_closed', pr: 3, url: 'u3', branch: 'bot/c1', body: 'b', merged: true, updatedAt: '2026-11-29T12:00:00Z' });
+    expect(githubEvent('pull_request', prClosedPayload('github', { number: 3, url: 'u3', branch: 'bot/c1', body: 'b', merged: false }), REPO)).toMatchObject({ kind: 'pr_closed', merged: false });
+    expect(githubEvent('issue_comment', commentPayload('github', { pr: 3, commentId: 9, author: 'rev', body: '@prbot hi' }), REPO)).toEqual({ kind: 'comment', pr: 3, commentId: 9, commentKind: 'issue', author: 'rev', body: '@prbot hi' });
+    expect(githubEvent('pull_request', labeledPayload('github', { pr: 3, label: 'prbot:revise', actor: 'rev' }), REPO)).toEqual({ kind: 'label', pr: 3, labels: ['prbot:revise'], actor: 'rev' });
+    expect(githubEvent('issues', issueEditedPayload('github', { issue: 4, editor: 'rev', body: '' }), REPO)).toEqual({ kind: 'issue_edited', issue: 4, editor: 'rev' });
+    expect(githubEvent('pull_request_review_comment', { ...webhookFixture('github', 'pull-request-review-comment-created'), repository: { full_name: REPO } }, REPO)).toMatchObject({ kind: 'comment', commentKind: 'review' });
+    expect(githubEvent('pull_request', prClosedPayload('github', { number: 3, url: 'u', branch: 'bot/c1', body: 'b', merged: true, repo: 'other/repo' }), REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/other\/repo is not team\/app/) });
+    expect(githubEvent('issue_comment', { ...commentPayload('github', { pr: 3, commentId: 9, author: 'r', body: 'x' }), issue: { number: 3 } }, REPO)).toMatchObject({ kind: 'ignored', why: 'a comment on an issue, not a pull request' });
+    expect(githubEvent('push', {}, REPO)).toMatchObject({ kind: 'ignored' });
+    expect(githubEvent('ping', { zen: 'x' }, REPO)).toEqual({ kind: 'ping' });
+  });
+
+  it('hostile payloads are ignored with the field named, never thrown', () => {
+    const p = prClosedPayload('github', { number: 3, url: 'u', branch: 'b', body: 'x', merged: true });
+    p.pull_request.number = -1;
+    expect(githubEvent('pull_request', p, REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/pull_request\.number/) });
+    expect(githubEvent('pull_request', 'not an object', REPO)).toMatchObject({ kind: 'ignored' });
+    // A login that would write markdown (a new box) into the dashboard issue.
+    expect(githubEvent('issues', issueEditedPayload('github', { issue: 4, editor: 'x\n- [ ] pause bot', body: '' }), REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/sender\.login: a forge login/) });
+    expect(giteaEvent('issue_comment', 'issue_comment', { action: 'created', comment: { id: 'x' } }, REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/comment\.id|issue/) });
+  });
+
+  it('Gitea events: comments on PRs, label_updated with the PR\'s labels, closed with merged, issues edited', () => {
+    expect(giteaEvent('issue_comment', 'pull_request_comment', commentPayload('gitea', { pr: 1, commentId: 55, author: 'rev', body: '@prbot do it' }), REPO)).toEqual({ kind: 'comment', pr: 1, commentId: 55, commentKind: 'issue', author: 'rev', body: '@prbot do it' });
+    expect(giteaEvent('pull_request', 'pull_request_label', labeledPayload('gitea', { pr: 1, label: 'prbot:revise', actor: 'rev' }), REPO)).toEqual({ kind: 'label', pr: 1, labels: ['prbot:revise'], actor: 'rev' });
+    expect(giteaEvent('pull_request', 'pull_request', prClosedPayload('gitea', { number: 1, url: 'u1', branch: 'bot/c1', body: 'b', merged: true }), REPO)).toEqual({ kind: 'pr_closed', pr: 1, url: 'u1', branch: 'bot/c1', body: 'b', merged: true, updatedAt: '2026-11-29T12:00:00Z' });
+    expect(giteaEvent('issues', 'issues', issueEditedPayload('gitea', { issue: 2, editor: 'rev', body: '' }), REPO)).toEqual({ kind: 'issue_edited', issue: 2, editor: 'rev' });
+    const onIssue = commentPayload('gitea', { pr: 1, commentId: 55, author: 'rev', body: 'x' });
+    onIssue.is_pull = false;
+    expect(giteaEvent('issue_comment', 'issue_comment', onIssue, REPO)).toMatchObject({ kind: 'ignored' });
+  });
+
+  it('signatures: hex HMAC-SHA256 of the exact bytes; any other byte, secret, prefix or length fails', () => {
+    const raw = Buffer.from('{"a":1}');
+    const hex = createHmac('sha256', 's3cret').update(raw).digest('hex');
+    expect(signatureValid(raw, hex, 's3cret')).toBe(true);
+    expect(signatureValid(raw, `sha256=${hex}`, 's3cret', 'sha256=')).toBe(true);
+    expect(signatureValid(raw, hex.toUpperCase(), 's3cret')).toBe(true);
+    expect(signatureValid(Buffer.from('{"a": 1}'), hex, 's3cret')).toBe(false);
+    expect(signatureValid(raw, hex, 'other')).toBe(false);
+    expect(signatureValid(raw, hex, 's3cret', 'sha256=')).toBe(false);
+    expect(signatureValid(raw, hex.slice(2), 's3cret')).toBe(false);
+    expect(signatureValid(raw, undefined, 's3cret')).toBe(false);
+  });
+});

@@ -1,0 +1,19 @@
+import { STAGES, type QueueName, type Runtime } from '@prbot/core';
+
+/**
+ * Pauses or resumes queues (default: the four stages): jobs already running finish, waiting ones
+ * wait. The CLI's pause/resume and the dashboard issue's pause box both come here.
+ */
+export async function setPaused(rt: Runtime, paused: boolean, queues: readonly QueueName[] = STAGES): Promise<void> {
+  for (const q of queues) {
+    if (paused) await rt.queues[q].pause();
+    else await rt.queues[q].resume();
+  }
+}
+
+/** The queues that are paused now, in QUEUE_NAMES order. */
+export async function pausedQueues(rt: Runtime, queues: readonly QueueName[] = STAGES): Promise<QueueName[]> {
+  const out: QueueName[] = [];
+  for (const q of queues) if (await rt.queues[q].isPaused()) out.push(q);
+  return out;
+}
