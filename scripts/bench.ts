@@ -555,6 +555,7 @@ async function sandboxBench(model: ModelServer, rounds = Number(process.env.SBX_
 
 async function putSandbox(model: ModelServer): Promise<void> {
   const s = await sandboxBench(model);
+  if ('error' in s) say(`sandbox error: ${s.error}`);
   if ('error' in s) put('sandbox', { prbot: NaN, baseline: null, unit: 'ms', goal: 'ratio ≤ 1.15', goal_met: false, detail: { error: s.error } });
   else put('sandbox', { prbot: s.bwrap, baseline: s.off, unit: 'ms test stage p50 (2,000 files), bwrap vs off', goal: 'ratio ≤ 1.15', goal_met: s.bwrap / s.off <= 1.15 });
 }
