@@ -7,7 +7,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { z } from 'zod';
 import { gapHistory, outcomeSchema, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/core';
-import { webhookBookkeeping } from '@prbot/control';
+import { requestRevision, webhookBookkeeping } from '@prbot/control';
 import { createMetrics } from './metrics.ts';
 import { overview, stats } from './overview.ts';
 import { isQueueName, renderOverview } from './page.ts';
@@ -19,21 +19,21 @@ export interface DashboardOptions {
   readOnly: boolean;
   secureCookies: boolean;
   refreshSeconds?: number;
-  /** What verified webhook deliveries do; default: PR bookkeeping and the dashboard issue, no revise cycles. */
+  /** What verified webhook deliveries do; default: revise cycles, PR bookkeeping and the dashboard issue. */
   webhooks?: WebhookActions;
 }
 
 /**
- * PR bookkeeping and the dashboard issue. Edits of the dashboard issue are judged by the forge's
- * collaborator permission when the forge driver offers one (`permissionOf`, revise cycles);
- * revise requests go to `requestRevision` once revise cycles are merged (integration point).
+ * Revise requests go to the same entry point polling uses (`requestRevision`: mention/label,
+ * write access, cap, de-dup per comment). Edits of the dashboard issue are judged by the forge's
+ * collaborator permission when the driver offers one (`permissionOf`; not the local forge).
  */
 export function defaultWebhookActions(rt: Runtime): WebhookActions {
   const forge = rt.forge as { permissionOf?: (login: string) => Promise<string> };
   const permissionOf = forge.permissionOf?.bind(rt.forge);
   return {
     ...webhookBookkeeping(rt, permissionOf ? { canWrite: async (login) => ['admin', 'write'].includes(await permissionOf(login)) } : {}),
-    revise: async () => ({ enqueued: false, reason: 'disabled', detail: 'revise cycles are not wired into this dashboard' }),
+    revise: (input) => requestRevision(rt, input),
   };
 }
 
