@@ -2,7 +2,6 @@ import { mkdir, readdir, readFile, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { tryFileLock } from './pidlock.ts';
-import { execa } from 'execa';
 import { InfraError } from './errors/index.ts';
 import { resolveProgram, SANDBOX_READY, sandboxArgv, visibleInSandbox, type SandboxSpec } from './sandbox.ts';
 import type { CommandResult } from './testresult.ts';
@@ -124,6 +123,7 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   // A missing program is this machine's fault (a tool not installed), not the change's.
   const program = resolveProgram(argv[0]!, o.env.PATH, o.sandbox ? (p) => visibleInSandbox(p, o.sandbox!.toolDirs) : undefined);
   const cmd = o.sandbox ? sandboxArgv({ ...o.sandbox, user: o.user! }, [program, ...argv.slice(1)], 3) : [program, ...argv.slice(1)];
+  const { execa } = await import('execa'); // loaded at the first command, not at start
   const sub = execa(cmd[0]!, cmd.slice(1), {
     cwd: o.cwd,
     env: o.env,

@@ -1,14 +1,18 @@
-import { retry } from '@octokit/plugin-retry';
-import { throttling } from '@octokit/plugin-throttling';
-import { Octokit } from '@octokit/rest';
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { ForgeRefused, fromRepo } from './http.ts';
 import { fixFor, reasonOf } from './gitea.ts';
 import { pushBranch } from './push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrRef, type RemoteForgeOptions } from './types.ts';
 
-const GitHubClient = Octokit.plugin(throttling, retry);
-type Client = InstanceType<typeof GitHubClient>;
+/**
+ * Octokit and its plugins are loaded when the first GitHub call is made, not when a process
+ * starts: every worker creates its forge, but only the pr stage (and doctor) calls it.
+ */
+async function githubClient(opts: ConstructorParameters<typeof import('@octokit/rest').Octokit>[0]) {
+  const [{ Octokit }, { throttling }, { retry }] = await Promise.all([import('@octokit/rest'), import('@octokit/plugin-throttling'), import('@octokit/plugin-retry')]);
+  return new (Octokit.plugin(throttling, retry))(opts);
+}
+type Client = Awaited<ReturnType<typeof githubClient>>;
 
 interface GithubPull {
   number: number;
@@ -46,14 +50,18 @@ const DRAFT_REFUSED = /draft pull requests are not supported/i;
 export class GithubForge implements Forge {
   readonly kind = 'github';
   private readonly label: string;
-  private readonly gh: Client;
+  private gh?: Promise<Client>;
   private readonly waitMs: number;
 
   constructor(private readonly o: GithubOptions) {
     this.label = `github ${o.owner}/${o.repo}`;
     this.waitMs = o.rateLimitWaitMs ?? 20_000;
+  }
+
+  private client(): Promise<Client> {
+    const o = this.o;
     const inJob = (retryAfterS: number, _opts: unknown, _client: unknown, retryCount: number) => retryAfterS * 1000 <= this.waitMs && retryCount < 2;
-    this.gh = new GitHubClient({
+    this.gh ??= githubClient({
       auth: o.token,
       baseUrl: o.apiUrl.replace(/\/+$/, ''),
       userAgent: 'prbot',
@@ -62,11 +70,14 @@ export class GithubForge implements Forge {
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
       retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
+    }).then((gh) => {
+      // Pinned: the shapes prbot reads are those of this API version.
+      gh.hook.before('request', (options) => {
+        options.headers['x-github-api-version'] = '2022-11-28';
+      });
+      return gh;
     });
-    // Pinned: the shapes prbot reads are those of this API version.
-    this.gh.hook.before('request', (options) => {
-      options.headers['x-github-api-version'] = '2022-11-28';
-    });
+    return this.gh;
   }
 
   push(mirrorDir: string, commit: string, branch: string): Promise<void> {
@@ -78,9 +89,10 @@ export class GithubForge implements Forge {
   }
 
   /** Runs one API call and maps its failure to prbot's errors (never with the token in them). */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, fn: (gh: Client) => Promise<T>): Promise<T> {
+    const gh = await this.client();
     try {
-      return await fn();
+      return await fn(gh);
     } catch (err) {
       throw this.mapError(what, err as HttpError);
     }
@@ -109,7 +121,7 @@ export class GithubForge implements Forge {
 
   /** Any state: the head filter names one branch, so one page holds every PR from it. */
   async findByBranch(branch: string): Promise<PrRef | null> {
-    const r = await this.call('looking the PR up by branch', () => this.gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
+    const r = await this.call('looking the PR up by branch', (gh) => gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
     const mine = (r.data as GithubPull[]).filter((x) => x.head.ref === branch);
     const p = mine.find((x) => x.state === 'open') ?? mine[0];
     return p ? this.ref(p) : null;
@@ -118,8 +130,8 @@ export class GithubForge implements Forge {
   async listBotPrs(): Promise<BotPr[]> {
     const out: BotPr[] = [];
     let pages = 0;
-    const it = this.gh.paginate.iterator(this.gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
-    await this.call('listing pull requests', async () => {
+    await this.call('listing pull requests', async (gh) => {
+      const it = gh.paginate.iterator(gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
       for await (const page of it) {
         pages++;
         for (const p of page.data as GithubPull[]) {
@@ -156,7 +168,7 @@ export class GithubForge implements Forge {
 
   private async create(pr: DraftPr, draft: boolean): Promise<GithubPull> {
     try {
-      const r = await this.call('creating the pull request', () => this.gh.rest.pulls.create({ owner: this.o.owner, repo: this.o.repo, title: pr.title, head: pr.branch, base: pr.base, body: pr.body, draft }));
+      const r = await this.call('creating the pull request', (gh) => gh.rest.pulls.create({ owner: this.o.owner, repo: this.o.repo, title: pr.title, head: pr.branch, base: pr.base, body: pr.body, draft }));
       return r.data as GithubPull;
     } catch (err) {
       if (!(err instanceof ForgeRefused && err.status === 422)) throw err;
@@ -175,7 +187,7 @@ export class GithubForge implements Forge {
   private async addLabels(n: number, labels: string[], warnings: string[]): Promise<void> {
     if (!labels.length || n === 0) return;
     try {
-      await this.call('adding labels', () => this.gh.rest.issues.addLabels({ owner: this.o.owner, repo: this.o.repo, issue_number: n, labels }));
+      await this.call('adding labels', (gh) => gh.rest.issues.addLabels({ owner: this.o.owner, repo: this.o.repo, issue_number: n, labels }));
     } catch (err) {
       const w = `labels ${labels.join(', ')} not applied: ${reasonOf(err)}${err instanceof ForgeRefused && err.status === 403 ? '; a fine-grained token needs Issues: read and write' : ''}`;
       warnings.push(w);
@@ -196,13 +208,13 @@ export class GithubForge implements Forge {
     };
     let scopes: string[] | null = null;
     await step('token', async () => {
-      const r = await this.call('reading the token\'s user', () => this.gh.rest.users.getAuthenticated());
+      const r = await this.call('reading the token\'s user', (gh) => gh.rest.users.getAuthenticated());
       const h = r.headers['x-oauth-scopes'];
       scopes = typeof h === 'string' ? h.split(',').map((s) => s.trim()).filter(Boolean) : null;
       return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.data.login}${scopes ? ` (classic token, scopes: ${scopes.join(', ') || 'none'})` : ' (fine-grained or app token)'}` };
     });
     await step('repository', async () => {
-      const r = await this.call(`reading ${repo}`, () => this.gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
+      const r = await this.call(`reading ${repo}`, (gh) => gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
       const checks: DoctorCheck[] = [];
       const d = r.data as { private?: boolean; permissions?: { push?: boolean } };
       if (d.permissions && !d.permissions.push) checks.push({ name: 'repository', status: 'fail', detail: `the token cannot push to ${repo}`, fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read' });
@@ -217,7 +229,7 @@ export class GithubForge implements Forge {
     });
     await step('base branch', async () => {
       try {
-        await this.call('reading the base branch', () => this.gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }));
+        await this.call('reading the base branch', (gh) => gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }));
         return { name: 'base branch', status: 'ok', detail: `base branch "${target.base}" exists` };
       } catch (err) {
         if (err instanceof ForgeRefused && err.status === 404) return { name: 'base branch', status: 'fail', detail: `base branch "${target.base}" does not exist in ${repo}`, fix: 'set repo.base to an existing branch' };
