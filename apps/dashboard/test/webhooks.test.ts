@@ -12,7 +12,7 @@ type Kind = 'gitea' | 'github';
 const TOKEN = 'forge-0123456789abcdef-TOKEN';
 const SECRET = 'whsec-0123456789abcdef';
 const GAP_TEXT = 'Add a `reverse(text)` helper in src/reverse.js';
-const GAP_ID = parsePrd(`- [ ] ${GAP_TEXT} [bot-eligible]\n`)[0]!.id;
+const GAP_ID = (await parsePrd(`- [ ] ${GAP_TEXT} [bot-eligible]\n`))[0]!.id;
 
 let h: Harness | undefined;
 let fake: FakeForge | undefined;

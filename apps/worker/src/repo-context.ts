@@ -1,5 +1,28 @@
 import { buildRepoContext, prDiff, revisePrompt, type GuardContext, type ProposeJob, type RepoContext, type Runtime } from '@prbot/core';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+
+/**
+ * How many repository contexts one process builds at once. Building one is CPU work and holds
+ * the commit's tree listing and, for a small tree, every blob's text (up to 8 MB): 16 propose
+ * jobs building at once multiplied that by 16 for no gain on a machine with 2 cores. Jobs past
+ * the limit wait here (their model calls still overlap); memory stays bounded by the limit.
+ */
+export const CONTEXT_BUILDS_AT_ONCE = Math.max(2, availableParallelism());
+let building = 0;
+const waiting: (() => void)[] = [];
+async function oneOfTheBuilds<T>(fn: () => Promise<T>): Promise<T> {
+  if (building >= CONTEXT_BUILDS_AT_ONCE) await new Promise<void>((r) => waiting.push(r));
+  else building++;
+  try {
+    return await fn();
+  } finally {
+    // Hand the slot straight to the next waiter (the count stays), or give it back.
+    const next = waiting.shift();
+    if (next) next();
+    else building--;
+  }
+}
 
 /**
  * What the prompt shows of the repository at the base commit: related files (whole or in
@@ -10,7 +33,7 @@ export async function repoContext(rt: Runtime, data: ProposeJob): Promise<{ gapT
   // A revise cycle's base is the PR's head: the files the PR changed are the related ones first.
   const pr = data.revise ? await prDiff(rt.mirror.dir, await rt.mirror.resolve(rt.cfg.repo.base), data.baseCommit, rt.cfg.revise.diffChars) : null;
   const query = pr ? `${data.gap.text}\n${pr.paths.join(' ')}` : data.gap.text;
-  const context = await buildRepoContext(rt.mirror.dir, data.baseCommit, query, { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] });
+  const context = await oneOfTheBuilds(() => buildRepoContext(rt.mirror.dir, data.baseCommit, query, { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] }));
   return { gapText: data.gap.text, prdPath: rt.cfg.repo.prd, context, revise: pr && data.revise ? revisePrompt(data.revise, pr.diff, data.cycleId) : null };
 }
 

@@ -182,7 +182,7 @@ async function readGaps(rt: Runtime): Promise<{ gaps: Gap[]; base: string }> {
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
   const prd = await rt.mirror.readFile(base, rt.cfg.repo.prd);
-  return { gaps: prd === null ? [] : parsePrd(prd), base };
+  return { gaps: prd === null ? [] : await parsePrd(prd), base };
 }
 
 /** PRD text is untrusted: one line, no markup that could forge a box, a mention or a marker. */

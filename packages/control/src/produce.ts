@@ -60,7 +60,7 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   // 2. The PRD as committed on the base branch, not as it sits in anyone's working tree.
   const prd = await rt.mirror.readFile(base, cfg.repo.prd);
   if (prd === null) throw new Error(`the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`);
-  const gaps = parsePrd(prd, (w) => rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`));
+  const gaps = await parsePrd(prd, (w) => rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`));
 
   // 3. One PR per gap: one forge listing, settled as a webhook would settle it (bot-prs.ts); open
   //    or merged bot PRs end the gap's turn here.

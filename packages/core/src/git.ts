@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { GitError } from './errors/index.ts';
 
 export interface GitOptions {
@@ -46,6 +45,7 @@ const GIT_ENV = {
 /** Runs one git command with an argv array (never a shell). */
 export async function git(args: string[], opts: GitOptions): Promise<GitResult> {
   const explicit = opts.gitDir ? [`--git-dir=${opts.gitDir}`, ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : [])] : [];
+  const { execa } = await import('execa'); // loaded at the first command, not at start
   const r = await execa('git', [...explicit, ...args], {
     cwd: opts.cwd,
     input: opts.input,

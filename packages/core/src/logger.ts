@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import { redactText } from './redact.ts';
 
 export type { Logger };
@@ -44,6 +44,8 @@ export function createLogger(level = 'info', opts: { pretty?: boolean; destinati
   };
   const wantPretty = opts.pretty ?? (process.stdout.isTTY === true && !process.env.PRBOT_LOG_JSON);
   if (wantPretty) {
+    // Loaded only for a terminal: a service logging JSON never pays its start time and memory.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino(base, scrubbing(pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' })));
   }
   return pino(base, scrubbing(opts.destination ?? pino.destination({ dest: 1, sync: true })));

@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { ListItem, Nodes, Paragraph, PhrasingContent } from 'mdast';
-import { fromMarkdown } from 'mdast-util-from-markdown';
-import { gfmTaskListItemFromMarkdown } from 'mdast-util-gfm-task-list-item';
-import { gfmTaskListItem } from 'micromark-extension-gfm-task-list-item';
 import { z } from 'zod';
 
 export const gapSchema = z.object({
@@ -37,7 +34,7 @@ export interface ParsedPrd {
  * item, not its parent. A gap's id hashes its normalised text, so re-running produce finds the same
  * ids and a reworded line is a new gap (a human's closed PR does not block the new wording).
  */
-export function parsePrdWithWarnings(markdown: string): ParsedPrd {
+export async function parsePrdWithWarnings(markdown: string): Promise<ParsedPrd> {
   const warnings: PrdWarning[] = [];
   const lines = markdown.split(/(\r\n|\r|\n)/);
   // Blank out over-long lines before parsing (keeping line numbers), so their text goes nowhere.
@@ -48,7 +45,7 @@ export function parsePrdWithWarnings(markdown: string): ParsedPrd {
     }
   }
   const source = warnings.length ? lines.join('') : markdown;
-  const tree = fromMarkdown(source, { extensions: [gfmTaskListItem()], mdastExtensions: [gfmTaskListItemFromMarkdown()] });
+  const tree = (await markdownParser())(source);
   const gaps: Gap[] = [];
   const seen = new Set<string>();
   const visit = (node: Nodes): void => {
@@ -68,10 +65,23 @@ export function parsePrdWithWarnings(markdown: string): ParsedPrd {
 }
 
 /** parsePrdWithWarnings without the warnings; `onWarning` hears each skipped line. */
-export function parsePrd(markdown: string, onWarning?: (w: PrdWarning) => void): Gap[] {
-  const { gaps, warnings } = parsePrdWithWarnings(markdown);
+export async function parsePrd(markdown: string, onWarning?: (w: PrdWarning) => void): Promise<Gap[]> {
+  const { gaps, warnings } = await parsePrdWithWarnings(markdown);
   if (onWarning) warnings.forEach(onWarning);
   return gaps;
+}
+
+/**
+ * The Markdown parser (mdast + the GFM task-list extension), loaded at the first parse: only
+ * produce reads a PRD, and these modules are ~150 ms of a process's start (docs/OPERATIONS.md).
+ */
+let parser: Promise<(markdown: string) => Nodes> | undefined;
+function markdownParser(): Promise<(markdown: string) => Nodes> {
+  parser ??= Promise.all([import('mdast-util-from-markdown'), import('mdast-util-gfm-task-list-item'), import('micromark-extension-gfm-task-list-item')]).then(
+    ([{ fromMarkdown }, { gfmTaskListItemFromMarkdown }, { gfmTaskListItem }]) =>
+      (markdown: string) => fromMarkdown(markdown, { extensions: [gfmTaskListItem()], mdastExtensions: [gfmTaskListItemFromMarkdown()] }),
+  );
+  return parser;
 }
 
 function gapOf(item: ListItem, source: string): Gap | null {

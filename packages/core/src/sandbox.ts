@@ -1,8 +1,8 @@
+import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { InfraError } from './errors/index.ts';
 
 /** Where the sandbox shows its writable directories; fixed, so paths in caches never change. */
@@ -159,15 +159,28 @@ export async function freshDir(dir: string, owner: { uid: number; gid: number } 
   if (owner) await chown(dir, owner.uid, owner.gid); // no chown(1) process: a spawn costs more than the call
 }
 
+/** Whether `name` is an executable file in a directory of PATH (what spawning it would find). */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    if (!dir) return false;
+    try {
+      accessSync(path.join(dir, name), constants.X_OK);
+      return statSync(path.join(dir, name)).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * Proves at start that a sandbox can be made here, by running `true` in one exactly as a test
  * would run. Returns null when it works, else one line saying why and how to fix it.
  */
 export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: string[]; user?: { uid: number; gid: number }; workdir?: string }): Promise<string | null> {
   if (process.getuid?.() !== 0) return 'the test worker must run as root (it gives every test run a uid of its own and drops to it inside bubblewrap); run it as root, or set tests.sandbox: off for a trusted setup';
-  try {
-    await execa('bwrap', ['--version']);
-  } catch {
+  // This check runs before a worker is ready: it uses node's own child_process and fs, and spawns
+  // one process (the sandbox itself), not four through execa (docs/OPERATIONS.md, start time).
+  if (!onPath('bwrap')) {
     return 'bubblewrap (bwrap) is not installed: apt-get install bubblewrap (Debian/Ubuntu) or dnf install bubblewrap; or set tests.sandbox: off for a trusted setup';
   }
   const user = o.user ?? { uid: 64999, gid: 65534 };
@@ -178,12 +191,16 @@ export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: strin
   try {
     const [work, home, tmp] = ['work', 'home', 'tmp'].map((d) => path.join(dir, d)) as [string, string, string];
     for (const d of [work, home, tmp]) await mkdir(d);
-    await execa('chmod', ['755', dir]);
-    await execa('chown', ['-R', `${user.uid}:${user.gid}`, work, home, tmp]);
+    await chmod(dir, 0o755);
+    for (const d of [work, home, tmp]) await chown(d, user.uid, user.gid); // new and empty: no -R needed
     const argv = sandboxArgv({ user, workTree: work, home, tmp, network: false, limits: o.limits, toolDirs: o.toolDirs, hide: [] }, ['/bin/sh', '-c', 'touch /prbot/work/ok && cat /proc/self/limits']);
-    const r = await execa(argv[0]!, argv.slice(1), { uid: user.uid, gid: user.gid, reject: false, env: { PATH: '/usr/bin:/bin' }, extendEnv: false, timeout: 20_000 });
-    if (r.exitCode === 0 && existsSync(path.join(work, 'ok'))) return limitsProblem(String(r.stdout), o.limits);
-    const why = String(r.stderr || r.stdout || r.message).trim().split('\n')[0];
+    const r = await new Promise<{ ok: boolean; stdout: string; why: string }>((resolve) => {
+      execFile(argv[0]!, argv.slice(1), { uid: user.uid, gid: user.gid, env: { PATH: '/usr/bin:/bin' }, timeout: 20_000, maxBuffer: 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) =>
+        resolve({ ok: !err, stdout: String(stdout), why: String(stderr || stdout || err?.message || '') }),
+      );
+    });
+    if (r.ok && existsSync(path.join(work, 'ok'))) return limitsProblem(r.stdout, o.limits);
+    const why = r.why.trim().split('\n')[0];
     return `bubblewrap cannot create the test sandbox here (${why}): the test uid must be able to enter ${parent} (every directory above it o+x); allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), and in a container run with --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined (see docs/SECURITY.md); or set tests.sandbox: off for a trusted setup`;
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { InfraError } from './errors/index.ts';
 import { git } from './git.ts';
 import { tryFileLock } from './pidlock.ts';
@@ -116,6 +115,7 @@ function diskFull(dir: string, cause: unknown): InfraError {
  * Ctime stays trusted, so a tracked file rewritten by test code is always noticed and restored.
  */
 export async function handTo(dir: string, user: { uid: number; gid: number }, alreadyOwned: boolean): Promise<void> {
+  const { execa } = await import('execa'); // loaded at the first command, not at start
   try {
     await execa('chown', ['-R', ...(alreadyOwned ? ['--from=0:0'] : []), `${user.uid}:${user.gid}`, dir]);
   } catch (err) {

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { tryFileLock } from './pidlock.ts';
-import { execa } from 'execa';
 import { InfraError } from './errors/index.ts';
 import { resolveProgram, SANDBOX_READY, sandboxArgv, visibleInSandbox, type SandboxSpec } from './sandbox.ts';
 import type { CommandResult } from './testresult.ts';
@@ -138,6 +137,7 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     started = Date.now();
   }
   const cmd = o.sandbox ? sandboxArgv({ ...o.sandbox, user: o.user! }, [program, ...argv.slice(1)], { status: 3, ...(gate ? { gate: 4 } : {}) }) : [program, ...argv.slice(1)];
+  const { execa } = await import('execa'); // loaded at the first command, not at start
   const sub = execa(cmd[0]!, cmd.slice(1), {
     cwd: o.cwd,
     env: o.env,

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import YAML from 'yaml';
 import { ConfigError } from '../errors/index.ts';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
@@ -44,6 +44,8 @@ function parseConfigText(file: string, text: string): unknown {
       throw new ConfigError(file, [{ field: '', message: `not valid JSON: ${(err as Error).message}` }]);
     }
   }
+  // Loaded only for a YAML config: a JSON config never pays its start time.
+  const YAML = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const doc = YAML.parseDocument(text);
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.map((e) => ({ field: '', message: `YAML ${e.message.split('\n')[0]}` })));

@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { GitError } from '../errors/index.ts';
 
 /** One file of a commit's tree: `git ls-tree -r -l` with the size in bytes. */
@@ -13,6 +12,7 @@ export interface TreeFile {
 const ENV = { GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' };
 
 async function gitBuffer(dir: string, args: string[], input?: Buffer, okCodes: number[] = []): Promise<Buffer> {
+  const { execa } = await import('execa'); // loaded at the first command, not at start
   const r = await execa('git', args, { cwd: dir, input, env: ENV, reject: false, encoding: 'buffer', stripFinalNewline: false, maxBuffer: 512 * 1024 * 1024 });
   const code = r.exitCode ?? -1;
   if (code !== 0 && !okCodes.includes(code)) throw new GitError(args, Buffer.from(r.stderr ?? '').toString('utf8'), r.exitCode);

@@ -31,7 +31,9 @@ export function namedFiles(gapText: string, paths: readonly string[], max: numbe
   const byPath = paths.filter((p) => text.includes(p.toLowerCase()));
   const byName = paths.filter((p) => {
     const b = path.basename(p).toLowerCase();
-    return b.includes('.') && !byPath.includes(p) && new RegExp(`(^|[^\\w./-])${escapeRe(b)}($|[^\\w/-])`).test(text);
+    // The substring test first: a RegExp per path of a 2,000-file tree was most of what a
+    // propose job allocated (docs/OPERATIONS.md, memory); the RegExp only confirms word edges.
+    return b.includes('.') && text.includes(b) && !byPath.includes(p) && new RegExp(`(^|[^\\w./-])${escapeRe(b)}($|[^\\w/-])`).test(text);
   });
   return [...byPath, ...byName].slice(0, max);
 }

@@ -1,14 +1,18 @@
-import { retry } from '@octokit/plugin-retry';
-import { throttling } from '@octokit/plugin-throttling';
-import { Octokit } from '@octokit/rest';
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { ForgeRefused, fromRepo } from './http.ts';
 import { fixFor, normalisePermission, reasonOf } from './gitea.ts';
 import { pushBranch, pushFastForwardBranch, remoteBranchHead } from './push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
 
-const GitHubClient = Octokit.plugin(throttling, retry);
-type Client = InstanceType<typeof GitHubClient>;
+/**
+ * Octokit and its plugins are loaded when the first GitHub call is made, not when a process
+ * starts: every worker creates its forge, but only the pr stage (and doctor) calls it.
+ */
+async function githubClient(opts: ConstructorParameters<typeof import('@octokit/rest').Octokit>[0]) {
+  const [{ Octokit }, { throttling }, { retry }] = await Promise.all([import('@octokit/rest'), import('@octokit/plugin-throttling'), import('@octokit/plugin-retry')]);
+  return new (Octokit.plugin(throttling, retry))(opts);
+}
+type Client = Awaited<ReturnType<typeof githubClient>>;
 
 interface GithubIssue {
   number: number;
@@ -64,14 +68,18 @@ const DRAFT_REFUSED = /draft pull requests are not supported/i;
 export class GithubForge implements Forge, ReviseForge {
   readonly kind = 'github';
   private readonly label: string;
-  private readonly gh: Client;
+  private gh?: Promise<Client>;
   private readonly waitMs: number;
 
   constructor(private readonly o: GithubOptions) {
     this.label = `github ${o.owner}/${o.repo}`;
     this.waitMs = o.rateLimitWaitMs ?? 20_000;
+  }
+
+  private client(): Promise<Client> {
+    const o = this.o;
     const inJob = (retryAfterS: number, _opts: unknown, _client: unknown, retryCount: number) => retryAfterS * 1000 <= this.waitMs && retryCount < 2;
-    this.gh = new GitHubClient({
+    this.gh ??= githubClient({
       auth: o.token,
       baseUrl: o.apiUrl.replace(/\/+$/, ''),
       userAgent: 'prbot',
@@ -80,11 +88,14 @@ export class GithubForge implements Forge, ReviseForge {
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
       retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
+    }).then((gh) => {
+      // Pinned: the shapes prbot reads are those of this API version.
+      gh.hook.before('request', (options) => {
+        options.headers['x-github-api-version'] = '2022-11-28';
+      });
+      return gh;
     });
-    // Pinned: the shapes prbot reads are those of this API version.
-    this.gh.hook.before('request', (options) => {
-      options.headers['x-github-api-version'] = '2022-11-28';
-    });
+    return this.gh;
   }
 
   push(mirrorDir: string, commit: string, branch: string): Promise<void> {
@@ -93,10 +104,10 @@ export class GithubForge implements Forge, ReviseForge {
 
   /** A fine-grained token needs Issues: read and write; a classic one repo (public_repo). */
   readonly issues: ForgeIssues = {
-    create: async (title, body) => issueOf((await this.call('creating the dashboard issue', () => this.gh.rest.issues.create({ owner: this.o.owner, repo: this.o.repo, title, body }))).data as GithubIssue),
+    create: async (title, body) => issueOf((await this.call('creating the dashboard issue', (gh) => gh.rest.issues.create({ owner: this.o.owner, repo: this.o.repo, title, body }))).data as GithubIssue),
     get: async (n) => {
       try {
-        const r = await this.call(`reading issue #${n}`, () => this.gh.rest.issues.get({ owner: this.o.owner, repo: this.o.repo, issue_number: n }));
+        const r = await this.call(`reading issue #${n}`, (gh) => gh.rest.issues.get({ owner: this.o.owner, repo: this.o.repo, issue_number: n }));
         const i = r.data as GithubIssue;
         return i.pull_request ? null : issueOf(i);
       } catch (err) {
@@ -105,12 +116,12 @@ export class GithubForge implements Forge, ReviseForge {
         throw err;
       }
     },
-    editBody: async (n, body) => issueOf((await this.call(`editing issue #${n}`, () => this.gh.rest.issues.update({ owner: this.o.owner, repo: this.o.repo, issue_number: n, body }))).data as GithubIssue),
+    editBody: async (n, body) => issueOf((await this.call(`editing issue #${n}`, (gh) => gh.rest.issues.update({ owner: this.o.owner, repo: this.o.repo, issue_number: n, body }))).data as GithubIssue),
     listOpen: async () => {
       const out: ForgeIssue[] = [];
       let pages = 0;
-      const it = this.gh.paginate.iterator(this.gh.rest.issues.listForRepo, { owner: this.o.owner, repo: this.o.repo, state: 'open', per_page: 100 });
-      await this.call('listing issues', async () => {
+      await this.call('listing issues', async (gh) => {
+        const it = gh.paginate.iterator(gh.rest.issues.listForRepo, { owner: this.o.owner, repo: this.o.repo, state: 'open', per_page: 100 });
         for await (const page of it) {
           // GitHub lists pull requests among issues: they carry `pull_request`.
           for (const i of page.data as GithubIssue[]) if (!i.pull_request) out.push(issueOf(i));
@@ -126,9 +137,10 @@ export class GithubForge implements Forge, ReviseForge {
   }
 
   /** Runs one API call and maps its failure to prbot's errors (never with the token in them). */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, fn: (gh: Client) => Promise<T>): Promise<T> {
+    const gh = await this.client();
     try {
-      return await fn();
+      return await fn(gh);
     } catch (err) {
       throw this.mapError(what, err as HttpError);
     }
@@ -157,7 +169,7 @@ export class GithubForge implements Forge, ReviseForge {
 
   /** Any state: the head filter names one branch, so one page holds every PR from it. */
   async findByBranch(branch: string): Promise<PrRef | null> {
-    const r = await this.call('looking the PR up by branch', () => this.gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
+    const r = await this.call('looking the PR up by branch', (gh) => gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
     const mine = (r.data as GithubPull[]).filter((x) => x.head.ref === branch);
     const p = mine.find((x) => x.state === 'open') ?? mine[0];
     return p ? this.ref(p) : null;
@@ -166,8 +178,8 @@ export class GithubForge implements Forge, ReviseForge {
   async listBotPrs(): Promise<BotPr[]> {
     const out: BotPr[] = [];
     let pages = 0;
-    const it = this.gh.paginate.iterator(this.gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
-    await this.call('listing pull requests', async () => {
+    await this.call('listing pull requests', async (gh) => {
+      const it = gh.paginate.iterator(gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
       for await (const page of it) {
         pages++;
         for (const p of page.data as GithubPull[]) {
@@ -186,7 +198,7 @@ export class GithubForge implements Forge, ReviseForge {
 
   async getPr(number: number): Promise<PrDetail | null> {
     try {
-      const r = await this.call(`reading PR #${number}`, () => this.gh.rest.pulls.get({ owner: this.o.owner, repo: this.o.repo, pull_number: number }));
+      const r = await this.call(`reading PR #${number}`, (gh) => gh.rest.pulls.get({ owner: this.o.owner, repo: this.o.repo, pull_number: number }));
       const p = r.data as unknown as GithubPull;
       if (!fromRepo(p.head, this.o.owner, this.o.repo) || !p.head.sha) return null;
       return { ...this.ref(p), number: p.number, headSha: p.head.sha, labels: (p.labels ?? []).flatMap((l) => (l.name ? [l.name] : [])), ...markersOf(p.body) };
@@ -200,14 +212,14 @@ export class GithubForge implements Forge, ReviseForge {
   async listPrComments(number: number): Promise<PrComment[]> {
     const out: PrComment[] = [];
     const base = { owner: this.o.owner, repo: this.o.repo, per_page: 100 };
-    await this.call(`listing the comments of PR #${number}`, async () => {
+    await this.call(`listing the comments of PR #${number}`, async (gh) => {
       let pages = 0;
-      for await (const page of this.gh.paginate.iterator(this.gh.rest.issues.listComments, { ...base, issue_number: number })) {
+      for await (const page of gh.paginate.iterator(gh.rest.issues.listComments, { ...base, issue_number: number })) {
         for (const c of page.data as GithubComment[]) out.push(ghComment(c, 'issue'));
         if (++pages >= this.o.maxPages) break;
       }
       pages = 0;
-      for await (const page of this.gh.paginate.iterator(this.gh.rest.pulls.listReviewComments, { ...base, pull_number: number })) {
+      for await (const page of gh.paginate.iterator(gh.rest.pulls.listReviewComments, { ...base, pull_number: number })) {
         for (const c of page.data as GithubComment[]) out.push(ghComment(c, 'review'));
         if (++pages >= this.o.maxPages) break;
       }
@@ -216,12 +228,12 @@ export class GithubForge implements Forge, ReviseForge {
   }
 
   async commentOnPr(number: number, body: string): Promise<void> {
-    await this.call(`replying on PR #${number}`, () => this.gh.rest.issues.createComment({ owner: this.o.owner, repo: this.o.repo, issue_number: number, body }));
+    await this.call(`replying on PR #${number}`, (gh) => gh.rest.issues.createComment({ owner: this.o.owner, repo: this.o.repo, issue_number: number, body }));
   }
 
   async permissionOf(login: string): Promise<RepoPermission> {
     try {
-      const r = await this.call(`reading ${login}'s permission`, () => this.gh.rest.repos.getCollaboratorPermissionLevel({ owner: this.o.owner, repo: this.o.repo, username: login }));
+      const r = await this.call(`reading ${login}'s permission`, (gh) => gh.rest.repos.getCollaboratorPermissionLevel({ owner: this.o.owner, repo: this.o.repo, username: login }));
       return normalisePermission((r.data as { permission?: string }).permission);
     } catch (err) {
       // 404: not a collaborator / no such user.
@@ -232,14 +244,14 @@ export class GithubForge implements Forge, ReviseForge {
 
   async removeLabel(number: number, label: string): Promise<void> {
     try {
-      await this.call(`removing the label ${label}`, () => this.gh.rest.issues.removeLabel({ owner: this.o.owner, repo: this.o.repo, issue_number: number, name: label }));
+      await this.call(`removing the label ${label}`, (gh) => gh.rest.issues.removeLabel({ owner: this.o.owner, repo: this.o.repo, issue_number: number, name: label }));
     } catch (err) {
       if (!(err instanceof ForgeRefused && err.status === 404)) throw err;
     }
   }
 
   async whoami(): Promise<string> {
-    const r = await this.call("reading the token's user", () => this.gh.rest.users.getAuthenticated());
+    const r = await this.call("reading the token's user", (gh) => gh.rest.users.getAuthenticated());
     return r.data.login;
   }
 
@@ -273,7 +285,7 @@ export class GithubForge implements Forge, ReviseForge {
 
   private async create(pr: DraftPr, draft: boolean): Promise<GithubPull> {
     try {
-      const r = await this.call('creating the pull request', () => this.gh.rest.pulls.create({ owner: this.o.owner, repo: this.o.repo, title: pr.title, head: pr.branch, base: pr.base, body: pr.body, draft }));
+      const r = await this.call('creating the pull request', (gh) => gh.rest.pulls.create({ owner: this.o.owner, repo: this.o.repo, title: pr.title, head: pr.branch, base: pr.base, body: pr.body, draft }));
       return r.data as GithubPull;
     } catch (err) {
       if (!(err instanceof ForgeRefused && err.status === 422)) throw err;
@@ -292,7 +304,7 @@ export class GithubForge implements Forge, ReviseForge {
   private async addLabels(n: number, labels: string[], warnings: string[]): Promise<void> {
     if (!labels.length || n === 0) return;
     try {
-      await this.call('adding labels', () => this.gh.rest.issues.addLabels({ owner: this.o.owner, repo: this.o.repo, issue_number: n, labels }));
+      await this.call('adding labels', (gh) => gh.rest.issues.addLabels({ owner: this.o.owner, repo: this.o.repo, issue_number: n, labels }));
     } catch (err) {
       const w = `labels ${labels.join(', ')} not applied: ${reasonOf(err)}${err instanceof ForgeRefused && err.status === 403 ? '; a fine-grained token needs Issues: read and write' : ''}`;
       warnings.push(w);
@@ -313,13 +325,13 @@ export class GithubForge implements Forge, ReviseForge {
     };
     let scopes: string[] | null = null;
     await step('token', async () => {
-      const r = await this.call('reading the token\'s user', () => this.gh.rest.users.getAuthenticated());
+      const r = await this.call('reading the token\'s user', (gh) => gh.rest.users.getAuthenticated());
       const h = r.headers['x-oauth-scopes'];
       scopes = typeof h === 'string' ? h.split(',').map((s) => s.trim()).filter(Boolean) : null;
       return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.data.login}${scopes ? ` (classic token, scopes: ${scopes.join(', ') || 'none'})` : ' (fine-grained or app token)'}` };
     });
     await step('repository', async () => {
-      const r = await this.call(`reading ${repo}`, () => this.gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
+      const r = await this.call(`reading ${repo}`, (gh) => gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
       const checks: DoctorCheck[] = [];
       const d = r.data as { private?: boolean; permissions?: { push?: boolean } };
       if (d.permissions && !d.permissions.push) checks.push({ name: 'repository', status: 'fail', detail: `the token cannot push to ${repo}`, fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read' });
@@ -334,7 +346,7 @@ export class GithubForge implements Forge, ReviseForge {
     });
     await step('base branch', async () => {
       try {
-        await this.call('reading the base branch', () => this.gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }));
+        await this.call('reading the base branch', (gh) => gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }));
         return { name: 'base branch', status: 'ok', detail: `base branch "${target.base}" exists` };
       } catch (err) {
         if (err instanceof ForgeRefused && err.status === 404) return { name: 'base branch', status: 'fail', detail: `base branch "${target.base}" does not exist in ${repo}`, fix: 'set repo.base to an existing branch' };

@@ -1,9 +1,15 @@
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import type { Logger } from '../logger.ts';
 import { retryAfterMs } from '../model/chat.ts';
 
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 8 });
+// undici is loaded at the first forge call (the pr stage), not when a worker starts.
+let agent: Agent | undefined;
+async function undici() {
+  const u = await import('undici');
+  agent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 8 });
+  return { request: u.request, agent };
+}
 
 export interface ForgeHttp {
   /** Names the forge in errors, e.g. "gitea git.example.com/team/app". */
@@ -47,6 +53,7 @@ export class ForgeRefused extends CycleEnded {
 export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, body?: unknown): Promise<ForgeResponse<T>> {
   const url = absolute(f, path);
   const shown = new URL(url).pathname;
+  const { request, agent } = await undici();
   let res;
   try {
     res = await request(url, {

@@ -1,4 +1,4 @@
-import { Agent, errors as undiciErrors, request } from 'undici';
+import type { Agent } from 'undici';
 import { z } from 'zod';
 import { usageSchema, type Usage } from '../usage.ts';
 import { ModelCallError } from './errors.ts';
@@ -33,8 +33,15 @@ const answerSchema = z.object({
   error: z.unknown().optional(),
 });
 
-// One keep-alive pool for all calls; per-call timeouts are set on each request.
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 32 });
+// One keep-alive pool for all calls; per-call timeouts are set on each request. undici is loaded
+// at the first call, not at start: it is ~10 MB and ~200 ms of a worker's start, and a worker
+// that runs only `test` or `apply` never calls a model (docs/OPERATIONS.md, memory per role).
+let agent: Agent | undefined;
+async function undici() {
+  const u = await import('undici');
+  agent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 32 });
+  return { request: u.request, agent };
+}
 
 const RETRY_AFTER_CAP_MS = 10 * 60_000;
 
@@ -49,6 +56,7 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
     temperature: req.temperature,
     ...(req.responseFormat ? { response_format: req.responseFormat } : {}),
   };
+  const { request, agent } = await undici();
   let res;
   try {
     res = await request(url, {
@@ -112,8 +120,9 @@ function networkError(err: unknown, timeoutMs: number): ModelCallError {
   if (err instanceof ModelCallError) return err;
   const e = err as Error & { code?: string };
   if (
-    e instanceof undiciErrors.HeadersTimeoutError ||
-    e instanceof undiciErrors.BodyTimeoutError ||
+    // undici's HeadersTimeoutError / BodyTimeoutError, by code (undici itself is loaded lazily).
+    e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    e.code === 'UND_ERR_BODY_TIMEOUT' ||
     e.name === 'TimeoutError' ||
     e.name === 'AbortError'
   ) {
