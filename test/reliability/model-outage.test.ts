@@ -17,7 +17,9 @@ afterEach(async () => {
  * Issue 13's row: every provider answers 5xx or 429 for a whole outage, with a per-cycle cap of
  * 2 model calls. Before the fix each failed call kept its charge, so the third attempt hit the
  * cap and the cycle ended skipped_cost, and the day's budget paid for the outage.
- * The outage lasts PRBOT_OUTAGE_MS (default 60 s, the issue's figure; the suite runs ~2 min).
+ * The outage lasts PRBOT_OUTAGE_MS (default 60 s, the issue's figure; vitest.reliability.config.ts
+ * sets 12 s for CI). The backoff scales with it, and the test checks that the whole first wave
+ * of retries ran inside the outage, so a shorter outage still outlasts every retry.
  */
 const OUTAGE_MS = Number(process.env.PRBOT_OUTAGE_MS ?? 60_000);
 const GAPS = 4;
