@@ -18,8 +18,10 @@ afterEach(async () => {
  * 2 model calls. Before the fix each failed call kept its charge, so the third attempt hit the
  * cap and the cycle ended skipped_cost, and the day's budget paid for the outage.
  * The outage lasts PRBOT_OUTAGE_MS (default 60 s, the issue's figure; vitest.reliability.config.ts
- * sets 12 s for CI). The backoff scales with it, and the test checks that the whole first wave
- * of retries ran inside the outage, so a shorter outage still outlasts every retry.
+ * sets 30 s for CI). The backoff scales with it, and the test checks that the whole first wave
+ * of retries ran inside the outage, so a shorter outage still outlasts every retry. Not much
+ * shorter: the 1 s queue pauses of the 429s do not scale with it (12 s was too short on a
+ * loaded 2-core machine: the first wave had not ended when the providers came back).
  */
 const OUTAGE_MS = Number(process.env.PRBOT_OUTAGE_MS ?? 60_000);
 const GAPS = 4;
