@@ -16,30 +16,37 @@ afterEach(async () => {
   h = server = undefined;
 });
 
+/**
+ * Jobs racing for the budget: three times the bucket of 20 calls, every one in flight at once
+ * (two worker sets of concurrency 50). Checked to fail with a non-atomic reserve (read, compare,
+ * then HINCRBY from the worker): 60 racers got 29 calls through a bucket of 20.
+ */
+const WIDTH = 60;
+
 async function race(budget: Record<string, unknown>, maxTokens: number) {
   // Usage as a real tokenizer reports it: ~3.5 characters a prompt token, the completion near max_tokens.
   server = await startModelServer((req) => {
     const prompt = Math.ceil(req.body.messages.map((m) => m.content).join('\n').length / 3.5);
     return { ...passingAnswer(gapNumber(req)), delayMs: 50, usage: { prompt_tokens: prompt, completion_tokens: maxTokens - 100, total_tokens: prompt + maxTokens - 100 } };
   });
-  const repo = await repoWithGaps(gapLines(200));
+  const repo = await repoWithGaps(gapLines(WIDTH));
   h = await createHarness({
     repo,
     env: SECRET_ENV,
     config: {
       models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'], maxTokens },
       budget,
-      policy: { maxGapsPerRun: 200 },
+      policy: { maxGapsPerRun: WIDTH },
       queues: { propose: { concurrency: 50, limiter: null } },
     },
   });
   const rt = h.rt;
-  // Two worker sets on separate connections: 100 reservations can be in flight at once.
+  // Two worker sets on separate connections: every reservation can be in flight at once.
   const a = startWorkers(rt, defaultPolicy, { queues: ['propose'] });
   const second = h.runtime({ env: SECRET_ENV });
   const b = startWorkers(second, defaultPolicy, { queues: ['propose'] });
   const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
-  // Let the 200 propose jobs race; the cycles that got a call hand over to apply, which no one runs.
+  // Let the propose jobs race; the cycles that got a call hand over to apply, which no one runs.
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && (await rt.queues.propose.count()) + (await rt.queues.propose.getActiveCount()) > 0) await new Promise((r) => setTimeout(r, 50));
   await a.close(2000);
@@ -47,15 +54,15 @@ async function race(budget: Record<string, unknown>, maxTokens: number) {
   return { rt, ids };
 }
 
-it('200 concurrent propose jobs against a bucket of 20 calls: exactly 20 requests reach the model server', async () => {
+it(`${WIDTH} concurrent propose jobs against a bucket of 20 calls: exactly 20 requests reach the model server`, async () => {
   const { rt, ids } = await race({ callsPerDay: 20, tokensPerDay: 10_000_000 }, 1000);
-  expect(ids).toHaveLength(200);
+  expect(ids).toHaveLength(WIDTH);
   const handedOver = await rt.queues.apply.count();
   const costSkips = Number((await rt.redis.hget(rt.keys.stats(new Date().toISOString().slice(0, 10)), 'skipped_cost')) ?? 0);
-  recordRow({ fault: 'budget race: 200 concurrent propose jobs, bucket of 20 calls', injections: 200, inFlight: 200, lost: 200 - handedOver - costSkips, duplicates: Math.max(0, server!.requests.length - 20), notes: `${server!.requests.length} requests reached the model server; ${handedOver} handed over, ${costSkips} skipped_cost` });
+  recordRow({ fault: `budget race: ${WIDTH} concurrent propose jobs, bucket of 20 calls`, injections: WIDTH, inFlight: WIDTH, lost: WIDTH - handedOver - costSkips, duplicates: Math.max(0, server!.requests.length - 20), notes: `${server!.requests.length} requests reached the model server; ${handedOver} handed over, ${costSkips} skipped_cost` });
   expect(server!.requests).toHaveLength(20);
   expect(handedOver).toBe(20);
-  expect(costSkips).toBe(180);
+  expect(costSkips).toBe(WIDTH - 20);
   expect(await scanSecrets(h!, rt, [], 'budget race (calls)')).toBe(0);
   void QUEUE_NAMES;
 }, 120_000);
@@ -65,7 +72,7 @@ it('tokens never go over the cap by more than one call\'s max_tokens', async () 
   const maxTokens = 1000;
   const { rt } = await race({ callsPerDay: 1000, tokensPerDay: cap }, maxTokens);
   const used = (await rt.budget.today()).tokens.used;
-  recordRow({ fault: 'budget race: 200 concurrent propose jobs, token cap 30,000', injections: 200, inFlight: 200, lost: 0, duplicates: 0, notes: `${server!.requests.length} calls made; ${used} tokens used of ${cap} (allowed overshoot: one call's max_tokens, ${maxTokens})` });
+  recordRow({ fault: `budget race: ${WIDTH} concurrent propose jobs, token cap 30,000`, injections: WIDTH, inFlight: WIDTH, lost: 0, duplicates: 0, notes: `${server!.requests.length} calls made; ${used} tokens used of ${cap} (allowed overshoot: one call's max_tokens, ${maxTokens})` });
   expect(used).toBeLessThanOrEqual(cap + maxTokens);
   expect(server!.requests.length).toBeGreaterThan(5);
 }, 120_000);

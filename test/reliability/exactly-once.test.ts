@@ -92,9 +92,17 @@ async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer):
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-it('Redis at maxmemory (noeviction) for 15 s while every cycle is in flight: all end ok, nothing paid twice', async () => {
+/**
+ * How long Redis refuses writes: PRBOT_OOM_MS (default 15 s; vitest.reliability.config.ts sets 5 s
+ * for CI). Job locks last twice that and the stalled check runs thrice within it, as with 15 s
+ * against 30 s locks and a 5 s check: the refused writes outlast many checks and lock renewals,
+ * yet no lock of a live worker expires during the fault.
+ */
+const OOM_MS = Number(process.env.PRBOT_OOM_MS ?? 15_000);
+
+it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is in flight: all end ok, nothing paid twice`, async () => {
   const CYCLES = 8;
-  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: 30_000, stalledIntervalMs: 5000, maxStalledCount: 1 } });
+  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: 2 * OOM_MS, stalledIntervalMs: Math.round(OOM_MS / 3), maxStalledCount: 1 } });
   const admin = new Redis(rs.url);
   let fault: Promise<void> | undefined;
   let atFault = { active: 0, pending: 0, refused: false };
@@ -118,7 +126,7 @@ it('Redis at maxmemory (noeviction) for 15 s while every cycle is in flight: all
         const outcomes = await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))));
         atFault = { ...atFault, active, pending: outcomes.filter((x) => !x).length };
         open();
-        await sleep(15_000);
+        await sleep(OOM_MS);
         await admin.config('SET', 'maxmemory', '0');
       })();
       await barrier;
@@ -129,7 +137,7 @@ it('Redis at maxmemory (noeviction) for 15 s while every cycle is in flight: all
   await fault;
   const leftLocks = (await Promise.all(t.records.map((r) => rt.redis.exists(rt.keys.inflight(r.gap_id!))))).reduce((a, b) => a + b, 0);
   recordRow({
-    fault: 'Redis at maxmemory (noeviction, every write refused with OOM) for 15 s, starting when every cycle is active in propose',
+    fault: `Redis at maxmemory (noeviction, every write refused with OOM) for ${OOM_MS / 1000} s, starting when every cycle is active in propose`,
     injections: 1,
     inFlight: atFault.pending,
     lost: t.lost,

@@ -11,7 +11,8 @@ import { gapNumber } from './answers.ts';
 import { hostileAnswers } from './hostile-proposals.ts';
 import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 
-const COUNT = 1000;
+// Every traversal spelling in both path shapes (100 answers), then ~9 of each other hostile shape.
+const COUNT = 300;
 const ESCAPE = `prbot-escape-${Date.now().toString(36)}`;
 let h: Harness;
 let server: ModelServer;

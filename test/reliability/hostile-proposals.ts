@@ -46,10 +46,19 @@ export function hostileAnswers(escape: string, count: number): string[] {
     () => 'null',
     () => '[1,2,3]',
   ];
+  // Every traversal spelling first, alone and beside a good file (the first two shapes), then the
+  // other shapes and raw answers in turn. (Cycling all shapes from the start met only 2 of the
+  // 50 spellings in each of those two shapes, whatever the count.)
   const out: string[] = [];
-  for (let i = 0; out.length < count; i++) {
-    const k = i % (shapes.length + raw.length);
-    out.push(k < shapes.length ? JSON.stringify(shapes[k]!(i)) : raw[k - shapes.length]!(i));
-  }
+  for (let i = 0; i < traversal.length && out.length < count; i++) out.push(JSON.stringify(shapes[0]!(i)));
+  for (let i = 0; i < traversal.length && out.length < count; i++) out.push(JSON.stringify(shapes[1]!(pathIndex7(i, traversal.length))));
+  const rest = [...shapes.slice(2).map((f) => (i: number) => JSON.stringify(f(i))), ...raw];
+  for (let i = 0; out.length < count; i++) out.push(rest[i % rest.length]!(out.length));
   return out;
+}
+
+/** The i for which shape 1's `(i * 7) % n` picks spelling `k` (7 is invertible mod 50). */
+function pathIndex7(k: number, n: number): number {
+  for (let i = 0; i < n; i++) if ((i * 7) % n === k) return i;
+  return k;
 }

@@ -17,12 +17,14 @@ afterEach(async () => {
  * Issue 13's row: every provider answers 5xx or 429 for a whole outage, with a per-cycle cap of
  * 2 model calls. Before the fix each failed call kept its charge, so the third attempt hit the
  * cap and the cycle ended skipped_cost, and the day's budget paid for the outage.
- * The outage lasts PRBOT_OUTAGE_MS (default 60 s, the issue's figure; the suite runs ~2 min).
+ * The outage lasts PRBOT_OUTAGE_MS (default 60 s, the issue's figure; vitest.reliability.config.ts
+ * sets 20 s for CI), and in any case until the first wave of retries has ended: the outage
+ * outlasts every retry by construction. The backoff scales with it.
  */
 const OUTAGE_MS = Number(process.env.PRBOT_OUTAGE_MS ?? 60_000);
 const GAPS = 4;
 
-it(`every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s, per-cycle cap 2 calls: model_failed, nothing charged; back, each gap gets one call and its PR`, async () => {
+it(`every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s or more (past every retry), per-cycle cap 2 calls: model_failed, nothing charged; back, each gap gets one call and its PR`, async () => {
   let outageEnds = Number.POSITIVE_INFINITY;
   let n = 0;
   server = await startModelServer((req) => {
@@ -50,19 +52,23 @@ it(`every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s, per-cycle cap 2 
   });
   const rt = h.rt;
   const started = Date.now();
-  outageEnds = started + OUTAGE_MS;
 
-  const during = await runAll(rt, { timeoutMs: OUTAGE_MS });
+  // The providers stay down for OUTAGE_MS, and longer if the first wave of retries has not ended
+  // by then (a loaded machine): every attempt of it falls inside the outage, by construction
+  // rather than by a race against the clock, which failed on a loaded 2-core machine.
+  const during = await runAll(rt, { timeoutMs: OUTAGE_MS + 240_000 });
   const reqsDuring = server.requests.length;
   const spentDuring = await rt.budget.today();
   const cycleCalls = await Promise.all(during.records.map(async (r) => Number((await rt.redis.hget(rt.keys.budgetCycle(r.cycle_id), 'calls')) ?? 0)));
   const endedAt = Date.now();
-  expect(endedAt).toBeLessThan(outageEnds); // the whole first wave ran inside the outage
+  outageEnds = Math.max(started + OUTAGE_MS, endedAt);
+  const outageS = Math.round((outageEnds - started) / 1000);
 
-  // The fault's length, not a wait for an event: the providers stay down until it ends.
+  // The rest of the fault's length, not a wait for an event: the providers stay down until it ends.
   await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
   const before = server.requests.length;
-  const after = await runAll(rt, { timeoutMs: 60_000 });
+  // A deadline, not a speed claim: four whole cycles on a loaded 2-core machine took over 60 s.
+  const after = await runAll(rt, { timeoutMs: 240_000 });
   const callsAfter = server.requests.length - before;
   const prs = (await readdir((h.cfg.forge as { prDir: string }).prDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
 
@@ -71,12 +77,12 @@ it(`every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s, per-cycle cap 2 
   const duplicates = ids.length - new Set(ids).size + Math.max(0, prs.length - GAPS) + Math.max(0, callsAfter - GAPS);
   const outcomes = (rs: typeof during.records) => [...new Set(rs.map((r) => r.outcome))].join(', ');
   recordRow({
-    fault: `every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s, per-cycle cap 2 calls (2 rungs, 4 attempts)`,
+    fault: `every provider answering 5xx/429 for ${outageS} s, per-cycle cap 2 calls (2 rungs, 4 attempts)`,
     injections: reqsDuring,
     inFlight: GAPS,
     lost,
     duplicates,
-    notes: `during: ${during.records.length} × ${outcomes(during.records)} after ${reqsDuring} failed requests; budget charged ${spentDuring.calls.used} calls, ${spentDuring.tokens.used} tokens (per cycle: ${cycleCalls.join('/')} calls); back: ${after.records.length} × ${outcomes(after.records)}, ${callsAfter} model calls, ${prs.length} PRs. Outage length PRBOT_OUTAGE_MS=${OUTAGE_MS}`,
+    notes: `during: ${during.records.length} × ${outcomes(during.records)} after ${reqsDuring} failed requests; budget charged ${spentDuring.calls.used} calls, ${spentDuring.tokens.used} tokens (per cycle: ${cycleCalls.join('/')} calls); back: ${after.records.length} × ${outcomes(after.records)}, ${callsAfter} model calls, ${prs.length} PRs. Outage length PRBOT_OUTAGE_MS=${OUTAGE_MS} (${outageS} s: the first wave ended ${Math.round((endedAt - started) / 1000)} s into it)`,
   });
   expect(during.records.map((r) => r.outcome)).toEqual(Array(GAPS).fill('model_failed'));
   expect(during.records[0]!.reason).toMatch(/propose gave up after its retries: every rung is unavailable: primary\/m: HTTP 50\d.*fallback\/m: HTTP 50\d/);
@@ -90,4 +96,4 @@ it(`every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s, per-cycle cap 2 
   expect(lost).toBe(0);
   expect(duplicates).toBe(0);
   expect(await scanSecrets(h, rt, [], 'model outage')).toBe(0);
-}, OUTAGE_MS + 180_000);
+}, OUTAGE_MS + 600_000);

@@ -87,7 +87,11 @@ async function filesUnder(dir: string): Promise<string[]> {
       if (e.isDirectory()) {
         if (e.name === '.git' || e.name.endsWith('.git') || e.name === 'slots' || e.name === 'mirrors') continue;
         await walk(p);
-      } else if (e.isFile() && (await stat(p)).size < 50_000_000) out.push(p);
+      } else if (e.isFile()) {
+        // A record's `.tmp` file can be renamed away between readdir and stat (atomic writes).
+        const size = await stat(p).then((s) => s.size, () => -1);
+        if (size >= 0 && size < 50_000_000) out.push(p);
+      }
     }
   };
   await walk(dir);
@@ -100,7 +104,7 @@ async function filesUnder(dir: string): Promise<string[]> {
  */
 export async function scanSecrets(h: Harness, rt: Runtime, extra: string[], what: string): Promise<number> {
   const texts: string[] = [...extra];
-  for (const f of await filesUnder(h.dir)) texts.push(await readFile(f, 'utf8'));
+  for (const f of await filesUnder(h.dir)) texts.push(await readFile(f, 'utf8').catch(() => ''));
   for (const q of QUEUE_NAMES) {
     const jobs = await rt.queues[q].getJobs(['completed', 'failed', 'waiting', 'delayed', 'active'], 0, 5000);
     for (const j of jobs) texts.push(JSON.stringify([j.data, j.returnvalue, j.failedReason, j.stacktrace, (await rt.queues[q].getJobLogs(j.id!)).logs]));

@@ -49,7 +49,9 @@ it(`SIGKILL of a worker in the middle of each stage, ${CYCLES} cycles in flight:
       workers.push(w);
       // Kill only once this process has a job of the stage in hand (not a dead worker's stale one).
       const mine = async () => (await rt.queues[stage].getActive()).filter((j) => (j.processedOn ?? 0) >= started).length;
-      const hit = await until(async () => (await mine()) > 0, 60_000, 5);
+      // Every 25 ms, not 5: each look fetches every active job, and a tighter loop took CPU from
+      // the worker it waits for (a stage holds its job far longer than 25 ms: model delay, git, tests).
+      const hit = await until(async () => (await mine()) > 0, 60_000, 25);
       if (hit) injections.push({ stage, active: await mine() });
       await stopChild(w, 'SIGKILL');
     }
