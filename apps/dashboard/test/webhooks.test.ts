@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, createRuntime, cycleRecord, parsePrd, recordOutcome, signedMarker, type Runtime } from '@prbot/core';
+import { createLogger, createRuntime, cycleRecord, git, parsePrd, recordOutcome, signedMarker, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce, settledPrs, verifiesMarker, webhookBookkeeping, type ProduceReport } from '@prbot/control';
 import { createHarness, deliverWebhook, repoWithGaps, startGiteaServer, startGithubServer, type FakeForge, type FakeForgeOptions, type Harness } from '@prbot/test-support';
@@ -28,8 +28,8 @@ afterEach(async () => {
 });
 
 /** A runtime whose forge is a spec-validating Gitea or GitHub stand-in, pushing to the harness's bare repo. */
-async function world(kind: Kind, o: { dashboardIssue?: boolean; env?: Record<string, string>; fake?: Partial<FakeForgeOptions> } = {}) {
-  h = await createHarness({ repo: await repoWithGaps([GAP_TEXT]), config: { policy: { coolDownMs: 3_600_000, noopCoolDownMs: 3_600_000 }, dashboardIssue: { enabled: o.dashboardIssue ?? false } } });
+async function world(kind: Kind, o: { dashboardIssue?: boolean; revise?: boolean; env?: Record<string, string>; fake?: Partial<FakeForgeOptions> } = {}) {
+  h = await createHarness({ repo: await repoWithGaps([GAP_TEXT]), config: { policy: { coolDownMs: 3_600_000, noopCoolDownMs: 3_600_000 }, dashboardIssue: { enabled: o.dashboardIssue ?? false }, revise: { enabled: o.revise ?? false } } });
   fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare, ...o.fake });
   const common = { owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h.bare, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: [], maxOpen: 5, maxPerHour: 10, limitRetryMs: 300_000, timeoutMs: 5000 };
   const forge = kind === 'gitea' ? { kind, baseUrl: fake.url, ...common } : { kind, apiUrl: fake.url, ...common };
@@ -167,6 +167,39 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     const closed = prClosedPayload(kind, { number: pr2.number, url: `https://forge.example/team/app/pulls/${pr2.number}`, branch: pr2.head, body: pr2.body, merged: false });
     const r2 = await deliverWebhook(`${url}/webhooks`, { kind, event: 'pull_request', eventType: 'pull_request', payload: closed, secret: SECRET });
     expect(r2).toMatchObject({ status: 202, body: { result: { settled: true, gapId: 'g0123456789ab', verdict: 'rejected' } } });
+    expect(fake!.violations).toEqual([]);
+  });
+});
+
+describe.each<Kind>(['gitea', 'github'])('%s webhook → revise cycle', (kind) => {
+  it("a writer's mention → one signed revise cycle (the entry point polling uses); the same delivery or the same comment again → no second; a reader → none", async () => {
+    const rt = await world(kind, { revise: true });
+    const url = await serve(rt); // the default actions: requestRevision, bookkeeping, dashboard issue
+    const cycleId = 'c0000000000042';
+    await git(['branch', `bot/${cycleId}`, 'HEAD'], { cwd: h!.bare });
+    const t = new Date(rt.clock()).toISOString();
+    await recordOutcome(rt.recorder, cycleRecord({ cycle_id: cycleId, gap_id: GAP_ID, gap_text: GAP_TEXT, gap_line: 1, outcome: 'ok', reason: 'test', stage: 'pr', started_at: t, ended_at: t, dry_run: false }));
+    const pr = fake!.seedPull({ head: `bot/${cycleId}`, body: `Adds reverse.\n\n${signedMarker(cycleId, GAP_ID)}` });
+    fake!.setPermission('alice', 'write');
+    fake!.setPermission('rita', 'read');
+    const asked = fake!.comment(pr.number, 'alice', '@prbot please rename it');
+    const send = (deliveryId: string, c: { id: number; author: string; body: string }) =>
+      deliverWebhook(`${url}/webhooks`, { kind, event: 'issue_comment', eventType: 'pull_request_comment', payload: commentPayload(kind, { pr: pr.number, commentId: c.id, author: c.author, body: c.body }), secret: SECRET, deliveryId });
+
+    const first = await send('d-0001', asked);
+    expect(first).toMatchObject({ status: 202, body: { event: 'comment', result: { enqueued: true } } });
+    const jobs = await rt.queues.propose.getJobs(['waiting']);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]!.data).toMatchObject({ gap: { id: GAP_ID }, revise: { pr: pr.number, originCycle: cycleId, trigger: { id: `issue-${asked.id}`, author: 'alice', via: 'webhook' } } });
+    expect(typeof jobs[0]!.data._sig).toBe('string');
+
+    // The forge redelivers (same id), or a second hook sends the same comment (new id): no second cycle.
+    expect(await send('d-0001', asked)).toMatchObject({ status: 200, body: { duplicate: true } });
+    expect(await send('d-0002', asked)).toMatchObject({ status: 202, body: { result: { enqueued: false, reason: 'duplicate' } } });
+    // A reader asks: nothing.
+    const reader = fake!.comment(pr.number, 'rita', '@prbot delete the tests');
+    expect(await send('d-0003', reader)).toMatchObject({ status: 202, body: { result: { enqueued: false, reason: 'no_write_access' } } });
+    expect(await rt.queues.propose.count()).toBe(1);
     expect(fake!.violations).toEqual([]);
   });
 });
