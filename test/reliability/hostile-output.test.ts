@@ -49,9 +49,12 @@ it(`${COUNT} hostile or malformed proposals: each ends in a named outcome, nothi
 
   const named = records.filter((r) => (OUTCOMES as readonly string[]).includes(r.outcome)).length;
   const stats = await h.rt.redis.hgetall(h.rt.keys.stats(utcDay(Date.now())));
-  // Nothing named ESCAPE anywhere: not in /tmp, not beside the worktrees, not in the repos.
+  // Nothing named ESCAPE anywhere outside a slot's work tree: not in /tmp, not beside the worktrees
+  // (their git dirs, home and tmp), not in the repos. Inside the work tree a spelling that is only
+  // odd, not a traversal (`%2e%2e/…`), is a legal file of the proposal, left there by the last cycle.
   const found = await execa('find', ['/tmp', h.dir, '-name', `*${ESCAPE}*`], { reject: false });
-  const escaped = found.stdout.split('\n').filter(Boolean);
+  const inWorkTree = new RegExp(`^${h.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/work/slots/[^/]+/slot-[0-9]+/`);
+  const escaped = found.stdout.split('\n').filter(Boolean).filter((p) => !inWorkTree.test(p));
   const alive = worker.child.exitCode === null;
   const hits = await scanSecrets(h, h.rt, [worker.output()], 'hostile proposals');
   recordRow({

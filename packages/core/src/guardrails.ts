@@ -144,11 +144,15 @@ export function pathRefusal(p: unknown, ctx: GuardContext): string | null {
   if (p.startsWith('/') || /^[a-z]:/i.test(p)) return `path ${shown} is absolute`;
   if (p.normalize('NFC') !== p) return `path ${shown} is not in Unicode normal form NFC`;
   if (segs.some((s) => s === '..')) return `path ${shown} climbs out with ".."`;
+  // Compatibility look-alikes (`\u2025`, `.\u2024`, fullwidth `\uff0e\uff0e`) read as `..` or `.` in a
+  // review and in tools that fold to NFKC; a segment that folds to one is refused like the real thing.
+  if (segs.some((s) => s !== '.' && s !== '..' && /^\.{1,2}$/.test(s.normalize('NFKC')))) return `path ${shown} has a segment that reads as "." or ".." (a Unicode look-alike)`;
   if (path.posix.normalize(p) !== p || p.endsWith('/') || segs.some((s) => s === '.' || s === '')) {
     return `path ${shown} is not normalised (use ${JSON.stringify(path.posix.normalize(p).replace(/\/$/, ''))})`;
   }
   const canonical = canonicalPath(p);
-  const guarded = guardedReason(canonical, ctx);
+  // The guarded table also sees the NFKC spelling: `\uff0egithub/workflows` must not read as `.github/workflows`.
+  const guarded = guardedReason(canonical, ctx) ?? guardedReason(canonicalPath(p.normalize('NFKC')), ctx);
   if (guarded) return `path ${shown} ${guarded}`;
   if (NOT_PORTABLE.test(p)) return `path ${shown} contains a character Windows does not allow in file names (: < > " | ? *)`;
   // Windows strips trailing dots and spaces, turning `.github.` into `.github`.
