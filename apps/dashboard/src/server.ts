@@ -6,7 +6,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { z } from 'zod';
-import { gapHistory, outcomeSchema, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/core';
+import { canRevise, gapHistory, hasWriteAccess, outcomeSchema, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/core';
 import { requestRevision, webhookBookkeeping } from '@prbot/control';
 import { createMetrics } from './metrics.ts';
 import { overview, stats } from './overview.ts';
@@ -29,10 +29,9 @@ export interface DashboardOptions {
  * collaborator permission when the driver offers one (`permissionOf`; not the local forge).
  */
 export function defaultWebhookActions(rt: Runtime): WebhookActions {
-  const forge = rt.forge as { permissionOf?: (login: string) => Promise<string> };
-  const permissionOf = forge.permissionOf?.bind(rt.forge);
+  const forge = rt.forge;
   return {
-    ...webhookBookkeeping(rt, permissionOf ? { canWrite: async (login) => ['admin', 'write'].includes(await permissionOf(login)) } : {}),
+    ...webhookBookkeeping(rt, canRevise(forge) ? { canWrite: async (login) => hasWriteAccess(await forge.permissionOf(login)) } : {}),
     revise: (input) => requestRevision(rt, input),
   };
 }

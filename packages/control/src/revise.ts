@@ -1,5 +1,6 @@
 import {
   canRevise,
+  hasWriteAccess,
   CycleEnded,
   GAP_LOCK_TTL_S,
   gapHistory,
@@ -96,7 +97,7 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       await release();
       return skip('permission_unknown', `cannot read ${who}'s permission: ${reasonOf(err)}`);
     }
-    if (permission !== 'admin' && permission !== 'write') return skip('no_write_access', `${who} has ${permission} access to the repository; revisions need write`);
+    if (!hasWriteAccess(permission)) return skip('no_write_access', `${who} has ${permission} access to the repository; revisions need write`);
 
     // 5. The cap, counted when a cycle is enqueued (taken back below if nothing is enqueued).
     const revision = await rt.redis.incr(rt.keys.revisions(req.pr));

@@ -353,6 +353,7 @@ export {
 export {
   type BotPr,
   canRevise,
+  hasWriteAccess,
   type DoctorCheck,
   type DraftPr,
   type Forge,

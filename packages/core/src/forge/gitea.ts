@@ -1,6 +1,6 @@
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { forgeCall, forgePages, ForgeRefused, fromRepo, message, type ForgeHttp } from './http.ts';
-import { pushBranch, pushFastForwardBranch, remoteBranchHead } from './push.ts';
+import { GitRemote } from './push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
 
 interface GiteaPull {
@@ -56,14 +56,15 @@ const PAGE = 50;
  * older servers lists every PR and matches head branch and head repository. Labels are ids
  * (repository and organisation labels, read to the last page) and are best effort.
  */
-export class GiteaForge implements Forge, ReviseForge {
+export class GiteaForge extends GitRemote implements Forge, ReviseForge {
   readonly kind = 'gitea';
   private readonly http: ForgeHttp;
   private readonly repoPath: string;
   private labelIds: Map<string, number> | null = null;
   private version: Promise<[number, number] | null> | null = null;
 
-  constructor(private readonly o: GiteaOptions) {
+  constructor(protected override readonly o: GiteaOptions) {
+    super(o);
     this.http = {
       label: `gitea ${new URL(o.baseUrl).host}/${o.owner}/${o.repo}`,
       baseUrl: o.baseUrl.replace(/\/+$/, '') + '/api/v1',
@@ -74,9 +75,6 @@ export class GiteaForge implements Forge, ReviseForge {
     this.repoPath = `/repos/${encodeURIComponent(o.owner)}/${encodeURIComponent(o.repo)}`;
   }
 
-  push(mirrorDir: string, commit: string, branch: string): Promise<void> {
-    return pushBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
-  }
 
   /** /repos/{o}/{r}/issues* is in Gitea's issue scope: the token needs write:issue. */
   readonly issues: ForgeIssues = {
@@ -241,13 +239,6 @@ export class GiteaForge implements Forge, ReviseForge {
     return String(r.body?.login ?? '');
   }
 
-  pushFastForward(mirrorDir: string, commit: string, branch: string): Promise<void> {
-    return pushFastForwardBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
-  }
-
-  branchHead(mirrorDir: string, branch: string): Promise<string | null> {
-    return remoteBranchHead(mirrorDir, this.o.remote, branch, this.o.token);
-  }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
     const warnings: string[] = [];

@@ -1,7 +1,7 @@
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { ForgeRefused, fromRepo } from './http.ts';
 import { fixFor, normalisePermission, reasonOf } from './gitea.ts';
-import { pushBranch, pushFastForwardBranch, remoteBranchHead } from './push.ts';
+import { GitRemote } from './push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
 
 /**
@@ -65,13 +65,14 @@ const DRAFT_REFUSED = /draft pull requests are not supported/i;
  * a longer one ends the attempt with RateLimited, so the whole pr queue waits (BullMQ's manual
  * rate limit, which does not count as an attempt) instead of one job sleeping on a worker slot.
  */
-export class GithubForge implements Forge, ReviseForge {
+export class GithubForge extends GitRemote implements Forge, ReviseForge {
   readonly kind = 'github';
   private readonly label: string;
   private gh?: Promise<Client>;
   private readonly waitMs: number;
 
-  constructor(private readonly o: GithubOptions) {
+  constructor(protected override readonly o: GithubOptions) {
+    super(o);
     this.label = `github ${o.owner}/${o.repo}`;
     this.waitMs = o.rateLimitWaitMs ?? 20_000;
   }
@@ -98,9 +99,6 @@ export class GithubForge implements Forge, ReviseForge {
     return this.gh;
   }
 
-  push(mirrorDir: string, commit: string, branch: string): Promise<void> {
-    return pushBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
-  }
 
   /** A fine-grained token needs Issues: read and write; a classic one repo (public_repo). */
   readonly issues: ForgeIssues = {
@@ -255,13 +253,6 @@ export class GithubForge implements Forge, ReviseForge {
     return r.data.login;
   }
 
-  pushFastForward(mirrorDir: string, commit: string, branch: string): Promise<void> {
-    return pushFastForwardBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
-  }
-
-  branchHead(mirrorDir: string, branch: string): Promise<string | null> {
-    return remoteBranchHead(mirrorDir, this.o.remote, branch, this.o.token);
-  }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
     const warnings: string[] = [];

@@ -98,3 +98,23 @@ export async function remoteBranchHead(mirrorDir: string, remote: string, branch
     throw new TransientError(`reading the head of ${branch} failed: ${token ? msg.replaceAll(token, '***') : msg}`);
   }
 }
+
+/**
+ * The git side of a remote forge (push, fast-forward push, branch head), the same for Gitea and
+ * GitHub: only the API side differs. The token reaches git through pushEnv, never argv.
+ */
+export abstract class GitRemote {
+  constructor(protected readonly o: { remote: string; token: string }) {}
+
+  push(mirrorDir: string, commit: string, branch: string): Promise<void> {
+    return pushBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
+  }
+
+  pushFastForward(mirrorDir: string, commit: string, branch: string): Promise<void> {
+    return pushFastForwardBranch(mirrorDir, this.o.remote, commit, branch, this.o.token);
+  }
+
+  branchHead(mirrorDir: string, branch: string): Promise<string | null> {
+    return remoteBranchHead(mirrorDir, this.o.remote, branch, this.o.token);
+  }
+}

@@ -74,6 +74,11 @@ export interface PrComment {
 /** A user's access to the repository, as both forges name it (GitHub's maintain/triage fold into write/read). */
 export type RepoPermission = 'admin' | 'write' | 'read' | 'none';
 
+/** Who may steer prbot (ask for a revision, tick the dashboard issue): users who could push the change themselves. */
+export function hasWriteAccess(p: RepoPermission): boolean {
+  return p === 'admin' || p === 'write';
+}
+
 /** What revise cycles need from a forge beyond opening PRs (Gitea/Forgejo and GitHub; not the local forge). */
 export interface ReviseForge {
   /** The PR, or null when the forge has no PR of that number. */
