@@ -28,10 +28,13 @@ export async function pollRevisions(rt: Runtime, listed: BotPr[]): Promise<Polle
       rt.log.warn({ pr: pr.number, err: (err as Error).message }, `cannot read the comments of PR #${pr.number}; revise requests there wait for the next produce`);
       continue;
     }
-    for (const c of comments) {
-      if (!mentions(c.body, cfg.handle)) continue;
-      // Judged before (by poll or webhook): no forge call at all.
-      if (await rt.redis.exists(rt.keys.reviseTrigger(pr.number, `${c.kind}-${c.id}`))) continue;
+    const asking = comments.filter((c) => mentions(c.body, cfg.handle));
+    if (asking.length === 0) continue;
+    // Judged before (by poll or webhook): no forge call at all. One MGET per PR, not a round trip per comment.
+    const n = pr.number;
+    const judged = await rt.redis.mget(asking.map((c) => rt.keys.reviseTrigger(n, `${c.kind}-${c.id}`)));
+    for (const [i, c] of asking.entries()) {
+      if (judged[i] !== null) continue;
       const result = await requestRevision(rt, { pr: pr.number, trigger: { kind: 'comment', commentId: c.id, commentKind: c.kind, author: c.author, body: c.body }, via: 'poll' });
       out.push({ pr: pr.number, commentId: c.id, result });
       // One cycle per PR per run: the next mention waits for this revision (in_flight otherwise).
