@@ -174,7 +174,9 @@ export {
   type SymbolAt,
   symbolsOf,
   testsOf,
-  Texts,
+  CommitSnapshot,
+  SnapshotCache,
+  type SnapshotCacheOptions,
   type TreeFile,
   type Window,
   type WindowOptions,
@@ -295,6 +297,10 @@ export {
   type FileLock,
   tryFileLock,
 } from './pidlock.ts';
+export {
+  HEAP_GROWING_PERCENT,
+  tuneHeapGrowth,
+} from './heap.ts';
 export {
   createRuntime,
   type Runtime,
