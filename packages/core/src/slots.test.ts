@@ -99,4 +99,56 @@ describe('SlotPool', () => {
     expect(await readFile(path.join(slot.dir, 'node_modules', 'cached.txt'), 'utf8')).toBe('warm');
     expect(await readFile(path.join(slot.dir, 'README.md'), 'utf8')).not.toBe('edited');
   });
+
+  it('a git that hangs on something the tests left is killed and the slot rebuilt from nothing', async () => {
+    // `src` passed as a cache directory: the scrub does not enter it, but git still compares the
+    // tracked files in it and so opens src/.gitattributes, a FIFO that never gets a writer.
+    const pool = new SlotPool(mirror, path.join(dir, 'work7'), { gitTimeoutMs: 3000 });
+    const slot = await pool.acquire();
+    const head = await mirror.resolve('main');
+    await pool.moveTo(slot, head, ['src']);
+    const file = path.join(slot.dir, 'src', 'strings.js');
+    const before = await readFile(file, 'utf8');
+    const { execa } = await import('execa');
+    await execa('mkfifo', [path.join(slot.dir, 'src', '.gitattributes')]);
+    await new Promise((r) => setTimeout(r, 1100)); // ctime moves to a new second: git must hash the file
+    await writeFile(file, before.replace('capitalize', 'CAPITALIZE'));
+    await pool.moveTo(slot, head, ['src']);
+    expect(await readFile(file, 'utf8')).toBe(before);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(path.join(slot.dir, 'src', '.gitattributes'))).toBe(false);
+    await slot.release();
+  });
+
+  it('scrubs links, FIFOs, sockets and git names from the work tree before git runs', async () => {
+    const pool = new SlotPool(mirror, path.join(dir, 'work8'));
+    const slot = await pool.acquire();
+    const head = await mirror.resolve('main');
+    await pool.moveTo(slot, head, ['node_modules']);
+    const { mkdir, symlink } = await import('node:fs/promises');
+    const { execa } = await import('execa');
+    const outside = path.join(dir, 'outside');
+    await mkdir(outside, { recursive: true });
+    await writeFile(path.join(outside, 'keep'), 'k');
+    await mkdir(path.join(slot.dir, 'deep', 'er'), { recursive: true });
+    await symlink(outside, path.join(slot.dir, 'deep', 'er', 'link'));
+    await execa('mkfifo', [path.join(slot.dir, 'deep', 'fifo')]);
+    const { createServer } = await import('node:net');
+    const sock = createServer();
+    await new Promise<void>((r) => sock.listen(path.join(slot.dir, 'deep', 'sock'), r));
+    await writeFile(path.join(slot.dir, 'deep', '.gitmodules'), '[submodule "x"]\n\tpath = x\n\turl = ../x\n');
+    await mkdir(path.join(slot.dir, 'node_modules', '.bin'), { recursive: true });
+    await symlink('../pkg/cli.js', path.join(slot.dir, 'node_modules', '.bin', 'cli'));
+    const { scrubWorkTree } = await import('./scrub.ts');
+    const removed = await scrubWorkTree(slot.dir, ['node_modules']);
+    await new Promise((r) => sock.close(r));
+    expect(removed).toBe(4);
+    const { readdir, lstat } = await import('node:fs/promises');
+    expect((await readdir(path.join(slot.dir, 'deep'))).sort()).toEqual(['er']);
+    expect(await readdir(path.join(slot.dir, 'deep', 'er'))).toEqual([]);
+    expect(await readdir(outside)).toEqual(['keep']);
+    // A cache directory is not entered: its links stay.
+    expect((await lstat(path.join(slot.dir, 'node_modules', '.bin', 'cli'))).isSymbolicLink()).toBe(true);
+    await slot.release();
+  });
 });
