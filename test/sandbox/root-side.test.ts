@@ -144,6 +144,32 @@ console.log('deep trees planted');`;
     expect(records[1]!.tests[0]!.tail).toContain('cycle 1 clean');
   });
 
+  it('modes taken away by the tests (work tree, directories, tracked files) are given back to the next run', async () => {
+    // Root is not stopped by modes (CAP_DAC_OVERRIDE), but the next run's uid is: git restores
+    // a tracked file's content, not its read bits, and no directory's mode.
+    const plant = () => `${NODE}
+fs.chmodSync('README.md', 0o000);
+fs.chmodSync('src', 0o500);
+fs.chmodSync('pkg', 0o500);
+fs.mkdirSync('node_modules'); fs.chmodSync('node_modules', 0o500); // a cache dir: kept for the next run
+// Directories nobody may enter, in $HOME and /tmp: root empties both for the next cycle.
+for (const base of [os.homedir(), os.tmpdir()]) { const d = path.join(base, 'locked'); fs.mkdirSync(d); fs.writeFileSync(path.join(d, 'f'), 'x'); fs.chmodSync(d, 0); }
+let immutable; try { cp.execFileSync('chattr', ['+i', 'README.md'], { stdio: 'pipe' }); immutable = 'set'; } catch (e) { immutable = 'refused'; }
+fs.chmodSync('.', 0o500);
+console.log('modes taken, chattr +i ' + immutable);`;
+    const check = () => `${NODE}
+const r = {};
+try { fs.readFileSync('README.md'); r.read = 'ok'; } catch (e) { r.read = e.code; }
+for (const d of ['.', 'src', 'pkg', 'node_modules']) { try { fs.writeFileSync(path.join(d, 'out.txt'), 'x'); r[d] = 'ok'; } catch (e) { r[d] = e.code; } }
+console.log('modes ' + JSON.stringify(r));
+process.exit(Object.values(r).every((v) => v === 'ok') ? 0 : 1);`;
+    const { records } = await twoCycles({ plant, check, dir: 'pkg' });
+    expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
+    expect(records[0]!.tests[0]!.tail).toContain('modes taken, chattr +i refused');
+    expect(records[1]!.tests[0]?.tail, JSON.stringify(records[1])).toContain('modes {"read":"ok",".":"ok","src":"ok","pkg":"ok","node_modules":"ok"}');
+    expect(records[1]).toMatchObject({ outcome: 'ok' });
+  });
+
   it('symlinks, FIFOs, setuid files and daemons left behind: nothing outside changes, nothing outlives the run', async () => {
     const canary = (c: Ctx) => path.join(c.hostDir, 'canary');
     const stamp = `prbot-daemon-${Math.random().toString(36).slice(2)}`;

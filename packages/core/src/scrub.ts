@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InfraError } from './errors/index.ts';
@@ -19,10 +20,14 @@ const GIT_NAMES = new Set(['.git', '.gitattributes', '.gitignore', '.gitmodules'
  * of them named like git metadata. Removed: GIT_NAMES at any depth, every symlink (a tracked one
  * is written again by the checkout; an untracked one would be cleaned anyway), every FIFO,
  * socket or device node (git clean leaves those: it only knows files, links and directories).
- * Nothing is opened, followed or read: directory listings only (the entry types come with them;
- * an lstat per file to look for setuid bits cost 2,000 calls per cycle, and a setuid file of the
- * test uid is inert: bwrap mounts the work tree nosuid, sets no_new_privs, and root never runs
- * anything from a slot; git clean removes an untracked one).
+ * Nothing is opened, followed or read: directory listings and lstat only.
+ *
+ * Modes are given back too. Root is not stopped by them, but the next run's uid is: a tracked
+ * file the tests made unreadable (chmod 000) keeps that mode through git (it compares content,
+ * and of the mode only the executable bit), and git restores no directory's mode, so the next
+ * cycle's tests failed on EACCES and an innocent change was blamed. Owner read/write (and
+ * search, for directories) are set again, setuid/setgid bits dropped (nothing tracked has them).
+ * lstat is synchronous: 2,000 calls through the thread pool cost ~40 ms under load, a loop a few.
  *
  * Cache directories (`spare`, matched like `git clean -e`: a name without `/` at any depth) are
  * not entered: git does not look inside them, and they may hold 100,000 files.
@@ -32,29 +37,44 @@ const GIT_NAMES = new Set(['.git', '.gitattributes', '.gitignore', '.gitmodules'
 export async function scrubWorkTree(root: string, spare: string[]): Promise<number> {
   const names = new Set(spare.filter((s) => !s.includes('/')).map((s) => s.replace(/\/+$/, '')));
   const paths = new Set(spare.filter((s) => s.includes('/')).map((s) => s.replace(/^\/+|\/+$/g, '')));
-  let removed = 0;
+  let changed = 0;
+  const restore = (full: string, need: number) => {
+    const st = lstatSync(full);
+    const mode = st.mode & 0o7777;
+    if ((mode & need) === need && !(mode & 0o6000)) return;
+    // Through a descriptor of the very inode lstat saw, never a path that could have become a
+    // link since (O_NOFOLLOW), nor a FIFO that would block the open (O_NONBLOCK).
+    const fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const now = fstatSync(fd);
+      if (now.ino !== st.ino || now.dev !== st.dev || !(now.isFile() || now.isDirectory())) return;
+      fchmodSync(fd, (mode & 0o777) | need);
+      changed++;
+    } finally {
+      closeSync(fd);
+    }
+  };
   const walk = async (rel: string): Promise<void> => {
     const dir = path.join(root, rel);
+    restore(dir, 0o700);
     const entries = await readdir(dir, { withFileTypes: true });
     await Promise.all(
       entries.map(async (e) => {
         const relPath = rel ? `${rel}/${e.name}` : e.name;
         const full = path.join(dir, e.name);
-        const drop = async () => {
+        if (GIT_NAMES.has(e.name) || e.isSymbolicLink() || !(e.isFile() || e.isDirectory())) {
           await rm(full, { recursive: true, force: true });
-          removed++;
-        };
-        if (GIT_NAMES.has(e.name) || e.isSymbolicLink()) return drop();
-        if (e.isDirectory()) {
-          if (names.has(e.name) || paths.has(relPath)) return;
-          return walk(relPath);
+          changed++;
+          return;
         }
-        if (!e.isFile()) return drop();
+        if (e.isFile()) return restore(full, 0o600);
+        if (names.has(e.name) || paths.has(relPath)) return restore(full, 0o700); // kept, not entered
+        return walk(relPath);
       }),
     );
   };
   await walk('');
-  return removed;
+  return changed;
 }
 
 /**

@@ -120,12 +120,12 @@ describe('SlotPool', () => {
     await slot.release();
   });
 
-  it('scrubs links, FIFOs, sockets and git names from the work tree before git runs', async () => {
+  it('scrubs links, FIFOs, sockets and git names from the work tree before git runs, and gives modes back', async () => {
     const pool = new SlotPool(mirror, path.join(dir, 'work8'));
     const slot = await pool.acquire();
     const head = await mirror.resolve('main');
     await pool.moveTo(slot, head, ['node_modules']);
-    const { mkdir, symlink } = await import('node:fs/promises');
+    const { chmod, mkdir, symlink } = await import('node:fs/promises');
     const { execa } = await import('execa');
     const outside = path.join(dir, 'outside');
     await mkdir(outside, { recursive: true });
@@ -136,15 +136,21 @@ describe('SlotPool', () => {
     const { createServer } = await import('node:net');
     const sock = createServer();
     await new Promise<void>((r) => sock.listen(path.join(slot.dir, 'deep', 'sock'), r));
+    await writeFile(path.join(slot.dir, 'deep', 'suid'), '#!/bin/sh\n');
+    await chmod(path.join(slot.dir, 'deep', 'suid'), 0o4755);
+    await chmod(path.join(slot.dir, 'README.md'), 0o000);
+    await chmod(path.join(slot.dir, 'deep', 'er'), 0o100);
     await writeFile(path.join(slot.dir, 'deep', '.gitmodules'), '[submodule "x"]\n\tpath = x\n\turl = ../x\n');
     await mkdir(path.join(slot.dir, 'node_modules', '.bin'), { recursive: true });
     await symlink('../pkg/cli.js', path.join(slot.dir, 'node_modules', '.bin', 'cli'));
     const { scrubWorkTree } = await import('./scrub.ts');
     const removed = await scrubWorkTree(slot.dir, ['node_modules']);
     await new Promise((r) => sock.close(r));
-    expect(removed).toBe(4);
-    const { readdir, lstat } = await import('node:fs/promises');
-    expect((await readdir(path.join(slot.dir, 'deep'))).sort()).toEqual(['er']);
+    expect(removed).toBe(7); // 4 removed, 3 modes given back
+    const { readdir, lstat, stat } = await import('node:fs/promises');
+    expect((await readdir(path.join(slot.dir, 'deep'))).sort()).toEqual(['er', 'suid']);
+    const mode = async (p: string) => ((await stat(path.join(slot.dir, p))).mode & 0o7777).toString(8);
+    expect([await mode('deep/suid'), await mode('README.md'), await mode('deep/er')]).toEqual(['755', '600', '700']);
     expect(await readdir(path.join(slot.dir, 'deep', 'er'))).toEqual([]);
     expect(await readdir(outside)).toEqual(['keep']);
     // A cache directory is not entered: its links stay.
