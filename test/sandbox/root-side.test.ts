@@ -3,12 +3,13 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gapId, jobKeyFrom, newCycleId, signJob, stageJobId, type CycleRecord, type ProposeJob } from '@prbot/core';
+import { acquireTestUser, gapId, jobKeyFrom, newCycleId, signJob, stageJobId, type CycleRecord, type ProposeJob } from '@prbot/core';
 import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers } from '@prbot/worker';
 import { gapNumber } from '../reliability/answers.ts';
 import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { attack, cleanupDirs, PRELUDE } from './support.ts';
 
 /**
  * What one cycle's test code leaves behind is met by root at the start of the next cycle on the
@@ -19,6 +20,7 @@ import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts
  */
 const open: { h: Harness; server: ModelServer }[] = [];
 afterAll(async () => {
+  await cleanupDirs();
   for (const o of open) {
     await o.h.cleanup();
     await o.server.close();
@@ -230,6 +232,33 @@ setTimeout(() => process.exit(0), 500);`;
     expect(readdirSync(ctx.slotDir).filter((f) => ['link-dir', 'link-file', 'link-stdin', 'fifo', 'suid-sh', 'pkg-moved', '-rf', '--no-preserve-root', 'new\nline', ' ', 'sparse'].includes(f))).toEqual([]);
     expect(statSync(path.join(ctx.slotDir, 'pkg')).isDirectory()).toBe(true);
     expect(existsSync(path.join(ctx.slotDir, 'pkg', 'leftover1.cjs'))).toBe(true);
+  });
+});
+
+describe('the uid locks in a /tmp the tests share (tests.sandbox: off)', () => {
+  it('a lock directory planted by test code, with links to root\'s files, is refused; nothing is truncated', async () => {
+    // Without the sandbox the tests share the worker's /tmp, where the uid locks live
+    // (prbot-test-uids). Test code that gets there first (a fresh machine, or after a tmp
+    // cleaner removed it) owns the directory, and a lock file that is a link sends root's
+    // open + ftruncate + pid write into any file.
+    const { dirs } = await attack('off', `${PRELUDE}done({});`);
+    const victim = path.join(path.dirname(dirs.work), 'victim');
+    await writeFile(victim, 'root\'s file\n', { mode: 0o644 });
+    const lockDir = path.join(dirs.tmp, 'prbot-test-uids');
+    const plant = `${PRELUDE}
+const fs = require('fs');
+fs.mkdirSync(${JSON.stringify(lockDir)}, { mode: 0o777 });
+for (let uid = 61000; uid < 65000; uid++) fs.symlinkSync(${JSON.stringify(victim)}, ${JSON.stringify(lockDir)} + '/' + uid + '.lock');
+done({ planted: fs.readdirSync(${JSON.stringify(lockDir)}).length });`;
+    expect((await attack('off', plant, { dirs })).out).toMatchObject({ planted: 4000 });
+    let refused: unknown = null;
+    const user = await acquireTestUser('auto', undefined, lockDir).catch((err: unknown) => {
+      refused = err;
+      return null;
+    });
+    await user?.release();
+    expect(await readFile(victim, 'utf8')).toBe('root\'s file\n');
+    expect(String(refused)).toMatch(/not root's own|symbolic link|ELOOP/);
   });
 });
 
