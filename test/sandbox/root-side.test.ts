@@ -157,6 +157,8 @@ fs.mkdirSync('node_modules'); fs.chmodSync('node_modules', 0o500); // a cache di
 // Directories nobody may enter, in $HOME and /tmp: root empties both for the next cycle.
 for (const base of [os.homedir(), os.tmpdir()]) { const d = path.join(base, 'locked'); fs.mkdirSync(d); fs.writeFileSync(path.join(d, 'f'), 'x'); fs.chmodSync(d, 0); }
 let immutable; try { cp.execFileSync('chattr', ['+i', 'README.md'], { stdio: 'pipe' }); immutable = 'set'; } catch (e) { immutable = 'refused'; }
+fs.chmodSync('package.json', 0o666); // world-writable on the host
+fs.mkdirSync('open'); fs.chmodSync('open', 0o777);
 fs.chmodSync('.', 0o500);
 console.log('modes taken, chattr +i ' + immutable);`;
     const check = () => `${NODE}
@@ -165,9 +167,12 @@ try { fs.readFileSync('README.md'); r.read = 'ok'; } catch (e) { r.read = e.code
 for (const d of ['.', 'src', 'pkg', 'node_modules']) { try { fs.writeFileSync(path.join(d, 'out.txt'), 'x'); r[d] = 'ok'; } catch (e) { r[d] = e.code; } }
 console.log('modes ' + JSON.stringify(r));
 process.exit(Object.values(r).every((v) => v === 'ok') ? 0 : 1);`;
-    const { records } = await twoCycles({ plant, check, dir: 'pkg' });
+    const { records, ctx } = await twoCycles({ plant, check, dir: 'pkg' });
     expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
     expect(records[0]!.tests[0]!.tail).toContain('modes taken, chattr +i refused');
+    // Nothing in the next cycle's tree is writable by other local users.
+    expect((statSync(path.join(ctx.slotDir, 'package.json')).mode & 0o022).toString(8)).toBe('0');
+    expect((statSync(ctx.slotDir).mode & 0o022).toString(8)).toBe('0');
     expect(records[1]!.tests[0]?.tail, JSON.stringify(records[1])).toContain('modes {"read":"ok",".":"ok","src":"ok","pkg":"ok","node_modules":"ok"}');
     expect(records[1]).toMatchObject({ outcome: 'ok' });
   });

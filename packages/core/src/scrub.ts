@@ -26,7 +26,9 @@ const GIT_NAMES = new Set(['.git', '.gitattributes', '.gitignore', '.gitmodules'
  * file the tests made unreadable (chmod 000) keeps that mode through git (it compares content,
  * and of the mode only the executable bit), and git restores no directory's mode, so the next
  * cycle's tests failed on EACCES and an innocent change was blamed. Owner read/write (and
- * search, for directories) are set again, setuid/setgid bits dropped (nothing tracked has them).
+ * search, for directories) are set again, setuid/setgid bits dropped (nothing tracked has them),
+ * and group/other write too: the work tree is a host directory, and one made world-writable
+ * would let any local user change the next cycle's files, or swap links under root's checkout.
  * lstat is synchronous: 2,000 calls through the thread pool cost ~40 ms under load, a loop a few.
  *
  * Cache directories (`spare`, matched like `git clean -e`: a name without `/` at any depth) are
@@ -41,14 +43,14 @@ export async function scrubWorkTree(root: string, spare: string[]): Promise<numb
   const restore = (full: string, need: number) => {
     const st = lstatSync(full);
     const mode = st.mode & 0o7777;
-    if ((mode & need) === need && !(mode & 0o6000)) return;
+    if ((mode & need) === need && !(mode & 0o6022)) return;
     // Through a descriptor of the very inode lstat saw, never a path that could have become a
     // link since (O_NOFOLLOW), nor a FIFO that would block the open (O_NONBLOCK).
     const fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const now = fstatSync(fd);
       if (now.ino !== st.ino || now.dev !== st.dev || !(now.isFile() || now.isDirectory())) return;
-      fchmodSync(fd, (mode & 0o777) | need);
+      fchmodSync(fd, (mode & 0o755) | need);
       changed++;
     } finally {
       closeSync(fd);
