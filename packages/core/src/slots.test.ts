@@ -157,4 +157,27 @@ describe('SlotPool', () => {
     expect((await lstat(path.join(slot.dir, 'node_modules', '.bin', 'cli'))).isSymbolicLink()).toBe(true);
     await slot.release();
   });
+
+  it('tracked .gitignore, .gitattributes and links the scrub removes are written again by the checkout, as committed', async () => {
+    const { cp, mkdir, symlink, readlink, lstat } = await import('node:fs/promises');
+    const src = path.join(dir, 'with-git-names');
+    await cp(DEMO_REPO, src, { recursive: true });
+    await writeFile(path.join(src, '.gitignore'), 'dist/\n');
+    await mkdir(path.join(src, 'sub'), { recursive: true });
+    await writeFile(path.join(src, 'sub', '.gitattributes'), '*.bin binary\n');
+    await symlink('../README.md', path.join(src, 'sub', 'readme-link'));
+    const { bare, checkout } = await makeUpstream(src, path.join(dir, 'repo-git-names'));
+    const m = new Mirror(path.join(dir, 'work9'), bare);
+    await m.sync();
+    const pool = new SlotPool(m, path.join(dir, 'work9'));
+    const slot = await pool.acquire();
+    const head = await m.resolve('main');
+    await pool.moveTo(slot, head, []);
+    await pool.moveTo(slot, head, []); // scrubs, then checks out again
+    expect(await readFile(path.join(slot.dir, '.gitignore'), 'utf8')).toBe('dist/\n');
+    expect(await readFile(path.join(slot.dir, 'sub', '.gitattributes'), 'utf8')).toBe('*.bin binary\n');
+    expect((await lstat(path.join(slot.dir, 'sub', 'readme-link'))).isSymbolicLink()).toBe(true);
+    expect(await readlink(path.join(slot.dir, 'sub', 'readme-link'))).toBe(await readlink(path.join(checkout, 'sub', 'readme-link')));
+    await slot.release();
+  });
 });
