@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { mkdir, open, readdir, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -52,6 +53,7 @@ export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid:
   if (runAs === null || (runAs === 'auto' && process.getuid?.() !== 0)) return null;
   if (runAs !== 'auto') return { ...runAs, exclusive: false, release: async () => {} };
   await mkdir(lockDir, { recursive: true, mode: 0o700 });
+  assertOwnDir(lockDir);
   // The slot's previous uid first: its files then already belong to it (see handTo).
   const start = preferredUid !== undefined && preferredUid >= UID_BASE && preferredUid < UID_BASE + UID_COUNT ? preferredUid - UID_BASE : Math.floor(Math.random() * UID_COUNT);
   for (let k = 0; k < UID_COUNT; k++) {
@@ -60,6 +62,19 @@ export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid:
     if (lock) return { uid, gid: 65534, exclusive: true, release: () => lock.release() };
   }
   throw new Error(`no free test uid in ${UID_BASE}-${UID_BASE + UID_COUNT - 1} (locks in ${lockDir})`);
+}
+
+/**
+ * The uid locks usually live in /tmp, which tests without the sandbox (tests.sandbox: off) and
+ * every local user share. A directory of that name someone else made first is theirs: its lock
+ * files could be links into root's files, or held for ever. Only one that is this process's
+ * user's own, a real directory, writable by no one else, is used.
+ */
+function assertOwnDir(dir: string): void {
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || st.mode & 0o022) {
+    throw new InfraError(`the test uid lock directory ${dir} is not root's own (${st.isSymbolicLink() ? 'a symbolic link' : `owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}`}): someone else created it; remove it and restart the worker`);
+  }
 }
 
 /** Whether tests would run as the worker's own user (and so could read its environment). */
