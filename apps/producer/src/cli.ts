@@ -114,7 +114,8 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
         if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
         else console.log(report.reason);
       }
-      return 0;
+      // Some picked gaps were not enqueued (Redis refused): not a success, though the rest ran.
+      return report.notEnqueued ? 1 : 0;
     }
     case 'pause':
     case 'resume':

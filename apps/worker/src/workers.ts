@@ -1,8 +1,9 @@
 import { Worker } from 'bullmq';
-import { jobKeyFrom, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { assertRedisSafe, jobKeyFrom, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from './stage.ts';
-import { startReconciler } from './reconciler.ts';
+import { RECONCILE_SCHEDULER_ID, startReconciler } from './reconciler.ts';
+import { watchRedis, type RedisWatch } from './redis-watch.ts';
 import { apply } from './stages/apply.ts';
 import { eventsProcessor } from './stages/events.ts';
 import { produceProcessor } from './stages/produce.ts';
@@ -22,6 +23,8 @@ export interface WorkerSet {
   close(graceMs?: number): Promise<void>;
   /** A second signal: abort every active job now and close without waiting for the grace. */
   force(): void;
+  /** Watches Redis for a data loss or an evicting policy set at run time (redis-watch.ts). */
+  redisWatch: RedisWatch;
 }
 
 /** After aborting, how long jobs get to return to waiting (tests' process groups die at once). */
@@ -53,6 +56,14 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
     rt.log.error({ err: err.message }, 'the reconciler did not start');
     return undefined;
   });
+  const redisWatch = watchRedis(rt, {
+    everyMs: rt.cfg.worker.reconcileEveryMs,
+    // The reconciler's schedule lived in the Redis that lost its data.
+    onDataLost: async () => {
+      const rec = await reconciler;
+      if (rec) await rec.queue.upsertJobScheduler(RECONCILE_SCHEDULER_ID, { every: rt.cfg.worker.reconcileEveryMs }, { name: 'reconcile' });
+    },
+  });
   let forced: () => void = () => {};
   const forcedNow = new Promise<'forced'>((r) => (forced = () => r('forced')));
   const abortAll = () => {
@@ -60,8 +71,10 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
   };
   return {
     workers,
+    redisWatch,
     force: () => forced(),
     async close(graceMs = rt.cfg.worker.shutdownGraceMs) {
+      redisWatch.stop();
       const graceful = Promise.all(workers.map((w) => w.close()));
       // A test run is re-run from its payload by any worker: stopping it now costs nothing but
       // the time it ran, and waiting for it could outlast any grace.
@@ -100,11 +113,13 @@ function warnIfTestsCanReadSecrets(rt: Runtime, queues: QueueName[]): void {
 }
 
 /**
- * Checks at start what a worker cannot do without: the job-signing key, and for the `test`
+ * Checks at start what a worker cannot do without: a Redis that never evicts keys, the job-signing key, and for the `test`
  * queue a sandbox proven by running a command in it exactly as tests run. Throws one line
  * saying why and how to fix it; the worker then refuses to start.
  */
 export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void> {
+  // An evicting Redis drops jobs and locks without an error: refuse before taking any job.
+  await assertRedisSafe(rt.redis, rt.log);
   if (queues.some((q) => q !== 'events')) jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv);
   if (!queues.includes('test')) return;
   const t = rt.cfg.tests;

@@ -444,6 +444,15 @@ export {
   onFault,
 } from './faults.ts';
 export {
+  assertRedisSafe,
+  checkEpoch,
+  ensureEpoch,
+  RedisDataLostError,
+  readRedisSettings,
+  type RedisSettings,
+  RedisSettingsError,
+} from './redis-settings.ts';
+export {
   type RedisRetryOptions,
   untilRedisAnswers,
 } from './redis-retry.ts';
