@@ -332,7 +332,12 @@ it.each(['CLIENT PAUSE', 'DEBUG SLEEP'] as const)('Redis blocked by %s for 3x th
   offs.push(
     onFault('stage-start', (info) => {
       if (info.stage !== 'test' || fault) return;
-      fault = how === 'CLIENT PAUSE' ? admin.call('CLIENT', 'PAUSE', String(3 * LOCK_MS), 'ALL').then(() => sleep(3 * LOCK_MS)) : admin.call('DEBUG', 'SLEEP', String((3 * LOCK_MS) / 1000)).then(() => undefined);
+      fault = (async () => {
+        if (how === 'CLIENT PAUSE') {
+          await admin.call('CLIENT', 'PAUSE', String(3 * LOCK_MS), 'ALL');
+          await sleep(3 * LOCK_MS);
+        } else await admin.call('DEBUG', 'SLEEP', String((3 * LOCK_MS) / 1000));
+      })();
     }),
   );
   set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
