@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { assertRedisSafe, jobKeyFrom, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { assertRedisSafe, jobKeyFrom, runDoctor, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from './stage.ts';
 import { RECONCILE_SCHEDULER_ID, startReconciler } from './reconciler.ts';
@@ -121,6 +121,7 @@ export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void>
   // An evicting Redis drops jobs and locks without an error: refuse before taking any job.
   await assertRedisSafe(rt.redis, rt.log);
   if (queues.some((q) => q !== 'events')) jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv);
+  if (queues.includes('pr')) await forgePreflight(rt);
   if (!queues.includes('test')) return;
   const t = rt.cfg.tests;
   if (t.sandbox === 'off') {
@@ -130,4 +131,21 @@ export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void>
   const problem = await sandboxProblem({ limits: t.limits, toolDirs: t.toolDirs, workdir: rt.workdir });
   if (problem) throw new UnavailableError(`refusing to run the test queue: ${problem}`);
   if (t.network === 'setup') rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
+}
+
+/**
+ * The pr queue asks the forge at start what `prbot doctor` asks (token, scopes and permissions,
+ * archived, push access, base branch): a token that cannot open a PR or push a branch refuses
+ * the worker, naming what is missing, before any cycle pays the model for a PR that must fail.
+ * Labels are best effort (a PR opens without them) and a forge that cannot be reached now says
+ * nothing about the token: both only warn.
+ */
+async function forgePreflight(rt: Runtime): Promise<void> {
+  if (rt.cfg.forge.kind === 'local') return;
+  const report = await runDoctor(rt.cfg, rt.env, rt.log);
+  const blocking = report.checks.filter((c) => c.status === 'fail' && !c.transient && c.name !== 'labels');
+  for (const c of report.checks.filter((x) => (x.status !== 'ok' && !blocking.includes(x)))) rt.log.warn({ check: c.name, fix: c.fix }, `forge check ${c.name}: ${c.detail}`);
+  if (blocking.length) {
+    throw new UnavailableError(`refusing to run the pr queue: ${report.forge} would refuse every PR: ${blocking.map((c) => `${c.name}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`).join('; ')}`);
+  }
 }

@@ -405,7 +405,11 @@ export {
   pushBranch,
   pushEnv,
   pushFastForwardBranch,
+  pushProblem,
+  PushRefused,
+  pushRefusal,
   PushRejected,
+  PUSH_REFUSALS,
   remoteBranchHead,
 } from './forge/push.ts';
 export {
