@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +18,23 @@ afterEach(async () => {
 });
 
 /** Runs `prbot doctor` as the operator would: a real process, a config file, the token in the environment. */
+/** Starts `prbot worker --queues pr,events` on the same config as the last doctor() call: its start check. */
+async function workerStart(kind: 'gitea' | 'github', fo: Partial<FakeForgeOptions> = {}) {
+  await doctor(kind, fo);
+  const config = path.join(dir!, 'prbot.config.json');
+  const raw = JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>;
+  await writeFile(config, JSON.stringify({ ...raw, redis: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: `{prbot-doctor-${process.pid}}` }, workdir: path.join(dir!, 'work') }));
+  const r = await execa('node', ['--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts'), '--queues', 'pr,events', '--config', config], {
+    cwd: REPO_ROOT,
+    reject: false,
+    timeout: 60_000,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, FORGE_TOKEN: TOKEN, PRBOT_JOB_KEY: 'k'.repeat(64) },
+    extendEnv: false,
+  });
+  expect(r.stdout + r.stderr).not.toContain(TOKEN);
+  return { code: r.exitCode, out: r.stdout + r.stderr };
+}
+
 async function doctor(kind: 'gitea' | 'github', fo: Partial<FakeForgeOptions> = {}, repo: Record<string, unknown> = {}, git?: GitHttpOptions) {
   dir = await mkdtemp(path.join(tmpdir(), 'prbot-doctor-'));
   const { bare } = await makeUpstream(DEMO_REPO, path.join(dir, 'repo'));
@@ -145,4 +162,17 @@ describe('prbot doctor', () => {
     expect(bad.out).toMatch(/FAIL pull requests: the token cannot open pull requests/);
     expect(bad.code).toBe(1);
   });
+
+  it.each([
+    ['gitea', { scopes: ['read:repository', 'write:issue', 'read:user'] }, /pull requests: .*lacks the scope write:repository/],
+    ['gitea', { archived: true }, /repository: team\/app is archived/],
+    ['github', { grant: { permissions: { contents: 'write', metadata: 'read', pull_requests: 'read' } } }, /pull requests: the token cannot open pull requests/],
+    ['github', { token: 'revoked-meanwhile' }, /token: .*rejected the token \(HTTP 401\)/],
+  ] as const)('the pr worker refuses to start on a %s shortfall, naming it (%o)', async (kind, fo, named) => {
+    const r = await workerStart(kind, fo as Partial<FakeForgeOptions>);
+    expect(r.out).toMatch(/prbot worker: refusing to run the pr queue: .* would refuse every PR/);
+    expect(r.out).toMatch(named);
+    expect(r.code).toBe(1);
+    expect(fake!.pulls).toHaveLength(0);
+  }, 90_000);
 });
