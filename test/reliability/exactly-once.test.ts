@@ -323,10 +323,15 @@ it.each([
  * job locks while cycles run their tests: locks lapse, the stalled check hands jobs back, and the
  * ledger and job ids must still give each cycle exactly one outcome.
  */
-it.each(['CLIENT PAUSE', 'DEBUG SLEEP'] as const)('Redis blocked by %s for 3x the lock duration during the test stage: every cycle ends once', async (how) => {
+it.each([
+  ['CLIENT PAUSE', 2],
+  ['DEBUG SLEEP', 2],
+  // No stall allowed: a job whose lock lapsed fails as stalled while its worker may still finish it.
+  ['DEBUG SLEEP', 0],
+] as const)('Redis blocked by %s for 3x the lock duration during the test stage (maxStalledCount %i): every cycle ends once', async (how, maxStalledCount) => {
   const CYCLES = 3;
   const LOCK_MS = 1500;
-  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: LOCK_MS, stalledIntervalMs: 500, maxStalledCount: 2 }, redisArgs: ['--enable-debug-command', 'yes'] });
+  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: LOCK_MS, stalledIntervalMs: 500, maxStalledCount }, redisArgs: ['--enable-debug-command', 'yes'] });
   const admin = new Redis(rs.url);
   let fault: Promise<void> | undefined;
   offs.push(
@@ -345,7 +350,7 @@ it.each(['CLIENT PAUSE', 'DEBUG SLEEP'] as const)('Redis blocked by %s for 3x th
   await fault;
   await admin.quit();
   recordRow({
-    fault: `Redis blocked (${how}) for ${(3 * LOCK_MS) / 1000} s, 3x the job lock, from a test stage start`,
+    fault: `Redis blocked (${how}) for ${(3 * LOCK_MS) / 1000} s, 3x the job lock, from a test stage start; maxStalledCount ${maxStalledCount}`,
     injections: 1,
     inFlight: CYCLES,
     lost: t.lost,
