@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { UnavailableError } from './errors/index.ts';
 import type { Keys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import { waitReady, type RedisClient } from './redis.ts';
 
 /**
  * Redis set up so that it can drop prbot's keys by itself. BullMQ only prints a warning for an
@@ -40,6 +40,8 @@ function field(info: string, name: string): string | null {
  * denied by an ACL, as for prbot's own users in deploy/): the eviction policy and AOF.
  */
 export async function readRedisSettings(redis: RedisClient): Promise<RedisSettings> {
+  // A fail-fast connection (producer, CLI) refuses commands until it is connected: wait for it.
+  if (redis.status !== 'ready') await waitReady(redis, 'the configured Redis (redis.url)');
   const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const out: RedisSettings = { servers: [], problems: [], warnings: [] };
   for (const n of nodes) {
@@ -59,10 +61,17 @@ export async function readRedisSettings(redis: RedisClient): Promise<RedisSettin
   return out;
 }
 
+// Each warning once per process: produce and every enqueue check, and a warning is not news twice.
+const warned = new Set<string>();
+
 /** Throws RedisSettingsError naming the setting and the fix when prbot must not run on this Redis. */
 export async function assertRedisSafe(redis: RedisClient, log?: { warn(obj: object, msg: string): void }): Promise<RedisSettings> {
   const s = await readRedisSettings(redis);
-  for (const w of s.warnings) log?.warn({ redis: s.servers.map((x) => x.node) }, w);
+  for (const w of s.warnings) {
+    if (warned.has(w)) continue;
+    warned.add(w);
+    log?.warn({ redis: s.servers.map((x) => x.node) }, w);
+  }
   if (s.problems.length) throw new RedisSettingsError(`refusing to run: ${s.problems.join('; ')}`);
   return s;
 }
