@@ -1,16 +1,18 @@
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { execa } from 'execa';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { onFault, RedisSettingsError, stageJobId, type Runtime } from '@prbot/core';
-import { createHarness, repoWithGaps, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
+import { createHarness, REPO_ROOT, repoWithGaps, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '../../apps/worker/src/index.ts';
 import { MAINTENANCE_QUEUE, RECONCILE_SCHEDULER_ID } from '../../apps/worker/src/reconciler.ts';
 import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';
-import { recordRow, SECRET_ENV, spawnWorker, until, type WorkerChild } from './support.ts';
+import { NODE_TSX, recordRow, SECRET_ENV, spawnWorker, until, type WorkerChild } from './support.ts';
 
 /**
  * Redis-wide faults, each on a redis-server of the test's own (never the shared server's config):
@@ -76,6 +78,7 @@ it.each(['allkeys-lru', 'volatile-lru', 'allkeys-random'])('maxmemory-policy %s:
     (e: Error) => e,
   );
   const jobs = await jobCount(w.rt);
+  const doc = await execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), 'doctor', '--config', w.h.configFile], { cwd: REPO_ROOT, reject: false, env: { PATH: process.env.PATH! }, extendEnv: false });
   recordRow({
     fault: `Redis with maxmemory-policy ${policy} (evicting) at start`,
     injections: 1,
@@ -90,6 +93,8 @@ it.each(['allkeys-lru', 'volatile-lru', 'allkeys-random'])('maxmemory-policy %s:
   expect(refused).toBeInstanceOf(RedisSettingsError);
   expect(refused!.message).toContain(`maxmemory-policy ${policy}`);
   expect(jobs).toBe(0);
+  expect(doc.stdout).toMatch(new RegExp(`FAIL redis: Redis 127\\.0\\.0\\.1:\\d+ runs maxmemory-policy ${policy}`));
+  expect(doc.exitCode).toBe(1);
 }, 120_000);
 
 it('maxmemory-policy switched to allkeys-lru (CONFIG SET) while workers run: each check logs an error naming it', async () => {

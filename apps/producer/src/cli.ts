@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, formatDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
+import { ConfigError, createLogger, formatDoctor, redisDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, setPaused, status } from '@prbot/control';
@@ -79,6 +79,9 @@ async function schedule(rt: Runtime, values: Values): Promise<number> {
 async function doctor(values: { config?: string; json?: boolean }): Promise<number> {
   const cfg = loadConfig(values.config);
   const report = await runDoctor(cfg, process.env, createLogger('silent', { pretty: false }));
+  // Redis too: an evicting policy makes every worker and produce refuse to run.
+  report.checks.push(...(await redisDoctor(cfg)));
+  report.ok = report.checks.every((c) => c.status !== 'fail');
   console.log(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
   return report.ok ? 0 : 1;
 }

@@ -422,6 +422,7 @@ export {
 export {
   type DoctorReport,
   formatDoctor,
+  redisDoctor,
   runDoctor,
 } from './forge/doctor.ts';
 export { withScripts } from './scripts.ts';

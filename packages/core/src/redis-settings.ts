@@ -97,7 +97,7 @@ export async function checkEpoch(redis: RedisClient, keys: Keys, epoch: string, 
   const started = Number.parseInt(epoch.split('-')[0]!, 36);
   return {
     lost: new RedisDataLostError(
-      `Redis lost prbot's data (the epoch key ${keys.epoch()} written ${Number.isFinite(started) ? new Date(started).toISOString() : 'earlier'} is ${have === null ? 'gone' : 'replaced'}): a restart without persistence, a FLUSHALL or an eviction; every queued job, gap lock and budget count in it is gone. Cycles recorded in records.dir stay; cycles without a record there were lost. Run produce again to enqueue their gaps, and turn on appendonly`,
+      `Redis lost prbot's data (the epoch key ${keys.epoch()} written ${Number.isFinite(started) ? new Date(started).toISOString() : 'earlier'} is ${have === null ? 'gone' : 'replaced'}): a restart without persistence, a FLUSHALL or an eviction; every queued job, gap lock and budget count in it is gone. Cycles recorded in records.dir stay; cycles without a record there were lost. Run produce again to enqueue their gaps (a produce --every schedule is gone too: create it again), and turn on appendonly`,
     ),
     epoch: next,
   };
