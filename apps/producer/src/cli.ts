@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, formatDoctor, redisDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
+import { ConfigError, createLogger, formatDoctor, isRedisTransient, redisDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, setPaused, status } from '@prbot/control';
@@ -147,6 +147,11 @@ main().then(
     // An unknown flag or a missing value from parseArgs is a usage error too: one line, no stack.
     const badArgs = String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
     const known = err instanceof ConfigError || err instanceof UsageError || err instanceof UnavailableError || badArgs;
+    // Redis refusing a write (OOM, a restart) is the operator's to fix, not a bug: one line, what to do.
+    if (!known && isRedisTransient(err)) {
+      console.error(`prbot: Redis refused: ${(err as Error).message.split('\n')[0]}; this run stopped there: gaps it did not print as enqueued were not enqueued. Free Redis memory (or wait for it to come back) and run it again`);
+      process.exit(1);
+    }
     console.error(`prbot: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`);
     // 2: the command or config is wrong; 1: something failed at run time.
     process.exit(err instanceof ConfigError || err instanceof UsageError || badArgs ? 2 : 1);

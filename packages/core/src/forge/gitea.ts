@@ -351,8 +351,14 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
       }
     };
     await step('token', async () => {
-      const r = await forgeCall<{ login?: string }>(this.http, 'GET', '/user');
-      return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.body?.login ?? '?'}` };
+      try {
+        const r = await forgeCall<{ login?: string }>(this.http, 'GET', '/user');
+        return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.body?.login ?? '?'}` };
+      } catch (err) {
+        // 403 here means a valid token without read:user: PRs do not need it, revise cycles do.
+        if (err instanceof ForgeRefused && err.status === 403) return { name: 'token', status: 'warn', detail: `${this.o.tokenEnv} is valid but cannot read its user: ${err.reason}; only revise cycles need it (to know the bot's own comments)`, fix: 'give the token read:user for revise cycles' };
+        throw err;
+      }
     });
     await step('version', async () => {
       const v = await this.serverVersion();

@@ -316,7 +316,14 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
     };
     let scopes: string[] | null = null;
     await step('token', async () => {
-      const r = await this.call('reading the token\'s user', (gh) => gh.rest.users.getAuthenticated());
+      let r;
+      try {
+        r = await this.call('reading the token\'s user', (gh) => gh.rest.users.getAuthenticated());
+      } catch (err) {
+        // A GitHub App installation token is valid yet may not read /user ("Resource not accessible by integration").
+        if (err instanceof ForgeRefused && err.status === 403) return { name: 'token', status: 'warn', detail: `${this.o.tokenEnv} is valid but cannot read its user (${err.forgeMessage}): an app installation token? only revise cycles need it` };
+        throw err;
+      }
       const h = r.headers['x-oauth-scopes'];
       scopes = typeof h === 'string' ? h.split(',').map((s) => s.trim()).filter(Boolean) : null;
       return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.data.login}${scopes ? ` (classic token, scopes: ${scopes.join(', ') || 'none'})` : ' (fine-grained or app token)'}` };
