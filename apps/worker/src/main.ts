@@ -31,12 +31,12 @@ async function main(): Promise<void> {
   const heap = tuneHeapGrowth();
   const cfg = loadConfig(values.config);
   const rt = createRuntime(cfg, { role: 'worker' });
+  // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
+  await waitReady(rt.redis, cfg.redis.url);
   await preflight(rt, queues).catch(async (err: unknown) => {
     await rt.close();
     throw err;
   });
-  // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
-  await waitReady(rt.redis, cfg.redis.url);
   const recorder = values.record ? new CassetteRecorder(path.resolve(values.record)) : undefined;
   const set = startWorkers(rt, defaultPolicy, { queues, concurrency, recorder });
   rt.log.info({ queues, concurrency: concurrency ?? 'from config', ...heap }, 'prbot worker started');

@@ -18,6 +18,8 @@ export interface GitOptions {
 
 export interface GitResult {
   stdout: string;
+  /** What git printed on stderr (a push's refusal reasons, `remote:` lines). */
+  stderr?: string;
   exitCode: number;
 }
 
@@ -83,7 +85,7 @@ export async function git(args: string[], opts: GitOptions): Promise<GitResult> 
   if (code !== 0 && !(opts.okCodes ?? []).includes(code)) {
     throw new GitError(args, String(r.stderr ?? r.message ?? ''), r.exitCode);
   }
-  return { stdout: String(r.stdout), exitCode: code };
+  return { stdout: String(r.stdout), stderr: String(r.stderr ?? ''), exitCode: code };
 }
 
 /** Two sets of variables with GIT_CONFIG_* entries numbered one after the other. */

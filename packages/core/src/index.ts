@@ -411,7 +411,11 @@ export {
   pushBranch,
   pushEnv,
   pushFastForwardBranch,
+  pushProblem,
+  PushRefused,
+  pushRefusal,
   PushRejected,
+  PUSH_REFUSALS,
   remoteBranchHead,
 } from './forge/push.ts';
 export {
@@ -424,6 +428,7 @@ export {
 export {
   type DoctorReport,
   formatDoctor,
+  redisDoctor,
   runDoctor,
 } from './forge/doctor.ts';
 export { withScripts } from './scripts.ts';
@@ -449,6 +454,15 @@ export {
   type FaultPoint,
   onFault,
 } from './faults.ts';
+export {
+  assertRedisSafe,
+  checkEpoch,
+  ensureEpoch,
+  RedisDataLostError,
+  readRedisSettings,
+  type RedisSettings,
+  RedisSettingsError,
+} from './redis-settings.ts';
 export {
   type RedisRetryOptions,
   untilRedisAnswers,
