@@ -284,20 +284,21 @@ export function truncationRefusal(changes: Change[], base: Map<string, string>, 
     if (old === undefined) continue;
     const oldLines = old.replace(/\n$/, '').split('\n');
     const newLines = c.content.replace(/\n$/, '').split('\n');
-    // Where the answer's last line stands in the base (the last place it does), and what follows it there.
+    // Where the answer's last line stands in the base (the last place it does); a last line that
+    // is no base line but the start of the one after the answer's previous line was cut mid-line.
     const last = newLines[newLines.length - 1] ?? '';
-    let at = -1;
-    for (let i = oldLines.length - 1; i >= 0; i--) {
-      const l = oldLines[i]!;
-      if (l === last || (last.trim().length > 0 && l.startsWith(last) && l.length > last.length)) {
-        at = i;
-        break;
+    let at = oldLines.lastIndexOf(last);
+    let mid = false;
+    if (at === -1 && newLines.length >= 2 && last.trim()) {
+      const prev = oldLines.lastIndexOf(newLines[newLines.length - 2]!);
+      if (prev !== -1 && prev + 1 < oldLines.length && oldLines[prev + 1]!.startsWith(last)) {
+        at = prev + 1;
+        mid = true;
       }
     }
     const gone = at === -1 ? 0 : oldLines.length - 1 - at;
     if (at !== -1 && gone >= 3) {
-      const mid = oldLines[at] !== last ? ' (mid-line)' : '';
-      return `${c.path}: the answer's whole content stops at line ${at + 1} of ${oldLines.length}${mid} and the remaining ${gone} lines are gone, as when an answer is cut off by the model's output limit; remove lines with edits instead`;
+      return `${c.path}: the answer's whole content stops at line ${at + 1} of ${oldLines.length}${mid ? ' (mid-line)' : ''} and the remaining ${gone} lines are gone, as when an answer is cut off by the model's output limit; remove lines with edits instead`;
     }
   }
   return null;
