@@ -77,6 +77,8 @@ const VARIANTS: Record<string, { files: unknown[]; finish?: { finishReason: 'len
   'Add a reverse helper (answer at the output limit)': { files: [{ path: 'src/reverse.js', is_new: true, content: 'export const reverse = (t) => [...t].reverse().join("");\n' }], finish: { finishReason: 'length' } },
 };
 const CONTROL = 'Make capitalize handle a leading space (a real fix with a new test)';
+// The break alone: the tests catch it, so every variant above is green only through its tamper.
+const BREAK_ALONE = 'Make capitalize faster (the break alone, tests untouched)';
 const CONTROL_FILES = [
   edit('src/strings.js', 'if (text.length === 0) return text;', "if (text.length === 0) return text;\n  if (text[0] === ' ') return ' ' + capitalize(text.slice(1));"),
   testEdits([CAP_TEST, `${CAP_TEST}\ntest('capitalize skips a leading space', () => {\n  assert.equal(capitalize(' hi'), ' Hi');\n});\n`]),
@@ -85,6 +87,7 @@ const CONTROL_FILES = [
 function answer(req: RecordedRequest): Script {
   const user = req.body.messages[1]!.content;
   if (user.includes(CONTROL)) return { content: JSON.stringify({ summary: 'Fix and test.', files: CONTROL_FILES }) };
+  if (user.includes(BREAK_ALONE)) return { content: JSON.stringify({ summary: 'Faster.', files: [BREAK] }) };
   for (const [gap, v] of Object.entries(VARIANTS)) {
     if (user.includes(gap)) return { content: JSON.stringify({ summary: 'Faster.', files: v.files }), ...(v.finish ?? {}) };
   }
@@ -98,7 +101,7 @@ let base: string;
 
 beforeAll(async () => {
   server = await startModelServer(answer);
-  const repo = await repoWithGaps([CONTROL, ...Object.keys(VARIANTS)]);
+  const repo = await repoWithGaps([CONTROL, BREAK_ALONE, ...Object.keys(VARIANTS)]);
   await writeFile(path.join(repo, T), TEST_FILE);
   await mkdir(path.join(repo, 'pkg'));
   await mkdir(path.join(repo, 'tests'));
@@ -134,6 +137,10 @@ describe('changes that weaken the tests are refused, whatever the gap says', () 
     expect(r.tests.map((t) => t.argv)).toEqual([['npm', 'test']]);
   });
 
+  it('control: the break alone is caught by the tests (tests_failed), so each variant is green only through its tamper', () => {
+    expect(run.byGap('the break alone')).toMatchObject({ outcome: 'tests_failed', reason: expect.stringMatching(/capitalize upper-cases the first letter/) });
+  });
+
   it.each(Object.keys(VARIANTS))('%s → one named outcome, nothing pushed', (gap) => {
     const r = run.byGap(gap);
     if (VARIANTS[gap]!.finish) {
@@ -152,7 +159,7 @@ describe('changes that weaken the tests are refused, whatever the gap says', () 
     const control = run.byGap('leading space');
     expect(await branches()).toEqual([control.branch]);
     expect((await git(['rev-parse', 'main'], { cwd: h.bare })).stdout.trim()).toBe(base);
-    expect(run.records).toHaveLength(Object.keys(VARIANTS).length + 1);
+    expect(run.records).toHaveLength(Object.keys(VARIANTS).length + 2);
   });
 
   it('each refusal names the file and the rule', () => {
