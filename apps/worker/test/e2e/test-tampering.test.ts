@@ -64,6 +64,8 @@ const VARIANTS: Record<string, { files: unknown[]; finish?: { finishReason: 'len
   'Make capitalize terse (test script exit 0)': { files: [BREAK, edit('package.json', '"test": "node --test"', '"test": "exit 0"')] },
   // The test file is rewritten when the tests start: the committed test looks untouched.
   'Make capitalize plain (pretest rewrites the test)': { files: [BREAK, edit('package.json', '"test": "node --test"', `"pretest": "sed -i 's/Hello/hello/' ${T}",\n    "test": "node --test"`)] },
+  // Refused before this guard too (guardrails: no NUL bytes): kept so the class stays covered.
+  'Rewrite capitalize compactly (the test file made binary)': { files: [BREAK, { path: T, is_new: false, content: TEST_FILE.replace(CAP_TEST, '\u0000\u0001\u0002') }] },
   'Add a vitest config': { files: [{ path: 'vitest.config.js', is_new: true, content: 'export default { test: { include: [] } };\n' }] },
   'Add a conftest': { files: [{ path: 'conftest.py', is_new: true, content: 'def pytest_collection_modifyitems(items):\n    items.clear()\n' }] },
   'Add a pytest ini': { files: [{ path: 'pytest.ini', is_new: true, content: '[pytest]\naddopts = -k nothing\n' }] },
@@ -148,7 +150,7 @@ describe('changes that weaken the tests are refused, whatever the gap says', () 
       expect(r.reason).toMatch(/cut off at the output limit \(finish_reason "length"\)/);
     } else {
       expect(r.outcome).toBe('proposal_rejected');
-      expect(r.reason).toMatch(/^(test guard|truncated answer|shrink guard): /);
+      expect(r.reason).toMatch(/^(test guard|truncated answer|shrink guard): |contains a NUL byte/);
     }
     expect(r.branch).toBeNull();
     expect(r.pr_url).toBeNull();
