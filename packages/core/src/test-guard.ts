@@ -349,6 +349,7 @@ export function shadowRefusal(changes: Change[], entries: string[]): string | nu
 
 /** The directories whose entries `shadowRefusal` needs: the root and every existing ancestor of an ADD. */
 export function shadowDirs(changes: Change[]): string[] {
+  if (!changes.some((c) => c.action === 'ADD')) return []; // no ADD, nothing to list (no git call)
   const dirs = new Set<string>(['']);
   for (const c of changes) {
     if (c.action !== 'ADD') continue;
