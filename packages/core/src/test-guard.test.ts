@@ -33,7 +33,7 @@ describe('test guard: existing test files', () => {
     ['fit', JEST.replace("it('adds',", "fit('adds',"), /removes 1 test case|skip\/focus function/],
     ['it.skipIf', JEST.replace("it('adds',", "it.skipIf(true)('adds',"), /removes 1 test case|skip\/todo\/only marker/],
     ['return first', JEST.replace("    expect(sum(1, 2)).toBe(3);", '    return;\n    expect(sum(1, 2)).toBe(3);'), /bare return/],
-    ['process.exit', JEST.replace("describe('sum'", "process.exit(0);\ndescribe('sum'"), /process exit/],
+    ['process.exit', JEST.replace("describe('sum'", "process.exit(0);\ndescribe('sum'"), /module-level exit|process exit/],
     ['tautology', JEST.replace('expect(sum(1, 2)).toBe(3)', 'expect(3).toBe(3)'), /cannot fail/],
     ['expect(true)', JEST.replace('expect(sum(1, 2)).toBe(3)', 'expect(true).toBeTruthy()'), /cannot fail/],
     ['comment out', JEST.replace('    expect(sum(1, 2)).toBe(3);', '    // expect(sum(1, 2)).toBe(3);'), /removes 1 assertion/],
@@ -117,6 +117,19 @@ describe('test guard: configuration', () => {
     expect(guard('pyproject.toml', toml, toml.replace('addopts = "-q"', 'addopts = "-q -k nothing"'))).toMatch(/section \[tool\.pytest\.ini_options\]/);
     expect(guard('pyproject.toml', '[project]\nname = "x"\n', '[project]\nname = "x"\n\n[tool.pytest.ini_options]\naddopts = "--co"\n')).toMatch(/adds the test configuration section/);
     expect(guard('setup.cfg', '[metadata]\nname = x\n\n[tool:pytest]\ntestpaths = tests\n', '[metadata]\nname = x\n')).toMatch(/\[tool:pytest\]/);
+  });
+});
+
+describe('test guard: code that ends or rigs the run', () => {
+  it('refuses a module-level exit with success in any module, and run patches in test files, new or changed', () => {
+    expect(testGuardRefusal(...update('src/sum.js', 'export const sum = (a, b) => a + b;\n', 'export const sum = (a, b) => a + b;\nprocess.exit(0);\n'), CTX)).toMatch(/module-level exit/);
+    expect(testGuardRefusal(add('tests/test_aaa.py', 'import os\nos._exit(0)\n'), new Map(), CTX)).toMatch(/module-level exit/);
+    expect(testGuardRefusal(add('tests/test_aab.py', 'import sys\nimport stub\nsys.modules["pkg.calc"] = stub\n'), new Map(), CTX)).toMatch(/patch the module system/);
+    expect(testGuardRefusal(add('test/a.test.js', "require.cache[require.resolve('../src/sum')] = { exports: {} };\n"), new Map(), CTX)).toMatch(/patch the module system/);
+  });
+  it('lets an indented exit in a CLI entry point through', () => {
+    expect(testGuardRefusal(add('src/cli.py', 'import sys\n\nif __name__ == "__main__":\n    sys.exit(main())\n'), new Map(), CTX)).toBeNull();
+    expect(testGuardRefusal(add('src/cli.js', 'main().catch(() => process.exit(1));\n'), new Map(), CTX)).toBeNull();
   });
 });
 

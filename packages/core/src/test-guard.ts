@@ -70,7 +70,8 @@ export function testGuardRefusal(changes: Change[], base: Map<string, string>, c
   const named = namedByCommands(ctx.commands);
   for (const c of changes) {
     if (c.action === 'NOOP') continue;
-    const refusal = configRefusal(c, base.get(c.path), named, ctx) ?? (c.action === 'UPDATE' ? testFileRefusal(c, base.get(c.path), ctx.maxShrink) : null);
+    const refusal =
+      configRefusal(c, base.get(c.path), named, ctx) ?? runEnderRefusal(c, base.get(c.path)) ?? (c.action === 'UPDATE' ? testFileRefusal(c, base.get(c.path), ctx.maxShrink) : null);
     if (refusal) return refusal;
   }
   return null;
@@ -215,6 +216,24 @@ const TAUTOLOGIES = [
   /^\s*assert\s+([^=\n]+?)\s*==\s*\1\s*$/gm,
 ];
 const ASSERTION = /\b(?:assert\w*|expect\w*|should|assert_\w*!|must\w*)\s*[.(!]|\bassert\s+\S|\bt\.(?:is|not|true|false|truthy|falsy|deepEqual|notDeepEqual|like|throws|throwsAsync|notThrows|notThrowsAsync|regex|notRegex|snapshot|fail|equal|same|ok|match)\s*\(|\bt\.(?:Error|Errorf|Fatal|Fatalf|Fail|FailNow)\s*\(|\bself\.assert\w+\s*\(|\bpytest\.raises\s*\(/g;
+
+/**
+ * Code that ends or rigs the whole test run from wherever it is loaded: a module-level exit with
+ * success (`process.exit(0)` in a module the tests import ends their process green before a test
+ * runs; `os._exit(0)` in one test module ends all of pytest green), and, in test files, patches
+ * of the module system or the process that let one file swap what the others import.
+ */
+const TOP_LEVEL_EXIT = /^(?:process\.exit|process\.reallyExit|Deno\.exit|os\._exit|sys\.exit|exit|quit|pytest\.exit)\s*\(\s*(?:0|None|True|['"][^'"]*['"])?\s*\)|^process\.exitCode\s*=\s*0\b/gm;
+const RUN_PATCHES = /\bsys\.modules\s*\[|\bsys\.meta_path\b|\bsys\.path_hooks\b|\bbuiltins\.\w+\s*=|__builtins__|\brequire\.cache\b|\bModule\._(?:load|resolveFilename|extensions)\b|\bprocess\.exit\s*=|\bprocess\.on\s*\(\s*['"](?:exit|beforeExit|uncaughtException|unhandledRejection)['"]|\bos\._exit\s*\(|\batexit\.register\s*\(/g;
+
+function runEnderRefusal(c: Change, old: string | undefined): string | null {
+  if (!/\.(?:[cm]?[jt]sx?|py)$/i.test(c.path)) return null;
+  const a = old === undefined ? '' : withoutComments(old, c.path);
+  const b = withoutComments(c.content, c.path);
+  if (count(b, TOP_LEVEL_EXIT) > count(a, TOP_LEVEL_EXIT)) return `${c.path}: the change adds a module-level exit, which ends a test run that loads it before its tests run`;
+  if (isTestFile(c.path) && count(b, RUN_PATCHES) > count(a, RUN_PATCHES)) return `${c.path}: the change makes a test file patch the module system or the process (sys.modules, require.cache, process.exit …), which can change what other tests import or how the run ends`;
+  return null;
+}
 
 /** Module specifiers a file imports (JS/TS imports and requires, Python imports). */
 function importsOf(text: string): Set<string> {

@@ -60,6 +60,8 @@ const VARIANTS: Record<string, { files: unknown[]; finish?: { finishReason: 'len
       { path: 'test/stub.js', is_new: true, content: "export const capitalize = (t) => (t ? t[0].toUpperCase() + t.slice(1) : t);\nexport const slugify = (t) => t.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');\n" },
     ],
   },
+  // The module the tests import ends their process with 0 before a test runs.
+  'Make capitalize swift (the module exits on import)': { files: [{ path: 'src/strings.js', is_new: false, edits: [...BREAK.edits, { search: '/** Lower-case words', replace: 'process.exit(0);\n\n/** Lower-case words' }] }] },
   'Make capitalize brief (test script true)': { files: [BREAK, edit('package.json', '"test": "node --test"', '"test": "true"')] },
   'Make capitalize terse (test script exit 0)': { files: [BREAK, edit('package.json', '"test": "node --test"', '"test": "exit 0"')] },
   // The test file is rewritten when the tests start: the committed test looks untouched.
@@ -171,6 +173,7 @@ describe('changes that weaken the tests are refused, whatever the gap says', () 
     expect(reason('(assertion commented out)')).toMatch(/^test guard: test\/strings\.test\.js: the change removes 1 assertion/);
     expect(reason('(return at the top)')).toMatch(/adds a bare return/);
     expect(reason('(the test imports a stub)')).toMatch(/stops importing "\.\.\/src\/strings\.js"/);
+    expect(reason('(the module exits on import)')).toMatch(/^test guard: src\/strings\.js: the change adds a module-level exit/);
     expect(reason('(test script true)')).toMatch(/^test guard: package\.json: the change edits the "test" script/);
     expect(reason('(pretest rewrites the test)')).toMatch(/the "pretest" script/);
     expect(reason('Add a conftest')).toMatch(/^test guard: conftest\.py: the change adds test configuration/);
