@@ -85,7 +85,8 @@ function configRefusal(c: Change, old: string | undefined, named: Named, ctx: Te
   const dep = dirs.find((d) => segs.slice(0, -1).includes(d) || (d.includes('/') && (canon.startsWith(`${d}/`) || canon.includes(`/${d}/`))));
   if (dep) return `${c.path}: the change ${verb} a file under ${dep}/, where test runs load dependencies from instead of the repository's own code`;
   if (isTestConfig(canon)) return `${c.path}: the change ${verb} test configuration (which tests run and how is not the bot's to decide)`;
-  if (named.files.has(canon)) return `${c.path}: the change ${verb} a file the configured setup or test commands run`;
+  // An existing one: a command naming a file the base lacks fails on every cycle today, so there is no suite there to weaken.
+  if (c.action === 'UPDATE' && named.files.has(canon)) return `${c.path}: the change edits a file the configured setup or test commands run`;
   if (c.action !== 'UPDATE' || old === undefined) return null;
   const name = path.basename(canon);
   if (name === 'package.json') return packageJsonRefusal(c.path, old, c.content, named.scripts);
