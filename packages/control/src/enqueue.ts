@@ -38,7 +38,9 @@ export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; 
     if (holders[i] !== p.cycleId) lines.push({ gap: p.gap, action: 'in_flight', cycleId: holders[i], why: `cycle ${holders[i]} is still in flight` });
   }
   const jobs = mine.map((p) => {
-    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: o.dryRun ?? cfg.dryRun, notes: p.notes };
+    // A caller (a scheduled `produce` job, which is unsigned data in Redis) may make a run drier,
+    // never wetter: `{dryRun: false}` must not lift an operator's `dryRun: true`.
+    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: cfg.dryRun || o.dryRun === true, notes: p.notes };
     // Signed like every hand-over: a propose job no producer signed is refused by the worker.
     return { name: 'propose', data: signJob('propose', data, jobKey), opts: { jobId: stageJobId(p.cycleId, 'propose') } };
   });

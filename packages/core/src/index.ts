@@ -144,6 +144,14 @@ export {
   shrinkRefusal,
 } from './shrink.ts';
 export {
+  shadowDirs,
+  shadowRefusal,
+  testGuardRefusal,
+  type TestGuardContext,
+  truncationRefusal,
+  withoutComments,
+} from './test-guard.ts';
+export {
   type Digest,
   DIGEST_BYTES,
   digestTestOutput,
@@ -478,6 +486,7 @@ export {
   prDiff,
   reply,
   REPLY_MARK,
+  reviseBranchRefusal,
   reviseNonce,
   revisePrompt,
   reviseReplyText,
