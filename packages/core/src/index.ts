@@ -70,7 +70,11 @@ export {
   type ParsedPrd,
   parsePrd,
   parsePrdWithWarnings,
+  PRD_BYTE_CAP,
+  PRD_GAP_CAP,
   PRD_LINE_CAP,
+  PrdUnreadable,
+  readPrd,
   type PrdWarning,
   TAG,
 } from './prd.ts';
@@ -417,6 +421,7 @@ export {
 export {
   cycleMarker,
   neutralise,
+  forgeTitle,
   prBody,
   type PrBodyInput,
   SUMMARY_CAP,
@@ -468,3 +473,5 @@ export {
   revisePrompt,
   reviseReplyText,
 } from './revise.ts';
+export { inertText } from './inert-text.ts';
+export { AnswerDeadline, AnswerRefused, discardBody, readBounded, refuseDeclaredSize, refuseEncoding } from './bounded-read.ts';

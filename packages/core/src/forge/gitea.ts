@@ -71,6 +71,7 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
       headers: { authorization: `token ${o.token}` },
       timeoutMs: o.timeoutMs,
       tokenEnv: o.tokenEnv,
+      ...(o.maxAnswerBytes ? { maxAnswerBytes: o.maxAnswerBytes } : {}),
     };
     this.repoPath = `/repos/${encodeURIComponent(o.owner)}/${encodeURIComponent(o.repo)}`;
   }

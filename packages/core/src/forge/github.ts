@@ -1,5 +1,8 @@
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
-import { ForgeRefused, fromRepo } from './http.ts';
+import { Readable } from 'node:stream';
+import { readBounded, refuseDeclaredSize } from '../bounded-read.ts';
+import { inertText } from '../inert-text.ts';
+import { FORGE_ANSWER_CAP, ForgeRefused, fromRepo } from './http.ts';
 import { fixFor, normalisePermission, reasonOf } from './gitea.ts';
 import { GitRemote } from './push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
@@ -85,7 +88,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
       baseUrl: o.apiUrl.replace(/\/+$/, ''),
       userAgent: 'prbot',
       log: { debug: () => {}, info: () => {}, warn: (m: string) => o.log.debug({ forge: this.label }, m), error: (m: string) => o.log.debug({ forge: this.label }, m) },
-      request: { fetch: timedFetch(o.timeoutMs) },
+      request: { fetch: timedFetch(o.timeoutMs, o.maxAnswerBytes ?? FORGE_ANSWER_CAP) },
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
       retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
@@ -363,16 +366,40 @@ function issueOf(i: GithubIssue): ForgeIssue {
 
 function errorText(e: HttpError): string {
   const d = e.response?.data as { message?: string; errors?: { message?: string; field?: string; code?: string; resource?: string }[] } | undefined;
-  const base = d?.message ?? e.message ?? 'unknown error';
+  const base = String(d?.message ?? e.message ?? 'unknown error');
   const details = (d?.errors ?? []).map((x) => x.message ?? [x.resource, x.field, x.code].filter(Boolean).join(' ')).filter(Boolean);
-  return (details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 500);
+  return inertText((details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 1000)).slice(0, 500);
 }
 
-/** Octokit's fetch with prbot's per-request timeout. */
-function timedFetch(ms: number): typeof fetch {
-  return (input, init) => {
-    const signals = [AbortSignal.timeout(ms), ...(init?.signal ? [init.signal] : [])];
-    return fetch(input, { ...init, signal: AbortSignal.any(signals) });
+/**
+ * Octokit's fetch, with the bounds every other prbot HTTP client has (bounded-read.ts): a
+ * per-request deadline that covers the body too, at most FORGE_ANSWER_CAP bytes after
+ * decompression (fetch decompresses gzip/br/deflate, so a small bomb is stopped at the cap, not
+ * expanded to gigabytes), and no redirects followed: a 3xx is refused, so the token never goes to
+ * the address a Location names (fetch drops Authorization only across origins, not to
+ * another path or port of a host, and Octokit would otherwise treat the 3xx's body as data).
+ */
+function timedFetch(ms: number, maxBytes: number): typeof fetch {
+  return async (input, init) => {
+    const deadline = AbortSignal.timeout(ms);
+    const signal = AbortSignal.any([deadline, ...(init?.signal ? [init.signal] : [])]);
+    const res = await fetch(input, { ...init, signal, redirect: 'manual' });
+    if (res.status >= 300 && res.status < 400 && res.status !== 304) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`answered HTTP ${res.status} (a redirect), not followed: the token is never sent to another address; set forge.url to the API's final address`);
+    }
+    const headers = Object.fromEntries(res.headers);
+    refuseDeclaredSizeOf(headers, maxBytes);
+    const text = res.body ? await readBounded(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), maxBytes, signal) : '';
+    // The bytes are decoded now: the encoding and length headers no longer describe them.
+    const h = new Headers(res.headers);
+    h.delete('content-encoding');
+    h.delete('content-length');
+    return new Response(res.status === 204 || res.status === 304 ? null : text, { status: res.status, statusText: res.statusText, headers: h });
   };
 }
 
+function refuseDeclaredSizeOf(headers: Record<string, string>, maxBytes: number): void {
+  // A declared length is of the encoded bytes: only an identity answer can be refused by it.
+  if (!headers['content-encoding'] || headers['content-encoding'] === 'identity') refuseDeclaredSize(headers, maxBytes);
+}
