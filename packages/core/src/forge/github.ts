@@ -2,6 +2,7 @@ import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { Readable } from 'node:stream';
 import { readBounded, refuseDeclaredSize } from '../bounded-read.ts';
 import { inertText } from '../inert-text.ts';
+import { redactText } from '../redact.ts';
 import { FORGE_ANSWER_CAP, ForgeRefused, fromRepo } from './http.ts';
 import { fixFor, normalisePermission, reasonOf } from './gitea.ts';
 import { GitRemote } from './push.ts';
@@ -368,7 +369,7 @@ function errorText(e: HttpError): string {
   const d = e.response?.data as { message?: string; errors?: { message?: string; field?: string; code?: string; resource?: string }[] } | undefined;
   const base = String(d?.message ?? e.message ?? 'unknown error');
   const details = (d?.errors ?? []).map((x) => x.message ?? [x.resource, x.field, x.code].filter(Boolean).join(' ')).filter(Boolean);
-  return inertText((details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 1000)).slice(0, 500);
+  return redactText(inertText((details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 1000))).slice(0, 500);
 }
 
 /**

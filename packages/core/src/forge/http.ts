@@ -3,6 +3,7 @@ import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import type { Logger } from '../logger.ts';
 import { discardBody, AnswerDeadline, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '../bounded-read.ts';
 import { inertText } from '../inert-text.ts';
+import { redactText } from '../redact.ts';
 import { retryAfterMs } from '../model/chat.ts';
 
 // undici is loaded at the first forge call (the pr stage), not when a worker starts.
@@ -127,9 +128,10 @@ export function message(body: unknown): string {
   const raw = body && typeof body === 'object' && 'message' in body ? String((body as { message: unknown }).message) : String(body ?? '');
   if (/^\s*<(!doctype|html|head|body)\b/i.test(raw)) {
     const title = /<title[^>]*>([^<]{0,200})/i.exec(raw)?.[1]?.trim();
-    return inertText(`an HTML page${title ? ` titled "${title}"` : ''} instead of JSON`).slice(0, 300);
+    return redactText(inertText(`an HTML page${title ? ` titled "${title}"` : ''} instead of JSON`)).slice(0, 300);
   }
-  return inertText(raw.slice(0, 600)).slice(0, 300);
+  // A forge may echo the Authorization header back (the token, verbatim) in its message.
+  return redactText(inertText(raw.slice(0, 600))).slice(0, 300);
 }
 
 /**
