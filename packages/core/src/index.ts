@@ -73,6 +73,7 @@ export {
   PRD_BYTE_CAP,
   PRD_GAP_CAP,
   PRD_LINE_CAP,
+  PRD_NESTING_CAP,
   PrdUnreadable,
   readPrd,
   type PrdWarning,
