@@ -33,8 +33,11 @@ const CONTAINERS = /^(?:[ \t>*+-]|\d{1,9}[.)])*/;
  */
 export const PRD_BYTE_CAP = 4 * 1024 * 1024;
 
-/** Gaps taken from one PRD, in document order; the rest are dropped with a warning. */
-export const PRD_GAP_CAP = 500;
+/**
+ * Gaps taken from one PRD, in document order; the rest are dropped with a warning. 10,000 is
+ * what prd.test.ts asks to be handled; past it, every produce would read that many histories.
+ */
+export const PRD_GAP_CAP = 10_000;
 
 /** Why a PRD at a commit cannot be read, said in produce's error and the dashboard issue. */
 export class PrdUnreadable extends Error {
