@@ -1,5 +1,6 @@
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { Readable } from 'node:stream';
+import { z } from 'zod';
 import { readBounded, refuseDeclaredSize } from '../bounded-read.ts';
 import { inertText } from '../inert-text.ts';
 import { redactText } from '../redact.ts';
@@ -27,16 +28,37 @@ interface GithubIssue {
   pull_request?: unknown;
 }
 
-interface GithubPull {
-  number: number;
-  html_url: string;
-  state: string;
-  merged_at: string | null;
-  body: string | null;
-  updated_at: string;
-  draft?: boolean;
-  head: { ref: string; sha?: string; repo: { full_name: string } | null };
-  labels?: { name?: string }[];
+// Listings are checked item by item (as the Gitea driver does): a malformed PR is skipped by
+// name, never a TypeError in produce, and only an http(s) html_url is kept.
+const githubPullSchema = z.object({
+  number: z.number().int().positive(),
+  html_url: z.string().max(2000).regex(/^https?:\/\//i, 'not an http(s) URL'),
+  state: z.string().max(20),
+  merged_at: z.string().max(100).nullable().optional().transform((v) => v ?? null),
+  body: z.string().nullable().optional().transform((v) => v ?? null),
+  updated_at: z.string().max(100),
+  draft: z.boolean().optional(),
+  head: z.object({
+    ref: z.string().max(1000),
+    sha: z.string().max(100).optional(),
+    repo: z.object({ full_name: z.string().max(1000) }).nullable().optional().transform((v) => v ?? null),
+  }),
+  labels: z.array(z.object({ name: z.string().optional() })).optional(),
+});
+type GithubPull = z.infer<typeof githubPullSchema>;
+
+/** The well-formed PRs of a listing page; `skipped` counts the rest. */
+function pullsOf(data: unknown, skipped: { n: number; why: string }): GithubPull[] {
+  const out: GithubPull[] = [];
+  for (const raw of Array.isArray(data) ? data : []) {
+    const r = githubPullSchema.safeParse(raw);
+    if (r.success) out.push(r.data);
+    else {
+      skipped.n++;
+      skipped.why ||= `${r.error.issues[0]?.path.join('.') || '(item)'}: ${r.error.issues[0]?.message ?? ''}`;
+    }
+  }
+  return out;
 }
 
 interface GithubComment {
@@ -172,7 +194,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
   /** Any state: the head filter names one branch, so one page holds every PR from it. */
   async findByBranch(branch: string): Promise<PrRef | null> {
     const r = await this.call('looking the PR up by branch', (gh) => gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
-    const mine = (r.data as GithubPull[]).filter((x) => x.head.ref === branch);
+    const mine = pullsOf(r.data, { n: 0, why: '' }).filter((x) => x.head.ref === branch);
     const p = mine.find((x) => x.state === 'open') ?? mine[0];
     return p ? this.ref(p) : null;
   }
@@ -180,11 +202,12 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
   async listBotPrs(): Promise<BotPr[]> {
     const out: BotPr[] = [];
     let pages = 0;
+    const skipped = { n: 0, why: '' };
     await this.call('listing pull requests', async (gh) => {
       const it = gh.paginate.iterator(gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
       for await (const page of it) {
         pages++;
-        for (const p of page.data as GithubPull[]) {
+        for (const p of pullsOf(page.data, skipped)) {
           if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
         }
         if (pages >= this.o.maxPages) {
@@ -193,6 +216,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
         }
       }
     });
+    if (skipped.n) this.o.log.warn({ forge: this.label, skipped: skipped.n }, `${this.label}: skipped ${skipped.n} pull request(s) the forge described malformed (first: ${skipped.why})`);
     return out;
   }
 

@@ -9,6 +9,7 @@ import { clearSecrets, registerSecrets } from '../redact.ts';
 import { GiteaForge } from './gitea.ts';
 import { GithubForge } from './github.ts';
 import { ForgeRefused } from './http.ts';
+import { signedMarker } from './types.ts';
 
 // Hostile forges, performed for real: a loopback HTTP server answers the real Gitea driver
 // (undici) and the real GitHub driver (Octokit over fetch) with what no published API
@@ -53,7 +54,7 @@ const common = (o: { timeoutMs?: number; maxAnswerBytes?: number; maxPages?: num
   maxAnswerBytes: o.maxAnswerBytes ?? 1024 * 1024,
   ...logSink(),
 });
-const gitea = (url: string, o?: Parameters<typeof common>[0]) => new GiteaForge({ ...common(o), baseUrl: url });
+const gitea = (url: string, o?: Parameters<typeof common>[0], c = common(o)) => new GiteaForge({ ...c, baseUrl: url });
 const github = (url: string, o?: Parameters<typeof common>[0]) => new GithubForge({ ...common(o), apiUrl: url, rateLimitWaitMs: 0 });
 
 async function failure(p: Promise<unknown>): Promise<Error> {
@@ -168,6 +169,30 @@ describe('hostile Gitea answers', () => {
     expect(err).toBeInstanceOf(RateLimited);
     expect((err as RateLimited).waitMs).toBeGreaterThan(0);
     expect((err as RateLimited).waitMs).toBeLessThanOrEqual(most);
+  });
+});
+
+describe('hostile PR listings', () => {
+  it.each(['gitea', 'github'] as const)('%s: malformed PR items (a number for a body, no head, a javascript: URL) are skipped with one warning, the good one kept', async (kind) => {
+    const good = (n: number, extra: Record<string, unknown> = {}) => ({
+      number: n,
+      html_url: `http://forge.example/team/app/pulls/${n}`,
+      state: 'open',
+      merged: false,
+      merged_at: null,
+      body: `text\n${signedMarker('c0000000000001', 'g0123456789ab')}`,
+      updated_at: '2026-11-29T00:00:00Z',
+      head: { ref: `bot/x-${n}`, label: `bot/x-${n}`, repo: { full_name: 'team/app' } },
+      ...extra,
+    });
+    const url = await server((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([good(1, { body: 123 }), good(2, { head: null }), good(3, { html_url: 'javascript:alert(1)' }), { __proto__: { x: 1 } }, 'nope', good(4)])),
+    );
+    const c = common();
+    const forge = kind === 'gitea' ? new GiteaForge({ ...c, baseUrl: url }) : new GithubForge({ ...c, apiUrl: url, rateLimitWaitMs: 0 });
+    const prs = await forge.listBotPrs();
+    expect(prs.map((p) => p.number)).toEqual([4]);
+    expect(c.warnings.join('\n')).toMatch(/skipped 5 pull request\(s\) the forge described malformed/);
   });
 });
 
