@@ -6,6 +6,7 @@ import { commitAll, DEMO_REPO, makeUpstream } from '@prbot/test-support';
 import { botCommitSpec } from './commit.ts';
 import { forgeTitle, prBody, type PrBodyInput } from './forge/body.ts';
 import { inertText } from './inert-text.ts';
+import { cycleRecord } from './records.ts';
 import { Mirror } from './mirror.ts';
 import { gapSlug, parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd } from './prd.ts';
 import { reviseReplyText } from './revise.ts';
@@ -101,6 +102,13 @@ describe('PRD and model text on its way to the forge', () => {
     expect(text).not.toMatch(MENTION);
     expect(text).not.toMatch(CLOSING);
     expect(text).not.toMatch(ACTIVE);
+  });
+
+  it('a cycle record keeps no escape or bidi character in reason, summary, gap text or warnings (dashboard, logs, PR bodies)', () => {
+    const hostile = 'tests failed: \u001b[2J\u001b]0;owned\u0007 \u009b31m \u202eexe.txt\u202c\nnext line';
+    const r = cycleRecord({ cycle_id: 'c1', outcome: 'tests_failed', reason: hostile, stage: 'test', started_at: 'x', ended_at: 'y', dry_run: false, summary: hostile, gap_text: hostile, warnings: [hostile] });
+    for (const v of [r.reason, r.summary, r.gap_text, ...(r.warnings ?? [])]) expect(v).not.toMatch(ACTIVE);
+    expect(r.reason).toBe('tests failed:   exe.txt\nnext line');
   });
 
   it('inertText removes ANSI/OSC sequences, C1 CSI and lone surrogates, keeping the words', () => {
