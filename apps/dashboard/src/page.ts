@@ -2,6 +2,8 @@ import type { QueueName } from '@prbot/core';
 import type { Overview } from './overview.ts';
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+// A PR URL comes from a forge's answer: only http(s) becomes a link (a `javascript:` URL is XSS on click).
+const link = (u: string | null | undefined, text: string) => (u && /^https?:\/\/[^\s"'<>]+$/i.test(u) ? `<a href="${esc(u)}" rel="noreferrer">${text}</a>` : '');
 const pct = (used: number, cap: number) => Math.min(100, Math.round((100 * used) / Math.max(cap, 1)));
 
 export interface PageOptions {
@@ -35,7 +37,7 @@ export function renderOverview(o: Overview, p: PageOptions): string {
   const recent = o.recent
     .map(
       (r) =>
-        `<tr><td>${esc(r.ended_at.slice(0, 19).replace('T', ' '))}</td><td>${esc(r.gap_text ?? '(produce)')}</td><td><span class="pill o-${esc(r.outcome)}">${esc(r.outcome)}</span></td><td class="reason">${esc(r.reason.slice(0, 200))}</td><td>${r.pr_url ? `<a href="${esc(r.pr_url)}">PR</a>` : ''}</td></tr>`,
+        `<tr><td>${esc(r.ended_at.slice(0, 19).replace('T', ' '))}</td><td>${esc(r.gap_text ?? '(produce)')}</td><td><span class="pill o-${esc(r.outcome)}">${esc(r.outcome)}</span></td><td class="reason">${esc(r.reason.slice(0, 200))}</td><td>${link(r.pr_url, 'PR')}</td></tr>`,
     )
     .join('');
   const failing = o.failing.map((g) => `<li>${esc(g.gap_text)} — <b>${g.consecutive_failures}</b> failures in a row (last: ${esc(g.last_outcome)})</li>`).join('');

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { gapHistories, markerKey, parsePrd, repoUrl, type ForgeIssue, type ForgeIssues, type Gap, type Runtime } from '@prbot/core';
+import { gapHistories, inertText, readPrd, markerKey, parsePrd, repoUrl, type ForgeIssue, type ForgeIssues, type Gap, type Runtime } from '@prbot/core';
 import { settledPrs } from './bot-prs.ts';
 import { pausedQueues, setPaused } from './pause.ts';
 import { enqueueGaps } from './enqueue.ts';
@@ -181,13 +181,13 @@ async function honour(rt: Runtime, r: Requests, gaps: Gap[], base: string, by: s
 async function readGaps(rt: Runtime): Promise<{ gaps: Gap[]; base: string }> {
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
-  const prd = await rt.mirror.readFile(base, rt.cfg.repo.prd);
+  const prd = await readPrd(rt.mirror, base, rt.cfg.repo.prd);
   return { gaps: prd === null ? [] : await parsePrd(prd), base };
 }
 
 /** PRD text is untrusted: one line, no markup that could forge a box, a mention or a marker. */
 function inline(text: string, max = 160): string {
-  const t = text.replace(/[\r\n]+/g, ' ').replace(/`/g, "'").trim();
+  const t = inertText(text).replace(/`/g, "'").trim();
   return '`' + (t.length > max ? `${t.slice(0, max - 1)}…` : t) + '`';
 }
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   assertRedisSafe,
+  readPrd,
   CycleEnded,
   cycleRecord,
   UnavailableError,
@@ -63,7 +64,7 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   }
 
   // 2. The PRD as committed on the base branch, not as it sits in anyone's working tree.
-  const prd = await rt.mirror.readFile(base, cfg.repo.prd);
+  const prd = await readPrd(rt.mirror, base, cfg.repo.prd);
   if (prd === null) throw new Error(`the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`);
   const gaps = await parsePrd(prd, (w) => rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`));
 

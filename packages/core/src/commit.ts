@@ -1,4 +1,5 @@
 import { git } from './git.ts';
+import { forgeTitle, neutralise } from './forge/body.ts';
 import { proposalRefusal, type Change, type Limits } from './changes.ts';
 import type { GuardContext } from './guardrails.ts';
 import type { Mirror } from './mirror.ts';
@@ -85,7 +86,9 @@ export function botCommitSpec(
   author: { name: string; email: string },
   guard: CommitGuard,
 ): CommitSpec {
-  const title = `prbot: ${job.gap.text}`;
+  // The gap's and the model's words go through the forge sanitizer: a commit message is where
+  // GitHub and Gitea also read mentions and closing keywords once a human merges.
+  const title = `prbot: ${forgeTitle(job.gap.text, 200)}`;
   return {
     cycleId: job.cycleId,
     baseCommit: job.baseCommit,
@@ -93,7 +96,7 @@ export function botCommitSpec(
     author,
     time: Math.floor(job.createdAt / 1000),
     guard,
-    message: `${title.length > 72 ? title.slice(0, 71) + '…' : title}\n\n${job.proposal.summary}\n\nprbot-cycle: ${job.cycleId}\n`,
+    message: `${title.length > 72 ? title.slice(0, 71) + '…' : title}\n\n${neutralise(job.proposal.summary)}\n\nprbot-cycle: ${job.cycleId}\n`,
   };
 }
 

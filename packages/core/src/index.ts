@@ -70,7 +70,12 @@ export {
   type ParsedPrd,
   parsePrd,
   parsePrdWithWarnings,
+  PRD_BYTE_CAP,
+  PRD_GAP_CAP,
   PRD_LINE_CAP,
+  PRD_NESTING_CAP,
+  PrdUnreadable,
+  readPrd,
   type PrdWarning,
   TAG,
 } from './prd.ts';
@@ -429,6 +434,7 @@ export {
 export {
   cycleMarker,
   neutralise,
+  forgeTitle,
   prBody,
   type PrBodyInput,
   SUMMARY_CAP,
@@ -491,3 +497,5 @@ export {
   revisePrompt,
   reviseReplyText,
 } from './revise.ts';
+export { inertText } from './inert-text.ts';
+export { AnswerDeadline, AnswerRefused, discardBody, readBounded, refuseDeclaredSize, refuseEncoding } from './bounded-read.ts';

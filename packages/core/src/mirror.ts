@@ -168,6 +168,12 @@ export class Mirror {
     return r.exitCode === 0 ? r.stdout : null;
   }
 
+  /** A blob's size in bytes at a commit (`git cat-file -s`), or null when absent. */
+  async blobSize(commit: string, file: string): Promise<number | null> {
+    const r = await git(['cat-file', '-s', `${commit}:${file}`], { cwd: this.dir, gitDir: this.dir, okCodes: [128] });
+    return r.exitCode === 0 ? Number(r.stdout.trim()) : null;
+  }
+
   /**
    * Tree entries for the given paths at a commit, in one git process. Paths absent from the tree
    * are absent from the map. Directories show as `tree` entries, symlinks as mode 120000.

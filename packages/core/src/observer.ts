@@ -1,3 +1,4 @@
+import { discardBody, readBounded } from './bounded-read.ts';
 import { redactDeep } from './redact.ts';
 import type { CycleRecord } from './records.ts';
 
@@ -5,13 +6,16 @@ import type { CycleRecord } from './records.ts';
 export async function postEvent(url: string, record: CycleRecord, timeoutMs: number): Promise<void> {
   // undici is loaded at the first delivery, not at start (only configs with an observer use it).
   const { request } = await import('undici');
+  const deadline = AbortSignal.timeout(timeoutMs);
   const res = await request(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'accept-encoding': 'identity' },
     body: JSON.stringify(redactDeep({ source: 'bot', ...record })),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
+    signal: deadline,
   });
-  await res.body.text();
+  // Only the status matters; the body is read (bounded) so the connection can be reused.
+  await readBounded(res.body, 64 * 1024, deadline).catch(() => discardBody(res.body));
   if (res.statusCode >= 300) throw new Error(`observer answered HTTP ${res.statusCode}`);
 }

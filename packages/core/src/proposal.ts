@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { inertText } from './inert-text.ts';
 
 /**
  * One exact search/replace edit. `search` must occur exactly once in the file as it stands
@@ -55,6 +56,10 @@ export function proposedText(f: ProposedFile): string {
 
 export class ProposalParseError extends Error {
   override readonly name = 'ProposalParseError';
+  constructor(message: string) {
+    // JSON.parse's message quotes the model's text, which may carry terminal escapes.
+    super(inertText(message));
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Queue } from 'bullmq';
 import type { RedisClient as Redis } from './redis.ts';
 import { z } from 'zod';
+import { inertText } from './inert-text.ts';
 import { utcDay, type Clock } from './clock.ts';
 import type { Keys } from './keys.ts';
 import { contextShownSchema } from './context/index.ts';
@@ -49,17 +50,21 @@ export function cycleRecord(
 ): CycleRecord {
   return {
     gap_id: null,
-    gap_text: null,
     gap_line: null,
     base_commit: null,
     bot_commit: null,
-    summary: null,
     files: [],
     tests: [],
     model: null,
     branch: null,
     pr_url: null,
     ...r,
+    // Reasons quote providers, forges, models and test output; a record is shown on the
+    // dashboard, in logs and in PR bodies, so what it keeps is inert (inert-text.ts).
+    reason: inertText(r.reason, { multiline: true }),
+    summary: r.summary == null ? null : inertText(r.summary, { multiline: true }),
+    gap_text: r.gap_text == null ? null : inertText(r.gap_text),
+    ...(r.warnings ? { warnings: r.warnings.map((w) => inertText(w, { multiline: true })) } : {}),
   };
 }
 

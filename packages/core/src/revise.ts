@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ReviseRequest } from './cycle.ts';
 import { git } from './git.ts';
+import { neutralise } from './forge/body.ts';
 import type { CycleRecord } from './records.ts';
 
 /**
@@ -77,7 +78,7 @@ export function reviseReplyText(r: ReviseRequest, rec: Pick<CycleRecord, 'outcom
 
 /** Model and forge text in a reply: no HTML comments (a fake marker) and no mentions of anyone. */
 function neutral(s: string): string {
-  return s.replace(/<!--/g, '&lt;!--').replace(/@(?=[A-Za-z0-9])/g, '@\u200b');
+  return neutralise(s, 20_000);
 }
 
 /**

@@ -8,3 +8,4 @@ export * from './redis-cluster.ts';
 export * from './forge-spec.ts';
 export * from './redis-dump.ts';
 export * from './webhooks.ts';
+export * from './listen.ts';

@@ -1,4 +1,4 @@
-import { admitPr, botCommitSpec, canRevise, CycleEnded, gapHistory, gapSlug, getRecord, prBody, PushRejected, rebuildCommit, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
+import { admitPr, botCommitSpec, canRevise, CycleEnded, forgeTitle, gapHistory, gapSlug, getRecord, prBody, PushRejected, rebuildCommit, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
 import { DeferUntil, type StageContext } from '../stage.ts';
 import { guardContext } from '../repo-context.ts';
 
@@ -15,7 +15,8 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
 
   // 2. Rebuild, push, open a draft: looked up by head branch first so a retry never opens two.
   const branch = `${rt.cfg.forge.branchPrefix}${gapSlug(data.gap.text)}-${data.cycleId.slice(-8)}`;
-  const title = data.gap.text.slice(0, 240);
+  // PRD text: no control or bidi characters, mentions, closing keywords or markers in the title.
+  const title = forgeTitle(data.gap.text, 240);
   const history = await gapHistory(rt.redis, rt.keys, data.gap.id, 5);
   const body = prBody({ cycleId: data.cycleId, gapId: data.gap.id, gapText: data.gap.text, summary: data.proposal.summary, changes: data.changes, tests: data.tests, model: data.model, history });
   if (data.dryRun) {

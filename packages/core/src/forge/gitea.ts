@@ -1,18 +1,28 @@
+import { z } from 'zod';
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import { forgeCall, forgePages, ForgeRefused, fromRepo, message, type ForgeHttp } from './http.ts';
 import { GitRemote } from './push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
 
-interface GiteaPull {
-  number: number;
-  html_url: string;
-  state: 'open' | 'closed';
-  merged: boolean;
-  body: string | null;
-  updated_at: string;
-  head: { ref: string; label: string; sha?: string; repo: { full_name: string } | null };
-  labels?: { id: number; name: string }[] | null;
-}
+// A listing is a forge's answer: each PR is checked here, so a hostile or broken item (a body
+// that is not a string, no head, a `javascript:` URL) is skipped by name instead of throwing a
+// TypeError deep in a driver method or reaching the dashboard as a link.
+const giteaPullSchema = z.object({
+  number: z.number().int().positive(),
+  html_url: z.string().max(2000).regex(/^https?:\/\//i, 'not an http(s) URL'),
+  state: z.enum(['open', 'closed']),
+  merged: z.boolean().nullish().transform((v) => v === true),
+  body: z.string().nullable().optional().transform((v) => v ?? null),
+  updated_at: z.string().max(100),
+  head: z.object({
+    ref: z.string().max(1000),
+    label: z.string().max(1000).optional().default(''),
+    sha: z.string().max(100).optional(),
+    repo: z.object({ full_name: z.string().max(1000) }).nullable().optional().transform((v) => v ?? null),
+  }),
+  labels: z.array(z.object({ id: z.number(), name: z.string() })).nullable().optional(),
+});
+type GiteaPull = z.infer<typeof giteaPullSchema>;
 
 interface GiteaComment {
   id: number;
@@ -71,6 +81,7 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
       headers: { authorization: `token ${o.token}` },
       timeoutMs: o.timeoutMs,
       tokenEnv: o.tokenEnv,
+      ...(o.maxAnswerBytes ? { maxAnswerBytes: o.maxAnswerBytes } : {}),
     };
     this.repoPath = `/repos/${encodeURIComponent(o.owner)}/${encodeURIComponent(o.repo)}`;
   }
@@ -108,8 +119,18 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
     return { number: i.number, url: i.html_url, title: i.title, body: i.body ?? '', state: i.state };
   }
 
-  private pulls(state: 'open' | 'all'): AsyncGenerator<GiteaPull> {
-    return forgePages<GiteaPull>(this.http, `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=${PAGE}&page=1`, { maxPages: this.o.maxPages, log: this.o.log, what: 'pull requests' });
+  private async *pulls(state: 'open' | 'all'): AsyncGenerator<GiteaPull> {
+    let bad = 0;
+    let why = '';
+    for await (const raw of forgePages<unknown>(this.http, `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=${PAGE}&page=1`, { maxPages: this.o.maxPages, log: this.o.log, what: 'pull requests' })) {
+      const r = giteaPullSchema.safeParse(raw);
+      if (r.success) yield r.data;
+      else {
+        bad++;
+        why ||= `${r.error.issues[0]?.path.join('.') || '(item)'}: ${r.error.issues[0]?.message ?? ''}`;
+      }
+    }
+    if (bad) this.o.log.warn({ forge: this.http.label, skipped: bad }, `${this.http.label}: skipped ${bad} pull request(s) the forge described malformed (first: ${why})`);
   }
 
   private ours(p: GiteaPull): boolean {

@@ -1,5 +1,10 @@
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
-import { ForgeRefused, fromRepo } from './http.ts';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { readBounded, refuseDeclaredSize } from '../bounded-read.ts';
+import { inertText } from '../inert-text.ts';
+import { redactText } from '../redact.ts';
+import { FORGE_ANSWER_CAP, ForgeRefused, fromRepo } from './http.ts';
 import { fixFor, normalisePermission, reasonOf } from './gitea.ts';
 import { GitRemote } from './push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from './types.ts';
@@ -23,16 +28,37 @@ interface GithubIssue {
   pull_request?: unknown;
 }
 
-interface GithubPull {
-  number: number;
-  html_url: string;
-  state: string;
-  merged_at: string | null;
-  body: string | null;
-  updated_at: string;
-  draft?: boolean;
-  head: { ref: string; sha?: string; repo: { full_name: string } | null };
-  labels?: { name?: string }[];
+// Listings are checked item by item (as the Gitea driver does): a malformed PR is skipped by
+// name, never a TypeError in produce, and only an http(s) html_url is kept.
+const githubPullSchema = z.object({
+  number: z.number().int().positive(),
+  html_url: z.string().max(2000).regex(/^https?:\/\//i, 'not an http(s) URL'),
+  state: z.string().max(20),
+  merged_at: z.string().max(100).nullable().optional().transform((v) => v ?? null),
+  body: z.string().nullable().optional().transform((v) => v ?? null),
+  updated_at: z.string().max(100),
+  draft: z.boolean().optional(),
+  head: z.object({
+    ref: z.string().max(1000),
+    sha: z.string().max(100).optional(),
+    repo: z.object({ full_name: z.string().max(1000) }).nullable().optional().transform((v) => v ?? null),
+  }),
+  labels: z.array(z.object({ name: z.string().optional() })).optional(),
+});
+type GithubPull = z.infer<typeof githubPullSchema>;
+
+/** The well-formed PRs of a listing page; `skipped` counts the rest. */
+function pullsOf(data: unknown, skipped: { n: number; why: string }): GithubPull[] {
+  const out: GithubPull[] = [];
+  for (const raw of Array.isArray(data) ? data : []) {
+    const r = githubPullSchema.safeParse(raw);
+    if (r.success) out.push(r.data);
+    else {
+      skipped.n++;
+      skipped.why ||= `${r.error.issues[0]?.path.join('.') || '(item)'}: ${r.error.issues[0]?.message ?? ''}`;
+    }
+  }
+  return out;
 }
 
 interface GithubComment {
@@ -85,7 +111,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
       baseUrl: o.apiUrl.replace(/\/+$/, ''),
       userAgent: 'prbot',
       log: { debug: () => {}, info: () => {}, warn: (m: string) => o.log.debug({ forge: this.label }, m), error: (m: string) => o.log.debug({ forge: this.label }, m) },
-      request: { fetch: timedFetch(o.timeoutMs) },
+      request: { fetch: timedFetch(o.timeoutMs, o.maxAnswerBytes ?? FORGE_ANSWER_CAP) },
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
       retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
@@ -168,7 +194,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
   /** Any state: the head filter names one branch, so one page holds every PR from it. */
   async findByBranch(branch: string): Promise<PrRef | null> {
     const r = await this.call('looking the PR up by branch', (gh) => gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
-    const mine = (r.data as GithubPull[]).filter((x) => x.head.ref === branch);
+    const mine = pullsOf(r.data, { n: 0, why: '' }).filter((x) => x.head.ref === branch);
     const p = mine.find((x) => x.state === 'open') ?? mine[0];
     return p ? this.ref(p) : null;
   }
@@ -176,11 +202,12 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
   async listBotPrs(): Promise<BotPr[]> {
     const out: BotPr[] = [];
     let pages = 0;
+    const skipped = { n: 0, why: '' };
     await this.call('listing pull requests', async (gh) => {
       const it = gh.paginate.iterator(gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
       for await (const page of it) {
         pages++;
-        for (const p of page.data as GithubPull[]) {
+        for (const p of pullsOf(page.data, skipped)) {
           if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
         }
         if (pages >= this.o.maxPages) {
@@ -189,6 +216,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
         }
       }
     });
+    if (skipped.n) this.o.log.warn({ forge: this.label, skipped: skipped.n }, `${this.label}: skipped ${skipped.n} pull request(s) the forge described malformed (first: ${skipped.why})`);
     return out;
   }
 
@@ -387,16 +415,40 @@ function issueOf(i: GithubIssue): ForgeIssue {
 
 function errorText(e: HttpError): string {
   const d = e.response?.data as { message?: string; errors?: { message?: string; field?: string; code?: string; resource?: string }[] } | undefined;
-  const base = d?.message ?? e.message ?? 'unknown error';
+  const base = String(d?.message ?? e.message ?? 'unknown error');
   const details = (d?.errors ?? []).map((x) => x.message ?? [x.resource, x.field, x.code].filter(Boolean).join(' ')).filter(Boolean);
-  return (details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 500);
+  return redactText(inertText((details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 1000))).slice(0, 500);
 }
 
-/** Octokit's fetch with prbot's per-request timeout. */
-function timedFetch(ms: number): typeof fetch {
-  return (input, init) => {
-    const signals = [AbortSignal.timeout(ms), ...(init?.signal ? [init.signal] : [])];
-    return fetch(input, { ...init, signal: AbortSignal.any(signals) });
+/**
+ * Octokit's fetch, with the bounds every other prbot HTTP client has (bounded-read.ts): a
+ * per-request deadline that covers the body too, at most FORGE_ANSWER_CAP bytes after
+ * decompression (fetch decompresses gzip/br/deflate, so a small bomb is stopped at the cap, not
+ * expanded to gigabytes), and no redirects followed: a 3xx is refused, so the token never goes to
+ * the address a Location names (fetch drops Authorization only across origins, not to
+ * another path or port of a host, and Octokit would otherwise treat the 3xx's body as data).
+ */
+function timedFetch(ms: number, maxBytes: number): typeof fetch {
+  return async (input, init) => {
+    const deadline = AbortSignal.timeout(ms);
+    const signal = AbortSignal.any([deadline, ...(init?.signal ? [init.signal] : [])]);
+    const res = await fetch(input, { ...init, signal, redirect: 'manual' });
+    if (res.status >= 300 && res.status < 400 && res.status !== 304) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`answered HTTP ${res.status} (a redirect), not followed: the token is never sent to another address; set forge.url to the API's final address`);
+    }
+    const headers = Object.fromEntries(res.headers);
+    refuseDeclaredSizeOf(headers, maxBytes);
+    const text = res.body ? await readBounded(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), maxBytes, signal) : '';
+    // The bytes are decoded now: the encoding and length headers no longer describe them.
+    const h = new Headers(res.headers);
+    h.delete('content-encoding');
+    h.delete('content-length');
+    return new Response(res.status === 204 || res.status === 304 ? null : text, { status: res.status, statusText: res.statusText, headers: h });
   };
 }
 
+function refuseDeclaredSizeOf(headers: Record<string, string>, maxBytes: number): void {
+  // A declared length is of the encoded bytes: only an identity answer can be refused by it.
+  if (!headers['content-encoding'] || headers['content-encoding'] === 'identity') refuseDeclaredSize(headers, maxBytes);
+}

@@ -1,6 +1,9 @@
 import type { Agent } from 'undici';
 import { CycleEnded, RateLimited, TransientError } from '../errors/index.ts';
 import type { Logger } from '../logger.ts';
+import { discardBody, AnswerDeadline, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '../bounded-read.ts';
+import { inertText } from '../inert-text.ts';
+import { redactText } from '../redact.ts';
 import { retryAfterMs } from '../model/chat.ts';
 
 // undici is loaded at the first forge call (the pr stage), not when a worker starts.
@@ -19,7 +22,15 @@ export interface ForgeHttp {
   headers: Record<string, string>;
   timeoutMs: number;
   tokenEnv: string;
+  /** The largest answer read (default FORGE_ANSWER_CAP); a bigger one is a TransientError. */
+  maxAnswerBytes?: number;
 }
+
+/**
+ * The largest forge answer prbot reads: a page of 100 PRs with GitHub's largest bodies (65,536
+ * characters, up to 4 UTF-8 bytes each) fits; a forge that streams gigabytes is cut here.
+ */
+export const FORGE_ANSWER_CAP = 32 * 1024 * 1024;
 
 export interface ForgeResponse<T> {
   status: number;
@@ -54,22 +65,39 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
   const url = absolute(f, path);
   const shown = new URL(url).pathname;
   const { request, agent } = await undici();
+  // One deadline for the whole call, body included (bodyTimeout is reset by every byte).
+  const deadline = AbortSignal.timeout(f.timeoutMs);
   let res;
   try {
     res = await request(url, {
       method: method as 'GET',
       dispatcher: agent,
-      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...f.headers },
+      // identity: undici's request does not decompress, and a compressed answer is refused unread.
+      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...f.headers, 'accept-encoding': 'identity' },
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: f.timeoutMs,
       bodyTimeout: f.timeoutMs,
-      signal: AbortSignal.timeout(f.timeoutMs),
+      signal: deadline,
     });
   } catch (err) {
     const e = err as Error & { code?: string };
     throw new TransientError(`${f.label}: ${method} ${shown} failed: ${e.code ?? e.name}`);
   }
-  const text = await res.body.text();
+  if (res.statusCode >= 300 && res.statusCode < 400) {
+    discardBody(res.body);
+    // undici's request follows none; saying so beats handing the 3xx to a driver as an answer.
+    throw new ForgeRefused(`${f.label}: ${method} ${shown} answered HTTP ${res.statusCode} (a redirect), not followed: the token is never sent to another address; set forge.url to the address the forge answers on`, res.statusCode, '');
+  }
+  let text: string;
+  try {
+    refuseDeclaredSize(res.headers, f.maxAnswerBytes ?? FORGE_ANSWER_CAP);
+    refuseEncoding(res.headers);
+    text = await readBounded(res.body, f.maxAnswerBytes ?? FORGE_ANSWER_CAP, deadline);
+  } catch (err) {
+    discardBody(res.body);
+    const e = err as Error & { code?: string };
+    throw new TransientError(`${f.label}: ${method} ${shown}: ${err instanceof AnswerRefused ? err.message : err instanceof AnswerDeadline || deadline.aborted ? `no whole answer within ${f.timeoutMs} ms` : `reading the answer failed: ${e.code ?? e.name}`}`);
+  }
   let parsed: unknown = null;
   try {
     parsed = text ? JSON.parse(text) : null;
@@ -95,9 +123,15 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
   return { status: s, body: parsed as T, headers: h };
 }
 
+/** A forge's error text for errors and records: 300 characters, inert, an HTML page reduced to its title. */
 export function message(body: unknown): string {
-  if (body && typeof body === 'object' && 'message' in body) return String((body as { message: unknown }).message).slice(0, 300);
-  return String(body ?? '').slice(0, 300);
+  const raw = body && typeof body === 'object' && 'message' in body ? String((body as { message: unknown }).message) : String(body ?? '');
+  if (/^\s*<(!doctype|html|head|body)\b/i.test(raw)) {
+    const title = /<title[^>]*>([^<]{0,200})/i.exec(raw)?.[1]?.trim();
+    return redactText(inertText(`an HTML page${title ? ` titled "${title}"` : ''} instead of JSON`)).slice(0, 300);
+  }
+  // A forge may echo the Authorization header back (the token, verbatim) in its message.
+  return redactText(inertText(raw.slice(0, 600))).slice(0, 300);
 }
 
 /**

@@ -196,6 +196,8 @@ export interface RemoteForgeOptions {
   remote: string;
   branchPrefix: string;
   timeoutMs: number;
+  /** The largest answer read from the forge API (default FORGE_ANSWER_CAP, 32 MiB). */
+  maxAnswerBytes?: number;
   /** The base branch PRs target (repo.base); Gitea's lookup by branch needs it. */
   base: string;
   /** Gitea: draft title prefix; GitHub: the title prefix used when drafts are refused. */

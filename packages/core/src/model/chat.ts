@@ -1,6 +1,7 @@
 import type { Agent } from 'undici';
 import { z } from 'zod';
 import { usageSchema, type Usage } from '../usage.ts';
+import { discardBody, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '../bounded-read.ts';
 import { ModelCallError } from './errors.ts';
 
 export interface ChatMessage {
@@ -29,7 +30,8 @@ export interface ChatAnswer {
 
 const answerSchema = z.object({
   choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }), finish_reason: z.string().nullable().optional() })).min(1),
-  usage: usageSchema.partial().optional().nullable(),
+  // Checked on its own (creditedUsage): a provider's odd usage must not cost it the answer.
+  usage: z.unknown().optional(),
   error: z.unknown().optional(),
 });
 
@@ -57,6 +59,8 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
     ...(req.responseFormat ? { response_format: req.responseFormat } : {}),
   };
   const { request, agent } = await undici();
+  // One deadline for the whole call, body included: bodyTimeout alone is reset by every byte.
+  const deadline = AbortSignal.timeout(req.timeoutMs);
   let res;
   try {
     res = await request(url, {
@@ -65,24 +69,35 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
       headers: {
         'content-type': 'application/json',
         ...req.headers,
+        // undici's request does not decompress; a compressed answer is refused (bounded-read.ts).
+        'accept-encoding': 'identity',
         ...(req.apiKey ? { authorization: `Bearer ${req.apiKey}` } : {}),
       },
       body: JSON.stringify(body),
       headersTimeout: req.timeoutMs,
       bodyTimeout: req.timeoutMs,
-      signal: AbortSignal.timeout(req.timeoutMs),
+      signal: deadline,
     });
   } catch (err) {
     throw networkError(err, req.timeoutMs);
   }
-  const text = await readCapped(res.body, req.maxAnswerBytes).catch((err) => {
-    throw networkError(err, req.timeoutMs);
-  });
+  // Neither needs the body (a 429's or a redirect's may be anything, compressed included).
+  if (res.statusCode === 429 || (res.statusCode >= 300 && res.statusCode < 400)) discardBody(res.body);
   if (res.statusCode === 429) {
     throw new ModelCallError('rate_limited', 'HTTP 429 rate limited', 429, retryAfterMs(res.headers['retry-after']));
   }
+  if (res.statusCode >= 300 && res.statusCode < 400) {
+    // Never followed: the Authorization header would go to wherever the Location points.
+    throw new ModelCallError('client', `HTTP ${res.statusCode} redirect, not followed (the API key is never sent to another address): set the rung's baseUrl to the final address`, res.statusCode);
+  }
+  const text = await readAnswer(res, req.maxAnswerBytes, deadline).catch((err) => {
+    throw networkError(err, req.timeoutMs);
+  });
   if (res.statusCode >= 500) throw new ModelCallError('http', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
   if (res.statusCode >= 400) throw new ModelCallError('client', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
+  if (/^\s*text\/event-stream/i.test(String(res.headers['content-type'] ?? ''))) {
+    throw new ModelCallError('bad_answer', 'the answer is an event stream (SSE), but a single JSON answer was asked for');
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -99,27 +114,39 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
   if (!content.trim()) throw new ModelCallError('bad_answer', 'empty answer');
   // Cut off by max_tokens: whatever parses from it may be a file that stops partway (next rung or model_failed).
   if (parsed.data.choices[0]!.finish_reason === 'length') throw new ModelCallError('bad_answer', 'the answer was cut off at the output limit (finish_reason "length"); raise models.maxTokens or ask for edits');
-  const u = parsed.data.usage;
-  const usage =
-    u && u.prompt_tokens !== undefined && u.completion_tokens !== undefined
-      ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens ?? u.prompt_tokens + u.completion_tokens }
-      : null;
+  const usage = creditedUsage(parsed.data.usage);
   return { content, usage };
 }
 
-async function readCapped(body: AsyncIterable<Buffer>, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    if (n > max) throw new ModelCallError('bad_answer', `answer is larger than ${max} bytes`);
-    chunks.push(c);
+// Usage is what the budget is charged, so a count a provider cannot mean (negative, fractional,
+// past 2^53, a string) is dropped and estimated from the text instead (ladder.ts), and a total
+// below prompt + completion is raised to it: a budget never goes down, nor is under-charged by a total.
+const reportedUsage = usageSchema.partial().extend({
+  prompt_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  completion_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  total_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+function creditedUsage(u: unknown): Usage | null {
+  const r = reportedUsage.safeParse(u);
+  if (!r.success) return null;
+  const sum = r.data.prompt_tokens + r.data.completion_tokens;
+  return { prompt_tokens: r.data.prompt_tokens, completion_tokens: r.data.completion_tokens, total_tokens: Math.min(Number.MAX_SAFE_INTEGER, Math.max(r.data.total_tokens ?? 0, sum)) };
+}
+
+async function readAnswer(res: { headers: Record<string, string | string[] | undefined>; body: AsyncIterable<Buffer> & { destroy?(err?: Error): unknown } }, max: number, deadline: AbortSignal): Promise<string> {
+  try {
+    refuseDeclaredSize(res.headers, max);
+    refuseEncoding(res.headers);
+  } catch (err) {
+    discardBody(res.body);
+    throw err;
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return readBounded(res.body, max, deadline);
 }
 
 function networkError(err: unknown, timeoutMs: number): ModelCallError {
   if (err instanceof ModelCallError) return err;
+  if (err instanceof AnswerRefused) return new ModelCallError('bad_answer', err.message);
   const e = err as Error & { code?: string };
   if (
     // undici's HeadersTimeoutError / BodyTimeoutError, by code (undici itself is loaded lazily).

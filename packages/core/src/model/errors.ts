@@ -1,3 +1,4 @@
+import { inertText } from '../inert-text.ts';
 import { redactText } from '../redact.ts';
 /** Why one rung failed. `kind` decides what happens next (see ladder.ts). */
 export type ModelFailureKind = 'http' | 'timeout' | 'connection' | 'rate_limited' | 'bad_answer' | 'client';
@@ -11,8 +12,8 @@ export class ModelCallError extends Error {
     /** From Retry-After on a 429, capped. */
     readonly retryAfterMs?: number,
   ) {
-    // Messages quote the provider's body, which may echo the key back.
-    super(redactText(message));
+    // Messages quote the provider's body, which may echo the key back, or carry escapes for a terminal.
+    super(redactText(inertText(message)));
   }
 }
 
