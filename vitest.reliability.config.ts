@@ -5,10 +5,11 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * Files whose checks a stall that is not the injected fault could upset: a live worker's job
  * re-run because a neighbour's CPU load stretched it past its 1.5-2 s lock would be a second
  * model call (exactly-once counts extra calls: 0), a kill that misses its stage (worker-kill), a
- * slow shutdown (shutdown). Each runs alone, one after another (its own project, its own
- * sequence group). The Redis that exactly-once kills or fills is its own (startRedisServer).
+ * slow shutdown (shutdown), an OOM that outlasts the wait it should fall within (redis-config).
+ * Each runs alone, one after another (its own project, its own sequence group). The Redis
+ * that exactly-once and redis-config kill or fill is their own (startRedisServer).
  */
-const ALONE = ['worker-kill', 'exactly-once', 'shutdown'];
+const ALONE = ['worker-kill', 'exactly-once', 'redis-config', 'shutdown'];
 
 /**
  * `pnpm test:reliability`: fault injection. The other files (model and forge outages, hostile

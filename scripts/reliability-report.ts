@@ -50,7 +50,9 @@ processes get SIGKILL or SIGTERM, the Redis server gets SIGKILL, model and forge
 
 ${table}
 
-"Lost" counts cycles that never reached an outcome. "Duplicates" counts any side effect seen
+"Lost" counts cycles that never reached an outcome and that no named error accounts for (only
+Redis losing its data can wipe a cycle: that row counts the cycles its \`RedisDataLostError\` did
+not cover). "Duplicates" counts any side effect seen
 twice: a second outcome for a cycle (day stats, gap history), a second PR or branch for a
 cycle, a second event, or a budget charge for a model call beyond the calls really made.
 "Extra model calls" counts requests the loopback model server received beyond one per cycle
@@ -74,6 +76,37 @@ can only be paid again).
   payload by another worker; a job found stalled more than \`maxStalledCount\` times fails, and
   its cycle records the stage's "gave up" outcome (\`model_failed\`, \`apply_failed\`,
   \`tests_failed\`, \`pr_failed\`).
+- prbot refuses to run on a Redis that may evict keys: workers (at start), \`produce\` and every
+  enqueue read \`maxmemory-policy\` through \`INFO memory\` (allowed where CONFIG is denied) and
+  stop with \`RedisSettingsError\` naming the server, the policy and the fix, before any job or
+  lock is written (BullMQ itself only prints a warning). A policy switched at run time (CONFIG
+  SET) is logged as an error at every check (\`worker.reconcileEveryMs\`). A server without
+  \`appendonly\` is a warning at start.
+- Redis losing its data (a restart without persistence, FLUSHALL): every worker keeps the data
+  epoch (\`<prefix>:bot:epoch\`, written once, never expiring) and checks it on a local timer,
+  not a Redis job. When it is gone the worker logs \`RedisDataLostError\` once, naming what was
+  lost and what to do, and re-creates the reconciler's schedule (which lived in the lost data).
+  The cycles that were in flight are lost with their jobs: their gaps have no outcome, and run
+  again at the next \`produce\`. Only records already in \`records.dir\` survive; a \`produce
+  --every\` schedule must be created again.
+- Redis refusing writes (OOM under noeviction, a restart) at produce: the gap locks and the
+  \`addBulk\` are retried for 30 s (job ids make a repeat add nothing twice); then every picked
+  gap Redis did not take is reported \`not_enqueued\` with Redis's answer, and \`produce\` exits
+  1. A gap's lock is given back only when its job is surely absent; when that cannot be told,
+  the lock stays and the reconciler ends the cycle (\`infra_failed\`) if its job never arrived.
+  Inside a cycle, OOM at any step (budget, hand-over, ack, PR admission, outcome, history, day
+  stats, events) is waited out (rows above); Redis blocked (CLIENT PAUSE, DEBUG SLEEP) past the
+  job locks hands jobs back through the stalled check, and the ledger keeps one outcome.
+- Forge shortfalls are found before any cycle: \`prbot doctor\` and the \`pr\` worker's start
+  check ask for an empty pull request (refused with 403 when the token lacks Gitea
+  \`write:repository\` or GitHub \`Pull requests: write\`, 423/403 on an archived repository,
+  422 when allowed; nothing is created), dry-run a push of a bot branch (a read-only user, a
+  token without write, an archived repository), and read the repository's \`archived\` and
+  \`permissions.push\`. The pr worker refuses to start on any of these (labels and an
+  unreachable forge only warn). What no dry run shows (branch protection, rulesets) or what
+  changes after the start (a revoked token) ends the cycle \`pr_failed\` at once, after one
+  push or one create, its reason naming the cause and the fix: no retries against an answer that
+  cannot change.
 - A killed propose job keeps its budget reservation: the day errs on the safe side (the
   worker-kill row shows calls charged against requests made).
 - Test commands are kept from the worker's secrets by running them as a uid of their own

@@ -31,8 +31,8 @@ afterEach(async () => {
   redis = set = undefined;
 });
 
-async function world(cycles: number, o: { aof?: boolean; worker?: Record<string, number>; proposeConcurrency?: number } = {}) {
-  redis = await startRedisServer(o.aof ? { dir: await mkdtemp(path.join(tmpdir(), 'prbot-aof-')) } : {});
+async function world(cycles: number, o: { aof?: boolean; worker?: Record<string, number>; proposeConcurrency?: number; redisArgs?: string[] } = {}) {
+  redis = await startRedisServer({ ...(o.aof ? { dir: await mkdtemp(path.join(tmpdir(), 'prbot-aof-')) } : {}), args: o.redisArgs ?? [] });
   const { h, server } = await reliabilityWorld({
     gaps: cycles,
     delayMs: 100,
@@ -252,4 +252,104 @@ it("worker SIGKILL between the model's answer and the hand-over: the retry re-us
   expect(k.t.extraCalls).toBe(0);
   expect(k.t.records.map((r) => r.outcome)).toEqual(k.ids.map(() => 'ok'));
   expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after answer')).toBe(0);
+}, 300_000);
+
+/**
+ * OOM beginning at each step of a cycle, not only at propose's start: the hand-over (after the
+ * answer), the ack of a job that handed over, the apply/test/pr starts (PR slot admission, outcome
+ * recording, gap history, day stats, the events queue), and right after an outcome is recorded.
+ * Redis refuses every write for STEP_OOM_MS from there; locks outlast it, as in production.
+ */
+const STEP_OOM_MS = Math.min(OOM_MS, 3000);
+it.each([
+  ['after-answer', 'propose'],
+  ['after-handover', 'propose'],
+  ['stage-start', 'apply'],
+  ['stage-start', 'test'],
+  ['stage-start', 'pr'],
+  ['after-record', 'pr'],
+] as const)('Redis OOM from %s of %s for a while: every cycle ends once, nothing paid twice', async (point, stage) => {
+  const CYCLES = 2;
+  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 } });
+  const admin = new Redis(rs.url);
+  let fault: Promise<boolean> | undefined;
+  offs.push(
+    onFault(point, (info) => {
+      if (info.stage !== stage || fault) return;
+      fault = (async () => {
+        await admin.config('SET', 'maxmemory', '1');
+        const refused = await admin.set('probe', 'x').then(
+          () => false,
+          (e: Error) => /OOM/.test(e.message),
+        );
+        await sleep(STEP_OOM_MS);
+        await admin.config('SET', 'maxmemory', '0');
+        return refused;
+      })();
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv);
+  const refused = await fault;
+  await admin.quit();
+  recordRow({
+    fault: `Redis at maxmemory (every write refused) for ${STEP_OOM_MS / 1000} s from ${point} of ${stage}`,
+    injections: 1,
+    inFlight: CYCLES,
+    lost: t.lost,
+    duplicates: t.duplicates,
+    extraCalls: t.extraCalls,
+    notes: `OOM confirmed: ${refused}; outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
+  });
+  expect(refused).toBe(true);
+  expect(t.lost).toBe(0);
+  expect(t.duplicates).toBe(0);
+  expect(t.extraCalls).toBe(0);
+  expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
+}, 300_000);
+
+/**
+ * Redis unresponsive (CLIENT PAUSE ALL, or DEBUG SLEEP blocking the server) for longer than the
+ * job locks while cycles run their tests: locks lapse, the stalled check hands jobs back, and the
+ * ledger and job ids must still give each cycle exactly one outcome.
+ */
+it.each([
+  ['CLIENT PAUSE', 2],
+  ['DEBUG SLEEP', 2],
+  // No stall allowed: a job whose lock lapsed fails as stalled while its worker may still finish it.
+  ['DEBUG SLEEP', 0],
+] as const)('Redis blocked by %s for 3x the lock duration during the test stage (maxStalledCount %i): every cycle ends once', async (how, maxStalledCount) => {
+  const CYCLES = 3;
+  const LOCK_MS = 1500;
+  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: LOCK_MS, stalledIntervalMs: 500, maxStalledCount }, redisArgs: ['--enable-debug-command', 'yes'] });
+  const admin = new Redis(rs.url);
+  let fault: Promise<void> | undefined;
+  offs.push(
+    onFault('stage-start', (info) => {
+      if (info.stage !== 'test' || fault) return;
+      fault = (async () => {
+        if (how === 'CLIENT PAUSE') {
+          await admin.call('CLIENT', 'PAUSE', String(3 * LOCK_MS), 'ALL');
+          await sleep(3 * LOCK_MS);
+        } else await admin.call('DEBUG', 'SLEEP', String((3 * LOCK_MS) / 1000));
+      })();
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv);
+  await fault;
+  await admin.quit();
+  recordRow({
+    fault: `Redis blocked (${how}) for ${(3 * LOCK_MS) / 1000} s, 3x the job lock, from a test stage start; maxStalledCount ${maxStalledCount}`,
+    injections: 1,
+    inFlight: CYCLES,
+    lost: t.lost,
+    duplicates: t.duplicates,
+    extraCalls: t.extraCalls,
+    notes: `outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
+  });
+  expect(fault).toBeDefined();
+  expect(t.lost).toBe(0);
+  expect(t.duplicates).toBe(0);
+  expect(t.records.every((r) => r.outcome === 'ok' || r.outcome === 'tests_failed')).toBe(true);
 }, 300_000);

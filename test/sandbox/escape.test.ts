@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +51,40 @@ describe('network: the sandbox has none', () => {
     expect(a.out).toMatchObject({ connected: false });
     expect(['ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'timeout']).toContain(a.out.error);
     expect((await attack('off', connectTo(hostAddress, dashboardPort))).out).toMatchObject({ connected: true });
+  });
+});
+
+describe('local IPC: nothing shared with the host', () => {
+  it('cannot connect to a unix socket in the abstract namespace of the host', async () => {
+    // Abstract sockets have no file and no permission check: only the network namespace separates them.
+    const name = `prbot-abstract-${Math.random().toString(36).slice(2)}`;
+    const server = createNetServer((s) => s.on('error', () => {}).end('host\n'));
+    await new Promise<void>((r) => server.listen(`\0${name}`, () => r()));
+    const probe = `${PRELUDE}
+const s = require('net').connect('\\0${name}');
+s.on('connect', () => done({ connected: true }));
+s.on('error', (e) => done({ connected: false, error: e.code }));`;
+    try {
+      const a = await attack('bwrap', probe);
+      expect(a.out).toMatchObject({ connected: false });
+      expect((await attack('off', probe)).out).toMatchObject({ connected: true });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('what it writes to /dev/shm stays in the sandbox', async () => {
+    const name = `prbot-shm-${Math.random().toString(36).slice(2)}`;
+    const write = `${PRELUDE}
+try { require('fs').writeFileSync('/dev/shm/${name}', 'x'); done({ wrote: true }); } catch (e) { done({ wrote: false, error: e.code }); }`;
+    try {
+      await attack('bwrap', write);
+      expect(existsSync(`/dev/shm/${name}`)).toBe(false);
+      await attack('off', write);
+      expect(existsSync(`/dev/shm/${name}`)).toBe(true); // the host's /dev/shm, seen by every process
+    } finally {
+      await rm(`/dev/shm/${name}`, { force: true });
+    }
   });
 });
 

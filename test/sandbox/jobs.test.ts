@@ -20,7 +20,8 @@ const GUARD = () => ({ ctx: { prdPath: h.cfg.repo.prd, pauseFile: h.cfg.repo.pau
 const green = [{ phase: 'test' as const, argv: ['node', '--test'], exitCode: 0, signal: null, timedOut: false, durationMs: 5, ok: true, tail: 'ok' }];
 
 beforeAll(async () => {
-  h = await createHarness();
+  // No forge rate limit here: these jobs never reach the forge's API in numbers that matter, and ten a minute would stall the file.
+  h = await createHarness({ config: { queues: { pr: { limiter: null } } } });
   workers = startWorkers(h.rt, defaultPolicy, { queues: ['pr', 'events'] });
   await h.rt.mirror.sync();
   base = await h.rt.mirror.resolve('main');
@@ -35,7 +36,8 @@ function prJob(changes: Change[], botCommit: string, text = 'Forged gap'): PrJob
     cycleId: newCycleId(),
     gap: { id: 'g' + 'a'.repeat(12), text, line: 1 },
     baseCommit: base,
-    createdAt: 1_700_000_000_000,
+    // Recent: a signed job of a cycle older than jobs.maxAgeDays is refused (a replayed copy).
+    createdAt: Date.now() - 60_000,
     dryRun: false,
     notes: [],
     proposal: { summary: 'forged', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) },
@@ -107,6 +109,7 @@ describe('guardrails run whenever a commit is built or rebuilt, signed or not', 
 
   it('... and on rebuild, when that very commit is already in the mirror', async () => {
     const before = await pushedBranches();
+    const prs = await prsOpened();
     const job = prJob(workflow, '');
     // Written into the mirror behind the guard's back (an older prbot, a bug, a hand).
     const input = `commit refs/prbot/evil\ncommitter x <x@x> 1700000000 +0000\ndata 2\nx\nfrom ${base}\nM 100644 inline .github/workflows/pwn.yml\ndata 9\non: push\n\n`;
@@ -123,6 +126,50 @@ describe('guardrails run whenever a commit is built or rebuilt, signed or not', 
     expect(rec2).toMatchObject({ outcome: 'apply_failed', reason: expect.stringMatching(/not the payload's change set/) });
     expect(await pushedBranches()).toEqual(before);
     expect(existsSync(path.join(h.dir, 'prs'))).toBe(true);
-    expect(await prsOpened()).toBe(1);
+    expect(await prsOpened()).toBe(prs);
+  });
+});
+
+describe('signed jobs replayed, squatted or aged', () => {
+  it('a signed pr job of a cycle older than jobs.maxAgeDays (a copy replayed after its record expired) is refused', async () => {
+    const before = await pushedBranches();
+    const prs = await prsOpened();
+    const job = { ...prJob(harmless, '0'.repeat(40), 'Old gap'), createdAt: Date.now() - 31 * 86_400_000 };
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    await add(signJob('pr', job, key()), job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature expired: the cycle started 31 days ago and jobs\.maxAgeDays is 30/) });
+    expect(await pushedBranches()).toEqual(before);
+    expect(await prsOpened()).toBe(prs);
+  });
+
+  it('a signed pr job replayed under a new job id after its cycle ended does nothing: the first outcome stands', async () => {
+    const job = prJob(harmless, '0'.repeat(40), 'Replayed gap');
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    const signed = signJob('pr', job, key());
+    await add(signed, job.cycleId);
+    const [first] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(first).toMatchObject({ outcome: 'ok' });
+    const prs = await prsOpened();
+    const before = await pushedBranches();
+    const replay = await h.rt.queues.pr.add('pr', signed, { jobId: `${job.cycleId}-replay` });
+    await expect.poll(async () => (await replay.getState()) === 'completed', { timeout: 30_000 }).toBe(true);
+    expect((await h.rt.queues.pr.getJob(replay.id!))?.returnvalue).toMatchObject({ skipped: 'cycle ended', outcome: 'ok' });
+    expect(await prsOpened()).toBe(prs);
+    expect(await pushedBranches()).toEqual(before);
+  });
+
+  it("an unsigned job squatting a cycle's next-stage job id first: the signed hand-over is dropped, the cycle ends once, refused, nothing pushed", async () => {
+    const before = await pushedBranches();
+    const prs = await prsOpened();
+    const job = prJob(harmless, '0'.repeat(40), 'Squatted gap');
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    // The squatter is added first; the real hand-over comes with the same job id, so BullMQ keeps the squatter.
+    await add({ ...job, changes: workflow }, job.cycleId);
+    await add(signJob('pr', job, key()), job.cycleId);
+    const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job is unsigned/) });
+    expect(await pushedBranches()).toEqual(before);
+    expect(await prsOpened()).toBe(prs);
   });
 });

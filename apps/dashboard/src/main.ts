@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createRuntime, loadConfig, UnavailableError, UsageError, waitReady } from '@prbot/core';
+import { ConfigError, createRuntime, loadConfig, tuneHeapGrowth, UnavailableError, UsageError, waitReady } from '@prbot/core';
 import { assertSafeBind, authFromEnv } from './security.ts';
 import { createDashboard } from './server.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { host: { type: 'string' }, port: { type: 'string' }, 'read-only': { type: 'boolean' }, config: { type: 'string' } } });
+  tuneHeapGrowth();
   const cfg = loadConfig(values.config);
   const host = values.host ?? cfg.dashboard.host;
   const port = values.port === undefined ? cfg.dashboard.port : Number(values.port);

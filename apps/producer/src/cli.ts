@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, formatDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
+import { ConfigError, createLogger, formatDoctor, isRedisTransient, redisDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, setPaused, status } from '@prbot/control';
@@ -79,6 +79,9 @@ async function schedule(rt: Runtime, values: Values): Promise<number> {
 async function doctor(values: { config?: string; json?: boolean }): Promise<number> {
   const cfg = loadConfig(values.config);
   const report = await runDoctor(cfg, process.env, createLogger('silent', { pretty: false }));
+  // Redis too: an evicting policy makes every worker and produce refuse to run.
+  report.checks.push(...(await redisDoctor(cfg)));
+  report.ok = report.checks.every((c) => c.status !== 'fail');
   console.log(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
   return report.ok ? 0 : 1;
 }
@@ -114,7 +117,8 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
         if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
         else console.log(report.reason);
       }
-      return 0;
+      // Some picked gaps were not enqueued (Redis refused): not a success, though the rest ran.
+      return report.notEnqueued ? 1 : 0;
     }
     case 'pause':
     case 'resume':
@@ -143,6 +147,11 @@ main().then(
     // An unknown flag or a missing value from parseArgs is a usage error too: one line, no stack.
     const badArgs = String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
     const known = err instanceof ConfigError || err instanceof UsageError || err instanceof UnavailableError || badArgs;
+    // Redis refusing a write (OOM, a restart) is the operator's to fix, not a bug: one line, what to do.
+    if (!known && isRedisTransient(err)) {
+      console.error(`prbot: Redis refused: ${(err as Error).message.split('\n')[0]}; this run stopped there: gaps it did not print as enqueued were not enqueued. Free Redis memory (or wait for it to come back) and run it again`);
+      process.exit(1);
+    }
     console.error(`prbot: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`);
     // 2: the command or config is wrong; 1: something failed at run time.
     process.exit(err instanceof ConfigError || err instanceof UsageError || badArgs ? 2 : 1);

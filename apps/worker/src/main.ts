@@ -1,7 +1,7 @@
 import { releaseEarlySignals } from './early-signals.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CassetteRecorder, ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, UsageError } from '@prbot/core';
+import { CassetteRecorder, ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, tuneHeapGrowth, UsageError } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { FORCE_WAIT_MS, preflight, startWorkers } from './workers.ts';
 
@@ -28,17 +28,18 @@ async function main(): Promise<void> {
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) {
     throw new UsageError(`--concurrency must be a positive whole number, not "${values.concurrency}"`);
   }
+  const heap = tuneHeapGrowth();
   const cfg = loadConfig(values.config);
   const rt = createRuntime(cfg, { role: 'worker' });
+  // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
+  await waitReady(rt.redis, cfg.redis.url);
   await preflight(rt, queues).catch(async (err: unknown) => {
     await rt.close();
     throw err;
   });
-  // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
-  await waitReady(rt.redis, cfg.redis.url);
   const recorder = values.record ? new CassetteRecorder(path.resolve(values.record)) : undefined;
   const set = startWorkers(rt, defaultPolicy, { queues, concurrency, recorder });
-  rt.log.info({ queues, concurrency: concurrency ?? 'from config' }, 'prbot worker started');
+  rt.log.info({ queues, concurrency: concurrency ?? 'from config', ...heap }, 'prbot worker started');
   // SIGTERM/SIGINT: stop taking jobs, kill running tests (their jobs go back to waiting), let
   // other jobs finish within worker.shutdownGraceMs, then abort them. A second signal aborts at
   // once. Past grace + FORCE_WAIT_MS + 10 s the process exits regardless (exit code 1).

@@ -1,4 +1,4 @@
-import { buildRepoContext, prDiff, revisePrompt, type GuardContext, type ProposeJob, type RepoContext, type Runtime } from '@prbot/core';
+import { buildRepoContext, prDiff, SnapshotCache, revisePrompt, type GuardContext, type ProposeJob, type RepoContext, type Runtime } from '@prbot/core';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
@@ -25,6 +25,13 @@ async function oneOfTheBuilds<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * The last commits' trees and texts, shared by this process's builds: the gaps of one produce run
+ * share a base commit. Two commits (a new base arriving while the old one's jobs finish), at most
+ * 8 MB of text each (the small-tree bound), given back after a minute without a build.
+ */
+const snapshots = new SnapshotCache({ max: 2, maxTextChars: 8 * 1024 * 1024, idleMs: 60_000 });
+
+/**
  * What the prompt shows of the repository at the base commit: related files (whole or in
  * windows) and a map, within `models.context`; `context.shown` goes into the cycle record.
  */
@@ -33,7 +40,7 @@ export async function repoContext(rt: Runtime, data: ProposeJob): Promise<{ gapT
   // A revise cycle's base is the PR's head: the files the PR changed are the related ones first.
   const pr = data.revise ? await prDiff(rt.mirror.dir, await rt.mirror.resolve(rt.cfg.repo.base), data.baseCommit, rt.cfg.revise.diffChars) : null;
   const query = pr ? `${data.gap.text}\n${pr.paths.join(' ')}` : data.gap.text;
-  const context = await oneOfTheBuilds(() => buildRepoContext(rt.mirror.dir, data.baseCommit, query, { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] }));
+  const context = await oneOfTheBuilds(() => buildRepoContext(rt.mirror.dir, data.baseCommit, query, { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] }, snapshots));
   return { gapText: data.gap.text, prdPath: rt.cfg.repo.prd, context, revise: pr && data.revise ? revisePrompt(data.revise, pr.diff, data.cycleId) : null };
 }
 

@@ -103,7 +103,7 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       // No retry can mend a payload; the reconciler ends the cycle if the payload names one.
       throw new PermanentError(`payload of ${stage} job ${job.id} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
     }
-    const forged = jobSignatureRefusal(stage, job.data, jobKey);
+    const forged = jobSignatureRefusal(stage, job.data, jobKey) ?? staleJobRefusal(parsed.data as AnyCycleJob, rt.cfg.jobs.maxAgeDays, rt.clock());
     if (forged) return refuseForged(rt, stage, job, parsed.data as AnyCycleJob, forged);
     const data = parsed.data as JobData<S>;
     const cycle = data as AnyCycleJob;
@@ -214,6 +214,16 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       throw err;
     }
   };
+}
+
+/**
+ * A signed job of a cycle that started more than `maxAgeDays` ago: a copy replayed after its
+ * cycle's outcome record expired (90 days) or was deleted would otherwise run again on its old base.
+ */
+function staleJobRefusal(c: AnyCycleJob, maxAgeDays: number, now: number): string | null {
+  const age = now - c.createdAt;
+  if (age <= maxAgeDays * 86_400_000) return null;
+  return `job signature expired: the cycle started ${Math.floor(age / 86_400_000)} days ago and jobs.maxAgeDays is ${maxAgeDays} (an old signed job replayed)`;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { Worker } from 'bullmq';
-import { jobKeyFrom, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { assertRedisSafe, jobKeyFrom, runDoctor, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from './stage.ts';
-import { startReconciler } from './reconciler.ts';
+import { RECONCILE_SCHEDULER_ID, startReconciler } from './reconciler.ts';
+import { watchRedis, type RedisWatch } from './redis-watch.ts';
 import { apply } from './stages/apply.ts';
 import { eventsProcessor } from './stages/events.ts';
 import { produceProcessor } from './stages/produce.ts';
@@ -22,6 +23,8 @@ export interface WorkerSet {
   close(graceMs?: number): Promise<void>;
   /** A second signal: abort every active job now and close without waiting for the grace. */
   force(): void;
+  /** Watches Redis for a data loss or an evicting policy set at run time (redis-watch.ts). */
+  redisWatch: RedisWatch;
 }
 
 /** After aborting, how long jobs get to return to waiting (tests' process groups die at once). */
@@ -53,6 +56,14 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
     rt.log.error({ err: err.message }, 'the reconciler did not start');
     return undefined;
   });
+  const redisWatch = watchRedis(rt, {
+    everyMs: rt.cfg.worker.reconcileEveryMs,
+    // The reconciler's schedule lived in the Redis that lost its data.
+    onDataLost: async () => {
+      const rec = await reconciler;
+      if (rec) await rec.queue.upsertJobScheduler(RECONCILE_SCHEDULER_ID, { every: rt.cfg.worker.reconcileEveryMs }, { name: 'reconcile' });
+    },
+  });
   let forced: () => void = () => {};
   const forcedNow = new Promise<'forced'>((r) => (forced = () => r('forced')));
   const abortAll = () => {
@@ -60,8 +71,10 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
   };
   return {
     workers,
+    redisWatch,
     force: () => forced(),
     async close(graceMs = rt.cfg.worker.shutdownGraceMs) {
+      redisWatch.stop();
       const graceful = Promise.all(workers.map((w) => w.close()));
       // A test run is re-run from its payload by any worker: stopping it now costs nothing but
       // the time it ran, and waiting for it could outlast any grace.
@@ -100,12 +113,15 @@ function warnIfTestsCanReadSecrets(rt: Runtime, queues: QueueName[]): void {
 }
 
 /**
- * Checks at start what a worker cannot do without: the job-signing key, and for the `test`
+ * Checks at start what a worker cannot do without: a Redis that never evicts keys, the job-signing key, and for the `test`
  * queue a sandbox proven by running a command in it exactly as tests run. Throws one line
  * saying why and how to fix it; the worker then refuses to start.
  */
 export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void> {
+  // An evicting Redis drops jobs and locks without an error: refuse before taking any job.
+  await assertRedisSafe(rt.redis, rt.log);
   if (queues.some((q) => q !== 'events')) jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv);
+  if (queues.includes('pr')) await forgePreflight(rt);
   if (!queues.includes('test')) return;
   const t = rt.cfg.tests;
   if (t.sandbox === 'off') {
@@ -115,4 +131,21 @@ export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void>
   const problem = await sandboxProblem({ limits: t.limits, toolDirs: t.toolDirs, workdir: rt.workdir });
   if (problem) throw new UnavailableError(`refusing to run the test queue: ${problem}`);
   if (t.network === 'setup') rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
+}
+
+/**
+ * The pr queue asks the forge at start what `prbot doctor` asks (token, scopes and permissions,
+ * archived, push access, base branch): a token that cannot open a PR or push a branch refuses
+ * the worker, naming what is missing, before any cycle pays the model for a PR that must fail.
+ * Labels are best effort (a PR opens without them) and a forge that cannot be reached now says
+ * nothing about the token: both only warn.
+ */
+async function forgePreflight(rt: Runtime): Promise<void> {
+  if (rt.cfg.forge.kind === 'local') return;
+  const report = await runDoctor(rt.cfg, rt.env, rt.log);
+  const blocking = report.checks.filter((c) => c.status === 'fail' && !c.transient && c.name !== 'labels');
+  for (const c of report.checks.filter((x) => (x.status !== 'ok' && !blocking.includes(x)))) rt.log.warn({ check: c.name, fix: c.fix }, `forge check ${c.name}: ${c.detail}`);
+  if (blocking.length) {
+    throw new UnavailableError(`refusing to run the pr queue: ${report.forge} would refuse every PR: ${blocking.map((c) => `${c.name}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`).join('; ')}`);
+  }
 }

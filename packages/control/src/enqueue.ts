@@ -1,43 +1,79 @@
-import { GAP_LOCK_TTL_S, jobKeyFrom, newCycleId, signJob, stageJobId, withScripts, type Gap, type ProposeJob, type Runtime } from '@prbot/core';
+import { assertRedisSafe, GAP_LOCK_TTL_S, isRedisTransient, jobKeyFrom, redactText, untilRedisAnswers, newCycleId, signJob, stageJobId, withScripts, type Gap, type ProposeJob, type Runtime } from '@prbot/core';
 import type { ProduceLine } from './produce.ts';
 
 // The lock lives as long as its cycle: stage starts and the reconciler renew it (ledger.ts).
 const INFLIGHT_TTL_S = GAP_LOCK_TTL_S;
+
+/** How long an enqueue waits out Redis refusing writes (OOM, a restart) before reporting the gaps not enqueued. */
+export const ENQUEUE_WAIT_MS = 30_000;
 
 /**
  * Enqueues a propose job per gap, each under its gap's in-flight lock (one round trip): a gap
  * whose cycle is still in flight is reported, not enqueued twice. Used by produce and by the
  * dashboard issue's retry box.
  */
-export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; notes: string[] }[], o: { dryRun?: boolean } = {}): Promise<{ lines: ProduceLine[] }> {
+export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; notes: string[] }[], o: { dryRun?: boolean; redisWaitMs?: number } = {}): Promise<{ lines: ProduceLine[] }> {
   const { cfg } = rt;
   const lines: ProduceLine[] = [];
   if (items.length === 0) return { lines };
+  // A Redis that may evict keys would drop these jobs and locks silently: refuse before any write.
+  await assertRedisSafe(rt.redis, rt.log);
+  const wait = { log: rt.log, maxMs: o.redisWaitMs ?? ENQUEUE_WAIT_MS };
   const now = rt.clock();
   const jobKey = jobKeyFrom(rt.env, cfg.jobs.keyEnv); // before any lock is taken: a missing key leaks none
   const proposed = items.map((it, i) => ({ ...it, cycleId: newCycleId(now + i) }));
-  const holders = (await withScripts(rt.redis).acquireGaps(
-    proposed.length,
-    ...proposed.map((p) => rt.keys.inflight(p.gap.id)),
-    INFLIGHT_TTL_S,
-    ...proposed.map((p) => p.cycleId),
-  )) as string[];
+  let holders: string[];
+  try {
+    // One script: it takes every lock or, refused (OOM), none; so a retry is safe.
+    holders = (await untilRedisAnswers(
+      () => withScripts(rt.redis).acquireGaps(proposed.length, ...proposed.map((p) => rt.keys.inflight(p.gap.id)), INFLIGHT_TTL_S, ...proposed.map((p) => p.cycleId)),
+      { what: 'the gap locks', ...wait },
+    )) as string[];
+  } catch (err) {
+    if (!isRedisTransient(err)) throw err;
+    return { lines: proposed.map((p) => notEnqueued(p.gap, err, 'taking its gap lock')) };
+  }
   const mine = proposed.filter((p, i) => holders[i] === p.cycleId);
   for (const [i, p] of proposed.entries()) {
     if (holders[i] !== p.cycleId) lines.push({ gap: p.gap, action: 'in_flight', cycleId: holders[i], why: `cycle ${holders[i]} is still in flight` });
   }
   const jobs = mine.map((p) => {
-    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: o.dryRun ?? cfg.dryRun, notes: p.notes };
+    // A caller (a scheduled `produce` job, which is unsigned data in Redis) may make a run drier,
+    // never wetter: `{dryRun: false}` must not lift an operator's `dryRun: true`.
+    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: cfg.dryRun || o.dryRun === true, notes: p.notes };
     // Signed like every hand-over: a propose job no producer signed is refused by the worker.
     return { name: 'propose', data: signJob('propose', data, jobKey), opts: { jobId: stageJobId(p.cycleId, 'propose') } };
   });
   try {
-    if (jobs.length) await rt.queues.propose.addBulk(jobs);
+    // Job ids are the cycles': adding again after a refused or lost reply adds nothing twice.
+    if (jobs.length) await untilRedisAnswers(() => rt.queues.propose.addBulk(jobs), { what: 'the propose jobs', ...wait });
   } catch (err) {
-    await withScripts(rt.redis).releaseGaps(mine.length, ...mine.map((p) => rt.keys.inflight(p.gap.id)), ...mine.map((p) => p.cycleId));
-    throw err;
+    // addBulk is one MULTI but each job its own script in it: some may be in. Each gap is
+    // reported for what Redis holds; only the locks of jobs surely absent are given back.
+    const present = await Promise.all(mine.map((p) => rt.redis.exists(rt.queues.propose.toKey(stageJobId(p.cycleId, 'propose'))))).catch(() => null);
+    if (present === null) {
+      // Unknown: keep the locks. The reconciler ends a locked cycle without a job (infra_failed).
+      for (const p of mine) lines.push(notEnqueued(p.gap, err, 'enqueueing (unknown whether its job got in: the reconciler ends it if not)', p.cycleId));
+      return { lines };
+    }
+    const absent = mine.filter((_, i) => present[i] === 0);
+    if (absent.length) {
+      await withScripts(rt.redis)
+        .releaseGaps(absent.length, ...absent.map((p) => rt.keys.inflight(p.gap.id)), ...absent.map((p) => p.cycleId))
+        .catch((e: Error) => rt.log.warn({ err: e.message }, 'could not give back the gap locks; the reconciler releases them'));
+    }
+    for (const [i, p] of mine.entries()) {
+      lines.push(present[i] ? { gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' } : notEnqueued(p.gap, err, 'enqueueing its propose job'));
+    }
+    return { lines };
   }
   for (const p of mine) lines.push({ gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' });
   return { lines };
+}
+
+/** A gap Redis refused to take: named with Redis's answer, so the run can say what was not enqueued. */
+function notEnqueued(gap: Gap, err: unknown, step: string, cycleId?: string): ProduceLine {
+  const why = redactText(String((err as Error).message ?? err)).slice(0, 200);
+  return { gap, action: 'not_enqueued', ...(cycleId ? { cycleId } : {}), why: `Redis refused ${step}: ${why}; run produce again when Redis accepts writes` };
 }
 

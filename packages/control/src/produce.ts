@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
+  assertRedisSafe,
   CycleEnded,
   cycleRecord,
   UnavailableError,
@@ -26,7 +27,7 @@ import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
 export interface ProduceLine {
   gap: Gap;
   /** What produce did with the gap; every action but `enqueued` says why it was not enqueued. */
-  action: 'enqueued' | 'in_flight' | 'cooling_down' | 'too_many_failures' | 'not_picked' | 'awaiting_review' | 'merged';
+  action: 'enqueued' | 'not_enqueued' | 'in_flight' | 'cooling_down' | 'too_many_failures' | 'not_picked' | 'awaiting_review' | 'merged';
   cycleId?: string;
   why: string;
   /** For `cooling_down`: when the gap may be enqueued again (ms since epoch). */
@@ -41,14 +42,18 @@ export interface ProduceReport {
   lines: ProduceLine[];
   /** Revise requests found by polling open bot PRs' comments (revise.enabled only). */
   revisions?: PolledRevision[];
+  /** Gaps picked but not enqueued because Redis refused (lines with action `not_enqueued`); the CLI exits 1. */
+  notEnqueued?: number;
 }
 
 /**
  * produce: pause file → PRD from the base branch → settle bot PRs → policy.pickGaps → skip gaps
  * in flight → one addBulk → dashboard issue. Running it twice enqueues each gap once.
  */
-export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean } = {}): Promise<ProduceReport> {
+export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean; redisWaitMs?: number } = {}): Promise<ProduceReport> {
   const { cfg } = rt;
+  // An evicting Redis would drop the cycles about to be made, silently: refuse before anything.
+  await assertRedisSafe(rt.redis, rt.log);
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(cfg.repo.base);
 
@@ -107,7 +112,9 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   // 6. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
   const enq = await enqueueGaps(rt, base, picked.map((gap) => ({ gap, notes: closedNotes(prs.get(gap.id)) })), o);
   lines.push(...enq.lines);
-  return done({ baseCommit: base, outcome: null, reason: `${enq.lines.filter((l) => l.action === 'enqueued').length} enqueued`, lines: sortLines(lines), revisions });
+  const refused = enq.lines.filter((l) => l.action === 'not_enqueued').length;
+  const reason = `${enq.lines.filter((l) => l.action === 'enqueued').length} enqueued${refused ? `, ${refused} NOT enqueued (Redis refused; see the not_enqueued lines)` : ''}`;
+  return done({ baseCommit: base, outcome: null, reason, lines: sortLines(lines), revisions, ...(refused ? { notEnqueued: refused } : {}) });
 }
 
 /** The note a cycle gets when a reviewer closed the gap's previous bot PR unmerged. */

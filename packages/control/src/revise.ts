@@ -7,6 +7,7 @@ import {
   getRecord,
   isOwnReply,
   reply,
+  reviseBranchRefusal,
   jobKeyFrom,
   newCycleId,
   signJob,
@@ -143,6 +144,8 @@ async function enqueue(
   const known = origin?.gap_text ? origin : history.find((h) => h.gap_text);
   if (!gapId || !known?.gap_text || known.gap_line === null) return { enqueued: false, reason: 'not_bot_pr', detail: `no record of cycle ${pr.cycleId} that opened PR #${pr.number}` };
   const gap = { id: gapId, text: known.gap_text, line: known.gap_line };
+  const wrongBranch = reviseBranchRefusal(pr.branch, { prefix: rt.cfg.forge.branchPrefix, base: rt.cfg.repo.base, originBranch: origin?.branch });
+  if (wrongBranch) return { enqueued: false, reason: 'not_bot_pr', detail: `PR #${pr.number}: ${wrongBranch}` };
 
   const comments = await forge.listPrComments(pr.number);
   const triggerComment = req.trigger.kind === 'comment' ? req.trigger : null;

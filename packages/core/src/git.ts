@@ -12,10 +12,14 @@ export interface GitOptions {
   okCodes?: number[];
   /** `env` is the whole environment (besides GIT_ENV): nothing of the worker's own passes. */
   isolateEnv?: boolean;
+  /** Killed (SIGKILL) after this long and thrown as a GitError: for a work tree test code wrote. */
+  timeoutMs?: number;
 }
 
 export interface GitResult {
   stdout: string;
+  /** What git printed on stderr (a push's refusal reasons, `remote:` lines). */
+  stderr?: string;
   exitCode: number;
 }
 
@@ -42,6 +46,25 @@ const GIT_ENV = {
   GIT_CONFIG_VALUE_2: 'minimal',
 };
 
+/**
+ * For git with a work tree (a slot, which test code wrote): configuration only from the slot's
+ * own git dir (root's, out of the sandbox's reach) and from GIT_ENV. No global config, so no
+ * filter, textconv or diff driver of the operator's can be chosen by a `.gitattributes` in a
+ * commit; no attributes outside the work tree; no transport at all (the objects are borrowed
+ * through alternates, nothing is fetched); submodules never entered.
+ */
+const WORK_TREE_ENV = {
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_ATTR_NOSYSTEM: '1',
+  GIT_CONFIG_COUNT: '3',
+  GIT_CONFIG_KEY_0: 'core.attributesFile',
+  GIT_CONFIG_VALUE_0: '/dev/null',
+  GIT_CONFIG_KEY_1: 'protocol.allow',
+  GIT_CONFIG_VALUE_1: 'never',
+  GIT_CONFIG_KEY_2: 'submodule.recurse',
+  GIT_CONFIG_VALUE_2: 'false',
+};
+
 /** Runs one git command with an argv array (never a shell). */
 export async function git(args: string[], opts: GitOptions): Promise<GitResult> {
   const explicit = opts.gitDir ? [`--git-dir=${opts.gitDir}`, ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : [])] : [];
@@ -49,18 +72,34 @@ export async function git(args: string[], opts: GitOptions): Promise<GitResult> 
   const r = await execa('git', [...explicit, ...args], {
     cwd: opts.cwd,
     input: opts.input,
-    env: gitEnv(opts.env),
+    env: gitEnv(opts.workTree ? mergeConfig(WORK_TREE_ENV, opts.env) : opts.env),
     extendEnv: !opts.isolateEnv,
     reject: false,
     stripFinalNewline: false,
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
   });
+  if (r.timedOut) throw new GitError(args, `killed after ${opts.timeoutMs} ms`, r.exitCode);
   const code = r.exitCode ?? -1;
   if (code !== 0 && !(opts.okCodes ?? []).includes(code)) {
     throw new GitError(args, String(r.stderr ?? r.message ?? ''), r.exitCode);
   }
-  return { stdout: String(r.stdout), exitCode: code };
+  return { stdout: String(r.stdout), stderr: String(r.stderr ?? ''), exitCode: code };
+}
+
+/** Two sets of variables with GIT_CONFIG_* entries numbered one after the other. */
+function mergeConfig(a: Record<string, string>, b: Record<string, string> = {}): Record<string, string> {
+  const plain = (e: Record<string, string>) => Object.fromEntries(Object.entries(e).filter(([k]) => !/^GIT_CONFIG_(KEY_\d+|VALUE_\d+|COUNT)$/.test(k)));
+  const out: Record<string, string> = { ...plain(a), ...plain(b) };
+  let n = 0;
+  for (const e of [a, b]) {
+    for (let i = 0; i < Number(e.GIT_CONFIG_COUNT ?? 0); i++, n++) {
+      out[`GIT_CONFIG_KEY_${n}`] = e[`GIT_CONFIG_KEY_${i}`]!;
+      out[`GIT_CONFIG_VALUE_${n}`] = e[`GIT_CONFIG_VALUE_${i}`]!;
+    }
+  }
+  return { ...out, GIT_CONFIG_COUNT: String(n) };
 }
 
 /**

@@ -144,6 +144,14 @@ export {
   shrinkRefusal,
 } from './shrink.ts';
 export {
+  shadowDirs,
+  shadowRefusal,
+  testGuardRefusal,
+  type TestGuardContext,
+  truncationRefusal,
+  withoutComments,
+} from './test-guard.ts';
+export {
   type Digest,
   DIGEST_BYTES,
   digestTestOutput,
@@ -174,7 +182,9 @@ export {
   type SymbolAt,
   symbolsOf,
   testsOf,
-  Texts,
+  CommitSnapshot,
+  SnapshotCache,
+  type SnapshotCacheOptions,
   type TreeFile,
   type Window,
   type WindowOptions,
@@ -296,6 +306,10 @@ export {
   tryFileLock,
 } from './pidlock.ts';
 export {
+  HEAP_GROWING_PERCENT,
+  tuneHeapGrowth,
+} from './heap.ts';
+export {
   createRuntime,
   type Runtime,
   type RuntimeOptions,
@@ -405,7 +419,11 @@ export {
   pushBranch,
   pushEnv,
   pushFastForwardBranch,
+  pushProblem,
+  PushRefused,
+  pushRefusal,
   PushRejected,
+  PUSH_REFUSALS,
   remoteBranchHead,
 } from './forge/push.ts';
 export {
@@ -418,6 +436,7 @@ export {
 export {
   type DoctorReport,
   formatDoctor,
+  redisDoctor,
   runDoctor,
 } from './forge/doctor.ts';
 export { withScripts } from './scripts.ts';
@@ -444,6 +463,15 @@ export {
   onFault,
 } from './faults.ts';
 export {
+  assertRedisSafe,
+  checkEpoch,
+  ensureEpoch,
+  RedisDataLostError,
+  readRedisSettings,
+  type RedisSettings,
+  RedisSettingsError,
+} from './redis-settings.ts';
+export {
   type RedisRetryOptions,
   untilRedisAnswers,
 } from './redis-retry.ts';
@@ -458,6 +486,7 @@ export {
   prDiff,
   reply,
   REPLY_MARK,
+  reviseBranchRefusal,
   reviseNonce,
   revisePrompt,
   reviseReplyText,

@@ -38,6 +38,12 @@ export interface Keys {
   dashboardIssue(): string;
   /** Single-flight lock of a dashboard-issue update (produce and a webhook may race). */
   dashboardIssueLock(): string;
+  /**
+   * The data epoch: a random id written once (SET NX) by the first worker or producer. Never
+   * expires, so when it is gone Redis lost its data (a restart without persistence, a FLUSHALL,
+   * an evicted key) and every job and lock it held went with it.
+   */
+  epoch(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -67,5 +73,6 @@ export function keys(prefix: string): Keys {
     gapPrs: () => k('gap-prs'),
     dashboardIssue: () => k('dashboard-issue'),
     dashboardIssueLock: () => k('dashboard-issue-lock'),
+    epoch: () => k('epoch'),
   };
 }

@@ -172,6 +172,13 @@ export class Mirror {
    * Tree entries for the given paths at a commit, in one git process. Paths absent from the tree
    * are absent from the map. Directories show as `tree` entries, symlinks as mode 120000.
    */
+  /** The entries (full paths) directly inside each directory (`''` is the root) of the commit's tree. */
+  async listDirs(commit: string, dirs: string[]): Promise<string[]> {
+    const names = async (args: string[]) => (await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', '--name-only', commit, ...args], { cwd: this.dir, gitDir: this.dir })).stdout.split('\0').filter(Boolean);
+    const sub = dirs.filter((d) => d !== '');
+    return [...(dirs.includes('') ? await names([]) : []), ...(sub.length ? await names(['--', ...sub.map((d) => `${d}/`)]) : [])];
+  }
+
   async lsTree(commit: string, paths: string[]): Promise<Map<string, TreeEntry>> {
     const out = new Map<string, TreeEntry>();
     if (paths.length === 0) return out;

@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync, ftruncateSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 // fs-ext is CommonJS with a native binding and no types: the one call we use, typed here.
@@ -20,7 +20,9 @@ export interface FileLock {
  * flock is local to this machine (and unreliable on NFS): never share lock directories between hosts.
  */
 export async function tryFileLock(file: string): Promise<FileLock | null> {
-  const fd = openSync(file, 'a+', 0o600);
+  // 'a+' without following a link: a lock file that is a link (planted in a directory someone
+  // else could write) would send the truncate and pid write below into the link's target.
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
   try {
     fsExt.flockSync(fd, 'exnb');
   } catch (err) {

@@ -79,3 +79,18 @@ export function reviseReplyText(r: ReviseRequest, rec: Pick<CycleRecord, 'outcom
 function neutral(s: string): string {
   return s.replace(/<!--/g, '&lt;!--').replace(/@(?=[A-Za-z0-9])/g, '@\u200b');
 }
+
+/**
+ * Why prbot must not push a revision to this branch, or null. A PR's signed marker names the cycle
+ * that opened it, not the branch: someone who may edit PR bodies can copy a bot PR's marker into a
+ * PR whose head is `main`, a release branch or a colleague's branch. A revision goes only to a
+ * branch under `forge.branchPrefix`, never the base branch, and (when the opening cycle's record is
+ * at hand) only to the branch that cycle pushed.
+ */
+export function reviseBranchRefusal(branch: string, o: { prefix: string; base: string; originBranch?: string | null }): string | null {
+  const shown = JSON.stringify(branch.slice(0, 200));
+  if (branch === o.base || branch.replace(/^refs\/heads\//, '') === o.base) return `branch ${shown} is the base branch (repo.base); revisions go to prbot's own branches only`;
+  if ((o.prefix && !branch.startsWith(o.prefix)) || branch.includes('..') || branch.startsWith('refs/')) return `branch ${shown} is not under forge.branchPrefix ${JSON.stringify(o.prefix)}; revisions go to prbot's own branches only`;
+  if (o.originBranch && o.originBranch !== branch) return `branch ${shown} is not ${JSON.stringify(o.originBranch)}, the branch the cycle in the PR's marker pushed (a marker copied into another PR)`;
+  return null;
+}

@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InfraError } from './errors/index.ts';
+import { removeTree } from './scrub.ts';
 
 /** Where the sandbox shows its writable directories; fixed, so paths in caches never change. */
 export const SANDBOX_WORK = '/prbot/work';
@@ -153,7 +154,7 @@ export function visibleInSandbox(p: string, toolDirs: string[]): boolean {
 
 /** A directory emptied for every cycle ($HOME, $TMPDIR): nothing one proposal's tests leave survives. */
 export async function freshDir(dir: string, owner: { uid: number; gid: number } | null): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
+  await removeTree(dir); // any depth, never through a link: the tests wrote it
   await mkdir(path.dirname(dir), { recursive: true }); // parents traversable by every test uid
   await mkdir(dir, { mode: 0o700 });
   if (owner) await chown(dir, owner.uid, owner.gid); // no chown(1) process: a spawn costs more than the call

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { InfraError } from './errors/index.ts';
 import { git } from './git.ts';
 import { tryFileLock } from './pidlock.ts';
+import { removeTree, scrubWorkTree } from './scrub.ts';
 import type { Mirror } from './mirror.ts';
 
 export interface Slot {
@@ -26,16 +27,25 @@ export interface Slot {
  * alternates) with the work tree `slot-N` addressed explicitly by --git-dir/--work-tree. The
  * work tree holds no `.git`: one written there by test code is removed before git runs and
  * would be ignored anyway, so it cannot point root's git at hooks or a foreign config.
+ *
+ * Root's git still reads the work tree (attributes, files it compares), and test code of the
+ * last cycle wrote all of it: `moveTo` scrubs it first (scrubWorkTree), runs git with no
+ * configuration from outside the slot's git dir, and kills git after `gitTimeoutMs`; a slot that
+ * cannot be scrubbed or moved is rebuilt into an empty directory, where git reads nothing of
+ * the tests'.
  */
 export class SlotPool {
   readonly root: string;
   private readonly held = new Set<number>();
+  private readonly gitTimeoutMs: number;
 
   constructor(
     private readonly mirror: Mirror,
     workdir: string,
+    o: { gitTimeoutMs?: number } = {},
   ) {
     this.root = path.join(workdir, 'slots', path.basename(mirror.dir, '.git'));
+    this.gitTimeoutMs = o.gitTimeoutMs ?? 10 * 60_000;
   }
 
   async acquire(): Promise<Slot> {
@@ -74,11 +84,12 @@ export class SlotPool {
    * directories. A slot that is missing or broken (its mirror was rebuilt) is made anew.
    */
   async moveTo(slot: Slot, commit: string, cacheDirs: string[]): Promise<void> {
-    const at = { cwd: this.root, gitDir: slot.gitDir, workTree: slot.dir };
-    // A `.git` test code left at the top of the work tree: git skips that name when it cleans.
-    await rm(path.join(slot.dir, '.git'), { recursive: true, force: true });
+    const at = { cwd: this.root, gitDir: slot.gitDir, workTree: slot.dir, timeoutMs: this.gitTimeoutMs };
     if (existsSync(path.join(slot.gitDir, 'HEAD')) && existsSync(slot.dir)) {
       try {
+        // Before any git: `.git*` files, links, FIFOs and setuid files the tests left go (a
+        // `.git` at the top is a name git's clean would even skip).
+        await scrubWorkTree(slot.dir, cacheDirs);
         await git(['checkout', '--quiet', '--force', '--detach', commit], at);
         await git(['clean', '-ffdxq', ...cacheDirs.flatMap((d) => ['-e', d])], at);
         return;
@@ -88,7 +99,7 @@ export class SlotPool {
       }
     }
     try {
-      await rm(slot.dir, { recursive: true, force: true });
+      await removeTree(slot.dir); // any depth: test code may have nested directories past PATH_MAX
       await rm(slot.gitDir, { recursive: true, force: true });
       await mkdir(slot.dir, { recursive: true });
       await git(['init', '--quiet'], at);

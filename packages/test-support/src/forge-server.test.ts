@@ -69,3 +69,35 @@ describe('the GitHub stand-in refuses what GitHub would', () => {
     expect(fake.violations).toHaveLength(2);
   });
 });
+
+describe('the stand-ins check a token before the body, as the servers do (prbot doctor relies on it)', () => {
+  it('Gitea: an empty create answers 403 without write:repository, 423 on an archived repository, 422 when allowed; nothing is created', async () => {
+    const b = await bare();
+    const probe = async (o: Partial<Parameters<typeof startGiteaServer>[0]>) => {
+      fake = await startGiteaServer({ owner: 'team', repo: 'app', token: TOKEN, bare: b, ...o });
+      const r = await call(`${fake.url}/api/v1/repos/team/app/pulls`, { method: 'POST', auth: `token ${TOKEN}`, body: '{}' });
+      const seen = { status: r.status, message: JSON.parse(r.body).message as string, pulls: fake.pulls.length, violations: [...fake.violations], probes: fake.probes.length };
+      await fake.stop();
+      fake = undefined;
+      return seen;
+    };
+    expect(await probe({ scopes: ['read:repository', 'write:issue'] })).toMatchObject({ status: 403, message: 'token does not have at least one of required scope(s): [write:repository]', pulls: 0 });
+    expect(await probe({ archived: true })).toMatchObject({ status: 423, message: 'repo team/app is archived', pulls: 0 });
+    expect(await probe({})).toMatchObject({ status: 422, message: '[Head]: Required, [Base]: Required, [Title]: Required', pulls: 0, violations: [] });
+  });
+
+  it('GitHub: an empty create answers 403 without Pull requests: write, 403 on an archived repository, 422 when allowed', async () => {
+    const b = await bare();
+    const probe = async (o: Partial<Parameters<typeof startGithubServer>[0]>) => {
+      fake = await startGithubServer({ owner: 'team', repo: 'app', token: TOKEN, bare: b, ...o });
+      const r = await call(`${fake.url}/repos/team/app/pulls`, { method: 'POST', auth: `token ${TOKEN}`, body: '{}' });
+      const seen = { status: r.status, message: JSON.parse(r.body).message as string, accepted: r.headers.get('x-accepted-github-permissions'), pulls: fake.pulls.length, violations: [...fake.violations] };
+      await fake.stop();
+      fake = undefined;
+      return seen;
+    };
+    expect(await probe({ grant: { permissions: { contents: 'write', pull_requests: 'read' } } })).toMatchObject({ status: 403, message: 'Resource not accessible by personal access token', accepted: 'pull_requests=write', pulls: 0 });
+    expect(await probe({ archived: true })).toMatchObject({ status: 403, message: 'Repository was archived so is read-only.', pulls: 0 });
+    expect(await probe({})).toMatchObject({ status: 422, pulls: 0, violations: [] });
+  });
+});

@@ -66,6 +66,12 @@ export interface FakeForge {
   requests: FakeRequest[];
   /** Every request the published API description would not accept; a test expects none. */
   violations: string[];
+  /**
+   * Permission probes: a create with an empty JSON body (`{}`), which the real servers answer 403
+   * (no permission), 423/403 (archived) or 422 (allowed, body invalid) without creating anything.
+   * `prbot doctor` sends them on purpose, so they are kept apart from `violations`.
+   */
+  probes: string[];
   /** The next `count` requests matching `method path-suffix` answer `status` (with an optional body and headers). */
   failNext(method: string, pathSuffix: string, count: number, status: number, o?: { body?: unknown; headers?: Record<string, string> }): void;
   /** GitHub: the next `count` matching requests meet a secondary rate limit (403, remaining > 0). */
@@ -125,6 +131,10 @@ export interface FakeForgeOptions {
   issuesDisabled?: boolean;
   /** Gitea: the token's user is an admin of the repository (default true); only then may it read other users' permissions. */
   botRepoAdmin?: boolean;
+  /** The repository is archived: read-only (Gitea: writes answer 423; GitHub: 403 "Repository was archived so is read-only."). */
+  archived?: boolean;
+  /** Gitea: the token user's access to the repository (default write): `read` shows permissions.push false. */
+  botAccess?: 'read' | 'write' | 'admin';
 }
 
 type Scripted = { method: string; suffix: string; left: number; status: number; body?: unknown; headers?: Record<string, string> };
@@ -158,6 +168,11 @@ async function readBody(req: IncomingMessage): Promise<{ has: boolean; value: un
   }
 }
 
+/** `prbot doctor`'s permission probe: a create whose JSON body is `{}`. */
+function isProbe(method: string, body: unknown): boolean {
+  return method === 'POST' && body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0;
+}
+
 /** State and helpers both stand-ins share. */
 function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
   const state = {
@@ -167,6 +182,7 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     orgLabels: [] as FakeLabel[],
     requests: [] as FakeRequest[],
     violations: [] as string[],
+    probes: [] as string[],
     scripted: [] as Scripted[],
     comments: [] as FakeComment[],
     permissions: new Map<string, FakePermission>([['prbot-bot', 'write']]),
@@ -323,7 +339,10 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
   const handlers: Record<string, (c: Ctx) => Promise<void> | void> = {
     getVersion: (c) => send(c.res, 200, { version }),
     userGetCurrent: (c) => send(c.res, 200, { id: 1, login: 'prbot-bot' }),
-    repoGet: (c) => send(c.res, 200, { id: 7, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, default_branch: 'main', has_pull_requests: true, permissions: { admin: false, push: true, pull: true } }),
+    repoGet: (c) => {
+      const access = o.botAccess ?? 'write';
+      send(c.res, 200, { id: 7, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, archived: o.archived ?? false, default_branch: 'main', has_pull_requests: true, permissions: { admin: access === 'admin', push: access !== 'read', pull: true } });
+    },
     repoGetBranch: async (c) => ((await w.branchExists(c.op.path.branch!)) ? send(c.res, 200, { name: c.op.path.branch, commit: { id: 'x' } }) : notFound(c.res)),
     repoListPullRequests: (c) => {
       const want = c.query('state') ?? 'open';
@@ -461,11 +480,14 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     if (body.bad) return err(res, 422, 'invalid JSON body');
     const search = new URLSearchParams(u.search);
     const v = spec.validate(req.method!, reqPath, search, body.value, body.has);
-    if (!v.ok) {
-      state.violations.push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
-      return v.status === 404 ? send(res, 404, '404 page not found') : err(res, v.status, v.problem);
+    // Gitea checks the token's scope (group middleware) and the repository (mustNotBeArchived)
+    // before it binds the body: a request whose body alone is wrong meets those checks first.
+    const op = v.ok ? v.op : v.bodyOnly;
+    if (!op) {
+      state.violations.push(`${req.method} ${reqPath}${u.search}: ${(v as { problem: string }).problem}`);
+      return (v as { status: number }).status === 404 ? send(res, 404, '404 page not found') : err(res, (v as { status: number }).status, (v as { problem: string }).problem);
     }
-    const group = giteaScopeGroup(v.op.key);
+    const group = giteaScopeGroup(op.key);
     const auth = req.headers.authorization ?? '';
     const m = /^(?:token|bearer) (.+)$/i.exec(auth);
     const scopes = m ? tokens.get(m[1]!) : undefined;
@@ -479,12 +501,18 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const write = req.method !== 'GET';
       if (!giteaHasScope(scopes, group, write)) return err(res, 403, `token does not have at least one of required scope(s): [${write ? 'write' : 'read'}:${group}]`);
     }
-    if (v.op.path.owner !== undefined && (v.op.path.owner !== o.owner || v.op.path.repo !== o.repo)) return err(res, 404, 'GetRepositoryByName', { errors: [] });
+    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo)) return err(res, 404, 'GetRepositoryByName', { errors: [] });
+    // routers/api/v1/api.go mustNotBeArchived: 423 Locked on writes to an archived repository.
+    if (o.archived && req.method !== 'GET' && op.path.owner !== undefined) return err(res, 423, `repo ${o.owner}/${o.repo} is archived`);
+    if (!v.ok) {
+      (isProbe(req.method!, body.value) ? state.probes : state.violations).push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
+      return err(res, v.status, v.problem);
+    }
     const q = (n: string) => search.get(n) ?? undefined;
     await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m?.[1] ?? '', query: q, reqPath, search });
   });
   root = srv.url + sub;
-  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, comments: state.comments, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
+  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, probes: state.probes, comments: state.comments, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -542,7 +570,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
   const handlers: Record<string, (c: Ctx, g: GithubTokenGrant) => Promise<void> | void> = {
     'users/get-authenticated': (c, g) => send(c.res, 200, { login: 'prbot-bot', id: 1 }, g.scopes ? { 'x-oauth-scopes': g.scopes.join(', ') } : {}),
     'repos/get': (c, g) =>
-      send(c.res, 200, { id: REPO_ID, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, default_branch: 'main', permissions: { admin: false, push: can(g, 'contents', true), pull: true } }),
+      send(c.res, 200, { id: REPO_ID, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, archived: o.archived ?? false, default_branch: 'main', permissions: { admin: false, push: can(g, 'contents', true), pull: true } }),
     'repos/get-branch': async (c) => ((await w.branchExists(c.op.path.branch!)) ? send(c.res, 200, { name: c.op.path.branch, commit: { sha: 'x' } }) : err(c.res, 404, 'Branch not found', { documentation_url: `${DOCS}/branches/branches#get-a-branch` })),
     'pulls/list': (c) => {
       const want = c.query('state') ?? 'open';
@@ -680,17 +708,27 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     if (body.bad) return err(res, 400, 'Problems parsing JSON');
     const search = new URLSearchParams(u.search);
     const v = spec.validate(req.method!, reqPath, search, body.value, body.has);
-    if (!v.ok) {
-      state.violations.push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
-      return v.status === 404 ? err(res, 404, 'Not Found', { documentation_url: DOCS }) : err(res, v.status, `Invalid request.\n\n${v.problem}`);
+    // Authentication, the repository's state and the token's permission come before GitHub
+    // validates a body: a request whose body alone is wrong meets them first.
+    const op = v.ok ? v.op : v.bodyOnly;
+    if (!op) {
+      const bad = v as { status: number; problem: string };
+      state.violations.push(`${req.method} ${reqPath}${u.search}: ${bad.problem}`);
+      return bad.status === 404 ? err(res, 404, 'Not Found', { documentation_url: DOCS }) : err(res, bad.status, `Invalid request.\n\n${bad.problem}`);
     }
     const auth = req.headers.authorization ?? '';
     const m = /^(?:token|bearer) (.+)$/i.exec(auth);
     const grant = m ? grants.get(m[1]!) : undefined;
     if (!grant) return err(res, 401, 'Bad credentials', { documentation_url: DOCS }, rl());
     remaining = Math.max(0, remaining - 1);
-    if (v.op.path.owner !== undefined && (v.op.path.owner !== o.owner || v.op.path.repo !== o.repo)) return err(res, 404, 'Not Found', { documentation_url: DOCS }, rl());
+    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo)) return err(res, 404, 'Not Found', { documentation_url: DOCS }, rl());
     for (const [k, val] of Object.entries(rl())) res.setHeader(k, val);
+    if (o.archived && req.method !== 'GET') return err(res, 403, 'Repository was archived so is read-only.', { documentation_url: DOCS });
+    if (!v.ok) {
+      if (op.operationId === 'pulls/create' && !can(grant, 'pull_requests', true)) return err(res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'pull_requests=write' });
+      (isProbe(req.method!, body.value) ? state.probes : state.violations).push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
+      return err(res, 422, 'Invalid request.', { errors: [v.problem] });
+    }
     const q = (n: string) => search.get(n) ?? undefined;
     await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m![1]!, query: q, reqPath, search }, grant);
   });
@@ -704,6 +742,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     orgLabels: state.orgLabels,
     requests: state.requests,
     violations: state.violations,
+    probes: state.probes,
     comments: state.comments,
     ...w.api,
     secondaryLimitNext(method: string, suffix: string, count: number, retryAfterS?: number) {

@@ -36,7 +36,12 @@ export interface MatchedOp {
   query: Record<string, string[]>;
 }
 
-export type Validation = { ok: true; op: MatchedOp } | { ok: false; status: 400 | 404 | 422; problem: string };
+/**
+ * `bodyOnly`: the operation matched and only the JSON body is wrong. Real servers check the token
+ * (Gitea's scope middleware, GitHub's permissions) and the repository state (archived) before they
+ * bind the body, so the stand-ins do those checks first for such a request.
+ */
+export type Validation = { ok: true; op: MatchedOp } | { ok: false; status: 400 | 404 | 422; problem: string; bodyOnly?: MatchedOp };
 
 const addFormats = addFormatsModule as unknown as (a: Ajv) => Ajv;
 
@@ -112,9 +117,10 @@ export class SpecValidator {
     const known = new Set(o.op.parameters.filter((p) => p.in === 'query').map((p) => p.name));
     const unknown = Object.keys(query).filter((k) => !known.has(k));
     if (unknown.length) return { ok: false, status: 400, problem: `${o.op.operationId}: unknown query parameter(s) ${unknown.join(', ')}` };
+    const matched = { key: o.key, operationId: o.op.operationId, path: pathParams, query };
     if (o.op.body) {
-      if (!hasBody && o.op.body.required) return { ok: false, status: 422, problem: `${o.op.operationId}: a JSON body is required` };
-      if (hasBody && !o.body!(body)) return { ok: false, status: 422, problem: `${o.op.operationId}: body ${o.body!.errors!.map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` "${String(e.params.additionalProperty)}"` : ''}`).join('; ')}` };
+      if (!hasBody && o.op.body.required) return { ok: false, status: 422, problem: `${o.op.operationId}: a JSON body is required`, bodyOnly: matched };
+      if (hasBody && !o.body!(body)) return { ok: false, status: 422, bodyOnly: matched, problem: `${o.op.operationId}: body ${o.body!.errors!.map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` "${String(e.params.additionalProperty)}"` : ''}`).join('; ')}` };
     } else if (hasBody) {
       return { ok: false, status: 400, problem: `${o.op.operationId}: takes no body` };
     }

@@ -11,7 +11,7 @@ export interface RecordedRequest {
 
 /** What the server does with one request; `hang` never answers. */
 export type Script =
-  | { status?: number; delayMs?: number; content?: string; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null; headers?: Record<string, string>; body?: string }
+  | { status?: number; delayMs?: number; content?: string; finishReason?: 'stop' | 'length' | 'content_filter'; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null; headers?: Record<string, string>; body?: string }
   | { hang: true };
 
 export interface ModelServer {
@@ -57,7 +57,7 @@ export async function startModelServer(script: ModelServer['script'] = () => ({ 
               id: `chatcmpl-${state.requests.length}`,
               object: 'chat.completion',
               model: rec.body.model,
-              choices: [{ index: 0, message: { role: 'assistant', content: s.content ?? '' }, finish_reason: 'stop' }],
+              choices: [{ index: 0, message: { role: 'assistant', content: s.content ?? '' }, finish_reason: s.finishReason ?? 'stop' }],
               ...(s.usage === null ? {} : { usage: s.usage ?? { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 } }),
             })
           : JSON.stringify({ error: { message: `scripted ${status}`, type: 'server_error' } }));

@@ -1,4 +1,4 @@
-import { botCommitSpec, buildCommit, countActions, CycleEnded, proposalRefusal, resolveProposal, shrinkRefusal } from '@prbot/core';
+import { botCommitSpec, buildCommit, countActions, CycleEnded, proposalRefusal, resolveProposal, shadowDirs, shadowRefusal, shrinkRefusal, testGuardRefusal, truncationRefusal } from '@prbot/core';
 import { guardContext } from '../repo-context.ts';
 import type { StageContext } from '../stage.ts';
 
@@ -20,6 +20,16 @@ export async function apply(s: StageContext<'apply'>): Promise<void> {
   // of every file, whichever form (whole or edits) the model answered in.
   const shrink = shrinkRefusal(changes, base, data.gap.text, rt.cfg.guardrails.maxShrink);
   if (shrink) throw new CycleEnded('proposal_rejected', `shrink guard: ${shrink}`);
+  // A whole file cut off partway (the model's output limit) reads as a large removal at the end.
+  const wholeContent = new Set(data.proposal.files.filter((f) => 'content' in f).map((f) => f.path));
+  const cut = truncationRefusal(changes, base, wholeContent);
+  if (cut) throw new CycleEnded('proposal_rejected', `truncated answer: ${cut}`);
+  // The test guard: the suite that judges the change is not the change's to weaken (core test-guard.ts).
+  const t = rt.cfg.tests;
+  const weakened =
+    testGuardRefusal(changes, base, { commands: [...t.setup, ...t.commands], cacheDirs: t.cacheDirs, maxShrink: rt.cfg.guardrails.maxShrink }) ??
+    shadowRefusal(changes, await rt.mirror.listDirs(data.baseCommit, shadowDirs(changes)));
+  if (weakened) throw new CycleEnded('proposal_rejected', `test guard: ${weakened}`);
 
   // 2. All NOOP: nothing to test or propose.
   if (n.ADD + n.UPDATE === 0) throw new CycleEnded('cycle_noop', `every proposed file already has that content (${n.NOOP} NOOP)`);

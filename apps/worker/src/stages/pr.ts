@@ -1,4 +1,4 @@
-import { admitPr, botCommitSpec, canRevise, CycleEnded, gapHistory, gapSlug, prBody, PushRejected, rebuildCommit, type CycleDetails } from '@prbot/core';
+import { admitPr, botCommitSpec, canRevise, CycleEnded, gapHistory, gapSlug, getRecord, prBody, PushRejected, rebuildCommit, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
 import { DeferUntil, type StageContext } from '../stage.ts';
 import { guardContext } from '../repo-context.ts';
 
@@ -57,6 +57,10 @@ async function pushRevision(s: StageContext<'pr'>): Promise<void> {
   const forge = rt.forge;
   const details: CycleDetails = { branch: r.branch, pr_url: r.url, tests: data.tests };
   if (!canRevise(forge)) throw new CycleEnded('pr_failed', `the ${forge.kind} forge cannot push revisions`, details);
+  // Checked here too, not only where the request was judged: this is the line before the push.
+  const origin = await getRecord(rt.redis, rt.keys, r.originCycle);
+  const wrongBranch = reviseBranchRefusal(r.branch, { prefix: rt.cfg.forge.branchPrefix, base: rt.cfg.repo.base, originBranch: origin?.branch });
+  if (wrongBranch) throw new CycleEnded('pr_failed', `guardrail: ${wrongBranch}; nothing was pushed`, details);
   if (data.dryRun) throw new CycleEnded('ok', `dry run: would push revision ${r.revision} to ${r.branch} (PR #${r.pr})`, details);
   await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createForge, CycleEnded, git, QUEUE_NAMES, stageJobId, createLogger } from '@prbot/core';
-import { createHarness, startGiteaServer, startGithubServer, startGitHttpServer, startModelServer, type FakeForge, type FakeForgeOptions, type Harness, type ModelServer, type GitHttpServer } from '@prbot/test-support';
+import { createHarness, startGiteaServer, startGithubServer, startGitHttpServer, startModelServer, type FakeForge, type FakeForgeOptions, type Harness, type ModelServer, type GitHttpServer, type GitHttpOptions } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { stageRunner, startWorkers } from '../../src/index.ts';
@@ -271,5 +271,63 @@ describe('gitea: limits and one PR per gap', () => {
     expect(gitHttp.requests.every((q) => !q.url.includes(TOKEN))).toBe(true);
     const mirrorConfig = await readFile(path.join(rt.mirror.dir, 'config'), 'utf8');
     expect(mirrorConfig).not.toContain(TOKEN);
+  });
+});
+
+/**
+ * A cycle meeting a forge shortfall the doctor cannot see in advance (branch protection runs only
+ * on a real push), or one that appeared after the start (a token revoked, write access taken away,
+ * the repository archived): it ends pr_failed at once, its reason naming the cause and the fix,
+ * after one push or one create: no retries against an answer that cannot change.
+ */
+describe.each<Kind>(['gitea', 'github'])('%s: a refused push or PR ends the cycle once, named, without retries', (kind) => {
+  const GAP = 'Add a `truncate(text, max)` helper in src/truncate.js';
+  const pushes = () => gitHttp!.requests.filter((q) => q.url.includes('git-receive-pack')).length;
+
+  /** Pushes over git's HTTP protocol to a server that refuses as `git` says; the pr queue has 4 attempts. */
+  async function viaHttp(git: GitHttpOptions, fakeOpts: Partial<FakeForgeOptions> = {}) {
+    const { rt } = await forgeHarness2(kind, [GAP], {}, TOKEN, fakeOpts);
+    gitHttp = await startGitHttpServer(path.dirname(h!.bare), TOKEN, git);
+    const cfg = { ...rt.cfg, forge: { ...rt.cfg.forge, remote: `${gitHttp.url}/${path.basename(h!.bare)}` }, queues: { ...rt.cfg.queues, pr: { ...rt.cfg.queues.pr, attempts: 4 } } } as typeof rt.cfg;
+    return { ...rt, cfg, forge: createForge(cfg, { FORGE_TOKEN: TOKEN }, rt.log) };
+  }
+
+  it('branch protection refuses the bot branch: pr_failed naming branch protection, one push', async () => {
+    const message = kind === 'github' ? 'error: GH006: Protected branch update failed for refs/heads/bot/x.' : 'Gitea: branch bot/x is protected from force push';
+    const rt = await viaHttp({ protect: { pattern: /^refs\/heads\/bot\//, message } });
+    const r = (await runAll(rt)).records[0]!;
+    expect(r.outcome).toBe('pr_failed');
+    expect(r.reason).toMatch(/the forge refused the push of bot\/.*: a branch protection rule or push rule refused it .*fix: exempt the bot branches/);
+    expect(r.reason).toContain(message.split(' ')[0]!);
+    expect(pushes()).toBe(2); // one push: the receive-pack advertisement and the pack
+    expect(fake!.pulls).toHaveLength(0);
+  });
+
+  it('the token lost write access (read-only user, token without write, archived): pr_failed naming it, no retry', async () => {
+    const message = kind === 'github' ? 'Write access to repository not granted.' : 'User permission denied for writing.';
+    const rt = await viaHttp({ readOnly: { [TOKEN]: message } });
+    const r = (await runAll(rt)).records[0]!;
+    expect(r.outcome).toBe('pr_failed');
+    expect(r.reason).toMatch(/the token has no write access to the repository .*fix: give the token write access/);
+    expect(pushes()).toBe(1);
+  });
+
+  it('the repository was archived after start: pr_failed naming it, no retry', async () => {
+    const message = kind === 'github' ? 'This repository was archived so it is read-only.' : `repo team/app is archived`;
+    const rt = await viaHttp({ readOnly: { [TOKEN]: message } }, { archived: true });
+    const r = (await runAll(rt)).records[0]!;
+    expect(r.outcome).toBe('pr_failed');
+    expect(r.reason).toMatch(/the repository is archived \(read-only\).*fix: unarchive/);
+    expect(pushes()).toBe(1);
+  });
+
+  it('the token may push but not open PRs: pr_failed naming the scope or permission, one create', async () => {
+    const limited = kind === 'github' ? { grant: { permissions: { contents: 'write', metadata: 'read', issues: 'write', pull_requests: 'read' } } as const } : { scopes: ['read:repository', 'write:issue', 'read:user'] };
+    // The git side takes this token's push; only the API refuses the PR.
+    const rt = await viaHttp({}, limited as Partial<FakeForgeOptions>);
+    const r = (await runAll(rt)).records[0]!;
+    expect(r.outcome).toBe('pr_failed');
+    expect(r.reason).toMatch(kind === 'github' ? /HTTP 403.*Resource not accessible by personal access token.*pull_requests=write/ : /HTTP 403.*lacks the scope write:repository/);
+    expect(fake!.requests.filter((q) => q.method === 'POST' && /\/pulls$/.test(q.path.split('?')[0]!)).length).toBe(1);
   });
 });

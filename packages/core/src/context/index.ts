@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { git } from '../git.ts';
-import { countTestCases } from '../shrink.ts';
-import { blobText, listTree, readBlobs, type TreeFile } from './objects.ts';
+import type { TreeFile } from './objects.ts';
 import { gapIdentifiers, importsOf, isTestFile, namedFiles, stemOf, testsOf } from './related.ts';
+import { CommitSnapshot, type SnapshotCache } from './snapshot.ts';
 import { symbolsOf } from './symbols.ts';
 import { chooseWindows, leftOut, rangesText, renderWindows } from './windows.ts';
 
 export * from './objects.ts';
 export * from './related.ts';
+export * from './snapshot.ts';
 export * from './symbols.ts';
 export * from './windows.ts';
 
@@ -68,26 +69,6 @@ const SMALL_TREE_FILES = 3000;
 const SMALL_TREE_BYTES = 8 * 1024 * 1024;
 const escapeRe = (w: string) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Blob texts by path (null: binary), read in `cat-file --batch` runs and kept for the build. */
-export class Texts {
-  private readonly cache = new Map<string, string | null>();
-  constructor(
-    private readonly dir: string,
-    private readonly byPath: Map<string, TreeFile>,
-  ) {}
-
-  async load(paths: readonly string[]): Promise<void> {
-    const missing = [...new Set(paths)].filter((p) => !this.cache.has(p) && this.byPath.has(p));
-    if (missing.length === 0) return;
-    const blobs = await readBlobs(this.dir, missing.map((p) => this.byPath.get(p)!.oid));
-    for (const p of missing) this.cache.set(p, blobText(blobs.get(this.byPath.get(p)!.oid)));
-  }
-
-  /** The text, null for binary, undefined when not loaded (or not in the tree). */
-  get(p: string): string | null | undefined {
-    return this.cache.get(p);
-  }
-}
 const MAP_BLOB_MAX = 200_000;
 const MAP_READ_MAX = 1500;
 
@@ -97,16 +78,21 @@ const MAP_READ_MAX = 1500;
  * names, their tests, what they import and what imports them, whole when they fit and as
  * numbered windows otherwise, then a map of paths and top-level symbols in its own share.
  */
-export async function buildRepoContext(dir: string, commit: string, gapText: string, o: ContextOptions): Promise<RepoContext> {
-  const tree = await listTree(dir, commit);
-  const byPath = new Map(tree.map((f) => [f.path, f]));
+export async function buildRepoContext(dir: string, commit: string, gapText: string, o: ContextOptions, snapshots?: SnapshotCache): Promise<RepoContext> {
+  const snap = snapshots ? await snapshots.get(dir, commit) : await CommitSnapshot.read(dir, commit);
+  try {
+    return await buildFrom(snap, gapText, o);
+  } finally {
+    snapshots?.release(snap);
+  }
+}
+
+async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptions): Promise<RepoContext> {
+  const { dir, commit, tree, byPath, paths, testPaths: tests } = texts;
   const has = (p: string) => byPath.has(p);
-  const paths = tree.map((f) => f.path);
-  const tests = paths.filter(isTestFile);
   const ids = gapIdentifiers(gapText);
-  const texts = new Texts(dir, byPath);
   // A small tree is read whole in one process: every later step then costs no git process at all.
-  const small = tree.length <= SMALL_TREE_FILES && tree.reduce((n, f) => n + f.size, 0) <= SMALL_TREE_BYTES;
+  const small = tree.length <= SMALL_TREE_FILES && texts.bytes <= SMALL_TREE_BYTES;
   if (small) await texts.load(paths.filter((p) => byPath.get(p)!.size <= MAP_BLOB_MAX));
   const search = async (words: string[], wordMatch: boolean): Promise<string[]> => {
     if (!small) return grepFiles(dir, commit, words, wordMatch);
@@ -228,7 +214,7 @@ async function grepFiles(dir: string, commit: string, words: string[], wordMatch
 }
 
 /** Map lines within `maxChars`: directories of the related files first, then every other path. */
-export async function repoMap(texts: Texts, tree: TreeFile[], related: string[], maxChars: number): Promise<{ map: string[]; omitted: number }> {
+export async function repoMap(texts: CommitSnapshot, tree: readonly TreeFile[], related: string[], maxChars: number): Promise<{ map: string[]; omitted: number }> {
   const near = new Set(related.map((p) => p.slice(0, p.lastIndexOf('/') + 1)));
   const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/') + 1);
   const ordered = [...tree].sort((a, b) => Number(near.has(dirOf(b.path))) - Number(near.has(dirOf(a.path))) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -240,10 +226,7 @@ export async function repoMap(texts: Texts, tree: TreeFile[], related: string[],
   let i = 0;
   for (; i < ordered.length; i++) {
     const f = ordered[i]!;
-    const t = texts.get(f.path);
-    const syms = t == null ? [] : symbolsOf(f.path, t).map((s) => s.name);
-    const tests = t != null && isTestFile(f.path) ? countTestCases(t) : 0;
-    if (tests) syms.unshift(`${tests} test case${tests === 1 ? '' : 's'}`);
+    const syms = texts.mapEntry(f.path);
     const shown = syms.slice(0, 12);
     const full = shown.length ? `${f.path}: ${shown.join(', ')}${syms.length > shown.length ? `, … (${syms.length - shown.length} more)` : ''}` : f.path;
     const line = used + full.length + 1 <= maxChars ? full : f.path;

@@ -1,15 +1,19 @@
 import path from 'node:path/posix';
 
+// Hoisted: a regular expression literal is a new object each time it is evaluated, and this runs
+// for every path of the tree in every build.
+const TEST_FILE = [
+  /(^|\/)(__tests__|tests?|spec)\//,
+  /\.(test|spec)\.[^./]+$/,
+  /(^|\/)test_[^/]+\.py$/,
+  /_test\.(go|py)$/,
+  /(^|\/)test\.[cm]?[jt]sx?$/,
+  /(^|\/)test-d\.ts$|\.test-d\.ts$/,
+];
+
 /** Test files by the common conventions: test.js, *.test.*, *.spec.*, __tests__/, tests/, test_*.py, *_test.go. */
 export function isTestFile(p: string): boolean {
-  return (
-    /(^|\/)(__tests__|tests?|spec)\//.test(p) ||
-    /\.(test|spec)\.[^./]+$/.test(p) ||
-    /(^|\/)test_[^/]+\.py$/.test(p) ||
-    /_test\.(go|py)$/.test(p) ||
-    /(^|\/)test\.[cm]?[jt]sx?$/.test(p) ||
-    /(^|\/)test-d\.ts$|\.test-d\.ts$/.test(p)
-  );
+  return TEST_FILE.some((re) => re.test(p));
 }
 
 /** `src/strings.test.js` → `strings`; `tests/test_slug.py` → `slug`; `slug_test.go` → `slug`. */

@@ -79,7 +79,7 @@ export class GitError extends Error {
 
 /** A service prbot needs (Redis) cannot be reached; the message names it, without credentials. */
 export class UnavailableError extends Error {
-  override readonly name = 'UnavailableError';
+  override readonly name: string = 'UnavailableError';
 }
 
 /** A service asked us to slow down: the stage's whole queue waits `waitMs` (BullMQ manual rate limit). */

@@ -1,5 +1,7 @@
 import type { LoadedConfig } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
+import { connect, redactUrl } from '../redis.ts';
+import { readRedisSettings } from '../redis-settings.ts';
 import { createForge } from './create.ts';
 import type { DoctorCheck } from './types.ts';
 
@@ -23,6 +25,27 @@ export async function runDoctor(cfg: LoadedConfig, env: NodeJS.ProcessEnv, log: 
   else if (forge.doctor) checks.push(...(await forge.doctor({ base: cfg.repo.base, labels: f.labels })));
   else checks.push({ name: 'forge', status: 'ok', detail: `${forge.kind}: nothing to check against a server` });
   return { forge: f.kind === 'local' ? 'local' : `${f.kind} ${f.owner}/${f.repo}`, checks, ok: checks.every((c) => c.status !== 'fail') };
+}
+
+/**
+ * The Redis line of `prbot doctor`: an evicting policy fails (workers and produce refuse it),
+ * no appendonly warns, an unreachable server only warns (the forge checks need no Redis).
+ */
+export async function redisDoctor(cfg: LoadedConfig): Promise<DoctorCheck[]> {
+  const redis = connect({ url: cfg.redis.url, cluster: cfg.redis.cluster }, 'client', { lazyConnect: false });
+  redis.on('error', () => {});
+  try {
+    const s = await readRedisSettings(redis);
+    return [
+      ...s.problems.map((p): DoctorCheck => ({ name: 'redis', status: 'fail', detail: p, fix: 'CONFIG SET maxmemory-policy noeviction (and in redis.conf)' })),
+      ...s.warnings.map((w): DoctorCheck => ({ name: 'redis', status: 'warn', detail: w })),
+      ...(s.problems.length + s.warnings.length === 0 ? [{ name: 'redis', status: 'ok' as const, detail: `maxmemory-policy noeviction, appendonly on (${s.servers.map((x) => x.node).join(', ')})` }] : []),
+    ];
+  } catch (err) {
+    return [{ name: 'redis', status: 'warn', detail: `cannot check Redis at ${redactUrl(cfg.redis.url)}: ${(err as Error).message}`, transient: true }];
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export function formatDoctor(r: DoctorReport): string {

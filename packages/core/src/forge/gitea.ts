@@ -347,12 +347,18 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
       try {
         out.push(await fn());
       } catch (err) {
-        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv) });
+        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv), ...(err instanceof TransientError || err instanceof RateLimited ? { transient: true } : {}) });
       }
     };
     await step('token', async () => {
-      const r = await forgeCall<{ login?: string }>(this.http, 'GET', '/user');
-      return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.body?.login ?? '?'}` };
+      try {
+        const r = await forgeCall<{ login?: string }>(this.http, 'GET', '/user');
+        return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.body?.login ?? '?'}` };
+      } catch (err) {
+        // 403 here means a valid token without read:user: PRs do not need it, revise cycles do.
+        if (err instanceof ForgeRefused && err.status === 403) return { name: 'token', status: 'warn', detail: `${this.o.tokenEnv} is valid but cannot read its user: ${err.reason}; only revise cycles need it (to know the bot's own comments)`, fix: 'give the token read:user for revise cycles' };
+        throw err;
+      }
     });
     await step('version', async () => {
       const v = await this.serverVersion();
@@ -360,11 +366,22 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
       return { name: 'version', status: 'warn', detail: `Gitea API ${v ? v.join('.') : 'unknown'} (before 1.22): PRs are looked up by listing every PR and matching the head branch`, fix: 'upgrade to Gitea 1.22 or later for a direct lookup' };
     });
     await step('repository', async () => {
-      const r = await forgeCall<{ full_name?: string; permissions?: { push?: boolean }; has_pull_requests?: boolean }>(this.http, 'GET', this.repoPath);
+      const r = await forgeCall<{ full_name?: string; permissions?: { push?: boolean }; has_pull_requests?: boolean; archived?: boolean }>(this.http, 'GET', this.repoPath);
+      if (r.body?.archived) return { name: 'repository', status: 'fail', detail: `${repo} is archived (read-only): every push and pull request would be refused`, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' };
       if (r.body?.has_pull_requests === false) return { name: 'repository', status: 'fail', detail: `${repo} has pull requests turned off`, fix: 'turn on pull requests in the repository settings' };
       if (r.body?.permissions && !r.body.permissions.push) return { name: 'repository', status: 'fail', detail: `the token's user cannot push to ${repo}`, fix: 'give the bot user write access to the repository' };
       return { name: 'repository', status: 'ok', detail: `${repo} is reachable and writable` };
     });
+    // A token may read everything and still not write: Gitea says which scope only when asked to
+    // write. An empty create is checked for scope (and archived) before its body is bound, so it
+    // answers 403/423 when refused and 422 when allowed, creating nothing.
+    await step('pull requests', async () => {
+      const r = await forgeCall<{ message?: string }>(this.http, 'POST', `${this.repoPath}/pulls`, {});
+      if (r.status === 423) return { name: 'pull requests', status: 'fail', detail: `${repo} is archived: creating a pull request answered HTTP 423 (${message(r.body)})`, fix: 'unarchive the repository' };
+      if (r.status === 422 || r.status === 400) return { name: 'pull requests', status: 'ok', detail: 'the token may open pull requests (write:repository)' };
+      return { name: 'pull requests', status: 'warn', detail: `an empty pull request answered HTTP ${r.status} (${message(r.body)}); cannot tell whether the token may open one` };
+    });
+    await step('push', () => this.pushCheck(this.o.branchPrefix));
     await step('base branch', async () => {
       try {
         await forgeCall(this.http, 'GET', `${this.repoPath}/branches/${encodeURIComponent(target.base)}`);
@@ -419,8 +436,11 @@ export function reasonOf(err: unknown): string {
 
 export function fixFor(err: unknown, tokenEnv: string): string | undefined {
   if (err instanceof ForgeRefused) {
-    if (err.status === 401) return `put a valid token in ${tokenEnv}`;
-    if (err.status === 403) return 'give the token the scope named above';
+    if (err.status === 401) return `put a valid, unexpired token in ${tokenEnv} (it may have expired or been revoked)`;
+    if (err.status === 403) {
+      const scopes = /required scope\(s\)[^[]*\[([^\]]*)\]/.exec(err.forgeMessage)?.[1];
+      return scopes ? `give the token the scope ${scopes.split(/[ ,]+/).join(' or ')}` : 'give the token the permission named above';
+    }
     if (err.status === 404) return 'check forge.owner, forge.repo and that the token can see the repository';
   }
   if (err instanceof TransientError) return 'check forge.baseUrl/apiUrl and that the forge is reachable';

@@ -311,12 +311,19 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
         const r = await fn();
         out.push(...(Array.isArray(r) ? r : [r]));
       } catch (err) {
-        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv) });
+        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv), ...(err instanceof TransientError || err instanceof RateLimited ? { transient: true } : {}) });
       }
     };
     let scopes: string[] | null = null;
     await step('token', async () => {
-      const r = await this.call('reading the token\'s user', (gh) => gh.rest.users.getAuthenticated());
+      let r;
+      try {
+        r = await this.call('reading the token\'s user', (gh) => gh.rest.users.getAuthenticated());
+      } catch (err) {
+        // A GitHub App installation token is valid yet may not read /user ("Resource not accessible by integration").
+        if (err instanceof ForgeRefused && err.status === 403) return { name: 'token', status: 'warn', detail: `${this.o.tokenEnv} is valid but cannot read its user (${err.forgeMessage}): an app installation token? only revise cycles need it` };
+        throw err;
+      }
       const h = r.headers['x-oauth-scopes'];
       scopes = typeof h === 'string' ? h.split(',').map((s) => s.trim()).filter(Boolean) : null;
       return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.data.login}${scopes ? ` (classic token, scopes: ${scopes.join(', ') || 'none'})` : ' (fine-grained or app token)'}` };
@@ -324,8 +331,9 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
     await step('repository', async () => {
       const r = await this.call(`reading ${repo}`, (gh) => gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
       const checks: DoctorCheck[] = [];
-      const d = r.data as { private?: boolean; permissions?: { push?: boolean } };
-      if (d.permissions && !d.permissions.push) checks.push({ name: 'repository', status: 'fail', detail: `the token cannot push to ${repo}`, fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read' });
+      const d = r.data as { private?: boolean; archived?: boolean; permissions?: { push?: boolean } };
+      if (d.archived) checks.push({ name: 'repository', status: 'fail', detail: `${repo} is archived (read-only): every push and pull request would be refused`, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' });
+      else if (d.permissions && !d.permissions.push) checks.push({ name: 'repository', status: 'fail', detail: `the token cannot push to ${repo}`, fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read' });
       else if (scopes && !scopes.includes('repo') && !(scopes.includes('public_repo') && !d.private)) checks.push({ name: 'repository', status: 'fail', detail: `the classic token's scopes (${(scopes as string[]).join(', ') || 'none'}) cannot push to ${repo}`, fix: `add the scope ${d.private ? 'repo' : 'public_repo (or repo)'}` });
       else checks.push({ name: 'repository', status: 'ok', detail: `${repo} is reachable${d.permissions ? ' and writable' : ''}` });
       checks.push(
@@ -335,6 +343,22 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
       );
       return checks;
     });
+    // Fine-grained tokens do not list their permissions anywhere: ask for a write that cannot
+    // succeed. GitHub checks the token's permission before it validates the body, so an empty
+    // create answers 403 ("Resource not accessible …") when refused and 422 when allowed.
+    await step('pull requests', async () => {
+      try {
+        await this.call('creating a pull request (empty probe)', (gh) => gh.request('POST /repos/{owner}/{repo}/pulls', { owner: this.o.owner, repo: this.o.repo, data: {} } as never));
+        return { name: 'pull requests', status: 'warn', detail: 'an empty pull request was accepted; cannot tell whether the token may open one' };
+      } catch (err) {
+        if (err instanceof ForgeRefused && err.status === 422) return { name: 'pull requests', status: 'ok', detail: 'the token may open pull requests' };
+        if (err instanceof ForgeRefused && err.status === 403) {
+          return { name: 'pull requests', status: 'fail', detail: `the token cannot open pull requests in ${repo}: ${err.forgeMessage}`, fix: 'fine-grained token: Pull requests: read and write (and Contents: read and write); classic token: scope repo (public_repo for a public repository)' };
+        }
+        throw err;
+      }
+    });
+    await step('push', () => this.pushCheck(this.o.branchPrefix));
     await step('base branch', async () => {
       try {
         await this.call('reading the base branch', (gh) => gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }));

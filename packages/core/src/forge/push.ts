@@ -1,5 +1,9 @@
-import { TransientError } from '../errors/index.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CycleEnded, TransientError } from '../errors/index.ts';
 import { git } from '../git.ts';
+import type { DoctorCheck } from './types.ts';
 
 /**
  * What a push inherits from the operator's environment: proxies, CA bundles and SSH setup are the
@@ -56,6 +60,53 @@ export function pushEnv(remote: string, token: string | undefined, from: NodeJS.
   return env;
 }
 
+/**
+ * Why a forge refused a push for good, read from git's output (HTTPS and SSH, Gitea/Forgejo and
+ * GitHub wording): no retry can change these, only the operator. Anything else (network, 5xx, a
+ * timeout) stays a TransientError and is retried.
+ */
+export const PUSH_REFUSALS: { kind: string; test: RegExp; fix: string }[] = [
+  { kind: 'the repository is archived (read-only)', test: /archived/i, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' },
+  {
+    kind: 'a branch protection rule or push rule refused it',
+    test: /protected branch|GH006|GH013|hook declined|push declined|not allowed to push|rule violations/i,
+    fix: 'exempt the bot branches (forge.branchPrefix) from branch protection or rulesets, or let the bot user push to them',
+  },
+  {
+    kind: 'the token was rejected (invalid, expired or revoked)',
+    test: /returned error: 401|Authentication failed|could not read Username|Invalid username or password|Bad credentials/i,
+    fix: 'put a valid, unexpired token in the forge token variable (forge.tokenEnv)',
+  },
+  {
+    kind: 'the token has no write access to the repository',
+    test: /returned error: 403|Permission to .* denied|Permission denied|Write access to repository not granted|required scope|does not have .*scope|denied to|access denied/i,
+    fix: 'give the token write access: Gitea/Forgejo scope write:repository and a bot user with write access; GitHub classic scope repo (public_repo), fine-grained Contents: read and write',
+  },
+];
+
+/** A push the forge refused for good: the cycle ends pr_failed at once, naming why and the fix. */
+export class PushRefused extends CycleEnded {
+  constructor(
+    readonly branch: string,
+    readonly kind: string,
+    gitMessage: string,
+    fix: string,
+  ) {
+    super('pr_failed', `the forge refused the push of ${branch}: ${kind} (${gitMessage}); fix: ${fix}`);
+  }
+}
+
+/** The push refusal git's output shows, or null (then the failure may pass: retry). */
+export function pushRefusal(output: string): { kind: string; fix: string } | null {
+  const r = PUSH_REFUSALS.find((x) => x.test.test(output));
+  return r ? { kind: r.kind, fix: r.fix } : null;
+}
+
+function scrubGit(message: string, token?: string): string {
+  const m = message.split('\n').filter((l) => !/authorization/i.test(l)).join(' ').replace(/\s+/g, ' ').trim().slice(0, 400);
+  return token ? m.replaceAll(token, '***') : m;
+}
+
 /** Pushes a commit as a branch, in pushEnv's environment only. SSH remotes use the machine's SSH setup. */
 export async function pushBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
   const env = pushEnv(remote, token);
@@ -63,8 +114,33 @@ export async function pushBranch(mirrorDir: string, remote: string, commit: stri
     // --force: the branch name carries the cycle id, so only a retry of this cycle can own it.
     await git(['push', '--force', '--quiet', remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true });
   } catch (err) {
-    const msg = String((err as Error).message).split('\n').filter((l) => !/authorization/i.test(l)).join(' ').slice(0, 400);
-    throw new TransientError(`pushing ${branch} failed: ${token ? msg.replaceAll(token, '***') : msg}`);
+    const msg = scrubGit(String((err as Error).message), token);
+    const refused = pushRefusal(msg);
+    if (refused) throw new PushRefused(branch, refused.kind, msg, refused.fix);
+    throw new TransientError(`pushing ${branch} failed: ${msg}`);
+  }
+}
+
+/**
+ * Whether the remote would take a push of a new bot branch, without pushing anything: a
+ * `git push --dry-run` of a throwaway commit still asks the forge for its receive-pack
+ * advertisement, which needs write access (token scope, the user's role, an unarchived
+ * repository). Branch protection runs only on a real push, so it is not seen here.
+ * Null when the push would be accepted; else the refusal, named.
+ */
+export async function pushProblem(remote: string, branch: string, token?: string): Promise<{ kind: string; fix: string; message: string } | null> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'prbot-push-probe-'));
+  try {
+    const id = { GIT_AUTHOR_NAME: 'prbot', GIT_AUTHOR_EMAIL: 'prbot@localhost', GIT_COMMITTER_NAME: 'prbot', GIT_COMMITTER_EMAIL: 'prbot@localhost' };
+    await git(['init', '--quiet'], { cwd: dir });
+    await git(['commit', '--quiet', '--allow-empty', '-m', 'prbot doctor push probe'], { cwd: dir, env: { ...process.env, ...id } });
+    const r = await git(['push', '--dry-run', '--porcelain', remote, `HEAD:refs/heads/${branch}`], { cwd: dir, env: pushEnv(remote, token), isolateEnv: true, okCodes: [0, 1, 128] });
+    if (r.exitCode === 0) return null;
+    const msg = scrubGit(`${r.stdout}\n${r.stderr ?? ''}`, token);
+    const refused = pushRefusal(msg);
+    return refused ? { ...refused, message: msg } : { kind: 'the push failed', fix: 'check forge.remote and that the forge is reachable', message: msg };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -84,6 +160,9 @@ export async function pushFastForwardBranch(mirrorDir: string, remote: string, c
   const out = r.stdout;
   const scrub = (m: string) => (token ? m.replaceAll(token, '***') : m).split('\n').filter((l) => !/authorization/i.test(l)).join(' ').slice(0, 400);
   if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(out)) throw new PushRejected(`the forge refused ${branch} as not a fast-forward: someone else pushed to it (${scrub(out.trim())})`);
+  const all = scrubGit(`${out}\n${r.stderr ?? ''}`, token);
+  const refused = pushRefusal(all);
+  if (refused) throw new PushRefused(branch, refused.kind, all, refused.fix);
   throw new TransientError(`pushing ${branch} failed: ${scrub(out)}`);
 }
 
@@ -116,5 +195,12 @@ export abstract class GitRemote {
 
   branchHead(mirrorDir: string, branch: string): Promise<string | null> {
     return remoteBranchHead(mirrorDir, this.o.remote, branch, this.o.token);
+  }
+
+  /** `prbot doctor`: would a push of a bot branch be accepted (dry run, nothing pushed)? */
+  protected async pushCheck(branchPrefix: string): Promise<DoctorCheck> {
+    const p = await pushProblem(this.o.remote, `${branchPrefix}prbot-doctor-probe`, this.o.token);
+    if (!p) return { name: 'push', status: 'ok', detail: `a push of ${branchPrefix}… to the remote would be accepted (dry run)` };
+    return { name: 'push', status: 'fail', detail: `the remote would refuse the bot's push: ${p.kind} (${p.message})`, fix: p.fix, ...(p.kind === 'the push failed' ? { transient: true } : {}) };
   }
 }

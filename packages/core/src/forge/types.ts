@@ -29,6 +29,8 @@ export interface DoctorCheck {
   status: 'ok' | 'warn' | 'fail';
   detail: string;
   fix?: string;
+  /** The forge could not be asked (unreachable, 5xx, rate-limited): says nothing about the token. */
+  transient?: boolean;
 }
 
 /** What the doctor and the drivers need to know about the cycle's target beyond the forge itself. */

@@ -28,7 +28,7 @@ export interface ChatAnswer {
 }
 
 const answerSchema = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1),
+  choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }), finish_reason: z.string().nullable().optional() })).min(1),
   usage: usageSchema.partial().optional().nullable(),
   error: z.unknown().optional(),
 });
@@ -97,6 +97,8 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
   if (!parsed.success) throw new ModelCallError('bad_answer', `answer is not a chat completion: ${parsed.error.issues[0]?.message}`);
   const content = parsed.data.choices[0]!.message.content ?? '';
   if (!content.trim()) throw new ModelCallError('bad_answer', 'empty answer');
+  // Cut off by max_tokens: whatever parses from it may be a file that stops partway (next rung or model_failed).
+  if (parsed.data.choices[0]!.finish_reason === 'length') throw new ModelCallError('bad_answer', 'the answer was cut off at the output limit (finish_reason "length"); raise models.maxTokens or ask for edits');
   const u = parsed.data.usage;
   const usage =
     u && u.prompt_tokens !== undefined && u.completion_tokens !== undefined

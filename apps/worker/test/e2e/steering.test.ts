@@ -1,0 +1,128 @@
+// Job data and forge data that steer where prbot pushes, tried for real against running workers:
+// an unsigned `produce` job that asks for a wet run on a dry-run deployment, and a PR whose body
+// carries a copied (genuinely signed) prbot marker but whose head is `main`, a human's branch or
+// another bot branch, asked to revise by a writer. Nothing may move a branch prbot does not own.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, createRuntime, git, jobKeyFrom, QUEUE_NAMES, signJob, stageJobId, type ProposeJob, type Runtime } from '@prbot/core';
+import { createHarness, startGiteaServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
+import { defaultPolicy } from '@prbot/policy';
+import { requestRevision } from '@prbot/control';
+import { startWorkers, type WorkerSet } from '../../src/index.ts';
+import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
+
+const TOKEN = 'steer-0123456789abcdef-TOKEN';
+const GAP = 'Add a `truncate(text, max)` helper in src/truncate.js';
+let h: Harness | undefined;
+let fake: FakeForge | undefined;
+let model: ModelServer | undefined;
+let workers: WorkerSet | undefined;
+
+afterEach(async () => {
+  await workers?.close(2000);
+  await h?.cleanup();
+  await fake?.stop();
+  await model?.close();
+  h = fake = model = workers = undefined;
+});
+
+const heads = async () => (await git(['for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads/'], { cwd: h!.bare })).stdout;
+
+describe('an unsigned produce job cannot make a dry-run deployment push', () => {
+  it('{dryRun: false} added straight to the produce queue → every cycle is still a dry run, no branch pushed', async () => {
+    h = await createHarness({ repo: await repoWithGaps([GAP]), config: { dryRun: true } });
+    const before = await heads();
+    workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    const job = await h.rt.queues.produce.add('produce', { dryRun: false });
+    await expect.poll(async () => (await job.getState()) === 'completed', { timeout: 60_000 }).toBe(true);
+    const ids = (await h.rt.queues.propose.getJobs(['waiting', 'active', 'completed', 'delayed'])).map((j) => (j.data as ProposeJob).cycleId);
+    expect(ids).toHaveLength(1);
+    const [r] = await waitForOutcomes(h.rt, ids, 60_000);
+    expect(await heads()).toBe(before);
+    expect(r).toMatchObject({ outcome: 'ok', dry_run: true, reason: expect.stringMatching(/^dry run: would push /), pr_url: null });
+  });
+});
+
+/** A Gitea stand-in with one real bot PR, opened by a cycle, and revise cycles on. */
+async function withBotPr(): Promise<{ rt: Runtime; pr: number; branch: string; body: string }> {
+  model = await startModelServer(await revisingModel());
+  h = await createHarness({ repo: await repoWithGaps([GAP]), config: { models: openaiModels(model), revise: { enabled: true } } });
+  await git(['branch', 'release', 'main'], { cwd: h.bare });
+  await git(['branch', 'alice/feature', 'main'], { cwd: h.bare });
+  fake = await startGiteaServer({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare });
+  const cfg = { ...h.cfg, forge: { ...h.cfg.forge, kind: 'gitea', baseUrl: fake.url, owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h.bare, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: ['prbot'], timeoutMs: 5000 } } as typeof h.cfg;
+  const rt = createRuntime(cfg, { role: 'worker', env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' }, log: createLogger('silent', { pretty: false }) });
+  h.rt.close = ((orig) => async () => {
+    await rt.close();
+    await orig();
+  })(h.rt.close.bind(h.rt));
+  const opened = (await runAll(rt)).records[0]!;
+  expect(opened.outcome).toBe('ok');
+  const pull = fake.pulls[0]!;
+  return { rt, pr: pull.number, branch: pull.head, body: pull.body };
+}
+
+async function revisingModel() {
+  const cassette = await cassetteScript();
+  return (req: Parameters<ModelServer['script']>[0]) => {
+    const prompt = req.body.messages.map((m) => m.content).join('\n');
+    if (!prompt.includes('This cycle REVISES')) return cassette(req);
+    return { content: JSON.stringify({ summary: 'A revision.', files: [{ path: 'src/revised.js', is_new: true, content: 'export const revised = true;\n' }] }) };
+  };
+}
+
+describe('a copied prbot marker does not make a branch prbot’s', () => {
+  it.each([
+    ['main', 'the base branch'],
+    ['release', 'a branch outside forge.branchPrefix'],
+    ['alice/feature', "a human's branch"],
+  ])('a writer asks to revise a PR from %s (%s) carrying the bot PR’s marker → no cycle, nothing pushed', async (head) => {
+    const { rt, body } = await withBotPr();
+    fake!.setPermission('alice', 'write');
+    const copy = fake!.seedPull({ head, base: head === 'main' ? 'release' : 'main', body, title: 'WIP: copied' });
+    const asked = fake!.comment(copy.number, 'alice', '@prbot please tidy this up');
+    const before = await heads();
+    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    const res = await requestRevision(rt, { pr: copy.number, trigger: { kind: 'comment', commentId: asked.id, author: 'alice', body: asked.body }, via: 'webhook' });
+    if (res.enqueued) await waitForOutcomes(rt, [res.cycleId], 60_000);
+    expect(await heads()).toBe(before);
+    expect(res).toMatchObject({ enqueued: false, reason: 'not_bot_pr', detail: expect.stringMatching(/revisions go to prbot's own branches only|the branch the cycle in the PR's marker pushed/) });
+    expect(fake!.violations).toEqual([]);
+  });
+
+  it('a copied marker on another bot/ branch (not the one the marked cycle pushed) → no cycle, nothing pushed', async () => {
+    const { rt, body, branch } = await withBotPr();
+    await git(['branch', 'bot/other-branch', branch], { cwd: h!.bare });
+    fake!.setPermission('alice', 'write');
+    const copy = fake!.seedPull({ head: 'bot/other-branch', body });
+    const asked = fake!.comment(copy.number, 'alice', '@prbot one more change');
+    const before = await heads();
+    const res = await requestRevision(rt, { pr: copy.number, trigger: { kind: 'comment', commentId: asked.id, author: 'alice', body: asked.body }, via: 'webhook' });
+    expect(res).toMatchObject({ enqueued: false, reason: 'not_bot_pr', detail: expect.stringMatching(/is not "bot\/.*", the branch the cycle in the PR's marker pushed/) });
+    expect(await heads()).toBe(before);
+  });
+
+  it('the pr stage checks too: a signed revise job naming main (as an older producer would have enqueued) → pr_failed, main unmoved', async () => {
+    const { rt, pr, branch } = await withBotPr();
+    const main = (await git(['rev-parse', 'main'], { cwd: h!.bare })).stdout.trim();
+    const opened = fake!.pulls[0]!;
+    expect(opened.head).toBe(branch);
+    const before = await heads();
+    // What requestRevision enqueued for a copied marker on a PR from main: the PR's head is main's commit.
+    const cycleId = `c${Date.now().toString(36).padStart(9, '0')}feedbeef`;
+    const origin = (await rt.queues.propose.getJobs(['completed']))[0]!.data as ProposeJob;
+    const data: ProposeJob = {
+      cycleId,
+      gap: origin.gap,
+      baseCommit: main,
+      createdAt: Date.now(),
+      dryRun: false,
+      notes: [],
+      revise: { pr, url: 'http://x/pulls/1', branch: 'main', originCycle: origin.cycleId, trigger: { kind: 'comment', id: 'issue-1', author: 'alice', via: 'webhook' }, thread: [], threadOmitted: 0, lastDigest: null, revision: 1 },
+    };
+    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), { jobId: stageJobId(cycleId, 'propose') });
+    const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
+    expect(await heads()).toBe(before);
+    expect(r).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^guardrail: branch "main" is the base branch \(repo\.base\); revisions go to prbot's own branches only; nothing was pushed/) });
+  });
+});
