@@ -1,18 +1,16 @@
 import { afterEach, expect, it } from 'vitest';
 import { QUEUE_NAMES } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import type { Harness, ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '../../apps/worker/src/index.ts';
-import { repoWithGaps } from '../../apps/worker/test/helpers.ts';
-import { gapLines, gapNumber, passingAnswer } from './answers.ts';
-import { recordRow, scanSecrets, SECRET_ENV } from './support.ts';
+import { gapNumber, passingAnswer } from './answers.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV } from './support.ts';
 
 let h: Harness | undefined;
 let server: ModelServer | undefined;
 afterEach(async () => {
-  await h?.cleanup();
-  await server?.close();
+  await closeWorlds();
   h = server = undefined;
 });
 
@@ -25,21 +23,14 @@ const WIDTH = 60;
 
 async function race(budget: Record<string, unknown>, maxTokens: number) {
   // Usage as a real tokenizer reports it: ~3.5 characters a prompt token, the completion near max_tokens.
-  server = await startModelServer((req) => {
-    const prompt = Math.ceil(req.body.messages.map((m) => m.content).join('\n').length / 3.5);
-    return { ...passingAnswer(gapNumber(req)), delayMs: 50, usage: { prompt_tokens: prompt, completion_tokens: maxTokens - 100, total_tokens: prompt + maxTokens - 100 } };
-  });
-  const repo = await repoWithGaps(gapLines(WIDTH));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
-    config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'], maxTokens },
-      budget,
-      policy: { maxGapsPerRun: WIDTH },
-      queues: { propose: { concurrency: 50, limiter: null } },
+  ({ h, server } = await reliabilityWorld({
+    gaps: WIDTH,
+    script: (req) => {
+      const prompt = Math.ceil(req.body.messages.map((m) => m.content).join('\n').length / 3.5);
+      return { ...passingAnswer(gapNumber(req)), delayMs: 50, usage: { prompt_tokens: prompt, completion_tokens: maxTokens - 100, total_tokens: prompt + maxTokens - 100 } };
     },
-  });
+    config: { models: { maxTokens }, budget, policy: { maxGapsPerRun: WIDTH }, queues: { propose: { concurrency: 50 } } },
+  }));
   const rt = h.rt;
   // Two worker sets on separate connections: every reservation can be in flight at once.
   const a = startWorkers(rt, defaultPolicy, { queues: ['propose'] });

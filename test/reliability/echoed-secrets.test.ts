@@ -1,35 +1,30 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
-import { gapLines } from './answers.ts';
-import { recordRow, scanSecrets, SECRET_ENV, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 
 const GAPS = 5;
-let h: Harness | undefined;
-let server: ModelServer | undefined;
 let worker: WorkerChild | undefined;
 let observer: http.Server | undefined;
 
 afterAll(async () => {
   if (worker) await stopChild(worker).catch(() => {});
-  await h?.cleanup();
-  await server?.close();
+  await closeWorlds();
   await new Promise<void>((r) => (observer ? observer.close(() => r()) : r()));
 });
 
 it('a provider that echoes the Authorization header (401, 500 and 200-with-error bodies): the key is stored nowhere', async () => {
   // Every way a provider can quote the request back: a 401 body, a 500 body, an error in a 200.
   let n = 0;
-  server = await startModelServer((req) => {
+  const script = (req: { headers: Record<string, unknown> }) => {
     const auth = String(req.headers.authorization);
     const kind = n++ % 3;
     const body = JSON.stringify({ error: { message: `bad credentials: ${auth}`, metadata: { raw: { authorization: auth } } } });
     return kind === 0 ? { status: 401, body } : kind === 1 ? { status: 500, body } : { status: 200, body };
-  });
+  };
   const posts: string[] = [];
   observer = http.createServer((req, res) => {
     let raw = '';
@@ -40,13 +35,12 @@ it('a provider that echoes the Authorization header (401, 500 and 200-with-error
     });
   });
   await new Promise<void>((r) => observer!.listen(0, '127.0.0.1', () => r()));
-  h = await createHarness({
-    repo: await repoWithGaps(gapLines(GAPS)),
-    env: SECRET_ENV,
+  const { h, server } = await reliabilityWorld({
+    gaps: GAPS,
+    script,
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
       observer: { url: `http://127.0.0.1:${(observer.address() as net.AddressInfo).port}/events` },
-      queues: { propose: { attempts: 2, backoff: { delay: 50 }, limiter: null } },
+      queues: { propose: { attempts: 2, backoff: { delay: 50 } } },
       log: { level: 'debug' },
     },
   });

@@ -5,13 +5,12 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { onFault, stageJobId, utcDay, type CycleRecord, type Runtime } from '@prbot/core';
-import { createHarness, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
+import { startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '../../apps/worker/src/index.ts';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
-import { gapLines, gapNumber, passingAnswer } from './answers.ts';
-import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 
 /**
  * Exactly once under faults whose timing is made certain: each fault fires at a named point of
@@ -19,8 +18,6 @@ import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type Worker
  * process through PRBOT_FAULT=kill-<point>. Every row checks lost = 0, duplicates = 0 and
  * extra model calls = 0, counted at the loopback model server.
  */
-let h: Harness | undefined;
-let server: ModelServer | undefined;
 let redis: RedisServer | undefined;
 let set: WorkerSet | undefined;
 const children: WorkerChild[] = [];
@@ -29,28 +26,21 @@ afterEach(async () => {
   for (const off of offs.splice(0)) off();
   for (const c of children.splice(0)) await stopChild(c).catch(() => {});
   await set?.close(1000).catch(() => {});
-  await h?.cleanup().catch(() => {});
-  await server?.close();
+  await closeWorlds();
   await redis?.stop('SIGKILL');
-  h = server = redis = set = undefined;
+  redis = set = undefined;
 });
 
 async function world(cycles: number, o: { aof?: boolean; worker?: Record<string, number>; proposeConcurrency?: number; redisArgs?: string[] } = {}) {
   redis = await startRedisServer({ ...(o.aof ? { dir: await mkdtemp(path.join(tmpdir(), 'prbot-aof-')) } : {}), args: o.redisArgs ?? [] });
-  server = await startModelServer((req) => ({ ...passingAnswer(gapNumber(req)), delayMs: 100 }));
-  const repo = await repoWithGaps(gapLines(cycles));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
+  const { h, server } = await reliabilityWorld({
+    gaps: cycles,
+    delayMs: 100,
+    spawns: true,
     config: {
       redis: { url: redis.url },
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
-      budget: { callsPerDay: 1000, perCycle: { calls: 20 } },
-      policy: { maxGapsPerRun: 100 },
-      forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
       worker: { lockDurationMs: 1500, stalledIntervalMs: 500, maxStalledCount: 5, reconcileEveryMs: 1000, orphanGraceMs: 3000, ...o.worker },
-      queues: { propose: { concurrency: o.proposeConcurrency ?? cycles, limiter: null }, apply: { concurrency: 4 }, test: { concurrency: 2 }, pr: { concurrency: 2, limiter: null } },
-      log: { level: 'info' },
+      queues: { propose: { concurrency: o.proposeConcurrency ?? cycles }, apply: { concurrency: 4 }, test: { concurrency: 2 }, pr: { concurrency: 2 } },
     },
   });
   const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!);

@@ -3,41 +3,35 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, expect, it } from 'vitest';
 import { OUTCOMES, utcDay } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
 import { gapNumber } from './answers.ts';
 import { hostileAnswers } from './hostile-proposals.ts';
-import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 
 // Every traversal spelling in both path shapes (100 answers), then ~9 of each other hostile shape.
 const COUNT = 300;
 const ESCAPE = `prbot-escape-${Date.now().toString(36)}`;
-let h: Harness;
-let server: ModelServer;
 let worker: WorkerChild;
 
 afterAll(async () => {
   await stopChild(worker).catch(() => {});
-  await h?.cleanup();
-  await server?.close();
+  await closeWorlds();
 });
 
 it(`${COUNT} hostile or malformed proposals: each ends in a named outcome, nothing is written outside the worktree, no worker crashes`, async () => {
   const answers = hostileAnswers(ESCAPE, COUNT);
-  server = await startModelServer((req) => ({ content: answers[gapNumber(req)] ?? 'null' }));
-  const repo = await repoWithGaps(Array.from({ length: COUNT }, (_, i) => `Hostile ${i} answer`));
-  await symlink('/tmp', path.join(repo, 'link-out')); // a symlink in the base tree pointing outside
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
+  const { h } = await reliabilityWorld({
+    gaps: Array.from({ length: COUNT }, (_, i) => `Hostile ${i} answer`),
+    script: (req) => ({ content: answers[gapNumber(req)] ?? 'null' }),
+    // A symlink in the base tree pointing outside.
+    repo: (dir) => symlink('/tmp', path.join(dir, 'link-out')),
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
       budget: { callsPerDay: 10_000, tokensPerDay: 1_000_000_000 },
       policy: { maxGapsPerRun: COUNT },
-      forge: { kind: 'local', maxOpen: 10_000, maxPerHour: 10_000 },
-      queues: { propose: { concurrency: 16, limiter: null }, apply: { concurrency: 8 }, test: { concurrency: 2 }, pr: { limiter: null } },
+      forge: { maxOpen: 10_000, maxPerHour: 10_000 },
+      queues: { propose: { concurrency: 16 }, apply: { concurrency: 8 }, test: { concurrency: 2 } },
       tests: { commands: [['node', '-e', '0']] },
       log: { level: 'warn' },
     },

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile } from 'node:fs/promises';
 import { QUEUE_NAMES, type CycleRecord } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import type { Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
 import { gapNumber } from './answers.ts';
-import { recordRow, rssMb, scanSecrets, SECRET_ENV, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import { closeWorlds, recordRow, reliabilityWorld, rssMb, scanSecrets, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 
 /** Model-written code under test, one per gap: the repository's test command runs it. */
 const HOSTILE: Record<number, string> = {
@@ -32,28 +32,23 @@ process.exit(1);`,
 };
 
 let h: Harness;
-let server: ModelServer;
 let worker: WorkerChild;
 let records: CycleRecord[];
 let maxRss = 0;
 
 beforeAll(async () => {
-  server = await startModelServer((req) => {
-    const n = gapNumber(req);
-    return { content: JSON.stringify({ summary: `hostile ${n}`, files: [{ path: 'hostile.cjs', is_new: true, content: HOSTILE[n] ?? 'process.exit(0)' }] }) };
-  });
-  const repo = await repoWithGaps([0, 1, 2, 3].map((i) => `Gap ${i} hostile test code`));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
+  ({ h } = await reliabilityWorld({
+    gaps: [0, 1, 2, 3].map((i) => `Gap ${i} hostile test code`),
+    script: (req) => {
+      const n = gapNumber(req);
+      return { content: JSON.stringify({ summary: `hostile ${n}`, files: [{ path: 'hostile.cjs', is_new: true, content: HOSTILE[n] ?? 'process.exit(0)' }] }) };
+    },
+    spawns: true,
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
       tests: { commands: [['node', 'hostile.cjs']], timeoutMs: 3000, tailBytes: 4096, limits: { outputBytes: 16 * 1024 * 1024 } },
       queues: { test: { concurrency: 2, attempts: 1 } },
-      forge: { kind: 'local', maxOpen: 100, maxPerHour: 100 },
-      log: { level: 'info' },
     },
-  });
+  }));
   worker = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
   const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!);
   const sampler = setInterval(() => void rssMb(worker.child.pid!).then((m) => (maxRss = Math.max(maxRss, m))), 50);
@@ -63,8 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopChild(worker).catch(() => {});
-  await h?.cleanup();
-  await server?.close();
+  await closeWorlds();
 });
 
 const byGap = (n: number) => records.find((r) => r.gap_text?.startsWith(`Gap ${n} `))!;

@@ -1,17 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { afterEach, expect, it } from 'vitest';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
-import { repoWithGaps, runAll } from '../../apps/worker/test/helpers.ts';
-import { gapLines, gapNumber, passingAnswer } from './answers.ts';
-import { recordRow, scanSecrets, SECRET_ENV } from './support.ts';
+import { runAll } from '../../apps/worker/test/helpers.ts';
+import { gapNumber, passingAnswer } from './answers.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets } from './support.ts';
 
-let h: Harness | undefined;
-let server: ModelServer | undefined;
-afterEach(async () => {
-  await h?.cleanup();
-  await server?.close();
-  h = server = undefined;
-});
+afterEach(closeWorlds);
 
 /**
  * Issue 13's row: every provider answers 5xx or 429 for a whole outage, with a per-cycle cap of
@@ -27,24 +20,19 @@ const GAPS = 4;
 it(`every provider answering 5xx/429 for ${OUTAGE_MS / 1000} s or more (past every retry), per-cycle cap 2 calls: model_failed, nothing charged; back, each gap gets one call and its PR`, async () => {
   let outageEnds = Number.POSITIVE_INFINITY;
   let n = 0;
-  server = await startModelServer((req) => {
-    if (Date.now() >= outageEnds) return passingAnswer(gapNumber(req));
-    // Both providers down: mostly 502/503, every fourth request a 429 that pauses the queue 1 s.
-    n++;
-    if (n % 4 === 0) return { status: 429, headers: { 'retry-after': '1' } };
-    return { status: n % 2 ? 503 : 502 };
-  });
-  const repo = await repoWithGaps(gapLines(GAPS));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
+  const { h, server } = await reliabilityWorld({
+    gaps: GAPS,
+    script: (req) => {
+      if (Date.now() >= outageEnds) return passingAnswer(gapNumber(req));
+      // Both providers down: mostly 502/503, every fourth request a 429 that pauses the queue 1 s.
+      n++;
+      if (n % 4 === 0) return { status: 429, headers: { 'retry-after': '1' } };
+      return { status: n % 2 ? 503 : 502 };
+    },
+    providers: ['primary', 'fallback'],
     config: {
-      models: {
-        providers: { primary: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' }, fallback: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } },
-        propose: ['primary/m', 'fallback/m'],
-        timeoutMs: 2000,
-      },
-      budget: { callsPerDay: 1000, perCycle: { calls: 2 } },
+      models: { timeoutMs: 2000 },
+      budget: { perCycle: { calls: 2 } },
       // 4 attempts a tenth of the outage apart (6 s for 60 s), plus 429 pauses: every attempt of
       // the first wave falls inside the outage, spread over its first half.
       queues: { propose: { attempts: 4, backoff: { type: 'fixed', delay: Math.round(OUTAGE_MS / 10) }, limiter: { max: 100, duration: 1000 } } },

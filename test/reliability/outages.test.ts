@@ -1,17 +1,16 @@
 import { afterEach, expect, it } from 'vitest';
 import { createRuntime, createLogger } from '@prbot/core';
-import { createHarness, startGiteaServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
+import { startGiteaServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { repoWithGaps, runAll } from '../../apps/worker/test/helpers.ts';
-import { gapLines, gapNumber, passingAnswer } from './answers.ts';
-import { recordRow, scanSecrets, SECRET_ENV, SECRET_TOKEN } from './support.ts';
+import { runAll } from '../../apps/worker/test/helpers.ts';
+import { gapNumber, passingAnswer } from './answers.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV, SECRET_TOKEN } from './support.ts';
 
 let h: Harness | undefined;
 let server: ModelServer | undefined;
 let forge: FakeForge | undefined;
 afterEach(async () => {
-  await h?.cleanup();
-  await server?.close();
+  await closeWorlds();
   await forge?.stop();
   h = server = forge = undefined;
 });
@@ -19,22 +18,20 @@ afterEach(async () => {
 async function world(gaps: number, extra: Record<string, unknown> = {}) {
   let down: 'no' | '500' | 'silent' = 'no';
   let healAfter = Number.POSITIVE_INFINITY;
-  server = await startModelServer((req, n) => {
-    if (n >= healAfter) down = 'no';
-    return down === '500' ? { status: 500 } : down === 'silent' ? { hang: true } : passingAnswer(gapNumber(req));
-  });
-  const repo = await repoWithGaps(gapLines(gaps));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
+  ({ h, server } = await reliabilityWorld({
+    gaps,
+    script: (req, n) => {
+      if (n >= healAfter) down = 'no';
+      return down === '500' ? { status: 500 } : down === 'silent' ? { hang: true } : passingAnswer(gapNumber(req));
+    },
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'], timeoutMs: 300 },
+      models: { timeoutMs: 300 },
       // A cap below the attempts: an outage's failed calls must not count toward it (issue 13).
-      budget: { callsPerDay: 1000, perCycle: { calls: 2 } },
-      queues: { propose: { attempts: 3, backoff: { delay: 100 }, limiter: null }, pr: { attempts: 3, backoff: { delay: 100 }, limiter: null } },
+      budget: { perCycle: { calls: 2 } },
+      queues: { propose: { attempts: 3, backoff: { delay: 100 } }, pr: { attempts: 3, backoff: { delay: 100 } } },
       ...extra,
     },
-  });
+  }));
   return { set: (d: typeof down) => (down = d), healAfter: (requests: number) => (healAfter = requests) };
 }
 

@@ -1,43 +1,33 @@
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { utcDay } from '@prbot/core';
-import { createHarness, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
+import { startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
-import { gapLines, gapNumber, passingAnswer } from './answers.ts';
-import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
+import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
 
 const CYCLES = 20;
-let h: Harness;
-let server: ModelServer;
 let redis: RedisServer;
 let worker: WorkerChild | undefined;
 
 afterAll(async () => {
   if (worker) await stopChild(worker).catch(() => {});
-  await h?.cleanup().catch(() => {});
-  await server?.close();
+  await closeWorlds();
   await redis?.stop();
 });
 
 it('Redis SIGKILLed and restarted mid-run (AOF, appendfsync everysec): no cycle lost; workers and producer reconnect', async () => {
-  server = await startModelServer((req) => ({ ...passingAnswer(gapNumber(req)), delayMs: 150 }));
   const dir = path.join((await import('node:os')).tmpdir(), `prbot-aof-${Date.now()}`);
   redis = await startRedisServer({ dir });
-  const repo = await repoWithGaps(gapLines(CYCLES));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
+  const { h } = await reliabilityWorld({
+    gaps: CYCLES,
+    delayMs: 150,
+    spawns: true,
     config: {
       redis: { url: redis.url },
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
-      budget: { callsPerDay: 1000, perCycle: { calls: 20 } },
-      policy: { maxGapsPerRun: 100 },
-      forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
       worker: { lockDurationMs: 2000, stalledIntervalMs: 500, maxStalledCount: 5 },
-      queues: { propose: { concurrency: 2, limiter: null }, test: { concurrency: 2 }, pr: { limiter: null } },
-      log: { level: 'info' },
+      queues: { propose: { concurrency: 2 }, test: { concurrency: 2 } },
     },
   });
   const rt = h.rt;

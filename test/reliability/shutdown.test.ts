@@ -3,44 +3,32 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { stageJobId, utcDay } from '@prbot/core';
-import { createHarness, startModelServer, startRedisServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { startRedisServer, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
-import { gapLines, gapNumber, passingAnswer } from './answers.ts';
-import { recordRow, scanSecrets, SECRET_ENV, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
+import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { gapNumber, passingAnswer } from './answers.ts';
+import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
 
-let h: Harness | undefined;
 let server: ModelServer | undefined;
 const workers: WorkerChild[] = [];
 afterEach(async () => {
   for (const w of workers.splice(0)) await stopChild(w).catch(() => {});
-  await h?.cleanup();
-  await server?.close();
-  h = server = undefined;
+  await closeWorlds();
+  server = undefined;
 });
 
 // A test suite that takes ~1.5 s, so a SIGTERM lands while it runs.
 const SLOW_TESTS = { commands: [['node', '-e', 'setTimeout(() => {}, 1500)'], ['node', '--test']] };
 
-async function world(cycles: number, extra: Record<string, unknown> = {}) {
-  server = await startModelServer((req) => passingAnswer(gapNumber(req)));
-  const repo = await repoWithGaps(gapLines(cycles));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
-    config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
-      policy: { maxGapsPerRun: 100 },
-      forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
-      worker: { shutdownGraceMs: 8000, lockDurationMs: 2000, stalledIntervalMs: 500 },
-      queues: { propose: { limiter: null }, pr: { limiter: null } },
-      tests: SLOW_TESTS,
-      log: { level: 'info' },
-      ...extra,
-    },
+async function world(cycles: number, config: Record<string, unknown> = {}) {
+  const w = await reliabilityWorld({
+    gaps: cycles,
+    spawns: true,
+    config: { worker: { shutdownGraceMs: 8000, lockDurationMs: 2000, stalledIntervalMs: 500 }, tests: SLOW_TESTS, ...config },
   });
-  return h;
+  server = w.server;
+  return w.h;
 }
 
 /** Processes whose command line contains `mark`, with their process group and uid (from /proc). */
@@ -130,14 +118,15 @@ it('SIGTERM during a running test: its processes die, the job goes back to waiti
     expect(await scanSecrets(hh, rt, workers.map((x) => x.output()).concat(w.output()), 'sigterm during a test')).toBe(0);
   } finally {
     for (const x of workers.splice(0)) await stopChild(x).catch(() => {});
-    await h?.cleanup();
-    h = undefined;
+    await closeWorlds();
     await redis.stop('SIGKILL');
   }
 }, 200_000);
 
 it('scale-down: stopping 3 of 4 test workers mid-run loses nothing', async () => {
-  const CYCLES = 12;
+  // Enough that the three stopped workers each can hold one and more wait behind them; the one
+  // left runs the rest one at a time (12 cycles spent ~20 s in that tail and tested nothing more).
+  const CYCLES = 6;
   const hh = await world(CYCLES);
   const rt = hh.rt;
   const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
@@ -165,23 +154,17 @@ it('scale-down: stopping 3 of 4 test workers mid-run loses nothing', async () =>
 it('a second SIGTERM forces the shutdown of a job that ignores its signal: the worker exits, the job is run again, one outcome', async () => {
   // The model answers after 10 minutes the first time: propose cannot finish within the grace.
   let first = true;
-  server = await startModelServer((req) => {
-    const slow = first;
-    first = false;
-    return { ...passingAnswer(gapNumber(req)), delayMs: slow ? 600_000 : 0 };
-  });
-  const repo = await repoWithGaps(gapLines(1));
-  h = await createHarness({
-    repo,
-    env: SECRET_ENV,
-    config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
-      forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
-      worker: { shutdownGraceMs: 60_000, lockDurationMs: 2000, stalledIntervalMs: 500, maxStalledCount: 5 },
-      queues: { propose: { limiter: null }, pr: { limiter: null } },
-      log: { level: 'info' },
+  const { h, server: srv } = await reliabilityWorld({
+    gaps: 1,
+    spawns: true,
+    script: (req) => {
+      const slow = first;
+      first = false;
+      return { ...passingAnswer(gapNumber(req)), delayMs: slow ? 600_000 : 0 };
     },
+    config: { worker: { shutdownGraceMs: 60_000, lockDurationMs: 2000, stalledIntervalMs: 500, maxStalledCount: 5 } },
   });
+  server = srv;
   const rt = h.rt;
   const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
   const w = spawnWorker(h.configFile, 'propose');

@@ -3,7 +3,8 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { QUEUE_NAMES, type Runtime } from '@prbot/core';
-import { dumpRedis, REPO_ROOT, type Harness } from '@prbot/test-support';
+import { createHarness, dumpRedis, repoWithGaps, REPO_ROOT, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { gapLines, gapNumber, passingAnswer } from './answers.ts';
 
 /** The secret values every reliability test configures; none may appear in anything produced. */
 export const SECRET_KEY = 'sk-reliability-model-key-7f3a9c21e4b8';
@@ -135,4 +136,61 @@ export async function until(cond: () => Promise<boolean>, timeoutMs: number, ste
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return false;
+}
+
+type Raw = Record<string, unknown>;
+const plain = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `over` laid onto `base`: objects merge key by key; arrays, null and scalars replace. */
+function merged(base: Raw, over: Raw): Raw {
+  const out: Raw = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = plain(v) && plain(out[k]) ? merged(out[k] as Raw, v) : v;
+  return out;
+}
+
+export interface World {
+  h: Harness;
+  server: ModelServer;
+}
+
+const open: World[] = [];
+
+/**
+ * A reliability test's world: a loopback model server (by default every gap gets its passing
+ * change, `delayMs` late), a repo whose PRD holds `gaps` tagged lines, and a harness whose
+ * config is the one every fault row shares, with `config` laid over it:
+ * - each of `providers` (default one, "loop") an OpenAI-style rung on the server, keyed by the
+ *   secret SECRET_ENV carries, so the secret scans look for a key that was really sent;
+ * - budget, policy and forge limits far above the run's size, and no queue rate limiters: the
+ *   faults, not the pacing, decide what happens (pacing has tests of its own);
+ * - with `spawns` (the test runs workers in their own processes), info logs, so their output
+ *   holds what the secret scan must search; in-process runs stay silent.
+ * closeWorlds() (each file's afterEach/afterAll, after its workers stopped) tears them down.
+ */
+export async function reliabilityWorld(o: { gaps: number | string[]; delayMs?: number; script?: ModelServer['script']; providers?: string[]; spawns?: boolean; config?: Raw; repo?: (dir: string) => Promise<void> }): Promise<World> {
+  const server = await startModelServer(o.script ?? ((req) => ({ ...passingAnswer(gapNumber(req)), ...(o.delayMs ? { delayMs: o.delayMs } : {}) })));
+  const world: World = { h: undefined as unknown as Harness, server };
+  open.push(world);
+  const repo = await repoWithGaps(typeof o.gaps === 'number' ? gapLines(o.gaps) : o.gaps);
+  await o.repo?.(repo);
+  const providers = o.providers ?? ['loop'];
+  const shared: Raw = {
+    models: { providers: Object.fromEntries(providers.map((p) => [p, { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' }])), propose: providers.map((p) => `${p}/m`) },
+    budget: { callsPerDay: 1000, perCycle: { calls: 20 } },
+    policy: { maxGapsPerRun: 100 },
+    forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
+    queues: { propose: { limiter: null }, pr: { limiter: null } },
+    // A spawned worker's output is what the secret scan searches: it logs what it does.
+    ...(o.spawns ? { log: { level: 'info' } } : {}),
+  };
+  world.h = await createHarness({ repo, env: SECRET_ENV, config: merged(shared, o.config ?? {}) });
+  return world;
+}
+
+/** Tears down every world made since the last call: its Redis keys, temp dirs and model server. */
+export async function closeWorlds(): Promise<void> {
+  for (const w of open.splice(0)) {
+    await w.h?.cleanup().catch(() => {});
+    await w.server.close();
+  }
 }
