@@ -54,12 +54,12 @@ it('bad input gets a clear error and changes nothing', async () => {
   expect(await h.rt.queues.propose.count()).toBe(0);
   notes.push('missing PRD: error names path and branch, nothing enqueued');
 
-  // A PRD that is binary garbage: no gap, recorded as such.
+  // A PRD that is binary garbage: refused by name (not parsed for gaps), nothing enqueued.
   await writeFile(path.join(h.checkout, 'docs', 'PRD.md'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256)));
   await commitAll(h.checkout, 'garbage PRD', true);
-  const g = await produce(h.rt, defaultPolicy);
-  expect(g.outcome).toBe('skipped_no_gap');
-  notes.push('binary PRD: skipped_no_gap');
+  await expect(produce(h.rt, defaultPolicy)).rejects.toThrow(/the PRD docs\/PRD\.md holds NUL bytes: it is not text/);
+  expect(await h.rt.queues.propose.count()).toBe(0);
+  notes.push('binary PRD: PrdUnreadable naming the file, nothing enqueued');
   recordRow({ fault: 'bad input: malformed config, unknown queue, missing PRD, binary PRD', injections: 5, inFlight: 0, lost: 0, duplicates: 0, notes: notes.join('; ') });
 });
 
