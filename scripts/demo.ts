@@ -30,6 +30,9 @@ async function redisUrl(): Promise<{ url: string; server?: RedisServer }> {
 }
 
 async function main(): Promise<void> {
+  // The test stage hands each run's worktree to a uid of its own, which must be able to enter
+  // data/demo/work: under a umask like 077 every directory made below would be root's alone.
+  process.umask(0o022);
   // Each run starts from nothing: a draft PR left by the last run would make produce skip its gap.
   for (const d of ['prs', 'cycles']) await rm(path.join(dataDir, d), { recursive: true, force: true });
   const { url, server } = await redisUrl();
@@ -56,7 +59,9 @@ async function main(): Promise<void> {
       propose: ['replay/demo-cassette'],
     },
     queues: { test: { concurrency: 2 } },
-    tests: { commands: [['node', '--test']], timeoutMs: 60_000, sandbox },
+    // Without the sandbox the tests run as the demo's own user: a uid of their own would need
+    // to enter this checkout, and a checkout the sandbox check could not enter is one it cannot.
+    tests: { commands: [['node', '--test']], timeoutMs: 60_000, sandbox, ...(problem ? { runAs: null } : {}) },
     log: { level: 'warn' },
   };
   await mkdir(dataDir, { recursive: true });
