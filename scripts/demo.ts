@@ -16,7 +16,8 @@ import { produce } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dataDir = path.join(root, 'data', 'demo');
+// PRBOT_DEMO_DIR: test/demo.test.ts runs the demo in a temp dir, leaving data/demo alone.
+const dataDir = process.env.PRBOT_DEMO_DIR ? path.resolve(process.env.PRBOT_DEMO_DIR) : path.join(root, 'data', 'demo');
 const PREFIX = '{prbot-demo}';
 const t0 = Date.now();
 const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
