@@ -8,8 +8,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
-import { createRuntime, sandboxProblem, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRuntime, tryFileLock, sandboxProblem, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
 import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
@@ -18,7 +18,10 @@ import { startWorkers } from '@prbot/worker';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // PRBOT_DEMO_DIR: test/demo.test.ts runs the demo in a temp dir, leaving data/demo alone.
 const dataDir = process.env.PRBOT_DEMO_DIR ? path.resolve(process.env.PRBOT_DEMO_DIR) : path.join(root, 'data', 'demo');
-const PREFIX = '{prbot-demo}';
+// One key prefix per checkout: the demo clears its prefix first, so a shared Redis (the one at
+// 6379 on a team machine) once had two checkouts' demos wiping and running each other's jobs
+// (signed with the other run's key: every cycle ended model_failed, "job signature invalid").
+const PREFIX = `{prbot-demo-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}}`;
 const t0 = Date.now();
 const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
 
@@ -35,6 +38,11 @@ async function main(): Promise<void> {
   // data/demo/work: under a umask like 077 every directory made below would be root's alone.
   process.umask(0o022);
   // Each run starts from nothing: a draft PR left by the last run would make produce skip its gap.
+  await mkdir(dataDir, { recursive: true });
+  // One demo at a time per checkout: a second would clear the first one's keys and files.
+  // A kernel lock, so a demo stopped with Ctrl-C or killed never leaves it held.
+  const lock = await tryFileLock(path.join(dataDir, '.lock'));
+  if (!lock) throw new Error(`another pnpm demo is running in this checkout (its pid is in ${path.join(dataDir, '.lock')}); wait for it to end`);
   for (const d of ['prs', 'cycles']) await rm(path.join(dataDir, d), { recursive: true, force: true });
   const { url, server } = await redisUrl();
   say(`Redis: ${url} (key prefix ${PREFIX})`);
