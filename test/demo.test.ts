@@ -59,4 +59,10 @@ describe('pnpm demo on a fresh machine', () => {
     expect(r.outcomes).toEqual(README_OUTCOMES);
     expect(r.reverseReason).toContain('not ok 1 - reverse reverses characters');
   }, 300_000);
+
+  it('two checkouts running the demo at once on one Redis (a shared team server): each gets its own outcomes', async () => {
+    const [a, b] = await Promise.all([runDemo('one', 'true'), runDemo('two', 'true')]);
+    expect(a.outcomes).toEqual(README_OUTCOMES);
+    expect(b.outcomes).toEqual(README_OUTCOMES);
+  }, 300_000);
 });
