@@ -5,6 +5,7 @@
  * examples/demo-cassette.json, shows each cycle's progress live, and writes
  * data/demo/summary.json.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +34,21 @@ async function redisUrl(): Promise<{ url: string; server?: RedisServer }> {
   return { url: server.url, server };
 }
 
+/** The programs the demo runs, checked first so a missing one is named with its package. */
+function missingPrograms(): string | null {
+  const need = [['git', 'git'], ['flock', 'util-linux']] as const;
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  const missing = need.filter(([p]) => !dirs.some((d) => existsSync(path.join(d, p))));
+  if (missing.length === 0) return null;
+  return `pnpm demo needs ${missing.map(([p]) => p).join(' and ')}: apt-get install ${missing.map(([, pkg]) => pkg).join(' ')} (Debian/Ubuntu; as root, or with sudo)`;
+}
+
 async function main(): Promise<void> {
+  const missing = missingPrograms();
+  if (missing) {
+    console.error(missing);
+    process.exit(1);
+  }
   // The test stage hands each run's worktree to a uid of its own, which must be able to enter
   // data/demo/work: under a umask like 077 every directory made below would be root's alone.
   process.umask(0o022);
