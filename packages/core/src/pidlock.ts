@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, writeSync, ftruncateSync } from 'node:fs';
 
 /** Exit status flock(1) gives when the lock is held elsewhere (EX_TEMPFAIL; its default, 1, is also its error status). */
@@ -12,8 +12,16 @@ const HELD = 75;
  * C++ toolchain and the Node headers from nodejs.org, and so failed `pnpm install` on a fresh
  * machine (util-linux is on every Debian/Ubuntu system). Returns false when held elsewhere.
  */
-function flockExclusiveNonBlocking(fd: number, file: string): boolean {
-  const r = spawnSync('flock', ['--nonblock', '--conflict-exit-code', String(HELD), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+async function flockExclusiveNonBlocking(fd: number, file: string): Promise<boolean> {
+  // spawn, not spawnSync: a worker takes these locks between jobs, and a synchronous child
+  // (some ms on a busy machine) would stall its event loop (lock renewals, heartbeats).
+  const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; error?: Error }>((resolve) => {
+    let stderr = '';
+    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(HELD), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    child.stderr!.on('data', (c: Buffer) => (stderr += String(c)));
+    child.once('error', (error) => resolve({ status: null, signal: null, stderr, error }));
+    child.once('close', (status, signal) => resolve({ status, signal, stderr }));
+  });
   if (r.status === 0) return true;
   if (r.status === HELD) return false;
   const why = r.error ? `${r.error.message}${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? ' (flock(1) is in util-linux: apt-get install util-linux)' : ''}` : `exit ${r.status ?? r.signal}: ${r.stderr.trim()}`;
@@ -41,7 +49,7 @@ export async function tryFileLock(file: string): Promise<FileLock | null> {
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
   let locked: boolean;
   try {
-    locked = flockExclusiveNonBlocking(fd, file);
+    locked = await flockExclusiveNonBlocking(fd, file);
   } catch (err) {
     closeSync(fd);
     throw err;
