@@ -5,10 +5,8 @@
 # Runtime stage: no pnpm, no TypeScript, no dev dependencies, tests or examples.
 
 FROM node:20-bookworm-slim AS build
-# python3, make, g++: fs-ext (the slot and uid locks' flock) is a native addon built at install.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
+# No C toolchain: no dependency is compiled at install (the slot and uid locks use util-linux's
+# flock(1), which the runtime image has, not a native addon).
 # The newest pnpm 10, as the README installs it; .npmrc keeps pnpm from switching versions.
 RUN npm install -g pnpm@10
 WORKDIR /src

@@ -5,19 +5,24 @@
  * examples/demo-cassette.json, shows each cycle's progress live, and writes
  * data/demo/summary.json.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
-import { createRuntime, sandboxProblem, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRuntime, tryFileLock, sandboxProblem, deleteMatching, outcomeOf, parseConfig, getRecord, createLogger, STAGES, stageJobId, type Runtime, type CycleRecord } from '@prbot/core';
 import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dataDir = path.join(root, 'data', 'demo');
-const PREFIX = '{prbot-demo}';
+// PRBOT_DEMO_DIR: test/demo.test.ts runs the demo in a temp dir, leaving data/demo alone.
+const dataDir = process.env.PRBOT_DEMO_DIR ? path.resolve(process.env.PRBOT_DEMO_DIR) : path.join(root, 'data', 'demo');
+// One key prefix per checkout: the demo clears its prefix first, so a shared Redis (the one at
+// 6379 on a team machine) once had two checkouts' demos wiping and running each other's jobs
+// (signed with the other run's key: every cycle ended model_failed, "job signature invalid").
+const PREFIX = `{prbot-demo-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}}`;
 const t0 = Date.now();
 const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
 
@@ -29,8 +34,30 @@ async function redisUrl(): Promise<{ url: string; server?: RedisServer }> {
   return { url: server.url, server };
 }
 
+/** The programs the demo runs, checked first so a missing one is named with its package. */
+function missingPrograms(): string | null {
+  const need = [['git', 'git'], ['flock', 'util-linux']] as const;
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  const missing = need.filter(([p]) => !dirs.some((d) => existsSync(path.join(d, p))));
+  if (missing.length === 0) return null;
+  return `pnpm demo needs ${missing.map(([p]) => p).join(' and ')}: apt-get install ${missing.map(([, pkg]) => pkg).join(' ')} (Debian/Ubuntu; as root, or with sudo)`;
+}
+
 async function main(): Promise<void> {
+  const missing = missingPrograms();
+  if (missing) {
+    console.error(missing);
+    process.exit(1);
+  }
+  // The test stage hands each run's worktree to a uid of its own, which must be able to enter
+  // data/demo/work: under a umask like 077 every directory made below would be root's alone.
+  process.umask(0o022);
   // Each run starts from nothing: a draft PR left by the last run would make produce skip its gap.
+  await mkdir(dataDir, { recursive: true });
+  // One demo at a time per checkout: a second would clear the first one's keys and files.
+  // A kernel lock, so a demo stopped with Ctrl-C or killed never leaves it held.
+  const lock = await tryFileLock(path.join(dataDir, '.lock'));
+  if (!lock) throw new Error(`another pnpm demo is running in this checkout (its pid is in ${path.join(dataDir, '.lock')}); wait for it to end`);
   for (const d of ['prs', 'cycles']) await rm(path.join(dataDir, d), { recursive: true, force: true });
   const { url, server } = await redisUrl();
   say(`Redis: ${url} (key prefix ${PREFIX})`);
@@ -56,7 +83,9 @@ async function main(): Promise<void> {
       propose: ['replay/demo-cassette'],
     },
     queues: { test: { concurrency: 2 } },
-    tests: { commands: [['node', '--test']], timeoutMs: 60_000, sandbox },
+    // Without the sandbox the tests run as the demo's own user: a uid of their own would need
+    // to enter this checkout, and a checkout the sandbox check could not enter is one it cannot.
+    tests: { commands: [['node', '--test']], timeoutMs: 60_000, sandbox, ...(problem ? { runAs: null } : {}) },
     log: { level: 'warn' },
   };
   await mkdir(dataDir, { recursive: true });

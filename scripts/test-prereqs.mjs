@@ -4,6 +4,7 @@
 //   chromium     the dashboard's browser test (playwright-core drives Debian's chromium)
 //   bubblewrap   the test stage's sandbox (bwrap)
 //   redis-server test/global-setup.ts starts one when no Redis answers at REDIS_URL
+//   git, flock   what prbot itself runs (a minimal image may lack git; flock is util-linux)
 // The compose file is validated in JS (test/compose.test.ts), so no docker-compose is needed.
 // Missing programs are installed with apt-get as root; anyone else gets the exact command.
 // Plain .mjs without dependencies: it runs before anything is compiled or type-checked.
@@ -16,6 +17,8 @@ export const PREREQS = [
   { program: 'chromium', pkg: 'chromium', why: 'the dashboard browser test' },
   { program: 'bwrap', pkg: 'bubblewrap', why: 'the test-stage sandbox' },
   { program: 'redis-server', pkg: 'redis-server', why: 'a Redis for the run when none answers at REDIS_URL' },
+  { program: 'git', pkg: 'git', why: 'every stage builds commits and worktrees with git' },
+  { program: 'flock', pkg: 'util-linux', why: 'the slot and test-uid locks (flock(1))' },
 ];
 
 export function onPath(program, envPath = process.env.PATH ?? '') {

@@ -220,7 +220,9 @@ describe('pathRefusal against git verify_path', () => {
       { numRuns: 60 },
     );
     // The generator must really reach git's refusals, or the property proves nothing.
-    expect(refusedByGit).toBeGreaterThan(checked / 10);
+    // A twentieth, not a tenth: the spellings are unseeded and a tenth sat at the rate's own
+    // mean (a clean-state `pnpm test` failed with 156 refused of 1,765).
+    expect(refusedByGit).toBeGreaterThan(checked / 20);
   }, 120_000);
 
   it('agrees with git on the spellings the issue found', async () => {

@@ -1,8 +1,32 @@
+import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, writeSync, ftruncateSync } from 'node:fs';
-import { createRequire } from 'node:module';
 
-// fs-ext is CommonJS with a native binding and no types: the one call we use, typed here.
-const fsExt = createRequire(import.meta.url)('fs-ext') as { flockSync(fd: number, flags: 'ex' | 'exnb' | 'un'): void };
+/** Exit status flock(1) gives when the lock is held elsewhere (EX_TEMPFAIL; its default, 1, is also its error status). */
+const HELD = 75;
+
+/**
+ * flock(2) LOCK_EX|LOCK_NB on `fd`, taken by util-linux's flock(1) on the descriptor it inherits.
+ * A flock belongs to the open file description, which the child shares with this process, so
+ * the lock stays held after flock(1) exits and lasts until this process closes `fd` (or dies).
+ * Node has no flock; this replaced the native addon fs-ext, whose install-time build needed a
+ * C++ toolchain and the Node headers from nodejs.org, and so failed `pnpm install` on a fresh
+ * machine (util-linux is on every Debian/Ubuntu system). Returns false when held elsewhere.
+ */
+async function flockExclusiveNonBlocking(fd: number, file: string): Promise<boolean> {
+  // spawn, not spawnSync: a worker takes these locks between jobs, and a synchronous child
+  // (some ms on a busy machine) would stall its event loop (lock renewals, heartbeats).
+  const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; error?: Error }>((resolve) => {
+    let stderr = '';
+    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(HELD), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    child.stderr!.on('data', (c: Buffer) => (stderr += String(c)));
+    child.once('error', (error) => resolve({ status: null, signal: null, stderr, error }));
+    child.once('close', (status, signal) => resolve({ status, signal, stderr }));
+  });
+  if (r.status === 0) return true;
+  if (r.status === HELD) return false;
+  const why = r.error ? `${r.error.message}${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? ' (flock(1) is in util-linux: apt-get install util-linux)' : ''}` : `exit ${r.status ?? r.signal}: ${r.stderr.trim()}`;
+  throw Object.assign(new Error(`could not lock ${file} with flock(1): ${why}`), { code: 'EFLOCK' });
+}
 
 export interface FileLock {
   readonly file: string;
@@ -23,13 +47,16 @@ export async function tryFileLock(file: string): Promise<FileLock | null> {
   // 'a+' without following a link: a lock file that is a link (planted in a directory someone
   // else could write) would send the truncate and pid write below into the link's target.
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+  let locked: boolean;
   try {
-    fsExt.flockSync(fd, 'exnb');
+    locked = await flockExclusiveNonBlocking(fd, file);
   } catch (err) {
     closeSync(fd);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return null;
     throw err;
+  }
+  if (!locked) {
+    closeSync(fd);
+    return null;
   }
   // The holder's pid, for people reading the directory; the lock is the flock, not this text.
   try {

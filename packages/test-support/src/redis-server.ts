@@ -29,9 +29,14 @@ export function redisServerBinary(): string | null {
   return null;
 }
 
-/** True when a Redis answers PING at `url` within a second. */
+/**
+ * True when a Redis answers PING at `url` within a second or so. commandTimeout as well as
+ * connectTimeout: a port held by something else that accepts and never replies (a TLS server
+ * waiting for its hello, a stuck proxy) kept `pnpm demo` and the tests' global setup waiting
+ * forever for the PONG.
+ */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   r.on('error', () => {});
   try {
     await r.connect();

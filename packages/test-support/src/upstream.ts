@@ -24,7 +24,8 @@ export async function makeUpstream(src: string, dest: string): Promise<{ bare: s
 /** Commits everything in a checkout and pushes it to `upstream` when that remote exists. */
 export async function commitAll(checkout: string, message: string, push = false): Promise<string> {
   await git(['add', '-A'], { cwd: checkout });
-  await git(['commit', '--quiet', '--allow-empty', '-m', message], { cwd: checkout, env: AUTHOR });
+  // --no-gpg-sign: a commit.gpgSign in the user's own git config made `pnpm demo` fail here.
+  await git(['commit', '--quiet', '--no-gpg-sign', '--allow-empty', '-m', message], { cwd: checkout, env: AUTHOR });
   if (push) await git(['push', '--quiet', 'upstream', 'HEAD:main'], { cwd: checkout });
   return (await git(['rev-parse', 'HEAD'], { cwd: checkout })).stdout.trim();
 }
