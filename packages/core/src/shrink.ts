@@ -1,4 +1,4 @@
-import type { Change } from './changes.ts';
+import { countLines, type Change } from './changes.ts';
 
 /**
  * Test cases a file declares, across the common runners: ava/jest/vitest/mocha/node:test
@@ -38,7 +38,7 @@ export function shrinkRefusal(changes: Change[], base: Map<string, string>, gapT
     if (c.action !== 'UPDATE') continue;
     const old = base.get(c.path);
     if (old === undefined || !c.lines) continue;
-    const total = lineCount(old);
+    const total = countLines(old);
     if (total > 0 && c.lines.removed > maxShrink * total) {
       const pct = ((100 * c.lines.removed) / total).toFixed(1);
       return `${c.path}: the proposal removes ${c.lines.removed} of its ${total} lines (${pct} %, +${c.lines.added} −${c.lines.removed}); guardrails.maxShrink allows ${Math.round(maxShrink * 100)} % when the gap does not ask for removal`;
@@ -50,9 +50,4 @@ export function shrinkRefusal(changes: Change[], base: Map<string, string>, gapT
     }
   }
   return null;
-}
-
-function lineCount(s: string): number {
-  if (s === '') return 0;
-  return s.split('\n').length - (s.endsWith('\n') ? 1 : 0);
 }

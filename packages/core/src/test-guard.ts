@@ -1,6 +1,6 @@
 import path from 'node:path/posix';
 import picomatch from 'picomatch';
-import type { Change } from './changes.ts';
+import { countLines, type Change } from './changes.ts';
 import { isTestFile } from './context/related.ts';
 import { canonicalPath } from './guardrails.ts';
 import { countTestCases } from './shrink.ts';
@@ -280,16 +280,11 @@ function testFileRefusal(c: Change, old: string | undefined, maxShrink: number):
   const importsAfter = importsOf(b);
   const lost = [...importsOf(a)].filter((m) => !importsAfter.has(m));
   if (lost.length) return `${p}: the change stops importing ${lost.map((m) => JSON.stringify(m)).join(', ')}, so the tests would no longer check that module`;
-  const total = lineCount(old);
+  const total = countLines(old);
   if (c.lines && total > 0 && c.lines.removed > maxShrink * total) {
     return `${p}: the change removes ${c.lines.removed} of the test file's ${total} lines (+${c.lines.added} −${c.lines.removed}); guardrails.maxShrink allows ${Math.round(maxShrink * 100)} % for test files whatever the gap says`;
   }
   return null;
-}
-
-function lineCount(s: string): number {
-  if (s === '') return 0;
-  return s.split('\n').length - (s.endsWith('\n') ? 1 : 0);
 }
 
 /**

@@ -109,9 +109,12 @@ export class SnapshotCache {
     const key = `${dir}\0${commit}`;
     let s = this.kept.get(key);
     if (s) this.kept.delete(key); // re-inserted below: Map order is the LRU order
-    else s = CommitSnapshot.read(dir, commit);
+    else {
+      const read = CommitSnapshot.read(dir, commit);
+      read.catch(() => this.kept.get(key) === read && this.kept.delete(key)); // a failed read is not kept
+      s = read;
+    }
     this.kept.set(key, s);
-    s.catch(() => this.kept.get(key) === s && this.kept.delete(key));
     while (this.kept.size > this.o.max) this.kept.delete(this.kept.keys().next().value!);
     this.touch();
     return s;
