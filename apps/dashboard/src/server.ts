@@ -7,7 +7,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { z } from 'zod';
 import { canRevise, gapHistory, hasWriteAccess, outcomeSchema, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/core';
-import { requestRevision, webhookBookkeeping } from '@prbot/control';
+import { pollPr, requestRevision, webhookBookkeeping } from '@prbot/control';
 import { createMetrics } from './metrics.ts';
 import { overview, stats } from './overview.ts';
 import { isQueueName, renderOverview } from './page.ts';
@@ -33,6 +33,7 @@ export function defaultWebhookActions(rt: Runtime): WebhookActions {
   return {
     ...webhookBookkeeping(rt, canRevise(forge) ? { canWrite: async (login) => hasWriteAccess(await forge.permissionOf(login)) } : {}),
     revise: (input) => requestRevision(rt, input),
+    reviewed: (e) => pollPr(rt, e.pr),
   };
 }
 

@@ -10,7 +10,9 @@ import { z } from 'zod';
  * (IssueCommentPayload, PullRequestPayload, IssuePayload) and issue.go / pull.go.
  */
 export type WebhookEvent =
-  | { kind: 'comment'; pr: number; commentId: number; commentKind: 'issue' | 'review'; author: string; body: string }
+  | { kind: 'comment'; pr: number; commentId: number; commentKind: 'issue' | 'review' | 'summary'; author: string; body: string }
+  /** Gitea/Forgejo: a review was submitted; its payload names neither the review nor its inline comments, so the PR is read. */
+  | { kind: 'review'; pr: number; reviewer: string }
   | { kind: 'label'; pr: number; labels: string[]; actor: string }
   | { kind: 'pr_closed'; pr: number; url: string; branch: string; body: string | null; merged: boolean; updatedAt: string }
   | { kind: 'issue_edited'; issue: number; editor: string }
@@ -35,6 +37,13 @@ const ghReviewComment = z.object({
   action: z.string(),
   pull_request: z.object({ number }),
   comment: z.object({ id: number, body: text, user: login.nullable() }),
+  repository,
+  sender: login,
+});
+const ghReview = z.object({
+  action: z.string(),
+  pull_request: z.object({ number }),
+  review: z.object({ id: number, body: text.nullable(), state: z.string().max(40), user: login.nullable() }),
   repository,
   sender: login,
 });
@@ -79,6 +88,14 @@ const gtPullRequest = z.object({
   repository,
   sender: login,
 });
+// modules/structs/hook.go PullRequestPayload with Review (ReviewPayload: type and content only).
+const gtReviewed = z.object({
+  action: z.string(),
+  pull_request: z.object({ number }),
+  review: z.object({ type: z.string().max(60), content: text }).nullable().optional(),
+  repository,
+  sender: login,
+});
 const gtIssues = z.object({ action: z.string(), issue: z.object({ number, pull_request: z.unknown().nullable().optional() }), repository, sender: login });
 
 function parse<T>(schema: z.ZodType<T>, payload: unknown): { ok: true; data: T } | { ok: false; why: string } {
@@ -110,6 +127,15 @@ export function githubEvent(event: string, payload: unknown, repo: string): Webh
     if (p.data.action !== 'created') return { kind: 'ignored', why: `pull_request_review_comment ${p.data.action}` };
     return { kind: 'comment', pr: p.data.pull_request.number, commentId: p.data.comment.id, commentKind: 'review', author: p.data.comment.user?.login ?? p.data.sender.login, body: p.data.comment.body };
   }
+  if (event === 'pull_request_review') {
+    // A review summary (approve, comment, request changes): its body can be the request. Its inline
+    // comments come as pull_request_review_comment deliveries of their own.
+    const p = parse(ghReview, payload);
+    if (!p.ok) return { kind: 'ignored', why: p.why };
+    if (!sameRepo(p.data.repository.full_name, repo)) return { kind: 'ignored', why: `repository ${p.data.repository.full_name} is not ${repo}` };
+    if (p.data.action !== 'submitted') return { kind: 'ignored', why: `pull_request_review ${p.data.action}` };
+    return { kind: 'comment', pr: p.data.pull_request.number, commentId: p.data.review.id, commentKind: 'summary', author: p.data.review.user?.login ?? p.data.sender.login, body: p.data.review.body ?? '' };
+  }
   if (event === 'pull_request') {
     const p = parse(ghPullRequest, payload);
     if (!p.ok) return { kind: 'ignored', why: p.why };
@@ -129,8 +155,21 @@ export function githubEvent(event: string, payload: unknown, repo: string): Webh
   return { kind: 'ignored', why: `event "${event.slice(0, 60)}" is not one prbot acts on` };
 }
 
-/** Gitea/Forgejo: `X-Gitea-Event` (issue_comment, pull_request, issues) and `X-Gitea-Event-Type` for the detail. */
+// Gitea's X-Gitea-Event for a submitted review (modules/webhook/type.go HookEventType.Event):
+// pull_request_review_approved → pull_request_approved, _rejected → pull_request_rejected,
+// _comment → pull_request_comment (also what a single inline comment sends: services/pull/review.go
+// submits it as a review of type comment with an empty body).
+const GITEA_REVIEW_EVENTS = new Set(['pull_request_approved', 'pull_request_rejected', 'pull_request_comment']);
+
+/** Gitea/Forgejo: `X-Gitea-Event` (issue_comment, pull_request, issues, pull_request_*) and `X-Gitea-Event-Type` for the detail. */
 export function giteaEvent(event: string, eventType: string, payload: unknown, repo: string): WebhookEvent {
+  if (GITEA_REVIEW_EVENTS.has(event)) {
+    const p = parse(gtReviewed, payload);
+    if (!p.ok) return { kind: 'ignored', why: p.why };
+    if (!sameRepo(p.data.repository.full_name, repo)) return { kind: 'ignored', why: `repository ${p.data.repository.full_name} is not ${repo}` };
+    if (p.data.action !== 'reviewed') return { kind: 'ignored', why: `${event} ${p.data.action}` };
+    return { kind: 'review', pr: p.data.pull_request.number, reviewer: p.data.sender.login };
+  }
   if (event === 'issue_comment') {
     const p = parse(gtIssueComment, payload);
     if (!p.ok) return { kind: 'ignored', why: p.why };

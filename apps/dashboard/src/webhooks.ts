@@ -5,13 +5,15 @@ import type { ClosedPrEvent } from '@prbot/control';
 import { giteaEvent, githubEvent, type WebhookEvent } from './webhook-events.ts';
 
 /** The shape of `requestRevision` (@prbot/control, revise cycles): one entry point for polling and webhooks. */
-export type ReviseTrigger = { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string } | { kind: 'label'; label: string; actor: string };
+export type ReviseTrigger = { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review' | 'summary'; author: string; body: string } | { kind: 'label'; label: string; actor: string };
 export type ReviseInput = { pr: number; trigger: ReviseTrigger; via: 'poll' | 'webhook' };
 export type ReviseResult = { enqueued: true; cycleId: string } | { enqueued: false; reason: string; detail?: string };
 
 /** What a verified, first-seen delivery may cause. Injected, so tests record the calls. */
 export interface WebhookActions {
   revise(input: ReviseInput): Promise<ReviseResult>;
+  /** Gitea/Forgejo: a review was submitted on the PR; its summary and inline comments are read from the API (`pollPr`). */
+  reviewed?(e: { pr: number; reviewer: string }): Promise<unknown>;
   /** Immediate bookkeeping of a closed or merged PR (gap done, or rejected per the human-rejection rule). */
   prClosed(e: ClosedPrEvent & { pr: number }): Promise<unknown>;
   /** Someone edited an issue: the dashboard issue's boxes may have been ticked. */
@@ -136,6 +138,8 @@ async function dispatch(e: WebhookEvent, actions: WebhookActions): Promise<unkno
       return null;
     case 'comment':
       return actions.revise({ pr: e.pr, trigger: { kind: 'comment', commentId: e.commentId, commentKind: e.commentKind, author: e.author, body: e.body }, via: 'webhook' });
+    case 'review':
+      return actions.reviewed ? actions.reviewed({ pr: e.pr, reviewer: e.reviewer }) : null;
     case 'label': {
       let last: ReviseResult | null = null;
       for (const label of e.labels.slice(0, MAX_LABELS)) {

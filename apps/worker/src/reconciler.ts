@@ -17,6 +17,7 @@ import {
   type Stage,
 } from '@prbot/core';
 import { endCycle } from './stage.ts';
+import { startQueuedForGap } from '@prbot/control';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 export const RECONCILE_SCHEDULER_ID = 'reconcile';
@@ -130,6 +131,7 @@ async function settleOrphan(rt: Runtime, gapId: string, cycleId: string, jobs: (
   });
   await untilRedisAnswers(() => recordOutcome(rt.recorder, record), { what: `the outcome of ${cycleId}`, log, maxMs: rt.cfg.worker.redisRetryMs });
   log.warn('reconciler: ended a cycle that had a gap lock and no job');
+  await startQueuedForGap(rt, gapId);
   report.ended.push({ cycleId, outcome: 'infra_failed' });
 }
 

@@ -37,6 +37,7 @@ import {
   type Stage,
 } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
+import { startQueuedForGap } from '@prbot/control';
 
 /** Ends the job for now and runs it again at `at` (budget reset, a PR limit). Not an attempt. */
 export class DeferUntil extends Error {
@@ -302,6 +303,8 @@ export async function endCycle(
   if (stage === 'pr' && !standing.pr_url) await untilRedisAnswers(() => releasePrSlot(rt.redis, rt.keys, c.cycleId), retry);
   rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);
   if (c.revise && !c.dryRun) await replyOnPr(rt, c, standing);
+  // Revise requests that arrived while this cycle held the gap start now, oldest first (issue 29).
+  await startQueuedForGap(rt, c.gap.id);
   return standing;
 }
 

@@ -1,7 +1,9 @@
 export { produce, type ProduceReport, type ProduceLine } from './produce.ts';
 export { status, formatStatus, oldestWaitingAge, type Status, type QueueStatus } from './status.ts';
 export { requestRevision, mentions, threadFor, type RevisionRequest, type RevisionResult, type RevisionSkip, type RevisionTrigger } from './revise.ts';
-export { pollRevisions } from './revise-poll.ts';
+export { pollRevisions, pollPr } from './revise-poll.ts';
+export { startQueued, startQueuedForGap } from './revise-queue.ts';
+export { withoutQuotes } from './mention.ts';
 export { enqueueGaps } from './enqueue.ts';
 export { setPaused, pausedQueues } from './pause.ts';
 export { prVerdict, latestPrByGap, settleBotPrs, settledPrs, settleClosedPr, type PrVerdict, type SettledPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';

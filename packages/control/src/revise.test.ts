@@ -2,16 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { mentions, threadFor } from './revise.ts';
 
 describe('mentions', () => {
-  it('matches the handle as a word, any case, and nothing that merely contains it', () => {
-    expect(mentions('@prbot please fix', '@prbot')).toBe(true);
-    expect(mentions('Hey @PrBot, rename it.', '@prbot')).toBe(true);
-    expect(mentions('(@prbot)', '@prbot')).toBe(true);
-    expect(mentions('@prbot-dev please', '@prbot')).toBe(false);
-    expect(mentions('mail me at me@prbot.example', '@prbot')).toBe(false);
-    expect(mentions('@prbots', '@prbot')).toBe(false);
-    expect(mentions('prbot please', '@prbot')).toBe(false);
-    expect(mentions('@pr.bot', '@pr.bot')).toBe(true);
-    expect(mentions('@prXbot', '@pr.bot')).toBe(false);
+  it('matches the handle as a word, any case, and nothing that merely contains it', async () => {
+    expect(await mentions('@prbot please fix', '@prbot')).toBe(true);
+    expect(await mentions('Hey @PrBot, rename it.', '@prbot')).toBe(true);
+    expect(await mentions('(@prbot)', '@prbot')).toBe(true);
+    expect(await mentions('@prbot-dev please', '@prbot')).toBe(false);
+    expect(await mentions('mail me at me@prbot.example', '@prbot')).toBe(false);
+    expect(await mentions('@prbots', '@prbot')).toBe(false);
+    expect(await mentions('prbot please', '@prbot')).toBe(false);
+    expect(await mentions('@pr.bot', '@pr.bot')).toBe(true);
+    expect(await mentions('@prXbot', '@pr.bot')).toBe(false);
   });
 });
 

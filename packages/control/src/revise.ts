@@ -2,29 +2,22 @@ import {
   canRevise,
   hasWriteAccess,
   CycleEnded,
-  GAP_LOCK_TTL_S,
-  gapHistory,
-  getRecord,
   isOwnReply,
   reply,
-  reviseBranchRefusal,
-  jobKeyFrom,
+  requestIdentity,
   newCycleId,
-  signJob,
-  stageJobId,
-  withScripts,
-  type CycleRecord,
   type Forge,
-  type PrComment,
-  type PrDetail,
-  type ProposeJob,
   type ReviseForge,
-  type ReviseRequest,
   type Runtime,
 } from '@prbot/core';
+import { mentions } from './mention.ts';
+import { queueRequest, startQueued } from './revise-queue.ts';
+import type { QueuedRequest } from './revise-request.ts';
+import { originOf } from './revise-start.ts';
+export { threadFor } from './revise-start.ts';
 
 export type RevisionTrigger =
-  | { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string }
+  | { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review' | 'summary'; author: string; body: string }
   | { kind: 'label'; label: string; actor: string };
 
 export interface RevisionRequest {
@@ -44,7 +37,8 @@ export type RevisionSkip =
   | 'not_bot_pr'
   | 'pr_not_open'
   | 'revision_cap'
-  | 'in_flight';
+  | 'in_flight'
+  | 'queued';
 
 export type RevisionResult = { enqueued: true; cycleId: string } | { enqueued: false; reason: RevisionSkip; detail: string };
 
@@ -71,7 +65,7 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
 
   // 1. Is it a request at all?
   const t = req.trigger;
-  if (t.kind === 'comment' && !mentions(t.body, cfg.handle)) return skip('no_mention', `the comment does not mention ${cfg.handle}`);
+  if (t.kind === 'comment' && !(await mentions(t.body, cfg.handle))) return skip('no_mention', `the comment does not mention ${cfg.handle}`);
   if (t.kind === 'label' && (cfg.label === null || t.label !== cfg.label)) return skip('no_mention', cfg.label === null ? 'revise.label is not set' : `the label "${t.label}" is not revise.label`);
   const who = t.kind === 'comment' ? t.author : t.actor;
   if (t.kind === 'comment' && (isOwnReply(t.body) || sameLogin(who, await botLogin(rt, forge)))) return skip('own_comment', 'prbot does not answer its own comments');
@@ -83,7 +77,8 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
 
   // 3. Claim the trigger: the same comment (or label on the same head) is judged once, however it arrives.
   // A label event is judged per head and actor: a reader's label never uses up a writer's.
-  const triggerId = t.kind === 'comment' ? `${t.commentKind ?? 'issue'}-${t.commentId}` : `label-${t.label}-${pr.headSha.slice(0, 12)}-${t.actor.slice(0, 60)}`;
+  // One identity per request on every path: an issue-comment and a review-comment view of one Gitea comment are one request.
+  const triggerId = t.kind === 'comment' ? requestIdentity(forge.kind, t.commentKind ?? 'issue', t.commentId) : `label-${t.label}-${pr.headSha.slice(0, 12)}-${t.actor.slice(0, 60)}`;
   const claimKey = rt.keys.reviseTrigger(req.pr, triggerId);
   const claimed = await rt.redis.set(claimKey, `${req.via} ${rt.clock()}`, 'EX', TRIGGER_TTL_S, 'NX');
   if (claimed !== 'OK') return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);
@@ -110,18 +105,41 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       return skip('revision_cap', `PR #${req.pr} already had ${cfg.maxRevisionsPerPr} revision(s) (revise.maxRevisionsPerPr)`);
     }
 
-    const enqueued = await enqueue(rt, forge, pr, req, { triggerId, who, revision });
-    if (!enqueued.enqueued) {
+    // 6. Into the PR's queue (durable, in order), then started at once when no cycle of the gap runs:
+    // a request that arrives while one runs waits its turn and is told so; the cycle's end starts it.
+    const origin = await originOf(rt, pr);
+    if ('refused' in origin) {
       await rt.redis.decr(rt.keys.revisions(req.pr));
-      if (enqueued.reason === 'in_flight' || enqueued.reason === 'not_bot_pr') await release();
-      return skip(enqueued.reason, enqueued.detail);
+      await release();
+      return skip('not_bot_pr', origin.refused);
     }
+    const entry: QueuedRequest = {
+      triggerId,
+      trigger: t.kind === 'comment' ? { ...t, body: t.body.slice(0, cfg.commentChars * 4) } : t,
+      via: req.via,
+      who: who.slice(0, 100),
+      revision,
+      cycleId: newCycleId(rt.clock()),
+      gapId: origin.gap.id,
+      queuedAt: rt.clock(),
+    };
+    const ahead = await queueRequest(rt, req.pr, entry);
     if (t.kind === 'label') {
       // Off again, so the label can ask for the next revision (best effort: the head-keyed claim holds meanwhile).
       await forge.removeLabel(req.pr, t.label).catch((err: unknown) => rt.log.warn({ pr: req.pr, err: reasonOf(err) }, `could not remove the label ${t.label}`));
     }
-    rt.log.info({ pr: req.pr, cycle: enqueued.cycleId, via: req.via, revision }, `revise cycle ${enqueued.cycleId} enqueued for PR #${req.pr} (revision ${revision})`);
-    return enqueued;
+    const started = await startQueued(rt, req.pr).catch((err: unknown) => {
+      rt.log.warn({ pr: req.pr, err: reasonOf(err) }, `revise request ${triggerId} on PR #${req.pr} is queued; it could not be started now (${reasonOf(err)}), the next cycle end or produce starts it`);
+      return [] as string[];
+    });
+    if (started.includes(entry.cycleId)) {
+      rt.log.info({ pr: req.pr, cycle: entry.cycleId, via: req.via, revision }, `revise cycle ${entry.cycleId} enqueued for PR #${req.pr} (revision ${revision})`);
+      return { enqueued: true, cycleId: entry.cycleId };
+    }
+    await forge
+      .commentOnPr(req.pr, reply(`@${safeLogin(who)} your request is queued: revision ${revision} starts when the cycle now running on this pull request ends${ahead > 0 ? `, after ${ahead} request(s) queued before it` : ''}.`))
+      .catch((err: unknown) => rt.log.warn({ pr: req.pr, err: reasonOf(err) }, 'could not reply that the request is queued'));
+    return skip('queued', `revise request ${triggerId} on PR #${req.pr} is queued (revision ${revision}${ahead > 0 ? `, ${ahead} ahead` : ''}); it starts when the running cycle of the gap ends`);
   } catch (err) {
     // A forge or Redis failure midway: the trigger was not used, so the next poll or delivery may try it.
     await release().catch(() => 0);
@@ -129,85 +147,11 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
   }
 }
 
-async function enqueue(
-  rt: Runtime,
-  forge: Forge & ReviseForge,
-  pr: PrDetail,
-  req: RevisionRequest,
-  o: { triggerId: string; who: string; revision: number },
-): Promise<RevisionResult> {
-  const cfg = rt.cfg.revise;
-  // The gap comes from prbot's own record of the cycle that opened the PR (its marker is signed).
-  const origin = await getRecord(rt.redis, rt.keys, pr.cycleId!);
-  const gapId = origin?.gap_id ?? pr.gapId;
-  const history = gapId ? await gapHistory(rt.redis, rt.keys, gapId, 20) : [];
-  const known = origin?.gap_text ? origin : history.find((h) => h.gap_text);
-  if (!gapId || !known?.gap_text || known.gap_line === null) return { enqueued: false, reason: 'not_bot_pr', detail: `no record of cycle ${pr.cycleId} that opened PR #${pr.number}` };
-  const gap = { id: gapId, text: known.gap_text, line: known.gap_line };
-  const wrongBranch = reviseBranchRefusal(pr.branch, { prefix: rt.cfg.forge.branchPrefix, base: rt.cfg.repo.base, originBranch: origin?.branch });
-  if (wrongBranch) return { enqueued: false, reason: 'not_bot_pr', detail: `PR #${pr.number}: ${wrongBranch}` };
+export { mentions } from './mention.ts';
 
-  const comments = await forge.listPrComments(pr.number);
-  const triggerComment = req.trigger.kind === 'comment' ? req.trigger : null;
-  const { thread, omitted } = threadFor(comments, cfg, triggerComment ? { id: triggerComment.commentId, kind: triggerComment.commentKind ?? 'issue', author: triggerComment.author, body: triggerComment.body } : null);
-
-  const jobKey = jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv);
-  const now = rt.clock();
-  const cycleId = newCycleId(now);
-  const [holder] = (await withScripts(rt.redis).acquireGaps(1, rt.keys.inflight(gap.id), GAP_LOCK_TTL_S, cycleId)) as string[];
-  if (holder !== cycleId) return { enqueued: false, reason: 'in_flight', detail: `cycle ${holder} of the gap is still in flight; the request is taken up when it ends` };
-
-  const revise: ReviseRequest = {
-    pr: pr.number,
-    url: pr.url,
-    branch: pr.branch,
-    originCycle: pr.cycleId!,
-    trigger: { kind: req.trigger.kind, id: o.triggerId, author: o.who.slice(0, 100), via: req.via },
-    thread,
-    threadOmitted: omitted,
-    lastDigest: lastDigest([...(origin ? [origin] : []), ...history]),
-    revision: o.revision,
-  };
-  const data: ProposeJob = { cycleId, gap, baseCommit: pr.headSha, createdAt: now, dryRun: rt.cfg.dryRun, notes: [], revise };
-  try {
-    await rt.queues.propose.add('propose', signJob('propose', data, jobKey), { jobId: stageJobId(cycleId, 'propose') });
-  } catch (err) {
-    await withScripts(rt.redis).releaseGaps(1, rt.keys.inflight(gap.id), cycleId);
-    throw err;
-  }
-  return { enqueued: true, cycleId };
-}
-
-/** The newest `threadCap` comments, newest last, each capped; the trigger is marked (and kept even if older). */
-export function threadFor(
-  comments: PrComment[],
-  cfg: { threadCap: number; commentChars: number },
-  trigger: { id: number; kind: 'issue' | 'review'; author: string; body: string } | null,
-): { thread: ReviseRequest['thread']; omitted: number } {
-  const own = comments.filter((c) => !isOwnReply(c.body));
-  const isTrigger = (c: { id: number; kind: string }) => trigger !== null && c.id === trigger.id && c.kind === trigger.kind;
-  // A webhook may deliver the comment before the listing shows it.
-  if (trigger && !own.some(isTrigger)) own.push({ id: trigger.id, kind: trigger.kind, author: trigger.author, body: trigger.body, createdAt: '9999' });
-  const kept = own.slice(-cfg.threadCap);
-  const cap = (s: string) => (s.length > cfg.commentChars ? `${s.slice(0, cfg.commentChars)}\n[… ${s.length - cfg.commentChars} more characters cut]` : s);
-  return {
-    thread: kept.map((c) => ({ author: c.author.slice(0, 100), kind: c.kind, body: cap(c.body), ...(c.path ? { path: c.path.slice(0, 300) } : {}), trigger: isTrigger(c) })),
-    omitted: own.length - kept.length,
-  };
-}
-
-/** The output tail of the newest record that ran tests (the PR's own run or a previous revision's). */
-function lastDigest(records: CycleRecord[]): string | null {
-  const r = records.find((x) => x.tests.length > 0);
-  if (!r) return null;
-  const failed = r.tests.find((t) => !t.ok) ?? r.tests[r.tests.length - 1]!;
-  return `${r.outcome} (${failed.argv.join(' ')} → ${failed.ok ? 'passed' : `exit ${failed.exitCode ?? failed.signal}`}):\n${failed.tail.slice(-3000)}`;
-}
-
-/** `@prbot` as a word: not part of `@prbot-dev` or an e-mail address. */
-export function mentions(body: string, handle: string): boolean {
-  const h = handle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(^|[^A-Za-z0-9_.@/-])${h}(?![A-Za-z0-9_-])`, 'i').test(body);
+/** Names shown in a reply: letters, digits and - _ . only, so a name cannot inject markdown or mentions. */
+function safeLogin(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 40) || 'someone';
 }
 
 

@@ -381,6 +381,7 @@ export {
   type ForgeIssues,
   markerKey,
   markersOf,
+  requestIdentity,
   type PrComment,
   type PrDetail,
   type PrRef,

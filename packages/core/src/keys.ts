@@ -30,6 +30,10 @@ export interface Keys {
   revisions(pr: number): string;
   /** A revise cycle's reply was posted (set NX: a retried stage never replies twice). */
   reviseReplied(cycleId: string): string;
+  /** List: revise requests of a PR accepted while a cycle of its gap ran, oldest first (JSON entries). */
+  reviseQueue(pr: number): string;
+  /** Set: PRs of a gap with queued revise requests (a cycle's end starts the next one). */
+  reviseQueued(gapId: string): string;
   /** A webhook delivery id already taken (SET NX with a TTL): a redelivery dispatches nothing. */
   webhookDelivery(deliveryId: string): string;
   /** Hash: gap id → its latest bot PR as last settled (by produce or a webhook), JSON. */
@@ -68,6 +72,8 @@ export function keys(prefix: string): Keys {
     reviseTrigger: (pr, trigger) => k('revise-trigger', String(pr), trigger),
     revisions: (pr) => k('revisions', String(pr)),
     reviseReplied: (cycleId) => k('revise-replied', cycleId),
+    reviseQueue: (pr) => k('revise-queue', String(pr)),
+    reviseQueued: (gapId) => k('revise-queued', gapId),
     // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
     webhookDelivery: (deliveryId) => k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
     gapPrs: () => k('gap-prs'),

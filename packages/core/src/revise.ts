@@ -30,7 +30,7 @@ export function reviseNonce(cycleId: string): string {
 /** The revise part of the prompt: the request, the thread (newest last), the PR's diff, the last test digest. */
 export function revisePrompt(r: ReviseRequest, diff: string, cycleId: string): string {
   const nonce = reviseNonce(cycleId);
-  const thread = r.thread.map((c) => ({ author: c.author, where: c.kind === 'review' ? `review comment${c.path ? ` on ${c.path}` : ''}` : 'conversation', asks_for_this_revision: c.trigger, text: c.body }));
+  const thread = r.thread.map((c) => ({ author: c.author, where: c.kind === 'review' ? `review comment${c.path ? ` on ${c.path}` : ''}` : c.kind === 'summary' ? 'review summary' : 'conversation', asks_for_this_revision: c.trigger, text: c.body }));
   return [
     `This cycle REVISES the open pull request #${r.pr} (branch ${r.branch}), which prbot opened for the gap above. Reviewers asked for a change (revision ${r.revision}).`,
     'Change the files as they are on the PR\'s head (the content shown above is the head\'s). Answer in the same JSON format; edits apply to the head, and only what you list changes.',

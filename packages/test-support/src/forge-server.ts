@@ -43,6 +43,21 @@ export interface FakeComment {
   body: string;
   path?: string;
   created_at: string;
+  /** Inline comments: the review they belong to (a reply in a thread joins the review it answers). */
+  reviewId?: number;
+  /** GitHub: the comment a thread reply answers. */
+  inReplyTo?: number;
+}
+
+/** A submitted review: its own body (the summary) and state; inline comments point at it by reviewId. */
+export interface FakeReview {
+  id: number;
+  pull: number;
+  author: string;
+  body: string;
+  /** Gitea's and GitHub's review states. */
+  state: 'APPROVED' | 'REQUEST_CHANGES' | 'CHANGES_REQUESTED' | 'COMMENT' | 'COMMENTED';
+  submitted_at: string;
 }
 
 export type FakePermission = 'admin' | 'write' | 'read' | 'none';
@@ -83,8 +98,15 @@ export interface FakeForge {
   seedPull(p: Partial<FakePull> & { head: string }): FakePull;
   /** Every comment on every PR, prbot's replies included (author = the token's user). */
   comments: FakeComment[];
-  /** A user writes a comment on a PR (review: an inline comment on `path`). */
-  comment(pull: number, author: string, body: string, o?: { kind?: 'issue' | 'review'; path?: string }): FakeComment;
+  /**
+   * A user writes a comment on a PR. review: an inline comment on `path` — alone, it is submitted as
+   * a review of its own with an empty body (what both forges do for a single comment); with
+   * `replyTo`, a reply in that comment's thread (Gitea: same review; GitHub: in_reply_to_id).
+   */
+  comment(pull: number, author: string, body: string, o?: { kind?: 'issue' | 'review'; path?: string; replyTo?: number }): FakeComment;
+  reviews: FakeReview[];
+  /** A user submits a review: its body (the summary), its state, and inline comments on files. */
+  review(pull: number, author: string, body: string, state: 'approve' | 'comment' | 'request_changes', inline?: { path: string; body: string }[]): { review: FakeReview; comments: FakeComment[] };
   /** A user's permission on the repository; unknown users answer 404 (not a user). */
   setPermission(login: string, permission: FakePermission): void;
   /** Adds an issue as if a human opened it. */
@@ -185,9 +207,17 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     probes: [] as string[],
     scripted: [] as Scripted[],
     comments: [] as FakeComment[],
+    reviews: [] as FakeReview[],
     permissions: new Map<string, FakePermission>([['prbot-bot', 'write']]),
-    // Comments and reviews share one id sequence on Gitea; GitHub's two kinds have their own (kept apart here too).
-    nextId: { issue: 900, review: 5000 } as Record<'issue' | 'review', number>,
+    // Gitea keeps conversation and inline comments in one comment table (one id sequence) and reviews
+    // in another; GitHub has three id spaces (issue comments, review comments, reviews).
+    nextId: { issue: 900, review: 5000, summary: 7000 } as Record<'issue' | 'review' | 'summary', number>,
+  };
+  const kindOf = kind;
+  // Strictly increasing times: the order comments were written is the order a listing shows.
+  const stamp = () => {
+    const last = [...state.comments.map((c) => c.created_at), ...state.reviews.map((r) => r.submitted_at)].sort().at(-1);
+    return new Date(Math.max(Date.now(), last ? Date.parse(last) + 1000 : 0)).toISOString();
   };
   const headSha = async (branch: string) => {
     const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1, 128] });
@@ -212,14 +242,25 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
       p.merged = merged;
       p.updated_at = new Date().toISOString();
     },
-    comment(pull: number, author: string, body: string, x: { kind?: 'issue' | 'review'; path?: string } = {}): FakeComment {
+    comment(pull: number, author: string, body: string, x: { kind?: 'issue' | 'review'; path?: string; replyTo?: number; reviewId?: number } = {}): FakeComment {
       const kind = x.kind ?? 'issue';
-      // Strictly increasing times: the order comments were written is the order a listing shows.
-      const last = state.comments.at(-1)?.created_at;
-      const now = new Date(Math.max(Date.now(), last ? Date.parse(last) + 1000 : 0)).toISOString();
-      const c: FakeComment = { id: state.nextId[kind]++, pull, kind, author, body, created_at: now, ...(x.path ? { path: x.path } : {}) };
+      const now = stamp();
+      let reviewId = x.reviewId;
+      if (kind === 'review' && reviewId === undefined) {
+        const answered = x.replyTo === undefined ? undefined : state.comments.find((y) => y.id === x.replyTo && y.kind === 'review');
+        // A reply joins the thread's review on Gitea; on GitHub a reply is a review of its own.
+        reviewId = kind === 'review' && answered && kindOf === 'gitea' ? answered.reviewId : api.review(pull, author, '', 'comment').review.id;
+      }
+      const c: FakeComment = { id: state.nextId[kindOf === 'gitea' ? 'issue' : kind]++, pull, kind, author, body, created_at: now, ...(x.path ? { path: x.path } : {}), ...(reviewId !== undefined ? { reviewId } : {}), ...(x.replyTo !== undefined ? { inReplyTo: x.replyTo } : {}) };
       state.comments.push(c);
       return c;
+    },
+    review(pull: number, author: string, body: string, st: 'approve' | 'comment' | 'request_changes', inline: { path: string; body: string }[] = []) {
+      const names = kindOf === 'gitea' ? { approve: 'APPROVED', comment: 'COMMENT', request_changes: 'REQUEST_CHANGES' } as const : { approve: 'APPROVED', comment: 'COMMENTED', request_changes: 'CHANGES_REQUESTED' } as const;
+      const review: FakeReview = { id: state.nextId.summary++, pull, author, body, state: names[st], submitted_at: stamp() };
+      state.reviews.push(review);
+      const comments = inline.map((i) => api.comment(pull, author, i.body, { kind: 'review', path: i.path, reviewId: review.id }));
+      return { review, comments };
     },
     setPermission(login: string, permission: FakePermission) {
       state.permissions.set(login, permission);
@@ -371,17 +412,14 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     repoListPullReviews: (c) => {
       const n = Number(c.op.path.index);
       if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
-      // One review per reviewer holding their inline comments (review id = the first comment's id + 100000).
-      const byAuthor = new Map<string, FakeComment[]>();
-      for (const x of state.comments.filter((y) => y.pull === n && y.kind === 'review')) byAuthor.set(x.author, [...(byAuthor.get(x.author) ?? []), x]);
-      paged(c, [...byAuthor.values()].map((cs) => ({ id: cs[0]!.id + 100000, body: '', state: 'COMMENT', user: { id: 1, login: cs[0]!.author }, comments_count: cs.length, submitted_at: cs[0]!.created_at })));
+      // modules/structs/pull_review.go PullReview: the review's body, state and how many inline comments it holds.
+      paged(c, state.reviews.filter((r) => r.pull === n).map((r) => ({ id: r.id, body: r.body, state: r.state, user: { id: 1, login: r.author }, comments_count: state.comments.filter((x) => x.reviewId === r.id).length, submitted_at: r.submitted_at, stale: false, official: false, dismissed: false })));
     },
     repoGetPullReviewComments: (c) => {
       const n = Number(c.op.path.index);
-      const first = Number(c.op.path.id) - 100000;
-      const head = state.comments.find((x) => x.id === first && x.pull === n && x.kind === 'review');
-      if (!head) return notFound(c.res);
-      send(c.res, 200, state.comments.filter((x) => x.pull === n && x.kind === 'review' && x.author === head.author).map((x) => ({ id: x.id, body: x.body, user: { id: 1, login: x.author }, path: x.path ?? '', pull_request_review_id: Number(c.op.path.id), created_at: x.created_at, updated_at: x.created_at })));
+      const id = Number(c.op.path.id);
+      if (!state.reviews.some((r) => r.id === id && r.pull === n)) return notFound(c.res);
+      send(c.res, 200, state.comments.filter((x) => x.pull === n && x.reviewId === id).map((x) => ({ id: x.id, body: x.body, user: { id: 1, login: x.author }, path: x.path ?? '', pull_request_review_id: id, created_at: x.created_at, updated_at: x.created_at })));
     },
     // routers/api/v1/repo/collaborators.go GetRepoPermissions: only a site or repository admin may ask about others.
     repoGetRepoPermissions: (c) => {
@@ -512,7 +550,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m?.[1] ?? '', query: q, reqPath, search });
   });
   root = srv.url + sub;
-  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, probes: state.probes, comments: state.comments, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
+  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, probes: state.probes, comments: state.comments, reviews: state.reviews, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,8 +660,15 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     'pulls/list-review-comments': (c) => {
       const n = Number(c.op.path.pull_number);
       if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
-      const items = state.comments.filter((x) => x.pull === n && x.kind === 'review').map((x) => ({ id: x.id, pull_request_review_id: x.id + 1, body: x.body, path: x.path ?? '', user: { login: x.author, id: 2 }, created_at: x.created_at, updated_at: x.created_at }));
+      const items = state.comments.filter((x) => x.pull === n && x.kind === 'review').map((x) => ({ id: x.id, pull_request_review_id: x.reviewId ?? null, ...(x.inReplyTo !== undefined ? { in_reply_to_id: x.inReplyTo } : {}), body: x.body, path: x.path ?? '', user: { login: x.author, id: 2 }, created_at: x.created_at, updated_at: x.created_at }));
       const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/comments${c.search.size ? `?${c.search}` : ''}`), ', ');
+      send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
+    },
+    'pulls/list-reviews': (c) => {
+      const n = Number(c.op.path.pull_number);
+      if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
+      const items = state.reviews.filter((r) => r.pull === n).map((r) => ({ id: r.id, node_id: `PRR_${r.id}`, user: { login: r.author, id: 2 }, body: r.body, state: r.state, html_url: `https://github.example/${o.owner}/${o.repo}/pull/${n}#pullrequestreview-${r.id}`, pull_request_url: `${root}/repos/${o.owner}/${o.repo}/pulls/${n}`, author_association: 'COLLABORATOR', submitted_at: r.submitted_at, commit_id: '0'.repeat(40) }));
+      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/reviews${c.search.size ? `?${c.search}` : ''}`), ', ');
       send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
     },
     'repos/get-collaborator-permission-level': (c) => {
@@ -744,6 +789,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     violations: state.violations,
     probes: state.probes,
     comments: state.comments,
+    reviews: state.reviews,
     ...w.api,
     secondaryLimitNext(method: string, suffix: string, count: number, retryAfterS?: number) {
       // remaining stays above zero: only the message tells a secondary limit from a permission error.

@@ -96,7 +96,7 @@ describe.each<Kind>(['gitea', 'github'])('%s: revise cycles', (kind) => {
 
     expect(r!.outcome).toBe('ok');
     expect(r!.kind).toBe('revise');
-    expect(r!.revise_of).toEqual({ pr, cycle: opened.cycle_id, revision: 1, trigger: `review-${asked.id}` });
+    expect(r!.revise_of).toEqual({ pr, cycle: opened.cycle_id, revision: 1, trigger: `${kind === 'gitea' ? 'comment' : 'review'}-${asked.id}` });
     expect(r!.pr_url).toBe(opened.pr_url);
     expect(r!.branch).toBe(branch);
     expect(r!.base_commit).toBe(before);

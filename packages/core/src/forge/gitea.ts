@@ -35,6 +35,10 @@ interface GiteaComment {
 interface GiteaReview {
   id: number;
   comments_count?: number;
+  body?: string | null;
+  state?: string;
+  user?: { login: string } | null;
+  submitted_at?: string;
 }
 
 interface GiteaIssue {
@@ -217,6 +221,8 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
     for (const c of Array.isArray(r.body) ? r.body : []) out.push(comment(c, 'issue'));
     const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'reviews' };
     for await (const rv of forgePages<GiteaReview>(this.http, `${this.repoPath}/pulls/${number}/reviews?limit=${PAGE}&page=1`, po)) {
+      // A submitted review's own body (approve, comment, request changes) can be the request; a pending one is not sent yet.
+      if (rv.state !== 'PENDING' && (rv.body ?? '').trim() !== '') out.push({ id: rv.id, kind: 'summary', author: rv.user?.login ?? '', body: rv.body ?? '', createdAt: rv.submitted_at ?? '' });
       if (rv.comments_count === 0) continue;
       const rc = await forgeCall<GiteaComment[]>(this.http, 'GET', `${this.repoPath}/pulls/${number}/reviews/${rv.id}/comments`);
       for (const c of Array.isArray(rc.body) ? rc.body : []) out.push(comment(c, 'review'));

@@ -249,6 +249,14 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
         for (const c of page.data as GithubComment[]) out.push(ghComment(c, 'review'));
         if (++pages >= this.o.maxPages) break;
       }
+      // Review summaries: a submitted review's own body (approve, comment, request changes) can be the request.
+      pages = 0;
+      for await (const page of gh.paginate.iterator(gh.rest.pulls.listReviews, { ...base, pull_number: number })) {
+        for (const r of page.data as { id: number; body?: string | null; state?: string; user?: { login: string } | null; submitted_at?: string }[]) {
+          if (r.state !== 'PENDING' && (r.body ?? '').trim() !== '') out.push({ id: r.id, kind: 'summary', author: r.user?.login ?? '', body: r.body ?? '', createdAt: r.submitted_at ?? '' });
+        }
+        if (++pages >= this.o.maxPages) break;
+      }
     });
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
   }

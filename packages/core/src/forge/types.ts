@@ -65,12 +65,27 @@ export interface PrDetail extends PrRef {
  */
 export interface PrComment {
   id: number;
-  kind: 'issue' | 'review';
+  /** `summary`: the body of a submitted review (approve, comment, request changes), by the review's id. */
+  kind: 'issue' | 'review' | 'summary';
   author: string;
   body: string;
   createdAt: string;
   /** Review comments: the file they are on. */
   path?: string;
+}
+
+/**
+ * One identity per request, the same on every path (webhook, poll, redelivery): the key a request
+ * is claimed under. Gitea/Forgejo keep conversation comments, inline comments and replies in review
+ * threads in one comment table, and a reply in a thread is delivered as an issue comment but listed
+ * under its review: so on Gitea a comment is `comment-<id>` whatever view it came through. GitHub's
+ * issue comments and review comments are two id spaces. Review summaries (a review's own body) have
+ * the review's id, a space of its own on both.
+ */
+export function requestIdentity(forgeKind: string, kind: PrComment['kind'], id: number): string {
+  if (kind === 'summary') return `summary-${id}`;
+  if (forgeKind === 'github') return `${kind}-${id}`;
+  return `comment-${id}`;
 }
 
 /** A user's access to the repository, as both forges name it (GitHub's maintain/triage fold into write/read). */
