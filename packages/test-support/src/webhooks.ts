@@ -16,6 +16,15 @@ export function webhookFixture(kind: 'gitea' | 'github', name: string): Record<s
   return JSON.parse(readFileSync(new URL(`${kind}/${name}.json`, dir), 'utf8')) as Record<string, unknown>;
 }
 
+/**
+ * GitHub's recorded example deliveries (specs/webhooks/github-examples, from npm
+ * @octokit/webhooks-examples 7.6.1): issue_comment.created, pull_request_review_comment.created,
+ * pull_request_review.submitted, pull_request.labeled, pull_request.closed.
+ */
+export function githubExample(name: string): Record<string, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return JSON.parse(readFileSync(new URL(`github-examples/${name}.json`, dir), 'utf8')) as Record<string, unknown>;
+}
+
 let validators: Map<string, ValidateFunction> | null = null;
 
 /** Checks a GitHub payload against GitHub's published webhook schema for that event; null when valid. */
