@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { githubWebhookProblem, webhookFixture } from '@prbot/test-support';
+import { githubExample, githubWebhookProblem, webhookFixture } from '@prbot/test-support';
 import { giteaEvent, githubEvent, signatureValid } from '../src/index.ts';
 import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
 import { createHmac } from 'node:crypto';
@@ -66,5 +66,56 @@ describe('webhook payloads (vendored from the forges\' published shapes)', () =>
     expect(signatureValid(raw, hex, 's3cret', 'sha256=')).toBe(false);
     expect(signatureValid(raw, hex.slice(2), 's3cret')).toBe(false);
     expect(signatureValid(raw, undefined, 's3cret')).toBe(false);
+  });
+});
+
+describe('review events (issue 29): the deliveries a reviewer\'s review makes', () => {
+  it('GitHub\'s recorded examples (@octokit/webhooks-examples) parse, and differ from GitHub\'s current schemas only by fields added since they were recorded', () => {
+    const cases: [string, string, string][] = [
+      ['issue_comment.created', 'issue-comment-created', 'issue_comment'],
+      ['pull_request_review_comment.created', 'pull-request-review-comment-created', 'pull_request_review_comment'],
+      ['pull_request_review.submitted', 'pull-request-review-submitted', 'pull_request_review'],
+      ['pull_request.labeled', 'pull-request-labeled', 'pull_request'],
+      ['pull_request.closed', 'pull-request-closed', 'pull_request'],
+    ];
+    for (const [example, schema, event] of cases) {
+      const p = githubExample(example);
+      if (example === 'issue_comment.created') p.issue.pull_request = { url: 'https://api.github.example/x' };
+      // Recorded before GitHub added (and required) fields such as reactions or has_discussions: only those are missing.
+      const problem = githubWebhookProblem(schema, p) ?? '';
+      for (const part of problem.split('; ').filter(Boolean)) expect([example, part]).toEqual([example, expect.stringMatching(/ must have required property '[a-z_]+'$/)]);
+      expect([example, githubEvent(event, p, p.repository.full_name).kind]).toEqual([example, example.endsWith('closed') ? 'pr_closed' : example.endsWith('labeled') ? 'label' : 'comment']);
+    }
+  });
+
+  it('GitHub pull_request_review submitted → a request by the review\'s id (kind summary); other actions are ignored', () => {
+    const p = githubExample('pull_request_review.submitted');
+    p.repository.full_name = REPO;
+    Object.assign(p.review, { id: 77, body: '@prbot please handle max < 1', state: 'changes_requested' });
+    expect(githubEvent('pull_request_review', p, REPO)).toEqual({ kind: 'comment', pr: p.pull_request.number, commentId: 77, commentKind: 'summary', author: p.review.user.login, body: '@prbot please handle max < 1' });
+    expect(githubEvent('pull_request_review', { ...p, action: 'dismissed' }, REPO)).toMatchObject({ kind: 'ignored', why: 'pull_request_review dismissed' });
+    expect(githubEvent('pull_request_review', { ...p, review: { ...p.review, body: null } }, REPO)).toMatchObject({ kind: 'comment', body: '' });
+    // A reply in a review thread is a review comment with in_reply_to_id: the same id space as inline comments.
+    const r = githubExample('pull_request_review_comment.created');
+    r.repository.full_name = REPO;
+    r.comment.in_reply_to_id = 1;
+    expect(githubEvent('pull_request_review_comment', r, REPO)).toMatchObject({ kind: 'comment', commentKind: 'review', commentId: r.comment.id });
+  });
+
+  it('Gitea review events (X-Gitea-Event pull_request_approved / _rejected / _comment, action reviewed) → read the PR', () => {
+    for (const [event, type] of [
+      ['pull_request_approved', 'pull_request_review_approved'],
+      ['pull_request_rejected', 'pull_request_review_rejected'],
+      ['pull_request_comment', 'pull_request_review_comment'],
+    ]) {
+      const p: Record<string, any> = webhookFixture('gitea', 'pull_request-reviewed'); // eslint-disable-line @typescript-eslint/no-explicit-any
+      p.repository.full_name = REPO;
+      p.review = { type, content: '@prbot rename it' };
+      expect(giteaEvent(event!, type!, p, REPO)).toEqual({ kind: 'review', pr: p.pull_request.number, reviewer: p.sender.login });
+      expect(giteaEvent(event!, type!, { ...p, repository: { full_name: 'other/repo' } }, REPO)).toMatchObject({ kind: 'ignored' });
+      expect(giteaEvent(event!, type!, { ...p, action: 'review_requested' }, REPO)).toMatchObject({ kind: 'ignored' });
+    }
+    // Positive control: before issue 29 these were "not one prbot acts on"; an unknown event still is.
+    expect(giteaEvent('pull_request_sync', 'pull_request_sync', webhookFixture('gitea', 'pull_request-reviewed'), REPO)).toMatchObject({ kind: 'ignored', why: expect.stringMatching(/not one prbot acts on/) });
   });
 });
