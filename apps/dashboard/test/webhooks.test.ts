@@ -190,7 +190,7 @@ describe.each<Kind>(['gitea', 'github'])('%s webhook → revise cycle', (kind) =
     expect(first).toMatchObject({ status: 202, body: { event: 'comment', result: { enqueued: true } } });
     const jobs = await rt.queues.propose.getJobs(['waiting']);
     expect(jobs).toHaveLength(1);
-    expect(jobs[0]!.data).toMatchObject({ gap: { id: GAP_ID }, revise: { pr: pr.number, originCycle: cycleId, trigger: { id: `issue-${asked.id}`, author: 'alice', via: 'webhook' } } });
+    expect(jobs[0]!.data).toMatchObject({ gap: { id: GAP_ID }, revise: { pr: pr.number, originCycle: cycleId, trigger: { id: `${kind === 'gitea' ? 'comment' : 'issue'}-${asked.id}`, author: 'alice', via: 'webhook' } } });
     expect(typeof jobs[0]!.data._sig).toBe('string');
 
     // The forge redelivers (same id), or a second hook sends the same comment (new id): no second cycle.
