@@ -333,6 +333,28 @@ describe.each<Kind>(['gitea', 'github'])('%s: the review loop', (kind) => {
     expect(fake!.violations).toEqual([]);
   });
 
+  it('a queued request whose start fails at the cycle end (the forge down) stays queued, and the next produce starts it', async () => {
+    const { rt, pr, send } = await world(kind);
+    const c1 = startedBy(await send(issueComment(kind, pr, fake!.comment(pr, 'alice', '@prbot first'))));
+    expect((await send(issueComment(kind, pr, fake!.comment(pr, 'bob', '@prbot second')))).body.result).toMatchObject({ reason: 'queued' });
+    const [entry] = (await rt.redis.lrange(rt.keys.reviseQueue(pr), 0, -1)).map((x) => JSON.parse(x) as { cycleId: string });
+    // The fault, for real: the forge answers 503 to every comment listing, which starting a request needs.
+    fake!.failNext('GET', `/issues/${pr}/comments`, 1000, 503);
+    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    expect((await waitForOutcomes(rt, [c1]))[0]!.outcome).toBe('ok');
+    await repliesReach(2); // "queued" and the first revision's
+    expect(await rt.redis.llen(rt.keys.reviseQueue(pr))).toBe(1);
+    expect(await rt.queues.propose.getJob(stageJobId(entry!.cycleId, 'propose'))).toBeUndefined();
+    expect(fake!.requests.some((q) => q.path.startsWith(`/api/v1/repos/team/app/issues/${pr}/comments`) || q.path.startsWith(`/repos/team/app/issues/${pr}/comments`))).toBe(true);
+
+    fake!.heal();
+    await produce(rt, defaultPolicy);
+    const [r2] = await waitForOutcomes(rt, [entry!.cycleId]);
+    expect([r2!.outcome, r2!.revise_of?.revision, r2!.base_commit]).toEqual(['ok', 2, (await getRecord(rt.redis, rt.keys, c1))!.bot_commit]);
+    expect(await rt.redis.llen(rt.keys.reviseQueue(pr))).toBe(0);
+    await repliesReach(3);
+  });
+
   it('the revision cap counts queued requests', async () => {
     const { rt, pr, send } = await world(kind, { maxRevisionsPerPr: 2 });
     const asks = ['one', 'two', 'three'].map((w) => fake!.comment(pr, 'alice', `@prbot ${w}`));
