@@ -1,6 +1,6 @@
 import { canRevise, GAP_LOCK_TTL_S, getRecord, newCycleId, withScripts, type Runtime } from '@prbot/core';
 import { originOf, startCycle } from './revise-start.ts';
-import { queuedRequestSchema, type QueuedRequest } from './revise-request.ts';
+import { queuedRequestSchema, type QueuedRequest } from './queued-request.ts';
 
 /**
  * The queue of revise requests of one PR (issue 29). A request that arrives while a cycle of the

@@ -17,7 +17,7 @@ import {
   type Runtime,
 } from '@prbot/core';
 import { withoutQuotes } from './mention.ts';
-import type { QueuedRequest } from './revise-request.ts';
+import type { QueuedRequest } from './queued-request.ts';
 
 /** The gap a bot PR belongs to, from prbot's own record of the cycle that opened it (its marker is signed). */
 export async function originOf(rt: Runtime, pr: PrDetail): Promise<{ gap: { id: string; text: string; line: number }; origin: CycleRecord | null; history: CycleRecord[] } | { refused: string }> {

@@ -12,7 +12,7 @@ import {
 } from '@prbot/core';
 import { mentions } from './mention.ts';
 import { queueRequest, startQueued } from './revise-queue.ts';
-import type { QueuedRequest } from './revise-request.ts';
+import type { QueuedRequest } from './queued-request.ts';
 import { originOf } from './revise-start.ts';
 export { threadFor } from './revise-start.ts';
 
