@@ -78,7 +78,7 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
   // 3. Claim the trigger: the same comment (or label on the same head) is judged once, however it arrives.
   // A label event is judged per head and actor: a reader's label never uses up a writer's.
   // One identity per request on every path: an issue-comment and a review-comment view of one Gitea comment are one request.
-  const triggerId = t.kind === 'comment' ? requestIdentity(forge.kind, t.commentKind ?? 'issue', t.commentId) : `label-${t.label}-${pr.headSha.slice(0, 12)}-${t.actor.slice(0, 60)}`;
+  const triggerId = t.kind === 'comment' ? requestIdentity(forge.kind, t.commentKind ?? 'issue', t.commentId) : labelIdentity(t.label, pr.headSha, t.actor);
   const claimKey = rt.keys.reviseTrigger(req.pr, triggerId);
   const claimed = await rt.redis.set(claimKey, `${req.via} ${rt.clock()}`, 'EX', TRIGGER_TTL_S, 'NX');
   if (claimed !== 'OK') return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);
@@ -148,6 +148,11 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
 }
 
 export { mentions } from './mention.ts';
+
+/** The label's request: per head and actor, so a reader's label never uses up a writer's, and a new head may ask again. */
+export function labelIdentity(label: string, headSha: string, actor: string): string {
+  return `label-${label}-${headSha.slice(0, 12)}-${actor.slice(0, 60)}`;
+}
 
 /** Names shown in a reply: letters, digits and - _ . only, so a name cannot inject markdown or mentions. */
 function safeLogin(s: string): string {

@@ -26,6 +26,8 @@ const OPS = {
     'GET /repos/{owner}/{repo}/pulls/{pull_number}/comments',
     // Review summaries (issue 29): a review's body can be the request.
     'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews',
+    // The revise label on poll (issue 29): who put it on.
+    'GET /repos/{owner}/{repo}/issues/{issue_number}/events',
     'GET /repos/{owner}/{repo}/collaborators/{username}/permission',
     'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}',
     'GET /repos/{owner}/{repo}/issues',

@@ -105,6 +105,10 @@ export interface FakeForge {
    */
   comment(pull: number, author: string, body: string, o?: { kind?: 'issue' | 'review'; path?: string; replyTo?: number }): FakeComment;
   reviews: FakeReview[];
+  /** Label events (who put a label on or took it off), what the issue events / timeline list. */
+  labelEvents: { id: number; pull: number; name: string; actor: string; added: boolean; at: string }[];
+  /** A user puts a label on a PR in the web UI (Gitea: the repository label of that name, made if missing). */
+  label(pull: number, name: string, actor: string): void;
   /** A user submits a review: its body (the summary), its state, and inline comments on files. */
   review(pull: number, author: string, body: string, state: 'approve' | 'comment' | 'request_changes', inline?: { path: string; body: string }[]): { review: FakeReview; comments: FakeComment[] };
   /** A user's permission on the repository; unknown users answer 404 (not a user). */
@@ -208,6 +212,7 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     scripted: [] as Scripted[],
     comments: [] as FakeComment[],
     reviews: [] as FakeReview[],
+    labelEvents: [] as { id: number; pull: number; name: string; actor: string; added: boolean; at: string }[],
     permissions: new Map<string, FakePermission>([['prbot-bot', 'write']]),
     // Gitea keeps conversation and inline comments in one comment table (one id sequence) and reviews
     // in another; GitHub has three id spaces (issue comments, review comments, reviews).
@@ -254,6 +259,15 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
       const c: FakeComment = { id: state.nextId[kindOf === 'gitea' ? 'issue' : kind]++, pull, kind, author, body, created_at: now, ...(x.path ? { path: x.path } : {}), ...(reviewId !== undefined ? { reviewId } : {}), ...(x.replyTo !== undefined ? { inReplyTo: x.replyTo } : {}) };
       state.comments.push(c);
       return c;
+    },
+    label(pull: number, name: string, actor: string) {
+      const p = state.pulls.find((x) => x.number === pull)!;
+      if (kindOf === 'gitea') {
+        let l = state.labels.find((x) => x.name === name);
+        if (!l) state.labels.push((l = { id: 4000 + state.labels.length, name }));
+        if (!p.labels.includes(l.id)) p.labels.push(l.id);
+      } else if (!p.labels.includes(name)) p.labels.push(name);
+      state.labelEvents.push({ id: 8000 + state.labelEvents.length, pull, name, actor, added: true, at: stamp() });
     },
     review(pull: number, author: string, body: string, st: 'approve' | 'comment' | 'request_changes', inline: { path: string; body: string }[] = []) {
       const names = kindOf === 'gitea' ? { approve: 'APPROVED', comment: 'COMMENT', request_changes: 'REQUEST_CHANGES' } as const : { approve: 'APPROVED', comment: 'COMMENTED', request_changes: 'CHANGES_REQUESTED' } as const;
@@ -435,7 +449,16 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const id = Number(c.op.path.id);
       if (!p.labels.includes(id)) return err(c.res, 422, 'label does not exist');
       p.labels.splice(p.labels.indexOf(id), 1);
+      state.labelEvents.push({ id: 8000 + state.labelEvents.length, pull: p.number, name: state.labels.find((l) => l.id === id)?.name ?? '', actor: 'prbot-bot', added: false, at: new Date().toISOString() });
       c.res.writeHead(204).end();
+    },
+    // modules/structs/issue_comment.go TimelineComment: a label change is type "label", body "1" when added, "" when removed.
+    issueGetCommentsAndTimeline: (c) => {
+      const n = Number(c.op.path.index);
+      if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
+      const comments = state.comments.filter((x) => x.pull === n && x.kind === 'issue').map((x) => ({ id: x.id, type: 'comment', body: x.body, user: { id: 1, login: x.author }, created_at: x.created_at, updated_at: x.created_at }));
+      const labels = state.labelEvents.filter((e) => e.pull === n).map((e) => ({ id: e.id, type: 'label', body: e.added ? '1' : '', label: { id: state.labels.find((l) => l.name === e.name)?.id ?? 0, name: e.name, color: 'ffffff' }, user: { id: 1, login: e.actor }, created_at: e.at, updated_at: e.at }));
+      paged(c, [...comments, ...labels].sort((a, b) => a.created_at.localeCompare(b.created_at)));
     },
     repoGetPullRequestByBaseHead: (c) => {
       if (!hasBaseHead) return send(c.res, 404, '404 page not found');
@@ -550,7 +573,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m?.[1] ?? '', query: q, reqPath, search });
   });
   root = srv.url + sub;
-  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, probes: state.probes, comments: state.comments, reviews: state.reviews, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
+  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, probes: state.probes, comments: state.comments, reviews: state.reviews, labelEvents: state.labelEvents, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -682,7 +705,15 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
       const name = c.op.path.name!;
       if (!p || !p.labels.includes(name)) return err(c.res, 404, 'Label does not exist', { documentation_url: `${DOCS}/issues/labels#remove-a-label-from-an-issue` });
       p.labels.splice(p.labels.indexOf(name), 1);
+      state.labelEvents.push({ id: 8000 + state.labelEvents.length, pull: p.number, name, actor: 'prbot-bot', added: false, at: new Date().toISOString() });
       send(c.res, 200, p.labels.map((l) => ({ name: l })));
+    },
+    'issues/list-events': (c) => {
+      const n = Number(c.op.path.issue_number);
+      if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
+      const items = state.labelEvents.filter((e) => e.pull === n).map((e) => ({ id: e.id, node_id: `LE_${e.id}`, url: `${root}/repos/${o.owner}/${o.repo}/issues/events/${e.id}`, actor: { login: e.actor, id: 2 }, event: e.added ? 'labeled' : 'unlabeled', commit_id: null, commit_url: null, created_at: e.at, label: { name: e.name, color: 'ffffff' } }));
+      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/issues/${n}/events${c.search.size ? `?${c.search}` : ''}`), ', ');
+      send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
     },
     'issues/list-for-repo': (c, g) => {
       if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo');
@@ -790,6 +821,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     probes: state.probes,
     comments: state.comments,
     reviews: state.reviews,
+    labelEvents: state.labelEvents,
     ...w.api,
     secondaryLimitNext(method: string, suffix: string, count: number, retryAfterS?: number) {
       // remaining stays above zero: only the message tells a secondary limit from a permission error.

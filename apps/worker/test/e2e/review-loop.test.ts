@@ -262,6 +262,24 @@ describe.each<Kind>(['gitea', 'github'])('%s: the review loop', (kind) => {
     expect(fake!.violations).toEqual([]);
   });
 
+  it('the label is found by the poll too: who put it on comes from the forge\'s events, a reader\'s label starts nothing, a writer\'s one cycle', async () => {
+    const { rt, pr } = await world(kind);
+    const before = [...fake!.pulls[0]!.labels];
+    fake!.setPermission('mallory', 'read');
+    fake!.label(pr, 'prbot:revise', 'mallory');
+    expect((await produce(rt, defaultPolicy)).revisions!.map((r) => [r.label, r.result])).toEqual([['prbot:revise', { enqueued: false, reason: 'no_write_access', detail: 'mallory has read access to the repository; revisions need write' }]]);
+    expect((await produce(rt, defaultPolicy)).revisions).toEqual([]);
+    // A writer puts it on (again): the newest event names them.
+    fake!.label(pr, 'prbot:revise', 'alice');
+    const [asked] = (await produce(rt, defaultPolicy)).revisions!;
+    expect(asked).toMatchObject({ label: 'prbot:revise', result: { enqueued: true } });
+    expect((await proposeJobs(rt)).map((j) => j.revise!.trigger)).toEqual([{ kind: 'label', id: expect.stringMatching(/^label-prbot:revise-[0-9a-f]{12}-alice$/), author: 'alice', via: 'poll' }]);
+    // Taken off, as by the webhook path; the next poll starts nothing.
+    expect(fake!.pulls[0]!.labels).toEqual(before);
+    expect((await produce(rt, defaultPolicy)).revisions).toEqual([]);
+    expect(fake!.violations).toEqual([]);
+  });
+
   it('one comment seen by webhook, by poll and by redelivery makes exactly one cycle and one reply', async () => {
     const { rt, pr, opened, send } = await world(kind);
     // A reply inside a review thread: on Gitea the webhook calls it an issue comment, the API lists it under its review.

@@ -253,6 +253,16 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
     }
   }
 
+  /** The timeline (`/issues/{n}/timeline`, issue scope): a `label` entry with body "1" is the label added, "" removed. */
+  async labeledBy(number: number, label: string): Promise<string | null> {
+    let by: string | null = null;
+    const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'timeline' };
+    for await (const t of forgePages<{ type?: string; body?: string | null; label?: { name?: string } | null; user?: { login?: string } | null }>(this.http, `${this.repoPath}/issues/${number}/timeline?limit=${PAGE}&page=1`, po)) {
+      if (t.type === 'label' && t.label?.name === label && t.body === '1' && t.user?.login) by = t.user.login;
+    }
+    return by;
+  }
+
   async removeLabel(number: number, label: string): Promise<void> {
     // A label made after the cache was filled (a reviewer's own) is looked up afresh.
     if (!this.labelIds?.has(label)) this.labelIds = await this.readLabels();

@@ -261,6 +261,19 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
   }
 
+  /** The issue's events (`labeled`, with the actor), oldest first: the last one for the label wins. */
+  async labeledBy(number: number, label: string): Promise<string | null> {
+    let by: string | null = null;
+    await this.call(`listing the events of PR #${number}`, async (gh) => {
+      let pages = 0;
+      for await (const page of gh.paginate.iterator(gh.rest.issues.listEvents, { owner: this.o.owner, repo: this.o.repo, issue_number: number, per_page: 100 })) {
+        for (const e of page.data as { event?: string; label?: { name?: string }; actor?: { login?: string } | null }[]) if (e.event === 'labeled' && e.label?.name === label && e.actor?.login) by = e.actor.login;
+        if (++pages >= this.o.maxPages) break;
+      }
+    });
+    return by;
+  }
+
   async commentOnPr(number: number, body: string): Promise<void> {
     await this.call(`replying on PR #${number}`, (gh) => gh.rest.issues.createComment({ owner: this.o.owner, repo: this.o.repo, issue_number: number, body }));
   }

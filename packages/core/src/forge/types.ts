@@ -106,6 +106,11 @@ export interface ReviseForge {
   commentOnPr(number: number, body: string): Promise<void>;
   /** The user's permission on the repository ('none' for a user the forge does not know). */
   permissionOf(login: string): Promise<RepoPermission>;
+  /**
+   * Who put `label` on the PR last (the newest "labeled" event in the issue's events / timeline),
+   * or null when no such event is listed: produce's poll checks that user's write access.
+   */
+  labeledBy?(number: number, label: string): Promise<string | null>;
   /** Takes a label off the PR (best effort: the caller decides what a failure means). */
   removeLabel(number: number, label: string): Promise<void>;
   /** The login the token authenticates as (prbot's own comments are never triggers). */
