@@ -5,6 +5,7 @@ import {
   isOwnReply,
   reply,
   requestIdentity,
+  stageJobId,
   newCycleId,
   type Forge,
   type ReviseForge,
@@ -132,7 +133,8 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       rt.log.warn({ pr: req.pr, err: reasonOf(err) }, `revise request ${triggerId} on PR #${req.pr} is queued; it could not be started now (${reasonOf(err)}), the next cycle end or produce starts it`);
       return [] as string[];
     });
-    if (started.includes(entry.cycleId)) {
+    // Another request's start may have started this one (it was the oldest in the queue).
+    if (started.includes(entry.cycleId) || (await rt.queues.propose.getJob(stageJobId(entry.cycleId, 'propose')))) {
       rt.log.info({ pr: req.pr, cycle: entry.cycleId, via: req.via, revision }, `revise cycle ${entry.cycleId} enqueued for PR #${req.pr} (revision ${revision})`);
       return { enqueued: true, cycleId: entry.cycleId };
     }
