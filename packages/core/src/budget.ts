@@ -3,26 +3,10 @@ import { nextUtcMidnight, utcDay, type Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
 import type { Keys } from './keys.ts';
 import { withScripts } from './scripts.ts';
+import type { Refusal, RefusalReason, Reservation } from './model/budget-port.ts';
 
 export type BudgetLimits = Config['budget'];
 
-export interface Reservation {
-  granted: true;
-  day: string;
-  cycleId: string;
-  tokens: number;
-  callsUsed: number;
-  tokensUsed: number;
-}
-
-export type RefusalReason = 'day_calls' | 'day_tokens' | 'cycle_calls' | 'cycle_tokens';
-export interface Refusal {
-  granted: false;
-  reason: RefusalReason;
-  message: string;
-  /** When a day refusal lifts (next UTC midnight); null for a cycle cap, which never lifts. */
-  retryAt: number | null;
-}
 
 export interface BudgetToday {
   day: string;

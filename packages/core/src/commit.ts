@@ -1,6 +1,7 @@
 import { git } from './git.ts';
-import { forgeTitle, neutralise } from './forge/body.ts';
-import { proposalRefusal, type Change, type Limits } from './changes.ts';
+import { forgeTitle, neutralise } from './forge-text.ts';
+import { proposalRefusal, type Limits } from './changes.ts';
+import { type Change } from './change.ts';
 import type { GuardContext } from './guardrails.ts';
 import type { Mirror } from './mirror.ts';
 import { CycleEnded, TransientError } from './errors/index.ts';

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { changeSchema } from './changes.ts';
-import { contextShownSchema } from './context/index.ts';
+import { changeSchema } from './change.ts';
+import { contextShownSchema } from './context-shown.ts';
 import { modelInfoSchema } from './model/info.ts';
-import { gapSchema } from './prd.ts';
+import { gapSchema } from './gap.ts';
 import { proposalSchema } from './proposal.ts';
 import { commandResultSchema } from './testresult.ts';
 

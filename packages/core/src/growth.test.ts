@@ -9,7 +9,8 @@ import { parseConfig } from './config/index.ts';
 import { newCycleId } from './cycle.ts';
 import { keys } from './keys.ts';
 import { closeQueues, openQueues, PRODUCE_SCHEDULER_ID, QUEUE_NAMES, stageJobId, type Queues } from './queues.ts';
-import { cycleRecord, HISTORY_KEPT, recordOutcome } from './records.ts';
+import { cycleRecord } from './record.ts';
+import { HISTORY_KEPT, recordOutcome } from './records.ts';
 
 const prefix = `{prbot-g${randomBytes(4).toString('hex')}}`;
 const cfg = parseConfig({ repo: { url: '/r' }, redis: { url: TEST_REDIS_URL, prefix }, models: { providers: { r: { kind: 'replay', cassette: 'x.json' } }, propose: ['r/m'] } }, 'c.json', {});

@@ -4,11 +4,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAll, DEMO_REPO, makeUpstream } from '@prbot/test-support';
 import { botCommitSpec } from './commit.ts';
-import { forgeTitle, prBody, type PrBodyInput } from './forge/body.ts';
+import { forgeTitle } from './forge-text.ts';
+import { prBody, type PrBodyInput } from './forge/body.ts';
 import { inertText } from './inert-text.ts';
-import { cycleRecord } from './records.ts';
+import { cycleRecord } from './record.ts';
 import { Mirror } from './mirror.ts';
-import { gapSlug, parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd } from './prd.ts';
+import { gapSlug } from './gap.ts';
+import { parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd } from './prd.ts';
 import { reviseReplyText } from './revise.ts';
 
 // Hostile PRD and model text, performed for real: a PRD line that carries Trojan Source bidi

@@ -62,23 +62,8 @@ export {
   createLogger,
   type Logger,
 } from './logger.ts';
-export {
-  type Gap,
-  gapId,
-  gapSchema,
-  gapSlug,
-  type ParsedPrd,
-  parsePrd,
-  parsePrdWithWarnings,
-  PRD_BYTE_CAP,
-  PRD_GAP_CAP,
-  PRD_LINE_CAP,
-  PRD_NESTING_CAP,
-  PrdUnreadable,
-  readPrd,
-  type PrdWarning,
-  TAG,
-} from './prd.ts';
+export { type Gap, gapId, gapSchema, gapSlug, TAG } from './gap.ts';
+export { type ParsedPrd, parsePrd, parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_LINE_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd, type PrdWarning } from './prd.ts';
 export {
   git,
   type GitOptions,
@@ -102,16 +87,8 @@ export {
   isDotGitSpelling,
   pathRefusal,
 } from './guardrails.ts';
-export {
-  clearSecrets,
-  MIN_SECRET_LENGTH,
-  redactDeep,
-  REDACTED,
-  redactError,
-  redactText,
-  registerSecrets,
-  secretValues,
-} from './redact.ts';
+export { clearSecrets, MIN_SECRET_LENGTH, redactDeep, REDACTED, redactError, redactText, registerSecrets } from './redact.ts';
+export { secretValues } from './config/secrets.ts';
 export {
   type Edit,
   editedFileSchema,
@@ -126,23 +103,8 @@ export {
   proposedText,
   wholeFileSchema,
 } from './proposal.ts';
-export {
-  ancestors,
-  applyEdits,
-  blobOid,
-  type Change,
-  changeSchema,
-  classify,
-  countActions,
-  countLines,
-  type Limits,
-  lineStats,
-  type LineStats,
-  lineStatsSchema,
-  proposalRefusal,
-  type Resolved,
-  resolveProposal,
-} from './changes.ts';
+export { ancestors, applyEdits, blobOid, classify, type Limits, proposalRefusal, type Resolved, resolveProposal } from './changes.ts';
+export { type Change, changeSchema, countActions, countLines, lineStats, type LineStats, lineStatsSchema } from './change.ts';
 export {
   countTestCases,
   gapAsksForRemoval,
@@ -161,39 +123,8 @@ export {
   DIGEST_BYTES,
   digestTestOutput,
 } from './digest.ts';
-export {
-  blobText,
-  buildRepoContext,
-  chooseWindows,
-  type ContextOptions,
-  type ContextShown,
-  contextShownSchema,
-  extOf,
-  gapIdentifiers,
-  importsOf,
-  isTestFile,
-  leftOut,
-  listTree,
-  merge,
-  namedFiles,
-  rangesText,
-  readBlobs,
-  renderedChars,
-  renderWindows,
-  type RepoContext,
-  repoMap,
-  type ShownFile,
-  stemOf,
-  type SymbolAt,
-  symbolsOf,
-  testsOf,
-  CommitSnapshot,
-  SnapshotCache,
-  type SnapshotCacheOptions,
-  type TreeFile,
-  type Window,
-  type WindowOptions,
-} from './context/index.ts';
+export { blobText, buildRepoContext, chooseWindows, type ContextOptions, extOf, gapIdentifiers, importsOf, isTestFile, leftOut, listTree, merge, namedFiles, rangesText, readBlobs, renderedChars, renderWindows, type RepoContext, repoMap, type ShownFile, stemOf, type SymbolAt, symbolsOf, testsOf, CommitSnapshot, SnapshotCache, type SnapshotCacheOptions, type TreeFile, type Window, type WindowOptions } from './context/index.ts';
+export { type ContextShown, contextShownSchema } from './context-shown.ts';
 export {
   assertChangesAllowed,
   botCommitSpec,
@@ -202,15 +133,8 @@ export {
   type CommitSpec,
   rebuildCommit,
 } from './commit.ts';
-export {
-  Budget,
-  type BudgetLimits,
-  type BudgetToday,
-  ClockSkewError,
-  type Refusal,
-  type RefusalReason,
-  type Reservation,
-} from './budget.ts';
+export { Budget, type BudgetLimits, type BudgetToday, ClockSkewError } from './budget.ts';
+export { type Refusal, type RefusalReason, type Reservation } from './model/budget-port.ts';
 export {
   estimateTokens,
   reserveTokensFor,
@@ -236,21 +160,8 @@ export {
   type TestJob,
   testJobSchema,
 } from './cycle.ts';
-export {
-  cycleRecord,
-  type CycleRecord,
-  cycleRecordSchema,
-  describeHistory,
-  gapHistories,
-  gapHistory,
-  getRecord,
-  HISTORY_KEPT,
-  leadingRun,
-  outcomeOf,
-  recentRecords,
-  type RecorderDeps,
-  recordOutcome,
-} from './records.ts';
+export { cycleRecord, type CycleRecord, cycleRecordSchema, describeHistory, leadingRun } from './record.ts';
+export { gapHistories, gapHistory, getRecord, HISTORY_KEPT, outcomeOf, recentRecords, type RecorderDeps, recordOutcome } from './records.ts';
 export {
   CATALOG,
   closeQueues,
@@ -330,13 +241,8 @@ export {
   type ModelFailureKind,
   ModelRateLimited,
 } from './model/errors.ts';
-export {
-  type ChatAnswer,
-  chatCompletion,
-  type ChatMessage,
-  type ChatRequest,
-  retryAfterMs,
-} from './model/chat.ts';
+export { type ChatAnswer, chatCompletion, type ChatMessage, type ChatRequest } from './model/chat.ts';
+export { retryAfterMs } from './retry-after.ts';
 export {
   type Cassette,
   cassetteSchema,
@@ -431,14 +337,8 @@ export {
   PUSH_REFUSALS,
   remoteBranchHead,
 } from './forge/push.ts';
-export {
-  cycleMarker,
-  neutralise,
-  forgeTitle,
-  prBody,
-  type PrBodyInput,
-  SUMMARY_CAP,
-} from './forge/body.ts';
+export { cycleMarker, prBody, type PrBodyInput } from './forge/body.ts';
+export { neutralise, forgeTitle, SUMMARY_CAP } from './forge-text.ts';
 export {
   type DoctorReport,
   formatDoctor,

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { listenLoopback } from '@prbot/test-support';
 import { postEvent } from './observer.ts';
-import type { CycleRecord } from './records.ts';
+import type { CycleRecord } from './record.ts';
 
 // A hostile observer service, for real over loopback: its answer's body must not hold a worker
 // of the events queue for ever (a drip resets undici's idle timer with every byte).

@@ -1,6 +1,6 @@
 import { discardBody, readBounded } from './bounded-read.ts';
 import { redactDeep } from './redact.ts';
-import type { CycleRecord } from './records.ts';
+import type { CycleRecord } from './record.ts';
 
 /** POSTs one cycle record to the observer service. Throws on failure so BullMQ retries it. */
 export async function postEvent(url: string, record: CycleRecord, timeoutMs: number): Promise<void> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gapId, gapSlug, parsePrd, parsePrdWithWarnings, PRD_LINE_CAP } from './prd.ts';
+import { gapId, gapSlug } from './gap.ts';
+import { parsePrd, parsePrdWithWarnings, PRD_LINE_CAP } from './prd.ts';
 
 const PRD = `# PRD
 - [ ] Add truncate [bot-eligible]

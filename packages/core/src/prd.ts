@@ -1,16 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { ListItem, Nodes, Paragraph, PhrasingContent } from 'mdast';
-import { z } from 'zod';
+import { gapId, TAG, type Gap } from './gap.ts';
 import { inertText } from './inert-text.ts';
 
-export const gapSchema = z.object({
-  id: z.string().regex(/^g[0-9a-f]{12}$/),
-  text: z.string().min(1),
-  line: z.number().int().positive(),
-});
-export type Gap = z.infer<typeof gapSchema>;
 
-export const TAG = '[bot-eligible]';
 
 /**
  * A PRD line longer than this is skipped (with a warning naming its line), never parsed or stored:
@@ -164,21 +156,4 @@ function ownText(node: Paragraph | PhrasingContent): string {
   if (node.type === 'inlineCode' || node.type === 'html') return ' ';
   if ('children' in node) return node.children.map((c) => ownText(c as PhrasingContent)).join('');
   return ' ';
-}
-
-export function gapId(text: string): string {
-  const normalised = text.replace(/\[bot-eligible\]/gi, '').normalize('NFC').toLowerCase().replace(/\s+/g, ' ').trim();
-  return 'g' + createHash('sha256').update(normalised).digest('hex').slice(0, 12);
-}
-
-/** A short, readable slug for branch names. */
-export function gapSlug(text: string, max = 40): string {
-  const slug = text
-    .normalize('NFKD')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, max)
-    .replace(/-+$/, '');
-  return slug || 'gap';
 }

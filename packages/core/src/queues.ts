@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config } from './config/index.ts';
 import { applyJobSchema, prJobSchema, proposeJobSchema, testJobSchema } from './cycle.ts';
 import type { Outcome } from './outcomes.ts';
-import { cycleRecordSchema } from './records.ts';
+import { cycleRecordSchema } from './record.ts';
 import { UsageError } from './errors/index.ts';
 
 export const STAGES = ['propose', 'apply', 'test', 'pr'] as const;

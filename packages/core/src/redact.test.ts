@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from './logger.ts';
-import { clearSecrets, redactDeep, redactError, redactText, registerSecrets, secretValues } from './redact.ts';
+import { clearSecrets, redactDeep, redactError, redactText, registerSecrets } from './redact.ts';
+import { secretValues } from './config/secrets.ts';
 
 const KEY = 'sk-model-key-0123456789';
 afterEach(() => clearSecrets());

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ReviseRequest } from './cycle.ts';
 import { git } from './git.ts';
-import { neutralise } from './forge/body.ts';
-import type { CycleRecord } from './records.ts';
+import { neutralise } from './forge-text.ts';
+import type { CycleRecord } from './record.ts';
 
 /**
  * What a revise cycle shows the model and tells the PR (issue 17). Comment bodies, author names

@@ -12,7 +12,8 @@ import { openQueues, closeQueues, type Queues } from './queues.ts';
 import { connect, type RedisRole } from './redis.ts';
 import type { RecorderDeps } from './records.ts';
 import { SlotPool } from './slots.ts';
-import { registerSecrets, secretValues } from './redact.ts';
+import { registerSecrets } from './redact.ts';
+import { secretValues } from './config/secrets.ts';
 
 /** Everything a process needs, wired once from the config (the composition root). */
 export interface Runtime {

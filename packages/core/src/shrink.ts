@@ -1,4 +1,4 @@
-import { countLines, type Change } from './changes.ts';
+import { countLines, type Change } from './change.ts';
 
 /**
  * Test cases a file declares, across the common runners: ava/jest/vitest/mocha/node:test

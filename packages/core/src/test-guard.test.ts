@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lineStats, type Change } from './changes.ts';
+import { lineStats, type Change } from './change.ts';
 import { shadowRefusal, testGuardRefusal, truncationRefusal, withoutComments } from './test-guard.ts';
 
 /**

@@ -1,6 +1,6 @@
 import path from 'node:path/posix';
 import picomatch from 'picomatch';
-import { countLines, type Change } from './changes.ts';
+import { countLines, type Change } from './change.ts';
 import { isTestFile } from './context/related.ts';
 import { canonicalPath } from './guardrails.ts';
 import { countTestCases } from './shrink.ts';

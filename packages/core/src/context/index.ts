@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { ContextShown } from '../context-shown.ts';
 import { git } from '../git.ts';
 import type { TreeFile } from './objects.ts';
 import { gapIdentifiers, importsOf, isTestFile, namedFiles, stemOf, testsOf } from './related.ts';
@@ -12,16 +12,6 @@ export * from './snapshot.ts';
 export * from './symbols.ts';
 export * from './windows.ts';
 
-/** What the prompt showed of one file; the cycle record lists every one, so nothing is cut silently. */
-export const contextShownSchema = z.object({
-  path: z.string(),
-  shown: z.enum(['whole', 'windows']),
-  /** Lines shown, e.g. "1-40,200-260"; "1-N" when whole. */
-  lines: z.string(),
-  /** The file's length in lines. */
-  total: z.number().int().min(0),
-});
-export type ContextShown = z.infer<typeof contextShownSchema>;
 
 export interface ContextOptions {
   /** Tokens (counted as 3 bytes each, as code tokenizes) for the map and the files together. */

@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import type { ContextShown } from '../context/index.ts';
+import type { ContextShown } from '../context-shown.ts';
 import type { ModelInfo } from '../model/info.ts';
 import type { Outcome } from '../outcomes.ts';
 import type { CommandResult } from '../testresult.ts';

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { gapId } from '../prd.ts';
+import { gapId } from '../gap.ts';
 import { clearSecrets, registerSecrets } from '../redact.ts';
-import { neutralise, prBody, SUMMARY_CAP, type PrBodyInput } from './body.ts';
+import { neutralise, SUMMARY_CAP } from '../forge-text.ts';
+import { prBody, type PrBodyInput } from './body.ts';
 import { markerKey, markersOf, signedMarker } from './types.ts';
 
 const GAP = gapId('Add truncate');

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 import { discardBody, AnswerDeadline, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '../bounded-read.ts';
 import { inertText } from '../inert-text.ts';
 import { redactText } from '../redact.ts';
-import { retryAfterMs } from '../model/chat.ts';
+import { retryAfterMs } from '../retry-after.ts';
 
 // undici is loaded at the first forge call (the pr stage), not when a worker starts.
 let agent: Agent | undefined;

@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
@@ -204,5 +205,5 @@ export interface RemoteForgeOptions {
   draftPrefix: string;
   /** Pages read at most per listing before prbot warns and stops (a runaway or huge forge). */
   maxPages: number;
-  log: import('../logger.ts').Logger;
+  log: Logger;
 }

@@ -1,4 +1,5 @@
 import type { Agent } from 'undici';
+import { retryAfterMs } from '../retry-after.ts';
 import { z } from 'zod';
 import { usageSchema, type Usage } from '../usage.ts';
 import { discardBody, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '../bounded-read.ts';
@@ -45,7 +46,6 @@ async function undici() {
   return { request: u.request, agent };
 }
 
-const RETRY_AFTER_CAP_MS = 10 * 60_000;
 
 /** One OpenAI-compatible `POST {base}/chat/completions`. Throws ModelCallError with a kind. */
 export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
@@ -160,15 +160,6 @@ function networkError(err: unknown, timeoutMs: number): ModelCallError {
   return new ModelCallError('connection', `connection failed: ${e.code ?? e.message}`);
 }
 
-/** Retry-After is seconds or an HTTP date; capped so a hostile header cannot stall the queue for days. */
-export function retryAfterMs(h: string | string[] | undefined, now = Date.now()): number {
-  const v = Array.isArray(h) ? h[0] : h;
-  if (!v) return 30_000;
-  const secs = Number(v);
-  const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(v) - now;
-  if (!Number.isFinite(ms) || ms < 0) return 30_000;
-  return Math.min(ms, RETRY_AFTER_CAP_MS);
-}
 
 function errorText(text: string): string {
   try {

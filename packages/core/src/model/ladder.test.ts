@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Budget, type Reservation } from '../budget.ts';
+import { Budget } from '../budget.ts';
+import { type Reservation } from './budget-port.ts';
 import { parseConfig } from '../config/index.ts';
 import { CycleEnded } from '../errors/index.ts';
 import { keys } from '../keys.ts';

@@ -1,4 +1,4 @@
-import type { Refusal, Reservation } from '../budget.ts';
+import type { Refusal, Reservation } from './budget-port.ts';
 import type { Config } from '../config/index.ts';
 import { CycleEnded, TransientError } from '../errors/index.ts';
 import { parseProposal, proposalJsonSchema, ProposalParseError, type Proposal } from '../proposal.ts';
