@@ -1,4 +1,5 @@
-import { FAILURE_OUTCOMES, gapHistories, leadingRun, recentRecords, utcDay, type BudgetToday, type CycleRecord, type Outcome, type Runtime } from '@prbot/core';
+import { FAILURE_OUTCOMES, leadingRun, utcDay, type CycleRecord, type Outcome } from '@prbot/core';
+import { gapHistories, recentRecords, type BudgetToday, type Runtime } from '@prbot/pipeline';
 import { status, type QueueStatus } from '@prbot/control';
 
 export interface DayCounts {

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { Runtime } from '@prbot/core';
+import type { Runtime } from '@prbot/pipeline';
 import type { ClosedPrEvent } from '@prbot/control';
 import { giteaEvent, githubEvent, type WebhookEvent } from './webhook-events.ts';
 

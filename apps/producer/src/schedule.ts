@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
-import { parseDuration, UsageError } from '@prbot/core';
+import { parseDuration } from '@prbot/pipeline';
+import { UsageError } from '@prbot/core';
 
 /** The shortest schedule produce accepts: every run lists the forge and reads the PRD. */
 export const MIN_INTERVAL_MS = 60_000;

@@ -1,4 +1,7 @@
-import { buildRepoContext, prDiff, SnapshotCache, revisePrompt, type GuardContext, type ProposeJob, type RepoContext, type Runtime } from '@prbot/core';
+import { buildRepoContext, SnapshotCache, type GuardContext, type RepoContext } from '@prbot/repo';
+import { prDiff, revisePrompt } from '@prbot/forge';
+import { type ProposeJob } from '@prbot/core';
+import { type Runtime } from '@prbot/pipeline';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { markersOf, prStateSchema, releasePrSlot, type BotPr, type Runtime } from '@prbot/core';
+import { markersOf, prStateSchema, type BotPr } from '@prbot/forge';
+import { releasePrSlot, type Runtime } from '@prbot/pipeline';
 
 /**
  * What a gap's latest bot PR means for the gap (the human-rejection rule of DESIGN.md):

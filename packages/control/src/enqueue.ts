@@ -1,4 +1,5 @@
-import { assertRedisSafe, GAP_LOCK_TTL_S, isRedisTransient, jobKeyFrom, redactText, untilRedisAnswers, newCycleId, signJob, stageJobId, withScripts, type Gap, type ProposeJob, type Runtime } from '@prbot/core';
+import { assertRedisSafe, GAP_LOCK_TTL_S, jobKeyFrom, untilRedisAnswers, signJob, stageJobId, withScripts, type Runtime } from '@prbot/pipeline';
+import { isRedisTransient, redactText, newCycleId, type Gap, type ProposeJob } from '@prbot/core';
 import type { ProduceLine } from './produce.ts';
 
 // The lock lives as long as its cycle: stage starts and the reconciler renew it (ledger.ts).

@@ -1,24 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import {
-  assertRedisSafe,
-  readPrd,
-  CycleEnded,
-  cycleRecord,
-  UnavailableError,
-  gapHistories,
-  HISTORY_KEPT,
-  isLocalRepo,
-  newCycleId,
-  parsePrd,
-  recordOutcome,
-  repoUrl,
-  type BotPr,
-  type CycleRecord,
-  type Gap,
-  type Outcome,
-  type Runtime,
-} from '@prbot/core';
+import { assertRedisSafe, gapHistories, HISTORY_KEPT, recordOutcome, type Runtime } from '@prbot/pipeline';
+import { readPrd, parsePrd } from '@prbot/repo';
+import { CycleEnded, cycleRecord, UnavailableError, newCycleId, type CycleRecord, type Gap, type Outcome } from '@prbot/core';
+import { isLocalRepo, repoUrl } from '@prbot/config';
+import { type BotPr } from '@prbot/forge';
 import { failureStreak, type Policy } from '@prbot/policy';
 import { pollRevisions, type PolledRevision } from './revise-poll.ts';
 import { settleBotPrs } from './bot-prs.ts';

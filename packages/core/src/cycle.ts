@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { changeSchema } from './change.ts';
 import { contextShownSchema } from './context-shown.ts';
-import { modelInfoSchema } from './model/info.ts';
+import { modelInfoSchema } from './model-info.ts';
 import { gapSchema } from './gap.ts';
 import { proposalSchema } from './proposal.ts';
-import { commandResultSchema } from './testresult.ts';
+import { commandResultSchema } from './test-result.ts';
 
 const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id');
 export const cycleIdSchema = z.string().regex(/^c[0-9a-z]{8,40}$/, 'a cycle id');

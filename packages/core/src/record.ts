@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { contextShownSchema } from './context-shown.ts';
 import { inertText } from './inert-text.ts';
-import { modelInfoSchema } from './model/info.ts';
+import { modelInfoSchema } from './model-info.ts';
 import { outcomeSchema, type Outcome } from './outcomes.ts';
-import { commandResultSchema } from './testresult.ts';
+import { commandResultSchema } from './test-result.ts';
 
 export const cycleRecordSchema = z.object({
   cycle_id: z.string(),

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { git } from '@prbot/core';
+import { git } from '@prbot/repo';
 import { loadSpec, SpecValidator, type MatchedOp } from './forge-spec.ts';
 import { listenLoopback } from './listen.ts';
 

@@ -1,11 +1,14 @@
 import { QueueEvents, Worker } from 'bullmq';
 import { afterEach, expect, it } from 'vitest';
-import { getRecord, newCycleId, outcomeOf, stageJobId, withScripts, GAP_LOCK_TTL_S } from '@prbot/core';
+import { getRecord, outcomeOf, stageJobId, withScripts, GAP_LOCK_TTL_S } from '@prbot/pipeline';
+import { newCycleId } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { reconcile, startWorkers } from '../../src/index.ts';
-import { repoWithGaps, waitForOutcomes } from '../helpers.ts';
+import { reconcile } from '@prbot/pipeline';
+import { startWorkers } from '../../src/workers.ts';
+import { repoWithGaps } from '@prbot/test-support';
+import { waitForOutcomes } from '../helpers.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
