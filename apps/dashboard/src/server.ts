@@ -30,7 +30,7 @@ export interface DashboardOptions {
  * write access, cap, de-dup per comment). Edits of the dashboard issue are judged by the forge's
  * collaborator permission when the driver offers one (`permissionOf`; not the local forge).
  */
-export function defaultWebhookActions(rt: Runtime): WebhookActions {
+function defaultWebhookActions(rt: Runtime): WebhookActions {
   const forge = rt.forge;
   return {
     ...webhookBookkeeping(rt, canRevise(forge) ? { canWrite: async (login) => hasWriteAccess(await forge.permissionOf(login)) } : {}),

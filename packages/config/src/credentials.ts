@@ -19,7 +19,7 @@ const SECRET_VALUE = /^(bearer|basic|token|digest)\s+\S+|\bsk-[A-Za-z0-9_-]{12,}
 const ENV_HINT = 'keys come from environment variables, see README';
 
 /** Why a URL is refused, or null: userinfo (`user:key@`, `token@`) or a credential in the query. */
-export function urlCredential(url: string): string | null {
+function urlCredential(url: string): string | null {
   let u: URL;
   try {
     u = new URL(url);

@@ -23,10 +23,10 @@ const forgeCommon = {
 const remoteUrl = z.string().refine((u) => !/^[a-z]+:\/\/[^/@]+@/i.test(u) || /^ssh:\/\/[^:@/]+@/i.test(u), 'no credentials in the URL; the token goes in the environment variable named by tokenEnv');
 
 /** Gitea's default `[repository.pull-request] WORK_IN_PROGRESS_PREFIXES`. */
-export const GITEA_WIP_PREFIXES = ['WIP:', '[WIP]'];
+const GITEA_WIP_PREFIXES = ['WIP:', '[WIP]'];
 
 /** Gitea's own test (services/pull IsWorkInProgress): the upper-cased title starts with an upper-cased prefix. */
-export function isWipTitle(title: string, wipPrefixes: readonly string[]): boolean {
+function isWipTitle(title: string, wipPrefixes: readonly string[]): boolean {
   const t = title.toUpperCase();
   return wipPrefixes.some((p) => p.trim() !== '' && t.startsWith(p.toUpperCase()));
 }

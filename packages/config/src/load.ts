@@ -14,7 +14,7 @@ export interface LoadedConfig extends Config {
 
 const CANDIDATES = ['prbot.config.json', 'prbot.config.yaml', 'prbot.config.yml'];
 
-export function findConfigFile(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+function findConfigFile(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
   if (env.PRBOT_CONFIG) return path.resolve(cwd, env.PRBOT_CONFIG);
   const found = CANDIDATES.map((c) => path.join(cwd, c)).find((p) => existsSync(p));
   if (!found) {

@@ -6,13 +6,13 @@ import { envName, positiveInt } from './common.ts';
  * environment variable the preset names). OpenCode Zen's base URL comes from third-party
  * reports and is unverified: override `baseUrl` if it answers 404.
  */
-export const PROVIDER_PRESETS = {
+const PROVIDER_PRESETS = {
   ollama_cloud: { baseUrl: 'https://ollama.com/v1', keyEnv: 'OLLAMA_API_KEY', headers: {}, structuredOutput: 'json_schema' },
   openrouter: { baseUrl: 'https://openrouter.ai/api/v1', keyEnv: 'OPENROUTER_API_KEY', headers: { 'X-Title': 'prbot' }, structuredOutput: 'json_schema' },
   opencode: { baseUrl: 'https://opencode.ai/zen/v1', keyEnv: 'OPENCODE_API_KEY', headers: {}, structuredOutput: 'json_object' },
   gateway: { baseUrl: 'http://localhost:3100/v1', keyEnv: undefined, headers: {}, structuredOutput: 'json_object' },
 } as const satisfies Record<string, { baseUrl: string; keyEnv: string | undefined; headers: Record<string, string>; structuredOutput: string }>;
-export type PresetName = keyof typeof PROVIDER_PRESETS;
+type PresetName = keyof typeof PROVIDER_PRESETS;
 
 const structuredOutput = z.enum(['json_schema', 'json_object', 'none']);
 const openaiProvider = z.strictObject({
@@ -39,7 +39,7 @@ const presetProvider = z
   .strict()
   .transform((p) => presetToProvider(p.preset, p));
 const providerSchema = z.union([z.discriminatedUnion('kind', [openaiProvider, replayProvider]), presetProvider]);
-export type ProviderConfig = z.infer<typeof openaiProvider> | z.infer<typeof replayProvider>;
+type ProviderConfig = z.infer<typeof openaiProvider> | z.infer<typeof replayProvider>;
 
 function presetToProvider(name: PresetName, o: Partial<Omit<z.infer<typeof openaiProvider>, 'kind'>> = {}): z.infer<typeof openaiProvider> {
   const p = PROVIDER_PRESETS[name];

@@ -54,7 +54,7 @@ const SECRET_LIKE_ENV = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIAL|AUTH|CO
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
-export type QueueSettings = Config['queues']['propose'];
+type QueueSettings = Config['queues']['propose'];
 
 /** The environment variables that hold secrets: providers' keys and the forge token. */
 export function secretEnvNames(cfg: Pick<Config, 'models' | 'forge'> & Partial<Pick<Config, 'webhooks'>>): string[] {

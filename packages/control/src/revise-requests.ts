@@ -1,8 +1,8 @@
 import { canRevise, hasWriteAccess, isOwnReply, reply, reviseBranchRefusal, type Forge, type PrComment, type PrDetail, type ReviseForge } from '@prbot/forge';
 import { CycleEnded, newCycleId, type CycleRecord, type ProposeJob, type ReviseRequest } from '@prbot/core';
-import { GAP_LOCK_TTL_S, gapHistory, getRecord, jobKeyFrom, signJob, stageJobId, withScripts, type Runtime } from '@prbot/pipeline';
+import { acquireGapLocks, gapHistory, getRecord, jobKeyFrom, releaseGapLocks, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
 
-export type RevisionTrigger =
+type RevisionTrigger =
   | { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string }
   | { kind: 'label'; label: string; actor: string };
 
@@ -13,7 +13,7 @@ export interface RevisionRequest {
   via: 'poll' | 'webhook';
 }
 
-export type RevisionSkip =
+type RevisionSkip =
   | 'disabled'
   | 'no_mention'
   | 'own_comment'
@@ -133,7 +133,7 @@ async function enqueue(
   const jobKey = jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv);
   const now = rt.clock();
   const cycleId = newCycleId(now);
-  const [holder] = (await withScripts(rt.redis).acquireGaps(1, rt.keys.inflight(gap.id), GAP_LOCK_TTL_S, cycleId)) as string[];
+  const [holder] = await acquireGapLocks(rt.redis, rt.keys, [{ gapId: gap.id, cycleId }]);
   if (holder !== cycleId) return { enqueued: false, reason: 'in_flight', detail: `cycle ${holder} of the gap is still in flight; the request is taken up when it ends` };
 
   const revise: ReviseRequest = {
@@ -151,7 +151,7 @@ async function enqueue(
   try {
     await rt.queues.propose.add('propose', signJob('propose', data, jobKey), { jobId: stageJobId(cycleId, 'propose') });
   } catch (err) {
-    await withScripts(rt.redis).releaseGaps(1, rt.keys.inflight(gap.id), cycleId);
+    await releaseGapLocks(rt.redis, rt.keys, [{ gapId: gap.id, cycleId }]);
     throw err;
   }
   return { enqueued: true, cycleId };

@@ -1,7 +1,7 @@
 import { diffLines } from 'diff';
 import { z } from 'zod';
 
-export const lineStatsSchema = z.object({ added: z.number().int().min(0), removed: z.number().int().min(0) });
+const lineStatsSchema = z.object({ added: z.number().int().min(0), removed: z.number().int().min(0) });
 export type LineStats = z.infer<typeof lineStatsSchema>;
 
 /**

@@ -110,7 +110,7 @@ export class PermanentError extends UnrecoverableError {
 }
 
 /** Wraps an error (or a message) as permanent: `throw permanent(err, 'pr_failed')`. */
-export function permanent(err: unknown, outcome?: Outcome): PermanentError {
+function permanent(err: unknown, outcome?: Outcome): PermanentError {
   if (err instanceof PermanentError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new PermanentError(message, outcome, { cause: err });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { usageSchema } from './usage.ts';
 
-export const rungAttemptSchema = z.object({
+const rungAttemptSchema = z.object({
   rung: z.string(),
   ok: z.boolean(),
   error: z.string().optional(),

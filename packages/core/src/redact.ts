@@ -1,9 +1,9 @@
 
 /** What a known secret value is replaced with wherever text is stored or logged. */
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 /** Shorter values are not registered: scrubbing a 3-character "secret" would shred every text. */
-export const MIN_SECRET_LENGTH = 6;
+const MIN_SECRET_LENGTH = 6;
 
 // Every value this process knows to be secret, in each spelling it may show up in.
 const known = new Set<string>();

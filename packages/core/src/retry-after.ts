@@ -1,5 +1,5 @@
 /** The longest wait a Retry-After header can impose (a hostile header cannot stall a queue for days). */
-export const RETRY_AFTER_CAP_MS = 10 * 60_000;
+const RETRY_AFTER_CAP_MS = 10 * 60_000;
 
 /** Retry-After is seconds or an HTTP date; capped so a hostile header cannot stall the queue for days. */
 export function retryAfterMs(h: string | string[] | undefined, now = Date.now()): number {

@@ -181,7 +181,7 @@ export function fromRepo(head: { repo: { full_name: string } | null }, owner: st
 }
 
 /** The URL of `rel="next"` in a Link header, as given. */
-export function nextLink(link: string | string[] | undefined): string | null {
+function nextLink(link: string | string[] | undefined): string | null {
   const v = Array.isArray(link) ? link.join(',') : link;
   if (!v) return null;
   for (const part of v.split(',')) {

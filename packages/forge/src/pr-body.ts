@@ -22,7 +22,7 @@ export interface PrBodyInput {
  * an HMAC of the cycle and gap ids (forge/types.ts `signedMarker`), so neither model text above it
  * nor anyone without the key can make a PR count as another gap's.
  */
-export function cycleMarker(cycleId: string, gapId?: string): string {
+function cycleMarker(cycleId: string, gapId?: string): string {
   return signedMarker(cycleId, gapId ?? null);
 }
 

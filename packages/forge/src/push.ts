@@ -65,7 +65,7 @@ export function pushEnv(remote: string, token: string | undefined, from: NodeJS.
  * GitHub wording): no retry can change these, only the operator. Anything else (network, 5xx, a
  * timeout) stays a TransientError and is retried.
  */
-export const PUSH_REFUSALS: { kind: string; test: RegExp; fix: string }[] = [
+const PUSH_REFUSALS: { kind: string; test: RegExp; fix: string }[] = [
   { kind: 'the repository is archived (read-only)', test: /archived/i, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' },
   {
     kind: 'a branch protection rule or push rule refused it',
@@ -85,7 +85,7 @@ export const PUSH_REFUSALS: { kind: string; test: RegExp; fix: string }[] = [
 ];
 
 /** A push the forge refused for good: the cycle ends pr_failed at once, naming why and the fix. */
-export class PushRefused extends CycleEnded {
+class PushRefused extends CycleEnded {
   constructor(
     readonly branch: string,
     readonly kind: string,
@@ -97,7 +97,7 @@ export class PushRefused extends CycleEnded {
 }
 
 /** The push refusal git's output shows, or null (then the failure may pass: retry). */
-export function pushRefusal(output: string): { kind: string; fix: string } | null {
+function pushRefusal(output: string): { kind: string; fix: string } | null {
   const r = PUSH_REFUSALS.find((x) => x.test.test(output));
   return r ? { kind: r.kind, fix: r.fix } : null;
 }
@@ -128,7 +128,7 @@ export async function pushBranch(mirrorDir: string, remote: string, commit: stri
  * repository). Branch protection runs only on a real push, so it is not seen here.
  * Null when the push would be accepted; else the refusal, named.
  */
-export async function pushProblem(remote: string, branch: string, token?: string): Promise<{ kind: string; fix: string; message: string } | null> {
+async function pushProblem(remote: string, branch: string, token?: string): Promise<{ kind: string; fix: string; message: string } | null> {
   const dir = await mkdtemp(path.join(tmpdir(), 'prbot-push-probe-'));
   try {
     const id = { GIT_AUTHOR_NAME: 'prbot', GIT_AUTHOR_EMAIL: 'prbot@localhost', GIT_COMMITTER_NAME: 'prbot', GIT_COMMITTER_EMAIL: 'prbot@localhost' };
@@ -153,7 +153,7 @@ export class PushRejected extends Error {
  * Pushes a commit to an existing branch only as a fast-forward: no `--force`, so if someone pushed
  * to the branch after prbot read its head, the forge itself refuses the push (PushRejected).
  */
-export async function pushFastForwardBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
+async function pushFastForwardBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
   const env = pushEnv(remote, token);
   const r = await git(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true, okCodes: [0, 1] });
   if (r.exitCode === 0) return;
@@ -167,7 +167,7 @@ export async function pushFastForwardBranch(mirrorDir: string, remote: string, c
 }
 
 /** The commit a branch of the remote points at now (null: no such branch), asked of the remote itself. */
-export async function remoteBranchHead(mirrorDir: string, remote: string, branch: string, token?: string): Promise<string | null> {
+async function remoteBranchHead(mirrorDir: string, remote: string, branch: string, token?: string): Promise<string | null> {
   try {
     const r = await git(['ls-remote', '--heads', remote, `refs/heads/${branch}`], { cwd: mirrorDir, env: pushEnv(remote, token), isolateEnv: true });
     const line = r.stdout.split('\n').find((l) => l.endsWith(`\trefs/heads/${branch}`));

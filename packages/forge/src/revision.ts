@@ -23,7 +23,7 @@ export async function prDiff(mirrorDir: string, baseCommit: string, head: string
   return { diff, paths: names.stdout.split('\n').filter(Boolean) };
 }
 
-export function reviseNonce(cycleId: string): string {
+function reviseNonce(cycleId: string): string {
   return createHash('sha256').update(`prbot revise boundary ${cycleId}`).digest('hex').slice(0, 16);
 }
 
@@ -46,7 +46,7 @@ export function revisePrompt(r: ReviseRequest, diff: string, cycleId: string): s
 }
 
 /** prbot's replies start with this line; they are never triggers nor thread content. */
-export const REPLY_MARK = '<!-- prbot-reply -->';
+const REPLY_MARK = '<!-- prbot-reply -->';
 
 export function reply(text: string): string {
   return `${REPLY_MARK}\n${text}`;

@@ -11,7 +11,7 @@ import { chatCompletion } from './chat.ts';
 import { ModelCallError } from './errors.ts';
 import { estimateTokens } from '@prbot/core';
 
-export const PROBE_PROMPT = 'Reply with the single word pong';
+const PROBE_PROMPT = 'Reply with the single word pong';
 const PROBE_MAX_TOKENS = 16;
 
 export interface ProbeRow {

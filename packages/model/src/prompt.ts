@@ -49,7 +49,7 @@ export function buildPrompt(p: PromptInput): ChatMessage[] {
  * The repository part of the prompt. Everything left out is said: which lines of a windowed
  * file, which related files had no room, how many paths the map could not list.
  */
-export function describeContext(c: RepoContext): string {
+function describeContext(c: RepoContext): string {
   const parts: string[] = [];
   const listed = c.map.length;
   parts.push(

@@ -3,7 +3,7 @@ import type { RedisClient as Redis } from './redis.ts';
 import type { Keys } from './keys.ts';
 
 /** Upper bounds (seconds) of the stage-duration histogram buckets, as Prometheus `le`. */
-export const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 /**
  * Workers add each stage run's duration to a histogram kept in Redis (one hash per stage), so

@@ -9,7 +9,7 @@
  *   they break Redis).
  * Unset, a point costs one environment lookup. Production never sets it.
  */
-export const FAULT_POINTS = [
+const FAULT_POINTS = [
   /** A stage job passed the ledger check and is about to run its steps. */
   'stage-start',
   /** propose: the model answered and the answer was saved; nothing handed over yet. */

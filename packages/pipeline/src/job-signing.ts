@@ -6,7 +6,7 @@ import { UsageError } from '@prbot/core';
 const canonicalize = createRequire(import.meta.url)('canonicalize') as (input: unknown) => string | undefined;
 
 /** The job-data field that carries the hand-over's signature. */
-export const SIG_FIELD = '_sig';
+const SIG_FIELD = '_sig';
 
 /**
  * Job data is written by a worker and read by the next stage through Redis, which test code
@@ -44,7 +44,7 @@ function mac(queue: string, data: object, key: Buffer): string {
 }
 
 /** The smallest key we accept: 32 bytes of entropy written as hex or base64 is ≥ 43 characters. */
-export const MIN_JOB_KEY_CHARS = 32;
+const MIN_JOB_KEY_CHARS = 32;
 
 /**
  * The signing key from the environment variable the config names (jobs.keyEnv). Throws with a
@@ -59,4 +59,4 @@ export function jobKeyFrom(env: NodeJS.ProcessEnv, keyEnv: string): Buffer {
 }
 
 /** A UsageError, so every CLI prints its one line and exits 2 instead of a stack. */
-export class JobKeyError extends UsageError {}
+class JobKeyError extends UsageError {}

@@ -32,9 +32,3 @@ export async function readLedger(redis: Redis, keys: Keys, o: { cycleId: string;
   )) as [string, number, string];
   return { ended: outcome ? outcomeSchema.parse(outcome) : null, handedOver: next === 1, lock };
 }
-
-/** Renews the locks of cycles that still have a live job; returns how many were renewed. */
-export async function refreshGapLocks(redis: Redis, keys: Keys, held: { gapId: string; cycleId: string }[]): Promise<number> {
-  if (held.length === 0) return 0;
-  return (await withScripts(redis).refreshGaps(held.length, ...held.map((h) => keys.inflight(h.gapId)), GAP_LOCK_TTL_S, ...held.map((h) => h.cycleId))) as number;
-}

@@ -16,7 +16,7 @@ const SCRIPTS = {
   refreshGaps: { file: 'refresh-gaps.lua', keys: -1 },
 } as const;
 
-export type ScriptName = keyof typeof SCRIPTS;
+type ScriptName = keyof typeof SCRIPTS;
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 export type ScriptedRedis = Redis & Record<ScriptName, ScriptFn>;
 

@@ -35,7 +35,7 @@ export function stageJobId(cycleId: string, q: QueueName): string {
   return `${cycleId}-${q === 'events' ? 'event' : q}`;
 }
 
-export function jobOptions(cfg: Config, q: QueueName): JobsOptions {
+function jobOptions(cfg: Config, q: QueueName): JobsOptions {
   const s = cfg.queues[q];
   return {
     attempts: s.attempts,

@@ -2,9 +2,8 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { CATALOG, STAGES, stageJobId, type Stage } from './queues.ts';
 import { cycleRecord, InfraError, type AnyCycleJob, type Outcome } from '@prbot/core';
 import { outcomeOf, recordOutcome } from './record-store.ts';
-import { refreshGapLocks } from './ledger.ts';
+import { refreshGapLocks, releaseGapLocks } from './gap-locks.ts';
 import { untilRedisAnswers } from './redis-retry.ts';
-import { withScripts } from './lua-scripts.ts';
 import { type RedisClient } from './redis.ts';
 import { type Runtime } from './runtime.ts';
 import { endCycle } from './stage-runner.ts';
@@ -55,7 +54,7 @@ export async function reconcile(rt: Runtime, now = Date.now()): Promise<Reconcil
       if (!cycleId) continue;
       const gapId = gapOf(key);
       if (await outcomeOf(rt.redis, rt.keys, cycleId)) {
-        report.released += (await withScripts(rt.redis).releaseGaps(1, key, cycleId)) as number;
+        report.released += await releaseGapLocks(rt.redis, rt.keys, [{ gapId, cycleId }]);
         continue;
       }
       const jobs = await Promise.all(STAGES.map((s) => rt.queues[s].getJob(stageJobId(cycleId, s))));

@@ -16,8 +16,8 @@ export type RedisClient = Redis | Cluster;
  * dashboard that gave up after 3 retries answered /healthz 503 for good after one Redis
  * restart; 2 s bounds how long it stays down once Redis is back.
  */
-export const RECONNECT_CAP_MS = 2000;
-export function reconnectDelay(attempt: number): number {
+const RECONNECT_CAP_MS = 2000;
+function reconnectDelay(attempt: number): number {
   return Math.min(100 * 2 ** Math.min(attempt, 10), RECONNECT_CAP_MS);
 }
 

@@ -45,7 +45,7 @@ export function proposalRefusal(p: Proposal, guard: GuardContext, limits: Limits
 }
 
 /** `a/b/c.ts` → `a`, `a/b`. */
-export function ancestors(p: string): string[] {
+function ancestors(p: string): string[] {
   const parts = p.split('/');
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
 }

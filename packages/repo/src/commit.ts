@@ -29,7 +29,7 @@ export interface CommitSpec {
  * commit is built or rebuilt (apply, test, pr), so a payload that skipped propose's check (a
  * forged or replayed job) still cannot put `.github/workflows/x.yml` into a pushed commit.
  */
-export function assertChangesAllowed(changes: { path: string; action?: string; content: string }[], guard: CommitGuard): void {
+function assertChangesAllowed(changes: { path: string; action?: string; content: string }[], guard: CommitGuard): void {
   const refusal = proposalRefusal({ summary: '-', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) }, guard.ctx, guard.limits);
   if (refusal) throw new CycleEnded('apply_failed', `guardrail: ${refusal}`);
 }

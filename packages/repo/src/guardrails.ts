@@ -103,7 +103,7 @@ const SHORT_NAME = /^[^.]{1,8}~[0-9]+(\.[^.]{0,3})?$/;
  * points dropped, an NTFS stream suffix (`:…`) cut, trailing dots and spaces cut (Windows strips
  * them), case folded (upper then lower, so the Turkish dotless ı and the Kelvin sign fold too).
  */
-export function canonicalSegment(s: string): string {
+function canonicalSegment(s: string): string {
   return s
     .replace(HFS_IGNORABLE, '')
     .replace(/:.*$/s, '')
@@ -120,7 +120,7 @@ export function canonicalPath(p: string): string {
  * True when git with core.protectHFS and core.protectNTFS on would refuse this segment as `.git`
  * (path.c is_ntfs_dotgit, utf8.c is_hfs_dotgit), or when it folds to `.git` any other way.
  */
-export function isDotGitSpelling(segment: string): boolean {
+function isDotGitSpelling(segment: string): boolean {
   const c = canonicalSegment(segment.replace(/\\.*$/s, ''));
   return c === '.git' || c === 'git~1';
 }

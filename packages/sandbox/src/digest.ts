@@ -114,7 +114,7 @@ export interface Digest {
   text: string;
 }
 
-export const DIGEST_BYTES = 2000;
+const DIGEST_BYTES = 2000;
 
 /** The digest of a failed run's output; `maxBytes` caps the whole text (UTF-8 bytes). */
 export function digestTestOutput(output: string, maxBytes = DIGEST_BYTES): Digest {

@@ -7,7 +7,7 @@ import { InfraError } from '@prbot/core';
 import { removeTree } from './scrub.ts';
 
 /** Where the sandbox shows its writable directories; fixed, so paths in caches never change. */
-export const SANDBOX_WORK = '/prbot/work';
+const SANDBOX_WORK = '/prbot/work';
 export const SANDBOX_HOME = '/prbot/home';
 export const SANDBOX_TMP = '/tmp';
 /** What the in-sandbox shim writes to the status fd once the sandbox is made. */

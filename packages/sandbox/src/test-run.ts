@@ -87,7 +87,7 @@ export function testsShareWorkerUser(runAs: 'auto' | null | { uid: number; gid: 
  * (setsid, detached) that a process-group kill never reaches; they cannot leave their uid.
  * Repeats until none is left (a fork loop races the first pass). Returns how many it killed.
  */
-export async function killUserProcesses(uid: number): Promise<number> {
+async function killUserProcesses(uid: number): Promise<number> {
   let killed = 0;
   for (let round = 0; round < 20; round++) {
     const pids = await processesOf(uid);
@@ -269,7 +269,7 @@ const DISK_FULL_BYTES = 4 * 1024 * 1024;
  * A command that failed on a full disk says nothing about the change: InfraError naming the
  * file system, so the cycle is retried (perhaps on another machine), never ends tests_failed.
  */
-export async function assertDiskNotFull(dir: string, output = ''): Promise<void> {
+async function assertDiskNotFull(dir: string, output = ''): Promise<void> {
   const s = await statfs(dir).catch(() => null);
   const free = s ? s.bavail * s.bsize : Number.POSITIVE_INFINITY;
   if (free < DISK_FULL_BYTES || (/ENOSPC|No space left on device/.test(output) && free < 64 * 1024 * 1024)) {

@@ -26,7 +26,7 @@ export interface ContextOptions {
   exclude?: string[];
 }
 
-export interface ShownFile {
+interface ShownFile {
   path: string;
   /** Why it is in the prompt: "named in the gap", "test of src/x.js", "imported by …", "imports …". */
   why: string;
@@ -204,7 +204,7 @@ async function grepFiles(dir: string, commit: string, words: string[], wordMatch
 }
 
 /** Map lines within `maxChars`: directories of the related files first, then every other path. */
-export async function repoMap(texts: CommitSnapshot, tree: readonly TreeFile[], related: string[], maxChars: number): Promise<{ map: string[]; omitted: number }> {
+async function repoMap(texts: CommitSnapshot, tree: readonly TreeFile[], related: string[], maxChars: number): Promise<{ map: string[]; omitted: number }> {
   const near = new Set(related.map((p) => p.slice(0, p.lastIndexOf('/') + 1)));
   const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/') + 1);
   const ordered = [...tree].sort((a, b) => Number(near.has(dirOf(b.path))) - Number(near.has(dirOf(a.path))) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

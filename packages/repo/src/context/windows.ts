@@ -45,7 +45,7 @@ function shrinkToFit(lines: readonly string[], w: Window, maxChars: number): Win
   return to >= w.from ? [{ from: w.from, to }] : [];
 }
 
-export function merge(ws: Window[]): Window[] {
+function merge(ws: Window[]): Window[] {
   const s = [...ws].sort((a, b) => a.from - b.from);
   const out: Window[] = [];
   for (const w of s) {
@@ -62,7 +62,7 @@ function lineChars(lines: readonly string[], l: number): number {
   return (lines[l - 1]?.length ?? 0) + NUM_WIDTH + 1;
 }
 
-export function renderedChars(lines: readonly string[], ws: Window[]): number {
+function renderedChars(lines: readonly string[], ws: Window[]): number {
   let c = 0;
   for (const w of ws) {
     c += 8; // the "…" separator
