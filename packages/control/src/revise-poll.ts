@@ -1,6 +1,7 @@
-import { canRevise, requestIdentity, type BotPr, type Runtime } from '@prbot/core';
+import { canRevise, requestIdentity, type BotPr } from '@prbot/forge';
+import { type Runtime } from '@prbot/pipeline';
 import { mentions } from './mention.ts';
-import { labelIdentity, requestRevision, type RevisionResult } from './revise.ts';
+import { labelIdentity, requestRevision, type RevisionResult } from './revise-requests.ts';
 import { startQueued } from './revise-queue.ts';
 
 export interface PolledRevision {

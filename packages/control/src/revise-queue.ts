@@ -1,4 +1,6 @@
-import { canRevise, GAP_LOCK_TTL_S, getRecord, newCycleId, withScripts, type Runtime } from '@prbot/core';
+import { canRevise } from '@prbot/forge';
+import { newCycleId } from '@prbot/core';
+import { acquireGapLocks, getRecord, releaseGapLocks, type Runtime } from '@prbot/pipeline';
 import { originOf, startCycle } from './revise-start.ts';
 import { queuedRequestSchema, type QueuedRequest } from './queued-request.ts';
 
@@ -60,13 +62,13 @@ export async function startQueued(rt: Runtime, prNumber: number): Promise<string
       await drop(origin.refused);
       continue;
     }
-    const scripts = withScripts(rt.redis);
-    const [holder] = (await scripts.acquireGaps(1, rt.keys.inflight(origin.gap.id), GAP_LOCK_TTL_S, entry.cycleId)) as string[];
+    const claim = [{ gapId: origin.gap.id, cycleId: entry.cycleId }];
+    const [holder] = await acquireGapLocks(rt.redis, rt.keys, claim);
     if (holder !== entry.cycleId) return [];
     try {
       await startCycle(rt, forge, pr, entry, origin);
     } catch (err) {
-      await scripts.releaseGaps(1, rt.keys.inflight(origin.gap.id), entry.cycleId);
+      await releaseGapLocks(rt.redis, rt.keys, claim);
       throw err;
     }
     await rt.redis.lrem(key, 1, raw);

@@ -1,21 +1,6 @@
-import {
-  isOwnReply,
-  jobKeyFrom,
-  requestIdentity,
-  reviseBranchRefusal,
-  getRecord,
-  gapHistory,
-  signJob,
-  stageJobId,
-  type CycleRecord,
-  type Forge,
-  type PrComment,
-  type PrDetail,
-  type ProposeJob,
-  type ReviseForge,
-  type ReviseRequest,
-  type Runtime,
-} from '@prbot/core';
+import { isOwnReply, requestIdentity, reviseBranchRefusal, type Forge, type PrComment, type PrDetail, type ReviseForge } from '@prbot/forge';
+import { type CycleRecord, type ProposeJob, type ReviseRequest } from '@prbot/core';
+import { gapHistory, getRecord, jobKeyFrom, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
 import { withoutQuotes } from './mention.ts';
 import type { QueuedRequest } from './queued-request.ts';
 

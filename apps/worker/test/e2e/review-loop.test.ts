@@ -7,12 +7,14 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, createRuntime, gapHistory, getRecord, git, QUEUE_NAMES, stageJobId, type CycleRecord, type ProposeJob, type Runtime } from '@prbot/core';
+import { createLogger, cycleRecord, type CycleRecord, type ProposeJob } from '@prbot/core';
+import { createRuntime, gapHistory, getRecord, QUEUE_NAMES, recordOutcome, stageJobId, type Runtime } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
 import { createHarness, deliverWebhook, githubExample, startGiteaServer, startGithubServer, startModelServer, webhookFixture, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { createDashboard } from '@prbot/dashboard';
-import { startWorkers, type WorkerSet } from '../../src/index.ts';
+import { startWorkers, type WorkerSet } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
 
 type Kind = 'gitea' | 'github';
@@ -187,7 +189,6 @@ async function endWithoutRunning(rt: Runtime, cycleId: string) {
   const job = (await rt.queues.propose.getJob(stageJobId(cycleId, 'propose')))!;
   const d = job.data as ProposeJob;
   const t = new Date(rt.clock()).toISOString();
-  const { recordOutcome, cycleRecord } = await import('@prbot/core');
   await recordOutcome(rt.recorder, cycleRecord({ cycle_id: cycleId, gap_id: d.gap.id, gap_text: d.gap.text, gap_line: d.gap.line, outcome: 'cycle_noop', reason: 'test', stage: 'apply', started_at: t, ended_at: t, dry_run: false }));
   await job.remove();
 }
