@@ -28,12 +28,15 @@ describe('mentions (Markdown-aware)', () => {
 
 describe('withoutQuotes', () => {
   it('drops the quoted text a reply answers and keeps what the reviewer wrote', async () => {
-    const body = '> @prbot please rename `truncate` to `clip`\n> and update the tests\n\n@prbot no: keep the name, only fix the doc comment.';
+    const body =
+      '> @prbot please rename `truncate` to `clip`\n> and update the tests\n\n@prbot no: keep the name, only fix the doc comment.';
     const kept = await withoutQuotes(body);
     expect(kept).toBe('@prbot no: keep the name, only fix the doc comment.');
     expect(kept).not.toContain('clip');
   });
   it('leaves a comment without quotes as it is', async () => {
-    expect(await withoutQuotes('@prbot a > b is fine\n\n```\n> not a quote\n```')).toBe('@prbot a > b is fine\n\n```\n> not a quote\n```');
+    expect(await withoutQuotes('@prbot a > b is fine\n\n```\n> not a quote\n```')).toBe(
+      '@prbot a > b is fine\n\n```\n> not a quote\n```',
+    );
   });
 });

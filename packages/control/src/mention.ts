@@ -13,12 +13,26 @@ type Parse = (markdown: string) => Root;
 let parser: Promise<Parse> | null = null;
 // Lazy: mdast is imported at first use, never at a process's start (test/lazy-imports.test.ts).
 function parse(markdown: string): Promise<Root> {
-  parser ??= import('mdast-util-from-markdown').then(({ fromMarkdown }) => (md: string) => fromMarkdown(md));
+  parser ??= import('mdast-util-from-markdown').then(
+    ({ fromMarkdown }) =>
+      (md: string) =>
+        fromMarkdown(md),
+  );
   return parser.then((p) => p(markdown));
 }
 
 // Nodes whose text is not running text a forge scans for mentions.
-const NOT_RUNNING_TEXT = new Set(['code', 'inlineCode', 'blockquote', 'html', 'link', 'linkReference', 'definition', 'image', 'imageReference']);
+const NOT_RUNNING_TEXT = new Set([
+  'code',
+  'inlineCode',
+  'blockquote',
+  'html',
+  'link',
+  'linkReference',
+  'definition',
+  'image',
+  'imageReference',
+]);
 
 function runningText(node: Nodes, out: string[]): void {
   if (NOT_RUNNING_TEXT.has(node.type)) {

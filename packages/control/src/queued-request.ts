@@ -5,7 +5,13 @@ import { cycleIdSchema } from '@prbot/core';
 export const queuedRequestSchema = z.object({
   triggerId: z.string().min(1).max(300),
   trigger: z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('comment'), commentId: z.number().int().positive(), commentKind: z.enum(['issue', 'review', 'summary']).optional(), author: z.string(), body: z.string() }),
+    z.object({
+      kind: z.literal('comment'),
+      commentId: z.number().int().positive(),
+      commentKind: z.enum(['issue', 'review', 'summary']).optional(),
+      author: z.string(),
+      body: z.string(),
+    }),
     z.object({ kind: z.literal('label'), label: z.string(), actor: z.string() }),
   ]),
   via: z.enum(['poll', 'webhook']),
@@ -16,4 +22,3 @@ export const queuedRequestSchema = z.object({
   queuedAt: z.number(),
 });
 export type QueuedRequest = z.infer<typeof queuedRequestSchema>;
-

@@ -42,35 +42,62 @@ export async function pollPr(rt: Runtime, number: number): Promise<PolledRevisio
   const cfg = rt.cfg.revise;
   const forge = rt.forge;
   if (!cfg.enabled || !canRevise(forge)) return [];
-  await startQueued(rt, number).catch((err: unknown) => rt.log.warn({ pr: number, err: (err as Error).message }, `cannot start the queued revise requests of PR #${number} now`));
+  await startQueued(rt, number).catch((err: unknown) =>
+    rt.log.warn(
+      { pr: number, err: (err as Error).message },
+      `cannot start the queued revise requests of PR #${number} now`,
+    ),
+  );
   const out: PolledRevision[] = [];
   const label = cfg.label;
   if (label !== null && forge.labeledBy) {
     try {
       const pr = await forge.getPr(number);
-      const actor = pr && pr.state === 'open' && pr.labels.includes(label) ? await forge.labeledBy(number, label) : null;
-      if (pr && actor && !(await rt.redis.exists(rt.keys.reviseTrigger(number, labelIdentity(label, pr.headSha, actor))))) {
-        out.push({ pr: number, commentId: 0, label, result: await requestRevision(rt, { pr: number, trigger: { kind: 'label', label, actor }, via: 'poll' }) });
+      const actor =
+        pr && pr.state === 'open' && pr.labels.includes(label) ? await forge.labeledBy(number, label) : null;
+      if (
+        pr &&
+        actor &&
+        !(await rt.redis.exists(rt.keys.reviseTrigger(number, labelIdentity(label, pr.headSha, actor))))
+      ) {
+        out.push({
+          pr: number,
+          commentId: 0,
+          label,
+          result: await requestRevision(rt, { pr: number, trigger: { kind: 'label', label, actor }, via: 'poll' }),
+        });
       }
     } catch (err) {
-      rt.log.warn({ pr: number, err: (err as Error).message }, `cannot read who put ${label} on PR #${number}; the label waits for the next produce`);
+      rt.log.warn(
+        { pr: number, err: (err as Error).message },
+        `cannot read who put ${label} on PR #${number}; the label waits for the next produce`,
+      );
     }
   }
   let comments;
   try {
     comments = await forge.listPrComments(number);
   } catch (err) {
-    rt.log.warn({ pr: number, err: (err as Error).message }, `cannot read the comments of PR #${number}; revise requests there wait for the next produce`);
+    rt.log.warn(
+      { pr: number, err: (err as Error).message },
+      `cannot read the comments of PR #${number}; revise requests there wait for the next produce`,
+    );
     return out;
   }
   const asking = [];
   for (const c of comments) if (await mentions(c.body, cfg.handle)) asking.push(c);
   if (asking.length === 0) return out;
   // Judged before (by poll or webhook): no forge call at all. One MGET per PR, not a round trip per comment.
-  const judged = await rt.redis.mget(asking.map((c) => rt.keys.reviseTrigger(number, requestIdentity(forge.kind, c.kind, c.id))));
+  const judged = await rt.redis.mget(
+    asking.map((c) => rt.keys.reviseTrigger(number, requestIdentity(forge.kind, c.kind, c.id))),
+  );
   for (const [i, c] of asking.entries()) {
     if (judged[i] !== null) continue;
-    const result = await requestRevision(rt, { pr: number, trigger: { kind: 'comment', commentId: c.id, commentKind: c.kind, author: c.author, body: c.body }, via: 'poll' });
+    const result = await requestRevision(rt, {
+      pr: number,
+      trigger: { kind: 'comment', commentId: c.id, commentKind: c.kind, author: c.author, body: c.body },
+      via: 'poll',
+    });
     out.push({ pr: number, commentId: c.id, result });
   }
   return out;

@@ -14,7 +14,11 @@ import { queuedRequestSchema, type QueuedRequest } from './queued-request.ts';
  */
 /** Appends the request to its PR's queue; returns how many were queued before it. */
 export async function queueRequest(rt: Runtime, pr: number, entry: QueuedRequest): Promise<number> {
-  const [[, length]] = (await rt.redis.multi().rpush(rt.keys.reviseQueue(pr), JSON.stringify(entry)).sadd(rt.keys.reviseQueued(entry.gapId), String(pr)).exec()) as [[Error | null, number]];
+  const [[, length]] = (await rt.redis
+    .multi()
+    .rpush(rt.keys.reviseQueue(pr), JSON.stringify(entry))
+    .sadd(rt.keys.reviseQueued(entry.gapId), String(pr))
+    .exec()) as [[Error | null, number]];
   return length - 1;
 }
 
@@ -44,7 +48,8 @@ export async function startQueued(rt: Runtime, prNumber: number): Promise<string
     if (ended) {
       // Ended without ever running (the reconciler found its lock and no job: a crash between the two):
       // the request is not lost, it runs under a new cycle id. Otherwise it ran; it is done.
-      if (ended.stage === 'produce') await rt.redis.lset(key, 0, JSON.stringify({ ...entry, cycleId: newCycleId(rt.clock()) }));
+      if (ended.stage === 'produce')
+        await rt.redis.lset(key, 0, JSON.stringify({ ...entry, cycleId: newCycleId(rt.clock()) }));
       else await rt.redis.lrem(key, 1, raw);
       continue;
     }
@@ -72,7 +77,10 @@ export async function startQueued(rt: Runtime, prNumber: number): Promise<string
       throw err;
     }
     await rt.redis.lrem(key, 1, raw);
-    rt.log.info({ pr: prNumber, cycle: entry.cycleId, revision: entry.revision, queuedFor: rt.clock() - entry.queuedAt }, `queued revise request ${entry.triggerId} on PR #${prNumber} started as cycle ${entry.cycleId}`);
+    rt.log.info(
+      { pr: prNumber, cycle: entry.cycleId, revision: entry.revision, queuedFor: rt.clock() - entry.queuedAt },
+      `queued revise request ${entry.triggerId} on PR #${prNumber} started as cycle ${entry.cycleId}`,
+    );
     return [entry.cycleId];
   }
 }
@@ -87,10 +95,14 @@ export async function startQueuedForGap(rt: Runtime, gapId: string): Promise<str
     const prs = await rt.redis.smembers(rt.keys.reviseQueued(gapId));
     for (const pr of prs) {
       started.push(...(await startQueued(rt, Number(pr))));
-      if ((await rt.redis.llen(rt.keys.reviseQueue(Number(pr)))) === 0) await rt.redis.srem(rt.keys.reviseQueued(gapId), pr);
+      if ((await rt.redis.llen(rt.keys.reviseQueue(Number(pr)))) === 0)
+        await rt.redis.srem(rt.keys.reviseQueued(gapId), pr);
     }
   } catch (err) {
-    rt.log.warn({ gap: gapId, err: (err as Error).message }, 'could not start the queued revise requests of the gap; the next produce tries again');
+    rt.log.warn(
+      { gap: gapId, err: (err as Error).message },
+      'could not start the queued revise requests of the gap; the next produce tries again',
+    );
   }
   return started;
 }

@@ -7,7 +7,7 @@ import type { QueuedRequest } from './queued-request.ts';
 import { originOf } from './revise-start.ts';
 export { threadFor } from './revise-start.ts';
 
-export type RevisionTrigger =
+type RevisionTrigger =
   | { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review' | 'summary'; author: string; body: string }
   | { kind: 'label'; label: string; actor: string };
 

@@ -1,17 +1,36 @@
-import { isOwnReply, requestIdentity, reviseBranchRefusal, type Forge, type PrComment, type PrDetail, type ReviseForge } from '@prbot/forge';
+import {
+  isOwnReply,
+  requestIdentity,
+  reviseBranchRefusal,
+  type Forge,
+  type PrComment,
+  type PrDetail,
+  type ReviseForge,
+} from '@prbot/forge';
 import { type CycleRecord, type ProposeJob, type ReviseRequest } from '@prbot/core';
 import { gapHistory, getRecord, jobKeyFrom, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
 import { withoutQuotes } from './mention.ts';
 import type { QueuedRequest } from './queued-request.ts';
 
 /** The gap a bot PR belongs to, from prbot's own record of the cycle that opened it (its marker is signed). */
-export async function originOf(rt: Runtime, pr: PrDetail): Promise<{ gap: { id: string; text: string; line: number }; origin: CycleRecord | null; history: CycleRecord[] } | { refused: string }> {
+export async function originOf(
+  rt: Runtime,
+  pr: PrDetail,
+): Promise<
+  | { gap: { id: string; text: string; line: number }; origin: CycleRecord | null; history: CycleRecord[] }
+  | { refused: string }
+> {
   const origin = await getRecord(rt.redis, rt.keys, pr.cycleId!);
   const gapId = origin?.gap_id ?? pr.gapId;
   const history = gapId ? await gapHistory(rt.redis, rt.keys, gapId, 20) : [];
   const known = origin?.gap_text ? origin : history.find((h) => h.gap_text);
-  if (!gapId || !known?.gap_text || known.gap_line === null) return { refused: `no record of cycle ${pr.cycleId} that opened PR #${pr.number}` };
-  const wrongBranch = reviseBranchRefusal(pr.branch, { prefix: rt.cfg.forge.branchPrefix, base: rt.cfg.repo.base, originBranch: origin?.branch });
+  if (!gapId || !known?.gap_text || known.gap_line === null)
+    return { refused: `no record of cycle ${pr.cycleId} that opened PR #${pr.number}` };
+  const wrongBranch = reviseBranchRefusal(pr.branch, {
+    prefix: rt.cfg.forge.branchPrefix,
+    base: rt.cfg.repo.base,
+    originBranch: origin?.branch,
+  });
   if (wrongBranch) return { refused: `PR #${pr.number}: ${wrongBranch}` };
   return { gap: { id: gapId, text: known.gap_text, line: known.gap_line }, origin, history };
 }
@@ -21,11 +40,20 @@ export async function originOf(rt: Runtime, pr: PrDetail): Promise<{ gap: { id: 
  * the revision before it pushed). The gap's lock is already held under `entry.cycleId`; the job id
  * comes from it, so a repeated start adds nothing.
  */
-export async function startCycle(rt: Runtime, forge: Forge & ReviseForge, pr: PrDetail, entry: QueuedRequest, o: { gap: { id: string; text: string; line: number }; origin: CycleRecord | null; history: CycleRecord[] }): Promise<void> {
+export async function startCycle(
+  rt: Runtime,
+  forge: Forge & ReviseForge,
+  pr: PrDetail,
+  entry: QueuedRequest,
+  o: { gap: { id: string; text: string; line: number }; origin: CycleRecord | null; history: CycleRecord[] },
+): Promise<void> {
   const cfg = rt.cfg.revise;
   const comments = await forge.listPrComments(pr.number);
   const t = entry.trigger;
-  const trigger = t.kind === 'comment' ? { id: t.commentId, kind: t.commentKind ?? 'issue', author: t.author, body: await withoutQuotes(t.body) } : null;
+  const trigger =
+    t.kind === 'comment'
+      ? { id: t.commentId, kind: t.commentKind ?? 'issue', author: t.author, body: await withoutQuotes(t.body) }
+      : null;
   const { thread, omitted } = threadFor(comments, cfg, trigger, forge.kind);
   const revise: ReviseRequest = {
     pr: pr.number,
@@ -38,8 +66,18 @@ export async function startCycle(rt: Runtime, forge: Forge & ReviseForge, pr: Pr
     lastDigest: lastDigest([...(o.origin ? [o.origin] : []), ...o.history]),
     revision: entry.revision,
   };
-  const data: ProposeJob = { cycleId: entry.cycleId, gap: o.gap, baseCommit: pr.headSha, createdAt: rt.clock(), dryRun: rt.cfg.dryRun, notes: [], revise };
-  await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), { jobId: stageJobId(entry.cycleId, 'propose') });
+  const data: ProposeJob = {
+    cycleId: entry.cycleId,
+    gap: o.gap,
+    baseCommit: pr.headSha,
+    createdAt: rt.clock(),
+    dryRun: rt.cfg.dryRun,
+    notes: [],
+    revise,
+  };
+  await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), {
+    jobId: stageJobId(entry.cycleId, 'propose'),
+  });
 }
 
 /** The newest `threadCap` comments, newest last, each capped; the trigger is marked (and kept even if older). */
@@ -51,15 +89,26 @@ export function threadFor(
 ): { thread: ReviseRequest['thread']; omitted: number } {
   const own = comments.filter((c) => !isOwnReply(c.body));
   const wanted = trigger && requestIdentity(forgeKind, trigger.kind, trigger.id);
-  const isTrigger = (c: { id: number; kind: PrComment['kind'] }) => wanted !== null && requestIdentity(forgeKind, c.kind, c.id) === wanted;
+  const isTrigger = (c: { id: number; kind: PrComment['kind'] }) =>
+    wanted !== null && requestIdentity(forgeKind, c.kind, c.id) === wanted;
   // The request as the reviewer wrote it, without the text it quotes (trigger.body comes without quotes).
   for (const [i, c] of own.entries()) if (trigger && isTrigger(c)) own[i] = { ...c, body: trigger.body };
   // A webhook may deliver the comment before the listing shows it.
-  if (trigger && !own.some(isTrigger)) own.push({ id: trigger.id, kind: trigger.kind, author: trigger.author, body: trigger.body, createdAt: '9999' });
+  if (trigger && !own.some(isTrigger))
+    own.push({ id: trigger.id, kind: trigger.kind, author: trigger.author, body: trigger.body, createdAt: '9999' });
   const kept = own.slice(-cfg.threadCap);
-  const cap = (s: string) => (s.length > cfg.commentChars ? `${s.slice(0, cfg.commentChars)}\n[… ${s.length - cfg.commentChars} more characters cut]` : s);
+  const cap = (s: string) =>
+    s.length > cfg.commentChars
+      ? `${s.slice(0, cfg.commentChars)}\n[… ${s.length - cfg.commentChars} more characters cut]`
+      : s;
   return {
-    thread: kept.map((c) => ({ author: c.author.slice(0, 100), kind: c.kind, body: cap(c.body), ...(c.path ? { path: c.path.slice(0, 300) } : {}), trigger: isTrigger(c) })),
+    thread: kept.map((c) => ({
+      author: c.author.slice(0, 100),
+      kind: c.kind,
+      body: cap(c.body),
+      ...(c.path ? { path: c.path.slice(0, 300) } : {}),
+      trigger: isTrigger(c),
+    })),
     omitted: own.length - kept.length,
   };
 }
@@ -71,4 +120,3 @@ function lastDigest(records: CycleRecord[]): string | null {
   const failed = r.tests.find((t) => !t.ok) ?? r.tests[r.tests.length - 1]!;
   return `${r.outcome} (${failed.argv.join(' ')} → ${failed.ok ? 'passed' : `exit ${failed.exitCode ?? failed.signal}`}):\n${failed.tail.slice(-3000)}`;
 }
-

@@ -50,7 +50,7 @@ interface FakeComment {
 }
 
 /** A submitted review: its own body (the summary) and state; inline comments point at it by reviewId. */
-export interface FakeReview {
+interface FakeReview {
   id: number;
   pull: number;
   author: string;
