@@ -1,5 +1,5 @@
-import { canRevise, hasWriteAccess, isOwnReply, reply, requestIdentity, type Forge, type ReviseForge } from '@prbot/forge';
-import { CycleEnded, newCycleId } from '@prbot/core';
+import { canRevise, hasWriteAccess, isOwnReply, reasonOf, reply, requestIdentity, type Forge, type ReviseForge } from '@prbot/forge';
+import { newCycleId } from '@prbot/core';
 import { stageJobId, type Runtime } from '@prbot/pipeline';
 import { mentions } from './mention.ts';
 import { queueRequest, startQueued } from './revise-queue.ts';
@@ -169,8 +169,4 @@ function botLogin(rt: Runtime, forge: Forge & ReviseForge): Promise<string | nul
     logins.set(forge, login);
   }
   return login;
-}
-
-function reasonOf(err: unknown): string {
-  return err instanceof CycleEnded ? err.reason : (err as Error).message;
 }
