@@ -9,3 +9,4 @@ export * from './forge-spec.ts';
 export * from './redis-dump.ts';
 export * from './webhooks.ts';
 export * from './listen.ts';
+export * from './redis-sentinel.ts';
