@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { utcDay, type Runtime } from '@prbot/core';
-import { freePort, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinelSet } from '@prbot/test-support';
+import { STAGES, utcDay, type Runtime } from '@prbot/core';
+import { freePort, lagReplicas, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinelSet } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
@@ -11,9 +11,10 @@ import { closeWorlds, recordRow, reliabilityWorld, spawnWorker, stopChild, until
 /**
  * Redis that fails over under prbot, for real: a Redis Cluster (3 masters + 3 replicas) and a
  * Sentinel set (1 master + 2 replicas + 3 sentinels), real redis-server processes. With cycles in
- * flight the master holding prbot's keys is SIGKILLed while its replicas are frozen (SIGSTOP, from
- * half a second before the kill to half a second after: the lagged replica the outside check saw
- * a queue stick after), a replica is promoted, and the old master comes back as a replica.
+ * flight the master holding prbot's keys is SIGKILLed while its replicas lag (frozen with SIGSTOP
+ * and their replication links cut, from half a second before the kill to half a second after:
+ * the lagged replica the outside check saw a queue stick after), a replica is promoted, and the
+ * old master comes back as a replica.
  *
  * PRBOT_FAILOVER_RUNS repeats each mode (CI: 2; the stuck queue showed in 2 of 5 runs outside).
  */
@@ -53,6 +54,8 @@ async function startHa(mode: Mode): Promise<HaSet> {
   };
 }
 
+const secs = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`);
+
 let ha: HaSet | undefined;
 let worker: WorkerChild | undefined;
 afterEach(async () => {
@@ -62,6 +65,12 @@ afterEach(async () => {
   await ha?.stop();
   ha = undefined;
 });
+
+/** Jobs completed in every stage queue: it grows again as soon as any stage takes jobs. */
+async function completedJobs(rt: Runtime): Promise<number> {
+  const counts = await Promise.all(STAGES.map((q) => rt.queues[q].getJobCounts('completed').catch(() => ({ completed: -1 }))));
+  return counts.reduce((a, c) => a + (c.completed ?? 0), 0);
+}
 
 async function outcomesOf(rt: Runtime, ids: string[]): Promise<number> {
   const got = await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id)).catch(() => null)));
@@ -94,22 +103,25 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       const { master, replicas } = await ha.owner(h.prefix);
       expect(replicas.length).toBeGreaterThan(0);
       const before = await outcomesOf(rt, ids);
-      for (const r of replicas) process.kill(ha.pid(r), 'SIGSTOP');
+      const completedBefore = await completedJobs(rt);
+      const lag = await lagReplicas(`redis://127.0.0.1:${master}`, replicas.map((r) => ha!.pid(r)));
       await new Promise((r) => setTimeout(r, FREEZE_BEFORE_MS));
       process.kill(ha.pid(master), 'SIGKILL');
       const killedAt = Date.now();
+      // Flowing again: the first stage job completed after the kill, and the first outcome (both
+      // polls ride the failover themselves, so they answer as soon as Redis does).
+      let jobsFlowMs: number | null = null;
+      let outcomesFlowMs: number | null = null;
+      const watchFlow = Promise.all([
+        until(async () => (await completedJobs(rt)) > completedBefore, 60_000, 100).then((ok) => (jobsFlowMs = ok ? Date.now() - killedAt : null)),
+        until(async () => (await outcomesOf(rt, ids)) > before, 60_000, 100).then((ok) => (outcomesFlowMs = ok ? Date.now() - killedAt : null)),
+      ]);
       await new Promise((r) => setTimeout(r, FREEZE_AFTER_MS));
-      for (const r of replicas) process.kill(ha.pid(r), 'SIGCONT');
+      lag.resume();
 
       // Promoted: the keys' owner is another server.
       expect(await until(async () => (await ha!.owner(h.prefix).catch(() => ({ master }))).master !== master, 30_000, 100)).toBe(true);
       const promotedMs = Date.now() - killedAt;
-      // Flowing again: the first outcome recorded after the kill (the poll itself rides the failover).
-      let flowingMs: number | null = null;
-      const watchFlow = (async () => {
-        const base = await outcomesOf(rt, ids);
-        if (await until(async () => (await outcomesOf(rt, ids)) > base, 60_000, 100)) flowingMs = Date.now() - killedAt;
-      })();
       await ha.restart(master); // the old master comes back and is made a replica
       const records = await waitForOutcomes(rt, ids, 60_000).catch(async (err: Error) => {
         console.error(worker?.output().slice(-6000));
@@ -138,14 +150,16 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       const out = worker.output();
       // A stage attempt spent on a failover: the outside check saw 3-5 of these per failover.
       const redirectionsPaid = out.split('\n').filter((l) => l.includes('"stage failed"') && /Too many Cluster redirections|MOVED|ASK|READONLY|CLUSTERDOWN|TRYAGAIN|ECONNRESET|Connection is closed/.test(l)).length;
+      const redirectionErrors = (out.match(/Too many Cluster redirections|\bMOVED\b|\bREADONLY\b|CLUSTERDOWN/g) ?? []).length;
+      const unconfirmed = (out.match(/is not confirmed on a replica/g) ?? []).length;
       const notOk = records.filter((r) => r.outcome !== 'ok').map((r) => `${r.outcome}: ${r.reason.slice(0, 160)}`);
       recordRow({
-        fault: `Redis ${mode === 'cluster' ? 'Cluster (3 masters + 3 replicas)' : 'Sentinel (1 master + 2 replicas + 3 sentinels)'}: SIGKILL of the master holding prbot's keys, its replicas frozen (SIGSTOP) ${FREEZE_BEFORE_MS} ms before to ${FREEZE_AFTER_MS} ms after; old master back as a replica (run ${run})`,
+        fault: `Redis ${mode === 'cluster' ? 'Cluster (3 masters + 3 replicas)' : 'Sentinel (1 master + 2 replicas + 3 sentinels)'}: SIGKILL of the master holding prbot's keys, its replicas frozen (SIGSTOP) and cut off (CLIENT KILL TYPE replica) ${FREEZE_BEFORE_MS} ms before to ${FREEZE_AFTER_MS} ms after; old master back as a replica (run ${run})`,
         injections: 1,
         inFlight: CYCLES - before,
         lost,
         duplicates: Math.max(0, statTotal - CYCLES) + historyDup + Math.max(0, prFiles.length - okRecords.length) + reEnqueued + Math.max(0, charged - requests),
-        notes: `replica promoted ${(promotedMs / 1000).toFixed(1)} s after the kill; cycles flowing again ${flowingMs === null ? 'never seen' : `${(flowingMs / 1000).toFixed(1)} s`} after it; old master :${master} back as a replica (owner now :${after.master}, replicas ${after.replicas.map((p) => `:${p}`).join(', ')}); ${charged} calls charged for ${requests} model requests; ${prFiles.length} PRs for ${okRecords.length} ok; worker ${workerAlive ? 'alive' : 'exited'}, /healthz ${health.status}, queue recoveries: ${recoveries.join(', ') || 'none'}; stage attempts failed on redirection/failover errors: ${redirectionsPaid}; outcomes: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
+        notes: `replica promoted ${(promotedMs / 1000).toFixed(1)} s after the kill; first stage job completed ${secs(jobsFlowMs)} and first outcome ${secs(outcomesFlowMs)} after the kill; old master :${master} back as a replica (owner now :${after.master}, replicas ${after.replicas.map((p) => `:${p}`).join(', ')}); ${charged} calls charged for ${requests} model requests; ${prFiles.length} PRs for ${okRecords.length} ok; worker ${workerAlive ? 'alive' : 'exited'}, /healthz ${health.status}, queue recoveries: ${recoveries.join(', ') || 'none'}; stage attempts failed on redirection/failover errors: ${redirectionsPaid} (redirection errors in the worker log: ${redirectionErrors}; writes not confirmed on a replica at first, written again or waited for: ${unconfirmed}); outcomes: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
       });
       expect(lost).toBe(0);
       expect(statTotal).toBe(CYCLES);

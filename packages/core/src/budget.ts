@@ -67,7 +67,8 @@ export class Budget {
    * One budget write, tried again under the same id until Redis took it and (when replicas are
    * configured) a replica confirmed it: a reply lost in a failover, or a write the new master
    * never received, is written again without charging twice (the scripts skip an id they have).
-   * Bounded; past it the error goes to the caller (which waits Redis out with a fresh id).
+   * Bounded: past a minute a Redis error goes to the caller (which waits Redis out with a fresh
+   * id), and a write Redis took but no replica confirmed stands unconfirmed (logged by `replicas`).
    */
   private async once<T>(what: string, write: (op: string) => Promise<T>): Promise<T> {
     const op = randomUUID();
@@ -75,12 +76,12 @@ export class Budget {
     let wait = 100;
     for (;;) {
       try {
+        const mark = this.replicas?.mark() ?? 0;
         const r = await write(op);
-        if (!this.replicas || (await this.replicas.confirm(what))) return r;
+        if (!this.replicas || (await this.replicas.confirm(what, mark)) || Date.now() + wait > deadline) return r;
       } catch (err) {
         if (!isRedisTransient(err) || Date.now() + wait > deadline) throw err;
       }
-      if (Date.now() + wait > deadline) throw new Error(`NOREPLICAS no replica confirmed ${what} in 60 s`);
       await new Promise((res) => setTimeout(res, wait));
       wait = Math.min(wait * 2, 2000);
     }

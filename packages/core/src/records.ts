@@ -10,7 +10,7 @@ import { contextShownSchema } from './context/index.ts';
 import { modelInfoSchema } from './model/info.ts';
 import { outcomeSchema, type Outcome } from './outcomes.ts';
 import { withScripts } from './scripts.ts';
-import type { ReplicaWait } from './replica-wait.ts';
+import { writeConfirmed, type ReplicaWait } from './replica-wait.ts';
 import { redactDeep } from './redact.ts';
 import { commandResultSchema } from './testresult.ts';
 
@@ -103,7 +103,7 @@ export async function recordOutcome(deps: RecorderDeps, given: CycleRecord): Pro
   const record = redactDeep(given);
   const r = withScripts(deps.redis);
   const json = JSON.stringify(cycleRecordSchema.parse(record));
-  const fresh =
+  const write = async () =>
     (await r.recordOutcome(
       deps.keys.outcome(record.cycle_id),
       deps.keys.record(record.cycle_id),
@@ -119,11 +119,10 @@ export async function recordOutcome(deps: RecorderDeps, given: CycleRecord): Pro
       RECORD_TTL_S,
       record.gap_id ? '1' : '0',
     )) === 1;
-  // Unconfirmed: thrown as Redis's own NOREPLICAS (transient), so the caller's retry records
-  // again; the script keeps the first record, and one lost with the old master is written anew.
-  if (deps.replicas && !(await deps.replicas.confirm(`the outcome of ${record.cycle_id}`))) {
-    throw new Error(`NOREPLICAS no replica confirmed the outcome of ${record.cycle_id}`);
-  }
+  // Confirmed on a replica, or written again until it is (the script keeps the first record, and
+  // writes anew one the old master took with it).
+  let fresh = false;
+  await writeConfirmed(deps.replicas, `the outcome of ${record.cycle_id}`, async () => (fresh = (await write()) || fresh));
   const standing = redactDeep(fresh ? record : ((await getRecord(deps.redis, deps.keys, record.cycle_id)) ?? record));
   await writeRecordFile(deps.recordsDir, standing);
   await deps.events.add('cycle', standing, { jobId: `${standing.cycle_id}-event` });

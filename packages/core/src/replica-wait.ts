@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { Logger } from './logger.ts';
 import type { RedisClient } from './redis.ts';
 
@@ -10,13 +11,19 @@ import type { RedisClient } from './redis.ts';
  * charge or the PR bookkeeping lost that way is a cycle recorded twice, a charge forgotten or a PR
  * limit overshot. WAIT blocks until a replica acknowledged everything this connection wrote.
  *
- * Bounded: a replica that is down or frozen costs at most `timeoutMs` per write, and the write
- * then stands unconfirmed (logged and counted; docs/RELIABILITY.md says what that can lose). A
- * server with no connected replica (a single dev server) is not waited on at all.
+ * Bounded: a replica that is down or frozen costs at most `timeoutMs` per try; callers write
+ * again (their writes are idempotent) and wait again for a bounded time, then let the write stand
+ * unconfirmed (logged and counted; docs/RELIABILITY.md says what that can lose). A server that
+ * never had a replica (a single dev server) is not waited on at all.
  */
 export interface ReplicaWait {
-  /** Waits until a replica has this connection's writes so far; false when it did not in time. */
-  confirm(what: string): Promise<boolean>;
+  /** Call before the write: the connection generation `confirm` checks against. */
+  mark(): number;
+  /**
+   * Waits until a replica has this connection's writes so far; false when it did not in time, or
+   * when the connection changed since `mark` (the write may have died with the old master).
+   */
+  confirm(what: string, mark: number): Promise<boolean>;
   /** Writes confirmed, left unconfirmed after the timeout, and skipped (no replica connected). */
   readonly counts: { confirmed: number; unconfirmed: number; skipped: number };
 }
@@ -27,46 +34,79 @@ const REPLICA_CHECK_MS = 5000;
 
 export function replicaWait(redis: RedisClient, slotKey: string, o: { replicas: number; timeoutMs: number }, log?: Logger): ReplicaWait {
   const counts = { confirmed: 0, unconfirmed: 0, skipped: 0 };
-  let known: { replicas: number; at: number } | null = null;
-  // One pipeline per call: on a Cluster it goes to the node owning `slotKey` (prbot's hash tag),
-  // over the same connection the writes took, which is what WAIT counts.
-  const onOwner = async (cmd: (p: ReturnType<RedisClient['pipeline']>) => void): Promise<unknown> => {
-    const p = redis.pipeline().exists(slotKey);
-    cmd(p);
-    const res = await p.exec();
-    const last = res?.[res.length - 1];
-    if (!last) throw new Error('WAIT pipeline returned nothing');
+  let known: { replicas: number; replicated: boolean; at: number } | null = null;
+  // ioredis sends a command again on the new connection after a reconnect: a WAIT sent again to
+  // a promoted replica answers at once for a connection that wrote nothing, and would confirm a
+  // write the old master took with it. Any reconnect between the write and the answer voids it.
+  let generation = 0;
+  const bump = () => {
+    generation++;
+    known = null;
+  };
+  for (const ev of ['close', 'reconnecting', '+node', '-node', 'node error', '+switch-master']) redis.on(ev, bump);
+  // On a Cluster a pipeline goes to the node owning `slotKey` (prbot's hash tag), over the
+  // connection the writes took, which is what WAIT counts; one server or Sentinel: the connection.
+  const onOwner = async (cmd: string, ...args: string[]): Promise<unknown> => {
+    if (!(redis instanceof Cluster)) return redis.call(cmd, ...args);
+    const res = await redis.pipeline().exists(slotKey).call(cmd, ...args).exec();
+    const last = res?.[1];
+    if (!last) throw new Error(`${cmd} pipeline returned nothing`);
     if (last[0]) throw last[0];
     return last[1];
   };
-  const connectedReplicas = async (): Promise<number> => {
-    if (known && Date.now() - known.at < REPLICA_CHECK_MS) return known.replicas;
-    const info = String(await onOwner((p) => p.info('replication')));
-    const m = /^connected_slaves:(\d+)/m.exec(info);
-    known = { replicas: m ? Number(m[1]) : 0, at: Date.now() };
-    return known.replicas;
+  // `replicated`: this server has (or had) replicas. A backlog exists once a replica attached and
+  // on a promoted replica; a server that never had one (a dev server) is not waited on at all.
+  const replication = async () => {
+    if (known && Date.now() - known.at < REPLICA_CHECK_MS) return known;
+    const info = String(await onOwner('INFO', 'replication'));
+    const connected = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
+    known = { replicas: connected, replicated: connected > 0 || /^repl_backlog_active:1/m.test(info), at: Date.now() };
+    return known;
+  };
+  const unconfirmed = (what: string, why: string, acked: number) => {
+    counts.unconfirmed++;
+    known = null;
+    log?.warn({ what, acked, wanted: o.replicas, timeoutMs: o.timeoutMs, unconfirmed: counts.unconfirmed }, `${what} is not confirmed on a replica (${why}): written again or waited for`);
+    return false;
   };
   return {
     counts,
-    async confirm(what) {
+    mark: () => generation,
+    async confirm(what, mark) {
       if (o.replicas === 0) return true;
-      const have = await connectedReplicas();
-      if (have === 0) {
+      if (generation !== mark) return unconfirmed(what, 'the connection changed since the write', 0);
+      const { replicas: have, replicated } = await replication();
+      if (!replicated) {
         counts.skipped++;
         return true;
       }
-      const acked = Number(await onOwner((p) => p.call('WAIT', String(Math.min(o.replicas, have)), String(o.timeoutMs))));
+      // Replicas were there and none is now (cut off, restarting): nothing can confirm the write.
+      if (have === 0) return unconfirmed(what, 'no replica is connected', 0);
+      const acked = Number(await onOwner('WAIT', String(Math.min(o.replicas, have)), String(o.timeoutMs)));
+      if (generation !== mark) return unconfirmed(what, 'the connection changed during the wait', acked);
       if (acked >= Math.min(o.replicas, have)) {
         counts.confirmed++;
         return true;
       }
-      counts.unconfirmed++;
-      known = null;
-      log?.warn(
-        { what, acked, wanted: o.replicas, timeoutMs: o.timeoutMs, unconfirmed: counts.unconfirmed },
-        `no replica confirmed ${what} within ${o.timeoutMs} ms: a failover now could lose it (docs/RELIABILITY.md)`,
-      );
-      return false;
+      return unconfirmed(what, `no replica acknowledged it within ${o.timeoutMs} ms`, acked);
     },
   };
+}
+
+/** How long a write is done again while no replica confirms it, before it stands unconfirmed. */
+export const REPLICA_CONFIRM_MS = 60_000;
+
+/**
+ * Runs an idempotent write until a replica confirms it (writing it again each time: a write the
+ * old master took with it is done anew on the new one), for at most `maxMs`; then it stands
+ * unconfirmed (logged by `confirm`). Redis errors go to the caller, whose retry runs it again.
+ */
+export async function writeConfirmed<T>(rw: ReplicaWait | undefined, what: string, write: () => Promise<T>, maxMs = REPLICA_CONFIRM_MS): Promise<T> {
+  const deadline = Date.now() + maxMs;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+    const mark = rw?.mark() ?? 0;
+    const r = await write();
+    if (!rw || (await rw.confirm(what, mark)) || Date.now() + wait > deadline) return r;
+    await new Promise((res) => setTimeout(res, wait));
+  }
 }

@@ -10,3 +10,4 @@ export * from './redis-dump.ts';
 export * from './webhooks.ts';
 export * from './listen.ts';
 export * from './redis-sentinel.ts';
+export * from './lagging-replica.ts';

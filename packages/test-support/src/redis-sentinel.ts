@@ -41,6 +41,17 @@ export async function startRedisSentinel(o: { replicas?: number; sentinels?: num
     const port = await freePort();
     servers.set(port, await startRedisServer({ port, args: ['--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--replicaof', '127.0.0.1', String(masterPort)] }));
   }
+  // The replicas in sync before any sentinel is asked about them.
+  const probe = new Redis(servers.get(masterPort)!.url);
+  try {
+    for (let i = 0; i < 200; i++) {
+      const online = (String(await probe.info('replication')).match(/^slave\d+:.*state=online/gm) ?? []).length;
+      if (online >= (o.replicas ?? 2)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    probe.disconnect();
+  }
   const sentinelProcs: { port: number; kill(): void; exited: Promise<void> }[] = [];
   for (let i = 0; i < (o.sentinels ?? 3); i++) {
     const port = await freePort();
@@ -85,7 +96,8 @@ export async function startRedisSentinel(o: { replicas?: number; sentinels?: num
     const rows = (await askSentinel((r) => r.call('SENTINEL', 'REPLICAS', name))) as string[][];
     return rows
       .map((row) => Object.fromEntries(row.flatMap((v, i) => (i % 2 === 0 ? [[v, row[i + 1]]] : []))) as Record<string, string>)
-      .filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? '') && r['master-link-status'] === 'ok')
+      // Not master-link-status: a sentinel refreshes it from INFO only every 10 s.
+      .filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? ''))
       .map((r) => Number(r.port));
   };
   // Every sentinel must know the replicas (learned from INFO every 10 s at first) and each other.

@@ -1,4 +1,4 @@
-import { admitPr, botCommitSpec, canRevise, CycleEnded, forgeTitle, gapHistory, gapSlug, getRecord, prBody, PushRejected, rebuildCommit, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
+import { admitPr, writeConfirmed, botCommitSpec, canRevise, CycleEnded, forgeTitle, gapHistory, gapSlug, getRecord, prBody, PushRejected, rebuildCommit, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
 import { DeferUntil, type StageContext } from '../stage.ts';
 import { guardContext } from '../repo-context.ts';
 
@@ -30,11 +30,10 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   if (existing && existing.state !== 'open') throw new CycleEnded('ok', `draft PR opened earlier, since ${existing.state}: ${existing.url}`, { branch, pr_url: existing.url });
   if (!url) {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
-    const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock());
+    // An admission a failover loses lets a burst overshoot the PR limits: it is confirmed on a
+    // replica, or admitted again (a no-op for a cycle holding its slot) until it is.
+    const admission = await writeConfirmed(rt.replicas, 'the PR admission', () => admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock()));
     if (!admission.ok) throw new DeferUntil(admission.retryAt, admission.reason);
-    // An admission a failover loses lets a burst overshoot the PR limits: confirm it on a replica
-    // first (NOREPLICAS is a Redis wait, not an attempt; admitting again is a no-op).
-    if (!(await rt.replicas.confirm('the PR admission'))) throw new Error(`NOREPLICAS no replica confirmed the PR admission of ${data.cycleId}`);
     await s.step(40, `pushing ${branch}`);
     await rt.forge.push(rt.mirror.dir, data.botCommit, branch);
     await s.step(70, 'opening the draft PR');
