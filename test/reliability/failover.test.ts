@@ -1,7 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { STAGES, utcDay, type Runtime } from '@prbot/core';
+import type { Server } from 'node:http';
+import { createRuntime, STAGES, utcDay, type Runtime } from '@prbot/core';
+import { createDashboard } from '@prbot/dashboard';
 import { freePort, lagReplicas, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinelSet } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
@@ -58,7 +60,13 @@ const secs = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFi
 
 let ha: HaSet | undefined;
 let worker: WorkerChild | undefined;
+let dashboard: { server: Server; rt: Runtime } | undefined;
 afterEach(async () => {
+  if (dashboard) {
+    await new Promise((r) => dashboard!.server.close(r));
+    await dashboard.rt.close();
+  }
+  dashboard = undefined;
   if (worker) await stopChild(worker).catch(() => {});
   worker = undefined;
   await closeWorlds();
@@ -94,6 +102,12 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       });
       const rt = h.rt;
       worker = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
+      // The dashboard, on a connection of its own (fail fast, reconnect forever), must come back too.
+      const drt = createRuntime(h.cfg, { role: 'service', env: {} });
+      const web = createDashboard(drt, { auth: null, readOnly: true, secureCookies: false }).listen(0, '127.0.0.1');
+      dashboard = { server: web, rt: drt };
+      await new Promise((r) => web.once('listening', r));
+      const dash = `http://127.0.0.1:${(web.address() as { port: number }).port}`;
       const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
       expect(ids).toHaveLength(CYCLES);
       expect(await until(async () => (await outcomesOf(rt, ids)) >= 2, 60_000, 50)).toBe(true);
@@ -144,6 +158,8 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       const again = await produce(rt, defaultPolicy);
       const okGaps = new Set(okRecords.map((r) => r.gap_id));
       const reEnqueued = again.lines.filter((l) => l.action === 'enqueued' && okGaps.has(l.gap.id)).length;
+      const dashBack = await until(async () => (await fetch(`${dash}/healthz`).then((r) => r.status, () => 0)) === 200, 20_000, 200);
+      const metrics = await fetch(`${dash}/metrics`).then(async (r) => ({ status: r.status, text: await r.text() }));
       const health = await fetch(`http://127.0.0.1:${healthPort}/healthz`).then(async (r) => ({ status: r.status, body: (await r.json()) as { queues: { queue: string; recoveries: number }[] } }));
       const recoveries = health.body.queues.map((q) => `${q.queue} ${q.recoveries}`).filter((x) => !x.endsWith(' 0'));
       const workerAlive = worker.child.exitCode === null && worker.child.signalCode === null;
@@ -159,7 +175,7 @@ for (const mode of ['cluster', 'sentinel'] as const) {
         inFlight: CYCLES - before,
         lost,
         duplicates: Math.max(0, statTotal - CYCLES) + historyDup + Math.max(0, prFiles.length - okRecords.length) + reEnqueued + Math.max(0, charged - requests),
-        notes: `replica promoted ${(promotedMs / 1000).toFixed(1)} s after the kill; first stage job completed ${secs(jobsFlowMs)} and first outcome ${secs(outcomesFlowMs)} after the kill; old master :${master} back as a replica (owner now :${after.master}, replicas ${after.replicas.map((p) => `:${p}`).join(', ')}); ${charged} calls charged for ${requests} model requests; ${prFiles.length} PRs for ${okRecords.length} ok; worker ${workerAlive ? 'alive' : 'exited'}, /healthz ${health.status}, queue recoveries: ${recoveries.join(', ') || 'none'}; stage attempts failed on redirection/failover errors: ${redirectionsPaid} (redirection errors in the worker log: ${redirectionErrors}; writes not confirmed on a replica at first, written again or waited for: ${unconfirmed}); outcomes: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
+        notes: `replica promoted ${(promotedMs / 1000).toFixed(1)} s after the kill; first stage job completed ${secs(jobsFlowMs)} and first outcome ${secs(outcomesFlowMs)} after the kill; old master :${master} back as a replica (owner now :${after.master}, replicas ${after.replicas.map((p) => `:${p}`).join(', ')}); ${charged} calls charged for ${requests} model requests; ${prFiles.length} PRs for ${okRecords.length} ok; worker ${workerAlive ? 'alive' : 'exited'}, /healthz ${health.status}, dashboard /healthz ${dashBack ? '200 again' : 'not back'} and /metrics ${metrics.status}, queue recoveries: ${recoveries.join(', ') || 'none'}; stage attempts failed on redirection/failover errors: ${redirectionsPaid} (redirection errors in the worker log: ${redirectionErrors}; writes not confirmed on a replica at first, written again or waited for: ${unconfirmed}); outcomes: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
       });
       expect(lost).toBe(0);
       expect(statTotal).toBe(CYCLES);
@@ -169,6 +185,9 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       expect(charged).toBe(requests);
       expect(workerAlive).toBe(true);
       expect(health.status).toBe(200);
+      expect(dashBack).toBe(true);
+      expect(metrics.status).toBe(200);
+      expect(metrics.text).toContain('prbot_jobs{queue="pr",state="completed"}');
       expect(redirectionsPaid).toBe(0);
       expect(after.replicas).toContain(master);
     }, 120_000);
