@@ -1,5 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
-import { cycleRecord, newCycleId, recordOutcome, untilRedisAnswers, utcDay, type Runtime } from '@prbot/core';
+import { cycleRecord, newCycleId, utcDay } from '@prbot/core';
+import { recordOutcome, untilRedisAnswers, type Runtime } from '@prbot/pipeline';
 import { createHarness, lagReplicas, startRedisSentinel, type Harness, type RedisSentinelSet } from '@prbot/test-support';
 import { recordRow, until } from './support.ts';
 

@@ -1,8 +1,8 @@
 import type { Worker } from 'bullmq';
-import { untilRedisAnswers, type QueueName, type Runtime } from '@prbot/core';
+import { untilRedisAnswers, type QueueName, type Runtime } from '@prbot/pipeline';
 
 /** Why a queue was found not consuming. */
-export type StopReason = 'not-running' | 'connection-ended' | 'stuck';
+type StopReason = 'not-running' | 'connection-ended' | 'stuck';
 
 export interface QueueHealth {
   queue: QueueName;
