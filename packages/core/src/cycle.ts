@@ -4,6 +4,7 @@ import { changeSchema } from './changes.ts';
 import { contextShownSchema } from './context/index.ts';
 import { modelInfoSchema } from './model/info.ts';
 import { gapSchema } from './prd.ts';
+import { refreshRequestSchema } from './refresh.ts';
 import { proposalSchema } from './proposal.ts';
 import { commandResultSchema } from './testresult.ts';
 
@@ -44,6 +45,8 @@ export const proposeJobSchema = z.object({
   notes: z.array(z.string()).default([]),
   /** Set for a revise cycle: the PR it revises; pr then pushes to that branch instead of opening a PR. */
   revise: reviseRequestSchema.optional(),
+  /** Set for a refresh cycle (issue 25): pr then pushes to that branch with a lease instead of opening a PR. */
+  refresh: refreshRequestSchema.optional(),
 });
 export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema, context: z.array(contextShownSchema).optional() });
 export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSchema).min(1), botCommit: sha });

@@ -499,3 +499,8 @@ export {
 } from './revise.ts';
 export { inertText } from './inert-text.ts';
 export { AnswerDeadline, AnswerRefused, discardBody, readBounded, refuseDeclaredSize, refuseEncoding } from './bounded-read.ts';
+// Upkeep of open bot PRs (issue 25).
+export { canUpkeep, type UpkeepForge } from './forge/types.ts';
+export { LeaseRefused, pushWithLeaseBranch } from './forge/push.ts';
+export { rebuiltChangeSet, type Staleness, stalenessOf } from './staleness.ts';
+export { conflictNote, NO_MODEL_CALL, refreshCommentText, refreshOutcome, type RefreshRequest, refreshRequestSchema } from './refresh.ts';
