@@ -30,7 +30,9 @@ afterEach(async () => {
 
 type Kind = 'gitea' | 'github' | 'local';
 
-const BOT_TRUNCATE = "/** Shortens text to at most max characters. */\nexport function truncate(text, max) {\n  if (text.length <= max) return text;\n  if (max <= 1) return '…'.slice(0, max);\n  return text.slice(0, max - 1) + '…';\n}\n";
+// The file a person adds on the base (the conflict), and the bot's re-proposed edit of it.
+const HUMAN_TRUNCATE = '// truncate: added on the base by a person.\n// It keeps the first max characters.\n// The bot is asked to add the ellipsis.\nexport function truncate(text, max) {\n  return text.slice(0, max);\n}\n';
+const BOT_EDIT = { search: '  return text.slice(0, max);', replace: "  if (text.length <= max) return text;\n  if (max <= 1) return '…'.slice(0, max);\n  return text.slice(0, max - 1) + '…';" };
 
 /** The demo answer for the gap; for a re-proposal (the conflict prompt), the same change made on the new base's file. */
 async function modelScript() {
@@ -41,7 +43,7 @@ async function modelScript() {
     const answer = {
       summary: 'Makes truncate() add an ellipsis, on the new base.',
       files: [
-        { path: 'src/truncate.js', is_new: false, content: BOT_TRUNCATE },
+        { path: 'src/truncate.js', is_new: false, edits: [BOT_EDIT] },
         { path: 'test/truncate.test.js', is_new: true, content: "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { truncate } from '../src/truncate.js';\n\ntest('cuts with an ellipsis', () => {\n  assert.equal(truncate('hello world', 6), 'hello…');\n});\n" },
       ],
     };
@@ -180,7 +182,7 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     const { rt, branch } = await withBotPr(kind);
     const before = (await head(branch))!;
     // A person adds the same file on the base: an add/add conflict with the bot's change.
-    const base = await baseMoves('src/truncate.js', 'export function truncate(text, max) {\n  return text.slice(0, max);\n}\n');
+    const base = await baseMoves('src/truncate.js', HUMAN_TRUNCATE);
     startAll(rt);
     const report = await produce(rt, defaultPolicy);
     const line = upkeepLine(report.upkeep, branch);
@@ -195,7 +197,7 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     const now = (await head(branch))!;
     expect(now).toBe(r!.bot_commit);
     expect((await git(['rev-parse', `${now}^`], { cwd: h!.bare })).stdout.trim()).toBe(base);
-    expect((await git(['show', `${now}:src/truncate.js`], { cwd: h!.bare })).stdout).toBe(BOT_TRUNCATE);
+    expect((await git(['show', `${now}:src/truncate.js`], { cwd: h!.bare })).stdout).toBe(HUMAN_TRUNCATE.replace(BOT_EDIT.search, BOT_EDIT.replace));
     expect(await commentsReach(kind, 1)).toHaveLength(1);
     expect(fake?.violations ?? []).toEqual([]);
   });
