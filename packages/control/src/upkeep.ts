@@ -84,6 +84,12 @@ export async function keepBotPrs(rt: Runtime, listed: BotPr[], o: { base: string
     if (pr.state !== 'open' || !pr.gapId || !pr.cycleId || !pr.branch.startsWith(rt.cfg.forge.branchPrefix) || pr.branch === rt.cfg.repo.base) continue;
     const line = (action: UpkeepLine['action'], why: string, cycleId?: string): UpkeepLine => ({ url: pr.url, branch: pr.branch, gapId: pr.gapId, action, why, ...(cycleId ? { cycleId } : {}) });
     try {
+      // A signed marker names a cycle, not a branch: one copied into another PR is not prbot's PR.
+      const origin = await getRecord(rt.redis, rt.keys, pr.cycleId);
+      if (origin?.branch && origin.branch !== pr.branch) {
+        lines.push(line('left_alone', `its marker names cycle ${pr.cycleId}, which pushed ${origin.branch}, not ${pr.branch} (a marker copied into another PR)`));
+        continue;
+      }
       if (!wanted.has(pr.gapId)) {
         if (!u.autoclose) continue;
         const why = unwantedReason(o.prd, pr.gapId, rt.cfg.repo.prd);

@@ -183,6 +183,7 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     const before = (await head(branch))!;
     // A person adds the same file on the base: an add/add conflict with the bot's change.
     const base = await baseMoves('src/truncate.js', HUMAN_TRUNCATE);
+    const calls = (await rt.budget.today()).calls.used;
     startAll(rt);
     const report = await produce(rt, defaultPolicy);
     const line = upkeepLine(report.upkeep, branch);
@@ -191,6 +192,7 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     expect(r!.outcome).toBe('refreshed');
     expect(r!.refresh_of).toMatchObject({ mode: 'repropose', lease: before, base });
     expect(r!.model?.usage.total_tokens).toBeGreaterThan(0); // a model call, charged like any
+    expect((await rt.budget.today()).calls.used).toBe(calls + 1);
     const prompt = model!.requests.at(-1)!.body.messages.map((m) => m.content).join('\n');
     expect(prompt).toContain('This cycle REBUILDS');
     expect(prompt).toContain('"src/truncate.js"');
@@ -269,6 +271,24 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
 });
 
 describe('upkeep settings, budget and limits (gitea)', () => {
+  it('a bot marker copied into a person\'s PR → that PR is neither closed nor rewritten', async () => {
+    const { rt, branch, opened } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
+    const bot = fake!.pulls[0]!;
+    // A person opens a PR from their own branch under the bot prefix, pasting the bot PR's body (marker and all).
+    await git(['branch', 'bot/alices-work', 'main'], { cwd: h!.bare });
+    const copy = fake!.seedPull({ head: 'bot/alices-work', body: bot.body, draft: false, title: 'Alice' });
+    const prd = await readFile(path.join(h!.checkout, 'docs', 'PRD.md'), 'utf8');
+    await baseMoves('docs/PRD.md', prd.replace('- [ ]', '- [x]'));
+    const report = await produce(rt, defaultPolicy);
+    expect(upkeepLine(report.upkeep, 'bot/alices-work')).toMatchObject({ action: 'left_alone', why: expect.stringContaining('a marker copied into another PR') });
+    expect(upkeepLine(report.upkeep, branch).action).toBe('closed');
+    expect(copy.state).toBe('open');
+    expect(await head('bot/alices-work')).not.toBeNull();
+    expect(opened.branch).toBe(branch);
+    expect(fake!.violations).toEqual([]);
+  });
+
+
   it('upkeep.onConflict "comment" → one comment, no cycle, the PR as it was', async () => {
     const { rt, branch } = await withBotPr('gitea', { upkeep: { onConflict: 'comment' } });
     const before = await head(branch);
@@ -280,6 +300,29 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     const comments = await botComments('gitea');
     expect(comments).toHaveLength(1);
     expect(comments[0]).toContain('no longer applies');
+    expect(fake!.violations).toEqual([]);
+  });
+
+  it('at most upkeep.maxReproposals re-proposals per PR; then one comment, and no more cycles', async () => {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { maxReproposals: 1 } });
+    await baseMoves('src/truncate.js', HUMAN_TRUNCATE);
+    startAll(rt);
+    const first = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    expect(first.action).toBe('repropose_enqueued');
+    expect((await waitForOutcomes(rt, [first.cycleId!]))[0]!.outcome).toBe('refreshed');
+    await commentsReach('gitea', 1);
+    const refreshed = await head(branch);
+    // The person changes the very line the bot changed: a conflict again.
+    await baseMoves('src/truncate.js', HUMAN_TRUNCATE.replace('return text.slice(0, max);', 'return String(text).slice(0, max);'));
+    const calls = model!.requests.length;
+    expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('reproposal_cap');
+    expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('reproposal_cap');
+    expect(model!.requests.length).toBe(calls);
+    expect(await rt.queues.propose.getWaitingCount()).toBe(0);
+    expect(await head(branch)).toBe(refreshed);
+    const comments = await botComments('gitea');
+    expect(comments).toHaveLength(2);
+    expect(comments[1]).toContain('(upkeep.maxReproposals)');
     expect(fake!.violations).toEqual([]);
   });
 
