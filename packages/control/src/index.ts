@@ -7,4 +7,4 @@ export { setPaused, pausedQueues } from './pause.ts';
 export { prVerdict, latestPrByGap, settleBotPrs, settledPrs, settleClosedPr, type PrVerdict, type SettledPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';
 export { updateDashboardIssue, updateDashboardIssueQuietly, dashboardIssueNumber, dashboardMarker, verifiesMarker, ticked, type DashboardIssueInput, type DashboardIssueReport } from './dashboard-issue.ts';
 export { webhookBookkeeping, type WebhookBookkeepingOptions } from './webhook-actions.ts';
-export { keepBotPrs, lastPushed, unwantedReason, upkeepOnBasePush, type UpkeepLine } from './upkeep.ts';
+export { keepBotPrs, unwantedReason, upkeepOnBasePush, type UpkeepLine } from './upkeep.ts';

@@ -268,7 +268,7 @@ async function commentOnce(rt: Runtime, forge: UpkeepForge, pr: BotPr, what: str
  * The commit prbot last pushed to the PR's branch: the newest record of the gap (or the cycle
  * that opened the PR) that pushed there — opened, revised or refreshed, never a dry run.
  */
-export async function lastPushed(rt: Runtime, pr: Pick<BotPr, 'branch' | 'gapId' | 'cycleId'>): Promise<string | null> {
+async function lastPushed(rt: Runtime, pr: Pick<BotPr, 'branch' | 'gapId' | 'cycleId'>): Promise<string | null> {
   const history = pr.gapId ? await gapHistory(rt.redis, rt.keys, pr.gapId, HISTORY_KEPT) : [];
   const origin = pr.cycleId ? await getRecord(rt.redis, rt.keys, pr.cycleId) : null;
   const pushed = [...history, ...(origin ? [origin] : [])]
