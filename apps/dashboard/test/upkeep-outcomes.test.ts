@@ -3,7 +3,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cycleRecord, newCycleId, recordOutcome, type Outcome } from '@prbot/core';
+import { cycleRecord, newCycleId, type Outcome } from '@prbot/core';
+import { recordOutcome } from '@prbot/pipeline';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { createDashboard } from '../src/index.ts';
 
@@ -22,7 +23,21 @@ beforeAll(async () => {
   ];
   for (const [i, [outcome, reason]] of outcomes.entries()) {
     const at = new Date(now - 3000 + i).toISOString();
-    await recordOutcome(h.rt.recorder, cycleRecord({ cycle_id: newCycleId(now - 3000 + i), ...gap, outcome, reason, stage: outcome === 'closed_unwanted' ? 'produce' : 'pr', started_at: at, ended_at: at, dry_run: false, pr_url: 'https://git.example.com/o/r/pulls/7', kind: outcome === 'closed_unwanted' ? 'upkeep' : 'refresh' }));
+    await recordOutcome(
+      h.rt.recorder,
+      cycleRecord({
+        cycle_id: newCycleId(now - 3000 + i),
+        ...gap,
+        outcome,
+        reason,
+        stage: outcome === 'closed_unwanted' ? 'produce' : 'pr',
+        started_at: at,
+        ended_at: at,
+        dry_run: false,
+        pr_url: 'https://git.example.com/o/r/pulls/7',
+        kind: outcome === 'closed_unwanted' ? 'upkeep' : 'refresh',
+      }),
+    );
   }
   server = createDashboard(h.rt, { auth: null, readOnly: false, secureCookies: false }).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
@@ -39,6 +54,8 @@ describe('upkeep outcomes on the dashboard', () => {
     for (const o of ['refreshed', 'refresh_failed', 'closed_unwanted']) expect(html).toContain(`data-outcome="${o}"`);
     expect(html).toContain('its gap is ticked off in docs/PRD.md');
     const api = await (await fetch(`${url}/api/cycles?outcome=refreshed`)).json();
-    expect(api.cycles.map((c: { outcome: string; kind: string }) => [c.outcome, c.kind])).toEqual([['refreshed', 'refresh']]);
+    expect(api.cycles.map((c: { outcome: string; kind: string }) => [c.outcome, c.kind])).toEqual([
+      ['refreshed', 'refresh'],
+    ]);
   });
 });

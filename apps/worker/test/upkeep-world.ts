@@ -3,8 +3,19 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect } from 'vitest';
-import { createLogger, createRuntime, git, QUEUE_NAMES, type CycleRecord, type Runtime } from '@prbot/core';
-import { commitAll, createHarness, startGiteaServer, startGithubServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
+import { createLogger, type CycleRecord } from '@prbot/core';
+import { createRuntime, QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
+import {
+  commitAll,
+  createHarness,
+  startGiteaServer,
+  startGithubServer,
+  startModelServer,
+  type FakeForge,
+  type Harness,
+  type ModelServer,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import type { UpkeepLine } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '../src/index.ts';
@@ -28,8 +39,13 @@ export function tearDownAfterEach(): void {
 export type Kind = 'gitea' | 'github' | 'local';
 
 // The file a person adds on the base (the conflict), and the bot's re-proposed edit of it.
-export const HUMAN_TRUNCATE = '// truncate: added on the base by a person.\n// It keeps the first max characters.\n// The bot is asked to add the ellipsis.\nexport function truncate(text, max) {\n  return text.slice(0, max);\n}\n';
-export const BOT_EDIT = { search: '  return text.slice(0, max);', replace: "  if (text.length <= max) return text;\n  if (max <= 1) return '…'.slice(0, max);\n  return text.slice(0, max - 1) + '…';" };
+export const HUMAN_TRUNCATE =
+  '// truncate: added on the base by a person.\n// It keeps the first max characters.\n// The bot is asked to add the ellipsis.\nexport function truncate(text, max) {\n  return text.slice(0, max);\n}\n';
+export const BOT_EDIT = {
+  search: '  return text.slice(0, max);',
+  replace:
+    "  if (text.length <= max) return text;\n  if (max <= 1) return '…'.slice(0, max);\n  return text.slice(0, max - 1) + '…';",
+};
 
 /** The demo answer for the gap; for a re-proposal (the conflict prompt), the same change made on the new base's file. */
 async function modelScript() {
@@ -41,7 +57,12 @@ async function modelScript() {
       summary: 'Makes truncate() add an ellipsis, on the new base.',
       files: [
         { path: 'src/truncate.js', is_new: false, edits: [BOT_EDIT] },
-        { path: 'test/truncate.test.js', is_new: true, content: "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { truncate } from '../src/truncate.js';\n\ntest('cuts with an ellipsis', () => {\n  assert.equal(truncate('hello world', 6), 'hello…');\n});\n" },
+        {
+          path: 'test/truncate.test.js',
+          is_new: true,
+          content:
+            "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { truncate } from '../src/truncate.js';\n\ntest('cuts with an ellipsis', () => {\n  assert.equal(truncate('hello world', 6), 'hello…');\n});\n",
+        },
       ],
     };
     return { content: JSON.stringify(answer) };
@@ -59,13 +80,25 @@ export interface World {
 export async function withBotPr(kind: Kind, config: Record<string, unknown> = {}): Promise<World> {
   w.model = await startModelServer(await modelScript());
   const env = { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' };
-  const h = (w.h = await createHarness({ repo: await repoWithGaps([GAP]), env, config: { models: openaiModels(w.model), ...config } as never }));
+  const h = (w.h = await createHarness({
+    repo: await repoWithGaps([GAP]),
+    env,
+    config: { models: openaiModels(w.model), ...config } as never,
+  }));
   let rt = h.rt;
   if (kind !== 'local') {
-    const fake = (w.fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare }));
+    const fake = (w.fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({
+      owner: 'team',
+      repo: 'app',
+      token: TOKEN,
+      bare: h.bare,
+    }));
     const place = { owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h.bare };
     const forge = kind === 'gitea' ? { kind, baseUrl: fake.url, ...place } : { kind, apiUrl: fake.url, ...place };
-    const cfg = { ...h.cfg, forge: { ...h.cfg.forge, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: [], timeoutMs: 5000, ...forge } } as typeof h.cfg;
+    const cfg = {
+      ...h.cfg,
+      forge: { ...h.cfg.forge, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: [], timeoutMs: 5000, ...forge },
+    } as typeof h.cfg;
     rt = createRuntime(cfg, { role: 'worker', env, log: createLogger('silent', { pretty: false }) });
     h.rt.close = ((orig) => async () => {
       await rt.close();
@@ -78,7 +111,10 @@ export async function withBotPr(kind: Kind, config: Record<string, unknown> = {}
 }
 
 export async function head(branch: string): Promise<string | null> {
-  const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: w.h!.bare, okCodes: [1, 128] });
+  const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], {
+    cwd: w.h!.bare,
+    okCodes: [1, 128],
+  });
   return r.stdout.trim() || null;
 }
 
@@ -92,8 +128,15 @@ export async function baseMoves(file: string, content: string): Promise<string> 
 export async function humanCommitOn(branch: string): Promise<string> {
   const built = (await head(branch))!;
   const tree = (await git(['rev-parse', `${built}^{tree}`], { cwd: w.h!.bare })).stdout.trim();
-  const who = { GIT_AUTHOR_NAME: 'Alice', GIT_AUTHOR_EMAIL: 'a@x', GIT_COMMITTER_NAME: 'Alice', GIT_COMMITTER_EMAIL: 'a@x' };
-  const human = (await git(['commit-tree', tree, '-p', built, '-m', 'a human fix'], { cwd: w.h!.bare, env: who })).stdout.trim();
+  const who = {
+    GIT_AUTHOR_NAME: 'Alice',
+    GIT_AUTHOR_EMAIL: 'a@x',
+    GIT_COMMITTER_NAME: 'Alice',
+    GIT_COMMITTER_EMAIL: 'a@x',
+  };
+  const human = (
+    await git(['commit-tree', tree, '-p', built, '-m', 'a human fix'], { cwd: w.h!.bare, env: who })
+  ).stdout.trim();
   await git(['update-ref', `refs/heads/${branch}`, human, built], { cwd: w.h!.bare });
   return human;
 }
@@ -103,7 +146,12 @@ export async function botComments(kind: Kind): Promise<string[]> {
   if (kind !== 'local') return w.fake!.comments.filter((c) => c.author === 'prbot-bot').map((c) => c.body);
   const dir = path.join(w.h!.dir, 'prs');
   const out: string[] = [];
-  for (const f of (await readdir(dir)).filter((x) => x.endsWith('.json'))) out.push(...((JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { comments?: { body: string }[] }).comments ?? []).map((c) => c.body));
+  for (const f of (await readdir(dir)).filter((x) => x.endsWith('.json')))
+    out.push(
+      ...(
+        (JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { comments?: { body: string }[] }).comments ?? []
+      ).map((c) => c.body),
+    );
   return out;
 }
 
@@ -132,4 +180,3 @@ export function upkeepLine(lines: UpkeepLine[] | undefined, branch: string): Upk
 }
 
 export const startAll = (rt: Runtime) => (w.workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] }));
-

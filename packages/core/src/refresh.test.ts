@@ -16,7 +16,10 @@ describe('refresh', () => {
 
   it('maps a refresh cycle outcome into the PR terms', () => {
     expect(refreshOutcome('ok', 'pushed')).toEqual({ outcome: 'refreshed', reason: 'pushed' });
-    expect(refreshOutcome('tests_failed', 'x failed')).toEqual({ outcome: 'refresh_failed', reason: 'tests_failed: x failed' });
+    expect(refreshOutcome('tests_failed', 'x failed')).toEqual({
+      outcome: 'refresh_failed',
+      reason: 'tests_failed: x failed',
+    });
     expect(refreshOutcome('infra_failed', 'disk')).toEqual({ outcome: 'infra_failed', reason: 'disk' });
     expect(refreshOutcome('skipped_cost', 'budget')).toEqual({ outcome: 'skipped_cost', reason: 'budget' });
   });

@@ -1,5 +1,7 @@
-import { admitPr, botCommitSpec, canUpkeep, CycleEnded, getRecord, LeaseRefused, rebuildCommit, releasePrSlot, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
-import { DeferUntil, type StageContext } from '../stage.ts';
+import { CycleEnded, type CycleDetails } from '@prbot/core';
+import { canUpkeep, LeaseRefused, reviseBranchRefusal } from '@prbot/forge';
+import { admitPr, DeferUntil, getRecord, releasePrSlot, type StageContext } from '@prbot/pipeline';
+import { botCommitSpec, rebuildCommit } from '@prbot/repo';
 import { guardContext } from '../repo-context.ts';
 
 /**
@@ -13,17 +15,38 @@ export async function pushRefresh(s: StageContext<'pr'>): Promise<void> {
   const r = data.refresh!;
   const forge = rt.forge;
   const details: CycleDetails = { branch: r.branch, pr_url: r.url, tests: data.tests };
-  if (!canUpkeep(forge)) throw new CycleEnded('refresh_failed', `the ${forge.kind} forge cannot push a refresh`, details);
+  if (!canUpkeep(forge))
+    throw new CycleEnded('refresh_failed', `the ${forge.kind} forge cannot push a refresh`, details);
   // The line before the push: only prbot's own branch of this PR, never the base branch.
   const origin = await getRecord(rt.redis, rt.keys, r.originCycle);
-  const wrongBranch = reviseBranchRefusal(r.branch, { prefix: rt.cfg.forge.branchPrefix, base: rt.cfg.repo.base, originBranch: origin?.branch });
+  const wrongBranch = reviseBranchRefusal(r.branch, {
+    prefix: rt.cfg.forge.branchPrefix,
+    base: rt.cfg.repo.base,
+    originBranch: origin?.branch,
+  });
   if (wrongBranch) throw new CycleEnded('refresh_failed', `guardrail: ${wrongBranch}; nothing was pushed`, details);
-  if (data.dryRun) throw new CycleEnded('ok', `dry run: would push ${data.botCommit.slice(0, 12)} to ${r.branch} with a lease on ${r.lease.slice(0, 12)}`, details);
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
+  if (data.dryRun)
+    throw new CycleEnded(
+      'ok',
+      `dry run: would push ${data.botCommit.slice(0, 12)} to ${r.branch} with a lease on ${r.lease.slice(0, 12)}`,
+      details,
+    );
+  await rebuildCommit(
+    rt.mirror,
+    botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }),
+    data.botCommit,
+  );
 
   // A refresh counts against forge.maxPerHour like a new PR; it holds no open-PR slot of its own
   // (its PR already has one), so maxOpen cannot lock the PRs it has out of their refresh.
-  const admission = await admitPr(rt.redis, rt.keys, data.cycleId, { ...rt.cfg.forge, maxOpen: Number.MAX_SAFE_INTEGER }, () => rt.forge.listBotPrs(), rt.clock());
+  const admission = await admitPr(
+    rt.redis,
+    rt.keys,
+    data.cycleId,
+    { ...rt.cfg.forge, maxOpen: Number.MAX_SAFE_INTEGER },
+    () => rt.forge.listBotPrs(),
+    rt.clock(),
+  );
   if (!admission.ok) throw new DeferUntil(admission.retryAt, `refresh waits: ${admission.reason}`);
   await releasePrSlot(rt.redis, rt.keys, data.cycleId);
 
@@ -36,7 +59,11 @@ export async function pushRefresh(s: StageContext<'pr'>): Promise<void> {
     await rt.mirror.sync();
     const now = await rt.mirror.resolve(r.branch).catch(() => null);
     if (now === data.botCommit) throw new CycleEnded('ok', refreshed(r.branch, data.botCommit, r.lease), details);
-    throw new CycleEnded('refresh_failed', `${err.message}; the branch is at ${now ? now.slice(0, 12) : '(deleted)'}`, details);
+    throw new CycleEnded(
+      'refresh_failed',
+      `${err.message}; the branch is at ${now ? now.slice(0, 12) : '(deleted)'}`,
+      details,
+    );
   }
   throw new CycleEnded('ok', refreshed(r.branch, data.botCommit, r.lease), details);
 }

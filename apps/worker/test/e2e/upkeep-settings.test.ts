@@ -2,16 +2,30 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createLogger, createRuntime, git } from '@prbot/core';
+import { createLogger } from '@prbot/core';
+import { createRuntime } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '../helpers.ts';
-import { baseMoves, botComments, commentsReach, head, HUMAN_TRUNCATE, startAll, tearDownAfterEach, TOKEN, upkeepLine, w, withBotPr } from '../upkeep-world.ts';
+import {
+  baseMoves,
+  botComments,
+  commentsReach,
+  head,
+  HUMAN_TRUNCATE,
+  startAll,
+  tearDownAfterEach,
+  TOKEN,
+  upkeepLine,
+  w,
+  withBotPr,
+} from '../upkeep-world.ts';
 
 tearDownAfterEach();
 
 describe('upkeep settings, budget and limits (gitea)', () => {
-  it('a bot marker copied into a person\'s PR → that PR is neither closed nor rewritten', async () => {
+  it("a bot marker copied into a person's PR → that PR is neither closed nor rewritten", async () => {
     const { rt, branch, opened } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
     const bot = w.fake!.pulls[0]!;
     // A person opens a PR from their own branch under the bot prefix, pasting the bot PR's body (marker and all).
@@ -20,14 +34,16 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     const prd = await readFile(path.join(w.h!.checkout, 'docs', 'PRD.md'), 'utf8');
     await baseMoves('docs/PRD.md', prd.replace('- [ ]', '- [x]'));
     const report = await produce(rt, defaultPolicy);
-    expect(upkeepLine(report.upkeep, 'bot/alices-work')).toMatchObject({ action: 'left_alone', why: expect.stringContaining('a marker copied into another PR') });
+    expect(upkeepLine(report.upkeep, 'bot/alices-work')).toMatchObject({
+      action: 'left_alone',
+      why: expect.stringContaining('a marker copied into another PR'),
+    });
     expect(upkeepLine(report.upkeep, branch).action).toBe('closed');
     expect(copy.state).toBe('open');
     expect(await head('bot/alices-work')).not.toBeNull();
     expect(opened.branch).toBe(branch);
     expect(w.fake!.violations).toEqual([]);
   });
-
 
   it('upkeep.onConflict "comment" → one comment, no cycle, the PR as it was', async () => {
     const { rt, branch } = await withBotPr('gitea', { upkeep: { onConflict: 'comment' } });
@@ -53,7 +69,10 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     await commentsReach('gitea', 1);
     const refreshed = await head(branch);
     // The person changes the very line the bot changed: a conflict again.
-    await baseMoves('src/truncate.js', HUMAN_TRUNCATE.replace('return text.slice(0, max);', 'return String(text).slice(0, max);'));
+    await baseMoves(
+      'src/truncate.js',
+      HUMAN_TRUNCATE.replace('return text.slice(0, max);', 'return String(text).slice(0, max);'),
+    );
     const calls = w.model!.requests.length;
     expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('reproposal_cap');
     expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('reproposal_cap');
@@ -70,7 +89,14 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     const { rt, branch } = await withBotPr('gitea');
     await baseMoves('README.md', '# demo\n\nThe base moved.\n');
     expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('behind');
-    const never = createRuntime({ ...rt.cfg, upkeep: { ...rt.cfg.upkeep, rebaseWhen: 'never' } }, { role: 'worker', env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' }, log: createLogger('silent', { pretty: false }) });
+    const never = createRuntime(
+      { ...rt.cfg, upkeep: { ...rt.cfg.upkeep, rebaseWhen: 'never' } },
+      {
+        role: 'worker',
+        env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' },
+        log: createLogger('silent', { pretty: false }),
+      },
+    );
     try {
       await baseMoves('src/truncate.js', 'export const truncate = (t) => t;\n');
       expect((await produce(never, defaultPolicy)).upkeep ?? []).toEqual([]);
@@ -84,7 +110,10 @@ describe('upkeep settings, budget and limits (gitea)', () => {
   it('a refresh whose tests fail on the new base → refresh_failed, the PR as it was, a comment saying so', async () => {
     const { rt, branch } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
     const before = await head(branch);
-    await baseMoves('test/broken.test.js', "import { test } from 'node:test';\ntest('the base broke this', () => { throw new Error('broken on the base'); });\n");
+    await baseMoves(
+      'test/broken.test.js',
+      "import { test } from 'node:test';\ntest('the base broke this', () => { throw new Error('broken on the base'); });\n",
+    );
     startAll(rt);
     const line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
     expect(line.action).toBe('refresh_enqueued');

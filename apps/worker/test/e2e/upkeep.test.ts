@@ -7,11 +7,27 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gapHistory, git } from '@prbot/core';
+import { gapHistory } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '../helpers.ts';
-import { baseMoves, BOT_EDIT, botComments, commentsReach, head, HUMAN_TRUNCATE, humanCommitOn, prState, startAll, tearDownAfterEach, upkeepLine, w, withBotPr, type Kind } from '../upkeep-world.ts';
+import {
+  baseMoves,
+  BOT_EDIT,
+  botComments,
+  commentsReach,
+  head,
+  HUMAN_TRUNCATE,
+  humanCommitOn,
+  prState,
+  startAll,
+  tearDownAfterEach,
+  upkeepLine,
+  w,
+  withBotPr,
+  type Kind,
+} from '../upkeep-world.ts';
 
 tearDownAfterEach();
 
@@ -42,7 +58,9 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     expect(now).toBe(r!.bot_commit);
     expect((await git(['rev-parse', `${now}^`], { cwd: w.h!.bare })).stdout.trim()).toBe(base);
     expect((await git(['show', `${now}:README.md`], { cwd: w.h!.bare })).stdout).toContain('The base moved.');
-    expect((await git(['show', `${now}:src/truncate.js`], { cwd: w.h!.bare })).stdout).toContain('export function truncate');
+    expect((await git(['show', `${now}:src/truncate.js`], { cwd: w.h!.bare })).stdout).toContain(
+      'export function truncate',
+    );
     const comments = await commentsReach(kind, 1);
     expect(comments).toHaveLength(1);
     expect(comments[0]).toContain(`with a lease on ${before.slice(0, 12)}`);
@@ -72,13 +90,18 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     expect(r!.refresh_of).toMatchObject({ mode: 'repropose', lease: before, base });
     expect(r!.model?.usage.total_tokens).toBeGreaterThan(0); // a model call, charged like any
     expect((await rt.budget.today()).calls.used).toBe(calls + 1);
-    const prompt = w.model!.requests.at(-1)!.body.messages.map((m) => m.content).join('\n');
+    const prompt = w
+      .model!.requests.at(-1)!
+      .body.messages.map((m) => m.content)
+      .join('\n');
     expect(prompt).toContain('This cycle REBUILDS');
     expect(prompt).toContain('"src/truncate.js"');
     const now = (await head(branch))!;
     expect(now).toBe(r!.bot_commit);
     expect((await git(['rev-parse', `${now}^`], { cwd: w.h!.bare })).stdout.trim()).toBe(base);
-    expect((await git(['show', `${now}:src/truncate.js`], { cwd: w.h!.bare })).stdout).toBe(HUMAN_TRUNCATE.replace(BOT_EDIT.search, BOT_EDIT.replace));
+    expect((await git(['show', `${now}:src/truncate.js`], { cwd: w.h!.bare })).stdout).toBe(
+      HUMAN_TRUNCATE.replace(BOT_EDIT.search, BOT_EDIT.replace),
+    );
     expect(await commentsReach(kind, 1)).toHaveLength(1);
     expect(w.fake?.violations ?? []).toEqual([]);
   });
@@ -110,7 +133,9 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     startAll(rt);
     const [r] = await waitForOutcomes(rt, [line.cycleId!]);
     expect(r!.outcome).toBe('refresh_failed');
-    expect(r!.reason).toMatch(/no longer at [0-9a-f]{12}, the commit prbot last pushed \(someone else pushed; nothing was overwritten\)/);
+    expect(r!.reason).toMatch(
+      /no longer at [0-9a-f]{12}, the commit prbot last pushed \(someone else pushed; nothing was overwritten\)/,
+    );
     expect(await head(branch)).toBe(human);
     const comments = await commentsReach(kind, 1);
     expect(comments[0]).toContain('did **not** change it: **refresh_failed**');
@@ -139,7 +164,9 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     const second = await produce(rt, defaultPolicy);
     expect((second.upkeep ?? []).filter((l) => l.branch === branch)).toEqual([]);
     expect(await botComments(kind)).toHaveLength(1);
-    expect((await gapHistory(rt.redis, rt.keys, opened.gap_id!, 5)).filter((x) => x.outcome === 'closed_unwanted')).toHaveLength(1);
+    expect(
+      (await gapHistory(rt.redis, rt.keys, opened.gap_id!, 5)).filter((x) => x.outcome === 'closed_unwanted'),
+    ).toHaveLength(1);
 
     // The line unticked: the gap is back, its PR was closed unmerged, and a "no" stands.
     await baseMoves('docs/PRD.md', text);
