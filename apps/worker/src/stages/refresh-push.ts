@@ -1,8 +1,7 @@
 import { CycleEnded, type CycleDetails } from '@prbot/core';
 import { canUpkeep, LeaseRefused, reviseBranchRefusal } from '@prbot/forge';
 import { admitPr, DeferUntil, getRecord, releasePrSlot, type StageContext } from '@prbot/pipeline';
-import { botCommitSpec, rebuildCommit } from '@prbot/repo';
-import { guardContext } from '../repo-context.ts';
+import { rebuildBotCommit } from '../repo-context.ts';
 
 /**
  * pr for a refresh cycle (issue 25): guard the branch → rebuild → the hourly PR limit → push with a
@@ -31,11 +30,7 @@ export async function pushRefresh(s: StageContext<'pr'>): Promise<void> {
       `dry run: would push ${data.botCommit.slice(0, 12)} to ${r.branch} with a lease on ${r.lease.slice(0, 12)}`,
       details,
     );
-  await rebuildCommit(
-    rt.mirror,
-    botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }),
-    data.botCommit,
-  );
+  await rebuildBotCommit(rt, data, data.changes);
 
   // A refresh counts against forge.maxPerHour like a new PR; it holds no open-PR slot of its own
   // (its PR already has one), so maxOpen cannot lock the PRs it has out of their refresh.
