@@ -117,6 +117,7 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
       else {
         // One line per gap: what produce did and, for every gap not enqueued, why.
         for (const l of report.lines) console.log(`${l.action.padEnd(17)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
+        for (const u of report.upkeep ?? []) console.log(`upkeep ${u.action.padEnd(20)} ${u.branch}  ${u.cycleId ?? ''}  (${u.why})`);
         for (const r of report.revisions ?? []) console.log(r.result.enqueued ? `revise            PR #${r.pr}  ${r.result.cycleId}  (${r.label ? `label ${r.label}` : `comment ${r.commentId}`})` : `revise-ignored    PR #${r.pr}  ${r.label ? `label ${r.label}` : `comment ${r.commentId}`}: ${r.result.reason} (${r.result.detail})`);
         if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
         else console.log(report.reason);

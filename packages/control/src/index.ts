@@ -8,3 +8,4 @@ export { startQueuedForGap } from './revise-queue.ts';
 export { requestRevision } from './revise-requests.ts';
 export { formatStatus, oldestWaitingAge, type QueueStatus, status } from './status.ts';
 export { webhookBookkeeping } from './webhook-actions.ts';
+export { type UpkeepLine } from './upkeep.ts';

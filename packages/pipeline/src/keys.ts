@@ -34,6 +34,10 @@ export interface Keys {
   reviseQueue(pr: number): string;
   /** Set: PRs of a gap with queued revise requests (a cycle's end starts the next one). */
   reviseQueued(gapId: string): string;
+  /** Upkeep (issue 25): one comment of a kind on a PR's branch (SET NX; `what` names the occasion). */
+  upkeepNoted(branch: string, what: string): string;
+  /** Upkeep: re-proposals made for a PR's branch (upkeep.maxReproposals). */
+  reproposals(branch: string): string;
   /** A webhook delivery id already taken (SET NX with a TTL): a redelivery dispatches nothing. */
   webhookDelivery(deliveryId: string): string;
   /** Hash: gap id → its latest bot PR as last settled (by produce or a webhook), JSON. */
@@ -48,6 +52,8 @@ export interface Keys {
    * an evicted key) and every job and lock it held went with it.
    */
   epoch(): string;
+  /** Hash: `<queue>|<reason>` → times a worker recreated a queue's BullMQ Worker that stopped consuming. */
+  workerRecoveries(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -74,11 +80,15 @@ export function keys(prefix: string): Keys {
     reviseReplied: (cycleId) => k('revise-replied', cycleId),
     reviseQueue: (pr) => k('revise-queue', String(pr)),
     reviseQueued: (gapId) => k('revise-queued', gapId),
+    // Hashed: a branch is the forge's string (any characters), the key stays short and key-safe.
+    upkeepNoted: (branch, what) => k('upkeep-noted', createHash('sha256').update(branch).digest('hex').slice(0, 24), what),
+    reproposals: (branch) => k('reproposals', createHash('sha256').update(branch).digest('hex').slice(0, 24)),
     // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
     webhookDelivery: (deliveryId) => k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
     gapPrs: () => k('gap-prs'),
     dashboardIssue: () => k('dashboard-issue'),
     dashboardIssueLock: () => k('dashboard-issue-lock'),
     epoch: () => k('epoch'),
+    workerRecoveries: () => k('worker-recoveries'),
   };
 }

@@ -8,18 +8,21 @@ import type { Outcome } from '@prbot/core';
 import { cycleRecordSchema, type CycleRecord } from '@prbot/core';
 import { withScripts } from './lua-scripts.ts';
 import { redactDeep } from '@prbot/core';
+import { writeConfirmed, type ReplicaWait } from './replica-wait.ts';
 
 
 export const HISTORY_KEPT = 20;
 const RECENT_KEPT = 2000;
 const RECORD_TTL_S = 90 * 86400;
 
-export interface RecorderDeps {
+export interface RecordStoreDeps {
   redis: Redis;
   keys: Keys;
   recordsDir: string;
   events: Queue;
   clock: Clock;
+  /** Confirms the outcome on a replica before it counts as recorded (replica-wait.ts). */
+  replicas?: ReplicaWait;
 }
 
 /**
@@ -29,12 +32,12 @@ export interface RecorderDeps {
  * so a crash between the two steps is repaired by the retry that follows it.
  * Returns the record that stands (the first one, when the cycle was already recorded).
  */
-export async function recordOutcome(deps: RecorderDeps, given: CycleRecord): Promise<{ record: CycleRecord; fresh: boolean }> {
+export async function recordOutcome(deps: RecordStoreDeps, given: CycleRecord): Promise<{ record: CycleRecord; fresh: boolean }> {
   // A provider's or forge's answer quoted in a reason can carry a key back: scrub before storing.
   const record = redactDeep(given);
   const r = withScripts(deps.redis);
   const json = JSON.stringify(cycleRecordSchema.parse(record));
-  const fresh =
+  const write = async () =>
     (await r.recordOutcome(
       deps.keys.outcome(record.cycle_id),
       deps.keys.record(record.cycle_id),
@@ -50,6 +53,10 @@ export async function recordOutcome(deps: RecorderDeps, given: CycleRecord): Pro
       RECORD_TTL_S,
       record.gap_id ? '1' : '0',
     )) === 1;
+  // Confirmed on a replica, or written again until it is (the script keeps the first record, and
+  // writes anew one the old master took with it).
+  let fresh = false;
+  await writeConfirmed(deps.replicas, `the outcome of ${record.cycle_id}`, async () => (fresh = (await write()) || fresh));
   const standing = redactDeep(fresh ? record : ((await getRecord(deps.redis, deps.keys, record.cycle_id)) ?? record));
   await writeRecordFile(deps.recordsDir, standing);
   await deps.events.add('cycle', standing, { jobId: `${standing.cycle_id}-event` });

@@ -267,7 +267,7 @@ async function endWithoutRunning(rt: Runtime, cycleId: string) {
   const d = job.data as ProposeJob;
   const t = new Date(rt.clock()).toISOString();
   await recordOutcome(
-    rt.recorder,
+    rt.records,
     cycleRecord({
       cycle_id: cycleId,
       gap_id: d.gap.id,

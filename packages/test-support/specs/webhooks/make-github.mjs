@@ -11,7 +11,7 @@
 // against) and github/<event>.json.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 
-const EVENTS = ['ping', 'issue-comment-created', 'pull-request-review-comment-created', 'pull-request-labeled', 'pull-request-closed', 'issues-edited', 'pull-request-review-submitted'];
+const EVENTS = ['ping', 'issue-comment-created', 'pull-request-review-comment-created', 'pull-request-labeled', 'pull-request-closed', 'issues-edited', 'push', 'pull-request-review-submitted'];
 const doc = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
 function resolve(node, seen = []) {
