@@ -8,7 +8,7 @@ import {
   type ReviseForge,
 } from '@prbot/forge';
 import { type CycleRecord, type ProposeJob, type ReviseRequest } from '@prbot/core';
-import { gapHistory, getRecord, jobKeyFrom, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
+import { addStageJob, gapHistory, getRecord, jobKeyFrom, type Runtime } from '@prbot/pipeline';
 import { withoutQuotes } from './mention.ts';
 import type { QueuedRequest } from './queued-request.ts';
 
@@ -75,9 +75,8 @@ export async function startCycle(
     notes: [],
     revise,
   };
-  await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), {
-    jobId: stageJobId(entry.cycleId, 'propose'),
-  });
+  // The job id comes from the entry's cycle id: a start repeated after a crash adds nothing.
+  await addStageJob(rt.queues, 'propose', entry.cycleId, data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv));
 }
 
 /** The newest `threadCap` comments, newest last, each capped; the trigger is marked (and kept even if older). */
