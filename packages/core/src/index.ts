@@ -156,6 +156,8 @@ export {
   truncationRefusal,
   withoutComments,
 } from './test-guard.ts';
+export { TEST_SELECTION_RULES, selectionRefusal, type SelectionRule } from './test-selection.ts';
+export { commandSurface, testSurface, type BaseReader, type TestSurface } from './test-surface.ts';
 export {
   type Digest,
   DIGEST_BYTES,
