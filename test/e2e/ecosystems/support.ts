@@ -20,6 +20,13 @@ export const GUARD_OFF_MARK = 'docs/guard-off-control.md';
 export const guardOff = { path: GUARD_OFF_MARK, is_new: true, content: 'Control cycle: the test guard is off for this change (test/e2e/ecosystems).\n' };
 
 export type Files = unknown[];
+
+/**
+ * For setup commands with a network: a machine whose egress re-signs TLS (a proxy with its own
+ * CA) names that CA in NODE_EXTRA_CA_CERTS; npm inside the sandbox needs the same file (under
+ * /etc, which the sandbox shows read-only). A path, not a secret.
+ */
+export const caEnv = (): Record<string, string> => (process.env.NODE_EXTRA_CA_CERTS?.startsWith('/etc/') ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {});
 export const edit = (p: string, search: string, replace: string) => ({ path: p, is_new: false, edits: [{ search, replace }] });
 export const add = (p: string, content: string) => ({ path: p, is_new: true, content });
 
