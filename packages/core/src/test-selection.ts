@@ -71,7 +71,7 @@ export const TEST_SELECTION_RULES: readonly SelectionRule[] = [
   { id: 'rust.toolchain', ecosystem: 'rust', files: ['**/rust-toolchain', '**/rust-toolchain.toml'], what: 'the Rust toolchain pin' },
   { id: 'rust.cargo-config', ecosystem: 'rust', files: ['**/.cargo/config', '**/.cargo/config.toml', '**/.config/nextest.toml'], what: 'Cargo or nextest configuration (flags, runners, test filters)' },
   { id: 'rust.cfg-test', ecosystem: 'rust', files: ['**/*.rs'], what: 'Rust source', check: rustCfgCheck },
-  { id: 'rust.lint-config', ecosystem: 'rust', tools: ['cargo', 'clippy-driver', 'rustfmt'], files: ['**/clippy.toml', '**/.clippy.toml', '**/rustfmt.toml', '**/.rustfmt.toml'], what: 'clippy or rustfmt configuration' },
+  { id: 'rust.lint-config', ecosystem: 'rust', tools: ['cargo-clippy', 'cargo-fmt', 'clippy-driver', 'rustfmt'], files: ['**/clippy.toml', '**/.clippy.toml', '**/rustfmt.toml', '**/.rustfmt.toml'], what: 'clippy or rustfmt configuration' },
 ];
 
 const MATCHERS = TEST_SELECTION_RULES.map((r) => ({ rule: r, test: picomatch(r.files, { dot: true, nocase: true }) }));

@@ -37,6 +37,14 @@ describe('testSurface: what the configured commands reach in the base tree', () 
     expect([...s.tools]).toEqual(expect.arrayContaining(['vitest', 'python', 'pytest']));
   });
 
+  it('finds the command a coverage wrapper runs after its options (`c8 --reporter lcov npm run x`)', async () => {
+    const pkg = JSON.stringify({ scripts: { 'test-coverage': 'c8 --check-coverage --100 --reporter lcov npm run test-api', 'test-api': 'node --conditions development test.js' } });
+    const s = await testSurface([['sh', '-c', 'PATH="$PWD/.tools/node_modules/.bin:/usr/bin:/bin" exec npm run test-coverage']], reader({ 'package.json': pkg }));
+    expect([...s.scripts]).toEqual(expect.arrayContaining(['test-coverage', 'test-api']));
+    expect([...s.tools]).toEqual(expect.arrayContaining(['c8', 'npm', 'node']));
+    expect(s.files.has('test.js')).toBe(true);
+  });
+
   it('stops on a script that calls itself', async () => {
     const s = await testSurface([['npm', 'test']], reader({ 'package.json': JSON.stringify({ scripts: { test: 'npm test && npm run test' } }) }));
     expect(s.scripts.has('test')).toBe(true);

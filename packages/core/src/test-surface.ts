@@ -39,6 +39,7 @@ const PM_BUILTINS = new Set(['install', 'i', 'ci', 'add', 'remove', 'rm', 'exec'
 const WRAPPERS = new Set(['env', 'cross-env', 'cross-env-shell', 'time', 'nice', 'nohup', 'exec', 'command', 'npx', 'pnpx', 'bunx', 'dotenv', 'c8', 'nyc', 'xvfb-run', 'timeout', 'uv', 'poetry', 'pipenv', 'hatch', 'pdm', 'rye', 'coverage']);
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh']);
 const INTERPRETERS = new Set(['node', 'tsx', 'ts-node', 'deno', 'bun', 'python', 'python3', 'ruby', 'perl', 'php']);
+const KNOWN_PROGRAMS = new Set([...PACKAGE_MANAGERS, ...INTERPRETERS, ...SHELLS, 'make', 'gmake', 'tox', 'nox', 'pytest', 'py.test', 'vitest', 'jest', 'mocha', 'ava', 'tap', 'uvu', 'playwright', 'go', 'cargo', 'tsc', 'eslint', 'prettier', 'xo', 'biome']);
 
 export async function testSurface(commands: string[][], read: BaseReader): Promise<TestSurface> {
   const s: TestSurface = { scripts: new Set(), files: new Set(), tools: new Set() };
@@ -62,11 +63,13 @@ export async function testSurface(commands: string[][], read: BaseReader): Promi
 
 /** The commands one simple command leads to, recording what it reaches in `s`. */
 async function follow(argv: string[], s: TestSurface, text: (f: string) => Promise<string | null>): Promise<string[][]> {
-  let words = unwrap(argv);
+  const words = unwrap(argv, s.tools);
   if (words.length === 0) return [];
   const out: string[][] = [];
   const prog = path.basename(words[0]!);
   s.tools.add(prog);
+  // `cargo clippy`, `go vet`: the subcommand is the tool whose configuration counts.
+  if ((prog === 'cargo' || prog === 'go') && words[1] && !words[1].startsWith('-')) s.tools.add(`${prog}-${words[1]}`);
   noteFiles(words, s);
   if (prog === 'python' || prog === 'python3') {
     const m = words.indexOf('-m');
@@ -132,7 +135,8 @@ async function follow(argv: string[], s: TestSurface, text: (f: string) => Promi
   return out;
 }
 
-function unwrap(argv: string[]): string[] {
+/** The command a wrapper runs (`npx vitest` → `vitest`); the wrappers themselves go into `tools` (c8, nyc read configuration too). */
+function unwrap(argv: string[], tools?: Set<string>): string[] {
   let w = argv.filter((x) => x !== '');
   for (let guard = 0; guard < 10 && w.length > 0; guard++) {
     while (w.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(w[0]!)) w = w.slice(1);
@@ -143,8 +147,13 @@ function unwrap(argv: string[]): string[] {
       continue;
     }
     if (!WRAPPERS.has(prog)) break;
+    tools?.add(prog);
     const dash = w.indexOf('--');
+    // `c8 --reporter lcov npm run x`: an option's value reads like a program, so a program the
+    // guard knows, when one follows, is where the wrapped command starts.
+    const known = w.findIndex((x, i) => i > 0 && !x.startsWith('-') && KNOWN_PROGRAMS.has(path.basename(x)));
     if (dash !== -1) w = w.slice(dash + 1);
+    else if (known !== -1) w = w.slice(known);
     else {
       // `uv run pytest`, `poetry run pytest`, `timeout 60 go test`, `npx -y vitest`
       let i = 1;
@@ -342,10 +351,11 @@ export function noxCommands(text: string): string[][] {
 export function commandSurface(commands: string[][]): TestSurface {
   const s: TestSurface = { scripts: new Set(), files: new Set(), tools: new Set() };
   for (const argv of commands) {
-    const words = unwrap(argv);
+    const words = unwrap(argv, s.tools);
     if (words.length === 0) continue;
     const prog = path.basename(words[0]!);
     s.tools.add(prog);
+    if ((prog === 'cargo' || prog === 'go') && words[1] && !words[1].startsWith('-')) s.tools.add(`${prog}-${words[1]}`);
     noteFiles(words, s);
     for (const f of MAKE[prog] ?? []) s.files.add(canonicalPath(f));
     if (prog === 'tox') s.files.add('tox.ini');
