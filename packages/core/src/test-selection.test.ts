@@ -22,7 +22,7 @@ interface Row {
 
 const npmTest = commandSurface([['npm', 'test']]);
 const pkg = (o: object) => JSON.stringify({ name: 'x', version: '1.0.0', main: 'index.js', scripts: { test: 'pnpm lint && vitest run', lint: 'prettier --check . && eslint .', build: 'tsc' }, ...o }, null, 2);
-const reached: TestSurface = { scripts: new Set(['test', 'lint', 'pretest', 'posttest', 'prelint', 'postlint']), files: new Set(), tools: new Set(['pnpm', 'vitest', 'prettier', 'eslint', 'tsc']) };
+const reached: TestSurface = { scripts: new Set(['test', 'lint', 'pretest', 'posttest', 'prelint', 'postlint']), direct: new Set(['test', 'pretest', 'posttest']), files: new Set(), tools: new Set(['pnpm', 'vitest', 'prettier', 'eslint', 'tsc']) };
 const PYPROJECT = '[project]\nname = "x"\ndependencies = []\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n';
 const SETUP_CFG = '[metadata]\nname = x\n\n[options]\npackages = find:\n';
 const CARGO = '[package]\nname = "x"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n';

@@ -141,7 +141,7 @@ function packageJsonCheck(old: string | undefined, now: string, surface: TestSur
   const reached = closeScripts(new Set([...LIFECYCLE, ...surface.scripts]), sa);
   for (const k of new Set([...Object.keys(sa), ...Object.keys(sb)])) {
     if ((reached.has(k) || /^test[:-]/.test(k)) && JSON.stringify(sa[k]) !== JSON.stringify(sb[k])) {
-      const via = surface.scripts.has(k) || LIFECYCLE.includes(k) ? 'which the setup or test commands run' : 'which a script the setup or test commands run calls';
+      const via = surface.direct.has(k) || LIFECYCLE.includes(k) ? 'which the setup or test commands run' : 'which a script the setup or test commands run calls';
       return `edits the "${k}" script, ${via}`;
     }
   }

@@ -41,6 +41,7 @@ describe('testSurface: what the configured commands reach in the base tree', () 
     const pkg = JSON.stringify({ scripts: { 'test-coverage': 'c8 --check-coverage --100 --reporter lcov npm run test-api', 'test-api': 'node --conditions development test.js' } });
     const s = await testSurface([['sh', '-c', 'PATH="$PWD/.tools/node_modules/.bin:/usr/bin:/bin" exec npm run test-coverage']], reader({ 'package.json': pkg }));
     expect([...s.scripts]).toEqual(expect.arrayContaining(['test-coverage', 'test-api']));
+    expect([...s.direct]).toEqual(['pretest-coverage', 'test-coverage', 'posttest-coverage']);
     expect([...s.tools]).toEqual(expect.arrayContaining(['c8', 'npm', 'node']));
     expect(s.files.has('test.js')).toBe(true);
   });

@@ -16,6 +16,8 @@ import { canonicalPath } from './guardrails.ts';
 export interface TestSurface {
   /** package.json script names reached (with their pre/post scripts), in any package.json. */
   scripts: Set<string>;
+  /** Those the commands name themselves (`npm test`, `sh -c 'pnpm lint'`), not through another script. */
+  direct: Set<string>;
   /** Canonical repository paths the commands run or read (scripts, Makefile, tox.ini …). */
   files: Set<string>;
   /** Program names the reached commands start (vitest, eslint, prettier, pytest, go, cargo …). */
@@ -42,21 +44,25 @@ const INTERPRETERS = new Set(['node', 'tsx', 'ts-node', 'deno', 'bun', 'python',
 const KNOWN_PROGRAMS = new Set([...PACKAGE_MANAGERS, ...INTERPRETERS, ...SHELLS, 'make', 'gmake', 'tox', 'nox', 'pytest', 'py.test', 'vitest', 'jest', 'mocha', 'ava', 'tap', 'uvu', 'playwright', 'go', 'cargo', 'tsc', 'eslint', 'prettier', 'xo', 'biome']);
 
 export async function testSurface(commands: string[][], read: BaseReader): Promise<TestSurface> {
-  const s: TestSurface = { scripts: new Set(), files: new Set(), tools: new Set() };
+  const s: TestSurface = { scripts: new Set(), direct: new Set(), files: new Set(), tools: new Set() };
   const cache = new Map<string, Promise<string | null>>();
   const text = (f: string) => {
     if (!cache.has(f)) cache.set(f, read(f).catch(() => null));
     return cache.get(f)!;
   };
   const seen = new Set<string>();
-  const queue: string[][] = commands.map((c) => [...c]);
+  // Depth 0: the configured argv and what `sh -c` text in it holds; a script's body is deeper.
+  const queue: { words: string[]; direct: boolean }[] = commands.map((c) => ({ words: [...c], direct: true }));
   // Bounded: a script that calls itself (or a Makefile that recurses) must not loop.
   for (let steps = 0; queue.length > 0 && steps < 2000; steps++) {
-    const words = queue.shift()!;
+    const { words, direct } = queue.shift()!;
     const key = words.join('\0');
     if (seen.has(key)) continue;
     seen.add(key);
-    for (const next of await follow(words, s, text)) queue.push(next);
+    const before = new Set(s.scripts);
+    const shellText = SHELLS.has(path.basename(unwrap(words)[0] ?? '')) && words.includes('-c');
+    for (const next of await follow(words, s, text)) queue.push({ words: next, direct: direct && shellText });
+    if (direct) for (const n of s.scripts) if (!before.has(n)) s.direct.add(n);
   }
   return s;
 }
@@ -349,7 +355,7 @@ export function noxCommands(text: string): string[][] {
  * files they run, the programs they start. `testSurface` starts here and follows each further.
  */
 export function commandSurface(commands: string[][]): TestSurface {
-  const s: TestSurface = { scripts: new Set(), files: new Set(), tools: new Set() };
+  const s: TestSurface = { scripts: new Set(), direct: new Set(), files: new Set(), tools: new Set() };
   for (const argv of commands) {
     const words = unwrap(argv, s.tools);
     if (words.length === 0) continue;
@@ -360,7 +366,10 @@ export function commandSurface(commands: string[][]): TestSurface {
     for (const f of MAKE[prog] ?? []) s.files.add(canonicalPath(f));
     if (prog === 'tox') s.files.add('tox.ini');
     if (prog === 'nox') s.files.add('noxfile.py');
-    if (PACKAGE_MANAGERS.has(prog)) for (const n of scriptNames(prog, words.slice(1))) for (const k of [`pre${n}`, n, `post${n}`]) s.scripts.add(k);
+    if (PACKAGE_MANAGERS.has(prog)) for (const n of scriptNames(prog, words.slice(1))) for (const k of [`pre${n}`, n, `post${n}`]) {
+          s.scripts.add(k);
+          s.direct.add(k);
+        }
   }
   return s;
 }
