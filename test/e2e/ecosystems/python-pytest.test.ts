@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { add, edit, guardOff, runLibrary, type Files, type Library } from './support.ts';
 
 // The control cycles' switch (support.ts, GUARD_OFF_MARK): their proposals carry the mark file.
-vi.mock('@prbot/core', async (importOriginal) => {
-  const core = await importOriginal<typeof import('@prbot/core')>();
-  return { ...core, testGuardRefusal: (...a: Parameters<typeof core.testGuardRefusal>) => (a[0].some((c) => c.path === 'docs/guard-off-control.md') ? null : core.testGuardRefusal(...a)) };
+vi.mock('@prbot/repo', async (importOriginal) => {
+  const repo = await importOriginal<typeof import('@prbot/repo')>();
+  return { ...repo, testGuardRefusal: (...a: Parameters<typeof repo.testGuardRefusal>) => (a[0].some((c) => c.path === 'docs/guard-off-control.md') ? null : repo.testGuardRefusal(...a)) };
 });
 
 /**

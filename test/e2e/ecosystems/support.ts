@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { git, type CycleRecord } from '@prbot/core';
+import type { CycleRecord } from '@prbot/core';
+import { git } from '@prbot/repo';
 import { createHarness, REPO_ROOT, startModelServer, type Harness, type ModelServer, type RecordedRequest, type Script } from '@prbot/test-support';
 import { runAll, type Run } from '../../../apps/worker/test/helpers.ts';
 
