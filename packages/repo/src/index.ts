@@ -9,5 +9,4 @@ export { Mirror } from './mirror.ts';
 export { parsePrd, parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd } from './prd.ts';
 export { shrinkRefusal } from './shrink.ts';
 export { shadowDirs, shadowRefusal, testGuardRefusal, truncationRefusal } from './test-guard.ts';
-export { selectionRefusal, TEST_SELECTION_RULES, type SelectionRule } from './test-selection.ts';
-export { commandSurface, testSurface, type BaseReader, type TestSurface } from './test-surface.ts';
+export { testSurface } from './test-surface.ts';

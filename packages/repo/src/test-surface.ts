@@ -36,18 +36,110 @@ const MAKE: Record<string, string[]> = {
 };
 const PACKAGE_MANAGERS = new Set(['npm', 'pnpm', 'yarn', 'bun']);
 /** Subcommands of pnpm/yarn that are not script names (`pnpm lint` runs the script lint, `pnpm install` does not). */
-const PM_BUILTINS = new Set(['install', 'i', 'ci', 'add', 'remove', 'rm', 'exec', 'dlx', 'x', 'create', 'update', 'up', 'link', 'unlink', 'publish', 'pack', 'why', 'list', 'ls', 'outdated', 'audit', 'config', 'set', 'store', 'cache', 'init', 'import', 'rebuild', 'prune', 'fetch', 'dedupe', 'patch', 'env', 'node', 'workspace', 'workspaces', 'recursive', 'info', 'view']);
+const PM_BUILTINS = new Set([
+  'install',
+  'i',
+  'ci',
+  'add',
+  'remove',
+  'rm',
+  'exec',
+  'dlx',
+  'x',
+  'create',
+  'update',
+  'up',
+  'link',
+  'unlink',
+  'publish',
+  'pack',
+  'why',
+  'list',
+  'ls',
+  'outdated',
+  'audit',
+  'config',
+  'set',
+  'store',
+  'cache',
+  'init',
+  'import',
+  'rebuild',
+  'prune',
+  'fetch',
+  'dedupe',
+  'patch',
+  'env',
+  'node',
+  'workspace',
+  'workspaces',
+  'recursive',
+  'info',
+  'view',
+]);
 /** Programs that run the rest of their argv as another command. */
-const WRAPPERS = new Set(['env', 'cross-env', 'cross-env-shell', 'time', 'nice', 'nohup', 'exec', 'command', 'npx', 'pnpx', 'bunx', 'dotenv', 'c8', 'nyc', 'xvfb-run', 'timeout', 'uv', 'poetry', 'pipenv', 'hatch', 'pdm', 'rye', 'coverage']);
+const WRAPPERS = new Set([
+  'env',
+  'cross-env',
+  'cross-env-shell',
+  'time',
+  'nice',
+  'nohup',
+  'exec',
+  'command',
+  'npx',
+  'pnpx',
+  'bunx',
+  'dotenv',
+  'c8',
+  'nyc',
+  'xvfb-run',
+  'timeout',
+  'uv',
+  'poetry',
+  'pipenv',
+  'hatch',
+  'pdm',
+  'rye',
+  'coverage',
+]);
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh']);
 const INTERPRETERS = new Set(['node', 'tsx', 'ts-node', 'deno', 'bun', 'python', 'python3', 'ruby', 'perl', 'php']);
-const KNOWN_PROGRAMS = new Set([...PACKAGE_MANAGERS, ...INTERPRETERS, ...SHELLS, 'make', 'gmake', 'tox', 'nox', 'pytest', 'py.test', 'vitest', 'jest', 'mocha', 'ava', 'tap', 'uvu', 'playwright', 'go', 'cargo', 'tsc', 'eslint', 'prettier', 'xo', 'biome']);
+const KNOWN_PROGRAMS = new Set([
+  ...PACKAGE_MANAGERS,
+  ...INTERPRETERS,
+  ...SHELLS,
+  'make',
+  'gmake',
+  'tox',
+  'nox',
+  'pytest',
+  'py.test',
+  'vitest',
+  'jest',
+  'mocha',
+  'ava',
+  'tap',
+  'uvu',
+  'playwright',
+  'go',
+  'cargo',
+  'tsc',
+  'eslint',
+  'prettier',
+  'xo',
+  'biome',
+]);
 
 export async function testSurface(commands: string[][], read: BaseReader): Promise<TestSurface> {
   const s: TestSurface = { scripts: new Set(), direct: new Set(), files: new Set(), tools: new Set() };
   const cache = new Map<string, Promise<string | null>>();
   const text = (f: string) => {
-    if (!cache.has(f)) cache.set(f, read(f).catch(() => null));
+    if (!cache.has(f))
+      cache.set(
+        f,
+        read(f).catch(() => null),
+      );
     return cache.get(f)!;
   };
   const seen = new Set<string>();
@@ -68,7 +160,11 @@ export async function testSurface(commands: string[][], read: BaseReader): Promi
 }
 
 /** The commands one simple command leads to, recording what it reaches in `s`. */
-async function follow(argv: string[], s: TestSurface, text: (f: string) => Promise<string | null>): Promise<string[][]> {
+async function follow(
+  argv: string[],
+  s: TestSurface,
+  text: (f: string) => Promise<string | null>,
+): Promise<string[][]> {
   const words = unwrap(argv, s.tools);
   if (words.length === 0) return [];
   const out: string[][] = [];
@@ -89,7 +185,8 @@ async function follow(argv: string[], s: TestSurface, text: (f: string) => Promi
     return out;
   }
   if (/^\.?\.?\//.test(words[0]!) || (words[0]!.includes('/') && !words[0]!.startsWith('/'))) {
-    if (/\.(?:sh|bash)$/.test(words[0]!) || !/\.[a-z]+$/i.test(words[0]!)) out.push(...(await shellFile(words[0]!, s, text)));
+    if (/\.(?:sh|bash)$/.test(words[0]!) || !/\.[a-z]+$/i.test(words[0]!))
+      out.push(...(await shellFile(words[0]!, s, text)));
     return out;
   }
   if (PACKAGE_MANAGERS.has(prog)) {
@@ -100,7 +197,8 @@ async function follow(argv: string[], s: TestSurface, text: (f: string) => Promi
     const pkg = parseScripts(await text('package.json'));
     for (const pat of words.slice(1).filter((w) => !w.startsWith('-'))) {
       const isMatch = picomatch(pat.replace(/:/g, '/'));
-      for (const name of Object.keys(pkg)) if (isMatch(name.replace(/:/g, '/'))) out.push(...(await script(name, s, text)));
+      for (const name of Object.keys(pkg))
+        if (isMatch(name.replace(/:/g, '/'))) out.push(...(await script(name, s, text)));
     }
     return out;
   }
@@ -147,7 +245,11 @@ function unwrap(argv: string[], tools?: Set<string>): string[] {
   for (let guard = 0; guard < 10 && w.length > 0; guard++) {
     while (w.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(w[0]!)) w = w.slice(1);
     const prog = path.basename(w[0] ?? '');
-    if (w.length > 0 && (prog === 'npm' || prog === 'pnpm' || prog === 'yarn') && ['exec', 'dlx', 'x'].includes(w.find((x, i) => i > 0 && !x.startsWith('-')) ?? '')) {
+    if (
+      w.length > 0 &&
+      (prog === 'npm' || prog === 'pnpm' || prog === 'yarn') &&
+      ['exec', 'dlx', 'x'].includes(w.find((x, i) => i > 0 && !x.startsWith('-')) ?? '')
+    ) {
       const i = w.findIndex((x, k) => k > 0 && !x.startsWith('-'));
       w = w.slice(i + 1);
       continue;
@@ -163,7 +265,11 @@ function unwrap(argv: string[], tools?: Set<string>): string[] {
     else {
       // `uv run pytest`, `poetry run pytest`, `timeout 60 go test`, `npx -y vitest`
       let i = 1;
-      while (i < w.length && (w[i]!.startsWith('-') || /^\d+[smh]?$/.test(w[i]!) || w[i] === 'run' || /^[A-Za-z_][A-Za-z0-9_]*=/.test(w[i]!))) i++;
+      while (
+        i < w.length &&
+        (w[i]!.startsWith('-') || /^\d+[smh]?$/.test(w[i]!) || w[i] === 'run' || /^[A-Za-z_][A-Za-z0-9_]*=/.test(w[i]!))
+      )
+        i++;
       w = w.slice(i);
     }
   }
@@ -214,7 +320,11 @@ function parseScripts(text: string | null): Record<string, unknown> {
   }
 }
 
-async function shellFile(file: string, s: TestSurface, text: (f: string) => Promise<string | null>): Promise<string[][]> {
+async function shellFile(
+  file: string,
+  s: TestSurface,
+  text: (f: string) => Promise<string | null>,
+): Promise<string[][]> {
   const p = path.normalize(file.replace(/^\.\//, ''));
   if (p.startsWith('..') || p.startsWith('/')) return [];
   s.files.add(canonicalPath(p));
@@ -225,7 +335,16 @@ async function shellFile(file: string, s: TestSurface, text: (f: string) => Prom
 /** Relative paths a command runs or reads (`node test/run.js`, `sh scripts/test.sh`). */
 function noteFiles(words: string[], s: TestSurface): void {
   for (const a of words) {
-    if (a.startsWith('-') || a.startsWith('/') || a.endsWith('/') || /[\s$*{}]/.test(a) || !/[/.]/.test(a) || a.includes('..') || a.includes('://')) continue;
+    if (
+      a.startsWith('-') ||
+      a.startsWith('/') ||
+      a.endsWith('/') ||
+      /[\s$*{}]/.test(a) ||
+      !/[/.]/.test(a) ||
+      a.includes('..') ||
+      a.includes('://')
+    )
+      continue;
     const p = path.normalize(a.replace(/^\.\//, ''));
     if (/\.[A-Za-z0-9]+$/.test(p) || p.includes('/')) s.files.add(canonicalPath(p));
   }
@@ -272,11 +391,15 @@ export function commandsIn(text: string): string[][] {
   }
   flush();
   // `if`, `then`, `do` … open a compound command: the command is what follows.
-  return out.map((w) => (['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}'].includes(w[0]!) ? w.slice(1) : w)).filter((w) => w.length > 0 && !['fi', 'done', 'esac'].includes(w[0]!));
+  return out
+    .map((w) =>
+      ['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}'].includes(w[0]!) ? w.slice(1) : w,
+    )
+    .filter((w) => w.length > 0 && !['fi', 'done', 'esac'].includes(w[0]!));
 }
 
 /** Recipe lines of the targets (and of their prerequisites), as commands; the first target when none is named. */
-export function makeRecipes(text: string, targets: string[]): string[][] {
+function makeRecipes(text: string, targets: string[]): string[][] {
   const rules = new Map<string, { deps: string[]; recipe: string[] }>();
   let first: string | null = null;
   let current: { deps: string[]; recipe: string[] }[] = [];
@@ -317,7 +440,7 @@ export function makeRecipes(text: string, targets: string[]): string[][] {
 }
 
 /** Every tox env's `commands =` (and `commands_pre`), continuation lines included. */
-export function toxCommands(text: string): string[][] {
+function toxCommands(text: string): string[][] {
   const out: string[][] = [];
   let inEnv = false;
   let inCommands = false;
@@ -341,7 +464,7 @@ export function toxCommands(text: string): string[][] {
 }
 
 /** The string arguments of every `session.run(…)` in a noxfile, as commands. */
-export function noxCommands(text: string): string[][] {
+function noxCommands(text: string): string[][] {
   const out: string[][] = [];
   for (const m of text.matchAll(/\bsession\.run\s*\(([^)]*)\)/g)) {
     const args = [...m[1]!.matchAll(/(?<![\w=]\s*)(?:^|,)\s*(?:"([^"]*)"|'([^']*)')/g)].map((a) => (a[1] ?? a[2])!);
@@ -361,12 +484,15 @@ export function commandSurface(commands: string[][]): TestSurface {
     if (words.length === 0) continue;
     const prog = path.basename(words[0]!);
     s.tools.add(prog);
-    if ((prog === 'cargo' || prog === 'go') && words[1] && !words[1].startsWith('-')) s.tools.add(`${prog}-${words[1]}`);
+    if ((prog === 'cargo' || prog === 'go') && words[1] && !words[1].startsWith('-'))
+      s.tools.add(`${prog}-${words[1]}`);
     noteFiles(words, s);
     for (const f of MAKE[prog] ?? []) s.files.add(canonicalPath(f));
     if (prog === 'tox') s.files.add('tox.ini');
     if (prog === 'nox') s.files.add('noxfile.py');
-    if (PACKAGE_MANAGERS.has(prog)) for (const n of scriptNames(prog, words.slice(1))) for (const k of [`pre${n}`, n, `post${n}`]) {
+    if (PACKAGE_MANAGERS.has(prog))
+      for (const n of scriptNames(prog, words.slice(1)))
+        for (const k of [`pre${n}`, n, `post${n}`]) {
           s.scripts.add(k);
           s.direct.add(k);
         }

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CycleRecord } from '@prbot/core';
 import { git } from '@prbot/repo';
-import { createHarness, REPO_ROOT, startModelServer, type Harness, type ModelServer, type RecordedRequest, type Script } from '@prbot/test-support';
+import {
+  createHarness,
+  REPO_ROOT,
+  startModelServer,
+  type Harness,
+  type ModelServer,
+  type RecordedRequest,
+  type Script,
+} from '@prbot/test-support';
 import { runAll, type Run } from '../../../apps/worker/test/helpers.ts';
 
 /**
@@ -18,7 +26,11 @@ import { runAll, type Run } from '../../../apps/worker/test/helpers.ts';
  * the broken change green, so the refusal is what stops it.
  */
 export const GUARD_OFF_MARK = 'docs/guard-off-control.md';
-export const guardOff = { path: GUARD_OFF_MARK, is_new: true, content: 'Control cycle: the test guard is off for this change (test/e2e/ecosystems).\n' };
+export const guardOff = {
+  path: GUARD_OFF_MARK,
+  is_new: true,
+  content: 'Control cycle: the test guard is off for this change (test/e2e/ecosystems).\n',
+};
 
 export type Files = unknown[];
 
@@ -27,8 +39,13 @@ export type Files = unknown[];
  * CA) names that CA in NODE_EXTRA_CA_CERTS; npm inside the sandbox needs the same file (under
  * /etc, which the sandbox shows read-only). A path, not a secret.
  */
-export const caEnv = (): Record<string, string> => (process.env.NODE_EXTRA_CA_CERTS?.startsWith('/etc/') ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {});
-export const edit = (p: string, search: string, replace: string) => ({ path: p, is_new: false, edits: [{ search, replace }] });
+export const caEnv = (): Record<string, string> =>
+  process.env.NODE_EXTRA_CA_CERTS?.startsWith('/etc/') ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {};
+export const edit = (p: string, search: string, replace: string) => ({
+  path: p,
+  is_new: false,
+  edits: [{ search, replace }],
+});
 export const add = (p: string, content: string) => ({ path: p, is_new: true, content });
 
 export interface Library {
@@ -39,20 +56,41 @@ export interface Library {
 }
 
 /** `gaps`: gap text → the files the model answers with. */
-export async function runLibrary(fixture: string, gaps: Record<string, Files>, tests: Record<string, unknown>): Promise<Library> {
+export async function runLibrary(
+  fixture: string,
+  gaps: Record<string, Files>,
+  tests: Record<string, unknown>,
+): Promise<Library> {
   const server: ModelServer = await startModelServer((req: RecordedRequest): Script => {
     const user = req.body.messages.map((m) => m.content).join('\n');
     // The longest gap first: one gap's text may contain another's.
     const hit = Object.keys(gaps)
       .sort((a, b) => b.length - a.length)
       .find((g) => user.includes(g));
-    return hit ? { content: JSON.stringify({ summary: hit.slice(0, 60), files: gaps[hit] }) } : { content: 'unknown gap' };
+    return hit
+      ? { content: JSON.stringify({ summary: hit.slice(0, 60), files: gaps[hit] }) }
+      : { content: 'unknown gap' };
   });
   const repo = await mkdtemp(path.join(tmpdir(), `prbot-${fixture}-`));
-  await git(['clone', '--quiet', '--branch', 'fixture', path.join(REPO_ROOT, 'test', 'fixtures', 'ecosystems', `${fixture}.bundle`), repo], { cwd: tmpdir() });
+  await git(
+    [
+      'clone',
+      '--quiet',
+      '--branch',
+      'fixture',
+      path.join(REPO_ROOT, 'test', 'fixtures', 'ecosystems', `${fixture}.bundle`),
+      repo,
+    ],
+    { cwd: tmpdir() },
+  );
   await rm(path.join(repo, '.git'), { recursive: true, force: true });
   await mkdir(path.join(repo, 'docs'), { recursive: true });
-  await writeFile(path.join(repo, 'docs', 'PRD.md'), `# PRD\n\n${Object.keys(gaps).map((g) => `- [ ] ${g} [bot-eligible]`).join('\n')}\n`);
+  await writeFile(
+    path.join(repo, 'docs', 'PRD.md'),
+    `# PRD\n\n${Object.keys(gaps)
+      .map((g) => `- [ ] ${g} [bot-eligible]`)
+      .join('\n')}\n`,
+  );
   const h = await createHarness({
     repo,
     config: {
@@ -65,7 +103,15 @@ export async function runLibrary(fixture: string, gaps: Record<string, Files>, t
   });
   await rm(repo, { recursive: true, force: true });
   const run = await runAll(h.rt, { timeoutMs: 540_000 });
-  if (process.env.PRBOT_E2E_DEBUG) for (const r of run.records) console.log(r.outcome, r.gap_text, '\n', r.reason, process.env.PRBOT_E2E_DEBUG === '2' ? JSON.stringify(r.tests, null, 1) : '');
+  if (process.env.PRBOT_E2E_DEBUG)
+    for (const r of run.records)
+      console.log(
+        r.outcome,
+        r.gap_text,
+        '\n',
+        r.reason,
+        process.env.PRBOT_E2E_DEBUG === '2' ? JSON.stringify(r.tests, null, 1) : '',
+      );
   return {
     run,
     h,
