@@ -10,3 +10,4 @@ export { parsePrd, parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_
 export { shrinkRefusal } from './shrink.ts';
 export { shadowDirs, shadowRefusal, testGuardRefusal, truncationRefusal } from './test-guard.ts';
 export { rebuiltChangeSet, stalenessOf } from './staleness.ts';
+export { testSurface } from './test-surface.ts';
