@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { assertRedisSafe, jobKeyFrom, runDoctor, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { assertRedisSafe, jobKeyFrom, memoryGuard, runDoctor, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from './stage.ts';
 import { RECONCILE_SCHEDULER_ID, startReconciler } from './reconciler.ts';
@@ -130,6 +130,7 @@ export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void>
   }
   const problem = await sandboxProblem({ limits: t.limits, toolDirs: t.toolDirs, workdir: rt.workdir });
   if (problem) throw new UnavailableError(`refusing to run the test queue: ${problem}`);
+  rt.log.info(`tests.limits.memoryMb (${t.limits.memoryMb} MiB per run) is held by ${(await memoryGuard(t.limits.memoryVia)).note}`);
   if (t.network === 'setup') rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
 }
 

@@ -220,7 +220,12 @@ export {
 export {
   type CommandResult,
   commandResultSchema,
+  type LimitHit,
+  limitHitSchema,
 } from './testresult.ts';
+export { memoryGuard } from './memory-guard.ts';
+export { type CgroupParent, type CgroupProbe, delegatedCgroup, RunCgroup } from './cgroup.ts';
+export { startWatchdog, type WatchReport } from './memory-watchdog.ts';
 export {
   type AnyCycleJob,
   type ApplyJob,
@@ -278,6 +283,7 @@ export {
   acquireTestUser,
   assertDiskNotFull,
   killUserProcesses,
+  type MemoryGuard,
   runCommand,
   type RunOptions,
   testEnvironment,

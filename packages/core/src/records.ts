@@ -11,7 +11,7 @@ import { modelInfoSchema } from './model/info.ts';
 import { outcomeSchema, type Outcome } from './outcomes.ts';
 import { withScripts } from './scripts.ts';
 import { redactDeep } from './redact.ts';
-import { commandResultSchema } from './testresult.ts';
+import { commandResultSchema, limitHitSchema } from './testresult.ts';
 
 export const cycleRecordSchema = z.object({
   cycle_id: z.string(),
@@ -37,6 +37,10 @@ export const cycleRecordSchema = z.object({
   pr_url: z.string().nullable(),
   /** What went wrong without changing the outcome (a label not applied, a draft refused by the forge). */
   warnings: z.array(z.string()).optional(),
+  /** A limit of tests.limits the run hit (memory, processes, time, output): the machine's bound, so the outcome is infra_failed. */
+  limit: limitHitSchema.optional(),
+  /** The names the gap mentions (`Class.method`, `path:line` …) and whether the prompt found their definitions. */
+  context_names: z.object({ found: z.array(z.string()), missing: z.array(z.string()) }).optional(),
   /** `revise`: a revise cycle on an open bot PR (absent: a cycle that opens a PR). */
   kind: z.enum(['gap', 'revise']).optional(),
   /** A revise cycle's PR: its number, the cycle that opened it and which revision this is. */

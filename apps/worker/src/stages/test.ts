@@ -7,6 +7,7 @@ import {
   freshDir,
   handTo,
   lastSlotUid,
+  memoryGuard,
   rebuildCommit,
   rememberSlotUid,
   runCommand,
@@ -58,6 +59,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     const hide = [rt.workdir, rt.cfg.file, rt.mirror.dir, rt.recorder.recordsDir];
     const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
     const results: CommandResult[] = [];
+    const memory = { limitMb: t.limits.memoryMb, guard: (await memoryGuard(t.limits.memoryVia)).guard };
     for (const [i, cmd] of plan.entries()) {
       const output = lineLog(s.job, t.logLines);
       const stepped = (i === 0 ? handed : Promise.resolve()).then(() => s.step(20 + Math.round((60 * i) / plan.length), `$ ${cmd.argv.join(' ')}`));
@@ -67,6 +69,8 @@ export async function test(s: StageContext<'test'>): Promise<void> {
         timeoutMs: cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs,
         tailBytes: t.tailBytes,
         outputBytes: t.limits.outputBytes,
+        memory,
+        processes: t.limits.processes,
         signal: s.signal,
         user,
         sandbox: sandboxed
@@ -78,6 +82,10 @@ export async function test(s: StageContext<'test'>): Promise<void> {
       await output.flush();
       results.push(r);
       if (s.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
+      if (!r.ok && r.limit) {
+        // The machine's bound, not the change's failure: never counted against the gap, never escalates.
+        throw new CycleEnded('infra_failed', `limit: ${cmd.phase} command \`${cmd.argv.join(' ')}\` hit tests.limits (${r.limit.kind}: ${r.limit.limit} ${r.limit.unit}${r.limit.observed !== null ? `, saw ${r.limit.observed}` : ''}, held by ${r.limit.via}); raise the limit if this run is legitimate:\n${digestTestOutput(r.tail).text}`, { tests: results, limit: r.limit });
+      }
       if (!r.ok) {
         const how = r.timedOut ? `timed out after ${cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs} ms` : `exit code ${r.exitCode ?? r.signal}`;
         throw new CycleEnded('tests_failed', `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}):\n${digestTestOutput(r.tail).text}`, { tests: results });
