@@ -295,7 +295,7 @@ export async function endCycle(
     pr_url: details.pr_url ?? c.revise?.url ?? null,
     ...(details.warnings?.length ? { warnings: details.warnings } : {}),
     ...(details.limit ? { limit: details.limit } : {}),
-    ...(details.contextNames ? { context_names: details.contextNames } : {}),
+    ...((c.contextNames ?? details.contextNames) ? { context_names: c.contextNames ?? details.contextNames } : {}),
     // A revise cycle is recorded like any other, linked to its PR.
     ...(c.revise ? { kind: 'revise' as const, revise_of: { pr: c.revise.pr, cycle: c.revise.originCycle, revision: c.revise.revision, trigger: c.revise.trigger.id } } : {}),
   });

@@ -45,7 +45,13 @@ export const proposeJobSchema = z.object({
   /** Set for a revise cycle: the PR it revises; pr then pushes to that branch instead of opening a PR. */
   revise: reviseRequestSchema.optional(),
 });
-export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema, context: z.array(contextShownSchema).optional() });
+export const applyJobSchema = proposeJobSchema.extend({
+  proposal: proposalSchema,
+  model: modelInfoSchema,
+  context: z.array(contextShownSchema).optional(),
+  /** The names the gap mentions and whether their definitions were found (record `context_names`). */
+  contextNames: z.object({ found: z.array(z.string()), missing: z.array(z.string()) }).optional(),
+});
 export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSchema).min(1), botCommit: sha });
 export const prJobSchema = testJobSchema.extend({ tests: z.array(commandResultSchema) });
 
