@@ -130,6 +130,7 @@ describe('proposals against a repository with a 40 KB test file', () => {
     const r = run.byGap('upper-cases a single letter');
     const prompt = server.requests.find((q) => q.body.messages[1]!.content.includes(GAPS.edit))!.body.messages[1]!.content;
     expect(r.context).toBeDefined();
+    expect(r.context_names).toEqual({ found: ['capitalize'], missing: [] });
     const big = r.context!.find((c) => c.path === 'test/big.test.js')!;
     expect(big).toMatchObject({ shown: 'windows', total: CASES * 4 + 3 });
     expect(prompt).toContain(`shown lines ${big.lines} with line numbers`);
