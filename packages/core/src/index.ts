@@ -224,6 +224,7 @@ export {
   limitHitSchema,
 } from './testresult.ts';
 export { memoryGuard } from './memory-guard.ts';
+export { type PackageManagerPin, type PackageManagerPlan, packageManagerPlan, readPackageManagerPin, toolsUsed } from './package-manager.ts';
 export { type CgroupParent, type CgroupProbe, delegatedCgroup, RunCgroup } from './cgroup.ts';
 export { startWatchdog, type WatchReport } from './memory-watchdog.ts';
 export {

@@ -6,8 +6,11 @@ import {
   digestTestOutput,
   freshDir,
   handTo,
+  InfraError,
   lastSlotUid,
   memoryGuard,
+  packageManagerPlan,
+  readPackageManagerPin,
   rebuildCommit,
   rememberSlotUid,
   runCommand,
@@ -53,11 +56,20 @@ export async function test(s: StageContext<'test'>): Promise<void> {
       await rememberSlotUid(slot, owner.uid);
     })();
     handed.catch(() => {}); // awaited through the first command's gate and again after the loop
-    const env = sandboxed
-      ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...t.env }, SANDBOX_HOME, rt.env)
-      : testEnvironment(t.envAllow, { TMPDIR: tmp, ...t.env }, home, rt.env);
+    // A `packageManager` pin in package.json: fetched during setup with a network, else the
+    // version switch is off (it would hang without one); a probe shows which version runs.
+    const pin = await readPackageManagerPin(slot.dir);
+    let pm = packageManagerPlan(pin, [...t.setup, ...t.commands], { setupNetwork: t.network === 'setup' });
+    const envNow = () =>
+      sandboxed
+        ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...pm.env, ...t.env }, SANDBOX_HOME, rt.env)
+        : testEnvironment(t.envAllow, { TMPDIR: tmp, ...pm.env, ...t.env }, home, rt.env);
     const hide = [rt.workdir, rt.cfg.file, rt.mirror.dir, rt.recorder.recordsDir];
-    const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
+    const plan = [
+      ...(pm.probe ? [{ phase: 'setup' as const, argv: pm.probe, probe: true }] : []),
+      ...t.setup.map((argv) => ({ phase: 'setup' as const, argv, probe: false })),
+      ...t.commands.map((argv) => ({ phase: 'test' as const, argv, probe: false })),
+    ];
     const results: CommandResult[] = [];
     const memory = { limitMb: t.limits.memoryMb, guard: (await memoryGuard(t.limits.memoryVia)).guard };
     for (const [i, cmd] of plan.entries()) {
@@ -65,7 +77,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
       const stepped = (i === 0 ? handed : Promise.resolve()).then(() => s.step(20 + Math.round((60 * i) / plan.length), `$ ${cmd.argv.join(' ')}`));
       const r = await runCommand(cmd.phase, cmd.argv, {
         cwd: slot.dir,
-        env,
+        env: envNow(),
         timeoutMs: cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs,
         tailBytes: t.tailBytes,
         outputBytes: t.limits.outputBytes,
@@ -79,6 +91,24 @@ export async function test(s: StageContext<'test'>): Promise<void> {
         onLine: output.line,
         gate: stepped,
       });
+      if (cmd.probe) {
+        // Which package manager and version ran: in the job log and the record's command list.
+        const version = r.tail.trim().split('\n').at(-1)?.trim() ?? '';
+        if (!r.ok && !pm.degraded && pm.pin) {
+          // The pinned version could not be fetched: once more with the switch off.
+          output.line(`[prbot] ${pm.pin.tool}@${pm.pin.version} could not be fetched: ${version.slice(0, 300)}`);
+          pm = packageManagerPlan(pin, [...t.setup, ...t.commands], { setupNetwork: true, fetchFailed: r.tail.trim().split('\n').find((l) => l.trim()) ?? version });
+          plan.splice(i + 1, 0, cmd);
+          await output.flush();
+          continue;
+        }
+        if (!r.ok) throw new InfraError(`the package manager could not start in the sandbox (\`${cmd.argv.join(' ')}\`: ${version.slice(0, 200)}); ${pm.note ?? ''}`);
+        const line = `[prbot] package manager: ${cmd.argv[0]} ${version} ran${pm.note ? `; ${pm.note}` : ''}`;
+        output.line(line);
+        await output.flush();
+        results.push({ ...r, tail: `${r.tail}\n${line}\n` });
+        continue;
+      }
       await output.flush();
       results.push(r);
       if (s.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
