@@ -19,6 +19,10 @@ export const PREREQS = [
   { program: 'redis-server', pkg: 'redis-server', why: 'a Redis for the run when none answers at REDIS_URL' },
   { program: 'git', pkg: 'git', why: 'every stage builds commits and worktrees with git' },
   { program: 'flock', pkg: 'util-linux', why: 'the slot and test-uid locks (flock(1))' },
+  // The sandboxed runners under the default limits (test/sandbox/memory-limit.test.ts), from /usr.
+  { program: 'pytest-3', pkg: 'python3-pytest', why: 'pytest in the sandbox under the default limits' },
+  { program: 'go', pkg: 'golang-go', why: 'go test in the sandbox under the default limits' },
+  { program: 'cargo', pkg: 'cargo', why: 'cargo test in the sandbox under the default limits' },
 ];
 
 export function onPath(program, envPath = process.env.PATH ?? '') {
