@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { FAILURE_OUTCOMES, gapId, jobKeyFrom, newCycleId, signJob, stageJobId, type CycleRecord, type ProposeJob } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { FAILURE_OUTCOMES, gapId, newCycleId, type CycleRecord, type ProposeJob } from '@prbot/core';
+import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
+import { createHarness, repoWithGaps, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { startWorkers } from '@prbot/worker';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { startWorkers, waitForOutcomes } from '@prbot/worker';
 
 /**
  * The whole test stage with a real worker and sandbox: model-written tests that grow past

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireTestUser, delegatedCgroup, RunCgroup, runCommand, SANDBOX_HOME, SANDBOX_TMP, type MemoryGuard, type SandboxLimits } from '@prbot/core';
+import { acquireTestUser, delegatedCgroup, RunCgroup, runCommand, SANDBOX_HOME, SANDBOX_TMP, type MemoryGuard, type SandboxLimits } from '@prbot/sandbox';
 import { REPO_ROOT } from '@prbot/test-support';
 import { attack, cleanupDirs, makeDirs, PRELUDE } from './support.ts';
 

@@ -3,11 +3,12 @@ import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireTestUser, gapId, jobKeyFrom, newCycleId, runCommand, signJob, stageJobId, type CycleRecord, type ProposeJob } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { gapId, newCycleId, type CycleRecord, type ProposeJob } from '@prbot/core';
+import { acquireTestUser, runCommand } from '@prbot/sandbox';
+import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
+import { createHarness, repoWithGaps, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { startWorkers } from '@prbot/worker';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { startWorkers, waitForOutcomes } from '@prbot/worker';
 
 /**
  * A repository pinning its package manager (`"packageManager": "pnpm@9.15.0"`) while the worker
