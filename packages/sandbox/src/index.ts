@@ -1,8 +1,7 @@
 export { delegatedCgroup, RunCgroup } from './cgroup.ts';
-export { digestTestOutput } from './digest.ts';
 export { memoryGuard } from './memory-guard.ts';
-export { packageManagerPlan, readPackageManagerPin } from './package-manager.ts';
 export { tryFileLock } from './pidlock.ts';
-export { freshDir, SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';
-export { handTo, lastSlotUid, rememberSlotUid, SlotPool } from './slots.ts';
-export { acquireTestUser, type MemoryGuard, runCommand, type RunOptions, testEnvironment, testsShareWorkerUser, type TestUser } from './test-run.ts';
+export { SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';
+export { SlotPool } from './slots.ts';
+export { runTestPlan } from './test-plan.ts';
+export { acquireTestUser, type MemoryGuard, runCommand, type RunOptions, testsShareWorkerUser, type TestUser } from './test-run.ts';
