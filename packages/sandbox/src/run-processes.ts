@@ -1,4 +1,4 @@
-import { open, readdir } from 'node:fs/promises';
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 
 /** One process of a run as /proc shows it. */
 export interface RunProcess {
@@ -19,22 +19,30 @@ export interface RunScope {
 /**
  * The run's processes now: every descendant of `rootPid` (through PPid, so a child that made a
  * session or process group of its own is still found) and, with `uid`, every process of that
- * uid (a double-forked daemon re-parented to init). Reads /proc/<pid>/status, 16 at a time into
- * reused 4 KB buffers (VmRSS sits past the first KB).
+ * uid (a double-forked daemon re-parented to init). Reads /proc/<pid>/status into a reused 4 KB
+ * buffer (VmRSS sits past the first KB).
  */
 export async function runProcesses(scope: RunScope): Promise<RunProcess[]> {
-  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((e) => /^\d+$/.test(e));
+  return runProcessesNow(scope);
+}
+
+// Synchronous reads: measured here at ~8 ms for a scan of 170 processes against ~29 ms through
+// fs/promises (three promises per process); the watchdog scans every 200 ms while tests run.
+const buf = Buffer.allocUnsafe(4096);
+
+function runProcessesNow(scope: RunScope): RunProcess[] {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
   const all: (RunProcess & { uid: number })[] = [];
-  const bufs = Array.from({ length: 16 }, () => Buffer.allocUnsafe(4096));
-  for (let i = 0; i < pids.length; i += bufs.length) {
-    await Promise.all(
-      pids.slice(i, i + bufs.length).map(async (pid, j) => {
-        const s = await readHead(`/proc/${pid}/status`, bufs[j]!);
-        if (!s || /^State:\s+Z/m.test(s)) return;
-        const num = (re: RegExp) => Number(re.exec(s)?.[1] ?? 0);
-        all.push({ pid: Number(pid), ppid: num(/^PPid:\s+(\d+)/m), uid: num(/^Uid:\s+\d+\s+(\d+)/m), rssBytes: num(/^VmRSS:\s+(\d+) kB/m) * 1024, threads: num(/^Threads:\s+(\d+)/m) || 1 });
-      }),
-    );
+  for (const pid of pids) {
+    const s = readHead(`/proc/${pid}/status`);
+    if (!s || /^State:\s+Z/m.test(s)) continue;
+    const num = (re: RegExp) => Number(re.exec(s)?.[1] ?? 0);
+    all.push({ pid: Number(pid), ppid: num(/^PPid:\s+(\d+)/m), uid: num(/^Uid:\s+\d+\s+(\d+)/m), rssBytes: num(/^VmRSS:\s+(\d+) kB/m) * 1024, threads: num(/^Threads:\s+(\d+)/m) || 1 });
   }
   const children = new Map<number, number[]>();
   for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
@@ -49,15 +57,19 @@ export async function runProcesses(scope: RunScope): Promise<RunProcess[]> {
   return all.filter((p) => mine.has(p.pid) || (scope.uid !== undefined && p.uid === scope.uid));
 }
 
-async function readHead(file: string, buf: Buffer): Promise<string> {
-  const fh = await open(file, 'r').catch(() => null);
-  if (!fh) return '';
+/** The start of a /proc file ("" when the process is gone). */
+function readHead(file: string): string {
+  let fd: number;
   try {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.toString('latin1', 0, bytesRead);
+    fd = openSync(file, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    return buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0));
   } catch {
     return '';
   } finally {
-    await fh.close().catch(() => undefined);
+    closeSync(fd);
   }
 }
