@@ -10,7 +10,7 @@ import { produce, settledPrs, verifiesMarker, webhookBookkeeping, type ProduceRe
 import { createHarness, deliverWebhook, repoWithGaps, startGiteaServer, startGithubServer, type FakeForge, type FakeForgeOptions, type Harness } from '@prbot/test-support';
 import { createDashboard } from '../src/server.ts';
 import { type WebhookActions } from '../src/webhooks.ts';
-import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
+import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from '@prbot/test-support';
 
 type Kind = 'gitea' | 'github';
 const TOKEN = 'forge-0123456789abcdef-TOKEN';
