@@ -22,9 +22,11 @@ export const PREREQS = [
   { program: 'redis-server', pkg: 'redis-server', why: 'a Redis for the run when none answers at REDIS_URL' },
   { program: 'git', pkg: 'git', why: 'every stage builds commits and worktrees with git' },
   { program: 'flock', pkg: 'util-linux', why: 'the slot and test-uid locks (flock(1))' },
-  { program: '/usr/bin/go', pkg: 'golang-go', why: 'the ecosystem suite: a Go library tested with go test' },
-  { program: '/usr/bin/cargo', pkg: 'cargo', why: 'the ecosystem suite: a Rust library tested with cargo test' },
-  { program: '/usr/bin/pytest-3', pkg: 'python3-pytest', why: 'the ecosystem suite: a Python library tested with pytest' },
+  // Debian's runners, from /usr (what the sandbox sees): the ecosystem suite and the runners
+  // under the default limits (test/sandbox/memory-limit.test.ts).
+  { program: '/usr/bin/go', pkg: 'golang-go', why: 'go test: the ecosystem suite and the sandbox limits test' },
+  { program: '/usr/bin/cargo', pkg: 'cargo', why: 'cargo test: the ecosystem suite and the sandbox limits test' },
+  { program: '/usr/bin/pytest-3', pkg: 'python3-pytest', why: 'pytest: the ecosystem suite and the sandbox limits test' },
 ];
 
 export function onPath(program, envPath = process.env.PATH ?? '') {
