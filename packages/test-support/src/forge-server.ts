@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { git } from '@prbot/repo';
+import { gitCli as git } from './git-cli.ts';
 import { loadSpec, SpecValidator, type MatchedOp } from './forge-spec.ts';
 import { listenLoopback } from './listen.ts';
 
