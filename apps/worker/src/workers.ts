@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { assertRedisSafe, jobKeyFrom, runDoctor, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { announcePresence, assertRedisSafe, jobKeyFrom, runDoctor, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from './stage.ts';
 import { RECONCILE_SCHEDULER_ID, startReconciler } from './reconciler.ts';
@@ -50,6 +50,8 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
       onJobFailed(rt, q, job, err).catch((e: Error) => rt.log.error({ err: e.message, queue: q }, 'recording a failed job'));
     });
     w.on('error', (err) => rt.log.error({ err: err.message, queue: q }, 'worker error'));
+    // Counted for the dashboard's prbot_stalled_jobs_total: a stall is a worker that died or froze holding a job.
+    w.on('stalled', () => void rt.redis.hincrby(rt.keys.stalled(), q, 1).catch((e: Error) => rt.log.warn({ err: e.message, queue: q }, 'counting a stalled job')));
     return w;
   });
   const reconciler = !(o.reconcile ?? o.queues.some((q) => (STAGES as readonly string[]).includes(q))) ? undefined : startReconciler(rt).catch((err: Error) => {
@@ -64,6 +66,7 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
       if (rec) await rec.queue.upsertJobScheduler(RECONCILE_SCHEDULER_ID, { every: rt.cfg.worker.reconcileEveryMs }, { name: 'reconcile' });
     },
   });
+  const presence = announcePresence(rt.redis, rt.keys, o.queues, (e) => rt.log.debug({ err: e.message }, 'worker presence beat'), rt.clock);
   let forced: () => void = () => {};
   const forcedNow = new Promise<'forced'>((r) => (forced = () => r('forced')));
   const abortAll = () => {
@@ -75,6 +78,7 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
     force: () => forced(),
     async close(graceMs = rt.cfg.worker.shutdownGraceMs) {
       redisWatch.stop();
+      const gone = presence.stop();
       const graceful = Promise.all(workers.map((w) => w.close()));
       // A test run is re-run from its payload by any worker: stopping it now costs nothing but
       // the time it ran, and waiting for it could outlast any grace.
@@ -97,6 +101,7 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
       }
       const rec = await reconciler;
       if (rec) await Promise.all([rec.worker.close(r !== 'done'), rec.queue.close()]);
+      await gone;
     },
   };
 }

@@ -22,6 +22,7 @@ export {
   keys,
   type Keys,
 } from './keys.ts';
+export { announcePresence, workersAlive, PRESENCE_EVERY_MS, PRESENCE_TTL_MS } from './presence.ts';
 export {
   type Clock,
   nextUtcMidnight,

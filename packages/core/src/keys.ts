@@ -44,6 +44,10 @@ export interface Keys {
    * an evicted key) and every job and lock it held went with it.
    */
   epoch(): string;
+  /** Sorted set per queue: worker process id → when it last said it serves that queue (ms). */
+  workersAlive(queue: string): string;
+  /** Hash: queue → jobs its workers found stalled (a lock that lapsed: a killed or frozen worker). */
+  stalled(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -74,5 +78,7 @@ export function keys(prefix: string): Keys {
     dashboardIssue: () => k('dashboard-issue'),
     dashboardIssueLock: () => k('dashboard-issue-lock'),
     epoch: () => k('epoch'),
+    workersAlive: (queue) => k('workers-alive', queue),
+    stalled: () => k('stalled'),
   };
 }
