@@ -48,6 +48,17 @@ export function createMetrics(rt: Runtime) {
       for (const d of await dayCounts(rt, 30)) for (const [outcome, n] of Object.entries(d.by_outcome)) this.inc({ outcome }, n ?? 0);
     },
   });
+  new Counter({
+    name: 'prbot_outcomes_today_total',
+    help: 'Cycles ended today (UTC) per outcome. Back to 0 at midnight, which rate() and increase() read as a counter reset: use this one for rates (prbot_outcomes_total drops by a day at midnight)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const [today] = await dayCounts(rt, 1);
+      for (const [outcome, n] of Object.entries(today!.by_outcome)) this.inc({ outcome }, n ?? 0);
+    },
+  });
   new Gauge({
     name: 'prbot_budget_remaining',
     help: "What is left of today's budget",

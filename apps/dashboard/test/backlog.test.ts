@@ -24,7 +24,7 @@ afterAll(async () => {
   await h.cleanup();
 });
 
-const backlog = async () => ((await (await fetch(`${url}/api/backlog`)).json()) as { queues: Record<string, { ready: number; active: number; load: number; workers: number }> }).queues;
+const backlog = async () => ((await (await fetch(`${url}/api/backlog`)).json()) as { queues: Record<string, { ready: number; active: number; load: number; workers: number }> }).queues as Record<"test" | "propose" | "apply" | "pr", { ready: number; active: number; load: number; workers: number }>;
 const gauge = (text: string, name: string, queue: string) => Number(new RegExp(`^${name}\\{queue="${queue}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
 
 it('ready counts waiting, prioritized and delayed-and-due jobs, not jobs delayed into the future; /metrics says the same', async () => {
