@@ -5,28 +5,22 @@
 // ConfigMaps, selectors, probe ports, scale targets) and prbot's own rules: Secrets by role,
 // the grace period above the worker's shutdown, the sandbox's securityContext, the config parses
 // and the ScaledObjects read /api/backlog at the dashboard's address.
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '@prbot/core';
 import { REPO_ROOT } from '@prbot/test-support';
 import { FORCE_WAIT_MS } from '../apps/worker/src/workers.ts';
-import { podSpecs, readDocs, render, KustomizeError, type Doc } from './kustomize.ts';
+import { exampleWorkspace, podSpecs, readDocs, render, KustomizeError, type Doc } from './kustomize.ts';
 
 const SOURCE = path.join(REPO_ROOT, 'deploy', 'kubernetes');
 const temps: string[] = [];
 afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-/** A copy of deploy/kubernetes with each secrets/*.env.example copied to *.env (the documented step), `edit` applied. */
-function workspace(edit: (dir: string) => void = () => {}): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'prbot-k8s-'));
+function workspace(edit?: (dir: string) => void): string {
+  const dir = exampleWorkspace(SOURCE, edit);
   temps.push(dir);
-  cpSync(SOURCE, dir, { recursive: true });
-  const secrets = path.join(dir, 'overlays', 'example', 'secrets');
-  for (const f of readdirSync(secrets)) if (f.endsWith('.env.example')) cpSync(path.join(secrets, f), path.join(secrets, f.replace(/\.example$/, '')));
-  edit(dir);
   return dir;
 }
 const renderExample = (edit?: (dir: string) => void) => render(path.join(workspace(edit), 'overlays', 'example'));

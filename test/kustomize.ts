@@ -6,7 +6,8 @@
 // includeSelectors), images, configMapGenerator (files) and secretGenerator (envs) with a
 // content hash appended to the name and every reference to it renamed, and JSON 6902 patches.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 
@@ -143,4 +144,17 @@ export function render(dir: string): Doc[] {
   }
   if (k.namespace) docs = docs.map((d) => (CLUSTER_SCOPED.has(d.kind) ? d : { ...d, metadata: { ...d.metadata, namespace: k.namespace } }));
   return docs;
+}
+
+/**
+ * A temporary copy of deploy/kubernetes after the documented first step (each
+ * overlays/example/secrets/*.env.example copied to *.env), with `edit` applied; the caller removes it.
+ */
+export function exampleWorkspace(source: string, edit: (dir: string) => void = () => {}): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'prbot-k8s-'));
+  cpSync(source, dir, { recursive: true });
+  const secrets = path.join(dir, 'overlays', 'example', 'secrets');
+  for (const f of readdirSync(secrets)) if (f.endsWith('.env.example')) cpSync(path.join(secrets, f), path.join(secrets, f.replace(/\.example$/, '')));
+  edit(dir);
+  return dir;
 }
