@@ -78,7 +78,7 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
   others.push(spawnWorker(h.configFile, 'propose,apply,pr,events'));
 
   let started = 0;
-  const exits: Promise<{ n: number; code: number | undefined }>[] = [];
+  const exits: Promise<{ n: number; code: number | undefined; signal: string | undefined; started: boolean }>[] = [];
   const polls: { at: number; metric: number; replicas: number }[] = [];
   const startReplica = async () => {
     const n = ++started;
@@ -93,7 +93,8 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
     while (replicas.length < want) await startReplica();
     while (replicas.length > want) {
       const r = replicas.pop()!; // the newest pod goes first, as a ReplicaSet picks
-      exits.push(stopChild(r.w, 'SIGTERM').then((code) => ({ n: r.n, code })));
+      r.w.child.kill('SIGTERM');
+      exits.push(Promise.resolve(r.w.child).then((res) => ({ n: r.n, code: res.exitCode, signal: res.signal, started: r.w.output().includes('prbot worker started') })));
     }
     polls.push({ at, metric, replicas: replicas.length });
   };
@@ -165,7 +166,7 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
     inFlight: CYCLES,
     lost,
     duplicates,
-    notes: `${started} test-worker starts, ${sigterms} SIGTERMs (exit codes ${[...new Set(codes.map((c) => c.code))].join(',')}), peak replicas per wave ${waves.map((w) => w.peak).join(', ')}; ${rerun} test runs restarted after a scale-down; scale-ups from zero ${scaleUps.map((s) => `${s.latencyMs} ms`).join(', ')} after the backlog appeared (poll ${POLL_MS} ms); ${prFiles.length} PRs; ${(elapsed / 1000).toFixed(0)} s for ${CYCLES} cycles${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
+    notes: `${started} test-worker starts, ${sigterms} SIGTERMs (${codes.filter((c) => c.started && c.code === 0).length} drained and exited 0, ${codes.filter((c) => !c.started).length} stopped before they had started), peak replicas per wave ${waves.map((w) => w.peak).join(', ')}; ${rerun} test runs restarted after a scale-down; scale-ups from zero ${scaleUps.map((s) => `${s.latencyMs} ms`).join(', ')} after the backlog appeared (poll ${POLL_MS} ms); ${prFiles.length} PRs; ${(elapsed / 1000).toFixed(0)} s for ${CYCLES} cycles${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
   });
   console.log(`autoscale: ${started} starts, ${sigterms} SIGTERMs, peaks ${waves.map((w) => w.peak).join(',')}, scale-up latencies ${scaleUps.map((s) => s.latencyMs).join(',')} ms, ${rerun} reruns, ${(elapsed / 1000).toFixed(1)} s`);
 
@@ -182,6 +183,10 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
   // Scale to zero at the end, and every SIGTERMed worker drained and exited by itself.
   expect(polls.at(-1)!.replicas).toBe(0);
   expect(replicas).toHaveLength(0);
-  expect(codes.every((c) => c.code === 0)).toBe(true);
+  // Every worker that had started drained and exited 0. One stopped while node was still loading
+  // (a scale-down soon after a scale-up, as a pod can be deleted while it starts) dies of the
+  // signal before prbot's code runs: it held no job, so nothing is lost (the counts above).
+  expect(codes.filter((c) => c.started && c.code !== 0)).toEqual([]);
+  expect(codes.filter((c) => !c.started).every((c) => c.code === 0 || c.signal === 'SIGTERM')).toBe(true);
   expect(sigterms).toBe(started);
 }, 900_000);
