@@ -482,6 +482,7 @@ export {
   type RedisRetryOptions,
   untilRedisAnswers,
 } from './redis-retry.ts';
+export { replicaWait, type ReplicaWait } from './replica-wait.ts';
 export {
   GAP_LOCK_TTL_S,
   type LedgerEntry,

@@ -44,6 +44,8 @@ export interface Keys {
    * an evicted key) and every job and lock it held went with it.
    */
   epoch(): string;
+  /** Hash: `<queue>|<reason>` → times a worker recreated a queue's BullMQ Worker that stopped consuming. */
+  workerRecoveries(): string;
   /** Sorted set per queue: worker process id → when it last said it serves that queue (ms). */
   workersAlive(queue: string): string;
   /** Hash: queue → jobs its workers found stalled (a lock that lapsed: a killed or frozen worker). */
@@ -78,6 +80,7 @@ export function keys(prefix: string): Keys {
     dashboardIssue: () => k('dashboard-issue'),
     dashboardIssueLock: () => k('dashboard-issue-lock'),
     epoch: () => k('epoch'),
+    workerRecoveries: () => k('worker-recoveries'),
     workersAlive: (queue) => k('workers-alive', queue),
     stalled: () => k('stalled'),
   };

@@ -10,6 +10,7 @@ import { contextShownSchema } from './context/index.ts';
 import { modelInfoSchema } from './model/info.ts';
 import { outcomeSchema, type Outcome } from './outcomes.ts';
 import { withScripts } from './scripts.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 import { redactDeep } from './redact.ts';
 import { commandResultSchema } from './testresult.ts';
 
@@ -86,6 +87,8 @@ export interface RecorderDeps {
   recordsDir: string;
   events: Queue;
   clock: Clock;
+  /** Confirms the outcome on a replica before it counts as recorded (replica-wait.ts). */
+  replicas?: ReplicaWait;
 }
 
 /**
@@ -116,6 +119,11 @@ export async function recordOutcome(deps: RecorderDeps, given: CycleRecord): Pro
       RECORD_TTL_S,
       record.gap_id ? '1' : '0',
     )) === 1;
+  // Unconfirmed: thrown as Redis's own NOREPLICAS (transient), so the caller's retry records
+  // again; the script keeps the first record, and one lost with the old master is written anew.
+  if (deps.replicas && !(await deps.replicas.confirm(`the outcome of ${record.cycle_id}`))) {
+    throw new Error(`NOREPLICAS no replica confirmed the outcome of ${record.cycle_id}`);
+  }
   const standing = redactDeep(fresh ? record : ((await getRecord(deps.redis, deps.keys, record.cycle_id)) ?? record));
   await writeRecordFile(deps.recordsDir, standing);
   await deps.events.add('cycle', standing, { jobId: `${standing.cycle_id}-event` });

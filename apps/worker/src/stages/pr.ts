@@ -32,6 +32,9 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
     const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock());
     if (!admission.ok) throw new DeferUntil(admission.retryAt, admission.reason);
+    // An admission a failover loses lets a burst overshoot the PR limits: confirm it on a replica
+    // first (NOREPLICAS is a Redis wait, not an attempt; admitting again is a no-op).
+    if (!(await rt.replicas.confirm('the PR admission'))) throw new Error(`NOREPLICAS no replica confirmed the PR admission of ${data.cycleId}`);
     await s.step(40, `pushing ${branch}`);
     await rt.forge.push(rt.mirror.dir, data.botCommit, branch);
     await s.step(70, 'opening the draft PR');

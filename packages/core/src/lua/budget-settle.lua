@@ -6,9 +6,15 @@
   KEYS[2] cycle bucket hash
   ARGV[1] delta tokens (actual - reserved)
   ARGV[2] delta calls (0 after a real call; -1 when the reserved call was never made)
+  ARGV[3] the settlement's id, or '': an id already applied changes nothing (a retried settle)
 
   Returns the day's tokens after settling.
 ]]
+if ARGV[3] ~= nil and ARGV[3] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
+  if redis.call('HSETNX', KEYS[2], 'op:' .. ARGV[3], 1) == 0 then
+    return tonumber(redis.call('HGET', KEYS[1], 'tokens') or '0')
+  end
+end
 local delta = tonumber(ARGV[1])
 local calls = tonumber(ARGV[2])
 local function settle(key)
