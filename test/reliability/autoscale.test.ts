@@ -111,10 +111,12 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
+  // A poll every POLL_MS from the last one's start, as KEDA's ticker does (not POLL_MS after it ended).
   const loop = (async () => {
     while (running) {
+      const at = Date.now();
       await poll();
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await new Promise((r) => setTimeout(r, Math.max(0, at + POLL_MS - Date.now())));
     }
   })();
 
