@@ -157,7 +157,7 @@ describe('deploy/kubernetes', () => {
     expect(referenceErrors(unselected)).toContain('PodDisruptionBudget/prbot-worker-apply: selects 0 Deployments, not 1');
     expect(() => renderExample((dir) => writeFileSync(path.join(dir, 'overlays', 'example', 'kustomization.yaml'), readFileSync(path.join(dir, 'overlays', 'example', 'kustomization.yaml'), 'utf8') + 'replicas: [{ name: prbot-worker-pr, count: 2 }]\n'))).toThrow(KustomizeError);
     // Without the documented copy of the example secrets, rendering stops (kustomize does too).
-    expect(() => render(path.join(SOURCE, 'overlays', 'example'))).toThrow(/secrets\/job-key\.env/);
+    expect(() => renderExample((dir) => rmSync(path.join(dir, 'overlays', 'example', 'secrets', 'job-key.env')))).toThrow(/secrets\/job-key\.env/);
   });
 
   it('Secrets by role, as in docker-compose.yml: model keys only for propose, the forge token never for test, apply or propose', () => {
