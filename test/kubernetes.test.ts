@@ -9,7 +9,7 @@ import { readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '@prbot/core';
+import { parseConfig } from '@prbot/config';
 import { REPO_ROOT } from '@prbot/test-support';
 import { FORCE_WAIT_MS } from '../apps/worker/src/workers.ts';
 import { exampleWorkspace, podSpecs, readDocs, render, KustomizeError, type Doc } from './kustomize.ts';

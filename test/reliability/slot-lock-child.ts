@@ -5,7 +5,8 @@
  */
 import { unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Mirror, SlotPool } from '@prbot/core';
+import { Mirror } from '@prbot/repo';
+import { SlotPool } from '@prbot/sandbox';
 
 const [workdir, rounds] = [process.argv[2]!, Number(process.argv[3])];
 const pool = new SlotPool(new Mirror(workdir, 'race'), workdir);

@@ -1,4 +1,4 @@
-import { QUEUE_NAMES, workersAlive, type QueueName, type Runtime } from '@prbot/core';
+import { QUEUE_NAMES, workersAlive, type QueueName, type Runtime } from '@prbot/pipeline';
 
 export interface QueueBacklog {
   /** Jobs a worker could take now: waiting + prioritized + delayed whose time has come (0 while the queue is paused). */

@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { announcePresence, PRESENCE_TTL_MS } from '@prbot/core';
+import { announcePresence, PRESENCE_TTL_MS } from '@prbot/pipeline';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { createDashboard } from '../src/index.ts';
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from 'bullmq';
-import type { RedisClient } from '@prbot/core';
+import type { RedisClient } from '@prbot/pipeline';
 import type { QueueHealth } from './queue-watch.ts';
 
 export interface HealthSources {
@@ -14,7 +14,7 @@ export interface HealthSources {
   stopping: () => boolean;
 }
 
-export interface HealthReport {
+interface HealthReport {
   ok: boolean;
   problems: string[];
   redis: { status: string };
@@ -27,7 +27,7 @@ export interface HealthReport {
  * helps nobody, and the connections come back by themselves), so a reconnecting Redis is reported
  * in the body, not failed.
  */
-export function healthReport(s: HealthSources): HealthReport {
+function healthReport(s: HealthSources): HealthReport {
   const problems: string[] = [];
   const status = s.redis.status;
   if (status === 'end') problems.push('the Redis connection ended and will not reconnect');

@@ -1,8 +1,8 @@
 import type { Worker } from 'bullmq';
-import { untilRedisAnswers, type QueueName, type Runtime } from '@prbot/core';
+import { untilRedisAnswers, type QueueName, type Runtime } from '@prbot/pipeline';
 
 /** Why a queue was found not consuming. */
-export type StopReason = 'not-running' | 'stuck';
+type StopReason = 'not-running' | 'connection-ended' | 'stuck';
 
 export interface QueueHealth {
   queue: QueueName;
@@ -60,6 +60,8 @@ export function watchQueues(
     health: { queue, consuming: true, active: 0, lastStartAt: Date.now(), recoveries: 0 } as QueueHealth,
     /** Since when a job was ready while this Worker had a free slot and started nothing (ms). */
     suspectSince: null as number | null,
+    /** Since when one of this Worker's own connections is `end` (closed, not reconnecting) (ms). */
+    endedSince: null as number | null,
     recent: [] as number[],
   }));
   // Workers this process closed itself (a recovery, a shutdown): not running is then expected.
@@ -109,6 +111,7 @@ export function watchQueues(
     }
     s.health = { ...s.health, consuming: true, active: s.health.active, lastStartAt: now };
     s.suspectSince = null;
+    s.endedSince = null;
   };
 
   const readyJob = async (q: QueueName): Promise<boolean> => {
@@ -120,16 +123,33 @@ export function watchQueues(
   };
 
   let running = false;
+  let redisEndedSince: number | null = null;
   const check = async () => {
     if (running || stopped) return;
     running = true;
     try {
+      // The process's own connection ended for good: no Worker can be made on it; only a restart mends it.
+      if (rt.redis.status !== 'end') redisEndedSince = null;
+      else if (Date.now() - (redisEndedSince ??= Date.now()) >= Math.min(o.stuckAfterMs, 10_000)) {
+        stopped = true;
+        o.giveUp('the Redis connection of this process ended and does not reconnect');
+        return;
+      }
       for (let i = 0; i < workers.length; i++) {
         const w = workers[i]!;
         const s = state[i]!;
         if (stopped) return;
         if (!w.isRunning() && !closedByUs.has(w)) {
           recover(i, 'not-running', 'its worker loop ended');
+          continue;
+        }
+        // A connection of its own that ended never comes back by itself; its jobs then sit active
+        // with lapsed locks (the stalled check runs on that same Worker), so nothing is "ready".
+        const ended = await ownConnectionEnded(w);
+        const at = Date.now();
+        if (!ended) s.endedSince = null;
+        else if ((s.endedSince ??= at) && at - s.endedSince >= Math.min(o.stuckAfterMs, 10_000)) {
+          recover(i, 'connection-ended', `its ${ended} Redis connection ended and did not come back`);
           continue;
         }
         let ready: boolean;
@@ -165,4 +185,14 @@ export function watchQueues(
       for (const w of workers) closedByUs.add(w);
     },
   };
+}
+
+/** Which of a Worker's own connections (main, blocking) is `end`, if any; null when none is, or when it cannot be told. */
+async function ownConnectionEnded(w: Worker): Promise<string | null> {
+  const backend = w.backend as { client?: Promise<{ status: string }>; blockingClient?: Promise<{ status: string }> | undefined };
+  const within = <T>(p: Promise<T> | undefined) => (p ? Promise.race([p.catch(() => null), new Promise<null>((r) => setTimeout(r, 500, null))]) : Promise.resolve(null));
+  const [main, blocking] = await Promise.all([within(backend.client), within(backend.blockingClient)]);
+  if (main?.status === 'end') return 'main';
+  if (blocking?.status === 'end') return 'blocking';
+  return null;
 }

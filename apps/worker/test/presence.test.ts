@@ -3,7 +3,7 @@
 // holding it): prbot_workers_alive and prbot_stalled_jobs_total.
 import { Worker } from 'bullmq';
 import { afterEach, expect, it } from 'vitest';
-import { workersAlive } from '@prbot/core';
+import { workersAlive } from '@prbot/pipeline';
 import { defaultPolicy } from '@prbot/policy';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { startWorkers, type WorkerSet } from '../src/workers.ts';

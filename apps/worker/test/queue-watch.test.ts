@@ -161,3 +161,20 @@ it('a Worker whose loop ended (closed by something else than shutdown) is recrea
   stopping = true;
   expect((await get('/readyz')).status).toBe(503);
 }, 40_000);
+
+it('a process whose own Redis connection ended for good gives up (the supervisor restarts it): no Worker can be made on it', async () => {
+  h = await createHarness();
+  const rt = h.runtime();
+  const gaveUp: string[] = [];
+  const create = (q: 'events') => {
+    const w = new Worker(q, async () => {}, { connection: rt.redis, prefix: h!.cfg.redis.prefix, drainDelay: 1 });
+    w.on('error', () => {});
+    return w;
+  };
+  watch = watchQueues(rt, { queues: ['events'], create, everyMs: 200, stuckAfterMs: 1500, maxRecoveries: 3, giveUp: (r) => gaveUp.push(r) });
+  await new Promise((r) => setTimeout(r, 500));
+  expect(gaveUp).toEqual([]);
+  rt.redis.disconnect(false); // status "end": ioredis will not reconnect it
+  expect(await until(() => gaveUp.length === 1, 8000)).toBe(true);
+  expect(gaveUp[0]).toMatch(/Redis connection of this process ended/);
+}, 30_000);

@@ -1,6 +1,8 @@
-import { admitPr, botCommitSpec, canRevise, CycleEnded, forgeTitle, gapHistory, gapSlug, getRecord, prBody, PushRejected, rebuildCommit, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
-import { DeferUntil, type StageContext } from '../stage.ts';
-import { guardContext } from '../repo-context.ts';
+import { admitPr, gapHistory, getRecord, writeConfirmed } from '@prbot/pipeline';
+import { canRevise, prBody, PushRejected, reviseBranchRefusal } from '@prbot/forge';
+import { CycleEnded, forgeTitle, gapSlug, type CycleDetails } from '@prbot/core';
+import { DeferUntil, type StageContext } from '@prbot/pipeline';
+import { rebuildBotCommit } from '../repo-context.ts';
 
 /** pr: policy → look the PR up → PR limits → push the bot branch → open a draft PR → ok. */
 export async function pr(s: StageContext<'pr'>): Promise<void> {
@@ -22,7 +24,7 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   if (data.dryRun) {
     throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${rt.cfg.forge.draftPrefix}${title}"`, { branch, tests: data.tests });
   }
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
+  await rebuildBotCommit(rt, data, data.changes);
   // Any state: this cycle's branch with a PR a human already closed or merged still means "opened".
   const existing = await rt.forge.findByBranch(branch);
   let url = existing?.url;
@@ -30,11 +32,10 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   if (existing && existing.state !== 'open') throw new CycleEnded('ok', `draft PR opened earlier, since ${existing.state}: ${existing.url}`, { branch, pr_url: existing.url });
   if (!url) {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
-    const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock());
+    // An admission a failover loses lets a burst overshoot the PR limits: it is confirmed on a
+    // replica, or admitted again (a no-op for a cycle holding its slot) until it is.
+    const admission = await writeConfirmed(rt.replicas, 'the PR admission', () => admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock()));
     if (!admission.ok) throw new DeferUntil(admission.retryAt, admission.reason);
-    // An admission a failover loses lets a burst overshoot the PR limits: confirm it on a replica
-    // first (NOREPLICAS is a Redis wait, not an attempt; admitting again is a no-op).
-    if (!(await rt.replicas.confirm('the PR admission'))) throw new Error(`NOREPLICAS no replica confirmed the PR admission of ${data.cycleId}`);
     await s.step(40, `pushing ${branch}`);
     await rt.forge.push(rt.mirror.dir, data.botCommit, branch);
     await s.step(70, 'opening the draft PR');
@@ -66,7 +67,7 @@ async function pushRevision(s: StageContext<'pr'>): Promise<void> {
   const wrongBranch = reviseBranchRefusal(r.branch, { prefix: rt.cfg.forge.branchPrefix, base: rt.cfg.repo.base, originBranch: origin?.branch });
   if (wrongBranch) throw new CycleEnded('pr_failed', `guardrail: ${wrongBranch}; nothing was pushed`, details);
   if (data.dryRun) throw new CycleEnded('ok', `dry run: would push revision ${r.revision} to ${r.branch} (PR #${r.pr})`, details);
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
+  await rebuildBotCommit(rt, data, data.changes);
 
   const pr = await forge.getPr(r.pr);
   if (!pr || pr.state !== 'open') throw new CycleEnded('pr_skipped_by_policy', `PR #${r.pr} is ${pr ? pr.state : 'gone'}: the revision is not pushed`, details);

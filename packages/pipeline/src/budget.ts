@@ -1,0 +1,151 @@
+import type { RedisClient as Redis } from './redis.ts';
+import { nextUtcMidnight, utcDay, type Clock } from '@prbot/core';
+import type { Config } from '@prbot/config';
+import type { Keys } from './keys.ts';
+import { withScripts } from './lua-scripts.ts';
+import type { Refusal, RefusalReason, Reservation } from '@prbot/model';
+import { randomUUID } from 'node:crypto';
+import { isRedisTransient } from '@prbot/core';
+import type { ReplicaWait } from './replica-wait.ts';
+
+export type BudgetLimits = Config['budget'];
+
+
+export interface BudgetToday {
+  day: string;
+  calls: { used: number; cap: number; left: number };
+  tokens: { used: number; cap: number; left: number };
+  resetsAt: string;
+}
+
+const REASONS: Record<number, RefusalReason> = { [-1]: 'day_calls', [-2]: 'day_tokens', [-3]: 'cycle_calls', [-4]: 'cycle_tokens' };
+const DAY_MS = 86_400_000;
+
+/** The worker's clock is more than a day away from the Redis server's: no bucket to spend. */
+export class ClockSkewError extends Error {
+  override readonly name = 'ClockSkewError';
+}
+
+/**
+ * The daily cloud budget: an atomic token bucket in Redis (calls and tokens per UTC day) plus a
+ * per-cycle cap, so one runaway gap cannot spend the day. No policy can lift it: the propose
+ * stage asks here before any policy function runs.
+ *
+ * The day is the Redis server's (TIME inside the script), so workers whose clocks drift apart
+ * still share one bucket and roll over together. A `clock` given here replaces the server's
+ * time; only tests pass one (to cross UTC midnight on demand). Production passes none.
+ */
+export class Budget {
+  private readonly redis;
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+    private readonly limits: BudgetLimits,
+    private readonly clock?: Clock,
+    private readonly replicas?: ReplicaWait,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  /**
+   * One budget write, tried again under the same id until Redis took it and (when replicas are
+   * configured) a replica confirmed it: a reply lost in a failover, or a write the new master
+   * never received, is written again without charging twice (the scripts skip an id they have).
+   * Bounded: past a minute a Redis error goes to the caller (which waits Redis out with a fresh
+   * id), and a write Redis took but no replica confirmed stands unconfirmed (logged by `replicas`).
+   */
+  private async once<T>(what: string, write: (op: string) => Promise<T>): Promise<T> {
+    const op = randomUUID();
+    const deadline = Date.now() + 60_000;
+    let wait = 100;
+    for (;;) {
+      try {
+        const mark = this.replicas?.mark() ?? 0;
+        const r = await write(op);
+        if (!this.replicas || (await this.replicas.confirm(what, mark)) || Date.now() + wait > deadline) return r;
+      } catch (err) {
+        if (!isRedisTransient(err) || Date.now() + wait > deadline) throw err;
+      }
+      await new Promise((res) => setTimeout(res, wait));
+      wait = Math.min(wait * 2, 2000);
+    }
+  }
+
+  /** Now by the injected test clock, or by the Redis server's clock. */
+  private async now(): Promise<number> {
+    if (this.clock) return this.clock();
+    const [s, us] = await this.redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  async reserve(cycleId: string, tokens: number): Promise<Reservation | Refusal> {
+    // The local clock only chooses the three candidate buckets; the script picks by the server's day.
+    const local = this.clock ? this.clock() : Date.now();
+    const [code, calls, used, day, nextMidnight] = (await this.once('a budget reservation', (op) => this.redis.budgetReserve(
+      this.keys.budgetDay(utcDay(local - DAY_MS)),
+      this.keys.budgetDay(utcDay(local)),
+      this.keys.budgetDay(utcDay(local + DAY_MS)),
+      this.keys.budgetCycle(cycleId),
+      this.limits.callsPerDay,
+      this.limits.tokensPerDay,
+      this.limits.perCycle.calls,
+      this.limits.perCycle.tokens,
+      tokens,
+      3 * 86400,
+      7 * 86400,
+      this.clock ? this.clock() : '',
+      op,
+    ))) as [number, number, number, string, number];
+    if (code === 1) return { granted: true, day, cycleId, tokens, callsUsed: calls, tokensUsed: used };
+    if (code === -5) throw new ClockSkewError(`this machine's clock (${new Date(local).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`);
+    const reason = REASONS[code]!;
+    const cycleCap = reason.startsWith('cycle');
+    return {
+      granted: false,
+      reason,
+      retryAt: cycleCap ? null : Number(nextMidnight),
+      message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }),
+    };
+  }
+
+  /** Replaces the reserved bound with what the provider reported; refunds the difference. */
+  async settle(r: Reservation, actualTokens: number): Promise<void> {
+    await this.once('a budget settlement', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), Math.round(actualTokens - r.tokens), 0, op));
+  }
+
+  /**
+   * Gives a reservation back whole: the call was never made (a policy said no), or it failed
+   * without an answer (5xx, 429, timeout, refused connection). An outage is not spending, and
+   * a refunded call never counts toward the per-cycle cap.
+   */
+  async release(r: Reservation): Promise<void> {
+    await this.once('a budget release', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op));
+  }
+
+  async today(): Promise<BudgetToday> {
+    const now = await this.now();
+    const day = utcDay(now);
+    const h = await this.redis.hgetall(this.keys.budgetDay(day));
+    const calls = Number(h.calls ?? 0);
+    const tokens = Number(h.tokens ?? 0);
+    return {
+      day,
+      calls: { used: calls, cap: this.limits.callsPerDay, left: Math.max(0, this.limits.callsPerDay - calls) },
+      tokens: { used: tokens, cap: this.limits.tokensPerDay, left: Math.max(0, this.limits.tokensPerDay - tokens) },
+      resetsAt: new Date(nextUtcMidnight(now)).toISOString(),
+    };
+  }
+}
+
+function refusalMessage(reason: RefusalReason, l: BudgetLimits, want: number, used: { calls: number; tokens: number }): string {
+  switch (reason) {
+    case 'day_calls':
+      return `daily call budget spent (${used.calls}/${l.callsPerDay} calls)`;
+    case 'day_tokens':
+      return `daily token budget cannot cover ${want} more tokens (${used.tokens}/${l.tokensPerDay} used)`;
+    case 'cycle_calls':
+      return `this cycle has used its ${l.perCycle.calls} model calls`;
+    case 'cycle_tokens':
+      return `this cycle cannot spend ${want} more tokens (cap ${l.perCycle.tokens} per cycle)`;
+  }
+}
