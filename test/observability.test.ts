@@ -19,7 +19,8 @@ export function selectedMetrics(expr: string): { metrics: string[]; error?: stri
   let error: string | undefined;
   parser.parse(expr).iterate({
     enter(n) {
-      if (n.type.isError && !error) error = `PromQL syntax error at ${n.from}: ${JSON.stringify(expr.slice(Math.max(0, n.from - 20), n.from + 20))}`;
+      if (n.type.isError && !error)
+        error = `PromQL syntax error at ${n.from}: ${JSON.stringify(expr.slice(Math.max(0, n.from - 20), n.from + 20))}`;
       if (n.name === 'VectorSelector') {
         const id = n.node.getChild('Identifier');
         if (id) metrics.push(expr.slice(id.from, id.to));
@@ -29,9 +30,18 @@ export function selectedMetrics(expr: string): { metrics: string[]; error?: stri
   return { metrics, error };
 }
 
-interface Rule { alert?: string; record?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-const rulesOf = (text: string): Rule[] => (YAML.parse(text) as { groups: { name: string; rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-const exprsOfDashboard = (d: { panels: { title: string; targets?: { expr: string }[] }[] }) => d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })));
+interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+const rulesOf = (text: string): Rule[] =>
+  (YAML.parse(text) as { groups: { name: string; rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const exprsOfDashboard = (d: { panels: { title: string; targets?: { expr: string }[] }[] }) =>
+  d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })));
 
 /** Every metric the expressions use that `exported` lacks, and every syntax error, as lines. */
 function problems(exprs: { where: string; expr: string }[], exported: Set<string>): string[] {
@@ -54,13 +64,27 @@ beforeAll(async () => {
   h = await createHarness();
   let out = '';
   // The dashboard as deployed: its own process, behind basic auth, on a port of its own.
-  dashboard = execa(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'), '--config', h.configFile, '--host', '127.0.0.1', '--port', '0'], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH!, PRBOT_DASHBOARD_USER: 'prom', PRBOT_DASHBOARD_PASSWORD: 'scrape-pw-8c1f' },
-    extendEnv: false,
-    reject: false,
-    buffer: false,
-  });
+  dashboard = execa(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'),
+      '--config',
+      h.configFile,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+    ],
+    {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH!, PRBOT_DASHBOARD_USER: 'prom', PRBOT_DASHBOARD_PASSWORD: 'scrape-pw-8c1f' },
+      extendEnv: false,
+      reject: false,
+      buffer: false,
+    },
+  );
   dashboard.stdout!.on('data', (c) => (out += String(c)));
   dashboard.stderr!.on('data', (c) => (out += String(c)));
   let url: string | undefined;
@@ -80,7 +104,8 @@ beforeAll(async () => {
   exported = new Set<string>();
   for (const [, name, type] of scraped.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
     exported.add(name!);
-    if (type === 'histogram' || type === 'summary') for (const s of ['_bucket', '_sum', '_count']) exported.add(name! + s);
+    if (type === 'histogram' || type === 'summary')
+      for (const s of ['_bucket', '_sum', '_count']) exported.add(name! + s);
   }
 });
 
@@ -92,7 +117,17 @@ afterAll(async () => {
 
 describe('observability pack', () => {
   it('/metrics exports the backlog, presence, stall and outcome metrics the pack is built on', () => {
-    for (const m of ['prbot_jobs_ready', 'prbot_queue_load', 'prbot_workers_alive', 'prbot_stalled_jobs_total', 'prbot_outcomes_today_total', 'prbot_oldest_waiting_age_seconds', 'prbot_budget_remaining', 'prbot_stage_duration_seconds', 'prbot_worker_queue_recoveries_total']) {
+    for (const m of [
+      'prbot_jobs_ready',
+      'prbot_queue_load',
+      'prbot_workers_alive',
+      'prbot_stalled_jobs_total',
+      'prbot_outcomes_today_total',
+      'prbot_oldest_waiting_age_seconds',
+      'prbot_budget_remaining',
+      'prbot_stage_duration_seconds',
+      'prbot_worker_queue_recoveries_total',
+    ]) {
       expect(exported, m).toContain(m);
     }
     expect(scraped).toMatch(/^prbot_jobs_ready\{queue="test"\} 0$/m);
@@ -100,8 +135,21 @@ describe('observability pack', () => {
 
   it('every alert rule parses as PromQL and uses only exported metrics; each alert has a severity, a summary and a description', () => {
     const rules = rulesOf(readFileSync(RULES, 'utf8'));
-    expect(rules.map((r) => r.alert).sort()).toEqual(['PrbotBudgetExhausted', 'PrbotFailureRateHigh', 'PrbotJobWaitingTooLong', 'PrbotMetricsMissing', 'PrbotNoTestWorker', 'PrbotQueueRecovered', 'PrbotStalledJobs']);
-    expect(problems(rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })), exported)).toEqual([]);
+    expect(rules.map((r) => r.alert).sort()).toEqual([
+      'PrbotBudgetExhausted',
+      'PrbotFailureRateHigh',
+      'PrbotJobWaitingTooLong',
+      'PrbotMetricsMissing',
+      'PrbotNoTestWorker',
+      'PrbotQueueRecovered',
+      'PrbotStalledJobs',
+    ]);
+    expect(
+      problems(
+        rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })),
+        exported,
+      ),
+    ).toEqual([]);
     for (const r of rules) {
       expect(['critical', 'warning', 'info'], r.alert).toContain(r.labels?.severity);
       expect(r.annotations?.summary, r.alert).toBeTruthy();
@@ -120,13 +168,23 @@ describe('observability pack', () => {
   });
 
   it('the check can fail: a planted unknown metric, a misspelt one and a syntax error are each reported', () => {
-    const rules = readFileSync(RULES, 'utf8').replace('expr: min by (kind) (prbot_budget_remaining) <= 0', 'expr: min by (kind) (prbot_budget_remaining_calls) <= 0');
-    expect(problems(rulesOf(rules).map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })), exported)).toEqual(['alert PrbotBudgetExhausted: prbot_budget_remaining_calls is not exported by /metrics']);
+    const rules = readFileSync(RULES, 'utf8').replace(
+      'expr: min by (kind) (prbot_budget_remaining) <= 0',
+      'expr: min by (kind) (prbot_budget_remaining_calls) <= 0',
+    );
+    expect(
+      problems(
+        rulesOf(rules).map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })),
+        exported,
+      ),
+    ).toEqual(['alert PrbotBudgetExhausted: prbot_budget_remaining_calls is not exported by /metrics']);
     const d = JSON.parse(readFileSync(GRAFANA, 'utf8'));
     d.panels[0].targets.push({ refId: 'Z', expr: 'sum(rate(prbot_not_a_metric_total[5m]))' });
     d.panels[1].targets[0].expr = 'max by (queue) (prbot_queue_load'; // unbalanced
     const found = problems(exprsOfDashboard(d), exported);
     expect(found).toContain('panel "Jobs ready per queue": prbot_not_a_metric_total is not exported by /metrics');
-    expect(found.some((l) => l.startsWith('panel "Load per queue (what KEDA scales on)": PromQL syntax error'))).toBe(true);
+    expect(found.some((l) => l.startsWith('panel "Load per queue (what KEDA scales on)": PromQL syntax error'))).toBe(
+      true,
+    );
   });
 });

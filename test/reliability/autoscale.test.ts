@@ -19,7 +19,16 @@ import { createDashboard } from '@prbot/dashboard';
 import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
 import { exampleWorkspace, render, type Doc } from '../kustomize.ts';
 import { KedaScaler, valueAt } from './keda-scaler.ts';
-import { closeWorlds, recordRow, reliabilityWorld, spawnWorker, stopChild, until, writeConfigVariant, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  spawnWorker,
+  stopChild,
+  until,
+  writeConfigVariant,
+  type WorkerChild,
+} from './support.ts';
 
 const CYCLES = 200;
 const WAVES = 2;
@@ -45,7 +54,9 @@ afterAll(async () => {
 
 it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYCLES} cycles run: nothing lost, no second PR, scale-up at the first poll, zero at the end`, async () => {
   workspace = exampleWorkspace(path.join(REPO_ROOT, 'deploy', 'kubernetes'));
-  const so = render(path.join(workspace, 'overlays', 'example')).find((d: Doc) => d.kind === 'ScaledObject' && d.metadata.name === 'prbot-worker-test')!;
+  const so = render(path.join(workspace, 'overlays', 'example')).find(
+    (d: Doc) => d.kind === 'ScaledObject' && d.metadata.name === 'prbot-worker-test',
+  )!;
   const trigger = so.spec.triggers[0];
   const target = Number(trigger.metadata.targetValue);
   const scaler = new KedaScaler({
@@ -64,7 +75,12 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
     config: {
       policy: { maxGapsPerRun: CYCLES / WAVES },
       // One replica takes `target` tests at once: the ScaledObject's target is the worker's concurrency.
-      queues: { propose: { concurrency: 4 }, apply: { concurrency: 4 }, test: { concurrency: target }, pr: { concurrency: 2 } },
+      queues: {
+        propose: { concurrency: 4 },
+        apply: { concurrency: 4 },
+        test: { concurrency: target },
+        pr: { concurrency: 2 },
+      },
       worker: { shutdownGraceMs: 10_000 },
     },
   }));
@@ -84,7 +100,10 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
   const startReplica = async () => {
     const n = ++started;
     // Its own workdir, as a pod has its own emptyDir; and no secret but the job key.
-    const file = await writeConfigVariant(h, `test-replica-${n}`, (raw) => ({ ...raw, workdir: path.join(h.dir, `replica-${n}`, 'work') }));
+    const file = await writeConfigVariant(h, `test-replica-${n}`, (raw) => ({
+      ...raw,
+      workdir: path.join(h.dir, `replica-${n}`, 'work'),
+    }));
     replicas.push({ w: spawnWorker(file, 'test', {}), n });
   };
   const poll = async () => {
@@ -95,7 +114,14 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
     while (replicas.length > want) {
       const r = replicas.pop()!; // the newest pod goes first, as a ReplicaSet picks
       r.w.child.kill('SIGTERM');
-      exits.push(Promise.resolve(r.w.child).then((res) => ({ n: r.n, code: res.exitCode, signal: res.signal, started: r.w.output().includes('prbot worker started') })));
+      exits.push(
+        Promise.resolve(r.w.child).then((res) => ({
+          n: r.n,
+          code: res.exitCode,
+          signal: res.signal,
+          started: r.w.output().includes('prbot worker started'),
+        })),
+      );
     }
     polls.push({ at, metric, replicas: replicas.length });
   };
@@ -130,7 +156,9 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
     const from = polls.length;
     await waitForOutcomes(rt, wid, 420_000);
     // Idle again: KEDA's cooldown takes the test workers to zero before the next wave.
-    expect(await until(async () => replicas.length === 0, COOLDOWN_MS + STABILIZATION_MS + 10 * POLL_MS, 100)).toBe(true);
+    expect(await until(async () => replicas.length === 0, COOLDOWN_MS + STABILIZATION_MS + 10 * POLL_MS, 100)).toBe(
+      true,
+    );
     waves.push({ produced: wid.length, peak: Math.max(...polls.slice(from).map((p) => p.replicas)) });
   }
   running = false;
@@ -148,15 +176,24 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
   const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
   const statTotal = Object.values(stats).reduce((a, b) => a + Number(b), 0);
   const prFiles = await readdir(path.join(h.dir, 'prs')).catch(() => [] as string[]);
-  const branches = (await git(['branch', '--list', 'bot/*'], { cwd: h.bare })).stdout.trim().split('\n').filter(Boolean);
+  const branches = (await git(['branch', '--list', 'bot/*'], { cwd: h.bare })).stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean);
   const prsPerGap = new Map<string, number>();
   for (const f of prFiles) {
     const rec = records.find((r) => r.branch && f === `${r.branch.replace(/[^A-Za-z0-9._-]+/g, '_')}.json`);
     if (rec) prsPerGap.set(rec.gap_id!, (prsPerGap.get(rec.gap_id!) ?? 0) + 1);
   }
-  const prDup = [...prsPerGap.values()].reduce((a, n) => a + Math.max(0, n - 1), 0) + Math.max(0, prFiles.length - records.filter((r) => r.outcome === 'ok').length);
+  const prDup =
+    [...prsPerGap.values()].reduce((a, n) => a + Math.max(0, n - 1), 0) +
+    Math.max(0, prFiles.length - records.filter((r) => r.outcome === 'ok').length);
   const historyLens = await Promise.all(records.map((r) => rt.redis.llen(rt.keys.history(r.gap_id!))));
-  const duplicates = prDup + historyLens.reduce((a, n) => a + Math.max(0, n - 1), 0) + Math.max(0, statTotal - CYCLES) + Math.max(0, branches.length - prFiles.length);
+  const duplicates =
+    prDup +
+    historyLens.reduce((a, n) => a + Math.max(0, n - 1), 0) +
+    Math.max(0, statTotal - CYCLES) +
+    Math.max(0, branches.length - prFiles.length);
   const notOk = records.filter((r) => r.outcome !== 'ok').map((r) => `${r.outcome} (${r.reason.slice(0, 160)})`);
   const sigterms = codes.length;
   // Test runs a SIGTERM sent back to waiting: the test queue ran more tests than cycles.
@@ -171,7 +208,9 @@ it(`KEDA's rules on /api/backlog start and SIGTERM real test workers while ${CYC
     duplicates,
     notes: `${started} test-worker starts, ${sigterms} SIGTERMs (${codes.filter((c) => c.started && c.code === 0).length} drained and exited 0, ${codes.filter((c) => !c.started).length} stopped before they had started), peak replicas per wave ${waves.map((w) => w.peak).join(', ')}; ${rerun} test runs restarted after a scale-down; scale-ups from zero ${scaleUps.map((s) => `${s.latencyMs} ms`).join(', ')} after the backlog appeared (poll ${POLL_MS} ms); ${prFiles.length} PRs; ${(elapsed / 1000).toFixed(0)} s for ${CYCLES} cycles${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
   });
-  console.log(`autoscale: ${started} starts, ${sigterms} SIGTERMs, peaks ${waves.map((w) => w.peak).join(',')}, scale-up latencies ${scaleUps.map((s) => s.latencyMs).join(',')} ms, ${rerun} reruns, ${(elapsed / 1000).toFixed(1)} s`);
+  console.log(
+    `autoscale: ${started} starts, ${sigterms} SIGTERMs, peaks ${waves.map((w) => w.peak).join(',')}, scale-up latencies ${scaleUps.map((s) => s.latencyMs).join(',')} ms, ${rerun} reruns, ${(elapsed / 1000).toFixed(1)} s`,
+  );
 
   expect(ids).toHaveLength(CYCLES);
   expect(lost).toBe(0);

@@ -25,7 +25,10 @@ const dueScore = (now: number) => (now + 1) * 0x1000 - 1;
  * autoscaler stops it, its test runs go back to waiting, and a long test could be restarted for
  * ever (docs/OPERATIONS.md, "What autoscaling reads").
  */
-export async function readBacklog(rt: Runtime, queues: readonly QueueName[] = QUEUE_NAMES): Promise<Record<QueueName, QueueBacklog>> {
+export async function readBacklog(
+  rt: Runtime,
+  queues: readonly QueueName[] = QUEUE_NAMES,
+): Promise<Record<QueueName, QueueBacklog>> {
   const now = rt.clock();
   const rows = await Promise.all(
     queues.map(async (q) => {

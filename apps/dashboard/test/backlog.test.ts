@@ -24,8 +24,17 @@ afterAll(async () => {
   await h.cleanup();
 });
 
-const backlog = async () => ((await (await fetch(`${url}/api/backlog`)).json()) as { queues: Record<string, { ready: number; active: number; load: number; workers: number }> }).queues as Record<"test" | "propose" | "apply" | "pr", { ready: number; active: number; load: number; workers: number }>;
-const gauge = (text: string, name: string, queue: string) => Number(new RegExp(`^${name}\\{queue="${queue}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+const backlog = async () =>
+  (
+    (await (await fetch(`${url}/api/backlog`)).json()) as {
+      queues: Record<string, { ready: number; active: number; load: number; workers: number }>;
+    }
+  ).queues as Record<
+    'test' | 'propose' | 'apply' | 'pr',
+    { ready: number; active: number; load: number; workers: number }
+  >;
+const gauge = (text: string, name: string, queue: string) =>
+  Number(new RegExp(`^${name}\\{queue="${queue}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
 
 it('ready counts waiting, prioritized and delayed-and-due jobs, not jobs delayed into the future; /metrics says the same', async () => {
   const q = h.rt.queues.test;
@@ -56,7 +65,12 @@ it('an active job counts in load, not in ready; a paused queue has nothing ready
   // A worker that takes one job and holds it: one active, one still ready.
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
-  const w = new Worker('apply', () => held, { connection: h.rt.redis, prefix: h.prefix, concurrency: 1, autorun: true });
+  const w = new Worker('apply', () => held, {
+    connection: h.rt.redis,
+    prefix: h.prefix,
+    concurrency: 1,
+    autorun: true,
+  });
   try {
     for (let i = 0; i < 100 && (await q.getActiveCount()) < 1; i++) await new Promise((r) => setTimeout(r, 20));
     now = Date.now();
@@ -72,8 +86,24 @@ it('an active job counts in load, not in ready; a paused queue has nothing ready
 
 it('workers alive: a process that beats counts, one that stopped beating ages out, one that stopped cleanly leaves at once', async () => {
   now = Date.now();
-  const p1 = announcePresence(h.rt.redis, h.rt.keys, ['test'], (e) => { throw e; }, () => now);
-  const p2 = announcePresence(h.rt.redis, h.rt.keys, ['test', 'pr'], (e) => { throw e; }, () => now - PRESENCE_TTL_MS + 1000);
+  const p1 = announcePresence(
+    h.rt.redis,
+    h.rt.keys,
+    ['test'],
+    (e) => {
+      throw e;
+    },
+    () => now,
+  );
+  const p2 = announcePresence(
+    h.rt.redis,
+    h.rt.keys,
+    ['test', 'pr'],
+    (e) => {
+      throw e;
+    },
+    () => now - PRESENCE_TTL_MS + 1000,
+  );
   await new Promise((r) => setTimeout(r, 50));
   expect((await backlog()).test.workers).toBe(2);
   expect((await backlog()).pr.workers).toBe(1);

@@ -4,7 +4,7 @@ import type { Keys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
 /** How often a worker process says which queues it serves. */
-export const PRESENCE_EVERY_MS = 5000;
+const PRESENCE_EVERY_MS = 5000;
 /** A worker not heard from for this long counts as gone (three missed beats and some slack). */
 export const PRESENCE_TTL_MS = 20_000;
 
@@ -14,12 +14,19 @@ export const PRESENCE_TTL_MS = 20_000;
  * process keeps a member in a sorted set per queue, scored with when it last beat; a SIGKILLed
  * process simply stops beating and ages out.
  */
-export function announcePresence(redis: RedisClient, keys: Keys, queues: readonly string[], onError: (err: Error) => void, clock: () => number = Date.now): { stop(): Promise<void> } {
+export function announcePresence(
+  redis: RedisClient,
+  keys: Keys,
+  queues: readonly string[],
+  onError: (err: Error) => void,
+  clock: () => number = Date.now,
+): { stop(): Promise<void> } {
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const beat = async () => {
     const now = clock();
     const m = redis.multi();
-    for (const q of queues) m.zadd(keys.workersAlive(q), now, id).zremrangebyscore(keys.workersAlive(q), '-inf', now - 10 * PRESENCE_TTL_MS);
+    for (const q of queues)
+      m.zadd(keys.workersAlive(q), now, id).zremrangebyscore(keys.workersAlive(q), '-inf', now - 10 * PRESENCE_TTL_MS);
     await m.exec();
   };
   const timer = setInterval(() => void beat().catch(onError), PRESENCE_EVERY_MS);
