@@ -128,11 +128,22 @@ is promoted, the old master is started again and rejoins as a replica, and the s
 process, producer and test process carry on: every cycle reaches one outcome, no second PR,
 calls charged equal model requests, the worker's \`/healthz\` answers 200.
 
-- **Time from the kill to cycles flowing again** (rows above, "first stage job completed"):
-  see the measured figures in the failover rows. The promotion itself takes ~1.5 s under
-  Sentinel (\`down-after-milliseconds\` 1000) and ~4 s in the Cluster (\`cluster-node-timeout\`
-  2000); after it, the first job completes within a few seconds (BullMQ's blocking
-  connections come back on their own watchdog, up to \`drainDelay\` + 1 s).
+- **Time from the kill to cycles flowing again**, measured here over the runs of 2026-12-07
+  (5 + 1 Cluster runs, 5 + 1 Sentinel runs after the last fix; rows above are the latest run of
+  each): Sentinel (\`down-after-milliseconds\` 1000): replica promoted 1.6-2.3 s after the kill,
+  first stage job completed 3.3-5.0 s after it, first outcome 3.3-5.0 s. Cluster
+  (\`cluster-node-timeout\` 2000): promoted 3.6-4.1 s, first stage job 4.2-6.5 s, first outcome
+  8.8-10.5 s (the cycles in flight had to finish their stages). Every run: 12 of 12 cycles
+  \`ok\`, 12 PRs, calls charged = model requests, the same worker process alive with
+  \`/healthz\` 200, the dashboard back to 200 without a restart.
+- **The stuck queue, seen and mended.** In the first batch of five Sentinel runs (before the
+  watch checked connections) one run left 10 cycles without an outcome: the \`pr\` and \`test\`
+  Workers of the all-queues process logged "Connection is closed." about 60 times and took no
+  job for the 60 s the test waits, while the process's other queues went on (their jobs sat
+  active with lapsed locks, so nothing looked "ready"). The watch now also recreates a Worker
+  whose own connection stays \`end\`; in the next five Sentinel runs it recovered the \`test\`
+  queue once (the row's "queue recoveries"), and every cycle ended. The cause inside BullMQ
+  or ioredis is not pinned down; it is recovered, logged and counted, not explained.
 - **What \`WAIT\` protects.** Replication keeps the master's order, so a failover loses a
   *suffix* of the writes: a lost hand-over or ack means the job that made it runs again, and
   job ids, the outcome ledger and PR lookup by branch make that invisible. What a re-run
@@ -158,8 +169,9 @@ calls charged equal model requests, the worker's \`/healthz\` answers 200.
   command aborted by a closing connection are retried inside the command (64 redirections
   300 ms apart) or waited out by the stage runner (delayed, not an attempt). The failover rows
   count stage attempts that failed on such an error in the worker's log (0 in every run here;
-  the outside check saw 3-5 per failover). Without these settings the runs here still paid
-  none, so this row does not prove that part; the option change is from ioredis's documented
+  the outside check saw 3-5 per failover). With these settings and error patterns reverted, two
+  Cluster runs (before the replicas' links were cut as well) still paid none, so these rows do
+  not prove that part; the option change is from ioredis's documented
   defaults (16 redirections, 100 ms).
 - **A queue that stops consuming is noticed and recovered** (\`apps/worker/src/queue-watch.ts\`,
   \`apps/worker/test/queue-watch.test.ts\`): a Worker cut off from Redis for good (its ACL user

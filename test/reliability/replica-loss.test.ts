@@ -35,7 +35,7 @@ async function lossRun(waitReplicas: number): Promise<{ charged: number; outcome
   const lag = await lagReplicas(set.servers.get(master)!.url, replicas.map((r) => set!.servers.get(r)!.process.pid!));
   // Both writes start while only the master can take them; the kill comes before any WAIT could end.
   const charge = rt.budget.reserve(cycleId, 100);
-  const outcome = untilRedisAnswers(() => recordOutcome(rt.recorder, record), { what: 'the probe outcome', maxMs: 60_000 });
+  const outcome = untilRedisAnswers(() => recordOutcome(rt.records, record), { what: 'the probe outcome', maxMs: 60_000 });
   await new Promise((r) => setTimeout(r, 300));
   process.kill(set.servers.get(master)!.process.pid!, 'SIGKILL');
   const killedAt = Date.now();

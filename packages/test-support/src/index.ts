@@ -10,3 +10,4 @@ export { type RedisSentinelSet, startRedisSentinel } from './redis-sentinel.ts';
 export { lagReplicas } from './lagging-replica.ts';
 export { commitAll, makeUpstream } from './upstream.ts';
 export { deliverWebhook, githubWebhookProblem, webhookFixture } from './webhooks.ts';
+export { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
