@@ -11,6 +11,7 @@ import { gapHistory, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/pip
 import { outcomeSchema } from '@prbot/core';
 import { requestRevision, webhookBookkeeping } from '@prbot/control';
 import { createMetrics } from './metrics.ts';
+import { readBacklog } from './backlog.ts';
 import { overview, stats } from './overview.ts';
 import { isQueueName, renderOverview } from './page.ts';
 import { basicAuth, browserId, sameOriginWrites, type BasicAuth } from './security.ts';
@@ -129,6 +130,8 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     const days = z.coerce.number().int().min(1).max(90).default(7).safeParse(req.query.days);
     return stats(rt, days.success ? days.data : 7);
   }));
+  // KEDA's metrics-api scaler reads `queues.<queue>.load` here (deploy/kubernetes/base/autoscaling.yaml).
+  app.get('/api/backlog', send(async () => ({ queues: await readBacklog(rt) })));
   app.get('/metrics', send(async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.render());
   }));

@@ -3,6 +3,7 @@ export { observeStageDuration, parseDuration, readStageDurations } from './durat
 export { onFault } from './faults.ts';
 export { jobKeyFrom, signJob } from './job-signing.ts';
 export { keys } from './keys.ts';
+export { announcePresence, PRESENCE_TTL_MS, workersAlive } from './worker-presence.ts';
 export { acquireGapLocks, releaseGapLocks } from './gap-locks.ts';
 ;
 export { postEvent } from './observer.ts';
