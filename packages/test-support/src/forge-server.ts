@@ -328,12 +328,13 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     created_at: i.created_at,
     updated_at: i.updated_at,
   });
-  const paged = <T>(c: Ctx, items: T[]) => {
+  // `link: false` where Gitea sets only X-Total-Count (ListLabels, the org label list, ListPullReviews).
+  const paged = <T>(c: Ctx, items: T[], link = true) => {
     // Links are ROOT_URL + the request URI (services/context/api.go SetLinkHeader).
     const linkBase = new URL(`${root}/api/v1${c.reqPath}${c.search.size ? `?${c.search}` : ''}`);
     const p = w.page(items, c.query, 'limit', 30, o.pageSize ?? 50, linkBase, ',');
     const headers: Record<string, string> = { 'x-total-count': String(p.total), 'access-control-expose-headers': 'X-Total-Count, Link' };
-    if (p.links) headers.link = p.links;
+    if (p.links && link) headers.link = p.links;
     send(c.res, 200, p.slice, headers);
   };
   const handlers: Record<string, (c: Ctx) => Promise<void> | void> = {
@@ -374,7 +375,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       // One review per reviewer holding their inline comments (review id = the first comment's id + 100000).
       const byAuthor = new Map<string, FakeComment[]>();
       for (const x of state.comments.filter((y) => y.pull === n && y.kind === 'review')) byAuthor.set(x.author, [...(byAuthor.get(x.author) ?? []), x]);
-      paged(c, [...byAuthor.values()].map((cs) => ({ id: cs[0]!.id + 100000, body: '', state: 'COMMENT', user: { id: 1, login: cs[0]!.author }, comments_count: cs.length, submitted_at: cs[0]!.created_at })));
+      paged(c, [...byAuthor.values()].map((cs) => ({ id: cs[0]!.id + 100000, body: '', state: 'COMMENT', user: { id: 1, login: cs[0]!.author }, comments_count: cs.length, submitted_at: cs[0]!.created_at })), false);
     },
     repoGetPullReviewComments: (c) => {
       const n = Number(c.op.path.index);
@@ -417,7 +418,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const p = w.api.seedPull({ title: b.title!, body: b.body ?? '', head: b.head!, base: b.base!, draft: isDraft(b.title!), labels: b.labels ?? [] });
       send(c.res, 201, render(p));
     },
-    issueListLabels: (c) => paged(c, state.labels),
+    issueListLabels: (c) => paged(c, state.labels, false),
     issueCreateLabel: (c) => {
       const b = c.body as { name: string; color: string; description?: string };
       if (!/^#?[0-9a-fA-F]{6}$/.test(b.color)) return err(c.res, 422, `Color: invalid color "${b.color}"`);
@@ -459,7 +460,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       // swagger: issueEditIssue answers 201.
       send(c.res, 201, renderIssue(i));
     },
-    orgListLabels: (c) => (o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels) : err(c.res, 404, 'GetOrgByName')),
+    orgListLabels: (c) => (o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels, false) : err(c.res, 404, 'GetOrgByName')),
   };
 
   const srv = await listenLoopback(async (req, res) => {
