@@ -285,6 +285,7 @@ export {
   type TestUser,
 } from './testrun.ts';
 export {
+  dropScratch,
   freshDir,
   resolveProgram,
   SANDBOX_HOME,

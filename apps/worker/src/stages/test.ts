@@ -4,6 +4,7 @@ import {
   botCommitSpec,
   CycleEnded,
   digestTestOutput,
+  dropScratch,
   freshDir,
   handTo,
   lastSlotUid,
@@ -31,6 +32,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
   const slot = await rt.slots.acquire();
   let user: TestUser | null = null;
   let handed: Promise<void> = Promise.resolve();
+  let scratch: string[] = [];
   try {
     await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs);
     await s.step(20, `slot ${slot.index} at ${data.botCommit.slice(0, 12)}`);
@@ -42,6 +44,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     user = await acquireTestUser(t.runAs, previous);
     const home = path.join(rt.workdir, 'home', `slot-${slot.index}`);
     const tmp = path.join(rt.workdir, 'tmp', `slot-${slot.index}`);
+    scratch = [home, tmp];
     await Promise.all([freshDir(home, user), freshDir(tmp, user)]);
     // The work tree goes to the run's uid while the first command's sandbox is being built
     // (runCommand's gate): no test code runs before this has finished.
@@ -88,6 +91,8 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     await s.step(100, `all ${results.length} command(s) green; handed over to pr`);
   } finally {
     await handed.catch(() => {}); // a chown still running must not outlive the slot and uid locks
+    // Emptied while the slot is still ours (the run's processes are gone: runCommand swept its uid).
+    await Promise.all(scratch.map((d) => dropScratch(d))).catch((err: Error) => rt.log.warn({ err: err.message, slot: slot.index }, 'could not empty the cycle\'s $HOME and /tmp; the next cycle on this slot empties them'));
     await user?.release();
     await slot.release();
   }
