@@ -30,6 +30,8 @@ const OPS = {
     'POST /repos/{owner}/{repo}/issues',
     'GET /repos/{owner}/{repo}/issues/{issue_number}',
     'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
+    // doctor (issue 27): an organisation's plan decides draft support in its private repositories.
+    'GET /orgs/{org}',
   ],
   gitea: [
     'GET /version',
