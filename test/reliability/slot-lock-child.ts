@@ -5,9 +5,11 @@
  */
 import { unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Mirror, SlotPool } from '@prbot/core';
+import { Mirror, SlotPool, slotLockDefence } from '@prbot/core';
 
 const [workdir, rounds] = [process.argv[2]!, Number(process.argv[3])];
+// The positive control: the same race with the cross-process lock switched off in this process.
+if (process.argv[4] === 'no-lock') slotLockDefence.crossProcess = false;
 const pool = new SlotPool(new Mirror(workdir, 'race'), workdir);
 let acquired = 0;
 let violations = 0;

@@ -29,3 +29,15 @@ it('200 slot-lock acquirers racing in 4 real processes: never two holders of one
   expect(acquired).toBe(200);
   expect(violations).toBe(0);
 });
+
+it('positive control: the same race with the cross-process lock switched off has two holders of one slot', async () => {
+  const own = await mkdtemp(path.join(tmpdir(), 'prbot-lockrace-off-'));
+  try {
+    const child = path.join(REPO_ROOT, 'test', 'reliability', 'slot-lock-child.ts');
+    const runs = await Promise.all(Array.from({ length: 4 }, () => execa('node', ['--import', 'tsx', child, own, '50', 'no-lock'], { cwd: REPO_ROOT })));
+    const violations = runs.map((r) => (JSON.parse(r.stdout.trim().split('\n').pop()!) as { violations: number }).violations).reduce((a, b) => a + b, 0);
+    expect(violations).toBeGreaterThan(0);
+  } finally {
+    await rm(own, { recursive: true, force: true });
+  }
+});

@@ -273,6 +273,7 @@ export {
   rememberSlotUid,
   type Slot,
   SlotPool,
+  slotLockDefence,
 } from './slots.ts';
 export {
   acquireTestUser,
