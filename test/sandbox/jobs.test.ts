@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { botCommitSpec, buildCommit, git, jobKeyFrom, newCycleId, signJob, stageJobId, type Change, type PrJob } from '@prbot/core';
+import { botCommitSpec, buildCommit, git, jobKeyFrom, jobSignatureDefence, newCycleId, signJob, stageJobId, type Change, type PrJob } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers, type WorkerSet } from '@prbot/worker';
@@ -171,5 +171,22 @@ describe('signed jobs replayed, squatted or aged', () => {
     expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job is unsigned/) });
     expect(await pushedBranches()).toEqual(before);
     expect(await prsOpened()).toBe(prs);
+  });
+});
+
+describe('positive control: the signature check is what stops a forged job', () => {
+  it('with verification switched off (in this process only), the same unsigned pr job opens a PR', async () => {
+    const before = await prsOpened();
+    const job = prJob(harmless, '0'.repeat(40), 'Unsigned gap, verification off');
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    jobSignatureDefence.verify = false;
+    try {
+      await add(job, job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      expect(rec).toMatchObject({ outcome: 'ok' });
+    } finally {
+      jobSignatureDefence.verify = true;
+    }
+    expect(await prsOpened()).toBe(before + 1);
   });
 });

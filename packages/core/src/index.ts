@@ -303,6 +303,7 @@ export {
   JobKeyError,
   jobKeyFrom,
   jobSignatureRefusal,
+  jobSignatureDefence,
   MIN_JOB_KEY_CHARS,
   SIG_FIELD,
   signJob,
