@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { botCommitSpec, buildCommit, git, jobKeyFrom, jobSignatureDefence, newCycleId, signJob, stageJobId, type Change, type PrJob } from '@prbot/core';
+import { botCommitSpec, buildCommit, commitGuardDefence, git, jobKeyFrom, jobSignatureDefence, newCycleId, signJob, stageJobId, type Change, type PrJob } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers, type WorkerSet } from '@prbot/worker';
@@ -188,5 +188,26 @@ describe('positive control: the signature check is what stops a forged job', () 
       jobSignatureDefence.verify = true;
     }
     expect(await prsOpened()).toBe(before + 1);
+  });
+});
+
+describe('positive control: the build-time guardrails are what keep a workflow file out', () => {
+  it('with the check switched off (in this process only), the signed workflow job pushes .github/workflows/pwn.yml', async () => {
+    const before = await pushedBranches();
+    const job = prJob(workflow, 'f'.repeat(40));
+    commitGuardDefence.check = false;
+    try {
+      // The id a signer computes for that change set (the pr stage rebuilds and compares it).
+      job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, workflow, h.cfg.bot, GUARD()));
+      await add(signJob('pr', job, key()), job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      expect(rec, rec!.reason).toMatchObject({ outcome: 'ok' });
+    } finally {
+      commitGuardDefence.check = true;
+    }
+    const after = await pushedBranches();
+    expect(after.length).toBe(before.length + 1);
+    const branch = after.find((l) => !before.includes(l))!.split('refs/heads/')[1]!;
+    expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h.bare })).stdout).toContain('.github/workflows/pwn.yml');
   });
 });

@@ -196,6 +196,7 @@ export {
 } from './context/index.ts';
 export {
   assertChangesAllowed,
+  commitGuardDefence,
   botCommitSpec,
   buildCommit,
   type CommitGuard,
