@@ -1,22 +1,66 @@
 // Package boundaries (docs/ARCHITECTURE.md draws the graph). Checked by test/boundaries.test.ts,
 // which is part of `pnpm test`; by hand: pnpm exec depcruise apps packages
 //
-//   core  ←  policy  ←  control  ←  apps (worker, dashboard, producer)  ←  cli (launcher)
-//   test-support → core; only tests and scripts import it.
+//   core ← config ← repo ← {sandbox, model, forge} ← pipeline ← control ← apps ← cli (launcher)
+//   policy → core only; test-support is imported by tests and scripts only.
 //
 // "Production code" is every file under a package's or app's src/ that is not a *.test.ts.
 const path = require('node:path');
 
-const PROD = '^(apps|packages)/[^/]+/src/';
 const TESTS = '\\.test\\.ts$';
+
+/**
+ * What each package's production code may import from the workspace (besides itself). One line
+ * per package: this table is the architecture, and docs/ARCHITECTURE.md repeats it in words.
+ */
+const ALLOWED = {
+  core: [],
+  config: ['core'],
+  repo: ['core', 'config'],
+  sandbox: ['core', 'config', 'repo'],
+  model: ['core', 'config', 'repo'],
+  forge: ['core', 'config', 'repo'],
+  pipeline: ['core', 'config', 'repo', 'sandbox', 'model', 'forge', 'policy'],
+  policy: ['core'],
+  control: ['core', 'config', 'repo', 'sandbox', 'model', 'forge', 'pipeline', 'policy'],
+};
+
+const alternatives = (names) => (names.length ? names.join('|') : '(?!)');
+
+const packageRules = Object.entries(ALLOWED).map(([pkg, allowed]) => {
+  const ok = alternatives([pkg, ...allowed]);
+  return {
+    name: `${pkg}-imports-only-${allowed.length ? allowed.join('-') : 'npm'}`,
+    severity: 'error',
+    comment: `${pkg} may import from the workspace only: ${allowed.join(', ') || 'nothing (npm packages only)'}.`,
+    from: { path: `^packages/${pkg}/src/`, pathNot: TESTS },
+    to: { path: [`^packages/(?!(${ok})/)`, `^@prbot/(?!(${ok})(/|$))`] },
+  };
+});
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
     {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'No import circles, inside a package or across packages: each module can be read after what it imports.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'through-the-index',
+      severity: 'error',
+      comment:
+        "A module reaches another package only through that package's index (`@prbot/x`), never by a relative path into its files: the index is the package's chosen surface.",
+      from: { path: '^(packages|apps)/([^/]+)/' },
+      to: { path: '^(packages|apps)/', pathNot: ['^$1/$2/', '^(packages|apps)/[^/]+/src/index\\.ts$', '^apps/[^/]+/src/(main|cli)\\.ts$'] },
+    },
+    {
       name: 'app-imports-app',
       severity: 'error',
-      comment: 'An app never imports another app: shared logic belongs in a package (core, control, policy). Only the prbot launcher (apps/cli) starts the apps, through their entry modules.',
+      comment:
+        'An app never imports another app: shared logic belongs in a package. Only the prbot launcher (apps/cli) starts the apps, through their entry modules.',
       from: { path: '^apps/([^/]+)/', pathNot: ['^apps/cli/', TESTS] },
       to: { path: ['^apps/[^/]+/', '^@prbot/(worker|dashboard|producer|cli)(/|$)'], pathNot: '^apps/$1/' },
     },
@@ -31,7 +75,7 @@ module.exports = {
       name: 'production-imports-test-support',
       severity: 'error',
       comment: 'Loopback stand-ins and the harness are for tests: production code must not import @prbot/test-support.',
-      from: { path: PROD, pathNot: ['^packages/test-support/', TESTS] },
+      from: { path: '^(apps|packages)/[^/]+/src/', pathNot: ['^packages/test-support/', TESTS] },
       to: { path: ['^packages/test-support/', '^@prbot/test-support(/|$)'] },
     },
     {
@@ -41,27 +85,7 @@ module.exports = {
       from: { path: '^packages/' },
       to: { path: ['^apps/', '^@prbot/(worker|dashboard|producer|cli)(/|$)'] },
     },
-    {
-      name: 'core-imports-no-workspace-package',
-      severity: 'error',
-      comment: 'core is the bottom of the graph: it imports no other workspace package.',
-      from: { path: '^packages/core/', pathNot: TESTS },
-      to: { path: ['^packages/(?!core/)', '^@prbot/(?!core(/|$))'] },
-    },
-    {
-      name: 'policy-imports-only-core',
-      severity: 'error',
-      comment: 'policy is what an operator edits: it sees core and nothing else.',
-      from: { path: '^packages/policy/', pathNot: TESTS },
-      to: { path: ['^packages/(?!(core|policy)/)', '^@prbot/(?!(core|policy)(/|$))'] },
-    },
-    {
-      name: 'control-imports-core-and-policy',
-      severity: 'error',
-      comment: 'control (produce, status, pause) builds on core and policy only.',
-      from: { path: '^packages/control/', pathNot: TESTS },
-      to: { path: ['^packages/(?!(core|policy|control)/)', '^@prbot/(?!(core|policy|control)(/|$))'] },
-    },
+    ...packageRules,
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

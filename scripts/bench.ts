@@ -10,11 +10,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import {
-  Budget, botCommitSpec, buildCommit, buildPrompt, buildRepoContext, chatCompletion, classify, estimateTokens, listTree, readBlobs, connect, createLogger, createRuntime, deleteMatching, keys, Mirror, newCycleId, signJob,
-  outcomeOf, parseConfig, runCommand, SlotPool, stageJobId, type LoadedConfig, type ProposeJob, type Runtime,
-  cycleRecord, openQueues, closeQueues, recordOutcome, STAGES,
-} from '@prbot/core';
+import { Budget, connect, createRuntime, deleteMatching, keys, signJob, outcomeOf, stageJobId, type Runtime, openQueues, closeQueues, recordOutcome, STAGES } from '@prbot/pipeline';
+import { botCommitSpec, buildCommit, buildRepoContext, classify, listTree, readBlobs, Mirror } from '@prbot/repo';
+import { buildPrompt, chatCompletion } from '@prbot/model';
+import { estimateTokens, createLogger, newCycleId, type ProposeJob, cycleRecord } from '@prbot/core';
+import { parseConfig, type LoadedConfig } from '@prbot/config';
+import { runCommand, SlotPool } from '@prbot/sandbox';
 import { makeUpstream, redisAnswers, startModelServer, startRedisServer, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';

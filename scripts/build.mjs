@@ -68,7 +68,7 @@ if (undeclared.size) {
   console.error(`build: apps/cli/package.json must list these runtime dependencies (pnpm add <name> --filter @prbot/cli):\n${lines}`);
   process.exit(1);
 }
-// core's Lua scripts are read at run time from `new URL('./lua/…', import.meta.url)`: whichever
+// pipeline's Lua scripts are read at run time from `new URL('./lua/…', import.meta.url)`: whichever
 // output file (entry or chunk) holds that code finds them beside it.
-for (const dir of [outdir, path.join(outdir, 'chunks')]) cpSync(path.join(root, 'packages', 'core', 'src', 'lua'), path.join(dir, 'lua'), { recursive: true });
+for (const dir of [outdir, path.join(outdir, 'chunks')]) cpSync(path.join(root, 'packages', 'pipeline', 'src', 'lua'), path.join(dir, 'lua'), { recursive: true });
 console.log(`build: apps/cli/dist/prbot.js in ${Math.round(performance.now() - started)} ms`);

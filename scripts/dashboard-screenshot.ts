@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { createRuntime, loadConfig, waitReady } from '@prbot/core';
+import { createRuntime, waitReady } from '@prbot/pipeline';
+import { loadConfig } from '@prbot/config';
 import { createDashboard } from '@prbot/dashboard';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -4,7 +4,8 @@
  * examples/demo-repo: `pnpm tsx scripts/make-demo-cassette.ts`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Cassette, ProposedFile } from '@prbot/core';
+import type { Cassette } from '@prbot/model';
+import type { ProposedFile } from '@prbot/core';
 
 const repo = new URL('../examples/demo-repo/', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, repo), 'utf8');

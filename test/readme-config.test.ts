@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '@prbot/core';
+import { configSchema } from '@prbot/config';
 import { REPO_ROOT } from '@prbot/test-support';
 
 type Def = { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown>; options?: unknown[]; valueType?: unknown };

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime } from '@prbot/core';
+import { createRuntime } from '@prbot/pipeline';
 import { createHarness, REPO_ROOT, startRedisServer, type Harness, type RedisServer } from '@prbot/test-support';
 import { status } from '@prbot/control';
-import { runAll } from '../apps/worker/test/helpers.ts';
+import { runAll } from '@prbot/worker';
 
 const ROLES = ['WORKER', 'PRODUCER', 'DASHBOARD'] as const;
 const passwords = Object.fromEntries(ROLES.map((r) => [r, randomBytes(12).toString('hex')])) as Record<(typeof ROLES)[number], string>;

@@ -5,7 +5,7 @@ import { afterEach, expect, it } from 'vitest';
 import { commitAll, createHarness, REPO_ROOT, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps } from '../../apps/worker/test/helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
 import { NODE_TSX, recordRow } from './support.ts';
 
 let h: Harness | undefined;

@@ -1,9 +1,9 @@
 import { afterEach, expect, it } from 'vitest';
-import { QUEUE_NAMES } from '@prbot/core';
+import { QUEUE_NAMES } from '@prbot/pipeline';
 import type { Harness, ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { startWorkers } from '../../apps/worker/src/index.ts';
+import { startWorkers } from '@prbot/worker';
 import { gapNumber, passingAnswer } from './answers.ts';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV } from './support.ts';
 

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '@prbot/worker';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 
 const GAPS = 5;

@@ -7,7 +7,8 @@ import { createHarness, startModelServer, type Harness, type ModelServer } from 
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
+import { waitForOutcomes } from '@prbot/worker';
 import { recordRow } from './support.ts';
 
 /**

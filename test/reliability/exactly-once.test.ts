@@ -4,12 +4,13 @@ import path from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
-import { onFault, stageJobId, utcDay, type CycleRecord, type Runtime } from '@prbot/core';
+import { onFault, stageJobId, type Runtime } from '@prbot/pipeline';
+import { utcDay, type CycleRecord } from '@prbot/core';
 import { startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { startWorkers, type WorkerSet } from '../../apps/worker/src/index.ts';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { startWorkers, type WorkerSet } from '@prbot/worker';
+import { waitForOutcomes } from '@prbot/worker';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 
 /**

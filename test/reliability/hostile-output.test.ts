@@ -5,7 +5,7 @@ import { afterAll, expect, it } from 'vitest';
 import { OUTCOMES, utcDay } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from './answers.ts';
 import { hostileAnswers } from './hostile-proposals.ts';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, type WorkerChild } from './support.ts';

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile } from 'node:fs/promises';
-import { QUEUE_NAMES, type CycleRecord } from '@prbot/core';
+import { QUEUE_NAMES } from '@prbot/pipeline';
+import { type CycleRecord } from '@prbot/core';
 import type { Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from './answers.ts';
 import { closeWorlds, recordRow, reliabilityWorld, rssMb, scanSecrets, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
 

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { afterEach, expect, it } from 'vitest';
-import { runAll } from '../../apps/worker/test/helpers.ts';
+import { runAll } from '@prbot/worker';
 import { gapNumber, passingAnswer } from './answers.ts';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets } from './support.ts';
 

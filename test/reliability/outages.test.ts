@@ -1,8 +1,9 @@
 import { afterEach, expect, it } from 'vitest';
-import { createRuntime, createLogger } from '@prbot/core';
+import { createRuntime } from '@prbot/pipeline';
+import { createLogger } from '@prbot/core';
 import { startGiteaServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { runAll } from '../../apps/worker/test/helpers.ts';
+import { runAll } from '@prbot/worker';
 import { gapNumber, passingAnswer } from './answers.ts';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV, SECRET_TOKEN } from './support.ts';
 

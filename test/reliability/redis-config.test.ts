@@ -4,13 +4,13 @@ import { execa } from 'execa';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
-import { onFault, RedisSettingsError, stageJobId, type Runtime } from '@prbot/core';
+import { onFault, RedisSettingsError, stageJobId, type Runtime } from '@prbot/pipeline';
 import { createHarness, REPO_ROOT, repoWithGaps, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { startWorkers, type WorkerSet } from '../../apps/worker/src/index.ts';
-import { MAINTENANCE_QUEUE, RECONCILE_SCHEDULER_ID } from '../../apps/worker/src/reconciler.ts';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { startWorkers, type WorkerSet } from '@prbot/worker';
+import { MAINTENANCE_QUEUE, RECONCILE_SCHEDULER_ID } from '@prbot/pipeline';
+import { waitForOutcomes } from '@prbot/worker';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';
 import { NODE_TSX, recordRow, SECRET_ENV, spawnWorker, until, type WorkerChild } from './support.ts';
 

@@ -4,7 +4,7 @@ import { utcDay } from '@prbot/core';
 import { startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '@prbot/worker';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
 
 const CYCLES = 20;

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { stageJobId, utcDay } from '@prbot/core';
+import { stageJobId } from '@prbot/pipeline';
+import { utcDay } from '@prbot/core';
 import { startRedisServer, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber, passingAnswer } from './answers.ts';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
 

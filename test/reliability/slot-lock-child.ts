@@ -5,7 +5,8 @@
  */
 import { unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Mirror, SlotPool, slotLockDefence } from '@prbot/core';
+import { Mirror } from '@prbot/repo';
+import { SlotPool, slotLockDefence } from '@prbot/sandbox';
 
 const [workdir, rounds] = [process.argv[2]!, Number(process.argv[3])];
 // The positive control: the same race with the cross-process lock switched off in this process.

@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { QUEUE_NAMES, type Runtime } from '@prbot/core';
+import { QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
 import { createHarness, dumpRedis, repoWithGaps, REPO_ROOT, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';
 

@@ -1,11 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { git, STAGES, utcDay } from '@prbot/core';
+import { git } from '@prbot/repo';
+import { STAGES } from '@prbot/pipeline';
+import { utcDay } from '@prbot/core';
 import type { Harness, ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from './answers.ts';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
 

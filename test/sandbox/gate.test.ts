@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireTestUser, runCommand, SANDBOX_HOME, SANDBOX_TMP, type TestUser } from '@prbot/core';
+import { acquireTestUser, runCommand, SANDBOX_HOME, SANDBOX_TMP, type TestUser } from '@prbot/sandbox';
 import { cleanupDirs, DEFAULT_LIMITS, makeDirs, PRELUDE } from './support.ts';
 
 afterAll(cleanupDirs);

@@ -3,11 +3,13 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { botCommitSpec, buildCommit, commitGuardDefence, git, jobKeyFrom, jobSignatureDefence, newCycleId, signJob, stageJobId, type Change, type PrJob } from '@prbot/core';
+import { botCommitSpec, buildCommit, commitGuardDefence, git } from '@prbot/repo';
+import { jobKeyFrom, jobSignatureDefence, signJob, stageJobId } from '@prbot/pipeline';
+import { newCycleId, type Change, type PrJob } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers, type WorkerSet } from '@prbot/worker';
-import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { waitForOutcomes } from '@prbot/worker';
 
 /**
  * Forged `pr` jobs added straight to the queue, as test code that reached Redis once did, with a

@@ -3,12 +3,15 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireTestUser, gapId, jobKeyFrom, newCycleId, signJob, stageJobId, type CycleRecord, type ProposeJob } from '@prbot/core';
+import { acquireTestUser } from '@prbot/sandbox';
+import { gapId, newCycleId, type CycleRecord, type ProposeJob } from '@prbot/core';
+import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers } from '@prbot/worker';
 import { gapNumber } from '../reliability/answers.ts';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
+import { waitForOutcomes } from '@prbot/worker';
 import { attack, cleanupDirs, PRELUDE } from './support.ts';
 
 /**

@@ -1,12 +1,14 @@
 import { existsSync, readdirSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gapId, jobKeyFrom, newCycleId, signJob, stageJobId, type ProposeJob } from '@prbot/core';
+import { gapId, newCycleId, type ProposeJob } from '@prbot/core';
+import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers } from '@prbot/worker';
 import { gapNumber } from '../reliability/answers.ts';
-import { repoWithGaps, waitForOutcomes } from '../../apps/worker/test/helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
+import { waitForOutcomes } from '@prbot/worker';
 
 /**
  * The whole test stage with a real worker: model-written test code of one cycle tries to leave

@@ -2,7 +2,8 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { acquireTestUser, runCommand, SANDBOX_HOME, SANDBOX_TMP, type CommandResult, type SandboxLimits } from '@prbot/core';
+import { acquireTestUser, runCommand, SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits } from '@prbot/sandbox';
+import { type CommandResult } from '@prbot/core';
 
 /**
  * How an attack is run: `bwrap` is what the test stage does; `off` is tests.sandbox: off (the

@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createRuntime, loadConfig, tuneHeapGrowth, UnavailableError, UsageError, waitReady } from '@prbot/core';
+import { ConfigError, tuneHeapGrowth, UnavailableError, UsageError } from '@prbot/core';
+import { createRuntime, waitReady } from '@prbot/pipeline';
+import { loadConfig } from '@prbot/config';
 import { assertSafeBind, authFromEnv } from './security.ts';
 import { createDashboard } from './server.ts';
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
-import { QUEUE_NAMES, readStageDurations, STAGES, type Runtime } from '@prbot/core';
+import { QUEUE_NAMES, readStageDurations, STAGES, type Runtime } from '@prbot/pipeline';
 import { oldestWaitingAge } from '@prbot/control';
 import { dayCounts } from './overview.ts';
 

@@ -1,4 +1,5 @@
-import { FAILURE_OUTCOMES, gapHistories, leadingRun, recentRecords, utcDay, type BudgetToday, type CycleRecord, type Outcome, type Runtime } from '@prbot/core';
+import { FAILURE_OUTCOMES, leadingRun, utcDay, type CycleRecord, type Outcome } from '@prbot/core';
+import { gapHistories, recentRecords, type BudgetToday, type Runtime } from '@prbot/pipeline';
 import { status, type QueueStatus } from '@prbot/control';
 
 export interface DayCounts {
@@ -47,7 +48,7 @@ function summarise(day: string, by_outcome: DayCounts['by_outcome']): DayCounts 
 }
 
 /** Per-gap figures from the recent cycles, with each gap's current run of failures. */
-export async function gapStats(rt: Runtime, recent: CycleRecord[]): Promise<GapStats[]> {
+async function gapStats(rt: Runtime, recent: CycleRecord[]): Promise<GapStats[]> {
   const byGap = new Map<string, CycleRecord[]>();
   for (const r of recent) if (r.gap_id) byGap.set(r.gap_id, [...(byGap.get(r.gap_id) ?? []), r]);
   const histories = await gapHistories(rt.redis, rt.keys, [...byGap.keys()], 20);

@@ -1,4 +1,4 @@
-import type { QueueName } from '@prbot/core';
+import type { QueueName } from '@prbot/pipeline';
 import type { Overview } from './overview.ts';
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -6,7 +6,9 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { z } from 'zod';
-import { canRevise, gapHistory, hasWriteAccess, outcomeSchema, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/core';
+import { canRevise, hasWriteAccess } from '@prbot/forge';
+import { gapHistory, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/pipeline';
+import { outcomeSchema } from '@prbot/core';
 import { requestRevision, webhookBookkeeping } from '@prbot/control';
 import { createMetrics } from './metrics.ts';
 import { overview, stats } from './overview.ts';
@@ -28,7 +30,7 @@ export interface DashboardOptions {
  * write access, cap, de-dup per comment). Edits of the dashboard issue are judged by the forge's
  * collaborator permission when the driver offers one (`permissionOf`; not the local forge).
  */
-export function defaultWebhookActions(rt: Runtime): WebhookActions {
+function defaultWebhookActions(rt: Runtime): WebhookActions {
   const forge = rt.forge;
   return {
     ...webhookBookkeeping(rt, canRevise(forge) ? { canWrite: async (login) => hasWriteAccess(await forge.permissionOf(login)) } : {}),

@@ -1,13 +1,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { Runtime } from '@prbot/core';
+import type { Runtime } from '@prbot/pipeline';
 import type { ClosedPrEvent } from '@prbot/control';
 import { giteaEvent, githubEvent, type WebhookEvent } from './webhook-events.ts';
 
 /** The shape of `requestRevision` (@prbot/control, revise cycles): one entry point for polling and webhooks. */
-export type ReviseTrigger = { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string } | { kind: 'label'; label: string; actor: string };
-export type ReviseInput = { pr: number; trigger: ReviseTrigger; via: 'poll' | 'webhook' };
-export type ReviseResult = { enqueued: true; cycleId: string } | { enqueued: false; reason: string; detail?: string };
+type ReviseTrigger = { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string } | { kind: 'label'; label: string; actor: string };
+type ReviseInput = { pr: number; trigger: ReviseTrigger; via: 'poll' | 'webhook' };
+type ReviseResult = { enqueued: true; cycleId: string } | { enqueued: false; reason: string; detail?: string };
 
 /** What a verified, first-seen delivery may cause. Injected, so tests record the calls. */
 export interface WebhookActions {

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '@prbot/test-support';
-import { createDashboard } from '../src/index.ts';
+import { createDashboard } from '../src/server.ts';
 import { seed } from './seed.ts';
 
 // Debian's chromium (.ci/run installs it); the flags keep it off this machine's closed network.

@@ -4,9 +4,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime, waitReady } from '@prbot/core';
+import { createRuntime, waitReady } from '@prbot/pipeline';
 import { createHarness, REPO_ROOT, startRedisServer, type Harness } from '@prbot/test-support';
-import { assertSafeBind, createDashboard, redactJobData } from '../src/index.ts';
+import { assertSafeBind } from '../src/security.ts';
+import { createDashboard, redactJobData } from '../src/server.ts';
 import { GAP_B, seed } from './seed.ts';
 
 let h: Harness;
@@ -59,7 +60,7 @@ describe('dashboard endpoints', () => {
   });
 
   it('/metrics exposes jobs, outcomes, budget and stage-duration histograms', async () => {
-    const { observeStageDuration } = await import('@prbot/core');
+    const { observeStageDuration } = await import('@prbot/pipeline');
     await observeStageDuration(h.rt.redis, h.rt.keys, 'test', 1.7);
     const url = await serve(open);
     const res = await fetch(`${url}/metrics`);

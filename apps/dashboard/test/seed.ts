@@ -1,4 +1,5 @@
-import { cycleRecord, recordOutcome, newCycleId, type CycleRecord, type Runtime, type Outcome } from '@prbot/core';
+import { cycleRecord, newCycleId, type CycleRecord, type Outcome } from '@prbot/core';
+import { recordOutcome, type Runtime } from '@prbot/pipeline';
 
 const base = (gap: { id: string; text: string }, outcome: Outcome, at: number): CycleRecord =>
   cycleRecord({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { githubWebhookProblem, webhookFixture } from '@prbot/test-support';
-import { giteaEvent, githubEvent, signatureValid } from '../src/index.ts';
+import { giteaEvent, githubEvent } from '../src/webhook-events.ts';
+import { signatureValid } from '../src/webhooks.ts';
 import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
 import { createHmac } from 'node:crypto';
 

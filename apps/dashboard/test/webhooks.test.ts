@@ -1,11 +1,15 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, createRuntime, cycleRecord, git, parsePrd, recordOutcome, signedMarker, type Runtime } from '@prbot/core';
+import { createLogger, cycleRecord } from '@prbot/core';
+import { createRuntime, recordOutcome, type Runtime } from '@prbot/pipeline';
+import { git, parsePrd } from '@prbot/repo';
+import { signedMarker } from '@prbot/forge';
 import { defaultPolicy } from '@prbot/policy';
 import { produce, settledPrs, verifiesMarker, webhookBookkeeping, type ProduceReport } from '@prbot/control';
 import { createHarness, deliverWebhook, repoWithGaps, startGiteaServer, startGithubServer, type FakeForge, type FakeForgeOptions, type Harness } from '@prbot/test-support';
-import { createDashboard, type WebhookActions } from '../src/index.ts';
+import { createDashboard } from '../src/server.ts';
+import { type WebhookActions } from '../src/webhooks.ts';
 import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
 
 type Kind = 'gitea' | 'github';

@@ -1,5 +1,9 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, formatDoctor, isRedisTransient, redisDoctor, runDoctor, PRODUCE_SCHEDULER_ID, UnavailableError, createRuntime, formatProbe, loadConfig, parseQueueList, probe, probeTargets, STAGES, UsageError, waitReady, type QueueName, type Runtime } from '@prbot/core';
+import { ConfigError, createLogger, isRedisTransient, UnavailableError, UsageError } from '@prbot/core';
+import { formatDoctor, redisDoctor, runDoctor } from '@prbot/control';
+import { PRODUCE_SCHEDULER_ID, createRuntime, parseQueueList, STAGES, waitReady, type QueueName, type Runtime } from '@prbot/pipeline';
+import { formatProbe, probe, probeTargets } from '@prbot/model';
+import { loadConfig } from '@prbot/config';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { formatStatus, setPaused, status } from '@prbot/control';

@@ -1,8 +1,9 @@
 import { CronExpressionParser } from 'cron-parser';
-import { parseDuration, UsageError } from '@prbot/core';
+import { parseDuration } from '@prbot/pipeline';
+import { UsageError } from '@prbot/core';
 
 /** The shortest schedule produce accepts: every run lists the forge and reads the PRD. */
-export const MIN_INTERVAL_MS = 60_000;
+const MIN_INTERVAL_MS = 60_000;
 
 export type Repeat = { every: number } | { pattern: string; tz: 'UTC' };
 

@@ -1,3 +1,2 @@
-export { preflight, startWorkers, type WorkerSet } from './workers.ts';
-export { stageRunner, endCycle, DeferUntil } from './stage.ts';
-export { reconcile, startReconciler, type ReconcileReport } from './reconciler.ts';
+export { startWorkers, type WorkerSet } from './workers.ts';
+export { runAll, waitForOutcomes } from './../test/helpers.ts';

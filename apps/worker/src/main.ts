@@ -1,7 +1,10 @@
 import { releaseEarlySignals } from './early-signals.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CassetteRecorder, ConfigError, UnavailableError, createRuntime, waitReady, loadConfig, parseQueueList, tuneHeapGrowth, UsageError } from '@prbot/core';
+import { CassetteRecorder } from '@prbot/model';
+import { ConfigError, UnavailableError, tuneHeapGrowth, UsageError } from '@prbot/core';
+import { createRuntime, waitReady, parseQueueList } from '@prbot/pipeline';
+import { loadConfig } from '@prbot/config';
 import { defaultPolicy } from '@prbot/policy';
 import { FORCE_WAIT_MS, preflight, startWorkers } from './workers.ts';
 

@@ -1,4 +1,7 @@
-import { buildRepoContext, prDiff, SnapshotCache, revisePrompt, type GuardContext, type ProposeJob, type RepoContext, type Runtime } from '@prbot/core';
+import { buildRepoContext, SnapshotCache, type GuardContext, type RepoContext } from '@prbot/repo';
+import { prDiff, revisePrompt } from '@prbot/forge';
+import { type ProposeJob } from '@prbot/core';
+import { type Runtime } from '@prbot/pipeline';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
@@ -8,7 +11,7 @@ import path from 'node:path';
  * jobs building at once multiplied that by 16 for no gain on a machine with 2 cores. Jobs past
  * the limit wait here (their model calls still overlap); memory stays bounded by the limit.
  */
-export const CONTEXT_BUILDS_AT_ONCE = Math.max(2, availableParallelism());
+const CONTEXT_BUILDS_AT_ONCE = Math.max(2, availableParallelism());
 let building = 0;
 const waiting: (() => void)[] = [];
 async function oneOfTheBuilds<T>(fn: () => Promise<T>): Promise<T> {

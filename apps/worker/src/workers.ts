@@ -1,9 +1,14 @@
 import { Worker } from 'bullmq';
-import { assertRedisSafe, jobKeyFrom, runDoctor, sandboxProblem, STAGES, secretEnvNames, testsShareWorkerUser, UnavailableError, type AnswerRecorder, type QueueName, type Runtime, type Stage } from '@prbot/core';
+import { assertRedisSafe, jobKeyFrom, STAGES, type QueueName, type Runtime, type Stage } from '@prbot/pipeline';
+import { runDoctor } from '@prbot/control';
+import { sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
+import { secretEnvNames } from '@prbot/config';
+import { UnavailableError } from '@prbot/core';
+import { type AnswerRecorder } from '@prbot/model';
 import type { Policy } from '@prbot/policy';
-import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from './stage.ts';
-import { RECONCILE_SCHEDULER_ID, startReconciler } from './reconciler.ts';
-import { watchRedis, type RedisWatch } from './redis-watch.ts';
+import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from '@prbot/pipeline';
+import { RECONCILE_SCHEDULER_ID, startReconciler } from '@prbot/pipeline';
+import { watchRedis, type RedisWatch } from '@prbot/pipeline';
 import { apply } from './stages/apply.ts';
 import { eventsProcessor } from './stages/events.ts';
 import { produceProcessor } from './stages/produce.ts';

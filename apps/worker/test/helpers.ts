@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { getRecord, outcomeOf, QUEUE_NAMES, type CycleRecord, type Runtime, type Cassette } from '@prbot/core';
+import { getRecord, outcomeOf, QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
+import { type CycleRecord } from '@prbot/core';
+import { type Cassette } from '@prbot/model';
 import { REPO_ROOT, type ModelServer, type Script } from '@prbot/test-support';
 import { defaultPolicy, type Policy } from '@prbot/policy';
 import { produce, type ProduceReport } from '@prbot/control';
-import { startWorkers, type WorkerSet } from '../src/index.ts';
+import { startWorkers, type WorkerSet } from '../src/workers.ts';
 
 export { repoWithGaps } from '@prbot/test-support';
 

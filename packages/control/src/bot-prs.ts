@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { markersOf, prStateSchema, releasePrSlot, type BotPr, type Runtime } from '@prbot/core';
+import { markersOf, prStateSchema, type BotPr } from '@prbot/forge';
+import { releasePrSlot, type Runtime } from '@prbot/pipeline';
 
 /**
  * What a gap's latest bot PR means for the gap (the human-rejection rule of DESIGN.md):
@@ -9,11 +10,11 @@ import { markersOf, prStateSchema, releasePrSlot, type BotPr, type Runtime } fro
  * - `retryable`: closed unmerged, and the operator opted in to retrying (the rejection goes in
  *   the prompt's history).
  */
-export const prVerdictSchema = z.enum(['awaiting_review', 'done', 'rejected', 'retryable']);
-export type PrVerdict = z.infer<typeof prVerdictSchema>;
+const prVerdictSchema = z.enum(['awaiting_review', 'done', 'rejected', 'retryable']);
+type PrVerdict = z.infer<typeof prVerdictSchema>;
 
 /** A gap's latest bot PR as prbot last settled it, stored per gap in Redis (keys.gapPrs). */
-export const settledPrSchema = z.strictObject({
+const settledPrSchema = z.strictObject({
   gapId: z.string(),
   cycleId: z.string().nullable(),
   url: z.string(),
@@ -27,14 +28,14 @@ export const settledPrSchema = z.strictObject({
 });
 export type SettledPr = z.infer<typeof settledPrSchema>;
 
-export function prVerdict(pr: Pick<BotPr, 'state'>, policy: { retryClosedPRs: boolean }): PrVerdict {
+function prVerdict(pr: Pick<BotPr, 'state'>, policy: { retryClosedPRs: boolean }): PrVerdict {
   if (pr.state === 'open') return 'awaiting_review';
   if (pr.state === 'merged') return 'done';
   return policy.retryClosedPRs ? 'retryable' : 'rejected';
 }
 
 /** Each gap's most recently updated bot PR. */
-export function latestPrByGap(prs: BotPr[]): Map<string, BotPr> {
+function latestPrByGap(prs: BotPr[]): Map<string, BotPr> {
   const m = new Map<string, BotPr>();
   for (const p of prs) {
     if (!p.gapId) continue;

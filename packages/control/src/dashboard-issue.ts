@@ -1,6 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { gapHistories, inertText, readPrd, markerKey, parsePrd, repoUrl, type ForgeIssue, type ForgeIssues, type Gap, type Runtime } from '@prbot/core';
+import { gapHistories, type Runtime } from '@prbot/pipeline';
+import { inertText, type Gap } from '@prbot/core';
+import { readPrd, parsePrd } from '@prbot/repo';
+import { markerKey, type ForgeIssue, type ForgeIssues } from '@prbot/forge';
+import { repoUrl } from '@prbot/config';
 import { settledPrs } from './bot-prs.ts';
 import { pausedQueues, setPaused } from './pause.ts';
 import { enqueueGaps } from './enqueue.ts';

@@ -1,11 +1,20 @@
-import { assertRedisSafe, GAP_LOCK_TTL_S, isRedisTransient, jobKeyFrom, redactText, untilRedisAnswers, newCycleId, signJob, stageJobId, withScripts, type Gap, type ProposeJob, type Runtime } from '@prbot/core';
-import type { ProduceLine } from './produce.ts';
+import { acquireGapLocks, assertRedisSafe, jobKeyFrom, releaseGapLocks, untilRedisAnswers, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
+import { isRedisTransient, redactText, newCycleId, type Gap, type ProposeJob } from '@prbot/core';
+
+export interface ProduceLine {
+  gap: Gap;
+  /** What produce did with the gap; every action but `enqueued` says why it was not enqueued. */
+  action: 'enqueued' | 'not_enqueued' | 'in_flight' | 'cooling_down' | 'too_many_failures' | 'not_picked' | 'awaiting_review' | 'merged';
+  cycleId?: string;
+  why: string;
+  /** For `cooling_down`: when the gap may be enqueued again (ms since epoch). */
+  until?: number;
+}
 
 // The lock lives as long as its cycle: stage starts and the reconciler renew it (ledger.ts).
-const INFLIGHT_TTL_S = GAP_LOCK_TTL_S;
 
 /** How long an enqueue waits out Redis refusing writes (OOM, a restart) before reporting the gaps not enqueued. */
-export const ENQUEUE_WAIT_MS = 30_000;
+const ENQUEUE_WAIT_MS = 30_000;
 
 /**
  * Enqueues a propose job per gap, each under its gap's in-flight lock (one round trip): a gap
@@ -26,7 +35,7 @@ export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; 
   try {
     // One script: it takes every lock or, refused (OOM), none; so a retry is safe.
     holders = (await untilRedisAnswers(
-      () => withScripts(rt.redis).acquireGaps(proposed.length, ...proposed.map((p) => rt.keys.inflight(p.gap.id)), INFLIGHT_TTL_S, ...proposed.map((p) => p.cycleId)),
+      () => acquireGapLocks(rt.redis, rt.keys, proposed.map((p) => ({ gapId: p.gap.id, cycleId: p.cycleId }))),
       { what: 'the gap locks', ...wait },
     )) as string[];
   } catch (err) {
@@ -58,8 +67,7 @@ export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; 
     }
     const absent = mine.filter((_, i) => present[i] === 0);
     if (absent.length) {
-      await withScripts(rt.redis)
-        .releaseGaps(absent.length, ...absent.map((p) => rt.keys.inflight(p.gap.id)), ...absent.map((p) => p.cycleId))
+      await releaseGapLocks(rt.redis, rt.keys, absent.map((p) => ({ gapId: p.gap.id, cycleId: p.cycleId })))
         .catch((e: Error) => rt.log.warn({ err: e.message }, 'could not give back the gap locks; the reconciler releases them'));
     }
     for (const [i, p] of mine.entries()) {

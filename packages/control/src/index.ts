@@ -1,9 +1,8 @@
-export { produce, type ProduceReport, type ProduceLine } from './produce.ts';
-export { status, formatStatus, oldestWaitingAge, type Status, type QueueStatus } from './status.ts';
-export { requestRevision, mentions, threadFor, type RevisionRequest, type RevisionResult, type RevisionSkip, type RevisionTrigger } from './revise.ts';
-export { pollRevisions } from './revise-poll.ts';
-export { enqueueGaps } from './enqueue.ts';
-export { setPaused, pausedQueues } from './pause.ts';
-export { prVerdict, latestPrByGap, settleBotPrs, settledPrs, settleClosedPr, type PrVerdict, type SettledPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';
-export { updateDashboardIssue, updateDashboardIssueQuietly, dashboardIssueNumber, dashboardMarker, verifiesMarker, ticked, type DashboardIssueInput, type DashboardIssueReport } from './dashboard-issue.ts';
-export { webhookBookkeeping, type WebhookBookkeepingOptions } from './webhook-actions.ts';
+export { type ClosedPrEvent, settledPrs } from './bot-prs.ts';
+export { updateDashboardIssueQuietly, verifiesMarker } from './dashboard-issue.ts';
+export { formatDoctor, redisDoctor, runDoctor } from './doctor.ts';
+export { setPaused } from './pause.ts';
+export { produce, type ProduceReport } from './produce.ts';
+export { requestRevision } from './revise-requests.ts';
+export { formatStatus, oldestWaitingAge, type QueueStatus, status } from './status.ts';
+export { webhookBookkeeping } from './webhook-actions.ts';

@@ -1,4 +1,4 @@
-import { STAGES, type QueueName, type Runtime } from '@prbot/core';
+import { STAGES, type QueueName, type Runtime } from '@prbot/pipeline';
 
 /**
  * Pauses or resumes queues (default: the four stages): jobs already running finish, waiting ones

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { cycleRecord, recordOutcome, type Outcome, type Runtime } from '@prbot/core';
+import { cycleRecord, type Outcome } from '@prbot/core';
+import { recordOutcome, type Runtime } from '@prbot/pipeline';
 import { defaultPolicy } from '@prbot/policy';
 import { createHarness, repoWithGaps, type Harness } from '@prbot/test-support';
 

@@ -1,39 +1,15 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import {
-  assertRedisSafe,
-  readPrd,
-  CycleEnded,
-  cycleRecord,
-  UnavailableError,
-  gapHistories,
-  HISTORY_KEPT,
-  isLocalRepo,
-  newCycleId,
-  parsePrd,
-  recordOutcome,
-  repoUrl,
-  type BotPr,
-  type CycleRecord,
-  type Gap,
-  type Outcome,
-  type Runtime,
-} from '@prbot/core';
+import { assertRedisSafe, gapHistories, HISTORY_KEPT, recordOutcome, type Runtime } from '@prbot/pipeline';
+import { readPrd, parsePrd } from '@prbot/repo';
+import { CycleEnded, cycleRecord, UnavailableError, newCycleId, type CycleRecord, type Gap, type Outcome } from '@prbot/core';
+import { isLocalRepo, repoUrl } from '@prbot/config';
+import { type BotPr } from '@prbot/forge';
 import { failureStreak, type Policy } from '@prbot/policy';
 import { pollRevisions, type PolledRevision } from './revise-poll.ts';
 import { settleBotPrs } from './bot-prs.ts';
-import { enqueueGaps } from './enqueue.ts';
+import { enqueueGaps, type ProduceLine } from './enqueue.ts';
 import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
-
-export interface ProduceLine {
-  gap: Gap;
-  /** What produce did with the gap; every action but `enqueued` says why it was not enqueued. */
-  action: 'enqueued' | 'not_enqueued' | 'in_flight' | 'cooling_down' | 'too_many_failures' | 'not_picked' | 'awaiting_review' | 'merged';
-  cycleId?: string;
-  why: string;
-  /** For `cooling_down`: when the gap may be enqueued again (ms since epoch). */
-  until?: number;
-}
 
 export interface ProduceReport {
   baseCommit: string | null;

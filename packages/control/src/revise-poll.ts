@@ -1,5 +1,6 @@
-import { canRevise, type BotPr, type Runtime } from '@prbot/core';
-import { mentions, requestRevision, type RevisionResult } from './revise.ts';
+import { canRevise, type BotPr } from '@prbot/forge';
+import { type Runtime } from '@prbot/pipeline';
+import { mentions, requestRevision, type RevisionResult } from './revise-requests.ts';
 
 export interface PolledRevision {
   pr: number;

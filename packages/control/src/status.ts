@@ -1,4 +1,4 @@
-import { QUEUE_NAMES, type BudgetToday, type QueueName, type Runtime } from '@prbot/core';
+import { QUEUE_NAMES, type BudgetToday, type QueueName, type Runtime } from '@prbot/pipeline';
 
 export interface QueueStatus {
   queue: QueueName;

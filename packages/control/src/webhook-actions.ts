@@ -1,4 +1,4 @@
-import type { Runtime } from '@prbot/core';
+import type { Runtime } from '@prbot/pipeline';
 import { settleClosedPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';
 import { dashboardIssueNumber, updateDashboardIssue, updateDashboardIssueQuietly, type DashboardIssueReport } from './dashboard-issue.ts';
 

@@ -1,20 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { changeSchema } from './changes.ts';
-import { contextShownSchema } from './context/index.ts';
-import { modelInfoSchema } from './model/info.ts';
-import { gapSchema } from './prd.ts';
+import { changeSchema } from './change.ts';
+import { contextShownSchema } from './context-shown.ts';
+import { modelInfoSchema } from './model-info.ts';
+import { gapSchema } from './gap.ts';
 import { proposalSchema } from './proposal.ts';
-import { commandResultSchema } from './testresult.ts';
+import { commandResultSchema } from './test-result.ts';
 
 const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id');
-export const cycleIdSchema = z.string().regex(/^c[0-9a-z]{8,40}$/, 'a cycle id');
+const cycleIdSchema = z.string().regex(/^c[0-9a-z]{8,40}$/, 'a cycle id');
 
 /**
  * A revise cycle's request (issue 17): the PR, what asked for it, and the conversation, all
  * hostile text, capped when the request is made. `baseCommit` of such a cycle is the PR's head.
  */
-export const reviseRequestSchema = z.object({
+const reviseRequestSchema = z.object({
   pr: z.number().int().positive(),
   url: z.string(),
   branch: z.string().min(1),
@@ -50,8 +50,8 @@ export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSche
 export const prJobSchema = testJobSchema.extend({ tests: z.array(commandResultSchema) });
 
 export type ProposeJob = z.infer<typeof proposeJobSchema>;
-export type ApplyJob = z.infer<typeof applyJobSchema>;
-export type TestJob = z.infer<typeof testJobSchema>;
+type ApplyJob = z.infer<typeof applyJobSchema>;
+type TestJob = z.infer<typeof testJobSchema>;
 export type PrJob = z.infer<typeof prJobSchema>;
 export type AnyCycleJob = ProposeJob & Partial<Omit<PrJob, keyof ProposeJob>>;
 

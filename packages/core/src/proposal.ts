@@ -5,7 +5,7 @@ import { inertText } from './inert-text.ts';
  * One exact search/replace edit. `search` must occur exactly once in the file as it stands
  * after the edits before it; anything else ends the cycle in apply_failed naming the edit.
  */
-export const editSchema = z
+const editSchema = z
   .object({
     search: z.string().min(1, 'search text must not be empty'),
     replace: z.string(),
@@ -14,7 +14,7 @@ export const editSchema = z
 export type Edit = z.infer<typeof editSchema>;
 
 /** A file given whole: every new file, and an existing file the prompt showed whole. */
-export const wholeFileSchema = z
+const wholeFileSchema = z
   .object({
     path: z.string(),
     is_new: z.boolean(),
@@ -26,7 +26,7 @@ export const wholeFileSchema = z
  * An existing file changed by edits: the form for files too large to show or to repeat whole
  * (a whole-file answer for a file the model only saw in part wiped a 439-line test file).
  */
-export const editedFileSchema = z
+const editedFileSchema = z
   .object({
     path: z.string(),
     is_new: z.boolean(),
@@ -34,7 +34,7 @@ export const editedFileSchema = z
   })
   .strict();
 
-export const proposedFileSchema = z.union([wholeFileSchema, editedFileSchema]);
+const proposedFileSchema = z.union([wholeFileSchema, editedFileSchema]);
 export type ProposedFile = z.infer<typeof proposedFileSchema>;
 
 /** What the model must answer. There is no delete: the bot never deletes files. */

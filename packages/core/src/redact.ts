@@ -1,11 +1,9 @@
-import type { Config } from './config/index.ts';
-import { secretEnvNames } from './config/index.ts';
 
 /** What a known secret value is replaced with wherever text is stored or logged. */
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 /** Shorter values are not registered: scrubbing a 3-character "secret" would shred every text. */
-export const MIN_SECRET_LENGTH = 6;
+const MIN_SECRET_LENGTH = 6;
 
 // Every value this process knows to be secret, in each spelling it may show up in.
 const known = new Set<string>();
@@ -49,26 +47,7 @@ export function clearSecrets(): void {
   pattern = null;
 }
 
-/** The secret values of this deployment: model keys, the forge token, Redis passwords, the job key. */
-export function secretValues(cfg: Pick<Config, 'models' | 'forge' | 'redis'> & Partial<Pick<Config, 'webhooks'>>, env: NodeJS.ProcessEnv): string[] {
-  const out: string[] = [];
-  for (const name of [...secretEnvNames(cfg), 'PRBOT_JOB_KEY']) {
-    const v = env[name];
-    if (v) out.push(v);
-  }
-  for (const url of [cfg.redis.url, ...(cfg.redis.cluster ?? []), env.REDIS_URL]) out.push(...urlSecrets(url));
-  return out;
-}
 
-function urlSecrets(url: string | undefined): string[] {
-  if (!url) return [];
-  try {
-    const u = new URL(url);
-    return [u.password, decodeURIComponent(u.password)].filter(Boolean);
-  } catch {
-    return [];
-  }
-}
 
 /** `s` with every known secret value replaced by `[redacted]`. */
 export function redactText(s: string): string {

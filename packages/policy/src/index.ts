@@ -70,13 +70,13 @@ export function shouldRunCycle(g: GapWithHistory, s: PolicySettings): Verdict {
 }
 
 /** Whether a guardrail-clean proposal is worth applying. */
-export function scoreProposal(p: Proposal, _g: GapWithHistory): Verdict {
+function scoreProposal(p: Proposal, _g: GapWithHistory): Verdict {
   if (p.files.every((f) => 'content' in f && f.content.trim() === '')) return { ok: false, reason: 'every proposed file is empty' };
   return { ok: true, reason: 'ok' };
 }
 
 /** Whether a tested change becomes a draft PR. */
-export function shouldOpenPR(tests: { ok: boolean }[]): Verdict {
+function shouldOpenPR(tests: { ok: boolean }[]): Verdict {
   if (tests.length === 0) return { ok: false, reason: 'no test command ran; a PR needs green tests' };
   if (!tests.every((t) => t.ok)) return { ok: false, reason: 'not every test command passed' };
   return { ok: true, reason: 'ok' };

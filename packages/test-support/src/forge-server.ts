@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { git } from '@prbot/core';
+import { git } from '@prbot/repo';
 import { loadSpec, SpecValidator, type MatchedOp } from './forge-spec.ts';
 import { listenLoopback } from './listen.ts';
 
-export interface FakePull {
+interface FakePull {
   number: number;
   title: string;
   body: string;
@@ -18,7 +18,7 @@ export interface FakePull {
 }
 
 /** An issue (the dashboard issue); numbers are shared with pull requests, as on both forges. */
-export interface FakeIssue {
+interface FakeIssue {
   number: number;
   title: string;
   body: string;
@@ -29,13 +29,13 @@ export interface FakeIssue {
   updated_at: string;
 }
 
-export interface FakeLabel {
+interface FakeLabel {
   id: number;
   name: string;
 }
 
 /** A comment on a PR: `issue` = the conversation, `review` = an inline review comment. */
-export interface FakeComment {
+interface FakeComment {
   id: number;
   pull: number;
   kind: 'issue' | 'review';
@@ -45,9 +45,9 @@ export interface FakeComment {
   created_at: string;
 }
 
-export type FakePermission = 'admin' | 'write' | 'read' | 'none';
+type FakePermission = 'admin' | 'write' | 'read' | 'none';
 
-export interface FakeRequest {
+interface FakeRequest {
   method: string;
   path: string;
   authorization: string | undefined;
@@ -94,7 +94,7 @@ export interface FakeForge {
   stop(): Promise<void>;
 }
 
-export interface GithubTokenGrant {
+interface GithubTokenGrant {
   /** Classic token scopes (sent back in X-OAuth-Scopes); absent for a fine-grained token. */
   scopes?: string[];
   /** Fine-grained permissions; a classic token with `repo` has them all. */

@@ -3,10 +3,10 @@ import { chmod, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig, type ConfigInput, type LoadedConfig } from '@prbot/core';
+import { parseConfig, type ConfigInput, type LoadedConfig } from '@prbot/config';
 import { createLogger } from '@prbot/core';
-import { createRuntime, type Runtime } from '@prbot/core';
-import { deleteMatching } from '@prbot/core';
+import { createRuntime, type Runtime } from '@prbot/pipeline';
+import { deleteMatching } from '@prbot/pipeline';
 import type { Clock } from '@prbot/core';
 import { makeUpstream } from './upstream.ts';
 

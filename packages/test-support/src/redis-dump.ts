@@ -1,4 +1,4 @@
-import type { Runtime } from '@prbot/core';
+import type { Runtime } from '@prbot/pipeline';
 
 /** Every key under the test's prefix with its value, whatever its type (strings, lists, hashes, sets, streams). */
 export async function dumpRedis(rt: Pick<Runtime, 'redis'>, prefix: string): Promise<string> {

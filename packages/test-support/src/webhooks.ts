@@ -65,7 +65,7 @@ export interface Delivery {
 }
 
 /** The headers a forge sends (Gitea services/webhook/deliver.go; GitHub's webhook docs). */
-export function deliveryHeaders(d: Delivery, body: string): Record<string, string> {
+function deliveryHeaders(d: Delivery, body: string): Record<string, string> {
   const id = d.deliveryId ?? crypto.randomUUID();
   const hex = d.secret === undefined ? undefined : createHmac('sha256', d.secret).update(body).digest('hex');
   const h: Record<string, string> = { 'content-type': d.contentType ?? 'application/json', ...d.headers };

@@ -1,6 +1,7 @@
-import { botCommitSpec, buildCommit, countActions, CycleEnded, proposalRefusal, resolveProposal, shadowDirs, shadowRefusal, shrinkRefusal, testGuardRefusal, truncationRefusal } from '@prbot/core';
+import { botCommitSpec, buildCommit, proposalRefusal, resolveProposal, shadowDirs, shadowRefusal, shrinkRefusal, testGuardRefusal, truncationRefusal } from '@prbot/repo';
+import { countActions, CycleEnded } from '@prbot/core';
 import { guardContext } from '../repo-context.ts';
-import type { StageContext } from '../stage.ts';
+import type { StageContext } from '@prbot/pipeline';
 
 /** apply: resolve edits and classify against the base tree → shrink guard → all NOOP ends the cycle → build the bot commit. */
 export async function apply(s: StageContext<'apply'>): Promise<void> {

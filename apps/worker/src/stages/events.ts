@@ -1,4 +1,5 @@
-import { cycleRecordSchema, postEvent, type Runtime } from '@prbot/core';
+import { cycleRecordSchema } from '@prbot/core';
+import { postEvent, type Runtime } from '@prbot/pipeline';
 import type { Job } from 'bullmq';
 
 /** events: POSTs each cycle record to the observer, when one is configured. Retried by BullMQ. */

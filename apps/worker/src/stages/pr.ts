@@ -1,5 +1,8 @@
-import { admitPr, botCommitSpec, canRevise, CycleEnded, forgeTitle, gapHistory, gapSlug, getRecord, prBody, PushRejected, rebuildCommit, reviseBranchRefusal, type CycleDetails } from '@prbot/core';
-import { DeferUntil, type StageContext } from '../stage.ts';
+import { admitPr, gapHistory, getRecord } from '@prbot/pipeline';
+import { botCommitSpec, rebuildCommit } from '@prbot/repo';
+import { canRevise, prBody, PushRejected, reviseBranchRefusal } from '@prbot/forge';
+import { CycleEnded, forgeTitle, gapSlug, type CycleDetails } from '@prbot/core';
+import { DeferUntil, type StageContext } from '@prbot/pipeline';
 import { guardContext } from '../repo-context.ts';
 
 /** pr: policy → look the PR up → PR limits → push the bot branch → open a draft PR → ok. */

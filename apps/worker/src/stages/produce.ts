@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { produceJobSchema, type Runtime } from '@prbot/core';
+import { produceJobSchema, type Runtime } from '@prbot/pipeline';
 import type { Policy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 

@@ -1,24 +1,9 @@
-import {
-  buildPrompt,
-  BudgetRefused,
-  CycleEnded,
-  describeHistory,
-  reserveTokensFor,
-  gapHistory,
-  proposalRefusal,
-  resolvePath,
-  runLadder,
-  leadingRun,
-  applyJobSchema,
-  untilRedisAnswers,
-  type CycleRecord,
-  type LadderBudget,
-  type ModelInfo,
-  type Proposal,
-  type Outcome,
-  type Refusal,
-} from '@prbot/core';
-import { DeferUntil, type StageContext } from '../stage.ts';
+import { buildPrompt, BudgetRefused, runLadder, type LadderBudget, type Refusal } from '@prbot/model';
+import { CycleEnded, describeHistory, reserveTokensFor, leadingRun, applyJobSchema, type CycleRecord, type ModelInfo, type Proposal, type Outcome } from '@prbot/core';
+import { gapHistory, untilRedisAnswers } from '@prbot/pipeline';
+import { proposalRefusal } from '@prbot/repo';
+import { resolvePath } from '@prbot/config';
+import { DeferUntil, type StageContext } from '@prbot/pipeline';
 import { guardContext, repoContext } from '../repo-context.ts';
 
 /** propose: budget → policy → history → model ladder → settle → parse → guardrails and score. */

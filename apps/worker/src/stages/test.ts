@@ -1,25 +1,10 @@
 import path from 'node:path';
-import {
-  acquireTestUser,
-  botCommitSpec,
-  CycleEnded,
-  digestTestOutput,
-  dropScratch,
-  freshDir,
-  handTo,
-  lastSlotUid,
-  rebuildCommit,
-  rememberSlotUid,
-  runCommand,
-  SANDBOX_HOME,
-  SANDBOX_TMP,
-  testEnvironment,
-  type CommandResult,
-  type TestUser,
-} from '@prbot/core';
+import { acquireTestUser, digestTestOutput, dropScratch, freshDir, handTo, lastSlotUid, rememberSlotUid, runCommand, SANDBOX_HOME, SANDBOX_TMP, testEnvironment, type TestUser } from '@prbot/sandbox';
+import { botCommitSpec, rebuildCommit } from '@prbot/repo';
+import { CycleEnded, type CommandResult } from '@prbot/core';
 import { lineLog } from '../line-log.ts';
 import { guardContext } from '../repo-context.ts';
-import type { StageContext } from '../stage.ts';
+import type { StageContext } from '@prbot/pipeline';
 
 /** test: rebuild the commit → move a slot worktree to it → setup and test commands in the sandbox. */
 export async function test(s: StageContext<'test'>): Promise<void> {

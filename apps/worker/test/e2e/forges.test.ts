@@ -2,13 +2,18 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createForge, CycleEnded, git, QUEUE_NAMES, stageJobId, createLogger } from '@prbot/core';
+import { createForge } from '@prbot/forge';
+import { CycleEnded, createLogger } from '@prbot/core';
+import { git } from '@prbot/repo';
+import { QUEUE_NAMES, stageJobId } from '@prbot/pipeline';
 import { createHarness, startGiteaServer, startGithubServer, startGitHttpServer, startModelServer, type FakeForge, type FakeForgeOptions, type Harness, type ModelServer, type GitHttpServer, type GitHttpOptions } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { stageRunner, startWorkers } from '../../src/index.ts';
+import { stageRunner } from '@prbot/pipeline';
+import { startWorkers } from '../../src/workers.ts';
 import { pr } from '../../src/stages/pr.ts';
-import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
+import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
 
 const TOKEN = 'gtea-0123456789abcdef-TOKEN';
 let h: Harness | undefined;
@@ -53,7 +58,7 @@ async function forgeHarness2(kind: Kind, gaps: string[], extra: Record<string, u
   const forge = kind === 'gitea' ? { kind, baseUrl: fake.url, remote: h.bare, ...placeholder, ...extra } : { kind, apiUrl: fake.url, remote: h.bare, ...placeholder, ...extra };
   const cfg = { ...h.cfg, forge: { branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: ['prbot'], maxOpen: 5, maxPerHour: 10, limitRetryMs: 300_000, timeoutMs: 5000, ...forge } } as typeof h.cfg;
   const env = { FORGE_TOKEN: token, PRBOT_TEST_KEY: 'k' };
-  const { createRuntime } = await import('@prbot/core');
+  const { createRuntime } = await import('@prbot/pipeline');
   const rt = createRuntime(cfg, { role: 'worker', env, log: createLogger('silent', { pretty: false }) });
   const opened = [rt];
   const variant = (forgeExtra: Record<string, unknown>, tok = token) => {

@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { stageJobId } from '@prbot/core';
+import { stageJobId } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { openaiModels, repoWithGaps, runAll } from '../helpers.ts';
 

@@ -1,12 +1,15 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gapHistory, git, QUEUE_NAMES, stageJobId, utcDay, type CycleRecord } from '@prbot/core';
+import { gapHistory, QUEUE_NAMES, stageJobId } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
+import { utcDay, type CycleRecord } from '@prbot/core';
 import { commitAll, createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { startWorkers } from '../../src/index.ts';
-import { cassetteScript, openaiModels, repoWithGaps, runAll } from '../helpers.ts';
+import { startWorkers } from '../../src/workers.ts';
+import { cassetteScript, openaiModels, runAll } from '../helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
 
 const SECRET = 'sk-prbot-test-0123456789abcdefSECRET';
 let h: Harness | undefined;

@@ -1,9 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { git } from '@prbot/core';
+import { git } from '@prbot/repo';
 import { createHarness, startModelServer, type Harness, type ModelServer, type RecordedRequest } from '@prbot/test-support';
-import { repoWithGaps, runAll, type Run } from '../helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
+import { runAll, type Run } from '../helpers.ts';
 
 // A 40 KB test file, as in the library run where a whole-file answer wiped 439 lines of tests.
 const CASES = 330;

@@ -1,11 +1,14 @@
 import { QueueEvents, Worker } from 'bullmq';
 import { afterEach, expect, it } from 'vitest';
-import { getRecord, newCycleId, outcomeOf, stageJobId, withScripts, GAP_LOCK_TTL_S } from '@prbot/core';
+import { acquireGapLocks, getRecord, outcomeOf, stageJobId } from '@prbot/pipeline';
+import { newCycleId } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { reconcile, startWorkers } from '../../src/index.ts';
-import { repoWithGaps, waitForOutcomes } from '../helpers.ts';
+import { reconcile } from '@prbot/pipeline';
+import { startWorkers } from '../../src/workers.ts';
+import { repoWithGaps } from '@prbot/test-support';
+import { waitForOutcomes } from '../helpers.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -17,8 +20,7 @@ it('a gap lock with no job and no outcome (produce crashed before enqueueing) is
   h = await createHarness({ config: { worker: { orphanGraceMs: 1000 } } });
   const rt = h.rt;
   const cycleId = newCycleId();
-  const lock = rt.keys.inflight('gap0001');
-  await withScripts(rt.redis).acquireGaps(1, lock, GAP_LOCK_TTL_S, cycleId);
+  await acquireGapLocks(rt.redis, rt.keys, [{ gapId: 'gap0001', cycleId }]);
   const t0 = Date.now();
   const first = await reconcile(rt, t0);
   expect(first.suspects).toBe(1);
@@ -27,7 +29,7 @@ it('a gap lock with no job and no outcome (produce crashed before enqueueing) is
   expect(second.ended).toEqual([{ cycleId, outcome: 'infra_failed' }]);
   expect(await outcomeOf(rt.redis, rt.keys, cycleId)).toBe('infra_failed');
   expect((await getRecord(rt.redis, rt.keys, cycleId))!.reason).toMatch(/no job of it exists/);
-  expect(await rt.redis.exists(lock)).toBe(0);
+  expect(await rt.redis.exists(rt.keys.inflight('gap0001'))).toBe(0);
 });
 
 it('a cycle whose last job failed without recording is ended with the stage outcome; a cycle with a live job has its lock renewed', async () => {
@@ -47,7 +49,7 @@ it('a cycle whose last job failed without recording is ended with the stage outc
   expect(await outcomeOf(rt.redis, rt.keys, a.cycleId!)).toBeNull();
   // b: a live (delayed) job; its lock has a short TTL left.
   const b = newCycleId();
-  await withScripts(rt.redis).acquireGaps(1, rt.keys.inflight('gapb'), 60, b);
+  await rt.redis.set(rt.keys.inflight('gapb'), b, 'EX', 60);
   await rt.queues.pr.add('pr', { cycleId: b }, { jobId: stageJobId(b, 'pr'), delay: 3_600_000 });
 
   const t0 = Date.now();
@@ -65,7 +67,7 @@ it('the reconciler runs as a job scheduler from startWorkers', async () => {
   h = await createHarness({ config: { worker: { reconcileEveryMs: 1000, orphanGraceMs: 1000 } } });
   const rt = h.rt;
   const cycleId = newCycleId();
-  await withScripts(rt.redis).acquireGaps(1, rt.keys.inflight('gapx'), GAP_LOCK_TTL_S, cycleId);
+  await acquireGapLocks(rt.redis, rt.keys, [{ gapId: 'gapx', cycleId }]);
   const workers = startWorkers(rt, defaultPolicy, { queues: ['apply'] });
   try {
     const [rec] = await waitForOutcomes(rt, [cycleId], 20_000);

@@ -2,12 +2,15 @@
 // mention → revise → fast-forward push → reply; a human commit on the branch → no push and a reply
 // saying why; a comment from a user without write access → nothing; the revision cap.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, createRuntime, gapHistory, git, QUEUE_NAMES, stageJobId, type CycleRecord, type Runtime } from '@prbot/core';
+import { createLogger, type CycleRecord } from '@prbot/core';
+import { createRuntime, gapHistory, QUEUE_NAMES, stageJobId, type Runtime } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
 import { createHarness, startGiteaServer, startGithubServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce, requestRevision } from '@prbot/control';
-import { startWorkers, type WorkerSet } from '../../src/index.ts';
-import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
+import { startWorkers, type WorkerSet } from '../../src/workers.ts';
+import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
 
 const TOKEN = 'rvse-0123456789abcdef-TOKEN';
 const GAP = 'Add a `truncate(text, max)` helper in src/truncate.js';

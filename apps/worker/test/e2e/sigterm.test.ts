@@ -11,7 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, REPO_ROOT, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps } from '../helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
 
 const PRBOT_BIN = path.join(REPO_ROOT, 'apps', 'cli', 'dist', 'prbot.js');
 let h: Harness | undefined;

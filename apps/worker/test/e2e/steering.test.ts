@@ -3,12 +3,15 @@
 // carries a copied (genuinely signed) prbot marker but whose head is `main`, a human's branch or
 // another bot branch, asked to revise by a writer. Nothing may move a branch prbot does not own.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, createRuntime, git, jobKeyFrom, QUEUE_NAMES, signJob, stageJobId, type ProposeJob, type Runtime } from '@prbot/core';
+import { createLogger, type ProposeJob } from '@prbot/core';
+import { createRuntime, jobKeyFrom, QUEUE_NAMES, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
 import { createHarness, startGiteaServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { requestRevision } from '@prbot/control';
-import { startWorkers, type WorkerSet } from '../../src/index.ts';
-import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
+import { startWorkers, type WorkerSet } from '../../src/workers.ts';
+import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
 
 const TOKEN = 'steer-0123456789abcdef-TOKEN';
 const GAP = 'Add a `truncate(text, max)` helper in src/truncate.js';

@@ -1,9 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { git } from '@prbot/core';
+import { git } from '@prbot/repo';
 import { createHarness, startModelServer, type Harness, type ModelServer, type RecordedRequest, type Script } from '@prbot/test-support';
-import { repoWithGaps, runAll, type Run } from '../helpers.ts';
+import { repoWithGaps } from '@prbot/test-support';
+import { runAll, type Run } from '../helpers.ts';
 
 /**
  * Destructive-but-green changes, performed for real: every answer below breaks `capitalize` in

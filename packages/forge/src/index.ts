@@ -1,0 +1,5 @@
+export { prBody, type PrBodyInput } from './pr-body.ts';
+export { PushRejected } from './push.ts';
+export { createForge } from './registry.ts';
+export { isOwnReply, prDiff, reply, reviseBranchRefusal, revisePrompt, reviseReplyText } from './revision.ts';
+export { type BotPr, canRevise, type DoctorCheck, type Forge, type ForgeIssue, type ForgeIssues, hasWriteAccess, markerKey, markersOf, type PrComment, type PrDetail, prStateSchema, type ReviseForge, signedMarker } from './types.ts';

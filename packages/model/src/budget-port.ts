@@ -1,0 +1,23 @@
+/**
+ * The budget as the model package sees it (a port): the pipeline's Redis budget implements it,
+ * so model code never imports Redis.
+ */
+export interface Reservation {
+  granted: true;
+  day: string;
+  cycleId: string;
+  tokens: number;
+  callsUsed: number;
+  tokensUsed: number;
+}
+
+export type RefusalReason = 'day_calls' | 'day_tokens' | 'cycle_calls' | 'cycle_tokens';
+export interface Refusal {
+  granted: false;
+  reason: RefusalReason;
+  message: string;
+  /** When a day refusal lifts (next UTC midnight); null for a cycle cap, which never lifts. */
+  retryAt: number | null;
+  /** The cap was reached by requests that failed (refunded, not billed), not by spending. */
+  byRequests?: true;
+}

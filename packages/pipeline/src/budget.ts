@@ -1,0 +1,136 @@
+import type { RedisClient as Redis } from './redis.ts';
+import { nextUtcMidnight, utcDay, type Clock } from '@prbot/core';
+import type { Config } from '@prbot/config';
+import type { Keys } from './keys.ts';
+import { withScripts } from './lua-scripts.ts';
+import type { Refusal, RefusalReason, Reservation } from '@prbot/model';
+
+export type BudgetLimits = Config['budget'];
+
+
+export interface BudgetToday {
+  day: string;
+  calls: { used: number; cap: number; left: number };
+  tokens: { used: number; cap: number; left: number };
+  resetsAt: string;
+}
+
+const REASONS: Record<number, RefusalReason> = { [-1]: 'day_calls', [-2]: 'day_tokens', [-3]: 'cycle_calls', [-4]: 'cycle_tokens', [-6]: 'day_calls', [-7]: 'cycle_calls' };
+const DAY_MS = 86_400_000;
+
+/** The worker's clock is more than a day away from the Redis server's: no bucket to spend. */
+export class ClockSkewError extends Error {
+  override readonly name = 'ClockSkewError';
+}
+
+/**
+ * The daily cloud budget: an atomic token bucket in Redis (calls and tokens per UTC day) plus a
+ * per-cycle cap, so one runaway gap cannot spend the day. No policy can lift it: the propose
+ * stage asks here before any policy function runs.
+ *
+ * The day is the Redis server's (TIME inside the script), so workers whose clocks drift apart
+ * still share one bucket and roll over together. A `clock` given here replaces the server's
+ * time; only tests pass one (to cross UTC midnight on demand). Production passes none.
+ */
+export class Budget {
+  private readonly redis;
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+    private readonly limits: BudgetLimits,
+    private readonly clock?: Clock,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  /** Now by the injected test clock, or by the Redis server's clock. */
+  private async now(): Promise<number> {
+    if (this.clock) return this.clock();
+    const [s, us] = await this.redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  async reserve(cycleId: string, tokens: number): Promise<Reservation | Refusal> {
+    // The local clock only chooses the three candidate buckets; the script picks by the server's day.
+    const local = this.clock ? this.clock() : Date.now();
+    const [code, calls, used, day, nextMidnight] = (await this.redis.budgetReserve(
+      this.keys.budgetDay(utcDay(local - DAY_MS)),
+      this.keys.budgetDay(utcDay(local)),
+      this.keys.budgetDay(utcDay(local + DAY_MS)),
+      this.keys.budgetCycle(cycleId),
+      this.limits.callsPerDay,
+      this.limits.tokensPerDay,
+      this.limits.perCycle.calls,
+      this.limits.perCycle.tokens,
+      tokens,
+      3 * 86400,
+      7 * 86400,
+      this.clock ? this.clock() : '',
+    )) as [number, number, number, string, number];
+    if (code === 1) return { granted: true, day, cycleId, tokens, callsUsed: calls, tokensUsed: used };
+    if (code === -5) throw new ClockSkewError(`this machine's clock (${new Date(local).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`);
+    const reason = REASONS[code]!;
+    const cycleCap = reason.startsWith('cycle');
+    return {
+      granted: false,
+      reason,
+      retryAt: cycleCap ? null : Number(nextMidnight),
+      ...(code === -6 || code === -7 ? { byRequests: true as const, message: requestCapMessage(code === -6, this.limits, calls) } : { message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }) }),
+    };
+  }
+
+  /** Replaces the reserved bound with what the provider reported; refunds the difference. */
+  async settle(r: Reservation, actualTokens: number): Promise<void> {
+    await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), Math.round(actualTokens - r.tokens), 0);
+  }
+
+  /**
+   * Gives a reservation back whole, request included: the call was never sent (a policy said
+   * no, the queue was rate-limited before the request).
+   */
+  async release(r: Reservation): Promise<void> {
+    await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, -1);
+  }
+
+  /**
+   * A call that was sent and failed without an answer (5xx, 429, timeout, refused connection):
+   * refunded for billing (an outage is not spending), but the request stays counted, so the
+   * day's and the cycle's caps bound how often a failing provider is asked.
+   */
+  async refund(r: Reservation): Promise<void> {
+    await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, 0);
+  }
+
+  async today(): Promise<BudgetToday> {
+    const now = await this.now();
+    const day = utcDay(now);
+    const h = await this.redis.hgetall(this.keys.budgetDay(day));
+    const calls = Number(h.calls ?? 0);
+    const tokens = Number(h.tokens ?? 0);
+    return {
+      day,
+      calls: { used: calls, cap: this.limits.callsPerDay, left: Math.max(0, this.limits.callsPerDay - calls) },
+      tokens: { used: tokens, cap: this.limits.tokensPerDay, left: Math.max(0, this.limits.tokensPerDay - tokens) },
+      resetsAt: new Date(nextUtcMidnight(now)).toISOString(),
+    };
+  }
+}
+
+function requestCapMessage(day: boolean, l: BudgetLimits, requests: number): string {
+  return day
+    ? `daily request cap reached (${requests}/${l.callsPerDay} requests today, failed and rate-limited ones included: they are not billed but count as requests)`
+    : `this cycle has made its ${l.perCycle.calls} model requests (failed and rate-limited ones included)`;
+}
+
+function refusalMessage(reason: RefusalReason, l: BudgetLimits, want: number, used: { calls: number; tokens: number }): string {
+  switch (reason) {
+    case 'day_calls':
+      return `daily call budget spent (${used.calls}/${l.callsPerDay} calls)`;
+    case 'day_tokens':
+      return `daily token budget cannot cover ${want} more tokens (${used.tokens}/${l.tokensPerDay} used)`;
+    case 'cycle_calls':
+      return `this cycle has used its ${l.perCycle.calls} model calls`;
+    case 'cycle_tokens':
+      return `this cycle cannot spend ${want} more tokens (cap ${l.perCycle.tokens} per cycle)`;
+  }
+}

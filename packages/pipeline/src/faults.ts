@@ -1,0 +1,47 @@
+/**
+ * Named fault points for the reliability suite: the stage runner calls `faultPoint(name)` at the
+ * moments where a crash is most expensive, and a test makes the crash happen exactly there.
+ *
+ * - `PRBOT_FAULT=kill-<point>[,kill-<point>…]` in a worker's environment makes that process
+ *   SIGKILL itself the first time it reaches the point (so the next worker, started without
+ *   the variable, finds the mess a real crash leaves);
+ * - `onFault(point, fn)` runs `fn` at the point, in-process (tests that hold a job still while
+ *   they break Redis).
+ * Unset, a point costs one environment lookup. Production never sets it.
+ */
+const FAULT_POINTS = [
+  /** A stage job passed the ledger check and is about to run its steps. */
+  'stage-start',
+  /** propose: the model answered and the answer was saved; nothing handed over yet. */
+  'after-answer',
+  /** The next stage's job was added; this job has not completed yet. */
+  'after-handover',
+  /** The cycle's outcome was recorded; this job has not completed (acked) yet. */
+  'after-record',
+] as const;
+export type FaultPoint = (typeof FAULT_POINTS)[number];
+
+type Hook = (info: FaultInfo) => void | Promise<void>;
+export interface FaultInfo {
+  stage: string;
+  cycleId: string;
+}
+
+const hooks = new Map<FaultPoint, Hook[]>();
+
+/** Registers an in-process hook; returns a function that removes it. */
+export function onFault(point: FaultPoint, fn: Hook): () => void {
+  hooks.set(point, [...(hooks.get(point) ?? []), fn]);
+  return () => hooks.set(point, (hooks.get(point) ?? []).filter((h) => h !== fn));
+}
+
+export async function faultPoint(point: FaultPoint, info: FaultInfo): Promise<void> {
+  const env = process.env.PRBOT_FAULT;
+  if (env && env.split(',').map((s) => s.trim()).includes(`kill-${point}`)) {
+    // Say where, so a test can assert the crash happened at the point it meant.
+    process.stderr.write(`prbot fault: SIGKILL at ${point} (${info.stage} ${info.cycleId})\n`);
+    process.kill(process.pid, 'SIGKILL');
+    await new Promise(() => {}); // the signal lands before anything else runs
+  }
+  for (const h of hooks.get(point) ?? []) await h(info);
+}

@@ -1,0 +1,18 @@
+export { Budget, type BudgetToday } from './budget.ts';
+export { observeStageDuration, parseDuration, readStageDurations } from './durations.ts';
+export { onFault } from './faults.ts';
+export { jobKeyFrom, jobSignatureDefence, signJob } from './job-signing.ts';
+export { keys } from './keys.ts';
+export { acquireGapLocks, releaseGapLocks } from './gap-locks.ts';
+;
+export { postEvent } from './observer.ts';
+export { admitPr, releasePrSlot } from './pr-limits.ts';
+export { closeQueues, openQueues, parseQueueList, PRODUCE_SCHEDULER_ID, produceJobSchema, QUEUE_NAMES, type QueueName, type Stage, stageJobId, STAGES } from './queues.ts';
+export { MAINTENANCE_QUEUE, reconcile, RECONCILE_SCHEDULER_ID,  startReconciler } from './reconciler.ts';
+export { gapHistories, gapHistory, getRecord, HISTORY_KEPT, outcomeOf, recentRecords, recordOutcome } from './record-store.ts';
+export { untilRedisAnswers } from './redis-retry.ts';
+export { assertRedisSafe, readRedisSettings, RedisSettingsError } from './redis-settings.ts';
+export { type RedisWatch, watchRedis } from './redis-watch.ts';
+export { connect, deleteMatching, redactUrl, waitReady } from './redis.ts';
+export { createRuntime, type Runtime } from './runtime.ts';
+export { DeferUntil,  onJobFailed, SHUTDOWN, type StageContext, type StageProcessor, stageRunner } from './stage-runner.ts';
