@@ -39,7 +39,7 @@ const esc = (s: string) => s.replace(/\|/g, '\\|');
  */
 const CONTROLS: [prefix: string, control: string][] = [
   ['worker SIGKILL while it holds jobs of every stage', 'the bound\'s measure: `packages/test-support/src/model-server-cutoff.test.ts` (a request whose client went away is logged cut off, an answered one not); defence off: none yet'],
-  ['every provider answering 5xx/429', 'none yet as a switch; refunding the request with the call (the old `release`) turns `ladder.test.ts` "429 for ever" (200 requests) and `request-caps.test.ts` (12 > 6) red (checked by mutation)'],
+  ['every provider answering 5xx/429', 'none yet as a switch; refunding the request with the call (the old `release`) turns `test/ladder.test.ts` "429 for ever" (200 requests) and `apps/worker/test/e2e/request-caps.test.ts` (12 > 6) red (checked by mutation)'],
   ['model outage: HTTP 500', 'none yet as a switch; as above (request caps)'],
   ['slot locks:', '`slot-lock-race.test.ts` "positive control": the cross-process lock switched off → two holders of one slot'],
   ['ENOSPC', 'none yet as a switch; `exhaustedOutcome` without its InfraError branch turns this row and `apps/worker/test/e2e/infra-outcome.test.ts` red (checked by mutation)'],
