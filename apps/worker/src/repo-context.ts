@@ -1,6 +1,6 @@
-import { buildRepoContext, SnapshotCache, type GuardContext, type RepoContext } from '@prbot/repo';
+import { botCommitSpec, buildRepoContext, rebuildCommit, SnapshotCache, type GuardContext, type RepoContext } from '@prbot/repo';
 import { prDiff, revisePrompt } from '@prbot/forge';
-import { type ProposeJob } from '@prbot/core';
+import { type Change, type ProposeJob } from '@prbot/core';
 import { type Runtime } from '@prbot/pipeline';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -55,4 +55,12 @@ export function guardContext(rt: Runtime): GuardContext {
     configFile: rel.startsWith('..') ? undefined : rel.split(path.sep).join('/'),
     extraForbidden: rt.cfg.guardrails.forbidden,
   };
+}
+
+/**
+ * Rebuilds the bot commit from a job's payload (base commit + change set) and checks it is the
+ * one apply built: any machine gets the same commit id, and the guardrails run again on the way.
+ */
+export async function rebuildBotCommit(rt: Runtime, data: Parameters<typeof botCommitSpec>[0] & { botCommit: string }, changes: Change[]): Promise<void> {
+  await rebuildCommit(rt.mirror, botCommitSpec(data, changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
 }

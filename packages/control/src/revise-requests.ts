@@ -1,5 +1,5 @@
-import { canRevise, hasWriteAccess, isOwnReply, reply, reviseBranchRefusal, type Forge, type PrComment, type PrDetail, type ReviseForge } from '@prbot/forge';
-import { CycleEnded, newCycleId, type CycleRecord, type ProposeJob, type ReviseRequest } from '@prbot/core';
+import { canRevise, hasWriteAccess, isOwnReply, reasonOf, reply, reviseBranchRefusal, type Forge, type PrComment, type PrDetail, type ReviseForge } from '@prbot/forge';
+import { newCycleId, type CycleRecord, type ProposeJob, type ReviseRequest } from '@prbot/core';
 import { acquireGapLocks, gapHistory, getRecord, jobKeyFrom, releaseGapLocks, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
 
 type RevisionTrigger =
@@ -207,8 +207,4 @@ function botLogin(rt: Runtime, forge: Forge & ReviseForge): Promise<string | nul
     logins.set(forge, login);
   }
   return login;
-}
-
-function reasonOf(err: unknown): string {
-  return err instanceof CycleEnded ? err.reason : (err as Error).message;
 }

@@ -8,7 +8,7 @@ import { createLogger } from '@prbot/core';
 import { clearSecrets, registerSecrets } from '@prbot/core';
 import { GiteaForge } from './gitea/driver.ts';
 import { GithubForge } from './github/driver.ts';
-import { ForgeRefused } from './http.ts';
+import { ForgeRefused } from './forge-errors.ts';
 import { signedMarker } from './types.ts';
 
 // Hostile forges, performed for real: a loopback HTTP server answers the real Gitea driver

@@ -1,5 +1,6 @@
 import type { Agent } from 'undici';
-import { CycleEnded, RateLimited, TransientError } from '@prbot/core';
+import { RateLimited, TransientError } from '@prbot/core';
+import { ForgeRefused } from './forge-errors.ts';
 import type { Logger } from '@prbot/core';
 import { discardBody, AnswerDeadline, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '@prbot/core';
 import { inertText } from '@prbot/core';
@@ -38,20 +39,6 @@ export interface ForgeResponse<T> {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/**
- * A forge said no to one call, for good (401/403/404/410/422 …). It is a CycleEnded(pr_failed)
- * for callers that let it through; callers for whom the call is optional (labels) catch it by
- * class and turn it into a warning.
- */
-export class ForgeRefused extends CycleEnded {
-  constructor(
-    reason: string,
-    readonly status: number,
-    readonly forgeMessage: string,
-  ) {
-    super('pr_failed', reason);
-  }
-}
 
 /**
  * One JSON call to a forge API. `path` is relative to the API root, or an absolute URL taken

@@ -1,5 +1,6 @@
 export { prBody, type PrBodyInput } from './pr-body.ts';
-export { PushRejected } from './push.ts';
+export { PushRefused, PushRejected } from './push.ts';
+export { ForgeRefused, reasonOf } from './forge-errors.ts';
 export { createForge } from './registry.ts';
 export { isOwnReply, prDiff, reply, reviseBranchRefusal, revisePrompt, reviseReplyText } from './revision.ts';
 export { type BotPr, canRevise, type DoctorCheck, type Forge, type ForgeIssue, type ForgeIssues, hasWriteAccess, markerKey, markersOf, type PrComment, type PrDetail, prStateSchema, type ReviseForge, signedMarker } from './types.ts';

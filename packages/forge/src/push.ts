@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CycleEnded, TransientError } from '@prbot/core';
+import { TransientError } from '@prbot/core';
 import { git } from '@prbot/repo';
 import type { DoctorCheck } from './types.ts';
 
@@ -84,15 +84,22 @@ const PUSH_REFUSALS: { kind: string; test: RegExp; fix: string }[] = [
   },
 ];
 
-/** A push the forge refused for good: the cycle ends pr_failed at once, naming why and the fix. */
-class PushRefused extends CycleEnded {
+/**
+ * A push the forge refused for good, naming why and the fix. Never worth a retry: the stage
+ * runner ends the cycle at once (pr_failed).
+ */
+export class PushRefused extends Error {
+  override readonly name = 'PushRefused';
+  readonly reason: string;
   constructor(
     readonly branch: string,
     readonly kind: string,
     gitMessage: string,
     fix: string,
   ) {
-    super('pr_failed', `the forge refused the push of ${branch}: ${kind} (${gitMessage}); fix: ${fix}`);
+    const reason = `the forge refused the push of ${branch}: ${kind} (${gitMessage}); fix: ${fix}`;
+    super(reason);
+    this.reason = reason;
   }
 }
 

@@ -8,7 +8,7 @@ import { git } from '@prbot/repo';
 import { createLogger } from '@prbot/core';
 import { GiteaForge } from './gitea/driver.ts';
 import { GithubForge } from './github/driver.ts';
-import { ForgeRefused } from './http.ts';
+import { ForgeRefused } from './forge-errors.ts';
 import { PushRejected } from './push.ts';
 import { signedMarker } from './types.ts';
 

@@ -1,5 +1,5 @@
 import { DelayedError, RateLimitError, WaitingError, type Job } from 'bullmq';
-import { canRevise, reply, reviseReplyText } from '@prbot/forge';
+import { canRevise, ForgeRefused, PushRefused, reply, reviseReplyText } from '@prbot/forge';
 import { CATALOG, stageJobId, type JobData, type QueueName, type Stage } from './queues.ts';
 import { CycleEnded, cycleRecord, type CycleDetails, InfraError, isRedisTransient, PermanentError, RateLimited, redactDeep, redactError, redactText, type AnyCycleJob, type CycleRecord, type Outcome } from '@prbot/core';
 import { jobKeyFrom, jobSignatureRefusal, signJob, withoutSig } from './job-signing.ts';
@@ -145,7 +145,7 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       await observe();
     } catch (caught) {
       // BullMQ stores a thrown error's message and stack in Redis: no known secret goes with it.
-      const err = redactError(caught);
+      const err = outcomeOfFailure(redactError(caught));
       if (err instanceof CycleEnded) {
         await endCycle(rt, stage, cycle, err.outcome, err.reason, err.details);
         await faultPoint('after-record', info);
@@ -297,4 +297,13 @@ async function replyOnPr(rt: Runtime, c: AnyCycleJob, record: CycleRecord): Prom
     await rt.redis.del(key).catch(() => 0);
     rt.log.warn({ cycle: c.cycleId, pr: r.pr, err: (err as Error).message }, `could not reply on PR #${r.pr}`);
   }
+}
+
+/**
+ * What a forge's refusal means for a cycle is the pipeline's to say: a forge that refused the
+ * token, a repository, a pull request or a push for good ends the cycle pr_failed at once.
+ */
+function outcomeOfFailure(err: unknown): unknown {
+  if (err instanceof ForgeRefused || err instanceof PushRefused) return new CycleEnded('pr_failed', err.reason);
+  return err;
 }

@@ -1,5 +1,5 @@
-export { digestTestOutput } from './digest.ts';
 export { tryFileLock } from './pidlock.ts';
-export { dropScratch, freshDir, SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';
-export { handTo, lastSlotUid, rememberSlotUid, SlotPool, slotLockDefence } from './slots.ts';
-export { acquireTestUser, runCommand, testEnvironment, testsShareWorkerUser, type TestUser } from './test-run.ts';
+export { SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';
+export { SlotPool, slotLockDefence } from './slots.ts';
+export { runTestPlan } from './test-plan.ts';
+export { acquireTestUser, runCommand, testsShareWorkerUser, type TestUser } from './test-run.ts';

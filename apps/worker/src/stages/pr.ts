@@ -1,9 +1,8 @@
 import { admitPr, gapHistory, getRecord } from '@prbot/pipeline';
-import { botCommitSpec, rebuildCommit } from '@prbot/repo';
 import { canRevise, prBody, PushRejected, reviseBranchRefusal } from '@prbot/forge';
 import { CycleEnded, forgeTitle, gapSlug, type CycleDetails } from '@prbot/core';
 import { DeferUntil, type StageContext } from '@prbot/pipeline';
-import { guardContext } from '../repo-context.ts';
+import { rebuildBotCommit } from '../repo-context.ts';
 
 /** pr: policy → look the PR up → PR limits → push the bot branch → open a draft PR → ok. */
 export async function pr(s: StageContext<'pr'>): Promise<void> {
@@ -25,7 +24,7 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   if (data.dryRun) {
     throw new CycleEnded('ok', `dry run: would push ${branch} and open the draft PR "${rt.cfg.forge.draftPrefix}${title}"`, { branch, tests: data.tests });
   }
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
+  await rebuildBotCommit(rt, data, data.changes);
   // Any state: this cycle's branch with a PR a human already closed or merged still means "opened".
   const existing = await rt.forge.findByBranch(branch);
   let url = existing?.url;
@@ -66,7 +65,7 @@ async function pushRevision(s: StageContext<'pr'>): Promise<void> {
   const wrongBranch = reviseBranchRefusal(r.branch, { prefix: rt.cfg.forge.branchPrefix, base: rt.cfg.repo.base, originBranch: origin?.branch });
   if (wrongBranch) throw new CycleEnded('pr_failed', `guardrail: ${wrongBranch}; nothing was pushed`, details);
   if (data.dryRun) throw new CycleEnded('ok', `dry run: would push revision ${r.revision} to ${r.branch} (PR #${r.pr})`, details);
-  await rebuildCommit(rt.mirror, botCommitSpec(data, data.changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
+  await rebuildBotCommit(rt, data, data.changes);
 
   const pr = await forge.getPr(r.pr);
   if (!pr || pr.state !== 'open') throw new CycleEnded('pr_skipped_by_policy', `PR #${r.pr} is ${pr ? pr.state : 'gone'}: the revision is not pushed`, details);

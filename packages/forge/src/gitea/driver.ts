@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { CycleEnded, RateLimited, TransientError } from '@prbot/core';
-import { forgeCall, forgePages, ForgeRefused, fromRepo, message, type ForgeHttp } from '../http.ts';
+import { RateLimited, TransientError } from '@prbot/core';
+import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
+import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from '../http.ts';
 import { GitRemote } from '../push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
 
@@ -275,7 +276,7 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
       if (found) return { ...found, warnings };
       throw new TransientError(`${this.http.label} says a PR from ${pr.branch} exists (HTTP 409) but it cannot be found yet: ${message(r.body)}`);
     }
-    throw new CycleEnded('pr_failed', `${this.http.label} refused the pull request (HTTP ${r.status}): ${message(r.body)}`);
+    throw new ForgeRefused(`${this.http.label} refused the pull request (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
   }
 
   private async create(pr: DraftPr, labels: number[]) {
@@ -434,36 +435,4 @@ function comment(c: GiteaComment, kind: PrComment['kind']): PrComment {
   return { id: c.id, kind, author: c.user?.login ?? '', body: c.body ?? '', createdAt: c.created_at, ...(c.path ? { path: c.path } : {}) };
 }
 
-/** Both forges' permission words onto four: GitHub's maintain is write, triage is read; Gitea's owner is admin. */
-export function normalisePermission(p: string | undefined | null): RepoPermission {
-  switch ((p ?? '').toLowerCase()) {
-    case 'admin':
-    case 'owner':
-      return 'admin';
-    case 'write':
-    case 'maintain':
-      return 'write';
-    case 'read':
-    case 'triage':
-      return 'read';
-    default:
-      return 'none';
-  }
-}
 
-export function reasonOf(err: unknown): string {
-  return err instanceof CycleEnded ? err.reason : (err as Error).message;
-}
-
-export function fixFor(err: unknown, tokenEnv: string): string | undefined {
-  if (err instanceof ForgeRefused) {
-    if (err.status === 401) return `put a valid, unexpired token in ${tokenEnv} (it may have expired or been revoked)`;
-    if (err.status === 403) {
-      const scopes = /required scope\(s\)[^[]*\[([^\]]*)\]/.exec(err.forgeMessage)?.[1];
-      return scopes ? `give the token the scope ${scopes.split(/[ ,]+/).join(' or ')}` : 'give the token the permission named above';
-    }
-    if (err.status === 404) return 'check forge.owner, forge.repo and that the token can see the repository';
-  }
-  if (err instanceof TransientError) return 'check forge.baseUrl/apiUrl and that the forge is reachable';
-  return undefined;
-}

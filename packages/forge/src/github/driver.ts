@@ -1,11 +1,11 @@
-import { CycleEnded, RateLimited, TransientError } from '@prbot/core';
+import { RateLimited, TransientError } from '@prbot/core';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { readBounded, refuseDeclaredSize } from '@prbot/core';
 import { inertText } from '@prbot/core';
 import { redactText } from '@prbot/core';
-import { FORGE_ANSWER_CAP, ForgeRefused, fromRepo } from '../http.ts';
-import { fixFor, normalisePermission, reasonOf } from '../gitea/driver.ts';
+import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
+import { FORGE_ANSWER_CAP, fromRepo } from '../http.ts';
 import { GitRemote } from '../push.ts';
 import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
 
