@@ -168,7 +168,7 @@ export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOpt
 }
 
 /** The next page's path when a listing sends no Link: `page` + 1 while fewer than X-Total-Count items were read. */
-export function nextByCount(current: string, totalHeader: string | string[] | undefined, read: number, lastPage: number): string | null {
+function nextByCount(current: string, totalHeader: string | string[] | undefined, read: number, lastPage: number): string | null {
   const total = Number(Array.isArray(totalHeader) ? totalHeader[0] : totalHeader);
   if (!Number.isSafeInteger(total) || read >= total || lastPage === 0) return null;
   const u = new URL(current, 'http://path.invalid');

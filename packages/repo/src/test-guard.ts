@@ -324,7 +324,7 @@ const MAX_ALIGN_EDITS = 500;
  * own follows its last base-aligned line (an append or a new ending). `mid`: the answer's last line
  * is the start of the base line after that point (cut mid-line).
  */
-export function cutOffAt(oldLines: string[], newLines: string[]): { at: number; mid: boolean } | null {
+function cutOffAt(oldLines: string[], newLines: string[]): { at: number; mid: boolean } | null {
   // The base beyond the answer's length plus slack cannot align with anything: leave it out of the diff.
   const window = oldLines.slice(0, newLines.length + MAX_ALIGN_EDITS);
   const parts = diffArrays(window, newLines, { maxEditLength: MAX_ALIGN_EDITS });
