@@ -1,8 +1,7 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Runtime } from '@prbot/pipeline';
 import type { ClosedPrEvent } from '@prbot/control';
-import { giteaEvent, githubEvent, type WebhookEvent } from './webhook-events.ts';
+import { deliveryOf, giteaEvent, githubEvent, signatureValid, type WebhookEvent } from '@prbot/forge';
 
 /** The shape of `requestRevision` (@prbot/control, revise cycles): one entry point for polling and webhooks. */
 type ReviseTrigger = { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string } | { kind: 'label'; label: string; actor: string };
@@ -18,52 +17,7 @@ export interface WebhookActions {
   dashboardIssueEdited(e: { issue: number; editor: string }): Promise<unknown>;
 }
 
-interface Delivery {
-  signature: string | undefined;
-  id: string | undefined;
-  event: string | undefined;
-  eventType: string;
-  /** GitHub's header carries `sha256=` before the hex digest; Gitea's is the bare hex digest. */
-  prefix: string;
-}
 
-function header(req: Request, ...names: string[]): string | undefined {
-  for (const n of names) {
-    const v = req.headers[n];
-    if (typeof v === 'string' && v !== '') return v;
-  }
-  return undefined;
-}
-
-/**
- * Header names per forge (checked in the forges' sources and docs):
- * - Gitea (services/webhook/deliver.go): X-Gitea-Signature = hex HMAC-SHA256 of the body,
- *   X-Gitea-Delivery (a UUID), X-Gitea-Event (issue_comment, pull_request, issues …) and
- *   X-Gitea-Event-Type (pull_request_comment, pull_request_label …). Forgejo sends the same
- *   and X-Forgejo-* twins. Both also send GitHub-style headers; prbot goes by forge.kind.
- * - GitHub: X-Hub-Signature-256 = "sha256=" + hex HMAC-SHA256, X-GitHub-Delivery, X-GitHub-Event.
- */
-function deliveryOf(kind: string, req: Request): Delivery {
-  if (kind === 'github') {
-    return { signature: header(req, 'x-hub-signature-256'), id: header(req, 'x-github-delivery'), event: header(req, 'x-github-event'), eventType: '', prefix: 'sha256=' };
-  }
-  return {
-    signature: header(req, 'x-gitea-signature', 'x-forgejo-signature'),
-    id: header(req, 'x-gitea-delivery', 'x-forgejo-delivery'),
-    event: header(req, 'x-gitea-event', 'x-forgejo-event'),
-    eventType: header(req, 'x-gitea-event-type', 'x-forgejo-event-type') ?? '',
-    prefix: '',
-  };
-}
-
-/** Constant-time check of the forge's HMAC-SHA256 over the raw body, exactly as received. */
-export function signatureValid(raw: Buffer, signature: string | undefined, secret: string, prefix = ''): boolean {
-  if (!signature || !signature.startsWith(prefix)) return false;
-  const hex = signature.slice(prefix.length).trim().toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(hex)) return false;
-  const want = createHmac('sha256', secret).update(raw).digest();
-  return timingSafeEqual(want, Buffer.from(hex, 'hex'));
-}
 
 /**
  * POST / on the router (mounted at /webhooks): the one route of the dashboard server that is not
@@ -85,7 +39,7 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
       rt.log.warn({ secretEnv }, `webhook refused: ${secretEnv} is not set`);
       return void res.status(503).json({ error: `webhooks are not set up: set ${secretEnv} to the secret configured on the forge's webhook` });
     }
-    const d = deliveryOf(forge.kind, req);
+    const d = deliveryOf(forge.kind, req.headers);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!signatureValid(raw, d.signature, secret, d.prefix)) {
       rt.log.warn({ delivery: d.id?.slice(0, 80), signed: d.signature !== undefined }, 'webhook refused: bad or missing signature');

@@ -10,7 +10,7 @@ import { produce, settledPrs, verifiesMarker, webhookBookkeeping, type ProduceRe
 import { createHarness, deliverWebhook, repoWithGaps, startGiteaServer, startGithubServer, type FakeForge, type FakeForgeOptions, type Harness } from '@prbot/test-support';
 import { createDashboard } from '../src/server.ts';
 import { type WebhookActions } from '../src/webhooks.ts';
-import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
+import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from '@prbot/test-support';
 
 type Kind = 'gitea' | 'github';
 const TOKEN = 'forge-0123456789abcdef-TOKEN';
@@ -74,7 +74,7 @@ async function deliveryKeys(rt: Runtime): Promise<string[]> {
 /** Ends the cycle produce enqueued, as a stage would. */
 async function end(rt: Runtime, line: ProduceReport['lines'][number] | { cycleId: string; gap: { id: string; text: string; line: number } }, outcome: 'tests_failed' | 'ok'): Promise<void> {
   const t = new Date(rt.clock()).toISOString();
-  await recordOutcome(rt.recorder, cycleRecord({ cycle_id: line.cycleId!, gap_id: line.gap.id, gap_text: line.gap.text, gap_line: line.gap.line, outcome, reason: 'test', stage: 'test', started_at: t, ended_at: t, dry_run: false }));
+  await recordOutcome(rt.records, cycleRecord({ cycle_id: line.cycleId!, gap_id: line.gap.id, gap_text: line.gap.text, gap_line: line.gap.line, outcome, reason: 'test', stage: 'test', started_at: t, ended_at: t, dry_run: false }));
   await rt.queues.propose.obliterate({ force: true });
 }
 
@@ -182,7 +182,7 @@ describe.each<Kind>(['gitea', 'github'])('%s webhook → revise cycle', (kind) =
     const cycleId = 'c0000000000042';
     await git(['branch', `bot/${cycleId}`, 'HEAD'], { cwd: h!.bare });
     const t = new Date(rt.clock()).toISOString();
-    await recordOutcome(rt.recorder, cycleRecord({ cycle_id: cycleId, gap_id: GAP_ID, gap_text: GAP_TEXT, gap_line: 1, outcome: 'ok', reason: 'test', stage: 'pr', started_at: t, ended_at: t, dry_run: false }));
+    await recordOutcome(rt.records, cycleRecord({ cycle_id: cycleId, gap_id: GAP_ID, gap_text: GAP_TEXT, gap_line: 1, outcome: 'ok', reason: 'test', stage: 'pr', started_at: t, ended_at: t, dry_run: false }));
     const pr = fake!.seedPull({ head: `bot/${cycleId}`, body: `Adds reverse.\n\n${signedMarker(cycleId, GAP_ID)}` });
     fake!.setPermission('alice', 'write');
     fake!.setPermission('rita', 'read');

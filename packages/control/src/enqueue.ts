@@ -1,4 +1,4 @@
-import { acquireGapLocks, assertRedisSafe, jobKeyFrom, releaseGapLocks, untilRedisAnswers, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
+import { acquireGapLocks, assertRedisSafe, jobKeyFrom, releaseGapLocks, stageJob, stageJobId, untilRedisAnswers, type Runtime } from '@prbot/pipeline';
 import { isRedisTransient, redactText, newCycleId, type Gap, type ProposeJob } from '@prbot/core';
 
 export interface ProduceLine {
@@ -51,7 +51,7 @@ export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; 
     // never wetter: `{dryRun: false}` must not lift an operator's `dryRun: true`.
     const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: cfg.dryRun || o.dryRun === true, notes: p.notes };
     // Signed like every hand-over: a propose job no producer signed is refused by the worker.
-    return { name: 'propose', data: signJob('propose', data, jobKey), opts: { jobId: stageJobId(p.cycleId, 'propose') } };
+    return stageJob('propose', p.cycleId, data, jobKey);
   });
   try {
     // Job ids are the cycles': adding again after a refused or lost reply adds nothing twice.

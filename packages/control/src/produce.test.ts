@@ -25,7 +25,7 @@ async function world(policy: Record<string, unknown>, gaps = ['Add a reverse hel
 /** Ends the cycle produce enqueued for this line, as a stage would, at the runtime's clock. */
 async function end(rt: Runtime, line: ProduceReport['lines'][number], outcome: Outcome): Promise<void> {
   const t = new Date(rt.clock()).toISOString();
-  await recordOutcome(rt.recorder, cycleRecord({ cycle_id: line.cycleId!, gap_id: line.gap.id, gap_text: line.gap.text, gap_line: line.gap.line, outcome, reason: 'test', stage: 'test', started_at: t, ended_at: t, dry_run: false }));
+  await recordOutcome(rt.records, cycleRecord({ cycle_id: line.cycleId!, gap_id: line.gap.id, gap_text: line.gap.text, gap_line: line.gap.line, outcome, reason: 'test', stage: 'test', started_at: t, ended_at: t, dry_run: false }));
   await rt.queues.propose.obliterate({ force: true });
 }
 

@@ -143,6 +143,6 @@ async function isPaused(rt: Runtime, base: string): Promise<boolean> {
 async function endRun(rt: Runtime, base: string, outcome: Outcome, reason: string): Promise<ProduceReport> {
   const now = new Date(rt.clock()).toISOString();
   const record = cycleRecord({ cycle_id: newCycleId(rt.clock()), outcome, reason, stage: 'produce', started_at: now, ended_at: now, dry_run: rt.cfg.dryRun, base_commit: base });
-  await recordOutcome(rt.recorder, record);
+  await recordOutcome(rt.records, record);
   return { baseCommit: base, outcome, reason, lines: [] };
 }

@@ -1,6 +1,6 @@
 import { canRevise, hasWriteAccess, isOwnReply, reasonOf, reply, reviseBranchRefusal, type Forge, type PrComment, type PrDetail, type ReviseForge } from '@prbot/forge';
 import { newCycleId, type CycleRecord, type ProposeJob, type ReviseRequest } from '@prbot/core';
-import { acquireGapLocks, gapHistory, getRecord, jobKeyFrom, releaseGapLocks, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
+import { acquireGapLocks, addStageJob, gapHistory, getRecord, jobKeyFrom, releaseGapLocks, type Runtime } from '@prbot/pipeline';
 
 type RevisionTrigger =
   | { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review'; author: string; body: string }
@@ -149,7 +149,7 @@ async function enqueue(
   };
   const data: ProposeJob = { cycleId, gap, baseCommit: pr.headSha, createdAt: now, dryRun: rt.cfg.dryRun, notes: [], revise };
   try {
-    await rt.queues.propose.add('propose', signJob('propose', data, jobKey), { jobId: stageJobId(cycleId, 'propose') });
+    await addStageJob(rt.queues, 'propose', cycleId, data, jobKey);
   } catch (err) {
     await releaseGapLocks(rt.redis, rt.keys, [{ gapId: gap.id, cycleId }]);
     throw err;

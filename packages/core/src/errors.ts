@@ -47,6 +47,15 @@ export class InfraError extends Error {
   }
 }
 
+/**
+ * Whether a failure was this machine's, not the change's: the error itself, or, for a job BullMQ
+ * failed outside the processor, the stack it stored (whose first line starts with the class name).
+ */
+export function isInfraFailure(failure: unknown): boolean {
+  if (Array.isArray(failure)) return failure.some((line) => typeof line === 'string' && line.startsWith('InfraError:'));
+  return failure instanceof InfraError || (failure instanceof Error && failure.name === 'InfraError');
+}
+
 /** A config file that does not validate. The message names the file and each bad field. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -3,7 +3,7 @@ export { type Change, countActions, countLines, lineStats } from './change.ts';
 export { type Clock, nextUtcMidnight, systemClock, utcDay } from './clock.ts';
 export { type ContextShown } from './context-shown.ts';
 export { type AnyCycleJob, applyJobSchema, newCycleId, type PrJob, prJobSchema, type ProposeJob, proposeJobSchema, type ReviseRequest, testJobSchema } from './cycle.ts';
-export { ConfigError, type CycleDetails, CycleEnded, GitError, InfraError, isRedisTransient, PermanentError, RateLimited, TransientError, UnavailableError, UsageError } from './errors.ts';
+export { ConfigError, type CycleDetails, CycleEnded, GitError, InfraError, isInfraFailure, isRedisTransient, PermanentError, RateLimited, TransientError, UnavailableError, UsageError } from './errors.ts';
 export { forgeTitle, neutralise, SUMMARY_CAP } from './forge-text.ts';
 export { type Gap, gapId, gapSlug, TAG } from './gap.ts';
 export { tuneHeapGrowth } from './heap.ts';

@@ -7,7 +7,7 @@ export { acquireGapLocks, releaseGapLocks } from './gap-locks.ts';
 ;
 export { postEvent } from './observer.ts';
 export { admitPr, releasePrSlot } from './pr-limits.ts';
-export { closeQueues, openQueues, parseQueueList, PRODUCE_SCHEDULER_ID, produceJobSchema, QUEUE_NAMES, type QueueName, type Stage, stageJobId, STAGES } from './queues.ts';
+export { addStageJob, closeQueues, openQueues, parseQueueList, PRODUCE_SCHEDULER_ID, produceJobSchema, QUEUE_NAMES, type QueueName, type Stage, stageJob, stageJobId, STAGES } from './queues.ts';
 export { MAINTENANCE_QUEUE, reconcile, RECONCILE_SCHEDULER_ID,  startReconciler } from './reconciler.ts';
 export { gapHistories, gapHistory, getRecord, HISTORY_KEPT, outcomeOf, recentRecords, recordOutcome } from './record-store.ts';
 export { untilRedisAnswers } from './redis-retry.ts';

@@ -5,6 +5,7 @@ import { applyJobSchema, prJobSchema, proposeJobSchema, testJobSchema } from '@p
 import type { Outcome } from '@prbot/core';
 import { cycleRecordSchema } from '@prbot/core';
 import { UsageError } from '@prbot/core';
+import { signJob } from './job-signing.ts';
 
 export const STAGES = ['propose', 'apply', 'test', 'pr'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -72,4 +73,18 @@ export function openQueues(cfg: Config, connection: ConnectionOptions, onError: 
 
 export async function closeQueues(queues: Queues): Promise<void> {
   await Promise.all(Object.values(queues).map((q) => q.close()));
+}
+
+/**
+ * A cycle's job for stage `q`, signed, with the hand-over id: what every producer of stage jobs
+ * adds (produce, revise requests, the runner's hand-over), so none builds the three by hand.
+ */
+export function stageJob<Q extends Stage>(q: Q, cycleId: string, data: JobData<Q>, jobKey: Buffer): { name: Q; data: JobData<Q>; opts: { jobId: string } } {
+  return { name: q, data: signJob(q, data, jobKey), opts: { jobId: stageJobId(cycleId, q) } };
+}
+
+/** Adds `stageJob(…)` to its queue; a second add of the same cycle's job is a no-op (the job id). */
+export async function addStageJob<Q extends Stage>(queues: Record<QueueName, Queue>, q: Q, cycleId: string, data: JobData<Q>, jobKey: Buffer): Promise<void> {
+  const j = stageJob(q, cycleId, data, jobKey);
+  await queues[q].add(j.name, j.data, j.opts);
 }

@@ -1,6 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { CATALOG, STAGES, stageJobId, type Stage } from './queues.ts';
-import { cycleRecord, InfraError, type AnyCycleJob, type Outcome } from '@prbot/core';
+import { cycleRecord, isInfraFailure, type AnyCycleJob, type Outcome } from '@prbot/core';
 import { outcomeOf, recordOutcome } from './record-store.ts';
 import { refreshGapLocks, releaseGapLocks } from './gap-locks.ts';
 import { untilRedisAnswers } from './redis-retry.ts';
@@ -100,7 +100,7 @@ async function settleOrphan(rt: Runtime, gapId: string, cycleId: string, jobs: (
     }
     const parsed = CATALOG[stage].schema.safeParse(job.data);
     if (!parsed.success) break;
-    const infra = (job.stacktrace ?? []).some((s) => s.startsWith(`${InfraError.name}:`));
+    const infra = isInfraFailure(job.stacktrace ?? []);
     const outcome: Outcome = infra ? 'infra_failed' : CATALOG[stage].exhausted;
     const rec = await endCycle(rt, stage, parsed.data as AnyCycleJob, outcome, `reconciler: the ${stage} job ${states[i]} (${job.failedReason ?? 'no reason given'}) and no outcome was recorded`);
     report.ended.push({ cycleId, outcome: rec.outcome });
@@ -118,7 +118,7 @@ async function settleOrphan(rt: Runtime, gapId: string, cycleId: string, jobs: (
     ended_at: at,
     dry_run: rt.cfg.dryRun,
   });
-  await untilRedisAnswers(() => recordOutcome(rt.recorder, record), { what: `the outcome of ${cycleId}`, log, maxMs: rt.cfg.worker.redisRetryMs });
+  await untilRedisAnswers(() => recordOutcome(rt.records, record), { what: `the outcome of ${cycleId}`, log, maxMs: rt.cfg.worker.redisRetryMs });
   log.warn('reconciler: ended a cycle that had a gap lock and no job');
   report.ended.push({ cycleId, outcome: 'infra_failed' });
 }

@@ -14,7 +14,7 @@ export const HISTORY_KEPT = 20;
 const RECENT_KEPT = 2000;
 const RECORD_TTL_S = 90 * 86400;
 
-export interface RecorderDeps {
+export interface RecordStoreDeps {
   redis: Redis;
   keys: Keys;
   recordsDir: string;
@@ -29,7 +29,7 @@ export interface RecorderDeps {
  * so a crash between the two steps is repaired by the retry that follows it.
  * Returns the record that stands (the first one, when the cycle was already recorded).
  */
-export async function recordOutcome(deps: RecorderDeps, given: CycleRecord): Promise<{ record: CycleRecord; fresh: boolean }> {
+export async function recordOutcome(deps: RecordStoreDeps, given: CycleRecord): Promise<{ record: CycleRecord; fresh: boolean }> {
   // A provider's or forge's answer quoted in a reason can carry a key back: scrub before storing.
   const record = redactDeep(given);
   const r = withScripts(deps.redis);

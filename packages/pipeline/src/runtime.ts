@@ -11,7 +11,7 @@ import { Mirror } from '@prbot/repo';
 import { MIRROR_SWEEP_INTERVAL_MS, sweepMirror } from './mirror-sweep.ts';
 import { openQueues, closeQueues, type Queues } from './queues.ts';
 import { connect, type RedisRole } from './redis.ts';
-import type { RecorderDeps } from './record-store.ts';
+import type { RecordStoreDeps } from './record-store.ts';
 import { SlotPool } from '@prbot/sandbox';
 import { registerSecrets } from '@prbot/core';
 import { secretValues } from '@prbot/config';
@@ -26,7 +26,7 @@ export interface Runtime {
   mirror: Mirror;
   slots: SlotPool;
   forge: Forge;
-  recorder: RecorderDeps;
+  records: RecordStoreDeps;
   log: Logger;
   clock: Clock;
   env: NodeJS.ProcessEnv;
@@ -69,7 +69,7 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
     mirror,
     slots: new SlotPool(mirror, workdir),
     forge: createForge(cfg, o.env ?? process.env, log),
-    recorder: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock },
+    records: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock },
     log,
     clock,
     env: o.env ?? process.env,

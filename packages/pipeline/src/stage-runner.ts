@@ -1,7 +1,7 @@
 import { DelayedError, RateLimitError, WaitingError, type Job } from 'bullmq';
 import { canRevise, ForgeRefused, PushRefused, reply, reviseReplyText } from '@prbot/forge';
-import { CATALOG, stageJobId, type JobData, type QueueName, type Stage } from './queues.ts';
-import { CycleEnded, cycleRecord, type CycleDetails, InfraError, isRedisTransient, PermanentError, RateLimited, redactDeep, redactError, redactText, type AnyCycleJob, type CycleRecord, type Outcome } from '@prbot/core';
+import { addStageJob, CATALOG, stageJobId, type JobData, type QueueName, type Stage } from './queues.ts';
+import { CycleEnded, cycleRecord, type CycleDetails, isInfraFailure, isRedisTransient, PermanentError, RateLimited, redactDeep, redactError, redactText, type AnyCycleJob, type CycleRecord, type Outcome } from '@prbot/core';
 import { jobKeyFrom, jobSignatureRefusal, signJob, withoutSig } from './job-signing.ts';
 import { faultPoint, type FaultPoint } from './faults.ts';
 import { observeStageDuration } from './durations.ts';
@@ -131,7 +131,7 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
         await untilRedisAnswers(() => Promise.all([job.updateProgress(percent), job.log(redactText(line))]), { what: 'a progress line', log, maxMs: retryMs });
       },
       handOver: async (n, nextData) => {
-        await untilRedisAnswers(() => rt.queues[n].add(n, signJob(n, redactDeep(nextData), jobKey), { jobId: stageJobId(cycle.cycleId, n) }), { what: `the hand-over to ${n}`, log, maxMs: retryMs });
+        await untilRedisAnswers(() => addStageJob(rt.queues, n, cycle.cycleId, redactDeep(nextData), jobKey), { what: `the hand-over to ${n}`, log, maxMs: retryMs });
         handedOver = true;
         await faultPoint('after-handover', info);
       },
@@ -231,7 +231,7 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
 }
 
 function exhaustedOutcome(stage: Stage, err: Error): Outcome {
-  return err instanceof InfraError || err.name === 'InfraError' ? 'infra_failed' : CATALOG[stage].exhausted;
+  return isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
 }
 
 async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, err: Error): Promise<void> {
@@ -274,7 +274,7 @@ export async function endCycle(
     ...(c.revise ? { kind: 'revise' as const, revise_of: { pr: c.revise.pr, cycle: c.revise.originCycle, revision: c.revise.revision, trigger: c.revise.trigger.id } } : {}),
   });
   const retry = { what: `the outcome of ${c.cycleId}`, log: rt.log, maxMs: rt.cfg.worker.redisRetryMs };
-  const { record: standing, fresh } = await untilRedisAnswers(() => recordOutcome(rt.recorder, record), retry);
+  const { record: standing, fresh } = await untilRedisAnswers(() => recordOutcome(rt.records, record), retry);
   if (stage === 'pr' && !standing.pr_url) await untilRedisAnswers(() => releasePrSlot(rt.redis, rt.keys, c.cycleId), retry);
   rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);
   if (c.revise && !c.dryRun) await replyOnPr(rt, c, standing);

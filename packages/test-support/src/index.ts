@@ -8,3 +8,4 @@ export { dumpRedis } from './redis-dump.ts';
 export { redisAnswers, type RedisServer, startRedisServer } from './redis-server.ts';
 export { commitAll, makeUpstream } from './upstream.ts';
 export { deliverWebhook, githubWebhookProblem, webhookFixture } from './webhooks.ts';
+export { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';

@@ -20,7 +20,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     // 2. Setup, then tests, each in the sandbox; the target's failure ends the cycle tests_failed.
     const run = await runTestPlan(slot, t, {
       workdir: rt.workdir,
-      hide: [rt.workdir, rt.cfg.file, rt.mirror.dir, rt.recorder.recordsDir],
+      hide: [rt.workdir, rt.cfg.file, rt.mirror.dir, rt.records.recordsDir],
       env: rt.env,
       signal: s.signal,
       onCommand: (i, n, argv) => s.step(20 + Math.round((60 * i) / n), `$ ${argv.join(' ')}`),

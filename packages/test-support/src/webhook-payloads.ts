@@ -1,4 +1,4 @@
-import { webhookFixture } from '@prbot/test-support';
+import { webhookFixture } from './webhooks.ts';
 
 /** The vendored payloads (specs/webhooks) with the fields prbot reads set for a test. */
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

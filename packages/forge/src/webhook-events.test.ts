@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { githubWebhookProblem, webhookFixture } from '@prbot/test-support';
-import { giteaEvent, githubEvent } from '../src/webhook-events.ts';
-import { signatureValid } from '../src/webhooks.ts';
-import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
+import { giteaEvent, githubEvent } from './webhook-events.ts';
+import { signatureValid } from './webhook-delivery.ts';
+import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from '@prbot/test-support';
 import { createHmac } from 'node:crypto';
 
 const REPO = 'team/app';
