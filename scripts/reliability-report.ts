@@ -129,6 +129,73 @@ column counts the repeats no cut-off request accounts for. Rows whose positive c
   killed when the command ends, so children in a session of their own die too. A worker that
   is not root runs tests as itself: then run test workers without secrets in their
   environment (\`--queues test\` needs none); the worker warns when it sees otherwise.
+
+## Redis that fails over
+
+Tested with real \`redis-server\` processes: a Redis Cluster of 3 masters and 3 replicas, and a
+Sentinel set of 1 master, 2 replicas and 3 sentinels (\`test/reliability/failover.test.ts\`,
+\`PRBOT_FAILOVER_RUNS\` runs per mode; CI runs 2). With cycles in flight, the master holding
+prbot's keys is SIGKILLed while its replicas *lag*: frozen with SIGSTOP and their replication
+links cut (\`CLIENT KILL TYPE replica\`) from 0.5 s before the kill to 0.5 s after. (A SIGSTOP
+alone lags nothing on one machine: what the master sent waits in the replica's socket buffer
+and is read on SIGCONT; the first version of the test lost nothing for that reason.) A replica
+is promoted, the old master is started again and rejoins as a replica, and the same worker
+process, producer and test process carry on: every cycle reaches one outcome, no second PR,
+calls charged equal model requests, the worker's \`/healthz\` answers 200.
+
+- **Time from the kill to cycles flowing again**, measured here over the runs of 2026-12-07
+  (5 + 1 Cluster runs, 5 + 1 Sentinel runs after the last fix; rows above are the latest run of
+  each): Sentinel (\`down-after-milliseconds\` 1000): replica promoted 1.6-2.3 s after the kill,
+  first stage job completed 3.3-5.0 s after it, first outcome 3.3-5.0 s. Cluster
+  (\`cluster-node-timeout\` 2000): promoted 3.6-4.1 s, first stage job 4.2-6.5 s, first outcome
+  8.8-10.5 s (the cycles in flight had to finish their stages). Every run: 12 of 12 cycles
+  \`ok\`, 12 PRs, calls charged = model requests, the same worker process alive with
+  \`/healthz\` 200, the dashboard back to 200 without a restart.
+- **The stuck queue, seen and mended.** In the first batch of five Sentinel runs (before the
+  watch checked connections) one run left 10 cycles without an outcome: the \`pr\` and \`test\`
+  Workers of the all-queues process logged "Connection is closed." about 60 times and took no
+  job for the 60 s the test waits, while the process's other queues went on (their jobs sat
+  active with lapsed locks, so nothing looked "ready"). The watch now also recreates a Worker
+  whose own connection stays \`end\`; in the next five Sentinel runs it recovered the \`test\`
+  queue once (the row's "queue recoveries"), and every cycle ended. The cause inside BullMQ
+  or ioredis is not pinned down; it is recovered, logged and counted, not explained.
+- **What \`WAIT\` protects.** Replication keeps the master's order, so a failover loses a
+  *suffix* of the writes: a lost hand-over or ack means the job that made it runs again, and
+  job ids, the outcome ledger and PR lookup by branch make that invisible. What a re-run
+  cannot make good is a write whose effect is outside Redis: a budget charge (the model call
+  was made), an outcome record (its file and observer event were sent), a PR admission (the
+  branch gets pushed). Those wait for a replica (\`redis.waitReplicas\` 1, \`waitTimeoutMs\`
+  1000) on the connection that made them; a reconnect between the write and the answer voids
+  the confirmation, and an unconfirmed write is done again under the same id until a replica
+  has it. \`test/reliability/replica-loss.test.ts\` shows both sides: with \`waitReplicas: 0\` a
+  charge and an outcome written while the replicas lag are gone after the promotion (the
+  positive control); with \`waitReplicas: 1\` both are there, each exactly once.
+- **What can still be lost.**
+  - A write no replica confirms within a minute (every replica down or cut off for that long)
+    stands unconfirmed, logged as a warning (\`… is not confirmed on a replica\`); a failover
+    before a replica catches up loses it. The day's budget then allows those calls again.
+  - The model's answer saved into a propose job (\`job.updateData\`) is not waited on: lost with
+    the old master, the retry asks the model again (an extra call, charged like any other).
+  - Job progress, job logs and stage-duration samples are not waited on (a re-run rewrites them).
+  - A server that never had a replica is not waited on at all (single-server deployments pay
+    nothing; their durability is AOF's, above).
+- **Redirections and failover errors cost no attempt.** MOVED/ASK storms, CLUSTERDOWN,
+  "Too many Cluster redirections", READONLY from a demoted master, a connection reset or a
+  command aborted by a closing connection are retried inside the command (64 redirections
+  300 ms apart) or waited out by the stage runner (delayed, not an attempt). The failover rows
+  count stage attempts that failed on such an error in the worker's log (0 in every run here;
+  the outside check saw 3-5 per failover). With these settings and error patterns reverted, two
+  Cluster runs (before the replicas' links were cut as well) still paid none, so these rows do
+  not prove that part; the option change is from ioredis's documented
+  defaults (16 redirections, 100 ms).
+- **A queue that stops consuming is noticed and recovered** (\`apps/worker/src/queue-watch.ts\`,
+  \`apps/worker/test/queue-watch.test.ts\`): a Worker cut off from Redis for good (its ACL user
+  switched off and its clients killed, while the process's other connections work) is found
+  with a job ready, a free slot and no job started for \`worker.stuckAfterMs\`, and recreated;
+  the positive control (same fault, watch bound out of reach) leaves the job waiting with the
+  Worker "running". A Worker whose loop ended is recreated at the next check. Each recovery is
+  an error log line and \`prbot_worker_queue_recoveries_total{queue,reason}\`; past
+  \`worker.maxRecoveries\` in ten minutes the worker drains and exits 1 for its supervisor.
 `;
 writeFileSync(path.join(root, 'docs', 'RELIABILITY.md'), doc);
 console.log(table);

@@ -58,6 +58,19 @@ export function createMetrics(rt: Runtime) {
       this.set({ kind: 'tokens' }, b.tokens.left);
     },
   });
+  new Counter({
+    name: 'prbot_worker_queue_recoveries_total',
+    help: "Times a worker found one of its queues not consuming and recreated that queue's BullMQ Worker (queue-watch.ts)",
+    labelNames: ['queue', 'reason'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [field, n] of Object.entries(await rt.redis.hgetall(rt.keys.workerRecoveries()))) {
+        const [queue, reason] = field.split('|');
+        this.inc({ queue: queue ?? '', reason: reason ?? '' }, Number(n) || 0);
+      }
+    },
+  });
   registry.registerMetric(stageDurations(rt));
   return {
     contentType: registry.contentType,

@@ -6,7 +6,8 @@ import { ConfigError, UnavailableError, tuneHeapGrowth, UsageError } from '@prbo
 import { createRuntime, waitReady, parseQueueList } from '@prbot/pipeline';
 import { loadConfig } from '@prbot/config';
 import { defaultPolicy } from '@prbot/policy';
-import { FORCE_WAIT_MS, preflight, startWorkers } from './workers.ts';
+import { FORCE_WAIT_MS, preflight, startWorkers, type WorkerSet } from './workers.ts';
+import { startHealthServer } from './health-server.ts';
 
 const HELP = `usage: pnpm worker [--queues propose,apply,test,pr,events] [--concurrency N] [--config FILE] [--record CASSETTE]
 Runs the given stage workers in this process (default: all queues). --record writes every
@@ -34,25 +35,37 @@ async function main(): Promise<void> {
   const heap = tuneHeapGrowth();
   const cfg = loadConfig(values.config);
   const rt = createRuntime(cfg, { role: 'worker' });
+  let set: WorkerSet | undefined;
+  let stopping = false;
+  // Up before the start checks, so /readyz answers 503 while they run (not a refused connection).
+  const health =
+    cfg.worker.healthPort === undefined
+      ? undefined
+      : await startHealthServer(
+          { redis: rt.redis, workers: () => set?.workers ?? [], queues: () => set?.queueWatch.health() ?? [], started: () => set !== undefined, stopping: () => stopping },
+          { host: cfg.worker.healthHost, port: cfg.worker.healthPort },
+        );
   // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
   await waitReady(rt.redis, cfg.redis.url);
   await preflight(rt, queues).catch(async (err: unknown) => {
+    await health?.close();
     await rt.close();
     throw err;
   });
   const recorder = values.record ? new CassetteRecorder(path.resolve(values.record)) : undefined;
-  const set = startWorkers(rt, defaultPolicy, { queues, concurrency, recorder });
-  rt.log.info({ queues, concurrency: concurrency ?? 'from config', ...heap }, 'prbot worker started');
+  set = startWorkers(rt, defaultPolicy, { queues, concurrency, recorder, onGiveUp: (reason) => void stop('queue-watch', reason) });
+  rt.log.info({ queues, concurrency: concurrency ?? 'from config', healthPort: health?.port, ...heap }, 'prbot worker started');
   // SIGTERM/SIGINT: stop taking jobs, kill running tests (their jobs go back to waiting), let
   // other jobs finish within worker.shutdownGraceMs, then abort them. A second signal aborts at
   // once. Past grace + FORCE_WAIT_MS + 10 s the process exits regardless (exit code 1).
-  let stopping = false;
-  const stop = async (signal: string) => {
+  // A queue the watch cannot keep consuming stops the process like a SIGTERM, but exits 1.
+  const stop = async (signal: string, failure?: string) => {
     if (stopping) {
       rt.log.warn({ signal }, 'second signal: aborting active jobs now');
-      set.force();
+      set!.force();
       return;
     }
+    if (failure) rt.log.fatal({ reason: failure }, 'a queue cannot be kept consuming; stopping so the supervisor restarts this worker');
     stopping = true;
     const grace = cfg.worker.shutdownGraceMs;
     rt.log.info({ signal, graceMs: grace }, 'stopping: no new jobs; test runs stopped and returned to waiting; other jobs may finish');
@@ -60,9 +73,10 @@ async function main(): Promise<void> {
       rt.log.error('shutdown did not finish in time; exiting anyway');
       process.exit(1);
     }, grace + FORCE_WAIT_MS + 10_000).unref();
-    await set.close();
+    await set!.close();
+    await health?.close();
     await rt.close();
-    process.exit(0);
+    process.exit(failure ? 1 : 0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

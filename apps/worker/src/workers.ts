@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { Worker, type Processor } from 'bullmq';
 import { assertRedisSafe, jobKeyFrom, STAGES, type QueueName, type Runtime, type Stage } from '@prbot/pipeline';
 import { runDoctor } from '@prbot/control';
 import { sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
@@ -9,6 +9,7 @@ import type { Policy } from '@prbot/policy';
 import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from '@prbot/pipeline';
 import { RECONCILE_SCHEDULER_ID, startReconciler } from '@prbot/pipeline';
 import { watchRedis, type RedisWatch } from '@prbot/pipeline';
+import { watchQueues, type QueueWatch } from './queue-watch.ts';
 import { apply } from './stages/apply.ts';
 import { eventsProcessor } from './stages/events.ts';
 import { produceProcessor } from './stages/produce.ts';
@@ -30,33 +31,69 @@ export interface WorkerSet {
   force(): void;
   /** Watches Redis for a data loss or an evicting policy set at run time (redis-watch.ts). */
   redisWatch: RedisWatch;
+  /** Watches each queue for a Worker that stopped consuming, and recreates it (queue-watch.ts). */
+  queueWatch: QueueWatch;
+}
+
+/** Without an `onGiveUp` (tests), a queue that cannot be recovered ends the process: its supervisor restarts it. */
+function defaultGiveUp(rt: Runtime) {
+  return (reason: string) => {
+    rt.log.fatal({ reason }, 'a queue cannot be kept consuming; exiting for the supervisor to restart this worker');
+    process.exit(1);
+  };
 }
 
 /** After aborting, how long jobs get to return to waiting (tests' process groups die at once). */
 export const FORCE_WAIT_MS = 5000;
 
-export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName[]; concurrency?: number; recorder?: AnswerRecorder; /** Run the reconciler (default: yes). */ reconcile?: boolean }): WorkerSet {
+export function startWorkers(
+  rt: Runtime,
+  policy: Policy,
+  o: {
+    queues: QueueName[];
+    concurrency?: number;
+    recorder?: AnswerRecorder;
+    /** Run the reconciler (default: yes). */ reconcile?: boolean;
+    /** A queue that cannot be kept consuming (default: log and exit 1). */ onGiveUp?: (reason: string) => void;
+  },
+): WorkerSet {
   warnIfTestsCanReadSecrets(rt, o.queues);
-  const workers = o.queues.map((q) => {
-    const s = rt.cfg.queues[q];
-    const processor =
-      q === 'events' ? eventsProcessor(rt) : q === 'produce' ? produceProcessor(rt, policy) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>, o.recorder);
-    const w = new Worker(q, processor, {
-      connection: rt.redis,
-      prefix: rt.cfg.redis.prefix,
-      concurrency: o.concurrency ?? s.concurrency,
-      // A manual rateLimit() (HTTP 429) only takes effect on a worker with a limiter.
-      limiter: s.limiter ?? { max: 1_000_000, duration: 1000 },
-      lockDuration: rt.cfg.worker.lockDurationMs,
-      stalledInterval: rt.cfg.worker.stalledIntervalMs,
-      maxStalledCount: rt.cfg.worker.maxStalledCount,
-    });
-    w.on('failed', (job, err) => {
-      onJobFailed(rt, q, job, err).catch((e: Error) => rt.log.error({ err: e.message, queue: q }, 'recording a failed job'));
-    });
-    w.on('error', (err) => rt.log.error({ err: err.message, queue: q }, 'worker error'));
-    return w;
+  const watch = watchQueues(rt, {
+    queues: o.queues,
+    everyMs: Math.max(100, Math.min(10_000, Math.floor(rt.cfg.worker.stuckAfterMs / 3))),
+    stuckAfterMs: rt.cfg.worker.stuckAfterMs,
+    maxRecoveries: rt.cfg.worker.maxRecoveries,
+    giveUp: (reason) => (o.onGiveUp ?? defaultGiveUp(rt))(reason),
+    create: (q, track) => {
+      const s = rt.cfg.queues[q];
+      const inner: Processor =
+        q === 'events' ? eventsProcessor(rt) : q === 'produce' ? produceProcessor(rt, policy) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>, o.recorder);
+      const processor: Processor = async (job, token, signal) => {
+        track.onStart();
+        try {
+          return await inner(job, token, signal);
+        } finally {
+          track.onEnd();
+        }
+      };
+      const w = new Worker(q, processor, {
+        connection: rt.redis,
+        prefix: rt.cfg.redis.prefix,
+        concurrency: o.concurrency ?? s.concurrency,
+        // A manual rateLimit() (HTTP 429) only takes effect on a worker with a limiter.
+        limiter: s.limiter ?? { max: 1_000_000, duration: 1000 },
+        lockDuration: rt.cfg.worker.lockDurationMs,
+        stalledInterval: rt.cfg.worker.stalledIntervalMs,
+        maxStalledCount: rt.cfg.worker.maxStalledCount,
+      });
+      w.on('failed', (job, err) => {
+        onJobFailed(rt, q, job, err).catch((e: Error) => rt.log.error({ err: e.message, queue: q }, 'recording a failed job'));
+      });
+      w.on('error', (err) => rt.log.error({ err: err.message, queue: q }, 'worker error'));
+      return w;
+    },
   });
+  const workers = watch.workers;
   const reconciler = !(o.reconcile ?? o.queues.some((q) => (STAGES as readonly string[]).includes(q))) ? undefined : startReconciler(rt).catch((err: Error) => {
     rt.log.error({ err: err.message }, 'the reconciler did not start');
     return undefined;
@@ -71,19 +108,23 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
   });
   let forced: () => void = () => {};
   const forcedNow = new Promise<'forced'>((r) => (forced = () => r('forced')));
+  const all = () => [...workers, ...watch.retired];
   const abortAll = () => {
-    for (const w of workers) w.cancelAllJobs(SHUTDOWN);
+    for (const w of all()) w.cancelAllJobs(SHUTDOWN);
   };
   return {
     workers,
     redisWatch,
+    queueWatch: watch,
     force: () => forced(),
     async close(graceMs = rt.cfg.worker.shutdownGraceMs) {
       redisWatch.stop();
-      const graceful = Promise.all(workers.map((w) => w.close()));
+      watch.stop();
+      const graceful = Promise.all(all().map((w) => w.close()));
       // A test run is re-run from its payload by any worker: stopping it now costs nothing but
       // the time it ran, and waiting for it could outlast any grace.
       workers.forEach((w, i) => o.queues[i] === 'test' && w.cancelAllJobs(SHUTDOWN));
+      watch.retired.forEach((w) => w.name === 'test' && w.cancelAllJobs(SHUTDOWN));
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
       // worker.close() never times out by itself; past the grace (or on a second signal), abort.
@@ -97,7 +138,7 @@ export function startWorkers(rt: Runtime, policy: Policy, o: { queues: QueueName
         clearTimeout(t2);
         // Whatever still runs ignored its signal; its lock lapses and the stalled check re-runs it.
         // (BullMQ's close(true) after close() returns the first, waiting close: don't await it.)
-        const still = workers.reduce((n, w) => n + (w.isRunning() ? 1 : 0), 0);
+        const still = all().reduce((n, w) => n + (w.isRunning() ? 1 : 0), 0);
         if (still) rt.log.warn({ workers: still }, 'shutdown: leaving jobs that ignored their abort to the stalled-job check');
       }
       const rec = await reconciler;

@@ -121,10 +121,23 @@ describe('config', () => {
     ['repo.url', { repo: { url: 'https://oauth2:glpat-x@gitlab.example.com/o/r.git' } }, /user:password@/],
     ['redis.url', { redis: { url: 'redis://:hunter2hunter2@127.0.0.1:6379' } }, /REDIS_URL in the environment/],
     ['redis.cluster.0', { redis: { cluster: ['redis://default:pw@10.0.0.1:7000'] } }, /REDIS_URL in the environment/],
+    ['redis.sentinel.nodes.1', { redis: { sentinel: { name: 'm', nodes: ['redis://10.0.0.1:26379', 'redis://:pw@10.0.0.2:26379'] } } }, /REDIS_URL in the environment/],
   ])('refuses credentials in %s', (field, raw, why) => {
     const err = fields(raw);
     expect(err.issues).toContainEqual({ field, message: expect.stringMatching(why) });
     expect(err.message).toContain(`${field}: `);
+  });
+
+  it('reads redis.sentinel and worker.healthPort, and refuses Cluster and Sentinel together or a sentinel without nodes, naming the field', () => {
+    const cfg = parseConfig({ ...minimal, redis: { sentinel: { name: 'prbot', nodes: ['redis://10.0.0.1:26379'] } }, worker: { healthPort: 9464 } }, 'c.json', {});
+    expect(cfg.redis.sentinel).toEqual({ name: 'prbot', nodes: ['redis://10.0.0.1:26379'] });
+    expect(cfg.redis.waitReplicas).toBe(1);
+    expect(cfg.worker.healthPort).toBe(9464);
+    expect(parseConfig(minimal, 'c.json', {}).worker.healthPort).toBeUndefined();
+    const both = fields({ redis: { cluster: ['redis://10.0.0.1:7000'], sentinel: { name: 'm', nodes: ['redis://10.0.0.1:26379'] } } });
+    expect(both.message).toContain('redis.sentinel: set redis.cluster or redis.sentinel, not both');
+    expect(fields({ redis: { sentinel: { name: 'm', nodes: [] } } }).message).toContain('redis.sentinel.nodes');
+    expect(fields({ worker: { healthPort: 70000 } }).message).toContain('worker.healthPort');
   });
 
   it('takes a Redis password from REDIS_URL in the environment, and ssh user names in URLs', () => {

@@ -79,6 +79,12 @@ export function credentialIssues(raw: unknown): CredentialIssue[] {
       if (typeof c === 'string' && urlCredential(c)) issues.push({ field: `redis.cluster.${i}`, message: 'a password in the config file; set REDIS_URL in the environment instead' });
     });
   }
+  const sentinels = get(raw, 'redis', 'sentinel', 'nodes');
+  if (Array.isArray(sentinels)) {
+    sentinels.forEach((c, i) => {
+      if (typeof c === 'string' && urlCredential(c)) issues.push({ field: `redis.sentinel.nodes.${i}`, message: 'a password in the config file; set REDIS_URL in the environment instead (its password is the sentinels\' too)' });
+    });
+  }
   return issues;
 }
 

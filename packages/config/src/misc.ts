@@ -34,6 +34,17 @@ export const workerSection = z
     orphanGraceMs: positiveInt.default(60_000),
     /** How long failure handling and recording wait for Redis before the reconciler is left to finish. */
     redisRetryMs: positiveInt.default(600_000),
+    /** Health endpoints (/healthz, /readyz) on a port of their own; absent: no health server. */
+    healthPort: z.number().int().min(1).max(65535).optional(),
+    /** The kubelet probes the pod's address, so all interfaces by default (only state is shown). */
+    healthHost: z.string().default('0.0.0.0'),
+    /**
+     * A queue with a job ready to run, free capacity in this worker and no job started for this
+     * long is not consuming: its BullMQ Worker is recreated (queue-watch.ts).
+     */
+    stuckAfterMs: positiveInt.default(60_000),
+    /** More recoveries than this within 10 minutes: the worker exits (1) for its supervisor to restart it. */
+    maxRecoveries: positiveInt.default(3),
   })
   .prefault({});
 

@@ -8,7 +8,7 @@ export function secretValues(cfg: Pick<Config, 'models' | 'forge' | 'redis'> & P
     const v = env[name];
     if (v) out.push(v);
   }
-  for (const url of [cfg.redis.url, ...(cfg.redis.cluster ?? []), env.REDIS_URL]) out.push(...urlSecrets(url));
+  for (const url of [cfg.redis.url, ...(cfg.redis.cluster ?? []), ...(cfg.redis.sentinel?.nodes ?? []), env.REDIS_URL]) out.push(...urlSecrets(url));
   return out;
 }
 

@@ -32,7 +32,7 @@ export async function runDoctor(cfg: LoadedConfig, env: NodeJS.ProcessEnv, log: 
  * no appendonly warns, an unreachable server only warns (the forge checks need no Redis).
  */
 export async function redisDoctor(cfg: LoadedConfig): Promise<DoctorCheck[]> {
-  const redis = connect({ url: cfg.redis.url, cluster: cfg.redis.cluster }, 'client', { lazyConnect: false });
+  const redis = connect(cfg.redis, 'client', { lazyConnect: false });
   redis.on('error', () => {});
   try {
     const s = await readRedisSettings(redis);

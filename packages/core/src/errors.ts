@@ -133,6 +133,8 @@ export function isRedisTransient(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const m = err.message;
   if (/^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/.test(m)) return true;
+  // A failover: redirections that did not settle, slots or sentinels not answering yet.
+  if (/^(MOVED|ASK)\b|Too many Cluster redirections|Failed to refresh slots cache|All sentinels are unreachable|None of the sentinels are available|Command aborted due to connection close/.test(m)) return true;
   if (/command not allowed when used memory|Connection is closed|Reached the max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Stream isn't writeable|connect ETIMEDOUT|Socket closed unexpectedly/i.test(m)) return true;
   return err.name === 'MaxRetriesPerRequestError';
 }

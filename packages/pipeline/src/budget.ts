@@ -4,6 +4,9 @@ import type { Config } from '@prbot/config';
 import type { Keys } from './keys.ts';
 import { withScripts } from './lua-scripts.ts';
 import type { Refusal, RefusalReason, Reservation } from '@prbot/model';
+import { randomUUID } from 'node:crypto';
+import { isRedisTransient } from '@prbot/core';
+import type { ReplicaWait } from './replica-wait.ts';
 
 export type BudgetLimits = Config['budget'];
 
@@ -39,8 +42,33 @@ export class Budget {
     private readonly keys: Keys,
     private readonly limits: BudgetLimits,
     private readonly clock?: Clock,
+    private readonly replicas?: ReplicaWait,
   ) {
     this.redis = withScripts(redis);
+  }
+
+  /**
+   * One budget write, tried again under the same id until Redis took it and (when replicas are
+   * configured) a replica confirmed it: a reply lost in a failover, or a write the new master
+   * never received, is written again without charging twice (the scripts skip an id they have).
+   * Bounded: past a minute a Redis error goes to the caller (which waits Redis out with a fresh
+   * id), and a write Redis took but no replica confirmed stands unconfirmed (logged by `replicas`).
+   */
+  private async once<T>(what: string, write: (op: string) => Promise<T>): Promise<T> {
+    const op = randomUUID();
+    const deadline = Date.now() + 60_000;
+    let wait = 100;
+    for (;;) {
+      try {
+        const mark = this.replicas?.mark() ?? 0;
+        const r = await write(op);
+        if (!this.replicas || (await this.replicas.confirm(what, mark)) || Date.now() + wait > deadline) return r;
+      } catch (err) {
+        if (!isRedisTransient(err) || Date.now() + wait > deadline) throw err;
+      }
+      await new Promise((res) => setTimeout(res, wait));
+      wait = Math.min(wait * 2, 2000);
+    }
   }
 
   /** Now by the injected test clock, or by the Redis server's clock. */
@@ -53,7 +81,7 @@ export class Budget {
   async reserve(cycleId: string, tokens: number): Promise<Reservation | Refusal> {
     // The local clock only chooses the three candidate buckets; the script picks by the server's day.
     const local = this.clock ? this.clock() : Date.now();
-    const [code, calls, used, day, nextMidnight] = (await this.redis.budgetReserve(
+    const [code, calls, used, day, nextMidnight] = (await this.once('a budget reservation', (op) => this.redis.budgetReserve(
       this.keys.budgetDay(utcDay(local - DAY_MS)),
       this.keys.budgetDay(utcDay(local)),
       this.keys.budgetDay(utcDay(local + DAY_MS)),
@@ -66,7 +94,8 @@ export class Budget {
       3 * 86400,
       7 * 86400,
       this.clock ? this.clock() : '',
-    )) as [number, number, number, string, number];
+      op,
+    ))) as [number, number, number, string, number];
     if (code === 1) return { granted: true, day, cycleId, tokens, callsUsed: calls, tokensUsed: used };
     if (code === -5) throw new ClockSkewError(`this machine's clock (${new Date(local).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`);
     const reason = REASONS[code]!;
@@ -81,7 +110,7 @@ export class Budget {
 
   /** Replaces the reserved bound with what the provider reported; refunds the difference. */
   async settle(r: Reservation, actualTokens: number): Promise<void> {
-    await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), Math.round(actualTokens - r.tokens), 0);
+    await this.once('a budget settlement', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), Math.round(actualTokens - r.tokens), 0, op));
   }
 
   /**
@@ -89,7 +118,7 @@ export class Budget {
    * no, the queue was rate-limited before the request).
    */
   async release(r: Reservation): Promise<void> {
-    await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, -1);
+    await this.once('a budget release', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, -1));
   }
 
   /**
@@ -98,7 +127,7 @@ export class Budget {
    * day's and the cycle's caps bound how often a failing provider is asked.
    */
   async refund(r: Reservation): Promise<void> {
-    await this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, 0);
+    await this.once('a budget refund', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, 0));
   }
 
   async today(): Promise<BudgetToday> {

@@ -11,8 +11,9 @@ export { addStageJob, closeQueues, openQueues, parseQueueList, PRODUCE_SCHEDULER
 export { MAINTENANCE_QUEUE, reconcile, RECONCILE_SCHEDULER_ID,  startReconciler } from './reconciler.ts';
 export { gapHistories, gapHistory, getRecord, HISTORY_KEPT, outcomeOf, recentRecords, recordOutcome } from './record-store.ts';
 export { untilRedisAnswers } from './redis-retry.ts';
+export { writeConfirmed } from './replica-wait.ts';
 export { assertRedisSafe, readRedisSettings, RedisSettingsError } from './redis-settings.ts';
 export { type RedisWatch, watchRedis } from './redis-watch.ts';
-export { connect, deleteMatching, redactUrl, waitReady } from './redis.ts';
+export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from './redis.ts';
 export { createRuntime, type Runtime } from './runtime.ts';
 export { DeferUntil,  onJobFailed, SHUTDOWN, type StageContext, type StageProcessor, stageRunner } from './stage-runner.ts';

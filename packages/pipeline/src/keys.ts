@@ -44,6 +44,8 @@ export interface Keys {
    * an evicted key) and every job and lock it held went with it.
    */
   epoch(): string;
+  /** Hash: `<queue>|<reason>` → times a worker recreated a queue's BullMQ Worker that stopped consuming. */
+  workerRecoveries(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -74,5 +76,6 @@ export function keys(prefix: string): Keys {
     dashboardIssue: () => k('dashboard-issue'),
     dashboardIssueLock: () => k('dashboard-issue-lock'),
     epoch: () => k('epoch'),
+    workerRecoveries: () => k('worker-recoveries'),
   };
 }

@@ -8,6 +8,7 @@ import type { Outcome } from '@prbot/core';
 import { cycleRecordSchema, type CycleRecord } from '@prbot/core';
 import { withScripts } from './lua-scripts.ts';
 import { redactDeep } from '@prbot/core';
+import { writeConfirmed, type ReplicaWait } from './replica-wait.ts';
 
 
 export const HISTORY_KEPT = 20;
@@ -20,6 +21,8 @@ export interface RecordStoreDeps {
   recordsDir: string;
   events: Queue;
   clock: Clock;
+  /** Confirms the outcome on a replica before it counts as recorded (replica-wait.ts). */
+  replicas?: ReplicaWait;
 }
 
 /**
@@ -34,7 +37,7 @@ export async function recordOutcome(deps: RecordStoreDeps, given: CycleRecord): 
   const record = redactDeep(given);
   const r = withScripts(deps.redis);
   const json = JSON.stringify(cycleRecordSchema.parse(record));
-  const fresh =
+  const write = async () =>
     (await r.recordOutcome(
       deps.keys.outcome(record.cycle_id),
       deps.keys.record(record.cycle_id),
@@ -50,6 +53,10 @@ export async function recordOutcome(deps: RecordStoreDeps, given: CycleRecord): 
       RECORD_TTL_S,
       record.gap_id ? '1' : '0',
     )) === 1;
+  // Confirmed on a replica, or written again until it is (the script keeps the first record, and
+  // writes anew one the old master took with it).
+  let fresh = false;
+  await writeConfirmed(deps.replicas, `the outcome of ${record.cycle_id}`, async () => (fresh = (await write()) || fresh));
   const standing = redactDeep(fresh ? record : ((await getRecord(deps.redis, deps.keys, record.cycle_id)) ?? record));
   await writeRecordFile(deps.recordsDir, standing);
   await deps.events.add('cycle', standing, { jobId: `${standing.cycle_id}-event` });

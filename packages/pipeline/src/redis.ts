@@ -21,6 +21,30 @@ function reconnectDelay(attempt: number): number {
   return Math.min(100 * 2 ** Math.min(attempt, 10), RECONNECT_CAP_MS);
 }
 
+/** Where prbot's Redis is: one server, a Cluster (seed nodes) or a Sentinel-watched master. */
+export interface RedisTarget {
+  url: string;
+  cluster?: string[];
+  sentinel?: { name: string; nodes: string[] };
+}
+
+/**
+ * During a failover a Cluster answers MOVED/ASK, CLUSTERDOWN or nothing until the replica is
+ * promoted (2-5 s here with cluster-node-timeout 2000). ioredis's defaults (16 redirections,
+ * 100 ms apart) gave up after ~1.6 s with "Too many Cluster redirections", and each one cost a
+ * stage attempt; these ride a failover out inside the command (~20 s at most).
+ */
+const CLUSTER_FAILOVER = { maxRedirections: 64, retryDelayOnFailover: 300, retryDelayOnClusterDown: 300, retryDelayOnTryAgain: 300, retryDelayOnMoved: 50 } as const;
+
+/**
+ * A master demoted to a replica (Sentinel failover, or the old master coming back) answers writes
+ * with READONLY on a connection that is still open: reconnect (which asks the sentinels or the
+ * cluster for the master again) and send the command again.
+ */
+function reconnectOnReadonly(err: Error): 2 | false {
+  return /^READONLY\b/.test(err.message) ? 2 : false;
+}
+
 /**
  * The one place Redis connections are made.
  * - workers: `maxRetriesPerRequest: null`, or BullMQ's blocking calls throw during a Redis
@@ -29,23 +53,45 @@ function reconnectDelay(attempt: number): number {
  *   request fast with an error instead of hanging it; only the one-shot CLI gives up reconnecting.
  * Never set ioredis `keyPrefix`: BullMQ's Lua scripts build keys themselves and would miss it.
  */
-export function connect(target: { url: string; cluster?: string[] }, role: RedisRole, extra: RedisOptions = {}): RedisClient {
-  const opts = roleOptions(role);
+export function connect(target: RedisTarget, role: RedisRole, extra: RedisOptions = {}): RedisClient {
+  const opts = { ...roleOptions(role), reconnectOnError: reconnectOnReadonly };
   const forever = role !== 'client';
   if (target.cluster?.length) {
-    const nodes = target.cluster.map((u) => {
-      const x = new URL(u);
-      return { host: x.hostname, port: Number(x.port || 6379) };
-    });
+    const nodes = target.cluster.map((n) => hostPort(n, 6379));
     const first = new URL(target.cluster[0]!);
     const auth = first.password ? { password: decodeURIComponent(first.password), username: first.username || undefined } : {};
     return new Cluster(nodes, {
+      ...CLUSTER_FAILOVER,
       redisOptions: { ...opts, ...auth, ...extra },
       enableOfflineQueue: role === 'worker',
       clusterRetryStrategy: forever ? (n) => reconnectDelay(n) : (n) => (n > 3 ? null : 200 * n),
     });
   }
+  if (target.sentinel) {
+    const u = new URL(target.url);
+    const password = u.password ? decodeURIComponent(u.password) : undefined;
+    const username = u.username ? decodeURIComponent(u.username) : undefined;
+    return new Redis({
+      ...opts,
+      sentinels: target.sentinel.nodes.map((n) => hostPort(n, 26379)),
+      name: target.sentinel.name,
+      password,
+      username,
+      // Sentinels usually share the data nodes' password (requirepass on both); none is fine too.
+      sentinelPassword: password,
+      // Reconnect to the new master as soon as a sentinel announces +switch-master, instead of
+      // waiting for the old master's connection to fail.
+      failoverDetector: forever,
+      sentinelRetryStrategy: forever ? reconnectDelay : (n) => (n > 3 ? null : 200 * n),
+      ...extra,
+    });
+  }
   return new Redis(target.url, { ...opts, ...extra });
+}
+
+function hostPort(u: string, defaultPort: number): { host: string; port: number } {
+  const x = new URL(u);
+  return { host: x.hostname, port: Number(x.port || defaultPort) };
 }
 
 function roleOptions(role: RedisRole): RedisOptions {

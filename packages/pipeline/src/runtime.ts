@@ -15,6 +15,7 @@ import type { RecordStoreDeps } from './record-store.ts';
 import { SlotPool } from '@prbot/sandbox';
 import { registerSecrets } from '@prbot/core';
 import { secretValues } from '@prbot/config';
+import { replicaWait, type ReplicaWait } from './replica-wait.ts';
 
 /** Everything a process needs, wired once from the config (the composition root). */
 export interface Runtime {
@@ -27,6 +28,8 @@ export interface Runtime {
   slots: SlotPool;
   forge: Forge;
   records: RecordStoreDeps;
+  /** Confirms the writes that must survive a failover on a replica (redis.waitReplicas). */
+  replicas: ReplicaWait;
   log: Logger;
   clock: Clock;
   env: NodeJS.ProcessEnv;
@@ -53,6 +56,7 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const workdir = resolvePath(cfg, cfg.workdir);
   const mirror = new Mirror(workdir, repoUrl(cfg));
+  const replicas = replicaWait(redis, k.epoch(), { replicas: cfg.redis.waitReplicas, timeoutMs: cfg.redis.waitTimeoutMs }, log);
   const ownsRedis = !o.redis;
   // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
   const sweep =
@@ -65,11 +69,12 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
     keys: k,
     queues,
     // No clock unless a test injects one: the budget's day is then the Redis server's.
-    budget: new Budget(redis, k, cfg.budget, o.clock),
+    budget: new Budget(redis, k, cfg.budget, o.clock, replicas),
     mirror,
     slots: new SlotPool(mirror, workdir),
     forge: createForge(cfg, o.env ?? process.env, log),
-    records: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock },
+    records: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock, replicas },
+    replicas,
     log,
     clock,
     env: o.env ?? process.env,

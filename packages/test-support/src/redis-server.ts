@@ -22,7 +22,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function redisServerBinary(): string | null {
+export function redisServerBinary(): string | null {
   for (const p of (process.env.PATH ?? '').split(':')) {
     if (p && existsSync(`${p}/redis-server`)) return `${p}/redis-server`;
   }

@@ -1,4 +1,4 @@
-import { admitPr, gapHistory, getRecord } from '@prbot/pipeline';
+import { admitPr, gapHistory, getRecord, writeConfirmed } from '@prbot/pipeline';
 import { canRevise, prBody, PushRejected, reviseBranchRefusal } from '@prbot/forge';
 import { CycleEnded, forgeTitle, gapSlug, type CycleDetails } from '@prbot/core';
 import { DeferUntil, type StageContext } from '@prbot/pipeline';
@@ -32,7 +32,9 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
   if (existing && existing.state !== 'open') throw new CycleEnded('ok', `draft PR opened earlier, since ${existing.state}: ${existing.url}`, { branch, pr_url: existing.url });
   if (!url) {
     // Limits are checked before anything is pushed; a cycle over them waits, it is not dropped.
-    const admission = await admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock());
+    // An admission a failover loses lets a burst overshoot the PR limits: it is confirmed on a
+    // replica, or admitted again (a no-op for a cycle holding its slot) until it is.
+    const admission = await writeConfirmed(rt.replicas, 'the PR admission', () => admitPr(rt.redis, rt.keys, data.cycleId, rt.cfg.forge, () => rt.forge.listBotPrs(), rt.clock()));
     if (!admission.ok) throw new DeferUntil(admission.retryAt, admission.reason);
     await s.step(40, `pushing ${branch}`);
     await rt.forge.push(rt.mirror.dir, data.botCommit, branch);

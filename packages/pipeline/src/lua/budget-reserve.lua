@@ -19,6 +19,8 @@
   ARGV[3] calls per cycle      ARGV[4] tokens per cycle
   ARGV[5] tokens to reserve    ARGV[6] day key ttl (s)   ARGV[7] cycle key ttl (s)
   ARGV[8] now in ms, or '' to use the server's TIME (set only by tests with an injected clock)
+  ARGV[9] the reservation's id, or '': a repeat of a granted id grants again without charging
+          (a retry after a lost reply or an unconfirmed write must not charge twice)
 
   Returns {code, day calls, day tokens, server day 'YYYY-MM-DD', next UTC midnight (ms)}:
    1 granted (figures after the reservation)
@@ -56,7 +58,11 @@ for i = 1, 3 do
 end
 if dayKey == nil then return {-5, 0, 0, today, nextMidnight} end
 
+local op = ARGV[9] ~= nil and ARGV[9] ~= '' and ('op:' .. ARGV[9]) or nil
 local day = redis.call('HMGET', dayKey, 'calls', 'tokens', 'requests')
+if op ~= nil and redis.call('HEXISTS', KEYS[4], op) == 1 then
+  return {1, tonumber(day[1] or '0'), tonumber(day[2] or '0'), today, nextMidnight}
+end
 local cyc = redis.call('HMGET', KEYS[4], 'calls', 'tokens', 'requests')
 local dayCalls = tonumber(day[1] or '0')
 local dayTokens = tonumber(day[2] or '0')
@@ -79,6 +85,7 @@ dayCalls = dayCalls + 1
 dayTokens = dayTokens + want
 redis.call('HSET', dayKey, 'calls', dayCalls, 'tokens', dayTokens, 'requests', dayRequests + 1)
 redis.call('HSET', KEYS[4], 'calls', cycCalls + 1, 'tokens', cycTokens + want, 'requests', cycRequests + 1)
+if op ~= nil then redis.call('HSET', KEYS[4], op, 1) end
 -- A TTL once, when the key is born.
 if dayCalls == 1 then redis.call('EXPIRE', dayKey, tonumber(ARGV[6])) end
 if cycCalls == 0 then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7])) end

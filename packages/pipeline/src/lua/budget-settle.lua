@@ -6,13 +6,19 @@
   KEYS[2] cycle bucket hash
   ARGV[1] delta tokens (actual - reserved)
   ARGV[2] delta calls (0 after a real call; -1 when it was refunded: failed without an answer, or never made)
-  ARGV[3] delta requests (-1 only when the reserved call was never sent; absent = 0)
+  ARGV[3] the settlement's id, or '': an id already applied changes nothing (a retried settle)
+  ARGV[4] delta requests (-1 only when the reserved call was never sent; absent = 0)
 
   Returns the day's tokens after settling.
 ]]
+if ARGV[3] ~= nil and ARGV[3] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
+  if redis.call('HSETNX', KEYS[2], 'op:' .. ARGV[3], 1) == 0 then
+    return tonumber(redis.call('HGET', KEYS[1], 'tokens') or '0')
+  end
+end
 local delta = tonumber(ARGV[1])
 local calls = tonumber(ARGV[2])
-local requests = tonumber(ARGV[3] or '0')
+local requests = tonumber(ARGV[4] or '0')
 local function settle(key)
   if redis.call('EXISTS', key) == 0 then return 0 end
   local t = redis.call('HINCRBY', key, 'tokens', delta)
