@@ -53,7 +53,7 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:15px;margin:24px 0 8px}
 .bar span{display:block;height:100%;border-radius:4px;background:#3b7ddd}
 table{border-collapse:collapse;width:100%} td,th{padding:4px 8px;border-bottom:1px solid #eceff3;text-align:left;vertical-align:top}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;background:#eceff3;margin:2px 0}
-.o-ok{background:#d5f5df}.o-tests_failed,.o-model_failed,.o-apply_failed,.o-pr_failed{background:#fbdada}.o-proposal_rejected{background:#fde9c8}.o-infra_failed{background:#e3e3f7}
+.o-ok{background:#d5f5df}.o-tests_failed,.o-model_failed,.o-apply_failed,.o-pr_failed{background:#fbdada}.o-proposal_rejected{background:#fde9c8}.o-infra_failed{background:#e3e3f7}.o-refreshed{background:#d5eef5}.o-refresh_failed{background:#fde9c8}.o-closed_unwanted{background:#eee}
 .paused{color:#b5560b;font-weight:600}.running{color:#1f7a3a} .reason{color:#556;max-width:520px}
 form{margin:0} button{cursor:pointer}
 </style></head><body>

@@ -15,6 +15,8 @@ export interface WebhookActions {
   prClosed(e: ClosedPrEvent & { pr: number }): Promise<unknown>;
   /** Someone edited an issue: the dashboard issue's boxes may have been ticked. */
   dashboardIssueEdited(e: { issue: number; editor: string }): Promise<unknown>;
+  /** A push to a branch (issue 25): on the base branch, upkeep of the open bot PRs runs at once. */
+  basePushed?(e: { ref: string }): Promise<unknown>;
 }
 
 
@@ -102,5 +104,7 @@ async function dispatch(e: WebhookEvent, actions: WebhookActions): Promise<unkno
       return actions.prClosed({ pr: e.pr, url: e.url, branch: e.branch, body: e.body, merged: e.merged, updatedAt: e.updatedAt });
     case 'issue_edited':
       return actions.dashboardIssueEdited({ issue: e.issue, editor: e.editor });
+    case 'push':
+      return actions.basePushed ? actions.basePushed({ ref: e.ref }) : null;
   }
 }

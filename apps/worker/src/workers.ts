@@ -1,7 +1,7 @@
 import { Worker, type Processor } from 'bullmq';
 import { assertRedisSafe, jobKeyFrom, STAGES, type QueueName, type Runtime, type Stage } from '@prbot/pipeline';
 import { runDoctor } from '@prbot/control';
-import { sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
+import { memoryGuard, sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
 import { secretEnvNames } from '@prbot/config';
 import { UnavailableError } from '@prbot/core';
 import { type AnswerRecorder } from '@prbot/model';
@@ -176,6 +176,7 @@ export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void>
   }
   const problem = await sandboxProblem({ limits: t.limits, toolDirs: t.toolDirs, workdir: rt.workdir });
   if (problem) throw new UnavailableError(`refusing to run the test queue: ${problem}`);
+  rt.log.info(`tests.limits.memoryMb (${t.limits.memoryMb} MiB per run) is held by ${(await memoryGuard(t.limits.memoryVia)).note}`);
   if (t.network === 'setup') rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
 }
 

@@ -10,6 +10,7 @@ import { repoSection } from './repo.ts';
 import { testsSection } from './tests.ts';
 import { jobsSection } from './jobs.ts';
 import { reviseSection } from './revise.ts';
+import { upkeepSection } from './upkeep.ts';
 
 /** The whole config: one schema per section (files beside this one), checked across sections here. */
 export const configSchema = z
@@ -27,6 +28,7 @@ export const configSchema = z
     forge: forgeSection.prefault({ kind: 'local' }),
     guardrails: guardrailsSection,
     revise: reviseSection,
+    upkeep: upkeepSection,
     policy: policySection,
     bot: botSection,
     worker: workerSection,

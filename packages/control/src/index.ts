@@ -6,3 +6,4 @@ export { produce, type ProduceReport } from './produce.ts';
 export { requestRevision } from './revise-requests.ts';
 export { formatStatus, oldestWaitingAge, type QueueStatus, status } from './status.ts';
 export { webhookBookkeeping } from './webhook-actions.ts';
+export { type UpkeepLine } from './upkeep.ts';

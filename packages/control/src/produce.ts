@@ -8,6 +8,7 @@ import { type BotPr } from '@prbot/forge';
 import { failureStreak, type Policy } from '@prbot/policy';
 import { pollRevisions, type PolledRevision } from './revise-poll.ts';
 import { settleBotPrs } from './bot-prs.ts';
+import { keepBotPrs, type UpkeepLine } from './upkeep.ts';
 import { enqueueGaps, type ProduceLine } from './enqueue.ts';
 import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
 
@@ -19,6 +20,8 @@ export interface ProduceReport {
   lines: ProduceLine[];
   /** Revise requests found by polling open bot PRs' comments (revise.enabled only). */
   revisions?: PolledRevision[];
+  /** What upkeep did with each open bot PR (issue 25): refreshed, closed, left alone and why. */
+  upkeep?: UpkeepLine[];
   /** Gaps picked but not enqueued because Redis refused (lines with action `not_enqueued`); the CLI exits 1. */
   notEnqueued?: number;
 }
@@ -50,6 +53,8 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   const prs = await settleBotPrs(rt, listed, 'produce');
   // Polling fallback of revise cycles: new mentions on open bot PRs (the webhook route calls the same entry point).
   const revisions = await pollRevisions(rt, listed);
+  // Upkeep (issue 25): stale open bot PRs are refreshed, unwanted ones closed (upkeep.ts).
+  const upkeep = await keepBotPrs(rt, listed, { base, gaps, prd, dryRun: o.dryRun });
   const lines: ProduceLine[] = [];
   const candidates = gaps.filter((gap) => {
     const pr = prs.get(gap.id);
@@ -78,7 +83,7 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   //    are honoured, then it shows this run.
   const done = async (report: ProduceReport) => {
     await updateDashboardIssueQuietly(rt, { via: 'produce', gaps, base });
-    return report;
+    return { ...report, upkeep };
   };
   if (picked.length === 0) {
     if (lines.length > 0) return done({ baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines), revisions });

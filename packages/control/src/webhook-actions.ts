@@ -1,5 +1,6 @@
 import type { Runtime } from '@prbot/pipeline';
 import { settleClosedPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';
+import { upkeepOnBasePush } from './upkeep.ts';
 import { dashboardIssueNumber, updateDashboardIssue, updateDashboardIssueQuietly, type DashboardIssueReport } from './dashboard-issue.ts';
 
 export interface WebhookBookkeepingOptions {
@@ -23,6 +24,10 @@ export function webhookBookkeeping(rt: Runtime, o: WebhookBookkeepingOptions = {
       if (!r.settled) return r;
       rt.log.info({ gap: r.gapId, verdict: r.verdict, pr: e.url }, 'bot PR closed: settled from a webhook');
       return { ...r, dashboardIssue: await updateDashboardIssueQuietly(rt, { via: 'webhook' }) };
+    },
+    /** A push to the base branch: upkeep of the open bot PRs at once (issue 25). */
+    basePushed(e: { ref: string }) {
+      return upkeepOnBasePush(rt, e.ref);
     },
     async dashboardIssueEdited(e: { issue: number; editor: string }): Promise<DashboardIssueReport> {
       if (!rt.cfg.dashboardIssue.enabled) return { updated: false, reason: 'dashboardIssue.enabled is false' };

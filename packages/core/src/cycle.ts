@@ -4,6 +4,7 @@ import { changeSchema } from './change.ts';
 import { contextShownSchema } from './context-shown.ts';
 import { modelInfoSchema } from './model-info.ts';
 import { gapSchema } from './gap.ts';
+import { refreshRequestSchema } from './refresh.ts';
 import { proposalSchema } from './proposal.ts';
 import { commandResultSchema } from './test-result.ts';
 
@@ -44,14 +45,22 @@ export const proposeJobSchema = z.object({
   notes: z.array(z.string()).default([]),
   /** Set for a revise cycle: the PR it revises; pr then pushes to that branch instead of opening a PR. */
   revise: reviseRequestSchema.optional(),
+  /** Set for a refresh cycle (issue 25): pr then pushes to that branch with a lease instead of opening a PR. */
+  refresh: refreshRequestSchema.optional(),
 });
-export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema, context: z.array(contextShownSchema).optional() });
+export const applyJobSchema = proposeJobSchema.extend({
+  proposal: proposalSchema,
+  model: modelInfoSchema,
+  context: z.array(contextShownSchema).optional(),
+  /** The names the gap mentions and whether their definitions were found (record `context_names`). */
+  contextNames: z.object({ found: z.array(z.string()), missing: z.array(z.string()) }).optional(),
+});
 export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSchema).min(1), botCommit: sha });
 export const prJobSchema = testJobSchema.extend({ tests: z.array(commandResultSchema) });
 
 export type ProposeJob = z.infer<typeof proposeJobSchema>;
 type ApplyJob = z.infer<typeof applyJobSchema>;
-type TestJob = z.infer<typeof testJobSchema>;
+export type TestJob = z.infer<typeof testJobSchema>;
 export type PrJob = z.infer<typeof prJobSchema>;
 export type AnyCycleJob = ProposeJob & Partial<Omit<PrJob, keyof ProposeJob>>;
 

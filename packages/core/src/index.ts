@@ -2,7 +2,7 @@ export { AnswerDeadline, AnswerRefused, discardBody, readBounded, refuseDeclared
 export { type Change, countActions, countLines, lineStats } from './change.ts';
 export { type Clock, nextUtcMidnight, systemClock, utcDay } from './clock.ts';
 export { type ContextShown } from './context-shown.ts';
-export { type AnyCycleJob, applyJobSchema, newCycleId, type PrJob, prJobSchema, type ProposeJob, proposeJobSchema, type ReviseRequest, testJobSchema } from './cycle.ts';
+export { type AnyCycleJob, applyJobSchema, newCycleId, type PrJob, prJobSchema, type ProposeJob, proposeJobSchema, type ReviseRequest, type TestJob, testJobSchema } from './cycle.ts';
 export { ConfigError, type CycleDetails, CycleEnded, GitError, InfraError, isInfraFailure, isRedisTransient, PermanentError, RateLimited, TransientError, UnavailableError, UsageError } from './errors.ts';
 export { forgeTitle, neutralise, SUMMARY_CAP } from './forge-text.ts';
 export { type Gap, gapId, gapSlug, TAG } from './gap.ts';
@@ -15,5 +15,6 @@ export { type Edit, parseProposal, type Proposal, proposalJsonSchema, ProposalPa
 export { cycleRecord, type CycleRecord, cycleRecordSchema, describeHistory, leadingRun } from './record.ts';
 export { clearSecrets, redactDeep, redactError, redactText, registerSecrets } from './redact.ts';
 export { retryAfterMs } from './retry-after.ts';
-export { type CommandResult } from './test-result.ts';
+export { type CommandResult, type LimitHit } from './test-result.ts';
 export { estimateTokens, reserveTokensFor, type Usage, usageSchema } from './usage.ts';
+export { conflictNote, NO_MODEL_CALL, refreshCommentText, refreshOutcome, type RefreshRequest } from './refresh.ts';

@@ -17,6 +17,11 @@ export const OUTCOMES = [
   // The machine failed, not the proposal (disk full, a missing tool, the sandbox could not be
   // made): retried, then ended with this; never counts toward escalation or a gap's failures.
   'infra_failed',
+  // Upkeep of open bot PRs (issue 25): a refresh pushed onto the moved base (`refreshed`) or not,
+  // the PR left as it was (`refresh_failed`); a PR whose gap is no longer wanted, closed.
+  'refreshed',
+  'refresh_failed',
+  'closed_unwanted',
 ] as const;
 
 export const outcomeSchema = z.enum(OUTCOMES);

@@ -173,6 +173,31 @@ async function pushFastForwardBranch(mirrorDir: string, remote: string, commit: 
   throw new TransientError(`pushing ${branch} failed: ${scrub(out)}`);
 }
 
+/** The branch was not at the commit the lease named: someone else pushed, and nothing was overwritten. */
+export class LeaseRefused extends Error {
+  override readonly name = 'LeaseRefused';
+}
+
+/**
+ * Replaces a branch's commit only while the branch is at `expected`: git sends the expected old
+ * value with the update, so the remote itself refuses it when anyone pushed in between (a race
+ * no read-then-push check can close). Never a plain --force. An empty `commit` deletes the branch
+ * under the same lease.
+ */
+export async function pushWithLeaseBranch(mirrorDir: string, remote: string, commit: string, branch: string, expected: string, token?: string): Promise<void> {
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(expected)) throw new Error(`a lease needs a full commit id, not ${JSON.stringify(expected)}`);
+  const env = pushEnv(remote, token);
+  const r = await git(['push', '--porcelain', `--force-with-lease=refs/heads/${branch}:${expected}`, remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true, okCodes: [0, 1] });
+  if (r.exitCode === 0) return;
+  const out = scrubGit(`${r.stdout}\n${r.stderr ?? ''}`, token);
+  if (/\[rejected\]|stale info|non-fast-forward|fetch first|\[remote rejected\].*(?:failed to lock|cannot lock|incorrect old value)/i.test(out)) {
+    throw new LeaseRefused(`the forge refused to update ${branch}: it is no longer at ${expected.slice(0, 12)}, the commit prbot last pushed (someone else pushed; nothing was overwritten): ${out}`);
+  }
+  const refused = pushRefusal(out);
+  if (refused) throw new PushRefused(branch, refused.kind, out, refused.fix);
+  throw new TransientError(`pushing ${branch} with a lease failed: ${out}`);
+}
+
 /** The commit a branch of the remote points at now (null: no such branch), asked of the remote itself. */
 async function remoteBranchHead(mirrorDir: string, remote: string, branch: string, token?: string): Promise<string | null> {
   try {
@@ -202,6 +227,20 @@ export abstract class GitRemote {
 
   branchHead(mirrorDir: string, branch: string): Promise<string | null> {
     return remoteBranchHead(mirrorDir, this.o.remote, branch, this.o.token);
+  }
+
+  pushWithLease(mirrorDir: string, commit: string, branch: string, expected: string): Promise<void> {
+    return pushWithLeaseBranch(mirrorDir, this.o.remote, commit, branch, expected, this.o.token);
+  }
+
+  async deleteBranch(mirrorDir: string, branch: string, expected: string): Promise<boolean> {
+    try {
+      await pushWithLeaseBranch(mirrorDir, this.o.remote, '', branch, expected, this.o.token);
+      return true;
+    } catch (err) {
+      if (err instanceof LeaseRefused) return false;
+      throw err;
+    }
   }
 
   /** `prbot doctor`: would a push of a bot branch be accepted (dry run, nothing pushed)? */

@@ -107,6 +107,26 @@ export function canRevise(f: Forge): f is Forge & ReviseForge {
   return typeof r.getPr === 'function' && typeof r.listPrComments === 'function' && typeof r.commentOnPr === 'function' && typeof r.permissionOf === 'function' && typeof r.pushFastForward === 'function';
 }
 
+/**
+ * What the upkeep of open bot PRs needs (issue 25), on every forge: a comment, a close, and git
+ * writes that name the commit they expect to replace, so nothing anyone else pushed is lost.
+ */
+export interface UpkeepForge {
+  /** One comment in the PR's conversation (local forge: appended to its JSON record). */
+  commentOn(pr: BotPr, body: string): Promise<void>;
+  /** Closes the PR unmerged (idempotent: closing a closed PR is not an error). */
+  closePr(pr: BotPr): Promise<void>;
+  /** `git push --force-with-lease=refs/heads/<branch>:<expected>`: refused (LeaseRefused) when the branch is not at `expected`. */
+  pushWithLease(mirrorDir: string, commit: string, branch: string, expected: string): Promise<void>;
+  /** Deletes the branch only while it is at `expected` (a lease on the delete); false when it is not. */
+  deleteBranch(mirrorDir: string, branch: string, expected: string): Promise<boolean>;
+}
+
+export function canUpkeep(f: Forge): f is Forge & UpkeepForge {
+  const u = f as Partial<UpkeepForge>;
+  return typeof u.commentOn === 'function' && typeof u.closePr === 'function' && typeof u.pushWithLease === 'function' && typeof u.deleteBranch === 'function';
+}
+
 /** What the pr stage and produce need from a forge. Every call must be safe to repeat. */
 export interface Forge {
   readonly kind: string;

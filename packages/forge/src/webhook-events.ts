@@ -14,6 +14,7 @@ export type WebhookEvent =
   | { kind: 'label'; pr: number; labels: string[]; actor: string }
   | { kind: 'pr_closed'; pr: number; url: string; branch: string; body: string | null; merged: boolean; updatedAt: string }
   | { kind: 'issue_edited'; issue: number; editor: string }
+  | { kind: 'push'; ref: string }
   | { kind: 'ping' }
   | { kind: 'ignored'; why: string };
 
@@ -81,6 +82,9 @@ const gtPullRequest = z.object({
 });
 const gtIssues = z.object({ action: z.string(), issue: z.object({ number, pull_request: z.unknown().nullable().optional() }), repository, sender: login });
 
+// GitHub's push payload and Gitea's PushPayload (modules/structs/hook.go) share these fields.
+const push = z.object({ ref: z.string().max(500), repository });
+
 function parse<T>(schema: z.ZodType<T>, payload: unknown): { ok: true; data: T } | { ok: false; why: string } {
   const r = schema.safeParse(payload);
   if (r.success) return { ok: true, data: r.data };
@@ -119,6 +123,7 @@ export function githubEvent(event: string, payload: unknown, repo: string): Webh
     if (d.action === 'closed') return closed(d.pull_request, d.pull_request.merged === true || d.pull_request.merged_at !== null, repo);
     return { kind: 'ignored', why: `pull_request ${d.action}` };
   }
+  if (event === 'push') return pushed(payload, repo);
   if (event === 'issues') {
     const p = parse(ghIssues, payload);
     if (!p.ok) return { kind: 'ignored', why: p.why };
@@ -150,6 +155,7 @@ export function giteaEvent(event: string, eventType: string, payload: unknown, r
     if (d.action === 'closed') return closed(d.pull_request, d.pull_request.merged, repo);
     return { kind: 'ignored', why: `pull_request ${d.action}` };
   }
+  if (event === 'push') return pushed(payload, repo);
   if (event === 'issues') {
     const p = parse(gtIssues, payload);
     if (!p.ok) return { kind: 'ignored', why: p.why };
@@ -158,6 +164,14 @@ export function giteaEvent(event: string, eventType: string, payload: unknown, r
     return { kind: 'issue_edited', issue: p.data.issue.number, editor: p.data.sender.login };
   }
   return { kind: 'ignored', why: `event "${event.slice(0, 60)}" is not one prbot acts on` };
+}
+
+/** A push: the ref only; whether it is the base branch is upkeep's to judge (control upkeep.ts). */
+function pushed(payload: unknown, repo: string): WebhookEvent {
+  const p = parse(push, payload);
+  if (!p.ok) return { kind: 'ignored', why: p.why };
+  if (!sameRepo(p.data.repository.full_name, repo)) return { kind: 'ignored', why: `repository ${p.data.repository.full_name} is not ${repo}` };
+  return { kind: 'push', ref: p.data.ref };
 }
 
 function closed(pr: { number: number; html_url: string; body: string | null; updated_at: string; closed_at: string | null; head: { ref: string; repo?: { full_name: string } | null } }, merged: boolean, repo: string): WebhookEvent {

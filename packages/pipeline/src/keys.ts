@@ -30,6 +30,10 @@ export interface Keys {
   revisions(pr: number): string;
   /** A revise cycle's reply was posted (set NX: a retried stage never replies twice). */
   reviseReplied(cycleId: string): string;
+  /** Upkeep (issue 25): one comment of a kind on a PR's branch (SET NX; `what` names the occasion). */
+  upkeepNoted(branch: string, what: string): string;
+  /** Upkeep: re-proposals made for a PR's branch (upkeep.maxReproposals). */
+  reproposals(branch: string): string;
   /** A webhook delivery id already taken (SET NX with a TTL): a redelivery dispatches nothing. */
   webhookDelivery(deliveryId: string): string;
   /** Hash: gap id → its latest bot PR as last settled (by produce or a webhook), JSON. */
@@ -70,6 +74,9 @@ export function keys(prefix: string): Keys {
     reviseTrigger: (pr, trigger) => k('revise-trigger', String(pr), trigger),
     revisions: (pr) => k('revisions', String(pr)),
     reviseReplied: (cycleId) => k('revise-replied', cycleId),
+    // Hashed: a branch is the forge's string (any characters), the key stays short and key-safe.
+    upkeepNoted: (branch, what) => k('upkeep-noted', createHash('sha256').update(branch).digest('hex').slice(0, 24), what),
+    reproposals: (branch) => k('reproposals', createHash('sha256').update(branch).digest('hex').slice(0, 24)),
     // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
     webhookDelivery: (deliveryId) => k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
     gapPrs: () => k('gap-prs'),

@@ -1,7 +1,7 @@
 import { DelayedError, RateLimitError, WaitingError, type Job } from 'bullmq';
 import { canRevise, ForgeRefused, PushRefused, reply, reviseReplyText } from '@prbot/forge';
 import { addStageJob, CATALOG, stageJobId, type JobData, type QueueName, type Stage } from './queues.ts';
-import { CycleEnded, cycleRecord, type CycleDetails, isInfraFailure, isRedisTransient, PermanentError, RateLimited, redactDeep, redactError, redactText, type AnyCycleJob, type CycleRecord, type Outcome } from '@prbot/core';
+import { CycleEnded, cycleRecord, type CycleDetails, isInfraFailure, isRedisTransient, PermanentError, RateLimited, redactDeep, redactError, redactText, refreshOutcome, type AnyCycleJob, type CycleRecord, type Outcome } from '@prbot/core';
 import { jobKeyFrom, jobSignatureRefusal, signJob, withoutSig } from './job-signing.ts';
 import { faultPoint, type FaultPoint } from './faults.ts';
 import { observeStageDuration } from './durations.ts';
@@ -13,6 +13,7 @@ import { type AnswerRecorder } from '@prbot/model';
 import { type Logger } from '@prbot/core';
 import { type Runtime } from './runtime.ts';
 import type { Policy } from '@prbot/policy';
+import { commentRefresh } from './refresh-comment.ts';
 
 /** Ends the job for now and runs it again at `at` (budget reset, a PR limit). Not an attempt. */
 export class DeferUntil extends Error {
@@ -247,6 +248,8 @@ export async function endCycle(
   reason: string,
   details: CycleDetails = {},
 ): Promise<CycleRecord> {
+  // A refresh cycle's outcome is told in its PR's terms: refreshed, or refresh_failed (core refresh.ts).
+  if (c.refresh) ({ outcome, reason } = refreshOutcome(outcome, reason));
   const record = cycleRecord({
     cycle_id: c.cycleId,
     gap_id: c.gap.id,
@@ -267,17 +270,21 @@ export async function endCycle(
     tests: details.tests ?? c.tests ?? [],
     model: c.model ?? details.model ?? null,
     ...((c.context ?? details.context) ? { context: c.context ?? details.context } : {}),
-    branch: details.branch ?? c.revise?.branch ?? null,
-    pr_url: details.pr_url ?? c.revise?.url ?? null,
+    branch: details.branch ?? c.revise?.branch ?? c.refresh?.branch ?? null,
+    pr_url: details.pr_url ?? c.revise?.url ?? c.refresh?.url ?? null,
     ...(details.warnings?.length ? { warnings: details.warnings } : {}),
+    ...(details.limit ? { limit: details.limit } : {}),
+    ...((c.contextNames ?? details.contextNames) ? { context_names: c.contextNames ?? details.contextNames } : {}),
     // A revise cycle is recorded like any other, linked to its PR.
     ...(c.revise ? { kind: 'revise' as const, revise_of: { pr: c.revise.pr, cycle: c.revise.originCycle, revision: c.revise.revision, trigger: c.revise.trigger.id } } : {}),
+    ...(c.refresh ? { kind: 'refresh' as const, refresh_of: { pr: c.refresh.pr, branch: c.refresh.branch, lease: c.refresh.lease, mode: c.refresh.mode, base: c.baseCommit } } : {}),
   });
   const retry = { what: `the outcome of ${c.cycleId}`, log: rt.log, maxMs: rt.cfg.worker.redisRetryMs };
   const { record: standing, fresh } = await untilRedisAnswers(() => recordOutcome(rt.records, record), retry);
   if (stage === 'pr' && !standing.pr_url) await untilRedisAnswers(() => releasePrSlot(rt.redis, rt.keys, c.cycleId), retry);
   rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);
   if (c.revise && !c.dryRun) await replyOnPr(rt, c, standing);
+  if (c.refresh && !c.dryRun) await commentRefresh(rt, c, standing);
   return standing;
 }
 

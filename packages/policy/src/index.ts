@@ -29,7 +29,7 @@ export interface GapWithHistory {
  * infra_failed (the machine failed). They neither count toward the failure streak nor end it,
  * so a hopeless gap stays hopeless across a day of skipped_cost or its own skipped_policy.
  */
-const NEUTRAL: ReadonlySet<string> = new Set(['skipped_pause', 'skipped_cost', 'skipped_policy', 'skipped_no_gap', 'infra_failed']);
+const NEUTRAL: ReadonlySet<string> = new Set(['skipped_pause', 'skipped_cost', 'skipped_policy', 'skipped_no_gap', 'infra_failed', 'refreshed', 'refresh_failed', 'closed_unwanted']);
 
 /**
  * Non-ok outcomes since the gap's last `ok` (history newest first), skipping neutral ones.

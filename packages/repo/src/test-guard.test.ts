@@ -91,6 +91,10 @@ describe('test guard: configuration', () => {
     expect(guard('scripts/test.sh', 'exit 1\n', 'exit 0\n', ctx)).toMatch(/the configured setup or test commands run/);
     expect(guard('Makefile', 'check:\n\tpytest\n', 'check:\n\ttrue\n', ctx)).toMatch(/the configured setup or test commands run/);
     expect(guard('scripts/build.sh', 'a\n', 'b\n', ctx)).toBeNull();
+    // A test file the command names is a test file: it may grow, not shrink (rule 2), and is not frozen whole.
+    const named = { ...CTX, commands: [['node', '--test', 'src/sum.test.ts']] };
+    expect(guard('src/sum.test.ts', JEST, JEST.replace('});\n});\n', "});\n  it('adds zero', () => {\n    expect(sum(0, 0)).toBe(0);\n  });\n});\n"), named)).toBeNull();
+    expect(guard('src/sum.test.ts', JEST, JEST.replace("it('adds',", "it.skip('adds',"), named)).toMatch(/skip\/todo\/only marker/);
   });
 
   it('package.json: the scripts the commands run, runner keys and module resolution are fixed; the rest may change', () => {

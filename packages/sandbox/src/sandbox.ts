@@ -14,8 +14,9 @@ export const SANDBOX_TMP = '/tmp';
 export const SANDBOX_READY = 'prbot-sandbox-ready';
 
 export interface SandboxLimits {
-  memoryMb: number;
   processes: number;
+  /** RLIMIT_AS per process, in MiB; unset: none (the run's resident memory is held by a cgroup or the watchdog). */
+  addressSpaceMb?: number | null;
 }
 
 /** One command's sandbox: who runs it, what it may write, whether it has a network. */
@@ -99,7 +100,9 @@ export function sandboxArgv(spec: SandboxSpec, argv: string[], fds?: SandboxFds 
  */
 export function limitsShim(limits: SandboxLimits): string {
   const n = limits.processes;
-  return [`ulimit -c 0`, `{ ulimit -u ${n} 2>/dev/null || ulimit -p ${n}; }`, `ulimit -v ${limits.memoryMb * 1024}`].join(' && ');
+  const steps = [`ulimit -c 0`, `{ ulimit -u ${n} 2>/dev/null || ulimit -p ${n}; }`];
+  if (limits.addressSpaceMb) steps.push(`ulimit -v ${limits.addressSpaceMb * 1024}`);
+  return steps.join(' && ');
 }
 
 /** /bin, /lib … are symlinks into /usr on merged-/usr systems: recreate the link, else bind the dir. */
@@ -221,9 +224,9 @@ export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: strin
  * /proc/self/limits that the process, address-space and core limits are in force, soft and hard.
  */
 export function limitsProblem(procLimits: string, limits: SandboxLimits): string | null {
-  const want: [string, number][] = [
+  const want: [string, number | 'unlimited'][] = [
     ['Max processes', limits.processes],
-    ['Max address space', limits.memoryMb * 1024 * 1024],
+    ['Max address space', limits.addressSpaceMb ? limits.addressSpaceMb * 1024 * 1024 : 'unlimited'],
     ['Max core file size', 0],
   ];
   for (const [name, value] of want) {

@@ -120,7 +120,7 @@ describe('runCommand gate', () => {
 });
 
 describe('sandbox limits shim', () => {
-  const limits = { memoryMb: 300, processes: 77 };
+  const limits = { addressSpaceMb: 300, processes: 77 };
   it('sets processes, address space and core size, soft and hard, in this host\'s /bin/sh', async () => {
     const r = await execa('/bin/sh', ['-c', `${limitsShim(limits)} && cat /proc/self/limits`]);
     expect(limitsProblem(r.stdout, limits)).toBeNull();

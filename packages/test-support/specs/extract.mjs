@@ -30,6 +30,8 @@ const OPS = {
     'POST /repos/{owner}/{repo}/issues',
     'GET /repos/{owner}/{repo}/issues/{issue_number}',
     'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
+    // Upkeep (issue 25): an unwanted bot PR is closed.
+    'PATCH /repos/{owner}/{repo}/pulls/{pull_number}',
     // doctor (issue 27): an organisation's plan decides draft support in its private repositories.
     'GET /orgs/{org}',
   ],
@@ -55,6 +57,8 @@ const OPS = {
     'POST /repos/{owner}/{repo}/issues',
     'GET /repos/{owner}/{repo}/issues/{index}',
     'PATCH /repos/{owner}/{repo}/issues/{index}',
+    // Upkeep (issue 25): an unwanted bot PR is closed.
+    'PATCH /repos/{owner}/{repo}/pulls/{index}',
   ],
 };
 const ERROR_CODES = ['400', '403', '404', '409', '410', '422'];

@@ -406,6 +406,20 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       p.labels.splice(p.labels.indexOf(id), 1);
       c.res.writeHead(204).end();
     },
+    // swagger repoEditPullRequest (EditPullRequestOption); routers/api/v1/repo/pull.go EditPullRequest answers 201.
+    repoEditPullRequest: async (c) => {
+      const p = state.pulls.find((x) => x.number === Number(c.op.path.index));
+      if (!p) return notFound(c.res);
+      const b = c.body as { state?: string; title?: string; body?: string };
+      if (b.state !== undefined && b.state !== 'open' && b.state !== 'closed') return err(c.res, 422, `invalid state "${b.state}"`);
+      if (b.state === 'open' && p.merged) return err(c.res, 409, 'cannot reopen a merged pull request');
+      if (b.state) p.state = b.state as FakePull['state'];
+      if (b.title !== undefined) p.title = b.title;
+      if (b.body !== undefined) p.body = b.body;
+      p.updated_at = new Date(Math.max(Date.now(), Date.parse(p.updated_at) + 1)).toISOString();
+      const r = render(p);
+      send(c.res, 201, { ...r, head: { ...r.head, sha: await w.headSha(p.head) } });
+    },
     repoGetPullRequestByBaseHead: (c) => {
       if (!hasBaseHead) return send(c.res, 404, '404 page not found');
       const p = [...state.pulls].reverse().find((x) => x.base === c.op.path.base && x.head === c.op.path.head);
@@ -614,6 +628,19 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     'pulls/get': async (c) => {
       const p = state.pulls.find((x) => x.number === Number(c.op.path.pull_number));
       if (!p) return err(c.res, 404, 'Not Found');
+      const r = render(p);
+      send(c.res, 200, { ...r, head: { ...r.head, sha: await w.headSha(p.head) } });
+    },
+    'pulls/update': async (c, g) => {
+      if (!can(g, 'pull_requests', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'pull_requests=write' });
+      const p = state.pulls.find((x) => x.number === Number(c.op.path.pull_number));
+      if (!p) return err(c.res, 404, 'Not Found');
+      const b = c.body as { state?: 'open' | 'closed'; title?: string; body?: string };
+      if (b.state === 'open' && p.merged) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: 'state cannot be changed. The pull request has already been merged.' }] });
+      if (b.state) p.state = b.state;
+      if (b.title !== undefined) p.title = b.title;
+      if (b.body !== undefined) p.body = b.body;
+      p.updated_at = new Date(Math.max(Date.now(), Date.parse(p.updated_at) + 1)).toISOString();
       const r = render(p);
       send(c.res, 200, { ...r, head: { ...r.head, sha: await w.headSha(p.head) } });
     },

@@ -3,6 +3,7 @@ import { canRevise, prBody, PushRejected, reviseBranchRefusal } from '@prbot/for
 import { CycleEnded, forgeTitle, gapSlug, type CycleDetails } from '@prbot/core';
 import { DeferUntil, type StageContext } from '@prbot/pipeline';
 import { rebuildBotCommit } from '../repo-context.ts';
+import { pushRefresh } from './refresh-push.ts';
 
 /** pr: policy → look the PR up → PR limits → push the bot branch → open a draft PR → ok. */
 export async function pr(s: StageContext<'pr'>): Promise<void> {
@@ -14,6 +15,8 @@ export async function pr(s: StageContext<'pr'>): Promise<void> {
 
   // A revise cycle pushes to its PR's branch instead of opening a PR.
   if (data.revise) return pushRevision(s);
+  // A refresh cycle (issue 25) pushes onto its PR's branch with a lease.
+  if (data.refresh) return pushRefresh(s);
 
   // 2. Rebuild, push, open a draft: looked up by head branch first so a retry never opens two.
   const branch = `${rt.cfg.forge.branchPrefix}${gapSlug(data.gap.text)}-${data.cycleId.slice(-8)}`;

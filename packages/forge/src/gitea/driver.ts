@@ -3,7 +3,7 @@ import { RateLimited, TransientError } from '@prbot/core';
 import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
 import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from '../http.ts';
 import { GitRemote } from '../push.ts';
-import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
+import { markersOf, type UpkeepForge, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
 
 // A listing is a forge's answer: each PR is checked here, so a hostile or broken item (a body
 // that is not a string, no head, a `javascript:` URL) is skipped by name instead of throwing a
@@ -67,7 +67,7 @@ const PAGE = 50;
  * older servers lists every PR and matches head branch and head repository. Labels are ids
  * (repository and organisation labels, read to the last page) and are best effort.
  */
-export class GiteaForge extends GitRemote implements Forge, ReviseForge {
+export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepForge {
   readonly kind = 'gitea';
   private readonly http: ForgeHttp;
   private readonly repoPath: string;
@@ -261,6 +261,20 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge {
     return String(r.body?.login ?? '');
   }
 
+
+  // --- upkeep of open bot PRs (issue 25) ------------------------------------------------------
+
+  commentOn(pr: BotPr, body: string): Promise<void> {
+    if (!pr.number) throw new Error(`${this.http.label}: PR ${pr.url} has no number`);
+    return this.commentOnPr(pr.number, body);
+  }
+
+  /** swagger repoEditPullRequest: PATCH with EditPullRequestOption `{state: "closed"}`, answered 201. */
+  async closePr(pr: BotPr): Promise<void> {
+    if (!pr.number) throw new Error(`${this.http.label}: PR ${pr.url} has no number`);
+    const r = await forgeCall<{ message?: string }>(this.http, 'PATCH', `${this.repoPath}/pulls/${pr.number}`, { state: 'closed' });
+    if (r.status !== 201 && r.status !== 200) throw new ForgeRefused(`${this.http.label} refused to close PR #${pr.number} (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
+  }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
     const warnings: string[] = [];

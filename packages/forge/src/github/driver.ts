@@ -7,7 +7,7 @@ import { redactText } from '@prbot/core';
 import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
 import { FORGE_ANSWER_CAP, fromRepo } from '../http.ts';
 import { GitRemote } from '../push.ts';
-import { markersOf, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
+import { markersOf, type UpkeepForge, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
 
 /**
  * Octokit and its plugins are loaded when the first GitHub call is made, not when a process
@@ -91,7 +91,7 @@ const DRAFT_REFUSED = /draft pull requests are not supported/i;
  * a longer one ends the attempt with RateLimited, so the whole pr queue waits (BullMQ's manual
  * rate limit, which does not count as an attempt) instead of one job sleeping on a worker slot.
  */
-export class GithubForge extends GitRemote implements Forge, ReviseForge {
+export class GithubForge extends GitRemote implements Forge, ReviseForge, UpkeepForge {
   readonly kind = 'github';
   private readonly label: string;
   private gh?: Promise<Client>;
@@ -281,6 +281,20 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge {
     return r.data.login;
   }
 
+
+  // --- upkeep of open bot PRs (issue 25) ------------------------------------------------------
+
+  commentOn(pr: BotPr, body: string): Promise<void> {
+    if (!pr.number) throw new Error(`${this.label}: PR ${pr.url} has no number`);
+    return this.commentOnPr(pr.number, body);
+  }
+
+  /** pulls/update: PATCH /repos/{owner}/{repo}/pulls/{pull_number} with `{state: "closed"}`. */
+  async closePr(pr: BotPr): Promise<void> {
+    const n = pr.number;
+    if (!n) throw new Error(`${this.label}: PR ${pr.url} has no number`);
+    await this.call(`closing PR #${n}`, (gh) => gh.rest.pulls.update({ owner: this.o.owner, repo: this.o.repo, pull_number: n, state: 'closed' }));
+  }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
     const warnings: string[] = [];

@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { pushBranch } from '../push.ts';
-import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type PrState } from '../types.ts';
+import { LeaseRefused, pushBranch, pushWithLeaseBranch } from '../push.ts';
+import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type PrState, type UpkeepForge } from '../types.ts';
 
 interface LocalPr {
   title: string;
@@ -15,14 +15,16 @@ interface LocalPr {
   cycle_id: string;
   created_at: string;
   updated_at: string;
+  /** prbot's comments (upkeep, issue 25), oldest first. */
+  comments?: { body: string; created_at: string }[];
 }
 
 /**
  * A forge with no server: bot branches go to a bare remote, and each draft PR is a JSON file.
  * Used by the demo and tests, and by teams who review bot branches by hand. Closing a PR is
- * editing its `state` to "closed" or "merged".
+ * editing its `state` to "closed" or "merged"; prbot's comments are kept in the record.
  */
-export class LocalForge implements Forge {
+export class LocalForge implements Forge, UpkeepForge {
   readonly kind = 'local';
   constructor(
     private readonly remote: string,
@@ -61,6 +63,36 @@ export class LocalForge implements Forge {
       if (pr?.head.startsWith(this.branchPrefix)) out.push({ url: pathToFileURL(file).href, branch: pr.head, state: pr.state, ...markersOf(pr.body), updatedAt: pr.updated_at });
     }
     return out;
+  }
+
+  pushWithLease(mirrorDir: string, commit: string, branch: string, expected: string): Promise<void> {
+    return pushWithLeaseBranch(mirrorDir, this.remote, commit, branch, expected);
+  }
+
+  async deleteBranch(mirrorDir: string, branch: string, expected: string): Promise<boolean> {
+    try {
+      await pushWithLeaseBranch(mirrorDir, this.remote, '', branch, expected);
+      return true;
+    } catch (err) {
+      if (err instanceof LeaseRefused) return false;
+      throw err;
+    }
+  }
+
+  async commentOn(pr: BotPr, body: string): Promise<void> {
+    await this.update(pr.branch, (r) => ({ ...r, comments: [...(r.comments ?? []), { body, created_at: new Date().toISOString() }] }));
+  }
+
+  async closePr(pr: BotPr): Promise<void> {
+    await this.update(pr.branch, (r) => (r.state === 'open' ? { ...r, state: 'closed', updated_at: new Date().toISOString() } : r));
+  }
+
+  private async update(branch: string, fn: (r: LocalPr) => LocalPr): Promise<void> {
+    const file = this.file(branch);
+    const pr = await this.read(file);
+    if (!pr) throw new Error(`no local PR record for ${branch} (${file})`);
+    await writeFile(`${file}.tmp`, JSON.stringify(fn(pr), null, 2) + '\n');
+    await rename(`${file}.tmp`, file);
   }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {

@@ -11,7 +11,7 @@
 // against) and github/<event>.json.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 
-const EVENTS = ['ping', 'issue-comment-created', 'pull-request-review-comment-created', 'pull-request-labeled', 'pull-request-closed', 'issues-edited'];
+const EVENTS = ['ping', 'issue-comment-created', 'pull-request-review-comment-created', 'pull-request-labeled', 'pull-request-closed', 'issues-edited', 'push'];
 const doc = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
 function resolve(node, seen = []) {

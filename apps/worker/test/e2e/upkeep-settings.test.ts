@@ -1,0 +1,153 @@
+// Upkeep settings, budget, PR limits and a copied marker (issue 25), on the Gitea stand-in.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '@prbot/core';
+import { createRuntime } from '@prbot/pipeline';
+import { git } from '@prbot/repo';
+import { defaultPolicy } from '@prbot/policy';
+import { produce } from '@prbot/control';
+import { waitForOutcomes } from '../helpers.ts';
+import {
+  baseMoves,
+  botComments,
+  commentsReach,
+  head,
+  HUMAN_TRUNCATE,
+  startAll,
+  tearDownAfterEach,
+  TOKEN,
+  upkeepLine,
+  w,
+  withBotPr,
+} from '../upkeep-world.ts';
+
+tearDownAfterEach();
+
+describe('upkeep settings, budget and limits (gitea)', () => {
+  it("a bot marker copied into a person's PR → that PR is neither closed nor rewritten", async () => {
+    const { rt, branch, opened } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
+    const bot = w.fake!.pulls[0]!;
+    // A person opens a PR from their own branch under the bot prefix, pasting the bot PR's body (marker and all).
+    await git(['branch', 'bot/alices-work', 'main'], { cwd: w.h!.bare });
+    const copy = w.fake!.seedPull({ head: 'bot/alices-work', body: bot.body, draft: false, title: 'Alice' });
+    const prd = await readFile(path.join(w.h!.checkout, 'docs', 'PRD.md'), 'utf8');
+    await baseMoves('docs/PRD.md', prd.replace('- [ ]', '- [x]'));
+    const report = await produce(rt, defaultPolicy);
+    expect(upkeepLine(report.upkeep, 'bot/alices-work')).toMatchObject({
+      action: 'left_alone',
+      why: expect.stringContaining('a marker copied into another PR'),
+    });
+    expect(upkeepLine(report.upkeep, branch).action).toBe('closed');
+    expect(copy.state).toBe('open');
+    expect(await head('bot/alices-work')).not.toBeNull();
+    expect(opened.branch).toBe(branch);
+    expect(w.fake!.violations).toEqual([]);
+  });
+
+  it('upkeep.onConflict "comment" → one comment, no cycle, the PR as it was', async () => {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { onConflict: 'comment' } });
+    const before = await head(branch);
+    await baseMoves('src/truncate.js', 'export const truncate = (t) => t;\n');
+    expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('conflict_commented');
+    expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('conflict_commented');
+    expect(await rt.queues.propose.count()).toBe(0);
+    expect(await head(branch)).toBe(before);
+    const comments = await botComments('gitea');
+    expect(comments).toHaveLength(1);
+    expect(comments[0]).toContain('no longer applies');
+    expect(w.fake!.violations).toEqual([]);
+  });
+
+  it('at most upkeep.maxReproposals re-proposals per PR; then one comment, and no more cycles', async () => {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { maxReproposals: 1 } });
+    await baseMoves('src/truncate.js', HUMAN_TRUNCATE);
+    startAll(rt);
+    const first = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    expect(first.action).toBe('repropose_enqueued');
+    expect((await waitForOutcomes(rt, [first.cycleId!]))[0]!.outcome).toBe('refreshed');
+    await commentsReach('gitea', 1);
+    const refreshed = await head(branch);
+    // The person changes the very line the bot changed: a conflict again.
+    await baseMoves(
+      'src/truncate.js',
+      HUMAN_TRUNCATE.replace('return text.slice(0, max);', 'return String(text).slice(0, max);'),
+    );
+    const calls = w.model!.requests.length;
+    expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('reproposal_cap');
+    expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('reproposal_cap');
+    expect(w.model!.requests.length).toBe(calls);
+    expect(await rt.queues.propose.getWaitingCount()).toBe(0);
+    expect(await head(branch)).toBe(refreshed);
+    const comments = await botComments('gitea');
+    expect(comments).toHaveLength(2);
+    expect(comments[1]).toContain('(upkeep.maxReproposals)');
+    expect(w.fake!.violations).toEqual([]);
+  });
+
+  it('rebaseWhen "conflicted" (the default) leaves a PR that is only behind; "never" leaves a conflicted one', async () => {
+    const { rt, branch } = await withBotPr('gitea');
+    await baseMoves('README.md', '# demo\n\nThe base moved.\n');
+    expect(upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch).action).toBe('behind');
+    const never = createRuntime(
+      { ...rt.cfg, upkeep: { ...rt.cfg.upkeep, rebaseWhen: 'never' } },
+      {
+        role: 'worker',
+        env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' },
+        log: createLogger('silent', { pretty: false }),
+      },
+    );
+    try {
+      await baseMoves('src/truncate.js', 'export const truncate = (t) => t;\n');
+      expect((await produce(never, defaultPolicy)).upkeep ?? []).toEqual([]);
+    } finally {
+      await never.close();
+    }
+    expect(await rt.queues.test.count()).toBe(0);
+    expect(await rt.queues.propose.count()).toBe(0);
+  });
+
+  it('a refresh whose tests fail on the new base → refresh_failed, the PR as it was, a comment saying so', async () => {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
+    const before = await head(branch);
+    await baseMoves(
+      'test/broken.test.js',
+      "import { test } from 'node:test';\ntest('the base broke this', () => { throw new Error('broken on the base'); });\n",
+    );
+    startAll(rt);
+    const line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    expect(line.action).toBe('refresh_enqueued');
+    const [r] = await waitForOutcomes(rt, [line.cycleId!]);
+    expect(r!.outcome).toBe('refresh_failed');
+    expect(r!.reason).toMatch(/^tests_failed: /);
+    expect(await head(branch)).toBe(before);
+    const comments = await commentsReach('gitea', 1);
+    expect(comments[0]).toContain('did **not** change it: **refresh_failed**');
+    expect(comments[0]).toContain(`The branch is as it was (${before!.slice(0, 12)})`);
+    expect(w.fake!.violations).toEqual([]);
+  });
+
+  it('the budget: with the day spent, no refresh is enqueued', async () => {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' }, budget: { callsPerDay: 1 } });
+    await baseMoves('README.md', '# demo\n\nThe base moved.\n');
+    const line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    expect(line.action).toBe('budget_exhausted');
+    expect(await rt.queues.test.count()).toBe(0);
+  });
+
+  it('the PR limits: a refresh counts against forge.maxPerHour and waits, pushing nothing', async () => {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' }, forge: { maxPerHour: 1 } });
+    const before = await head(branch);
+    await baseMoves('README.md', '# demo\n\nThe base moved.\n');
+    startAll(rt);
+    const line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    expect(line.action).toBe('refresh_enqueued');
+    const end = Date.now() + 20_000;
+    while ((await rt.queues.pr.getDelayedCount()) === 0) {
+      if (Date.now() > end) throw new Error('the refresh never reached the PR limit');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await head(branch)).toBe(before);
+    expect(await rt.redis.get(rt.keys.outcome(line.cycleId!))).toBeNull();
+  });
+});
