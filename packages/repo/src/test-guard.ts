@@ -1,4 +1,5 @@
 import path from 'node:path/posix';
+import { diffArrays } from 'diff';
 import { countLines, type Change } from '@prbot/core';
 import { isTestFile } from './context/related.ts';
 import { canonicalPath } from './guardrails.ts';
@@ -166,6 +167,9 @@ function testFileRefusal(c: Change, old: string | undefined, maxShrink: number):
  * A whole-content UPDATE that stops partway through the base file: the base's last lines are gone
  * and nothing follows where the answer stops, as when a model's output limit cut the file off. An
  * intended removal at the end of a file is expressed as an edit, which names what it removes.
+ * Decided from the whole answer aligned against the base (a line diff), never from one line: an
+ * answer that keeps the base's end and appends after it, or replaces the end with lines of its
+ * own, is not cut off, whatever its last line happens to match earlier in the file.
  */
 export function truncationRefusal(changes: Change[], base: Map<string, string>, wholeContent: Set<string>): string | null {
   for (const c of changes) {
@@ -174,23 +178,67 @@ export function truncationRefusal(changes: Change[], base: Map<string, string>, 
     if (old === undefined) continue;
     const oldLines = old.replace(/\n$/, '').split('\n');
     const newLines = c.content.replace(/\n$/, '').split('\n');
-    // Where the answer's last line stands in the base (the last place it does); a last line that
-    // is no base line but the start of the one after the answer's previous line was cut mid-line.
-    const last = newLines[newLines.length - 1] ?? '';
-    let at = oldLines.lastIndexOf(last);
-    let mid = false;
-    if (at === -1 && newLines.length >= 2 && last.trim()) {
-      const prev = oldLines.lastIndexOf(newLines[newLines.length - 2]!);
-      if (prev !== -1 && prev + 1 < oldLines.length && oldLines[prev + 1]!.startsWith(last)) {
-        at = prev + 1;
-        mid = true;
-      }
-    }
-    const gone = at === -1 ? 0 : oldLines.length - 1 - at;
-    if (at !== -1 && gone >= 3) {
-      return `${c.path}: the answer's whole content stops at line ${at + 1} of ${oldLines.length}${mid ? ' (mid-line)' : ''} and the remaining ${gone} lines are gone, as when an answer is cut off by the model's output limit; remove lines with edits instead`;
+    const cut = cutOffAt(oldLines, newLines);
+    if (!cut) continue;
+    const gone = oldLines.length - 1 - cut.at;
+    if (gone >= 3) {
+      return `${c.path}: the answer's whole content stops at line ${cut.at + 1} of ${oldLines.length}${cut.mid ? ' (mid-line)' : ''} and the remaining ${gone} lines are gone, as when an answer is cut off by the model's output limit; remove lines with edits instead`;
     }
   }
+  return null;
+}
+
+/** A line of closing brackets and punctuation only (or blank): no identity of its own. */
+const closingOnly = (l: string) => /^[\s)}\];,>]*$/.test(l);
+
+/** Edit distance (lines) beyond which the aligning diff gives up for the cheaper in-order match. */
+const MAX_ALIGN_EDITS = 500;
+
+/**
+ * Where the answer stops in the base (0-based base line), or null when something of the answer's
+ * own follows its last base-aligned line (an append or a new ending). `mid`: the answer's last line
+ * is the start of the base line after that point (cut mid-line).
+ */
+function cutOffAt(oldLines: string[], newLines: string[]): { at: number; mid: boolean } | null {
+  // The base beyond the answer's length plus slack cannot align with anything: leave it out of the diff.
+  const window = oldLines.slice(0, newLines.length + MAX_ALIGN_EDITS);
+  const parts = diffArrays(window, newLines, { maxEditLength: MAX_ALIGN_EDITS });
+  let at = -1;
+  let tail: string[] = [];
+  if (parts) {
+    let o = 0;
+    for (const p of parts) {
+      if (p.added) tail.push(...p.value);
+      else if (p.removed) o += p.value.length;
+      else if (tail.some((l) => l.trim() !== '') && p.value.every(closingOnly)) {
+        // A closer (`});`) after lines of the answer's own closes those lines; that the base has
+        // the same closer somewhere says nothing about where the answer stops.
+        tail.push(...p.value);
+        o += p.value.length;
+      } else {
+        o += p.value.length;
+        at = o - 1;
+        tail = [];
+      }
+    }
+  } else {
+    // Too different for the diff's bound: match answer lines in order to their next base occurrence.
+    let o = 0;
+    for (const l of newLines) {
+      const i = oldLines.indexOf(l, o);
+      if (i === -1) tail.push(l);
+      else {
+        at = i;
+        o = i + 1;
+        tail = [];
+      }
+    }
+  }
+  if (at === -1) return null;
+  const own = tail.filter((l) => l.trim() !== '');
+  if (own.length === 0) return { at, mid: false };
+  const next = oldLines[at + 1];
+  if (own.length === 1 && tail.at(-1) === own[0] && next !== undefined && next !== own[0] && next.startsWith(own[0]!)) return { at: at + 1, mid: true };
   return null;
 }
 

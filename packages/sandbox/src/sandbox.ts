@@ -163,6 +163,14 @@ export async function freshDir(dir: string, owner: { uid: number; gid: number } 
   if (owner) await chown(dir, owner.uid, owner.gid); // no chown(1) process: a spawn costs more than the call
 }
 
+/**
+ * A cycle's $HOME or $TMPDIR removed when the cycle ends (passed or failed): what its tests left
+ * (a 100 MB file, a cache) does not sit on the disk until the slot's next cycle.
+ */
+export async function dropScratch(dir: string): Promise<void> {
+  await removeTree(dir); // any depth, never through a link: the tests wrote it
+}
+
 /** Whether `name` is an executable file in a directory of PATH (what spawning it would find). */
 function onPath(name: string): boolean {
   return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {

@@ -4,7 +4,7 @@ import { InfraError, type CommandResult, type LimitHit } from '@prbot/core';
 import { memoryGuard } from './memory-guard.ts';
 import { packageManagerPlan, readPackageManagerPin } from './package-manager.ts';
 import { digestTestOutput } from './digest.ts';
-import { freshDir, SANDBOX_HOME, SANDBOX_TMP } from './sandbox.ts';
+import { dropScratch, freshDir, SANDBOX_HOME, SANDBOX_TMP } from './sandbox.ts';
 import { handTo, lastSlotUid, rememberSlotUid, type Slot } from './slots.ts';
 import { acquireTestUser, runCommand, testEnvironment, type TestUser } from './test-run.ts';
 
@@ -51,11 +51,13 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
   const sandboxed = t.sandbox === 'bwrap';
   let user: TestUser | null = null;
   let handed: Promise<void> = Promise.resolve();
+  let scratch: string[] = [];
   try {
     const previous = await lastSlotUid(slot);
     user = await acquireTestUser(t.runAs, previous);
     const home = path.join(o.workdir, 'home', `slot-${slot.index}`);
     const tmp = path.join(o.workdir, 'tmp', `slot-${slot.index}`);
+    scratch = [home, tmp];
     await Promise.all([freshDir(home, user), freshDir(tmp, user)]);
     // The work tree goes to the run's uid while the first command's sandbox is being built
     // (runCommand's gate): no test code runs before this has finished.
@@ -136,6 +138,10 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
     return { results, failure: null };
   } finally {
     await handed.catch(() => {}); // a chown still running must not outlive the slot and uid locks
+    // Emptied while the slot is still ours (the run's processes are gone: runCommand swept its
+    // uid). A failure here must not replace the run's result; the slot's next cycle empties
+    // them again (freshDir), and fails with InfraError if it cannot.
+    await Promise.all(scratch.map((d) => dropScratch(d))).catch(() => {});
     await user?.release();
   }
 }

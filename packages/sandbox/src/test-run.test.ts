@@ -75,6 +75,12 @@ describe('runCommand', () => {
     expect(r.timedOut).toBe(false);
     expect(r.tail).toMatch(/more than 200000 bytes of output/);
   });
+
+  it('positive control: without outputBytes the same flood runs on until the timeout stops it', async () => {
+    const r = await runCommand('test', ['node', '-e', 'setInterval(() => console.log("x".repeat(10000)), 1)'], { ...base(), timeoutMs: 1500 });
+    expect(r.timedOut).toBe(true);
+    expect(r.tail).not.toMatch(/bytes of output/);
+  });
 });
 
 describe('testEnvironment', () => {

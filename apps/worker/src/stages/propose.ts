@@ -74,6 +74,7 @@ async function askModel(
     reserve: (t) => patient('a budget reservation', () => rt.budget.reserve(data.cycleId, t)),
     settle: (r, actual) => patient('the budget settlement', () => rt.budget.settle(r, actual)),
     release: (r) => patient('the budget release', () => rt.budget.release(r)),
+    refund: (r) => patient('the budget refund', () => rt.budget.refund(r)),
   };
   try {
     return await runLadder(cfg.models, budget, { rungs, escalated, messages, gap: data.gap, priorCycles: await priorCycleCount(s), firstReservation: reservation, recorder: s.recorder, rateLimitTtl: () => rt.queues.propose.getRateLimitTtl(cfg.queues.propose.limiter?.max ?? 1_000_000) }, rt.env, (path) => resolvePath(cfg, path));
@@ -84,6 +85,8 @@ async function askModel(
 }
 
 function refuseForCost(s: StageContext<'propose'>, r: Refusal): never {
+  // The cycle's requests went to a provider that failed them (nothing billed): the model failed.
+  if (r.byRequests && r.retryAt === null) throw new CycleEnded('model_failed', r.message);
   if (s.rt.cfg.budget.onExhausted === 'defer' && r.retryAt !== null) throw new DeferUntil(r.retryAt, r.message);
   throw new CycleEnded('skipped_cost', r.message);
 }
