@@ -38,6 +38,7 @@ const esc = (s: string) => s.replace(/\|/g, '\\|');
  * then does harm. Keyed by the start of the row's fault text; a row without one says so.
  */
 const CONTROLS: [prefix: string, control: string][] = [
+  ['Sentinel failover with the replicas frozen', '`test/reliability/replica-loss.test.ts`: the same run with `redis.waitReplicas: 0` loses the charge and the outcome'],
   ['worker SIGKILL while it holds jobs of every stage', 'the bound\'s measure: `packages/test-support/src/model-server-cutoff.test.ts` (a request whose client went away is logged cut off, an answered one not); defence off: none yet'],
   ['every provider answering 5xx/429', 'none yet as a switch; refunding the request with the call (the old `release`) turns `test/ladder.test.ts` "429 for ever" (200 requests) and `apps/worker/test/e2e/request-caps.test.ts` (12 > 6) red (checked by mutation)'],
   ['model outage: HTTP 500', 'none yet as a switch; as above (request caps)'],
