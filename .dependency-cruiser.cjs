@@ -79,6 +79,14 @@ module.exports = {
       to: { path: ['^packages/test-support/', '^@prbot/test-support(/|$)'] },
     },
     {
+      name: 'test-support-through-the-harness',
+      severity: 'error',
+      comment:
+        "The stand-ins (model, forge, git, Redis) share no code with what they check: in test support only the harness, which builds a prbot runtime for a test, imports workspace packages.",
+      from: { path: '^packages/test-support/src/', pathNot: ['^packages/test-support/src/harness\\.ts$', TESTS] },
+      to: { path: ['^packages/(?!test-support/)', '^@prbot/(?!test-support(/|$))'] },
+    },
+    {
       name: 'package-imports-app',
       severity: 'error',
       comment: 'Packages are libraries: they never import an app.',

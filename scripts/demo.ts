@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   // Hand-overs are signed; the demo's workers and producer share one key made for this run.
   process.env.PRBOT_JOB_KEY ??= randomBytes(32).toString('hex');
   // The sandbox when this machine can make one (root + bubblewrap); else off, and said so.
-  const problem = await sandboxProblem({ limits: { memoryMb: 4096, processes: 512 }, toolDirs: [], workdir: path.join(dataDir, 'work') });
+  const problem = await sandboxProblem({ limits: { processes: 512 }, toolDirs: [], workdir: path.join(dataDir, 'work') });
   const sandbox = problem ? 'off' : 'bwrap';
   say(problem ? `tests run WITHOUT a sandbox (fine for this offline demo, never for real use): ${problem}` : 'tests run in the bubblewrap sandbox');
 

@@ -33,11 +33,24 @@ const redisVersion = (() => {
   }
 })();
 const esc = (s: string) => s.replace(/\|/g, '\\|');
+/**
+ * Each row's positive control: the test that switches that one defence off and shows the fault
+ * then does harm. Keyed by the start of the row's fault text; a row without one says so.
+ */
+const CONTROLS: [prefix: string, control: string][] = [
+  ['Sentinel failover with the replicas frozen', '`test/reliability/replica-loss.test.ts`: the same run with `redis.waitReplicas: 0` loses the charge and the outcome'],
+  ['worker SIGKILL while it holds jobs of every stage', 'the bound\'s measure: `packages/test-support/src/model-server-cutoff.test.ts` (a request whose client went away is logged cut off, an answered one not); defence off: none yet'],
+  ['every provider answering 5xx/429', 'none yet as a switch; refunding the request with the call (the old `release`) turns `test/ladder.test.ts` "429 for ever" (200 requests) and `apps/worker/test/e2e/request-caps.test.ts` (12 > 6) red (checked by mutation)'],
+  ['model outage: HTTP 500', 'none yet as a switch; as above (request caps)'],
+  ['slot locks:', '`slot-lock-race.test.ts` "positive control": the cross-process lock switched off → two holders of one slot'],
+  ['ENOSPC', 'none yet as a switch; `exhaustedOutcome` without its InfraError branch turns this row and `apps/worker/test/e2e/infra-outcome.test.ts` red (checked by mutation)'],
+];
+const controlOf = (fault: string) => CONTROLS.find(([p]) => fault.startsWith(p))?.[1] ?? '**none yet**';
 const table = [
-  '| fault | injected | cycles in flight | lost | duplicates | extra model calls | what happened |',
-  '|---|---:|---:|---:|---:|---:|---|',
-  ...rows.map((r) => `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${r.extraCalls ?? '—'} | ${esc(r.notes)} |`),
-  `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB |`,
+  '| fault | injected | cycles in flight | lost | duplicates | extra model calls | what happened | positive control (this defence off → the fault does harm) |',
+  '|---|---:|---:|---:|---:|---:|---|---|',
+  ...rows.map((r) => `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${r.extraCalls ?? '—'} | ${esc(r.notes)} | ${esc(controlOf(r.fault))} |`),
+  `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB | **none yet** |`,
 ].join('\n');
 
 const doc = `# Reliability
@@ -56,8 +69,11 @@ not cover). "Duplicates" counts any side effect seen
 twice: a second outcome for a cycle (day stats, gap history), a second PR or branch for a
 cycle, a second event, or a budget charge for a model call beyond the calls really made.
 "Extra model calls" counts requests the loopback model server received beyond one per cycle
-that reached the model (— where a row does not measure it; a kill during the HTTP call itself
-can only be paid again).
+that reached the model (— where a row does not measure it). In the worker-kill row a repeat is
+allowed only for a request the model server's own log shows cut off (the connection closed
+before the answer was written: a kill during the HTTP call, which can only be paid again); the
+column counts the repeats no cut-off request accounts for. Rows whose positive control says
+**none yet** have no test that switches their defence off.
 
 ## What the guarantees assume
 

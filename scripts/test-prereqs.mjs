@@ -5,6 +5,9 @@
 //   bubblewrap   the test stage's sandbox (bwrap)
 //   redis-server test/global-setup.ts starts one when no Redis answers at REDIS_URL
 //   git, flock   what prbot itself runs (a minimal image may lack git; flock is util-linux)
+//   go, cargo, pytest  the ecosystem suite (pnpm test:ecosystems) runs real libraries' own tests
+//                with Debian's toolchains, by absolute path: a rustup or pyenv copy elsewhere on
+//                PATH is not what the sandbox shows (it binds /usr, not /root)
 // The compose file is validated in JS (test/compose.test.ts), so no docker-compose is needed.
 // Missing programs are installed with apt-get as root; anyone else gets the exact command.
 // Plain .mjs without dependencies: it runs before anything is compiled or type-checked.
@@ -19,9 +22,22 @@ export const PREREQS = [
   { program: 'redis-server', pkg: 'redis-server', why: 'a Redis for the run when none answers at REDIS_URL' },
   { program: 'git', pkg: 'git', why: 'every stage builds commits and worktrees with git' },
   { program: 'flock', pkg: 'util-linux', why: 'the slot and test-uid locks (flock(1))' },
+  // Debian's runners, from /usr (what the sandbox sees): the ecosystem suite and the runners
+  // under the default limits (test/sandbox/memory-limit.test.ts).
+  { program: '/usr/bin/go', pkg: 'golang-go', why: 'go test: the ecosystem suite and the sandbox limits test' },
+  { program: '/usr/bin/cargo', pkg: 'cargo', why: 'cargo test: the ecosystem suite and the sandbox limits test' },
+  { program: '/usr/bin/pytest-3', pkg: 'python3-pytest', why: 'pytest: the ecosystem suite and the sandbox limits test' },
 ];
 
 export function onPath(program, envPath = process.env.PATH ?? '') {
+  if (path.isAbsolute(program)) {
+    try {
+      accessSync(program, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   for (const dir of envPath.split(path.delimiter)) {
     if (!dir) continue;
     try {

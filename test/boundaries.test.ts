@@ -55,12 +55,16 @@ describe('package boundaries (dependency-cruiser)', () => {
     // forge reaching into repo's files instead of its index.
     await put(root, 'packages/forge/src/push.ts', "import { git } from '../../repo/src/git.ts';\nexport const p = git;\n");
     await put(root, 'packages/repo/src/git.ts', 'export const git = 1;\n');
+    // A stand-in borrowing prbot's own code (only the harness may).
+    await put(root, 'packages/test-support/src/upstream.ts', "import { git } from '@prbot/repo';\nexport const u = git;\n");
+    await put(root, 'packages/test-support/src/harness.ts', "import { git } from '@prbot/repo';\nexport const h = git;\n");
     expect(await cruise(root)).toEqual([
       'app-imports-app: apps/worker/src/main.ts → apps/dashboard/src/server.ts',
       'control-imports-only-core-config-repo-sandbox-model-forge-pipeline-policy: packages/control/src/status.ts → @prbot/test-support',
       'core-imports-only-npm: packages/core/src/index.ts → packages/config/src/index.ts',
       'no-circular: packages/repo/src/a.ts → packages/repo/src/b.ts',
       'production-imports-test-support: packages/control/src/status.ts → @prbot/test-support',
+      'test-support-through-the-harness: packages/test-support/src/upstream.ts → @prbot/repo',
       'through-the-index: apps/worker/src/main.ts → apps/dashboard/src/server.ts',
       'through-the-index: packages/forge/src/push.ts → packages/repo/src/git.ts',
     ]);

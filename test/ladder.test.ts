@@ -50,7 +50,7 @@ async function ladder(m: ModelsConfig, rungs: string[], script: ModelServer['scr
   const budget = new Budget(redis, keys(o.prefix ?? prefix), { callsPerDay: 1000, tokensPerDay: 10_000_000, onExhausted: 'skip', perCycle: { calls: o.perCycleCalls ?? 100, tokens: 10_000_000 } });
   const cycle = o.cycle ?? `c${randomBytes(6).toString('hex')}`;
   const first = (await budget.reserve(cycle, 5000)) as Reservation;
-  const lb = { reserve: (t: number) => budget.reserve(cycle, t), settle: budget.settle.bind(budget), release: budget.release.bind(budget) };
+  const lb = { reserve: (t: number) => budget.reserve(cycle, t), settle: budget.settle.bind(budget), release: budget.release.bind(budget), refund: budget.refund.bind(budget) };
   const run = () => runLadder(m, lb, { rungs, escalated: false, messages: [{ role: 'user', content: 'Gap from docs/PRD.md: add x' }], gap: { id: 'g000000000001', text: 'add x' }, priorCycles: 0, firstReservation: first }, { LOOP_KEY: KEY }, (p) => p);
   return { run, budget, cycle };
 }
@@ -155,22 +155,61 @@ describe('model ladder against a loopback OpenAI-compatible server', () => {
 });
 
 describe('outages are not spending', () => {
-  it('5xx, 429, timeouts and refused connections are refunded whole; a cycle capped at 2 calls tries 4 times', async () => {
+  it('5xx, 429, timeouts are refunded for billing, yet each counts as a request: a cycle capped at 2 calls is asked for 2, then refused', async () => {
     const own = `${prefix}-o${randomBytes(3).toString('hex')}`;
     const cycle = `c${randomBytes(6).toString('hex')}`;
     const failures: ModelServer['script'][] = [() => ({ status: 500 }), () => ({ status: 429, headers: { 'retry-after': '1' } }), () => ({ hang: true }), () => ({ status: 503 })];
+    let requests = 0;
+    let refused: unknown = null;
     for (const script of failures) {
+      server.requests.length = 0;
+      server.script = script;
+      const budget = new Budget(redis, keys(own), { callsPerDay: 1000, tokensPerDay: 10_000_000, onExhausted: 'skip', perCycle: { calls: 2, tokens: 10_000_000 } });
       // Each attempt of the propose job reserves its first call before the ladder, as propose.ts does.
-      const { run, budget } = await ladder(models(), ['loop/a'], script, { perCycleCalls: 2, cycle, prefix: own });
-      const err = await run().catch((e: unknown) => e);
+      const first = await budget.reserve(cycle, 5000);
+      if (!first.granted) {
+        refused = first;
+        break;
+      }
+      const lb = { reserve: (t: number) => budget.reserve(cycle, t), settle: budget.settle.bind(budget), release: budget.release.bind(budget), refund: budget.refund.bind(budget) };
+      const err = await runLadder(models(), lb, { rungs: ['loop/a', 'loop/b'], escalated: false, messages: [{ role: 'user', content: 'Gap from docs/PRD.md: add x' }], gap: { id: 'g000000000001', text: 'add x' }, priorCycles: 0, firstReservation: first }, { LOOP_KEY: KEY }, (p) => p).catch((e: unknown) => e);
       expect(err).not.toBeInstanceOf(CycleEnded);
+      requests += server.requests.length;
       const t = await budget.today();
-      expect([t.calls.used, t.tokens.used]).toEqual([0, 0]);
+      expect([t.calls.used, t.tokens.used]).toEqual([0, 0]); // nothing billed
     }
-    expect(await redis.hgetall(keys(own).budgetCycle(cycle))).toMatchObject({ calls: '0', tokens: '0' });
-    // After the outage the same cycle still has both of its calls.
-    const { run } = await ladder(models(), ['loop/a'], () => ({ content: GOOD, usage: { prompt_tokens: 40, completion_tokens: 20, total_tokens: 60 } }), { perCycleCalls: 2, cycle, prefix: own });
-    expect((await run()).info.usage.total_tokens).toBe(60);
+    // Two requests reached the provider (the second rung of each attempt was refused its
+    // reservation), then the cycle's next attempt was refused: the cap bounds requests.
+    expect(requests).toBe(2);
+    expect(refused).toMatchObject({ granted: false, reason: 'cycle_calls', message: expect.stringMatching(/this cycle has made its 2 model requests \(failed and rate-limited ones included\)/) });
+    expect(await redis.hgetall(keys(own).budgetCycle(cycle))).toMatchObject({ calls: '0', tokens: '0', requests: '2' });
+  });
+
+  it('a provider answering 429 for ever gets at most the day\'s calls in requests, across cycles', async () => {
+    const own = `${prefix}-d${randomBytes(3).toString('hex')}`;
+    server.requests.length = 0;
+    server.script = () => ({ status: 429, headers: { 'retry-after': '0' } });
+    const budget = new Budget(redis, keys(own), { callsPerDay: 6, tokensPerDay: 10_000_000, onExhausted: 'skip', perCycle: { calls: 4, tokens: 10_000_000 } });
+    const lb = (cycle: string) => ({ reserve: (t: number) => budget.reserve(cycle, t), settle: budget.settle.bind(budget), release: budget.release.bind(budget), refund: budget.refund.bind(budget) });
+    const refusals: string[] = [];
+    // Twenty cycles, each retried as its job would be (a 429 puts the job back, not an attempt).
+    for (let c = 0; c < 20; c++) {
+      const cycle = `c${randomBytes(6).toString('hex')}`;
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const first = await budget.reserve(cycle, 5000);
+        if (!first.granted) {
+          refusals.push(first.reason);
+          break;
+        }
+        const err = await runLadder(models(), lb(cycle), { rungs: ['loop/a', 'loop/b'], escalated: false, messages: [{ role: 'user', content: 'add x' }], gap: { id: 'g000000000001', text: 'add x' }, priorCycles: 0, firstReservation: first }, { LOOP_KEY: KEY }, (p) => p).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ModelRateLimited);
+      }
+    }
+    expect(server.requests).toHaveLength(6);
+    // Every cycle ended refused (none kept being put back): the first on its own cap, the rest on the day's.
+    expect(refusals).toHaveLength(20);
+    expect(new Set(refusals)).toEqual(new Set(['cycle_calls', 'day_calls']));
+    expect((await budget.today()).calls.used).toBe(0);
   });
 
   it('an answered call is charged even when the answer is unusable', async () => {

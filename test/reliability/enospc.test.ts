@@ -1,7 +1,8 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { utcDay } from '@prbot/core';
 import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
@@ -12,8 +13,8 @@ import { recordRow } from './support.ts';
 
 /**
  * The slots live on a 6 MiB tmpfs and the test fills it: the machine failed, not the change.
- * The test stage throws InfraError naming the disk (retried, then — with stageRunner's
- * infra handling — infra_failed), never a tests_failed of the change's own making.
+ * The test stage throws InfraError naming the disk (retried, then infra_failed), never a
+ * tests_failed of the change's own making.
  */
 let h: Harness;
 let server: ModelServer;
@@ -53,10 +54,21 @@ it('a full disk under the slots is an infrastructure failure that names the disk
     // What the stage threw: InfraError, naming the file system that is full.
     expect(job?.failedReason).toMatch(/disk full: the file system of .*slots.* has \d+ KiB free/);
     expect(rec!.reason).toMatch(/disk full/);
-    // Never the tests' verdict: either infra_failed, or (before stageRunner maps InfraError)
-    // the stage's exhausted outcome recorded after its retries.
-    if (rec!.outcome !== 'infra_failed') expect(rec!.reason).toMatch(/^test gave up after its retries: disk full/);
-    recordRow({ fault: 'ENOSPC: slots on a 6 MiB tmpfs filled by the test', injections: 1, inFlight: 1, lost: 0, duplicates: 0, notes: `outcome ${rec!.outcome}: ${rec!.reason.slice(0, 120)}` });
+    // Never the tests' verdict: the machine failed, so the cycle is infra_failed after its retries.
+    expect(rec).toMatchObject({ outcome: 'infra_failed', reason: expect.stringMatching(/^test gave up after its retries: disk full/) });
+    // Counted, not assumed: a cycle without an outcome is lost; a second outcome (day stats, gap
+    // history), a second event or a PR for a cycle that failed is a duplicate.
+    const lost = ids.length - (await Promise.all(ids.map((id) => h.rt.redis.exists(h.rt.keys.outcome(id))))).reduce((a, n) => a + n, 0);
+    const stats = await h.rt.redis.hgetall(h.rt.keys.stats(utcDay(Date.now())));
+    const statTotal = Object.values(stats).reduce((a, b) => a + Number(b), 0);
+    const history = await h.rt.redis.llen(h.rt.keys.history(rec!.gap_id!));
+    const events = (await h.rt.queues.events.getJobs(['completed', 'waiting', 'active', 'delayed', 'failed'])).length;
+    const prs = (await readdir(path.join(h.dir, 'prs')).catch(() => [] as string[])).length;
+    const duplicates = Math.max(0, statTotal - ids.length) + Math.max(0, history - 1) + Math.max(0, events - ids.length) + prs;
+    expect(stats).toEqual({ infra_failed: '1' });
+    expect(lost).toBe(0);
+    expect(duplicates).toBe(0);
+    recordRow({ fault: 'ENOSPC: slots on a 6 MiB tmpfs filled by the test', injections: 1, inFlight: ids.length, lost, duplicates, notes: `outcome ${rec!.outcome} (day stats ${JSON.stringify(stats)}): ${rec!.reason.slice(0, 120)}` });
   } finally {
     await workers.close(2000);
   }

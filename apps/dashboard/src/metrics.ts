@@ -1,7 +1,8 @@
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
-import { QUEUE_NAMES, readStageDurations, STAGES, type Runtime } from '@prbot/pipeline';
+import { QUEUE_NAMES, readStageDurations, STAGES, type QueueName, type Runtime } from '@prbot/pipeline';
 import { oldestWaitingAge } from '@prbot/control';
 import { dayCounts } from './overview.ts';
+import { readBacklog } from './backlog.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'paused'] as const;
 
@@ -47,6 +48,17 @@ export function createMetrics(rt: Runtime) {
       for (const d of await dayCounts(rt, 30)) for (const [outcome, n] of Object.entries(d.by_outcome)) this.inc({ outcome }, n ?? 0);
     },
   });
+  new Counter({
+    name: 'prbot_outcomes_today_total',
+    help: 'Cycles ended today (UTC) per outcome. Back to 0 at midnight, which rate() and increase() read as a counter reset: use this one for rates (prbot_outcomes_total drops by a day at midnight)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const [today] = await dayCounts(rt, 1);
+      for (const [outcome, n] of Object.entries(today!.by_outcome)) this.inc({ outcome }, n ?? 0);
+    },
+  });
   new Gauge({
     name: 'prbot_budget_remaining',
     help: "What is left of today's budget",
@@ -56,6 +68,18 @@ export function createMetrics(rt: Runtime) {
       const b = await rt.budget.today();
       this.set({ kind: 'calls' }, b.calls.left);
       this.set({ kind: 'tokens' }, b.tokens.left);
+    },
+  });
+  backlogGauges(rt, registry);
+  new Counter({
+    name: 'prbot_stalled_jobs_total',
+    help: 'Jobs found stalled per queue (their lock lapsed: the worker holding them died or froze); they ran again or failed',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const counts = await rt.redis.hgetall(rt.keys.stalled());
+      for (const q of QUEUE_NAMES) this.inc({ queue: q }, Number(counts[q] ?? 0));
     },
   });
   new Counter({
@@ -102,4 +126,29 @@ function stageDurations(rt: Runtime): Metric {
     },
     reset() {},
   } as unknown as Metric;
+}
+
+/**
+ * The backlog per queue (backlog.ts), one Redis read per scrape shared by four gauges. The same
+ * numbers are served as JSON at /api/backlog, which KEDA's metrics-api scaler reads.
+ */
+function backlogGauges(rt: Runtime, registry: Registry): void {
+  let pending: Promise<Awaited<ReturnType<typeof readBacklog>>> | undefined;
+  // Each gauge's collect() runs on the same scrape: the first starts the read, the rest share it.
+  const read = () => (pending ??= readBacklog(rt).finally(() => setImmediate(() => (pending = undefined))));
+  const gauge = (name: string, help: string, pick: (b: Awaited<ReturnType<typeof readBacklog>>[QueueName]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['queue'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const all = await read();
+        for (const q of QUEUE_NAMES) this.set({ queue: q }, pick(all[q]));
+      },
+    });
+  gauge('prbot_jobs_ready', 'Jobs a worker could take now per queue: waiting + prioritized + delayed and due (0 while paused)', (b) => b.ready);
+  gauge('prbot_queue_load', 'Jobs ready plus jobs active per queue: the worker slots the queue could use now (what the KEDA ScaledObjects read)', (b) => b.load);
+  gauge('prbot_workers_alive', 'Worker processes that said within the last 20 s that they serve the queue', (b) => b.workers);
 }

@@ -11,6 +11,7 @@ import { gapHistory, QUEUE_NAMES, recentRecords, type Runtime } from '@prbot/pip
 import { outcomeSchema } from '@prbot/core';
 import { pollPr, requestRevision, webhookBookkeeping } from '@prbot/control';
 import { createMetrics } from './metrics.ts';
+import { readBacklog } from './backlog.ts';
 import { overview, stats } from './overview.ts';
 import { isQueueName, renderOverview } from './page.ts';
 import { basicAuth, browserId, sameOriginWrites, type BasicAuth } from './security.ts';
@@ -45,17 +46,28 @@ const cyclesQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-/** Proposal and file contents never reach the page: Bull Board shows their size instead. */
+/** Keys under which a job carries model-written text (file contents, edits): shown as sizes. */
+const MODEL_TEXT_KEYS = new Set(['content', 'edits', 'search', 'replace']);
+
+/**
+ * Proposal and file contents never reach the page: Bull Board shows their size instead, wherever
+ * in the job they sit (`proposal.files[]`, `saved.proposal.files[]`, `changes[]`, a return value,
+ * or a shape added later), so a new field cannot slip past a list of known paths.
+ */
 export function redactJobData(data: unknown): unknown {
-  if (!data || typeof data !== 'object') return data;
-  const d = structuredClone(data) as Record<string, unknown>;
-  const hide = (files: unknown) => {
-    if (Array.isArray(files)) for (const f of files) if (f && typeof f === 'object' && 'content' in f) f.content = `[${Buffer.byteLength(String(f.content))} bytes]`;
-    if (Array.isArray(files)) for (const f of files) if (f && typeof f === 'object' && 'edits' in f) f.edits = `[${JSON.stringify(f.edits).length} bytes of edits]`;
+  const walk = (v: unknown, depth: number): unknown => {
+    if (!v || typeof v !== 'object') return v;
+    if (depth > 64) return '[nested too deep]';
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (MODEL_TEXT_KEYS.has(k) && x !== null && x !== undefined && typeof x !== 'boolean' && typeof x !== 'number') {
+        out[k] = typeof x === 'string' ? `[${Buffer.byteLength(x)} bytes]` : `[${Buffer.byteLength(JSON.stringify(x) ?? '')} bytes of ${k}]`;
+      } else out[k] = walk(x, depth + 1);
+    }
+    return out;
   };
-  hide((d.proposal as { files?: unknown } | undefined)?.files);
-  hide(d.changes);
-  return d;
+  return walk(data, 0);
 }
 
 export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
@@ -96,6 +108,7 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     queues: QUEUE_NAMES.map((q) => {
       const a = new BullMQAdapter(rt.queues[q], { readOnlyMode: o.readOnly, allowRetries: !o.readOnly });
       a.setFormatter('data', redactJobData);
+      a.setFormatter('returnValue', redactJobData);
       return a;
     }),
     serverAdapter: board,
@@ -130,6 +143,8 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     const days = z.coerce.number().int().min(1).max(90).default(7).safeParse(req.query.days);
     return stats(rt, days.success ? days.data : 7);
   }));
+  // KEDA's metrics-api scaler reads `queues.<queue>.load` here (deploy/kubernetes/base/autoscaling.yaml).
+  app.get('/api/backlog', send(async () => ({ queues: await readBacklog(rt) })));
   app.get('/metrics', send(async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.render());
   }));

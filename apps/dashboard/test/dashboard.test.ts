@@ -244,6 +244,42 @@ describe('dashboard endpoints', () => {
     }
   });
 
+  it("a propose job's saved answer, edits and a return value are shown as sizes in Bull Board's API too", async () => {
+    const marker = 'HOSTILE-SAVED-ANSWER-9e2d';
+    const saved = { proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: `const x = "${marker}";` }, { path: 'b.js', is_new: false, edits: [{ search: `${marker} old`, replace: `${marker} new` }] }] }, model: { rung: 'loop/m' } };
+    const job = await h.rt.queues.propose.add('propose', { cycleId: 'cformatter00002', saved }, { jobId: 'cformatter00002-propose' });
+    await h.rt.redis.hset(h.rt.queues.propose.toKey(job.id!), 'returnvalue', JSON.stringify({ changes: [{ path: 'a.js', content: marker }] }));
+    try {
+      const url = await serve(open);
+      const list = await (await fetch(`${url}/queues/api/queues?activeQueue=propose&status=waiting&page=1&jobsPerPage=10`)).text();
+      const one = await (await fetch(`${url}/queues/api/queues/propose/${job.id}`)).text();
+      expect(list).toContain('cformatter00002-propose');
+      expect(one).toContain('cformatter00002-propose');
+      expect(one).toMatch(/\[\d+ bytes\]/);
+      expect(list).not.toContain(marker);
+      expect(one).not.toContain(marker);
+    } finally {
+      await job.remove();
+    }
+  });
+
+  it('shows model-written text as sizes wherever in the job it sits', () => {
+    const marker = 'MODEL-TEXT-31f0';
+    const shapes = [
+      { saved: { proposal: { files: [{ path: 'a.js', content: marker }] } } },
+      { revise: { answer: { proposal: { files: [{ path: 'a.js', edits: [{ search: marker, replace: marker }] }] } } } },
+      { changes: [{ path: 'a.js', content: marker }] },
+      [{ deep: [{ deeper: { content: marker } }] }],
+    ];
+    for (const d of shapes) {
+      expect(JSON.stringify(d)).toContain(marker); // the check looks at a job that has the text
+      expect(JSON.stringify(redactJobData(d))).not.toContain(marker);
+    }
+    expect(redactJobData({ saved: { proposal: { files: [{ path: 'a.js', content: 'abc' }] } } })).toEqual({ saved: { proposal: { files: [{ path: 'a.js', content: '[3 bytes]' }] } } });
+    // Nothing else is touched: ids and paths stay readable.
+    expect(redactJobData({ cycleId: 'c1', gap: { id: 'g1', text: 'Add x' } })).toEqual({ cycleId: 'c1', gap: { id: 'g1', text: 'Add x' } });
+  });
+
   it('never renders proposal or file contents in Bull Board', () => {
     const d = redactJobData({ cycleId: 'c1', proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: 'const secret = 1;' }] }, changes: [{ path: 'a.js', content: 'xyz' }] });
     expect(JSON.stringify(d)).not.toContain('const secret');

@@ -53,7 +53,8 @@ async function main(): Promise<number> {
   if (command === 'produce' && (values.every !== undefined || values.cron !== undefined)) parseSchedule(values);
   const pauseTargets = command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
   const cfg = loadConfig(values.config);
-  const rt = createRuntime(cfg, { role: 'client' });
+  // Logs to stderr: stdout carries only the command's answer, so `--json | jq` parses it.
+  const rt = createRuntime(cfg, { role: 'client', log: createLogger(cfg.log.level, { fd: 2 }) });
   try {
     await waitReady(rt.redis, cfg.redis.url);
     return await run(rt, command, pauseTargets, values);
@@ -69,12 +70,16 @@ async function schedule(rt: Runtime, values: Values): Promise<number> {
   const q = rt.queues.produce;
   if (values.unschedule) {
     const removed = await q.removeJobScheduler(PRODUCE_SCHEDULER_ID);
-    console.log(removed ? 'schedule removed' : 'there was no schedule');
+    console.log(values.json ? JSON.stringify({ schedule: null, removed }) : removed ? 'schedule removed' : 'there was no schedule');
     return 0;
   }
   const repeat = parseSchedule(values);
   await q.upsertJobScheduler(PRODUCE_SCHEDULER_ID, repeat, { name: 'produce', data: { dryRun: values['dry-run'] } });
   const next = (await q.getJobScheduler(PRODUCE_SCHEDULER_ID))?.next;
+  if (values.json) {
+    console.log(JSON.stringify({ schedule: values.every ? { every: values.every } : { cron: values.cron }, next: next ? new Date(next).toISOString() : null }));
+    return 0;
+  }
   console.log(`produce scheduled ${values.every ? `every ${values.every}` : `on "${values.cron}" (UTC)`}; next run ${next ? new Date(next).toISOString() : 'soon'}. Workers running the "produce" queue carry it out.`);
   return 0;
 }
@@ -128,7 +133,8 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
     case 'pause':
     case 'resume':
       await setPaused(rt, command === 'pause', queues as QueueName[]);
-      for (const q of queues) console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
+      if (values.json) console.log(JSON.stringify({ [command === 'pause' ? 'paused' : 'resumed']: queues }));
+      else for (const q of queues) console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
       return 0;
     case 'probe': {
       const rows = await probe(probeTargets(rt.cfg.models), { env: process.env, timeoutMs: Number(values['timeout-ms'] ?? 30_000), budget: rt.budget });

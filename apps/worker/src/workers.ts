@@ -1,7 +1,7 @@
 import { Worker, type Processor } from 'bullmq';
-import { assertRedisSafe, jobKeyFrom, STAGES, type QueueName, type Runtime, type Stage } from '@prbot/pipeline';
+import { announcePresence, assertRedisSafe, jobKeyFrom, STAGES, type QueueName, type Runtime, type Stage } from '@prbot/pipeline';
 import { runDoctor, startQueuedForGap } from '@prbot/control';
-import { sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
+import { memoryGuard, sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
 import { secretEnvNames } from '@prbot/config';
 import { UnavailableError } from '@prbot/core';
 import { type AnswerRecorder } from '@prbot/model';
@@ -92,6 +92,8 @@ export function startWorkers(
         onJobFailed(rt, q, job, err).catch((e: Error) => rt.log.error({ err: e.message, queue: q }, 'recording a failed job'));
       });
       w.on('error', (err) => rt.log.error({ err: err.message, queue: q }, 'worker error'));
+      // Counted for the dashboard's prbot_stalled_jobs_total: a stall is a worker that died or froze holding a job.
+      w.on('stalled', () => void rt.redis.hincrby(rt.keys.stalled(), q, 1).catch((e: Error) => rt.log.warn({ err: e.message, queue: q }, 'counting a stalled job')));
       return w;
     },
   });
@@ -108,6 +110,7 @@ export function startWorkers(
       if (rec) await rec.queue.upsertJobScheduler(RECONCILE_SCHEDULER_ID, { every: rt.cfg.worker.reconcileEveryMs }, { name: 'reconcile' });
     },
   });
+  const presence = announcePresence(rt.redis, rt.keys, o.queues, (e) => rt.log.debug({ err: e.message }, 'worker presence beat'), rt.clock);
   let forced: () => void = () => {};
   const forcedNow = new Promise<'forced'>((r) => (forced = () => r('forced')));
   const all = () => [...workers, ...watch.retired];
@@ -122,6 +125,7 @@ export function startWorkers(
     async close(graceMs = rt.cfg.worker.shutdownGraceMs) {
       redisWatch.stop();
       watch.stop();
+      const gone = presence.stop();
       const graceful = Promise.all(all().map((w) => w.close()));
       // A test run is re-run from its payload by any worker: stopping it now costs nothing but
       // the time it ran, and waiting for it could outlast any grace.
@@ -145,6 +149,7 @@ export function startWorkers(
       }
       const rec = await reconciler;
       if (rec) await Promise.all([rec.worker.close(r !== 'done'), rec.queue.close()]);
+      await gone;
     },
   };
 }
@@ -178,6 +183,7 @@ export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void>
   }
   const problem = await sandboxProblem({ limits: t.limits, toolDirs: t.toolDirs, workdir: rt.workdir });
   if (problem) throw new UnavailableError(`refusing to run the test queue: ${problem}`);
+  rt.log.info(`tests.limits.memoryMb (${t.limits.memoryMb} MiB per run) is held by ${(await memoryGuard(t.limits.memoryVia)).note}`);
   if (t.network === 'setup') rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
 }
 

@@ -42,8 +42,17 @@ export const testsSection = z
     network: z.enum(['none', 'setup']).default('none'),
     limits: z
       .strictObject({
-        /** Address space per process (RLIMIT_AS), in MiB. */
+        /**
+         * Resident memory of the whole run (every process of one setup or test command together),
+         * in MiB: cgroup v2 memory.max when the worker has a delegated cgroup, else a watchdog that
+         * sums the run's RSS from /proc and kills it over the limit. Not address space: V8
+         * reserves far more than it uses, and vitest dies under RLIMIT_AS 4096.
+         */
         memoryMb: positiveInt.default(4096),
+        /** "auto": a delegated cgroup v2 when there is one, else the watchdog; "cgroup": refuse to start without one; "watchdog": always the watchdog. */
+        memoryVia: z.enum(['auto', 'cgroup', 'watchdog']).default('auto'),
+        /** Address space per process (RLIMIT_AS), in MiB, on top of memoryMb; unset by default (see memoryMb). */
+        addressSpaceMb: positiveInt.optional(),
         /** Processes and threads of the run's uid together (RLIMIT_NPROC). */
         processes: positiveInt.default(512),
         /** Bytes of output a command may print before it is killed. */

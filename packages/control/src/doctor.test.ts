@@ -82,9 +82,20 @@ describe('prbot doctor', () => {
     expect(r.code).toBe(1);
   });
 
+  // Draft support decided by what GitHub decides it from (owner type, organisation plan): the
+  // stand-in's draftsSupported alone turns the verdict, private or not.
+  it('github: an organisation\'s private repository: drafts ok on a paid plan, warned on Free, said unknown when the plan is hidden', async () => {
+    const paid = await doctor('github', { private: true, org: true, draftsSupported: true });
+    expect(paid.out).toMatch(/ok {3}draft: team\/app is private and team is on the team plan: draft PRs are supported/);
+    const free = await doctor('github', { private: true, org: true, draftsSupported: false });
+    expect(free.out).toMatch(/warn draft: team\/app is private and team is on GitHub Free: no draft PRs there, so prbot opens normal PRs titled "WIP: …"/);
+    const hidden = await doctor('github', { private: true, org: true, planHidden: true });
+    expect(hidden.out).toMatch(/warn draft: team\/app is private and this token cannot see team's plan/);
+  });
+
   it('github: a private repository without drafts is named with the fallback', async () => {
     const r = await doctor('github', { private: true, draftsSupported: false });
-    expect(r.out).toMatch(/warn draft: team\/app is private: on GitHub Free\/Pro plans draft PRs are not supported there, so prbot opens normal PRs titled "WIP: …"/);
+    expect(r.out).toMatch(/warn draft: team\/app is a private repository of a user account: GitHub has no draft PRs there, so prbot opens normal PRs titled "WIP: …"/);
     expect(r.out).toMatch(/ok {3}token: FORGE_TOKEN authenticates as prbot-bot \(classic token, scopes: repo\)/);
     expect(r.code).toBe(0);
     expect(fake!.violations).toEqual([]);

@@ -48,7 +48,13 @@ export const proposeJobSchema = z.object({
   /** Set for a refresh cycle (issue 25): pr then pushes to that branch with a lease instead of opening a PR. */
   refresh: refreshRequestSchema.optional(),
 });
-export const applyJobSchema = proposeJobSchema.extend({ proposal: proposalSchema, model: modelInfoSchema, context: z.array(contextShownSchema).optional() });
+export const applyJobSchema = proposeJobSchema.extend({
+  proposal: proposalSchema,
+  model: modelInfoSchema,
+  context: z.array(contextShownSchema).optional(),
+  /** The names the gap mentions and whether their definitions were found (record `context_names`). */
+  contextNames: z.object({ found: z.array(z.string()), missing: z.array(z.string()) }).optional(),
+});
 export const testJobSchema = applyJobSchema.extend({ changes: z.array(changeSchema).min(1), botCommit: sha });
 export const prJobSchema = testJobSchema.extend({ tests: z.array(commandResultSchema) });
 

@@ -2,7 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { ContextShown } from './context-shown.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { Outcome } from './outcomes.ts';
-import type { CommandResult } from './test-result.ts';
+import type { CommandResult, LimitHit } from './test-result.ts';
 
 /** What a step that ends a cycle knows beyond the job's payload; it goes into the record. */
 export interface CycleDetails {
@@ -13,6 +13,10 @@ export interface CycleDetails {
   branch?: string;
   pr_url?: string;
   warnings?: string[];
+  /** The limit a test run hit (record `limit`). */
+  limit?: LimitHit;
+  /** Names from the gap and whether their definitions were found (record `context_names`). */
+  contextNames?: { found: string[]; missing: string[] };
 }
 
 /** Raised by a stage step to end the cycle for good with a named outcome. Never retried. */

@@ -15,6 +15,6 @@ export { type Edit, parseProposal, type Proposal, proposalJsonSchema, ProposalPa
 export { cycleRecord, type CycleRecord, cycleRecordSchema, describeHistory, leadingRun } from './record.ts';
 export { clearSecrets, redactDeep, redactError, redactText, registerSecrets } from './redact.ts';
 export { retryAfterMs } from './retry-after.ts';
-export { type CommandResult } from './test-result.ts';
+export { type CommandResult, type LimitHit } from './test-result.ts';
 export { estimateTokens, reserveTokensFor, type Usage, usageSchema } from './usage.ts';
 export { conflictNote, NO_MODEL_CALL, refreshCommentText, refreshOutcome, type RefreshRequest } from './refresh.ts';

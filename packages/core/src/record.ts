@@ -3,7 +3,7 @@ import { contextShownSchema } from './context-shown.ts';
 import { inertText } from './inert-text.ts';
 import { modelInfoSchema } from './model-info.ts';
 import { outcomeSchema, type Outcome } from './outcomes.ts';
-import { commandResultSchema } from './test-result.ts';
+import { commandResultSchema, limitHitSchema } from './test-result.ts';
 
 export const cycleRecordSchema = z.object({
   cycle_id: z.string(),
@@ -29,6 +29,10 @@ export const cycleRecordSchema = z.object({
   pr_url: z.string().nullable(),
   /** What went wrong without changing the outcome (a label not applied, a draft refused by the forge). */
   warnings: z.array(z.string()).optional(),
+  /** A limit of tests.limits the run hit (memory, processes, time, output): the machine's bound, so the outcome is infra_failed. */
+  limit: limitHitSchema.optional(),
+  /** The names the gap mentions (`Class.method`, `path:line` …) and whether the prompt found their definitions. */
+  context_names: z.object({ found: z.array(z.string()), missing: z.array(z.string()) }).optional(),
   /** `revise`: a revise cycle on an open bot PR (absent: a cycle that opens a PR). */
   kind: z.enum(['gap', 'revise', 'refresh', 'upkeep']).optional(),
   /** A revise cycle's PR: its number, the cycle that opened it and which revision this is. */

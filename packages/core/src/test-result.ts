@@ -1,5 +1,18 @@
 import { z } from 'zod';
 
+/** A limit of tests.limits the run hit: the machine's bound, not a verdict on the change (infra_failed). */
+export const limitHitSchema = z.object({
+  kind: z.enum(['memory', 'processes', 'time', 'output']),
+  /** The configured bound, in `unit`. */
+  limit: z.number(),
+  unit: z.enum(['MiB', 'threads', 'ms', 'bytes']),
+  /** What was seen (resident MiB at the kill, threads, …) where known. */
+  observed: z.number().nullable(),
+  /** Which mechanism held it: "cgroup", "watchdog", "rlimit", "timer", "counter". */
+  via: z.string(),
+});
+export type LimitHit = z.infer<typeof limitHitSchema>;
+
 export const commandResultSchema = z.object({
   phase: z.enum(['setup', 'test']),
   argv: z.array(z.string()),
@@ -9,5 +22,6 @@ export const commandResultSchema = z.object({
   durationMs: z.number().int().min(0),
   ok: z.boolean(),
   tail: z.string(),
+  limit: limitHitSchema.nullable().optional(),
 });
 export type CommandResult = z.infer<typeof commandResultSchema>;

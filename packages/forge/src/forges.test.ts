@@ -149,13 +149,33 @@ describe('6. Gitea under a ROOT_URL sub-path', () => {
 });
 
 describe('5. Gitea labels: every page, and the organisation', () => {
-  it('a label on page 2 of 50 is found, not created again', async () => {
+  // Gitea's label listings send X-Total-Count and no Link (FACTS.md): the stand-in does the same.
+  it('a label on page 2 of 50 is found, not created again (61 labels, no Link header)', async () => {
     const { forge, fake } = await world('gitea', { pageSize: 50 });
-    for (let i = 0; i < 60; i++) fake.labels.push({ id: 10 + i, name: i === 55 ? 'prbot' : `area/${i}` });
+    for (let i = 0; i < 61; i++) fake.labels.push({ id: 10 + i, name: i === 55 ? 'prbot' : `area/${i}` });
     await forge.openDraft(draft());
+    const listings = fake.requests.filter((r) => /\/repos\/team\/app\/labels\?/.test(r.path) && r.method === 'GET');
+    expect(listings.map((r) => new URL(r.path, 'http://x').searchParams.get('page'))).toEqual(['1', '2']);
     expect(fake.labels.filter((l) => l.name === 'prbot')).toHaveLength(1);
     expect(fake.pulls[0]!.labels).toEqual([65]);
     expect(fake.violations).toEqual([]);
+  });
+
+  it("an organisation's label on page 2 is found, not created in the repository", async () => {
+    const { forge, fake } = await world('gitea', { org: true, pageSize: 50 });
+    for (let i = 0; i < 61; i++) fake.orgLabels.push({ id: 500 + i, name: i === 58 ? 'prbot' : `team/${i}` });
+    await forge.openDraft(draft());
+    expect(fake.labels).toHaveLength(0);
+    expect(fake.pulls[0]!.labels).toEqual([558]);
+  });
+
+  it("a PR's reviews are read past page 1 (Gitea's review listing sends no Link either)", async () => {
+    const { forge, fake } = await world('gitea', { pageSize: 50 });
+    await forge.openDraft(draft({ labels: [] }));
+    const n = fake.pulls[0]!.number;
+    for (let i = 0; i < 55; i++) fake.comment(n, `reviewer-${i}`, `inline ${i}`, { kind: 'review', path: 'src/a.js' });
+    const comments = await (forge as GiteaForge).listPrComments(n);
+    expect(comments.filter((c) => c.kind === 'review')).toHaveLength(55);
   });
 
   it("an organisation's label is used for its repository", async () => {

@@ -143,7 +143,12 @@ export interface PageOptions {
   what: string;
 }
 
-/** Every item of a paginated GET, following `Link: rel="next"` to the end (or the cap, with a warning). */
+/**
+ * Every item of a paginated GET to the end (or the cap, with a warning): following `Link:
+ * rel="next"` where the forge sends one, else counting against `X-Total-Count` (Gitea's label
+ * and review listings send only the count: `page` goes up by one until every item is read or a
+ * page comes back empty).
+ */
 export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOptions): AsyncGenerator<T> {
   let next: string | null = firstPath;
   let pages = 0;
@@ -158,8 +163,18 @@ export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOpt
     const list = Array.isArray(r.body) ? r.body : [];
     items += list.length;
     yield* list;
-    next = nextLink(r.headers.link);
+    next = nextLink(r.headers.link) ?? nextByCount(next, r.headers['x-total-count'], items, list.length);
   }
+}
+
+/** The next page's path when a listing sends no Link: `page` + 1 while fewer than X-Total-Count items were read. */
+function nextByCount(current: string, totalHeader: string | string[] | undefined, read: number, lastPage: number): string | null {
+  const total = Number(Array.isArray(totalHeader) ? totalHeader[0] : totalHeader);
+  if (!Number.isSafeInteger(total) || read >= total || lastPage === 0) return null;
+  const u = new URL(current, 'http://path.invalid');
+  const page = Number(u.searchParams.get('page') ?? '1');
+  u.searchParams.set('page', String((Number.isSafeInteger(page) && page > 0 ? page : 1) + 1));
+  return /^https?:\/\//i.test(current) ? u.href : u.pathname + u.search;
 }
 
 /** A PR from the repository itself (not a fork), whose head branch may be the bot's. */

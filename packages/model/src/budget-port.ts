@@ -18,4 +18,6 @@ export interface Refusal {
   message: string;
   /** When a day refusal lifts (next UTC midnight); null for a cycle cap, which never lifts. */
   retryAt: number | null;
+  /** The cap was reached by requests that failed (refunded, not billed), not by spending. */
+  byRequests?: true;
 }

@@ -15,6 +15,8 @@ export interface LadderBudget {
   reserve(tokens: number): Promise<Reservation | Refusal>;
   settle(r: Reservation, actualTokens: number): Promise<void>;
   release(r: Reservation): Promise<void>;
+  /** Sent and failed without an answer: billing refunded, the request still counted. */
+  refund(r: Reservation): Promise<void>;
 }
 
 export class BudgetRefused extends Error {
@@ -87,10 +89,11 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
       const e = err instanceof ModelCallError ? err : new ModelCallError('connection', (err as Error).message);
       // Only an answer is spending. A provider that answered with a body (not JSON, not a chat
       // completion, too large) may have generated up to max_tokens: keep the reserved bound.
-      // Everything else (5xx, 429, timeout, refused, 4xx) is refunded whole, call included, so an
-      // outage neither burns the day nor walks the cycle into its per-cycle cap (skipped_cost).
+      // Everything else (5xx, 429, timeout, refused, 4xx) is refunded for billing, call included
+      // (an outage is not spending), while the request stays counted: the day's and the cycle's
+      // caps bound the requests a failing provider gets, and its cycles end.
       if (e.kind === 'bad_answer') await budget.settle(reservation, reservation.tokens);
-      else await budget.release(reservation);
+      else await budget.refund(reservation);
       reservation = null;
       if (e.kind === 'rate_limited') throw new ModelRateLimited(rung, e.retryAfterMs ?? 30_000);
       if (e.kind !== 'http' && e.kind !== 'timeout' && e.kind !== 'connection') transientOnly = false;

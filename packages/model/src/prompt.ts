@@ -52,6 +52,16 @@ export function buildPrompt(p: PromptInput): ChatMessage[] {
 function describeContext(c: RepoContext): string {
   const parts: string[] = [];
   const listed = c.map.length;
+  // What the gap names comes first: the body of `FIFOCache.popitem` matters more than the map.
+  if (c.definitions.length) {
+    const defs = c.definitions.map((d) =>
+      d.body === null
+        ? `--- ${d.text}: ${d.path} lines ${d.from}-${d.to} (the file is shown whole below)`
+        : `--- ${d.text}: ${d.path} lines ${d.from}-${d.to}${d.scoped ? '' : ' (not found inside what qualifies it; a definition of the same name)'}\n${d.body}`,
+    );
+    parts.push(`Definitions of what the gap names:\n${defs.join('\n')}`);
+  }
+  if (c.names.missing.length) parts.push(`Named in the gap but not found in the repository: ${c.names.missing.join(', ')}.`);
   parts.push(
     `Repository map (${c.fileCount} files; "path: top-level symbols"${c.mapOmitted ? `; ${listed} listed, ${c.mapOmitted} more paths not listed for lack of room` : ''}):\n${c.map.join('\n')}`,
   );

@@ -18,7 +18,7 @@ export interface BudgetToday {
   resetsAt: string;
 }
 
-const REASONS: Record<number, RefusalReason> = { [-1]: 'day_calls', [-2]: 'day_tokens', [-3]: 'cycle_calls', [-4]: 'cycle_tokens' };
+const REASONS: Record<number, RefusalReason> = { [-1]: 'day_calls', [-2]: 'day_tokens', [-3]: 'cycle_calls', [-4]: 'cycle_tokens', [-6]: 'day_calls', [-7]: 'cycle_calls' };
 const DAY_MS = 86_400_000;
 
 /** The worker's clock is more than a day away from the Redis server's: no bucket to spend. */
@@ -104,7 +104,7 @@ export class Budget {
       granted: false,
       reason,
       retryAt: cycleCap ? null : Number(nextMidnight),
-      message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }),
+      ...(code === -6 || code === -7 ? { byRequests: true as const, message: requestCapMessage(code === -6, this.limits, calls) } : { message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }) }),
     };
   }
 
@@ -114,12 +114,20 @@ export class Budget {
   }
 
   /**
-   * Gives a reservation back whole: the call was never made (a policy said no), or it failed
-   * without an answer (5xx, 429, timeout, refused connection). An outage is not spending, and
-   * a refunded call never counts toward the per-cycle cap.
+   * Gives a reservation back whole, request included: the call was never sent (a policy said
+   * no, the queue was rate-limited before the request).
    */
   async release(r: Reservation): Promise<void> {
-    await this.once('a budget release', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op));
+    await this.once('a budget release', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, -1));
+  }
+
+  /**
+   * A call that was sent and failed without an answer (5xx, 429, timeout, refused connection):
+   * refunded for billing (an outage is not spending), but the request stays counted, so the
+   * day's and the cycle's caps bound how often a failing provider is asked.
+   */
+  async refund(r: Reservation): Promise<void> {
+    await this.once('a budget refund', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, 0));
   }
 
   async today(): Promise<BudgetToday> {
@@ -135,6 +143,12 @@ export class Budget {
       resetsAt: new Date(nextUtcMidnight(now)).toISOString(),
     };
   }
+}
+
+function requestCapMessage(day: boolean, l: BudgetLimits, requests: number): string {
+  return day
+    ? `daily request cap reached (${requests}/${l.callsPerDay} requests today, failed and rate-limited ones included: they are not billed but count as requests)`
+    : `this cycle has made its ${l.perCycle.calls} model requests (failed and rate-limited ones included)`;
 }
 
 function refusalMessage(reason: RefusalReason, l: BudgetLimits, want: number, used: { calls: number; tokens: number }): string {

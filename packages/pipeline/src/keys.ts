@@ -54,6 +54,10 @@ export interface Keys {
   epoch(): string;
   /** Hash: `<queue>|<reason>` → times a worker recreated a queue's BullMQ Worker that stopped consuming. */
   workerRecoveries(): string;
+  /** Sorted set per queue: worker process id → when it last said it serves that queue (ms). */
+  workersAlive(queue: string): string;
+  /** Hash: queue → jobs its workers found stalled (a lock that lapsed: a killed or frozen worker). */
+  stalled(): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -90,5 +94,7 @@ export function keys(prefix: string): Keys {
     dashboardIssueLock: () => k('dashboard-issue-lock'),
     epoch: () => k('epoch'),
     workerRecoveries: () => k('worker-recoveries'),
+    workersAlive: (queue) => k('workers-alive', queue),
+    stalled: () => k('stalled'),
   };
 }

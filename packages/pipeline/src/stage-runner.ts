@@ -273,6 +273,8 @@ export async function endCycle(
     branch: details.branch ?? c.revise?.branch ?? c.refresh?.branch ?? null,
     pr_url: details.pr_url ?? c.revise?.url ?? c.refresh?.url ?? null,
     ...(details.warnings?.length ? { warnings: details.warnings } : {}),
+    ...(details.limit ? { limit: details.limit } : {}),
+    ...((c.contextNames ?? details.contextNames) ? { context_names: c.contextNames ?? details.contextNames } : {}),
     // A revise cycle is recorded like any other, linked to its PR.
     ...(c.revise ? { kind: 'revise' as const, revise_of: { pr: c.revise.pr, cycle: c.revise.originCycle, revision: c.revise.revision, trigger: c.revise.trigger.id } } : {}),
     ...(c.refresh ? { kind: 'refresh' as const, refresh_of: { pr: c.refresh.pr, branch: c.refresh.branch, lease: c.refresh.lease, mode: c.refresh.mode, base: c.baseCommit } } : {}),

@@ -25,11 +25,19 @@ export interface CommitSpec {
 }
 
 /**
+ * The build-time guardrail check, switchable for one purpose: the positive control in
+ * test/sandbox/jobs.test.ts turns it off in its own process to show that a signed job carrying
+ * a workflow file is then pushed. No variable or config field reaches it.
+ */
+export const commitGuardDefence = { check: true };
+
+/**
  * Refuses a change set the guardrails forbid, ending the cycle apply_failed. Runs every time a
  * commit is built or rebuilt (apply, test, pr), so a payload that skipped propose's check (a
  * forged or replayed job) still cannot put `.github/workflows/x.yml` into a pushed commit.
  */
 function assertChangesAllowed(changes: { path: string; action?: string; content: string }[], guard: CommitGuard): void {
+  if (!commitGuardDefence.check) return;
   const refusal = proposalRefusal({ summary: '-', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) }, guard.ctx, guard.limits);
   if (refusal) throw new CycleEnded('apply_failed', `guardrail: ${refusal}`);
 }

@@ -65,6 +65,27 @@ const WORK_TREE_ENV = {
   GIT_CONFIG_VALUE_2: 'false',
 };
 
+/**
+ * The hooks/fsmonitor defence, switchable for one purpose: the positive control in slots.test.ts
+ * turns it off in its own process to show that the planted hook then runs. Nothing outside the
+ * process can reach it (no variable, no config field); production never changes it.
+ */
+export const gitDefences = { hooksAndFsmonitorOff: true };
+
+/** The environment without the hooks/fsmonitor entries when the control turned the defence off. */
+function withHookDefence(env: Record<string, string>): Record<string, string> {
+  if (gitDefences.hooksAndFsmonitorOff) return env;
+  const plain = Object.fromEntries(Object.entries(env).filter(([k]) => !/^GIT_CONFIG_(KEY_\d+|VALUE_\d+|COUNT)$/.test(k)));
+  let n = 0;
+  for (let i = 0; i < Number(env.GIT_CONFIG_COUNT ?? 0); i++) {
+    if (['core.hooksPath', 'core.fsmonitor'].includes(env[`GIT_CONFIG_KEY_${i}`]!)) continue;
+    plain[`GIT_CONFIG_KEY_${n}`] = env[`GIT_CONFIG_KEY_${i}`]!;
+    plain[`GIT_CONFIG_VALUE_${n}`] = env[`GIT_CONFIG_VALUE_${i}`]!;
+    n++;
+  }
+  return { ...plain, GIT_CONFIG_COUNT: String(n) };
+}
+
 /** Runs one git command with an argv array (never a shell). */
 export async function git(args: string[], opts: GitOptions): Promise<GitResult> {
   const explicit = opts.gitDir ? [`--git-dir=${opts.gitDir}`, ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : [])] : [];
@@ -72,7 +93,7 @@ export async function git(args: string[], opts: GitOptions): Promise<GitResult> 
   const r = await execa('git', [...explicit, ...args], {
     cwd: opts.cwd,
     input: opts.input,
-    env: gitEnv(opts.workTree ? mergeConfig(WORK_TREE_ENV, opts.env) : opts.env),
+    env: withHookDefence(gitEnv(opts.workTree ? mergeConfig(WORK_TREE_ENV, opts.env) : opts.env)),
     extendEnv: !opts.isolateEnv,
     reject: false,
     stripFinalNewline: false,

@@ -1,12 +1,13 @@
 export { classify, proposalRefusal, resolveProposal } from './changes.ts';
-export { botCommitSpec, buildCommit, rebuildCommit } from './commit.ts';
+export { botCommitSpec, buildCommit, commitGuardDefence, rebuildCommit } from './commit.ts';
 export { listTree, readBlobs } from './context/objects.ts';
 export { buildRepoContext, type RepoContext } from './context/repo-context.ts';
 export { SnapshotCache } from './context/snapshot.ts';
-export { git } from './git.ts';
+export { git, gitDefences } from './git.ts';
 export { type GuardContext } from './guardrails.ts';
 export { Mirror } from './mirror.ts';
 export { parsePrd, parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd } from './prd.ts';
 export { shrinkRefusal } from './shrink.ts';
 export { shadowDirs, shadowRefusal, testGuardRefusal, truncationRefusal } from './test-guard.ts';
 export { rebuiltChangeSet, stalenessOf } from './staleness.ts';
+export { testSurface } from './test-surface.ts';

@@ -91,6 +91,10 @@ describe('test guard: configuration', () => {
     expect(guard('scripts/test.sh', 'exit 1\n', 'exit 0\n', ctx)).toMatch(/the configured setup or test commands run/);
     expect(guard('Makefile', 'check:\n\tpytest\n', 'check:\n\ttrue\n', ctx)).toMatch(/the configured setup or test commands run/);
     expect(guard('scripts/build.sh', 'a\n', 'b\n', ctx)).toBeNull();
+    // A test file the command names is a test file: it may grow, not shrink (rule 2), and is not frozen whole.
+    const named = { ...CTX, commands: [['node', '--test', 'src/sum.test.ts']] };
+    expect(guard('src/sum.test.ts', JEST, JEST.replace('});\n});\n', "});\n  it('adds zero', () => {\n    expect(sum(0, 0)).toBe(0);\n  });\n});\n"), named)).toBeNull();
+    expect(guard('src/sum.test.ts', JEST, JEST.replace("it('adds',", "it.skip('adds',"), named)).toMatch(/skip\/todo\/only marker/);
   });
 
   it('package.json: the scripts the commands run, runner keys and module resolution are fixed; the rest may change', () => {
@@ -162,5 +166,43 @@ describe('shadowing and truncation', () => {
     expect(whole(file.replace(/export const v39 = 39;\n$/, 'export const last = 39;\n'))).toBeNull();
     const cut = file.split('\n').slice(0, 30).join('\n') + '\n';
     expect(truncationRefusal(...update('src/v.js', file, cut), new Set())).toBeNull();
+  });
+
+  // A test file as libraries keep them: many `it` blocks closing with `});`, then a closing comment.
+  const suite =
+    "import { expect, it } from 'vitest';\nimport { pad } from '../src/pad.js';\n\n" +
+    Array.from({ length: 48 }, (_, i) => `it('pads case ${i}', () => {\n  const s = pad('x${i}', ${i + 3});\n  expect(s.length).toBe(${i + 3});\n  expect(s.trim()).toBe('x${i}');\n  expect(s.endsWith('x${i}')).toBe(true);\n  expect(s).not.toBe('');\n  expect(typeof s).toBe('string');\n});\n`).join('\n') +
+    '\n// end of the pad tests: keep this file free of fixtures\n';
+  const suiteLines = suite.replace(/\n$/, '').split('\n');
+  const block = (name: string) => `\nit('${name}', () => {\n  expect(pad('', 2)).toBe('  ');\n});\n`;
+  const wholeSuite = (content: string) => truncationRefusal(...update('test/pad.test.js', suite, content), new Set(['test/pad.test.js']));
+  it('lets an answer through that appends a test after the last line, whose `});` occurs earlier in the file', () => {
+    expect(suiteLines.length).toBeGreaterThan(400);
+    expect(suiteLines.at(-1)).toMatch(/^\/\/ end of the pad tests/);
+    expect(wholeSuite(suite + block('pads nothing'))).toBeNull();
+    expect(wholeSuite(suite + block('pads nothing') + block('pads twice'))).toBeNull();
+    // Appended before the closing comment, and with a test changed on the way.
+    expect(wholeSuite(suite.replace('\n// end of the pad tests', `${block('pads nothing')}\n// end of the pad tests`))).toBeNull();
+    expect(wholeSuite(suite.replace("pad('x7', 10)", "pad('x7', 10, ' ')") + block('pads nothing'))).toBeNull();
+    // The end replaced by lines of the answer's own is a rewrite, not a cut.
+    expect(wholeSuite(suiteLines.slice(0, -12).join('\n') + block('pads nothing'))).toBeNull();
+  });
+  it('still refuses real cuts of that file, at every line, with or without a change before the cut', () => {
+    for (let n = 4; n < suiteLines.length - 3; n += 7) {
+      const gone = suiteLines.length - n;
+      expect(wholeSuite(suiteLines.slice(0, n).join('\n') + '\n')).toMatch(new RegExp(`stops at line ${n} of ${suiteLines.length} and the remaining ${gone} lines are gone`));
+      const edited = suiteLines.slice(0, n).map((l) => l.replace("'x1'", "'y1'"));
+      expect(wholeSuite(edited.join('\n') + '\n')).toMatch(/stops at line \d+ of \d+ and the remaining \d+ lines are gone/);
+    }
+    // A rewrite too large for the aligning diff (every other line changed) is still judged whole.
+    const big = Array.from({ length: 4000 }, (_, i) => `export const w${i} = ${i};`);
+    const odd = (l: string, i: number) => (i % 2 ? l.replace(' = ', ' = 1 + ') : l);
+    // The Change is built by hand: truncationRefusal reads no line counts.
+    const bigUpdate = (after: string[]) => truncationRefusal([{ path: 'src/w.js', action: 'UPDATE', mode: '100644', content: after.join('\n') + '\n' }], new Map([['src/w.js', big.join('\n') + '\n']]), new Set(['src/w.js']));
+    expect(bigUpdate(big.slice(0, 3501).map(odd))).toMatch(/stops at line 3501 of 4000/);
+    expect(bigUpdate([...big.map(odd), 'export const more = 1;'])).toBeNull();
+    // Cut mid-line, after a `});` that also closes every earlier test.
+    const at = suiteLines.indexOf('});', 200);
+    expect(wholeSuite(suiteLines.slice(0, at + 2).join('\n') + '\n' + suiteLines[at + 2]!.slice(0, 5))).toMatch(new RegExp(`stops at line ${at + 3} of ${suiteLines.length} \\(mid-line\\)`));
   });
 });

@@ -1,9 +1,11 @@
 import path from 'node:path/posix';
-import picomatch from 'picomatch';
+import { diffArrays } from 'diff';
 import { countLines, type Change } from '@prbot/core';
 import { isTestFile } from './context/related.ts';
 import { canonicalPath } from './guardrails.ts';
 import { countTestCases } from './shrink.ts';
+import { selectionRefusal } from './test-selection.ts';
+import { commandSurface, type TestSurface } from './test-surface.ts';
 
 /**
  * The test guard: the bot never weakens the suite that judges it. A green run only means something
@@ -13,10 +15,9 @@ import { countTestCases } from './shrink.ts';
  * `conftest.py` that drops every item, `"test": "true"`, a stub module that shadows the real one),
  * so the guard is a policy over what a change may do to the *test surface*, not a list of examples:
  *
- * 1. Test configuration is not the bot's to write: runner configs, pytest/tox files, conftest.py,
- *    interpreter start-up hooks, mocks and snapshots, every file the configured setup and test
- *    commands name, and the test-relevant parts of manifests (package.json scripts the commands run
- *    and runner keys; `[tool.pytest…]` and similar sections). ADD or UPDATE alike.
+ * 1. Test configuration is not the bot's to write: what decides which tests run and how, per
+ *    ecosystem, is one table (test-selection.ts, TEST_SELECTION_RULES), ADD or UPDATE alike; and
+ *    every file and package.json script the configured commands reach (test-surface.ts).
  * 2. An existing test file may grow; it may not lose or disable what it checks: the number of test
  *    cases and assertions cannot drop, skip/todo/only markers, early exits, dead `if (false)`
  *    guards and tautological assertions cannot be added, no imported module may disappear, and its
@@ -35,164 +36,39 @@ export interface TestGuardContext {
   cacheDirs: string[];
   /** guardrails.maxShrink, applied to test files without the gap's say. */
   maxShrink: number;
+  /** What the commands reach in the base tree (`testSurface`); their own words alone when absent. */
+  surface?: TestSurface;
 }
-
-/** Runner configuration and hooks that decide which tests run and how (canonical, case-folded). */
-const TEST_CONFIG_GLOBS = [
-  '**/{vitest,jest,playwright,cypress,karma,wdio,nightwatch}.*',
-  '**/{vite,ava,mocha,tap,c8,nyc,uvu,tsd,web-test-runner,wtr,protractor}.{config,conf,setup}.*',
-  '**/.{mocharc,c8rc,nycrc,taprc,babelrc,swcrc}*',
-  '**/bunfig.toml',
-  '**/{pytest.ini,.pytest.ini,conftest.py,tox.ini,noxfile.py,.coveragerc,sitecustomize.py,usercustomize.py}',
-  '**/*.pth',
-  '**/__mocks__/**',
-  '**/__snapshots__/**',
-  '**/*.snap',
-  '**/.cargo/config*',
-  '**/.config/nextest.toml',
-];
-const isTestConfig = picomatch(TEST_CONFIG_GLOBS, { dot: true, nocase: true });
 
 /** Directories test runs import from rather than from the tree: never written by the bot. */
 const DEPENDENCY_DIRS = ['node_modules', 'bower_components', 'jspm_packages', '.venv', 'venv', 'site-packages', '__pycache__', '.tox', '.nox', '.pnp'];
 
-/** package.json keys runners read their configuration from. */
-const RUNNER_KEYS = ['jest', 'ava', 'mocha', 'c8', 'nyc', 'tap', 'vitest', 'xo', 'tsd', 'eslintConfig', 'babel'];
-/** package.json keys that say which file a module name resolves to: existing entries must stay as they are. */
-const RESOLUTION_KEYS = ['main', 'module', 'exports', 'imports', 'browser', 'type'];
-/** npm lifecycle scripts that run during install (setup), and around `test`. */
-const LIFECYCLE = ['preinstall', 'install', 'postinstall', 'prepare', 'pretest', 'test', 'posttest'];
-/** TOML/INI sections that configure test runs (pyproject.toml, setup.cfg, tox.ini). */
-const TEST_SECTION = /^\[\s*(?:tool[.:](?:pytest|coverage|tox|nox|hatch\.envs)|pytest|coverage:|testenv)[^\]]*\]/i;
-
 /** Why the change set weakens the test surface, or null. */
 export function testGuardRefusal(changes: Change[], base: Map<string, string>, ctx: TestGuardContext): string | null {
-  const named = namedByCommands(ctx.commands);
+  const surface = ctx.surface ?? commandSurface(ctx.commands);
   for (const c of changes) {
     if (c.action === 'NOOP') continue;
     const refusal =
-      configRefusal(c, base.get(c.path), named, ctx) ?? runEnderRefusal(c, base.get(c.path)) ?? (c.action === 'UPDATE' ? testFileRefusal(c, base.get(c.path), ctx.maxShrink) : null);
+      configRefusal(c, base.get(c.path), surface, ctx) ?? runEnderRefusal(c, base.get(c.path)) ?? (c.action === 'UPDATE' ? testFileRefusal(c, base.get(c.path), ctx.maxShrink) : null);
     if (refusal) return refusal;
   }
   return null;
 }
 
-function configRefusal(c: Change, old: string | undefined, named: Named, ctx: TestGuardContext): string | null {
+function configRefusal(c: Change, old: string | undefined, surface: TestSurface, ctx: TestGuardContext): string | null {
   const canon = canonicalPath(c.path);
   const verb = c.action === 'ADD' ? 'adds' : 'changes';
   const dirs = [...DEPENDENCY_DIRS, ...ctx.cacheDirs.map((d) => canonicalPath(d.replace(/^\.\/|\/$/g, '')))];
   const segs = canon.split('/');
   const dep = dirs.find((d) => segs.slice(0, -1).includes(d) || (d.includes('/') && (canon.startsWith(`${d}/`) || canon.includes(`/${d}/`))));
   if (dep) return `${c.path}: the change ${verb} a file under ${dep}/, where test runs load dependencies from instead of the repository's own code`;
-  if (isTestConfig(canon)) return `${c.path}: the change ${verb} test configuration (which tests run and how is not the bot's to decide)`;
+  const selection = selectionRefusal(c.path, canon, c.action === 'ADD' ? undefined : old, c.content, surface);
+  if (selection) return selection;
   // An existing one: a command naming a file the base lacks fails on every cycle today, so there is no suite there to weaken.
-  if (c.action === 'UPDATE' && named.files.has(canon)) return `${c.path}: the change edits a file the configured setup or test commands run`;
-  if (c.action !== 'UPDATE' || old === undefined) return null;
-  const name = path.basename(canon);
-  if (name === 'package.json') return packageJsonRefusal(c.path, old, c.content, named.scripts);
-  if (name === 'pyproject.toml' || name === 'setup.cfg') {
-    const a = testSections(old);
-    const b = testSections(c.content);
-    for (const [head, body] of a) if (b.get(head) !== body) return `${c.path}: the change edits or removes the test configuration section ${head}`;
-    for (const head of b.keys()) if (!a.has(head)) return `${c.path}: the change adds the test configuration section ${head}`;
-  }
+  // A test file the commands name (`node --test test/a.test.js`) may grow like any test file (rule 2 judges it).
+  const isTests = isTestFile(c.path) || (old !== undefined && countTestCases(withoutComments(old, c.path)) > 0);
+  if (c.action === 'UPDATE' && surface.files.has(canon) && !isTests) return `${c.path}: the change edits a file the configured setup or test commands run (rule any.command-files)`;
   return null;
-}
-
-function packageJsonRefusal(p: string, before: string, after: string, scripts: Set<string>): string | null {
-  const a = parseObject(before);
-  if (!a) return null; // not JSON at base: nothing to compare (the tests will say)
-  const b = parseObject(after);
-  if (!b) return `${p}: the change leaves package.json unparseable`;
-  const sa = (a.scripts ?? {}) as Record<string, unknown>;
-  const sb = (b.scripts ?? {}) as Record<string, unknown>;
-  const guardedScripts = new Set([...LIFECYCLE, ...scripts].flatMap((s) => [s, `pre${s}`, `post${s}`]));
-  for (const k of new Set([...Object.keys(sa), ...Object.keys(sb)])) {
-    if ((guardedScripts.has(k) || /^test[:-]/.test(k)) && JSON.stringify(sa[k]) !== JSON.stringify(sb[k])) {
-      return `${p}: the change edits the "${k}" script, which the setup or test commands run`;
-    }
-  }
-  // Tools the guarded scripts call read their options from a key of the same name (`"ava": {…}`).
-  const tools = new Set([...RUNNER_KEYS, ...[...guardedScripts].flatMap((k) => String(sa[k] ?? '').split(/[^A-Za-z0-9_-]+/))]);
-  for (const k of tools) {
-    if (k && JSON.stringify(a[k]) !== JSON.stringify(b[k])) return `${p}: the change edits the "${k}" key, configuration of a tool the tests run`;
-  }
-  for (const k of RESOLUTION_KEYS) {
-    const gone = lostLeaves(a[k], b[k], k);
-    if (gone) return `${p}: the change repoints "${gone}", which decides which file the tests import (entries may be added, not changed)`;
-  }
-  return null;
-}
-
-function parseObject(s: string): Record<string, unknown> | null {
-  try {
-    const v = JSON.parse(s) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The first leaf (as a dotted path) of `a` that `b` lacks or changes, or null. */
-function lostLeaves(a: unknown, b: unknown, at: string): string | null {
-  if (a === undefined) return null;
-  if (a === null || typeof a !== 'object') return JSON.stringify(a) === JSON.stringify(b) ? null : at;
-  if (b === null || typeof b !== 'object' || Array.isArray(a) !== Array.isArray(b)) return at;
-  for (const [k, v] of Object.entries(a)) {
-    const gone = lostLeaves(v, (b as Record<string, unknown>)[k], `${at}.${k}`);
-    if (gone) return gone;
-  }
-  return null;
-}
-
-function testSections(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let head: string | null = null;
-  for (const line of text.split('\n')) {
-    if (/^\s*\[/.test(line)) head = TEST_SECTION.test(line.trim()) ? line.trim() : null;
-    if (head !== null) out.set(head, (out.get(head) ?? '') + line.trimEnd() + '\n');
-  }
-  return out;
-}
-
-interface Named {
-  /** Canonical repository paths the commands name (scripts, Makefiles, tox.ini …). */
-  files: Set<string>;
-  /** package.json scripts the commands run (`npm test` → test, `pnpm run check` → check). */
-  scripts: Set<string>;
-}
-
-const RUNS_MAKEFILE: Record<string, string[]> = {
-  make: ['makefile', 'gnumakefile'],
-  gmake: ['makefile', 'gnumakefile'],
-  just: ['justfile', '.justfile'],
-  task: ['taskfile.yml', 'taskfile.yaml'],
-  tox: ['tox.ini'],
-  nox: ['noxfile.py'],
-  rake: ['rakefile'],
-};
-
-function namedByCommands(commands: string[][]): Named {
-  const files = new Set<string>();
-  const scripts = new Set<string>();
-  for (const argv of commands) {
-    const [cmd = '', ...args] = argv;
-    const prog = path.basename(cmd);
-    for (const f of RUNS_MAKEFILE[prog] ?? []) files.add(f);
-    if (['npm', 'pnpm', 'yarn', 'bun'].includes(prog)) {
-      const words = args.filter((a) => !a.startsWith('-'));
-      if (words[0] === 'test' || words[0] === 't') scripts.add('test');
-      else if ((words[0] === 'run' || words[0] === 'run-script') && words[1]) scripts.add(words[1]);
-      else if (prog !== 'npm' && words[0] && !['install', 'i', 'ci', 'add', 'exec', 'dlx', 'x'].includes(words[0])) scripts.add(words[0]);
-    }
-    // A relative path the command runs or reads (`sh scripts/test.sh`, `node test/run.js`).
-    for (const a of [cmd, ...args]) {
-      if (a.startsWith('-') || a.startsWith('/') || a.endsWith('/') || /\s/.test(a) || !/[/.]/.test(a) || a.includes('..')) continue;
-      const p = path.normalize(a.replace(/^\.\//, ''));
-      if (/\.[A-Za-z0-9]+$/.test(p) || p.includes('/')) files.add(canonicalPath(p));
-    }
-  }
-  return { files, scripts };
 }
 
 /** Markers that stop a test from running or from failing (counted per file; more of them is a refusal). */
@@ -291,6 +167,9 @@ function testFileRefusal(c: Change, old: string | undefined, maxShrink: number):
  * A whole-content UPDATE that stops partway through the base file: the base's last lines are gone
  * and nothing follows where the answer stops, as when a model's output limit cut the file off. An
  * intended removal at the end of a file is expressed as an edit, which names what it removes.
+ * Decided from the whole answer aligned against the base (a line diff), never from one line: an
+ * answer that keeps the base's end and appends after it, or replaces the end with lines of its
+ * own, is not cut off, whatever its last line happens to match earlier in the file.
  */
 export function truncationRefusal(changes: Change[], base: Map<string, string>, wholeContent: Set<string>): string | null {
   for (const c of changes) {
@@ -299,23 +178,67 @@ export function truncationRefusal(changes: Change[], base: Map<string, string>, 
     if (old === undefined) continue;
     const oldLines = old.replace(/\n$/, '').split('\n');
     const newLines = c.content.replace(/\n$/, '').split('\n');
-    // Where the answer's last line stands in the base (the last place it does); a last line that
-    // is no base line but the start of the one after the answer's previous line was cut mid-line.
-    const last = newLines[newLines.length - 1] ?? '';
-    let at = oldLines.lastIndexOf(last);
-    let mid = false;
-    if (at === -1 && newLines.length >= 2 && last.trim()) {
-      const prev = oldLines.lastIndexOf(newLines[newLines.length - 2]!);
-      if (prev !== -1 && prev + 1 < oldLines.length && oldLines[prev + 1]!.startsWith(last)) {
-        at = prev + 1;
-        mid = true;
-      }
-    }
-    const gone = at === -1 ? 0 : oldLines.length - 1 - at;
-    if (at !== -1 && gone >= 3) {
-      return `${c.path}: the answer's whole content stops at line ${at + 1} of ${oldLines.length}${mid ? ' (mid-line)' : ''} and the remaining ${gone} lines are gone, as when an answer is cut off by the model's output limit; remove lines with edits instead`;
+    const cut = cutOffAt(oldLines, newLines);
+    if (!cut) continue;
+    const gone = oldLines.length - 1 - cut.at;
+    if (gone >= 3) {
+      return `${c.path}: the answer's whole content stops at line ${cut.at + 1} of ${oldLines.length}${cut.mid ? ' (mid-line)' : ''} and the remaining ${gone} lines are gone, as when an answer is cut off by the model's output limit; remove lines with edits instead`;
     }
   }
+  return null;
+}
+
+/** A line of closing brackets and punctuation only (or blank): no identity of its own. */
+const closingOnly = (l: string) => /^[\s)}\];,>]*$/.test(l);
+
+/** Edit distance (lines) beyond which the aligning diff gives up for the cheaper in-order match. */
+const MAX_ALIGN_EDITS = 500;
+
+/**
+ * Where the answer stops in the base (0-based base line), or null when something of the answer's
+ * own follows its last base-aligned line (an append or a new ending). `mid`: the answer's last line
+ * is the start of the base line after that point (cut mid-line).
+ */
+function cutOffAt(oldLines: string[], newLines: string[]): { at: number; mid: boolean } | null {
+  // The base beyond the answer's length plus slack cannot align with anything: leave it out of the diff.
+  const window = oldLines.slice(0, newLines.length + MAX_ALIGN_EDITS);
+  const parts = diffArrays(window, newLines, { maxEditLength: MAX_ALIGN_EDITS });
+  let at = -1;
+  let tail: string[] = [];
+  if (parts) {
+    let o = 0;
+    for (const p of parts) {
+      if (p.added) tail.push(...p.value);
+      else if (p.removed) o += p.value.length;
+      else if (tail.some((l) => l.trim() !== '') && p.value.every(closingOnly)) {
+        // A closer (`});`) after lines of the answer's own closes those lines; that the base has
+        // the same closer somewhere says nothing about where the answer stops.
+        tail.push(...p.value);
+        o += p.value.length;
+      } else {
+        o += p.value.length;
+        at = o - 1;
+        tail = [];
+      }
+    }
+  } else {
+    // Too different for the diff's bound: match answer lines in order to their next base occurrence.
+    let o = 0;
+    for (const l of newLines) {
+      const i = oldLines.indexOf(l, o);
+      if (i === -1) tail.push(l);
+      else {
+        at = i;
+        o = i + 1;
+        tail = [];
+      }
+    }
+  }
+  if (at === -1) return null;
+  const own = tail.filter((l) => l.trim() !== '');
+  if (own.length === 0) return { at, mid: false };
+  const next = oldLines[at + 1];
+  if (own.length === 1 && tail.at(-1) === own[0] && next !== undefined && next !== own[0] && next.startsWith(own[0]!)) return { at: at + 1, mid: true };
   return null;
 }
 

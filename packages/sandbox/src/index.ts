@@ -1,5 +1,7 @@
+export { delegatedCgroup, RunCgroup } from './cgroup.ts';
+export { memoryGuard } from './memory-guard.ts';
 export { tryFileLock } from './pidlock.ts';
 export { SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';
-export { SlotPool } from './slots.ts';
+export { SlotPool, slotLockDefence } from './slots.ts';
 export { runTestPlan } from './test-plan.ts';
-export { acquireTestUser, runCommand, testsShareWorkerUser, type TestUser } from './test-run.ts';
+export { acquireTestUser, type MemoryGuard, runCommand, type RunOptions, testsShareWorkerUser, type TestUser } from './test-run.ts';

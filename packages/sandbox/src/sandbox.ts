@@ -14,8 +14,9 @@ export const SANDBOX_TMP = '/tmp';
 export const SANDBOX_READY = 'prbot-sandbox-ready';
 
 export interface SandboxLimits {
-  memoryMb: number;
   processes: number;
+  /** RLIMIT_AS per process, in MiB; unset: none (the run's resident memory is held by a cgroup or the watchdog). */
+  addressSpaceMb?: number | null;
 }
 
 /** One command's sandbox: who runs it, what it may write, whether it has a network. */
@@ -99,7 +100,9 @@ export function sandboxArgv(spec: SandboxSpec, argv: string[], fds?: SandboxFds 
  */
 export function limitsShim(limits: SandboxLimits): string {
   const n = limits.processes;
-  return [`ulimit -c 0`, `{ ulimit -u ${n} 2>/dev/null || ulimit -p ${n}; }`, `ulimit -v ${limits.memoryMb * 1024}`].join(' && ');
+  const steps = [`ulimit -c 0`, `{ ulimit -u ${n} 2>/dev/null || ulimit -p ${n}; }`];
+  if (limits.addressSpaceMb) steps.push(`ulimit -v ${limits.addressSpaceMb * 1024}`);
+  return steps.join(' && ');
 }
 
 /** /bin, /lib … are symlinks into /usr on merged-/usr systems: recreate the link, else bind the dir. */
@@ -160,6 +163,14 @@ export async function freshDir(dir: string, owner: { uid: number; gid: number } 
   if (owner) await chown(dir, owner.uid, owner.gid); // no chown(1) process: a spawn costs more than the call
 }
 
+/**
+ * A cycle's $HOME or $TMPDIR removed when the cycle ends (passed or failed): what its tests left
+ * (a 100 MB file, a cache) does not sit on the disk until the slot's next cycle.
+ */
+export async function dropScratch(dir: string): Promise<void> {
+  await removeTree(dir); // any depth, never through a link: the tests wrote it
+}
+
 /** Whether `name` is an executable file in a directory of PATH (what spawning it would find). */
 function onPath(name: string): boolean {
   return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
@@ -213,9 +224,9 @@ export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: strin
  * /proc/self/limits that the process, address-space and core limits are in force, soft and hard.
  */
 export function limitsProblem(procLimits: string, limits: SandboxLimits): string | null {
-  const want: [string, number][] = [
+  const want: [string, number | 'unlimited'][] = [
     ['Max processes', limits.processes],
-    ['Max address space', limits.memoryMb * 1024 * 1024],
+    ['Max address space', limits.addressSpaceMb ? limits.addressSpaceMb * 1024 * 1024 : 'unlimited'],
     ['Max core file size', 0],
   ];
   for (const [name, value] of want) {

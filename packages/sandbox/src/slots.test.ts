@@ -61,9 +61,54 @@ describe('SlotPool', () => {
     await writeFile(path.join(evil, 'hooks', 'post-checkout'), `#!/bin/sh\ntouch ${marker}\n`);
     await chmod(path.join(evil, 'hooks', 'post-checkout'), 0o755);
     await writeFile(path.join(slot.dir, '.git'), `gitdir: ${evil}\n`);
+    // Positive control: the planted `.git` is a working attack. git run in the work tree without
+    // the explicit --git-dir (and without the removal before it) finds it and runs its hook.
+    await mkdir(path.join(evil, 'objects', 'info'), { recursive: true });
+    await writeFile(path.join(evil, 'objects', 'info', 'alternates'), `${path.join(mirror.dir, 'objects')}\n`); // the real objects, borrowed
+    const control = path.join(dir, 'control-tree');
+    await execa('cp', ['-a', slot.dir, control]);
+    await execa('git', ['checkout', '--quiet', '--force', '--detach', head], { cwd: control, env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, reject: false });
+    expect(existsSync(marker)).toBe(true);
+    await rm(marker);
     await pool.moveTo(slot, head, []);
     expect(existsSync(marker)).toBe(false);
     expect(existsSync(path.join(slot.dir, '.git'))).toBe(false);
+    await slot.release();
+  });
+
+  it("runs no hook and no fsmonitor named by the slot's own git dir; with that one defence off, both run", async () => {
+    const pool = new SlotPool(mirror, path.join(dir, 'work7'));
+    const slot = await pool.acquire();
+    const head = await mirror.resolve('main');
+    await pool.moveTo(slot, head, []);
+    const { existsSync } = await import('node:fs');
+    const { mkdir, chmod, appendFile } = await import('node:fs/promises');
+    const hookRan = path.join(dir, 'own-hook-ran');
+    const monitorRan = path.join(dir, 'own-fsmonitor-ran');
+    // What a config written into the git dir (by anyone) would make root's git run.
+    await mkdir(path.join(slot.gitDir, 'hooks'), { recursive: true });
+    await writeFile(path.join(slot.gitDir, 'hooks', 'post-checkout'), `#!/bin/sh\ntouch ${hookRan}\n`);
+    await chmod(path.join(slot.gitDir, 'hooks', 'post-checkout'), 0o755);
+    const monitor = path.join(dir, 'fsmonitor.sh');
+    await writeFile(monitor, `#!/bin/sh\ntouch ${monitorRan}\nexit 1\n`);
+    await chmod(monitor, 0o755);
+    await appendFile(path.join(slot.gitDir, 'config'), `[core]\n\tfsmonitor = ${monitor}\n`);
+    await writeFile(path.join(slot.dir, 'README.md'), 'changed, so the checkout has work to do');
+    await pool.moveTo(slot, head, []);
+    expect(existsSync(hookRan)).toBe(false);
+    expect(existsSync(monitorRan)).toBe(false);
+    // Positive control: the same move with core.hooksPath=/dev/null and core.fsmonitor=false
+    // taken out of git's environment (and nothing else changed) runs both.
+    const { gitDefences } = await import('@prbot/repo');
+    gitDefences.hooksAndFsmonitorOff = false;
+    try {
+      await writeFile(path.join(slot.dir, 'README.md'), 'changed again');
+      await pool.moveTo(slot, head, []);
+    } finally {
+      gitDefences.hooksAndFsmonitorOff = true;
+    }
+    expect(existsSync(hookRan)).toBe(true);
+    expect(existsSync(monitorRan)).toBe(true);
     await slot.release();
   });
 

@@ -1,8 +1,10 @@
 import path from 'node:path';
 import type { Config } from '@prbot/config';
-import type { CommandResult } from '@prbot/core';
+import { InfraError, type CommandResult, type LimitHit } from '@prbot/core';
+import { memoryGuard } from './memory-guard.ts';
+import { packageManagerPlan, readPackageManagerPin } from './package-manager.ts';
 import { digestTestOutput } from './digest.ts';
-import { freshDir, SANDBOX_HOME, SANDBOX_TMP } from './sandbox.ts';
+import { dropScratch, freshDir, SANDBOX_HOME, SANDBOX_TMP } from './sandbox.ts';
 import { handTo, lastSlotUid, rememberSlotUid, type Slot } from './slots.ts';
 import { acquireTestUser, runCommand, testEnvironment, type TestUser } from './test-run.ts';
 
@@ -30,6 +32,8 @@ export interface TestPlanOptions {
 /** The target's tests ran and one failed: the reason quotes the runner's own digest. */
 interface TestPlanFailure {
   reason: string;
+  /** Set when the run hit one of tests.limits: the machine's bound, not the change's failure (infra_failed). */
+  limit?: LimitHit;
 }
 
 export interface TestPlanResult {
@@ -47,11 +51,13 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
   const sandboxed = t.sandbox === 'bwrap';
   let user: TestUser | null = null;
   let handed: Promise<void> = Promise.resolve();
+  let scratch: string[] = [];
   try {
     const previous = await lastSlotUid(slot);
     user = await acquireTestUser(t.runAs, previous);
     const home = path.join(o.workdir, 'home', `slot-${slot.index}`);
     const tmp = path.join(o.workdir, 'tmp', `slot-${slot.index}`);
+    scratch = [home, tmp];
     await Promise.all([freshDir(home, user), freshDir(tmp, user)]);
     // The work tree goes to the run's uid while the first command's sandbox is being built
     // (runCommand's gate): no test code runs before this has finished.
@@ -62,21 +68,34 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
       await rememberSlotUid(slot, owner.uid);
     })();
     handed.catch(() => {}); // awaited through the first command's gate and again after the loop
-    const env = sandboxed
-      ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...t.env }, SANDBOX_HOME, o.env)
-      : testEnvironment(t.envAllow, { TMPDIR: tmp, ...t.env }, home, o.env);
-    const plan = [...t.setup.map((argv) => ({ phase: 'setup' as const, argv })), ...t.commands.map((argv) => ({ phase: 'test' as const, argv }))];
+    // A `packageManager` pin in package.json: fetched during setup with a network, else the
+    // version switch is off (it would hang without one); a probe shows which version runs.
+    const pin = await readPackageManagerPin(slot.dir);
+    const commands = [...t.setup, ...t.commands];
+    let pm = packageManagerPlan(pin, commands, { setupNetwork: t.network === 'setup' });
+    const envNow = () =>
+      sandboxed
+        ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...pm.env, ...t.env }, SANDBOX_HOME, o.env)
+        : testEnvironment(t.envAllow, { TMPDIR: tmp, ...pm.env, ...t.env }, home, o.env);
+    const plan = [
+      ...(pm.probe ? [{ phase: 'setup' as const, argv: pm.probe, probe: true }] : []),
+      ...t.setup.map((argv) => ({ phase: 'setup' as const, argv, probe: false })),
+      ...t.commands.map((argv) => ({ phase: 'test' as const, argv, probe: false })),
+    ];
     const results: CommandResult[] = [];
+    const memory = { limitMb: t.limits.memoryMb, guard: (await memoryGuard(t.limits.memoryVia)).guard };
     for (const [i, cmd] of plan.entries()) {
       const output = o.output();
       const started = (i === 0 ? handed : Promise.resolve()).then(() => o.onCommand(i, plan.length, cmd.argv));
       const timeoutMs = cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs;
       const r = await runCommand(cmd.phase, cmd.argv, {
         cwd: slot.dir,
-        env,
+        env: envNow(),
         timeoutMs,
         tailBytes: t.tailBytes,
         outputBytes: t.limits.outputBytes,
+        memory,
+        processes: t.limits.processes,
         signal: o.signal,
         user,
         sandbox: sandboxed
@@ -85,9 +104,31 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
         onLine: output.line,
         gate: started,
       });
+      if (cmd.probe && !o.signal?.aborted) {
+        // Which package manager and version ran: in the job log and the record's command list.
+        const version = r.tail.trim().split('\n').at(-1)?.trim() ?? '';
+        if (!r.ok && !pm.degraded && pm.pin) {
+          // The pinned version could not be fetched: once more with the switch off.
+          output.line(`[prbot] ${pm.pin.tool}@${pm.pin.version} could not be fetched: ${version.slice(0, 300)}`);
+          pm = packageManagerPlan(pin, commands, { setupNetwork: true, fetchFailed: r.tail.trim().split('\n').find((l) => l.trim()) ?? version });
+          plan.splice(i + 1, 0, cmd);
+          await output.flush();
+          continue;
+        }
+        if (!r.ok) throw new InfraError(`the package manager could not start in the sandbox (\`${cmd.argv.join(' ')}\`: ${version.slice(0, 200)}); ${pm.note ?? ''}`);
+        const line = `[prbot] package manager: ${cmd.argv[0]} ${version} ran${pm.note ? `; ${pm.note}` : ''}`;
+        output.line(line);
+        await output.flush();
+        results.push({ ...r, tail: `${r.tail}\n${line}\n` });
+        continue;
+      }
       await output.flush();
       results.push(r);
       if (o.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
+      if (!r.ok && r.limit) {
+        const l = r.limit;
+        return { results, failure: { limit: l, reason: `limit: ${cmd.phase} command \`${cmd.argv.join(' ')}\` hit tests.limits (${l.kind}: ${l.limit} ${l.unit}${l.observed !== null ? `, saw ${l.observed}` : ''}, held by ${l.via}); raise the limit if this run is legitimate:\n${digestTestOutput(r.tail).text}` } };
+      }
       if (!r.ok) {
         const how = r.timedOut ? `timed out after ${timeoutMs} ms` : `exit code ${r.exitCode ?? r.signal}`;
         return { results, failure: { reason: `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}):\n${digestTestOutput(r.tail).text}` } };
@@ -97,6 +138,10 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
     return { results, failure: null };
   } finally {
     await handed.catch(() => {}); // a chown still running must not outlive the slot and uid locks
+    // Emptied while the slot is still ours (the run's processes are gone: runCommand swept its
+    // uid). A failure here must not replace the run's result; the slot's next cycle empties
+    // them again (freshDir), and fails with InfraError if it cannot.
+    await Promise.all(scratch.map((d) => dropScratch(d))).catch(() => {});
     await user?.release();
   }
 }

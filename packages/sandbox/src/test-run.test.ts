@@ -75,6 +75,12 @@ describe('runCommand', () => {
     expect(r.timedOut).toBe(false);
     expect(r.tail).toMatch(/more than 200000 bytes of output/);
   });
+
+  it('positive control: without outputBytes the same flood runs on until the timeout stops it', async () => {
+    const r = await runCommand('test', ['node', '-e', 'setInterval(() => console.log("x".repeat(10000)), 1)'], { ...base(), timeoutMs: 1500 });
+    expect(r.timedOut).toBe(true);
+    expect(r.tail).not.toMatch(/bytes of output/);
+  });
 });
 
 describe('testEnvironment', () => {
@@ -114,7 +120,7 @@ describe('runCommand gate', () => {
 });
 
 describe('sandbox limits shim', () => {
-  const limits = { memoryMb: 300, processes: 77 };
+  const limits = { addressSpaceMb: 300, processes: 77 };
   it('sets processes, address space and core size, soft and hard, in this host\'s /bin/sh', async () => {
     const r = await execa('/bin/sh', ['-c', `${limitsShim(limits)} && cat /proc/self/limits`]);
     expect(limitsProblem(r.stdout, limits)).toBeNull();

@@ -6,7 +6,17 @@ import type { Writable } from 'node:stream';
 import { tryFileLock } from './pidlock.ts';
 import { InfraError } from '@prbot/core';
 import { resolveProgram, SANDBOX_READY, sandboxArgv, visibleInSandbox, type SandboxSpec } from './sandbox.ts';
-import type { CommandResult } from '@prbot/core';
+import type { CommandResult, LimitHit } from '@prbot/core';
+import { RunCgroup, type CgroupParent } from './cgroup.ts';
+import { startWatchdog, type WatchReport } from './memory-watchdog.ts';
+import { runProcesses } from './run-processes.ts';
+
+/**
+ * How a run's resident memory is held to tests.limits.memoryMb: a cgroup of its own under the
+ * worker's delegated cgroup v2 (memory.max, pids.max; the kernel counts), else the watchdog
+ * (samples /proc); "off" only for tests that show what a limit prevents.
+ */
+export type MemoryGuard = { kind: 'cgroup'; parent: CgroupParent } | { kind: 'watchdog'; intervalMs?: number } | { kind: 'off' };
 
 export interface RunOptions {
   cwd: string;
@@ -29,6 +39,10 @@ export interface RunOptions {
    * write). If it rejects, the waiting sandbox is killed and runCommand rejects with its error.
    */
   gate?: Promise<unknown>;
+  /** The run's resident memory (all its processes together), in MiB, and what holds it. */
+  memory?: { limitMb: number; guard: MemoryGuard } | null;
+  /** tests.limits.processes, to tell a run that hit it (pids.max, or the watchdog's thread count) from one that failed. */
+  processes?: number;
 }
 
 export interface TestUser {
@@ -165,8 +179,13 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   if (o.sandbox && !o.user) throw new InfraError('the test sandbox needs a uid of its own: run the test worker as root (tests.runAs "auto")');
   // A missing program is this machine's fault (a tool not installed), not the change's.
   const program = resolveProgram(argv[0]!, o.env.PATH, o.sandbox ? (p) => visibleInSandbox(p, o.sandbox!.toolDirs) : undefined);
+  // The cgroup is joined while the sandbox's shim waits at its gate, before any test code runs;
+  // without a sandbox there is no such moment, so the watchdog holds the memory instead.
+  const cgroupParent = o.sandbox && o.memory?.guard.kind === 'cgroup' ? o.memory.guard.parent : null;
+  let joinCgroup: (() => Promise<void>) | null = null;
+  const cgroupJoined = cgroupParent ? new Promise<void>((resolve, reject) => (joinCgroup = () => joined().then(resolve, reject))) : null;
   // Without a sandbox there is nothing to prepare: wait for the gate, then start.
-  const gate = o.sandbox ? o.gate : undefined;
+  const gate = o.sandbox ? (cgroupJoined ? Promise.all([o.gate, cgroupJoined]) : o.gate) : undefined;
   if (!o.sandbox && o.gate) {
     await o.gate;
     started = Date.now();
@@ -186,8 +205,26 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     ...(o.user ? { uid: o.user.uid, gid: o.user.gid } : {}),
   });
   let status = '';
-  sub.stdio[3]?.on('data', (c: Buffer | string) => (status += String(c)));
   const pid = sub.pid;
+  let cgroup: RunCgroup | null = null;
+  const joined = async () => {
+    try {
+      cgroup = await RunCgroup.create(cgroupParent!, `prbot-run-${pid}`, { memoryBytes: o.memory!.limitMb * 1024 * 1024, processes: o.processes });
+      // bwrap, its pid-1 and the waiting shim: every process the run has so far; the rest are born inside.
+      await cgroup.join((await runProcesses({ rootPid: pid! })).map((p) => p.pid));
+    } catch (err) {
+      throw new InfraError(`could not put the run into a cgroup of its own under ${cgroupParent!.dir}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  sub.stdio[3]?.on('data', (c: Buffer | string) => {
+    status += String(c);
+    if (joinCgroup && status.includes(SANDBOX_READY)) {
+      joinCgroup();
+      joinCgroup = null;
+    }
+  });
+  // A sandbox that could not be made never writes its marker: nothing to join, nothing to wait for.
+  sub.once('exit', () => joinCgroup?.());
   const killGroup = () => {
     if (pid === undefined) return;
     try {
@@ -207,6 +244,8 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     } catch (err) {
       killGroup();
       await sub;
+      await cgroupJoined?.catch(() => undefined);
+      await (cgroup as RunCgroup | null)?.destroy();
       o.signal?.removeEventListener('abort', onAbort);
       if (o.user?.exclusive) await killUserProcesses(o.user.uid);
       throw err;
@@ -214,6 +253,21 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     started = Date.now();
     go?.end('go\n');
   }
+  let memoryKilled = false;
+  const watchdog =
+    pid !== undefined && o.memory && o.memory.guard.kind !== 'off' && !cgroupParent
+      ? startWatchdog(
+          { rootPid: pid!, ...(o.user?.exclusive ? { uid: o.user.uid } : {}) },
+          {
+            memoryBytes: o.memory!.limitMb * 1024 * 1024,
+            intervalMs: o.memory!.guard.kind === 'watchdog' ? o.memory!.guard.intervalMs : undefined,
+            onOver: () => {
+              memoryKilled = true;
+              killGroup();
+            },
+          },
+        )
+      : null;
   const timer = setTimeout(() => {
     timedOut = true;
     killGroup();
@@ -235,6 +289,9 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   });
   const r = await sub;
   clearTimeout(timer);
+  const watched = await watchdog?.stop();
+  const counted = cgroup ? await (cgroup as RunCgroup).events() : null;
+  await (cgroup as RunCgroup | null)?.destroy();
   if (o.user?.exclusive) await killUserProcesses(o.user.uid);
   o.signal?.removeEventListener('abort', onAbort);
   if (partial && o.onLine) o.onLine(partial);
@@ -247,9 +304,12 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   }
   if (timedOut) tail.push(`\n[prbot] killed after ${o.timeoutMs} ms\n`);
   if (overflowed) tail.push(`\n[prbot] killed: more than ${o.outputBytes} bytes of output (tests.limits.outputBytes)\n`);
-  const exitCode = overflowed ? null : (r.exitCode ?? null);
-  const ok = exitCode === 0 && !timedOut && !overflowed;
-  if (!ok && !timedOut && !overflowed) await assertDiskNotFull(o.cwd, tail.text());
+  const exitCode = overflowed || memoryKilled ? null : (r.exitCode ?? null);
+  const limit = limitHit({ o, exitCode, timedOut, overflowed, outBytes, memoryKilled, watched, counted });
+  if (limit?.kind === 'memory') tail.push(`\n[prbot] killed: the run's resident memory ${limit.observed !== null ? `reached ${limit.observed} MiB, ` : ''}over tests.limits.memoryMb (${limit.limit} MiB, held by ${limit.via})\n`);
+  if (limit?.kind === 'processes') tail.push(`\n[prbot] the run reached tests.limits.processes (${limit.limit} threads, held by ${limit.via}): a fork failed\n`);
+  const ok = exitCode === 0 && !timedOut && !overflowed && !memoryKilled;
+  if (!ok && !limit) await assertDiskNotFull(o.cwd, tail.text());
   return {
     phase,
     argv,
@@ -259,7 +319,34 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     durationMs: Date.now() - started,
     ok,
     tail: tail.text(),
+    limit,
   };
+}
+
+/** Which limit, if any, ended a run: one named reason, so the record never blames the change for the machine's bound. */
+function limitHit(a: {
+  o: RunOptions;
+  exitCode: number | null;
+  timedOut: boolean;
+  overflowed: boolean;
+  outBytes: number;
+  memoryKilled: boolean;
+  watched: WatchReport | undefined;
+  counted: { oomKills: number; pidsMax: number; peakBytes: number | null } | null;
+}): LimitHit | null {
+  const mib = (b: number) => Math.round(b / (1024 * 1024));
+  const memLimit = a.o.memory?.limitMb ?? 0;
+  if (a.memoryKilled) return { kind: 'memory', limit: memLimit, unit: 'MiB', observed: mib(a.watched?.overBytes ?? 0), via: 'watchdog' };
+  if (a.counted && a.counted.oomKills > 0) return { kind: 'memory', limit: memLimit, unit: 'MiB', observed: a.counted.peakBytes === null ? null : mib(a.counted.peakBytes), via: 'cgroup' };
+  if (a.overflowed) return { kind: 'output', limit: a.o.outputBytes!, unit: 'bytes', observed: a.outBytes, via: 'counter' };
+  if (a.timedOut) return { kind: 'time', limit: a.o.timeoutMs, unit: 'ms', observed: null, via: 'timer' };
+  if (a.exitCode === 0 || a.o.processes === undefined) return null;
+  if (a.counted && a.counted.pidsMax > 0) return { kind: 'processes', limit: a.o.processes, unit: 'threads', observed: null, via: 'cgroup' };
+  // RLIMIT_NPROC makes fork fail with EAGAIN; the watchdog saw the run at the limit. A run that
+  // only prints "Resource temporarily unavailable" is not believed: that text is the change's to write.
+  // Sampled, so a short burst to the limit can be missed (then the run stays tests_failed): 90% of it counts.
+  if (a.watched && a.watched.peakThreads >= a.o.processes * 0.9) return { kind: 'processes', limit: a.o.processes, unit: 'threads', observed: a.watched.peakThreads, via: 'rlimit' };
+  return null;
 }
 
 /** Headroom below which a failed command is blamed on the disk, not on the change. */

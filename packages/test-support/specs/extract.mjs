@@ -36,6 +36,8 @@ const OPS = {
     'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
     // Upkeep (issue 25): an unwanted bot PR is closed.
     'PATCH /repos/{owner}/{repo}/pulls/{pull_number}',
+    // doctor (issue 27): an organisation's plan decides draft support in its private repositories.
+    'GET /orgs/{org}',
   ],
   gitea: [
     'GET /version',

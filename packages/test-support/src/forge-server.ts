@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { git } from '@prbot/repo';
+import { gitCli as git } from './git-cli.ts';
 import { loadSpec, SpecValidator, type MatchedOp } from './forge-spec.ts';
 import { listenLoopback } from './listen.ts';
 
@@ -147,12 +147,18 @@ export interface FakeForgeOptions {
   version?: string;
   /** Gitea: WORK_IN_PROGRESS_PREFIXES (default WIP:, [WIP]). */
   wipPrefixes?: string[];
-  /** Gitea: the owner is an organisation (org labels are served). */
+  /** The owner is an organisation (Gitea: org labels are served; GitHub: `orgs/get` answers with its plan). */
   org?: boolean;
   /** GitHub: a private repository. */
   private?: boolean;
-  /** GitHub: drafts allowed (false = a private repository on Free/Pro). */
+  /**
+   * GitHub: drafts allowed. Default as GitHub decides: every public repository; a private one
+   * only under an organisation on a paid plan (Team, Enterprise). `orgs/get` shows the plan
+   * that matches (free when drafts are not supported).
+   */
   draftsSupported?: boolean;
+  /** GitHub: the organisation's plan is not shown to the token (only owners see `plan`). */
+  planHidden?: boolean;
   /** GitHub: issues turned off (labels answer 410). */
   issuesDisabled?: boolean;
   /** Gitea: the token's user is an admin of the repository (default true); only then may it read other users' permissions. */
@@ -383,12 +389,13 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     created_at: i.created_at,
     updated_at: i.updated_at,
   });
-  const paged = <T>(c: Ctx, items: T[]) => {
+  // `link: false` where Gitea sets only X-Total-Count (ListLabels, the org label list, ListPullReviews).
+  const paged = <T>(c: Ctx, items: T[], link = true) => {
     // Links are ROOT_URL + the request URI (services/context/api.go SetLinkHeader).
     const linkBase = new URL(`${root}/api/v1${c.reqPath}${c.search.size ? `?${c.search}` : ''}`);
     const p = w.page(items, c.query, 'limit', 30, o.pageSize ?? 50, linkBase, ',');
     const headers: Record<string, string> = { 'x-total-count': String(p.total), 'access-control-expose-headers': 'X-Total-Count, Link' };
-    if (p.links) headers.link = p.links;
+    if (p.links && link) headers.link = p.links;
     send(c.res, 200, p.slice, headers);
   };
   const handlers: Record<string, (c: Ctx) => Promise<void> | void> = {
@@ -427,7 +434,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const n = Number(c.op.path.index);
       if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
       // modules/structs/pull_review.go PullReview: the review's body, state and how many inline comments it holds.
-      paged(c, state.reviews.filter((r) => r.pull === n).map((r) => ({ id: r.id, body: r.body, state: r.state, user: { id: 1, login: r.author }, comments_count: state.comments.filter((x) => x.reviewId === r.id).length, submitted_at: r.submitted_at, stale: false, official: false, dismissed: false })));
+      paged(c, state.reviews.filter((r) => r.pull === n).map((r) => ({ id: r.id, body: r.body, state: r.state, user: { id: 1, login: r.author }, comments_count: state.comments.filter((x) => x.reviewId === r.id).length, submitted_at: r.submitted_at, stale: false, official: false, dismissed: false })), false);
     },
     repoGetPullReviewComments: (c) => {
       const n = Number(c.op.path.index);
@@ -492,7 +499,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const p = w.api.seedPull({ title: b.title!, body: b.body ?? '', head: b.head!, base: b.base!, draft: isDraft(b.title!), labels: b.labels ?? [] });
       send(c.res, 201, render(p));
     },
-    issueListLabels: (c) => paged(c, state.labels),
+    issueListLabels: (c) => paged(c, state.labels, false),
     issueCreateLabel: (c) => {
       const b = c.body as { name: string; color: string; description?: string };
       if (!/^#?[0-9a-fA-F]{6}$/.test(b.color)) return err(c.res, 422, `Color: invalid color "${b.color}"`);
@@ -534,7 +541,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       // swagger: issueEditIssue answers 201.
       send(c.res, 201, renderIssue(i));
     },
-    orgListLabels: (c) => (o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels) : err(c.res, 404, 'GetOrgByName')),
+    orgListLabels: (c) => (o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels, false) : err(c.res, 404, 'GetOrgByName')),
   };
 
   const srv = await listenLoopback(async (req, res) => {
@@ -642,10 +649,15 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     created_at: i.created_at,
     updated_at: i.updated_at,
   });
+  const drafts = () => o.draftsSupported ?? (!o.private || o.org === true);
   const handlers: Record<string, (c: Ctx, g: GithubTokenGrant) => Promise<void> | void> = {
     'users/get-authenticated': (c, g) => send(c.res, 200, { login: 'prbot-bot', id: 1 }, g.scopes ? { 'x-oauth-scopes': g.scopes.join(', ') } : {}),
     'repos/get': (c, g) =>
-      send(c.res, 200, { id: REPO_ID, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, archived: o.archived ?? false, default_branch: 'main', permissions: { admin: false, push: can(g, 'contents', true), pull: true } }),
+      send(c.res, 200, { id: REPO_ID, full_name: `${o.owner}/${o.repo}`, owner: { login: o.owner, id: 2, type: o.org ? 'Organization' : 'User' }, private: o.private ?? false, archived: o.archived ?? false, default_branch: 'main', permissions: { admin: false, push: can(g, 'contents', true), pull: true } }),
+    'orgs/get': (c) =>
+      o.org && c.op.path.org === o.owner
+        ? send(c.res, 200, { login: o.owner, id: 2, type: 'Organization', ...(o.planHidden ? {} : { plan: { name: drafts() ? 'team' : 'free', space: 976562499, private_repos: 999999 } }) })
+        : err(c.res, 404, 'Not Found', { documentation_url: `${DOCS}/orgs/orgs#get-an-organization` }),
     'repos/get-branch': async (c) => ((await w.branchExists(c.op.path.branch!)) ? send(c.res, 200, { name: c.op.path.branch, commit: { sha: 'x' } }) : err(c.res, 404, 'Branch not found', { documentation_url: `${DOCS}/branches/branches#get-a-branch` })),
     'pulls/list': (c) => {
       const want = c.query('state') ?? 'open';
@@ -667,7 +679,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
       if (!b.title) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'missing_field', field: 'title' }] });
       if (!(await w.branchExists(b.base!))) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', field: 'base', code: 'invalid' }] });
       if (!(await w.branchExists(b.head!))) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', field: 'head', code: 'invalid' }] });
-      if (b.draft === true && o.draftsSupported === false) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: 'Draft pull requests are not supported in this repository.' }] });
+      if (b.draft === true && !drafts()) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: 'Draft pull requests are not supported in this repository.' }] });
       if (state.pulls.some((p) => p.head === b.head && p.base === b.base && p.state === 'open')) {
         return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${o.owner}:${b.head}.` }] });
       }

@@ -5,6 +5,11 @@ export interface RecordedRequest {
   /** When the request arrived, and when the server answered it (ms since epoch). */
   at: number;
   answeredAt?: number;
+  /**
+   * The client's connection closed before the answer was written (its process was killed, or it
+   * gave up): the server's own record of a request cut off mid-flight.
+   */
+  cutOff?: true;
   headers: http.IncomingHttpHeaders;
   body: { model: string; messages: { role: string; content: string }[]; max_tokens?: number; response_format?: unknown };
 }
@@ -47,6 +52,9 @@ export async function startModelServer(script: ModelServer['script'] = () => ({ 
       }
       const rec: RecordedRequest = { at: Date.now(), headers: req.headers, body: JSON.parse(raw) };
       state.requests.push(rec);
+      res.on('close', () => {
+        if (!res.writableFinished) rec.cutOff = true;
+      });
       const s = state.script(rec, state.requests.length - 1);
       if ('hang' in s) return;
       const status = s.status ?? 200;

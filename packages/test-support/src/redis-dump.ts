@@ -1,7 +1,7 @@
-import type { Runtime } from '@prbot/pipeline';
+import type { Redis, Cluster } from 'ioredis';
 
 /** Every key under the test's prefix with its value, whatever its type (strings, lists, hashes, sets, streams). */
-export async function dumpRedis(rt: Pick<Runtime, 'redis'>, prefix: string): Promise<string> {
+export async function dumpRedis(rt: { redis: Redis | Cluster }, prefix: string): Promise<string> {
   const out: string[] = [];
   let cursor = '0';
   do {

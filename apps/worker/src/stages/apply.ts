@@ -1,4 +1,4 @@
-import { botCommitSpec, buildCommit, proposalRefusal, resolveProposal, shadowDirs, shadowRefusal, shrinkRefusal, testGuardRefusal, truncationRefusal } from '@prbot/repo';
+import { botCommitSpec, buildCommit, proposalRefusal, resolveProposal, shadowDirs, shadowRefusal, shrinkRefusal, testGuardRefusal, testSurface, truncationRefusal } from '@prbot/repo';
 import { countActions, CycleEnded } from '@prbot/core';
 import { guardContext } from '../repo-context.ts';
 import type { StageContext } from '@prbot/pipeline';
@@ -27,8 +27,10 @@ export async function apply(s: StageContext<'apply'>): Promise<void> {
   if (cut) throw new CycleEnded('proposal_rejected', `truncated answer: ${cut}`);
   // The test guard: the suite that judges the change is not the change's to weaken (core test-guard.ts).
   const t = rt.cfg.tests;
+  // What the commands reach, followed through the base tree's scripts, Makefile, tox and nox files.
+  const surface = await testSurface([...t.setup, ...t.commands], (f) => rt.mirror.readFile(data.baseCommit, f));
   const weakened =
-    testGuardRefusal(changes, base, { commands: [...t.setup, ...t.commands], cacheDirs: t.cacheDirs, maxShrink: rt.cfg.guardrails.maxShrink }) ??
+    testGuardRefusal(changes, base, { commands: [...t.setup, ...t.commands], cacheDirs: t.cacheDirs, maxShrink: rt.cfg.guardrails.maxShrink, surface }) ??
     shadowRefusal(changes, await rt.mirror.listDirs(data.baseCommit, shadowDirs(changes)));
   if (weakened) throw new CycleEnded('proposal_rejected', `test guard: ${weakened}`);
 

@@ -16,6 +16,7 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   // A revise cycle adds the PR's thread, diff and last digest, as delimited data (core revise.ts).
   const messages = buildPrompt({ ...repo, history: describeHistory(history), notes: [...data.notes, ...(repo.revise ? [repo.revise] : [])] });
   const context = repo.context.shown;
+  const contextNames = repo.context.names;
   const tokens = reserveTokensFor(messages.map((m) => m.content).join('\n')) + cfg.models.maxTokens;
 
   // A retry re-uses the answer an earlier attempt saved: no second reservation, no second call.
@@ -35,11 +36,11 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
 
   // 7. Guardrails, then the policy's score.
   const refusal = proposalRefusal(proposal, guardContext(rt), cfg.guardrails);
-  if (refusal) throw new CycleEnded('proposal_rejected', refusal, { model: info, context });
+  if (refusal) throw new CycleEnded('proposal_rejected', refusal, { model: info, context, contextNames });
   const score = policy.scoreProposal(proposal, { gap: data.gap, history });
-  if (!score.ok) throw new CycleEnded('proposal_rejected', `policy: ${score.reason}`, { model: info, context });
+  if (!score.ok) throw new CycleEnded('proposal_rejected', `policy: ${score.reason}`, { model: info, context, contextNames });
 
-  await s.handOver('apply', { ...data, proposal, model: info, context });
+  await s.handOver('apply', { ...data, proposal, model: info, context, contextNames });
   await s.step(100, 'handed over to apply');
 }
 
@@ -73,6 +74,7 @@ async function askModel(
     reserve: (t) => patient('a budget reservation', () => rt.budget.reserve(data.cycleId, t)),
     settle: (r, actual) => patient('the budget settlement', () => rt.budget.settle(r, actual)),
     release: (r) => patient('the budget release', () => rt.budget.release(r)),
+    refund: (r) => patient('the budget refund', () => rt.budget.refund(r)),
   };
   try {
     return await runLadder(cfg.models, budget, { rungs, escalated, messages, gap: data.gap, priorCycles: await priorCycleCount(s), firstReservation: reservation, recorder: s.recorder, rateLimitTtl: () => rt.queues.propose.getRateLimitTtl(cfg.queues.propose.limiter?.max ?? 1_000_000) }, rt.env, (path) => resolvePath(cfg, path));
@@ -83,6 +85,8 @@ async function askModel(
 }
 
 function refuseForCost(s: StageContext<'propose'>, r: Refusal): never {
+  // The cycle's requests went to a provider that failed them (nothing billed): the model failed.
+  if (r.byRequests && r.retryAt === null) throw new CycleEnded('model_failed', r.message);
   if (s.rt.cfg.budget.onExhausted === 'defer' && r.retryAt !== null) throw new DeferUntil(r.retryAt, r.message);
   throw new CycleEnded('skipped_cost', r.message);
 }

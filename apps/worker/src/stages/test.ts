@@ -17,7 +17,9 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs);
     await s.step(20, `slot ${slot.index} at ${data.botCommit.slice(0, 12)}`);
 
-    // 2. Setup, then tests, each in the sandbox; the target's failure ends the cycle tests_failed.
+    // 2. Setup, then tests, each in the sandbox; the target's failure ends the cycle tests_failed,
+    // a limit of tests.limits (memory, processes, time, output) infra_failed: the machine's bound,
+    // never counted against the gap nor escalating the model.
     const run = await runTestPlan(slot, t, {
       workdir: rt.workdir,
       hide: [rt.workdir, rt.cfg.file, rt.mirror.dir, rt.records.recordsDir],
@@ -26,6 +28,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
       onCommand: (i, n, argv) => s.step(20 + Math.round((60 * i) / n), `$ ${argv.join(' ')}`),
       output: () => lineLog(s.job, t.logLines),
     });
+    if (run.failure?.limit) throw new CycleEnded('infra_failed', run.failure.reason, { tests: run.results, limit: run.failure.limit });
     if (run.failure) throw new CycleEnded('tests_failed', run.failure.reason, { tests: run.results });
     await s.handOver('pr', { ...data, tests: run.results });
     await s.step(100, `all ${run.results.length} command(s) green; handed over to pr`);

@@ -120,8 +120,9 @@ describe('proposals against a repository with a 40 KB test file', () => {
     expect(header![2]).toMatch(new RegExp(`-${total}$`));
     expect(user).toMatch(/ {5}… lines \d+-\d+ not shown/);
     expect(user).toContain(`${String(total).padStart(5)}| });`);
-    // The file it imports is shown whole; the schema sent offers both forms.
-    expect(user).toMatch(/--- src\/strings\.js \(imported by test\/big\.test\.js; shown whole, \d+ lines\)/);
+    // The file defining what the gap names (`capitalize`) is shown whole, and said so before the map; the schema sent offers both forms.
+    expect(user).toMatch(/--- src\/strings\.js \(defines capitalize; shown whole, \d+ lines\)/);
+    expect(user).toMatch(/Definitions of what the gap names:\n--- capitalize: src\/strings\.js lines \d+-\d+ \(the file is shown whole below\)/);
     expect(JSON.stringify(req.body.response_format)).toContain('"edits"');
     expect(req.body.messages[0]!.content).toContain('"edits": [{"search"');
   });
@@ -130,6 +131,7 @@ describe('proposals against a repository with a 40 KB test file', () => {
     const r = run.byGap('upper-cases a single letter');
     const prompt = server.requests.find((q) => q.body.messages[1]!.content.includes(GAPS.edit))!.body.messages[1]!.content;
     expect(r.context).toBeDefined();
+    expect(r.context_names).toEqual({ found: ['capitalize'], missing: [] });
     const big = r.context!.find((c) => c.path === 'test/big.test.js')!;
     expect(big).toMatchObject({ shown: 'windows', total: CASES * 4 + 3 });
     expect(prompt).toContain(`shown lines ${big.lines} with line numbers`);

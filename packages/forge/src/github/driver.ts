@@ -366,6 +366,28 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     }
   }
 
+  /**
+   * Whether GitHub takes `draft: true` here, from what decides it: every public repository has
+   * drafts; a private one only under an organisation on a paid plan (Team, Enterprise). A user's
+   * private repository never does. The plan is read from `GET /orgs/{org}` (shown to owners only):
+   * when it cannot be read, the check says so rather than guess.
+   */
+  private async draftCheck(repo: string, isPrivate: boolean, byOrg: boolean): Promise<DoctorCheck> {
+    const fallback = `prbot opens normal PRs titled "${this.o.draftPrefix.trim()} …" and says so in the PR and the record`;
+    if (!isPrivate) return { name: 'draft', status: 'ok', detail: `${repo} is public: draft PRs are supported` };
+    if (!byOrg) return { name: 'draft', status: 'warn', detail: `${repo} is a private repository of a user account: GitHub has no draft PRs there, so ${fallback}`, fix: 'move the repository to an organisation on GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback' };
+    let plan: string | undefined;
+    try {
+      const o = await this.call('reading the organisation', (gh) => gh.rest.orgs.get({ org: this.o.owner }));
+      plan = (o.data as { plan?: { name?: string } }).plan?.name;
+    } catch (err) {
+      if (!(err instanceof ForgeRefused)) throw err;
+    }
+    if (plan === undefined) return { name: 'draft', status: 'warn', detail: `${repo} is private and this token cannot see ${this.o.owner}'s plan: draft PRs need GitHub Team/Enterprise; if GitHub refuses one, ${fallback}`, fix: 'nothing to do if the organisation is on Team/Enterprise' };
+    if (plan.toLowerCase() === 'free') return { name: 'draft', status: 'warn', detail: `${repo} is private and ${this.o.owner} is on GitHub Free: no draft PRs there, so ${fallback}`, fix: 'use GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback' };
+    return { name: 'draft', status: 'ok', detail: `${repo} is private and ${this.o.owner} is on the ${plan} plan: draft PRs are supported` };
+  }
+
   async doctor(target: ForgeTarget): Promise<DoctorCheck[]> {
     const out: DoctorCheck[] = [];
     const repo = `${this.o.owner}/${this.o.repo}`;
@@ -394,16 +416,12 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     await step('repository', async () => {
       const r = await this.call(`reading ${repo}`, (gh) => gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
       const checks: DoctorCheck[] = [];
-      const d = r.data as { private?: boolean; archived?: boolean; permissions?: { push?: boolean } };
+      const d = r.data as { private?: boolean; archived?: boolean; permissions?: { push?: boolean }; owner?: { type?: string } };
       if (d.archived) checks.push({ name: 'repository', status: 'fail', detail: `${repo} is archived (read-only): every push and pull request would be refused`, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' });
       else if (d.permissions && !d.permissions.push) checks.push({ name: 'repository', status: 'fail', detail: `the token cannot push to ${repo}`, fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read' });
       else if (scopes && !scopes.includes('repo') && !(scopes.includes('public_repo') && !d.private)) checks.push({ name: 'repository', status: 'fail', detail: `the classic token's scopes (${(scopes as string[]).join(', ') || 'none'}) cannot push to ${repo}`, fix: `add the scope ${d.private ? 'repo' : 'public_repo (or repo)'}` });
       else checks.push({ name: 'repository', status: 'ok', detail: `${repo} is reachable${d.permissions ? ' and writable' : ''}` });
-      checks.push(
-        d.private
-          ? { name: 'draft', status: 'warn', detail: `${repo} is private: on GitHub Free/Pro plans draft PRs are not supported there, so prbot opens normal PRs titled "${this.o.draftPrefix.trim()} …" and says so in the PR and the record`, fix: 'use GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback' }
-          : { name: 'draft', status: 'ok', detail: `${repo} is public: draft PRs are supported` },
-      );
+      checks.push(await this.draftCheck(repo, d.private === true, d.owner?.type === 'Organization'));
       return checks;
     });
     // Fine-grained tokens do not list their permissions anywhere: ask for a write that cannot

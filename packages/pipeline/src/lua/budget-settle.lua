@@ -5,8 +5,9 @@
   KEYS[1] day bucket hash (the day of the reservation, not of the settlement)
   KEYS[2] cycle bucket hash
   ARGV[1] delta tokens (actual - reserved)
-  ARGV[2] delta calls (0 after a real call; -1 when the reserved call was never made)
+  ARGV[2] delta calls (0 after a real call; -1 when it was refunded: failed without an answer, or never made)
   ARGV[3] the settlement's id, or '': an id already applied changes nothing (a retried settle)
+  ARGV[4] delta requests (-1 only when the reserved call was never sent; absent = 0)
 
   Returns the day's tokens after settling.
 ]]
@@ -17,11 +18,13 @@ if ARGV[3] ~= nil and ARGV[3] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
 end
 local delta = tonumber(ARGV[1])
 local calls = tonumber(ARGV[2])
+local requests = tonumber(ARGV[4] or '0')
 local function settle(key)
   if redis.call('EXISTS', key) == 0 then return 0 end
   local t = redis.call('HINCRBY', key, 'tokens', delta)
   if t < 0 then redis.call('HSET', key, 'tokens', 0); t = 0 end
   if calls ~= 0 and redis.call('HINCRBY', key, 'calls', calls) < 0 then redis.call('HSET', key, 'calls', 0) end
+  if requests ~= 0 and redis.call('HINCRBY', key, 'requests', requests) < 0 then redis.call('HSET', key, 'requests', 0) end
   return t
 end
 local day = settle(KEYS[1])

@@ -1,6 +1,7 @@
 import type { ContextShown } from '@prbot/core';
 import { git } from '../git.ts';
 import type { TreeFile } from './objects.ts';
+import { findDefinitions, gapNames, searchWords, type GapName, type NameHit } from './names.ts';
 import { gapIdentifiers, importsOf, isTestFile, namedFiles, stemOf, testsOf } from './related.ts';
 import { CommitSnapshot, type SnapshotCache } from './snapshot.ts';
 import { symbolsOf } from './symbols.ts';
@@ -51,7 +52,15 @@ export interface RepoContext {
   notShown: { path: string; why: string }[];
   /** For the cycle record. */
   shown: ContextShown[];
+  /** The definitions of what the gap names, shown before the map (body null: the file is shown whole below). */
+  definitions: { text: string; path: string; from: number; to: number; scoped: boolean; body: string | null }[];
+  /** Which names of the gap had a definition found and which did not (the cycle record's `context_names`). */
+  names: { found: string[]; missing: string[] };
 }
+
+/** At most this many definitions per name, and this share of the file budget for their bodies. */
+const DEFS_PER_NAME = 2;
+const DEFS_SHARE = 0.4;
 
 // Code runs ~3 bytes a token (o200k_base measured 3.08 on a library prompt); 4 undercounted by 30 %.
 const CHARS_PER_TOKEN = 3;
@@ -80,7 +89,8 @@ export async function buildRepoContext(dir: string, commit: string, gapText: str
 async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptions): Promise<RepoContext> {
   const { dir, commit, tree, byPath, paths, testPaths: tests } = texts;
   const has = (p: string) => byPath.has(p);
-  const ids = gapIdentifiers(gapText);
+  const names = gapNames(gapText);
+  const ids = [...new Set([...gapIdentifiers(gapText), ...names.filter((n) => n.path === undefined).map((n) => n.name)])];
   // A small tree is read whole in one process: every later step then costs no git process at all.
   const small = tree.length <= SMALL_TREE_FILES && texts.bytes <= SMALL_TREE_BYTES;
   if (small) await texts.load(paths.filter((p) => byPath.get(p)!.size <= MAP_BLOB_MAX));
@@ -90,11 +100,16 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
     return paths.filter((p) => re.test(texts.get(p) ?? ''));
   };
 
-  // 1. What the gap names; when it names no file, where the code it names is defined or used.
+  // 1. What the gap names: the definitions of its `Class.method`, `module.function`, `path:line`
+  // and backticked names first, then the files it names; when it names neither, where its code is used.
   const excluded = new Set(o.exclude ?? []);
   const eligible = paths.filter((p) => !excluded.has(p));
-  let focus = namedFiles(gapText, eligible, o.maxFiles);
-  const why = new Map<string, string>(focus.map((p) => [p, 'named in the gap']));
+  const hits = await resolveNames(names, texts, (w) => search(w, true), (p) => has(p) && !excluded.has(p));
+  const defFiles = [...new Set(hits.map((h) => h.path))];
+  // The files the gap names by path first (what it asks to change), then where its names are defined.
+  const named = namedFiles(gapText, eligible, o.maxFiles);
+  let focus = [...named, ...defFiles.filter((p) => !named.includes(p))];
+  const why = new Map<string, string>(focus.map((p) => [p, !named.includes(p) ? `defines ${[...new Set(hits.filter((h) => h.path === p).map((h) => h.name.text))].join(', ')}` : 'named in the gap']));
   // A new file the gap names: its future neighbours show the conventions it should follow.
   for (const missing of missingPaths(gapText, has)) {
     const d = missing.slice(0, missing.lastIndexOf('/') + 1);
@@ -134,13 +149,30 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
   let room = (o.maxTokens - o.mapTokens) * CHARS_PER_TOKEN;
   const files: ShownFile[] = [];
   const notShown: { path: string; why: string }[] = [];
+  // The definitions' bodies come first and take at most their share: a named method is worth more
+  // than a whole neighbour file, but not the whole budget.
+  const definitions: RepoContext['definitions'] = [];
+  let defRoom = room * DEFS_SHARE;
+  for (const h of hits) {
+    const t = texts.get(h.path);
+    if (t == null) continue;
+    const lines = t.split('\n');
+    const body = renderWindows(lines, [{ from: h.from, to: h.to }]).split('\n').filter((l) => !l.startsWith('     … lines ')).join('\n');
+    const fitsWhole = t.length <= Math.min(room, o.maxFileTokens * CHARS_PER_TOKEN);
+    if (!fitsWhole && body.length > defRoom) continue;
+    definitions.push({ text: h.name.text, path: h.path, from: h.from, to: h.to, scoped: h.scoped, body: fitsWhole ? null : body });
+    if (!fitsWhole) defRoom -= body.length;
+  }
+  room -= definitions.reduce((n, d) => n + (d.body?.length ?? 0) + 80, 0);
   for (const [p, why] of related) {
     const t = texts.get(p);
     if (t == null) {
       notShown.push({ path: p, why: `${why}; binary` });
       continue;
     }
-    const shown = showFile(p, why, t, ids, Math.min(room, o.maxFileTokens * CHARS_PER_TOKEN));
+    // A definition's whole body, not only its first lines: every line of it is relevant.
+    const defLines = hits.filter((h) => h.path === p).flatMap((h) => Array.from({ length: h.to - h.from + 1 }, (_, k) => h.from + k));
+    const shown = showFile(p, why, t, ids, Math.min(room, o.maxFileTokens * CHARS_PER_TOKEN), defLines);
     if (!shown) {
       notShown.push({ path: p, why: `${why}; no room left in models.context.maxTokens` });
       continue;
@@ -160,16 +192,48 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
     files,
     notShown,
     shown: files.map((f) => ({ path: f.path, shown: f.shown, lines: f.lines, total: f.total })),
+    definitions,
+    names: {
+      found: names.filter((n) => definitions.some((d) => d.text === n.text)).map((n) => n.text),
+      missing: names.filter((n) => !definitions.some((d) => d.text === n.text)).map((n) => n.text),
+    },
   };
 }
 
-function showFile(p: string, why: string, t: string, ids: string[], maxChars: number): ShownFile | null {
+/**
+ * The definitions of the names: `path:line` directly; the rest in the files that contain the
+ * name as a word (the same search as for uses). A definition inside the named class, impl,
+ * receiver or module wins over a same-named one elsewhere.
+ */
+async function resolveNames(names: GapName[], texts: CommitSnapshot, search: (words: string[]) => Promise<string[]>, ok: (p: string) => boolean): Promise<NameHit[]> {
+  const out: NameHit[] = [];
+  for (const n of names.filter((x) => x.path !== undefined)) {
+    if (!ok(n.path!)) continue;
+    await texts.load([n.path!]);
+    const t = texts.get(n.path!);
+    if (t == null) continue;
+    const total = t.split('\n').length;
+    if (n.line! >= 1 && n.line! <= total) out.push({ name: n, path: n.path!, from: Math.max(1, n.line! - 12), to: Math.min(total, n.line! + 12), scoped: true });
+  }
+  const words = searchWords(names);
+  if (!words.length) return out;
+  const candidates = (await search(words)).filter(ok).slice(0, 60);
+  await texts.load(candidates);
+  for (const n of names.filter((x) => x.path === undefined)) {
+    const found = candidates.flatMap((p) => findDefinitions(p, texts.get(p) ?? '', n));
+    const scoped = found.filter((h) => h.scoped);
+    out.push(...(scoped.length ? scoped : found).slice(0, DEFS_PER_NAME));
+  }
+  return out;
+}
+
+function showFile(p: string, why: string, t: string, ids: string[], maxChars: number, defLines: number[] = []): ShownFile | null {
   const lines = t.split('\n');
   if (lines.at(-1) === '') lines.pop();
   const total = lines.length;
   if (t.length <= maxChars) return { path: p, why, shown: 'whole', total, text: t, leftOut: '', lines: total ? `1-${total}` : '' };
   if (maxChars < 400) return null;
-  const relevant = relevantLines(p, t, lines, ids);
+  const relevant = [...new Set([...defLines, ...relevantLines(p, t, lines, ids)])];
   const ws = chooseWindows(lines, relevant, { head: 15, tail: 30, radius: 12, maxChars });
   if (ws.length === 0) return null;
   return { path: p, why, shown: 'windows', total, text: renderWindows(lines, ws), leftOut: rangesText(leftOut(total, ws)), lines: rangesText(ws) };

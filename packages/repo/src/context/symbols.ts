@@ -25,7 +25,7 @@ const BY_EXT: Record<string, RegExp[]> = {
   py: [PY], go: [GO], rs: [RS], java: [JVM], kt: [JVM], scala: [JVM], cs: [JVM], rb: [RB], sh: [SH], bash: [SH], md: [MD],
 };
 
-function extOf(p: string): string {
+export function extOf(p: string): string {
   const base = p.slice(p.lastIndexOf('/') + 1);
   const dot = base.lastIndexOf('.');
   return dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
