@@ -54,7 +54,10 @@ module.exports = {
       comment:
         "A module reaches another package only through that package's index (`@prbot/x`), never by a relative path into its files: the index is the package's chosen surface.",
       from: { path: '^(packages|apps)/([^/]+)/' },
-      to: { path: '^(packages|apps)/', pathNot: ['^$1/$2/', '^(packages|apps)/[^/]+/src/index\\.ts$', '^apps/[^/]+/src/(main|cli)\\.ts$'] },
+      to: {
+        path: '^(packages|apps)/',
+        pathNot: ['^$1/$2/', '^(packages|apps)/[^/]+/src/index\\.ts$', '^apps/[^/]+/src/(main|cli)\\.ts$'],
+      },
     },
     {
       name: 'app-imports-app',
@@ -82,7 +85,7 @@ module.exports = {
       name: 'test-support-through-the-harness',
       severity: 'error',
       comment:
-        "The stand-ins (model, forge, git, Redis) share no code with what they check: in test support only the harness, which builds a prbot runtime for a test, imports workspace packages.",
+        'The stand-ins (model, forge, git, Redis) share no code with what they check: in test support only the harness, which builds a prbot runtime for a test, imports workspace packages.',
       from: { path: '^packages/test-support/src/', pathNot: ['^packages/test-support/src/harness\\.ts$', TESTS] },
       to: { path: ['^packages/(?!test-support/)', '^@prbot/(?!test-support(/|$))'] },
     },

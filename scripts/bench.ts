@@ -10,13 +10,34 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Budget, connect, createRuntime, deleteMatching, keys, signJob, outcomeOf, stageJobId, type Runtime, openQueues, closeQueues, recordOutcome, STAGES } from '@prbot/pipeline';
+import {
+  Budget,
+  connect,
+  createRuntime,
+  deleteMatching,
+  keys,
+  signJob,
+  outcomeOf,
+  stageJobId,
+  type Runtime,
+  openQueues,
+  closeQueues,
+  recordOutcome,
+  STAGES,
+} from '@prbot/pipeline';
 import { botCommitSpec, buildCommit, buildRepoContext, classify, listTree, readBlobs, Mirror } from '@prbot/repo';
 import { buildPrompt, chatCompletion } from '@prbot/model';
 import { estimateTokens, createLogger, newCycleId, type ProposeJob, cycleRecord } from '@prbot/core';
 import { parseConfig, type LoadedConfig } from '@prbot/config';
 import { runCommand, SlotPool } from '@prbot/sandbox';
-import { makeUpstream, redisAnswers, startModelServer, startRedisServer, type ModelServer, type RedisServer } from '@prbot/test-support';
+import {
+  makeUpstream,
+  redisAnswers,
+  startModelServer,
+  startRedisServer,
+  type ModelServer,
+  type RedisServer,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
@@ -35,15 +56,26 @@ const wanted = (row: string) => !only || only.has(row);
 const PRBOT_BIN = path.join(root, 'apps', 'cli', 'dist', 'prbot.js');
 const say = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
 const now = () => performance.now();
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Figure { prbot: number; baseline: number | null; ratio: number | null; goal: string; goal_met: boolean; unit: string; detail?: Record<string, unknown> }
+interface Figure {
+  prbot: number;
+  baseline: number | null;
+  ratio: number | null;
+  goal: string;
+  goal_met: boolean;
+  unit: string;
+  detail?: Record<string, unknown>;
+}
 const results: Record<string, Figure> = {};
 function put(key: string, f: Omit<Figure, 'ratio'> & { ratio?: number | null }) {
   results[key] = { ratio: f.ratio ?? (f.baseline ? f.prbot / f.baseline : null), ...f } as Figure;
   const r = results[key]!;
-  say(`${key.padEnd(11)} prbot ${fmt(r.prbot)} ${r.unit}  baseline ${r.baseline === null ? '-' : fmt(r.baseline)}  ratio ${r.ratio === null ? '-' : r.ratio.toFixed(2)}  goal ${r.goal}: ${r.goal_met ? 'met' : 'NOT met'}`);
+  say(
+    `${key.padEnd(11)} prbot ${fmt(r.prbot)} ${r.unit}  baseline ${r.baseline === null ? '-' : fmt(r.baseline)}  ratio ${r.ratio === null ? '-' : r.ratio.toFixed(2)}  goal ${r.goal}: ${r.goal_met ? 'met' : 'NOT met'}`,
+  );
 }
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
 
@@ -62,16 +94,29 @@ async function makeRepo(name: string, files: number, gaps: number): Promise<{ ba
     await mkdir(d, { recursive: true });
     await writeFile(path.join(d, `f${i}.js`), `export const f${i} = ${i};\n`);
   }
-  await writeFile(path.join(src, 'docs', 'PRD.md'), Array.from({ length: gaps }, (_, i) => `- [ ] Gap ${i} of the bench [bot-eligible]`).join('\n') + '\n');
+  await writeFile(
+    path.join(src, 'docs', 'PRD.md'),
+    Array.from({ length: gaps }, (_, i) => `- [ ] Gap ${i} of the bench [bot-eligible]`).join('\n') + '\n',
+  );
   return makeUpstream(src, path.join(work, name));
 }
 
 function answer(n: number) {
-  return { content: JSON.stringify({ summary: `adds g${n}`, files: [{ path: `src/g${n}.js`, is_new: true, content: `export const g${n} = ${n};\n` }]}) };
+  return {
+    content: JSON.stringify({
+      summary: `adds g${n}`,
+      files: [{ path: `src/g${n}.js`, is_new: true, content: `export const g${n} = ${n};\n` }],
+    }),
+  };
 }
 const gapOf = (text: string) => Number(/Gap (\d+)/.exec(text)?.[1] ?? 0);
 
-async function config(name: string, bare: string, model: ModelServer, extra: Record<string, unknown> = {}): Promise<LoadedConfig> {
+async function config(
+  name: string,
+  bare: string,
+  model: ModelServer,
+  extra: Record<string, unknown> = {},
+): Promise<LoadedConfig> {
   const dir = path.join(work, `${name}-cfg`);
   await mkdir(dir, { recursive: true });
   const raw = {
@@ -83,7 +128,13 @@ async function config(name: string, bare: string, model: ModelServer, extra: Rec
     models: { providers: { loop: { kind: 'openai', baseUrl: model.baseUrl } }, propose: ['loop/m'] },
     budget: { callsPerDay: 1_000_000, tokensPerDay: 1_000_000_000, perCycle: { calls: 10, tokens: 1_000_000 } },
     policy: { maxGapsPerRun: 100_000 },
-    queues: { propose: { concurrency: 16, limiter: null }, apply: { concurrency: 8 }, test: { concurrency: 4 }, pr: { concurrency: 4, limiter: null }, events: { concurrency: 8 } },
+    queues: {
+      propose: { concurrency: 16, limiter: null },
+      apply: { concurrency: 8 },
+      test: { concurrency: 4 },
+      pr: { concurrency: 4, limiter: null },
+      events: { concurrency: 8 },
+    },
     tests: { commands: [['true']] },
     log: { level: 'silent' },
     ...extra,
@@ -104,7 +155,14 @@ function proposeJob(base: string, i: number, text = `Gap ${i} of the bench`): Pr
 }
 
 function unsignedProposeJob(base: string, i: number, text: string): ProposeJob {
-  return { cycleId: newCycleId(Date.now() + i), gap: { id: `g${(i + 0x100000000000).toString(16).slice(-12)}`, text, line: i + 1 }, baseCommit: base, createdAt: Date.now(), dryRun: false, notes: [] };
+  return {
+    cycleId: newCycleId(Date.now() + i),
+    gap: { id: `g${(i + 0x100000000000).toString(16).slice(-12)}`, text, line: i + 1 },
+    baseCommit: base,
+    createdAt: Date.now(),
+    dryRun: false,
+    notes: [],
+  };
 }
 
 async function waitAll(rt: Runtime, ids: string[], timeoutMs = 300_000): Promise<void> {
@@ -127,12 +185,21 @@ async function bareChain(inFlight: number, total: number): Promise<{ p50: number
   const conn = new Redis(redisUrl, { maxRetriesPerRequest: null });
   await deleteMatching(conn, `${prefix}:*`);
   const names = ['b1', 'b2', 'b3', 'b4'];
-  const queues = names.map((n) => new Queue(n, { connection: conn, prefix, defaultJobOptions: { removeOnComplete: { count: 1000 } } }));
+  const queues = names.map(
+    (n) => new Queue(n, { connection: conn, prefix, defaultJobOptions: { removeOnComplete: { count: 1000 } } }),
+  );
   const done = new Map<string, number>();
-  const workers = names.map((n, i) => new Worker(n, async (job) => {
-    if (i < 3) await queues[i + 1]!.add(names[i + 1]!, job.data, { jobId: `${job.data.id}-${i + 1}` });
-    else done.set(job.data.id, now());
-  }, { connection: conn, prefix, concurrency: Math.min(inFlight, 50) }));
+  const workers = names.map(
+    (n, i) =>
+      new Worker(
+        n,
+        async (job) => {
+          if (i < 3) await queues[i + 1]!.add(names[i + 1]!, job.data, { jobId: `${job.data.id}-${i + 1}` });
+          else done.set(job.data.id, now());
+        },
+        { connection: conn, prefix, concurrency: Math.min(inFlight, 50) },
+      ),
+  );
   const lat: number[] = [];
   const started = now();
   if (inFlight === 1) {
@@ -143,7 +210,9 @@ async function bareChain(inFlight: number, total: number): Promise<{ p50: number
       lat.push(done.get(`c${i}`)! - t0);
     }
   } else {
-    await queues[0]!.addBulk(Array.from({ length: total }, (_, i) => ({ name: 'b1', data: { id: `c${i}` }, opts: { jobId: `c${i}-0` } })));
+    await queues[0]!.addBulk(
+      Array.from({ length: total }, (_, i) => ({ name: 'b1', data: { id: `c${i}` }, opts: { jobId: `c${i}-0` } })),
+    );
     while (done.size < total) await sleep(5);
   }
   const elapsed = (now() - started) / 1000;
@@ -168,11 +237,33 @@ async function directCycles(bare: string) {
   await slots.moveTo(slot, base, ['node_modules']);
   return {
     base,
-    async run(i: number, proposal: ProposeJob & { proposal: { summary: string; files: { path: string; is_new: boolean; content: string }[] } }, test: string[]): Promise<void> {
+    async run(
+      i: number,
+      proposal: ProposeJob & {
+        proposal: { summary: string; files: { path: string; is_new: boolean; content: string }[] };
+      },
+      test: string[],
+    ): Promise<void> {
       const changes = await classify(mirror, base, proposal.proposal);
-      const commit = await buildCommit(mirror, botCommitSpec(proposal, changes, { name: 'prbot', email: 'prbot@localhost' }, { ctx: { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] }, limits: { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 } }));
+      const commit = await buildCommit(
+        mirror,
+        botCommitSpec(
+          proposal,
+          changes,
+          { name: 'prbot', email: 'prbot@localhost' },
+          {
+            ctx: { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] },
+            limits: { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 },
+          },
+        ),
+      );
       await slots.moveTo(slot, commit, ['node_modules']);
-      await runCommand('test', test, { cwd: slot.dir, env: { PATH: process.env.PATH! }, timeoutMs: 10_000, tailBytes: 1000 });
+      await runCommand('test', test, {
+        cwd: slot.dir,
+        env: { PATH: process.env.PATH! },
+        timeoutMs: 10_000,
+        tailBytes: 1000,
+      });
       execSync(`git push -q --force ${bare} ${commit}:refs/heads/direct/${i}`, { cwd: mirror.dir });
     },
     release: () => slot.release(),
@@ -185,7 +276,17 @@ async function gitOpsAlone(bare: string, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = now();
-    await direct.run(900_000 + i, { ...proposeJob(direct.base, 900_000 + i), proposal: { summary: 's', files: [{ path: `src/g${i}.js`, is_new: true, content: `export const g${i} = ${i};\n` }] } }, ['true']);
+    await direct.run(
+      900_000 + i,
+      {
+        ...proposeJob(direct.base, 900_000 + i),
+        proposal: {
+          summary: 's',
+          files: [{ path: `src/g${i}.js`, is_new: true, content: `export const g${i} = ${i};\n` }],
+        },
+      },
+      ['true'],
+    );
     times.push(now() - t0);
   }
   await direct.release();
@@ -194,7 +295,11 @@ async function gitOpsAlone(bare: string, n: number): Promise<number[]> {
 
 // ---- measurements ------------------------------------------------------------------------
 
-async function overhead(name: string, files: number, model: ModelServer): Promise<{ p50: number; p95: number; base50: number; base95: number }> {
+async function overhead(
+  name: string,
+  files: number,
+  model: ModelServer,
+): Promise<{ p50: number; p95: number; base50: number; base95: number }> {
   const { bare } = await makeRepo(name, files, 1);
   const cfg = await config(name, bare, model);
   const rt = await fresh(cfg);
@@ -218,30 +323,58 @@ async function overhead(name: string, files: number, model: ModelServer): Promis
   await rt.close();
   const chain = await bareChain(1, 60);
   const ops = await gitOpsAlone(bare, 15);
-  return { p50: pct(extra, 50), p95: pct(extra, 95), base50: chain.p50 + pct(ops, 50), base95: chain.p95 + pct(ops, 95) };
+  return {
+    p50: pct(extra, 50),
+    p95: pct(extra, 95),
+    base50: chain.p50 + pct(ops, 50),
+    base95: chain.p95 + pct(ops, 95),
+  };
 }
 
-async function throughputAndRss(model: ModelServer): Promise<{ perSec: number; base: number; idle: number; loaded: number }> {
+async function throughputAndRss(
+  model: ModelServer,
+): Promise<{ perSec: number; base: number; idle: number; loaded: number }> {
   const { bare } = await makeRepo('tput', 2000, 1);
   const cfg = await config('tput', bare, model);
   const rt = await fresh(cfg);
   const { execa } = await import('execa');
-  const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], { cwd: root, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false, stdio: 'ignore' });
-  const rss = async () => Number(/^VmRSS:\s+(\d+)/m.exec(await import('node:fs/promises').then((f) => f.readFile(`/proc/${child.pid}/status`, 'utf8')).catch(() => ''))?.[1] ?? 0) / 1024;
+  const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], {
+    cwd: root,
+    env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! },
+    extendEnv: false,
+    reject: false,
+    stdio: 'ignore',
+  });
+  const rss = async () =>
+    Number(
+      /^VmRSS:\s+(\d+)/m.exec(
+        await import('node:fs/promises').then((f) => f.readFile(`/proc/${child.pid}/status`, 'utf8')).catch(() => ''),
+      )?.[1] ?? 0,
+    ) / 1024;
   await sleep(4000);
   const idle = await rss();
   await rt.mirror.sync();
   const base = await rt.mirror.resolve('main');
   // Warm the worker's mirror and slots with a few cycles first.
   const warm = Array.from({ length: 8 }, (_, i) => proposeJob(base, 100_000 + i));
-  await rt.queues.propose.addBulk(warm.map((j) => ({ name: 'propose', data: j, opts: { jobId: stageJobId(j.cycleId, 'propose') } })));
-  await waitAll(rt, warm.map((j) => j.cycleId));
+  await rt.queues.propose.addBulk(
+    warm.map((j) => ({ name: 'propose', data: j, opts: { jobId: stageJobId(j.cycleId, 'propose') } })),
+  );
+  await waitAll(
+    rt,
+    warm.map((j) => j.cycleId),
+  );
   let loaded = 0;
   const sampler = setInterval(() => void rss().then((m) => (loaded = Math.max(loaded, m))), 100);
   const jobs = Array.from({ length: 200 }, (_, i) => proposeJob(base, i));
   const t0 = now();
-  await rt.queues.propose.addBulk(jobs.map((j) => ({ name: 'propose', data: j, opts: { jobId: stageJobId(j.cycleId, 'propose') } })));
-  await waitAll(rt, jobs.map((j) => j.cycleId));
+  await rt.queues.propose.addBulk(
+    jobs.map((j) => ({ name: 'propose', data: j, opts: { jobId: stageJobId(j.cycleId, 'propose') } })),
+  );
+  await waitAll(
+    rt,
+    jobs.map((j) => j.cycleId),
+  );
   const perSec = 200 / ((now() - t0) / 1000);
   clearInterval(sampler);
   child.kill('SIGTERM');
@@ -264,7 +397,14 @@ async function startBench(model: ModelServer): Promise<{ prbot: number; base: nu
   const base: number[] = [];
   for (let i = 0; i < 7; i++) {
     let t0 = now();
-    const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], { cwd: root, env, extendEnv: false, reject: false, stdin: 'ignore', stderr: 'ignore' });
+    const child = execa(process.execPath, [PRBOT_BIN, 'worker', '--config', cfg.file], {
+      cwd: root,
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      stderr: 'ignore',
+    });
     await new Promise<void>((resolve, reject) => {
       let seen = '';
       child.stdout!.on('data', (d: Buffer) => {
@@ -284,9 +424,14 @@ async function startBench(model: ModelServer): Promise<{ prbot: number; base: nu
   return { prbot: pct(prbot, 50), base: pct(base, 50) };
 }
 
-async function scaling(quick: boolean): Promise<Record<string, { seconds: number; baseline: number; speedup: number; ideal: number }>> {
+async function scaling(
+  quick: boolean,
+): Promise<Record<string, { seconds: number; baseline: number; speedup: number; ideal: number }>> {
   const gaps = 40;
-  const model = await startModelServer((req) => ({ ...answer(gapOf(req.body.messages.map((m) => m.content).join('\n'))), delayMs: 300 }));
+  const model = await startModelServer((req) => ({
+    ...answer(gapOf(req.body.messages.map((m) => m.content).join('\n'))),
+    delayMs: 300,
+  }));
   const { bare } = await makeRepo('scale', 50, gaps);
   // Baseline: one cycle at a time, the same steps called directly (model call, classify, commit,
   // move the slot, run the test, push), timed on 8 cycles and scaled to 40.
@@ -294,8 +439,19 @@ async function scaling(quick: boolean): Promise<Record<string, { seconds: number
   const sample = 8;
   const t0 = now();
   for (let i = 0; i < sample; i++) {
-    const a = await chatCompletion({ baseUrl: model.baseUrl, model: 'm', messages: [{ role: 'user', content: `Gap from docs/PRD.md: Gap ${i}` }], maxTokens: 100, temperature: 0, timeoutMs: 5000, maxAnswerBytes: 100_000 });
-    await direct.run(800_000 + i, { ...proposeJob(direct.base, 800_000 + i), proposal: JSON.parse(a.content) }, ['sleep', '1']);
+    const a = await chatCompletion({
+      baseUrl: model.baseUrl,
+      model: 'm',
+      messages: [{ role: 'user', content: `Gap from docs/PRD.md: Gap ${i}` }],
+      maxTokens: 100,
+      temperature: 0,
+      timeoutMs: 5000,
+      maxAnswerBytes: 100_000,
+    });
+    await direct.run(800_000 + i, { ...proposeJob(direct.base, 800_000 + i), proposal: JSON.parse(a.content) }, [
+      'sleep',
+      '1',
+    ]);
   }
   const baseline = ((now() - t0) / 1000 / sample) * gaps;
   await direct.release();
@@ -307,13 +463,18 @@ async function scaling(quick: boolean): Promise<Record<string, { seconds: number
     const testers = startWorkers(rt, defaultPolicy, { queues: ['test'], concurrency: c });
     const s0 = now();
     const report = await produce(rt, defaultPolicy);
-    await waitAll(rt, report.lines.map((l) => l.cycleId!));
+    await waitAll(
+      rt,
+      report.lines.map((l) => l.cycleId!),
+    );
     const seconds = (now() - s0) / 1000;
     await others.close(2000);
     await testers.close(2000);
     await rt.close();
     out[`c${c}`] = { seconds, baseline, speedup: baseline / seconds, ideal: c };
-    say(`  scaling c=${c}: ${seconds.toFixed(1)} s for ${gaps} cycles; sequential ${baseline.toFixed(1)} s; speedup ${(baseline / seconds).toFixed(2)} (ideal ${c})`);
+    say(
+      `  scaling c=${c}: ${seconds.toFixed(1)} s for ${gaps} cycles; sequential ${baseline.toFixed(1)} s; speedup ${(baseline / seconds).toFixed(2)} (ideal ${c})`,
+    );
   }
   await model.close();
   return out;
@@ -327,11 +488,18 @@ async function produceBench(model: ModelServer): Promise<{ prbot: number; base: 
   const t0 = now();
   const report = await produce(rt, defaultPolicy);
   const prbot = now() - t0;
-  if (report.lines.filter((l) => l.action === 'enqueued').length !== 10_000) throw new Error('produce did not enqueue 10,000');
+  if (report.lines.filter((l) => l.action === 'enqueued').length !== 10_000)
+    throw new Error('produce did not enqueue 10,000');
   const q = new Queue('bare-propose', { connection: rt.redis, prefix: `{prbot-bench-addbulk}` });
   await deleteMatching(rt.redis, '{prbot-bench-addbulk}:*');
   const t1 = now();
-  await q.addBulk(Array.from({ length: 10_000 }, (_, i) => ({ name: 'p', data: proposeJob(report.baseCommit!, i), opts: { jobId: `c${i}-propose` } })));
+  await q.addBulk(
+    Array.from({ length: 10_000 }, (_, i) => ({
+      name: 'p',
+      data: proposeJob(report.baseCommit!, i),
+      opts: { jobId: `c${i}-propose` },
+    })),
+  );
   const base = now() - t1;
   await q.close();
   await deleteMatching(rt.redis, '{prbot-bench-addbulk}:*');
@@ -343,16 +511,23 @@ async function produceBench(model: ModelServer): Promise<{ prbot: number; base: 
 async function budgetBench(): Promise<{ prbot: number; base: number }> {
   const r = connect({ url: redisUrl }, 'worker') as Redis;
   const prefix = '{prbot-bench-budget}';
-  const b = new Budget(r, keys(prefix), { callsPerDay: 1e12, tokensPerDay: 1e15, onExhausted: 'skip', perCycle: { calls: 1e12, tokens: 1e15 } });
+  const b = new Budget(r, keys(prefix), {
+    callsPerDay: 1e12,
+    tokensPerDay: 1e15,
+    onExhausted: 'skip',
+    perCycle: { calls: 1e12, tokens: 1e15 },
+  });
   const run = async (op: () => Promise<unknown>) => {
     const until = now() + 2000;
     let n = 0;
-    await Promise.all(Array.from({ length: 50 }, async () => {
-      while (now() < until) {
-        await op();
-        n++;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (now() < until) {
+          await op();
+          n++;
+        }
+      }),
+    );
     return n / 2;
   };
   const prbot = await run(() => b.reserve('cbench00000000', 100));
@@ -365,11 +540,28 @@ async function budgetBench(): Promise<{ prbot: number; base: number }> {
 async function warmTest(model: ModelServer): Promise<{ cold: number; warm: number } | { error: string }> {
   const src = path.join(work, 'warm-src');
   await mkdir(path.join(src, 'docs'), { recursive: true });
-  await writeFile(path.join(src, 'package.json'), JSON.stringify({ name: 'warm', private: true, type: 'module', dependencies: { lodash: '4.17.21', zod: '3.23.8', yaml: '2.5.0' } }));
-  await writeFile(path.join(src, 'docs', 'PRD.md'), '- [ ] Gap 0 warm [bot-eligible]\n- [ ] Gap 1 warm [bot-eligible]\n');
+  await writeFile(
+    path.join(src, 'package.json'),
+    JSON.stringify({
+      name: 'warm',
+      private: true,
+      type: 'module',
+      dependencies: { lodash: '4.17.21', zod: '3.23.8', yaml: '2.5.0' },
+    }),
+  );
+  await writeFile(
+    path.join(src, 'docs', 'PRD.md'),
+    '- [ ] Gap 0 warm [bot-eligible]\n- [ ] Gap 1 warm [bot-eligible]\n',
+  );
   const { bare } = await makeUpstream(src, path.join(work, 'warm'));
   const cfg = await config('warm', bare, model, {
-    tests: { setup: [['npm', 'install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error']], commands: [['node', '-e', "import('lodash').then(() => 0)"]], envAllow: ['PATH', 'LANG', 'npm_config_registry'], setupTimeoutMs: 240_000, network: 'setup' },
+    tests: {
+      setup: [['npm', 'install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error']],
+      commands: [['node', '-e', "import('lodash').then(() => 0)"]],
+      envAllow: ['PATH', 'LANG', 'npm_config_registry'],
+      setupTimeoutMs: 240_000,
+      network: 'setup',
+    },
     queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } },
   });
   const rt = await fresh(cfg);
@@ -411,20 +603,53 @@ async function redisBytes(): Promise<{ usedMemory: number; keyBytes: number; key
   }
 }
 
-async function fillAndMeasure(server: RedisServer): Promise<{ usedMemory: number; keyBytes: number; keys: number; cycles: number }> {
+async function fillAndMeasure(
+  server: RedisServer,
+): Promise<{ usedMemory: number; keyBytes: number; keys: number; cycles: number }> {
   const r = new Redis(server.url, { maxRetriesPerRequest: null });
   const prefix = '{prbot-bench-bytes}';
-  const cfg = parseConfig({ repo: { url: '/r' }, redis: { url: server.url, prefix }, models: { providers: { r: { kind: 'replay', cassette: 'x.json' } }, propose: ['r/m'] } }, path.join(work, 'bytes.json'), {});
+  const cfg = parseConfig(
+    {
+      repo: { url: '/r' },
+      redis: { url: server.url, prefix },
+      models: { providers: { r: { kind: 'replay', cassette: 'x.json' } }, propose: ['r/m'] },
+    },
+    path.join(work, 'bytes.json'),
+    {},
+  );
   const queues = openQueues(cfg, r);
   const k = keys(prefix);
-  const budget = new Budget(r, k, { callsPerDay: 1e9, tokensPerDay: 1e12, onExhausted: 'skip', perCycle: { calls: 10, tokens: 1e9 } });
-  const deps = { redis: r, keys: k, recordsDir: path.join(work, 'bytes-records'), events: queues.events, clock: Date.now };
+  const budget = new Budget(r, k, {
+    callsPerDay: 1e9,
+    tokensPerDay: 1e12,
+    onExhausted: 'skip',
+    perCycle: { calls: 10, tokens: 1e9 },
+  });
+  const deps = {
+    redis: r,
+    keys: k,
+    recordsDir: path.join(work, 'bytes-records'),
+    events: queues.events,
+    clock: Date.now,
+  };
   const info = async () => Number(/used_memory:(\d+)/.exec(await r.info('memory'))?.[1]);
   const names = [...STAGES, 'events'] as const;
   const conns: Redis[] = [];
-  const workers = names.map((q) => new Worker(q, async (job) => {
-    for (const line of ['reserving 1 call and 5210 tokens from today\'s budget', `step of ${q}: done in 12 ms`, `handed over from ${q}`]) await job.log(line);
-  }, { connection: conns[conns.push(r.duplicate()) - 1]!, prefix, concurrency: 50 }));
+  const workers = names.map(
+    (q) =>
+      new Worker(
+        q,
+        async (job) => {
+          for (const line of [
+            "reserving 1 call and 5210 tokens from today's budget",
+            `step of ${q}: done in 12 ms`,
+            `handed over from ${q}`,
+          ])
+            await job.log(line);
+        },
+        { connection: conns[conns.push(r.duplicate()) - 1]!, prefix, concurrency: 50 },
+      ),
+  );
   const before = await info();
   const CYCLES = 10_000;
   const base = 'a'.repeat(40);
@@ -432,32 +657,86 @@ async function fillAndMeasure(server: RedisServer): Promise<{ usedMemory: number
   for (let start = 0; start < CYCLES; start += 500) {
     const batch = Array.from({ length: 500 }, (_, j) => {
       const i = start + j;
-      const gap = { id: `g${(i % 500).toString(16).padStart(12, '0')}`, text: `Gap ${i % 500} of the bench: add a reverse(text) helper`, line: 3 + (i % 500) };
+      const gap = {
+        id: `g${(i % 500).toString(16).padStart(12, '0')}`,
+        text: `Gap ${i % 500} of the bench: add a reverse(text) helper`,
+        line: 3 + (i % 500),
+      };
       return { i, gap, cycleId: newCycleId(Date.now() + i) };
     });
     for (const q of STAGES) {
-      await queues[q].addBulk(batch.map(({ gap, cycleId }) => ({
-        name: q,
-        data: { cycleId, gap, baseCommit: base, createdAt: Date.now(), dryRun: false, notes: [], ...(q === 'propose' ? {} : { proposal: { summary: 'adds reverse', files: [{ path: 'src/reverse.js', is_new: true, content }] }, model: { rung: 'loop/m', usage: { prompt_tokens: 1200, completion_tokens: 90, total_tokens: 1290 } } }) },
-        opts: { jobId: stageJobId(cycleId, q) },
-      })));
+      await queues[q].addBulk(
+        batch.map(({ gap, cycleId }) => ({
+          name: q,
+          data: {
+            cycleId,
+            gap,
+            baseCommit: base,
+            createdAt: Date.now(),
+            dryRun: false,
+            notes: [],
+            ...(q === 'propose'
+              ? {}
+              : {
+                  proposal: { summary: 'adds reverse', files: [{ path: 'src/reverse.js', is_new: true, content }] },
+                  model: { rung: 'loop/m', usage: { prompt_tokens: 1200, completion_tokens: 90, total_tokens: 1290 } },
+                }),
+          },
+          opts: { jobId: stageJobId(cycleId, q) },
+        })),
+      );
     }
     for (const { gap, cycleId } of batch) {
       const res = await budget.reserve(cycleId, 5210);
       if (res.granted) await budget.settle(res, 1290);
       const t = new Date().toISOString();
-      await recordOutcome(deps, cycleRecord({
-        cycle_id: cycleId, gap_id: gap.id, gap_text: gap.text, gap_line: gap.line, outcome: 'ok', reason: 'opened draft PR', stage: 'pr', started_at: t, ended_at: t, dry_run: false,
-        base_commit: base, bot_commit: 'b'.repeat(40), summary: 'adds reverse', files: [{ path: 'src/reverse.js', action: 'ADD' }],
-        tests: [{ phase: 'test', argv: ['node', '--test'], exitCode: 0, signal: null, timedOut: false, durationMs: 812, ok: true, tail: '# tests 1\n# pass 1\n# fail 0' }],
-        model: { rung: 'loop/m', usage: { prompt_tokens: 1200, completion_tokens: 90, total_tokens: 1290 }, usageEstimated: false, escalated: false, attempts: [{ rung: 'loop/m', ok: true, ms: 900 }] },
-        branch: `bot/${gap.id}`, pr_url: `https://git.example.com/o/r/pulls/${start}`,
-      }));
+      await recordOutcome(
+        deps,
+        cycleRecord({
+          cycle_id: cycleId,
+          gap_id: gap.id,
+          gap_text: gap.text,
+          gap_line: gap.line,
+          outcome: 'ok',
+          reason: 'opened draft PR',
+          stage: 'pr',
+          started_at: t,
+          ended_at: t,
+          dry_run: false,
+          base_commit: base,
+          bot_commit: 'b'.repeat(40),
+          summary: 'adds reverse',
+          files: [{ path: 'src/reverse.js', action: 'ADD' }],
+          tests: [
+            {
+              phase: 'test',
+              argv: ['node', '--test'],
+              exitCode: 0,
+              signal: null,
+              timedOut: false,
+              durationMs: 812,
+              ok: true,
+              tail: '# tests 1\n# pass 1\n# fail 0',
+            },
+          ],
+          model: {
+            rung: 'loop/m',
+            usage: { prompt_tokens: 1200, completion_tokens: 90, total_tokens: 1290 },
+            usageEstimated: false,
+            escalated: false,
+            attempts: [{ rung: 'loop/m', ok: true, ms: 900 }],
+          },
+          branch: `bot/${gap.id}`,
+          pr_url: `https://git.example.com/o/r/pulls/${start}`,
+        }),
+      );
     }
   }
   // Wait until every job has completed (retention trims as they do).
   for (;;) {
-    const counts = await Promise.all(names.map((q) => queues[q].getJobCounts('waiting', 'active', 'delayed', 'prioritized')));
+    const counts = await Promise.all(
+      names.map((q) => queues[q].getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
+    );
     if (counts.every((c) => Object.values(c).every((n) => n === 0))) break;
     await sleep(200);
   }
@@ -485,7 +764,9 @@ async function fillAndMeasure(server: RedisServer): Promise<{ usedMemory: number
  * cat-file --batch, symbol scan, windows) and size, against reading the same files from the
  * mirror alone (one ls-tree and one cat-file --batch of every file the prompt names).
  */
-async function contextBench(runs = 15): Promise<{ p50: number; base50: number; bytes: number; tokens: number; files: number; mapLines: number }> {
+async function contextBench(
+  runs = 15,
+): Promise<{ p50: number; base50: number; bytes: number; tokens: number; files: number; mapLines: number }> {
   const { bare } = await makeRepo('ctx', 2000, 1);
   const mirror = new Mirror(path.join(work, 'ctx-work'), bare);
   await mirror.sync();
@@ -499,16 +780,33 @@ async function contextBench(runs = 15): Promise<{ p50: number; base50: number; b
   for (let i = 0; i < runs; i++) {
     let t = now();
     ctx = await buildRepoContext(mirror.dir, commit, gap, opts);
-    prompt = buildPrompt({ gapText: gap, prdPath: 'docs/PRD.md', context: ctx, history: 'Prior attempts on this gap: none.' }).map((m) => m.content).join('\n');
+    prompt = buildPrompt({
+      gapText: gap,
+      prdPath: 'docs/PRD.md',
+      context: ctx,
+      history: 'Prior attempts on this gap: none.',
+    })
+      .map((m) => m.content)
+      .join('\n');
     times.push(now() - t);
     t = now();
     const tree = await listTree(mirror.dir, commit);
     const named = new Set([...ctx.map.map((l) => l.split(':')[0]!), ...ctx.files.map((f) => f.path)]);
-    const blobs = await readBlobs(mirror.dir, tree.filter((f) => named.has(f.path)).map((f) => f.oid));
+    const blobs = await readBlobs(
+      mirror.dir,
+      tree.filter((f) => named.has(f.path)).map((f) => f.oid),
+    );
     if (blobs.size === 0) throw new Error('baseline read nothing');
     base.push(now() - t);
   }
-  return { p50: pct(times, 50), base50: pct(base, 50), bytes: Buffer.byteLength(prompt), tokens: estimateTokens(prompt), files: ctx.files.length, mapLines: ctx.map.length };
+  return {
+    p50: pct(times, 50),
+    base50: pct(base, 50),
+    bytes: Buffer.byteLength(prompt),
+    tokens: estimateTokens(prompt),
+    files: ctx.files.length,
+    mapLines: ctx.map.length,
+  };
 }
 
 /**
@@ -519,13 +817,24 @@ async function contextBench(runs = 15): Promise<{ p50: number; base50: number; b
  * spell of the shared machine falls on both sides alike; the first two cycles of each warm its
  * slot and are not counted.
  */
-async function sandboxBench(model: ModelServer, rounds = Number(process.env.SBX_ROUNDS ?? 20)): Promise<{ bwrap: number; off: number } | { error: string }> {
+async function sandboxBench(
+  model: ModelServer,
+  rounds = Number(process.env.SBX_ROUNDS ?? 20),
+): Promise<{ bwrap: number; off: number } | { error: string }> {
   const { bare } = await makeRepo('sbx', 2000, 1);
   const modes = ['off', 'bwrap'] as const;
-  const side: Partial<Record<(typeof modes)[number], { rt: Runtime; workers: ReturnType<typeof startWorkers>; base: string; times: number[] }>> = {};
+  const side: Partial<
+    Record<
+      (typeof modes)[number],
+      { rt: Runtime; workers: ReturnType<typeof startWorkers>; base: string; times: number[] }
+    >
+  > = {};
   try {
     for (const mode of modes) {
-      const cfg = await config(`sbx-${mode}`, bare, model, { tests: { commands: [['node', '-e', 'process.exit(0)']], sandbox: mode }, queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } } });
+      const cfg = await config(`sbx-${mode}`, bare, model, {
+        tests: { commands: [['node', '-e', 'process.exit(0)']], sandbox: mode },
+        queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } },
+      });
       const rt = await fresh(cfg);
       const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
       side[mode] = { rt, workers, base: '', times: [] };
@@ -533,7 +842,7 @@ async function sandboxBench(model: ModelServer, rounds = Number(process.env.SBX_
       side[mode]!.base = await rt.mirror.resolve('main');
     }
     for (let i = 0; i < rounds + 2; i++) {
-      for (const mode of i % 2 === 0 ? modes : ([...modes].reverse() as typeof modes[number][])) {
+      for (const mode of i % 2 === 0 ? modes : ([...modes].reverse() as (typeof modes)[number][])) {
         const { rt, base, times } = side[mode]!;
         const job = proposeJob(base, 200_000 + i);
         await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
@@ -557,8 +866,23 @@ async function sandboxBench(model: ModelServer, rounds = Number(process.env.SBX_
 async function putSandbox(model: ModelServer): Promise<void> {
   const s = await sandboxBench(model);
   if ('error' in s) say(`sandbox error: ${s.error}`);
-  if ('error' in s) put('sandbox', { prbot: NaN, baseline: null, unit: 'ms', goal: 'ratio ≤ 1.15', goal_met: false, detail: { error: s.error } });
-  else put('sandbox', { prbot: s.bwrap, baseline: s.off, unit: 'ms test stage p50 (2,000 files), bwrap vs off', goal: 'ratio ≤ 1.15', goal_met: s.bwrap / s.off <= 1.15 });
+  if ('error' in s)
+    put('sandbox', {
+      prbot: NaN,
+      baseline: null,
+      unit: 'ms',
+      goal: 'ratio ≤ 1.15',
+      goal_met: false,
+      detail: { error: s.error },
+    });
+  else
+    put('sandbox', {
+      prbot: s.bwrap,
+      baseline: s.off,
+      unit: 'ms test stage p50 (2,000 files), bwrap vs off',
+      goal: 'ratio ≤ 1.15',
+      goal_met: s.bwrap / s.off <= 1.15,
+    });
 }
 
 // ---- main --------------------------------------------------------------------------------
@@ -573,70 +897,157 @@ async function main(): Promise<void> {
   const bytesRow = async () => {
     const rb = await redisBytes();
     put('redis_bytes', {
-      prbot: rb.keyBytes / 1e6, baseline: null, unit: `MB of Redis per ${rb.cycles.toLocaleString('en')} finished cycles (MEMORY USAGE over ${rb.keys} keys; INFO used_memory +${(rb.usedMemory / 1e6).toFixed(1)} MB)`,
-      goal: '≤ 150 MB (bounded: retention, trims, TTLs)', goal_met: rb.keyBytes / 1e6 <= 150,
+      prbot: rb.keyBytes / 1e6,
+      baseline: null,
+      unit: `MB of Redis per ${rb.cycles.toLocaleString('en')} finished cycles (MEMORY USAGE over ${rb.keys} keys; INFO used_memory +${(rb.usedMemory / 1e6).toFixed(1)} MB)`,
+      goal: '≤ 150 MB (bounded: retention, trims, TTLs)',
+      goal_met: rb.keyBytes / 1e6 <= 150,
       detail: { key_bytes: rb.keyBytes, used_memory_delta: rb.usedMemory, keys: rb.keys, cycles: rb.cycles },
     });
   };
   const model = await startModelServer((req) => answer(gapOf(req.body.messages.map((m) => m.content).join('\n'))));
 
-  if (!only || only.has('rss') || only.has('start') || only.has('throughput')) execSync(`${process.execPath} ${path.join(root, 'scripts', 'build.mjs')}`, { stdio: 'ignore' });
+  if (!only || only.has('rss') || only.has('start') || only.has('throughput'))
+    execSync(`${process.execPath} ${path.join(root, 'scripts', 'build.mjs')}`, { stdio: 'ignore' });
   if (wanted('overhead')) {
     const demoRepoOverhead = await overhead('demo', 12, model);
     const big = await overhead('big', 2000, model);
     put('overhead', {
-      prbot: big.p50, baseline: big.base50, unit: 'ms/cycle (p50, 2,000 files)', goal: 'ratio ≤ 1.5', goal_met: big.p50 / big.base50 <= 1.5,
-      detail: { demo: { p50: demoRepoOverhead.p50, p95: demoRepoOverhead.p95, baseline_p50: demoRepoOverhead.base50, baseline_p95: demoRepoOverhead.base95 }, files2000: { p50: big.p50, p95: big.p95, baseline_p50: big.base50, baseline_p95: big.base95 } },
+      prbot: big.p50,
+      baseline: big.base50,
+      unit: 'ms/cycle (p50, 2,000 files)',
+      goal: 'ratio ≤ 1.5',
+      goal_met: big.p50 / big.base50 <= 1.5,
+      detail: {
+        demo: {
+          p50: demoRepoOverhead.p50,
+          p95: demoRepoOverhead.p95,
+          baseline_p50: demoRepoOverhead.base50,
+          baseline_p95: demoRepoOverhead.base95,
+        },
+        files2000: { p50: big.p50, p95: big.p95, baseline_p50: big.base50, baseline_p95: big.base95 },
+      },
     });
   }
   const t = wanted('throughput') || wanted('rss') ? await throughputAndRss(model) : undefined;
-  if (t && wanted('throughput')) put('throughput', { prbot: t.perSec, baseline: t.base, unit: 'cycles/s (200 in flight, 2,000 files)', goal: '≥ 20 cycles/s', goal_met: t.perSec >= 20 });
+  if (t && wanted('throughput'))
+    put('throughput', {
+      prbot: t.perSec,
+      baseline: t.base,
+      unit: 'cycles/s (200 in flight, 2,000 files)',
+      goal: '≥ 20 cycles/s',
+      goal_met: t.perSec >= 20,
+    });
   if (wanted('scaling')) {
     const sc = await scaling(quick);
     const worst = Math.min(...Object.values(sc).map((s) => s.speedup / s.ideal));
-    put('scaling', { prbot: worst, baseline: 1, ratio: worst, unit: 'worst speedup / ideal', goal: '≥ 0.8 for each concurrency', goal_met: worst >= 0.8, detail: sc });
+    put('scaling', {
+      prbot: worst,
+      baseline: 1,
+      ratio: worst,
+      unit: 'worst speedup / ideal',
+      goal: '≥ 0.8 for each concurrency',
+      goal_met: worst >= 0.8,
+      detail: sc,
+    });
   }
   if (wanted('produce')) {
     const p = await produceBench(model);
-    put('produce', { prbot: p.prbot, baseline: p.base, unit: 'ms for 10,000 gaps', goal: 'ratio ≤ 1.5', goal_met: p.prbot / p.base <= 1.5 });
+    put('produce', {
+      prbot: p.prbot,
+      baseline: p.base,
+      unit: 'ms for 10,000 gaps',
+      goal: 'ratio ≤ 1.5',
+      goal_met: p.prbot / p.base <= 1.5,
+    });
   }
   if (wanted('budget')) {
     const b = await budgetBench();
-    put('budget', { prbot: b.prbot, baseline: b.base, unit: 'ops/s (50 in flight)', goal: 'ratio ≥ 0.8', goal_met: b.prbot / b.base >= 0.8 });
+    put('budget', {
+      prbot: b.prbot,
+      baseline: b.base,
+      unit: 'ops/s (50 in flight)',
+      goal: 'ratio ≥ 0.8',
+      goal_met: b.prbot / b.base >= 0.8,
+    });
   }
   if (wanted('warm_test')) {
     const w = await warmTest(model);
-    if ('error' in w) put('warm_test', { prbot: NaN, baseline: null, unit: 'ms', goal: '≤ 0.2', goal_met: false, detail: { error: w.error } });
-    else put('warm_test', { prbot: w.warm, baseline: w.cold, unit: 'ms setup+tests, second cycle vs first', goal: 'ratio ≤ 0.2', goal_met: w.warm / w.cold <= 0.2 });
+    if ('error' in w)
+      put('warm_test', {
+        prbot: NaN,
+        baseline: null,
+        unit: 'ms',
+        goal: '≤ 0.2',
+        goal_met: false,
+        detail: { error: w.error },
+      });
+    else
+      put('warm_test', {
+        prbot: w.warm,
+        baseline: w.cold,
+        unit: 'ms setup+tests, second cycle vs first',
+        goal: 'ratio ≤ 0.2',
+        goal_met: w.warm / w.cold <= 0.2,
+      });
   }
-  if (t && wanted('rss')) put('rss', { prbot: t.loaded, baseline: null, unit: 'MB under load (compiled worker)', goal: '≤ 100 MB idle, ≤ 200 MB loaded', goal_met: t.idle <= 100 && t.loaded <= 200, detail: { idle_mb: t.idle, loaded_mb: t.loaded } });
+  if (t && wanted('rss'))
+    put('rss', {
+      prbot: t.loaded,
+      baseline: null,
+      unit: 'MB under load (compiled worker)',
+      goal: '≤ 100 MB idle, ≤ 200 MB loaded',
+      goal_met: t.idle <= 100 && t.loaded <= 200,
+      detail: { idle_mb: t.idle, loaded_mb: t.loaded },
+    });
   if (wanted('redis_bytes')) await bytesRow();
   if (wanted('context')) putContext(await contextBench());
   if (wanted('sandbox')) await putSandbox(model);
   if (wanted('start')) {
     const st = await startBench(model);
-    put('start', { prbot: st.prbot, baseline: st.base, unit: 'ms spawn to ready (`prbot worker`, compiled)', goal: 'ratio ≤ 2.5', goal_met: st.prbot / st.base <= 2.5 });
+    put('start', {
+      prbot: st.prbot,
+      baseline: st.base,
+      unit: 'ms spawn to ready (`prbot worker`, compiled)',
+      goal: 'ratio ≤ 2.5',
+      goal_met: st.prbot / st.base <= 2.5,
+    });
   }
   await model.close();
 
   const seconds = (Date.now() - started) / 1000;
   if (!only) await writeReport(seconds);
   if (json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
-  else say(`\nbench took ${seconds.toFixed(0)} s${only ? "" : "; docs/BENCHMARKS.md written"}`);
+  else say(`\nbench took ${seconds.toFixed(0)} s${only ? '' : '; docs/BENCHMARKS.md written'}`);
 }
 
 function putContext(c: Awaited<ReturnType<typeof contextBench>>): void {
   put('context', {
-    prbot: c.p50, baseline: c.base50, unit: `ms to build the prompt (p50, 2,000 files; ${c.bytes} bytes ≈ ${c.tokens} tokens, ${c.files} files shown, ${c.mapLines} map lines)`,
-    goal: 'ratio ≤ 5, prompt ≤ 14,000 tokens', goal_met: c.p50 / c.base50 <= 5 && c.tokens <= 14_000, detail: c,
+    prbot: c.p50,
+    baseline: c.base50,
+    unit: `ms to build the prompt (p50, 2,000 files; ${c.bytes} bytes ≈ ${c.tokens} tokens, ${c.files} files shown, ${c.mapLines} map lines)`,
+    goal: 'ratio ≤ 5, prompt ≤ 14,000 tokens',
+    goal_met: c.p50 / c.base50 <= 5 && c.tokens <= 14_000,
+    detail: c,
   });
 }
 
 async function writeReport(seconds: number): Promise<void> {
-  const v = (cmd: string) => { try { return execSync(cmd, { encoding: 'utf8' }).trim().split('\n')[0]; } catch { return '?'; } };
-  const rows = Object.entries(results).map(([k, r]) => `| \`${k}\` | ${fmt(r.prbot)} ${r.unit} | ${r.baseline === null ? '—' : fmt(r.baseline)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${r.goal} | ${r.goal_met ? 'yes' : '**no**'} |`);
-  const sc = results.scaling?.detail as Record<string, { seconds: number; baseline: number; speedup: number }> | undefined;
-  const ov = results.overhead?.detail as Record<string, { p50: number; p95: number; baseline_p50: number; baseline_p95: number }> | undefined;
+  const v = (cmd: string) => {
+    try {
+      return execSync(cmd, { encoding: 'utf8' }).trim().split('\n')[0];
+    } catch {
+      return '?';
+    }
+  };
+  const rows = Object.entries(results).map(
+    ([k, r]) =>
+      `| \`${k}\` | ${fmt(r.prbot)} ${r.unit} | ${r.baseline === null ? '—' : fmt(r.baseline)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${r.goal} | ${r.goal_met ? 'yes' : '**no**'} |`,
+  );
+  const sc = results.scaling?.detail as
+    Record<string, { seconds: number; baseline: number; speedup: number }> | undefined;
+  const ov = results.overhead?.detail as
+    Record<string, { p50: number; p95: number; baseline_p50: number; baseline_p95: number }> | undefined;
   const doc = `# Benchmarks
 
 \`pnpm bench\` (\`scripts/bench.ts\`): every prbot figure beside a baseline measured in the same run on the
@@ -652,12 +1063,30 @@ ${rows.join('\n')}
   model call and the test command (instant loopback model, \`true\` as the test), one cycle in flight.
   Baseline: a bare four-queue BullMQ chain (one job at a time) plus the git work of a cycle called
   directly (classify, plumbing commit, move a kept worktree, run \`true\`, push).
-${ov ? Object.entries(ov).map(([k, o]) => `  ${k === 'demo' ? 'Demo repo' : '2,000-file repo'}: p50 ${o.p50.toFixed(1)} ms / p95 ${o.p95.toFixed(1)} ms; baseline p50 ${o.baseline_p50.toFixed(1)} / p95 ${o.baseline_p95.toFixed(1)} ms.`).join('\n') : ''}
+${
+  ov
+    ? Object.entries(ov)
+        .map(
+          ([k, o]) =>
+            `  ${k === 'demo' ? 'Demo repo' : '2,000-file repo'}: p50 ${o.p50.toFixed(1)} ms / p95 ${o.p95.toFixed(1)} ms; baseline p50 ${o.baseline_p50.toFixed(1)} / p95 ${o.baseline_p95.toFixed(1)} ms.`,
+        )
+        .join('\n')
+    : ''
+}
 - **throughput**: 200 cycles in flight through one worker process (default stage concurrencies
   16/8/4/4), 2,000-file repo; baseline: the bare chain with 200 in flight.
 - **scaling**: 40 gaps, model latency 300 ms, tests \`sleep 1\`; prbot with test concurrency c against a
   sequential loop of the same steps (timed on 8 cycles, scaled to 40).
-${sc ? Object.entries(sc).map(([k, s]) => `  ${k}: ${s.seconds.toFixed(1)} s vs ${s.baseline.toFixed(1)} s sequential → speedup ${s.speedup.toFixed(2)}.`).join('\n') : ''}
+${
+  sc
+    ? Object.entries(sc)
+        .map(
+          ([k, s]) =>
+            `  ${k}: ${s.seconds.toFixed(1)} s vs ${s.baseline.toFixed(1)} s sequential → speedup ${s.speedup.toFixed(2)}.`,
+        )
+        .join('\n')
+    : ''
+}
 - **produce**: \`produce\` on a 10,000-gap PRD (mirror fetch, PRD from git, parse, histories, forge
   listing, in-flight locks, one addBulk) against a plain \`addBulk\` of 10,000 jobs.
 - **budget**: Lua reservations per second with 50 in flight against \`INCR\` per second.

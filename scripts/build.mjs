@@ -18,11 +18,17 @@ import { build } from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = path.join(root, 'apps', 'cli');
 const outdir = path.join(cliDir, 'dist');
-const declared = new Set(Object.keys(JSON.parse(readFileSync(path.join(cliDir, 'package.json'), 'utf8')).dependencies ?? {}));
+const declared = new Set(
+  Object.keys(JSON.parse(readFileSync(path.join(cliDir, 'package.json'), 'utf8')).dependencies ?? {}),
+);
 const builtins = new Set(builtinModules);
 
 /** '@scope/name/sub' → '@scope/name'; 'name/sub' → 'name'. */
-const packageName = (spec) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+const packageName = (spec) =>
+  spec
+    .split('/')
+    .slice(0, spec.startsWith('@') ? 2 : 1)
+    .join('/');
 
 const undeclared = new Map();
 const externals = {
@@ -65,10 +71,13 @@ await build({
 });
 if (undeclared.size) {
   const lines = [...undeclared].map(([name, from]) => `  ${name} (imported by ${from})`).join('\n');
-  console.error(`build: apps/cli/package.json must list these runtime dependencies (pnpm add <name> --filter @prbot/cli):\n${lines}`);
+  console.error(
+    `build: apps/cli/package.json must list these runtime dependencies (pnpm add <name> --filter @prbot/cli):\n${lines}`,
+  );
   process.exit(1);
 }
 // pipeline's Lua scripts are read at run time from `new URL('./lua/…', import.meta.url)`: whichever
 // output file (entry or chunk) holds that code finds them beside it.
-for (const dir of [outdir, path.join(outdir, 'chunks')]) cpSync(path.join(root, 'packages', 'pipeline', 'src', 'lua'), path.join(dir, 'lua'), { recursive: true });
+for (const dir of [outdir, path.join(outdir, 'chunks')])
+  cpSync(path.join(root, 'packages', 'pipeline', 'src', 'lua'), path.join(dir, 'lua'), { recursive: true });
 console.log(`build: apps/cli/dist/prbot.js in ${Math.round(performance.now() - started)} ms`);

@@ -16,7 +16,10 @@ const rt = createRuntime(cfg, { role: 'client' });
 await waitReady(rt.redis, cfg.redis.url);
 const server = createDashboard(rt, { auth: null, readOnly: false, secureCookies: false }).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
-const browser = await chromium.launch({ executablePath: process.env.PRBOT_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking'] });
+const browser = await chromium.launch({
+  executablePath: process.env.PRBOT_CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking'],
+});
 const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
 await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
 await page.screenshot({ path: path.join(root, 'docs', 'dashboard.png'), fullPage: true });

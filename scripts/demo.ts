@@ -39,7 +39,10 @@ async function redisUrl(): Promise<{ url: string; server?: RedisServer }> {
 
 /** The programs the demo runs, checked first so a missing one is named with its package. */
 function missingPrograms(): string | null {
-  const need = [['git', 'git'], ['flock', 'util-linux']] as const;
+  const need = [
+    ['git', 'git'],
+    ['flock', 'util-linux'],
+  ] as const;
   const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
   const missing = need.filter(([p]) => !dirs.some((d) => existsSync(path.join(d, p))));
   if (missing.length === 0) return null;
@@ -60,7 +63,10 @@ async function main(): Promise<void> {
   // One demo at a time per checkout: a second would clear the first one's keys and files.
   // A kernel lock, so a demo stopped with Ctrl-C or killed never leaves it held.
   const lock = await tryFileLock(path.join(dataDir, '.lock'));
-  if (!lock) throw new Error(`another pnpm demo is running in this checkout (its pid is in ${path.join(dataDir, '.lock')}); wait for it to end`);
+  if (!lock)
+    throw new Error(
+      `another pnpm demo is running in this checkout (its pid is in ${path.join(dataDir, '.lock')}); wait for it to end`,
+    );
   for (const d of ['prs', 'cycles']) await rm(path.join(dataDir, d), { recursive: true, force: true });
   const { url, server } = await redisUrl();
   say(`Redis: ${url} (key prefix ${PREFIX})`);
@@ -70,9 +76,17 @@ async function main(): Promise<void> {
   // Hand-overs are signed; the demo's workers and producer share one key made for this run.
   process.env.PRBOT_JOB_KEY ??= randomBytes(32).toString('hex');
   // The sandbox when this machine can make one (root + bubblewrap); else off, and said so.
-  const problem = await sandboxProblem({ limits: { processes: 512 }, toolDirs: [], workdir: path.join(dataDir, 'work') });
+  const problem = await sandboxProblem({
+    limits: { processes: 512 },
+    toolDirs: [],
+    workdir: path.join(dataDir, 'work'),
+  });
   const sandbox = problem ? 'off' : 'bwrap';
-  say(problem ? `tests run WITHOUT a sandbox (fine for this offline demo, never for real use): ${problem}` : 'tests run in the bubblewrap sandbox');
+  say(
+    problem
+      ? `tests run WITHOUT a sandbox (fine for this offline demo, never for real use): ${problem}`
+      : 'tests run in the bubblewrap sandbox',
+  );
 
   const configFile = path.join(dataDir, 'prbot.config.json');
   const rawConfig = {
@@ -100,7 +114,9 @@ async function main(): Promise<void> {
     const workers = startWorkers(rt, defaultPolicy, { queues: [...STAGES, 'events'] });
     const report = await produce(rt, defaultPolicy);
     for (const l of report.lines) say(`${l.action.padEnd(10)} ${l.gap.text.slice(0, 70)}`);
-    const cycles = report.lines.filter((l) => l.action === 'enqueued').map((l) => ({ id: l.cycleId!, text: l.gap.text }));
+    const cycles = report.lines
+      .filter((l) => l.action === 'enqueued')
+      .map((l) => ({ id: l.cycleId!, text: l.gap.text }));
     const records = await follow(rt, cycles);
     await workers.close(5000);
     await writeSummary(records);
@@ -147,7 +163,15 @@ async function follow(rt: Runtime, cycles: { id: string; text: string }[]): Prom
 }
 
 async function writeSummary(records: CycleRecord[]): Promise<void> {
-  const summary = { cycles: records.map((r) => ({ gap_id: r.gap_id, gap_text: r.gap_text, outcome: r.outcome, reason: r.reason, pr_url: r.pr_url })) };
+  const summary = {
+    cycles: records.map((r) => ({
+      gap_id: r.gap_id,
+      gap_text: r.gap_text,
+      outcome: r.outcome,
+      reason: r.reason,
+      pr_url: r.pr_url,
+    })),
+  };
   await writeFile(path.join(dataDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }
 
@@ -155,9 +179,16 @@ function printTable(records: CycleRecord[]): void {
   console.log('\noutcome            gap');
   const pad = ' '.repeat(19);
   // A tests_failed reason carries the failure digest over several lines: indent them under the row.
-  const reason = (r: CycleRecord) => r.reason.split('\n').slice(0, 14).map((l) => l.slice(0, 120)).join(`\n${pad}  `);
+  const reason = (r: CycleRecord) =>
+    r.reason
+      .split('\n')
+      .slice(0, 14)
+      .map((l) => l.slice(0, 120))
+      .join(`\n${pad}  `);
   for (const r of records) console.log(`${r.outcome.padEnd(18)} ${r.gap_text}\n${pad}${reason(r)}`);
-  console.log(`\n${records.length} cycles; records in data/demo/cycles/, draft PRs in data/demo/prs/, summary in data/demo/summary.json`);
+  console.log(
+    `\n${records.length} cycles; records in data/demo/cycles/, draft PRs in data/demo/prs/, summary in data/demo/summary.json`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -61,12 +61,59 @@ jobs:
 const cassette: Cassette = {
   version: 1,
   entries: [
-    { gap: 'truncate(text, max)', answers: [answer('Adds truncate() with tests.', [{ path: 'src/truncate.js', is_new: true, content: truncate }, { path: 'test/truncate.test.js', is_new: true, content: truncateTest }])] },
-    { gap: 'reverse(text)', answers: [answer('Adds reverse() with a test.', [{ path: 'src/reverse.js', is_new: true, content: reverse }, { path: 'test/reverse.test.js', is_new: true, content: reverseTest }])] },
+    {
+      gap: 'truncate(text, max)',
+      answers: [
+        answer('Adds truncate() with tests.', [
+          { path: 'src/truncate.js', is_new: true, content: truncate },
+          { path: 'test/truncate.test.js', is_new: true, content: truncateTest },
+        ]),
+      ],
+    },
+    {
+      gap: 'reverse(text)',
+      answers: [
+        answer('Adds reverse() with a test.', [
+          { path: 'src/reverse.js', is_new: true, content: reverse },
+          { path: 'test/reverse.test.js', is_new: true, content: reverseTest },
+        ]),
+      ],
+    },
     // An existing file is changed with search/replace edits; this one changes nothing (NOOP).
-    { gap: 'keeps the empty string', answers: [answer('capitalize already keeps the empty string; no change needed.', [{ path: 'src/strings.js', is_new: false, edits: [{ search: 'if (text.length === 0) return text;', replace: 'if (text.length === 0) return text;' }] }])] },
-    { gap: 'CI workflow', answers: [answer('Adds a GitHub Actions workflow running the tests.', [{ path: '.github/workflows/ci.yml', is_new: true, content: workflow }])] },
-    { gap: 'words(text)', answers: [answer('Adds words() to strings.js.', [{ path: 'src/strings.js', is_new: true, content: read('src/strings.js') + '\nexport function words(text) {\n  return text.split(/\\s+/).filter(Boolean);\n}\n' }])] },
+    {
+      gap: 'keeps the empty string',
+      answers: [
+        answer('capitalize already keeps the empty string; no change needed.', [
+          {
+            path: 'src/strings.js',
+            is_new: false,
+            edits: [{ search: 'if (text.length === 0) return text;', replace: 'if (text.length === 0) return text;' }],
+          },
+        ]),
+      ],
+    },
+    {
+      gap: 'CI workflow',
+      answers: [
+        answer('Adds a GitHub Actions workflow running the tests.', [
+          { path: '.github/workflows/ci.yml', is_new: true, content: workflow },
+        ]),
+      ],
+    },
+    {
+      gap: 'words(text)',
+      answers: [
+        answer('Adds words() to strings.js.', [
+          {
+            path: 'src/strings.js',
+            is_new: true,
+            content:
+              read('src/strings.js') +
+              '\nexport function words(text) {\n  return text.split(/\\s+/).filter(Boolean);\n}\n',
+          },
+        ]),
+      ],
+    },
   ],
 };
 

@@ -12,12 +12,24 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'data', 'reliability');
 const lines = (f: string) => {
   try {
-    return readFileSync(path.join(dir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    return readFileSync(path.join(dir, f), 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   } catch {
     return [];
   }
 };
-const rows = lines('results.jsonl') as { fault: string; injections: number; inFlight: number; lost: number; duplicates: number; extraCalls?: number; notes: string }[];
+const rows = lines('results.jsonl') as {
+  fault: string;
+  injections: number;
+  inFlight: number;
+  lost: number;
+  duplicates: number;
+  extraCalls?: number;
+  notes: string;
+}[];
 const scans = lines('scans.jsonl') as { hits: number; bytes: number; what: string }[];
 if (rows.length === 0) {
   console.error('no reliability results in data/reliability/: run pnpm test:reliability');
@@ -38,18 +50,36 @@ const esc = (s: string) => s.replace(/\|/g, '\\|');
  * then does harm. Keyed by the start of the row's fault text; a row without one says so.
  */
 const CONTROLS: [prefix: string, control: string][] = [
-  ['Sentinel failover with the replicas frozen', '`test/reliability/replica-loss.test.ts`: the same run with `redis.waitReplicas: 0` loses the charge and the outcome'],
-  ['worker SIGKILL while it holds jobs of every stage', 'the bound\'s measure: `packages/test-support/src/model-server-cutoff.test.ts` (a request whose client went away is logged cut off, an answered one not); defence off: none yet'],
-  ['every provider answering 5xx/429', 'none yet as a switch; refunding the request with the call (the old `release`) turns `test/ladder.test.ts` "429 for ever" (200 requests) and `apps/worker/test/e2e/request-caps.test.ts` (12 > 6) red (checked by mutation)'],
+  [
+    'Sentinel failover with the replicas frozen',
+    '`test/reliability/replica-loss.test.ts`: the same run with `redis.waitReplicas: 0` loses the charge and the outcome',
+  ],
+  [
+    'worker SIGKILL while it holds jobs of every stage',
+    "the bound's measure: `packages/test-support/src/model-server-cutoff.test.ts` (a request whose client went away is logged cut off, an answered one not); defence off: none yet",
+  ],
+  [
+    'every provider answering 5xx/429',
+    'none yet as a switch; refunding the request with the call (the old `release`) turns `test/ladder.test.ts` "429 for ever" (200 requests) and `apps/worker/test/e2e/request-caps.test.ts` (12 > 6) red (checked by mutation)',
+  ],
   ['model outage: HTTP 500', 'none yet as a switch; as above (request caps)'],
-  ['slot locks:', '`slot-lock-race.test.ts` "positive control": the cross-process lock switched off → two holders of one slot'],
-  ['ENOSPC', 'none yet as a switch; `exhaustedOutcome` without its InfraError branch turns this row and `apps/worker/test/e2e/infra-outcome.test.ts` red (checked by mutation)'],
+  [
+    'slot locks:',
+    '`slot-lock-race.test.ts` "positive control": the cross-process lock switched off → two holders of one slot',
+  ],
+  [
+    'ENOSPC',
+    'none yet as a switch; `exhaustedOutcome` without its InfraError branch turns this row and `apps/worker/test/e2e/infra-outcome.test.ts` red (checked by mutation)',
+  ],
 ];
 const controlOf = (fault: string) => CONTROLS.find(([p]) => fault.startsWith(p))?.[1] ?? '**none yet**';
 const table = [
   '| fault | injected | cycles in flight | lost | duplicates | extra model calls | what happened | positive control (this defence off → the fault does harm) |',
   '|---|---:|---:|---:|---:|---:|---|---|',
-  ...rows.map((r) => `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${r.extraCalls ?? '—'} | ${esc(r.notes)} | ${esc(controlOf(r.fault))} |`),
+  ...rows.map(
+    (r) =>
+      `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${r.extraCalls ?? '—'} | ${esc(r.notes)} | ${esc(controlOf(r.fault))} |`,
+  ),
   `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB | **none yet** |`,
 ].join('\n');
 
@@ -202,6 +232,8 @@ writeFileSync(path.join(root, 'docs', 'RELIABILITY.md'), doc);
 console.log(table);
 const bad = rows.filter((r) => r.lost > 0 || r.duplicates > 0 || (r.extraCalls ?? 0) > 0);
 if (bad.length || hits > 0) {
-  console.error(`\nreliability goals missed: ${bad.map((r) => r.fault).join('; ')}${hits ? `; ${hits} secret hits` : ''}`);
+  console.error(
+    `\nreliability goals missed: ${bad.map((r) => r.fault).join('; ')}${hits ? `; ${hits} secret hits` : ''}`,
+  );
   process.exit(1);
 }

@@ -26,7 +26,11 @@ export const PREREQS = [
   // under the default limits (test/sandbox/memory-limit.test.ts).
   { program: '/usr/bin/go', pkg: 'golang-go', why: 'go test: the ecosystem suite and the sandbox limits test' },
   { program: '/usr/bin/cargo', pkg: 'cargo', why: 'cargo test: the ecosystem suite and the sandbox limits test' },
-  { program: '/usr/bin/pytest-3', pkg: 'python3-pytest', why: 'pytest: the ecosystem suite and the sandbox limits test' },
+  {
+    program: '/usr/bin/pytest-3',
+    pkg: 'python3-pytest',
+    why: 'pytest: the ecosystem suite and the sandbox limits test',
+  },
 ];
 
 export function onPath(program, envPath = process.env.PATH ?? '') {
@@ -65,18 +69,25 @@ function main() {
     return 0;
   }
   if (process.platform !== 'linux' || !onPath('apt-get')) {
-    console.error(`test-prereqs: the tests need these programs, and this is no Debian/Ubuntu machine to install them on:\n${list}`);
+    console.error(
+      `test-prereqs: the tests need these programs, and this is no Debian/Ubuntu machine to install them on:\n${list}`,
+    );
     return 1;
   }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    console.error(`test-prereqs: the tests need these programs:\n${list}\nInstall them as root:\n  sudo sh -c '${cmd}'`);
+    console.error(
+      `test-prereqs: the tests need these programs:\n${list}\nInstall them as root:\n  sudo sh -c '${cmd}'`,
+    );
     return 1;
   }
   console.log(`test-prereqs: installing ${pkgs.join(' ')} (needed by the tests)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
     execFileSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+    });
   } catch (err) {
     console.error(`test-prereqs: "${cmd}" failed (${err.message}); install the packages and run the tests again`);
     return 1;

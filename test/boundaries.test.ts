@@ -17,7 +17,10 @@ interface Violation {
   to: string;
 }
 async function cruise(cwd: string): Promise<string[]> {
-  const r = await execa(bin('depcruise'), ['--config', CONFIG, '--output-type', 'json', 'apps', 'packages'], { cwd, reject: false });
+  const r = await execa(bin('depcruise'), ['--config', CONFIG, '--output-type', 'json', 'apps', 'packages'], {
+    cwd,
+    reject: false,
+  });
   expect(r.stderr).toBe('');
   const violations = JSON.parse(r.stdout).summary.violations as Violation[];
   return violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort();
@@ -42,7 +45,11 @@ describe('package boundaries (dependency-cruiser)', () => {
 
   it('the rules catch a circle, a package importing above itself, a relative path into another package, an app importing an app and production code importing test support', async () => {
     const root = path.join(dir, 'cruise');
-    await put(root, 'apps/worker/src/main.ts', "import { x } from '../../dashboard/src/server.ts';\nexport const y = x;\n");
+    await put(
+      root,
+      'apps/worker/src/main.ts',
+      "import { x } from '../../dashboard/src/server.ts';\nexport const y = x;\n",
+    );
     await put(root, 'apps/dashboard/src/server.ts', 'export const x = 1;\n');
     await put(root, 'packages/control/src/status.ts', "import '@prbot/test-support';\n");
     await put(root, 'packages/control/src/status.test.ts', "import '@prbot/test-support';\n"); // tests may
@@ -50,14 +57,30 @@ describe('package boundaries (dependency-cruiser)', () => {
     await put(root, 'packages/repo/src/a.ts', "import { b } from './b.ts';\nexport const a = b;\n");
     await put(root, 'packages/repo/src/b.ts', "import { a } from './a.ts';\nexport const b = () => a;\n");
     // core importing a package above it, through its index.
-    await put(root, 'packages/core/src/index.ts', "import { load } from '../../config/src/index.ts';\nexport const c = load;\n");
+    await put(
+      root,
+      'packages/core/src/index.ts',
+      "import { load } from '../../config/src/index.ts';\nexport const c = load;\n",
+    );
     await put(root, 'packages/config/src/index.ts', 'export const load = 1;\n');
     // forge reaching into repo's files instead of its index.
-    await put(root, 'packages/forge/src/push.ts', "import { git } from '../../repo/src/git.ts';\nexport const p = git;\n");
+    await put(
+      root,
+      'packages/forge/src/push.ts',
+      "import { git } from '../../repo/src/git.ts';\nexport const p = git;\n",
+    );
     await put(root, 'packages/repo/src/git.ts', 'export const git = 1;\n');
     // A stand-in borrowing prbot's own code (only the harness may).
-    await put(root, 'packages/test-support/src/upstream.ts', "import { git } from '@prbot/repo';\nexport const u = git;\n");
-    await put(root, 'packages/test-support/src/harness.ts', "import { git } from '@prbot/repo';\nexport const h = git;\n");
+    await put(
+      root,
+      'packages/test-support/src/upstream.ts',
+      "import { git } from '@prbot/repo';\nexport const u = git;\n",
+    );
+    await put(
+      root,
+      'packages/test-support/src/harness.ts',
+      "import { git } from '@prbot/repo';\nexport const h = git;\n",
+    );
     expect(await cruise(root)).toEqual([
       'app-imports-app: apps/worker/src/main.ts → apps/dashboard/src/server.ts',
       'control-imports-only-core-config-repo-sandbox-model-forge-pipeline-policy: packages/control/src/status.ts → @prbot/test-support',
@@ -91,15 +114,39 @@ describe('unused exports and undeclared dependencies (knip)', () => {
     const root = path.join(dir, 'knip');
     await put(root, 'package.json', '{ "name": "fixture", "private": true, "type": "module" }\n');
     await put(root, 'pnpm-workspace.yaml', 'packages:\n  - packages/*\n');
-    await put(root, 'packages/a/package.json', '{ "name": "@prbot/a", "private": true, "type": "module", "exports": { ".": "./src/index.ts" } }\n');
+    await put(
+      root,
+      'packages/a/package.json',
+      '{ "name": "@prbot/a", "private": true, "type": "module", "exports": { ".": "./src/index.ts" } }\n',
+    );
     await put(root, 'packages/a/src/index.ts', 'export const used = 1;\nexport const unused = 2;\n');
-    await put(root, 'packages/b/package.json', '{ "name": "@prbot/b", "private": true, "type": "module", "exports": { ".": "./src/main.ts" }, "dependencies": { "@prbot/a": "workspace:*" } }\n');
-    await put(root, 'packages/b/src/main.ts', "import { used } from '@prbot/a';\nimport leftPad from 'left-pad';\nconsole.log(leftPad(String(used), 2));\n");
+    await put(
+      root,
+      'packages/b/package.json',
+      '{ "name": "@prbot/b", "private": true, "type": "module", "exports": { ".": "./src/main.ts" }, "dependencies": { "@prbot/a": "workspace:*" } }\n',
+    );
+    await put(
+      root,
+      'packages/b/src/main.ts',
+      "import { used } from '@prbot/a';\nimport leftPad from 'left-pad';\nconsole.log(leftPad(String(used), 2));\n",
+    );
     await cp(path.join(REPO_ROOT, 'knip.jsonc'), path.join(root, 'knip.jsonc'));
-    const r = await execa(bin('knip'), ['--no-progress', '--no-config-hints', '--reporter', 'json'], { cwd: root, reject: false });
+    const r = await execa(bin('knip'), ['--no-progress', '--no-config-hints', '--reporter', 'json'], {
+      cwd: root,
+      reject: false,
+    });
     expect(r.exitCode).toBe(1);
-    const issues = JSON.parse(r.stdout).issues as { file: string; exports: { name: string }[]; unlisted: { name: string }[] }[];
-    const found = issues.flatMap((i) => [...i.exports.map((e) => `export ${e.name} in ${i.file}`), ...i.unlisted.map((u) => `unlisted ${u.name} in ${i.file}`)]).sort();
+    const issues = JSON.parse(r.stdout).issues as {
+      file: string;
+      exports: { name: string }[];
+      unlisted: { name: string }[];
+    }[];
+    const found = issues
+      .flatMap((i) => [
+        ...i.exports.map((e) => `export ${e.name} in ${i.file}`),
+        ...i.unlisted.map((u) => `unlisted ${u.name} in ${i.file}`),
+      ])
+      .sort();
     expect(found).toEqual(['export unused in packages/a/src/index.ts', 'unlisted left-pad in packages/b/src/main.ts']);
   });
 });
@@ -114,7 +161,7 @@ describe('format (prettier)', () => {
 
   it('the check fails on a file that is not', async () => {
     const root = path.join(dir, 'format');
-    await put(root, 'bad.ts', "export const x = {a:1,b:[ 1,2 ]}\n");
+    await put(root, 'bad.ts', 'export const x = {a:1,b:[ 1,2 ]}\n');
     await cp(path.join(REPO_ROOT, '.prettierrc.json'), path.join(root, '.prettierrc.json'));
     const r = await execa(bin('prettier'), ['--check', '.'], { cwd: root, reject: false });
     expect(r.exitCode).toBe(1);

@@ -20,15 +20,35 @@ afterAll(async () => {
 });
 
 /** Runs the demo as `pnpm demo` does, in `sh` with `setup` first; returns its summary's outcomes by gap. */
-async function runDemo(name: string, setup: string, gitconfig?: string): Promise<{ outcomes: Record<string, string>; reverseReason: string }> {
+async function runDemo(
+  name: string,
+  setup: string,
+  gitconfig?: string,
+): Promise<{ outcomes: Record<string, string>; reverseReason: string }> {
   const home = path.join(dir, name, 'home');
   await mkdir(home, { recursive: true });
   if (gitconfig) await writeFile(path.join(home, '.gitconfig'), gitconfig);
   const data = path.join(dir, name, 'data', 'demo');
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, TZ: 'Pacific/Kiritimati', REDIS_URL: redis.url, PRBOT_DEMO_DIR: data, GIT_CONFIG_NOSYSTEM: '1' };
-  const r = await execa('sh', ['-c', `${setup} && exec node --import tsx scripts/demo.ts`], { cwd: root, env, extendEnv: false, reject: false, all: true, timeout: 240_000 });
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    TZ: 'Pacific/Kiritimati',
+    REDIS_URL: redis.url,
+    PRBOT_DEMO_DIR: data,
+    GIT_CONFIG_NOSYSTEM: '1',
+  };
+  const r = await execa('sh', ['-c', `${setup} && exec node --import tsx scripts/demo.ts`], {
+    cwd: root,
+    env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+    timeout: 240_000,
+  });
   expect(r.exitCode, r.all).toBe(0);
-  const summary = JSON.parse(await readFile(path.join(data, 'summary.json'), 'utf8')) as { cycles: { outcome: string; gap_text: string; reason: string }[] };
+  const summary = JSON.parse(await readFile(path.join(data, 'summary.json'), 'utf8')) as {
+    cycles: { outcome: string; gap_text: string; reason: string }[];
+  };
   return {
     outcomes: Object.fromEntries(summary.cycles.map((c) => [c.gap_text.split(' ').slice(0, 3).join(' '), c.outcome])),
     reverseReason: summary.cycles.find((c) => c.outcome === 'tests_failed')?.reason ?? '',
@@ -54,7 +74,8 @@ describe('pnpm demo on a fresh machine', () => {
   }, 300_000);
 
   it("a user's git config that signs every commit (with a gpg that fails), another default branch and hooks", async () => {
-    const gitconfig = '[commit]\n\tgpgSign = true\n[tag]\n\tgpgSign = true\n[gpg]\n\tprogram = /bin/false\n[init]\n\tdefaultBranch = trunk\n[core]\n\thooksPath = /nonexistent\n';
+    const gitconfig =
+      '[commit]\n\tgpgSign = true\n[tag]\n\tgpgSign = true\n[gpg]\n\tprogram = /bin/false\n[init]\n\tdefaultBranch = trunk\n[core]\n\thooksPath = /nonexistent\n';
     const r = await runDemo('gitconfig', 'true', gitconfig);
     expect(r.outcomes).toEqual(README_OUTCOMES);
     expect(r.reverseReason).toContain('not ok 1 - reverse reverses characters');

@@ -22,7 +22,8 @@ import { reviseReplyText } from '@prbot/forge';
 const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 // What GitHub and Gitea act on: a mention, a closing keyword before a reference, a marker.
 const MENTION = /(^|[^\w`])@[A-Za-z0-9]/;
-const CLOSING = /\b(close[sd]?|fix(e[sd])?|resolve[sd]?)\b:?\s+(?:[\w.-]+\/[\w.-]+)?(#|GH-)\d|\b(close[sd]?|fix(e[sd])?|resolve[sd]?)\b:?\s+https?:\/\//i;
+const CLOSING =
+  /\b(close[sd]?|fix(e[sd])?|resolve[sd]?)\b:?\s+(?:[\w.-]+\/[\w.-]+)?(#|GH-)\d|\b(close[sd]?|fix(e[sd])?|resolve[sd]?)\b:?\s+https?:\/\//i;
 const MARKER = /<!--\s*prbot/;
 
 const HOSTILE_LINE =
@@ -41,7 +42,12 @@ const bodyInput = (gapText: string, summary: string): PrBodyInput => ({
   summary,
   changes: [{ path: 'src/a.js', action: 'ADD', mode: '100644', content: '' }] as PrBodyInput['changes'],
   tests: [],
-  model: { rung: 'loop/m', escalated: false, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, usageEstimated: false } as PrBodyInput['model'],
+  model: {
+    rung: 'loop/m',
+    escalated: false,
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    usageEstimated: false,
+  } as PrBodyInput['model'],
   history: [],
 });
 
@@ -65,7 +71,8 @@ describe('PRD and model text on its way to the forge', () => {
 
   it('the PR body (gap and model summary) pings no one and closes nothing', async () => {
     const gap = await hostileGap();
-    const summary = 'Done. cc @bob and @team/admins. Fixes #12. Closes: #13. Resolves GH-14.\n\u202eRTL\u202c \u001b]8;;http://evil\u0007link\u001b]8;;\u0007';
+    const summary =
+      'Done. cc @bob and @team/admins. Fixes #12. Closes: #13. Resolves GH-14.\n\u202eRTL\u202c \u001b]8;;http://evil\u0007link\u001b]8;;\u0007';
     const body = prBody(bodyInput(gap.text, summary));
     const [above] = body.split(/\n(?=<!-- prbot: cycle=c0abc123)/);
     expect(above).not.toMatch(ACTIVE);
@@ -79,7 +86,13 @@ describe('PRD and model text on its way to the forge', () => {
   it('the commit message (read by forges on merge) pings no one and closes nothing', async () => {
     const gap = await hostileGap();
     const spec = botCommitSpec(
-      { cycleId: 'c0abc123', baseCommit: '0'.repeat(40), createdAt: 0, gap, proposal: { summary: 'Fixes #99 for @carol\n\u001b[2Jprbot-cycle: c0forged' } },
+      {
+        cycleId: 'c0abc123',
+        baseCommit: '0'.repeat(40),
+        createdAt: 0,
+        gap,
+        proposal: { summary: 'Fixes #99 for @carol\n\u001b[2Jprbot-cycle: c0forged' },
+      },
       [],
       { name: 'prbot', email: 'prbot@example.invalid' },
       {} as Parameters<typeof botCommitSpec>[3],
@@ -96,8 +109,18 @@ describe('PRD and model text on its way to the forge', () => {
 
   it('a revise reply quotes the model without mentions or closing keywords', () => {
     const reply = reviseReplyText(
-      { trigger: { author: 'someone' }, revision: 1, branch: 'bot/x' } as unknown as Parameters<typeof reviseReplyText>[0],
-      { outcome: 'ok', reason: 'pushed; Fixes #5 for @dave \u202ex', summary: 'closes #6 @erin', files: [], tests: [], bot_commit: null, cycle_id: 'c1' } as unknown as Parameters<typeof reviseReplyText>[1],
+      { trigger: { author: 'someone' }, revision: 1, branch: 'bot/x' } as unknown as Parameters<
+        typeof reviseReplyText
+      >[0],
+      {
+        outcome: 'ok',
+        reason: 'pushed; Fixes #5 for @dave \u202ex',
+        summary: 'closes #6 @erin',
+        files: [],
+        tests: [],
+        bot_commit: null,
+        cycle_id: 'c1',
+      } as unknown as Parameters<typeof reviseReplyText>[1],
       true,
     );
     const text = reply.replace(/@someone\b/g, '');
@@ -108,7 +131,18 @@ describe('PRD and model text on its way to the forge', () => {
 
   it('a cycle record keeps no escape or bidi character in reason, summary, gap text or warnings (dashboard, logs, PR bodies)', () => {
     const hostile = 'tests failed: \u001b[2J\u001b]0;owned\u0007 \u009b31m \u202eexe.txt\u202c\nnext line';
-    const r = cycleRecord({ cycle_id: 'c1', outcome: 'tests_failed', reason: hostile, stage: 'test', started_at: 'x', ended_at: 'y', dry_run: false, summary: hostile, gap_text: hostile, warnings: [hostile] });
+    const r = cycleRecord({
+      cycle_id: 'c1',
+      outcome: 'tests_failed',
+      reason: hostile,
+      stage: 'test',
+      started_at: 'x',
+      ended_at: 'y',
+      dry_run: false,
+      summary: hostile,
+      gap_text: hostile,
+      warnings: [hostile],
+    });
     for (const v of [r.reason, r.summary, r.gap_text, ...(r.warnings ?? [])]) expect(v).not.toMatch(ACTIVE);
     expect(r.reason).toBe('tests failed:   exe.txt\nnext line');
   });
@@ -123,7 +157,9 @@ describe('PRD and model text on its way to the forge', () => {
     const prd = Array.from({ length: PRD_GAP_CAP + 500 }, (_, i) => `- [ ] [bot-eligible] gap number ${i}`).join('\n');
     const { gaps, warnings } = await parsePrdWithWarnings(prd);
     expect(gaps).toHaveLength(PRD_GAP_CAP);
-    expect(warnings).toEqual([{ line: PRD_GAP_CAP + 1, message: expect.stringMatching(new RegExp(`more than ${PRD_GAP_CAP} gaps`)) }]);
+    expect(warnings).toEqual([
+      { line: PRD_GAP_CAP + 1, message: expect.stringMatching(new RegExp(`more than ${PRD_GAP_CAP} gaps`)) },
+    ]);
   });
 
   it('a PRD nested 600 lists deep: lines past PRD_NESTING_CAP are skipped by name, the rest parsed', async () => {
@@ -134,7 +170,9 @@ describe('PRD and model text on its way to the forge', () => {
     expect(gaps.map((g) => g.text)).not.toContain('level 599');
     expect(warnings.length).toBeGreaterThan(500);
     expect(warnings[0]!.message).toMatch(new RegExp(`nested deeper than ${PRD_NESTING_CAP}`));
-    const quotes = await parsePrdWithWarnings(`${'> '.repeat(500)}- [ ] [bot-eligible] deep quote\n- [ ] [bot-eligible] shallow`);
+    const quotes = await parsePrdWithWarnings(
+      `${'> '.repeat(500)}- [ ] [bot-eligible] deep quote\n- [ ] [bot-eligible] shallow`,
+    );
     expect(quotes.gaps.map((g) => g.text)).toEqual(['shallow']);
   });
 });

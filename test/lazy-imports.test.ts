@@ -52,7 +52,11 @@ function staticImportsOf(text: string): string[] {
   return found;
 }
 
-const packageOf = (spec: string) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+const packageOf = (spec: string) =>
+  spec
+    .split('/')
+    .slice(0, spec.startsWith('@') ? 2 : 1)
+    .join('/');
 
 describe('what a process loads at start', () => {
   it('the scanner sees value imports and ignores type-only imports and dynamic ones', () => {
@@ -64,7 +68,12 @@ describe('what a process loads at start', () => {
       "  const { request } = await import('undici');",
       "import {\n  fromMarkdown,\n} from 'mdast-util-from-markdown';",
     ].join('\n');
-    expect(staticImportsOf(text).map(packageOf)).toEqual(['execa', 'yaml', '@octokit/rest', 'mdast-util-from-markdown']);
+    expect(staticImportsOf(text).map(packageOf)).toEqual([
+      'execa',
+      'yaml',
+      '@octokit/rest',
+      'mdast-util-from-markdown',
+    ]);
   });
 
   it('production code imports the lazily loaded packages only at their first use', () => {

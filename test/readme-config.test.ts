@@ -6,13 +6,25 @@ import { describe, expect, it } from 'vitest';
 import { configSchema } from '@prbot/config';
 import { REPO_ROOT } from '@prbot/test-support';
 
-type Def = { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown>; options?: unknown[]; valueType?: unknown };
+type Def = {
+  type: string;
+  innerType?: unknown;
+  in?: unknown;
+  shape?: Record<string, unknown>;
+  options?: unknown[];
+  valueType?: unknown;
+};
 const def = (s: unknown): Def | undefined => (s as { _zod?: { def: Def } })?._zod?.def;
 
 /** Every key path of a zod schema ("forge.prDir"); records contribute their value's keys. */
 function keyPaths(schema: unknown, prefix = '', out = new Set<string>()): Set<string> {
   let s = schema;
-  for (let d = def(s); d && ['default', 'prefault', 'optional', 'nullable', 'pipe', 'readonly'].includes(d.type); d = def(s)) s = d.innerType ?? d.in;
+  for (
+    let d = def(s);
+    d && ['default', 'prefault', 'optional', 'nullable', 'pipe', 'readonly'].includes(d.type);
+    d = def(s)
+  )
+    s = d.innerType ?? d.in;
   const d = def(s);
   if (d?.type === 'object') {
     for (const [k, v] of Object.entries(d.shape!)) {

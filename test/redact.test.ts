@@ -27,12 +27,23 @@ describe('redact', () => {
 
   it("finds the deployment's secrets: model keys, forge token, Redis password in config or REDIS_URL, job key", () => {
     const cfg = {
-      models: { providers: { a: { kind: 'openai', baseUrl: 'http://x', keyEnv: 'A_KEY', headers: {}, structuredOutput: 'none' } } },
+      models: {
+        providers: {
+          a: { kind: 'openai', baseUrl: 'http://x', keyEnv: 'A_KEY', headers: {}, structuredOutput: 'none' },
+        },
+      },
       forge: { kind: 'gitea', tokenEnv: 'GITEA_TOKEN' },
       redis: { url: 'redis://:pw-in-file-123@h:6379', prefix: '{p}' },
     } as unknown as Parameters<typeof secretValues>[0];
-    const v = secretValues(cfg, { A_KEY: KEY, GITEA_TOKEN: 'gt-token-123456', PRBOT_JOB_KEY: 'job-key-123456', REDIS_URL: 'redis://default:pw-env-123456@h:6379' });
-    expect(v).toEqual(expect.arrayContaining([KEY, 'gt-token-123456', 'job-key-123456', 'pw-in-file-123', 'pw-env-123456']));
+    const v = secretValues(cfg, {
+      A_KEY: KEY,
+      GITEA_TOKEN: 'gt-token-123456',
+      PRBOT_JOB_KEY: 'job-key-123456',
+      REDIS_URL: 'redis://default:pw-env-123456@h:6379',
+    });
+    expect(v).toEqual(
+      expect.arrayContaining([KEY, 'gt-token-123456', 'job-key-123456', 'pw-in-file-123', 'pw-env-123456']),
+    );
   });
 
   it('keeps secrets out of log lines, in objects and in free text', () => {

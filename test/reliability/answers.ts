@@ -10,7 +10,15 @@ export function gapNumber(req: RecordedRequest): number {
 export function passingAnswer(n: number): Script {
   const src = `export const v${n} = ${n};\n`;
   const test = `import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { v${n} } from '../src/g${n}.js';\ntest('g${n}', () => assert.equal(v${n}, ${n}));\n`;
-  return { content: JSON.stringify({ summary: `adds g${n}`, files: [{ path: `src/g${n}.js`, is_new: true, content: src }, { path: `test/g${n}.test.js`, is_new: true, content: test }] }) };
+  return {
+    content: JSON.stringify({
+      summary: `adds g${n}`,
+      files: [
+        { path: `src/g${n}.js`, is_new: true, content: src },
+        { path: `test/g${n}.test.js`, is_new: true, content: test },
+      ],
+    }),
+  };
 }
 
 export function gapLines(n: number, word = 'Gap'): string[] {

@@ -15,7 +15,25 @@ afterEach(async () => {
 });
 
 const run = (app: 'producer' | 'worker', args: string[], env: Record<string, string>) =>
-  execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', app, 'src', app === 'producer' ? 'cli.ts' : 'main.ts'), ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH!, ...(process.env.PRBOT_JOB_KEY ? { PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY } : {}), ...env }, extendEnv: false, reject: false, timeout: 30_000 });
+  execa(
+    NODE_TSX[0],
+    [
+      ...NODE_TSX.slice(1),
+      path.join(REPO_ROOT, 'apps', app, 'src', app === 'producer' ? 'cli.ts' : 'main.ts'),
+      ...args,
+    ],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH!,
+        ...(process.env.PRBOT_JOB_KEY ? { PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY } : {}),
+        ...env,
+      },
+      extendEnv: false,
+      reject: false,
+      timeout: 30_000,
+    },
+  );
 
 /** Keys under the test's prefix, less the `:meta` keys BullMQ writes when a Queue object opens. */
 async function keyCount(hh: Harness): Promise<number> {
@@ -50,20 +68,32 @@ it('bad input gets a clear error and changes nothing', async () => {
 
   // A PRD that is not there on the base branch.
   const missing = { ...h.rt, cfg: { ...h.rt.cfg, repo: { ...h.rt.cfg.repo, prd: 'docs/NOPE.md' } } };
-  await expect(produce(missing, defaultPolicy)).rejects.toThrow(/the PRD docs\/NOPE\.md does not exist on main \([0-9a-f]{12}\)/);
+  await expect(produce(missing, defaultPolicy)).rejects.toThrow(
+    /the PRD docs\/NOPE\.md does not exist on main \([0-9a-f]{12}\)/,
+  );
   expect(await h.rt.queues.propose.count()).toBe(0);
   notes.push('missing PRD: error names path and branch, nothing enqueued');
 
   // A PRD that is binary garbage: refused by name (not parsed for gaps), nothing enqueued.
-  await writeFile(path.join(h.checkout, 'docs', 'PRD.md'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256)));
+  await writeFile(
+    path.join(h.checkout, 'docs', 'PRD.md'),
+    Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256)),
+  );
   await commitAll(h.checkout, 'garbage PRD', true);
   await expect(produce(h.rt, defaultPolicy)).rejects.toThrow(/the PRD docs\/PRD\.md holds NUL bytes: it is not text/);
   expect(await h.rt.queues.propose.count()).toBe(0);
   notes.push('binary PRD: PrdUnreadable naming the file, nothing enqueued');
-  recordRow({ fault: 'bad input: malformed config, unknown queue, missing PRD, binary PRD', injections: 5, inFlight: 0, lost: 0, duplicates: 0, notes: notes.join('; ') });
+  recordRow({
+    fault: 'bad input: malformed config, unknown queue, missing PRD, binary PRD',
+    injections: 5,
+    inFlight: 0,
+    lost: 0,
+    duplicates: 0,
+    notes: notes.join('; '),
+  });
 });
 
-it('a PRD with 10,000 tagged lines: produce takes the policy\'s share and reports the rest', async () => {
+it("a PRD with 10,000 tagged lines: produce takes the policy's share and reports the rest", async () => {
   const repo = await repoWithGaps(Array.from({ length: 10_000 }, (_, i) => `Gap ${i} in a huge PRD`));
   h = await createHarness({ repo });
   const started = Date.now();
@@ -73,5 +103,12 @@ it('a PRD with 10,000 tagged lines: produce takes the policy\'s share and report
   expect(enqueued).toBe(10);
   expect(report.lines.filter((l) => l.action === 'not_picked')).toHaveLength(9990);
   expect(await h.rt.queues.propose.count()).toBe(10);
-  recordRow({ fault: 'a PRD with 10,000 tagged lines', injections: 1, inFlight: 10, lost: 0, duplicates: 0, notes: `${enqueued} enqueued (policy.maxGapsPerRun), 9,990 reported as not picked, in ${ms} ms` });
+  recordRow({
+    fault: 'a PRD with 10,000 tagged lines',
+    injections: 1,
+    inFlight: 10,
+    lost: 0,
+    duplicates: 0,
+    notes: `${enqueued} enqueued (policy.maxGapsPerRun), 9,990 reported as not picked, in ${ms} ms`,
+  });
 });

@@ -27,9 +27,18 @@ async function race(budget: Record<string, unknown>, maxTokens: number) {
     gaps: WIDTH,
     script: (req) => {
       const prompt = Math.ceil(req.body.messages.map((m) => m.content).join('\n').length / 3.5);
-      return { ...passingAnswer(gapNumber(req)), delayMs: 50, usage: { prompt_tokens: prompt, completion_tokens: maxTokens - 100, total_tokens: prompt + maxTokens - 100 } };
+      return {
+        ...passingAnswer(gapNumber(req)),
+        delayMs: 50,
+        usage: { prompt_tokens: prompt, completion_tokens: maxTokens - 100, total_tokens: prompt + maxTokens - 100 },
+      };
     },
-    config: { models: { maxTokens }, budget, policy: { maxGapsPerRun: WIDTH }, queues: { propose: { concurrency: 50 } } },
+    config: {
+      models: { maxTokens },
+      budget,
+      policy: { maxGapsPerRun: WIDTH },
+      queues: { propose: { concurrency: 50 } },
+    },
   }));
   const rt = h.rt;
   // Two worker sets on separate connections: every reservation can be in flight at once.
@@ -39,7 +48,8 @@ async function race(budget: Record<string, unknown>, maxTokens: number) {
   const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
   // Let the propose jobs race; the cycles that got a call hand over to apply, which no one runs.
   const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && (await rt.queues.propose.count()) + (await rt.queues.propose.getActiveCount()) > 0) await new Promise((r) => setTimeout(r, 50));
+  while (Date.now() < deadline && (await rt.queues.propose.count()) + (await rt.queues.propose.getActiveCount()) > 0)
+    await new Promise((r) => setTimeout(r, 50));
   await a.close(2000);
   await b.close(2000);
   return { rt, ids };
@@ -49,8 +59,17 @@ it(`${WIDTH} concurrent propose jobs against a bucket of 20 calls: exactly 20 re
   const { rt, ids } = await race({ callsPerDay: 20, tokensPerDay: 10_000_000 }, 1000);
   expect(ids).toHaveLength(WIDTH);
   const handedOver = await rt.queues.apply.count();
-  const costSkips = Number((await rt.redis.hget(rt.keys.stats(new Date().toISOString().slice(0, 10)), 'skipped_cost')) ?? 0);
-  recordRow({ fault: `budget race: ${WIDTH} concurrent propose jobs, bucket of 20 calls`, injections: WIDTH, inFlight: WIDTH, lost: WIDTH - handedOver - costSkips, duplicates: Math.max(0, server!.requests.length - 20), notes: `${server!.requests.length} requests reached the model server; ${handedOver} handed over, ${costSkips} skipped_cost` });
+  const costSkips = Number(
+    (await rt.redis.hget(rt.keys.stats(new Date().toISOString().slice(0, 10)), 'skipped_cost')) ?? 0,
+  );
+  recordRow({
+    fault: `budget race: ${WIDTH} concurrent propose jobs, bucket of 20 calls`,
+    injections: WIDTH,
+    inFlight: WIDTH,
+    lost: WIDTH - handedOver - costSkips,
+    duplicates: Math.max(0, server!.requests.length - 20),
+    notes: `${server!.requests.length} requests reached the model server; ${handedOver} handed over, ${costSkips} skipped_cost`,
+  });
   expect(server!.requests).toHaveLength(20);
   expect(handedOver).toBe(20);
   expect(costSkips).toBe(WIDTH - 20);
@@ -58,12 +77,19 @@ it(`${WIDTH} concurrent propose jobs against a bucket of 20 calls: exactly 20 re
   void QUEUE_NAMES;
 }, 120_000);
 
-it('tokens never go over the cap by more than one call\'s max_tokens', async () => {
+it("tokens never go over the cap by more than one call's max_tokens", async () => {
   const cap = 30_000;
   const maxTokens = 1000;
   const { rt } = await race({ callsPerDay: 1000, tokensPerDay: cap }, maxTokens);
   const used = (await rt.budget.today()).tokens.used;
-  recordRow({ fault: `budget race: ${WIDTH} concurrent propose jobs, token cap 30,000`, injections: WIDTH, inFlight: WIDTH, lost: 0, duplicates: 0, notes: `${server!.requests.length} calls made; ${used} tokens used of ${cap} (allowed overshoot: one call's max_tokens, ${maxTokens})` });
+  recordRow({
+    fault: `budget race: ${WIDTH} concurrent propose jobs, token cap 30,000`,
+    injections: WIDTH,
+    inFlight: WIDTH,
+    lost: 0,
+    duplicates: 0,
+    notes: `${server!.requests.length} calls made; ${used} tokens used of ${cap} (allowed overshoot: one call's max_tokens, ${maxTokens})`,
+  });
   expect(used).toBeLessThanOrEqual(cap + maxTokens);
   expect(server!.requests.length).toBeGreaterThan(5);
 }, 120_000);

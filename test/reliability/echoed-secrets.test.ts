@@ -4,7 +4,16 @@ import { afterAll, expect, it } from 'vitest';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '@prbot/worker';
-import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  scanSecrets,
+  SECRET_KEY,
+  spawnWorker,
+  stopChild,
+  type WorkerChild,
+} from './support.ts';
 
 const GAPS = 5;
 let worker: WorkerChild | undefined;
@@ -22,7 +31,9 @@ it('a provider that echoes the Authorization header (401, 500 and 200-with-error
   const script = (req: { headers: Record<string, unknown> }) => {
     const auth = String(req.headers.authorization);
     const kind = n++ % 3;
-    const body = JSON.stringify({ error: { message: `bad credentials: ${auth}`, metadata: { raw: { authorization: auth } } } });
+    const body = JSON.stringify({
+      error: { message: `bad credentials: ${auth}`, metadata: { raw: { authorization: auth } } },
+    });
     return kind === 0 ? { status: 401, body } : kind === 1 ? { status: 500, body } : { status: 200, body };
   };
   const posts: string[] = [];

@@ -22,14 +22,26 @@ let slots: string;
 
 beforeAll(async () => {
   server = await startModelServer(() => ({
-    content: JSON.stringify({ summary: 'fills the disk', files: [{ path: 'fill.cjs', is_new: true, content: "require('fs').writeFileSync('fill.bin', Buffer.alloc(64 << 20, 1));\n" }] }),
+    content: JSON.stringify({
+      summary: 'fills the disk',
+      files: [
+        {
+          path: 'fill.cjs',
+          is_new: true,
+          content: "require('fs').writeFileSync('fill.bin', Buffer.alloc(64 << 20, 1));\n",
+        },
+      ],
+    }),
   }));
   const repo = await repoWithGaps(['Gap 0 fills the disk']);
   h = await createHarness({
     repo,
     env: { PRBOT_TEST_KEY: 'k' },
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
+      models: {
+        providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } },
+        propose: ['loop/m'],
+      },
       tests: { commands: [['node', 'fill.cjs']], timeoutMs: 30_000 },
       queues: { test: { concurrency: 1, attempts: 2 } },
     },
@@ -55,20 +67,33 @@ it('a full disk under the slots is an infrastructure failure that names the disk
     expect(job?.failedReason).toMatch(/disk full: the file system of .*slots.* has \d+ KiB free/);
     expect(rec!.reason).toMatch(/disk full/);
     // Never the tests' verdict: the machine failed, so the cycle is infra_failed after its retries.
-    expect(rec).toMatchObject({ outcome: 'infra_failed', reason: expect.stringMatching(/^test gave up after its retries: disk full/) });
+    expect(rec).toMatchObject({
+      outcome: 'infra_failed',
+      reason: expect.stringMatching(/^test gave up after its retries: disk full/),
+    });
     // Counted, not assumed: a cycle without an outcome is lost; a second outcome (day stats, gap
     // history), a second event or a PR for a cycle that failed is a duplicate.
-    const lost = ids.length - (await Promise.all(ids.map((id) => h.rt.redis.exists(h.rt.keys.outcome(id))))).reduce((a, n) => a + n, 0);
+    const lost =
+      ids.length -
+      (await Promise.all(ids.map((id) => h.rt.redis.exists(h.rt.keys.outcome(id))))).reduce((a, n) => a + n, 0);
     const stats = await h.rt.redis.hgetall(h.rt.keys.stats(utcDay(Date.now())));
     const statTotal = Object.values(stats).reduce((a, b) => a + Number(b), 0);
     const history = await h.rt.redis.llen(h.rt.keys.history(rec!.gap_id!));
     const events = (await h.rt.queues.events.getJobs(['completed', 'waiting', 'active', 'delayed', 'failed'])).length;
     const prs = (await readdir(path.join(h.dir, 'prs')).catch(() => [] as string[])).length;
-    const duplicates = Math.max(0, statTotal - ids.length) + Math.max(0, history - 1) + Math.max(0, events - ids.length) + prs;
+    const duplicates =
+      Math.max(0, statTotal - ids.length) + Math.max(0, history - 1) + Math.max(0, events - ids.length) + prs;
     expect(stats).toEqual({ infra_failed: '1' });
     expect(lost).toBe(0);
     expect(duplicates).toBe(0);
-    recordRow({ fault: 'ENOSPC: slots on a 6 MiB tmpfs filled by the test', injections: 1, inFlight: ids.length, lost, duplicates, notes: `outcome ${rec!.outcome} (day stats ${JSON.stringify(stats)}): ${rec!.reason.slice(0, 120)}` });
+    recordRow({
+      fault: 'ENOSPC: slots on a 6 MiB tmpfs filled by the test',
+      injections: 1,
+      inFlight: ids.length,
+      lost,
+      duplicates,
+      notes: `outcome ${rec!.outcome} (day stats ${JSON.stringify(stats)}): ${rec!.reason.slice(0, 120)}`,
+    });
   } finally {
     await workers.close(2000);
   }

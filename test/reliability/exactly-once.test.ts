@@ -11,7 +11,16 @@ import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '@prbot/worker';
 import { waitForOutcomes } from '@prbot/worker';
-import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  scanSecrets,
+  SECRET_ENV,
+  spawnWorker,
+  stopChild,
+  type WorkerChild,
+} from './support.ts';
 
 /**
  * Exactly once under faults whose timing is made certain: each fault fires at a named point of
@@ -32,16 +41,34 @@ afterEach(async () => {
   redis = set = undefined;
 });
 
-async function world(cycles: number, o: { aof?: boolean; worker?: Record<string, number>; proposeConcurrency?: number; redisArgs?: string[] } = {}) {
-  redis = await startRedisServer({ ...(o.aof ? { dir: await mkdtemp(path.join(tmpdir(), 'prbot-aof-')) } : {}), args: o.redisArgs ?? [] });
+async function world(
+  cycles: number,
+  o: { aof?: boolean; worker?: Record<string, number>; proposeConcurrency?: number; redisArgs?: string[] } = {},
+) {
+  redis = await startRedisServer({
+    ...(o.aof ? { dir: await mkdtemp(path.join(tmpdir(), 'prbot-aof-')) } : {}),
+    args: o.redisArgs ?? [],
+  });
   const { h, server } = await reliabilityWorld({
     gaps: cycles,
     delayMs: 100,
     spawns: true,
     config: {
       redis: { url: redis.url },
-      worker: { lockDurationMs: 1500, stalledIntervalMs: 500, maxStalledCount: 5, reconcileEveryMs: 1000, orphanGraceMs: 3000, ...o.worker },
-      queues: { propose: { concurrency: o.proposeConcurrency ?? cycles }, apply: { concurrency: 4 }, test: { concurrency: 2 }, pr: { concurrency: 2 } },
+      worker: {
+        lockDurationMs: 1500,
+        stalledIntervalMs: 500,
+        maxStalledCount: 5,
+        reconcileEveryMs: 1000,
+        orphanGraceMs: 3000,
+        ...o.worker,
+      },
+      queues: {
+        propose: { concurrency: o.proposeConcurrency ?? cycles },
+        apply: { concurrency: 4 },
+        test: { concurrency: 2 },
+        pr: { concurrency: 2 },
+      },
     },
   });
   const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!);
@@ -78,7 +105,17 @@ async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer):
     Math.max(0, events - ids.length) +
     Math.max(0, charged - requests);
   const calling = records.filter((r) => r.model !== null).length;
-  return { lost, duplicates, extraCalls: requests - calling, outcomes: Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', '), records, charged, requests };
+  return {
+    lost,
+    duplicates,
+    extraCalls: requests - calling,
+    outcomes: Object.entries(stats)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', '),
+    records,
+    charged,
+    requests,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -93,7 +130,15 @@ const OOM_MS = Number(process.env.PRBOT_OOM_MS ?? 15_000);
 
 it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is in flight: all end ok, nothing paid twice`, async () => {
   const CYCLES = 8;
-  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: 2 * OOM_MS, stalledIntervalMs: Math.round(OOM_MS / 3), maxStalledCount: 1 } });
+  const {
+    h: hh,
+    rt,
+    ids,
+    server: srv,
+    redis: rs,
+  } = await world(CYCLES, {
+    worker: { lockDurationMs: 2 * OOM_MS, stalledIntervalMs: Math.round(OOM_MS / 3), maxStalledCount: 1 },
+  });
   const admin = new Redis(rs.url);
   let fault: Promise<void> | undefined;
   let atFault = { active: 0, pending: 0, refused: false };
@@ -113,7 +158,9 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
           () => false,
           (e: Error) => /OOM/.test(e.message),
         );
-        const active = (await Promise.all((['propose', 'apply', 'test', 'pr'] as const).map((q) => rt.queues[q].getActiveCount()))).reduce((a, b) => a + b, 0);
+        const active = (
+          await Promise.all((['propose', 'apply', 'test', 'pr'] as const).map((q) => rt.queues[q].getActiveCount()))
+        ).reduce((a, b) => a + b, 0);
         const outcomes = await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))));
         atFault = { ...atFault, active, pending: outcomes.filter((x) => !x).length };
         open();
@@ -126,7 +173,10 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
   set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
   const t = await tally(hh, rt, ids, srv);
   await fault;
-  const leftLocks = (await Promise.all(t.records.map((r) => rt.redis.exists(rt.keys.inflight(r.gap_id!))))).reduce((a, b) => a + b, 0);
+  const leftLocks = (await Promise.all(t.records.map((r) => rt.redis.exists(rt.keys.inflight(r.gap_id!))))).reduce(
+    (a, b) => a + b,
+    0,
+  );
   recordRow({
     fault: `Redis at maxmemory (noeviction, every write refused with OOM) for ${OOM_MS / 1000} s, starting when every cycle is active in propose`,
     injections: 1,
@@ -158,7 +208,7 @@ it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing
       killedAt = info;
       // The next stage's job was added; this job has not completed: Redis dies now.
       const port = redis!.port;
-      const dir = (redis!.process.spawnargs[redis!.process.spawnargs.indexOf('--dir') + 1])!;
+      const dir = redis!.process.spawnargs[redis!.process.spawnargs.indexOf('--dir') + 1]!;
       await redis!.stop('SIGKILL');
       redis = await startRedisServer({ dir, port });
     }),
@@ -190,7 +240,10 @@ it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing
  */
 async function killAt(point: 'after-record' | 'after-answer', cycles: number) {
   const w = await world(cycles, { proposeConcurrency: 1 });
-  const first = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events', { ...SECRET_ENV, PRBOT_FAULT: `kill-${point}` });
+  const first = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events', {
+    ...SECRET_ENV,
+    PRBOT_FAULT: `kill-${point}`,
+  });
   children.push(first);
   const r = await first.child;
   const m = new RegExp(`prbot fault: SIGKILL at ${point} \\((\\w+) (c[0-9a-z]+)\\)`).exec(first.output());
@@ -269,45 +322,57 @@ it.each([
   ['stage-start', 'test'],
   ['stage-start', 'pr'],
   ['after-record', 'pr'],
-] as const)('Redis OOM from %s of %s for a while: every cycle ends once, nothing paid twice', async (point, stage) => {
-  const CYCLES = 2;
-  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 } });
-  const admin = new Redis(rs.url);
-  let fault: Promise<boolean> | undefined;
-  offs.push(
-    onFault(point, (info) => {
-      if (info.stage !== stage || fault) return;
-      fault = (async () => {
-        await admin.config('SET', 'maxmemory', '1');
-        const refused = await admin.set('probe', 'x').then(
-          () => false,
-          (e: Error) => /OOM/.test(e.message),
-        );
-        await sleep(STEP_OOM_MS);
-        await admin.config('SET', 'maxmemory', '0');
-        return refused;
-      })();
-    }),
-  );
-  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-  const t = await tally(hh, rt, ids, srv);
-  const refused = await fault;
-  await admin.quit();
-  recordRow({
-    fault: `Redis at maxmemory (every write refused) for ${STEP_OOM_MS / 1000} s from ${point} of ${stage}`,
-    injections: 1,
-    inFlight: CYCLES,
-    lost: t.lost,
-    duplicates: t.duplicates,
-    extraCalls: t.extraCalls,
-    notes: `OOM confirmed: ${refused}; outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
-  });
-  expect(refused).toBe(true);
-  expect(t.lost).toBe(0);
-  expect(t.duplicates).toBe(0);
-  expect(t.extraCalls).toBe(0);
-  expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
-}, 300_000);
+] as const)(
+  'Redis OOM from %s of %s for a while: every cycle ends once, nothing paid twice',
+  async (point, stage) => {
+    const CYCLES = 2;
+    const {
+      h: hh,
+      rt,
+      ids,
+      server: srv,
+      redis: rs,
+    } = await world(CYCLES, {
+      worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 },
+    });
+    const admin = new Redis(rs.url);
+    let fault: Promise<boolean> | undefined;
+    offs.push(
+      onFault(point, (info) => {
+        if (info.stage !== stage || fault) return;
+        fault = (async () => {
+          await admin.config('SET', 'maxmemory', '1');
+          const refused = await admin.set('probe', 'x').then(
+            () => false,
+            (e: Error) => /OOM/.test(e.message),
+          );
+          await sleep(STEP_OOM_MS);
+          await admin.config('SET', 'maxmemory', '0');
+          return refused;
+        })();
+      }),
+    );
+    set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+    const t = await tally(hh, rt, ids, srv);
+    const refused = await fault;
+    await admin.quit();
+    recordRow({
+      fault: `Redis at maxmemory (every write refused) for ${STEP_OOM_MS / 1000} s from ${point} of ${stage}`,
+      injections: 1,
+      inFlight: CYCLES,
+      lost: t.lost,
+      duplicates: t.duplicates,
+      extraCalls: t.extraCalls,
+      notes: `OOM confirmed: ${refused}; outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
+    });
+    expect(refused).toBe(true);
+    expect(t.lost).toBe(0);
+    expect(t.duplicates).toBe(0);
+    expect(t.extraCalls).toBe(0);
+    expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
+  },
+  300_000,
+);
 
 /**
  * Redis unresponsive (CLIENT PAUSE ALL, or DEBUG SLEEP blocking the server) for longer than the
@@ -319,38 +384,51 @@ it.each([
   ['DEBUG SLEEP', 2],
   // No stall allowed: a job whose lock lapsed fails as stalled while its worker may still finish it.
   ['DEBUG SLEEP', 0],
-] as const)('Redis blocked by %s for 3x the lock duration during the test stage (maxStalledCount %i): every cycle ends once', async (how, maxStalledCount) => {
-  const CYCLES = 3;
-  const LOCK_MS = 1500;
-  const { h: hh, rt, ids, server: srv, redis: rs } = await world(CYCLES, { worker: { lockDurationMs: LOCK_MS, stalledIntervalMs: 500, maxStalledCount }, redisArgs: ['--enable-debug-command', 'yes'] });
-  const admin = new Redis(rs.url);
-  let fault: Promise<void> | undefined;
-  offs.push(
-    onFault('stage-start', (info) => {
-      if (info.stage !== 'test' || fault) return;
-      fault = (async () => {
-        if (how === 'CLIENT PAUSE') {
-          await admin.call('CLIENT', 'PAUSE', String(3 * LOCK_MS), 'ALL');
-          await sleep(3 * LOCK_MS);
-        } else await admin.call('DEBUG', 'SLEEP', String((3 * LOCK_MS) / 1000));
-      })();
-    }),
-  );
-  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-  const t = await tally(hh, rt, ids, srv);
-  await fault;
-  await admin.quit();
-  recordRow({
-    fault: `Redis blocked (${how}) for ${(3 * LOCK_MS) / 1000} s, 3x the job lock, from a test stage start; maxStalledCount ${maxStalledCount}`,
-    injections: 1,
-    inFlight: CYCLES,
-    lost: t.lost,
-    duplicates: t.duplicates,
-    extraCalls: t.extraCalls,
-    notes: `outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
-  });
-  expect(fault).toBeDefined();
-  expect(t.lost).toBe(0);
-  expect(t.duplicates).toBe(0);
-  expect(t.records.every((r) => r.outcome === 'ok' || r.outcome === 'tests_failed')).toBe(true);
-}, 300_000);
+] as const)(
+  'Redis blocked by %s for 3x the lock duration during the test stage (maxStalledCount %i): every cycle ends once',
+  async (how, maxStalledCount) => {
+    const CYCLES = 3;
+    const LOCK_MS = 1500;
+    const {
+      h: hh,
+      rt,
+      ids,
+      server: srv,
+      redis: rs,
+    } = await world(CYCLES, {
+      worker: { lockDurationMs: LOCK_MS, stalledIntervalMs: 500, maxStalledCount },
+      redisArgs: ['--enable-debug-command', 'yes'],
+    });
+    const admin = new Redis(rs.url);
+    let fault: Promise<void> | undefined;
+    offs.push(
+      onFault('stage-start', (info) => {
+        if (info.stage !== 'test' || fault) return;
+        fault = (async () => {
+          if (how === 'CLIENT PAUSE') {
+            await admin.call('CLIENT', 'PAUSE', String(3 * LOCK_MS), 'ALL');
+            await sleep(3 * LOCK_MS);
+          } else await admin.call('DEBUG', 'SLEEP', String((3 * LOCK_MS) / 1000));
+        })();
+      }),
+    );
+    set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+    const t = await tally(hh, rt, ids, srv);
+    await fault;
+    await admin.quit();
+    recordRow({
+      fault: `Redis blocked (${how}) for ${(3 * LOCK_MS) / 1000} s, 3x the job lock, from a test stage start; maxStalledCount ${maxStalledCount}`,
+      injections: 1,
+      inFlight: CYCLES,
+      lost: t.lost,
+      duplicates: t.duplicates,
+      extraCalls: t.extraCalls,
+      notes: `outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
+    });
+    expect(fault).toBeDefined();
+    expect(t.lost).toBe(0);
+    expect(t.duplicates).toBe(0);
+    expect(t.records.every((r) => r.outcome === 'ok' || r.outcome === 'tests_failed')).toBe(true);
+  },
+  300_000,
+);

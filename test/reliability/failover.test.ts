@@ -5,11 +5,26 @@ import type { Server } from 'node:http';
 import { utcDay } from '@prbot/core';
 import { createRuntime, STAGES, type Runtime } from '@prbot/pipeline';
 import { createDashboard } from '@prbot/dashboard';
-import { freePort, lagReplicas, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinelSet } from '@prbot/test-support';
+import {
+  freePort,
+  lagReplicas,
+  startRedisCluster,
+  startRedisSentinel,
+  type RedisCluster,
+  type RedisSentinelSet,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '../../apps/worker/test/helpers.ts';
-import { closeWorlds, recordRow, reliabilityWorld, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  spawnWorker,
+  stopChild,
+  until,
+  type WorkerChild,
+} from './support.ts';
 
 /**
  * Redis that fails over under prbot, for real: a Redis Cluster (3 masters + 3 replicas) and a
@@ -77,7 +92,9 @@ afterEach(async () => {
 
 /** Jobs completed in every stage queue: it grows again as soon as any stage takes jobs. */
 async function completedJobs(rt: Runtime): Promise<number> {
-  const counts = await Promise.all(STAGES.map((q) => rt.queues[q].getJobCounts('completed').catch(() => ({ completed: -1 }))));
+  const counts = await Promise.all(
+    STAGES.map((q) => rt.queues[q].getJobCounts('completed').catch(() => ({ completed: -1 }))),
+  );
   return counts.reduce((a, c) => a + (c.completed ?? 0), 0);
 }
 
@@ -97,7 +114,14 @@ for (const mode of ['cluster', 'sentinel'] as const) {
         spawns: true,
         config: {
           redis: ha.redisConfig,
-          worker: { lockDurationMs: 2000, stalledIntervalMs: 500, maxStalledCount: 5, stuckAfterMs: 5000, healthPort, healthHost: '127.0.0.1' },
+          worker: {
+            lockDurationMs: 2000,
+            stalledIntervalMs: 500,
+            maxStalledCount: 5,
+            stuckAfterMs: 5000,
+            healthPort,
+            healthHost: '127.0.0.1',
+          },
           queues: { propose: { concurrency: 2 }, test: { concurrency: 2 } },
         },
       });
@@ -119,7 +143,10 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       expect(replicas.length).toBeGreaterThan(0);
       const before = await outcomesOf(rt, ids);
       const completedBefore = await completedJobs(rt);
-      const lag = await lagReplicas(`redis://127.0.0.1:${master}`, replicas.map((r) => ha!.pid(r)));
+      const lag = await lagReplicas(
+        `redis://127.0.0.1:${master}`,
+        replicas.map((r) => ha!.pid(r)),
+      );
       await new Promise((r) => setTimeout(r, FREEZE_BEFORE_MS));
       process.kill(ha.pid(master), 'SIGKILL');
       const killedAt = Date.now();
@@ -128,14 +155,20 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       let jobsFlowMs: number | null = null;
       let outcomesFlowMs: number | null = null;
       const watchFlow = Promise.all([
-        until(async () => (await completedJobs(rt)) > completedBefore, 60_000, 100).then((ok) => (jobsFlowMs = ok ? Date.now() - killedAt : null)),
-        until(async () => (await outcomesOf(rt, ids)) > before, 60_000, 100).then((ok) => (outcomesFlowMs = ok ? Date.now() - killedAt : null)),
+        until(async () => (await completedJobs(rt)) > completedBefore, 60_000, 100).then(
+          (ok) => (jobsFlowMs = ok ? Date.now() - killedAt : null),
+        ),
+        until(async () => (await outcomesOf(rt, ids)) > before, 60_000, 100).then(
+          (ok) => (outcomesFlowMs = ok ? Date.now() - killedAt : null),
+        ),
       ]);
       await new Promise((r) => setTimeout(r, FREEZE_AFTER_MS));
       lag.resume();
 
       // Promoted: the keys' owner is another server.
-      expect(await until(async () => (await ha!.owner(h.prefix).catch(() => ({ master }))).master !== master, 30_000, 100)).toBe(true);
+      expect(
+        await until(async () => (await ha!.owner(h.prefix).catch(() => ({ master }))).master !== master, 30_000, 100),
+      ).toBe(true);
       const promotedMs = Date.now() - killedAt;
       await ha.restart(master); // the old master comes back and is made a replica
       const records = await waitForOutcomes(rt, ids, 60_000).catch(async (err: Error) => {
@@ -149,7 +182,9 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       const lost = ids.length - records.length;
       const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
       const statTotal = Object.values(stats).reduce((a, b) => a + Number(b), 0);
-      const prFiles = (await readdir(path.join(h.dir, 'prs')).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+      const prFiles = (await readdir(path.join(h.dir, 'prs')).catch(() => [] as string[])).filter((f) =>
+        f.endsWith('.json'),
+      );
       const okRecords = records.filter((r) => r.outcome === 'ok');
       const histories = await Promise.all(records.map((r) => rt.redis.llen(rt.keys.history(r.gap_id!))));
       const historyDup = histories.reduce((a, n) => a + Math.max(0, n - 1), 0);
@@ -159,15 +194,35 @@ for (const mode of ['cluster', 'sentinel'] as const) {
       const again = await produce(rt, defaultPolicy);
       const okGaps = new Set(okRecords.map((r) => r.gap_id));
       const reEnqueued = again.lines.filter((l) => l.action === 'enqueued' && okGaps.has(l.gap.id)).length;
-      const dashBack = await until(async () => (await fetch(`${dash}/healthz`).then((r) => r.status, () => 0)) === 200, 20_000, 200);
+      const dashBack = await until(
+        async () =>
+          (await fetch(`${dash}/healthz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200,
+        20_000,
+        200,
+      );
       const metrics = await fetch(`${dash}/metrics`).then(async (r) => ({ status: r.status, text: await r.text() }));
-      const health = await fetch(`http://127.0.0.1:${healthPort}/healthz`).then(async (r) => ({ status: r.status, body: (await r.json()) as { queues: { queue: string; recoveries: number }[] } }));
+      const health = await fetch(`http://127.0.0.1:${healthPort}/healthz`).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { queues: { queue: string; recoveries: number }[] },
+      }));
       const recoveries = health.body.queues.map((q) => `${q.queue} ${q.recoveries}`).filter((x) => !x.endsWith(' 0'));
       const workerAlive = worker.child.exitCode === null && worker.child.signalCode === null;
       const out = worker.output();
       // A stage attempt spent on a failover: the outside check saw 3-5 of these per failover.
-      const redirectionsPaid = out.split('\n').filter((l) => l.includes('"stage failed"') && /Too many Cluster redirections|MOVED|ASK|READONLY|CLUSTERDOWN|TRYAGAIN|ECONNRESET|Connection is closed/.test(l)).length;
-      const redirectionErrors = (out.match(/Too many Cluster redirections|\bMOVED\b|\bREADONLY\b|CLUSTERDOWN/g) ?? []).length;
+      const redirectionsPaid = out
+        .split('\n')
+        .filter(
+          (l) =>
+            l.includes('"stage failed"') &&
+            /Too many Cluster redirections|MOVED|ASK|READONLY|CLUSTERDOWN|TRYAGAIN|ECONNRESET|Connection is closed/.test(
+              l,
+            ),
+        ).length;
+      const redirectionErrors = (out.match(/Too many Cluster redirections|\bMOVED\b|\bREADONLY\b|CLUSTERDOWN/g) ?? [])
+        .length;
       const unconfirmed = (out.match(/is not confirmed on a replica/g) ?? []).length;
       const notOk = records.filter((r) => r.outcome !== 'ok').map((r) => `${r.outcome}: ${r.reason.slice(0, 160)}`);
       recordRow({
@@ -175,8 +230,17 @@ for (const mode of ['cluster', 'sentinel'] as const) {
         injections: 1,
         inFlight: CYCLES - before,
         lost,
-        duplicates: Math.max(0, statTotal - CYCLES) + historyDup + Math.max(0, prFiles.length - okRecords.length) + reEnqueued + Math.max(0, charged - requests),
-        notes: `replica promoted ${(promotedMs / 1000).toFixed(1)} s after the kill; first stage job completed ${secs(jobsFlowMs)} and first outcome ${secs(outcomesFlowMs)} after the kill; old master :${master} back as a replica (owner now :${after.master}, replicas ${after.replicas.map((p) => `:${p}`).join(', ')}); ${charged} calls charged for ${requests} model requests; ${prFiles.length} PRs for ${okRecords.length} ok; worker ${workerAlive ? 'alive' : 'exited'}, /healthz ${health.status}, dashboard /healthz ${dashBack ? '200 again' : 'not back'} and /metrics ${metrics.status}, queue recoveries: ${recoveries.join(', ') || 'none'}; stage attempts failed on redirection/failover errors: ${redirectionsPaid} (redirection errors in the worker log: ${redirectionErrors}; writes not confirmed on a replica at first, written again or waited for: ${unconfirmed}); outcomes: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
+        duplicates:
+          Math.max(0, statTotal - CYCLES) +
+          historyDup +
+          Math.max(0, prFiles.length - okRecords.length) +
+          reEnqueued +
+          Math.max(0, charged - requests),
+        notes: `replica promoted ${(promotedMs / 1000).toFixed(1)} s after the kill; first stage job completed ${secs(jobsFlowMs)} and first outcome ${secs(outcomesFlowMs)} after the kill; old master :${master} back as a replica (owner now :${after.master}, replicas ${after.replicas.map((p) => `:${p}`).join(', ')}); ${charged} calls charged for ${requests} model requests; ${prFiles.length} PRs for ${okRecords.length} ok; worker ${workerAlive ? 'alive' : 'exited'}, /healthz ${health.status}, dashboard /healthz ${dashBack ? '200 again' : 'not back'} and /metrics ${metrics.status}, queue recoveries: ${recoveries.join(', ') || 'none'}; stage attempts failed on redirection/failover errors: ${redirectionsPaid} (redirection errors in the worker log: ${redirectionErrors}; writes not confirmed on a replica at first, written again or waited for: ${unconfirmed}); outcomes: ${Object.entries(
+          stats,
+        )
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
       });
       expect(lost).toBe(0);
       expect(statTotal).toBe(CYCLES);

@@ -8,7 +8,15 @@ import { produce } from '@prbot/control';
 import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from './answers.ts';
 import { hostileAnswers } from './hostile-proposals.ts';
-import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  scanSecrets,
+  spawnWorker,
+  stopChild,
+  type WorkerChild,
+} from './support.ts';
 
 // Every traversal spelling in both path shapes (100 answers), then ~9 of each other hostile shape.
 const COUNT = 300;
@@ -48,7 +56,10 @@ it(`${COUNT} hostile or malformed proposals: each ends in a named outcome, nothi
   // odd, not a traversal (`%2e%2e/…`), is a legal file of the proposal, left there by the last cycle.
   const found = await execa('find', ['/tmp', h.dir, '-name', `*${ESCAPE}*`], { reject: false });
   const inWorkTree = new RegExp(`^${h.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/work/slots/[^/]+/slot-[0-9]+/`);
-  const escaped = found.stdout.split('\n').filter(Boolean).filter((p) => !inWorkTree.test(p));
+  const escaped = found.stdout
+    .split('\n')
+    .filter(Boolean)
+    .filter((p) => !inWorkTree.test(p));
   const alive = worker.child.exitCode === null;
   const hits = await scanSecrets(h, h.rt, [worker.output()], 'hostile proposals');
   recordRow({
@@ -57,7 +68,10 @@ it(`${COUNT} hostile or malformed proposals: each ends in a named outcome, nothi
     inFlight: COUNT,
     lost: COUNT - records.length,
     duplicates: Math.max(0, Object.values(stats).reduce((a, b) => a + Number(b), 0) - COUNT),
-    notes: `outcomes: ${Object.entries(stats).sort((a, b) => Number(b[1]) - Number(a[1])).map(([k, v]) => `${k} ${v}`).join(', ')}; files outside the worktree: ${escaped.length}; worker ${alive ? 'still running' : 'exited'}`,
+    notes: `outcomes: ${Object.entries(stats)
+      .sort((a, b) => Number(b[1]) - Number(a[1]))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; files outside the worktree: ${escaped.length}; worker ${alive ? 'still running' : 'exited'}`,
   });
   expect(named).toBe(COUNT);
   expect(escaped).toEqual([]);

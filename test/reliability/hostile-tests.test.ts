@@ -7,7 +7,17 @@ import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from './answers.ts';
-import { closeWorlds, recordRow, reliabilityWorld, rssMb, scanSecrets, SECRET_KEY, spawnWorker, stopChild, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  rssMb,
+  scanSecrets,
+  SECRET_KEY,
+  spawnWorker,
+  stopChild,
+  type WorkerChild,
+} from './support.ts';
 
 /** Model-written code under test, one per gap: the repository's test command runs it. */
 const HOSTILE: Record<number, string> = {
@@ -42,11 +52,21 @@ beforeAll(async () => {
     gaps: [0, 1, 2, 3].map((i) => `Gap ${i} hostile test code`),
     script: (req) => {
       const n = gapNumber(req);
-      return { content: JSON.stringify({ summary: `hostile ${n}`, files: [{ path: 'hostile.cjs', is_new: true, content: HOSTILE[n] ?? 'process.exit(0)' }] }) };
+      return {
+        content: JSON.stringify({
+          summary: `hostile ${n}`,
+          files: [{ path: 'hostile.cjs', is_new: true, content: HOSTILE[n] ?? 'process.exit(0)' }],
+        }),
+      };
     },
     spawns: true,
     config: {
-      tests: { commands: [['node', 'hostile.cjs']], timeoutMs: 3000, tailBytes: 4096, limits: { outputBytes: 16 * 1024 * 1024 } },
+      tests: {
+        commands: [['node', 'hostile.cjs']],
+        timeoutMs: 3000,
+        tailBytes: 4096,
+        limits: { outputBytes: 16 * 1024 * 1024 },
+      },
       queues: { test: { concurrency: 2, attempts: 1 } },
     },
   }));
@@ -78,7 +98,11 @@ async function processesMatching(re: RegExp): Promise<string[]> {
 describe('hostile test commands (the code under test is written by a model)', () => {
   it('a test that hangs is killed at the timeout, its whole tree with it', async () => {
     // A limit is the machine's bound, not the change's failure (docs/PROPOSALS.md, "Limits").
-    expect(byGap(0)).toMatchObject({ outcome: 'infra_failed', reason: expect.stringMatching(/hit tests\.limits \(time: 3000 ms/), limit: { kind: 'time', limit: 3000 } });
+    expect(byGap(0)).toMatchObject({
+      outcome: 'infra_failed',
+      reason: expect.stringMatching(/hit tests\.limits \(time: 3000 ms/),
+      limit: { kind: 'time', limit: 3000 },
+    });
     expect(await processesMatching(/node hostile\.cjs/)).toEqual([]);
   });
 

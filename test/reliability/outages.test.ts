@@ -46,7 +46,11 @@ it('model server answering 500, then not at all: jobs back off and retry, end mo
   // A fresh gap wording is not needed: the failed gaps are tried again by the next produce.
   const silent = (await runAll(h!.rt)).records;
   const spent = await h!.rt.budget.today();
-  const cycleCalls = await Promise.all([...during, ...silent].map(async (r) => Number((await h!.rt.redis.hget(h!.rt.keys.budgetCycle(r.cycle_id), 'calls')) ?? 0)));
+  const cycleCalls = await Promise.all(
+    [...during, ...silent].map(async (r) =>
+      Number((await h!.rt.redis.hget(h!.rt.keys.budgetCycle(r.cycle_id), 'calls')) ?? 0),
+    ),
+  );
   m.set('no');
   const after = (await runAll(h!.rt)).records;
   recordRow({
@@ -61,7 +65,9 @@ it('model server answering 500, then not at all: jobs back off and retry, end mo
   expect([spent.calls.used, spent.tokens.used]).toEqual([0, 0]);
   expect(cycleCalls).toEqual([0, 0, 0, 0]);
   expect(during.map((r) => r.outcome)).toEqual(['model_failed', 'model_failed']);
-  expect(during[0]!.reason).toMatch(/this cycle has made its 2 model requests \(failed and rate-limited ones included\)|every rung is unavailable: loop\/m: HTTP 500/);
+  expect(during[0]!.reason).toMatch(
+    /this cycle has made its 2 model requests \(failed and rate-limited ones included\)|every rung is unavailable: loop\/m: HTTP 500/,
+  );
   // 2 requests per cycle (the cap), whatever the attempts: refunded calls still count as requests.
   expect(reqsDuring, during.map((r) => r.reason).join(' | ')).toBeLessThanOrEqual(4);
   expect(reqsDuring).toBeGreaterThanOrEqual(2);
@@ -79,20 +85,51 @@ it('a short model outage is ridden out by the retries', async () => {
   const r = (await runAll(h!.rt)).records[0]!;
   expect(r.outcome).toBe('ok');
   expect(server!.requests.length).toBeGreaterThan(1);
-  recordRow({ fault: 'short model outage (the first request answers HTTP 500)', injections: 1, inFlight: 1, lost: 0, duplicates: 0, notes: `ok after ${server!.requests.length} requests` });
+  recordRow({
+    fault: 'short model outage (the first request answers HTTP 500)',
+    injections: 1,
+    inFlight: 1,
+    lost: 0,
+    duplicates: 0,
+    notes: `ok after ${server!.requests.length} requests`,
+  });
 });
 
 it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is back, the gap gets its PR', async () => {
   await world(1);
   forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
-  const cfg = { ...h!.cfg, forge: { kind: 'gitea' as const, baseUrl: forge.url, owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h!.bare, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: [], maxOpen: 10, maxPerHour: 10, limitRetryMs: 1000, timeoutMs: 2000 } };
+  const cfg = {
+    ...h!.cfg,
+    forge: {
+      kind: 'gitea' as const,
+      baseUrl: forge.url,
+      owner: 'team',
+      repo: 'app',
+      tokenEnv: 'FORGE_TOKEN',
+      remote: h!.bare,
+      branchPrefix: 'bot/',
+      draftPrefix: 'WIP: ',
+      labels: [],
+      maxOpen: 10,
+      maxPerHour: 10,
+      limitRetryMs: 1000,
+      timeoutMs: 2000,
+    },
+  };
   const rt = createRuntime(cfg, { role: 'worker', env: SECRET_ENV, log: createLogger('silent', { pretty: false }) });
   try {
     forge.failNext('POST', '/pulls', 1000, 502);
     const down = (await runAll(rt)).records[0]!;
     forge.heal();
     const back = (await runAll(rt)).records[0]!;
-    recordRow({ fault: 'forge outage: HTTP 502 on every PR create, then back', injections: 1, inFlight: 1, lost: 0, duplicates: Math.max(0, forge.pulls.length - 1), notes: `down: ${down.outcome} (${down.reason.slice(0, 90)}…); back: ${back.outcome}; ${forge.pulls.length} PR opened` });
+    recordRow({
+      fault: 'forge outage: HTTP 502 on every PR create, then back',
+      injections: 1,
+      inFlight: 1,
+      lost: 0,
+      duplicates: Math.max(0, forge.pulls.length - 1),
+      notes: `down: ${down.outcome} (${down.reason.slice(0, 90)}…); back: ${back.outcome}; ${forge.pulls.length} PR opened`,
+    });
     expect(down.outcome).toBe('pr_failed');
     expect(down.reason).toMatch(/pr gave up after its retries: .*HTTP 502/);
     expect(back.outcome).toBe('ok');

@@ -5,7 +5,16 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { onFault, RedisSettingsError, stageJobId, type Runtime } from '@prbot/pipeline';
-import { createHarness, REPO_ROOT, repoWithGaps, startModelServer, startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
+import {
+  createHarness,
+  REPO_ROOT,
+  repoWithGaps,
+  startModelServer,
+  startRedisServer,
+  type Harness,
+  type ModelServer,
+  type RedisServer,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '@prbot/worker';
@@ -48,11 +57,20 @@ async function world(cycles: number, o: { redisArgs?: string[]; logTo?: NodeJS.W
     logTo: o.logTo,
     config: {
       redis: { url: redis.url },
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
+      models: {
+        providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } },
+        propose: ['loop/m'],
+      },
       budget: { callsPerDay: 1000, perCycle: { calls: 20 } },
       policy: { maxGapsPerRun: 100 },
       forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },
-      worker: { lockDurationMs: 1500, stalledIntervalMs: 500, maxStalledCount: 5, reconcileEveryMs: 1000, orphanGraceMs: 3000 },
+      worker: {
+        lockDurationMs: 1500,
+        stalledIntervalMs: 500,
+        maxStalledCount: 5,
+        reconcileEveryMs: 1000,
+        orphanGraceMs: 3000,
+      },
       queues: { propose: { limiter: null }, pr: { limiter: null } },
     },
   });
@@ -67,35 +85,49 @@ async function inflightLocks(rt: Runtime, gapIds: string[]): Promise<number> {
   return (await Promise.all(gapIds.map((g) => rt.redis.exists(rt.keys.inflight(g))))).reduce((a, b) => a + b, 0);
 }
 
-it.each(['allkeys-lru', 'volatile-lru', 'allkeys-random'])('maxmemory-policy %s: the worker refuses to start and produce refuses to enqueue, both naming the policy', async (policy) => {
-  const w = await world(3, { redisArgs: ['--maxmemory-policy', policy] });
-  const worker = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events');
-  children.push(worker);
-  const r = await worker.child;
-  const out = worker.output();
-  const refused = await produce(w.rt, defaultPolicy).then(
-    () => null,
-    (e: Error) => e,
-  );
-  const jobs = await jobCount(w.rt);
-  const doc = await execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), 'doctor', '--config', w.h.configFile], { cwd: REPO_ROOT, reject: false, env: { PATH: process.env.PATH! }, extendEnv: false });
-  recordRow({
-    fault: `Redis with maxmemory-policy ${policy} (evicting) at start`,
-    injections: 1,
-    inFlight: 0,
-    lost: 0,
-    duplicates: 0,
-    notes: `worker exit ${r.exitCode}; produce: ${refused ? refused.name : 'ENQUEUED'}; ${jobs} propose jobs`,
-  });
-  expect(r.exitCode).toBe(1);
-  expect(out).toContain(`maxmemory-policy ${policy}`);
-  expect(out).toContain('noeviction');
-  expect(refused).toBeInstanceOf(RedisSettingsError);
-  expect(refused!.message).toContain(`maxmemory-policy ${policy}`);
-  expect(jobs).toBe(0);
-  expect(doc.stdout).toMatch(new RegExp(`FAIL redis: Redis 127\\.0\\.0\\.1:\\d+ runs maxmemory-policy ${policy}`));
-  expect(doc.exitCode).toBe(1);
-}, 120_000);
+it.each(['allkeys-lru', 'volatile-lru', 'allkeys-random'])(
+  'maxmemory-policy %s: the worker refuses to start and produce refuses to enqueue, both naming the policy',
+  async (policy) => {
+    const w = await world(3, { redisArgs: ['--maxmemory-policy', policy] });
+    const worker = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events');
+    children.push(worker);
+    const r = await worker.child;
+    const out = worker.output();
+    const refused = await produce(w.rt, defaultPolicy).then(
+      () => null,
+      (e: Error) => e,
+    );
+    const jobs = await jobCount(w.rt);
+    const doc = await execa(
+      NODE_TSX[0],
+      [
+        ...NODE_TSX.slice(1),
+        path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'),
+        'doctor',
+        '--config',
+        w.h.configFile,
+      ],
+      { cwd: REPO_ROOT, reject: false, env: { PATH: process.env.PATH! }, extendEnv: false },
+    );
+    recordRow({
+      fault: `Redis with maxmemory-policy ${policy} (evicting) at start`,
+      injections: 1,
+      inFlight: 0,
+      lost: 0,
+      duplicates: 0,
+      notes: `worker exit ${r.exitCode}; produce: ${refused ? refused.name : 'ENQUEUED'}; ${jobs} propose jobs`,
+    });
+    expect(r.exitCode).toBe(1);
+    expect(out).toContain(`maxmemory-policy ${policy}`);
+    expect(out).toContain('noeviction');
+    expect(refused).toBeInstanceOf(RedisSettingsError);
+    expect(refused!.message).toContain(`maxmemory-policy ${policy}`);
+    expect(jobs).toBe(0);
+    expect(doc.stdout).toMatch(new RegExp(`FAIL redis: Redis 127\\.0\\.0\\.1:\\d+ runs maxmemory-policy ${policy}`));
+    expect(doc.exitCode).toBe(1);
+  },
+  120_000,
+);
 
 it('maxmemory-policy switched to allkeys-lru (CONFIG SET) while workers run: each check logs an error naming it', async () => {
   let log = '';
@@ -126,50 +158,54 @@ async function oomNow(url: string): Promise<() => Promise<void>> {
   };
 }
 
-it.each(['the gap locks', 'the propose jobs (addBulk)'] as const)('OOM at produce: %s refused → every picked gap reported not_enqueued, no lock left; the next produce enqueues each once', async (at) => {
-  const CYCLES = 4;
-  const w = await world(CYCLES);
-  const q = w.rt.queues.propose;
-  let lift: (() => Promise<void>) | undefined;
-  const origBulk = q.addBulk.bind(q);
-  if (at === 'the propose jobs (addBulk)') {
-    q.addBulk = (async (jobs: Parameters<typeof origBulk>[0]) => {
-      lift ??= await oomNow(w.redis.url);
-      return origBulk(jobs);
-    }) as typeof q.addBulk;
-  } else {
-    // Everything produce reads before the locks is read-only; the first write is the lock script.
-    lift = await oomNow(w.redis.url);
-  }
-  const report = await produce(w.rt, defaultPolicy, { redisWaitMs: 1500 }).catch((e: Error) => e);
-  await lift?.();
-  q.addBulk = origBulk;
-  const lines = report instanceof Error ? [] : report.lines;
-  const gapIds = lines.map((l) => l.gap.id);
-  const left = await inflightLocks(w.rt, gapIds);
-  const jobs = await jobCount(w.rt);
-  // Redis writes again: the same gaps are enqueued now, and each cycle ends once.
-  const again = await produce(w.rt, defaultPolicy);
-  const ids = again.lines.filter((l) => l.action === 'enqueued').map((l) => l.cycleId!);
-  set = startWorkers(w.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-  const records = await waitForOutcomes(w.rt, ids, 120_000);
-  recordRow({
-    fault: `Redis OOM at produce's enqueue (${at})`,
-    injections: 1,
-    inFlight: CYCLES,
-    lost: CYCLES - records.filter((r) => r?.outcome === 'ok').length,
-    duplicates: Math.max(0, (await jobCount(w.rt)) - CYCLES),
-    notes: `produce: ${report instanceof Error ? `threw ${report.message.slice(0, 80)}` : `${lines.filter((l) => l.action === 'not_enqueued').length} reported not_enqueued, ${report.reason}`}; ${left} locks left, ${jobs} jobs; next produce: ${ids.length} enqueued, outcomes ${records.map((r) => r?.outcome).join(',')}`,
-  });
-  expect(report).not.toBeInstanceOf(Error);
-  expect(lines.map((l) => l.action)).toEqual(Array(CYCLES).fill('not_enqueued'));
-  for (const l of lines) expect(l.why).toMatch(/Redis refused .*OOM/);
-  expect((report as { notEnqueued?: number }).notEnqueued).toBe(CYCLES);
-  expect(left).toBe(0);
-  expect(jobs).toBe(0);
-  expect(ids).toHaveLength(CYCLES);
-  expect(records.map((r) => r?.outcome)).toEqual(Array(CYCLES).fill('ok'));
-}, 200_000);
+it.each(['the gap locks', 'the propose jobs (addBulk)'] as const)(
+  'OOM at produce: %s refused → every picked gap reported not_enqueued, no lock left; the next produce enqueues each once',
+  async (at) => {
+    const CYCLES = 4;
+    const w = await world(CYCLES);
+    const q = w.rt.queues.propose;
+    let lift: (() => Promise<void>) | undefined;
+    const origBulk = q.addBulk.bind(q);
+    if (at === 'the propose jobs (addBulk)') {
+      q.addBulk = (async (jobs: Parameters<typeof origBulk>[0]) => {
+        lift ??= await oomNow(w.redis.url);
+        return origBulk(jobs);
+      }) as typeof q.addBulk;
+    } else {
+      // Everything produce reads before the locks is read-only; the first write is the lock script.
+      lift = await oomNow(w.redis.url);
+    }
+    const report = await produce(w.rt, defaultPolicy, { redisWaitMs: 1500 }).catch((e: Error) => e);
+    await lift?.();
+    q.addBulk = origBulk;
+    const lines = report instanceof Error ? [] : report.lines;
+    const gapIds = lines.map((l) => l.gap.id);
+    const left = await inflightLocks(w.rt, gapIds);
+    const jobs = await jobCount(w.rt);
+    // Redis writes again: the same gaps are enqueued now, and each cycle ends once.
+    const again = await produce(w.rt, defaultPolicy);
+    const ids = again.lines.filter((l) => l.action === 'enqueued').map((l) => l.cycleId!);
+    set = startWorkers(w.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+    const records = await waitForOutcomes(w.rt, ids, 120_000);
+    recordRow({
+      fault: `Redis OOM at produce's enqueue (${at})`,
+      injections: 1,
+      inFlight: CYCLES,
+      lost: CYCLES - records.filter((r) => r?.outcome === 'ok').length,
+      duplicates: Math.max(0, (await jobCount(w.rt)) - CYCLES),
+      notes: `produce: ${report instanceof Error ? `threw ${report.message.slice(0, 80)}` : `${lines.filter((l) => l.action === 'not_enqueued').length} reported not_enqueued, ${report.reason}`}; ${left} locks left, ${jobs} jobs; next produce: ${ids.length} enqueued, outcomes ${records.map((r) => r?.outcome).join(',')}`,
+    });
+    expect(report).not.toBeInstanceOf(Error);
+    expect(lines.map((l) => l.action)).toEqual(Array(CYCLES).fill('not_enqueued'));
+    for (const l of lines) expect(l.why).toMatch(/Redis refused .*OOM/);
+    expect((report as { notEnqueued?: number }).notEnqueued).toBe(CYCLES);
+    expect(left).toBe(0);
+    expect(jobs).toBe(0);
+    expect(ids).toHaveLength(CYCLES);
+    expect(records.map((r) => r?.outcome)).toEqual(Array(CYCLES).fill('ok'));
+  },
+  200_000,
+);
 
 it('OOM at addBulk that lifts within the wait: produce waits it out and enqueues each gap once', async () => {
   const CYCLES = 3;
@@ -213,15 +249,31 @@ it('Redis restarted without persistence mid-run (every key lost): the workers lo
   await set.redisWatch.ready;
   expect(await until(async () => restarted !== undefined, 60_000)).toBe(true);
   await restarted;
-  const named = await until(async () => {
-    await set!.redisWatch.check();
-    return /RedisDataLostError/.test(log) && /Redis lost prbot's data/.test(log);
-  }, 60_000, 200);
+  const named = await until(
+    async () => {
+      await set!.redisWatch.check();
+      return /RedisDataLostError/.test(log) && /Redis lost prbot's data/.test(log);
+    },
+    60_000,
+    200,
+  );
   const maint = new Queue(MAINTENANCE_QUEUE, { connection: w.rt.redis, prefix: w.rt.cfg.redis.prefix });
-  const scheduled = await until(async () => (await maint.getJobScheduler(RECONCILE_SCHEDULER_ID)) !== undefined, 30_000, 200);
+  const scheduled = await until(
+    async () => (await maint.getJobScheduler(RECONCILE_SCHEDULER_ID)) !== undefined,
+    30_000,
+    200,
+  );
   await maint.close();
   const outcomes = await Promise.all(ids.map((id) => w.rt.redis.get(w.rt.keys.outcome(id))));
-  const jobsLeft = (await Promise.all(ids.map((id) => Promise.all((['propose', 'apply', 'test', 'pr'] as const).map((s) => w.rt.queues[s].getJob(stageJobId(id, s))))))).flat().filter(Boolean).length;
+  const jobsLeft = (
+    await Promise.all(
+      ids.map((id) =>
+        Promise.all((['propose', 'apply', 'test', 'pr'] as const).map((s) => w.rt.queues[s].getJob(stageJobId(id, s)))),
+      ),
+    )
+  )
+    .flat()
+    .filter(Boolean).length;
   const wiped = outcomes.filter((x) => !x).length;
   recordRow({
     fault: 'Redis SIGKILL + restart WITHOUT persistence (every key lost) while a cycle is in apply',

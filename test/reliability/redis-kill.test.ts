@@ -5,7 +5,16 @@ import { startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '@prbot/worker';
-import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  scanSecrets,
+  spawnWorker,
+  stopChild,
+  until,
+  type WorkerChild,
+} from './support.ts';
 
 const CYCLES = 20;
 let redis: RedisServer;
@@ -34,7 +43,8 @@ it('Redis SIGKILLed and restarted mid-run (AOF, appendfsync everysec): no cycle 
   const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
   await new Promise((r) => setTimeout(r, 1500)); // past the AOF's one-second fsync window
   worker = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
-  const done = async () => (await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))))).filter(Boolean).length;
+  const done = async () =>
+    (await Promise.all(ids.map((id) => rt.redis.get(rt.keys.outcome(id))))).filter(Boolean).length;
   expect(await until(async () => (await done()) >= 3, 60_000, 50)).toBe(true);
   const before = await done();
 
@@ -59,7 +69,11 @@ it('Redis SIGKILLed and restarted mid-run (AOF, appendfsync everysec): no cycle 
     inFlight: CYCLES - before,
     lost,
     duplicates: Math.max(0, total - CYCLES) + reEnqueued,
-    notes: `${before} of ${CYCLES} cycles had ended before the kill; the same worker process reconnected (${workerAlive ? 'alive' : 'exited'}); outcomes: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
+    notes: `${before} of ${CYCLES} cycles had ended before the kill; the same worker process reconnected (${workerAlive ? 'alive' : 'exited'}); outcomes: ${Object.entries(
+      stats,
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}${notOk.length ? `; not ok: ${notOk.join(' | ')}` : ''}`,
   });
   expect(lost).toBe(0);
   expect(workerAlive).toBe(true);

@@ -1,7 +1,13 @@
 import { afterEach, expect, it } from 'vitest';
 import { cycleRecord, newCycleId, utcDay } from '@prbot/core';
 import { recordOutcome, untilRedisAnswers, type Runtime } from '@prbot/pipeline';
-import { createHarness, lagReplicas, startRedisSentinel, type Harness, type RedisSentinelSet } from '@prbot/test-support';
+import {
+  createHarness,
+  lagReplicas,
+  startRedisSentinel,
+  type Harness,
+  type RedisSentinelSet,
+} from '@prbot/test-support';
 import { recordRow, until } from './support.ts';
 
 /**
@@ -21,21 +27,39 @@ afterEach(async () => {
   set = undefined;
 });
 
-async function lossRun(waitReplicas: number): Promise<{ charged: number; outcome: string | null; statTotal: number; promotedMs: number }> {
+async function lossRun(
+  waitReplicas: number,
+): Promise<{ charged: number; outcome: string | null; statTotal: number; promotedMs: number }> {
   set = await startRedisSentinel();
-  h = await createHarness({ config: { redis: { sentinel: { name: set.name, nodes: set.sentinels }, waitReplicas, waitTimeoutMs: 1000 } } });
+  h = await createHarness({
+    config: { redis: { sentinel: { name: set.name, nodes: set.sentinels }, waitReplicas, waitTimeoutMs: 1000 } },
+  });
   const rt: Runtime = h.rt;
   await rt.redis.ping();
   const master = await set.master();
   const replicas = await set.replicas();
   expect(replicas).toHaveLength(2);
   const cycleId = newCycleId();
-  const record = cycleRecord({ cycle_id: cycleId, outcome: 'ok', reason: 'replica-loss probe', stage: 'pr', started_at: new Date().toISOString(), ended_at: new Date().toISOString(), dry_run: false });
+  const record = cycleRecord({
+    cycle_id: cycleId,
+    outcome: 'ok',
+    reason: 'replica-loss probe',
+    stage: 'pr',
+    started_at: new Date().toISOString(),
+    ended_at: new Date().toISOString(),
+    dry_run: false,
+  });
 
-  const lag = await lagReplicas(set.servers.get(master)!.url, replicas.map((r) => set!.servers.get(r)!.process.pid!));
+  const lag = await lagReplicas(
+    set.servers.get(master)!.url,
+    replicas.map((r) => set!.servers.get(r)!.process.pid!),
+  );
   // Both writes start while only the master can take them; the kill comes before any WAIT could end.
   const charge = rt.budget.reserve(cycleId, 100);
-  const outcome = untilRedisAnswers(() => recordOutcome(rt.records, record), { what: 'the probe outcome', maxMs: 60_000 });
+  const outcome = untilRedisAnswers(() => recordOutcome(rt.records, record), {
+    what: 'the probe outcome',
+    maxMs: 60_000,
+  });
   await new Promise((r) => setTimeout(r, 300));
   process.kill(set.servers.get(master)!.process.pid!, 'SIGKILL');
   const killedAt = Date.now();
@@ -69,7 +93,8 @@ it('positive control: without WAIT, a charge and an outcome written while the re
 it('with WAIT (redis.waitReplicas 1): the same writes survive the failover, each exactly once', async () => {
   const r = await lossRun(1);
   recordRow({
-    fault: 'Sentinel failover with the replicas frozen while a budget charge and an outcome are written; redis.waitReplicas 1, waitTimeoutMs 1000',
+    fault:
+      'Sentinel failover with the replicas frozen while a budget charge and an outcome are written; redis.waitReplicas 1, waitTimeoutMs 1000',
     injections: 1,
     inFlight: 1,
     lost: (r.charged === 0 ? 1 : 0) + (r.outcome === null ? 1 : 0),

@@ -9,7 +9,16 @@ import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber, passingAnswer } from './answers.ts';
-import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  scanSecrets,
+  spawnWorker,
+  stopChild,
+  until,
+  type WorkerChild,
+} from './support.ts';
 
 let server: ModelServer | undefined;
 const workers: WorkerChild[] = [];
@@ -20,13 +29,22 @@ afterEach(async () => {
 });
 
 // A test suite that takes ~1.5 s, so a SIGTERM lands while it runs.
-const SLOW_TESTS = { commands: [['node', '-e', 'setTimeout(() => {}, 1500)'], ['node', '--test']] };
+const SLOW_TESTS = {
+  commands: [
+    ['node', '-e', 'setTimeout(() => {}, 1500)'],
+    ['node', '--test'],
+  ],
+};
 
 async function world(cycles: number, config: Record<string, unknown> = {}) {
   const w = await reliabilityWorld({
     gaps: cycles,
     spawns: true,
-    config: { worker: { shutdownGraceMs: 8000, lockDurationMs: 2000, stalledIntervalMs: 500 }, tests: SLOW_TESTS, ...config },
+    config: {
+      worker: { shutdownGraceMs: 8000, lockDurationMs: 2000, stalledIntervalMs: 500 },
+      tests: SLOW_TESTS,
+      ...config,
+    },
   });
   server = w.server;
   return w.h;
@@ -58,7 +76,8 @@ async function processesIn(groups: Set<number>): Promise<number[]> {
   for (const d of await readdir('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     const stat = await readFile(`/proc/${d}/stat`, 'utf8').catch(() => '');
-    if (stat && !zombie(stat) && groups.has(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]))) pids.push(Number(d));
+    if (stat && !zombie(stat) && groups.has(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])))
+      pids.push(Number(d));
   }
   return pids;
 }
@@ -71,12 +90,26 @@ it('SIGTERM during a running test: its processes die, the job goes back to waiti
   const slow = `if (!process.env.PRBOT_TEST_RELEASE) { require('child_process').spawn('sleep', ['600'], { stdio: 'ignore' }); setTimeout(() => {}, 600000); }`;
   const redis = await startRedisServer();
   try {
-    const hh = await world(1, { redis: { url: redis.url }, tests: { commands: [['node', '-e', slow, mark], ['node', '--test']] }, worker: { shutdownGraceMs: 8000, lockDurationMs: 2000, stalledIntervalMs: 500 } });
+    const hh = await world(1, {
+      redis: { url: redis.url },
+      tests: {
+        commands: [
+          ['node', '-e', slow, mark],
+          ['node', '--test'],
+        ],
+      },
+      worker: { shutdownGraceMs: 8000, lockDurationMs: 2000, stalledIntervalMs: 500 },
+    });
     const rt = hh.rt;
     const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
     const w = spawnWorker(hh.configFile, 'propose,apply,test');
     workers.push(w);
-    expect(await until(async () => (await processesWith(mark)).length > 0 && (await rt.queues.test.getActiveCount()) === 1, 60_000)).toBe(true);
+    expect(
+      await until(
+        async () => (await processesWith(mark)).length > 0 && (await rt.queues.test.getActiveCount()) === 1,
+        60_000,
+      ),
+    ).toBe(true);
     const running = await processesWith(mark);
     const groups = new Set(running.map((p) => p.pgid));
     // Not execa's kill(): it sends SIGKILL 5 s later by itself, which would hide a slow shutdown.
@@ -97,7 +130,10 @@ it('SIGTERM during a running test: its processes die, the job goes back to waiti
 
     const released = path.join(hh.dir, 'released.config.json');
     const cfgRaw = JSON.parse(await readFile(hh.configFile, 'utf8'));
-    await writeFile(released, JSON.stringify({ ...cfgRaw, tests: { ...cfgRaw.tests, env: { PRBOT_TEST_RELEASE: '1' } } }));
+    await writeFile(
+      released,
+      JSON.stringify({ ...cfgRaw, tests: { ...cfgRaw.tests, env: { PRBOT_TEST_RELEASE: '1' } } }),
+    );
     const rest = spawnWorker(released, 'test,pr,events');
     workers.push(rest);
     const [rec] = await waitForOutcomes(rt, [id], 60_000);
@@ -116,7 +152,9 @@ it('SIGTERM during a running test: its processes die, the job goes back to waiti
     expect(rec!.outcome).toBe('ok');
     expect(total).toBe(1);
     expect(extraCalls).toBe(0);
-    expect(await scanSecrets(hh, rt, workers.map((x) => x.output()).concat(w.output()), 'sigterm during a test')).toBe(0);
+    expect(await scanSecrets(hh, rt, workers.map((x) => x.output()).concat(w.output()), 'sigterm during a test')).toBe(
+      0,
+    );
   } finally {
     for (const x of workers.splice(0)) await stopChild(x).catch(() => {});
     await closeWorlds();
@@ -136,20 +174,41 @@ it('scale-down: stopping 3 of 4 test workers mid-run loses nothing', async () =>
   workers.push(others, ...testers);
   // Five worker processes start under tsx: on a loaded machine that alone can take half a minute.
   const busy = await until(async () => (await rt.queues.test.getActiveCount()) >= 3, 120_000);
-  if (!busy) console.error(JSON.stringify(await rt.queues.test.getJobCounts()), others.output().slice(-2000), testers[0]!.output().slice(-3000));
+  if (!busy)
+    console.error(
+      JSON.stringify(await rt.queues.test.getJobCounts()),
+      others.output().slice(-2000),
+      testers[0]!.output().slice(-3000),
+    );
   expect(busy).toBe(true);
-  const codes = await Promise.all(testers.slice(0, 3).map(async (t) => {
-    process.kill(t.child.pid!, 'SIGTERM');
-    return (await t.child).exitCode;
-  }));
+  const codes = await Promise.all(
+    testers.slice(0, 3).map(async (t) => {
+      process.kill(t.child.pid!, 'SIGTERM');
+      return (await t.child).exitCode;
+    }),
+  );
   const records = await waitForOutcomes(rt, ids, 120_000);
   const lost = ids.length - records.length;
   const okCount = records.filter((r) => r.outcome === 'ok').length;
-  recordRow({ fault: 'scale-down: SIGTERM to 3 of 4 test workers mid-run', injections: 3, inFlight: CYCLES, lost, duplicates: 0, notes: `stopped workers exited ${codes.join(', ')}; ${okCount}/${CYCLES} ok, finished by the remaining worker` });
+  recordRow({
+    fault: 'scale-down: SIGTERM to 3 of 4 test workers mid-run',
+    injections: 3,
+    inFlight: CYCLES,
+    lost,
+    duplicates: 0,
+    notes: `stopped workers exited ${codes.join(', ')}; ${okCount}/${CYCLES} ok, finished by the remaining worker`,
+  });
   expect(codes).toEqual([0, 0, 0]);
   expect(lost).toBe(0);
   expect(okCount).toBe(CYCLES);
-  expect(await scanSecrets(hh, rt, workers.map((x) => x.output()), 'scale-down')).toBe(0);
+  expect(
+    await scanSecrets(
+      hh,
+      rt,
+      workers.map((x) => x.output()),
+      'scale-down',
+    ),
+  ).toBe(0);
 }, 200_000);
 
 it('a second SIGTERM forces the shutdown of a job that ignores its signal: the worker exits, the job is run again, one outcome', async () => {
@@ -176,7 +235,8 @@ it('a second SIGTERM forces the shutdown of a job that ignores its signal: the w
   process.kill(w.child.pid!, 'SIGTERM'); // the grace is a minute: only the second signal can end it now
   const r = await w.child;
   workers.splice(workers.indexOf(w), 1);
-  if (r.exitCode !== 0) console.error(JSON.stringify({ signal: r.signal, code: r.exitCode, msg: r.shortMessage }), w.output().slice(-3000));
+  if (r.exitCode !== 0)
+    console.error(JSON.stringify({ signal: r.signal, code: r.exitCode, msg: r.shortMessage }), w.output().slice(-3000));
   expect(r.exitCode).toBe(0);
   expect(w.output()).toMatch(/second signal: aborting active jobs now/);
   const rest = spawnWorker(h.configFile, 'propose,apply,test,pr,events');

@@ -3,7 +3,15 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
-import { createHarness, dumpRedis, repoWithGaps, REPO_ROOT, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import {
+  createHarness,
+  dumpRedis,
+  repoWithGaps,
+  REPO_ROOT,
+  startModelServer,
+  type Harness,
+  type ModelServer,
+} from '@prbot/test-support';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';
 
 /** The secret values every reliability test configures; none may appear in anything produced. */
@@ -32,7 +40,11 @@ export function recordRow(row: Row): void {
 
 export function readRows(): (Row & { at: string })[] {
   try {
-    return readFileSync(RESULTS, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    return readFileSync(RESULTS, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   } catch {
     return [];
   }
@@ -53,16 +65,38 @@ export interface WorkerChild {
 export const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
 
 /** A worker in its own process (SIGKILL-able), with its log lines captured for the secret scan. */
-export function spawnWorker(configFile: string, queues: string, env: Record<string, string> = SECRET_ENV, extraArgs: string[] = []): WorkerChild {
+export function spawnWorker(
+  configFile: string,
+  queues: string,
+  env: Record<string, string> = SECRET_ENV,
+  extraArgs: string[] = [],
+): WorkerChild {
   let out = '';
-  const child = execa(NODE_TSX[0], [...NODE_TSX.slice(1), path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'), '--queues', queues, '--config', configFile, ...extraArgs], {
-    cwd: REPO_ROOT,
-    // The job-signing key every worker of a deployment shares (the harness made it for this process).
-    env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', ...(process.env.PRBOT_JOB_KEY ? { PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY } : {}), ...env },
-    extendEnv: false,
-    reject: false,
-    buffer: false,
-  });
+  const child = execa(
+    NODE_TSX[0],
+    [
+      ...NODE_TSX.slice(1),
+      path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'),
+      '--queues',
+      queues,
+      '--config',
+      configFile,
+      ...extraArgs,
+    ],
+    {
+      cwd: REPO_ROOT,
+      // The job-signing key every worker of a deployment shares (the harness made it for this process).
+      env: {
+        PATH: process.env.PATH!,
+        PRBOT_LOG_JSON: '1',
+        ...(process.env.PRBOT_JOB_KEY ? { PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY } : {}),
+        ...env,
+      },
+      extendEnv: false,
+      reject: false,
+      buffer: false,
+    },
+  );
   child.stdout?.on('data', (c) => (out += String(c)));
   child.stderr?.on('data', (c) => (out += String(c)));
   return { child, output: () => out };
@@ -90,7 +124,10 @@ async function filesUnder(dir: string): Promise<string[]> {
         await walk(p);
       } else if (e.isFile()) {
         // A record's `.tmp` file can be renamed away between readdir and stat (atomic writes).
-        const size = await stat(p).then((s) => s.size, () => -1);
+        const size = await stat(p).then(
+          (s) => s.size,
+          () => -1,
+        );
         if (size >= 0 && size < 50_000_000) out.push(p);
       }
     }
@@ -108,21 +145,37 @@ export async function scanSecrets(h: Harness, rt: Runtime, extra: string[], what
   for (const f of await filesUnder(h.dir)) texts.push(await readFile(f, 'utf8').catch(() => ''));
   for (const q of QUEUE_NAMES) {
     const jobs = await rt.queues[q].getJobs(['completed', 'failed', 'waiting', 'delayed', 'active'], 0, 5000);
-    for (const j of jobs) texts.push(JSON.stringify([j.data, j.returnvalue, j.failedReason, j.stacktrace, (await rt.queues[q].getJobLogs(j.id!)).logs]));
+    for (const j of jobs)
+      texts.push(
+        JSON.stringify([
+          j.data,
+          j.returnvalue,
+          j.failedReason,
+          j.stacktrace,
+          (await rt.queues[q].getJobLogs(j.id!)).logs,
+        ]),
+      );
   }
   const ids = await rt.redis.lrange(rt.keys.recent(), 0, -1);
   for (const id of ids) texts.push((await rt.redis.get(rt.keys.record(id))) ?? '');
   texts.push(await dumpRedis(rt, h.prefix));
   const all = texts.join('\n');
   // Each secret as written and as it travels in headers (base64, and git's x-access-token form).
-  const forms = SECRETS.flatMap((s) => [s, Buffer.from(s).toString('base64'), Buffer.from(`x-access-token:${s}`).toString('base64')]);
+  const forms = SECRETS.flatMap((s) => [
+    s,
+    Buffer.from(s).toString('base64'),
+    Buffer.from(`x-access-token:${s}`).toString('base64'),
+  ]);
   const hits = forms.reduce((n, s) => n + all.split(s).length - 1, 0);
   recordScan(hits, Buffer.byteLength(all), what);
   return hits;
 }
 
-
-export async function writeConfigVariant(h: Harness, name: string, patch: (raw: Record<string, unknown>) => Record<string, unknown>): Promise<string> {
+export async function writeConfigVariant(
+  h: Harness,
+  name: string,
+  patch: (raw: Record<string, unknown>) => Record<string, unknown>,
+): Promise<string> {
   const raw = JSON.parse(await readFile(h.configFile, 'utf8')) as Record<string, unknown>;
   const file = path.join(h.dir, `${name}.config.json`);
   await writeFile(file, JSON.stringify(patch(raw), null, 2));
@@ -167,15 +220,30 @@ const open: World[] = [];
  *   holds what the secret scan must search; in-process runs stay silent.
  * closeWorlds() (each file's afterEach/afterAll, after its workers stopped) tears them down.
  */
-export async function reliabilityWorld(o: { gaps: number | string[]; delayMs?: number; script?: ModelServer['script']; providers?: string[]; spawns?: boolean; config?: Raw; repo?: (dir: string) => Promise<void> }): Promise<World> {
-  const server = await startModelServer(o.script ?? ((req) => ({ ...passingAnswer(gapNumber(req)), ...(o.delayMs ? { delayMs: o.delayMs } : {}) })));
+export async function reliabilityWorld(o: {
+  gaps: number | string[];
+  delayMs?: number;
+  script?: ModelServer['script'];
+  providers?: string[];
+  spawns?: boolean;
+  config?: Raw;
+  repo?: (dir: string) => Promise<void>;
+}): Promise<World> {
+  const server = await startModelServer(
+    o.script ?? ((req) => ({ ...passingAnswer(gapNumber(req)), ...(o.delayMs ? { delayMs: o.delayMs } : {}) })),
+  );
   const world: World = { h: undefined as unknown as Harness, server };
   open.push(world);
   const repo = await repoWithGaps(typeof o.gaps === 'number' ? gapLines(o.gaps) : o.gaps);
   await o.repo?.(repo);
   const providers = o.providers ?? ['loop'];
   const shared: Raw = {
-    models: { providers: Object.fromEntries(providers.map((p) => [p, { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' }])), propose: providers.map((p) => `${p}/m`) },
+    models: {
+      providers: Object.fromEntries(
+        providers.map((p) => [p, { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' }]),
+      ),
+      propose: providers.map((p) => `${p}/m`),
+    },
     budget: { callsPerDay: 1000, perCycle: { calls: 20 } },
     policy: { maxGapsPerRun: 100 },
     forge: { kind: 'local', maxOpen: 1000, maxPerHour: 1000 },

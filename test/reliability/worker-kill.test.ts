@@ -9,7 +9,16 @@ import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from './answers.ts';
-import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, spawnWorker, stopChild, until, type WorkerChild } from './support.ts';
+import {
+  closeWorlds,
+  recordRow,
+  reliabilityWorld,
+  scanSecrets,
+  spawnWorker,
+  stopChild,
+  until,
+  type WorkerChild,
+} from './support.ts';
 
 const CYCLES = 50;
 /**
@@ -38,7 +47,12 @@ it(`SIGKILL of a worker in the middle of every stage at once, ${CYCLES} cycles i
     spawns: true,
     config: {
       worker: { lockDurationMs: 1500, stalledIntervalMs: 500, maxStalledCount: 5 },
-      queues: { propose: { concurrency: PROPOSE_CONCURRENCY }, apply: { concurrency: 4 }, test: { concurrency: 4 }, pr: { concurrency: 2 } },
+      queues: {
+        propose: { concurrency: PROPOSE_CONCURRENCY },
+        apply: { concurrency: 4 },
+        test: { concurrency: 4 },
+        pr: { concurrency: 2 },
+      },
     },
   }));
   const rt = h.rt;
@@ -52,7 +66,10 @@ it(`SIGKILL of a worker in the middle of every stage at once, ${CYCLES} cycles i
     workers.push(w);
     // Jobs this process has in hand, per stage (not a dead worker's stale ones).
     let held: number[] = [];
-    const mine = async () => (held = await Promise.all(STAGES.map(async (s) => (await rt.queues[s].getActive()).filter((j) => (j.processedOn ?? 0) >= started).length)));
+    const mine = async () =>
+      (held = await Promise.all(
+        STAGES.map(async (s) => (await rt.queues[s].getActive()).filter((j) => (j.processedOn ?? 0) >= started).length),
+      ));
     // Every 25 ms, not 5: each look fetches every active job, and a tighter loop took CPU from
     // the worker it waits for (a stage holds its job far longer than 25 ms: model delay, git, tests).
     await until(async () => (await mine()).every((n) => n > 0), 60_000, 25);
@@ -63,7 +80,9 @@ it(`SIGKILL of a worker in the middle of every stage at once, ${CYCLES} cycles i
   workers.push(last);
   // A generous bound: four tsx worker starts and 50 test runs on a shared 2-core machine.
   const records = await waitForOutcomes(rt, ids, 420_000).catch(async (err: Error) => {
-    const counts = await Promise.all(STAGES.map(async (q) => `${q} ${JSON.stringify(await rt.queues[q].getJobCounts())}`));
+    const counts = await Promise.all(
+      STAGES.map(async (q) => `${q} ${JSON.stringify(await rt.queues[q].getJobCounts())}`),
+    );
     console.error(counts.join('\n'), last.output().slice(-4000));
     throw err;
   });
@@ -78,10 +97,15 @@ it(`SIGKILL of a worker in the middle of every stage at once, ${CYCLES} cycles i
     const rec = records.find((r) => r.branch && f === `${r.branch.replace(/[^A-Za-z0-9._-]+/g, '_')}.json`);
     if (rec) prsPerGap.set(rec.gap_id!, (prsPerGap.get(rec.gap_id!) ?? 0) + 1);
   }
-  const prDup = [...prsPerGap.values()].reduce((a, n) => a + Math.max(0, n - 1), 0) + Math.max(0, prFiles.length - records.filter((r) => r.outcome === 'ok').length);
+  const prDup =
+    [...prsPerGap.values()].reduce((a, n) => a + Math.max(0, n - 1), 0) +
+    Math.max(0, prFiles.length - records.filter((r) => r.outcome === 'ok').length);
   const historyLens = await Promise.all(records.map((r) => rt.redis.llen(rt.keys.history(r.gap_id!))));
   const historyDup = historyLens.reduce((a, n) => a + Math.max(0, n - 1), 0);
-  const branches = (await git(['branch', '--list', 'bot/*'], { cwd: h.bare })).stdout.trim().split('\n').filter(Boolean);
+  const branches = (await git(['branch', '--list', 'bot/*'], { cwd: h.bare })).stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean);
   const charged = (await rt.budget.today()).calls.used;
   const requests = server.requests.length;
   // A charge without a request: a kill landed between a reservation and its HTTP request (a
@@ -103,11 +127,24 @@ it(`SIGKILL of a worker in the middle of every stage at once, ${CYCLES} cycles i
   // Unexplained repeats: requests beyond the first for a gap that no cut-off request accounts for.
   const extraCalls = [...perGap.values()].reduce((a, g) => a + Math.max(0, g.sent - 1 - g.cut), 0);
   const events = (await rt.queues.events.getJobs(['completed', 'waiting', 'active', 'delayed', 'failed'])).length;
-  const duplicates = prDup + historyDup + Math.max(0, statTotal - CYCLES) + Math.max(0, events - CYCLES) + Math.max(0, branches.length - prFiles.length);
+  const duplicates =
+    prDup +
+    historyDup +
+    Math.max(0, statTotal - CYCLES) +
+    Math.max(0, events - CYCLES) +
+    Math.max(0, branches.length - prFiles.length);
 
-  const hits = await scanSecrets(h, rt, workers.map((w) => w.output()), 'worker kill');
+  const hits = await scanSecrets(
+    h,
+    rt,
+    workers.map((w) => w.output()),
+    'worker kill',
+  );
   const notOk = records.filter((r) => r.outcome !== 'ok').map((r) => `${r.outcome} (${r.reason.slice(0, 200)})`);
-  const outcomes = Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ') + (notOk.length ? `; not ok: ${notOk.join(' | ')}` : '');
+  const outcomes =
+    Object.entries(stats)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') + (notOk.length ? `; not ok: ${notOk.join(' | ')}` : '');
   recordRow({
     fault: `worker SIGKILL while it holds jobs of every stage (propose, apply, test, pr; ${KILLS} kills), then a fresh worker`,
     injections: injections.length,

@@ -24,7 +24,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => dashboard.listen(0, '0.0.0.0', () => r()));
   dashboardPort = (dashboard.address() as { port: number }).port;
   // A non-loopback address of this very host: traffic to it never leaves the machine.
-  hostAddress = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address ?? '';
+  hostAddress =
+    Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address ?? '';
   expect(hostAddress).not.toBe('');
 });
 afterAll(async () => {
@@ -89,10 +92,13 @@ try { require('fs').writeFileSync('/dev/shm/${name}', 'x'); done({ wrote: true }
 });
 
 describe('processes and secrets', () => {
-  it('cannot read the worker\'s environment through /proc/<pid>/environ', async () => {
+  it("cannot read the worker's environment through /proc/<pid>/environ", async () => {
     // A process of the worker's user with a secret in its environment (environ is fixed at exec).
     const { execa } = await import('execa');
-    const worker = execa('sleep', ['601'], { env: { PRBOT_SANDBOX_FAKE_SECRET: 'sk-fake-worker-secret-4242' }, reject: false });
+    const worker = execa('sleep', ['601'], {
+      env: { PRBOT_SANDBOX_FAKE_SECRET: 'sk-fake-worker-secret-4242' },
+      reject: false,
+    });
     const hunt = `${PRELUDE}
 const fs = require('fs'); const seen = []; let leaked = false;
 for (const pid of fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p))) {
@@ -185,7 +191,8 @@ async function sleepersLeft(tag: string): Promise<string[]> {
     for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
       const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
       if (/^State:\s+Z/m.test(status)) continue;
-      if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) === `sleep\x00${tag}\x00`) found.push(`${pid} ${/^State:.*$/m.exec(status)?.[0]} ${/^Uid:.*$/m.exec(status)?.[0]}`);
+      if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) === `sleep\x00${tag}\x00`)
+        found.push(`${pid} ${/^State:.*$/m.exec(status)?.[0]} ${/^Uid:.*$/m.exec(status)?.[0]}`);
     }
     if (found.length === 0) return [];
     await new Promise((r) => setTimeout(r, 100));

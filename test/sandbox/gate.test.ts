@@ -25,7 +25,15 @@ async function sandboxed(script: string, gate?: Promise<unknown>) {
     timeoutMs: 60_000,
     tailBytes: 64 * 1024,
     user,
-    sandbox: { workTree: dirs.work, home: dirs.home, tmp: dirs.tmp, network: false, limits: DEFAULT_LIMITS, toolDirs: [], hide: [] },
+    sandbox: {
+      workTree: dirs.work,
+      home: dirs.home,
+      tmp: dirs.tmp,
+      network: false,
+      limits: DEFAULT_LIMITS,
+      toolDirs: [],
+      hide: [],
+    },
     ...(gate ? { gate } : {}),
   });
   return { run, dirs, user };
@@ -39,15 +47,25 @@ describe('the sandbox built ahead of its command (runCommand gate)', () => {
     const { run, dirs, user } = await sandboxed(script, gate);
     try {
       // Wait until the sandbox exists (the uid has its bwrap and shim), then check nothing ran.
-      for (let i = 0; i < 200 && (await processesOf(user.uid)).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 200 && (await processesOf(user.uid)).length < 2; i++)
+        await new Promise((r) => setTimeout(r, 50));
       expect((await processesOf(user.uid)).length).toBeGreaterThanOrEqual(2);
       expect(existsSync(path.join(dirs.work, 'ran'))).toBe(false);
       open();
       const r = await run;
       expect(r.ok).toBe(true);
       expect(existsSync(path.join(dirs.work, 'ran'))).toBe(true);
-      const limits = String(JSON.parse(r.tail.split('\n').find((l) => l.startsWith('RESULT '))!.slice(7)).limits);
-      expect(limits).toMatch(new RegExp(`^Max processes\\s+${DEFAULT_LIMITS.processes}\\s+${DEFAULT_LIMITS.processes}\\b`, 'm'));
+      const limits = String(
+        JSON.parse(
+          r.tail
+            .split('\n')
+            .find((l) => l.startsWith('RESULT '))!
+            .slice(7),
+        ).limits,
+      );
+      expect(limits).toMatch(
+        new RegExp(`^Max processes\\s+${DEFAULT_LIMITS.processes}\\s+${DEFAULT_LIMITS.processes}\\b`, 'm'),
+      );
     } finally {
       await user.release();
     }
@@ -58,7 +76,8 @@ describe('the sandbox built ahead of its command (runCommand gate)', () => {
     const gate = new Promise<void>((_r, j) => (fail = j));
     const { run, dirs, user } = await sandboxed(`${PRELUDE}require('fs').writeFileSync('ran', 'x'); done({})`, gate);
     try {
-      for (let i = 0; i < 200 && (await processesOf(user.uid)).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 200 && (await processesOf(user.uid)).length < 2; i++)
+        await new Promise((r) => setTimeout(r, 50));
       fail(new Error('handing the work tree over failed'));
       await expect(run).rejects.toThrow('handing the work tree over failed');
       expect(await processesOf(user.uid)).toEqual([]);
@@ -74,7 +93,12 @@ describe('the sandbox built ahead of its command (runCommand gate)', () => {
     try {
       const r = await run;
       expect(r.ok).toBe(true);
-      const out = JSON.parse(r.tail.split('\n').find((l) => l.startsWith('RESULT '))!.slice(7));
+      const out = JSON.parse(
+        r.tail
+          .split('\n')
+          .find((l) => l.startsWith('RESULT '))!
+          .slice(7),
+      );
       expect(out.out).not.toContain('raised');
       expect(out.status).not.toBe(0);
     } finally {

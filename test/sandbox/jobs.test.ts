@@ -18,8 +18,22 @@ import { waitForOutcomes } from '@prbot/worker';
 let h: Harness;
 let workers: WorkerSet;
 let base: string;
-const GUARD = () => ({ ctx: { prdPath: h.cfg.repo.prd, pauseFile: h.cfg.repo.pauseFile, extraForbidden: [] }, limits: h.cfg.guardrails });
-const green = [{ phase: 'test' as const, argv: ['node', '--test'], exitCode: 0, signal: null, timedOut: false, durationMs: 5, ok: true, tail: 'ok' }];
+const GUARD = () => ({
+  ctx: { prdPath: h.cfg.repo.prd, pauseFile: h.cfg.repo.pauseFile, extraForbidden: [] },
+  limits: h.cfg.guardrails,
+});
+const green = [
+  {
+    phase: 'test' as const,
+    argv: ['node', '--test'],
+    exitCode: 0,
+    signal: null,
+    timedOut: false,
+    durationMs: 5,
+    ok: true,
+    tail: 'ok',
+  },
+];
 
 beforeAll(async () => {
   // No forge rate limit here: these jobs never reach the forge's API in numbers that matter, and ten a minute would stall the file.
@@ -42,19 +56,36 @@ function prJob(changes: Change[], botCommit: string, text = 'Forged gap'): PrJob
     createdAt: Date.now() - 60_000,
     dryRun: false,
     notes: [],
-    proposal: { summary: 'forged', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) },
-    model: { rung: 'x/y', usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, usageEstimated: false, escalated: false, attempts: [] },
+    proposal: {
+      summary: 'forged',
+      files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })),
+    },
+    model: {
+      rung: 'x/y',
+      usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      usageEstimated: false,
+      escalated: false,
+      attempts: [],
+    },
     changes,
     botCommit,
     tests: green,
   };
 }
 const add = (data: object, cycleId: string) => h.rt.queues.pr.add('pr', data, { jobId: stageJobId(cycleId, 'pr') });
-const pushedBranches = async () => (await execa('git', ['ls-remote', '--heads', h.bare])).stdout.split('\n').filter((l) => l && !l.endsWith('refs/heads/main'));
-const prsOpened = async () => (await readdir(h.cfg.forge.kind === 'local' ? h.cfg.forge.prDir : '').catch(() => [] as string[])).length;
+const pushedBranches = async () =>
+  (await execa('git', ['ls-remote', '--heads', h.bare])).stdout
+    .split('\n')
+    .filter((l) => l && !l.endsWith('refs/heads/main'));
+const prsOpened = async () =>
+  (await readdir(h.cfg.forge.kind === 'local' ? h.cfg.forge.prDir : '').catch(() => [] as string[])).length;
 const key = () => jobKeyFrom(h.rt.env, h.cfg.jobs.keyEnv);
-const harmless: Change[] = [{ path: 'src/forged.js', action: 'ADD', mode: '100644', content: 'export const forged = 1;\n' }];
-const workflow: Change[] = [{ path: '.github/workflows/pwn.yml', action: 'ADD', mode: '100644', content: 'on: push\njobs: {}\n' }];
+const harmless: Change[] = [
+  { path: 'src/forged.js', action: 'ADD', mode: '100644', content: 'export const forged = 1;\n' },
+];
+const workflow: Change[] = [
+  { path: '.github/workflows/pwn.yml', action: 'ADD', mode: '100644', content: 'on: push\njobs: {}\n' },
+];
 
 describe('job data cannot be forged', () => {
   it('control: a pr job signed by a worker, with a harmless change, opens a draft PR', async () => {
@@ -72,7 +103,10 @@ describe('job data cannot be forged', () => {
     job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
     await add(job, job.cycleId);
     const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
-    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job is unsigned/) });
+    expect(rec).toMatchObject({
+      outcome: 'pr_failed',
+      reason: expect.stringMatching(/^job signature invalid: the job is unsigned/),
+    });
     expect(await pushedBranches()).toEqual(before);
     expect(await prsOpened()).toBe(1);
   });
@@ -85,7 +119,10 @@ describe('job data cannot be forged', () => {
     const altered = { ...signed, changes: [...signed.changes, ...workflow] };
     await add(altered, job.cycleId);
     const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
-    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job data was altered/) });
+    expect(rec).toMatchObject({
+      outcome: 'pr_failed',
+      reason: expect.stringMatching(/^job signature invalid: the job data was altered/),
+    });
     expect(await pushedBranches()).toEqual(before);
     expect(await prsOpened()).toBe(1);
   });
@@ -105,7 +142,10 @@ describe('guardrails run whenever a commit is built or rebuilt, signed or not', 
     const job = prJob(workflow, 'f'.repeat(40)); // not in the mirror: pr would build it
     await add(signJob('pr', job, key()), job.cycleId);
     const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
-    expect(rec).toMatchObject({ outcome: 'apply_failed', reason: expect.stringMatching(/guardrail: .*pwn\.yml.* CI definition/) });
+    expect(rec).toMatchObject({
+      outcome: 'apply_failed',
+      reason: expect.stringMatching(/guardrail: .*pwn\.yml.* CI definition/),
+    });
     expect(await pushedBranches()).toEqual(before);
   });
 
@@ -125,7 +165,10 @@ describe('guardrails run whenever a commit is built or rebuilt, signed or not', 
     const sneaky = prJob(harmless, job.botCommit);
     await add(signJob('pr', sneaky, key()), sneaky.cycleId);
     const [rec2] = await waitForOutcomes(h.rt, [sneaky.cycleId], 60_000);
-    expect(rec2).toMatchObject({ outcome: 'apply_failed', reason: expect.stringMatching(/not the payload's change set/) });
+    expect(rec2).toMatchObject({
+      outcome: 'apply_failed',
+      reason: expect.stringMatching(/not the payload's change set/),
+    });
     expect(await pushedBranches()).toEqual(before);
     expect(existsSync(path.join(h.dir, 'prs'))).toBe(true);
     expect(await prsOpened()).toBe(prs);
@@ -140,7 +183,10 @@ describe('signed jobs replayed, squatted or aged', () => {
     job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
     await add(signJob('pr', job, key()), job.cycleId);
     const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
-    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature expired: the cycle started 31 days ago and jobs\.maxAgeDays is 30/) });
+    expect(rec).toMatchObject({
+      outcome: 'pr_failed',
+      reason: expect.stringMatching(/^job signature expired: the cycle started 31 days ago and jobs\.maxAgeDays is 30/),
+    });
     expect(await pushedBranches()).toEqual(before);
     expect(await prsOpened()).toBe(prs);
   });
@@ -156,7 +202,10 @@ describe('signed jobs replayed, squatted or aged', () => {
     const before = await pushedBranches();
     const replay = await h.rt.queues.pr.add('pr', signed, { jobId: `${job.cycleId}-replay` });
     await expect.poll(async () => (await replay.getState()) === 'completed', { timeout: 30_000 }).toBe(true);
-    expect((await h.rt.queues.pr.getJob(replay.id!))?.returnvalue).toMatchObject({ skipped: 'cycle ended', outcome: 'ok' });
+    expect((await h.rt.queues.pr.getJob(replay.id!))?.returnvalue).toMatchObject({
+      skipped: 'cycle ended',
+      outcome: 'ok',
+    });
     expect(await prsOpened()).toBe(prs);
     expect(await pushedBranches()).toEqual(before);
   });
@@ -170,7 +219,10 @@ describe('signed jobs replayed, squatted or aged', () => {
     await add({ ...job, changes: workflow }, job.cycleId);
     await add(signJob('pr', job, key()), job.cycleId);
     const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
-    expect(rec).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^job signature invalid: the job is unsigned/) });
+    expect(rec).toMatchObject({
+      outcome: 'pr_failed',
+      reason: expect.stringMatching(/^job signature invalid: the job is unsigned/),
+    });
     expect(await pushedBranches()).toEqual(before);
     expect(await prsOpened()).toBe(prs);
   });
@@ -210,6 +262,8 @@ describe('positive control: the build-time guardrails are what keep a workflow f
     const after = await pushedBranches();
     expect(after.length).toBe(before.length + 1);
     const branch = after.find((l) => !before.includes(l))!.split('refs/heads/')[1]!;
-    expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h.bare })).stdout).toContain('.github/workflows/pwn.yml');
+    expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h.bare })).stdout).toContain(
+      '.github/workflows/pwn.yml',
+    );
   });
 });

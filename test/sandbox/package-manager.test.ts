@@ -17,9 +17,22 @@ import { startWorkers, waitForOutcomes } from '@prbot/worker';
  * fetches it (setup has a network) or turns the switch off with a warning, and says which ran.
  */
 const PIN = 'pnpm@9.15.0';
-const PACKAGE = JSON.stringify({ name: 'pm-fixture', version: '1.0.0', private: true, type: 'module', packageManager: PIN, scripts: { test: 'node --test' } }, null, 2);
-const LOCK = "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\nimporters:\n\n  .: {}\n";
-const TEST = "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\ntest('adds', () => assert.equal(2 + 3, 5));\n";
+const PACKAGE = JSON.stringify(
+  {
+    name: 'pm-fixture',
+    version: '1.0.0',
+    private: true,
+    type: 'module',
+    packageManager: PIN,
+    scripts: { test: 'node --test' },
+  },
+  null,
+  2,
+);
+const LOCK =
+  "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\nimporters:\n\n  .: {}\n";
+const TEST =
+  "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\ntest('adds', () => assert.equal(2 + 3, 5));\n";
 
 const open: { h: Harness; server: ModelServer }[] = [];
 afterAll(async () => {
@@ -30,7 +43,9 @@ afterAll(async () => {
 });
 
 async function cycle(network: 'none' | 'setup'): Promise<{ record: CycleRecord; log: string }> {
-  const server = await startModelServer(() => ({ content: JSON.stringify({ summary: 'a test', files: [{ path: 'test/sum.test.js', is_new: true, content: TEST }] }) }));
+  const server = await startModelServer(() => ({
+    content: JSON.stringify({ summary: 'a test', files: [{ path: 'test/sum.test.js', is_new: true, content: TEST }] }),
+  }));
   const repo = await repoWithGaps(['Gap 0']);
   await writeFile(path.join(repo, 'package.json'), PACKAGE);
   await writeFile(path.join(repo, 'pnpm-lock.yaml'), LOCK);
@@ -39,8 +54,18 @@ async function cycle(network: 'none' | 'setup'): Promise<{ record: CycleRecord; 
     // pnpm runs scripts through sh with the tests' PATH: without one, `node` is not found.
     env: { PRBOT_TEST_KEY: 'k', PATH: '/usr/bin:/bin' },
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
-      tests: { setup: [['pnpm', 'install', '--frozen-lockfile']], commands: [['pnpm', 'test']], timeoutMs: 60_000, setupTimeoutMs: 60_000, sandbox: 'bwrap', network },
+      models: {
+        providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } },
+        propose: ['loop/m'],
+      },
+      tests: {
+        setup: [['pnpm', 'install', '--frozen-lockfile']],
+        commands: [['pnpm', 'test']],
+        timeoutMs: 60_000,
+        setupTimeoutMs: 60_000,
+        sandbox: 'bwrap',
+        network,
+      },
       queues: { test: { concurrency: 1, attempts: 1 } },
       forge: { kind: 'local', maxOpen: 100, maxPerHour: 100 },
     },
@@ -49,8 +74,17 @@ async function cycle(network: 'none' | 'setup'): Promise<{ record: CycleRecord; 
   const workers = startWorkers(h.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
   try {
     await h.rt.mirror.sync();
-    const job: ProposeJob = { cycleId: newCycleId(), gap: { id: gapId('Gap 0'), text: 'Gap 0', line: 3 }, baseCommit: await h.rt.mirror.resolve('main'), createdAt: Date.now(), dryRun: true, notes: [] };
-    await h.rt.queues.propose.add('propose', signJob('propose', job, jobKeyFrom(h.rt.env, h.cfg.jobs.keyEnv)), { jobId: stageJobId(job.cycleId, 'propose') });
+    const job: ProposeJob = {
+      cycleId: newCycleId(),
+      gap: { id: gapId('Gap 0'), text: 'Gap 0', line: 3 },
+      baseCommit: await h.rt.mirror.resolve('main'),
+      createdAt: Date.now(),
+      dryRun: true,
+      notes: [],
+    };
+    await h.rt.queues.propose.add('propose', signJob('propose', job, jobKeyFrom(h.rt.env, h.cfg.jobs.keyEnv)), {
+      jobId: stageJobId(job.cycleId, 'propose'),
+    });
     const record = (await waitForOutcomes(h.rt, [job.cycleId], 150_000))[0]!;
     const log = (await h.rt.queues.test.getJobLogs(`${job.cycleId}-test`)).logs.join('\n');
     return { record, log };
@@ -64,18 +98,25 @@ describe('a repository pinning its package manager', () => {
     const { record, log } = await cycle('none');
     expect(record.outcome, record.tests.map((t) => t.tail).join('\n----\n')).toBe('ok');
     expect(record.tests[0]).toMatchObject({ phase: 'setup', argv: ['pnpm', '--version'], ok: true });
-    const said = /\[prbot\] package manager: pnpm (\d+\.\d+\.\d+) ran; package\.json pins pnpm@9\.15\.0, but setup has no network \(tests\.network "none"\): the version switch is off/;
+    const said =
+      /\[prbot\] package manager: pnpm (\d+\.\d+\.\d+) ran; package\.json pins pnpm@9\.15\.0, but setup has no network \(tests\.network "none"\): the version switch is off/;
     expect(record.tests[0]!.tail).toMatch(said);
     expect(said.exec(record.tests[0]!.tail)![1]).not.toBe('9.15.0');
     expect(log).toMatch(said); // the job's log says it too
-    expect(record.tests.map((t) => t.argv.join(' '))).toEqual(['pnpm --version', 'pnpm install --frozen-lockfile', 'pnpm test']);
+    expect(record.tests.map((t) => t.argv.join(' '))).toEqual([
+      'pnpm --version',
+      'pnpm install --frozen-lockfile',
+      'pnpm test',
+    ]);
   });
 
   it('setup with a network: the pinned version is fetched, or, where the registry cannot give it (no signature), the installed one runs and the log says why', async () => {
     const { record, log } = await cycle('setup');
     expect(record.outcome, record.reason).toBe('ok');
     const probe = record.tests.filter((t) => t.argv.join(' ') === 'pnpm --version').at(-1)!;
-    expect(probe.tail).toMatch(/\[prbot\] package manager: pnpm (9\.15\.0 ran; package\.json pins pnpm@9\.15\.0: fetched during setup|\d+\.\d+\.\d+ ran; package\.json pins pnpm@9\.15\.0, which could not be fetched during setup \(.+\): the version switch is off)/);
+    expect(probe.tail).toMatch(
+      /\[prbot\] package manager: pnpm (9\.15\.0 ran; package\.json pins pnpm@9\.15\.0: fetched during setup|\d+\.\d+\.\d+ ran; package\.json pins pnpm@9\.15\.0, which could not be fetched during setup \(.+\): the version switch is off)/,
+    );
     if (/could not be fetched/.test(probe.tail)) expect(log).toMatch(/\[prbot\] pnpm@9\.15\.0 could not be fetched: /);
   });
 

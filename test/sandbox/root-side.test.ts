@@ -41,21 +41,41 @@ interface Ctx {
  * Two cycles on one slot: cycle 0 runs `plant` (a node script), cycle 1 runs `check`. Each
  * cycle's proposal is one file, `<dir>/leftover<n>.cjs`.
  */
-async function twoCycles(o: { plant: (c: Ctx) => string; check: (c: Ctx) => string; dir?: string; before?: (c: Ctx) => Promise<void>; waitMs?: number }) {
+async function twoCycles(o: {
+  plant: (c: Ctx) => string;
+  check: (c: Ctx) => string;
+  dir?: string;
+  before?: (c: Ctx) => Promise<void>;
+  waitMs?: number;
+}) {
   let h!: Harness;
   const ctx = (): Ctx => ({ slotDir: path.join(h.rt.slots.root, 'slot-0'), hostDir: h.dir });
   const file = (n: number) => `${o.dir ? `${o.dir}/` : ''}leftover${n}.cjs`;
   const server = await startModelServer((req) => {
     const n = gapNumber(req);
-    return { content: JSON.stringify({ summary: `cycle ${n}`, files: [{ path: file(n), is_new: true, content: n === 0 ? o.plant(ctx()) : o.check(ctx()) }] }) };
+    return {
+      content: JSON.stringify({
+        summary: `cycle ${n}`,
+        files: [{ path: file(n), is_new: true, content: n === 0 ? o.plant(ctx()) : o.check(ctx()) }],
+      }),
+    };
   });
   const repo = await repoWithGaps(['Gap 0 plants', 'Gap 1 looks']);
   h = await createHarness({
     repo,
     env: { PRBOT_TEST_KEY: 'k' },
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
-      tests: { commands: [['sh', '-c', `for f in ${file(0)} ${file(1)}; do [ -f "$f" ] || continue; node "$f" || exit 1; done`]], timeoutMs: 60_000, sandbox: 'bwrap' },
+      models: {
+        providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } },
+        propose: ['loop/m'],
+      },
+      tests: {
+        commands: [
+          ['sh', '-c', `for f in ${file(0)} ${file(1)}; do [ -f "$f" ] || continue; node "$f" || exit 1; done`],
+        ],
+        timeoutMs: 60_000,
+        sandbox: 'bwrap',
+      },
       queues: { test: { concurrency: 1, attempts: 1 } },
       forge: { kind: 'local', maxOpen: 100, maxPerHour: 100 },
     },
@@ -69,8 +89,17 @@ async function twoCycles(o: { plant: (c: Ctx) => string; check: (c: Ctx) => stri
     const key = jobKeyFrom(h.rt.env, h.cfg.jobs.keyEnv);
     const records: CycleRecord[] = [];
     for (const [i, text] of ['Gap 0 plants', 'Gap 1 looks'].entries()) {
-      const job: ProposeJob = { cycleId: newCycleId(), gap: { id: gapId(text), text, line: 3 + i }, baseCommit: base, createdAt: Date.now(), dryRun: true, notes: [] };
-      await h.rt.queues.propose.add('propose', signJob('propose', job, key), { jobId: stageJobId(job.cycleId, 'propose') });
+      const job: ProposeJob = {
+        cycleId: newCycleId(),
+        gap: { id: gapId(text), text, line: 3 + i },
+        baseCommit: base,
+        createdAt: Date.now(),
+        dryRun: true,
+        notes: [],
+      };
+      await h.rt.queues.propose.add('propose', signJob('propose', job, key), {
+        jobId: stageJobId(job.cycleId, 'propose'),
+      });
       records.push((await waitForOutcomes(h.rt, [job.cycleId], o.waitMs ?? 90_000))[0]!);
     }
     return { records, ctx: ctx() };
@@ -87,7 +116,7 @@ if (me.includes(13)) { console.log('CR in my own file: checked out through a pla
 console.log('cycle 1 clean');`;
 
 describe('root at the next cycle never reads, runs or follows what the tests left', () => {
-  it('a FIFO named .gitattributes (top and in a tracked directory) does not hang root\'s checkout', async () => {
+  it("a FIFO named .gitattributes (top and in a tracked directory) does not hang root's checkout", async () => {
     // git opens .gitattributes of every directory it writes into (checkout) or hashes in
     // (checkin); open(2) of a FIFO blocks until a writer comes: root's git, the slot and the
     // job would hang for ever.
@@ -104,7 +133,7 @@ console.log('fifos planted');`;
     expect(records[1]!.tests[0]!.tail).toContain('cycle 1 clean');
   });
 
-  it('a .gitattributes written by the tests is not configuration for root\'s checkout, and picks no filter program', async () => {
+  it("a .gitattributes written by the tests is not configuration for root's checkout, and picks no filter program", async () => {
     // `eol=crlf` proves root's git took the tests' file as its configuration. `filter=lfs` asks
     // for a program: the operator's global git config defines one (as `git lfs install` does);
     // here it leaves a marker when root runs it.
@@ -120,7 +149,7 @@ fs.writeFileSync(path.join('pkg', '.gitattributes'), '* text eol=crlf filter=lfs
 console.log('attributes planted');`;
       const { records } = await twoCycles({ plant, check: () => SELF_CHECK, dir: 'pkg' });
       expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
-      expect(existsSync(marker), 'root ran the filter program the tests\' attributes chose').toBe(false);
+      expect(existsSync(marker), "root ran the filter program the tests' attributes chose").toBe(false);
       expect(records[1]!.tests[0]?.tail, JSON.stringify(records[1])).toContain('cycle 1 clean');
       expect(records[1]).toMatchObject({ outcome: 'ok' });
     } finally {
@@ -176,7 +205,9 @@ process.exit(Object.values(r).every((v) => v === 'ok') ? 0 : 1);`;
     // Nothing in the next cycle's tree is writable by other local users.
     expect((statSync(path.join(ctx.slotDir, 'package.json')).mode & 0o022).toString(8)).toBe('0');
     expect((statSync(ctx.slotDir).mode & 0o022).toString(8)).toBe('0');
-    expect(records[1]!.tests[0]?.tail, JSON.stringify(records[1])).toContain('modes {"read":"ok",".":"ok","src":"ok","pkg":"ok","node_modules":"ok"}');
+    expect(records[1]!.tests[0]?.tail, JSON.stringify(records[1])).toContain(
+      'modes {"read":"ok",".":"ok","src":"ok","pkg":"ok","node_modules":"ok"}',
+    );
     expect(records[1]).toMatchObject({ outcome: 'ok' });
   });
 
@@ -219,7 +250,7 @@ setTimeout(() => process.exit(0), 500);`;
       dir: 'pkg',
       before: async (c) => {
         await mkdir(canary(c), { mode: 0o755 });
-        await writeFile(path.join(canary(c), 'keep.txt'), 'root\'s\n', { mode: 0o600 });
+        await writeFile(path.join(canary(c), 'keep.txt'), "root's\n", { mode: 0o600 });
       },
     });
     expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
@@ -230,28 +261,44 @@ setTimeout(() => process.exit(0), 500);`;
     expect(readdirSync(canary(ctx))).toEqual(['keep.txt']);
     const keep = statSync(path.join(canary(ctx), 'keep.txt'));
     expect({ uid: keep.uid, mode: (keep.mode & 0o777).toString(8) }).toEqual({ uid: 0, mode: '600' });
-    expect(await readFile(path.join(canary(ctx), 'keep.txt'), 'utf8')).toBe('root\'s\n');
+    expect(await readFile(path.join(canary(ctx), 'keep.txt'), 'utf8')).toBe("root's\n");
     expect(statSync(canary(ctx)).uid).toBe(0);
     // No daemon of cycle 0 is alive, and none wrote after its command ended.
     await new Promise((r) => setTimeout(r, 1000));
     expect(await processesWith(stamp)).toEqual([]);
     expect(readdirSync(ctx.slotDir).filter((f) => f.startsWith(stamp))).toEqual([]);
     // What cycle 0 left in the work tree is gone, and no setuid/setgid file remains there.
-    expect(readdirSync(ctx.slotDir).filter((f) => ['link-dir', 'link-file', 'link-stdin', 'fifo', 'suid-sh', 'pkg-moved', '-rf', '--no-preserve-root', 'new\nline', ' ', 'sparse'].includes(f))).toEqual([]);
+    expect(
+      readdirSync(ctx.slotDir).filter((f) =>
+        [
+          'link-dir',
+          'link-file',
+          'link-stdin',
+          'fifo',
+          'suid-sh',
+          'pkg-moved',
+          '-rf',
+          '--no-preserve-root',
+          'new\nline',
+          ' ',
+          'sparse',
+        ].includes(f),
+      ),
+    ).toEqual([]);
     expect(statSync(path.join(ctx.slotDir, 'pkg')).isDirectory()).toBe(true);
     expect(existsSync(path.join(ctx.slotDir, 'pkg', 'leftover1.cjs'))).toBe(true);
   });
 });
 
 describe('the uid locks in a /tmp the tests share (tests.sandbox: off)', () => {
-  it('a lock directory planted by test code, with links to root\'s files, is refused; nothing is truncated', async () => {
+  it("a lock directory planted by test code, with links to root's files, is refused; nothing is truncated", async () => {
     // Without the sandbox the tests share the worker's /tmp, where the uid locks live
     // (prbot-test-uids). Test code that gets there first (a fresh machine, or after a tmp
     // cleaner removed it) owns the directory, and a lock file that is a link sends root's
     // open + ftruncate + pid write into any file.
     const { dirs } = await attack('off', `${PRELUDE}done({});`);
     const victim = path.join(path.dirname(dirs.work), 'victim');
-    await writeFile(victim, 'root\'s file\n', { mode: 0o644 });
+    await writeFile(victim, "root's file\n", { mode: 0o644 });
     const lockDir = path.join(dirs.tmp, 'prbot-test-uids');
     const plant = `${PRELUDE}
 const fs = require('fs');
@@ -265,7 +312,7 @@ done({ planted: fs.readdirSync(${JSON.stringify(lockDir)}).length });`;
       return null;
     });
     await user?.release();
-    expect(await readFile(victim, 'utf8')).toBe('root\'s file\n');
+    expect(await readFile(victim, 'utf8')).toBe("root's file\n");
     expect(String(refused)).toMatch(/not root's own|symbolic link|ELOOP/);
   });
 });

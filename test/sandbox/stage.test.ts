@@ -54,15 +54,27 @@ console.log('found: ' + JSON.stringify(found));
 process.exit(found.length ? 1 : 0);`;
   const server = await startModelServer((req) => {
     const n = gapNumber(req);
-    return { content: JSON.stringify({ summary: `cycle ${n}`, files: [{ path: `leftover${n}.cjs`, is_new: true, content: n === 0 ? PLANT() : CHECK }] }) };
+    return {
+      content: JSON.stringify({
+        summary: `cycle ${n}`,
+        files: [{ path: `leftover${n}.cjs`, is_new: true, content: n === 0 ? PLANT() : CHECK }],
+      }),
+    };
   });
   const repo = await repoWithGaps(['Gap 0 plants', 'Gap 1 looks']);
   h = await createHarness({
     repo,
     env: { PRBOT_TEST_KEY: 'k' },
     config: {
-      models: { providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } }, propose: ['loop/m'] },
-      tests: { commands: [['sh', '-c', 'for f in leftover*.cjs; do node "$f" || exit 1; done']], timeoutMs: 30_000, sandbox },
+      models: {
+        providers: { loop: { kind: 'openai', baseUrl: server.baseUrl, keyEnv: 'PRBOT_TEST_KEY' } },
+        propose: ['loop/m'],
+      },
+      tests: {
+        commands: [['sh', '-c', 'for f in leftover*.cjs; do node "$f" || exit 1; done']],
+        timeoutMs: 30_000,
+        sandbox,
+      },
       queues: { test: { concurrency: 1, attempts: 1 } },
       forge: { kind: 'local', maxOpen: 100, maxPerHour: 100 },
     },
@@ -76,15 +88,28 @@ process.exit(found.length ? 1 : 0);`;
     const records = [];
     const leftovers: string[][] = [];
     for (const [i, text] of ['Gap 0 plants', 'Gap 1 looks'].entries()) {
-      const job: ProposeJob = { cycleId: newCycleId(), gap: { id: gapId(text), text, line: 3 + i }, baseCommit: base, createdAt: Date.now(), dryRun: true, notes: [] };
-      await h.rt.queues.propose.add('propose', signJob('propose', job, key), { jobId: stageJobId(job.cycleId, 'propose') });
+      const job: ProposeJob = {
+        cycleId: newCycleId(),
+        gap: { id: gapId(text), text, line: 3 + i },
+        baseCommit: base,
+        createdAt: Date.now(),
+        dryRun: true,
+        notes: [],
+      };
+      await h.rt.queues.propose.add('propose', signJob('propose', job, key), {
+        jobId: stageJobId(job.cycleId, 'propose'),
+      });
       records.push((await waitForOutcomes(h.rt, [job.cycleId], 90_000))[0]!);
       // The test job has finished (completed or failed: its processor returned), then what is
       // left of the cycle's $HOME and /tmp on the host is listed.
       const testJob = stageJobId(job.cycleId, 'test');
-      for (let n = 0; n < 600 && !['completed', 'failed'].includes(await h.rt.queues.test.getJobState(testJob)); n++) await new Promise((r) => setTimeout(r, 50));
+      for (let n = 0; n < 600 && !['completed', 'failed'].includes(await h.rt.queues.test.getJobState(testJob)); n++)
+        await new Promise((r) => setTimeout(r, 50));
       expect(['completed', 'failed']).toContain(await h.rt.queues.test.getJobState(testJob));
-      leftovers.push([...filesUnder(path.join(h.rt.workdir, 'home', 'slot-0')), ...filesUnder(path.join(h.rt.workdir, 'tmp', 'slot-0'))]);
+      leftovers.push([
+        ...filesUnder(path.join(h.rt.workdir, 'home', 'slot-0')),
+        ...filesUnder(path.join(h.rt.workdir, 'tmp', 'slot-0')),
+      ]);
     }
     return { records, leftovers, hookRan: existsSync(marker()), slotGit: existsSync(path.join(slotDir(), '.git')) };
   } finally {
@@ -95,15 +120,17 @@ process.exit(found.length ? 1 : 0);`;
 /** Every file under `dir` (none when it is gone). */
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[]).filter((e) => !e.isDirectory()).map((e) => path.join(e.parentPath, e.name));
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((e) => !e.isDirectory())
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
-describe('nothing survives from one cycle\'s tests into the next', () => {
+describe("nothing survives from one cycle's tests into the next", () => {
   it('sandboxed: $HOME, $TMPDIR and /tmp are fresh, the planted .git is gone and its hook never ran', async () => {
     const { records, leftovers, hookRan, slotGit } = await twoCycles('bwrap');
     // Emptied when each cycle ended, not when the slot's next one starts.
     expect(leftovers).toEqual([[], []]);
-    expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: "ok" }); // dry run: tests green, no push
+    expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' }); // dry run: tests green, no push
     expect(records[0]!.tests[0]!.tail).toContain('planted');
     expect(records[1]!.tests[0]?.tail).toContain('found: []');
     expect(records[1]).toMatchObject({ outcome: 'ok' });
@@ -111,7 +138,7 @@ describe('nothing survives from one cycle\'s tests into the next', () => {
     expect(slotGit).toBe(false);
   });
 
-  it('without the sandbox, what the tests leave in the host\'s /tmp is there for the next cycle', async () => {
+  it("without the sandbox, what the tests leave in the host's /tmp is there for the next cycle", async () => {
     const { records, leftovers, hookRan } = await twoCycles('off');
     expect(leftovers).toEqual([[], []]);
     expect(records[0]).toMatchObject({ outcome: 'ok' });

@@ -2,7 +2,14 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { acquireTestUser, runCommand, SANDBOX_HOME, SANDBOX_TMP, type RunOptions, type SandboxLimits } from '@prbot/sandbox';
+import {
+  acquireTestUser,
+  runCommand,
+  SANDBOX_HOME,
+  SANDBOX_TMP,
+  type RunOptions,
+  type SandboxLimits,
+} from '@prbot/sandbox';
 import { type CommandResult } from '@prbot/core';
 
 /**
@@ -25,7 +32,17 @@ export const DEFAULT_LIMITS: SandboxLimits = { processes: 512 };
 const roots: string[] = [];
 
 /** Runs `script` (CommonJS for node) as a test command would run it, in the given mode. */
-export async function attack(mode: Mode, script: string, o: { limits?: SandboxLimits; hide?: string[]; timeoutMs?: number; dirs?: Attack['dirs']; memory?: RunOptions['memory'] } = {}): Promise<Attack> {
+export async function attack(
+  mode: Mode,
+  script: string,
+  o: {
+    limits?: SandboxLimits;
+    hide?: string[];
+    timeoutMs?: number;
+    dirs?: Attack['dirs'];
+    memory?: RunOptions['memory'];
+  } = {},
+): Promise<Attack> {
   const dirs = o.dirs ?? (await makeDirs());
   const user = mode === 'worker-uid' ? null : await acquireTestUser('auto');
   try {
@@ -34,15 +51,32 @@ export async function attack(mode: Mode, script: string, o: { limits?: SandboxLi
     const sandboxed = mode === 'bwrap';
     const result = await runCommand('test', ['node', 'attack.cjs'], {
       cwd: dirs.work,
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: sandboxed ? SANDBOX_HOME : dirs.home, TMPDIR: sandboxed ? SANDBOX_TMP : dirs.tmp },
+      env: {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        HOME: sandboxed ? SANDBOX_HOME : dirs.home,
+        TMPDIR: sandboxed ? SANDBOX_TMP : dirs.tmp,
+      },
       timeoutMs: o.timeoutMs ?? 60_000,
       tailBytes: 64 * 1024,
       user,
       memory: o.memory ?? null,
       processes: (o.limits ?? DEFAULT_LIMITS).processes,
-      sandbox: sandboxed ? { workTree: dirs.work, home: dirs.home, tmp: dirs.tmp, network: false, limits: o.limits ?? DEFAULT_LIMITS, toolDirs: [], hide: o.hide ?? [] } : null,
+      sandbox: sandboxed
+        ? {
+            workTree: dirs.work,
+            home: dirs.home,
+            tmp: dirs.tmp,
+            network: false,
+            limits: o.limits ?? DEFAULT_LIMITS,
+            toolDirs: [],
+            hide: o.hide ?? [],
+          }
+        : null,
     });
-    const line = result.tail.split('\n').reverse().find((l) => l.startsWith('RESULT '));
+    const line = result.tail
+      .split('\n')
+      .reverse()
+      .find((l) => l.startsWith('RESULT '));
     return { result, out: line ? (JSON.parse(line.slice(7)) as Record<string, unknown>) : {}, dirs };
   } finally {
     await user?.release();

@@ -21,7 +21,10 @@ export function createMetrics(rt: Runtime) {
       this.reset();
       await Promise.all(
         QUEUE_NAMES.map(async (q) => {
-          const [counts, paused] = await Promise.all([rt.queues[q].getJobCounts(...STATES.filter((s) => s !== 'paused')), rt.queues[q].isPaused()]);
+          const [counts, paused] = await Promise.all([
+            rt.queues[q].getJobCounts(...STATES.filter((s) => s !== 'paused')),
+            rt.queues[q].isPaused(),
+          ]);
           for (const [state, n] of Object.entries(counts)) this.set({ queue: q, state }, n);
           this.set({ queue: q, state: 'paused' }, paused ? 1 : 0);
         }),
@@ -35,7 +38,9 @@ export function createMetrics(rt: Runtime) {
     registers: [registry],
     async collect() {
       this.reset();
-      await Promise.all(QUEUE_NAMES.map(async (q) => this.set({ queue: q }, ((await oldestWaitingAge(rt, q)) ?? 0) / 1000)));
+      await Promise.all(
+        QUEUE_NAMES.map(async (q) => this.set({ queue: q }, ((await oldestWaitingAge(rt, q)) ?? 0) / 1000)),
+      );
     },
   });
   new Counter({
@@ -45,7 +50,8 @@ export function createMetrics(rt: Runtime) {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const d of await dayCounts(rt, 30)) for (const [outcome, n] of Object.entries(d.by_outcome)) this.inc({ outcome }, n ?? 0);
+      for (const d of await dayCounts(rt, 30))
+        for (const [outcome, n] of Object.entries(d.by_outcome)) this.inc({ outcome }, n ?? 0);
     },
   });
   new Counter({
@@ -119,8 +125,12 @@ function stageDurations(rt: Runtime): Metric {
     async get() {
       const values: MetricValueWithName<string>[] = [];
       for (const h of await readStageDurations(rt.redis, rt.keys, STAGES)) {
-        for (const b of h.buckets) values.push({ metricName: `${name}_bucket`, labels: { stage: h.stage, le: b.le }, value: b.count });
-        values.push({ metricName: `${name}_sum`, labels: { stage: h.stage }, value: h.sum }, { metricName: `${name}_count`, labels: { stage: h.stage }, value: h.count });
+        for (const b of h.buckets)
+          values.push({ metricName: `${name}_bucket`, labels: { stage: h.stage, le: b.le }, value: b.count });
+        values.push(
+          { metricName: `${name}_sum`, labels: { stage: h.stage }, value: h.sum },
+          { metricName: `${name}_count`, labels: { stage: h.stage }, value: h.count },
+        );
       }
       return { name, help, type: 'histogram', aggregator: 'sum', values };
     },
@@ -148,7 +158,19 @@ function backlogGauges(rt: Runtime, registry: Registry): void {
         for (const q of QUEUE_NAMES) this.set({ queue: q }, pick(all[q]));
       },
     });
-  gauge('prbot_jobs_ready', 'Jobs a worker could take now per queue: waiting + prioritized + delayed and due (0 while paused)', (b) => b.ready);
-  gauge('prbot_queue_load', 'Jobs ready plus jobs active per queue: the worker slots the queue could use now (what the KEDA ScaledObjects read)', (b) => b.load);
-  gauge('prbot_workers_alive', 'Worker processes that said within the last 20 s that they serve the queue', (b) => b.workers);
+  gauge(
+    'prbot_jobs_ready',
+    'Jobs a worker could take now per queue: waiting + prioritized + delayed and due (0 while paused)',
+    (b) => b.ready,
+  );
+  gauge(
+    'prbot_queue_load',
+    'Jobs ready plus jobs active per queue: the worker slots the queue could use now (what the KEDA ScaledObjects read)',
+    (b) => b.load,
+  );
+  gauge(
+    'prbot_workers_alive',
+    'Worker processes that said within the last 20 s that they serve the queue',
+    (b) => b.workers,
+  );
 }

@@ -57,7 +57,15 @@ async function gapStats(rt: Runtime, recent: CycleRecord[]): Promise<GapStats[]>
     for (const r of rs) by_outcome[r.outcome] = (by_outcome[r.outcome] ?? 0) + 1;
     const history = histories.get(gap_id) ?? rs;
     const consecutive_failures = leadingRun(history, FAILURE_OUTCOMES);
-    return { gap_id, gap_text: rs[0]!.gap_text ?? '', cycles: rs.length, by_outcome, pr_share: (by_outcome.ok ?? 0) / rs.length, last_outcome: history[0]?.outcome ?? rs[0]!.outcome, consecutive_failures };
+    return {
+      gap_id,
+      gap_text: rs[0]!.gap_text ?? '',
+      cycles: rs.length,
+      by_outcome,
+      pr_share: (by_outcome.ok ?? 0) / rs.length,
+      last_outcome: history[0]?.outcome ?? rs[0]!.outcome,
+      consecutive_failures,
+    };
   });
 }
 
@@ -69,7 +77,9 @@ export async function overview(rt: Runtime): Promise<Overview> {
     today: week[0]!,
     week,
     recent: recent.slice(0, 25),
-    failing: gaps.filter((g) => g.consecutive_failures >= 3).sort((a, b) => b.consecutive_failures - a.consecutive_failures),
+    failing: gaps
+      .filter((g) => g.consecutive_failures >= 3)
+      .sort((a, b) => b.consecutive_failures - a.consecutive_failures),
     queues: st.queues,
   };
 }
@@ -78,7 +88,8 @@ export async function overview(rt: Runtime): Promise<Overview> {
 export async function stats(rt: Runtime, days = 7) {
   const [byDay, recent] = await Promise.all([dayCounts(rt, days), recentRecords(rt.redis, rt.keys, 2000)]);
   const total: DayCounts['by_outcome'] = {};
-  for (const d of byDay) for (const [k, v] of Object.entries(d.by_outcome)) total[k as Outcome] = (total[k as Outcome] ?? 0) + (v ?? 0);
+  for (const d of byDay)
+    for (const [k, v] of Object.entries(d.by_outcome)) total[k as Outcome] = (total[k as Outcome] ?? 0) + (v ?? 0);
   const totals = summarise(`last ${days} days`, total);
   return {
     source: 'bot' as const,

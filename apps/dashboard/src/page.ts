@@ -3,7 +3,8 @@ import type { Overview } from './overview.ts';
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 // A PR URL comes from a forge's answer: only http(s) becomes a link (a `javascript:` URL is XSS on click).
-const link = (u: string | null | undefined, text: string) => (u && /^https?:\/\/[^\s"'<>]+$/i.test(u) ? `<a href="${esc(u)}" rel="noreferrer">${text}</a>` : '');
+const link = (u: string | null | undefined, text: string) =>
+  u && /^https?:\/\/[^\s"'<>]+$/i.test(u) ? `<a href="${esc(u)}" rel="noreferrer">${text}</a>` : '';
 const pct = (used: number, cap: number) => Math.min(100, Math.round((100 * used) / Math.max(cap, 1)));
 
 export interface PageOptions {
@@ -40,7 +41,12 @@ export function renderOverview(o: Overview, p: PageOptions): string {
         `<tr><td>${esc(r.ended_at.slice(0, 19).replace('T', ' '))}</td><td>${esc(r.gap_text ?? '(produce)')}</td><td><span class="pill o-${esc(r.outcome)}">${esc(r.outcome)}</span></td><td class="reason">${esc(r.reason.slice(0, 200))}</td><td>${link(r.pr_url, 'PR')}</td></tr>`,
     )
     .join('');
-  const failing = o.failing.map((g) => `<li>${esc(g.gap_text)} — <b>${g.consecutive_failures}</b> failures in a row (last: ${esc(g.last_outcome)})</li>`).join('');
+  const failing = o.failing
+    .map(
+      (g) =>
+        `<li>${esc(g.gap_text)} — <b>${g.consecutive_failures}</b> failures in a row (last: ${esc(g.last_outcome)})</li>`,
+    )
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>prbot</title>
 <meta http-equiv="refresh" content="${p.refreshSeconds}">

@@ -12,7 +12,8 @@ export function authFromEnv(env: NodeJS.ProcessEnv): BasicAuth | null {
   const user = env.PRBOT_DASHBOARD_USER;
   const password = env.PRBOT_DASHBOARD_PASSWORD;
   if (!user && !password) return null;
-  if (!user || !password) throw new UsageError('set both PRBOT_DASHBOARD_USER and PRBOT_DASHBOARD_PASSWORD, or neither');
+  if (!user || !password)
+    throw new UsageError('set both PRBOT_DASHBOARD_USER and PRBOT_DASHBOARD_PASSWORD, or neither');
   return { user, password };
 }
 
@@ -21,7 +22,9 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 /** Listening beyond loopback exposes pause/resume and job data: only with basic auth. */
 export function assertSafeBind(host: string, auth: BasicAuth | null): void {
   if (!LOOPBACK.test(host) && !auth) {
-    throw new UsageError(`refusing to listen on ${host} without basic auth: set PRBOT_DASHBOARD_USER and PRBOT_DASHBOARD_PASSWORD, or bind 127.0.0.1`);
+    throw new UsageError(
+      `refusing to listen on ${host} without basic auth: set PRBOT_DASHBOARD_USER and PRBOT_DASHBOARD_PASSWORD, or bind 127.0.0.1`,
+    );
   }
 }
 

@@ -34,14 +34,20 @@ export interface DashboardOptions {
 function defaultWebhookActions(rt: Runtime): WebhookActions {
   const forge = rt.forge;
   return {
-    ...webhookBookkeeping(rt, canRevise(forge) ? { canWrite: async (login) => hasWriteAccess(await forge.permissionOf(login)) } : {}),
+    ...webhookBookkeeping(
+      rt,
+      canRevise(forge) ? { canWrite: async (login) => hasWriteAccess(await forge.permissionOf(login)) } : {},
+    ),
     revise: (input) => requestRevision(rt, input),
     reviewed: (e) => pollPr(rt, e.pr),
   };
 }
 
 const cyclesQuery = z.object({
-  gap: z.string().regex(/^g[0-9a-f]{12}$/, 'a gap id such as g0123456789ab').optional(),
+  gap: z
+    .string()
+    .regex(/^g[0-9a-f]{12}$/, 'a gap id such as g0123456789ab')
+    .optional(),
   outcome: outcomeSchema.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
@@ -62,7 +68,10 @@ export function redactJobData(data: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       if (MODEL_TEXT_KEYS.has(k) && x !== null && x !== undefined && typeof x !== 'boolean' && typeof x !== 'number') {
-        out[k] = typeof x === 'string' ? `[${Buffer.byteLength(x)} bytes]` : `[${Buffer.byteLength(JSON.stringify(x) ?? '')} bytes of ${k}]`;
+        out[k] =
+          typeof x === 'string'
+            ? `[${Buffer.byteLength(x)} bytes]`
+            : `[${Buffer.byteLength(JSON.stringify(x) ?? '')} bytes of ${k}]`;
       } else out[k] = walk(x, depth + 1);
     }
     return out;
@@ -76,7 +85,10 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
 
   app.get('/healthz', async (_req, res) => {
     try {
-      await Promise.race([rt.redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
+      await Promise.race([
+        rt.redis.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000)),
+      ]);
       res.json({ ok: true, redis: 'up' });
     } catch (err) {
       res.status(503).json({ ok: false, redis: 'down', error: (err as Error).message });
@@ -99,7 +111,8 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     getSessionIdentifier: (req) => String(req.cookies?.prbot_sid ?? ''),
     cookieName: 'prbot_csrf',
     cookieOptions: { sameSite: 'strict', secure: o.secureCookies, path: '/' },
-    getCsrfTokenFromRequest: (req) => (req.body as { _csrf?: string } | undefined)?._csrf ?? (req.headers['x-csrf-token'] as string | undefined),
+    getCsrfTokenFromRequest: (req) =>
+      (req.body as { _csrf?: string } | undefined)?._csrf ?? (req.headers['x-csrf-token'] as string | undefined),
   });
 
   const board = new ExpressAdapter();
@@ -126,41 +139,77 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     }
   };
 
-  app.get('/', send(async (req, res) => {
-    const csrfToken = o.readOnly ? null : generateCsrfToken(req, res);
-    res.type('html').send(renderOverview(await overview(rt), { csrfToken, readOnly: o.readOnly, refreshSeconds: o.refreshSeconds ?? 10 }));
-  }));
-  app.get('/api/overview', send(() => overview(rt)));
-  app.get('/api/budget', send(() => rt.budget.today()));
-  app.get('/api/cycles', send(async (req, res) => {
-    const q = cyclesQuery.safeParse(req.query);
-    if (!q.success) return res.status(400).json({ error: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
-    const { gap, outcome, limit } = q.data;
-    const pool = gap ? await gapHistory(rt.redis, rt.keys, gap, 20) : await recentRecords(rt.redis, rt.keys, 2000);
-    return { cycles: pool.filter((r) => !outcome || r.outcome === outcome).slice(0, limit) };
-  }));
-  app.get('/stats', send(async (req) => {
-    const days = z.coerce.number().int().min(1).max(90).default(7).safeParse(req.query.days);
-    return stats(rt, days.success ? days.data : 7);
-  }));
+  app.get(
+    '/',
+    send(async (req, res) => {
+      const csrfToken = o.readOnly ? null : generateCsrfToken(req, res);
+      res.type('html').send(
+        renderOverview(await overview(rt), {
+          csrfToken,
+          readOnly: o.readOnly,
+          refreshSeconds: o.refreshSeconds ?? 10,
+        }),
+      );
+    }),
+  );
+  app.get(
+    '/api/overview',
+    send(() => overview(rt)),
+  );
+  app.get(
+    '/api/budget',
+    send(() => rt.budget.today()),
+  );
+  app.get(
+    '/api/cycles',
+    send(async (req, res) => {
+      const q = cyclesQuery.safeParse(req.query);
+      if (!q.success)
+        return res
+          .status(400)
+          .json({ error: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      const { gap, outcome, limit } = q.data;
+      const pool = gap ? await gapHistory(rt.redis, rt.keys, gap, 20) : await recentRecords(rt.redis, rt.keys, 2000);
+      return { cycles: pool.filter((r) => !outcome || r.outcome === outcome).slice(0, limit) };
+    }),
+  );
+  app.get(
+    '/stats',
+    send(async (req) => {
+      const days = z.coerce.number().int().min(1).max(90).default(7).safeParse(req.query.days);
+      return stats(rt, days.success ? days.data : 7);
+    }),
+  );
   // KEDA's metrics-api scaler reads `queues.<queue>.load` here (deploy/kubernetes/base/autoscaling.yaml).
-  app.get('/api/backlog', send(async () => ({ queues: await readBacklog(rt) })));
-  app.get('/metrics', send(async (_req, res) => {
-    res.type(metrics.contentType).send(await metrics.render());
-  }));
-  app.post('/api/queues/:queue/:action', doubleCsrfProtection, send(async (req, res) => {
-    const { queue, action } = req.params as { queue: string; action: string };
-    if (o.readOnly) return res.status(405).json({ error: 'the dashboard is read-only' });
-    if (!isQueueName(queue, QUEUE_NAMES)) return res.status(404).json({ error: `unknown queue "${queue}"` });
-    if (action === 'pause') await rt.queues[queue].pause();
-    else if (action === 'resume') await rt.queues[queue].resume();
-    else return res.status(404).json({ error: `unknown action "${action}"` });
-    rt.log.info({ queue, action }, 'queue state changed from the dashboard');
-    if (req.accepts(['html', 'json']) === 'json') return { queue, paused: action === 'pause' };
-    res.redirect(303, '/');
-  }));
+  app.get(
+    '/api/backlog',
+    send(async () => ({ queues: await readBacklog(rt) })),
+  );
+  app.get(
+    '/metrics',
+    send(async (_req, res) => {
+      res.type(metrics.contentType).send(await metrics.render());
+    }),
+  );
+  app.post(
+    '/api/queues/:queue/:action',
+    doubleCsrfProtection,
+    send(async (req, res) => {
+      const { queue, action } = req.params as { queue: string; action: string };
+      if (o.readOnly) return res.status(405).json({ error: 'the dashboard is read-only' });
+      if (!isQueueName(queue, QUEUE_NAMES)) return res.status(404).json({ error: `unknown queue "${queue}"` });
+      if (action === 'pause') await rt.queues[queue].pause();
+      else if (action === 'resume') await rt.queues[queue].resume();
+      else return res.status(404).json({ error: `unknown action "${action}"` });
+      rt.log.info({ queue, action }, 'queue state changed from the dashboard');
+      if (req.accepts(['html', 'json']) === 'json') return { queue, paused: action === 'pause' };
+      res.redirect(303, '/');
+    }),
+  );
   app.use((err: Error & { code?: string }, _req: Request, res: Response, _next: express.NextFunction) => {
-    res.status(err.code === 'EBADCSRFTOKEN' ? 403 : 500).json({ error: err.code === 'EBADCSRFTOKEN' ? 'invalid or missing CSRF token' : err.message });
+    res
+      .status(err.code === 'EBADCSRFTOKEN' ? 403 : 500)
+      .json({ error: err.code === 'EBADCSRFTOKEN' ? 'invalid or missing CSRF token' : err.message });
   });
   return app;
 }
@@ -173,7 +222,10 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
 const JOB_WRITES = /^\/api\/queues\/[^/]+\/(add|[^/]+\/update-data|job-schedulers\/[^/]+)$/;
 function noJobWriting(req: Request, res: Response, next: () => void): void {
   if (req.method !== 'GET' && req.method !== 'HEAD' && JOB_WRITES.test(req.path)) {
-    res.status(405).json({ error: 'adding jobs, editing job data and editing job schedulers are not offered: jobs are signed by workers only' });
+    res.status(405).json({
+      error:
+        'adding jobs, editing job data and editing job schedulers are not offered: jobs are signed by workers only',
+    });
     return;
   }
   next();

@@ -4,7 +4,9 @@ import type { ClosedPrEvent } from '@prbot/control';
 import { deliveryOf, giteaEvent, githubEvent, signatureValid, type WebhookEvent } from '@prbot/forge';
 
 /** The shape of `requestRevision` (@prbot/control, revise cycles): one entry point for polling and webhooks. */
-type ReviseTrigger = { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review' | 'summary'; author: string; body: string } | { kind: 'label'; label: string; actor: string };
+type ReviseTrigger =
+  | { kind: 'comment'; commentId: number; commentKind?: 'issue' | 'review' | 'summary'; author: string; body: string }
+  | { kind: 'label'; label: string; actor: string };
 type ReviseInput = { pr: number; trigger: ReviseTrigger; via: 'poll' | 'webhook' };
 type ReviseResult = { enqueued: true; cycleId: string } | { enqueued: false; reason: string; detail?: string };
 
@@ -21,8 +23,6 @@ export interface WebhookActions {
   basePushed?(e: { ref: string }): Promise<unknown>;
 }
 
-
-
 /**
  * POST / on the router (mounted at /webhooks): the one route of the dashboard server that is not
  * behind its basic auth, because a forge cannot log in: it authenticates by the HMAC signature
@@ -37,22 +37,29 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
   // The raw body, for this route only: the signature is over the exact bytes sent.
   router.post('/', express.raw({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
     const forge = rt.cfg.forge;
-    if (forge.kind === 'local') return void res.status(404).json({ error: 'forge.kind is local: there is no forge to send webhooks' });
+    if (forge.kind === 'local')
+      return void res.status(404).json({ error: 'forge.kind is local: there is no forge to send webhooks' });
     const secret = rt.env[secretEnv];
     if (!secret) {
       rt.log.warn({ secretEnv }, `webhook refused: ${secretEnv} is not set`);
-      return void res.status(503).json({ error: `webhooks are not set up: set ${secretEnv} to the secret configured on the forge's webhook` });
+      return void res
+        .status(503)
+        .json({ error: `webhooks are not set up: set ${secretEnv} to the secret configured on the forge's webhook` });
     }
     const d = deliveryOf(forge.kind, req.headers);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!signatureValid(raw, d.signature, secret, d.prefix)) {
-      rt.log.warn({ delivery: d.id?.slice(0, 80), signed: d.signature !== undefined }, 'webhook refused: bad or missing signature');
+      rt.log.warn(
+        { delivery: d.id?.slice(0, 80), signed: d.signature !== undefined },
+        'webhook refused: bad or missing signature',
+      );
       return void res.status(401).json({ error: d.signature ? 'signature does not match' : 'missing signature' });
     }
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-      return void res.status(415).json({ error: 'set the webhook\'s content type to application/json' });
+      return void res.status(415).json({ error: "set the webhook's content type to application/json" });
     }
-    if (!d.id || d.id.length > 200 || !d.event) return void res.status(400).json({ error: 'missing delivery id or event header' });
+    if (!d.id || d.id.length > 200 || !d.event)
+      return void res.status(400).json({ error: 'missing delivery id or event header' });
 
     const key = rt.keys.webhookDelivery(d.id);
     if ((await rt.redis.set(key, String(rt.clock()), 'PX', deliveryTtlMs, 'NX')) !== 'OK') {
@@ -65,11 +72,17 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
       return void res.status(400).json({ error: 'the body is not JSON' });
     }
     const repo = `${forge.owner}/${forge.repo}`;
-    const event = forge.kind === 'github' ? githubEvent(d.event, payload, repo) : giteaEvent(d.event, d.eventType, payload, repo);
+    const event =
+      forge.kind === 'github' ? githubEvent(d.event, payload, repo) : giteaEvent(d.event, d.eventType, payload, repo);
     try {
       const result = await dispatch(event, actions);
       rt.log.info({ delivery: d.id, event: d.event, kind: event.kind }, 'webhook handled');
-      res.status(event.kind === 'ping' ? 200 : 202).json({ delivery: d.id, event: event.kind, ...(event.kind === 'ignored' ? { ignored: event.why } : {}), result });
+      res.status(event.kind === 'ping' ? 200 : 202).json({
+        delivery: d.id,
+        event: event.kind,
+        ...(event.kind === 'ignored' ? { ignored: event.why } : {}),
+        result,
+      });
     } catch (err) {
       await rt.redis.del(key).catch(() => {});
       rt.log.error({ delivery: d.id, event: d.event, err: (err as Error).message }, 'webhook dispatch failed');
@@ -77,7 +90,8 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
     }
   });
   router.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.too.large') return void res.status(413).json({ error: `the body is larger than webhooks.maxBodyBytes (${maxBodyBytes})` });
+    if (err.type === 'entity.too.large')
+      return void res.status(413).json({ error: `the body is larger than webhooks.maxBodyBytes (${maxBodyBytes})` });
     res.status(err.status ?? 400).json({ error: err.message });
   });
   return router;
@@ -93,7 +107,17 @@ async function dispatch(e: WebhookEvent, actions: WebhookActions): Promise<unkno
     case 'ignored':
       return null;
     case 'comment':
-      return actions.revise({ pr: e.pr, trigger: { kind: 'comment', commentId: e.commentId, commentKind: e.commentKind, author: e.author, body: e.body }, via: 'webhook' });
+      return actions.revise({
+        pr: e.pr,
+        trigger: {
+          kind: 'comment',
+          commentId: e.commentId,
+          commentKind: e.commentKind,
+          author: e.author,
+          body: e.body,
+        },
+        via: 'webhook',
+      });
     case 'review':
       return actions.reviewed ? actions.reviewed({ pr: e.pr, reviewer: e.reviewer }) : null;
     case 'label': {
@@ -105,7 +129,14 @@ async function dispatch(e: WebhookEvent, actions: WebhookActions): Promise<unkno
       return last;
     }
     case 'pr_closed':
-      return actions.prClosed({ pr: e.pr, url: e.url, branch: e.branch, body: e.body, merged: e.merged, updatedAt: e.updatedAt });
+      return actions.prClosed({
+        pr: e.pr,
+        url: e.url,
+        branch: e.branch,
+        body: e.body,
+        merged: e.merged,
+        updatedAt: e.updatedAt,
+      });
     case 'issue_edited':
       return actions.dashboardIssueEdited({ issue: e.issue, editor: e.editor });
     case 'push':

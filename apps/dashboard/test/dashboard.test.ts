@@ -56,7 +56,11 @@ describe('dashboard endpoints', () => {
     expect(s.source).toBe('bot');
     expect(s.totals).toEqual({ cycles: 5, by_outcome: { ok: 2, tests_failed: 3 }, pr_share: 0.4 });
     expect(s.by_day).toHaveLength(7);
-    expect(s.by_gap.find((g: { gap_id: string }) => g.gap_id === GAP_B.id)).toMatchObject({ cycles: 3, consecutive_failures: 3, pr_share: 0 });
+    expect(s.by_gap.find((g: { gap_id: string }) => g.gap_id === GAP_B.id)).toMatchObject({
+      cycles: 3,
+      consecutive_failures: 3,
+      pr_share: 0,
+    });
   });
 
   it('/metrics exposes jobs, outcomes, budget and stage-duration histograms', async () => {
@@ -116,13 +120,17 @@ describe('dashboard endpoints', () => {
     const raw = JSON.parse(await readFile(h.configFile, 'utf8')) as { redis: Record<string, unknown> };
     const configFile = path.join(h.dir, 'dashboard-restart.config.json');
     await writeFile(configFile, JSON.stringify({ ...raw, redis: { ...raw.redis, url: redis.url } }));
-    const child = execa(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'), '--port', '0'], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH!, PRBOT_CONFIG: configFile },
-      extendEnv: false,
-      reject: false,
-      buffer: false,
-    });
+    const child = execa(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'), '--port', '0'],
+      {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH!, PRBOT_CONFIG: configFile },
+        extendEnv: false,
+        reject: false,
+        buffer: false,
+      },
+    );
     let restarted: Awaited<ReturnType<typeof startRedisServer>> | undefined;
     try {
       const url = await new Promise<string>((resolve, reject) => {
@@ -164,7 +172,10 @@ describe('dashboard endpoints', () => {
 
   it('refuses a cross-site write to Bull Board', async () => {
     const url = await serve(open);
-    const r = await fetch(`${url}/queues/api/queues/test/pause`, { method: 'PUT', headers: { origin: 'https://evil.example' } });
+    const r = await fetch(`${url}/queues/api/queues/test/pause`, {
+      method: 'PUT',
+      headers: { origin: 'https://evil.example' },
+    });
     expect(r.status).toBe(403);
     expect(await h.rt.queues.test.isPaused()).toBe(false);
   });
@@ -175,9 +186,13 @@ describe('dashboard endpoints', () => {
       expect((await fetch(url + p)).status, p).toBe(401);
     }
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    const ok = await fetch(`${url}/api/budget`, { headers: { authorization: `Basic ${Buffer.from('ops:pa55word').toString('base64')}` } });
+    const ok = await fetch(`${url}/api/budget`, {
+      headers: { authorization: `Basic ${Buffer.from('ops:pa55word').toString('base64')}` },
+    });
     expect(ok.status).toBe(200);
-    const wrong = await fetch(`${url}/api/budget`, { headers: { authorization: `Basic ${Buffer.from('ops:nope').toString('base64')}` } });
+    const wrong = await fetch(`${url}/api/budget`, {
+      headers: { authorization: `Basic ${Buffer.from('ops:nope').toString('base64')}` },
+    });
     expect(wrong.status).toBe(401);
   });
 
@@ -215,23 +230,33 @@ describe('dashboard endpoints', () => {
     expect(() => assertSafeBind('0.0.0.0', null)).toThrow(/refusing to listen on 0\.0\.0\.0 without basic auth/);
     expect(() => assertSafeBind('0.0.0.0', { user: 'a', password: 'b' })).not.toThrow();
     expect(() => assertSafeBind('127.0.0.1', null)).not.toThrow();
-    const r = await execa(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'), '--host', '0.0.0.0'], {
-      env: { PATH: process.env.PATH!, PRBOT_CONFIG: h.configFile },
-      extendEnv: false,
-      reject: false,
-      timeout: 20_000,
-    });
+    const r = await execa(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [path.join(REPO_ROOT, 'apps', 'dashboard', 'src', 'main.ts'), '--host', '0.0.0.0'],
+      {
+        env: { PATH: process.env.PATH!, PRBOT_CONFIG: h.configFile },
+        extendEnv: false,
+        reject: false,
+        timeout: 20_000,
+      },
+    );
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0/);
   });
 
   it("proposal contents never reach Bull Board's API responses (list and job view)", async () => {
     const marker = 'HOSTILE-PROPOSAL-CONTENT-5b1c';
-    const data = { cycleId: 'cformatter00001', proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: `const x = "${marker}";` }] }, changes: [{ path: 'a.js', action: 'ADD', content: `${marker} again` }] };
+    const data = {
+      cycleId: 'cformatter00001',
+      proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: `const x = "${marker}";` }] },
+      changes: [{ path: 'a.js', action: 'ADD', content: `${marker} again` }],
+    };
     const job = await h.rt.queues.apply.add('apply', data, { jobId: 'cformatter00001-apply' });
     try {
       const url = await serve(open);
-      const list = await (await fetch(`${url}/queues/api/queues?activeQueue=apply&status=waiting&page=1&jobsPerPage=10`)).text();
+      const list = await (
+        await fetch(`${url}/queues/api/queues?activeQueue=apply&status=waiting&page=1&jobsPerPage=10`)
+      ).text();
       const one = await (await fetch(`${url}/queues/api/queues/apply/${job.id}`)).text();
       // The job is in both answers (so the check looks at the right place) and its contents are not.
       expect(list).toContain('cformatter00001-apply');
@@ -246,12 +271,31 @@ describe('dashboard endpoints', () => {
 
   it("a propose job's saved answer, edits and a return value are shown as sizes in Bull Board's API too", async () => {
     const marker = 'HOSTILE-SAVED-ANSWER-9e2d';
-    const saved = { proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: `const x = "${marker}";` }, { path: 'b.js', is_new: false, edits: [{ search: `${marker} old`, replace: `${marker} new` }] }] }, model: { rung: 'loop/m' } };
-    const job = await h.rt.queues.propose.add('propose', { cycleId: 'cformatter00002', saved }, { jobId: 'cformatter00002-propose' });
-    await h.rt.redis.hset(h.rt.queues.propose.toKey(job.id!), 'returnvalue', JSON.stringify({ changes: [{ path: 'a.js', content: marker }] }));
+    const saved = {
+      proposal: {
+        summary: 's',
+        files: [
+          { path: 'a.js', is_new: true, content: `const x = "${marker}";` },
+          { path: 'b.js', is_new: false, edits: [{ search: `${marker} old`, replace: `${marker} new` }] },
+        ],
+      },
+      model: { rung: 'loop/m' },
+    };
+    const job = await h.rt.queues.propose.add(
+      'propose',
+      { cycleId: 'cformatter00002', saved },
+      { jobId: 'cformatter00002-propose' },
+    );
+    await h.rt.redis.hset(
+      h.rt.queues.propose.toKey(job.id!),
+      'returnvalue',
+      JSON.stringify({ changes: [{ path: 'a.js', content: marker }] }),
+    );
     try {
       const url = await serve(open);
-      const list = await (await fetch(`${url}/queues/api/queues?activeQueue=propose&status=waiting&page=1&jobsPerPage=10`)).text();
+      const list = await (
+        await fetch(`${url}/queues/api/queues?activeQueue=propose&status=waiting&page=1&jobsPerPage=10`)
+      ).text();
       const one = await (await fetch(`${url}/queues/api/queues/propose/${job.id}`)).text();
       expect(list).toContain('cformatter00002-propose');
       expect(one).toContain('cformatter00002-propose');
@@ -275,13 +319,22 @@ describe('dashboard endpoints', () => {
       expect(JSON.stringify(d)).toContain(marker); // the check looks at a job that has the text
       expect(JSON.stringify(redactJobData(d))).not.toContain(marker);
     }
-    expect(redactJobData({ saved: { proposal: { files: [{ path: 'a.js', content: 'abc' }] } } })).toEqual({ saved: { proposal: { files: [{ path: 'a.js', content: '[3 bytes]' }] } } });
+    expect(redactJobData({ saved: { proposal: { files: [{ path: 'a.js', content: 'abc' }] } } })).toEqual({
+      saved: { proposal: { files: [{ path: 'a.js', content: '[3 bytes]' }] } },
+    });
     // Nothing else is touched: ids and paths stay readable.
-    expect(redactJobData({ cycleId: 'c1', gap: { id: 'g1', text: 'Add x' } })).toEqual({ cycleId: 'c1', gap: { id: 'g1', text: 'Add x' } });
+    expect(redactJobData({ cycleId: 'c1', gap: { id: 'g1', text: 'Add x' } })).toEqual({
+      cycleId: 'c1',
+      gap: { id: 'g1', text: 'Add x' },
+    });
   });
 
   it('never renders proposal or file contents in Bull Board', () => {
-    const d = redactJobData({ cycleId: 'c1', proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: 'const secret = 1;' }] }, changes: [{ path: 'a.js', content: 'xyz' }] });
+    const d = redactJobData({
+      cycleId: 'c1',
+      proposal: { summary: 's', files: [{ path: 'a.js', is_new: true, content: 'const secret = 1;' }] },
+      changes: [{ path: 'a.js', content: 'xyz' }],
+    });
     expect(JSON.stringify(d)).not.toContain('const secret');
     expect(d).toMatchObject({ proposal: { files: [{ content: '[17 bytes]' }] }, changes: [{ content: '[3 bytes]' }] });
   });

@@ -10,7 +10,16 @@ function page(record: Partial<CycleRecord>): string {
     budget: { day: '2026-11-29', calls: { used: 0, cap: 1 }, tokens: { used: 0, cap: 1 }, resetsAt: 'x' },
     today: { day: '2026-11-29', cycles: 0, by_outcome: {}, pr_share: 0 },
     week: [],
-    recent: [{ ended_at: '2026-11-29T00:00:00Z', outcome: 'ok', reason: 'r', gap_text: 'g', pr_url: null, ...record } as CycleRecord],
+    recent: [
+      {
+        ended_at: '2026-11-29T00:00:00Z',
+        outcome: 'ok',
+        reason: 'r',
+        gap_text: 'g',
+        pr_url: null,
+        ...record,
+      } as CycleRecord,
+    ],
     failing: [],
     queues: [],
   } as unknown as Overview;
@@ -18,17 +27,23 @@ function page(record: Partial<CycleRecord>): string {
 }
 
 describe('the overview page with hostile record fields', () => {
-  it.each(['javascript:alert(document.cookie)', 'JaVaScRiPt:alert(1)', ' javascript:alert(1)', 'data:text/html,<script>alert(1)</script>', 'vbscript:x', '//evil.example/x'])(
-    'a PR URL of %j becomes no link',
-    (url) => {
-      const html = page({ pr_url: url });
-      expect(html).not.toMatch(/href="(?!\/queues|\/stats|\/metrics)/);
-      expect(html).not.toMatch(/<script>alert/);
-    },
-  );
+  it.each([
+    'javascript:alert(document.cookie)',
+    'JaVaScRiPt:alert(1)',
+    ' javascript:alert(1)',
+    'data:text/html,<script>alert(1)</script>',
+    'vbscript:x',
+    '//evil.example/x',
+  ])('a PR URL of %j becomes no link', (url) => {
+    const html = page({ pr_url: url });
+    expect(html).not.toMatch(/href="(?!\/queues|\/stats|\/metrics)/);
+    expect(html).not.toMatch(/<script>alert/);
+  });
 
   it('an https PR URL is a link, escaped', () => {
-    expect(page({ pr_url: 'https://git.example/team/app/pulls/1' })).toContain('<a href="https://git.example/team/app/pulls/1" rel="noreferrer">PR</a>');
+    expect(page({ pr_url: 'https://git.example/team/app/pulls/1' })).toContain(
+      '<a href="https://git.example/team/app/pulls/1" rel="noreferrer">PR</a>',
+    );
   });
 
   it('gap text and reason are escaped', () => {

@@ -30,5 +30,9 @@ export async function seed(rt: Runtime): Promise<void> {
   await recordOutcome(rt.records, base(GAP_A, 'ok', now - 5000));
   await recordOutcome(rt.records, base(GAP_A, 'ok', now - 4000));
   for (let i = 0; i < 3; i++) await recordOutcome(rt.records, base(GAP_B, 'tests_failed', now - 3000 + i));
-  await rt.queues.test.add('test', { cycleId: 'cseedjob0000001', note: 'visible in Bull Board' }, { jobId: 'cseedjob0000001-test' });
+  await rt.queues.test.add(
+    'test',
+    { cycleId: 'cseedjob0000001', note: 'visible in Bull Board' },
+    { jobId: 'cseedjob0000001-test' },
+  );
 }

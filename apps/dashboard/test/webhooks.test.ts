@@ -7,7 +7,16 @@ import { git, parsePrd } from '@prbot/repo';
 import { signedMarker } from '@prbot/forge';
 import { defaultPolicy } from '@prbot/policy';
 import { produce, settledPrs, verifiesMarker, webhookBookkeeping, type ProduceReport } from '@prbot/control';
-import { createHarness, deliverWebhook, repoWithGaps, startGiteaServer, startGithubServer, type FakeForge, type FakeForgeOptions, type Harness } from '@prbot/test-support';
+import {
+  createHarness,
+  deliverWebhook,
+  repoWithGaps,
+  startGiteaServer,
+  startGithubServer,
+  type FakeForge,
+  type FakeForgeOptions,
+  type Harness,
+} from '@prbot/test-support';
 import { createDashboard } from '../src/server.ts';
 import { type WebhookActions } from '../src/webhooks.ts';
 import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from '@prbot/test-support';
@@ -32,10 +41,43 @@ afterEach(async () => {
 });
 
 /** A runtime whose forge is a spec-validating Gitea or GitHub stand-in, pushing to the harness's bare repo. */
-async function world(kind: Kind, o: { dashboardIssue?: boolean; revise?: boolean; env?: Record<string, string>; fake?: Partial<FakeForgeOptions> } = {}) {
-  h = await createHarness({ repo: await repoWithGaps([GAP_TEXT]), config: { policy: { coolDownMs: 3_600_000, noopCoolDownMs: 3_600_000 }, dashboardIssue: { enabled: o.dashboardIssue ?? false }, revise: { enabled: o.revise ?? false } } });
-  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare, ...o.fake });
-  const common = { owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h.bare, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: [], maxOpen: 5, maxPerHour: 10, limitRetryMs: 300_000, timeoutMs: 5000 };
+async function world(
+  kind: Kind,
+  o: {
+    dashboardIssue?: boolean;
+    revise?: boolean;
+    env?: Record<string, string>;
+    fake?: Partial<FakeForgeOptions>;
+  } = {},
+) {
+  h = await createHarness({
+    repo: await repoWithGaps([GAP_TEXT]),
+    config: {
+      policy: { coolDownMs: 3_600_000, noopCoolDownMs: 3_600_000 },
+      dashboardIssue: { enabled: o.dashboardIssue ?? false },
+      revise: { enabled: o.revise ?? false },
+    },
+  });
+  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({
+    owner: 'team',
+    repo: 'app',
+    token: TOKEN,
+    bare: h.bare,
+    ...o.fake,
+  });
+  const common = {
+    owner: 'team',
+    repo: 'app',
+    tokenEnv: 'FORGE_TOKEN',
+    remote: h.bare,
+    branchPrefix: 'bot/',
+    draftPrefix: 'WIP: ',
+    labels: [],
+    maxOpen: 5,
+    maxPerHour: 10,
+    limitRetryMs: 300_000,
+    timeoutMs: 5000,
+  };
   const forge = kind === 'gitea' ? { kind, baseUrl: fake.url, ...common } : { kind, apiUrl: fake.url, ...common };
   const cfg = { ...h.cfg, forge } as typeof h.cfg;
   const env = { FORGE_TOKEN: TOKEN, PRBOT_WEBHOOK_SECRET: SECRET, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!, ...o.env };
@@ -46,7 +88,12 @@ async function world(kind: Kind, o: { dashboardIssue?: boolean; revise?: boolean
 
 /** The dashboard server behind basic auth and read-only, as deployed beyond loopback. */
 async function serve(rt: Runtime, webhooks?: WebhookActions): Promise<string> {
-  const server = createDashboard(rt, { auth: { user: 'admin', password: 'pw' }, readOnly: true, secureCookies: false, webhooks }).listen(0, '127.0.0.1');
+  const server = createDashboard(rt, {
+    auth: { user: 'admin', password: 'pw' },
+    readOnly: true,
+    secureCookies: false,
+    webhooks,
+  }).listen(0, '127.0.0.1');
   servers.push(server);
   await new Promise((r) => server.once('listening', r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -72,14 +119,33 @@ async function deliveryKeys(rt: Runtime): Promise<string[]> {
 }
 
 /** Ends the cycle produce enqueued, as a stage would. */
-async function end(rt: Runtime, line: ProduceReport['lines'][number] | { cycleId: string; gap: { id: string; text: string; line: number } }, outcome: 'tests_failed' | 'ok'): Promise<void> {
+async function end(
+  rt: Runtime,
+  line: ProduceReport['lines'][number] | { cycleId: string; gap: { id: string; text: string; line: number } },
+  outcome: 'tests_failed' | 'ok',
+): Promise<void> {
   const t = new Date(rt.clock()).toISOString();
-  await recordOutcome(rt.records, cycleRecord({ cycle_id: line.cycleId!, gap_id: line.gap.id, gap_text: line.gap.text, gap_line: line.gap.line, outcome, reason: 'test', stage: 'test', started_at: t, ended_at: t, dry_run: false }));
+  await recordOutcome(
+    rt.records,
+    cycleRecord({
+      cycle_id: line.cycleId!,
+      gap_id: line.gap.id,
+      gap_text: line.gap.text,
+      gap_line: line.gap.line,
+      outcome,
+      reason: 'test',
+      stage: 'test',
+      started_at: t,
+      ended_at: t,
+      dry_run: false,
+    }),
+  );
   await rt.queues.propose.obliterate({ force: true });
 }
 
 describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
-  const comment = () => commentPayload(kind, { pr: 1, commentId: 55, author: 'reviewer', body: '@prbot please rename it' });
+  const comment = () =>
+    commentPayload(kind, { pr: 1, commentId: 55, author: 'reviewer', body: '@prbot please rename it' });
   const event = 'issue_comment';
   const eventType = 'pull_request_comment';
 
@@ -87,7 +153,12 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     const rt = await world(kind);
     const rec = recorder();
     const url = await serve(rt, rec.actions);
-    for (const bad of [{ secret: 'not-the-secret' }, {}, { secret: SECRET, signature: 'sha256=' + '0'.repeat(64) }, { secret: SECRET, signature: 'garbage' }]) {
+    for (const bad of [
+      { secret: 'not-the-secret' },
+      {},
+      { secret: SECRET, signature: 'sha256=' + '0'.repeat(64) },
+      { secret: SECRET, signature: 'garbage' },
+    ]) {
       const r = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: comment(), ...bad });
       expect(r.status).toBe(401);
     }
@@ -97,17 +168,49 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
 
     const ok = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: comment(), secret: SECRET });
     expect(ok.status).toBe(202);
-    expect(rec.calls).toEqual([['revise', { pr: 1, trigger: { kind: 'comment', commentId: 55, commentKind: 'issue', author: 'reviewer', body: '@prbot please rename it' }, via: 'webhook' }]]);
+    expect(rec.calls).toEqual([
+      [
+        'revise',
+        {
+          pr: 1,
+          trigger: {
+            kind: 'comment',
+            commentId: 55,
+            commentKind: 'issue',
+            author: 'reviewer',
+            body: '@prbot please rename it',
+          },
+          via: 'webhook',
+        },
+      ],
+    ]);
     // The rest of the dashboard still asks for its password.
     expect((await fetch(`${url}/api/overview`)).status).toBe(401);
     // Signed but form-encoded: refused with what to change.
-    const form = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: comment(), secret: SECRET, contentType: 'application/x-www-form-urlencoded' });
+    const form = await deliverWebhook(`${url}/webhooks`, {
+      kind,
+      event,
+      eventType,
+      payload: comment(),
+      secret: SECRET,
+      contentType: 'application/x-www-form-urlencoded',
+    });
     expect(form).toMatchObject({ status: 415, body: { error: expect.stringMatching(/application\/json/) } });
     if (kind === 'gitea') {
       // Forgejo's own header names.
-      const fj = await deliverWebhook(`${url}/webhooks`, { kind, event: 'pull_request', eventType: 'pull_request_label', payload: labeledPayload(kind, { pr: 1, label: 'prbot:revise', actor: 'reviewer' }), secret: SECRET, forgejo: true });
+      const fj = await deliverWebhook(`${url}/webhooks`, {
+        kind,
+        event: 'pull_request',
+        eventType: 'pull_request_label',
+        payload: labeledPayload(kind, { pr: 1, label: 'prbot:revise', actor: 'reviewer' }),
+        secret: SECRET,
+        forgejo: true,
+      });
       expect(fj.status).toBe(202);
-      expect(rec.calls.at(-1)).toEqual(['revise', { pr: 1, trigger: { kind: 'label', label: 'prbot:revise', actor: 'reviewer' }, via: 'webhook' }]);
+      expect(rec.calls.at(-1)).toEqual([
+        'revise',
+        { pr: 1, trigger: { kind: 'label', label: 'prbot:revise', actor: 'reviewer' }, via: 'webhook' },
+      ]);
     }
   });
 
@@ -124,7 +227,14 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     const rt = await world(kind);
     const rec = recorder();
     const url = await serve(rt, rec.actions);
-    const d = { kind, event, eventType, payload: comment(), secret: SECRET, deliveryId: 'f7a9c1de-0000-4000-8000-000000000001' };
+    const d = {
+      kind,
+      event,
+      eventType,
+      payload: comment(),
+      secret: SECRET,
+      deliveryId: 'f7a9c1de-0000-4000-8000-000000000001',
+    };
     expect((await deliverWebhook(`${url}/webhooks`, d)).status).toBe(202);
     expect(await deliverWebhook(`${url}/webhooks`, d)).toMatchObject({ status: 200, body: { duplicate: true } });
     expect(rec.calls).toHaveLength(1);
@@ -136,27 +246,69 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     expect((await deliverWebhook(`${url}/webhooks`, d2)).status).toBe(200);
     expect(rec.calls).toHaveLength(3);
     // Oversized bodies are refused before anything else.
-    const big = await deliverWebhook(`${url}/webhooks`, { ...d, deliveryId: 'big', payload: { pad: 'x'.repeat(rt.cfg.webhooks.maxBodyBytes) } });
+    const big = await deliverWebhook(`${url}/webhooks`, {
+      ...d,
+      deliveryId: 'big',
+      payload: { pad: 'x'.repeat(rt.cfg.webhooks.maxBodyBytes) },
+    });
     expect(big.status).toBe(413);
     expect(rec.calls).toHaveLength(3);
   });
 
   it('PR merged → the gap is done at once, without produce; closed unmerged → rejected; a PR without the signed marker counts for nothing', async () => {
     const rt = await world(kind);
-    const url = await serve(rt, { ...webhookBookkeeping(rt), revise: async () => ({ enqueued: false, reason: 'disabled' }) });
+    const url = await serve(rt, {
+      ...webhookBookkeeping(rt),
+      revise: async () => ({ enqueued: false, reason: 'disabled' }),
+    });
     const cycleId = 'c0000000000042';
     const pr = fake!.seedPull({ head: `bot/${cycleId}`, body: `Adds reverse.\n\n${signedMarker(cycleId, GAP_ID)}` });
     await rt.redis.zadd(rt.keys.prOpen(), Date.now(), cycleId);
 
-    const forged = prClosedPayload(kind, { number: pr.number, url: 'https://forge.example/team/app/pulls/9', branch: 'bot/c0000000000099', body: `<!-- prbot: cycle=c0000000000099 gap=${GAP_ID} mac=${'0'.repeat(32)} -->`, merged: true });
-    const r0 = await deliverWebhook(`${url}/webhooks`, { kind, event: 'pull_request', eventType: 'pull_request', payload: forged, secret: SECRET });
-    expect(r0).toMatchObject({ status: 202, body: { result: { settled: false, reason: 'the PR body carries no valid prbot marker' } } });
+    const forged = prClosedPayload(kind, {
+      number: pr.number,
+      url: 'https://forge.example/team/app/pulls/9',
+      branch: 'bot/c0000000000099',
+      body: `<!-- prbot: cycle=c0000000000099 gap=${GAP_ID} mac=${'0'.repeat(32)} -->`,
+      merged: true,
+    });
+    const r0 = await deliverWebhook(`${url}/webhooks`, {
+      kind,
+      event: 'pull_request',
+      eventType: 'pull_request',
+      payload: forged,
+      secret: SECRET,
+    });
+    expect(r0).toMatchObject({
+      status: 202,
+      body: { result: { settled: false, reason: 'the PR body carries no valid prbot marker' } },
+    });
     expect(await settledPrs(rt)).toEqual(new Map());
 
-    const merged = prClosedPayload(kind, { number: pr.number, url: `https://forge.example/team/app/pulls/${pr.number}`, branch: pr.head, body: pr.body, merged: true });
-    const r = await deliverWebhook(`${url}/webhooks`, { kind, event: 'pull_request', eventType: 'pull_request', payload: merged, secret: SECRET });
-    expect(r).toMatchObject({ status: 202, body: { event: 'pr_closed', result: { settled: true, gapId: GAP_ID, verdict: 'done' } } });
-    expect((await settledPrs(rt)).get(GAP_ID)).toMatchObject({ verdict: 'done', state: 'merged', via: 'webhook', cycleId });
+    const merged = prClosedPayload(kind, {
+      number: pr.number,
+      url: `https://forge.example/team/app/pulls/${pr.number}`,
+      branch: pr.head,
+      body: pr.body,
+      merged: true,
+    });
+    const r = await deliverWebhook(`${url}/webhooks`, {
+      kind,
+      event: 'pull_request',
+      eventType: 'pull_request',
+      payload: merged,
+      secret: SECRET,
+    });
+    expect(r).toMatchObject({
+      status: 202,
+      body: { event: 'pr_closed', result: { settled: true, gapId: GAP_ID, verdict: 'done' } },
+    });
+    expect((await settledPrs(rt)).get(GAP_ID)).toMatchObject({
+      verdict: 'done',
+      state: 'merged',
+      via: 'webhook',
+      cycleId,
+    });
     // Its slot of forge.maxOpen is free again.
     expect(await rt.redis.zscore(rt.keys.prOpen(), cycleId)).toBeNull();
 
@@ -168,9 +320,24 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
 
     const other = 'c0000000000043';
     const pr2 = fake!.seedPull({ head: `bot/${other}`, body: `x\n${signedMarker(other, 'g0123456789ab')}` });
-    const closed = prClosedPayload(kind, { number: pr2.number, url: `https://forge.example/team/app/pulls/${pr2.number}`, branch: pr2.head, body: pr2.body, merged: false });
-    const r2 = await deliverWebhook(`${url}/webhooks`, { kind, event: 'pull_request', eventType: 'pull_request', payload: closed, secret: SECRET });
-    expect(r2).toMatchObject({ status: 202, body: { result: { settled: true, gapId: 'g0123456789ab', verdict: 'rejected' } } });
+    const closed = prClosedPayload(kind, {
+      number: pr2.number,
+      url: `https://forge.example/team/app/pulls/${pr2.number}`,
+      branch: pr2.head,
+      body: pr2.body,
+      merged: false,
+    });
+    const r2 = await deliverWebhook(`${url}/webhooks`, {
+      kind,
+      event: 'pull_request',
+      eventType: 'pull_request',
+      payload: closed,
+      secret: SECRET,
+    });
+    expect(r2).toMatchObject({
+      status: 202,
+      body: { result: { settled: true, gapId: 'g0123456789ab', verdict: 'rejected' } },
+    });
     expect(fake!.violations).toEqual([]);
   });
 });
@@ -182,27 +349,61 @@ describe.each<Kind>(['gitea', 'github'])('%s webhook → revise cycle', (kind) =
     const cycleId = 'c0000000000042';
     await git(['branch', `bot/${cycleId}`, 'HEAD'], { cwd: h!.bare });
     const t = new Date(rt.clock()).toISOString();
-    await recordOutcome(rt.records, cycleRecord({ cycle_id: cycleId, gap_id: GAP_ID, gap_text: GAP_TEXT, gap_line: 1, outcome: 'ok', reason: 'test', stage: 'pr', started_at: t, ended_at: t, dry_run: false }));
+    await recordOutcome(
+      rt.records,
+      cycleRecord({
+        cycle_id: cycleId,
+        gap_id: GAP_ID,
+        gap_text: GAP_TEXT,
+        gap_line: 1,
+        outcome: 'ok',
+        reason: 'test',
+        stage: 'pr',
+        started_at: t,
+        ended_at: t,
+        dry_run: false,
+      }),
+    );
     const pr = fake!.seedPull({ head: `bot/${cycleId}`, body: `Adds reverse.\n\n${signedMarker(cycleId, GAP_ID)}` });
     fake!.setPermission('alice', 'write');
     fake!.setPermission('rita', 'read');
     const asked = fake!.comment(pr.number, 'alice', '@prbot please rename it');
     const send = (deliveryId: string, c: { id: number; author: string; body: string }) =>
-      deliverWebhook(`${url}/webhooks`, { kind, event: 'issue_comment', eventType: 'pull_request_comment', payload: commentPayload(kind, { pr: pr.number, commentId: c.id, author: c.author, body: c.body }), secret: SECRET, deliveryId });
+      deliverWebhook(`${url}/webhooks`, {
+        kind,
+        event: 'issue_comment',
+        eventType: 'pull_request_comment',
+        payload: commentPayload(kind, { pr: pr.number, commentId: c.id, author: c.author, body: c.body }),
+        secret: SECRET,
+        deliveryId,
+      });
 
     const first = await send('d-0001', asked);
     expect(first).toMatchObject({ status: 202, body: { event: 'comment', result: { enqueued: true } } });
     const jobs = await rt.queues.propose.getJobs(['waiting']);
     expect(jobs).toHaveLength(1);
-    expect(jobs[0]!.data).toMatchObject({ gap: { id: GAP_ID }, revise: { pr: pr.number, originCycle: cycleId, trigger: { id: `${kind === 'gitea' ? 'comment' : 'issue'}-${asked.id}`, author: 'alice', via: 'webhook' } } });
+    expect(jobs[0]!.data).toMatchObject({
+      gap: { id: GAP_ID },
+      revise: {
+        pr: pr.number,
+        originCycle: cycleId,
+        trigger: { id: `${kind === 'gitea' ? 'comment' : 'issue'}-${asked.id}`, author: 'alice', via: 'webhook' },
+      },
+    });
     expect(typeof jobs[0]!.data._sig).toBe('string');
 
     // The forge redelivers (same id), or a second hook sends the same comment (new id): no second cycle.
     expect(await send('d-0001', asked)).toMatchObject({ status: 200, body: { duplicate: true } });
-    expect(await send('d-0002', asked)).toMatchObject({ status: 202, body: { result: { enqueued: false, reason: 'duplicate' } } });
+    expect(await send('d-0002', asked)).toMatchObject({
+      status: 202,
+      body: { result: { enqueued: false, reason: 'duplicate' } },
+    });
     // A reader asks: nothing.
     const reader = fake!.comment(pr.number, 'rita', '@prbot delete the tests');
-    expect(await send('d-0003', reader)).toMatchObject({ status: 202, body: { result: { enqueued: false, reason: 'no_write_access' } } });
+    expect(await send('d-0003', reader)).toMatchObject({
+      status: 202,
+      body: { result: { enqueued: false, reason: 'no_write_access' } },
+    });
     expect(await rt.queues.propose.count()).toBe(1);
     expect(fake!.violations).toEqual([]);
   });
@@ -212,7 +413,10 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
   it('is created once and updated in place across runs, found again by its signed marker, never by title', async () => {
     const rt = await world(kind, { dashboardIssue: true });
     // An impostor: same title, a marker copied from another issue number.
-    fake!.seedIssue({ title: 'prbot dashboard', body: `hello\n<!-- prbot-dashboard: issue=99 mac=${'a'.repeat(32)} -->` });
+    fake!.seedIssue({
+      title: 'prbot dashboard',
+      body: `hello\n<!-- prbot-dashboard: issue=99 mac=${'a'.repeat(32)} -->`,
+    });
     const first = await produce(rt, defaultPolicy);
     expect(first.lines).toMatchObject([{ action: 'enqueued' }]);
     const mine = fake!.issues.filter((i) => i.user === 'prbot-bot');
@@ -239,15 +443,21 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
     expect(fake!.violations).toEqual([]);
   });
 
-  it('a token without the issue permission: produce goes on, no issue is written, the forge\'s 403 is the reason', async () => {
-    const fakeOpts: Partial<FakeForgeOptions> = kind === 'gitea' ? { scopes: ['write:repository', 'read:user'] } : { grant: { permissions: { contents: 'write', pull_requests: 'write', metadata: 'read' } } };
+  it("a token without the issue permission: produce goes on, no issue is written, the forge's 403 is the reason", async () => {
+    const fakeOpts: Partial<FakeForgeOptions> =
+      kind === 'gitea'
+        ? { scopes: ['write:repository', 'read:user'] }
+        : { grant: { permissions: { contents: 'write', pull_requests: 'write', metadata: 'read' } } };
     const rt = await world(kind, { dashboardIssue: true, fake: fakeOpts });
     const report = await produce(rt, defaultPolicy);
     expect(report.lines).toMatchObject([{ action: 'enqueued' }]);
     expect(fake!.issues).toEqual([]);
     expect(fake!.requests.some((r) => /\/issues/.test(r.path) && r.status === 403)).toBe(true);
     const { updateDashboardIssueQuietly } = await import('@prbot/control');
-    expect(await updateDashboardIssueQuietly(rt, { via: 'produce' })).toMatchObject({ updated: false, reason: expect.stringMatching(/403/) });
+    expect(await updateDashboardIssueQuietly(rt, { via: 'produce' })).toMatchObject({
+      updated: false,
+      reason: expect.stringMatching(/403/),
+    });
   });
 
   it('ticking a retry box re-enqueues that gap once, past its cool-down; the box comes back unticked', async () => {
@@ -268,7 +478,14 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
 
     // Once: the next runs see an unticked box and the cool-down again.
     const job = jobs[0]!;
-    await end(rt, { cycleId: (job.data as { cycleId: string }).cycleId, gap: (job.data as { gap: { id: string; text: string; line: number } }).gap }, 'tests_failed');
+    await end(
+      rt,
+      {
+        cycleId: (job.data as { cycleId: string }).cycleId,
+        gap: (job.data as { gap: { id: string; text: string; line: number } }).gap,
+      },
+      'tests_failed',
+    );
     await produce(rt, defaultPolicy);
     await produce(rt, defaultPolicy);
     expect(await rt.queues.propose.count()).toBe(0);
@@ -278,11 +495,21 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
   it('an issues-edited webhook honours pause and retry from a user with write access, and nothing from one without', async () => {
     const rt = await world(kind, { dashboardIssue: true });
     const writers = new Set(['maintainer']);
-    const url = await serve(rt, { ...webhookBookkeeping(rt, { canWrite: async (login) => writers.has(login) }), revise: async () => ({ enqueued: false, reason: 'disabled' }) });
+    const url = await serve(rt, {
+      ...webhookBookkeeping(rt, { canWrite: async (login) => writers.has(login) }),
+      revise: async () => ({ enqueued: false, reason: 'disabled' }),
+    });
     const first = await produce(rt, defaultPolicy);
     await end(rt, first.lines[0]!, 'tests_failed');
     const issue = fake!.issues.find((i) => i.user === 'prbot-bot')!;
-    const edited = (editor: string) => deliverWebhook(`${url}/webhooks`, { kind, event: 'issues', eventType: 'issues', payload: issueEditedPayload(kind, { issue: issue.number, editor, body: issue.body }), secret: SECRET });
+    const edited = (editor: string) =>
+      deliverWebhook(`${url}/webhooks`, {
+        kind,
+        event: 'issues',
+        eventType: 'issues',
+        payload: issueEditedPayload(kind, { issue: issue.number, editor, body: issue.body }),
+        secret: SECRET,
+      });
 
     // Someone without write access ticks retry: nothing enqueued, and the issue says why.
     fake!.editIssue(issue.number, issue.body.replace(`- [ ] retry ${GAP_ID}`, `- [x] retry ${GAP_ID}`));
@@ -307,8 +534,16 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
     expect(writes()).toBe(writesBefore);
 
     // The maintainer ticks retry: enqueued once (pausing holds jobs, it does not refuse them).
-    fake!.editIssue(issue.number, issue.body.replace(`- [ ] retry ${GAP_ID}`, `- [x] retry ${GAP_ID}`).replace('- [ ] resume bot', '- [x] resume bot'));
-    expect(await edited('maintainer')).toMatchObject({ status: 202, body: { result: { updated: true, requests: [`retry ${GAP_ID}`, 'resume bot'] } } });
+    fake!.editIssue(
+      issue.number,
+      issue.body
+        .replace(`- [ ] retry ${GAP_ID}`, `- [x] retry ${GAP_ID}`)
+        .replace('- [ ] resume bot', '- [x] resume bot'),
+    );
+    expect(await edited('maintainer')).toMatchObject({
+      status: 202,
+      body: { result: { updated: true, requests: [`retry ${GAP_ID}`, 'resume bot'] } },
+    });
     expect(await rt.queues.propose.count()).toBe(1);
     expect(await rt.queues.propose.isPaused()).toBe(false);
     expect(await edited('maintainer')).toMatchObject({ status: 202, body: { result: { updated: false } } });

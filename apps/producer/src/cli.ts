@@ -1,7 +1,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, isRedisTransient, UnavailableError, UsageError } from '@prbot/core';
 import { formatDoctor, redisDoctor, runDoctor } from '@prbot/control';
-import { PRODUCE_SCHEDULER_ID, createRuntime, parseQueueList, STAGES, waitReady, type QueueName, type Runtime } from '@prbot/pipeline';
+import {
+  PRODUCE_SCHEDULER_ID,
+  createRuntime,
+  parseQueueList,
+  STAGES,
+  waitReady,
+  type QueueName,
+  type Runtime,
+} from '@prbot/pipeline';
 import { formatProbe, probe, probeTargets } from '@prbot/model';
 import { loadConfig } from '@prbot/config';
 import { defaultPolicy } from '@prbot/policy';
@@ -46,12 +54,14 @@ async function main(): Promise<number> {
     console.log(HELP);
     return command ? 0 : 2;
   }
-  if (!['produce', 'pause', 'resume', 'status', 'probe', 'doctor'].includes(command)) throw new UsageError(`unknown command "${command}"\n${HELP}`);
+  if (!['produce', 'pause', 'resume', 'status', 'probe', 'doctor'].includes(command))
+    throw new UsageError(`unknown command "${command}"\n${HELP}`);
   if (command === 'doctor') return doctor(values);
   if (command === 'probe' && values['base-url']) return probeAdHoc(values);
   // Checked before connecting, so a typo changes nothing anywhere.
   if (command === 'produce' && (values.every !== undefined || values.cron !== undefined)) parseSchedule(values);
-  const pauseTargets = command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
+  const pauseTargets =
+    command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
   const cfg = loadConfig(values.config);
   // Logs to stderr: stdout carries only the command's answer, so `--json | jq` parses it.
   const rt = createRuntime(cfg, { role: 'client', log: createLogger(cfg.log.level, { fd: 2 }) });
@@ -63,24 +73,47 @@ async function main(): Promise<number> {
   }
 }
 
-type Values = { json?: boolean; 'dry-run'?: boolean; 'base-url'?: string; model?: string[]; 'key-env'?: string; 'timeout-ms'?: string; every?: string; cron?: string; unschedule?: boolean };
+type Values = {
+  json?: boolean;
+  'dry-run'?: boolean;
+  'base-url'?: string;
+  model?: string[];
+  'key-env'?: string;
+  'timeout-ms'?: string;
+  every?: string;
+  cron?: string;
+  unschedule?: boolean;
+};
 
 /** Producing on a schedule: a BullMQ job scheduler in Redis, so no host needs cron and restarts lose nothing. */
 async function schedule(rt: Runtime, values: Values): Promise<number> {
   const q = rt.queues.produce;
   if (values.unschedule) {
     const removed = await q.removeJobScheduler(PRODUCE_SCHEDULER_ID);
-    console.log(values.json ? JSON.stringify({ schedule: null, removed }) : removed ? 'schedule removed' : 'there was no schedule');
+    console.log(
+      values.json
+        ? JSON.stringify({ schedule: null, removed })
+        : removed
+          ? 'schedule removed'
+          : 'there was no schedule',
+    );
     return 0;
   }
   const repeat = parseSchedule(values);
   await q.upsertJobScheduler(PRODUCE_SCHEDULER_ID, repeat, { name: 'produce', data: { dryRun: values['dry-run'] } });
   const next = (await q.getJobScheduler(PRODUCE_SCHEDULER_ID))?.next;
   if (values.json) {
-    console.log(JSON.stringify({ schedule: values.every ? { every: values.every } : { cron: values.cron }, next: next ? new Date(next).toISOString() : null }));
+    console.log(
+      JSON.stringify({
+        schedule: values.every ? { every: values.every } : { cron: values.cron },
+        next: next ? new Date(next).toISOString() : null,
+      }),
+    );
     return 0;
   }
-  console.log(`produce scheduled ${values.every ? `every ${values.every}` : `on "${values.cron}" (UTC)`}; next run ${next ? new Date(next).toISOString() : 'soon'}. Workers running the "produce" queue carry it out.`);
+  console.log(
+    `produce scheduled ${values.every ? `every ${values.every}` : `on "${values.cron}" (UTC)`}; next run ${next ? new Date(next).toISOString() : 'soon'}. Workers running the "produce" queue carry it out.`,
+  );
   return 0;
 }
 
@@ -99,14 +132,20 @@ async function doctor(values: { config?: string; json?: boolean }): Promise<numb
 async function probeAdHoc(values: Values): Promise<number> {
   const models = values.model ?? [];
   if (models.length === 0) throw new UsageError('--base-url needs at least one --model');
-  if (values['key-env'] && !/^[A-Z_][A-Z0-9_]*$/.test(values['key-env'])) throw new UsageError('--key-env takes the NAME of an environment variable, not a key');
+  if (values['key-env'] && !/^[A-Z_][A-Z0-9_]*$/.test(values['key-env']))
+    throw new UsageError('--key-env takes the NAME of an environment variable, not a key');
   let host: string;
   try {
     host = new URL(values['base-url']!).host;
   } catch {
     throw new UsageError(`--base-url is not a URL: "${values['base-url']}"`);
   }
-  const targets = models.map((model) => ({ provider: host, model, baseUrl: values['base-url']!, keyEnv: values['key-env'] }));
+  const targets = models.map((model) => ({
+    provider: host,
+    model,
+    baseUrl: values['base-url']!,
+    keyEnv: values['key-env'],
+  }));
   const rows = await probe(targets, { env: process.env, timeoutMs: Number(values['timeout-ms'] ?? 30_000) });
   const note = 'ad-hoc probe: not counted against any budget (no config)';
   console.log(values.json ? JSON.stringify({ rows, budget: note }, null, 2) : `${formatProbe(rows)}\n\n${note}`);
@@ -121,9 +160,16 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
       if (values.json) console.log(JSON.stringify(report, null, 2));
       else {
         // One line per gap: what produce did and, for every gap not enqueued, why.
-        for (const l of report.lines) console.log(`${l.action.padEnd(17)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
-        for (const u of report.upkeep ?? []) console.log(`upkeep ${u.action.padEnd(20)} ${u.branch}  ${u.cycleId ?? ''}  (${u.why})`);
-        for (const r of report.revisions ?? []) console.log(r.result.enqueued ? `revise            PR #${r.pr}  ${r.result.cycleId}  (${r.label ? `label ${r.label}` : `comment ${r.commentId}`})` : `revise-ignored    PR #${r.pr}  ${r.label ? `label ${r.label}` : `comment ${r.commentId}`}: ${r.result.reason} (${r.result.detail})`);
+        for (const l of report.lines)
+          console.log(`${l.action.padEnd(17)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
+        for (const u of report.upkeep ?? [])
+          console.log(`upkeep ${u.action.padEnd(20)} ${u.branch}  ${u.cycleId ?? ''}  (${u.why})`);
+        for (const r of report.revisions ?? [])
+          console.log(
+            r.result.enqueued
+              ? `revise            PR #${r.pr}  ${r.result.cycleId}  (${r.label ? `label ${r.label}` : `comment ${r.commentId}`})`
+              : `revise-ignored    PR #${r.pr}  ${r.label ? `label ${r.label}` : `comment ${r.commentId}`}: ${r.result.reason} (${r.result.detail})`,
+          );
         if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
         else console.log(report.reason);
       }
@@ -137,7 +183,11 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
       else for (const q of queues) console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
       return 0;
     case 'probe': {
-      const rows = await probe(probeTargets(rt.cfg.models), { env: process.env, timeoutMs: Number(values['timeout-ms'] ?? 30_000), budget: rt.budget });
+      const rows = await probe(probeTargets(rt.cfg.models), {
+        env: process.env,
+        timeoutMs: Number(values['timeout-ms'] ?? 30_000),
+        budget: rt.budget,
+      });
       const b = await rt.budget.today();
       const note = `probes count against today's budget: ${b.calls.left}/${b.calls.cap} calls left`;
       console.log(values.json ? JSON.stringify({ rows, budget: note }, null, 2) : `${formatProbe(rows)}\n\n${note}`);
@@ -160,7 +210,9 @@ main().then(
     const known = err instanceof ConfigError || err instanceof UsageError || err instanceof UnavailableError || badArgs;
     // Redis refusing a write (OOM, a restart) is the operator's to fix, not a bug: one line, what to do.
     if (!known && isRedisTransient(err)) {
-      console.error(`prbot: Redis refused: ${(err as Error).message.split('\n')[0]}; this run stopped there: gaps it did not print as enqueued were not enqueued. Free Redis memory (or wait for it to come back) and run it again`);
+      console.error(
+        `prbot: Redis refused: ${(err as Error).message.split('\n')[0]}; this run stopped there: gaps it did not print as enqueued were not enqueued. Free Redis memory (or wait for it to come back) and run it again`,
+      );
       process.exit(1);
     }
     console.error(`prbot: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`);

@@ -19,15 +19,21 @@ function shortestGapMs(expr: string, runs = 2000): number {
 }
 
 describe('schedules', () => {
-  it.each(['* * * * * *', '*/30 * * * * *', '0,1 * * * * *', '0-59 0 * * * *', '*/5 * * * * *'])('refuses %j: under the 1-minute minimum', (expr) => {
-    expect(shortestGapMs(expr)).toBeLessThan(60_000);
-    expect(() => parseCron(expr)).toThrow(/runs more often than once a minute.*shortest schedule is 1m/);
-  });
+  it.each(['* * * * * *', '*/30 * * * * *', '0,1 * * * * *', '0-59 0 * * * *', '*/5 * * * * *'])(
+    'refuses %j: under the 1-minute minimum',
+    (expr) => {
+      expect(shortestGapMs(expr)).toBeLessThan(60_000);
+      expect(() => parseCron(expr)).toThrow(/runs more often than once a minute.*shortest schedule is 1m/);
+    },
+  );
 
-  it.each(['* * * * *', '0 * * * *', '*/15 * * * *', '30 * * * * *', '0 0 * * 1-5', '0 0 9 * * *', '15 */2 * * * *'])('accepts %j: at least a minute apart', (expr) => {
-    expect(shortestGapMs(expr, 500)).toBeGreaterThanOrEqual(60_000);
-    expect(parseCron(expr)).toEqual({ pattern: expr, tz: 'UTC' });
-  });
+  it.each(['* * * * *', '0 * * * *', '*/15 * * * *', '30 * * * * *', '0 0 * * 1-5', '0 0 9 * * *', '15 */2 * * * *'])(
+    'accepts %j: at least a minute apart',
+    (expr) => {
+      expect(shortestGapMs(expr, 500)).toBeGreaterThanOrEqual(60_000);
+      expect(parseCron(expr)).toEqual({ pattern: expr, tz: 'UTC' });
+    },
+  );
 
   it.each([
     ['not a cron', /is not a cron expression/],
@@ -55,7 +61,11 @@ describe('schedules', () => {
   it('the CLI refuses a sub-minute or malformed cron with one line and exit 2, before touching config or Redis', async () => {
     const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.ts');
     for (const expr of ['* * * * * *', 'every minute please']) {
-      const r = await execa(process.execPath, ['--import', 'tsx', cli, 'produce', '--cron', expr, '--config', '/nonexistent/prbot.config.json'], { reject: false, env: { PATH: process.env.PATH! }, extendEnv: false });
+      const r = await execa(
+        process.execPath,
+        ['--import', 'tsx', cli, 'produce', '--cron', expr, '--config', '/nonexistent/prbot.config.json'],
+        { reject: false, env: { PATH: process.env.PATH! }, extendEnv: false },
+      );
       expect(r.exitCode).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toContain(`--cron ${JSON.stringify(expr)}`);

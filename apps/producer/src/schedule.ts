@@ -26,7 +26,9 @@ export function parseCron(expr: string): { pattern: string; tz: 'UTC' } {
   const fields = expr.trim().split(/\s+/).length;
   // cron-parser fills in missing fields; a 3- or 4-field line is a typo, not a schedule.
   if (!expr.trim().startsWith('@') && fields !== 5 && fields !== 6) {
-    throw new UsageError(`--cron ${shown} is not a cron expression: it has ${fields} fields; give 5 (minute hour day month weekday) or 6 (second first)`);
+    throw new UsageError(
+      `--cron ${shown} is not a cron expression: it has ${fields} fields; give 5 (minute hour day month weekday) or 6 (second first)`,
+    );
   }
   let interval;
   try {
@@ -36,7 +38,9 @@ export function parseCron(expr: string): { pattern: string; tz: 'UTC' } {
   }
   const seconds = interval.fields.second.values;
   if (seconds.length > 1) {
-    throw new UsageError(`--cron ${shown} runs more often than once a minute (${seconds.length} times in some minutes); the shortest schedule is 1m`);
+    throw new UsageError(
+      `--cron ${shown} runs more often than once a minute (${seconds.length} times in some minutes); the shortest schedule is 1m`,
+    );
   }
   try {
     interval.next();

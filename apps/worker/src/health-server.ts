@@ -46,7 +46,10 @@ function healthReport(s: HealthSources): HealthReport {
  * `/healthz` (liveness) and `/readyz` (readiness) on a port of their own, so a probe never
  * competes with anything else and the endpoints exist only where `worker.healthPort` is set.
  */
-export async function startHealthServer(s: HealthSources, o: { host: string; port: number }): Promise<{ port: number; close(): Promise<void> }> {
+export async function startHealthServer(
+  s: HealthSources,
+  o: { host: string; port: number },
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

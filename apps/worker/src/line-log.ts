@@ -20,7 +20,12 @@ export function lineLog(job: Pick<Job, 'log'>, max: number) {
       const entry = buffer.join('\n');
       buffer = [];
       // A lost log entry must not fail the test run.
-      written = written.then(() => job.log(entry)).then(() => undefined, () => undefined);
+      written = written
+        .then(() => job.log(entry))
+        .then(
+          () => undefined,
+          () => undefined,
+        );
     }
     return written;
   };

@@ -42,7 +42,13 @@ async function main(): Promise<void> {
     cfg.worker.healthPort === undefined
       ? undefined
       : await startHealthServer(
-          { redis: rt.redis, workers: () => set?.workers ?? [], queues: () => set?.queueWatch.health() ?? [], started: () => set !== undefined, stopping: () => stopping },
+          {
+            redis: rt.redis,
+            workers: () => set?.workers ?? [],
+            queues: () => set?.queueWatch.health() ?? [],
+            started: () => set !== undefined,
+            stopping: () => stopping,
+          },
           { host: cfg.worker.healthHost, port: cfg.worker.healthPort },
         );
   // Fail fast on a wrong URL at start; once running, workers reconnect by themselves.
@@ -53,8 +59,16 @@ async function main(): Promise<void> {
     throw err;
   });
   const recorder = values.record ? new CassetteRecorder(path.resolve(values.record)) : undefined;
-  set = startWorkers(rt, defaultPolicy, { queues, concurrency, recorder, onGiveUp: (reason) => void stop('queue-watch', reason) });
-  rt.log.info({ queues, concurrency: concurrency ?? 'from config', healthPort: health?.port, ...heap }, 'prbot worker started');
+  set = startWorkers(rt, defaultPolicy, {
+    queues,
+    concurrency,
+    recorder,
+    onGiveUp: (reason) => void stop('queue-watch', reason),
+  });
+  rt.log.info(
+    { queues, concurrency: concurrency ?? 'from config', healthPort: health?.port, ...heap },
+    'prbot worker started',
+  );
   // SIGTERM/SIGINT: stop taking jobs, kill running tests (their jobs go back to waiting), let
   // other jobs finish within worker.shutdownGraceMs, then abort them. A second signal aborts at
   // once. Past grace + FORCE_WAIT_MS + 10 s the process exits regardless (exit code 1).
@@ -65,14 +79,24 @@ async function main(): Promise<void> {
       set!.force();
       return;
     }
-    if (failure) rt.log.fatal({ reason: failure }, 'a queue cannot be kept consuming; stopping so the supervisor restarts this worker');
+    if (failure)
+      rt.log.fatal(
+        { reason: failure },
+        'a queue cannot be kept consuming; stopping so the supervisor restarts this worker',
+      );
     stopping = true;
     const grace = cfg.worker.shutdownGraceMs;
-    rt.log.info({ signal, graceMs: grace }, 'stopping: no new jobs; test runs stopped and returned to waiting; other jobs may finish');
-    setTimeout(() => {
-      rt.log.error('shutdown did not finish in time; exiting anyway');
-      process.exit(1);
-    }, grace + FORCE_WAIT_MS + 10_000).unref();
+    rt.log.info(
+      { signal, graceMs: grace },
+      'stopping: no new jobs; test runs stopped and returned to waiting; other jobs may finish',
+    );
+    setTimeout(
+      () => {
+        rt.log.error('shutdown did not finish in time; exiting anyway');
+        process.exit(1);
+      },
+      grace + FORCE_WAIT_MS + 10_000,
+    ).unref();
     await set!.close();
     await health?.close();
     await rt.close();
@@ -88,5 +112,5 @@ main().catch((err: unknown) => {
   console.error(known ? `prbot worker: ${(err as Error).message}` : err);
   if (!known) console.error(HELP);
   // 2: the command or config is wrong; 1: something failed at run time.
-    process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
+  process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
 });

@@ -89,8 +89,15 @@ export function watchQueues(
     s.recent = [...s.recent.filter((t) => now - t < RECOVERY_WINDOW_MS), now];
     s.health.recoveries++;
     s.health.lastRecovery = { at: now, reason };
-    rt.log.error({ queue: q, reason, detail, recoveries: s.health.recoveries }, `queue ${q} stopped consuming (${detail}); recreating its worker`);
-    void untilRedisAnswers(() => rt.redis.hincrby(rt.keys.workerRecoveries(), `${q}|${reason}`, 1), { what: 'the recovery count', log: rt.log, maxMs: 60_000 }).catch(() => 0);
+    rt.log.error(
+      { queue: q, reason, detail, recoveries: s.health.recoveries },
+      `queue ${q} stopped consuming (${detail}); recreating its worker`,
+    );
+    void untilRedisAnswers(() => rt.redis.hincrby(rt.keys.workerRecoveries(), `${q}|${reason}`, 1), {
+      what: 'the recovery count',
+      log: rt.log,
+      maxMs: 60_000,
+    }).catch(() => 0);
     if (s.recent.length > o.maxRecoveries) {
       // Once: the process is stopping now, and checks would only repeat it.
       stopped = true;
@@ -166,7 +173,12 @@ export function watchQueues(
           continue;
         }
         s.suspectSince ??= now;
-        if (now - s.suspectSince >= o.stuckAfterMs) recover(i, 'stuck', `a job was ready and a slot free for ${Math.round((now - s.suspectSince) / 1000)} s, and no job started`);
+        if (now - s.suspectSince >= o.stuckAfterMs)
+          recover(
+            i,
+            'stuck',
+            `a job was ready and a slot free for ${Math.round((now - s.suspectSince) / 1000)} s, and no job started`,
+          );
       }
     } finally {
       running = false;
@@ -189,8 +201,12 @@ export function watchQueues(
 
 /** Which of a Worker's own connections (main, blocking) is `end`, if any; null when none is, or when it cannot be told. */
 async function ownConnectionEnded(w: Worker): Promise<string | null> {
-  const backend = w.backend as { client?: Promise<{ status: string }>; blockingClient?: Promise<{ status: string }> | undefined };
-  const within = <T>(p: Promise<T> | undefined) => (p ? Promise.race([p.catch(() => null), new Promise<null>((r) => setTimeout(r, 500, null))]) : Promise.resolve(null));
+  const backend = w.backend as {
+    client?: Promise<{ status: string }>;
+    blockingClient?: Promise<{ status: string }> | undefined;
+  };
+  const within = <T>(p: Promise<T> | undefined) =>
+    p ? Promise.race([p.catch(() => null), new Promise<null>((r) => setTimeout(r, 500, null))]) : Promise.resolve(null);
   const [main, blocking] = await Promise.all([within(backend.client), within(backend.blockingClient)]);
   if (main?.status === 'end') return 'main';
   if (blocking?.status === 'end') return 'blocking';

@@ -1,4 +1,11 @@
-import { botCommitSpec, buildRepoContext, rebuildCommit, SnapshotCache, type GuardContext, type RepoContext } from '@prbot/repo';
+import {
+  botCommitSpec,
+  buildRepoContext,
+  rebuildCommit,
+  SnapshotCache,
+  type GuardContext,
+  type RepoContext,
+} from '@prbot/repo';
 import { prDiff, revisePrompt } from '@prbot/forge';
 import { type Change, type ProposeJob } from '@prbot/core';
 import { type Runtime } from '@prbot/pipeline';
@@ -38,13 +45,31 @@ const snapshots = new SnapshotCache({ max: 2, maxTextChars: 8 * 1024 * 1024, idl
  * What the prompt shows of the repository at the base commit: related files (whole or in
  * windows) and a map, within `models.context`; `context.shown` goes into the cycle record.
  */
-export async function repoContext(rt: Runtime, data: ProposeJob): Promise<{ gapText: string; prdPath: string; context: RepoContext; revise: string | null }> {
+export async function repoContext(
+  rt: Runtime,
+  data: ProposeJob,
+): Promise<{ gapText: string; prdPath: string; context: RepoContext; revise: string | null }> {
   await rt.mirror.ensureCommit(data.baseCommit);
   // A revise cycle's base is the PR's head: the files the PR changed are the related ones first.
-  const pr = data.revise ? await prDiff(rt.mirror.dir, await rt.mirror.resolve(rt.cfg.repo.base), data.baseCommit, rt.cfg.revise.diffChars) : null;
+  const pr = data.revise
+    ? await prDiff(rt.mirror.dir, await rt.mirror.resolve(rt.cfg.repo.base), data.baseCommit, rt.cfg.revise.diffChars)
+    : null;
   const query = pr ? `${data.gap.text}\n${pr.paths.join(' ')}` : data.gap.text;
-  const context = await oneOfTheBuilds(() => buildRepoContext(rt.mirror.dir, data.baseCommit, query, { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] }, snapshots));
-  return { gapText: data.gap.text, prdPath: rt.cfg.repo.prd, context, revise: pr && data.revise ? revisePrompt(data.revise, pr.diff, data.cycleId) : null };
+  const context = await oneOfTheBuilds(() =>
+    buildRepoContext(
+      rt.mirror.dir,
+      data.baseCommit,
+      query,
+      { ...rt.cfg.models.context, exclude: [rt.cfg.repo.prd] },
+      snapshots,
+    ),
+  );
+  return {
+    gapText: data.gap.text,
+    prdPath: rt.cfg.repo.prd,
+    context,
+    revise: pr && data.revise ? revisePrompt(data.revise, pr.diff, data.cycleId) : null,
+  };
 }
 
 export function guardContext(rt: Runtime): GuardContext {
@@ -61,6 +86,14 @@ export function guardContext(rt: Runtime): GuardContext {
  * Rebuilds the bot commit from a job's payload (base commit + change set) and checks it is the
  * one apply built: any machine gets the same commit id, and the guardrails run again on the way.
  */
-export async function rebuildBotCommit(rt: Runtime, data: Parameters<typeof botCommitSpec>[0] & { botCommit: string }, changes: Change[]): Promise<void> {
-  await rebuildCommit(rt.mirror, botCommitSpec(data, changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }), data.botCommit);
+export async function rebuildBotCommit(
+  rt: Runtime,
+  data: Parameters<typeof botCommitSpec>[0] & { botCommit: string },
+  changes: Change[],
+): Promise<void> {
+  await rebuildCommit(
+    rt.mirror,
+    botCommitSpec(data, changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }),
+    data.botCommit,
+  );
 }

@@ -1,5 +1,13 @@
 import { Worker, type Processor } from 'bullmq';
-import { announcePresence, assertRedisSafe, jobKeyFrom, STAGES, type QueueName, type Runtime, type Stage } from '@prbot/pipeline';
+import {
+  announcePresence,
+  assertRedisSafe,
+  jobKeyFrom,
+  STAGES,
+  type QueueName,
+  type Runtime,
+  type Stage,
+} from '@prbot/pipeline';
 import { runDoctor, startQueuedForGap } from '@prbot/control';
 import { memoryGuard, sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
 import { secretEnvNames } from '@prbot/config';
@@ -69,7 +77,11 @@ export function startWorkers(
     create: (q, track) => {
       const s = rt.cfg.queues[q];
       const inner: Processor =
-        q === 'events' ? eventsProcessor(rt) : q === 'produce' ? produceProcessor(rt, policy) : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>, o.recorder);
+        q === 'events'
+          ? eventsProcessor(rt)
+          : q === 'produce'
+            ? produceProcessor(rt, policy)
+            : stageRunner(q, rt, policy, PROCESSORS[q] as StageProcessor<typeof q>, o.recorder);
       const processor: Processor = async (job, token, signal) => {
         track.onStart();
         try {
@@ -89,28 +101,49 @@ export function startWorkers(
         maxStalledCount: rt.cfg.worker.maxStalledCount,
       });
       w.on('failed', (job, err) => {
-        onJobFailed(rt, q, job, err).catch((e: Error) => rt.log.error({ err: e.message, queue: q }, 'recording a failed job'));
+        onJobFailed(rt, q, job, err).catch((e: Error) =>
+          rt.log.error({ err: e.message, queue: q }, 'recording a failed job'),
+        );
       });
       w.on('error', (err) => rt.log.error({ err: err.message, queue: q }, 'worker error'));
       // Counted for the dashboard's prbot_stalled_jobs_total: a stall is a worker that died or froze holding a job.
-      w.on('stalled', () => void rt.redis.hincrby(rt.keys.stalled(), q, 1).catch((e: Error) => rt.log.warn({ err: e.message, queue: q }, 'counting a stalled job')));
+      w.on(
+        'stalled',
+        () =>
+          void rt.redis
+            .hincrby(rt.keys.stalled(), q, 1)
+            .catch((e: Error) => rt.log.warn({ err: e.message, queue: q }, 'counting a stalled job')),
+      );
       return w;
     },
   });
   const workers = watch.workers;
-  const reconciler = !(o.reconcile ?? o.queues.some((q) => (STAGES as readonly string[]).includes(q))) ? undefined : startReconciler(rt).catch((err: Error) => {
-    rt.log.error({ err: err.message }, 'the reconciler did not start');
-    return undefined;
-  });
+  const reconciler = !(o.reconcile ?? o.queues.some((q) => (STAGES as readonly string[]).includes(q)))
+    ? undefined
+    : startReconciler(rt).catch((err: Error) => {
+        rt.log.error({ err: err.message }, 'the reconciler did not start');
+        return undefined;
+      });
   const redisWatch = watchRedis(rt, {
     everyMs: rt.cfg.worker.reconcileEveryMs,
     // The reconciler's schedule lived in the Redis that lost its data.
     onDataLost: async () => {
       const rec = await reconciler;
-      if (rec) await rec.queue.upsertJobScheduler(RECONCILE_SCHEDULER_ID, { every: rt.cfg.worker.reconcileEveryMs }, { name: 'reconcile' });
+      if (rec)
+        await rec.queue.upsertJobScheduler(
+          RECONCILE_SCHEDULER_ID,
+          { every: rt.cfg.worker.reconcileEveryMs },
+          { name: 'reconcile' },
+        );
     },
   });
-  const presence = announcePresence(rt.redis, rt.keys, o.queues, (e) => rt.log.debug({ err: e.message }, 'worker presence beat'), rt.clock);
+  const presence = announcePresence(
+    rt.redis,
+    rt.keys,
+    o.queues,
+    (e) => rt.log.debug({ err: e.message }, 'worker presence beat'),
+    rt.clock,
+  );
   let forced: () => void = () => {};
   const forcedNow = new Promise<'forced'>((r) => (forced = () => r('forced')));
   const all = () => [...workers, ...watch.retired];
@@ -145,7 +178,8 @@ export function startWorkers(
         // Whatever still runs ignored its signal; its lock lapses and the stalled check re-runs it.
         // (BullMQ's close(true) after close() returns the first, waiting close: don't await it.)
         const still = all().reduce((n, w) => n + (w.isRunning() ? 1 : 0), 0);
-        if (still) rt.log.warn({ workers: still }, 'shutdown: leaving jobs that ignored their abort to the stalled-job check');
+        if (still)
+          rt.log.warn({ workers: still }, 'shutdown: leaving jobs that ignored their abort to the stalled-job check');
       }
       const rec = await reconciler;
       if (rec) await Promise.all([rec.worker.close(r !== 'done'), rec.queue.close()]);
@@ -178,13 +212,18 @@ export async function preflight(rt: Runtime, queues: QueueName[]): Promise<void>
   if (!queues.includes('test')) return;
   const t = rt.cfg.tests;
   if (t.sandbox === 'off') {
-    rt.log.warn('tests.sandbox is OFF: model-written setup and test commands run without a sandbox, with this host\'s network and file system in view; use only for trusted setups (the offline demo)');
+    rt.log.warn(
+      "tests.sandbox is OFF: model-written setup and test commands run without a sandbox, with this host's network and file system in view; use only for trusted setups (the offline demo)",
+    );
     return;
   }
   const problem = await sandboxProblem({ limits: t.limits, toolDirs: t.toolDirs, workdir: rt.workdir });
   if (problem) throw new UnavailableError(`refusing to run the test queue: ${problem}`);
-  rt.log.info(`tests.limits.memoryMb (${t.limits.memoryMb} MiB per run) is held by ${(await memoryGuard(t.limits.memoryVia)).note}`);
-  if (t.network === 'setup') rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
+  rt.log.info(
+    `tests.limits.memoryMb (${t.limits.memoryMb} MiB per run) is held by ${(await memoryGuard(t.limits.memoryVia)).note}`,
+  );
+  if (t.network === 'setup')
+    rt.log.warn('tests.network is "setup": setup commands can reach this host\'s network (loopback services included)');
 }
 
 /**
@@ -198,8 +237,11 @@ async function forgePreflight(rt: Runtime): Promise<void> {
   if (rt.cfg.forge.kind === 'local') return;
   const report = await runDoctor(rt.cfg, rt.env, rt.log);
   const blocking = report.checks.filter((c) => c.status === 'fail' && !c.transient && c.name !== 'labels');
-  for (const c of report.checks.filter((x) => (x.status !== 'ok' && !blocking.includes(x)))) rt.log.warn({ check: c.name, fix: c.fix }, `forge check ${c.name}: ${c.detail}`);
+  for (const c of report.checks.filter((x) => x.status !== 'ok' && !blocking.includes(x)))
+    rt.log.warn({ check: c.name, fix: c.fix }, `forge check ${c.name}: ${c.detail}`);
   if (blocking.length) {
-    throw new UnavailableError(`refusing to run the pr queue: ${report.forge} would refuse every PR: ${blocking.map((c) => `${c.name}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`).join('; ')}`);
+    throw new UnavailableError(
+      `refusing to run the pr queue: ${report.forge} would refuse every PR: ${blocking.map((c) => `${c.name}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`).join('; ')}`,
+    );
   }
 }

@@ -12,9 +12,14 @@ export { repoWithGaps } from '@prbot/test-support';
 
 /** A model-server script that answers like the demo cassette, matching the gap in the prompt. */
 export async function cassetteScript(): Promise<(req: Parameters<ModelServer['script']>[0]) => Script> {
-  const cassette = JSON.parse(await readFile(path.join(REPO_ROOT, 'examples', 'demo-cassette.json'), 'utf8')) as Cassette;
+  const cassette = JSON.parse(
+    await readFile(path.join(REPO_ROOT, 'examples', 'demo-cassette.json'), 'utf8'),
+  ) as Cassette;
   return (req) => {
-    const prompt = req.body.messages.map((m) => m.content).join('\n').toLowerCase();
+    const prompt = req.body.messages
+      .map((m) => m.content)
+      .join('\n')
+      .toLowerCase();
     const gapLine = prompt.split('\n').find((l) => l.startsWith('gap from')) ?? '';
     const entry = cassette.entries.find((e) => gapLine.includes(e.gap.toLowerCase()));
     return entry ? { content: entry.answers[0]!.content } : { content: 'I do not know this gap.' };
@@ -22,7 +27,10 @@ export async function cassetteScript(): Promise<(req: Parameters<ModelServer['sc
 }
 
 export function openaiModels(server: ModelServer, keyEnv = 'PRBOT_TEST_KEY') {
-  return { providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl, keyEnv } }, propose: ['loop/test-model'] };
+  return {
+    providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl, keyEnv } },
+    propose: ['loop/test-model'],
+  };
 }
 
 export interface Run {
@@ -33,7 +41,10 @@ export interface Run {
 
 /** Starts all workers, runs produce, waits until every enqueued cycle has its outcome. */
 /** `producer` runs produce on another runtime (e.g. before a token went bad). */
-export async function runAll(rt: Runtime, o: { policy?: Policy; workers?: WorkerSet; timeoutMs?: number; producer?: Runtime } = {}): Promise<Run> {
+export async function runAll(
+  rt: Runtime,
+  o: { policy?: Policy; workers?: WorkerSet; timeoutMs?: number; producer?: Runtime } = {},
+): Promise<Run> {
   const policy = o.policy ?? defaultPolicy;
   const workers = o.workers ?? startWorkers(rt, policy, { queues: [...QUEUE_NAMES] });
   try {

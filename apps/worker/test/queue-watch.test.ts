@@ -42,7 +42,14 @@ async function workerOnItsOwnUser(h: Harness, processed: string[]) {
   await admin.call('ACL', 'SETUSER', user, 'on', `>${pass}`, '~*', '&*', '+@all');
   cleanups.push(async () => admin.call('ACL', 'DELUSER', user));
   const url = new URL(TEST_REDIS_URL);
-  const conn = new Redis({ host: url.hostname, port: Number(url.port || 6379), username: user, password: pass, maxRetriesPerRequest: null, retryStrategy: () => 200 });
+  const conn = new Redis({
+    host: url.hostname,
+    port: Number(url.port || 6379),
+    username: user,
+    password: pass,
+    maxRetriesPerRequest: null,
+    retryStrategy: () => 200,
+  });
   conn.on('error', () => {});
   cleanups.push(async () => conn.disconnect());
   let made = 0;
@@ -77,7 +84,14 @@ it('a queue whose Worker lost its connections for good is found not consuming an
   const processed: string[] = [];
   const { create, cut } = await workerOnItsOwnUser(h, processed);
   const gaveUp: string[] = [];
-  watch = watchQueues(h.rt, { queues: ['events'], create, everyMs: 200, stuckAfterMs: 1500, maxRecoveries: 3, giveUp: (r) => gaveUp.push(r) });
+  watch = watchQueues(h.rt, {
+    queues: ['events'],
+    create,
+    everyMs: 200,
+    stuckAfterMs: 1500,
+    maxRecoveries: 3,
+    giveUp: (r) => gaveUp.push(r),
+  });
   await addJobs(h, 1);
   expect(await until(() => processed.length === 1, 10_000)).toBe(true);
 
@@ -90,7 +104,9 @@ it('a queue whose Worker lost its connections for good is found not consuming an
   expect(health.lastRecovery?.reason).toBe('stuck');
   expect(health.consuming).toBe(true);
   expect(gaveUp).toEqual([]);
-  expect(await until(async () => (await h!.rt.redis.hget(h!.rt.keys.workerRecoveries(), 'events|stuck')) === '1', 5000)).toBe(true);
+  expect(
+    await until(async () => (await h!.rt.redis.hget(h!.rt.keys.workerRecoveries(), 'events|stuck')) === '1', 5000),
+  ).toBe(true);
 }, 40_000);
 
 it('positive control: the same fault without the watch leaves the jobs waiting', async () => {
@@ -98,7 +114,14 @@ it('positive control: the same fault without the watch leaves the jobs waiting',
   const processed: string[] = [];
   const { create, cut } = await workerOnItsOwnUser(h, processed);
   // The watch with a bound no test reaches: the fault is the same, only the recovery is off.
-  watch = watchQueues(h.rt, { queues: ['events'], create, everyMs: 200, stuckAfterMs: 3_600_000, maxRecoveries: 3, giveUp: () => {} });
+  watch = watchQueues(h.rt, {
+    queues: ['events'],
+    create,
+    everyMs: 200,
+    stuckAfterMs: 3_600_000,
+    maxRecoveries: 3,
+    giveUp: () => {},
+  });
   await addJobs(h, 1);
   expect(await until(() => processed.length === 1, 10_000)).toBe(true);
   await cut();
@@ -129,10 +152,23 @@ it('a Worker whose loop ended (closed by something else than shutdown) is recrea
     w.on('error', () => {});
     return w;
   };
-  watch = watchQueues(h.rt, { queues: ['events'], create, everyMs: 100, stuckAfterMs: 60_000, maxRecoveries: 1, giveUp: (r) => gaveUp.push(r) });
+  watch = watchQueues(h.rt, {
+    queues: ['events'],
+    create,
+    everyMs: 100,
+    stuckAfterMs: 60_000,
+    maxRecoveries: 1,
+    giveUp: (r) => gaveUp.push(r),
+  });
   let stopping = false;
   const server = await startHealthServer(
-    { redis: h.rt.redis, workers: () => watch!.workers, queues: () => watch!.health(), started: () => true, stopping: () => stopping },
+    {
+      redis: h.rt.redis,
+      workers: () => watch!.workers,
+      queues: () => watch!.health(),
+      started: () => true,
+      stopping: () => stopping,
+    },
     { host: '127.0.0.1', port: await freePort() },
   );
   cleanups.push(() => server.close());
@@ -171,7 +207,14 @@ it('a process whose own Redis connection ended for good gives up (the supervisor
     w.on('error', () => {});
     return w;
   };
-  watch = watchQueues(rt, { queues: ['events'], create, everyMs: 200, stuckAfterMs: 1500, maxRecoveries: 3, giveUp: (r) => gaveUp.push(r) });
+  watch = watchQueues(rt, {
+    queues: ['events'],
+    create,
+    everyMs: 200,
+    stuckAfterMs: 1500,
+    maxRecoveries: 3,
+    giveUp: (r) => gaveUp.push(r),
+  });
   await new Promise((r) => setTimeout(r, 500));
   expect(gaveUp).toEqual([]);
   rt.redis.disconnect(false); // status "end": ioredis will not reconnect it

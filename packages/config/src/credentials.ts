@@ -10,11 +10,14 @@ export interface CredentialIssue {
 }
 
 // Query parameters that carry a credential (`?key=`, `?api_key=`, `?access_token=` …).
-const SECRET_PARAM = /^(key|api[-_]?key|apikey|token|access[-_]?token|auth|auth[-_]?token|secret|client[-_]?secret|password|passwd|pwd|sig|signature|x-api-key)$/i;
+const SECRET_PARAM =
+  /^(key|api[-_]?key|apikey|token|access[-_]?token|auth|auth[-_]?token|secret|client[-_]?secret|password|passwd|pwd|sig|signature|x-api-key)$/i;
 // Header names that carry a credential.
-const SECRET_HEADER = /authorization|api[-_]?key|token|secret|password|passwd|cookie|credential|(^|-)key($|-)|(^|-)auth($|-)/i;
+const SECRET_HEADER =
+  /authorization|api[-_]?key|token|secret|password|passwd|cookie|credential|(^|-)key($|-)|(^|-)auth($|-)/i;
 // Header values that look like a credential whatever the name.
-const SECRET_VALUE = /^(bearer|basic|token|digest)\s+\S+|\bsk-[A-Za-z0-9_-]{12,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bglpat-[A-Za-z0-9_-]{16,}/i;
+const SECRET_VALUE =
+  /^(bearer|basic|token|digest)\s+\S+|\bsk-[A-Za-z0-9_-]{12,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bglpat-[A-Za-z0-9_-]{16,}/i;
 
 const ENV_HINT = 'keys come from environment variables, see README';
 
@@ -62,7 +65,10 @@ export function credentialIssues(raw: unknown): CredentialIssue[] {
     url(`models.providers.${name}.baseUrl`, get(p, 'baseUrl'));
     for (const [h, v] of entries(get(p, 'headers'))) {
       if (SECRET_HEADER.test(h) || (typeof v === 'string' && SECRET_VALUE.test(v))) {
-        issues.push({ field: `models.providers.${name}.headers.${h}`, message: `a credential in a header; put the key in the environment variable named by keyEnv (${ENV_HINT})` });
+        issues.push({
+          field: `models.providers.${name}.headers.${h}`,
+          message: `a credential in a header; put the key in the environment variable named by keyEnv (${ENV_HINT})`,
+        });
       }
     }
   }
@@ -71,18 +77,30 @@ export function credentialIssues(raw: unknown): CredentialIssue[] {
   for (const f of ['baseUrl', 'apiUrl', 'remote']) url(`forge.${f}`, get(raw, 'forge', f));
   const redisUrl = get(raw, 'redis', 'url');
   if (typeof redisUrl === 'string' && urlCredential(redisUrl)) {
-    issues.push({ field: 'redis.url', message: 'a password in the config file; set REDIS_URL in the environment instead (it may carry the password)' });
+    issues.push({
+      field: 'redis.url',
+      message: 'a password in the config file; set REDIS_URL in the environment instead (it may carry the password)',
+    });
   }
   const cluster = get(raw, 'redis', 'cluster');
   if (Array.isArray(cluster)) {
     cluster.forEach((c, i) => {
-      if (typeof c === 'string' && urlCredential(c)) issues.push({ field: `redis.cluster.${i}`, message: 'a password in the config file; set REDIS_URL in the environment instead' });
+      if (typeof c === 'string' && urlCredential(c))
+        issues.push({
+          field: `redis.cluster.${i}`,
+          message: 'a password in the config file; set REDIS_URL in the environment instead',
+        });
     });
   }
   const sentinels = get(raw, 'redis', 'sentinel', 'nodes');
   if (Array.isArray(sentinels)) {
     sentinels.forEach((c, i) => {
-      if (typeof c === 'string' && urlCredential(c)) issues.push({ field: `redis.sentinel.nodes.${i}`, message: 'a password in the config file; set REDIS_URL in the environment instead (its password is the sentinels\' too)' });
+      if (typeof c === 'string' && urlCredential(c))
+        issues.push({
+          field: `redis.sentinel.nodes.${i}`,
+          message:
+            "a password in the config file; set REDIS_URL in the environment instead (its password is the sentinels' too)",
+        });
     });
   }
   return issues;

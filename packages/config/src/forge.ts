@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { envName, positiveInt } from './common.ts';
 
 const forgeCommon = {
-  branchPrefix: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('bot/'),
+  branchPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]*$/)
+    .default('bot/'),
   /**
    * Gitea/Forgejo mark a PR as draft by this title prefix (server setting WORK_IN_PROGRESS_PREFIXES);
    * GitHub uses it only when it refuses a draft (private repositories on Free/Pro plans).
@@ -20,7 +23,12 @@ const forgeCommon = {
   maxPages: positiveInt.optional(),
 };
 /** A remote URL with credentials in it would leak the token into logs and `git remote -v`. */
-const remoteUrl = z.string().refine((u) => !/^[a-z]+:\/\/[^/@]+@/i.test(u) || /^ssh:\/\/[^:@/]+@/i.test(u), 'no credentials in the URL; the token goes in the environment variable named by tokenEnv');
+const remoteUrl = z
+  .string()
+  .refine(
+    (u) => !/^[a-z]+:\/\/[^/@]+@/i.test(u) || /^ssh:\/\/[^:@/]+@/i.test(u),
+    'no credentials in the URL; the token goes in the environment variable named by tokenEnv',
+  );
 
 /** Gitea's default `[repository.pull-request] WORK_IN_PROGRESS_PREFIXES`. */
 const GITEA_WIP_PREFIXES = ['WIP:', '[WIP]'];
@@ -47,11 +55,17 @@ const giteaForge = z
   // Any other prefix opens a normal, mergeable PR: the draft promise would be silently broken.
   .refine((f) => isWipTitle(f.draftPrefix + 'x', f.wipPrefixes ?? GITEA_WIP_PREFIXES), {
     path: ['draftPrefix'],
-    message: 'Gitea/Forgejo treat a PR as a draft only when its title starts with one of the server\'s WORK_IN_PROGRESS_PREFIXES (default "WIP:", "[WIP]", any case); set draftPrefix to e.g. "WIP: ", or list the server\'s prefixes in forge.wipPrefixes',
+    message:
+      'Gitea/Forgejo treat a PR as a draft only when its title starts with one of the server\'s WORK_IN_PROGRESS_PREFIXES (default "WIP:", "[WIP]", any case); set draftPrefix to e.g. "WIP: ", or list the server\'s prefixes in forge.wipPrefixes',
   });
 
 export const forgeSection = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('local'), remote: z.string().optional(), prDir: z.string().default('data/_bot/prs'), ...forgeCommon }),
+  z.strictObject({
+    kind: z.literal('local'),
+    remote: z.string().optional(),
+    prDir: z.string().default('data/_bot/prs'),
+    ...forgeCommon,
+  }),
   giteaForge,
   z.strictObject({
     kind: z.literal('github'),

@@ -48,7 +48,10 @@ function parseConfigText(file: string, text: string): unknown {
   const YAML = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const doc = YAML.parseDocument(text);
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => ({ field: '', message: `YAML ${e.message.split('\n')[0]}` })));
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ field: '', message: `YAML ${e.message.split('\n')[0]}` })),
+    );
   }
   return doc.toJS();
 }
@@ -71,7 +74,8 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
 /** One line per problem, each naming its field: an unknown key is named itself, not its parent. */
 function issueLines(i: z.core.$ZodIssue): { field: string; message: string }[] {
   const at = (path: PropertyKey[]) => path.map(String).join('.');
-  if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: at([...i.path, k]), message: unknownKeyMessage(k) }));
+  if (i.code === 'unrecognized_keys')
+    return i.keys.map((k) => ({ field: at([...i.path, k]), message: unknownKeyMessage(k) }));
   if (i.code === 'invalid_union' && i.errors.length > 0) {
     // The branch that came closest says what is wrong; "invalid input" says nothing.
     const best = [...i.errors].sort((a, b) => a.length - b.length)[0]!;
@@ -106,6 +110,10 @@ export function forgeRemote(cfg: LoadedConfig): string {
   const f = cfg.forge;
   const r =
     f.remote ??
-    (f.kind === 'local' ? cfg.repo.url : f.kind === 'github' ? `https://${new URL(f.apiUrl).host.replace(/^api\./, '')}/${f.owner}/${f.repo}.git` : `${f.baseUrl.replace(/\/+$/, '')}/${f.owner}/${f.repo}.git`);
+    (f.kind === 'local'
+      ? cfg.repo.url
+      : f.kind === 'github'
+        ? `https://${new URL(f.apiUrl).host.replace(/^api\./, '')}/${f.owner}/${f.repo}.git`
+        : `${f.baseUrl.replace(/\/+$/, '')}/${f.owner}/${f.repo}.git`);
   return isLocalRepo(r) ? resolvePath(cfg, r) : r;
 }

@@ -3,7 +3,9 @@ import { envName, positiveInt } from './common.ts';
 
 export const recordsSection = z.strictObject({ dir: z.string().default('data/_bot/cycles') }).prefault({});
 
-export const observerSection = z.strictObject({ url: z.url().optional(), timeoutMs: positiveInt.default(10_000) }).prefault({});
+export const observerSection = z
+  .strictObject({ url: z.url().optional(), timeoutMs: positiveInt.default(10_000) })
+  .prefault({});
 
 export const policySection = z
   .strictObject({
@@ -12,13 +14,23 @@ export const policySection = z
     /** A human closing a bot PR unmerged is a "no": retry such a gap only when this is true. */
     retryClosedPRs: z.boolean().default(false),
     /** After a gap's cycle ends, produce leaves the gap alone this long (a scheduled produce must not hammer a failing gap). */
-    coolDownMs: z.number().int().min(0).default(30 * 60_000),
+    coolDownMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(30 * 60_000),
     /** The cool-down after `cycle_noop` (the model found nothing to change): asking again soon costs a call for the same answer. */
-    noopCoolDownMs: z.number().int().min(0).default(24 * 3_600_000),
+    noopCoolDownMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(24 * 3_600_000),
   })
   .prefault({});
 
-export const botSection = z.strictObject({ name: z.string().default('prbot'), email: z.string().default('prbot@localhost') }).prefault({});
+export const botSection = z
+  .strictObject({ name: z.string().default('prbot'), email: z.string().default('prbot@localhost') })
+  .prefault({});
 
 export const workerSection = z
   .strictObject({
@@ -59,7 +71,9 @@ export const dashboardSection = z
   })
   .prefault({});
 
-export const logSection = z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({});
+export const logSection = z
+  .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+  .prefault({});
 
 /**
  * Forge webhooks on the dashboard server (POST /webhooks). The secret is read from the named

@@ -8,14 +8,22 @@ const backoffSchema = z.strictObject({
 });
 
 /** Per-queue policy; each queue gets its own defaults (see `queuesSection` below). */
-function queueSettings(d: { concurrency: number; attempts: number; delay: number; limiter?: { max: number; duration: number } }) {
+function queueSettings(d: {
+  concurrency: number;
+  attempts: number;
+  delay: number;
+  limiter?: { max: number; duration: number };
+}) {
   return z
     .strictObject({
       concurrency: positiveInt.max(256).default(d.concurrency),
       attempts: positiveInt.max(100).default(d.attempts),
       backoff: backoffSchema.prefault({ delay: d.delay }),
       // null switches the limiter off for this queue.
-      limiter: z.strictObject({ max: positiveInt, duration: positiveInt }).nullable().default(d.limiter ?? null),
+      limiter: z
+        .strictObject({ max: positiveInt, duration: positiveInt })
+        .nullable()
+        .default(d.limiter ?? null),
     })
     .prefault({});
 }

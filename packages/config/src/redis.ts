@@ -2,7 +2,10 @@ import { z } from 'zod';
 
 export const redisSection = z
   .strictObject({
-    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+      .default('redis://127.0.0.1:6379'),
     prefix: z
       .string()
       .regex(/^\{[A-Za-z0-9_.-]+\}$/, 'a hash tag such as "{prbot}" so every key shares one Cluster slot')
@@ -27,5 +30,8 @@ export const redisSection = z
     waitReplicas: z.number().int().min(0).max(16).default(1),
     waitTimeoutMs: z.number().int().min(1).max(60_000).default(1000),
   })
-  .refine((r) => !(r.cluster?.length && r.sentinel), { message: 'set redis.cluster or redis.sentinel, not both', path: ['sentinel'] })
+  .refine((r) => !(r.cluster?.length && r.sentinel), {
+    message: 'set redis.cluster or redis.sentinel, not both',
+    path: ['sentinel'],
+  })
   .prefault({});

@@ -10,7 +10,10 @@ export const reviseSection = z
   .strictObject({
     enabled: z.boolean().default(false),
     /** The mention that asks for a revision, e.g. "@prbot" (matched as a whole word, any case). */
-    handle: z.string().regex(/^@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a mention such as "@prbot"').default('@prbot'),
+    handle: z
+      .string()
+      .regex(/^@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a mention such as "@prbot"')
+      .default('@prbot'),
     /** A label that asks for a revision (removed again once the cycle is enqueued); null: labels do nothing. */
     label: z.string().min(1).max(50).nullable().default('prbot:revise'),
     /** At most this many revise cycles per PR; further requests get one reply saying so. */

@@ -2,7 +2,17 @@ import { z } from 'zod';
 import { budgetSection } from './budget.ts';
 import { forgeSection } from './forge.ts';
 import { guardrailsSection } from './guardrails.ts';
-import { botSection, dashboardIssueSection, dashboardSection, logSection, observerSection, policySection, recordsSection, webhooksSection, workerSection } from './misc.ts';
+import {
+  botSection,
+  dashboardIssueSection,
+  dashboardSection,
+  logSection,
+  observerSection,
+  policySection,
+  recordsSection,
+  webhooksSection,
+  workerSection,
+} from './misc.ts';
 import { modelsSection } from './models.ts';
 import { queuesSection } from './queues.ts';
 import { redisSection } from './redis.ts';
@@ -45,14 +55,19 @@ export const configSchema = z
     const secretNames = new Set([...secretEnvNames(cfg), 'REDIS_URL', 'PRBOT_JOB_KEY']);
     cfg.tests.envAllow.forEach((name, i) => {
       if (secretNames.has(name.toUpperCase()) || SECRET_LIKE_ENV.test(name)) {
-        ctx.addIssue({ code: 'custom', path: ['tests', 'envAllow', i], message: `"${name}" looks like a secret; tests never see secrets` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tests', 'envAllow', i],
+          message: `"${name}" looks like a secret; tests never see secrets`,
+        });
       }
     });
     // (Credentials in headers and URLs are refused in the file as written: credentials.ts.)
   });
 
 /** Environment variable names that hold or may hold a credential (a URL with a password included). */
-const SECRET_LIKE_ENV = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|REDIS_URL|DATABASE_URL|_DSN$/i;
+const SECRET_LIKE_ENV =
+  /KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|REDIS_URL|DATABASE_URL|_DSN$/i;
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -2,13 +2,17 @@ import type { Config } from './schema.ts';
 import { secretEnvNames } from './schema.ts';
 
 /** The secret values of this deployment: model keys, the forge token, Redis passwords, the job key. */
-export function secretValues(cfg: Pick<Config, 'models' | 'forge' | 'redis'> & Partial<Pick<Config, 'webhooks'>>, env: NodeJS.ProcessEnv): string[] {
+export function secretValues(
+  cfg: Pick<Config, 'models' | 'forge' | 'redis'> & Partial<Pick<Config, 'webhooks'>>,
+  env: NodeJS.ProcessEnv,
+): string[] {
   const out: string[] = [];
   for (const name of [...secretEnvNames(cfg), 'PRBOT_JOB_KEY']) {
     const v = env[name];
     if (v) out.push(v);
   }
-  for (const url of [cfg.redis.url, ...(cfg.redis.cluster ?? []), ...(cfg.redis.sentinel?.nodes ?? []), env.REDIS_URL]) out.push(...urlSecrets(url));
+  for (const url of [cfg.redis.url, ...(cfg.redis.cluster ?? []), ...(cfg.redis.sentinel?.nodes ?? []), env.REDIS_URL])
+    out.push(...urlSecrets(url));
   return out;
 }
 

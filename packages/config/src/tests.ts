@@ -4,7 +4,10 @@ import { argv, positiveInt } from './common.ts';
 export const testsSection = z
   .strictObject({
     setup: z.array(argv).default([]),
-    commands: z.array(argv).min(1, 'at least one test command').default([['npm', 'test']]),
+    commands: z
+      .array(argv)
+      .min(1, 'at least one test command')
+      .default([['npm', 'test']]),
     timeoutMs: positiveInt.default(10 * 60_000),
     setupTimeoutMs: positiveInt.default(10 * 60_000),
     /** Names copied from the worker's environment; everything else is withheld. */
@@ -21,7 +24,13 @@ export const testsSection = z
      * the worker's secrets from /proc/<parent>/environ and whatever it leaves running is
      * found by uid; otherwise the worker's own user. null: always the worker's user.
      */
-    runAs: z.union([z.literal('auto'), z.null(), z.strictObject({ uid: z.number().int().min(0), gid: z.number().int().min(0) })]).default('auto'),
+    runAs: z
+      .union([
+        z.literal('auto'),
+        z.null(),
+        z.strictObject({ uid: z.number().int().min(0), gid: z.number().int().min(0) }),
+      ])
+      .default('auto'),
     /**
      * "bwrap": every setup and test command runs in a bubblewrap sandbox (own uid, pid, network
      * and user namespaces, system read-only, writable only the work tree, $HOME and /tmp; see

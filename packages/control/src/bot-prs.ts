@@ -59,7 +59,17 @@ export async function settleBotPrs(rt: Runtime, prs: BotPr[], via: SettledPr['vi
   const writes: string[] = [];
   for (const [gapId, pr] of latest) {
     const before = stored.get(gapId);
-    const s: SettledPr = { gapId, cycleId: pr.cycleId, url: pr.url, branch: pr.branch, state: pr.state, verdict: prVerdict(pr, rt.cfg.policy), updatedAt: pr.updatedAt, settledAt: now, via };
+    const s: SettledPr = {
+      gapId,
+      cycleId: pr.cycleId,
+      url: pr.url,
+      branch: pr.branch,
+      state: pr.state,
+      verdict: prVerdict(pr, rt.cfg.policy),
+      updatedAt: pr.updatedAt,
+      settledAt: now,
+      via,
+    };
     // A listing read before a webhook's close may arrive after it: the newer view of the PR wins.
     if (before && before.url === s.url && before.updatedAt > s.updatedAt) {
       out.set(gapId, before);
@@ -111,10 +121,21 @@ export type ClosedPrResult = { settled: true; gapId: string; verdict: PrVerdict 
  * signed body marker), then settled exactly as produce would settle it from the listing.
  */
 export async function settleClosedPr(rt: Runtime, e: ClosedPrEvent): Promise<ClosedPrResult> {
-  if (!e.branch.startsWith(rt.cfg.forge.branchPrefix)) return { settled: false, reason: `head branch "${e.branch}" is not a bot branch (forge.branchPrefix "${rt.cfg.forge.branchPrefix}")` };
+  if (!e.branch.startsWith(rt.cfg.forge.branchPrefix))
+    return {
+      settled: false,
+      reason: `head branch "${e.branch}" is not a bot branch (forge.branchPrefix "${rt.cfg.forge.branchPrefix}")`,
+    };
   const { cycleId, gapId } = markersOf(e.body);
   if (!gapId) return { settled: false, reason: 'the PR body carries no valid prbot marker' };
-  const pr: BotPr = { url: e.url, branch: e.branch, state: e.merged ? 'merged' : 'closed', cycleId, gapId, updatedAt: e.updatedAt };
+  const pr: BotPr = {
+    url: e.url,
+    branch: e.branch,
+    state: e.merged ? 'merged' : 'closed',
+    cycleId,
+    gapId,
+    updatedAt: e.updatedAt,
+  };
   const s = (await settleBotPrs(rt, [pr], 'webhook')).get(gapId)!;
   return { settled: true, gapId, verdict: s.verdict };
 }

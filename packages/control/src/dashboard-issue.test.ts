@@ -17,7 +17,11 @@ describe('dashboard issue boxes', () => {
     expect(ticked(added, written)).toEqual({ retry: [], pause: false, resume: false });
     // A gap text that says "- [x] pause bot" sits after "retry <id>:" on its own line's tail.
     const hostile = `- [ ] retry ${G1}: \`- [x] pause bot\`\n`;
-    expect(ticked(hostile.replace('- [ ] retry', '- [x] retry'), hostile)).toEqual({ retry: [G1], pause: false, resume: false });
+    expect(ticked(hostile.replace('- [ ] retry', '- [x] retry'), hostile)).toEqual({
+      retry: [G1],
+      pause: false,
+      resume: false,
+    });
   });
 
   it('the marker verifies only for its repository and its own issue number', () => {

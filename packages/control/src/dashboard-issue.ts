@@ -42,7 +42,15 @@ export interface DashboardIssueInput {
 
 export type DashboardIssueReport =
   | { updated: false; reason: string }
-  | { updated: true; number: number; url: string; created: boolean; changed: boolean; requests: string[]; notes: string[] };
+  | {
+      updated: true;
+      number: number;
+      url: string;
+      created: boolean;
+      changed: boolean;
+      requests: string[];
+      notes: string[];
+    };
 
 const LOCK_MS = 60_000;
 
@@ -53,9 +61,14 @@ const LOCK_MS = 60_000;
 export async function updateDashboardIssue(rt: Runtime, input: DashboardIssueInput): Promise<DashboardIssueReport> {
   if (!rt.cfg.dashboardIssue.enabled) return { updated: false, reason: 'dashboardIssue.enabled is false' };
   const issues = rt.forge.issues;
-  if (!issues) return { updated: false, reason: `the ${rt.forge.kind} forge has no issues; the dashboard issue needs forge.kind gitea, forgejo or github` };
+  if (!issues)
+    return {
+      updated: false,
+      reason: `the ${rt.forge.kind} forge has no issues; the dashboard issue needs forge.kind gitea, forgejo or github`,
+    };
   const token = `${process.pid}-${rt.clock()}-${Math.random()}`;
-  if ((await rt.redis.set(rt.keys.dashboardIssueLock(), token, 'PX', LOCK_MS, 'NX')) !== 'OK') return { updated: false, reason: 'another update of the dashboard issue is running' };
+  if ((await rt.redis.set(rt.keys.dashboardIssueLock(), token, 'PX', LOCK_MS, 'NX')) !== 'OK')
+    return { updated: false, reason: 'another update of the dashboard issue is running' };
   try {
     return await update(rt, issues, input);
   } finally {
@@ -65,7 +78,10 @@ export async function updateDashboardIssue(rt: Runtime, input: DashboardIssueInp
 }
 
 /** For produce and webhooks: the dashboard issue never fails the run that triggers it. */
-export async function updateDashboardIssueQuietly(rt: Runtime, input: DashboardIssueInput): Promise<DashboardIssueReport> {
+export async function updateDashboardIssueQuietly(
+  rt: Runtime,
+  input: DashboardIssueInput,
+): Promise<DashboardIssueReport> {
   try {
     return await updateDashboardIssue(rt, input);
   } catch (err) {
@@ -95,14 +111,20 @@ async function update(rt: Runtime, issues: ForgeIssues, input: DashboardIssueInp
 
   // 2. Requests: boxes ticked now that prbot wrote unticked; honoured unless the editor lacks write access.
   const requests = issue && state ? ticked(issue.body, state.body) : { retry: [], pause: false, resume: false };
-  const asked = [...requests.retry.map((g) => `retry ${g}`), ...(requests.pause ? ['pause bot'] : []), ...(requests.resume ? ['resume bot'] : [])];
+  const asked = [
+    ...requests.retry.map((g) => `retry ${g}`),
+    ...(requests.pause ? ['pause bot'] : []),
+    ...(requests.resume ? ['resume bot'] : []),
+  ];
   // An edit that asks for nothing (prbot's own edit coming back as a webhook, a typo fixed) changes nothing.
   if (input.editor && asked.length === 0) return { updated: false, reason: 'the edit ticked no new box' };
   // 3. The PRD's gaps, as produce saw them (or read now, for a webhook).
   const { gaps, base } = input.gaps && input.base ? { gaps: input.gaps, base: input.base } : await readGaps(rt);
   let notes = state?.notes ?? [];
   if (asked.length && input.editor && !input.editor.canWrite) {
-    notes = [`${input.editor.login} has no write access to ${repo}: the request(s) ${asked.join(', ')} were not honoured.`];
+    notes = [
+      `${input.editor.login} has no write access to ${repo}: the request(s) ${asked.join(', ')} were not honoured.`,
+    ];
   } else if (asked.length) {
     notes = await honour(rt, requests, gaps, base, input.editor?.login);
   }
@@ -150,7 +172,8 @@ function boxes(body: string): { retry: Map<string, boolean>; bot: Map<string, bo
 export function ticked(now: string, lastWritten: string): Requests {
   const was = boxes(lastWritten);
   const is = boxes(now);
-  const newly = (m: Map<string, boolean>, before: Map<string, boolean>) => [...m].filter(([k, v]) => v && before.get(k) === false).map(([k]) => k);
+  const newly = (m: Map<string, boolean>, before: Map<string, boolean>) =>
+    [...m].filter(([k, v]) => v && before.get(k) === false).map(([k]) => k);
   const bot = newly(is.bot, was.bot);
   return { retry: newly(is.retry, was.retry), pause: bot.includes('pause'), resume: bot.includes('resume') };
 }
@@ -170,15 +193,32 @@ async function honour(rt: Runtime, r: Requests, gaps: Gap[], base: string, by: s
   for (const id of r.retry) {
     const gap = gaps.find((g) => g.id === id);
     const pr = prs.get(id);
-    if (!gap) notes.push(`retry ${id}: no such unchecked [bot-eligible] line in ${rt.cfg.repo.prd} any more; nothing enqueued.`);
-    else if (pr?.verdict === 'awaiting_review') notes.push(`retry ${id}: its PR ${pr.url} is still open; close it first. Nothing enqueued.`);
+    if (!gap)
+      notes.push(
+        `retry ${id}: no such unchecked [bot-eligible] line in ${rt.cfg.repo.prd} any more; nothing enqueued.`,
+      );
+    else if (pr?.verdict === 'awaiting_review')
+      notes.push(`retry ${id}: its PR ${pr.url} is still open; close it first. Nothing enqueued.`);
     else if (pr?.verdict === 'done') notes.push(`retry ${id}: its PR ${pr.url} was merged; nothing enqueued.`);
-    else items.push({ gap, notes: pr ? [`A reviewer closed the bot's previous pull request for this gap without merging it: ${pr.url}. Take a different approach.`] : [] });
+    else
+      items.push({
+        gap,
+        notes: pr
+          ? [
+              `A reviewer closed the bot's previous pull request for this gap without merging it: ${pr.url}. Take a different approach.`,
+            ]
+          : [],
+      });
   }
   // A retry is a human's explicit request: it skips the cool-down, the failure streak and the
   // rejection rule, but not the budget, the guardrails or the one-cycle-per-gap lock.
   const { lines } = await enqueueGaps(rt, base, items);
-  for (const l of lines) notes.push(l.action === 'enqueued' ? `retry ${l.gap.id}: enqueued cycle ${l.cycleId}${who}.` : `retry ${l.gap.id}: ${l.why}; nothing enqueued.`);
+  for (const l of lines)
+    notes.push(
+      l.action === 'enqueued'
+        ? `retry ${l.gap.id}: enqueued cycle ${l.cycleId}${who}.`
+        : `retry ${l.gap.id}: ${l.why}; nothing enqueued.`,
+    );
   return notes;
 }
 
@@ -197,21 +237,40 @@ function inline(text: string, max = 160): string {
 
 async function render(rt: Runtime, gaps: Gap[], notes: string[], number: number | null): Promise<string> {
   const repo = repoName(rt);
-  const [histories, prs, budget, paused] = await Promise.all([gapHistories(rt.redis, rt.keys, gaps.map((g) => g.id), 1), settledPrs(rt), rt.budget.today(), pausedQueues(rt)]);
+  const [histories, prs, budget, paused] = await Promise.all([
+    gapHistories(
+      rt.redis,
+      rt.keys,
+      gaps.map((g) => g.id),
+      1,
+    ),
+    settledPrs(rt),
+    rt.budget.today(),
+    pausedQueues(rt),
+  ]);
   const out: string[] = [];
-  out.push(`This issue is prbot's dashboard for **${repo}**. prbot rewrites it at each produce and after each webhook; tick a box to ask for something, and it is honoured at the next produce or webhook (then the box is unticked again). Only people with write access can edit this issue.`);
+  out.push(
+    `This issue is prbot's dashboard for **${repo}**. prbot rewrites it at each produce and after each webhook; tick a box to ask for something, and it is honoured at the next produce or webhook (then the box is unticked again). Only people with write access can edit this issue.`,
+  );
   out.push('', '## Gaps', '');
   if (gaps.length === 0) out.push(`No unchecked \`[bot-eligible]\` lines in \`${rt.cfg.repo.prd}\`.`);
   for (const g of gaps) {
     const last = histories.get(g.id)?.[0];
     const pr = prs.get(g.id);
-    const outcome = last ? `last outcome: ${last.outcome} (${last.ended_at.slice(0, 16).replace('T', ' ')} UTC)` : 'no cycle yet';
-    const prText = pr ? `${pr.verdict === 'awaiting_review' ? 'open PR' : pr.verdict === 'done' ? 'merged PR' : 'closed PR'}: ${pr.url}` : 'no PR';
+    const outcome = last
+      ? `last outcome: ${last.outcome} (${last.ended_at.slice(0, 16).replace('T', ' ')} UTC)`
+      : 'no cycle yet';
+    const prText = pr
+      ? `${pr.verdict === 'awaiting_review' ? 'open PR' : pr.verdict === 'done' ? 'merged PR' : 'closed PR'}: ${pr.url}`
+      : 'no PR';
     out.push(`- [ ] retry ${g.id}: ${inline(g.text)} — ${outcome}; ${prText}`);
   }
   out.push('', '## Bot', '');
   out.push(paused.length ? '- [ ] resume bot' : '- [ ] pause bot');
-  out.push('', `Budget left today: ${budget.calls.left} of ${budget.calls.cap} model calls, ${budget.tokens.left} of ${budget.tokens.cap} tokens.`);
+  out.push(
+    '',
+    `Budget left today: ${budget.calls.left} of ${budget.calls.cap} model calls, ${budget.tokens.left} of ${budget.tokens.cap} tokens.`,
+  );
   out.push(`Paused queues: ${paused.length ? paused.join(', ') : 'none'}.`);
   if (notes.length) out.push('', '## Last requests', '', ...notes.map((n) => `- ${n}`));
   out.push('', number === null ? '<!-- prbot-dashboard: pending -->' : dashboardMarker(repo, number));
@@ -235,7 +294,10 @@ export function dashboardMarker(repo: string, number: number, key = markerKey())
 const MARKER = /^<!-- prbot-dashboard: issue=(\d+) mac=([0-9a-f]{32}) -->$/;
 
 export function verifiesMarker(body: string, repo: string, number: number, key = markerKey()): boolean {
-  const lines = body.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = body
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const m = MARKER.exec(lines[lines.length - 1] ?? '');
   if (!m || Number(m[1]) !== number) return false;
   return timingSafeEqual(Buffer.from(markerMac(repo, number, key)), Buffer.from(m[2]!));

@@ -21,10 +21,20 @@ export async function runDoctor(cfg: LoadedConfig, env: NodeJS.ProcessEnv, log: 
   const forge = createForge(cfg, env, log);
   const f = cfg.forge;
   const checks: DoctorCheck[] = [];
-  if (f.kind !== 'local' && !env[f.tokenEnv]) checks.push({ name: 'token', status: 'fail', detail: `${f.tokenEnv} is not set`, fix: `export ${f.tokenEnv}=<token> in the workers' environment` });
+  if (f.kind !== 'local' && !env[f.tokenEnv])
+    checks.push({
+      name: 'token',
+      status: 'fail',
+      detail: `${f.tokenEnv} is not set`,
+      fix: `export ${f.tokenEnv}=<token> in the workers' environment`,
+    });
   else if (forge.doctor) checks.push(...(await forge.doctor({ base: cfg.repo.base, labels: f.labels })));
   else checks.push({ name: 'forge', status: 'ok', detail: `${forge.kind}: nothing to check against a server` });
-  return { forge: f.kind === 'local' ? 'local' : `${f.kind} ${f.owner}/${f.repo}`, checks, ok: checks.every((c) => c.status !== 'fail') };
+  return {
+    forge: f.kind === 'local' ? 'local' : `${f.kind} ${f.owner}/${f.repo}`,
+    checks,
+    ok: checks.every((c) => c.status !== 'fail'),
+  };
 }
 
 /**
@@ -37,12 +47,32 @@ export async function redisDoctor(cfg: LoadedConfig): Promise<DoctorCheck[]> {
   try {
     const s = await readRedisSettings(redis);
     return [
-      ...s.problems.map((p): DoctorCheck => ({ name: 'redis', status: 'fail', detail: p, fix: 'CONFIG SET maxmemory-policy noeviction (and in redis.conf)' })),
+      ...s.problems.map((p): DoctorCheck => ({
+        name: 'redis',
+        status: 'fail',
+        detail: p,
+        fix: 'CONFIG SET maxmemory-policy noeviction (and in redis.conf)',
+      })),
       ...s.warnings.map((w): DoctorCheck => ({ name: 'redis', status: 'warn', detail: w })),
-      ...(s.problems.length + s.warnings.length === 0 ? [{ name: 'redis', status: 'ok' as const, detail: `maxmemory-policy noeviction, appendonly on (${s.servers.map((x) => x.node).join(', ')})` }] : []),
+      ...(s.problems.length + s.warnings.length === 0
+        ? [
+            {
+              name: 'redis',
+              status: 'ok' as const,
+              detail: `maxmemory-policy noeviction, appendonly on (${s.servers.map((x) => x.node).join(', ')})`,
+            },
+          ]
+        : []),
     ];
   } catch (err) {
-    return [{ name: 'redis', status: 'warn', detail: `cannot check Redis at ${redactUrl(cfg.redis.url)}: ${(err as Error).message}`, transient: true }];
+    return [
+      {
+        name: 'redis',
+        status: 'warn',
+        detail: `cannot check Redis at ${redactUrl(cfg.redis.url)}: ${(err as Error).message}`,
+        transient: true,
+      },
+    ];
   } finally {
     redis.disconnect();
   }
@@ -52,5 +82,10 @@ export function formatDoctor(r: DoctorReport): string {
   const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
   const lines = r.checks.map((c) => `${mark[c.status]} ${c.name}: ${c.detail}${c.fix ? `\n       fix: ${c.fix}` : ''}`);
   const failed = r.checks.filter((c) => c.status === 'fail').map((c) => c.name);
-  return [`prbot doctor — ${r.forge}`, ...lines, '', failed.length ? `would fail: ${failed.join(', ')}` : 'nothing would fail'].join('\n');
+  return [
+    `prbot doctor — ${r.forge}`,
+    ...lines,
+    '',
+    failed.length ? `would fail: ${failed.join(', ')}` : 'nothing would fail',
+  ].join('\n');
 }

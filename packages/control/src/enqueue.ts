@@ -1,10 +1,27 @@
-import { acquireGapLocks, assertRedisSafe, jobKeyFrom, releaseGapLocks, stageJob, stageJobId, untilRedisAnswers, type Runtime } from '@prbot/pipeline';
+import {
+  acquireGapLocks,
+  assertRedisSafe,
+  jobKeyFrom,
+  releaseGapLocks,
+  stageJob,
+  stageJobId,
+  untilRedisAnswers,
+  type Runtime,
+} from '@prbot/pipeline';
 import { isRedisTransient, redactText, newCycleId, type Gap, type ProposeJob } from '@prbot/core';
 
 export interface ProduceLine {
   gap: Gap;
   /** What produce did with the gap; every action but `enqueued` says why it was not enqueued. */
-  action: 'enqueued' | 'not_enqueued' | 'in_flight' | 'cooling_down' | 'too_many_failures' | 'not_picked' | 'awaiting_review' | 'merged';
+  action:
+    | 'enqueued'
+    | 'not_enqueued'
+    | 'in_flight'
+    | 'cooling_down'
+    | 'too_many_failures'
+    | 'not_picked'
+    | 'awaiting_review'
+    | 'merged';
   cycleId?: string;
   why: string;
   /** For `cooling_down`: when the gap may be enqueued again (ms since epoch). */
@@ -21,7 +38,12 @@ const ENQUEUE_WAIT_MS = 30_000;
  * whose cycle is still in flight is reported, not enqueued twice. Used by produce and by the
  * dashboard issue's retry box.
  */
-export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; notes: string[] }[], o: { dryRun?: boolean; redisWaitMs?: number } = {}): Promise<{ lines: ProduceLine[] }> {
+export async function enqueueGaps(
+  rt: Runtime,
+  base: string,
+  items: { gap: Gap; notes: string[] }[],
+  o: { dryRun?: boolean; redisWaitMs?: number } = {},
+): Promise<{ lines: ProduceLine[] }> {
   const { cfg } = rt;
   const lines: ProduceLine[] = [];
   if (items.length === 0) return { lines };
@@ -35,7 +57,12 @@ export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; 
   try {
     // One script: it takes every lock or, refused (OOM), none; so a retry is safe.
     holders = (await untilRedisAnswers(
-      () => acquireGapLocks(rt.redis, rt.keys, proposed.map((p) => ({ gapId: p.gap.id, cycleId: p.cycleId }))),
+      () =>
+        acquireGapLocks(
+          rt.redis,
+          rt.keys,
+          proposed.map((p) => ({ gapId: p.gap.id, cycleId: p.cycleId })),
+        ),
       { what: 'the gap locks', ...wait },
     )) as string[];
   } catch (err) {
@@ -44,34 +71,67 @@ export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; 
   }
   const mine = proposed.filter((p, i) => holders[i] === p.cycleId);
   for (const [i, p] of proposed.entries()) {
-    if (holders[i] !== p.cycleId) lines.push({ gap: p.gap, action: 'in_flight', cycleId: holders[i], why: `cycle ${holders[i]} is still in flight` });
+    if (holders[i] !== p.cycleId)
+      lines.push({
+        gap: p.gap,
+        action: 'in_flight',
+        cycleId: holders[i],
+        why: `cycle ${holders[i]} is still in flight`,
+      });
   }
   const jobs = mine.map((p) => {
     // A caller (a scheduled `produce` job, which is unsigned data in Redis) may make a run drier,
     // never wetter: `{dryRun: false}` must not lift an operator's `dryRun: true`.
-    const data: ProposeJob = { cycleId: p.cycleId, gap: p.gap, baseCommit: base, createdAt: now, dryRun: cfg.dryRun || o.dryRun === true, notes: p.notes };
+    const data: ProposeJob = {
+      cycleId: p.cycleId,
+      gap: p.gap,
+      baseCommit: base,
+      createdAt: now,
+      dryRun: cfg.dryRun || o.dryRun === true,
+      notes: p.notes,
+    };
     // Signed like every hand-over: a propose job no producer signed is refused by the worker.
     return stageJob('propose', p.cycleId, data, jobKey);
   });
   try {
     // Job ids are the cycles': adding again after a refused or lost reply adds nothing twice.
-    if (jobs.length) await untilRedisAnswers(() => rt.queues.propose.addBulk(jobs), { what: 'the propose jobs', ...wait });
+    if (jobs.length)
+      await untilRedisAnswers(() => rt.queues.propose.addBulk(jobs), { what: 'the propose jobs', ...wait });
   } catch (err) {
     // addBulk is one MULTI but each job its own script in it: some may be in. Each gap is
     // reported for what Redis holds; only the locks of jobs surely absent are given back.
-    const present = await Promise.all(mine.map((p) => rt.redis.exists(rt.queues.propose.toKey(stageJobId(p.cycleId, 'propose'))))).catch(() => null);
+    const present = await Promise.all(
+      mine.map((p) => rt.redis.exists(rt.queues.propose.toKey(stageJobId(p.cycleId, 'propose')))),
+    ).catch(() => null);
     if (present === null) {
       // Unknown: keep the locks. The reconciler ends a locked cycle without a job (infra_failed).
-      for (const p of mine) lines.push(notEnqueued(p.gap, err, 'enqueueing (unknown whether its job got in: the reconciler ends it if not)', p.cycleId));
+      for (const p of mine)
+        lines.push(
+          notEnqueued(
+            p.gap,
+            err,
+            'enqueueing (unknown whether its job got in: the reconciler ends it if not)',
+            p.cycleId,
+          ),
+        );
       return { lines };
     }
     const absent = mine.filter((_, i) => present[i] === 0);
     if (absent.length) {
-      await releaseGapLocks(rt.redis, rt.keys, absent.map((p) => ({ gapId: p.gap.id, cycleId: p.cycleId })))
-        .catch((e: Error) => rt.log.warn({ err: e.message }, 'could not give back the gap locks; the reconciler releases them'));
+      await releaseGapLocks(
+        rt.redis,
+        rt.keys,
+        absent.map((p) => ({ gapId: p.gap.id, cycleId: p.cycleId })),
+      ).catch((e: Error) =>
+        rt.log.warn({ err: e.message }, 'could not give back the gap locks; the reconciler releases them'),
+      );
     }
     for (const [i, p] of mine.entries()) {
-      lines.push(present[i] ? { gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' } : notEnqueued(p.gap, err, 'enqueueing its propose job'));
+      lines.push(
+        present[i]
+          ? { gap: p.gap, action: 'enqueued', cycleId: p.cycleId, why: 'new cycle' }
+          : notEnqueued(p.gap, err, 'enqueueing its propose job'),
+      );
     }
     return { lines };
   }
@@ -82,6 +142,10 @@ export async function enqueueGaps(rt: Runtime, base: string, items: { gap: Gap; 
 /** A gap Redis refused to take: named with Redis's answer, so the run can say what was not enqueued. */
 function notEnqueued(gap: Gap, err: unknown, step: string, cycleId?: string): ProduceLine {
   const why = redactText(String((err as Error).message ?? err)).slice(0, 200);
-  return { gap, action: 'not_enqueued', ...(cycleId ? { cycleId } : {}), why: `Redis refused ${step}: ${why}; run produce again when Redis accepts writes` };
+  return {
+    gap,
+    action: 'not_enqueued',
+    ...(cycleId ? { cycleId } : {}),
+    why: `Redis refused ${step}: ${why}; run produce again when Redis accepts writes`,
+  };
 }
-

@@ -25,7 +25,21 @@ async function world(policy: Record<string, unknown>, gaps = ['Add a reverse hel
 /** Ends the cycle produce enqueued for this line, as a stage would, at the runtime's clock. */
 async function end(rt: Runtime, line: ProduceReport['lines'][number], outcome: Outcome): Promise<void> {
   const t = new Date(rt.clock()).toISOString();
-  await recordOutcome(rt.records, cycleRecord({ cycle_id: line.cycleId!, gap_id: line.gap.id, gap_text: line.gap.text, gap_line: line.gap.line, outcome, reason: 'test', stage: 'test', started_at: t, ended_at: t, dry_run: false }));
+  await recordOutcome(
+    rt.records,
+    cycleRecord({
+      cycle_id: line.cycleId!,
+      gap_id: line.gap.id,
+      gap_text: line.gap.text,
+      gap_line: line.gap.line,
+      outcome,
+      reason: 'test',
+      stage: 'test',
+      started_at: t,
+      ended_at: t,
+      dry_run: false,
+    }),
+  );
   await rt.queues.propose.obliterate({ force: true });
 }
 
@@ -38,7 +52,13 @@ describe('produce pacing', () => {
     await end(rt, first.lines[0]!, 'tests_failed');
     at(5 * MIN);
     const cooling = await produce(rt, defaultPolicy);
-    expect(cooling.lines).toMatchObject([{ action: 'cooling_down', until: T0 + 11 * MIN, why: `cooling down until ${new Date(T0 + 11 * MIN).toISOString()} after tests_failed (policy.coolDownMs)` }]);
+    expect(cooling.lines).toMatchObject([
+      {
+        action: 'cooling_down',
+        until: T0 + 11 * MIN,
+        why: `cooling down until ${new Date(T0 + 11 * MIN).toISOString()} after tests_failed (policy.coolDownMs)`,
+      },
+    ]);
     expect(await rt.queues.propose.count()).toBe(0);
     at(11 * MIN);
     expect((await produce(rt, defaultPolicy)).lines.map((l) => l.action)).toEqual(['enqueued']);
@@ -49,7 +69,9 @@ describe('produce pacing', () => {
     const first = await produce(rt, defaultPolicy);
     await end(rt, first.lines[0]!, 'cycle_noop');
     at(30 * MIN);
-    expect((await produce(rt, defaultPolicy)).lines).toMatchObject([{ action: 'cooling_down', why: expect.stringMatching(/after cycle_noop \(policy\.noopCoolDownMs\)/) }]);
+    expect((await produce(rt, defaultPolicy)).lines).toMatchObject([
+      { action: 'cooling_down', why: expect.stringMatching(/after cycle_noop \(policy\.noopCoolDownMs\)/) },
+    ]);
     at(60 * MIN);
     expect((await produce(rt, defaultPolicy)).lines.map((l) => l.action)).toEqual(['enqueued']);
   });
@@ -57,11 +79,18 @@ describe('produce pacing', () => {
   it('says why a gap was left out by maxGapsPerRun', async () => {
     const { rt } = await world({ maxGapsPerRun: 1 }, ['Gap A', 'Gap B']);
     const first = await produce(rt, defaultPolicy);
-    expect(first.lines.map((l) => [l.action, l.why])).toEqual([['enqueued', 'new cycle'], ['not_picked', 'left out by policy.pickGaps (at most policy.maxGapsPerRun = 1 a run)']]);
+    expect(first.lines.map((l) => [l.action, l.why])).toEqual([
+      ['enqueued', 'new cycle'],
+      ['not_picked', 'left out by policy.pickGaps (at most policy.maxGapsPerRun = 1 a run)'],
+    ]);
   });
 
   it('says why each gap was not enqueued: in flight, too many failures (skips do not reset the streak)', async () => {
-    const { rt, at } = await world({ coolDownMs: 0, noopCoolDownMs: 0, maxConsecutiveFailures: 2 }, ['Gap A', 'Gap B', 'Gap C']);
+    const { rt, at } = await world({ coolDownMs: 0, noopCoolDownMs: 0, maxConsecutiveFailures: 2 }, [
+      'Gap A',
+      'Gap B',
+      'Gap C',
+    ]);
     const first = await produce(rt, defaultPolicy);
     expect(first.lines.map((l) => l.action)).toEqual(['enqueued', 'enqueued', 'enqueued']);
     const [a, b] = first.lines;
@@ -77,8 +106,14 @@ describe('produce pacing', () => {
     at(1000);
     const report = await produce(rt, defaultPolicy);
     const byGap = new Map(report.lines.map((l) => [l.gap.text, l]));
-    expect(byGap.get('Gap A')).toMatchObject({ action: 'too_many_failures', why: 'too many failures: 2 non-ok outcomes since the last success (policy.maxConsecutiveFailures is 2); reword the PRD line to try again' });
-    expect(byGap.get('Gap C')).toMatchObject({ action: 'in_flight', why: expect.stringMatching(/^cycle \S+ is still in flight$/) });
+    expect(byGap.get('Gap A')).toMatchObject({
+      action: 'too_many_failures',
+      why: 'too many failures: 2 non-ok outcomes since the last success (policy.maxConsecutiveFailures is 2); reword the PRD line to try again',
+    });
+    expect(byGap.get('Gap C')).toMatchObject({
+      action: 'in_flight',
+      why: expect.stringMatching(/^cycle \S+ is still in flight$/),
+    });
     expect(report.lines.every((l) => l.why.length > 0)).toBe(true);
   });
 });

@@ -2,7 +2,15 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { assertRedisSafe, gapHistories, HISTORY_KEPT, recordOutcome, type Runtime } from '@prbot/pipeline';
 import { readPrd, parsePrd } from '@prbot/repo';
-import { CycleEnded, cycleRecord, UnavailableError, newCycleId, type CycleRecord, type Gap, type Outcome } from '@prbot/core';
+import {
+  CycleEnded,
+  cycleRecord,
+  UnavailableError,
+  newCycleId,
+  type CycleRecord,
+  type Gap,
+  type Outcome,
+} from '@prbot/core';
 import { isLocalRepo, repoUrl } from '@prbot/config';
 import { type BotPr } from '@prbot/forge';
 import { failureStreak, type Policy } from '@prbot/policy';
@@ -30,7 +38,11 @@ export interface ProduceReport {
  * produce: pause file → PRD from the base branch → settle bot PRs → policy.pickGaps → skip gaps
  * in flight → one addBulk → dashboard issue. Running it twice enqueues each gap once.
  */
-export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean; redisWaitMs?: number } = {}): Promise<ProduceReport> {
+export async function produce(
+  rt: Runtime,
+  policy: Policy,
+  o: { dryRun?: boolean; redisWaitMs?: number } = {},
+): Promise<ProduceReport> {
   const { cfg } = rt;
   // An evicting Redis would drop the cycles about to be made, silently: refuse before anything.
   await assertRedisSafe(rt.redis, rt.log);
@@ -44,8 +56,13 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
 
   // 2. The PRD as committed on the base branch, not as it sits in anyone's working tree.
   const prd = await readPrd(rt.mirror, base, cfg.repo.prd);
-  if (prd === null) throw new Error(`the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`);
-  const gaps = await parsePrd(prd, (w) => rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`));
+  if (prd === null)
+    throw new Error(
+      `the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`,
+    );
+  const gaps = await parsePrd(prd, (w) =>
+    rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`),
+  );
 
   // 3. One PR per gap: one forge listing, settled as a webhook would settle it (bot-prs.ts); open
   //    or merged bot PRs end the gap's turn here.
@@ -58,7 +75,8 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   const lines: ProduceLine[] = [];
   const candidates = gaps.filter((gap) => {
     const pr = prs.get(gap.id);
-    if (pr?.verdict === 'awaiting_review') lines.push({ gap, action: 'awaiting_review', why: `awaiting review: ${pr.url}` });
+    if (pr?.verdict === 'awaiting_review')
+      lines.push({ gap, action: 'awaiting_review', why: `awaiting review: ${pr.url}` });
     else if (pr?.verdict === 'done') lines.push({ gap, action: 'merged', why: `merged: ${pr.url}` });
     else return true;
     return false;
@@ -68,7 +86,12 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   //    produce does not run the same gap again at once, nor pay the model for the same "nothing
   //    to change". The whole kept history (not five) so the policy sees the full failure streak.
   const now = rt.clock();
-  const histories = await gapHistories(rt.redis, rt.keys, candidates.map((g) => g.id), HISTORY_KEPT);
+  const histories = await gapHistories(
+    rt.redis,
+    rt.keys,
+    candidates.map((g) => g.id),
+    HISTORY_KEPT,
+  );
   const ready = candidates.filter((gap) => {
     const cooling = coolingDown(histories.get(gap.id)?.[0], cfg.policy, now);
     if (cooling) lines.push({ gap, action: 'cooling_down', why: cooling.why, until: cooling.until });
@@ -76,9 +99,13 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
   });
 
   // 5. Policy orders and filters, with each gap's history and closed PR.
-  const picked = policy.pickGaps(ready.map((gap) => ({ gap, history: histories.get(gap.id) ?? [], pr: prs.get(gap.id) ?? null })), cfg.policy);
+  const picked = policy.pickGaps(
+    ready.map((gap) => ({ gap, history: histories.get(gap.id) ?? [], pr: prs.get(gap.id) ?? null })),
+    cfg.policy,
+  );
   const pickedIds = new Set(picked.map((g) => g.id));
-  for (const gap of ready.filter((g) => !pickedIds.has(g.id))) lines.push(notPicked(gap, histories.get(gap.id) ?? [], prs.get(gap.id), cfg.policy));
+  for (const gap of ready.filter((g) => !pickedIds.has(g.id)))
+    lines.push(notPicked(gap, histories.get(gap.id) ?? [], prs.get(gap.id), cfg.policy));
   // 7. The dashboard issue (when on), after every run that read the PRD: requests ticked in it
   //    are honoured, then it shows this run.
   const done = async (report: ProduceReport) => {
@@ -86,43 +113,92 @@ export async function produce(rt: Runtime, policy: Policy, o: { dryRun?: boolean
     return { ...report, upkeep };
   };
   if (picked.length === 0) {
-    if (lines.length > 0) return done({ baseCommit: base, outcome: null, reason: 'nothing to enqueue', lines: sortLines(lines), revisions });
-    const why = gaps.length === 0 ? `no unchecked [bot-eligible] lines in ${cfg.repo.prd}` : 'policy picked none of the gaps';
+    if (lines.length > 0)
+      return done({
+        baseCommit: base,
+        outcome: null,
+        reason: 'nothing to enqueue',
+        lines: sortLines(lines),
+        revisions,
+      });
+    const why =
+      gaps.length === 0 ? `no unchecked [bot-eligible] lines in ${cfg.repo.prd}` : 'policy picked none of the gaps';
     return done({ ...(await endRun(rt, base, 'skipped_no_gap', why)), lines, revisions });
   }
 
   // 6. One in-flight lock per gap (one round trip), then one addBulk for the gaps we got.
-  const enq = await enqueueGaps(rt, base, picked.map((gap) => ({ gap, notes: closedNotes(prs.get(gap.id)) })), o);
+  const enq = await enqueueGaps(
+    rt,
+    base,
+    picked.map((gap) => ({ gap, notes: closedNotes(prs.get(gap.id)) })),
+    o,
+  );
   lines.push(...enq.lines);
   const refused = enq.lines.filter((l) => l.action === 'not_enqueued').length;
   const reason = `${enq.lines.filter((l) => l.action === 'enqueued').length} enqueued${refused ? `, ${refused} NOT enqueued (Redis refused; see the not_enqueued lines)` : ''}`;
-  return done({ baseCommit: base, outcome: null, reason, lines: sortLines(lines), revisions, ...(refused ? { notEnqueued: refused } : {}) });
+  return done({
+    baseCommit: base,
+    outcome: null,
+    reason,
+    lines: sortLines(lines),
+    revisions,
+    ...(refused ? { notEnqueued: refused } : {}),
+  });
 }
 
 /** The note a cycle gets when a reviewer closed the gap's previous bot PR unmerged. */
 function closedNotes(pr: { verdict: string; url: string } | undefined): string[] {
-  return pr && (pr.verdict === 'retryable' || pr.verdict === 'rejected') ? [`A reviewer closed the bot's previous pull request for this gap without merging it: ${pr.url}. Take a different approach.`] : [];
+  return pr && (pr.verdict === 'retryable' || pr.verdict === 'rejected')
+    ? [
+        `A reviewer closed the bot's previous pull request for this gap without merging it: ${pr.url}. Take a different approach.`,
+      ]
+    : [];
 }
 
 type PolicyConfig = Runtime['cfg']['policy'];
 
 /** Whether the gap's last cycle ended less than its cool-down ago; null when it may run. */
-function coolingDown(last: CycleRecord | undefined, p: PolicyConfig, now: number): { until: number; why: string } | null {
+function coolingDown(
+  last: CycleRecord | undefined,
+  p: PolicyConfig,
+  now: number,
+): { until: number; why: string } | null {
   if (!last) return null;
   const noop = last.outcome === 'cycle_noop';
   const until = Date.parse(last.ended_at) + (noop ? p.noopCoolDownMs : p.coolDownMs);
   if (!(now < until)) return null;
-  return { until, why: `cooling down until ${new Date(until).toISOString()} after ${last.outcome} (policy.${noop ? 'noopCoolDownMs' : 'coolDownMs'})` };
+  return {
+    until,
+    why: `cooling down until ${new Date(until).toISOString()} after ${last.outcome} (policy.${noop ? 'noopCoolDownMs' : 'coolDownMs'})`,
+  };
 }
 
 /** Why policy.pickGaps left a gap out, in the words of the default policy's rules. */
-function notPicked(gap: Gap, history: CycleRecord[], pr: Pick<BotPr, 'state' | 'url'> | undefined, p: PolicyConfig): ProduceLine {
+function notPicked(
+  gap: Gap,
+  history: CycleRecord[],
+  pr: Pick<BotPr, 'state' | 'url'> | undefined,
+  p: PolicyConfig,
+): ProduceLine {
   const fails = failureStreak(history);
   if (fails >= p.maxConsecutiveFailures) {
-    return { gap, action: 'too_many_failures', why: `too many failures: ${fails} non-ok outcomes since the last success (policy.maxConsecutiveFailures is ${p.maxConsecutiveFailures}); reword the PRD line to try again` };
+    return {
+      gap,
+      action: 'too_many_failures',
+      why: `too many failures: ${fails} non-ok outcomes since the last success (policy.maxConsecutiveFailures is ${p.maxConsecutiveFailures}); reword the PRD line to try again`,
+    };
   }
-  if (pr?.state === 'closed') return { gap, action: 'not_picked', why: `left out by policy.pickGaps: its PR was closed unmerged (${pr.url}); set policy.retryClosedPRs to retry` };
-  return { gap, action: 'not_picked', why: `left out by policy.pickGaps (at most policy.maxGapsPerRun = ${p.maxGapsPerRun} a run)` };
+  if (pr?.state === 'closed')
+    return {
+      gap,
+      action: 'not_picked',
+      why: `left out by policy.pickGaps: its PR was closed unmerged (${pr.url}); set policy.retryClosedPRs to retry`,
+    };
+  return {
+    gap,
+    action: 'not_picked',
+    why: `left out by policy.pickGaps (at most policy.maxGapsPerRun = ${p.maxGapsPerRun} a run)`,
+  };
 }
 
 /** Without the forge's answer one-PR-per-gap cannot hold, so produce stops with the forge's reason. */
@@ -147,7 +223,16 @@ async function isPaused(rt: Runtime, base: string): Promise<boolean> {
 
 async function endRun(rt: Runtime, base: string, outcome: Outcome, reason: string): Promise<ProduceReport> {
   const now = new Date(rt.clock()).toISOString();
-  const record = cycleRecord({ cycle_id: newCycleId(rt.clock()), outcome, reason, stage: 'produce', started_at: now, ended_at: now, dry_run: rt.cfg.dryRun, base_commit: base });
+  const record = cycleRecord({
+    cycle_id: newCycleId(rt.clock()),
+    outcome,
+    reason,
+    stage: 'produce',
+    started_at: now,
+    ended_at: now,
+    dry_run: rt.cfg.dryRun,
+    base_commit: base,
+  });
   await recordOutcome(rt.records, record);
   return { baseCommit: base, outcome, reason, lines: [] };
 }

@@ -16,10 +16,25 @@ describe('mentions', () => {
 });
 
 describe('threadFor', () => {
-  const c = (id: number, body: string, kind: 'issue' | 'review' = 'issue') => ({ id, kind, author: `u${id}`, body, createdAt: `2026-01-0${id}` });
+  const c = (id: number, body: string, kind: 'issue' | 'review' = 'issue') => ({
+    id,
+    kind,
+    author: `u${id}`,
+    body,
+    createdAt: `2026-01-0${id}`,
+  });
   it('keeps the newest comments, newest last, caps each, drops prbot replies and marks the trigger', () => {
-    const comments = [c(1, 'old'), c(2, 'x'.repeat(50)), c(3, '<!-- prbot-reply -->\nmine'), c(4, '@prbot do it', 'review')];
-    const { thread, omitted } = threadFor(comments, { threadCap: 2, commentChars: 10 }, { id: 4, kind: 'review', author: 'u4', body: '@prbot do it' });
+    const comments = [
+      c(1, 'old'),
+      c(2, 'x'.repeat(50)),
+      c(3, '<!-- prbot-reply -->\nmine'),
+      c(4, '@prbot do it', 'review'),
+    ];
+    const { thread, omitted } = threadFor(
+      comments,
+      { threadCap: 2, commentChars: 10 },
+      { id: 4, kind: 'review', author: 'u4', body: '@prbot do it' },
+    );
     expect(omitted).toBe(1);
     expect(thread.map((t) => [t.author, t.trigger])).toEqual([
       ['u2', false],
@@ -29,7 +44,11 @@ describe('threadFor', () => {
   });
 
   it('a trigger the listing does not show yet (a webhook ahead of the API) is added last', () => {
-    const { thread } = threadFor([c(1, 'a')], { threadCap: 5, commentChars: 100 }, { id: 9, kind: 'issue', author: 'z', body: '@prbot now' });
+    const { thread } = threadFor(
+      [c(1, 'a')],
+      { threadCap: 5, commentChars: 100 },
+      { id: 9, kind: 'issue', author: 'z', body: '@prbot now' },
+    );
     expect(thread.at(-1)).toMatchObject({ author: 'z', body: '@prbot now', trigger: true });
   });
 });

@@ -1,4 +1,13 @@
-import { canRevise, hasWriteAccess, isOwnReply, reasonOf, reply, requestIdentity, type Forge, type ReviseForge } from '@prbot/forge';
+import {
+  canRevise,
+  hasWriteAccess,
+  isOwnReply,
+  reasonOf,
+  reply,
+  requestIdentity,
+  type Forge,
+  type ReviseForge,
+} from '@prbot/forge';
 import { newCycleId } from '@prbot/core';
 import { stageJobId, type Runtime } from '@prbot/pipeline';
 import { mentions } from './mention.ts';
@@ -31,7 +40,8 @@ type RevisionSkip =
   | 'in_flight'
   | 'queued';
 
-export type RevisionResult = { enqueued: true; cycleId: string } | { enqueued: false; reason: RevisionSkip; detail: string };
+export type RevisionResult =
+  { enqueued: true; cycleId: string } | { enqueued: false; reason: RevisionSkip; detail: string };
 
 // A judged trigger is remembered as long as a cycle record is (records.ts RECORD_TTL_S).
 const TRIGGER_TTL_S = 90 * 86400;
@@ -52,14 +62,24 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
   };
   if (!cfg.enabled) return skip('disabled', 'revise.enabled is false');
   const forge = rt.forge;
-  if (!canRevise(forge)) return skip('disabled', `the ${forge.kind} forge has no comments to read (revise cycles need gitea, forgejo or github)`);
+  if (!canRevise(forge))
+    return skip(
+      'disabled',
+      `the ${forge.kind} forge has no comments to read (revise cycles need gitea, forgejo or github)`,
+    );
 
   // 1. Is it a request at all?
   const t = req.trigger;
-  if (t.kind === 'comment' && !(await mentions(t.body, cfg.handle))) return skip('no_mention', `the comment does not mention ${cfg.handle}`);
-  if (t.kind === 'label' && (cfg.label === null || t.label !== cfg.label)) return skip('no_mention', cfg.label === null ? 'revise.label is not set' : `the label "${t.label}" is not revise.label`);
+  if (t.kind === 'comment' && !(await mentions(t.body, cfg.handle)))
+    return skip('no_mention', `the comment does not mention ${cfg.handle}`);
+  if (t.kind === 'label' && (cfg.label === null || t.label !== cfg.label))
+    return skip(
+      'no_mention',
+      cfg.label === null ? 'revise.label is not set' : `the label "${t.label}" is not revise.label`,
+    );
   const who = t.kind === 'comment' ? t.author : t.actor;
-  if (t.kind === 'comment' && (isOwnReply(t.body) || sameLogin(who, await botLogin(rt, forge)))) return skip('own_comment', 'prbot does not answer its own comments');
+  if (t.kind === 'comment' && (isOwnReply(t.body) || sameLogin(who, await botLogin(rt, forge))))
+    return skip('own_comment', 'prbot does not answer its own comments');
 
   // 2. The PR as it is now (the label's de-dup key needs its head).
   const pr = await forge.getPr(req.pr);
@@ -69,7 +89,10 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
   // 3. Claim the trigger: the same comment (or label on the same head) is judged once, however it arrives.
   // A label event is judged per head and actor: a reader's label never uses up a writer's.
   // One identity per request on every path: an issue-comment and a review-comment view of one Gitea comment are one request.
-  const triggerId = t.kind === 'comment' ? requestIdentity(forge.kind, t.commentKind ?? 'issue', t.commentId) : labelIdentity(t.label, pr.headSha, t.actor);
+  const triggerId =
+    t.kind === 'comment'
+      ? requestIdentity(forge.kind, t.commentKind ?? 'issue', t.commentId)
+      : labelIdentity(t.label, pr.headSha, t.actor);
   const claimKey = rt.keys.reviseTrigger(req.pr, triggerId);
   const claimed = await rt.redis.set(claimKey, `${req.via} ${rt.clock()}`, 'EX', TRIGGER_TTL_S, 'NX');
   if (claimed !== 'OK') return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);
@@ -84,16 +107,27 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       await release();
       return skip('permission_unknown', `cannot read ${who}'s permission: ${reasonOf(err)}`);
     }
-    if (!hasWriteAccess(permission)) return skip('no_write_access', `${who} has ${permission} access to the repository; revisions need write`);
+    if (!hasWriteAccess(permission))
+      return skip('no_write_access', `${who} has ${permission} access to the repository; revisions need write`);
 
     // 5. The cap, counted when a cycle is enqueued (taken back below if nothing is enqueued).
     const revision = await rt.redis.incr(rt.keys.revisions(req.pr));
     if (revision > cfg.maxRevisionsPerPr) {
       await rt.redis.decr(rt.keys.revisions(req.pr));
       await forge
-        .commentOnPr(req.pr, reply(`prbot has already made ${cfg.maxRevisionsPerPr} revision(s) of this pull request (revise.maxRevisionsPerPr); it will not change it again. Push the change yourself, or close the PR so the gap can be tried afresh.`))
-        .catch((err: unknown) => rt.log.warn({ pr: req.pr, err: reasonOf(err) }, 'could not reply that the revision cap is reached'));
-      return skip('revision_cap', `PR #${req.pr} already had ${cfg.maxRevisionsPerPr} revision(s) (revise.maxRevisionsPerPr)`);
+        .commentOnPr(
+          req.pr,
+          reply(
+            `prbot has already made ${cfg.maxRevisionsPerPr} revision(s) of this pull request (revise.maxRevisionsPerPr); it will not change it again. Push the change yourself, or close the PR so the gap can be tried afresh.`,
+          ),
+        )
+        .catch((err: unknown) =>
+          rt.log.warn({ pr: req.pr, err: reasonOf(err) }, 'could not reply that the revision cap is reached'),
+        );
+      return skip(
+        'revision_cap',
+        `PR #${req.pr} already had ${cfg.maxRevisionsPerPr} revision(s) (revise.maxRevisionsPerPr)`,
+      );
     }
 
     // 6. Into the PR's queue (durable, in order), then started at once when no cycle of the gap runs:
@@ -117,21 +151,41 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
     const ahead = await queueRequest(rt, req.pr, entry);
     if (t.kind === 'label') {
       // Off again, so the label can ask for the next revision (best effort: the head-keyed claim holds meanwhile).
-      await forge.removeLabel(req.pr, t.label).catch((err: unknown) => rt.log.warn({ pr: req.pr, err: reasonOf(err) }, `could not remove the label ${t.label}`));
+      await forge
+        .removeLabel(req.pr, t.label)
+        .catch((err: unknown) =>
+          rt.log.warn({ pr: req.pr, err: reasonOf(err) }, `could not remove the label ${t.label}`),
+        );
     }
     const started = await startQueued(rt, req.pr).catch((err: unknown) => {
-      rt.log.warn({ pr: req.pr, err: reasonOf(err) }, `revise request ${triggerId} on PR #${req.pr} is queued; it could not be started now (${reasonOf(err)}), the next cycle end or produce starts it`);
+      rt.log.warn(
+        { pr: req.pr, err: reasonOf(err) },
+        `revise request ${triggerId} on PR #${req.pr} is queued; it could not be started now (${reasonOf(err)}), the next cycle end or produce starts it`,
+      );
       return [] as string[];
     });
     // Another request's start may have started this one (it was the oldest in the queue).
     if (started.includes(entry.cycleId) || (await rt.queues.propose.getJob(stageJobId(entry.cycleId, 'propose')))) {
-      rt.log.info({ pr: req.pr, cycle: entry.cycleId, via: req.via, revision }, `revise cycle ${entry.cycleId} enqueued for PR #${req.pr} (revision ${revision})`);
+      rt.log.info(
+        { pr: req.pr, cycle: entry.cycleId, via: req.via, revision },
+        `revise cycle ${entry.cycleId} enqueued for PR #${req.pr} (revision ${revision})`,
+      );
       return { enqueued: true, cycleId: entry.cycleId };
     }
     await forge
-      .commentOnPr(req.pr, reply(`@${safeLogin(who)} your request is queued: revision ${revision} starts when the cycle now running on this pull request ends${ahead > 0 ? `, after ${ahead} request(s) queued before it` : ''}.`))
-      .catch((err: unknown) => rt.log.warn({ pr: req.pr, err: reasonOf(err) }, 'could not reply that the request is queued'));
-    return skip('queued', `revise request ${triggerId} on PR #${req.pr} is queued (revision ${revision}${ahead > 0 ? `, ${ahead} ahead` : ''}); it starts when the running cycle of the gap ends`);
+      .commentOnPr(
+        req.pr,
+        reply(
+          `@${safeLogin(who)} your request is queued: revision ${revision} starts when the cycle now running on this pull request ends${ahead > 0 ? `, after ${ahead} request(s) queued before it` : ''}.`,
+        ),
+      )
+      .catch((err: unknown) =>
+        rt.log.warn({ pr: req.pr, err: reasonOf(err) }, 'could not reply that the request is queued'),
+      );
+    return skip(
+      'queued',
+      `revise request ${triggerId} on PR #${req.pr} is queued (revision ${revision}${ahead > 0 ? `, ${ahead} ahead` : ''}); it starts when the running cycle of the gap ends`,
+    );
   } catch (err) {
     // A forge or Redis failure midway: the trigger was not used, so the next poll or delivery may try it.
     await release().catch(() => 0);
@@ -151,7 +205,6 @@ function safeLogin(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 40) || 'someone';
 }
 
-
 function sameLogin(a: string, b: string | null): boolean {
   return b !== null && a.toLowerCase() === b.toLowerCase();
 }
@@ -162,7 +215,10 @@ function botLogin(rt: Runtime, forge: Forge & ReviseForge): Promise<string | nul
   let login = logins.get(forge);
   if (!login) {
     login = forge.whoami().catch((err: unknown) => {
-      rt.log.warn({ err: reasonOf(err) }, 'cannot read the bot login; own comments are recognised by their reply mark only');
+      rt.log.warn(
+        { err: reasonOf(err) },
+        'cannot read the bot login; own comments are recognised by their reply mark only',
+      );
       logins.delete(forge);
       return null;
     });

@@ -34,7 +34,10 @@ export async function status(rt: Runtime): Promise<Status> {
  */
 export async function oldestWaitingAge(rt: Runtime, q: QueueName): Promise<number | null> {
   const queue = rt.queues[q];
-  const [waiting, prioritized] = await Promise.all([queue.getJobs(['waiting'], 0, 0, true), queue.getJobs(['prioritized'], 0, 0, true)]);
+  const [waiting, prioritized] = await Promise.all([
+    queue.getJobs(['waiting'], 0, 0, true),
+    queue.getJobs(['prioritized'], 0, 0, true),
+  ]);
   const since = [...waiting, ...prioritized].filter(Boolean).map((j) => j.timestamp + (j.delay ?? 0));
   return since.length ? Math.max(0, rt.clock() - Math.min(...since)) : null;
 }

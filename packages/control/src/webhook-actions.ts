@@ -1,7 +1,12 @@
 import type { Runtime } from '@prbot/pipeline';
 import { settleClosedPr, type ClosedPrEvent, type ClosedPrResult } from './bot-prs.ts';
 import { upkeepOnBasePush } from './upkeep.ts';
-import { dashboardIssueNumber, updateDashboardIssue, updateDashboardIssueQuietly, type DashboardIssueReport } from './dashboard-issue.ts';
+import {
+  dashboardIssueNumber,
+  updateDashboardIssue,
+  updateDashboardIssueQuietly,
+  type DashboardIssueReport,
+} from './dashboard-issue.ts';
 
 export interface WebhookBookkeepingOptions {
   /**

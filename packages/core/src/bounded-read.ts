@@ -33,16 +33,24 @@ const one = (h: string | string[] | undefined): string | undefined => (Array.isA
 /** Refuses a declared Content-Length over the cap before a byte of the body is read. */
 export function refuseDeclaredSize(headers: Headers, maxBytes: number): void {
   const declared = Number(one(headers['content-length']));
-  if (Number.isFinite(declared) && declared > maxBytes) throw new AnswerRefused('too_large', `answer declares ${declared} bytes, over the cap of ${maxBytes}`);
+  if (Number.isFinite(declared) && declared > maxBytes)
+    throw new AnswerRefused('too_large', `answer declares ${declared} bytes, over the cap of ${maxBytes}`);
 }
 
 /** Refuses a body in any Content-Encoding but identity (undici's `request` would hand over the compressed bytes). */
 export function refuseEncoding(headers: Headers): void {
   const enc = (one(headers['content-encoding']) ?? '').trim().toLowerCase();
-  if (enc && enc !== 'identity') throw new AnswerRefused('encoding', `answer is sent with Content-Encoding ${enc.slice(0, 40)}, which was not asked for`);
+  if (enc && enc !== 'identity')
+    throw new AnswerRefused(
+      'encoding',
+      `answer is sent with Content-Encoding ${enc.slice(0, 40)}, which was not asked for`,
+    );
 }
 
-type Body = AsyncIterable<Uint8Array> & { destroy?(err?: Error): unknown; on?(event: 'error', fn: () => void): unknown };
+type Body = AsyncIterable<Uint8Array> & {
+  destroy?(err?: Error): unknown;
+  on?(event: 'error', fn: () => void): unknown;
+};
 
 /** Drops an answer's body unread (the connection goes with it); the stream's own abort error is expected, not thrown. */
 export function discardBody(body: Body): void {
@@ -87,7 +95,8 @@ export async function readBounded(body: Body, maxBytes: number, signal?: AbortSi
     }
   } catch (err) {
     // An abort can surface from the stream itself (undici destroys it on the request's signal).
-    if (signal?.aborted && !(err instanceof AnswerRefused)) throw new AnswerDeadline('the answer did not arrive before the deadline');
+    if (signal?.aborted && !(err instanceof AnswerRefused))
+      throw new AnswerDeadline('the answer did not arrive before the deadline');
     throw err;
   } finally {
     if (onAbort) signal?.removeEventListener('abort', onAbort);

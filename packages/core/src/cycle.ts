@@ -21,9 +21,22 @@ const reviseRequestSchema = z.object({
   branch: z.string().min(1),
   /** The cycle that opened the PR (from its signed marker). */
   originCycle: z.string(),
-  trigger: z.object({ kind: z.enum(['comment', 'label']), id: z.string(), author: z.string(), via: z.enum(['poll', 'webhook']) }),
+  trigger: z.object({
+    kind: z.enum(['comment', 'label']),
+    id: z.string(),
+    author: z.string(),
+    via: z.enum(['poll', 'webhook']),
+  }),
   /** Newest last, at most revise.threadCap, each body at most revise.commentChars. */
-  thread: z.array(z.object({ author: z.string(), kind: z.enum(['issue', 'review', 'summary']), body: z.string(), path: z.string().optional(), trigger: z.boolean() })),
+  thread: z.array(
+    z.object({
+      author: z.string(),
+      kind: z.enum(['issue', 'review', 'summary']),
+      body: z.string(),
+      path: z.string().optional(),
+      trigger: z.boolean(),
+    }),
+  ),
   /** Comments left out of the thread by the cap (the prompt says so). */
   threadOmitted: z.number().int().min(0),
   /** The last test digest of the gap's cycles (the PR's own, or a previous revision's). */

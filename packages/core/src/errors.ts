@@ -67,9 +67,7 @@ export class ConfigError extends Error {
     readonly file: string,
     readonly issues: { field: string; message: string }[],
   ) {
-    super(
-      `invalid config ${file}:\n` + issues.map((i) => `  - ${i.field || '(root)'}: ${i.message}`).join('\n'),
-    );
+    super(`invalid config ${file}:\n` + issues.map((i) => `  - ${i.field || '(root)'}: ${i.message}`).join('\n'));
   }
 }
 
@@ -138,7 +136,17 @@ export function isRedisTransient(err: unknown): boolean {
   const m = err.message;
   if (/^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/.test(m)) return true;
   // A failover: redirections that did not settle, slots or sentinels not answering yet.
-  if (/^(MOVED|ASK)\b|Too many Cluster redirections|Failed to refresh slots cache|All sentinels are unreachable|None of the sentinels are available|Command aborted due to connection close/.test(m)) return true;
-  if (/command not allowed when used memory|Connection is closed|Reached the max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Stream isn't writeable|connect ETIMEDOUT|Socket closed unexpectedly/i.test(m)) return true;
+  if (
+    /^(MOVED|ASK)\b|Too many Cluster redirections|Failed to refresh slots cache|All sentinels are unreachable|None of the sentinels are available|Command aborted due to connection close/.test(
+      m,
+    )
+  )
+    return true;
+  if (
+    /command not allowed when used memory|Connection is closed|Reached the max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Stream isn't writeable|connect ETIMEDOUT|Socket closed unexpectedly/i.test(
+      m,
+    )
+  )
+    return true;
   return err.name === 'MaxRetriesPerRequestError';
 }

@@ -26,7 +26,8 @@ export function forgeTitle(text: string, max: number): string {
 }
 
 // Gitea's and GitHub's closing keywords (Gitea adds "reopen"), any case, before an issue reference.
-const CLOSING = /\b(clos(?:e|es|ed)|fix(?:|es|ed)|resolv(?:e|es|ed)|reopen(?:s|ed)?)(?=:?\s+(?:[\w.-]+\/[\w.-]+)?(?:#|!|GH-)\d|:?\s+https?:\/\/)/gi;
+const CLOSING =
+  /\b(clos(?:e|es|ed)|fix(?:|es|ed)|resolv(?:e|es|ed)|reopen(?:s|ed)?)(?=:?\s+(?:[\w.-]+\/[\w.-]+)?(?:#|!|GH-)\d|:?\s+https?:\/\/)/gi;
 
 function defuse(t: string): string {
   return t

@@ -11,7 +11,12 @@ export type Gap = z.infer<typeof gapSchema>;
 export const TAG = '[bot-eligible]';
 
 export function gapId(text: string): string {
-  const normalised = text.replace(/\[bot-eligible\]/gi, '').normalize('NFC').toLowerCase().replace(/\s+/g, ' ').trim();
+  const normalised = text
+    .replace(/\[bot-eligible\]/gi, '')
+    .normalize('NFC')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim();
   return 'g' + createHash('sha256').update(normalised).digest('hex').slice(0, 12);
 }
 

@@ -24,7 +24,11 @@ describe('tuneHeapGrowth', () => {
       v8.setFlagsFromString('--trace-gc-verbose');
       globalThis.gc();
     `;
-    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: path.join(here, '..', '..', '..') });
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', cwd: path.join(here, '..', '..', '..') },
+    );
     expect(out).toContain(JSON.stringify({ heapGrowingPercent: HEAP_GROWING_PERCENT }));
     const factor = /\[HeapController\] Limit: old size: \d+ KB, new limit: \d+ KB \(([\d.]+)\)/.exec(out)?.[1];
     expect(Number(factor)).toBe(1 + HEAP_GROWING_PERCENT / 100);

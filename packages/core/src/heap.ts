@@ -20,8 +20,12 @@ const OPERATOR_HEAP_FLAG = /^--(heap[-_]growing[-_]percent|max[-_]old[-_]space[-
  * Applies HEAP_GROWING_PERCENT unless the operator sized the heap (on the command line or in
  * NODE_OPTIONS): their flags win. Returns the setting in force, for the start log.
  */
-export function tuneHeapGrowth(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): { heapGrowingPercent: number } | { heap: 'operator flags' } {
-  if ([...execArgv, ...nodeOptions.split(/\s+/)].some((a) => OPERATOR_HEAP_FLAG.test(a))) return { heap: 'operator flags' };
+export function tuneHeapGrowth(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions = process.env.NODE_OPTIONS ?? '',
+): { heapGrowingPercent: number } | { heap: 'operator flags' } {
+  if ([...execArgv, ...nodeOptions.split(/\s+/)].some((a) => OPERATOR_HEAP_FLAG.test(a)))
+    return { heap: 'operator flags' };
   v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   return { heapGrowingPercent: HEAP_GROWING_PERCENT };
 }

@@ -1,9 +1,41 @@
-export { AnswerDeadline, AnswerRefused, discardBody, readBounded, refuseDeclaredSize, refuseEncoding } from './bounded-read.ts';
+export {
+  AnswerDeadline,
+  AnswerRefused,
+  discardBody,
+  readBounded,
+  refuseDeclaredSize,
+  refuseEncoding,
+} from './bounded-read.ts';
 export { type Change, countActions, countLines, lineStats } from './change.ts';
 export { type Clock, nextUtcMidnight, systemClock, utcDay } from './clock.ts';
 export { type ContextShown } from './context-shown.ts';
-export { type AnyCycleJob, applyJobSchema, cycleIdSchema, newCycleId, type PrJob, prJobSchema, type ProposeJob, proposeJobSchema, type ReviseRequest, type TestJob, testJobSchema } from './cycle.ts';
-export { ConfigError, type CycleDetails, CycleEnded, GitError, InfraError, isInfraFailure, isRedisTransient, PermanentError, RateLimited, TransientError, UnavailableError, UsageError } from './errors.ts';
+export {
+  type AnyCycleJob,
+  applyJobSchema,
+  cycleIdSchema,
+  newCycleId,
+  type PrJob,
+  prJobSchema,
+  type ProposeJob,
+  proposeJobSchema,
+  type ReviseRequest,
+  type TestJob,
+  testJobSchema,
+} from './cycle.ts';
+export {
+  ConfigError,
+  type CycleDetails,
+  CycleEnded,
+  GitError,
+  InfraError,
+  isInfraFailure,
+  isRedisTransient,
+  PermanentError,
+  RateLimited,
+  TransientError,
+  UnavailableError,
+  UsageError,
+} from './errors.ts';
 export { forgeTitle, neutralise, SUMMARY_CAP } from './forge-text.ts';
 export { type Gap, gapId, gapSlug, TAG } from './gap.ts';
 export { tuneHeapGrowth } from './heap.ts';
@@ -11,7 +43,15 @@ export { inertText } from './inert-text.ts';
 export { createLogger, type Logger } from './logger.ts';
 export { type ModelInfo, type RungAttempt } from './model-info.ts';
 export { FAILURE_OUTCOMES, type Outcome, OUTCOMES, outcomeSchema } from './outcomes.ts';
-export { type Edit, parseProposal, type Proposal, proposalJsonSchema, ProposalParseError, type ProposedFile, proposedText } from './proposal.ts';
+export {
+  type Edit,
+  parseProposal,
+  type Proposal,
+  proposalJsonSchema,
+  ProposalParseError,
+  type ProposedFile,
+  proposedText,
+} from './proposal.ts';
 export { cycleRecord, type CycleRecord, cycleRecordSchema, describeHistory, leadingRun } from './record.ts';
 export { clearSecrets, redactDeep, redactError, redactText, registerSecrets } from './redact.ts';
 export { retryAfterMs } from './retry-after.ts';

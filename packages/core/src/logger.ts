@@ -36,7 +36,10 @@ function scrubbing(dest: { write(s: string): unknown }): DestinationStream {
  * Secrets are never put into log objects; the redact list and the scrubbing destination are the
  * second and third lines of defence.
  */
-export function createLogger(level = 'info', opts: { pretty?: boolean; destination?: NodeJS.WritableStream; fd?: 1 | 2 } = {}): Logger {
+export function createLogger(
+  level = 'info',
+  opts: { pretty?: boolean; destination?: NodeJS.WritableStream; fd?: 1 | 2 } = {},
+): Logger {
   const base = {
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
@@ -44,11 +47,17 @@ export function createLogger(level = 'info', opts: { pretty?: boolean; destinati
   };
   // fd 2 for command-line tools: their stdout is the answer (`--json | jq`), logs are not.
   const fd = opts.fd ?? 1;
-  const wantPretty = opts.pretty ?? ((fd === 2 ? process.stderr : process.stdout).isTTY === true && !process.env.PRBOT_LOG_JSON);
+  const wantPretty =
+    opts.pretty ?? ((fd === 2 ? process.stderr : process.stdout).isTTY === true && !process.env.PRBOT_LOG_JSON);
   if (wantPretty) {
     // Loaded only for a terminal: a service logging JSON never pays its start time and memory.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
-    return pino(base, scrubbing(pretty({ sync: true, destination: fd, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' })));
+    return pino(
+      base,
+      scrubbing(
+        pretty({ sync: true, destination: fd, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }),
+      ),
+    );
   }
   return pino(base, scrubbing(opts.destination ?? pino.destination({ dest: fd, sync: true })));
 }

@@ -77,7 +77,10 @@ export function parseProposal(text: string, maxBytes: number): Proposal {
   }
   const r = proposalSchema.safeParse(value);
   if (!r.success) {
-    const first = r.error.issues.flatMap(closestForm).slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    const first = r.error.issues
+      .flatMap(closestForm)
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ProposalParseError(`answer does not match the proposal schema: ${first.join('; ')}`);
   }
   return r.data;

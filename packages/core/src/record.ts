@@ -36,15 +36,26 @@ export const cycleRecordSchema = z.object({
   /** `revise`: a revise cycle on an open bot PR (absent: a cycle that opens a PR). */
   kind: z.enum(['gap', 'revise', 'refresh', 'upkeep']).optional(),
   /** A revise cycle's PR: its number, the cycle that opened it and which revision this is. */
-  revise_of: z.object({ pr: z.number().int(), cycle: z.string(), revision: z.number().int(), trigger: z.string() }).optional(),
+  revise_of: z
+    .object({ pr: z.number().int(), cycle: z.string(), revision: z.number().int(), trigger: z.string() })
+    .optional(),
   /** A refresh cycle (issue 25): the PR's branch, the commit prbot last pushed there (the lease) and how it was rebuilt. */
-  refresh_of: z.object({ pr: z.number().int().nullable(), branch: z.string(), lease: z.string(), mode: z.enum(['rebuild', 'repropose']), base: z.string() }).optional(),
+  refresh_of: z
+    .object({
+      pr: z.number().int().nullable(),
+      branch: z.string(),
+      lease: z.string(),
+      mode: z.enum(['rebuild', 'repropose']),
+      base: z.string(),
+    })
+    .optional(),
 });
 export type CycleRecord = z.infer<typeof cycleRecordSchema>;
 
 /** A record with every optional part empty; callers give what their stage knows. */
 export function cycleRecord(
-  r: Pick<CycleRecord, 'cycle_id' | 'outcome' | 'reason' | 'stage' | 'started_at' | 'ended_at' | 'dry_run'> & Partial<CycleRecord>,
+  r: Pick<CycleRecord, 'cycle_id' | 'outcome' | 'reason' | 'stage' | 'started_at' | 'ended_at' | 'dry_run'> &
+    Partial<CycleRecord>,
 ): CycleRecord {
   return {
     gap_id: null,

@@ -1,4 +1,3 @@
-
 /** What a known secret value is replaced with wherever text is stored or logged. */
 const REDACTED = '[redacted]';
 
@@ -26,7 +25,9 @@ export function registerSecrets(values: Iterable<string | null | undefined>): vo
   }
   if (added) {
     // Longest first, so a value that contains another is replaced whole.
-    const alternatives = [...known].sort((a, b) => b.length - a.length).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const alternatives = [...known]
+      .sort((a, b) => b.length - a.length)
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     pattern = new RegExp(alternatives.join('|'), 'g');
   }
 }
@@ -46,8 +47,6 @@ export function clearSecrets(): void {
   known.clear();
   pattern = null;
 }
-
-
 
 /** `s` with every known secret value replaced by `[redacted]`. */
 export function redactText(s: string): string {

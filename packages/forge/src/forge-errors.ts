@@ -45,7 +45,9 @@ export function fixFor(err: unknown, tokenEnv: string): string | undefined {
     if (err.status === 401) return `put a valid, unexpired token in ${tokenEnv} (it may have expired or been revoked)`;
     if (err.status === 403) {
       const scopes = /required scope\(s\)[^[]*\[([^\]]*)\]/.exec(err.forgeMessage)?.[1];
-      return scopes ? `give the token the scope ${scopes.split(/[ ,]+/).join(' or ')}` : 'give the token the permission named above';
+      return scopes
+        ? `give the token the scope ${scopes.split(/[ ,]+/).join(' or ')}`
+        : 'give the token the permission named above';
     }
     if (err.status === 404) return 'check forge.owner, forge.repo and that the token can see the repository';
   }

@@ -5,7 +5,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO_REPO, makeUpstream, startGiteaServer, startGithubServer, startGitHttpServer, type FakeForge, type FakeForgeOptions, type GitHttpServer } from '@prbot/test-support';
+import {
+  DEMO_REPO,
+  makeUpstream,
+  startGiteaServer,
+  startGithubServer,
+  startGitHttpServer,
+  type FakeForge,
+  type FakeForgeOptions,
+  type GitHttpServer,
+} from '@prbot/test-support';
 import { ConfigError, RateLimited } from '@prbot/core';
 import { git } from '@prbot/repo';
 import { createLogger } from '@prbot/core';
@@ -32,11 +41,22 @@ afterEach(async () => {
 });
 
 /** A bare upstream with `main` and a pushed bot branch, a spec-validating stand-in, and a driver on it. */
-async function world(kind: Kind, fo: Partial<FakeForgeOptions> = {}, driver: { maxPages?: number; base?: string; baseUrl?: string; draftPrefix?: string } = {}) {
+async function world(
+  kind: Kind,
+  fo: Partial<FakeForgeOptions> = {},
+  driver: { maxPages?: number; base?: string; baseUrl?: string; draftPrefix?: string } = {},
+) {
   dir = await mkdtemp(path.join(tmpdir(), 'prbot-forge-'));
   const { bare, checkout } = await makeUpstream(DEMO_REPO, path.join(dir, 'repo'));
   await git(['push', '--quiet', bare, 'main:refs/heads/bot/x'], { cwd: checkout });
-  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare, pageSize: 2, ...fo });
+  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({
+    owner: 'team',
+    repo: 'app',
+    token: TOKEN,
+    bare,
+    pageSize: 2,
+    ...fo,
+  });
   const warnings: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
@@ -48,12 +68,35 @@ async function world(kind: Kind, fo: Partial<FakeForgeOptions> = {}, driver: { m
     },
   });
   const log = createLogger('warn', { pretty: false, destination: sink });
-  const common = { owner: 'team', repo: 'app', token: TOKEN, tokenEnv: 'FORGE_TOKEN', remote: bare, branchPrefix: 'bot/', timeoutMs: 5000, base: driver.base ?? 'main', draftPrefix: driver.draftPrefix ?? 'WIP: ', maxPages: driver.maxPages ?? 200, log };
-  const forge: Forge = kind === 'gitea' ? new GiteaForge({ ...common, baseUrl: driver.baseUrl ?? fake.url }) : new GithubForge({ ...common, apiUrl: fake.url, rateLimitWaitMs: 5000 });
+  const common = {
+    owner: 'team',
+    repo: 'app',
+    token: TOKEN,
+    tokenEnv: 'FORGE_TOKEN',
+    remote: bare,
+    branchPrefix: 'bot/',
+    timeoutMs: 5000,
+    base: driver.base ?? 'main',
+    draftPrefix: driver.draftPrefix ?? 'WIP: ',
+    maxPages: driver.maxPages ?? 200,
+    log,
+  };
+  const forge: Forge =
+    kind === 'gitea'
+      ? new GiteaForge({ ...common, baseUrl: driver.baseUrl ?? fake.url })
+      : new GithubForge({ ...common, apiUrl: fake.url, rateLimitWaitMs: 5000 });
   return { forge, fake, bare, checkout, warnings };
 }
 
-const draft = (o: Partial<DraftPr> = {}): DraftPr => ({ branch: 'bot/x', base: 'main', title: 'Add truncate', body: 'body', cycleId: 'c0000000000001', labels: ['prbot'], ...o });
+const draft = (o: Partial<DraftPr> = {}): DraftPr => ({
+  branch: 'bot/x',
+  base: 'main',
+  title: 'Add truncate',
+  body: 'body',
+  cycleId: 'c0000000000001',
+  labels: ['prbot'],
+  ...o,
+});
 
 describe('1. Gitea labels are in the issue scope', () => {
   it('a token with write:repository only opens the PR without the label and says why', async () => {
@@ -62,7 +105,9 @@ describe('1. Gitea labels are in the issue scope', () => {
     expect(pr.state).toBe('open');
     expect(fake.pulls).toHaveLength(1);
     expect(fake.pulls[0]!.labels).toEqual([]);
-    expect(pr.warnings?.join(' ')).toMatch(/labels not applied: .*HTTP 403.*read:issue.*write:issue or set forge\.labels to \[\]/);
+    expect(pr.warnings?.join(' ')).toMatch(
+      /labels not applied: .*HTTP 403.*read:issue.*write:issue or set forge\.labels to \[\]/,
+    );
     expect(fake.violations).toEqual([]);
   });
 });
@@ -88,7 +133,9 @@ describe('3. GitHub secondary rate limits', () => {
     fake.secondaryLimitNext('POST', '/pulls', 1, 1);
     const pr = await forge.openDraft(draft());
     expect(pr.state).toBe('open');
-    expect(fake.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/pulls')).map((q) => q.status)).toEqual([403, 201]);
+    expect(fake.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/pulls')).map((q) => q.status)).toEqual([
+      403, 201,
+    ]);
   });
 
   it('a long one becomes RateLimited with the wait (the pr queue waits), not "lacks permission"', async () => {
@@ -105,7 +152,8 @@ describe('3. GitHub secondary rate limits', () => {
 describe.each<Kind>(['gitea', 'github'])('4 + 6. %s: paging follows Link to the end', (kind) => {
   it('sees all 45 bot PRs over 23 pages (no silent stop at 20)', async () => {
     const { forge, fake } = await world(kind);
-    for (let i = 0; i < 45; i++) fake.seedPull({ head: `bot/gap-${i}`, body: `<!-- prbot-cycle: c${i.toString(36).padStart(6, '0')} -->` });
+    for (let i = 0; i < 45; i++)
+      fake.seedPull({ head: `bot/gap-${i}`, body: `<!-- prbot-cycle: c${i.toString(36).padStart(6, '0')} -->` });
     const prs = await forge.listBotPrs();
     expect(prs).toHaveLength(45);
     expect(new Set(prs.map((p) => p.branch)).size).toBe(45);
@@ -141,7 +189,10 @@ describe('6. Gitea under a ROOT_URL sub-path', () => {
     const { forge, fake } = await world('gitea', { subPath: '/gitea' }, {});
     // Same server, reached as localhost: the stand-in's Links say 127.0.0.1.
     const alt = fake.url.replace('127.0.0.1', 'localhost');
-    const via = new GiteaForge({ ...(forge as unknown as { o: ConstructorParameters<typeof GiteaForge>[0] }).o, baseUrl: alt });
+    const via = new GiteaForge({
+      ...(forge as unknown as { o: ConstructorParameters<typeof GiteaForge>[0] }).o,
+      baseUrl: alt,
+    });
     for (let i = 0; i < 5; i++) fake.seedPull({ head: `bot/gap-${i}` });
     expect(await via.listBotPrs()).toHaveLength(5);
     expect(fake.violations).toEqual([]);
@@ -193,11 +244,28 @@ describe('7. push keeps the operator environment and scopes the auth header', ()
     from.GIT_DIR = '/elsewhere';
     from.OPENAI_API_KEY = 'sk-no';
     const env = push.pushEnv('https://git.example.com/gitea/team/app.git', TOKEN, from);
-    for (const k of ['HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSH_COMMAND', 'GIT_SSH', 'SSH_AUTH_SOCK', 'HOME']) expect(env[k]).toBe(`v-${k}`);
+    for (const k of [
+      'HTTPS_PROXY',
+      'https_proxy',
+      'NO_PROXY',
+      'no_proxy',
+      'ALL_PROXY',
+      'GIT_SSL_CAINFO',
+      'GIT_SSL_CAPATH',
+      'SSL_CERT_FILE',
+      'SSL_CERT_DIR',
+      'GIT_SSH_COMMAND',
+      'GIT_SSH',
+      'SSH_AUTH_SOCK',
+      'HOME',
+    ])
+      expect(env[k]).toBe(`v-${k}`);
     expect(env.GIT_DIR).toBeUndefined();
     expect(env.OPENAI_API_KEY).toBeUndefined();
     expect(env.GIT_CONFIG_KEY_0).toBe('http.https://git.example.com/gitea/team/app.git.extraheader');
-    expect(Buffer.from(env.GIT_CONFIG_VALUE_0!.replace('Authorization: Basic ', ''), 'base64').toString()).toBe(`x-access-token:${TOKEN}`);
+    expect(Buffer.from(env.GIT_CONFIG_VALUE_0!.replace('Authorization: Basic ', ''), 'base64').toString()).toBe(
+      `x-access-token:${TOKEN}`,
+    );
   });
 
   it('GIT_SSH_COMMAND from the environment is the one git runs for an SSH remote', async () => {
@@ -212,7 +280,9 @@ describe('7. push keeps the operator environment and scopes the auth header', ()
     const saved = process.env.GIT_SSH_COMMAND;
     process.env.GIT_SSH_COMMAND = ssh;
     try {
-      await expect(push.pushBranch(bare, 'ssh://git@forge.invalid/team/app.git', head, 'bot/ssh')).rejects.toThrow(/pushing bot\/ssh failed/);
+      await expect(push.pushBranch(bare, 'ssh://git@forge.invalid/team/app.git', head, 'bot/ssh')).rejects.toThrow(
+        /pushing bot\/ssh failed/,
+      );
     } finally {
       if (saved === undefined) delete process.env.GIT_SSH_COMMAND;
       else process.env.GIT_SSH_COMMAND = saved;
@@ -228,16 +298,23 @@ describe('7. push keeps the operator environment and scopes the auth header', ()
     const proxy = http.createServer((req, res) => {
       proxied.push(`${req.method} ${req.url}`);
       const u = new URL(req.url!);
-      const up = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode!, r.headers);
-        r.pipe(res);
-      });
+      const up = http.request(
+        { host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode!, r.headers);
+          r.pipe(res);
+        },
+      );
       req.pipe(up);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     closers.push(() => new Promise((r) => proxy.close(() => r())));
     const head = (await git(['rev-parse', 'HEAD'], { cwd: checkout })).stdout.trim();
-    const saved = { http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy, NO_PROXY: process.env.NO_PROXY };
+    const saved = {
+      http_proxy: process.env.http_proxy,
+      no_proxy: process.env.no_proxy,
+      NO_PROXY: process.env.NO_PROXY,
+    };
     process.env.http_proxy = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
     delete process.env.no_proxy;
     delete process.env.NO_PROXY;
@@ -255,8 +332,16 @@ describe('7. push keeps the operator environment and scopes the auth header', ()
 });
 
 describe('8. draftPrefix is checked against the WIP prefixes Gitea knows', () => {
-  const base = { repo: { url: '/srv/r.git' }, models: { providers: { l: { kind: 'openai', baseUrl: 'http://127.0.0.1:1/v1' } }, propose: ['l/m'] } };
-  const gitea = (f: Record<string, unknown>) => parseConfig({ ...base, forge: { kind: 'gitea', baseUrl: 'https://git.example.com', owner: 'o', repo: 'r', ...f } }, 'prbot.config.json', {});
+  const base = {
+    repo: { url: '/srv/r.git' },
+    models: { providers: { l: { kind: 'openai', baseUrl: 'http://127.0.0.1:1/v1' } }, propose: ['l/m'] },
+  };
+  const gitea = (f: Record<string, unknown>) =>
+    parseConfig(
+      { ...base, forge: { kind: 'gitea', baseUrl: 'https://git.example.com', owner: 'o', repo: 'r', ...f } },
+      'prbot.config.json',
+      {},
+    );
 
   it('"Draft: " would open a normal PR on Gitea: refused naming forge.draftPrefix', () => {
     expect(() => gitea({ draftPrefix: 'Draft: ' })).toThrow(ConfigError);
@@ -286,7 +371,9 @@ describe('9. the smaller ones', () => {
   });
 
   it('GitHub: a fine-grained token without Issues write opens the PR and names the permission', async () => {
-    const { forge, fake } = await world('github', { grant: { permissions: { contents: 'write', pull_requests: 'write', metadata: 'read' } } });
+    const { forge, fake } = await world('github', {
+      grant: { permissions: { contents: 'write', pull_requests: 'write', metadata: 'read' } },
+    });
     const pr = await forge.openDraft(draft());
     expect(fake.pulls).toHaveLength(1);
     expect(pr.warnings?.join(' ')).toMatch(/HTTP 403.*issues=write.*Issues: read and write/);
@@ -294,12 +381,16 @@ describe('9. the smaller ones', () => {
 
   it.each<Kind>(['gitea', 'github'])('%s: a missing base branch is named with the setting to fix', async (kind) => {
     const { forge } = await world(kind, {}, { base: 'trunk' });
-    await expect(forge.openDraft(draft({ base: 'trunk', labels: [] }))).rejects.toThrow(/base branch \(repo\.base\) "trunk" does not exist in team\/app.*set repo\.base/);
+    await expect(forge.openDraft(draft({ base: 'trunk', labels: [] }))).rejects.toThrow(
+      /base branch \(repo\.base\) "trunk" does not exist in team\/app.*set repo\.base/,
+    );
   });
 
   it("GitHub: a 422's errors[] details reach the reason", async () => {
     const { forge } = await world('github');
-    await expect(forge.openDraft(draft({ branch: 'bot/never-pushed', labels: [] }))).rejects.toThrow(/bot branch "bot\/never-pushed".*PullRequest head invalid/);
+    await expect(forge.openDraft(draft({ branch: 'bot/never-pushed', labels: [] }))).rejects.toThrow(
+      /bot branch "bot\/never-pushed".*PullRequest head invalid/,
+    );
   });
 
   it.each<[string, Kind, Partial<FakeForgeOptions>]>([

@@ -33,7 +33,8 @@ function logSink() {
   const warnings: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) warnings.push((JSON.parse(line) as { msg: string }).msg);
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        warnings.push((JSON.parse(line) as { msg: string }).msg);
       cb();
     },
   });
@@ -55,7 +56,8 @@ const common = (o: { timeoutMs?: number; maxAnswerBytes?: number; maxPages?: num
   ...logSink(),
 });
 const gitea = (url: string, o?: Parameters<typeof common>[0], c = common(o)) => new GiteaForge({ ...c, baseUrl: url });
-const github = (url: string, o?: Parameters<typeof common>[0]) => new GithubForge({ ...common(o), apiUrl: url, rateLimitWaitMs: 0 });
+const github = (url: string, o?: Parameters<typeof common>[0]) =>
+  new GithubForge({ ...common(o), apiUrl: url, rateLimitWaitMs: 0 });
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   const err = await p.then(
@@ -103,7 +105,9 @@ describe('hostile Gitea answers', () => {
 
   it('a gzip-encoded listing (a bomb) is refused unexpanded', async () => {
     const bomb = gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(40 * 1024 * 1024, 0x20), Buffer.from(']')]));
-    const url = await server((_r, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(bomb));
+    const url = await server((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(bomb),
+    );
     const err = await failure(gitea(url).listBotPrs());
     expect(err).toBeInstanceOf(TransientError);
     expect(err.message).toMatch(/Content-Encoding gzip/);
@@ -135,7 +139,11 @@ describe('hostile Gitea answers', () => {
 
   it('an HTML 502 page full of escapes is named by its title, inert', async () => {
     const url = await server((_r, res) =>
-      res.writeHead(502, { 'content-type': 'text/html' }).end(`<!DOCTYPE html><html><head><title>Bad \u001b[31mGateway\u202e</title></head><body>${'<p>x</p>'.repeat(1000)}</body></html>`),
+      res
+        .writeHead(502, { 'content-type': 'text/html' })
+        .end(
+          `<!DOCTYPE html><html><head><title>Bad \u001b[31mGateway\u202e</title></head><body>${'<p>x</p>'.repeat(1000)}</body></html>`,
+        ),
     );
     const err = await failure(gitea(url).listBotPrs());
     expect(err).toBeInstanceOf(TransientError);
@@ -150,9 +158,15 @@ describe('hostile Gitea answers', () => {
   ])('a %i whose message echoes the token with terminal escapes says neither', async (status) => {
     registerSecrets([TOKEN]);
     const url = await server((r, res) =>
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `${r.headers.authorization} \u001b]8;;http://evil\u0007click\u001b]8;;\u0007 \u009b2J \u202eevil` })),
+      res.writeHead(status, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          message: `${r.headers.authorization} \u001b]8;;http://evil\u0007click\u001b]8;;\u0007 \u009b2J \u202eevil`,
+        }),
+      ),
     );
-    const err = await failure(gitea(url).openDraft({ branch: 'bot/x', base: 'main', title: 't', body: 'b', cycleId: 'c1', labels: [] }));
+    const err = await failure(
+      gitea(url).openDraft({ branch: 'bot/x', base: 'main', title: 't', body: 'b', cycleId: 'c1', labels: [] }),
+    );
     const said = `${err.message} ${(err as ForgeRefused).forgeMessage ?? ''}`;
     expect(said).not.toContain(TOKEN);
     expect(said).not.toMatch(ACTIVE);
@@ -164,7 +178,9 @@ describe('hostile Gitea answers', () => {
     ['an HTTP date far ahead', new Date(Date.now() + 365 * 86_400_000).toUTCString(), 3_600_000],
     ['garbage', 'soon', 30_000],
   ])('a 429 with a Retry-After that is %s waits a bounded time', async (_what, header, most) => {
-    const url = await server((_r, res) => res.writeHead(429, { 'content-type': 'application/json', 'retry-after': header }).end('{}'));
+    const url = await server((_r, res) =>
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': header }).end('{}'),
+    );
     const err = await failure(gitea(url).listBotPrs());
     expect(err).toBeInstanceOf(RateLimited);
     expect((err as RateLimited).waitMs).toBeGreaterThan(0);
@@ -173,27 +189,44 @@ describe('hostile Gitea answers', () => {
 });
 
 describe('hostile PR listings', () => {
-  it.each(['gitea', 'github'] as const)('%s: malformed PR items (a number for a body, no head, a javascript: URL) are skipped with one warning, the good one kept', async (kind) => {
-    const good = (n: number, extra: Record<string, unknown> = {}) => ({
-      number: n,
-      html_url: `http://forge.example/team/app/pulls/${n}`,
-      state: 'open',
-      merged: false,
-      merged_at: null,
-      body: `text\n${signedMarker('c0000000000001', 'g0123456789ab')}`,
-      updated_at: '2026-11-29T00:00:00Z',
-      head: { ref: `bot/x-${n}`, label: `bot/x-${n}`, repo: { full_name: 'team/app' } },
-      ...extra,
-    });
-    const url = await server((_r, res) =>
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([good(1, { body: 123 }), good(2, { head: null }), good(3, { html_url: 'javascript:alert(1)' }), { __proto__: { x: 1 } }, 'nope', good(4)])),
-    );
-    const c = common();
-    const forge = kind === 'gitea' ? new GiteaForge({ ...c, baseUrl: url }) : new GithubForge({ ...c, apiUrl: url, rateLimitWaitMs: 0 });
-    const prs = await forge.listBotPrs();
-    expect(prs.map((p) => p.number)).toEqual([4]);
-    expect(c.warnings.join('\n')).toMatch(/skipped 5 pull request\(s\) the forge described malformed/);
-  });
+  it.each(['gitea', 'github'] as const)(
+    '%s: malformed PR items (a number for a body, no head, a javascript: URL) are skipped with one warning, the good one kept',
+    async (kind) => {
+      const good = (n: number, extra: Record<string, unknown> = {}) => ({
+        number: n,
+        html_url: `http://forge.example/team/app/pulls/${n}`,
+        state: 'open',
+        merged: false,
+        merged_at: null,
+        body: `text\n${signedMarker('c0000000000001', 'g0123456789ab')}`,
+        updated_at: '2026-11-29T00:00:00Z',
+        head: { ref: `bot/x-${n}`, label: `bot/x-${n}`, repo: { full_name: 'team/app' } },
+        ...extra,
+      });
+      const url = await server((_r, res) =>
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify([
+              good(1, { body: 123 }),
+              good(2, { head: null }),
+              good(3, { html_url: 'javascript:alert(1)' }),
+              { __proto__: { x: 1 } },
+              'nope',
+              good(4),
+            ]),
+          ),
+      );
+      const c = common();
+      const forge =
+        kind === 'gitea'
+          ? new GiteaForge({ ...c, baseUrl: url })
+          : new GithubForge({ ...c, apiUrl: url, rateLimitWaitMs: 0 });
+      const prs = await forge.listBotPrs();
+      expect(prs.map((p) => p.number)).toEqual([4]);
+      expect(c.warnings.join('\n')).toMatch(/skipped 5 pull request\(s\) the forge described malformed/);
+    },
+  );
 });
 
 describe('hostile GitHub answers (Octokit over fetch)', () => {
@@ -224,7 +257,9 @@ describe('hostile GitHub answers (Octokit over fetch)', () => {
 
   it('a gzip bomb (a valid, empty listing padded to 40 MB) is stopped at the cap after decompression', async () => {
     const bomb = gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(40 * 1024 * 1024, 0x20), Buffer.from(']')]));
-    const url = await server((_r, res) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip' }).end(bomb));
+    const url = await server((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip' }).end(bomb),
+    );
     const err = await failure(github(url).listBotPrs());
     expect(err).toBeInstanceOf(TransientError);
     expect(err.message).toMatch(/larger than 1048576 bytes/);

@@ -2,7 +2,14 @@ import type { Agent } from 'undici';
 import { RateLimited, TransientError } from '@prbot/core';
 import { ForgeRefused } from './forge-errors.ts';
 import type { Logger } from '@prbot/core';
-import { discardBody, AnswerDeadline, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '@prbot/core';
+import {
+  discardBody,
+  AnswerDeadline,
+  AnswerRefused,
+  readBounded,
+  refuseDeclaredSize,
+  refuseEncoding,
+} from '@prbot/core';
 import { inertText } from '@prbot/core';
 import { redactText } from '@prbot/core';
 import { retryAfterMs } from '@prbot/core';
@@ -39,7 +46,6 @@ export interface ForgeResponse<T> {
   headers: Record<string, string | string[] | undefined>;
 }
 
-
 /**
  * One JSON call to a forge API. `path` is relative to the API root, or an absolute URL taken
  * from a `Link` header (used as given when it is on the API's origin). Errors never carry the token:
@@ -48,7 +54,12 @@ export interface ForgeResponse<T> {
  * - 401 / 403 / 404 → ForgeRefused naming what to fix;
  * - other statuses are returned for the driver to interpret (409, 422 …).
  */
-export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, body?: unknown): Promise<ForgeResponse<T>> {
+export async function forgeCall<T>(
+  f: ForgeHttp,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ForgeResponse<T>> {
   const url = absolute(f, path);
   const shown = new URL(url).pathname;
   const { request, agent } = await undici();
@@ -60,7 +71,12 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
       method: method as 'GET',
       dispatcher: agent,
       // identity: undici's request does not decompress, and a compressed answer is refused unread.
-      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...f.headers, 'accept-encoding': 'identity' },
+      headers: {
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...f.headers,
+        'accept-encoding': 'identity',
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: f.timeoutMs,
       bodyTimeout: f.timeoutMs,
@@ -73,7 +89,11 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
   if (res.statusCode >= 300 && res.statusCode < 400) {
     discardBody(res.body);
     // undici's request follows none; saying so beats handing the 3xx to a driver as an answer.
-    throw new ForgeRefused(`${f.label}: ${method} ${shown} answered HTTP ${res.statusCode} (a redirect), not followed: the token is never sent to another address; set forge.url to the address the forge answers on`, res.statusCode, '');
+    throw new ForgeRefused(
+      `${f.label}: ${method} ${shown} answered HTTP ${res.statusCode} (a redirect), not followed: the token is never sent to another address; set forge.url to the address the forge answers on`,
+      res.statusCode,
+      '',
+    );
   }
   let text: string;
   try {
@@ -83,7 +103,9 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
   } catch (err) {
     discardBody(res.body);
     const e = err as Error & { code?: string };
-    throw new TransientError(`${f.label}: ${method} ${shown}: ${err instanceof AnswerRefused ? err.message : err instanceof AnswerDeadline || deadline.aborted ? `no whole answer within ${f.timeoutMs} ms` : `reading the answer failed: ${e.code ?? e.name}`}`);
+    throw new TransientError(
+      `${f.label}: ${method} ${shown}: ${err instanceof AnswerRefused ? err.message : err instanceof AnswerDeadline || deadline.aborted ? `no whole answer within ${f.timeoutMs} ms` : `reading the answer failed: ${e.code ?? e.name}`}`,
+    );
   }
   let parsed: unknown = null;
   try {
@@ -95,24 +117,44 @@ export async function forgeCall<T>(f: ForgeHttp, method: string, path: string, b
   const s = res.statusCode;
   if (s === 429 || (s === 403 && h['x-ratelimit-remaining'] === '0')) {
     const reset = Number(h['x-ratelimit-reset']);
-    const wait = h['retry-after'] !== undefined ? retryAfterMs(h['retry-after']) : Number.isFinite(reset) && reset > 0 ? Math.max(1000, reset * 1000 - Date.now()) : 60_000;
+    const wait =
+      h['retry-after'] !== undefined
+        ? retryAfterMs(h['retry-after'])
+        : Number.isFinite(reset) && reset > 0
+          ? Math.max(1000, reset * 1000 - Date.now())
+          : 60_000;
     throw new RateLimited(`${f.label} rate-limited ${method} ${shown} (HTTP ${s})`, Math.min(wait, 3_600_000));
   }
   if (s >= 500) throw new TransientError(`${f.label}: ${method} ${shown} answered HTTP ${s}: ${message(parsed)}`);
-  if (s === 401) throw new ForgeRefused(`${f.label} rejected the token (HTTP 401): check that ${f.tokenEnv} holds a valid, unexpired token`, s, message(parsed));
+  if (s === 401)
+    throw new ForgeRefused(
+      `${f.label} rejected the token (HTTP 401): check that ${f.tokenEnv} holds a valid, unexpired token`,
+      s,
+      message(parsed),
+    );
   if (s === 403) {
     const m = message(parsed);
     const scopes = /required scope\(s\)[^[]*\[([^\]]*)\]/.exec(m)?.[1];
-    const why = scopes ? `the token in ${f.tokenEnv} lacks the scope ${scopes.split(/[ ,]+/).join(' or ')} (${m})` : `the token in ${f.tokenEnv} lacks permission: ${m}`;
+    const why = scopes
+      ? `the token in ${f.tokenEnv} lacks the scope ${scopes.split(/[ ,]+/).join(' or ')} (${m})`
+      : `the token in ${f.tokenEnv} lacks permission: ${m}`;
     throw new ForgeRefused(`${f.label} refused ${method} ${shown} (HTTP 403): ${why}`, s, m);
   }
-  if (s === 404) throw new ForgeRefused(`${f.label}: ${shown} not found (HTTP 404): check forge.owner and forge.repo, and that the token in ${f.tokenEnv} can see the repository`, s, message(parsed));
+  if (s === 404)
+    throw new ForgeRefused(
+      `${f.label}: ${shown} not found (HTTP 404): check forge.owner and forge.repo, and that the token in ${f.tokenEnv} can see the repository`,
+      s,
+      message(parsed),
+    );
   return { status: s, body: parsed as T, headers: h };
 }
 
 /** A forge's error text for errors and records: 300 characters, inert, an HTML page reduced to its title. */
 export function message(body: unknown): string {
-  const raw = body && typeof body === 'object' && 'message' in body ? String((body as { message: unknown }).message) : String(body ?? '');
+  const raw =
+    body && typeof body === 'object' && 'message' in body
+      ? String((body as { message: unknown }).message)
+      : String(body ?? '');
   if (/^\s*<(!doctype|html|head|body)\b/i.test(raw)) {
     const title = /<title[^>]*>([^<]{0,200})/i.exec(raw)?.[1]?.trim();
     return redactText(inertText(`an HTML page${title ? ` titled "${title}"` : ''} instead of JSON`)).slice(0, 300);
@@ -155,7 +197,10 @@ export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOpt
   let items = 0;
   while (next) {
     if (pages >= o.maxPages) {
-      o.log.warn({ forge: f.label, pages, items }, `${f.label}: stopped listing ${o.what} after ${pages} pages (${items} items; forge.maxPages); later ones are not seen`);
+      o.log.warn(
+        { forge: f.label, pages, items },
+        `${f.label}: stopped listing ${o.what} after ${pages} pages (${items} items; forge.maxPages); later ones are not seen`,
+      );
       return;
     }
     const r: ForgeResponse<T[]> = await forgeCall<T[]>(f, 'GET', next);
@@ -168,7 +213,12 @@ export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOpt
 }
 
 /** The next page's path when a listing sends no Link: `page` + 1 while fewer than X-Total-Count items were read. */
-function nextByCount(current: string, totalHeader: string | string[] | undefined, read: number, lastPage: number): string | null {
+function nextByCount(
+  current: string,
+  totalHeader: string | string[] | undefined,
+  read: number,
+  lastPage: number,
+): string | null {
   const total = Number(Array.isArray(totalHeader) ? totalHeader[0] : totalHeader);
   if (!Number.isSafeInteger(total) || read >= total || lastPage === 0) return null;
   const u = new URL(current, 'http://path.invalid');

@@ -3,7 +3,23 @@ export { PushRefused, PushRejected } from './push.ts';
 export { ForgeRefused, reasonOf } from './forge-errors.ts';
 export { createForge } from './registry.ts';
 export { isOwnReply, prDiff, reply, reviseBranchRefusal, revisePrompt, reviseReplyText } from './revision.ts';
-export { type BotPr, canRevise, type DoctorCheck, type Forge, type ForgeIssue, type ForgeIssues, hasWriteAccess, markerKey, markersOf, type PrComment, type PrDetail, requestIdentity, prStateSchema, type ReviseForge, signedMarker } from './types.ts';
+export {
+  type BotPr,
+  canRevise,
+  type DoctorCheck,
+  type Forge,
+  type ForgeIssue,
+  type ForgeIssues,
+  hasWriteAccess,
+  markerKey,
+  markersOf,
+  type PrComment,
+  type PrDetail,
+  requestIdentity,
+  prStateSchema,
+  type ReviseForge,
+  signedMarker,
+} from './types.ts';
 export { canUpkeep, type UpkeepForge } from './types.ts';
 export { LeaseRefused } from './push.ts';
 export { deliveryOf, signatureValid } from './webhook-delivery.ts';

@@ -17,7 +17,12 @@ function body(summary: string, o: Partial<PrBodyInput> = {}): string {
     summary,
     changes: [{ path: 'src/a.js', action: 'ADD', mode: '100644', content: '' }],
     tests: [],
-    model: { rung: 'loop/m', escalated: false, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, usageEstimated: false } as PrBodyInput['model'],
+    model: {
+      rung: 'loop/m',
+      escalated: false,
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      usageEstimated: false,
+    } as PrBodyInput['model'],
     history: [],
     ...o,
   });
@@ -51,15 +56,27 @@ describe('PR body markers', () => {
     const mine = signedMarker(CYCLE, GAP);
     expect(markersOf(`text\n${mine}`)).toEqual({ cycleId: CYCLE, gapId: GAP });
     expect(markersOf(`${mine}\nmore text`)).toEqual({ cycleId: null, gapId: null });
-    expect(markersOf(`text\n${signedMarker(CYCLE, OTHER, Buffer.from('wrong key'))}`)).toEqual({ cycleId: null, gapId: null });
+    expect(markersOf(`text\n${signedMarker(CYCLE, OTHER, Buffer.from('wrong key'))}`)).toEqual({
+      cycleId: null,
+      gapId: null,
+    });
     expect(markersOf(`text\n${mine.replace(GAP, OTHER)}`)).toEqual({ cycleId: null, gapId: null });
     // The key is derived from PRBOT_JOB_KEY when the environment has one.
-    expect(markerKey({ PRBOT_JOB_KEY: 'k1-0123456789' }).equals(markerKey({ PRBOT_JOB_KEY: 'k2-0123456789' }))).toBe(false);
+    expect(markerKey({ PRBOT_JOB_KEY: 'k1-0123456789' }).equals(markerKey({ PRBOT_JOB_KEY: 'k2-0123456789' }))).toBe(
+      false,
+    );
   });
 
   it('still reads bodies written before the signed marker, only from their last two lines', () => {
-    expect(markersOf(`Gap\n\n<!-- prbot-cycle: ${CYCLE} -->\n<!-- prbot-gap: ${GAP} -->`)).toEqual({ cycleId: CYCLE, gapId: GAP });
-    expect(markersOf(`<!-- prbot-cycle: ${CYCLE} -->\n<!-- prbot-gap: ${OTHER} -->\nsummary\n<!-- prbot-cycle: ${CYCLE} -->\n<!-- prbot-gap: ${GAP} -->`).gapId).toBe(GAP);
+    expect(markersOf(`Gap\n\n<!-- prbot-cycle: ${CYCLE} -->\n<!-- prbot-gap: ${GAP} -->`)).toEqual({
+      cycleId: CYCLE,
+      gapId: GAP,
+    });
+    expect(
+      markersOf(
+        `<!-- prbot-cycle: ${CYCLE} -->\n<!-- prbot-gap: ${OTHER} -->\nsummary\n<!-- prbot-cycle: ${CYCLE} -->\n<!-- prbot-gap: ${GAP} -->`,
+      ).gapId,
+    ).toBe(GAP);
     expect(markersOf(`<!-- prbot-gap: ${OTHER} -->\nthe rest of a body`).gapId).toBeNull();
   });
 

@@ -26,14 +26,27 @@ function cycleMarker(cycleId: string, gapId?: string): string {
   return signedMarker(cycleId, gapId ?? null);
 }
 
-
-
 export function prBody(i: PrBodyInput): string {
   const n = countActions(i.changes);
-  const files = i.changes.map((c) => `- \`${c.action}\` ${neutralise(c.path, 400)}${c.lines ? ` (+${c.lines.added} −${c.lines.removed})` : ''}`).join('\n');
-  const tests = i.tests.map((t) => `- \`${t.argv.join(' ')}\` (${t.phase}): ${t.ok ? 'passed' : 'failed'} in ${(t.durationMs / 1000).toFixed(1)} s`).join('\n') || '- none configured';
+  const files = i.changes
+    .map(
+      (c) => `- \`${c.action}\` ${neutralise(c.path, 400)}${c.lines ? ` (+${c.lines.added} −${c.lines.removed})` : ''}`,
+    )
+    .join('\n');
+  const tests =
+    i.tests
+      .map(
+        (t) =>
+          `- \`${t.argv.join(' ')}\` (${t.phase}): ${t.ok ? 'passed' : 'failed'} in ${(t.durationMs / 1000).toFixed(1)} s`,
+      )
+      .join('\n') || '- none configured';
   const prior = i.history.length
-    ? i.history.map((h) => `- ${h.ended_at.slice(0, 16)} \`${h.outcome}\`: ${neutralise(h.reason, 500).replace(/\n/g, '\n  ')}${h.pr_url ? ` (${neutralise(h.pr_url, 300)})` : ''}`).join('\n')
+    ? i.history
+        .map(
+          (h) =>
+            `- ${h.ended_at.slice(0, 16)} \`${h.outcome}\`: ${neutralise(h.reason, 500).replace(/\n/g, '\n  ')}${h.pr_url ? ` (${neutralise(h.pr_url, 300)})` : ''}`,
+        )
+        .join('\n')
     : '- none';
   const body = [
     `**Gap:** ${neutralise(i.gapText, 2000)}`,

@@ -42,7 +42,11 @@ export const PUSH_ENV_NAMES = [
  * set through GIT_CONFIG_* variables: never in the remote URL, argv or logs, and scoped to the
  * remote's URL so a redirect or a submodule on another host never receives it.
  */
-export function pushEnv(remote: string, token: string | undefined, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function pushEnv(
+  remote: string,
+  token: string | undefined,
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
   for (const k of PUSH_ENV_NAMES) if (from[k] !== undefined && from[k] !== '') env[k] = from[k]!;
   env.PATH ??= '/usr/bin:/bin';
@@ -66,7 +70,11 @@ export function pushEnv(remote: string, token: string | undefined, from: NodeJS.
  * timeout) stays a TransientError and is retried.
  */
 const PUSH_REFUSALS: { kind: string; test: RegExp; fix: string }[] = [
-  { kind: 'the repository is archived (read-only)', test: /archived/i, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' },
+  {
+    kind: 'the repository is archived (read-only)',
+    test: /archived/i,
+    fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one',
+  },
   {
     kind: 'a branch protection rule or push rule refused it',
     test: /protected branch|GH006|GH013|hook declined|push declined|not allowed to push|rule violations/i,
@@ -110,16 +118,32 @@ function pushRefusal(output: string): { kind: string; fix: string } | null {
 }
 
 function scrubGit(message: string, token?: string): string {
-  const m = message.split('\n').filter((l) => !/authorization/i.test(l)).join(' ').replace(/\s+/g, ' ').trim().slice(0, 400);
+  const m = message
+    .split('\n')
+    .filter((l) => !/authorization/i.test(l))
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 400);
   return token ? m.replaceAll(token, '***') : m;
 }
 
 /** Pushes a commit as a branch, in pushEnv's environment only. SSH remotes use the machine's SSH setup. */
-export async function pushBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
+export async function pushBranch(
+  mirrorDir: string,
+  remote: string,
+  commit: string,
+  branch: string,
+  token?: string,
+): Promise<void> {
   const env = pushEnv(remote, token);
   try {
     // --force: the branch name carries the cycle id, so only a retry of this cycle can own it.
-    await git(['push', '--force', '--quiet', remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true });
+    await git(['push', '--force', '--quiet', remote, `${commit}:refs/heads/${branch}`], {
+      cwd: mirrorDir,
+      env,
+      isolateEnv: true,
+    });
   } catch (err) {
     const msg = scrubGit(String((err as Error).message), token);
     const refused = pushRefusal(msg);
@@ -135,17 +159,36 @@ export async function pushBranch(mirrorDir: string, remote: string, commit: stri
  * repository). Branch protection runs only on a real push, so it is not seen here.
  * Null when the push would be accepted; else the refusal, named.
  */
-async function pushProblem(remote: string, branch: string, token?: string): Promise<{ kind: string; fix: string; message: string } | null> {
+async function pushProblem(
+  remote: string,
+  branch: string,
+  token?: string,
+): Promise<{ kind: string; fix: string; message: string } | null> {
   const dir = await mkdtemp(path.join(tmpdir(), 'prbot-push-probe-'));
   try {
-    const id = { GIT_AUTHOR_NAME: 'prbot', GIT_AUTHOR_EMAIL: 'prbot@localhost', GIT_COMMITTER_NAME: 'prbot', GIT_COMMITTER_EMAIL: 'prbot@localhost' };
+    const id = {
+      GIT_AUTHOR_NAME: 'prbot',
+      GIT_AUTHOR_EMAIL: 'prbot@localhost',
+      GIT_COMMITTER_NAME: 'prbot',
+      GIT_COMMITTER_EMAIL: 'prbot@localhost',
+    };
     await git(['init', '--quiet'], { cwd: dir });
-    await git(['commit', '--quiet', '--allow-empty', '-m', 'prbot doctor push probe'], { cwd: dir, env: { ...process.env, ...id } });
-    const r = await git(['push', '--dry-run', '--porcelain', remote, `HEAD:refs/heads/${branch}`], { cwd: dir, env: pushEnv(remote, token), isolateEnv: true, okCodes: [0, 1, 128] });
+    await git(['commit', '--quiet', '--allow-empty', '-m', 'prbot doctor push probe'], {
+      cwd: dir,
+      env: { ...process.env, ...id },
+    });
+    const r = await git(['push', '--dry-run', '--porcelain', remote, `HEAD:refs/heads/${branch}`], {
+      cwd: dir,
+      env: pushEnv(remote, token),
+      isolateEnv: true,
+      okCodes: [0, 1, 128],
+    });
     if (r.exitCode === 0) return null;
     const msg = scrubGit(`${r.stdout}\n${r.stderr ?? ''}`, token);
     const refused = pushRefusal(msg);
-    return refused ? { ...refused, message: msg } : { kind: 'the push failed', fix: 'check forge.remote and that the forge is reachable', message: msg };
+    return refused
+      ? { ...refused, message: msg }
+      : { kind: 'the push failed', fix: 'check forge.remote and that the forge is reachable', message: msg };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -160,13 +203,32 @@ export class PushRejected extends Error {
  * Pushes a commit to an existing branch only as a fast-forward: no `--force`, so if someone pushed
  * to the branch after prbot read its head, the forge itself refuses the push (PushRejected).
  */
-async function pushFastForwardBranch(mirrorDir: string, remote: string, commit: string, branch: string, token?: string): Promise<void> {
+async function pushFastForwardBranch(
+  mirrorDir: string,
+  remote: string,
+  commit: string,
+  branch: string,
+  token?: string,
+): Promise<void> {
   const env = pushEnv(remote, token);
-  const r = await git(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true, okCodes: [0, 1] });
+  const r = await git(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], {
+    cwd: mirrorDir,
+    env,
+    isolateEnv: true,
+    okCodes: [0, 1],
+  });
   if (r.exitCode === 0) return;
   const out = r.stdout;
-  const scrub = (m: string) => (token ? m.replaceAll(token, '***') : m).split('\n').filter((l) => !/authorization/i.test(l)).join(' ').slice(0, 400);
-  if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(out)) throw new PushRejected(`the forge refused ${branch} as not a fast-forward: someone else pushed to it (${scrub(out.trim())})`);
+  const scrub = (m: string) =>
+    (token ? m.replaceAll(token, '***') : m)
+      .split('\n')
+      .filter((l) => !/authorization/i.test(l))
+      .join(' ')
+      .slice(0, 400);
+  if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(out))
+    throw new PushRejected(
+      `the forge refused ${branch} as not a fast-forward: someone else pushed to it (${scrub(out.trim())})`,
+    );
   const all = scrubGit(`${out}\n${r.stderr ?? ''}`, token);
   const refused = pushRefusal(all);
   if (refused) throw new PushRefused(branch, refused.kind, all, refused.fix);
@@ -184,14 +246,37 @@ export class LeaseRefused extends Error {
  * no read-then-push check can close). Never a plain --force. An empty `commit` deletes the branch
  * under the same lease.
  */
-export async function pushWithLeaseBranch(mirrorDir: string, remote: string, commit: string, branch: string, expected: string, token?: string): Promise<void> {
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(expected)) throw new Error(`a lease needs a full commit id, not ${JSON.stringify(expected)}`);
+export async function pushWithLeaseBranch(
+  mirrorDir: string,
+  remote: string,
+  commit: string,
+  branch: string,
+  expected: string,
+  token?: string,
+): Promise<void> {
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(expected))
+    throw new Error(`a lease needs a full commit id, not ${JSON.stringify(expected)}`);
   const env = pushEnv(remote, token);
-  const r = await git(['push', '--porcelain', `--force-with-lease=refs/heads/${branch}:${expected}`, remote, `${commit}:refs/heads/${branch}`], { cwd: mirrorDir, env, isolateEnv: true, okCodes: [0, 1] });
+  const r = await git(
+    [
+      'push',
+      '--porcelain',
+      `--force-with-lease=refs/heads/${branch}:${expected}`,
+      remote,
+      `${commit}:refs/heads/${branch}`,
+    ],
+    { cwd: mirrorDir, env, isolateEnv: true, okCodes: [0, 1] },
+  );
   if (r.exitCode === 0) return;
   const out = scrubGit(`${r.stdout}\n${r.stderr ?? ''}`, token);
-  if (/\[rejected\]|stale info|non-fast-forward|fetch first|\[remote rejected\].*(?:failed to lock|cannot lock|incorrect old value)/i.test(out)) {
-    throw new LeaseRefused(`the forge refused to update ${branch}: it is no longer at ${expected.slice(0, 12)}, the commit prbot last pushed (someone else pushed; nothing was overwritten): ${out}`);
+  if (
+    /\[rejected\]|stale info|non-fast-forward|fetch first|\[remote rejected\].*(?:failed to lock|cannot lock|incorrect old value)/i.test(
+      out,
+    )
+  ) {
+    throw new LeaseRefused(
+      `the forge refused to update ${branch}: it is no longer at ${expected.slice(0, 12)}, the commit prbot last pushed (someone else pushed; nothing was overwritten): ${out}`,
+    );
   }
   const refused = pushRefusal(out);
   if (refused) throw new PushRefused(branch, refused.kind, out, refused.fix);
@@ -199,9 +284,18 @@ export async function pushWithLeaseBranch(mirrorDir: string, remote: string, com
 }
 
 /** The commit a branch of the remote points at now (null: no such branch), asked of the remote itself. */
-async function remoteBranchHead(mirrorDir: string, remote: string, branch: string, token?: string): Promise<string | null> {
+async function remoteBranchHead(
+  mirrorDir: string,
+  remote: string,
+  branch: string,
+  token?: string,
+): Promise<string | null> {
   try {
-    const r = await git(['ls-remote', '--heads', remote, `refs/heads/${branch}`], { cwd: mirrorDir, env: pushEnv(remote, token), isolateEnv: true });
+    const r = await git(['ls-remote', '--heads', remote, `refs/heads/${branch}`], {
+      cwd: mirrorDir,
+      env: pushEnv(remote, token),
+      isolateEnv: true,
+    });
     const line = r.stdout.split('\n').find((l) => l.endsWith(`\trefs/heads/${branch}`));
     return line ? line.split('\t')[0]! : null;
   } catch (err) {
@@ -246,7 +340,18 @@ export abstract class GitRemote {
   /** `prbot doctor`: would a push of a bot branch be accepted (dry run, nothing pushed)? */
   protected async pushCheck(branchPrefix: string): Promise<DoctorCheck> {
     const p = await pushProblem(this.o.remote, `${branchPrefix}prbot-doctor-probe`, this.o.token);
-    if (!p) return { name: 'push', status: 'ok', detail: `a push of ${branchPrefix}… to the remote would be accepted (dry run)` };
-    return { name: 'push', status: 'fail', detail: `the remote would refuse the bot's push: ${p.kind} (${p.message})`, fix: p.fix, ...(p.kind === 'the push failed' ? { transient: true } : {}) };
+    if (!p)
+      return {
+        name: 'push',
+        status: 'ok',
+        detail: `a push of ${branchPrefix}… to the remote would be accepted (dry run)`,
+      };
+    return {
+      name: 'push',
+      status: 'fail',
+      detail: `the remote would refuse the bot's push: ${p.kind} (${p.message})`,
+      fix: p.fix,
+      ...(p.kind === 'the push failed' ? { transient: true } : {}),
+    };
   }
 }

@@ -11,6 +11,20 @@ export function createForge(cfg: LoadedConfig, env: NodeJS.ProcessEnv, log: Logg
   const remote = forgeRemote(cfg);
   if (f.kind === 'local') return new LocalForge(remote, resolvePath(cfg, f.prDir), f.branchPrefix, f.draftPrefix);
   const token = env[f.tokenEnv] ?? '';
-  const common = { owner: f.owner, repo: f.repo, token, tokenEnv: f.tokenEnv, remote, branchPrefix: f.branchPrefix, timeoutMs: f.timeoutMs, base: cfg.repo.base, draftPrefix: f.draftPrefix, maxPages: f.maxPages ?? 200, log };
-  return f.kind === 'github' ? new GithubForge({ ...common, apiUrl: f.apiUrl, rateLimitWaitMs: f.rateLimitWaitMs }) : new GiteaForge({ ...common, baseUrl: f.baseUrl, wipPrefixes: f.wipPrefixes });
+  const common = {
+    owner: f.owner,
+    repo: f.repo,
+    token,
+    tokenEnv: f.tokenEnv,
+    remote,
+    branchPrefix: f.branchPrefix,
+    timeoutMs: f.timeoutMs,
+    base: cfg.repo.base,
+    draftPrefix: f.draftPrefix,
+    maxPages: f.maxPages ?? 200,
+    log,
+  };
+  return f.kind === 'github'
+    ? new GithubForge({ ...common, apiUrl: f.apiUrl, rateLimitWaitMs: f.rateLimitWaitMs })
+    : new GiteaForge({ ...common, baseUrl: f.baseUrl, wipPrefixes: f.wipPrefixes });
 }

@@ -3,7 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO_REPO, makeUpstream, startGiteaServer, startGithubServer, type FakeForge, type FakeForgeOptions } from '@prbot/test-support';
+import {
+  DEMO_REPO,
+  makeUpstream,
+  startGiteaServer,
+  startGithubServer,
+  type FakeForge,
+  type FakeForgeOptions,
+} from '@prbot/test-support';
 import { git } from '@prbot/repo';
 import { createLogger } from '@prbot/core';
 import { GiteaForge } from './gitea/driver.ts';
@@ -27,9 +34,30 @@ async function world(kind: Kind, fo: Partial<FakeForgeOptions> = {}) {
   dir = await mkdtemp(path.join(tmpdir(), 'prbot-revise-forge-'));
   const { bare, checkout } = await makeUpstream(DEMO_REPO, path.join(dir, 'repo'));
   await git(['push', '--quiet', bare, 'main:refs/heads/bot/x'], { cwd: checkout });
-  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({ owner: 'team', repo: 'app', token: TOKEN, bare, ...fo });
-  const common = { owner: 'team', repo: 'app', token: TOKEN, tokenEnv: 'FORGE_TOKEN', remote: bare, branchPrefix: 'bot/', timeoutMs: 5000, base: 'main', draftPrefix: 'WIP: ', maxPages: 200, log: createLogger('silent', { pretty: false }) };
-  const forge = kind === 'gitea' ? new GiteaForge({ ...common, baseUrl: fake.url }) : new GithubForge({ ...common, apiUrl: fake.url });
+  fake = await (kind === 'gitea' ? startGiteaServer : startGithubServer)({
+    owner: 'team',
+    repo: 'app',
+    token: TOKEN,
+    bare,
+    ...fo,
+  });
+  const common = {
+    owner: 'team',
+    repo: 'app',
+    token: TOKEN,
+    tokenEnv: 'FORGE_TOKEN',
+    remote: bare,
+    branchPrefix: 'bot/',
+    timeoutMs: 5000,
+    base: 'main',
+    draftPrefix: 'WIP: ',
+    maxPages: 200,
+    log: createLogger('silent', { pretty: false }),
+  };
+  const forge =
+    kind === 'gitea'
+      ? new GiteaForge({ ...common, baseUrl: fake.url })
+      : new GithubForge({ ...common, apiUrl: fake.url });
   return { forge, fake, bare };
 }
 
@@ -42,7 +70,13 @@ describe.each<Kind>(['gitea', 'github'])('%s driver for revise cycles', (kind) =
     fake.comment(1, 'carol', 'third');
     const pr = (await forge.getPr(1))!;
     expect(pr.headSha).toBe((await git(['rev-parse', 'refs/heads/bot/x'], { cwd: bare })).stdout.trim());
-    expect(pr).toMatchObject({ number: 1, branch: 'bot/x', state: 'open', cycleId: 'c0000000001abcd', gapId: 'g0123456789ab' });
+    expect(pr).toMatchObject({
+      number: 1,
+      branch: 'bot/x',
+      state: 'open',
+      cycleId: 'c0000000001abcd',
+      gapId: 'g0123456789ab',
+    });
     expect(await forge.getPr(99)).toBeNull();
     const comments = await forge.listPrComments(1);
     expect(comments.map((c) => [c.author, c.kind, c.body, c.path])).toEqual([

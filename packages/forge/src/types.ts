@@ -124,7 +124,13 @@ export interface ReviseForge {
 
 export function canRevise(f: Forge): f is Forge & ReviseForge {
   const r = f as Partial<ReviseForge>;
-  return typeof r.getPr === 'function' && typeof r.listPrComments === 'function' && typeof r.commentOnPr === 'function' && typeof r.permissionOf === 'function' && typeof r.pushFastForward === 'function';
+  return (
+    typeof r.getPr === 'function' &&
+    typeof r.listPrComments === 'function' &&
+    typeof r.commentOnPr === 'function' &&
+    typeof r.permissionOf === 'function' &&
+    typeof r.pushFastForward === 'function'
+  );
 }
 
 /**
@@ -144,7 +150,12 @@ export interface UpkeepForge {
 
 export function canUpkeep(f: Forge): f is Forge & UpkeepForge {
   const u = f as Partial<UpkeepForge>;
-  return typeof u.commentOn === 'function' && typeof u.closePr === 'function' && typeof u.pushWithLease === 'function' && typeof u.deleteBranch === 'function';
+  return (
+    typeof u.commentOn === 'function' &&
+    typeof u.closePr === 'function' &&
+    typeof u.pushWithLease === 'function' &&
+    typeof u.deleteBranch === 'function'
+  );
 }
 
 /** What the pr stage and produce need from a forge. Every call must be safe to repeat. */
@@ -188,11 +199,16 @@ export interface ForgeIssues {
  * last line, which no model text can reach) but anyone who may edit PR bodies could forge it.
  */
 export function markerKey(env: NodeJS.ProcessEnv = process.env): Buffer {
-  return createHmac('sha256', env.PRBOT_JOB_KEY || 'prbot-unkeyed').update('prbot pr-marker v1').digest();
+  return createHmac('sha256', env.PRBOT_JOB_KEY || 'prbot-unkeyed')
+    .update('prbot pr-marker v1')
+    .digest();
 }
 
 function markerMac(cycleId: string, gapId: string | null, key: Buffer): string {
-  return createHmac('sha256', key).update(`${cycleId}\n${gapId ?? '-'}`).digest('hex').slice(0, 32);
+  return createHmac('sha256', key)
+    .update(`${cycleId}\n${gapId ?? '-'}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** `<!-- prbot: cycle=… gap=… mac=… -->`, written by prbot as a PR body's last line. */
@@ -209,7 +225,10 @@ const LEGACY_GAP = /^<!-- prbot-gap: (g[0-9a-f]{12}) -->$/;
  * The cycle and gap a bot PR belongs to, read only from the body's last line and only when its HMAC
  * verifies: a marker anywhere else (a model's summary, a PRD line) counts for nothing.
  */
-export function markersOf(body: string | null | undefined, key = markerKey()): { cycleId: string | null; gapId: string | null } {
+export function markersOf(
+  body: string | null | undefined,
+  key = markerKey(),
+): { cycleId: string | null; gapId: string | null } {
   const none = { cycleId: null, gapId: null };
   const lines = (body ?? '').split(/\r?\n/).map((l) => l.trim());
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();

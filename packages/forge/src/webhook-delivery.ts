@@ -30,7 +30,13 @@ function header(headers: Headers, ...names: string[]): string | undefined {
  */
 export function deliveryOf(kind: string, headers: Headers): Delivery {
   if (kind === 'github') {
-    return { signature: header(headers, 'x-hub-signature-256'), id: header(headers, 'x-github-delivery'), event: header(headers, 'x-github-event'), eventType: '', prefix: 'sha256=' };
+    return {
+      signature: header(headers, 'x-hub-signature-256'),
+      id: header(headers, 'x-github-delivery'),
+      event: header(headers, 'x-github-event'),
+      eventType: '',
+      prefix: 'sha256=',
+    };
   }
   return {
     signature: header(headers, 'x-gitea-signature', 'x-forgejo-signature'),

@@ -19,9 +19,14 @@ export class CassetteRecorder implements AnswerRecorder {
   }
 
   private async append(gap: { id: string; text: string }, answer: ChatAnswer): Promise<void> {
-    const cassette: Cassette = existsSync(this.file) ? cassetteSchema.parse(JSON.parse(await readFile(this.file, 'utf8'))) : { version: 1, entries: [] };
+    const cassette: Cassette = existsSync(this.file)
+      ? cassetteSchema.parse(JSON.parse(await readFile(this.file, 'utf8')))
+      : { version: 1, entries: [] };
     let entry = cassette.entries.find((e) => e.gap === gap.id);
-    if (!entry) cassette.entries.push((entry = { gap: gap.id, answers: [] as Cassette['entries'][number]['answers'] } as Cassette['entries'][number]));
+    if (!entry)
+      cassette.entries.push(
+        (entry = { gap: gap.id, answers: [] as Cassette['entries'][number]['answers'] } as Cassette['entries'][number]),
+      );
     entry.answers.push({ content: answer.content, ...(answer.usage ? { usage: answer.usage } : {}) });
     await writeFile(`${this.file}.tmp`, JSON.stringify(cassette, null, 2) + '\n');
     await rename(`${this.file}.tmp`, this.file);

@@ -30,7 +30,14 @@ export interface ChatAnswer {
 }
 
 const answerSchema = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }), finish_reason: z.string().nullable().optional() })).min(1),
+  choices: z
+    .array(
+      z.object({
+        message: z.object({ content: z.string().nullable().optional() }),
+        finish_reason: z.string().nullable().optional(),
+      }),
+    )
+    .min(1),
   // Checked on its own (creditedUsage): a provider's odd usage must not cost it the answer.
   usage: z.unknown().optional(),
   error: z.unknown().optional(),
@@ -45,7 +52,6 @@ async function undici() {
   agent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 32 });
   return { request: u.request, agent };
 }
-
 
 /** One OpenAI-compatible `POST {base}/chat/completions`. Throws ModelCallError with a kind. */
 export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
@@ -88,15 +94,24 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
   }
   if (res.statusCode >= 300 && res.statusCode < 400) {
     // Never followed: the Authorization header would go to wherever the Location points.
-    throw new ModelCallError('client', `HTTP ${res.statusCode} redirect, not followed (the API key is never sent to another address): set the rung's baseUrl to the final address`, res.statusCode);
+    throw new ModelCallError(
+      'client',
+      `HTTP ${res.statusCode} redirect, not followed (the API key is never sent to another address): set the rung's baseUrl to the final address`,
+      res.statusCode,
+    );
   }
   const text = await readAnswer(res, req.maxAnswerBytes, deadline).catch((err) => {
     throw networkError(err, req.timeoutMs);
   });
-  if (res.statusCode >= 500) throw new ModelCallError('http', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
-  if (res.statusCode >= 400) throw new ModelCallError('client', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
+  if (res.statusCode >= 500)
+    throw new ModelCallError('http', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
+  if (res.statusCode >= 400)
+    throw new ModelCallError('client', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
   if (/^\s*text\/event-stream/i.test(String(res.headers['content-type'] ?? ''))) {
-    throw new ModelCallError('bad_answer', 'the answer is an event stream (SSE), but a single JSON answer was asked for');
+    throw new ModelCallError(
+      'bad_answer',
+      'the answer is an event stream (SSE), but a single JSON answer was asked for',
+    );
   }
   let json: unknown;
   try {
@@ -109,11 +124,16 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
   if (json && typeof json === 'object' && 'error' in json && (json as { error: unknown }).error) {
     throw new ModelCallError('http', `error in a 200 answer: ${errorText(text)}`, res.statusCode);
   }
-  if (!parsed.success) throw new ModelCallError('bad_answer', `answer is not a chat completion: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new ModelCallError('bad_answer', `answer is not a chat completion: ${parsed.error.issues[0]?.message}`);
   const content = parsed.data.choices[0]!.message.content ?? '';
   if (!content.trim()) throw new ModelCallError('bad_answer', 'empty answer');
   // Cut off by max_tokens: whatever parses from it may be a file that stops partway (next rung or model_failed).
-  if (parsed.data.choices[0]!.finish_reason === 'length') throw new ModelCallError('bad_answer', 'the answer was cut off at the output limit (finish_reason "length"); raise models.maxTokens or ask for edits');
+  if (parsed.data.choices[0]!.finish_reason === 'length')
+    throw new ModelCallError(
+      'bad_answer',
+      'the answer was cut off at the output limit (finish_reason "length"); raise models.maxTokens or ask for edits',
+    );
   const usage = creditedUsage(parsed.data.usage);
   return { content, usage };
 }
@@ -130,10 +150,21 @@ function creditedUsage(u: unknown): Usage | null {
   const r = reportedUsage.safeParse(u);
   if (!r.success) return null;
   const sum = r.data.prompt_tokens + r.data.completion_tokens;
-  return { prompt_tokens: r.data.prompt_tokens, completion_tokens: r.data.completion_tokens, total_tokens: Math.min(Number.MAX_SAFE_INTEGER, Math.max(r.data.total_tokens ?? 0, sum)) };
+  return {
+    prompt_tokens: r.data.prompt_tokens,
+    completion_tokens: r.data.completion_tokens,
+    total_tokens: Math.min(Number.MAX_SAFE_INTEGER, Math.max(r.data.total_tokens ?? 0, sum)),
+  };
 }
 
-async function readAnswer(res: { headers: Record<string, string | string[] | undefined>; body: AsyncIterable<Buffer> & { destroy?(err?: Error): unknown } }, max: number, deadline: AbortSignal): Promise<string> {
+async function readAnswer(
+  res: {
+    headers: Record<string, string | string[] | undefined>;
+    body: AsyncIterable<Buffer> & { destroy?(err?: Error): unknown };
+  },
+  max: number,
+  deadline: AbortSignal,
+): Promise<string> {
   try {
     refuseDeclaredSize(res.headers, max);
     refuseEncoding(res.headers);
@@ -159,7 +190,6 @@ function networkError(err: unknown, timeoutMs: number): ModelCallError {
   }
   return new ModelCallError('connection', `connection failed: ${e.code ?? e.message}`);
 }
-
 
 function errorText(text: string): string {
   try {

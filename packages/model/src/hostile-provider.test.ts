@@ -46,7 +46,13 @@ async function failure(p: Promise<unknown>): Promise<ModelCallError> {
 }
 
 const completion = (content: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ id: 'x', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }], ...extra });
+  JSON.stringify({
+    id: 'x',
+    object: 'chat.completion',
+    model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    ...extra,
+  });
 
 // Nothing a terminal or a bidi-aware viewer would act on.
 const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -117,26 +123,33 @@ describe('hostile model providers', () => {
     expect(seen).toEqual(['identity']);
   });
 
-  it.each([301, 302, 307, 308])('a %i redirect to another host is not followed; the key never goes there', async (status) => {
-    const elsewhere: (string | undefined)[] = [];
-    const other = await provider((r, res) => {
-      elsewhere.push(r.headers.authorization);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(completion('{}'));
-    });
-    const url = await provider((_r, res) => res.writeHead(status, { location: `${other}/chat/completions` }).end());
-    const err = await failure(chatCompletion(req(url)));
-    expect(err.kind).toBe('client');
-    expect(err.message).toMatch(new RegExp(`HTTP ${status} redirect, not followed`));
-    expect(elsewhere).toEqual([]);
-  });
+  it.each([301, 302, 307, 308])(
+    'a %i redirect to another host is not followed; the key never goes there',
+    async (status) => {
+      const elsewhere: (string | undefined)[] = [];
+      const other = await provider((r, res) => {
+        elsewhere.push(r.headers.authorization);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(completion('{}'));
+      });
+      const url = await provider((_r, res) => res.writeHead(status, { location: `${other}/chat/completions` }).end());
+      const err = await failure(chatCompletion(req(url)));
+      expect(err.kind).toBe('client');
+      expect(err.message).toMatch(new RegExp(`HTTP ${status} redirect, not followed`));
+      expect(elsewhere).toEqual([]);
+    },
+  );
 
   it('an error body that echoes the key, with ANSI, C1 and bidi controls, says neither', async () => {
     registerSecrets([KEY]);
     const url = await provider((r, res) => {
       const echoed = String(r.headers.authorization);
-      res
-        .writeHead(401, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ error: { message: `invalid key ${echoed} \u001b[2J\u001b]0;pwned\u0007 \u009b31m \u202egnp.exe\u202c \ud800 \u0000end` } }));
+      res.writeHead(401, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          error: {
+            message: `invalid key ${echoed} \u001b[2J\u001b]0;pwned\u0007 \u009b31m \u202egnp.exe\u202c \ud800 \u0000end`,
+          },
+        }),
+      );
     });
     const err = await failure(chatCompletion(req(url)));
     expect(err.kind).toBe('client');
@@ -148,7 +161,9 @@ describe('hostile model providers', () => {
   });
 
   it('a body that is not JSON, full of escapes, is named without them', async () => {
-    const url = await provider((_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('\u001b[31mnope\u009b2J\u202e'));
+    const url = await provider((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('\u001b[31mnope\u009b2J\u202e'),
+    );
     const err = await failure(chatCompletion(req(url)));
     expect(err.kind).toBe('bad_answer');
     expect(err.message).toMatch(/not JSON: nope/);
@@ -173,7 +188,9 @@ describe('hostile model providers', () => {
     ['a total of zero', { prompt_tokens: 5000, completion_tokens: 5000, total_tokens: 0 }, 10000],
     ['no total', { prompt_tokens: 7, completion_tokens: 3 }, 10],
   ])('usage that is %s is not what the budget is charged', async (_what, usage, total) => {
-    const url = await provider((_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(completion('{"ok":1}', { usage })));
+    const url = await provider((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(completion('{"ok":1}', { usage })),
+    );
     const a = await chatCompletion(req(url));
     // The answer is kept; usage that cannot be right is dropped (the ladder then estimates it).
     expect(a.content).toBe('{"ok":1}');
@@ -182,8 +199,13 @@ describe('hostile model providers', () => {
   });
 
   it('__proto__ and constructor keys in the answer and the proposal pollute nothing', async () => {
-    const proposal = '{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"summary":"s","files":[{"path":"a.txt","action":"create","content":"x","__proto__":{"polluted":"yes"}}]}';
-    const url = await provider((_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(`{"__proto__":{"polluted":"yes"},${completion(proposal).slice(1)}`));
+    const proposal =
+      '{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"summary":"s","files":[{"path":"a.txt","action":"create","content":"x","__proto__":{"polluted":"yes"}}]}';
+    const url = await provider((_r, res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(`{"__proto__":{"polluted":"yes"},${completion(proposal).slice(1)}`),
+    );
     const a = await chatCompletion(req(url));
     try {
       parseProposal(a.content, 1024 * 1024);
@@ -196,7 +218,9 @@ describe('hostile model providers', () => {
 
   it('JSON nested 200,000 deep is a named outcome, not a stack overflow', async () => {
     const deep = '['.repeat(200_000) + ']'.repeat(200_000);
-    const url = await provider((_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(`{"x":${deep},${completion(deep).slice(1)}`));
+    const url = await provider((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`{"x":${deep},${completion(deep).slice(1)}`),
+    );
     const got = await chatCompletion(req(url)).then(
       (a) => a,
       (e: unknown) => e,

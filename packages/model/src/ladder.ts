@@ -58,7 +58,13 @@ const cassettes = new Map<string, Cassette>();
  * and rate-limits the queue. Each call is reserved in the budget first; an answered call is
  * settled with its usage, a failed one (no answer) is released whole.
  */
-export async function runLadder(models: ModelsConfig, budget: LadderBudget, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<LadderResult> {
+export async function runLadder(
+  models: ModelsConfig,
+  budget: LadderBudget,
+  req: LadderRequest,
+  env: NodeJS.ProcessEnv,
+  resolveFile: (p: string) => string,
+): Promise<LadderResult> {
   const attempts: RungAttempt[] = [];
   let transientOnly = true;
   const promptText = req.messages.map((m) => m.content).join('\n');
@@ -107,7 +113,10 @@ export async function runLadder(models: ModelsConfig, budget: LadderBudget, req:
     try {
       const proposal = parseProposal(answer.content, models.maxAnswerBytes);
       attempts.push({ rung, ok: true, ms: Date.now() - started });
-      return { proposal, info: { rung, usage, usageEstimated: answer.usage === null, escalated: req.escalated, attempts } };
+      return {
+        proposal,
+        info: { rung, usage, usageEstimated: answer.usage === null, escalated: req.escalated, attempts },
+      };
     } catch (err) {
       if (!(err instanceof ProposalParseError)) throw err;
       transientOnly = false;
@@ -144,7 +153,13 @@ export function splitRung(rung: string): { provider: string; model: string } {
   return { provider: rung.slice(0, slash), model: rung.slice(slash + 1) };
 }
 
-async function callRung(models: ModelsConfig, rung: string, req: LadderRequest, env: NodeJS.ProcessEnv, resolveFile: (p: string) => string): Promise<ChatAnswer> {
+async function callRung(
+  models: ModelsConfig,
+  rung: string,
+  req: LadderRequest,
+  env: NodeJS.ProcessEnv,
+  resolveFile: (p: string) => string,
+): Promise<ChatAnswer> {
   const { provider: providerName, model } = splitRung(rung);
   const provider = models.providers[providerName];
   if (!provider) throw new ModelCallError('client', `unknown provider "${providerName}"`);
@@ -155,7 +170,8 @@ async function callRung(models: ModelsConfig, rung: string, req: LadderRequest, 
     return replayAnswer(cassette, req.gap, req.priorCycles);
   }
   const apiKey = provider.keyEnv ? env[provider.keyEnv] : undefined;
-  if (provider.keyEnv && !apiKey) throw new ModelCallError('client', `environment variable ${provider.keyEnv} is not set`);
+  if (provider.keyEnv && !apiKey)
+    throw new ModelCallError('client', `environment variable ${provider.keyEnv} is not set`);
   return chatCompletion({
     baseUrl: provider.baseUrl,
     apiKey,

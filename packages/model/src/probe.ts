@@ -46,11 +46,16 @@ export function probeTargets(models: ModelsConfig): ProbeTarget[] {
  * Sends the one-word prompt to each target, one after the other, and reports latency, the first
  * words of the answer, or the error. With a budget, each probe reserves one call first.
  */
-export async function probe(targets: ProbeTarget[], o: { env: NodeJS.ProcessEnv; timeoutMs: number; budget?: ProbeBudget }): Promise<ProbeRow[]> {
+export async function probe(
+  targets: ProbeTarget[],
+  o: { env: NodeJS.ProcessEnv; timeoutMs: number; budget?: ProbeBudget },
+): Promise<ProbeRow[]> {
   const rows: ProbeRow[] = [];
   for (const t of targets) {
     const base = { provider: t.provider, model: t.model };
-    const reservation = o.budget ? await o.budget.reserve(`cprobe${Date.now().toString(36)}`, estimateTokens(PROBE_PROMPT) + PROBE_MAX_TOKENS) : null;
+    const reservation = o.budget
+      ? await o.budget.reserve(`cprobe${Date.now().toString(36)}`, estimateTokens(PROBE_PROMPT) + PROBE_MAX_TOKENS)
+      : null;
     if (reservation && !reservation.granted) {
       rows.push({ ...base, ok: false, latencyMs: null, answer: null, error: `not sent: ${reservation.message}` });
       continue;
@@ -59,9 +64,26 @@ export async function probe(targets: ProbeTarget[], o: { env: NodeJS.ProcessEnv;
     const started = Date.now();
     try {
       if (t.keyEnv && !apiKey) throw new ModelCallError('client', `environment variable ${t.keyEnv} is not set`);
-      const a = await chatCompletion({ baseUrl: t.baseUrl, apiKey, headers: t.headers, model: t.model, messages: [{ role: 'user', content: PROBE_PROMPT }], maxTokens: PROBE_MAX_TOKENS, temperature: 0, timeoutMs: o.timeoutMs, maxAnswerBytes: 64 * 1024 });
-      if (reservation?.granted) await o.budget!.settle(reservation, a.usage?.total_tokens ?? estimateTokens(PROBE_PROMPT + a.content));
-      rows.push({ ...base, ok: true, latencyMs: Date.now() - started, answer: a.content.trim().split(/\s+/).slice(0, 8).join(' '), error: null });
+      const a = await chatCompletion({
+        baseUrl: t.baseUrl,
+        apiKey,
+        headers: t.headers,
+        model: t.model,
+        messages: [{ role: 'user', content: PROBE_PROMPT }],
+        maxTokens: PROBE_MAX_TOKENS,
+        temperature: 0,
+        timeoutMs: o.timeoutMs,
+        maxAnswerBytes: 64 * 1024,
+      });
+      if (reservation?.granted)
+        await o.budget!.settle(reservation, a.usage?.total_tokens ?? estimateTokens(PROBE_PROMPT + a.content));
+      rows.push({
+        ...base,
+        ok: true,
+        latencyMs: Date.now() - started,
+        answer: a.content.trim().split(/\s+/).slice(0, 8).join(' '),
+        error: null,
+      });
     } catch (err) {
       if (reservation?.granted) await o.budget!.settle(reservation, 0);
       rows.push({ ...base, ok: false, latencyMs: Date.now() - started, answer: null, error: (err as Error).message });
@@ -74,6 +96,9 @@ export function formatProbe(rows: ProbeRow[]): string {
   const w = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s.padEnd(n));
   return [
     `${w('provider', 14)} ${w('model', 34)} ${w('latency', 9)} result`,
-    ...rows.map((r) => `${w(r.provider, 14)} ${w(r.model, 34)} ${w(r.latencyMs === null ? '-' : `${r.latencyMs} ms`, 9)} ${r.ok ? `ok: ${r.answer}` : `error: ${r.error}`}`),
+    ...rows.map(
+      (r) =>
+        `${w(r.provider, 14)} ${w(r.model, 34)} ${w(r.latencyMs === null ? '-' : `${r.latencyMs} ms`, 9)} ${r.ok ? `ok: ${r.answer}` : `error: ${r.error}`}`,
+    ),
   ].join('\n');
 }

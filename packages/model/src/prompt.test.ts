@@ -18,13 +18,27 @@ describe('the prompt shows what the gap names before the repository map', () => 
   it('definitions first, then the map; names not found are said', () => {
     const c = context({
       definitions: [
-        { text: 'FIFOCache.popitem', path: 'src/fifo.py', from: 700, to: 702, scoped: true, body: '  700|     def popitem(self):\n  701|         key = next(iter(self.__order))\n  702|         return (key, self.pop(key))' },
+        {
+          text: 'FIFOCache.popitem',
+          path: 'src/fifo.py',
+          from: 700,
+          to: 702,
+          scoped: true,
+          body: '  700|     def popitem(self):\n  701|         key = next(iter(self.__order))\n  702|         return (key, self.pop(key))',
+        },
         { text: 'helper', path: 'src/small.py', from: 1, to: 2, scoped: true, body: null },
       ],
       names: { found: ['FIFOCache.popitem', 'helper'], missing: ['NoSuch.thing'] },
     });
-    const user = buildPrompt({ gapText: 'Speed up `FIFOCache.popitem()`', prdPath: 'docs/PRD.md', context: c, history: '' })[1]!.content;
-    const defs = user.indexOf('Definitions of what the gap names:\n--- FIFOCache.popitem: src/fifo.py lines 700-702\n  700|     def popitem(self):');
+    const user = buildPrompt({
+      gapText: 'Speed up `FIFOCache.popitem()`',
+      prdPath: 'docs/PRD.md',
+      context: c,
+      history: '',
+    })[1]!.content;
+    const defs = user.indexOf(
+      'Definitions of what the gap names:\n--- FIFOCache.popitem: src/fifo.py lines 700-702\n  700|     def popitem(self):',
+    );
     expect(defs).toBeGreaterThan(-1);
     expect(defs).toBeLessThan(user.indexOf('Repository map'));
     expect(user).toContain('--- helper: src/small.py lines 1-2 (the file is shown whole below)');
@@ -32,7 +46,8 @@ describe('the prompt shows what the gap names before the repository map', () => 
   });
 
   it('no names: no definitions part', () => {
-    const user = buildPrompt({ gapText: 'Add a CLI', prdPath: 'docs/PRD.md', context: context({}), history: '' })[1]!.content;
+    const user = buildPrompt({ gapText: 'Add a CLI', prdPath: 'docs/PRD.md', context: context({}), history: '' })[1]!
+      .content;
     expect(user).not.toContain('Definitions of what the gap names');
   });
 });

@@ -31,12 +31,7 @@ touch CI definitions, secrets, the PRD or lock files.`;
 
 /** The propose prompt: the gap, what the repository holds, and what was tried before. */
 export function buildPrompt(p: PromptInput): ChatMessage[] {
-  const user = [
-    `Gap from ${p.prdPath}: ${p.gapText}`,
-    describeContext(p.context),
-    p.history,
-    ...(p.notes ?? []),
-  ]
+  const user = [`Gap from ${p.prdPath}: ${p.gapText}`, describeContext(p.context), p.history, ...(p.notes ?? [])]
     .filter(Boolean)
     .join('\n\n');
   return [
@@ -61,7 +56,8 @@ function describeContext(c: RepoContext): string {
     );
     parts.push(`Definitions of what the gap names:\n${defs.join('\n')}`);
   }
-  if (c.names.missing.length) parts.push(`Named in the gap but not found in the repository: ${c.names.missing.join(', ')}.`);
+  if (c.names.missing.length)
+    parts.push(`Named in the gap but not found in the repository: ${c.names.missing.join(', ')}.`);
   parts.push(
     `Repository map (${c.fileCount} files; "path: top-level symbols"${c.mapOmitted ? `; ${listed} listed, ${c.mapOmitted} more paths not listed for lack of room` : ''}):\n${c.map.join('\n')}`,
   );
@@ -75,6 +71,7 @@ function describeContext(c: RepoContext): string {
   } else {
     parts.push('No file of the repository is named by the gap; the map above lists what exists.');
   }
-  if (c.notShown.length) parts.push(`Related files not shown: ${c.notShown.map((n) => `${n.path} (${n.why})`).join(', ')}.`);
+  if (c.notShown.length)
+    parts.push(`Related files not shown: ${c.notShown.map((n) => `${n.path} (${n.why})`).join(', ')}.`);
   return parts.join('\n\n');
 }

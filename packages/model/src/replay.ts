@@ -14,7 +14,9 @@ export const cassetteSchema = z.object({
   entries: z.array(
     z.object({
       gap: z.string().min(1),
-      answers: z.array(z.object({ content: z.string(), usage: usageSchema.optional(), status: z.number().int().optional() })),
+      answers: z.array(
+        z.object({ content: z.string(), usage: usageSchema.optional(), status: z.number().int().optional() }),
+      ),
     }),
   ),
 });
@@ -40,6 +42,7 @@ export function replayAnswer(cassette: Cassette, gap: { id: string; text: string
   if (!entry) throw new ModelCallError('bad_answer', `the cassette has no answer for gap ${gap.id}`);
   const a = entry.answers[Math.min(callIndex, entry.answers.length - 1)];
   if (!a) throw new ModelCallError('bad_answer', `the cassette's entry for gap ${gap.id} has no answers`);
-  if (a.status && a.status >= 400) throw new ModelCallError(a.status >= 500 ? 'http' : 'client', `HTTP ${a.status} (replayed)`, a.status);
+  if (a.status && a.status >= 400)
+    throw new ModelCallError(a.status >= 500 ? 'http' : 'client', `HTTP ${a.status} (replayed)`, a.status);
   return { content: a.content, usage: a.usage ?? null };
 }

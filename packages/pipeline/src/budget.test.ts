@@ -6,7 +6,12 @@ import { utcDay } from '@prbot/core';
 import { keys } from './keys.ts';
 import { TEST_REDIS_URL } from '@prbot/test-support';
 
-const limits: BudgetLimits = { callsPerDay: 20, tokensPerDay: 160_000, onExhausted: 'skip', perCycle: { calls: 100, tokens: 1_000_000 } };
+const limits: BudgetLimits = {
+  callsPerDay: 20,
+  tokensPerDay: 160_000,
+  onExhausted: 'skip',
+  perCycle: { calls: 100, tokens: 1_000_000 },
+};
 let redis: Redis;
 const prefix = `{prbot-b${randomBytes(4).toString('hex')}}`;
 
@@ -28,7 +33,12 @@ describe('budget', () => {
     const b = budget();
     // Separate connections so the 50 requests really interleave at the server.
     const conns = Array.from({ length: 10 }, () => new Redis(TEST_REDIS_URL));
-    const budgets = conns.map((c) => new Budget(c, (b as unknown as { keys: ReturnType<typeof keys> }).keys, limits, () => Date.UTC(2026, 10, 24, 12)));
+    const budgets = conns.map(
+      (c) =>
+        new Budget(c, (b as unknown as { keys: ReturnType<typeof keys> }).keys, limits, () =>
+          Date.UTC(2026, 10, 24, 12),
+        ),
+    );
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => budgets[i % 10]!.reserve(`c${i}`, 1000)));
     await Promise.all(conns.map((c) => c.quit()));
     expect(results.filter((r) => r.granted)).toHaveLength(20);

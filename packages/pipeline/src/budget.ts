@@ -10,7 +10,6 @@ import type { ReplicaWait } from './replica-wait.ts';
 
 export type BudgetLimits = Config['budget'];
 
-
 export interface BudgetToday {
   day: string;
   calls: { used: number; cap: number; left: number };
@@ -18,7 +17,14 @@ export interface BudgetToday {
   resetsAt: string;
 }
 
-const REASONS: Record<number, RefusalReason> = { [-1]: 'day_calls', [-2]: 'day_tokens', [-3]: 'cycle_calls', [-4]: 'cycle_tokens', [-6]: 'day_calls', [-7]: 'cycle_calls' };
+const REASONS: Record<number, RefusalReason> = {
+  [-1]: 'day_calls',
+  [-2]: 'day_tokens',
+  [-3]: 'cycle_calls',
+  [-4]: 'cycle_tokens',
+  [-6]: 'day_calls',
+  [-7]: 'cycle_calls',
+};
 const DAY_MS = 86_400_000;
 
 /** The worker's clock is more than a day away from the Redis server's: no bucket to spend. */
@@ -81,36 +87,51 @@ export class Budget {
   async reserve(cycleId: string, tokens: number): Promise<Reservation | Refusal> {
     // The local clock only chooses the three candidate buckets; the script picks by the server's day.
     const local = this.clock ? this.clock() : Date.now();
-    const [code, calls, used, day, nextMidnight] = (await this.once('a budget reservation', (op) => this.redis.budgetReserve(
-      this.keys.budgetDay(utcDay(local - DAY_MS)),
-      this.keys.budgetDay(utcDay(local)),
-      this.keys.budgetDay(utcDay(local + DAY_MS)),
-      this.keys.budgetCycle(cycleId),
-      this.limits.callsPerDay,
-      this.limits.tokensPerDay,
-      this.limits.perCycle.calls,
-      this.limits.perCycle.tokens,
-      tokens,
-      3 * 86400,
-      7 * 86400,
-      this.clock ? this.clock() : '',
-      op,
-    ))) as [number, number, number, string, number];
+    const [code, calls, used, day, nextMidnight] = (await this.once('a budget reservation', (op) =>
+      this.redis.budgetReserve(
+        this.keys.budgetDay(utcDay(local - DAY_MS)),
+        this.keys.budgetDay(utcDay(local)),
+        this.keys.budgetDay(utcDay(local + DAY_MS)),
+        this.keys.budgetCycle(cycleId),
+        this.limits.callsPerDay,
+        this.limits.tokensPerDay,
+        this.limits.perCycle.calls,
+        this.limits.perCycle.tokens,
+        tokens,
+        3 * 86400,
+        7 * 86400,
+        this.clock ? this.clock() : '',
+        op,
+      ),
+    )) as [number, number, number, string, number];
     if (code === 1) return { granted: true, day, cycleId, tokens, callsUsed: calls, tokensUsed: used };
-    if (code === -5) throw new ClockSkewError(`this machine's clock (${new Date(local).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`);
+    if (code === -5)
+      throw new ClockSkewError(
+        `this machine's clock (${new Date(local).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`,
+      );
     const reason = REASONS[code]!;
     const cycleCap = reason.startsWith('cycle');
     return {
       granted: false,
       reason,
       retryAt: cycleCap ? null : Number(nextMidnight),
-      ...(code === -6 || code === -7 ? { byRequests: true as const, message: requestCapMessage(code === -6, this.limits, calls) } : { message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }) }),
+      ...(code === -6 || code === -7
+        ? { byRequests: true as const, message: requestCapMessage(code === -6, this.limits, calls) }
+        : { message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }) }),
     };
   }
 
   /** Replaces the reserved bound with what the provider reported; refunds the difference. */
   async settle(r: Reservation, actualTokens: number): Promise<void> {
-    await this.once('a budget settlement', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), Math.round(actualTokens - r.tokens), 0, op));
+    await this.once('a budget settlement', (op) =>
+      this.redis.budgetSettle(
+        this.keys.budgetDay(r.day),
+        this.keys.budgetCycle(r.cycleId),
+        Math.round(actualTokens - r.tokens),
+        0,
+        op,
+      ),
+    );
   }
 
   /**
@@ -118,7 +139,9 @@ export class Budget {
    * no, the queue was rate-limited before the request).
    */
   async release(r: Reservation): Promise<void> {
-    await this.once('a budget release', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, -1));
+    await this.once('a budget release', (op) =>
+      this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, -1),
+    );
   }
 
   /**
@@ -127,7 +150,9 @@ export class Budget {
    * day's and the cycle's caps bound how often a failing provider is asked.
    */
   async refund(r: Reservation): Promise<void> {
-    await this.once('a budget refund', (op) => this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, 0));
+    await this.once('a budget refund', (op) =>
+      this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, 0),
+    );
   }
 
   async today(): Promise<BudgetToday> {
@@ -151,7 +176,12 @@ function requestCapMessage(day: boolean, l: BudgetLimits, requests: number): str
     : `this cycle has made its ${l.perCycle.calls} model requests (failed and rate-limited ones included)`;
 }
 
-function refusalMessage(reason: RefusalReason, l: BudgetLimits, want: number, used: { calls: number; tokens: number }): string {
+function refusalMessage(
+  reason: RefusalReason,
+  l: BudgetLimits,
+  want: number,
+  used: { calls: number; tokens: number },
+): string {
   switch (reason) {
     case 'day_calls':
       return `daily call budget spent (${used.calls}/${l.callsPerDay} calls)`;

@@ -27,7 +27,11 @@ export interface StageHistogram {
   sum: number;
 }
 
-export async function readStageDurations(redis: Redis, keys: Keys, stages: readonly string[]): Promise<StageHistogram[]> {
+export async function readStageDurations(
+  redis: Redis,
+  keys: Keys,
+  stages: readonly string[],
+): Promise<StageHistogram[]> {
   const p = redis.pipeline();
   for (const s of stages) p.hgetall(keys.durations(s));
   const res = (await p.exec()) ?? [];

@@ -32,12 +32,22 @@ const hooks = new Map<FaultPoint, Hook[]>();
 /** Registers an in-process hook; returns a function that removes it. */
 export function onFault(point: FaultPoint, fn: Hook): () => void {
   hooks.set(point, [...(hooks.get(point) ?? []), fn]);
-  return () => hooks.set(point, (hooks.get(point) ?? []).filter((h) => h !== fn));
+  return () =>
+    hooks.set(
+      point,
+      (hooks.get(point) ?? []).filter((h) => h !== fn),
+    );
 }
 
 export async function faultPoint(point: FaultPoint, info: FaultInfo): Promise<void> {
   const env = process.env.PRBOT_FAULT;
-  if (env && env.split(',').map((s) => s.trim()).includes(`kill-${point}`)) {
+  if (
+    env &&
+    env
+      .split(',')
+      .map((s) => s.trim())
+      .includes(`kill-${point}`)
+  ) {
     // Say where, so a test can assert the crash happened at the point it meant.
     process.stderr.write(`prbot fault: SIGKILL at ${point} (${info.stage} ${info.cycleId})\n`);
     process.kill(process.pid, 'SIGKILL');

@@ -30,11 +30,20 @@ export async function acquireGapLocks(redis: Redis, keys: Keys, claims: readonly
 /** Gives back the locks still held by these claims' cycles (release-gaps.lua); returns how many. */
 export async function releaseGapLocks(redis: Redis, keys: Keys, claims: readonly GapClaim[]): Promise<number> {
   if (claims.length === 0) return 0;
-  return (await withScripts(redis).releaseGaps(claims.length, ...claims.map((c) => keys.inflight(c.gapId)), ...claims.map((c) => c.cycleId))) as number;
+  return (await withScripts(redis).releaseGaps(
+    claims.length,
+    ...claims.map((c) => keys.inflight(c.gapId)),
+    ...claims.map((c) => c.cycleId),
+  )) as number;
 }
 
 /** Renews the locks of cycles that still have a live job (refresh-gaps.lua); returns how many. */
 export async function refreshGapLocks(redis: Redis, keys: Keys, held: readonly GapClaim[]): Promise<number> {
   if (held.length === 0) return 0;
-  return (await withScripts(redis).refreshGaps(held.length, ...held.map((h) => keys.inflight(h.gapId)), GAP_LOCK_TTL_S, ...held.map((h) => h.cycleId))) as number;
+  return (await withScripts(redis).refreshGaps(
+    held.length,
+    ...held.map((h) => keys.inflight(h.gapId)),
+    GAP_LOCK_TTL_S,
+    ...held.map((h) => h.cycleId),
+  )) as number;
 }

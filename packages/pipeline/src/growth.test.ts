@@ -13,7 +13,15 @@ import { cycleRecord } from '@prbot/core';
 import { HISTORY_KEPT, recordOutcome } from './record-store.ts';
 
 const prefix = `{prbot-g${randomBytes(4).toString('hex')}}`;
-const cfg = parseConfig({ repo: { url: '/r' }, redis: { url: TEST_REDIS_URL, prefix }, models: { providers: { r: { kind: 'replay', cassette: 'x.json' } }, propose: ['r/m'] } }, 'c.json', {});
+const cfg = parseConfig(
+  {
+    repo: { url: '/r' },
+    redis: { url: TEST_REDIS_URL, prefix },
+    models: { providers: { r: { kind: 'replay', cassette: 'x.json' } }, propose: ['r/m'] },
+  },
+  'c.json',
+  {},
+);
 let redis: Redis;
 let queues: Queues;
 let dir: string;
@@ -42,7 +50,9 @@ describe('Redis growth is bounded', () => {
       await stored.remove();
     }
     await queues.produce.upsertJobScheduler(PRODUCE_SCHEDULER_ID, { every: 3_600_000 }, { name: 'produce', data: {} });
-    const next = (await queues.produce.getJobs(['delayed', 'waiting'])).find((j) => j.repeatJobKey === PRODUCE_SCHEDULER_ID || j.id?.includes(PRODUCE_SCHEDULER_ID))!;
+    const next = (await queues.produce.getJobs(['delayed', 'waiting'])).find(
+      (j) => j.repeatJobKey === PRODUCE_SCHEDULER_ID || j.id?.includes(PRODUCE_SCHEDULER_ID),
+    )!;
     expect(next.opts.removeOnComplete).toEqual({ age: expect.any(Number), count: expect.any(Number) });
     expect(next.opts.removeOnFail).toEqual({ age: expect.any(Number), count: expect.any(Number) });
     await queues.produce.removeJobScheduler(PRODUCE_SCHEDULER_ID);
@@ -57,7 +67,21 @@ describe('Redis growth is bounded', () => {
       const id = newCycleId(Date.now() + i);
       ids.push(id);
       const t = new Date().toISOString();
-      await recordOutcome(deps, cycleRecord({ cycle_id: id, gap_id: gap, gap_text: 'g', gap_line: 1, outcome: 'tests_failed', reason: `#${i}`, stage: 'test', started_at: t, ended_at: t, dry_run: false }));
+      await recordOutcome(
+        deps,
+        cycleRecord({
+          cycle_id: id,
+          gap_id: gap,
+          gap_text: 'g',
+          gap_line: 1,
+          outcome: 'tests_failed',
+          reason: `#${i}`,
+          stage: 'test',
+          started_at: t,
+          ended_at: t,
+          dry_run: false,
+        }),
+      );
     }
     expect(await redis.llen(k.history(gap))).toBe(HISTORY_KEPT);
     const newest = JSON.parse((await redis.lindex(k.history(gap), 0))!) as { cycle_id: string };

@@ -5,16 +5,43 @@ export { jobKeyFrom, jobSignatureDefence, signJob } from './job-signing.ts';
 export { keys } from './keys.ts';
 export { announcePresence, PRESENCE_TTL_MS, workersAlive } from './worker-presence.ts';
 export { acquireGapLocks, releaseGapLocks } from './gap-locks.ts';
-;
 export { postEvent } from './observer.ts';
 export { admitPr, releasePrSlot } from './pr-limits.ts';
-export { addStageJob, closeQueues, openQueues, parseQueueList, PRODUCE_SCHEDULER_ID, produceJobSchema, QUEUE_NAMES, type QueueName, type Stage, stageJob, stageJobId, STAGES } from './queues.ts';
-export { MAINTENANCE_QUEUE, reconcile, RECONCILE_SCHEDULER_ID,  startReconciler } from './reconciler.ts';
-export { gapHistories, gapHistory, getRecord, HISTORY_KEPT, outcomeOf, recentRecords, recordOutcome } from './record-store.ts';
+export {
+  addStageJob,
+  closeQueues,
+  openQueues,
+  parseQueueList,
+  PRODUCE_SCHEDULER_ID,
+  produceJobSchema,
+  QUEUE_NAMES,
+  type QueueName,
+  type Stage,
+  stageJob,
+  stageJobId,
+  STAGES,
+} from './queues.ts';
+export { MAINTENANCE_QUEUE, reconcile, RECONCILE_SCHEDULER_ID, startReconciler } from './reconciler.ts';
+export {
+  gapHistories,
+  gapHistory,
+  getRecord,
+  HISTORY_KEPT,
+  outcomeOf,
+  recentRecords,
+  recordOutcome,
+} from './record-store.ts';
 export { untilRedisAnswers } from './redis-retry.ts';
 export { writeConfirmed } from './replica-wait.ts';
 export { assertRedisSafe, readRedisSettings, RedisSettingsError } from './redis-settings.ts';
 export { type RedisWatch, watchRedis } from './redis-watch.ts';
 export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from './redis.ts';
 export { createRuntime, type Runtime } from './runtime.ts';
-export { DeferUntil,  onJobFailed, SHUTDOWN, type StageContext, type StageProcessor, stageRunner } from './stage-runner.ts';
+export {
+  DeferUntil,
+  onJobFailed,
+  SHUTDOWN,
+  type StageContext,
+  type StageProcessor,
+  stageRunner,
+} from './stage-runner.ts';

@@ -32,10 +32,12 @@ export function jobSignatureRefusal(queue: string, data: unknown, key: Buffer): 
   if (!jobSignatureDefence.verify) return null;
   if (typeof data !== 'object' || data === null) return 'job signature invalid: the job data is not an object';
   const sig = (data as Record<string, unknown>)[SIG_FIELD];
-  if (typeof sig !== 'string' || !/^[0-9a-f]{64}$/.test(sig)) return 'job signature invalid: the job is unsigned (not enqueued by a prbot worker or producer)';
+  if (typeof sig !== 'string' || !/^[0-9a-f]{64}$/.test(sig))
+    return 'job signature invalid: the job is unsigned (not enqueued by a prbot worker or producer)';
   const want = Buffer.from(mac(queue, withoutSig(data), key), 'hex');
   const got = Buffer.from(sig, 'hex');
-  if (!timingSafeEqual(want, got)) return 'job signature invalid: the job data was altered after it was signed, or signed with another key';
+  if (!timingSafeEqual(want, got))
+    return 'job signature invalid: the job data was altered after it was signed, or signed with another key';
   return null;
 }
 
@@ -48,7 +50,9 @@ export function withoutSig<T extends object>(data: T): T {
 function mac(queue: string, data: object, key: Buffer): string {
   // BullMQ stores data as JSON: sign what the reader will see, not fields JSON would drop.
   const text = canonicalize(JSON.parse(JSON.stringify(data)));
-  return createHmac('sha256', key).update(`prbot-job-v1\0${queue}\0${text ?? ''}`).digest('hex');
+  return createHmac('sha256', key)
+    .update(`prbot-job-v1\0${queue}\0${text ?? ''}`)
+    .digest('hex');
 }
 
 /** The smallest key we accept: 32 bytes of entropy written as hex or base64 is ≥ 43 characters. */
@@ -61,8 +65,14 @@ const MIN_JOB_KEY_CHARS = 32;
 export function jobKeyFrom(env: NodeJS.ProcessEnv, keyEnv: string): Buffer {
   // A runtime built with an explicit env (tests, bench) still finds the process's key.
   const v = env[keyEnv] ?? process.env[keyEnv];
-  if (!v) throw new JobKeyError(`${keyEnv} is not set: every worker and the producer need the same job-signing key (generate one with \`openssl rand -hex 32\`; keep it out of Redis and out of the test worker's tests)`);
-  if (v.length < MIN_JOB_KEY_CHARS) throw new JobKeyError(`${keyEnv} is too short (${v.length} characters; at least ${MIN_JOB_KEY_CHARS}): generate one with \`openssl rand -hex 32\``);
+  if (!v)
+    throw new JobKeyError(
+      `${keyEnv} is not set: every worker and the producer need the same job-signing key (generate one with \`openssl rand -hex 32\`; keep it out of Redis and out of the test worker's tests)`,
+    );
+  if (v.length < MIN_JOB_KEY_CHARS)
+    throw new JobKeyError(
+      `${keyEnv} is too short (${v.length} characters; at least ${MIN_JOB_KEY_CHARS}): generate one with \`openssl rand -hex 32\``,
+    );
   return Buffer.from(v, 'utf8');
 }
 

@@ -85,10 +85,12 @@ export function keys(prefix: string): Keys {
     reviseQueue: (pr) => k('revise-queue', String(pr)),
     reviseQueued: (gapId) => k('revise-queued', gapId),
     // Hashed: a branch is the forge's string (any characters), the key stays short and key-safe.
-    upkeepNoted: (branch, what) => k('upkeep-noted', createHash('sha256').update(branch).digest('hex').slice(0, 24), what),
+    upkeepNoted: (branch, what) =>
+      k('upkeep-noted', createHash('sha256').update(branch).digest('hex').slice(0, 24), what),
     reproposals: (branch) => k('reproposals', createHash('sha256').update(branch).digest('hex').slice(0, 24)),
     // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
-    webhookDelivery: (deliveryId) => k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
+    webhookDelivery: (deliveryId) =>
+      k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
     gapPrs: () => k('gap-prs'),
     dashboardIssue: () => k('dashboard-issue'),
     dashboardIssueLock: () => k('dashboard-issue-lock'),

@@ -20,7 +20,11 @@ export interface LedgerEntry {
 }
 
 /** One Lua call at the start of every stage job (cycle-ledger.lua). */
-export async function readLedger(redis: Redis, keys: Keys, o: { cycleId: string; gapId: string; nextJobKey: string | null }): Promise<LedgerEntry> {
+export async function readLedger(
+  redis: Redis,
+  keys: Keys,
+  o: { cycleId: string; gapId: string; nextJobKey: string | null },
+): Promise<LedgerEntry> {
   const marker = keys.outcome(o.cycleId);
   const [outcome, next, lock] = (await withScripts(redis).cycleLedger(
     marker,

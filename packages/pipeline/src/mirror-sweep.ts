@@ -19,7 +19,12 @@ function cycleCreatedAt(id: string): number | null {
  * the bot commit instead of rebuilding it. Without this sweep every cycle left a ref, and with
  * gc off the mirror grew without bound.
  */
-export async function sweepMirror(mirror: Mirror, redis: Redis, keys: Keys, now = Date.now()): Promise<{ deleted: number; kept: number }> {
+export async function sweepMirror(
+  mirror: Mirror,
+  redis: Redis,
+  keys: Keys,
+  now = Date.now(),
+): Promise<{ deleted: number; kept: number }> {
   const ids = await mirror.cycleRefs();
   if (ids.length === 0) return { deleted: 0, kept: 0 };
   const ended: string[] = [];

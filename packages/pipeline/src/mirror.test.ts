@@ -30,10 +30,24 @@ afterAll(async () => {
 });
 
 async function cycleCommit(m: Mirror, cycleId: string, base: string): Promise<string> {
-  return buildCommit(m, { cycleId, baseCommit: base, changes: [{ path: `src/${cycleId}.js`, action: 'ADD', mode: '100644', content: `export const id = '${cycleId}';\n` }] as never, message: cycleId, author: { name: 'b', email: 'b@x' }, time: 1_700_000_000, guard: { ctx: { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] }, limits: { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 } } });
+  return buildCommit(m, {
+    cycleId,
+    baseCommit: base,
+    changes: [
+      { path: `src/${cycleId}.js`, action: 'ADD', mode: '100644', content: `export const id = '${cycleId}';\n` },
+    ] as never,
+    message: cycleId,
+    author: { name: 'b', email: 'b@x' },
+    time: 1_700_000_000,
+    guard: {
+      ctx: { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] },
+      limits: { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 },
+    },
+  });
 }
 /** Loose objects in the mirror (`git count-objects -v`). */
-const loose = async (m: Mirror) => Number(/^count: (\d+)$/m.exec((await git(['count-objects', '-v'], { cwd: m.dir })).stdout)?.[1]);
+const loose = async (m: Mirror) =>
+  Number(/^count: (\d+)$/m.exec((await git(['count-objects', '-v'], { cwd: m.dir })).stdout)?.[1]);
 
 describe('mirror growth is bounded', () => {
   it('refs of ended cycles are deleted, live ones kept; a gc --auto runs after N deletions; the ended commits become collectable', async () => {

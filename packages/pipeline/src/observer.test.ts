@@ -10,7 +10,15 @@ afterEach(async () => {
   for (const s of stops.splice(0)) await s();
 });
 
-const record = { cycle_id: 'c1', outcome: 'ok', reason: 'r', stage: 'pr', started_at: 'x', ended_at: 'y', dry_run: false } as unknown as CycleRecord;
+const record = {
+  cycle_id: 'c1',
+  outcome: 'ok',
+  reason: 'r',
+  stage: 'pr',
+  started_at: 'x',
+  ended_at: 'y',
+  dry_run: false,
+} as unknown as CycleRecord;
 
 describe('observer delivery against a hostile answer', () => {
   it('a 200 whose body drips one byte every 20 ms for ever ends at the deadline', async () => {

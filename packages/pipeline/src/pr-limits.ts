@@ -37,7 +37,8 @@ async function admitOnce(
   botPrs: BotPr[] | null,
   now: number,
 ): Promise<Admission> {
-  const ids = (pred: (p: BotPr) => boolean) => (botPrs ?? []).filter((p) => pred(p) && p.cycleId).map((p) => p.cycleId!);
+  const ids = (pred: (p: BotPr) => boolean) =>
+    (botPrs ?? []).filter((p) => pred(p) && p.cycleId).map((p) => p.cycleId!);
   const closed = ids((p) => p.state !== 'open');
   const open = ids((p) => p.state === 'open');
   const [code, count, retryAt] = (await withScripts(redis).prAdmit(
@@ -53,7 +54,12 @@ async function admitOnce(
     ...open,
   )) as [number, number, number];
   if (code === 1) return { ok: true };
-  if (code === -1) return { ok: false, retryAt: now + limits.limitRetryMs, reason: `${count} bot PRs are open; the limit is ${limits.maxOpen}` };
+  if (code === -1)
+    return {
+      ok: false,
+      retryAt: now + limits.limitRetryMs,
+      reason: `${count} bot PRs are open; the limit is ${limits.maxOpen}`,
+    };
   return { ok: false, retryAt, reason: `${count} bot PRs opened in the last hour; the limit is ${limits.maxPerHour}` };
 }
 

@@ -49,18 +49,26 @@ function jobOptions(cfg: Config, q: QueueName): JobsOptions {
 }
 
 /** Parses `propose,test` (or nothing: all) into queue names; an unknown name is a UsageError. */
-export function parseQueueList(list: string | string[] | undefined, allowed: readonly QueueName[] = QUEUE_NAMES): QueueName[] {
+export function parseQueueList(
+  list: string | string[] | undefined,
+  allowed: readonly QueueName[] = QUEUE_NAMES,
+): QueueName[] {
   const items = (Array.isArray(list) ? list : (list ?? '').split(',')).map((s) => s.trim()).filter(Boolean);
   if (items.length === 0) return [...allowed];
   for (const q of items) {
-    if (!(allowed as readonly string[]).includes(q)) throw new UsageError(`unknown queue "${q}"; known queues: ${allowed.join(', ')}`);
+    if (!(allowed as readonly string[]).includes(q))
+      throw new UsageError(`unknown queue "${q}"; known queues: ${allowed.join(', ')}`);
   }
   return [...new Set(items)] as QueueName[];
 }
 
 export type Queues = Record<QueueName, Queue>;
 
-export function openQueues(cfg: Config, connection: ConnectionOptions, onError: (err: Error) => void = () => {}): Queues {
+export function openQueues(
+  cfg: Config,
+  connection: ConnectionOptions,
+  onError: (err: Error) => void = () => {},
+): Queues {
   const make = (q: QueueName) => {
     const queue = new Queue(q, { connection, prefix: cfg.redis.prefix, defaultJobOptions: jobOptions(cfg, q) });
     // Without a listener every reconnect attempt prints a stack; connection trouble is
@@ -79,12 +87,23 @@ export async function closeQueues(queues: Queues): Promise<void> {
  * A cycle's job for stage `q`, signed, with the hand-over id: what every producer of stage jobs
  * adds (produce, revise requests, the runner's hand-over), so none builds the three by hand.
  */
-export function stageJob<Q extends Stage>(q: Q, cycleId: string, data: JobData<Q>, jobKey: Buffer): { name: Q; data: JobData<Q>; opts: { jobId: string } } {
+export function stageJob<Q extends Stage>(
+  q: Q,
+  cycleId: string,
+  data: JobData<Q>,
+  jobKey: Buffer,
+): { name: Q; data: JobData<Q>; opts: { jobId: string } } {
   return { name: q, data: signJob(q, data, jobKey), opts: { jobId: stageJobId(cycleId, q) } };
 }
 
 /** Adds `stageJob(…)` to its queue; a second add of the same cycle's job is a no-op (the job id). */
-export async function addStageJob<Q extends Stage>(queues: Record<QueueName, Queue>, q: Q, cycleId: string, data: JobData<Q>, jobKey: Buffer): Promise<void> {
+export async function addStageJob<Q extends Stage>(
+  queues: Record<QueueName, Queue>,
+  q: Q,
+  cycleId: string,
+  data: JobData<Q>,
+  jobKey: Buffer,
+): Promise<void> {
   const j = stageJob(q, cycleId, data, jobKey);
   await queues[q].add(j.name, j.data, j.opts);
 }

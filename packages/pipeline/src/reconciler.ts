@@ -39,9 +39,20 @@ export interface ReconcileReport {
  * Single-flight: one pass at a time across all workers (a Redis lock beside BullMQ's own).
  */
 export async function reconcile(rt: Runtime, now = Date.now()): Promise<ReconcileReport> {
-  const report: ReconcileReport = { skipped: false, locks: 0, renewed: 0, suspects: 0, ended: [], resumed: [], released: 0 };
+  const report: ReconcileReport = {
+    skipped: false,
+    locks: 0,
+    renewed: 0,
+    suspects: 0,
+    ended: [],
+    resumed: [],
+    released: 0,
+  };
   const token = `${process.pid}-${now}`;
-  if (!(await rt.redis.set(rt.keys.reconcileLock(), token, 'PX', Math.max(rt.cfg.worker.reconcileEveryMs, 10_000), 'NX'))) return { ...report, skipped: true };
+  if (
+    !(await rt.redis.set(rt.keys.reconcileLock(), token, 'PX', Math.max(rt.cfg.worker.reconcileEveryMs, 10_000), 'NX'))
+  )
+    return { ...report, skipped: true };
   try {
     const locks = await scanKeys(rt.redis, rt.keys.inflightPattern());
     report.locks = locks.length;
@@ -84,7 +95,14 @@ export async function reconcile(rt: Runtime, now = Date.now()): Promise<Reconcil
   }
 }
 
-async function settleOrphan(rt: Runtime, gapId: string, cycleId: string, jobs: (Job | undefined)[], states: string[], report: ReconcileReport): Promise<void> {
+async function settleOrphan(
+  rt: Runtime,
+  gapId: string,
+  cycleId: string,
+  jobs: (Job | undefined)[],
+  states: string[],
+  report: ReconcileReport,
+): Promise<void> {
   const log = rt.log.child({ cycle: cycleId, gap: gapId });
   for (let i = STAGES.length - 1; i >= 0; i--) {
     const job = jobs[i];
@@ -102,7 +120,13 @@ async function settleOrphan(rt: Runtime, gapId: string, cycleId: string, jobs: (
     if (!parsed.success) break;
     const infra = isInfraFailure(job.stacktrace ?? []);
     const outcome: Outcome = infra ? 'infra_failed' : CATALOG[stage].exhausted;
-    const rec = await endCycle(rt, stage, parsed.data as AnyCycleJob, outcome, `reconciler: the ${stage} job ${states[i]} (${job.failedReason ?? 'no reason given'}) and no outcome was recorded`);
+    const rec = await endCycle(
+      rt,
+      stage,
+      parsed.data as AnyCycleJob,
+      outcome,
+      `reconciler: the ${stage} job ${states[i]} (${job.failedReason ?? 'no reason given'}) and no outcome was recorded`,
+    );
     report.ended.push({ cycleId, outcome: rec.outcome });
     return;
   }
@@ -112,13 +136,18 @@ async function settleOrphan(rt: Runtime, gapId: string, cycleId: string, jobs: (
     cycle_id: cycleId,
     gap_id: gapId,
     outcome: 'infra_failed',
-    reason: 'reconciler: the gap was locked for this cycle but no job of it exists (produce stopped before enqueueing, or its jobs were removed)',
+    reason:
+      'reconciler: the gap was locked for this cycle but no job of it exists (produce stopped before enqueueing, or its jobs were removed)',
     stage: 'produce',
     started_at: at,
     ended_at: at,
     dry_run: rt.cfg.dryRun,
   });
-  await untilRedisAnswers(() => recordOutcome(rt.records, record), { what: `the outcome of ${cycleId}`, log, maxMs: rt.cfg.worker.redisRetryMs });
+  await untilRedisAnswers(() => recordOutcome(rt.records, record), {
+    what: `the outcome of ${cycleId}`,
+    log,
+    maxMs: rt.cfg.worker.redisRetryMs,
+  });
   log.warn('reconciler: ended a cycle that had a gap lock and no job');
   await rt.afterCycleEnd?.(gapId);
   report.ended.push({ cycleId, outcome: 'infra_failed' });
@@ -161,9 +190,17 @@ export async function startReconciler(rt: Runtime): Promise<{ worker: Worker; qu
     { connection: rt.redis, prefix: rt.cfg.redis.prefix, concurrency: 1 },
   );
   worker.on('error', (err) => rt.log.debug({ err: err.message }, 'reconciler worker error'));
-  await untilRedisAnswers(() => queue.upsertJobScheduler(RECONCILE_SCHEDULER_ID, { every: rt.cfg.worker.reconcileEveryMs }, { name: 'reconcile' }), {
-    what: 'the reconciler schedule',
-    log: rt.log,
-  });
+  await untilRedisAnswers(
+    () =>
+      queue.upsertJobScheduler(
+        RECONCILE_SCHEDULER_ID,
+        { every: rt.cfg.worker.reconcileEveryMs },
+        { name: 'reconcile' },
+      ),
+    {
+      what: 'the reconciler schedule',
+      log: rt.log,
+    },
+  );
   return { worker, queue };
 }

@@ -10,7 +10,6 @@ import { withScripts } from './lua-scripts.ts';
 import { redactDeep } from '@prbot/core';
 import { writeConfirmed, type ReplicaWait } from './replica-wait.ts';
 
-
 export const HISTORY_KEPT = 20;
 const RECENT_KEPT = 2000;
 const RECORD_TTL_S = 90 * 86400;
@@ -32,7 +31,10 @@ export interface RecordStoreDeps {
  * so a crash between the two steps is repaired by the retry that follows it.
  * Returns the record that stands (the first one, when the cycle was already recorded).
  */
-export async function recordOutcome(deps: RecordStoreDeps, given: CycleRecord): Promise<{ record: CycleRecord; fresh: boolean }> {
+export async function recordOutcome(
+  deps: RecordStoreDeps,
+  given: CycleRecord,
+): Promise<{ record: CycleRecord; fresh: boolean }> {
   // A provider's or forge's answer quoted in a reason can carry a key back: scrub before storing.
   const record = redactDeep(given);
   const r = withScripts(deps.redis);
@@ -56,7 +58,11 @@ export async function recordOutcome(deps: RecordStoreDeps, given: CycleRecord): 
   // Confirmed on a replica, or written again until it is (the script keeps the first record, and
   // writes anew one the old master took with it).
   let fresh = false;
-  await writeConfirmed(deps.replicas, `the outcome of ${record.cycle_id}`, async () => (fresh = (await write()) || fresh));
+  await writeConfirmed(
+    deps.replicas,
+    `the outcome of ${record.cycle_id}`,
+    async () => (fresh = (await write()) || fresh),
+  );
   const standing = redactDeep(fresh ? record : ((await getRecord(deps.redis, deps.keys, record.cycle_id)) ?? record));
   await writeRecordFile(deps.recordsDir, standing);
   await deps.events.add('cycle', standing, { jobId: `${standing.cycle_id}-event` });
@@ -83,11 +89,18 @@ export async function gapHistory(redis: Redis, keys: Keys, gapId: string, limit 
 }
 
 /** Histories of many gaps in one round trip (produce and policy use it). */
-export async function gapHistories(redis: Redis, keys: Keys, gapIds: string[], limit = 5): Promise<Map<string, CycleRecord[]>> {
+export async function gapHistories(
+  redis: Redis,
+  keys: Keys,
+  gapIds: string[],
+  limit = 5,
+): Promise<Map<string, CycleRecord[]>> {
   const p = redis.pipeline();
   for (const id of gapIds) p.lrange(keys.history(id), 0, limit - 1);
   const res = (await p.exec()) ?? [];
-  return new Map(gapIds.map((id, i) => [id, ((res[i]?.[1] as string[]) ?? []).map((s) => cycleRecordSchema.parse(JSON.parse(s)))]));
+  return new Map(
+    gapIds.map((id, i) => [id, ((res[i]?.[1] as string[]) ?? []).map((s) => cycleRecordSchema.parse(JSON.parse(s)))]),
+  );
 }
 
 export async function recentRecords(redis: Redis, keys: Keys, limit = 50): Promise<CycleRecord[]> {
@@ -100,4 +113,3 @@ export async function recentRecords(redis: Redis, keys: Keys, limit = 50): Promi
 export async function outcomeOf(redis: Redis, keys: Keys, cycleId: string): Promise<Outcome | null> {
   return (await redis.get(keys.outcome(cycleId))) as Outcome | null;
 }
-

@@ -24,7 +24,8 @@ export async function untilRedisAnswers<T>(fn: () => Promise<T>, o: RedisRetryOp
       return await fn();
     } catch (err) {
       if (!isRedisTransient(err) || Date.now() + wait > deadline) throw err;
-      if (tries++ === 0 || tries % 10 === 0) o.log?.warn({ err: (err as Error).message, tries }, `Redis refused ${o.what}; retrying until it answers`);
+      if (tries++ === 0 || tries % 10 === 0)
+        o.log?.warn({ err: (err as Error).message, tries }, `Redis refused ${o.what}; retrying until it answers`);
       await new Promise((r) => setTimeout(r, wait));
       wait = Math.min(wait * 2, 5000);
     }

@@ -50,13 +50,21 @@ export async function readRedisSettings(redis: RedisClient): Promise<RedisSettin
     const policy = field(memory, 'maxmemory_policy');
     const maxmemory = field(memory, 'maxmemory');
     const aof = field(persistence, 'aof_enabled');
-    out.servers.push({ node, maxmemoryPolicy: policy, maxmemory: maxmemory === null ? null : Number(maxmemory), aof: aof === null ? null : aof === '1' });
+    out.servers.push({
+      node,
+      maxmemoryPolicy: policy,
+      maxmemory: maxmemory === null ? null : Number(maxmemory),
+      aof: aof === null ? null : aof === '1',
+    });
     if (policy !== null && policy !== 'noeviction') {
       out.problems.push(
         `Redis ${node} runs maxmemory-policy ${policy}: it may evict job, lock and outcome keys, and cycles would be lost without any error; set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf)`,
       );
     }
-    if (aof === '0') out.warnings.push(`Redis ${node} runs without appendonly: a Redis restart loses every queued job and in-flight cycle; set appendonly yes (appendfsync everysec)`);
+    if (aof === '0')
+      out.warnings.push(
+        `Redis ${node} runs without appendonly: a Redis restart loses every queued job and in-flight cycle; set appendonly yes (appendfsync everysec)`,
+      );
   }
   return out;
 }
@@ -65,7 +73,10 @@ export async function readRedisSettings(redis: RedisClient): Promise<RedisSettin
 const warned = new Set<string>();
 
 /** Throws RedisSettingsError naming the setting and the fix when prbot must not run on this Redis. */
-export async function assertRedisSafe(redis: RedisClient, log?: { warn(obj: object, msg: string): void }): Promise<RedisSettings> {
+export async function assertRedisSafe(
+  redis: RedisClient,
+  log?: { warn(obj: object, msg: string): void },
+): Promise<RedisSettings> {
   const s = await readRedisSettings(redis);
   for (const w of s.warnings) {
     if (warned.has(w)) continue;
@@ -90,7 +101,12 @@ export async function ensureEpoch(redis: RedisClient, keys: Keys, now: number): 
  * Null while Redis still holds `epoch`; otherwise a RedisDataLostError naming what was lost. The
  * epoch is then written anew (so the error is raised once per loss, not on every check).
  */
-export async function checkEpoch(redis: RedisClient, keys: Keys, epoch: string, now: number): Promise<{ lost: RedisDataLostError | null; epoch: string }> {
+export async function checkEpoch(
+  redis: RedisClient,
+  keys: Keys,
+  epoch: string,
+  now: number,
+): Promise<{ lost: RedisDataLostError | null; epoch: string }> {
   const have = await redis.get(keys.epoch());
   if (have === epoch) return { lost: null, epoch };
   const next = await ensureEpoch(redis, keys, now);

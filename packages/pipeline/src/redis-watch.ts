@@ -33,7 +33,11 @@ export function watchRedis(rt: Runtime, o: { everyMs: number; onDataLost?: () =>
       epoch = r.epoch;
       if (r.lost) {
         rt.log.error({ err: r.lost.name }, r.lost.message);
-        await o.onDataLost?.().catch((err: Error) => rt.log.error({ err: err.message }, 'could not restore the reconciler schedule after the data loss'));
+        await o
+          .onDataLost?.()
+          .catch((err: Error) =>
+            rt.log.error({ err: err.message }, 'could not restore the reconciler schedule after the data loss'),
+          );
       }
       const s = await readRedisSettings(rt.redis);
       for (const p of s.problems) rt.log.error({ err: 'RedisSettingsError' }, p);

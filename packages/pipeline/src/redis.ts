@@ -34,7 +34,13 @@ export interface RedisTarget {
  * 100 ms apart) gave up after ~1.6 s with "Too many Cluster redirections", and each one cost a
  * stage attempt; these ride a failover out inside the command (~20 s at most).
  */
-const CLUSTER_FAILOVER = { maxRedirections: 64, retryDelayOnFailover: 300, retryDelayOnClusterDown: 300, retryDelayOnTryAgain: 300, retryDelayOnMoved: 50 } as const;
+const CLUSTER_FAILOVER = {
+  maxRedirections: 64,
+  retryDelayOnFailover: 300,
+  retryDelayOnClusterDown: 300,
+  retryDelayOnTryAgain: 300,
+  retryDelayOnMoved: 50,
+} as const;
 
 /**
  * A master demoted to a replica (Sentinel failover, or the old master coming back) answers writes
@@ -59,7 +65,9 @@ export function connect(target: RedisTarget, role: RedisRole, extra: RedisOption
   if (target.cluster?.length) {
     const nodes = target.cluster.map((n) => hostPort(n, 6379));
     const first = new URL(target.cluster[0]!);
-    const auth = first.password ? { password: decodeURIComponent(first.password), username: first.username || undefined } : {};
+    const auth = first.password
+      ? { password: decodeURIComponent(first.password), username: first.username || undefined }
+      : {};
     return new Cluster(nodes, {
       ...CLUSTER_FAILOVER,
       redisOptions: { ...opts, ...auth, ...extra },
@@ -99,9 +107,19 @@ function roleOptions(role: RedisRole): RedisOptions {
     case 'worker':
       return { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: reconnectDelay };
     case 'service':
-      return { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: reconnectDelay };
+      return {
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        connectTimeout: 5000,
+        retryStrategy: reconnectDelay,
+      };
     case 'client':
-      return { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) };
+      return {
+        maxRetriesPerRequest: 2,
+        enableOfflineQueue: false,
+        connectTimeout: 5000,
+        retryStrategy: (n) => (n > 3 ? null : 200 * n),
+      };
   }
 }
 

@@ -32,7 +32,12 @@ export interface ReplicaWait {
 // within it, and a busy worker does not double its round trips.
 const REPLICA_CHECK_MS = 5000;
 
-export function replicaWait(redis: RedisClient, slotKey: string, o: { replicas: number; timeoutMs: number }, log?: Logger): ReplicaWait {
+export function replicaWait(
+  redis: RedisClient,
+  slotKey: string,
+  o: { replicas: number; timeoutMs: number },
+  log?: Logger,
+): ReplicaWait {
   const counts = { confirmed: 0, unconfirmed: 0, skipped: 0 };
   let known: { replicas: number; replicated: boolean; at: number } | null = null;
   // ioredis sends a command again on the new connection after a reconnect: a WAIT sent again to
@@ -48,7 +53,11 @@ export function replicaWait(redis: RedisClient, slotKey: string, o: { replicas: 
   // connection the writes took, which is what WAIT counts; one server or Sentinel: the connection.
   const onOwner = async (cmd: string, ...args: string[]): Promise<unknown> => {
     if (!(redis instanceof Cluster)) return redis.call(cmd, ...args);
-    const res = await redis.pipeline().exists(slotKey).call(cmd, ...args).exec();
+    const res = await redis
+      .pipeline()
+      .exists(slotKey)
+      .call(cmd, ...args)
+      .exec();
     const last = res?.[1];
     if (!last) throw new Error(`${cmd} pipeline returned nothing`);
     if (last[0]) throw last[0];
@@ -66,7 +75,10 @@ export function replicaWait(redis: RedisClient, slotKey: string, o: { replicas: 
   const unconfirmed = (what: string, why: string, acked: number) => {
     counts.unconfirmed++;
     known = null;
-    log?.warn({ what, acked, wanted: o.replicas, timeoutMs: o.timeoutMs, unconfirmed: counts.unconfirmed }, `${what} is not confirmed on a replica (${why}): written again or waited for`);
+    log?.warn(
+      { what, acked, wanted: o.replicas, timeoutMs: o.timeoutMs, unconfirmed: counts.unconfirmed },
+      `${what} is not confirmed on a replica (${why}): written again or waited for`,
+    );
     return false;
   };
   return {
@@ -101,7 +113,12 @@ const REPLICA_CONFIRM_MS = 60_000;
  * old master took with it is done anew on the new one), for at most `maxMs`; then it stands
  * unconfirmed (logged by `confirm`). Redis errors go to the caller, whose retry runs it again.
  */
-export async function writeConfirmed<T>(rw: ReplicaWait | undefined, what: string, write: () => Promise<T>, maxMs = REPLICA_CONFIRM_MS): Promise<T> {
+export async function writeConfirmed<T>(
+  rw: ReplicaWait | undefined,
+  what: string,
+  write: () => Promise<T>,
+  maxMs = REPLICA_CONFIRM_MS,
+): Promise<T> {
   const deadline = Date.now() + maxMs;
   for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
     const mark = rw?.mark() ?? 0;

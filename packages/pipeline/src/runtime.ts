@@ -62,12 +62,23 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const workdir = resolvePath(cfg, cfg.workdir);
   const mirror = new Mirror(workdir, repoUrl(cfg));
-  const replicas = replicaWait(redis, k.epoch(), { replicas: cfg.redis.waitReplicas, timeoutMs: cfg.redis.waitTimeoutMs }, log);
+  const replicas = replicaWait(
+    redis,
+    k.epoch(),
+    { replicas: cfg.redis.waitReplicas, timeoutMs: cfg.redis.waitTimeoutMs },
+    log,
+  );
   const ownsRedis = !o.redis;
   // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
   const sweep =
     o.role === 'worker'
-      ? setInterval(() => void sweepMirror(mirror, redis, k).catch((err: Error) => log.warn({ err: err.message }, 'mirror sweep failed')), MIRROR_SWEEP_INTERVAL_MS).unref()
+      ? setInterval(
+          () =>
+            void sweepMirror(mirror, redis, k).catch((err: Error) =>
+              log.warn({ err: err.message }, 'mirror sweep failed'),
+            ),
+          MIRROR_SWEEP_INTERVAL_MS,
+        ).unref()
       : null;
   return {
     cfg,

@@ -1,7 +1,22 @@
 import { DelayedError, RateLimitError, WaitingError, type Job } from 'bullmq';
 import { canRevise, ForgeRefused, PushRefused, reply, reviseReplyText } from '@prbot/forge';
 import { addStageJob, CATALOG, stageJobId, type JobData, type QueueName, type Stage } from './queues.ts';
-import { CycleEnded, cycleRecord, type CycleDetails, isInfraFailure, isRedisTransient, PermanentError, RateLimited, redactDeep, redactError, redactText, refreshOutcome, type AnyCycleJob, type CycleRecord, type Outcome } from '@prbot/core';
+import {
+  CycleEnded,
+  cycleRecord,
+  type CycleDetails,
+  isInfraFailure,
+  isRedisTransient,
+  PermanentError,
+  RateLimited,
+  redactDeep,
+  redactError,
+  redactText,
+  refreshOutcome,
+  type AnyCycleJob,
+  type CycleRecord,
+  type Outcome,
+} from '@prbot/core';
 import { jobKeyFrom, jobSignatureRefusal, signJob, withoutSig } from './job-signing.ts';
 import { faultPoint, type FaultPoint } from './faults.ts';
 import { observeStageDuration } from './durations.ts';
@@ -71,16 +86,29 @@ const MAX_REDIS_DEFERRALS = 50;
  *                           cycle ends silently — unless the job had already handed over.
  * Every Redis write on the recording path is retried until Redis answers (redis-retry.ts).
  */
-export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Policy, processor: StageProcessor<S>, recorder?: AnswerRecorder) {
+export function stageRunner<S extends Stage>(
+  stage: S,
+  rt: Runtime,
+  policy: Policy,
+  processor: StageProcessor<S>,
+  recorder?: AnswerRecorder,
+) {
   const jobKey = jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv); // missing → the worker refuses to start
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<unknown> => {
     const parsed = CATALOG[stage].schema.safeParse(job.data);
     if (!parsed.success) {
-      rt.log.error({ job: job.id, stage, issues: parsed.error.issues.slice(0, 3) }, 'job payload does not match its schema');
+      rt.log.error(
+        { job: job.id, stage, issues: parsed.error.issues.slice(0, 3) },
+        'job payload does not match its schema',
+      );
       // No retry can mend a payload; the reconciler ends the cycle if the payload names one.
-      throw new PermanentError(`payload of ${stage} job ${job.id} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+      throw new PermanentError(
+        `payload of ${stage} job ${job.id} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+      );
     }
-    const forged = jobSignatureRefusal(stage, job.data, jobKey) ?? staleJobRefusal(parsed.data as AnyCycleJob, rt.cfg.jobs.maxAgeDays, rt.clock());
+    const forged =
+      jobSignatureRefusal(stage, job.data, jobKey) ??
+      staleJobRefusal(parsed.data as AnyCycleJob, rt.cfg.jobs.maxAgeDays, rt.clock());
     if (forged) return refuseForged(rt, stage, job, parsed.data as AnyCycleJob, forged);
     const data = parsed.data as JobData<S>;
     const cycle = data as AnyCycleJob;
@@ -88,12 +116,18 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
     const info = { stage, cycleId: cycle.cycleId };
     const retryMs = rt.cfg.worker.redisRetryMs;
     // Log lines are for people; one that cannot be written must not fail the cycle.
-    const note = (line: string) => untilRedisAnswers(() => job.log(redactText(line)), { what: 'a job log line', maxMs: 30_000 }).catch(() => 0);
+    const note = (line: string) =>
+      untilRedisAnswers(() => job.log(redactText(line)), { what: 'a job log line', maxMs: 30_000 }).catch(() => 0);
 
     // The outcome ledger, before anything else: a job of an ended or handed-over cycle does nothing.
     const next = NEXT[stage];
     const ledger = await untilRedisAnswers(
-      () => readLedger(rt.redis, rt.keys, { cycleId: cycle.cycleId, gapId: cycle.gap.id, nextJobKey: next ? rt.queues[next].toKey(stageJobId(cycle.cycleId, next)) : null }),
+      () =>
+        readLedger(rt.redis, rt.keys, {
+          cycleId: cycle.cycleId,
+          gapId: cycle.gap.id,
+          nextJobKey: next ? rt.queues[next].toKey(stageJobId(cycle.cycleId, next)) : null,
+        }),
       { what: 'the outcome ledger', log, maxMs: retryMs },
     );
     if (ledger.ended) {
@@ -129,10 +163,18 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       fault: (point) => faultPoint(point, info),
       step: async (percent, line) => {
         log.info(line);
-        await untilRedisAnswers(() => Promise.all([job.updateProgress(percent), job.log(redactText(line))]), { what: 'a progress line', log, maxMs: retryMs });
+        await untilRedisAnswers(() => Promise.all([job.updateProgress(percent), job.log(redactText(line))]), {
+          what: 'a progress line',
+          log,
+          maxMs: retryMs,
+        });
       },
       handOver: async (n, nextData) => {
-        await untilRedisAnswers(() => addStageJob(rt.queues, n, cycle.cycleId, redactDeep(nextData), jobKey), { what: `the hand-over to ${n}`, log, maxMs: retryMs });
+        await untilRedisAnswers(() => addStageJob(rt.queues, n, cycle.cycleId, redactDeep(nextData), jobKey), {
+          what: `the hand-over to ${n}`,
+          log,
+          maxMs: retryMs,
+        });
         handedOver = true;
         await faultPoint('after-handover', info);
       },
@@ -140,7 +182,8 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
     await faultPoint('stage-start', info);
     const started = Date.now();
     // A duration sample is worth less than the job: never fail a cycle for it.
-    const observe = () => observeStageDuration(rt.redis, rt.keys, stage, (Date.now() - started) / 1000).catch(() => undefined);
+    const observe = () =>
+      observeStageDuration(rt.redis, rt.keys, stage, (Date.now() - started) / 1000).catch(() => undefined);
     try {
       await processor(ctx);
       await observe();
@@ -161,7 +204,11 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       }
       if (signal?.aborted && signal.reason === SHUTDOWN) {
         log.info('shutdown: the job goes back to waiting');
-        await untilRedisAnswers(() => job.moveToWait(token), { what: 'returning the job to waiting', log, maxMs: 10_000 });
+        await untilRedisAnswers(() => job.moveToWait(token), {
+          what: 'returning the job to waiting',
+          log,
+          maxMs: 10_000,
+        });
         throw new WaitingError();
       }
       if (err instanceof RateLimited) {
@@ -172,13 +219,24 @@ export function stageRunner<S extends Stage>(stage: S, rt: Runtime, policy: Poli
       if (err instanceof DeferUntil) {
         log.info({ until: new Date(err.at).toISOString() }, `deferred: ${err.message}`);
         await note(`deferred until ${new Date(err.at).toISOString()}: ${err.message}`);
-        await untilRedisAnswers(() => job.moveToDelayed(err.at, token), { what: 'deferring the job', log, maxMs: retryMs });
+        await untilRedisAnswers(() => job.moveToDelayed(err.at, token), {
+          what: 'deferring the job',
+          log,
+          maxMs: retryMs,
+        });
         throw new DelayedError();
       }
       if (isRedisTransient(err) && job.attemptsStarted < (job.opts.attempts ?? 1) + MAX_REDIS_DEFERRALS) {
         const wait = Math.min(1000 * 2 ** Math.min(job.attemptsStarted, 5), 30_000);
-        log.warn({ err: (err as Error).message, waitMs: wait }, 'Redis refused a write; the job runs again when it answers (not an attempt)');
-        await untilRedisAnswers(() => job.moveToDelayed(Date.now() + wait, token), { what: 'delaying the job', log, maxMs: retryMs });
+        log.warn(
+          { err: (err as Error).message, waitMs: wait },
+          'Redis refused a write; the job runs again when it answers (not an attempt)',
+        );
+        await untilRedisAnswers(() => job.moveToDelayed(Date.now() + wait, token), {
+          what: 'delaying the job',
+          log,
+          maxMs: retryMs,
+        });
         throw new DelayedError();
       }
       if (err instanceof PermanentError) {
@@ -225,7 +283,11 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
   const c = parsed.data as AnyCycleJob;
   const next = NEXT[queue as Stage];
   const handedOver = next
-    ? await untilRedisAnswers(() => rt.redis.exists(rt.queues[next].toKey(stageJobId(c.cycleId, next))), { what: 'the hand-over check', log: rt.log, maxMs: rt.cfg.worker.redisRetryMs })
+    ? await untilRedisAnswers(() => rt.redis.exists(rt.queues[next].toKey(stageJobId(c.cycleId, next))), {
+        what: 'the hand-over check',
+        log: rt.log,
+        maxMs: rt.cfg.worker.redisRetryMs,
+      })
     : 0;
   if (handedOver) return;
   await endExhausted(rt, queue as Stage, c, err);
@@ -266,7 +328,10 @@ export async function endCycle(
     summary: c.proposal?.summary ?? null,
     files: c.changes
       ? c.changes.map(({ path, action }) => ({ path, action }))
-      : (c.proposal?.files ?? []).map((f) => ({ path: f.path, action: f.is_new ? ('ADD' as const) : ('UPDATE' as const) })),
+      : (c.proposal?.files ?? []).map((f) => ({
+          path: f.path,
+          action: f.is_new ? ('ADD' as const) : ('UPDATE' as const),
+        })),
     tests: details.tests ?? c.tests ?? [],
     model: c.model ?? details.model ?? null,
     ...((c.context ?? details.context) ? { context: c.context ?? details.context } : {}),
@@ -276,13 +341,38 @@ export async function endCycle(
     ...(details.limit ? { limit: details.limit } : {}),
     ...((c.contextNames ?? details.contextNames) ? { context_names: c.contextNames ?? details.contextNames } : {}),
     // A revise cycle is recorded like any other, linked to its PR.
-    ...(c.revise ? { kind: 'revise' as const, revise_of: { pr: c.revise.pr, cycle: c.revise.originCycle, revision: c.revise.revision, trigger: c.revise.trigger.id } } : {}),
-    ...(c.refresh ? { kind: 'refresh' as const, refresh_of: { pr: c.refresh.pr, branch: c.refresh.branch, lease: c.refresh.lease, mode: c.refresh.mode, base: c.baseCommit } } : {}),
+    ...(c.revise
+      ? {
+          kind: 'revise' as const,
+          revise_of: {
+            pr: c.revise.pr,
+            cycle: c.revise.originCycle,
+            revision: c.revise.revision,
+            trigger: c.revise.trigger.id,
+          },
+        }
+      : {}),
+    ...(c.refresh
+      ? {
+          kind: 'refresh' as const,
+          refresh_of: {
+            pr: c.refresh.pr,
+            branch: c.refresh.branch,
+            lease: c.refresh.lease,
+            mode: c.refresh.mode,
+            base: c.baseCommit,
+          },
+        }
+      : {}),
   });
   const retry = { what: `the outcome of ${c.cycleId}`, log: rt.log, maxMs: rt.cfg.worker.redisRetryMs };
   const { record: standing, fresh } = await untilRedisAnswers(() => recordOutcome(rt.records, record), retry);
-  if (stage === 'pr' && !standing.pr_url) await untilRedisAnswers(() => releasePrSlot(rt.redis, rt.keys, c.cycleId), retry);
-  rt.log.info({ cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh }, `cycle ended: ${standing.outcome}: ${standing.reason}`);
+  if (stage === 'pr' && !standing.pr_url)
+    await untilRedisAnswers(() => releasePrSlot(rt.redis, rt.keys, c.cycleId), retry);
+  rt.log.info(
+    { cycle: c.cycleId, gap: c.gap.id, outcome: standing.outcome, fresh },
+    `cycle ended: ${standing.outcome}: ${standing.reason}`,
+  );
   if (c.revise && !c.dryRun) await replyOnPr(rt, c, standing);
   if (c.refresh && !c.dryRun) await commentRefresh(rt, c, standing);
   // Revise requests that arrived while this cycle held the gap start now, oldest first (issue 29).

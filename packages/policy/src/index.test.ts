@@ -7,12 +7,26 @@ const gap = (id: string, line = 1) => ({ id, text: `gap ${id}`, line });
 
 /** Newest first, as core's history list is. */
 function history(...outcomes: Outcome[]): CycleRecord[] {
-  return outcomes.map((outcome, i) => cycleRecord({ cycle_id: `c${i}`, outcome, reason: '', stage: 'propose', started_at: '', ended_at: '', dry_run: false }));
+  return outcomes.map((outcome, i) =>
+    cycleRecord({
+      cycle_id: `c${i}`,
+      outcome,
+      reason: '',
+      stage: 'propose',
+      started_at: '',
+      ended_at: '',
+      dry_run: false,
+    }),
+  );
 }
 
 describe('the failure streak', () => {
   it('covers every non-ok outcome since the last success; skips and infra_failed neither count nor reset', () => {
-    expect(failureStreak(history('tests_failed', 'skipped_cost', 'model_failed', 'skipped_policy', 'apply_failed', 'ok', 'tests_failed'))).toBe(3);
+    expect(
+      failureStreak(
+        history('tests_failed', 'skipped_cost', 'model_failed', 'skipped_policy', 'apply_failed', 'ok', 'tests_failed'),
+      ),
+    ).toBe(3);
     expect(failureStreak(history('infra_failed', 'infra_failed', 'tests_failed'))).toBe(1);
     expect(failureStreak(history('cycle_noop', 'pr_skipped_by_policy', 'proposal_rejected'))).toBe(3);
     expect(failureStreak(history('ok', 'tests_failed'))).toBe(0);
@@ -21,13 +35,29 @@ describe('the failure streak', () => {
 
   it('a hopeless gap stays refused after its own skipped_policy and a day of skipped_cost', () => {
     const h = history('skipped_policy', 'skipped_cost', 'skipped_cost', 'tests_failed', 'tests_failed', 'model_failed');
-    expect(shouldRunCycle({ gap: gap('a'), history: h }, settings)).toMatchObject({ ok: false, reason: expect.stringMatching(/3 failures since the gap's last success/) });
+    expect(shouldRunCycle({ gap: gap('a'), history: h }, settings)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/3 failures since the gap's last success/),
+    });
     expect(pickGaps([{ gap: gap('a'), history: h }], settings)).toEqual([]);
   });
 
-  it('infra_failed is not the gap\'s fault: it neither refuses the gap nor forgives it', () => {
-    expect(shouldRunCycle({ gap: gap('a'), history: history('infra_failed', 'infra_failed', 'infra_failed', 'infra_failed') }, settings).ok).toBe(true);
-    expect(shouldRunCycle({ gap: gap('a'), history: history('tests_failed', 'infra_failed', 'tests_failed', 'infra_failed', 'tests_failed') }, settings).ok).toBe(false);
+  it("infra_failed is not the gap's fault: it neither refuses the gap nor forgives it", () => {
+    expect(
+      shouldRunCycle(
+        { gap: gap('a'), history: history('infra_failed', 'infra_failed', 'infra_failed', 'infra_failed') },
+        settings,
+      ).ok,
+    ).toBe(true);
+    expect(
+      shouldRunCycle(
+        {
+          gap: gap('a'),
+          history: history('tests_failed', 'infra_failed', 'tests_failed', 'infra_failed', 'tests_failed'),
+        },
+        settings,
+      ).ok,
+    ).toBe(false);
   });
 
   it('pickGaps leaves hopeless gaps out and orders the rest by fewer failures, then PRD order', () => {

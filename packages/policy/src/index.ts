@@ -29,7 +29,16 @@ export interface GapWithHistory {
  * infra_failed (the machine failed). They neither count toward the failure streak nor end it,
  * so a hopeless gap stays hopeless across a day of skipped_cost or its own skipped_policy.
  */
-const NEUTRAL: ReadonlySet<string> = new Set(['skipped_pause', 'skipped_cost', 'skipped_policy', 'skipped_no_gap', 'infra_failed', 'refreshed', 'refresh_failed', 'closed_unwanted']);
+const NEUTRAL: ReadonlySet<string> = new Set([
+  'skipped_pause',
+  'skipped_cost',
+  'skipped_policy',
+  'skipped_no_gap',
+  'infra_failed',
+  'refreshed',
+  'refresh_failed',
+  'closed_unwanted',
+]);
 
 /**
  * Non-ok outcomes since the gap's last `ok` (history newest first), skipping neutral ones.
@@ -64,14 +73,18 @@ export function pickGaps(gaps: GapWithHistory[], s: PolicySettings): Gap[] {
 export function shouldRunCycle(g: GapWithHistory, s: PolicySettings): Verdict {
   const fails = failureStreak(g.history);
   if (fails >= s.maxConsecutiveFailures) {
-    return { ok: false, reason: `${fails} failures since the gap's last success; reword the PRD line or raise policy.maxConsecutiveFailures` };
+    return {
+      ok: false,
+      reason: `${fails} failures since the gap's last success; reword the PRD line or raise policy.maxConsecutiveFailures`,
+    };
   }
   return { ok: true, reason: 'ok' };
 }
 
 /** Whether a guardrail-clean proposal is worth applying. */
 function scoreProposal(p: Proposal, _g: GapWithHistory): Verdict {
-  if (p.files.every((f) => 'content' in f && f.content.trim() === '')) return { ok: false, reason: 'every proposed file is empty' };
+  if (p.files.every((f) => 'content' in f && f.content.trim() === ''))
+    return { ok: false, reason: 'every proposed file is empty' };
   return { ok: true, reason: 'ok' };
 }
 

@@ -48,12 +48,16 @@ async function endOf(p: Proposal): Promise<CycleEnded> {
 
 describe('classify', () => {
   it('tells ADD, UPDATE and NOOP apart from the base tree', async () => {
-    const changes = await classify(mirror, base, proposal([
-      { path: 'src/new.js', is_new: true, content: 'x' },
-      { path: 'src/strings.js', is_new: false, content: strings + '// more\n' },
-      { path: 'README.md', is_new: false, content: (await mirror.readFile(base, 'README.md'))! },
-      { path: 'bin/run.sh', is_new: false, content: '#!/bin/sh\necho bye\n' },
-    ]));
+    const changes = await classify(
+      mirror,
+      base,
+      proposal([
+        { path: 'src/new.js', is_new: true, content: 'x' },
+        { path: 'src/strings.js', is_new: false, content: strings + '// more\n' },
+        { path: 'README.md', is_new: false, content: (await mirror.readFile(base, 'README.md'))! },
+        { path: 'bin/run.sh', is_new: false, content: '#!/bin/sh\necho bye\n' },
+      ]),
+    );
     expect(changes.map((c) => [c.path, c.action, c.mode])).toEqual([
       ['src/new.js', 'ADD', '100644'],
       ['src/strings.js', 'UPDATE', '100644'],
@@ -64,19 +68,26 @@ describe('classify', () => {
 
   it('ends with apply_failed naming the file when is_new disagrees with the tree', async () => {
     const e1 = await endOf(proposal([{ path: 'src/strings.js', is_new: true, content: 'x' }]));
-    expect([e1.outcome, e1.reason]).toEqual(['apply_failed', 'src/strings.js: proposed as new (is_new: true) but it already exists in the base commit']);
+    expect([e1.outcome, e1.reason]).toEqual([
+      'apply_failed',
+      'src/strings.js: proposed as new (is_new: true) but it already exists in the base commit',
+    ]);
     const e2 = await endOf(proposal([{ path: 'src/missing.js', is_new: false, content: 'x' }]));
     expect(e2.reason).toMatch(/^src\/missing\.js: .*does not exist/);
   });
 
   it('refuses a path under a symlink of the base tree, and the symlink itself', async () => {
-    expect((await endOf(proposal([{ path: 'etc-link/passwd', is_new: true, content: 'x' }]))).reason).toMatch(/etc-link is a symlink/);
+    expect((await endOf(proposal([{ path: 'etc-link/passwd', is_new: true, content: 'x' }]))).reason).toMatch(
+      /etc-link is a symlink/,
+    );
     expect((await endOf(proposal([{ path: 'etc-link', is_new: false, content: 'x' }]))).reason).toMatch(/is a symlink/);
   });
 
   it('refuses writing over a directory or under a file', async () => {
     expect((await endOf(proposal([{ path: 'src', is_new: false, content: 'x' }]))).reason).toMatch(/is a directory/);
-    expect((await endOf(proposal([{ path: 'README.md/x.js', is_new: true, content: 'x' }]))).reason).toMatch(/README\.md is a file/);
+    expect((await endOf(proposal([{ path: 'README.md/x.js', is_new: true, content: 'x' }]))).reason).toMatch(
+      /README\.md is a file/,
+    );
   });
 
   it('computes blob ids the way git does', async () => {
@@ -87,30 +98,84 @@ describe('classify', () => {
 
 describe('edits', () => {
   it('resolve against the base blob into final content, in order, with line stats', async () => {
-    const { changes, base: old } = await resolveProposal(mirror, base, proposal([
-      { path: 'src/strings.js', is_new: false, edits: [
-        { search: 'if (text.length === 0) return text;', replace: "if (text.length === 0) return text; // '' stays ''" },
-        { search: "// '' stays ''", replace: '// the empty string stays' },
-      ] },
-    ]));
-    expect(changes).toEqual([{ path: 'src/strings.js', action: 'UPDATE', mode: '100644', content: strings.replace('if (text.length === 0) return text;', 'if (text.length === 0) return text; // the empty string stays'), lines: { added: 1, removed: 1 } }]);
+    const { changes, base: old } = await resolveProposal(
+      mirror,
+      base,
+      proposal([
+        {
+          path: 'src/strings.js',
+          is_new: false,
+          edits: [
+            {
+              search: 'if (text.length === 0) return text;',
+              replace: "if (text.length === 0) return text; // '' stays ''",
+            },
+            { search: "// '' stays ''", replace: '// the empty string stays' },
+          ],
+        },
+      ]),
+    );
+    expect(changes).toEqual([
+      {
+        path: 'src/strings.js',
+        action: 'UPDATE',
+        mode: '100644',
+        content: strings.replace(
+          'if (text.length === 0) return text;',
+          'if (text.length === 0) return text; // the empty string stays',
+        ),
+        lines: { added: 1, removed: 1 },
+      },
+    ]);
     expect(old.get('src/strings.js')).toBe(strings);
   });
 
   it('an edit that changes nothing is a NOOP', async () => {
-    const [c] = await classify(mirror, base, proposal([{ path: 'src/strings.js', is_new: false, edits: [{ search: 'export function slugify', replace: 'export function slugify' }] }]));
+    const [c] = await classify(
+      mirror,
+      base,
+      proposal([
+        {
+          path: 'src/strings.js',
+          is_new: false,
+          edits: [{ search: 'export function slugify', replace: 'export function slugify' }],
+        },
+      ]),
+    );
     expect(c).toMatchObject({ action: 'NOOP', content: strings, lines: { added: 0, removed: 0 } });
   });
 
   it('search text that matches twice or never ends apply_failed naming the file, the edit and an excerpt', async () => {
-    const twice = await endOf(proposal([{ path: 'src/strings.js', is_new: false, edits: [{ search: 'export function', replace: 'function' }] }]));
-    expect([twice.outcome, twice.reason]).toEqual(['apply_failed', 'src/strings.js: edits[0] of 1: the search text matches more than once (at lines 2 and 8); it must match exactly once: "export function"']);
-    const never = await endOf(proposal([{ path: 'src/strings.js', is_new: false, edits: [{ search: 'export function slugify(text)', replace: 'export function slugify(input)' }, { search: 'function  capitalize', replace: 'f' }] }]));
-    expect(never.reason).toBe('src/strings.js: edits[1] of 2: the search text matches nowhere in the file; it must match exactly once: "function capitalize"');
+    const twice = await endOf(
+      proposal([
+        { path: 'src/strings.js', is_new: false, edits: [{ search: 'export function', replace: 'function' }] },
+      ]),
+    );
+    expect([twice.outcome, twice.reason]).toEqual([
+      'apply_failed',
+      'src/strings.js: edits[0] of 1: the search text matches more than once (at lines 2 and 8); it must match exactly once: "export function"',
+    ]);
+    const never = await endOf(
+      proposal([
+        {
+          path: 'src/strings.js',
+          is_new: false,
+          edits: [
+            { search: 'export function slugify(text)', replace: 'export function slugify(input)' },
+            { search: 'function  capitalize', replace: 'f' },
+          ],
+        },
+      ]),
+    );
+    expect(never.reason).toBe(
+      'src/strings.js: edits[1] of 2: the search text matches nowhere in the file; it must match exactly once: "function capitalize"',
+    );
   });
 
   it('edits need an existing file: a new file is whole', async () => {
-    const e = await endOf(proposal([{ path: 'src/brand-new.js', is_new: true, edits: [{ search: 'a', replace: 'b' }] }]));
+    const e = await endOf(
+      proposal([{ path: 'src/brand-new.js', is_new: true, edits: [{ search: 'a', replace: 'b' }] }]),
+    );
     expect(e.reason).toMatch(/^src\/brand-new\.js: edits need an existing file/);
   });
 
@@ -119,35 +184,70 @@ describe('edits', () => {
   });
 
   it('the proposal schema takes both forms; an entry with neither is refused with what each form needs', () => {
-    const p = parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'a', is_new: true, content: 'x' }, { path: 'b', is_new: false, edits: [{ search: 'q', replace: 'r' }] }] }), 1e6);
+    const p = parseProposal(
+      JSON.stringify({
+        summary: 's',
+        files: [
+          { path: 'a', is_new: true, content: 'x' },
+          { path: 'b', is_new: false, edits: [{ search: 'q', replace: 'r' }] },
+        ],
+      }),
+      1e6,
+    );
     expect(p.files).toHaveLength(2);
-    expect(() => parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false }] }), 1e6)).toThrow(/files\.0\.(content|edits)/);
-    expect(() => parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false, edits: [] }] }), 1e6)).toThrow(/edits must not be empty/);
-    expect(() => parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false, edits: [{ search: '', replace: 'r' }] }] }), 1e6)).toThrow(/search text must not be empty/);
+    expect(() => parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false }] }), 1e6)).toThrow(
+      /files\.0\.(content|edits)/,
+    );
+    expect(() =>
+      parseProposal(JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false, edits: [] }] }), 1e6),
+    ).toThrow(/edits must not be empty/);
+    expect(() =>
+      parseProposal(
+        JSON.stringify({ summary: 's', files: [{ path: 'b', is_new: false, edits: [{ search: '', replace: 'r' }] }] }),
+        1e6,
+      ),
+    ).toThrow(/search text must not be empty/);
   });
 });
 
 describe('shrink guard', () => {
-  const change = (before: string, after: string) => ({ path: 'f.js', action: 'UPDATE' as const, mode: '100644' as const, content: after, lines: lineStats(before, after) });
+  const change = (before: string, after: string) => ({
+    path: 'f.js',
+    action: 'UPDATE' as const,
+    mode: '100644' as const,
+    content: after,
+    lines: lineStats(before, after),
+  });
   const tenLines = Array.from({ length: 10 }, (_, i) => `line ${i}`).join('\n') + '\n';
 
   it('refuses removing more than maxShrink of a file, with the numbers', () => {
     const after = tenLines.split('\n').slice(0, 6).join('\n') + '\n';
     const r = shrinkRefusal([change(tenLines, after)], new Map([['f.js', tenLines]]), 'Add a helper', 0.3);
-    expect(r).toBe('f.js: the proposal removes 4 of its 10 lines (40.0 %, +0 −4); guardrails.maxShrink allows 30 % when the gap does not ask for removal');
+    expect(r).toBe(
+      'f.js: the proposal removes 4 of its 10 lines (40.0 %, +0 −4); guardrails.maxShrink allows 30 % when the gap does not ask for removal',
+    );
     const ok = tenLines.split('\n').slice(0, 8).join('\n') + '\n';
     expect(shrinkRefusal([change(tenLines, ok)], new Map([['f.js', tenLines]]), 'Add a helper', 0.3)).toBeNull();
-    expect(shrinkRefusal([change(tenLines, after)], new Map([['f.js', tenLines]]), 'Remove the old helpers', 0.3)).toBeNull();
+    expect(
+      shrinkRefusal([change(tenLines, after)], new Map([['f.js', tenLines]]), 'Remove the old helpers', 0.3),
+    ).toBeNull();
   });
 
   it('refuses removing a test case even when few lines go', () => {
     const before = "test('a', () => {});\ntest('b', () => {});\n" + tenLines;
     const after = "test('a', () => {});\n" + tenLines;
-    expect(shrinkRefusal([change(before, after)], new Map([['f.js', before]]), 'Add a test', 0.3)).toBe('f.js: the proposal removes 1 test case(s) (2 → 1) and the gap does not ask for removal');
+    expect(shrinkRefusal([change(before, after)], new Map([['f.js', before]]), 'Add a test', 0.3)).toBe(
+      'f.js: the proposal removes 1 test case(s) (2 → 1) and the gap does not ask for removal',
+    );
   });
 
   it('counts test cases of the common runners', () => {
-    expect(countTestCases("test('a', t => {});\ntest.serial('b', t => {});\n  it('c', () => {});\n  it." + "only('d', () => {});\ndescribe('x', () => {});")).toBe(4);
+    expect(
+      countTestCases(
+        "test('a', t => {});\ntest.serial('b', t => {});\n  it('c', () => {});\n  it." +
+          "only('d', () => {});\ndescribe('x', () => {});",
+      ),
+    ).toBe(4);
     expect(countTestCases('def test_one():\n    pass\n\nasync def test_two():\n    pass\ndef helper():\n')).toBe(2);
     expect(countTestCases('func TestA(t *testing.T) {}\nfunc helper() {}\nfunc BenchmarkB(b *testing.B) {}\n')).toBe(2);
     expect(countTestCases('#[test]\nfn a() {}\n#[tokio::test]\nasync fn b() {}\n')).toBe(2);
@@ -161,16 +261,67 @@ describe('proposalRefusal', () => {
   const limits = { maxFiles: 2, maxFileBytes: 10, maxTotalBytes: 15 };
   it('enforces counts, sizes, duplicates and file/directory clashes', () => {
     expect(proposalRefusal(proposal([]), guard, limits)).toMatch(/no files/);
-    expect(proposalRefusal(proposal(['a', 'b', 'c'].map((p) => ({ path: p, is_new: true, content: '' }))), guard, limits)).toMatch(/3 files; the limit is 2/);
-    expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: 'x'.repeat(11) }]), guard, limits)).toMatch(/a is 11 bytes/);
-    expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: 'x'.repeat(9) }, { path: 'b', is_new: true, content: 'x'.repeat(9) }]), guard, limits)).toMatch(/18 bytes/);
-    expect(proposalRefusal(proposal([{ path: 'A.js', is_new: true, content: '' }, { path: 'a.js', is_new: true, content: '' }]), guard, limits)).toMatch(/twice/);
-    expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: '' }, { path: 'a/b', is_new: true, content: '' }]), guard, limits)).toMatch(/needs a to be a directory/);
+    expect(
+      proposalRefusal(proposal(['a', 'b', 'c'].map((p) => ({ path: p, is_new: true, content: '' }))), guard, limits),
+    ).toMatch(/3 files; the limit is 2/);
+    expect(proposalRefusal(proposal([{ path: 'a', is_new: true, content: 'x'.repeat(11) }]), guard, limits)).toMatch(
+      /a is 11 bytes/,
+    );
+    expect(
+      proposalRefusal(
+        proposal([
+          { path: 'a', is_new: true, content: 'x'.repeat(9) },
+          { path: 'b', is_new: true, content: 'x'.repeat(9) },
+        ]),
+        guard,
+        limits,
+      ),
+    ).toMatch(/18 bytes/);
+    expect(
+      proposalRefusal(
+        proposal([
+          { path: 'A.js', is_new: true, content: '' },
+          { path: 'a.js', is_new: true, content: '' },
+        ]),
+        guard,
+        limits,
+      ),
+    ).toMatch(/twice/);
+    expect(
+      proposalRefusal(
+        proposal([
+          { path: 'a', is_new: true, content: '' },
+          { path: 'a/b', is_new: true, content: '' },
+        ]),
+        guard,
+        limits,
+      ),
+    ).toMatch(/needs a to be a directory/);
     expect(proposalRefusal(proposal([{ path: 'x', is_new: true, content: 'a\0b' }]), guard, limits)).toMatch(/NUL/);
-    expect(proposalRefusal(proposal([{ path: 'docs/PRD.md', is_new: false, content: '' }]), guard, limits)).toMatch(/PRD/);
-    expect(proposalRefusal(proposal([{ path: 'docs/PRD.md', is_new: false, edits: [{ search: 'a', replace: 'b' }] }]), guard, limits)).toMatch(/PRD/);
-    expect(proposalRefusal(proposal([{ path: 'a', is_new: false, edits: [{ search: 'x'.repeat(6), replace: 'y'.repeat(6) }] }]), guard, limits)).toMatch(/a is 12 bytes/);
-    expect(proposalRefusal(proposal([{ path: 'x', is_new: false, edits: [{ search: 'a', replace: 'a\0b' }] }]), guard, limits)).toMatch(/NUL/);
+    expect(proposalRefusal(proposal([{ path: 'docs/PRD.md', is_new: false, content: '' }]), guard, limits)).toMatch(
+      /PRD/,
+    );
+    expect(
+      proposalRefusal(
+        proposal([{ path: 'docs/PRD.md', is_new: false, edits: [{ search: 'a', replace: 'b' }] }]),
+        guard,
+        limits,
+      ),
+    ).toMatch(/PRD/);
+    expect(
+      proposalRefusal(
+        proposal([{ path: 'a', is_new: false, edits: [{ search: 'x'.repeat(6), replace: 'y'.repeat(6) }] }]),
+        guard,
+        limits,
+      ),
+    ).toMatch(/a is 12 bytes/);
+    expect(
+      proposalRefusal(
+        proposal([{ path: 'x', is_new: false, edits: [{ search: 'a', replace: 'a\0b' }] }]),
+        guard,
+        limits,
+      ),
+    ).toMatch(/NUL/);
   });
 });
 
@@ -178,12 +329,22 @@ describe('buildCommit', () => {
   const guard = { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', extraForbidden: [] };
   const limits = { maxFiles: 20, maxFileBytes: 200_000, maxTotalBytes: 500_000 };
   it('builds the same commit id on two machines from the same payload, without a checkout', async () => {
-    const job = { cycleId: 'c0000000001abcdef', baseCommit: base, createdAt: 1_700_000_000_000, gap: { text: 'Add x' }, proposal: { summary: 'adds x' } };
-    const changes = await classify(mirror, base, proposal([
-      { path: 'src/x.js', is_new: true, content: 'export const x = 1;\n' },
-      { path: 'src/strings.js', is_new: false, content: strings + '// touched\n' },
-      { path: 'README.md', is_new: false, content: (await mirror.readFile(base, 'README.md'))! },
-    ]));
+    const job = {
+      cycleId: 'c0000000001abcdef',
+      baseCommit: base,
+      createdAt: 1_700_000_000_000,
+      gap: { text: 'Add x' },
+      proposal: { summary: 'adds x' },
+    };
+    const changes = await classify(
+      mirror,
+      base,
+      proposal([
+        { path: 'src/x.js', is_new: true, content: 'export const x = 1;\n' },
+        { path: 'src/strings.js', is_new: false, content: strings + '// touched\n' },
+        { path: 'README.md', is_new: false, content: (await mirror.readFile(base, 'README.md'))! },
+      ]),
+    );
     const spec = botCommitSpec(job, changes, { name: 'prbot', email: 'prbot@localhost' }, { ctx: guard, limits });
     const a = await buildCommit(mirror, spec);
     const other = new Mirror(path.join(dir, 'work-other-machine'), mirror.url);
@@ -199,8 +360,16 @@ describe('buildCommit', () => {
   });
 
   it('refuses a change set touching a guarded path, on build and on rebuild of a commit already in the mirror', async () => {
-    const job = { cycleId: 'c0000000002abcdef', baseCommit: base, createdAt: 1_700_000_000_000, gap: { text: 'Add ci' }, proposal: { summary: 'adds ci' } };
-    const evil = [{ path: '.github/workflows/x.yml', action: 'ADD' as const, mode: '100644' as const, content: 'on: push\n' }];
+    const job = {
+      cycleId: 'c0000000002abcdef',
+      baseCommit: base,
+      createdAt: 1_700_000_000_000,
+      gap: { text: 'Add ci' },
+      proposal: { summary: 'adds ci' },
+    };
+    const evil = [
+      { path: '.github/workflows/x.yml', action: 'ADD' as const, mode: '100644' as const, content: 'on: push\n' },
+    ];
     const spec = botCommitSpec(job, evil, { name: 'prbot', email: 'prbot@localhost' }, { ctx: guard, limits });
     await expect(buildCommit(mirror, spec)).rejects.toThrow(/guardrail: .*CI definition/);
     // The very commit, built by an older prbot that skipped the guard, is in the mirror already.
@@ -210,7 +379,12 @@ describe('buildCommit', () => {
     expect(await mirror.hasCommit(sneaked)).toBe(true);
     await expect(rebuildCommit(mirror, spec, sneaked)).rejects.toThrow(/guardrail: .*CI definition/);
     // A payload with harmless changes that names that commit is refused too.
-    const harmless = botCommitSpec(job, [{ path: 'src/y.js', action: 'ADD', mode: '100644', content: 'y' }], { name: 'prbot', email: 'prbot@localhost' }, { ctx: guard, limits });
+    const harmless = botCommitSpec(
+      job,
+      [{ path: 'src/y.js', action: 'ADD', mode: '100644', content: 'y' }],
+      { name: 'prbot', email: 'prbot@localhost' },
+      { ctx: guard, limits },
+    );
     await expect(rebuildCommit(mirror, harmless, sneaked)).rejects.toThrow(/not the payload's change set/);
   });
 });

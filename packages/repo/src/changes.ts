@@ -7,7 +7,6 @@ import { pathRefusal, type GuardContext } from './guardrails.ts';
 import type { Mirror, TreeEntry } from './mirror.ts';
 import { proposedText, type Edit, type Proposal, type ProposedFile } from '@prbot/core';
 
-
 export interface Limits {
   maxFiles: number;
   maxFileBytes: number;
@@ -20,7 +19,8 @@ export interface Limits {
  */
 export function proposalRefusal(p: Proposal, guard: GuardContext, limits: Limits): string | null {
   if (p.files.length === 0) return 'the proposal changes no files';
-  if (p.files.length > limits.maxFiles) return `the proposal touches ${p.files.length} files; the limit is ${limits.maxFiles}`;
+  if (p.files.length > limits.maxFiles)
+    return `the proposal touches ${p.files.length} files; the limit is ${limits.maxFiles}`;
   let total = 0;
   const seen = new Map<string, string>();
   for (const f of p.files) {
@@ -38,7 +38,8 @@ export function proposalRefusal(p: Proposal, guard: GuardContext, limits: Limits
   if (total > limits.maxTotalBytes) return `the proposal is ${total} bytes; the limit is ${limits.maxTotalBytes}`;
   for (const f of p.files) {
     for (const dir of ancestors(f.path)) {
-      if (seen.has(dir.toLowerCase())) return `${f.path} needs ${dir} to be a directory, but ${dir} is proposed as a file`;
+      if (seen.has(dir.toLowerCase()))
+        return `${f.path} needs ${dir} to be a directory, but ${dir} is proposed as a file`;
     }
   }
   return null;
@@ -85,15 +86,29 @@ export async function resolveProposal(mirror: Mirror, baseCommit: string, propos
   }
   const tree = await mirror.lsTree(baseCommit, [...wanted]);
   const entries = proposal.files.map((f) => ({ f, entry: checkEntry(f, tree) }));
-  const blobs = await readBlobs(mirror.dir, entries.flatMap(({ entry }) => (entry ? [entry.oid] : [])));
+  const blobs = await readBlobs(
+    mirror.dir,
+    entries.flatMap(({ entry }) => (entry ? [entry.oid] : [])),
+  );
   const base = new Map<string, string>();
   const changes = entries.map(({ f, entry }): Change => {
     if (!entry) {
-      if (!('content' in f)) throw new CycleEnded('apply_failed', `${f.path}: edits need an existing file; a new file is given whole ("content")`);
-      return { path: f.path, action: 'ADD', mode: '100644', content: f.content, lines: { added: countLines(f.content), removed: 0 } };
+      if (!('content' in f))
+        throw new CycleEnded(
+          'apply_failed',
+          `${f.path}: edits need an existing file; a new file is given whole ("content")`,
+        );
+      return {
+        path: f.path,
+        action: 'ADD',
+        mode: '100644',
+        content: f.content,
+        lines: { added: countLines(f.content), removed: 0 },
+      };
     }
     const old = blobText(blobs.get(entry.oid));
-    if (old === null && !('content' in f)) throw new CycleEnded('apply_failed', `${f.path}: is binary in the base tree; edits apply to text files only`);
+    if (old === null && !('content' in f))
+      throw new CycleEnded('apply_failed', `${f.path}: is binary in the base tree; edits apply to text files only`);
     if (old !== null) base.set(f.path, old);
     const content = 'content' in f ? f.content : applyEdits(f.path, old!, f.edits);
     const mode = entry.mode === '100755' ? '100755' : '100644';
@@ -108,7 +123,8 @@ function checkEntry(f: ProposedFile, tree: Map<string, TreeEntry>): TreeEntry | 
   const fail = (why: string) => new CycleEnded('apply_failed', `${f.path}: ${why}`);
   for (const dir of ancestors(f.path)) {
     const e = tree.get(dir);
-    if (e?.mode === '120000') throw fail(`${dir} is a symlink in the base tree; writing under it could leave the worktree`);
+    if (e?.mode === '120000')
+      throw fail(`${dir} is a symlink in the base tree; writing under it could leave the worktree`);
     if (e && e.type !== 'tree') throw fail(`${dir} is a file in the base tree, not a directory`);
   }
   const entry = tree.get(f.path);
@@ -131,8 +147,14 @@ export function applyEdits(path: string, base: string, edits: Edit[]): string {
     const at = text.indexOf(e.search);
     const again = at === -1 ? -1 : text.indexOf(e.search, at + 1);
     if (at === -1 || again !== -1) {
-      const where = at === -1 ? 'matches nowhere in the file' : `matches more than once (at lines ${lineAt(text, at)} and ${lineAt(text, again)})`;
-      throw new CycleEnded('apply_failed', `${path}: edits[${i}] of ${edits.length}: the search text ${where}; it must match exactly once: ${excerpt(e.search)}`);
+      const where =
+        at === -1
+          ? 'matches nowhere in the file'
+          : `matches more than once (at lines ${lineAt(text, at)} and ${lineAt(text, again)})`;
+      throw new CycleEnded(
+        'apply_failed',
+        `${path}: edits[${i}] of ${edits.length}: the search text ${where}; it must match exactly once: ${excerpt(e.search)}`,
+      );
     }
     // Slices, not String.replace: `$&` or `$1` in a model's replacement must stay literal.
     text = text.slice(0, at) + e.replace + text.slice(at + e.search.length);

@@ -38,7 +38,11 @@ export const commitGuardDefence = { check: true };
  */
 function assertChangesAllowed(changes: { path: string; action?: string; content: string }[], guard: CommitGuard): void {
   if (!commitGuardDefence.check) return;
-  const refusal = proposalRefusal({ summary: '-', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) }, guard.ctx, guard.limits);
+  const refusal = proposalRefusal(
+    { summary: '-', files: changes.map((c) => ({ path: c.path, is_new: c.action === 'ADD', content: c.content })) },
+    guard.ctx,
+    guard.limits,
+  );
   if (refusal) throw new CycleEnded('apply_failed', `guardrail: ${refusal}`);
 }
 
@@ -66,7 +70,10 @@ export async function buildCommit(mirror: Mirror, spec: CommitSpec): Promise<str
   parts.push('\n');
   const input = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
   try {
-    await git(['fast-import', '--quiet', '--force', '--done'], { cwd: mirror.dir, input: Buffer.concat([input, Buffer.from('done\n')]) });
+    await git(['fast-import', '--quiet', '--force', '--done'], {
+      cwd: mirror.dir,
+      input: Buffer.concat([input, Buffer.from('done\n')]),
+    });
   } catch (err) {
     throw new TransientError(`building the bot commit failed: ${(err as Error).message}`, { cause: err });
   }
@@ -126,17 +133,37 @@ export async function rebuildCommit(mirror: Mirror, spec: CommitSpec, expected: 
   await mirror.ensureCommit(spec.baseCommit);
   const got = await buildCommit(mirror, spec);
   if (got !== expected) {
-    throw new CycleEnded('apply_failed', `rebuilt bot commit ${got.slice(0, 12)} differs from ${expected.slice(0, 12)}; the payload or git version differs between machines`);
+    throw new CycleEnded(
+      'apply_failed',
+      `rebuilt bot commit ${got.slice(0, 12)} differs from ${expected.slice(0, 12)}; the payload or git version differs between machines`,
+    );
   }
 }
 
 async function assertCommitMatches(mirror: Mirror, spec: CommitSpec, commit: string): Promise<void> {
-  const parents = (await git(['rev-list', '--parents', '-n', '1', commit], { cwd: mirror.dir, gitDir: mirror.dir })).stdout.trim().split(' ').slice(1);
-  const r = await git(['diff-tree', '-r', '-z', '--no-renames', '--name-only', spec.baseCommit, commit], { cwd: mirror.dir, gitDir: mirror.dir });
+  const parents = (
+    await git(['rev-list', '--parents', '-n', '1', commit], { cwd: mirror.dir, gitDir: mirror.dir })
+  ).stdout
+    .trim()
+    .split(' ')
+    .slice(1);
+  const r = await git(['diff-tree', '-r', '-z', '--no-renames', '--name-only', spec.baseCommit, commit], {
+    cwd: mirror.dir,
+    gitDir: mirror.dir,
+  });
   const touched = r.stdout.split('\0').filter(Boolean).sort();
-  const declared = spec.changes.filter((c) => c.action !== 'NOOP').map((c) => c.path).sort();
+  const declared = spec.changes
+    .filter((c) => c.action !== 'NOOP')
+    .map((c) => c.path)
+    .sort();
   if (parents.length !== 1 || parents[0] !== spec.baseCommit || touched.join('\0') !== declared.join('\0')) {
-    throw new CycleEnded('apply_failed', `bot commit ${commit.slice(0, 12)} is not the payload's change set on ${spec.baseCommit.slice(0, 12)} (it changes ${touched.length} path(s), the payload declares ${declared.length})`);
+    throw new CycleEnded(
+      'apply_failed',
+      `bot commit ${commit.slice(0, 12)} is not the payload's change set on ${spec.baseCommit.slice(0, 12)} (it changes ${touched.length} path(s), the payload declares ${declared.length})`,
+    );
   }
-  assertChangesAllowed(touched.map((p) => ({ path: p, content: '' })), spec.guard);
+  assertChangesAllowed(
+    touched.map((p) => ({ path: p, content: '' })),
+    spec.guard,
+  );
 }

@@ -75,7 +75,9 @@ export const gitDefences = { hooksAndFsmonitorOff: true };
 /** The environment without the hooks/fsmonitor entries when the control turned the defence off. */
 function withHookDefence(env: Record<string, string>): Record<string, string> {
   if (gitDefences.hooksAndFsmonitorOff) return env;
-  const plain = Object.fromEntries(Object.entries(env).filter(([k]) => !/^GIT_CONFIG_(KEY_\d+|VALUE_\d+|COUNT)$/.test(k)));
+  const plain = Object.fromEntries(
+    Object.entries(env).filter(([k]) => !/^GIT_CONFIG_(KEY_\d+|VALUE_\d+|COUNT)$/.test(k)),
+  );
   let n = 0;
   for (let i = 0; i < Number(env.GIT_CONFIG_COUNT ?? 0); i++) {
     if (['core.hooksPath', 'core.fsmonitor'].includes(env[`GIT_CONFIG_KEY_${i}`]!)) continue;
@@ -88,7 +90,9 @@ function withHookDefence(env: Record<string, string>): Record<string, string> {
 
 /** Runs one git command with an argv array (never a shell). */
 export async function git(args: string[], opts: GitOptions): Promise<GitResult> {
-  const explicit = opts.gitDir ? [`--git-dir=${opts.gitDir}`, ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : [])] : [];
+  const explicit = opts.gitDir
+    ? [`--git-dir=${opts.gitDir}`, ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : [])]
+    : [];
   const { execa } = await import('execa'); // loaded at the first command, not at start
   const r = await execa('git', [...explicit, ...args], {
     cwd: opts.cwd,
@@ -111,7 +115,8 @@ export async function git(args: string[], opts: GitOptions): Promise<GitResult> 
 
 /** Two sets of variables with GIT_CONFIG_* entries numbered one after the other. */
 function mergeConfig(a: Record<string, string>, b: Record<string, string> = {}): Record<string, string> {
-  const plain = (e: Record<string, string>) => Object.fromEntries(Object.entries(e).filter(([k]) => !/^GIT_CONFIG_(KEY_\d+|VALUE_\d+|COUNT)$/.test(k)));
+  const plain = (e: Record<string, string>) =>
+    Object.fromEntries(Object.entries(e).filter(([k]) => !/^GIT_CONFIG_(KEY_\d+|VALUE_\d+|COUNT)$/.test(k)));
   const out: Record<string, string> = { ...plain(a), ...plain(b) };
   let n = 0;
   for (const e of [a, b]) {

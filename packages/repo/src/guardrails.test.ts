@@ -9,70 +9,75 @@ import { canonicalPath, GUARDED_PATHS, pathRefusal, type GuardContext } from './
 
 // One path per entry of the guarded table, plus the spellings the issue found allowed on main.
 const GUARDED_EXAMPLES = [
-    '.github/workflows/ci.yml',
-    '.github/actions/setup/action.yml',
-    '.github/dependabot.yml',
-    '.github/CODEOWNERS',
-    'CODEOWNERS',
-    'docs/CODEOWNERS',
-    '.gitea/workflows/x.yaml',
-    '.forgejo/workflows/x.yaml',
-    '.gitlab/CODEOWNERS',
-    '.gitlab-ci.yml',
-    '.woodpecker.yml',
-    '.woodpecker/build.yaml',
-    '.drone.yml',
-    '.circleci/config.yml',
-    'Jenkinsfile',
-    'ci/Jenkinsfile.release',
-    '.travis.yml',
-    'azure-pipelines.yml',
-    '.azure-pipelines/build.yml',
-    '.buildkite/pipeline.yml',
-    'bitbucket-pipelines.yml',
-    'appveyor.yml',
-    '.cirrus.yml',
-    '.gitmodules',
-    'lib/.gitattributes',
-    '.env',
-    '.env.production',
-    'app/.envrc',
-    'id_rsa',
-    'home/.ssh/id_ed25519.pub',
-    'server.key',
-    'tls/cert.pem',
-    'certs/client.p12',
-    '.npmrc',
-    '.yarnrc.yml',
-    '.pypirc',
-    '.netrc',
-    '.git-credentials',
-    'credentials.json',
-    'aws/credentials',
-    'secrets/prod.env',
-    'config/secrets.yaml',
-    'config/secret',
-    'prbot.config.yaml',
-    'lakehouse.toml',
-    'sub/lakehouse.toml',
-    'docs/ADR-0002.md',
-    'docs/adr/0003.md',
-    'docs/DECISIONS.md',
-    'Cargo.lock',
-    'crates/a/Cargo.lock',
-    'package-lock.json',
-    'npm-shrinkwrap.json',
-    'pnpm-lock.yaml',
-    'yarn.lock',
-    'bun.lockb',
-    'poetry.lock',
-    'uv.lock',
-    'Pipfile.lock',
-    'Gemfile.lock',
-    'composer.lock',
+  '.github/workflows/ci.yml',
+  '.github/actions/setup/action.yml',
+  '.github/dependabot.yml',
+  '.github/CODEOWNERS',
+  'CODEOWNERS',
+  'docs/CODEOWNERS',
+  '.gitea/workflows/x.yaml',
+  '.forgejo/workflows/x.yaml',
+  '.gitlab/CODEOWNERS',
+  '.gitlab-ci.yml',
+  '.woodpecker.yml',
+  '.woodpecker/build.yaml',
+  '.drone.yml',
+  '.circleci/config.yml',
+  'Jenkinsfile',
+  'ci/Jenkinsfile.release',
+  '.travis.yml',
+  'azure-pipelines.yml',
+  '.azure-pipelines/build.yml',
+  '.buildkite/pipeline.yml',
+  'bitbucket-pipelines.yml',
+  'appveyor.yml',
+  '.cirrus.yml',
+  '.gitmodules',
+  'lib/.gitattributes',
+  '.env',
+  '.env.production',
+  'app/.envrc',
+  'id_rsa',
+  'home/.ssh/id_ed25519.pub',
+  'server.key',
+  'tls/cert.pem',
+  'certs/client.p12',
+  '.npmrc',
+  '.yarnrc.yml',
+  '.pypirc',
+  '.netrc',
+  '.git-credentials',
+  'credentials.json',
+  'aws/credentials',
+  'secrets/prod.env',
+  'config/secrets.yaml',
+  'config/secret',
+  'prbot.config.yaml',
+  'lakehouse.toml',
+  'sub/lakehouse.toml',
+  'docs/ADR-0002.md',
+  'docs/adr/0003.md',
+  'docs/DECISIONS.md',
+  'Cargo.lock',
+  'crates/a/Cargo.lock',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+  'pnpm-lock.yaml',
+  'yarn.lock',
+  'bun.lockb',
+  'poetry.lock',
+  'uv.lock',
+  'Pipfile.lock',
+  'Gemfile.lock',
+  'composer.lock',
 ];
 
-const ctx: GuardContext = { prdPath: 'docs/PRD.md', pauseFile: 'bot.paused', configFile: 'ops/bot.json', extraForbidden: ['vendor/**'] };
+const ctx: GuardContext = {
+  prdPath: 'docs/PRD.md',
+  pauseFile: 'bot.paused',
+  configFile: 'ops/bot.json',
+  extraForbidden: ['vendor/**'],
+};
 
 describe('pathRefusal', () => {
   it.each([
@@ -138,7 +143,9 @@ describe('pathRefusal', () => {
   });
 
   it.each(GUARDED_PATHS.map((g) => g.glob))('has an example above for the guarded pattern %j', (glob) => {
-    expect(GUARDED_EXAMPLES.some((p) => picomatch.isMatch(canonicalPath(p), glob, { dot: true, nocase: true }))).toBe(true);
+    expect(GUARDED_EXAMPLES.some((p) => picomatch.isMatch(canonicalPath(p), glob, { dot: true, nocase: true }))).toBe(
+      true,
+    );
   });
 
   it.each([
@@ -185,21 +192,61 @@ describe('pathRefusal against git verify_path', () => {
 
   async function gitRefuses(paths: string[]): Promise<Set<string>> {
     const input = paths.map((p) => `100644 ${blob}\t${p}\0`).join('');
-    const r = await execa('git', ['-c', 'core.protectHFS=true', '-c', 'core.protectNTFS=true', 'update-index', '-z', '--add', '--index-info'], {
-      cwd: repo,
-      input,
-      env: { GIT_INDEX_FILE: path.join(repo, `index-${process.pid}`) },
-      reject: false,
-    });
+    const r = await execa(
+      'git',
+      ['-c', 'core.protectHFS=true', '-c', 'core.protectNTFS=true', 'update-index', '-z', '--add', '--index-info'],
+      {
+        cwd: repo,
+        input,
+        env: { GIT_INDEX_FILE: path.join(repo, `index-${process.pid}`) },
+        reject: false,
+      },
+    );
     const refused = new Set<string>();
-    for (const line of r.stderr.split('\n')) if (line.startsWith('Ignoring path ')) refused.add(line.slice('Ignoring path '.length));
+    for (const line of r.stderr.split('\n'))
+      if (line.startsWith('Ignoring path ')) refused.add(line.slice('Ignoring path '.length));
     return refused;
   }
 
   // Pieces git's checks care about: dots, case, HFS-ignorables, NTFS short names, streams, separators.
   const piece = fc.constantFrom(
-    '.git', '.GIT', '.Git', 'git~1', 'GIT~1', '.g', 'it', 'i', 't', 'g', 'G', 'I', 'T', '.', '..', ' ', '~', '1', ':', '::$INDEX_ALLOCATION',
-    '\u200c', '\u200d', '\u200e', '\u200f', '\u202a', '\u202e', '\u206a', '\u206f', '\ufeff', '\\', '/', 'a', 'src', '.github', 'x.ts', '\u0131', '\u212a',
+    '.git',
+    '.GIT',
+    '.Git',
+    'git~1',
+    'GIT~1',
+    '.g',
+    'it',
+    'i',
+    't',
+    'g',
+    'G',
+    'I',
+    'T',
+    '.',
+    '..',
+    ' ',
+    '~',
+    '1',
+    ':',
+    '::$INDEX_ALLOCATION',
+    '\u200c',
+    '\u200d',
+    '\u200e',
+    '\u200f',
+    '\u202a',
+    '\u202e',
+    '\u206a',
+    '\u206f',
+    '\ufeff',
+    '\\',
+    '/',
+    'a',
+    'src',
+    '.github',
+    'x.ts',
+    '\u0131',
+    '\u212a',
   );
   const spelling = fc.array(piece, { minLength: 1, maxLength: 8 }).map((a) => a.join(''));
 
@@ -226,7 +273,14 @@ describe('pathRefusal against git verify_path', () => {
   }, 120_000);
 
   it('agrees with git on the spellings the issue found', async () => {
-    const known = ['.g\u206Ait/config', 'GIT~1/config', '.git./config', '.git /config', '.git::$INDEX_ALLOCATION/config', '.GiT/x'];
+    const known = [
+      '.g\u206Ait/config',
+      'GIT~1/config',
+      '.git./config',
+      '.git /config',
+      '.git::$INDEX_ALLOCATION/config',
+      '.GiT/x',
+    ];
     const refused = await gitRefuses(known);
     expect([...refused].sort()).toEqual([...known].sort());
     for (const p of known) expect(pathRefusal(p, ctx)).not.toBeNull();

@@ -6,7 +6,15 @@ export { SnapshotCache } from './context/snapshot.ts';
 export { git, gitDefences } from './git.ts';
 export { type GuardContext } from './guardrails.ts';
 export { Mirror } from './mirror.ts';
-export { parsePrd, parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd } from './prd.ts';
+export {
+  parsePrd,
+  parsePrdWithWarnings,
+  PRD_BYTE_CAP,
+  PRD_GAP_CAP,
+  PRD_NESTING_CAP,
+  PrdUnreadable,
+  readPrd,
+} from './prd.ts';
 export { shrinkRefusal } from './shrink.ts';
 export { shadowDirs, shadowRefusal, testGuardRefusal, truncationRefusal } from './test-guard.ts';
 export { rebuiltChangeSet, stalenessOf } from './staleness.ts';

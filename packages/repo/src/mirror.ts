@@ -51,9 +51,11 @@ export class Mirror {
   /** Clones or fetches all branches; concurrent callers in one process share one fetch. */
   sync(): Promise<void> {
     // A fetch writes packs and refs as gc rewrites them: never both at once in this process.
-    this.syncing ??= (this.gcRunning ?? Promise.resolve()).then(() => this.doSync()).finally(() => {
-      this.syncing = null;
-    });
+    this.syncing ??= (this.gcRunning ?? Promise.resolve())
+      .then(() => this.doSync())
+      .finally(() => {
+        this.syncing = null;
+      });
     return this.syncing;
   }
 
@@ -61,7 +63,10 @@ export class Mirror {
   async cycleRefs(): Promise<string[]> {
     if (!existsSync(path.join(this.dir, 'HEAD'))) return [];
     const r = await git(['for-each-ref', '--format=%(refname)', CYCLE_REFS], { cwd: this.dir });
-    return r.stdout.split('\n').filter(Boolean).map((ref) => ref.slice(CYCLE_REFS.length));
+    return r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((ref) => ref.slice(CYCLE_REFS.length));
   }
 
   /**
@@ -117,7 +122,10 @@ export class Mirror {
       return;
     }
     try {
-      await git(['fetch', '--quiet', '--prune', this.url, '+refs/heads/*:refs/heads/*'], { cwd: this.dir, gitDir: this.dir });
+      await git(['fetch', '--quiet', '--prune', this.url, '+refs/heads/*:refs/heads/*'], {
+        cwd: this.dir,
+        gitDir: this.dir,
+      });
     } catch (err) {
       throw new TransientError(`fetching ${this.url} failed`, { cause: err });
     }
@@ -136,14 +144,19 @@ export class Mirror {
       });
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      if (err instanceof GitError) throw new TransientError(`cloning ${this.url} failed: ${err.stderr.trim()}`, { cause: err });
+      if (err instanceof GitError)
+        throw new TransientError(`cloning ${this.url} failed: ${err.stderr.trim()}`, { cause: err });
       throw err;
     }
   }
 
   /** The commit a branch points at in the mirror. */
   async resolve(branch: string): Promise<string> {
-    const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], { cwd: this.dir, gitDir: this.dir, okCodes: [1] });
+    const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], {
+      cwd: this.dir,
+      gitDir: this.dir,
+      okCodes: [1],
+    });
     const sha = r.stdout.trim();
     if (!sha) throw new GitError(['rev-parse', branch], `branch "${branch}" not found in ${this.url}`, 1);
     return sha;
@@ -180,16 +193,30 @@ export class Mirror {
    */
   /** The entries (full paths) directly inside each directory (`''` is the root) of the commit's tree. */
   async listDirs(commit: string, dirs: string[]): Promise<string[]> {
-    const names = async (args: string[]) => (await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', '--name-only', commit, ...args], { cwd: this.dir, gitDir: this.dir })).stdout.split('\0').filter(Boolean);
+    const names = async (args: string[]) =>
+      (
+        await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', '--name-only', commit, ...args], {
+          cwd: this.dir,
+          gitDir: this.dir,
+        })
+      ).stdout
+        .split('\0')
+        .filter(Boolean);
     const sub = dirs.filter((d) => d !== '');
-    return [...(dirs.includes('') ? await names([]) : []), ...(sub.length ? await names(['--', ...sub.map((d) => `${d}/`)]) : [])];
+    return [
+      ...(dirs.includes('') ? await names([]) : []),
+      ...(sub.length ? await names(['--', ...sub.map((d) => `${d}/`)]) : []),
+    ];
   }
 
   async lsTree(commit: string, paths: string[]): Promise<Map<string, TreeEntry>> {
     const out = new Map<string, TreeEntry>();
     if (paths.length === 0) return out;
     // `--literal-pathspecs` keeps `*` or `:` in a model's path from acting as pathspec magic.
-    const r = await git(['--literal-pathspecs', 'ls-tree', '-t', '-z', '--full-tree', commit, '--', ...paths], { cwd: this.dir, gitDir: this.dir });
+    const r = await git(['--literal-pathspecs', 'ls-tree', '-t', '-z', '--full-tree', commit, '--', ...paths], {
+      cwd: this.dir,
+      gitDir: this.dir,
+    });
     for (const rec of r.stdout.split('\0')) {
       if (!rec) continue;
       const tab = rec.indexOf('\t');

@@ -45,22 +45,33 @@ describe('parsePrd', () => {
   });
 
   it('ignores the tag inside a multi-line HTML comment', async () => {
-    expect(await texts('<!--\n- [ ] hidden in a comment [bot-eligible]\n-->\n- [ ] real [bot-eligible]\n')).toEqual([['real', 4]]);
-    expect(await texts('- [ ] real [bot-eligible]\n\n<!-- start\n\n- [ ] still hidden [bot-eligible]\n\nend -->\n')).toEqual([['real', 1]]);
+    expect(await texts('<!--\n- [ ] hidden in a comment [bot-eligible]\n-->\n- [ ] real [bot-eligible]\n')).toEqual([
+      ['real', 4],
+    ]);
+    expect(
+      await texts('- [ ] real [bot-eligible]\n\n<!-- start\n\n- [ ] still hidden [bot-eligible]\n\nend -->\n'),
+    ).toEqual([['real', 1]]);
   });
 
   it('ignores the tag inside an inline HTML comment and inline code', async () => {
-    expect(await texts('- [ ] docs for `[bot-eligible]` tags\n- [ ] <!-- [bot-eligible] --> commented\n- [ ] ``two `[bot-eligible]` ticks``\n')).toEqual([]);
+    expect(
+      await texts(
+        '- [ ] docs for `[bot-eligible]` tags\n- [ ] <!-- [bot-eligible] --> commented\n- [ ] ``two `[bot-eligible]` ticks``\n',
+      ),
+    ).toEqual([]);
     expect(await texts('- [ ] <b>bold</b> tagged [bot-eligible]\n')).toEqual([['<b>bold</b> tagged', 1]]);
     expect(await texts('- [ ] uses `code` but is tagged [bot-eligible]\n')).toEqual([['uses `code` but is tagged', 1]]);
   });
 
   it('ignores the tag inside an indented code block', async () => {
-    expect(await texts('Example:\n\n    - [ ] indented code [bot-eligible]\n\n- [ ] real [bot-eligible]\n')).toEqual([['real', 5]]);
+    expect(await texts('Example:\n\n    - [ ] indented code [bot-eligible]\n\n- [ ] real [bot-eligible]\n')).toEqual([
+      ['real', 5],
+    ]);
   });
 
   it("gives a nested item's tag to the nested item, not its parent", async () => {
-    const md = '- [ ] parent without the tag\n  - [ ] child [bot-eligible]\n- [x] done parent\n  - [ ] open child [bot-eligible]\n';
+    const md =
+      '- [ ] parent without the tag\n  - [ ] child [bot-eligible]\n- [x] done parent\n  - [ ] open child [bot-eligible]\n';
     expect(await texts(md)).toEqual([
       ['child', 2],
       ['open child', 4],
@@ -86,7 +97,9 @@ describe('parsePrd', () => {
       ['before', 2],
       ['after', 4],
     ]);
-    expect(warnings).toEqual([{ line: 3, message: expect.stringMatching(/^line 3 is \d+ characters, over the cap of 2000: skipped$/) }]);
+    expect(warnings).toEqual([
+      { line: 3, message: expect.stringMatching(/^line 3 is \d+ characters, over the cap of 2000: skipped$/) },
+    ]);
     expect(JSON.stringify(gaps).length).toBeLessThan(500);
     const heard: number[] = [];
     await parsePrd(md, (w) => heard.push(w.line));

@@ -2,8 +2,6 @@ import type { ListItem, Nodes, Paragraph, PhrasingContent } from 'mdast';
 import { gapId, TAG, type Gap } from '@prbot/core';
 import { inertText } from '@prbot/core';
 
-
-
 /**
  * A PRD line longer than this is skipped (with a warning naming its line), never parsed or stored:
  * one 8 MB line once grew Redis by 42 MB per produce.
@@ -51,10 +49,13 @@ export async function readPrd(m: PrdSource, commit: string, file: string): Promi
   const entry = (await m.lsTree(commit, [file])).get(file);
   if (!entry) return null;
   if (entry.type !== 'blob' || !/^100(644|755)$/.test(entry.mode)) {
-    throw new PrdUnreadable(`the PRD ${file} is ${entry.mode === '120000' ? 'a symbolic link' : `not a regular file (mode ${entry.mode}, ${entry.type})`}; prbot reads only a regular file`);
+    throw new PrdUnreadable(
+      `the PRD ${file} is ${entry.mode === '120000' ? 'a symbolic link' : `not a regular file (mode ${entry.mode}, ${entry.type})`}; prbot reads only a regular file`,
+    );
   }
   const size = await m.blobSize(commit, file);
-  if (size !== null && size > PRD_BYTE_CAP) throw new PrdUnreadable(`the PRD ${file} is ${size} bytes, over the cap of ${PRD_BYTE_CAP}`);
+  if (size !== null && size > PRD_BYTE_CAP)
+    throw new PrdUnreadable(`the PRD ${file} is ${size} bytes, over the cap of ${PRD_BYTE_CAP}`);
   const text = await m.readFile(commit, file);
   if (text !== null && text.includes('\0')) throw new PrdUnreadable(`the PRD ${file} holds NUL bytes: it is not text`);
   return text;
@@ -83,10 +84,16 @@ export async function parsePrdWithWarnings(markdown: string): Promise<ParsedPrd>
   // Blank out over-long lines before parsing (keeping line numbers), so their text goes nowhere.
   for (let i = 0; i < lines.length; i += 2) {
     if (lines[i]!.length > PRD_LINE_CAP) {
-      warnings.push({ line: i / 2 + 1, message: `line ${i / 2 + 1} is ${lines[i]!.length} characters, over the cap of ${PRD_LINE_CAP}: skipped` });
+      warnings.push({
+        line: i / 2 + 1,
+        message: `line ${i / 2 + 1} is ${lines[i]!.length} characters, over the cap of ${PRD_LINE_CAP}: skipped`,
+      });
       lines[i] = '';
     } else if (CONTAINERS.exec(lines[i]!)![0].length > PRD_NESTING_CAP) {
-      warnings.push({ line: i / 2 + 1, message: `line ${i / 2 + 1} is nested deeper than ${PRD_NESTING_CAP} characters of indentation and markers: skipped` });
+      warnings.push({
+        line: i / 2 + 1,
+        message: `line ${i / 2 + 1} is nested deeper than ${PRD_NESTING_CAP} characters of indentation and markers: skipped`,
+      });
       lines[i] = '';
     }
   }
@@ -105,7 +112,10 @@ export async function parsePrdWithWarnings(markdown: string): Promise<ParsedPrd>
         if (gaps.length < PRD_GAP_CAP) gaps.push(gap);
         else if (!overCap) {
           overCap = true;
-          warnings.push({ line: gap.line, message: `more than ${PRD_GAP_CAP} gaps: line ${gap.line} and later ones are skipped` });
+          warnings.push({
+            line: gap.line,
+            message: `more than ${PRD_GAP_CAP} gaps: line ${gap.line} and later ones are skipped`,
+          });
         }
       }
     }
@@ -128,9 +138,14 @@ export async function parsePrd(markdown: string, onWarning?: (w: PrdWarning) => 
  */
 let parser: Promise<(markdown: string) => Nodes> | undefined;
 function markdownParser(): Promise<(markdown: string) => Nodes> {
-  parser ??= Promise.all([import('mdast-util-from-markdown'), import('mdast-util-gfm-task-list-item'), import('micromark-extension-gfm-task-list-item')]).then(
+  parser ??= Promise.all([
+    import('mdast-util-from-markdown'),
+    import('mdast-util-gfm-task-list-item'),
+    import('micromark-extension-gfm-task-list-item'),
+  ]).then(
     ([{ fromMarkdown }, { gfmTaskListItemFromMarkdown }, { gfmTaskListItem }]) =>
-      (markdown: string) => fromMarkdown(markdown, { extensions: [gfmTaskListItem()], mdastExtensions: [gfmTaskListItemFromMarkdown()] }),
+      (markdown: string) =>
+        fromMarkdown(markdown, { extensions: [gfmTaskListItem()], mdastExtensions: [gfmTaskListItemFromMarkdown()] }),
   );
   return parser;
 }
@@ -145,7 +160,9 @@ function gapOf(item: ListItem, source: string): Gap | null {
   const raw = source.slice(para.position.start.offset, para.position.end.offset).replace(/^\[ \][ \t]*/, '');
   // Control, bidi and invisible characters go here, once: the text reaches titles, commit
   // messages, prompts, logs, records and the dashboard, and none of them should carry them.
-  const text = inertText(raw.replace(/\[bot-eligible\]/gi, '')).replace(/\s+/g, ' ').trim();
+  const text = inertText(raw.replace(/\[bot-eligible\]/gi, ''))
+    .replace(/\s+/g, ' ')
+    .trim();
   if (!text) return null;
   return { id: gapId(text), text, line: item.position?.start.line ?? para.position.start.line };
 }

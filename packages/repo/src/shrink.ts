@@ -20,7 +20,8 @@ export function countTestCases(text: string): number {
 }
 
 /** Words by which a gap asks for removal; then shrinking a file is what was asked. */
-const ASKS_REMOVAL = /\b(remov(e|es|ed|ing|al)|delet(e|es|ed|ing|ion)|drop(s|ped|ping)?|prun(e|es|ed|ing)|strip(s|ped|ping)?|get rid|clean(s|ed|ing)? up|deprecat(e|es|ed|ing)|replac(e|es|ed|ing)|rewrit(e|es|ing)|trim(s|med|ming)?)\b/i;
+const ASKS_REMOVAL =
+  /\b(remov(e|es|ed|ing|al)|delet(e|es|ed|ing|ion)|drop(s|ped|ping)?|prun(e|es|ed|ing)|strip(s|ped|ping)?|get rid|clean(s|ed|ing)? up|deprecat(e|es|ed|ing)|replac(e|es|ed|ing)|rewrit(e|es|ing)|trim(s|med|ming)?)\b/i;
 
 export function gapAsksForRemoval(gapText: string): boolean {
   return ASKS_REMOVAL.test(gapText);
@@ -32,7 +33,12 @@ export function gapAsksForRemoval(gapText: string): boolean {
  * the numbers: a model answering with a whole file it only saw in part wiped a 439-line test file
  * in a PR that was otherwise green.
  */
-export function shrinkRefusal(changes: Change[], base: Map<string, string>, gapText: string, maxShrink: number): string | null {
+export function shrinkRefusal(
+  changes: Change[],
+  base: Map<string, string>,
+  gapText: string,
+  maxShrink: number,
+): string | null {
   if (gapAsksForRemoval(gapText)) return null;
   for (const c of changes) {
     if (c.action !== 'UPDATE') continue;

@@ -12,18 +12,31 @@ const update = (path: string, before: string, after: string): [Change[], Map<str
   new Map([[path, before]]),
 ];
 const add = (path: string, content = 'x\n'): Change[] => [{ path, action: 'ADD', mode: '100644', content }];
-const guard = (path: string, before: string, after: string, ctx = CTX) => testGuardRefusal(...update(path, before, after), ctx);
+const guard = (path: string, before: string, after: string, ctx = CTX) =>
+  testGuardRefusal(...update(path, before, after), ctx);
 
-const JEST = "import { sum } from '../src/sum';\n\ndescribe('sum', () => {\n  it('adds', () => {\n    expect(sum(1, 2)).toBe(3);\n  });\n  it('adds negatives', () => {\n    expect(sum(-1, -2)).toBe(-3);\n  });\n});\n";
-const PY = 'import pytest\nfrom pkg.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\ndef test_neg():\n    assert add(-1, -2) == -3\n';
-const GO = 'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n';
-const RS = '#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n    fn adds() {\n        assert_eq!(add(1, 2), 3);\n    }\n}\n';
+const JEST =
+  "import { sum } from '../src/sum';\n\ndescribe('sum', () => {\n  it('adds', () => {\n    expect(sum(1, 2)).toBe(3);\n  });\n  it('adds negatives', () => {\n    expect(sum(-1, -2)).toBe(-3);\n  });\n});\n";
+const PY =
+  'import pytest\nfrom pkg.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\ndef test_neg():\n    assert add(-1, -2) == -3\n';
+const GO =
+  'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n';
+const RS =
+  '#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n    fn adds() {\n        assert_eq!(add(1, 2), 3);\n    }\n}\n';
 
 describe('test guard: existing test files', () => {
   it('lets a test file grow: a new case, a new assertion, a new import', () => {
-    expect(guard('src/sum.test.ts', JEST, JEST.replace('});\n});\n', "});\n  it('adds zero', () => {\n    expect(sum(0, 0)).toBe(0);\n  });\n});\n"))).toBeNull();
+    expect(
+      guard(
+        'src/sum.test.ts',
+        JEST,
+        JEST.replace('});\n});\n', "});\n  it('adds zero', () => {\n    expect(sum(0, 0)).toBe(0);\n  });\n});\n"),
+      ),
+    ).toBeNull();
     expect(guard('tests/test_calc.py', PY, PY + '\n\ndef test_zero():\n    assert add(0, 0) == 0\n')).toBeNull();
-    expect(guard('calc_test.go', GO, GO.replace('\t}\n}\n', '\t}\n\tif Add(0, 0) != 0 {\n\t\tt.Fatal("zero")\n\t}\n}\n'))).toBeNull();
+    expect(
+      guard('calc_test.go', GO, GO.replace('\t}\n}\n', '\t}\n\tif Add(0, 0) != 0 {\n\t\tt.Fatal("zero")\n\t}\n}\n')),
+    ).toBeNull();
   });
 
   it.each([
@@ -32,25 +45,56 @@ describe('test guard: existing test files', () => {
     ['xit', JEST.replace("it('adds',", "xit('adds',"), /removes 1 test case|skip\/focus function/],
     ['fit', JEST.replace("it('adds',", "fit('adds',"), /removes 1 test case|skip\/focus function/],
     ['it.skipIf', JEST.replace("it('adds',", "it.skipIf(true)('adds',"), /removes 1 test case|skip\/todo\/only marker/],
-    ['return first', JEST.replace("    expect(sum(1, 2)).toBe(3);", '    return;\n    expect(sum(1, 2)).toBe(3);'), /bare return/],
-    ['process.exit', JEST.replace("describe('sum'", "process.exit(0);\ndescribe('sum'"), /module-level exit|process exit/],
+    [
+      'return first',
+      JEST.replace('    expect(sum(1, 2)).toBe(3);', '    return;\n    expect(sum(1, 2)).toBe(3);'),
+      /bare return/,
+    ],
+    [
+      'process.exit',
+      JEST.replace("describe('sum'", "process.exit(0);\ndescribe('sum'"),
+      /module-level exit|process exit/,
+    ],
     ['tautology', JEST.replace('expect(sum(1, 2)).toBe(3)', 'expect(3).toBe(3)'), /cannot fail/],
     ['expect(true)', JEST.replace('expect(sum(1, 2)).toBe(3)', 'expect(true).toBeTruthy()'), /cannot fail/],
-    ['comment out', JEST.replace('    expect(sum(1, 2)).toBe(3);', '    // expect(sum(1, 2)).toBe(3);'), /removes 1 assertion/],
-    ['block comment', JEST.replace("  it('adds', () => {\n    expect(sum(1, 2)).toBe(3);\n  });\n", "  /* it('adds', () => {\n    expect(sum(1, 2)).toBe(3);\n  }); */\n"), /removes 1 test case/],
+    [
+      'comment out',
+      JEST.replace('    expect(sum(1, 2)).toBe(3);', '    // expect(sum(1, 2)).toBe(3);'),
+      /removes 1 assertion/,
+    ],
+    [
+      'block comment',
+      JEST.replace(
+        "  it('adds', () => {\n    expect(sum(1, 2)).toBe(3);\n  });\n",
+        "  /* it('adds', () => {\n    expect(sum(1, 2)).toBe(3);\n  }); */\n",
+      ),
+      /removes 1 test case/,
+    ],
     ['import a stub', JEST.replace("'../src/sum'", "'./stub'"), /stops importing "\.\.\/src\/sum"/],
-    ['if (false)', JEST.replace('    expect(sum(1, 2)).toBe(3);', '    if (false) {\n    expect(sum(1, 2)).toBe(3);\n    }'), /dead if \(false\)/],
+    [
+      'if (false)',
+      JEST.replace('    expect(sum(1, 2)).toBe(3);', '    if (false) {\n    expect(sum(1, 2)).toBe(3);\n    }'),
+      /dead if \(false\)/,
+    ],
   ])('refuses %s in a jest/vitest file', (_, after, why) => {
     expect(guard('src/sum.test.ts', JEST, after)).toMatch(why);
   });
 
   it.each([
     ['@pytest.mark.skip', PY.replace('def test_add', '@pytest.mark.skip\ndef test_add'), /pytest\/unittest skip/],
-    ['pytest.skip()', PY.replace('    assert add(1, 2) == 3', '    pytest.skip("later")\n    assert add(1, 2) == 3'), /pytest\/unittest skip/],
+    [
+      'pytest.skip()',
+      PY.replace('    assert add(1, 2) == 3', '    pytest.skip("later")\n    assert add(1, 2) == 3'),
+      /pytest\/unittest skip/,
+    ],
     ['return first', PY.replace('    assert add(1, 2) == 3', '    return\n    assert add(1, 2) == 3'), /bare return/],
     ['assert True', PY.replace('assert add(1, 2) == 3', 'assert True'), /cannot fail|removes/],
     ['x == x', PY.replace('assert add(1, 2) == 3', 'assert 3 == 3'), /cannot fail/],
-    ['commented out', PY.replace('    assert add(1, 2) == 3', '    # assert add(1, 2) == 3\n    pass'), /removes 1 assertion/],
+    [
+      'commented out',
+      PY.replace('    assert add(1, 2) == 3', '    # assert add(1, 2) == 3\n    pass'),
+      /removes 1 assertion/,
+    ],
     ['a case deleted', PY.replace('\n\ndef test_neg():\n    assert add(-1, -2) == -3\n', ''), /removes 1 test case/],
     ['renamed away from test_', PY.replace('def test_neg', 'def check_neg'), /removes 1 test case/],
     ['__test__ = False', PY + '\n__test__ = False\n', /pytest\/unittest skip/],
@@ -59,8 +103,16 @@ describe('test guard: existing test files', () => {
   });
 
   it('refuses t.Skip in Go and #[ignore] in Rust', () => {
-    expect(guard('calc_test.go', GO, GO.replace('func TestAdd(t *testing.T) {\n', 'func TestAdd(t *testing.T) {\n\tt.Skip("flaky")\n'))).toMatch(/skip option or attribute/);
-    expect(guard('src/lib.rs', RS, RS.replace('    #[test]\n', '    #[test]\n    #[ignore]\n'))).toMatch(/skip option or attribute/);
+    expect(
+      guard(
+        'calc_test.go',
+        GO,
+        GO.replace('func TestAdd(t *testing.T) {\n', 'func TestAdd(t *testing.T) {\n\tt.Skip("flaky")\n'),
+      ),
+    ).toMatch(/skip option or attribute/);
+    expect(guard('src/lib.rs', RS, RS.replace('    #[test]\n', '    #[test]\n    #[ignore]\n'))).toMatch(
+      /skip option or attribute/,
+    );
   });
 
   it('holds whatever the gap says, and counts lines in test files against maxShrink', () => {
@@ -74,7 +126,25 @@ describe('test guard: existing test files', () => {
 });
 
 describe('test guard: configuration', () => {
-  it.each(['vitest.config.ts', 'jest.config.js', 'packages/a/jest.setup.js', '.mocharc.yml', 'ava.config.js', 'playwright.config.ts', 'pytest.ini', 'tox.ini', 'noxfile.py', 'tests/conftest.py', 'conftest.py', 'sitecustomize.py', 'lib/evil.pth', 'src/__mocks__/fs.js', 'src/__snapshots__/a.test.ts.snap', '.cargo/config.toml', 'Vitest.Config.TS'])('refuses adding or changing %s', (p) => {
+  it.each([
+    'vitest.config.ts',
+    'jest.config.js',
+    'packages/a/jest.setup.js',
+    '.mocharc.yml',
+    'ava.config.js',
+    'playwright.config.ts',
+    'pytest.ini',
+    'tox.ini',
+    'noxfile.py',
+    'tests/conftest.py',
+    'conftest.py',
+    'sitecustomize.py',
+    'lib/evil.pth',
+    'src/__mocks__/fs.js',
+    'src/__snapshots__/a.test.ts.snap',
+    '.cargo/config.toml',
+    'Vitest.Config.TS',
+  ])('refuses adding or changing %s', (p) => {
     expect(testGuardRefusal(add(p), new Map(), CTX)).toMatch(/test configuration/);
     expect(guard(p, 'a\n', 'b\n')).toMatch(/test configuration/);
   });
@@ -83,56 +153,148 @@ describe('test guard: configuration', () => {
     expect(testGuardRefusal(add('node_modules/ava/index.js'), new Map(), CTX)).toMatch(/under node_modules\//);
     expect(testGuardRefusal(add('packages/a/node_modules/x.js'), new Map(), CTX)).toMatch(/under node_modules\//);
     expect(testGuardRefusal(add('.venv/lib/site.py'), new Map(), CTX)).toMatch(/under \.venv\//);
-    expect(testGuardRefusal(add('vendor/cache/x.js'), new Map(), { ...CTX, cacheDirs: ['vendor/cache'] })).toMatch(/under vendor\/cache\//);
+    expect(testGuardRefusal(add('vendor/cache/x.js'), new Map(), { ...CTX, cacheDirs: ['vendor/cache'] })).toMatch(
+      /under vendor\/cache\//,
+    );
   });
 
   it('refuses files the configured commands run', () => {
-    const ctx = { ...CTX, commands: [['sh', 'scripts/test.sh'], ['make', 'check']] };
+    const ctx = {
+      ...CTX,
+      commands: [
+        ['sh', 'scripts/test.sh'],
+        ['make', 'check'],
+      ],
+    };
     expect(guard('scripts/test.sh', 'exit 1\n', 'exit 0\n', ctx)).toMatch(/the configured setup or test commands run/);
-    expect(guard('Makefile', 'check:\n\tpytest\n', 'check:\n\ttrue\n', ctx)).toMatch(/the configured setup or test commands run/);
+    expect(guard('Makefile', 'check:\n\tpytest\n', 'check:\n\ttrue\n', ctx)).toMatch(
+      /the configured setup or test commands run/,
+    );
     expect(guard('scripts/build.sh', 'a\n', 'b\n', ctx)).toBeNull();
     // A test file the command names is a test file: it may grow, not shrink (rule 2), and is not frozen whole.
     const named = { ...CTX, commands: [['node', '--test', 'src/sum.test.ts']] };
-    expect(guard('src/sum.test.ts', JEST, JEST.replace('});\n});\n', "});\n  it('adds zero', () => {\n    expect(sum(0, 0)).toBe(0);\n  });\n});\n"), named)).toBeNull();
-    expect(guard('src/sum.test.ts', JEST, JEST.replace("it('adds',", "it.skip('adds',"), named)).toMatch(/skip\/todo\/only marker/);
+    expect(
+      guard(
+        'src/sum.test.ts',
+        JEST,
+        JEST.replace('});\n});\n', "});\n  it('adds zero', () => {\n    expect(sum(0, 0)).toBe(0);\n  });\n});\n"),
+        named,
+      ),
+    ).toBeNull();
+    expect(guard('src/sum.test.ts', JEST, JEST.replace("it('adds',", "it.skip('adds',"), named)).toMatch(
+      /skip\/todo\/only marker/,
+    );
   });
 
   it('package.json: the scripts the commands run, runner keys and module resolution are fixed; the rest may change', () => {
-    const pkg = (o: object) => JSON.stringify({ name: 'x', main: 'src/index.js', exports: { '.': './src/index.js' }, scripts: { test: 'xo && ava', check: 'tsc', build: 'tsc' }, ava: { files: ['test/**'] }, dependencies: {}, ...o }, null, 2);
+    const pkg = (o: object) =>
+      JSON.stringify(
+        {
+          name: 'x',
+          main: 'src/index.js',
+          exports: { '.': './src/index.js' },
+          scripts: { test: 'xo && ava', check: 'tsc', build: 'tsc' },
+          ava: { files: ['test/**'] },
+          dependencies: {},
+          ...o,
+        },
+        null,
+        2,
+      );
     const base = pkg({});
     expect(guard('package.json', base, pkg({ dependencies: { lodash: '^4' } }))).toBeNull();
-    expect(guard('package.json', base, pkg({ scripts: { test: 'xo && ava', check: 'tsc', build: 'tsc -b' } }))).toBeNull();
-    expect(guard('package.json', base, pkg({ exports: { '.': './src/index.js', './extra': './src/extra.js' } }))).toBeNull();
-    expect(guard('package.json', base, pkg({ scripts: { test: 'true', check: 'tsc', build: 'tsc' } }))).toMatch(/the "test" script/);
-    expect(guard('package.json', base, pkg({ scripts: { test: 'xo && ava', pretest: 'sed -i s/a/b/ t.js', check: 'tsc', build: 'tsc' } }))).toMatch(/the "pretest" script/);
-    expect(guard('package.json', base, pkg({ scripts: { test: 'xo && ava', check: 'tsc', build: 'tsc', postinstall: 'node x.js' } }))).toMatch(/the "postinstall" script/);
+    expect(
+      guard('package.json', base, pkg({ scripts: { test: 'xo && ava', check: 'tsc', build: 'tsc -b' } })),
+    ).toBeNull();
+    expect(
+      guard('package.json', base, pkg({ exports: { '.': './src/index.js', './extra': './src/extra.js' } })),
+    ).toBeNull();
+    expect(guard('package.json', base, pkg({ scripts: { test: 'true', check: 'tsc', build: 'tsc' } }))).toMatch(
+      /the "test" script/,
+    );
+    expect(
+      guard(
+        'package.json',
+        base,
+        pkg({ scripts: { test: 'xo && ava', pretest: 'sed -i s/a/b/ t.js', check: 'tsc', build: 'tsc' } }),
+      ),
+    ).toMatch(/the "pretest" script/);
+    expect(
+      guard(
+        'package.json',
+        base,
+        pkg({ scripts: { test: 'xo && ava', check: 'tsc', build: 'tsc', postinstall: 'node x.js' } }),
+      ),
+    ).toMatch(/the "postinstall" script/);
     expect(guard('package.json', base, pkg({ ava: { files: [] } }))).toMatch(/the "ava" key/);
     expect(guard('package.json', base, pkg({ xo: { rules: {} } }))).toMatch(/the "xo" key/);
     expect(guard('package.json', base, pkg({ exports: { '.': './test/stub.js' } }))).toMatch(/repoints "exports\.\."/);
     expect(guard('package.json', base, pkg({ main: 'stub.js' }))).toMatch(/repoints "main"/);
     expect(guard('package.json', base, '{ "name": ')).toMatch(/unparseable/);
     const ctx = { ...CTX, commands: [['pnpm', 'run', 'check']] };
-    expect(guard('package.json', base, pkg({ scripts: { test: 'xo && ava', check: 'true', build: 'tsc' } }), ctx)).toMatch(/the "check" script/);
+    expect(
+      guard('package.json', base, pkg({ scripts: { test: 'xo && ava', check: 'true', build: 'tsc' } }), ctx),
+    ).toMatch(/the "check" script/);
   });
 
   it('pyproject.toml and setup.cfg: test sections are fixed, the rest may change', () => {
-    const toml = '[project]\nname = "x"\ndependencies = []\n\n[tool.pytest.ini_options]\naddopts = "-q"\ntestpaths = ["tests"]\n';
+    const toml =
+      '[project]\nname = "x"\ndependencies = []\n\n[tool.pytest.ini_options]\naddopts = "-q"\ntestpaths = ["tests"]\n';
     expect(guard('pyproject.toml', toml, toml.replace('dependencies = []', 'dependencies = ["attrs"]'))).toBeNull();
-    expect(guard('pyproject.toml', toml, toml.replace('addopts = "-q"', 'addopts = "-q -k nothing"'))).toMatch(/section \[tool\.pytest\.ini_options\]/);
-    expect(guard('pyproject.toml', '[project]\nname = "x"\n', '[project]\nname = "x"\n\n[tool.pytest.ini_options]\naddopts = "--co"\n')).toMatch(/adds the test configuration section/);
-    expect(guard('setup.cfg', '[metadata]\nname = x\n\n[tool:pytest]\ntestpaths = tests\n', '[metadata]\nname = x\n')).toMatch(/\[tool:pytest\]/);
+    expect(guard('pyproject.toml', toml, toml.replace('addopts = "-q"', 'addopts = "-q -k nothing"'))).toMatch(
+      /section \[tool\.pytest\.ini_options\]/,
+    );
+    expect(
+      guard(
+        'pyproject.toml',
+        '[project]\nname = "x"\n',
+        '[project]\nname = "x"\n\n[tool.pytest.ini_options]\naddopts = "--co"\n',
+      ),
+    ).toMatch(/adds the test configuration section/);
+    expect(
+      guard('setup.cfg', '[metadata]\nname = x\n\n[tool:pytest]\ntestpaths = tests\n', '[metadata]\nname = x\n'),
+    ).toMatch(/\[tool:pytest\]/);
   });
 });
 
 describe('test guard: code that ends or rigs the run', () => {
   it('refuses a module-level exit with success in any module, and run patches in test files, new or changed', () => {
-    expect(testGuardRefusal(...update('src/sum.js', 'export const sum = (a, b) => a + b;\n', 'export const sum = (a, b) => a + b;\nprocess.exit(0);\n'), CTX)).toMatch(/module-level exit/);
-    expect(testGuardRefusal(add('tests/test_aaa.py', 'import os\nos._exit(0)\n'), new Map(), CTX)).toMatch(/module-level exit/);
-    expect(testGuardRefusal(add('tests/test_aab.py', 'import sys\nimport stub\nsys.modules["pkg.calc"] = stub\n'), new Map(), CTX)).toMatch(/patch the module system/);
-    expect(testGuardRefusal(add('test/a.test.js', "require.cache[require.resolve('../src/sum')] = { exports: {} };\n"), new Map(), CTX)).toMatch(/patch the module system/);
+    expect(
+      testGuardRefusal(
+        ...update(
+          'src/sum.js',
+          'export const sum = (a, b) => a + b;\n',
+          'export const sum = (a, b) => a + b;\nprocess.exit(0);\n',
+        ),
+        CTX,
+      ),
+    ).toMatch(/module-level exit/);
+    expect(testGuardRefusal(add('tests/test_aaa.py', 'import os\nos._exit(0)\n'), new Map(), CTX)).toMatch(
+      /module-level exit/,
+    );
+    expect(
+      testGuardRefusal(
+        add('tests/test_aab.py', 'import sys\nimport stub\nsys.modules["pkg.calc"] = stub\n'),
+        new Map(),
+        CTX,
+      ),
+    ).toMatch(/patch the module system/);
+    expect(
+      testGuardRefusal(
+        add('test/a.test.js', "require.cache[require.resolve('../src/sum')] = { exports: {} };\n"),
+        new Map(),
+        CTX,
+      ),
+    ).toMatch(/patch the module system/);
   });
   it('lets an indented exit in a CLI entry point through', () => {
-    expect(testGuardRefusal(add('src/cli.py', 'import sys\n\nif __name__ == "__main__":\n    sys.exit(main())\n'), new Map(), CTX)).toBeNull();
+    expect(
+      testGuardRefusal(
+        add('src/cli.py', 'import sys\n\nif __name__ == "__main__":\n    sys.exit(main())\n'),
+        new Map(),
+        CTX,
+      ),
+    ).toBeNull();
     expect(testGuardRefusal(add('src/cli.js', 'main().catch(() => process.exit(1));\n'), new Map(), CTX)).toBeNull();
   });
 });
@@ -140,10 +302,14 @@ describe('test guard: code that ends or rigs the run', () => {
 describe('shadowing and truncation', () => {
   const entries = ['src', 'test', 'pkg', 'README.md', 'src/strings.js', 'test/strings.test.js', 'pkg/slug.py'];
   it('refuses an ADD that is an existing name in another case, or a module beside a module of the same name', () => {
-    expect(shadowRefusal(add('test/Strings.test.js'), entries)).toMatch(/existing test\/strings\.test\.js in another case/);
+    expect(shadowRefusal(add('test/Strings.test.js'), entries)).toMatch(
+      /existing test\/strings\.test\.js in another case/,
+    );
     expect(shadowRefusal(add('SRC/new.js'), entries)).toMatch(/existing src in another case/);
     expect(shadowRefusal(add('src/strings.ts'), entries)).toMatch(/beside the existing module src\/strings\.js/);
-    expect(shadowRefusal(add('src/strings/index.js'), entries)).toMatch(/beside the existing module src\/strings\.js; .* new package/);
+    expect(shadowRefusal(add('src/strings/index.js'), entries)).toMatch(
+      /beside the existing module src\/strings\.js; .* new package/,
+    );
     expect(shadowRefusal(add('pkg/slug/__init__.py'), entries)).toMatch(/beside the existing module pkg\/slug\.py/);
   });
   it('lets ordinary new files through', () => {
@@ -157,8 +323,12 @@ describe('shadowing and truncation', () => {
   const file = Array.from({ length: 40 }, (_, i) => `export const v${i} = ${i};`).join('\n') + '\n';
   const whole = (content: string) => truncationRefusal(...update('src/v.js', file, content), new Set(['src/v.js']));
   it('refuses whole content that stops partway through the base file (at a line or mid-line)', () => {
-    expect(whole(file.split('\n').slice(0, 30).join('\n') + '\n')).toMatch(/stops at line 30 of 40 and the remaining 10 lines are gone/);
-    expect(whole(file.split('\n').slice(0, 30).join('\n') + '\nexport const v3')).toMatch(/stops at line 31 of 40 \(mid-line\)/);
+    expect(whole(file.split('\n').slice(0, 30).join('\n') + '\n')).toMatch(
+      /stops at line 30 of 40 and the remaining 10 lines are gone/,
+    );
+    expect(whole(file.split('\n').slice(0, 30).join('\n') + '\nexport const v3')).toMatch(
+      /stops at line 31 of 40 \(mid-line\)/,
+    );
   });
   it('lets whole content through that keeps the end, changes it, or appends; and never judges edits', () => {
     expect(whole(file + 'export const extra = 1;\n')).toBeNull();
@@ -171,18 +341,25 @@ describe('shadowing and truncation', () => {
   // A test file as libraries keep them: many `it` blocks closing with `});`, then a closing comment.
   const suite =
     "import { expect, it } from 'vitest';\nimport { pad } from '../src/pad.js';\n\n" +
-    Array.from({ length: 48 }, (_, i) => `it('pads case ${i}', () => {\n  const s = pad('x${i}', ${i + 3});\n  expect(s.length).toBe(${i + 3});\n  expect(s.trim()).toBe('x${i}');\n  expect(s.endsWith('x${i}')).toBe(true);\n  expect(s).not.toBe('');\n  expect(typeof s).toBe('string');\n});\n`).join('\n') +
+    Array.from(
+      { length: 48 },
+      (_, i) =>
+        `it('pads case ${i}', () => {\n  const s = pad('x${i}', ${i + 3});\n  expect(s.length).toBe(${i + 3});\n  expect(s.trim()).toBe('x${i}');\n  expect(s.endsWith('x${i}')).toBe(true);\n  expect(s).not.toBe('');\n  expect(typeof s).toBe('string');\n});\n`,
+    ).join('\n') +
     '\n// end of the pad tests: keep this file free of fixtures\n';
   const suiteLines = suite.replace(/\n$/, '').split('\n');
   const block = (name: string) => `\nit('${name}', () => {\n  expect(pad('', 2)).toBe('  ');\n});\n`;
-  const wholeSuite = (content: string) => truncationRefusal(...update('test/pad.test.js', suite, content), new Set(['test/pad.test.js']));
+  const wholeSuite = (content: string) =>
+    truncationRefusal(...update('test/pad.test.js', suite, content), new Set(['test/pad.test.js']));
   it('lets an answer through that appends a test after the last line, whose `});` occurs earlier in the file', () => {
     expect(suiteLines.length).toBeGreaterThan(400);
     expect(suiteLines.at(-1)).toMatch(/^\/\/ end of the pad tests/);
     expect(wholeSuite(suite + block('pads nothing'))).toBeNull();
     expect(wholeSuite(suite + block('pads nothing') + block('pads twice'))).toBeNull();
     // Appended before the closing comment, and with a test changed on the way.
-    expect(wholeSuite(suite.replace('\n// end of the pad tests', `${block('pads nothing')}\n// end of the pad tests`))).toBeNull();
+    expect(
+      wholeSuite(suite.replace('\n// end of the pad tests', `${block('pads nothing')}\n// end of the pad tests`)),
+    ).toBeNull();
     expect(wholeSuite(suite.replace("pad('x7', 10)", "pad('x7', 10, ' ')") + block('pads nothing'))).toBeNull();
     // The end replaced by lines of the answer's own is a rewrite, not a cut.
     expect(wholeSuite(suiteLines.slice(0, -12).join('\n') + block('pads nothing'))).toBeNull();
@@ -190,19 +367,30 @@ describe('shadowing and truncation', () => {
   it('still refuses real cuts of that file, at every line, with or without a change before the cut', () => {
     for (let n = 4; n < suiteLines.length - 3; n += 7) {
       const gone = suiteLines.length - n;
-      expect(wholeSuite(suiteLines.slice(0, n).join('\n') + '\n')).toMatch(new RegExp(`stops at line ${n} of ${suiteLines.length} and the remaining ${gone} lines are gone`));
+      expect(wholeSuite(suiteLines.slice(0, n).join('\n') + '\n')).toMatch(
+        new RegExp(`stops at line ${n} of ${suiteLines.length} and the remaining ${gone} lines are gone`),
+      );
       const edited = suiteLines.slice(0, n).map((l) => l.replace("'x1'", "'y1'"));
-      expect(wholeSuite(edited.join('\n') + '\n')).toMatch(/stops at line \d+ of \d+ and the remaining \d+ lines are gone/);
+      expect(wholeSuite(edited.join('\n') + '\n')).toMatch(
+        /stops at line \d+ of \d+ and the remaining \d+ lines are gone/,
+      );
     }
     // A rewrite too large for the aligning diff (every other line changed) is still judged whole.
     const big = Array.from({ length: 4000 }, (_, i) => `export const w${i} = ${i};`);
     const odd = (l: string, i: number) => (i % 2 ? l.replace(' = ', ' = 1 + ') : l);
     // The Change is built by hand: truncationRefusal reads no line counts.
-    const bigUpdate = (after: string[]) => truncationRefusal([{ path: 'src/w.js', action: 'UPDATE', mode: '100644', content: after.join('\n') + '\n' }], new Map([['src/w.js', big.join('\n') + '\n']]), new Set(['src/w.js']));
+    const bigUpdate = (after: string[]) =>
+      truncationRefusal(
+        [{ path: 'src/w.js', action: 'UPDATE', mode: '100644', content: after.join('\n') + '\n' }],
+        new Map([['src/w.js', big.join('\n') + '\n']]),
+        new Set(['src/w.js']),
+      );
     expect(bigUpdate(big.slice(0, 3501).map(odd))).toMatch(/stops at line 3501 of 4000/);
     expect(bigUpdate([...big.map(odd), 'export const more = 1;'])).toBeNull();
     // Cut mid-line, after a `});` that also closes every earlier test.
     const at = suiteLines.indexOf('});', 200);
-    expect(wholeSuite(suiteLines.slice(0, at + 2).join('\n') + '\n' + suiteLines[at + 2]!.slice(0, 5))).toMatch(new RegExp(`stops at line ${at + 3} of ${suiteLines.length} \\(mid-line\\)`));
+    expect(wholeSuite(suiteLines.slice(0, at + 2).join('\n') + '\n' + suiteLines[at + 2]!.slice(0, 5))).toMatch(
+      new RegExp(`stops at line ${at + 3} of ${suiteLines.length} \\(mid-line\\)`),
+    );
   });
 });

@@ -41,7 +41,18 @@ export interface TestGuardContext {
 }
 
 /** Directories test runs import from rather than from the tree: never written by the bot. */
-const DEPENDENCY_DIRS = ['node_modules', 'bower_components', 'jspm_packages', '.venv', 'venv', 'site-packages', '__pycache__', '.tox', '.nox', '.pnp'];
+const DEPENDENCY_DIRS = [
+  'node_modules',
+  'bower_components',
+  'jspm_packages',
+  '.venv',
+  'venv',
+  'site-packages',
+  '__pycache__',
+  '.tox',
+  '.nox',
+  '.pnp',
+];
 
 /** Why the change set weakens the test surface, or null. */
 export function testGuardRefusal(changes: Change[], base: Map<string, string>, ctx: TestGuardContext): string | null {
@@ -49,7 +60,9 @@ export function testGuardRefusal(changes: Change[], base: Map<string, string>, c
   for (const c of changes) {
     if (c.action === 'NOOP') continue;
     const refusal =
-      configRefusal(c, base.get(c.path), surface, ctx) ?? runEnderRefusal(c, base.get(c.path)) ?? (c.action === 'UPDATE' ? testFileRefusal(c, base.get(c.path), ctx.maxShrink) : null);
+      configRefusal(c, base.get(c.path), surface, ctx) ??
+      runEnderRefusal(c, base.get(c.path)) ??
+      (c.action === 'UPDATE' ? testFileRefusal(c, base.get(c.path), ctx.maxShrink) : null);
     if (refusal) return refusal;
   }
   return null;
@@ -60,28 +73,51 @@ function configRefusal(c: Change, old: string | undefined, surface: TestSurface,
   const verb = c.action === 'ADD' ? 'adds' : 'changes';
   const dirs = [...DEPENDENCY_DIRS, ...ctx.cacheDirs.map((d) => canonicalPath(d.replace(/^\.\/|\/$/g, '')))];
   const segs = canon.split('/');
-  const dep = dirs.find((d) => segs.slice(0, -1).includes(d) || (d.includes('/') && (canon.startsWith(`${d}/`) || canon.includes(`/${d}/`))));
-  if (dep) return `${c.path}: the change ${verb} a file under ${dep}/, where test runs load dependencies from instead of the repository's own code`;
+  const dep = dirs.find(
+    (d) =>
+      segs.slice(0, -1).includes(d) || (d.includes('/') && (canon.startsWith(`${d}/`) || canon.includes(`/${d}/`))),
+  );
+  if (dep)
+    return `${c.path}: the change ${verb} a file under ${dep}/, where test runs load dependencies from instead of the repository's own code`;
   const selection = selectionRefusal(c.path, canon, c.action === 'ADD' ? undefined : old, c.content, surface);
   if (selection) return selection;
   // An existing one: a command naming a file the base lacks fails on every cycle today, so there is no suite there to weaken.
   // A test file the commands name (`node --test test/a.test.js`) may grow like any test file (rule 2 judges it).
   const isTests = isTestFile(c.path) || (old !== undefined && countTestCases(withoutComments(old, c.path)) > 0);
-  if (c.action === 'UPDATE' && surface.files.has(canon) && !isTests) return `${c.path}: the change edits a file the configured setup or test commands run (rule any.command-files)`;
+  if (c.action === 'UPDATE' && surface.files.has(canon) && !isTests)
+    return `${c.path}: the change edits a file the configured setup or test commands run (rule any.command-files)`;
   return null;
 }
 
 /** Markers that stop a test from running or from failing (counted per file; more of them is a refusal). */
 const DISABLERS: { re: RegExp; what: string }[] = [
-  { re: /\b(?:it|test|describe|context|suite|specify|bench)(?:\s*\.\s*\w+)*?\s*\.\s*(?:skip|todo|only|skipIf|runIf|fails|failing)\b/g, what: 'a skip/todo/only marker' },
-  { re: /\b(?:xit|xtest|xdescribe|xcontext|xspecify|xsuite|fit|fdescribe|fcontext)\s*\(/g, what: 'a skip/focus function (xit, xdescribe, fit …)' },
-  { re: /@pytest\.mark\.(?:skip|skipif|xfail)\b|\bpytest\.(?:skip|xfail|importorskip|exit)\s*\(|@(?:unittest\.)?(?:skip|skipIf|skipUnless|expectedFailure)\b|\bself\.skipTest\s*\(|__test__\s*=\s*False/g, what: 'a pytest/unittest skip' },
-  { re: /\bt\.(?:skip|todo|Skip|SkipNow|Skipf)\s*\(|#\[ignore\b|@(?:Disabled|Ignore)\b|\b(?:skip|todo|only)\s*:\s*(?!false\b)[^,}\s]/g, what: 'a skip option or attribute' },
+  {
+    re: /\b(?:it|test|describe|context|suite|specify|bench)(?:\s*\.\s*\w+)*?\s*\.\s*(?:skip|todo|only|skipIf|runIf|fails|failing)\b/g,
+    what: 'a skip/todo/only marker',
+  },
+  {
+    re: /\b(?:xit|xtest|xdescribe|xcontext|xspecify|xsuite|fit|fdescribe|fcontext)\s*\(/g,
+    what: 'a skip/focus function (xit, xdescribe, fit …)',
+  },
+  {
+    re: /@pytest\.mark\.(?:skip|skipif|xfail)\b|\bpytest\.(?:skip|xfail|importorskip|exit)\s*\(|@(?:unittest\.)?(?:skip|skipIf|skipUnless|expectedFailure)\b|\bself\.skipTest\s*\(|__test__\s*=\s*False/g,
+    what: 'a pytest/unittest skip',
+  },
+  {
+    re: /\bt\.(?:skip|todo|Skip|SkipNow|Skipf)\s*\(|#\[ignore\b|@(?:Disabled|Ignore)\b|\b(?:skip|todo|only)\s*:\s*(?!false\b)[^,}\s]/g,
+    what: 'a skip option or attribute',
+  },
 ];
 const EXITS: { re: RegExp; what: string }[] = [
   { re: /\breturn\s*(?:;|$|\}|None\b)/gm, what: 'a bare return' },
-  { re: /\b(?:process\.(?:exit|kill|abort)|sys\.exit|os\._exit|os\.Exit|Deno\.exit|pytest\.exit|runtime\.Goexit)\s*\(|\bprocess\.exitCode\s*=/g, what: 'a process exit' },
-  { re: /\bif\s*\(?\s*(?:false|0|False|None|null|undefined)\s*\)?\s*[:{]|\bif\s*\(\s*(?:false|0|null|undefined)\s*\)|\bwhile\s*\(\s*false\s*\)/g, what: 'a dead if (false) branch' },
+  {
+    re: /\b(?:process\.(?:exit|kill|abort)|sys\.exit|os\._exit|os\.Exit|Deno\.exit|pytest\.exit|runtime\.Goexit)\s*\(|\bprocess\.exitCode\s*=/g,
+    what: 'a process exit',
+  },
+  {
+    re: /\bif\s*\(?\s*(?:false|0|False|None|null|undefined)\s*\)?\s*[:{]|\bif\s*\(\s*(?:false|0|null|undefined)\s*\)|\bwhile\s*\(\s*false\s*\)/g,
+    what: 'a dead if (false) branch',
+  },
 ];
 const TAUTOLOGIES = [
   /\b(?:assert(?:\.ok)?|expect|t\.(?:true|truthy|assert)|assertTrue|self\.assertTrue)\s*\(\s*(?:true|True|1|!0|!!1|"[^"]*"|'[^']*')\s*[,)]/g,
@@ -92,7 +128,8 @@ const TAUTOLOGIES = [
   /\bt\.(?:is|deepEqual)\s*\(\s*([^,()]+?)\s*,\s*\1\s*[,)]/g,
   /^\s*assert\s+([^=\n]+?)\s*==\s*\1\s*$/gm,
 ];
-const ASSERTION = /\b(?:assert\w*|expect\w*|should|assert_\w*!|must\w*)\s*[.(!]|\bassert\s+\S|\bt\.(?:is|not|true|false|truthy|falsy|deepEqual|notDeepEqual|like|throws|throwsAsync|notThrows|notThrowsAsync|regex|notRegex|snapshot|fail|equal|same|ok|match)\s*\(|\bt\.(?:Error|Errorf|Fatal|Fatalf|Fail|FailNow)\s*\(|\bself\.assert\w+\s*\(|\bpytest\.raises\s*\(/g;
+const ASSERTION =
+  /\b(?:assert\w*|expect\w*|should|assert_\w*!|must\w*)\s*[.(!]|\bassert\s+\S|\bt\.(?:is|not|true|false|truthy|falsy|deepEqual|notDeepEqual|like|throws|throwsAsync|notThrows|notThrowsAsync|regex|notRegex|snapshot|fail|equal|same|ok|match)\s*\(|\bt\.(?:Error|Errorf|Fatal|Fatalf|Fail|FailNow)\s*\(|\bself\.assert\w+\s*\(|\bpytest\.raises\s*\(/g;
 
 /**
  * Code that ends or rigs the whole test run from wherever it is loaded: a module-level exit with
@@ -100,22 +137,29 @@ const ASSERTION = /\b(?:assert\w*|expect\w*|should|assert_\w*!|must\w*)\s*[.(!]|
  * runs; `os._exit(0)` in one test module ends all of pytest green), and, in test files, patches
  * of the module system or the process that let one file swap what the others import.
  */
-const TOP_LEVEL_EXIT = /^(?:process\.exit|process\.reallyExit|Deno\.exit|os\._exit|sys\.exit|exit|quit|pytest\.exit)\s*\(\s*(?:0|None|True|['"][^'"]*['"])?\s*\)|^process\.exitCode\s*=\s*0\b/gm;
-const RUN_PATCHES = /\bsys\.modules\s*\[|\bsys\.meta_path\b|\bsys\.path_hooks\b|\bbuiltins\.\w+\s*=|__builtins__|\brequire\.cache\b|\bModule\._(?:load|resolveFilename|extensions)\b|\bprocess\.exit\s*=|\bprocess\.on\s*\(\s*['"](?:exit|beforeExit|uncaughtException|unhandledRejection)['"]|\bos\._exit\s*\(|\batexit\.register\s*\(/g;
+const TOP_LEVEL_EXIT =
+  /^(?:process\.exit|process\.reallyExit|Deno\.exit|os\._exit|sys\.exit|exit|quit|pytest\.exit)\s*\(\s*(?:0|None|True|['"][^'"]*['"])?\s*\)|^process\.exitCode\s*=\s*0\b/gm;
+const RUN_PATCHES =
+  /\bsys\.modules\s*\[|\bsys\.meta_path\b|\bsys\.path_hooks\b|\bbuiltins\.\w+\s*=|__builtins__|\brequire\.cache\b|\bModule\._(?:load|resolveFilename|extensions)\b|\bprocess\.exit\s*=|\bprocess\.on\s*\(\s*['"](?:exit|beforeExit|uncaughtException|unhandledRejection)['"]|\bos\._exit\s*\(|\batexit\.register\s*\(/g;
 
 function runEnderRefusal(c: Change, old: string | undefined): string | null {
   if (!/\.(?:[cm]?[jt]sx?|py)$/i.test(c.path)) return null;
   const a = old === undefined ? '' : withoutComments(old, c.path);
   const b = withoutComments(c.content, c.path);
-  if (count(b, TOP_LEVEL_EXIT) > count(a, TOP_LEVEL_EXIT)) return `${c.path}: the change adds a module-level exit, which ends a test run that loads it before its tests run`;
-  if (isTestFile(c.path) && count(b, RUN_PATCHES) > count(a, RUN_PATCHES)) return `${c.path}: the change makes a test file patch the module system or the process (sys.modules, require.cache, process.exit …), which can change what other tests import or how the run ends`;
+  if (count(b, TOP_LEVEL_EXIT) > count(a, TOP_LEVEL_EXIT))
+    return `${c.path}: the change adds a module-level exit, which ends a test run that loads it before its tests run`;
+  if (isTestFile(c.path) && count(b, RUN_PATCHES) > count(a, RUN_PATCHES))
+    return `${c.path}: the change makes a test file patch the module system or the process (sys.modules, require.cache, process.exit …), which can change what other tests import or how the run ends`;
   return null;
 }
 
 /** Module specifiers a file imports (JS/TS imports and requires, Python imports). */
 function importsOf(text: string): Set<string> {
   const out = new Set<string>();
-  for (const m of text.matchAll(/\b(?:from|import)\s*\(?\s*['"]([^'"\n]+)['"]|\brequire\s*\(\s*['"]([^'"\n]+)['"]\s*\)/g)) out.add((m[1] ?? m[2])!);
+  for (const m of text.matchAll(
+    /\b(?:from|import)\s*\(?\s*['"]([^'"\n]+)['"]|\brequire\s*\(\s*['"]([^'"\n]+)['"]\s*\)/g,
+  ))
+    out.add((m[1] ?? m[2])!);
   for (const m of text.matchAll(/^\s*(?:from\s+([\w.]+)\s+import\b|import\s+([\w.]+))/gm)) out.add((m[1] ?? m[2])!);
   return out;
 }
@@ -141,21 +185,26 @@ function testFileRefusal(c: Change, old: string | undefined, maxShrink: number):
   if (!isTestFile(c.path) && casesBefore === 0) return null;
   const p = c.path;
   const casesAfter = countTestCases(b);
-  if (casesAfter < casesBefore) return `${p}: the change removes ${casesBefore - casesAfter} test case(s) (${casesBefore} → ${casesAfter}); the bot may add tests, never remove them`;
+  if (casesAfter < casesBefore)
+    return `${p}: the change removes ${casesBefore - casesAfter} test case(s) (${casesBefore} → ${casesAfter}); the bot may add tests, never remove them`;
   for (const d of [...DISABLERS, ...EXITS]) {
     const before = count(a, d.re);
     const after = count(b, d.re);
-    if (after > before) return `${p}: the change adds ${d.what} to a test file (${before} → ${after}), which stops tests from running or failing`;
+    if (after > before)
+      return `${p}: the change adds ${d.what} to a test file (${before} → ${after}), which stops tests from running or failing`;
   }
   const tautBefore = TAUTOLOGIES.reduce((n, re) => n + count(a, re), 0);
   const tautAfter = TAUTOLOGIES.reduce((n, re) => n + count(b, re), 0);
-  if (tautAfter > tautBefore) return `${p}: the change adds an assertion that cannot fail (${tautBefore} → ${tautAfter}, e.g. assert(true) or expect(x).toBe(x))`;
+  if (tautAfter > tautBefore)
+    return `${p}: the change adds an assertion that cannot fail (${tautBefore} → ${tautAfter}, e.g. assert(true) or expect(x).toBe(x))`;
   const assertsBefore = count(a, ASSERTION);
   const assertsAfter = count(b, ASSERTION);
-  if (assertsAfter < assertsBefore) return `${p}: the change removes ${assertsBefore - assertsAfter} assertion(s) (${assertsBefore} → ${assertsAfter}); the bot may add checks, never remove them`;
+  if (assertsAfter < assertsBefore)
+    return `${p}: the change removes ${assertsBefore - assertsAfter} assertion(s) (${assertsBefore} → ${assertsAfter}); the bot may add checks, never remove them`;
   const importsAfter = importsOf(b);
   const lost = [...importsOf(a)].filter((m) => !importsAfter.has(m));
-  if (lost.length) return `${p}: the change stops importing ${lost.map((m) => JSON.stringify(m)).join(', ')}, so the tests would no longer check that module`;
+  if (lost.length)
+    return `${p}: the change stops importing ${lost.map((m) => JSON.stringify(m)).join(', ')}, so the tests would no longer check that module`;
   const total = countLines(old);
   if (c.lines && total > 0 && c.lines.removed > maxShrink * total) {
     return `${p}: the change removes ${c.lines.removed} of the test file's ${total} lines (+${c.lines.added} −${c.lines.removed}); guardrails.maxShrink allows ${Math.round(maxShrink * 100)} % for test files whatever the gap says`;
@@ -171,7 +220,11 @@ function testFileRefusal(c: Change, old: string | undefined, maxShrink: number):
  * answer that keeps the base's end and appends after it, or replaces the end with lines of its
  * own, is not cut off, whatever its last line happens to match earlier in the file.
  */
-export function truncationRefusal(changes: Change[], base: Map<string, string>, wholeContent: Set<string>): string | null {
+export function truncationRefusal(
+  changes: Change[],
+  base: Map<string, string>,
+  wholeContent: Set<string>,
+): string | null {
   for (const c of changes) {
     if (c.action !== 'UPDATE' || !wholeContent.has(c.path)) continue;
     const old = base.get(c.path);
@@ -238,7 +291,8 @@ function cutOffAt(oldLines: string[], newLines: string[]): { at: number; mid: bo
   const own = tail.filter((l) => l.trim() !== '');
   if (own.length === 0) return { at, mid: false };
   const next = oldLines[at + 1];
-  if (own.length === 1 && tail.at(-1) === own[0] && next !== undefined && next !== own[0] && next.startsWith(own[0]!)) return { at: at + 1, mid: true };
+  if (own.length === 1 && tail.at(-1) === own[0] && next !== undefined && next !== own[0] && next.startsWith(own[0]!))
+    return { at: at + 1, mid: true };
   return null;
 }
 
@@ -268,7 +322,8 @@ export function shadowRefusal(changes: Change[], entries: string[]): string | nu
       const prefix = segs.slice(0, k).join('/');
       if (exact.has(prefix)) continue;
       const twin = byCanon.get(canonicalPath(prefix));
-      if (twin) return `${c.path}: the change adds ${prefix}, which is the existing ${twin} in another case or spelling (one file on macOS and Windows, two on Linux)`;
+      if (twin)
+        return `${c.path}: the change adds ${prefix}, which is the existing ${twin} in another case or spelling (one file on macOS and Windows, two on Linux)`;
       // The first new segment: a file or directory beside an existing module of the same stem.
       const dir = segs.slice(0, k - 1).join('/');
       const name = canonicalPath(segs[k - 1]!);
@@ -276,8 +331,15 @@ export function shadowRefusal(changes: Change[], entries: string[]): string | nu
       const isDir = k === segs.length - 1 && /^(?:index\.[cm]?[jt]sx?|__init__\.py|package\.json)$/i.test(segs[k]!);
       if (isDir || (k === segs.length && MODULE_EXT.test(name))) {
         const s = stem(name);
-        const sibling = entries.find((e) => e !== prefix && path.dirname(e) === (dir || '.') && MODULE_EXT.test(e) && stem(canonicalPath(path.basename(e))) === s);
-        if (sibling) return `${c.path}: the change adds ${prefix} beside the existing module ${sibling}; an import of that module could resolve to the new ${isDir ? 'package' : 'file'} instead`;
+        const sibling = entries.find(
+          (e) =>
+            e !== prefix &&
+            path.dirname(e) === (dir || '.') &&
+            MODULE_EXT.test(e) &&
+            stem(canonicalPath(path.basename(e))) === s,
+        );
+        if (sibling)
+          return `${c.path}: the change adds ${prefix} beside the existing module ${sibling}; an import of that module could resolve to the new ${isDir ? 'package' : 'file'} instead`;
       }
       break;
     }

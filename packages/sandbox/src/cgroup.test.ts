@@ -22,17 +22,29 @@ async function tree(controllers: string, subtree = '') {
 
 describe('delegatedCgroup', () => {
   it('finds the cgroup2 mount in mountinfo (pure v2 or hybrid)', () => {
-    expect(cgroup2Mount('25 24 0:22 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n31 24 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n')).toBe('/sys/fs/cgroup/unified');
+    expect(
+      cgroup2Mount(
+        '25 24 0:22 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n31 24 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n',
+      ),
+    ).toBe('/sys/fs/cgroup/unified');
     expect(cgroup2Mount('25 24 0:22 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n')).toBeNull();
   });
 
   it('v1 only: no cgroup v2', async () => {
-    expect(await delegatedCgroup(['memory'], { mountinfo: '25 24 0:22 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n', selfCgroup: '4:memory:/x\n' })).toEqual({ ok: false, why: 'no cgroup v2 file system is mounted' });
+    expect(
+      await delegatedCgroup(['memory'], {
+        mountinfo: '25 24 0:22 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n',
+        selfCgroup: '4:memory:/x\n',
+      }),
+    ).toEqual({ ok: false, why: 'no cgroup v2 file system is mounted' });
   });
 
   it('hybrid: the memory controller is not offered in v2, and the answer names what is', async () => {
     const p = await delegatedCgroup(['memory', 'pids'], await tree('hugetlb'));
-    expect(p).toMatchObject({ ok: false, why: expect.stringMatching(/offers no memory, pids controller \(available: hugetlb; on a hybrid host/) });
+    expect(p).toMatchObject({
+      ok: false,
+      why: expect.stringMatching(/offers no memory, pids controller \(available: hugetlb; on a hybrid host/),
+    });
   });
 
   it('delegated: the controllers are switched on for the children', async () => {

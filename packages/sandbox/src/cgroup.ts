@@ -30,7 +30,10 @@ export function cgroup2Mount(mountinfo: string): string | null {
  * does. Anything missing (v1 or hybrid host with the controller bound to v1, a read-only
  * /sys/fs/cgroup, no delegation) is an answer, not an error: the watchdog takes over.
  */
-export async function delegatedCgroup(want: string[] = ['memory', 'pids'], o: { mountinfo?: string; selfCgroup?: string } = {}): Promise<CgroupProbe> {
+export async function delegatedCgroup(
+  want: string[] = ['memory', 'pids'],
+  o: { mountinfo?: string; selfCgroup?: string } = {},
+): Promise<CgroupProbe> {
   const mountinfo = o.mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''));
   const mount = cgroup2Mount(mountinfo);
   if (!mount) return { ok: false, why: 'no cgroup v2 file system is mounted' };
@@ -38,14 +41,23 @@ export async function delegatedCgroup(want: string[] = ['memory', 'pids'], o: { 
   const rel = /^0::(\/.*)$/m.exec(self)?.[1];
   if (rel === undefined) return { ok: false, why: 'this process is in no cgroup v2 group' };
   const dir = path.join(mount, rel);
-  const available = (await readFile(path.join(dir, 'cgroup.controllers'), 'utf8').catch(() => '')).split(/\s+/).filter(Boolean);
+  const available = (await readFile(path.join(dir, 'cgroup.controllers'), 'utf8').catch(() => ''))
+    .split(/\s+/)
+    .filter(Boolean);
   const missing = want.filter((c) => !available.includes(c));
-  if (missing.length) return { ok: false, why: `cgroup v2 at ${dir} offers no ${missing.join(', ')} controller (available: ${available.join(' ') || 'none'}; on a hybrid host the controller is bound to cgroup v1)` };
+  if (missing.length)
+    return {
+      ok: false,
+      why: `cgroup v2 at ${dir} offers no ${missing.join(', ')} controller (available: ${available.join(' ') || 'none'}; on a hybrid host the controller is bound to cgroup v1)`,
+    };
   try {
     await access(path.join(dir, 'cgroup.subtree_control'), constants.W_OK);
     await access(dir, constants.W_OK);
   } catch {
-    return { ok: false, why: `cgroup v2 at ${dir} is not writable by this process (not delegated: run with systemd Delegate=yes, or in a container with a cgroup namespace of its own)` };
+    return {
+      ok: false,
+      why: `cgroup v2 at ${dir} is not writable by this process (not delegated: run with systemd Delegate=yes, or in a container with a cgroup namespace of its own)`,
+    };
   }
   try {
     await enable(dir, want);
@@ -78,7 +90,11 @@ export class RunCgroup {
   private constructor(readonly dir: string) {}
 
   /** Makes the run's cgroup with memory.max (no swap to escape into) and pids.max. */
-  static async create(parent: CgroupParent, name: string, limits: { memoryBytes?: number; processes?: number }): Promise<RunCgroup> {
+  static async create(
+    parent: CgroupParent,
+    name: string,
+    limits: { memoryBytes?: number; processes?: number },
+  ): Promise<RunCgroup> {
     const dir = path.join(parent.dir, name);
     await mkdir(dir);
     const cg = new RunCgroup(dir);
@@ -86,7 +102,8 @@ export class RunCgroup {
       await writeFile(path.join(dir, 'memory.max'), String(limits.memoryBytes));
       await writeFile(path.join(dir, 'memory.swap.max'), '0').catch(() => undefined); // absent without swap accounting
     }
-    if (limits.processes !== undefined && parent.controllers.includes('pids')) await writeFile(path.join(dir, 'pids.max'), String(limits.processes));
+    if (limits.processes !== undefined && parent.controllers.includes('pids'))
+      await writeFile(path.join(dir, 'pids.max'), String(limits.processes));
     return cg;
   }
 
@@ -96,7 +113,10 @@ export class RunCgroup {
   }
 
   async pids(): Promise<number[]> {
-    return (await readFile(path.join(this.dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+    return (await readFile(path.join(this.dir, 'cgroup.procs'), 'utf8').catch(() => ''))
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   }
 
   /** What the kernel counted: OOM kills (memory.events) and refused forks (pids.events). */
@@ -105,7 +125,11 @@ export class RunCgroup {
     const mem = await readFile(path.join(this.dir, 'memory.events'), 'utf8').catch(() => '');
     const pids = await readFile(path.join(this.dir, 'pids.events'), 'utf8').catch(() => '');
     const peak = await readFile(path.join(this.dir, 'memory.peak'), 'utf8').catch(() => '');
-    return { oomKills: field(mem, 'oom_kill'), pidsMax: field(pids, 'max'), peakBytes: peak ? Number(peak.trim()) : null };
+    return {
+      oomKills: field(mem, 'oom_kill'),
+      pidsMax: field(pids, 'max'),
+      peakBytes: peak ? Number(peak.trim()) : null,
+    };
   }
 
   /** Kills every process inside at once (cgroup.kill, Linux 5.14+), then waits until it is empty and removes it. */

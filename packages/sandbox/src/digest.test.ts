@@ -9,15 +9,45 @@ const fixture = (name: string) => readFileSync(new URL(`./digest-fixtures/${name
 // the second failure (x_y vs x-y) must not crowd it out.
 const cases: { file: string; runner: string; expected: RegExp; actual: RegExp; summary: RegExp }[] = [
   { file: 'ava', runner: 'ava', expected: /\+ 'a b'/, actual: /- 'a_b'/, summary: /2 tests failed/ },
-  { file: 'jest', runner: 'jest', expected: /Expected: "a b"/, actual: /Received: "a_b"/, summary: /Tests:\s+2 failed, 1 passed, 3 total/ },
-  { file: 'vitest', runner: 'vitest', expected: /Expected: "a b"/, actual: /Received: "a_b"/, summary: /Tests\s+2 failed \| 1 passed \(3\)/ },
+  {
+    file: 'jest',
+    runner: 'jest',
+    expected: /Expected: "a b"/,
+    actual: /Received: "a_b"/,
+    summary: /Tests:\s+2 failed, 1 passed, 3 total/,
+  },
+  {
+    file: 'vitest',
+    runner: 'vitest',
+    expected: /Expected: "a b"/,
+    actual: /Received: "a_b"/,
+    summary: /Tests\s+2 failed \| 1 passed \(3\)/,
+  },
   { file: 'mocha', runner: 'mocha', expected: /\+a b/, actual: /-a_b/, summary: /2 failing/ },
   { file: 'node-test', runner: 'node:test', expected: /expected: 'a b'/, actual: /actual: 'a_b'/, summary: /ℹ fail 2/ },
   { file: 'tap', runner: 'tap', expected: /expected: 'a b'/, actual: /actual: 'a_b'/, summary: /# fail 2/ },
   { file: 'pytest', runner: 'pytest', expected: /- a b/, actual: /\+ a_b/, summary: /2 failed, 1 passed/ },
-  { file: 'go-test', runner: 'go test', expected: /want "a b"/, actual: /= "a_b"/, summary: /^FAIL\texample\.com\/slug/m },
-  { file: 'go-test-v', runner: 'go test', expected: /want "a b"/, actual: /= "a_b"/, summary: /^FAIL\texample\.com\/slug/m },
-  { file: 'cargo-test', runner: 'cargo test', expected: /right: "a b"/, actual: /left: "a_b"/, summary: /test result: FAILED\. 1 passed; 2 failed/ },
+  {
+    file: 'go-test',
+    runner: 'go test',
+    expected: /want "a b"/,
+    actual: /= "a_b"/,
+    summary: /^FAIL\texample\.com\/slug/m,
+  },
+  {
+    file: 'go-test-v',
+    runner: 'go test',
+    expected: /want "a b"/,
+    actual: /= "a_b"/,
+    summary: /^FAIL\texample\.com\/slug/m,
+  },
+  {
+    file: 'cargo-test',
+    runner: 'cargo test',
+    expected: /right: "a b"/,
+    actual: /left: "a_b"/,
+    summary: /test result: FAILED\. 1 passed; 2 failed/,
+  },
 ];
 
 describe('digestTestOutput', () => {
@@ -65,7 +95,17 @@ describe('digestTestOutput', () => {
 
   it('a long block keeps its head and the assertion lines beyond the cut, and says what it left out', () => {
     const noise = Array.from({ length: 200 }, (_, i) => `    console.log line ${i} of the failing test's own output`);
-    const out = ['FAIL x.test.js', '  ● suite › big', '', '    thing went wrong', ...noise, '    Expected: "a b"', '    Received: "a_b"', '', 'Tests:       1 failed, 1 total'].join('\n');
+    const out = [
+      'FAIL x.test.js',
+      '  ● suite › big',
+      '',
+      '    thing went wrong',
+      ...noise,
+      '    Expected: "a b"',
+      '    Received: "a_b"',
+      '',
+      'Tests:       1 failed, 1 total',
+    ].join('\n');
     const d = digestTestOutput(out, 1200);
     expect(Buffer.byteLength(d.text)).toBeLessThanOrEqual(1200);
     expect(d.text).toContain('● suite › big');

@@ -34,7 +34,9 @@ const RUNNERS: Runner[] = [
       const i = lines.findIndex((l, k) => k > rule && !blank(l));
       return i === -1 || /^\s*─\s*$/.test(lines[i]!) ? -1 : i;
     },
-    ends: (lines, i) => /^\s*─\s*$/.test(lines[i]!) || (blank(lines[i - 1]) && blank(lines[i - 2]) && blank(lines[i - 3]) && !blank(lines[i])),
+    ends: (lines, i) =>
+      /^\s*─\s*$/.test(lines[i]!) ||
+      (blank(lines[i - 1]) && blank(lines[i - 2]) && blank(lines[i - 3]) && !blank(lines[i])),
     summary: /^\s*\d+ (tests? failed|known failure|uncaught exception|unhandled rejection)|^\s*\d+ tests? passed/,
   },
   {
@@ -67,7 +69,8 @@ const RUNNERS: Runner[] = [
   {
     name: 'tap',
     start: (lines) => find(lines, /^\s*not ok \d+/),
-    ends: (lines, i, start) => /^\s*(not )?ok \d+/.test(lines[i]!) || (/^\s*\.\.\.\s*$/.test(lines[i - 1] ?? '') && i - 1 > start),
+    ends: (lines, i, start) =>
+      /^\s*(not )?ok \d+/.test(lines[i]!) || (/^\s*\.\.\.\s*$/.test(lines[i - 1] ?? '') && i - 1 > start),
     summary: /^#\s*(fail|pass|tests)\s+\d+/,
   },
   {
@@ -89,19 +92,29 @@ const RUNNERS: Runner[] = [
       for (let k = fail - 1; k >= 0; k--) if (lines[k]!.startsWith(`=== RUN   ${name}`)) return k;
       return fail;
     },
-    ends: (lines, i, start) => /^(=== RUN|--- (PASS|FAIL|SKIP)|FAIL|ok|PASS)\b/.test(lines[i]!) && !(lines[start]!.startsWith('=== RUN') && /^\s*--- FAIL: /.test(lines[i]!) && find(lines, /^\s*--- FAIL: /, start) === i),
+    ends: (lines, i, start) =>
+      /^(=== RUN|--- (PASS|FAIL|SKIP)|FAIL|ok|PASS)\b/.test(lines[i]!) &&
+      !(
+        lines[start]!.startsWith('=== RUN') &&
+        /^\s*--- FAIL: /.test(lines[i]!) &&
+        find(lines, /^\s*--- FAIL: /, start) === i
+      ),
     summary: /^(FAIL|ok)\s+\S+\s+(\d[\d.]*s|\[)/,
   },
   {
     name: 'cargo test',
     start: (lines) => find(lines, /^---- .+ stdout ----$/),
-    ends: (lines, i) => /^---- .+ stdout ----$/.test(lines[i]!) || /^(failures|successes):$/.test(lines[i]!) || /^stack backtrace:$/.test(lines[i]!),
+    ends: (lines, i) =>
+      /^---- .+ stdout ----$/.test(lines[i]!) ||
+      /^(failures|successes):$/.test(lines[i]!) ||
+      /^stack backtrace:$/.test(lines[i]!),
     summary: /^test result: /,
   },
 ];
 
 /** Frames of the runner's or the runtime's own code: never what the model needs to see. */
-const NOISE = /^\s*(at .*(node:internal|node_modules|node:async_hooks|\(node:)|at (process|Test|AsyncResource|TestContext\.<anonymous>)\b.*node:|\d+: .*(rust_begin_unwind|core::panicking|core::ops::function)|at \/rustc\/|\S.*\(node:[\w/]+:\d+:\d+\)$|node:internal\/\S+:\d+:\d+$)/;
+const NOISE =
+  /^\s*(at .*(node:internal|node_modules|node:async_hooks|\(node:)|at (process|Test|AsyncResource|TestContext\.<anonymous>)\b.*node:|\d+: .*(rust_begin_unwind|core::panicking|core::ops::function)|at \/rustc\/|\S.*\(node:[\w/]+:\d+:\d+\)$|node:internal\/\S+:\d+:\d+$)/;
 const VALUES = /\b(expected|actual|received|left|right|want|got)\b\s*[:=]|!==|^\s*[-+] \S|^\s*[-+][^-+\s]/i;
 const TELLING = /not ok|error|expected|actual|received|left:|right:|fail(ed|ing)?\b|assert|!==|panicked|want|got/i;
 
@@ -118,7 +131,11 @@ const DIGEST_BYTES = 2000;
 
 /** The digest of a failed run's output; `maxBytes` caps the whole text (UTF-8 bytes). */
 export function digestTestOutput(output: string, maxBytes = DIGEST_BYTES): Digest {
-  const lines = output.replace(ANSI, '').replace(/\r\n?/g, '\n').split('\n').map((l) => l.replace(/\s+$/, ''));
+  const lines = output
+    .replace(ANSI, '')
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''));
   for (const r of RUNNERS) {
     const start = r.start(lines);
     if (start === -1) continue;
@@ -180,11 +197,19 @@ function fit(block: string[], summary: string, maxBytes: number): string {
   }
   const extra = rest.filter((_, k) => picked.has(k));
   const cut = rest.length - extra.length;
-  return clip([...head, ...extra, `… (${cut} more line${cut === 1 ? '' : 's'} of this failure left out)`].join('\n') + tail, maxBytes);
+  return clip(
+    [...head, ...extra, `… (${cut} more line${cut === 1 ? '' : 's'} of this failure left out)`].join('\n') + tail,
+    maxBytes,
+  );
 }
 
 function clip(s: string, maxBytes: number): string {
   const b = Buffer.from(s);
   if (b.length <= maxBytes) return s;
-  return b.subarray(0, maxBytes - 3).toString('utf8').replace(/\uFFFD+$/, '') + '…';
+  return (
+    b
+      .subarray(0, maxBytes - 3)
+      .toString('utf8')
+      .replace(/\uFFFD+$/, '') + '…'
+  );
 }

@@ -4,4 +4,11 @@ export { tryFileLock } from './pidlock.ts';
 export { SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';
 export { SlotPool, slotLockDefence } from './slots.ts';
 export { runTestPlan } from './test-plan.ts';
-export { acquireTestUser, type MemoryGuard, runCommand, type RunOptions, testsShareWorkerUser, type TestUser } from './test-run.ts';
+export {
+  acquireTestUser,
+  type MemoryGuard,
+  runCommand,
+  type RunOptions,
+  testsShareWorkerUser,
+  type TestUser,
+} from './test-run.ts';

@@ -10,13 +10,23 @@ let probed: Promise<{ guard: MemoryGuard; note: string }> | null = null;
  * "cgroup" without one refuses to start, naming why; "watchdog" never looks.
  */
 export async function memoryGuard(via: 'auto' | 'cgroup' | 'watchdog'): Promise<{ guard: MemoryGuard; note: string }> {
-  if (via === 'watchdog') return { guard: { kind: 'watchdog' }, note: 'the memory watchdog (tests.limits.memoryVia: watchdog)' };
+  if (via === 'watchdog')
+    return { guard: { kind: 'watchdog' }, note: 'the memory watchdog (tests.limits.memoryVia: watchdog)' };
   probed ??= delegatedCgroup().then((p) =>
     p.ok
-      ? { guard: { kind: 'cgroup' as const, parent: p.parent }, note: `cgroup v2 memory.max and pids.max under ${p.parent.dir}` }
-      : { guard: { kind: 'watchdog' as const }, note: `the memory watchdog (resident memory from /proc), because ${p.why}` },
+      ? {
+          guard: { kind: 'cgroup' as const, parent: p.parent },
+          note: `cgroup v2 memory.max and pids.max under ${p.parent.dir}`,
+        }
+      : {
+          guard: { kind: 'watchdog' as const },
+          note: `the memory watchdog (resident memory from /proc), because ${p.why}`,
+        },
   );
   const r = await probed;
-  if (via === 'cgroup' && r.guard.kind !== 'cgroup') throw new UnavailableError(`tests.limits.memoryVia is "cgroup" but there is no delegated cgroup v2 here: ${r.note.replace(/^.*because /, '')}`);
+  if (via === 'cgroup' && r.guard.kind !== 'cgroup')
+    throw new UnavailableError(
+      `tests.limits.memoryVia is "cgroup" but there is no delegated cgroup v2 here: ${r.note.replace(/^.*because /, '')}`,
+    );
   return r;
 }

@@ -25,7 +25,10 @@ export interface Watchdog {
  * sensible size kills vitest at start (`WebAssembly.instantiate(): Out of memory`, issue 26).
  * Between two samples a run can outgrow the limit by what it allocates in `intervalMs`.
  */
-export function startWatchdog(scope: RunScope, o: { memoryBytes: number; intervalMs?: number; onOver: () => void }): Watchdog {
+export function startWatchdog(
+  scope: RunScope,
+  o: { memoryBytes: number; intervalMs?: number; onOver: () => void },
+): Watchdog {
   const report: WatchReport = { peakRssBytes: 0, peakThreads: 0, killedOverMemory: false, overBytes: 0 };
   const interval = o.intervalMs ?? 200;
   let stopped = false;
@@ -35,7 +38,10 @@ export function startWatchdog(scope: RunScope, o: { memoryBytes: number; interva
     const procs = await runProcesses(scope);
     const rss = procs.reduce((n, p) => n + p.rssBytes, 0);
     report.peakRssBytes = Math.max(report.peakRssBytes, rss);
-    report.peakThreads = Math.max(report.peakThreads, procs.reduce((n, p) => n + p.threads, 0));
+    report.peakThreads = Math.max(
+      report.peakThreads,
+      procs.reduce((n, p) => n + p.threads, 0),
+    );
     if (rss > o.memoryBytes && !report.killedOverMemory) {
       report.killedOverMemory = true;
       report.overBytes = rss;

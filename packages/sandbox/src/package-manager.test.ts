@@ -12,20 +12,26 @@ afterEach(async () => {
 });
 const tree = async (pkg: unknown) => {
   dir = await mkdtemp(path.join(tmpdir(), 'prbot-pm-'));
-  if (pkg !== undefined) await writeFile(path.join(dir, 'package.json'), typeof pkg === 'string' ? pkg : JSON.stringify(pkg));
+  if (pkg !== undefined)
+    await writeFile(path.join(dir, 'package.json'), typeof pkg === 'string' ? pkg : JSON.stringify(pkg));
   return dir;
 };
 
-describe('packageManager pins (the work tree is the change\'s)', () => {
+describe("packageManager pins (the work tree is the change's)", () => {
   it('reads tool@version, with or without its hash', async () => {
-    expect(await readPackageManagerPin(await tree({ packageManager: 'pnpm@10.28.0+sha512.abc123' }))).toEqual({ pin: { tool: 'pnpm', version: '10.28.0', raw: 'pnpm@10.28.0+sha512.abc123' } });
+    expect(await readPackageManagerPin(await tree({ packageManager: 'pnpm@10.28.0+sha512.abc123' }))).toEqual({
+      pin: { tool: 'pnpm', version: '10.28.0', raw: 'pnpm@10.28.0+sha512.abc123' },
+    });
   });
 
   it('a URL or anything not tool@x.y.z is invalid: the switch goes off, nothing is fetched from it', async () => {
     const found = await readPackageManagerPin(await tree({ packageManager: 'pnpm@https://evil.invalid/pnpm.tgz' }));
     expect(found).toEqual({ pin: null, invalid: 'pnpm@https://evil.invalid/pnpm.tgz' });
     const plan = packageManagerPlan(found, [['pnpm', 'install']], { setupNetwork: true });
-    expect(plan.env).toMatchObject({ npm_config_manage_package_manager_versions: 'false', COREPACK_ENABLE_NETWORK: '0' });
+    expect(plan.env).toMatchObject({
+      npm_config_manage_package_manager_versions: 'false',
+      COREPACK_ENABLE_NETWORK: '0',
+    });
   });
 
   it('a package.json that is a link (to a file root can read) or a FIFO is not read', async () => {
@@ -39,8 +45,21 @@ describe('packageManager pins (the work tree is the change\'s)', () => {
   });
 
   it('no pin, or commands that use no package manager: nothing changes', async () => {
-    expect(packageManagerPlan({ pin: null }, [['pnpm', 'test']], { setupNetwork: false })).toMatchObject({ env: {}, probe: null });
-    expect(packageManagerPlan({ pin: { tool: 'pnpm', version: '9.15.0', raw: 'pnpm@9.15.0' } }, [['pytest']], { setupNetwork: false })).toMatchObject({ env: {}, probe: null });
-    expect([...toolsUsed([['npx', 'vitest'], ['corepack', 'yarn', 'test'], ['/usr/bin/pnpm', 'i']])]).toEqual(['npm', 'yarn', 'pnpm']);
+    expect(packageManagerPlan({ pin: null }, [['pnpm', 'test']], { setupNetwork: false })).toMatchObject({
+      env: {},
+      probe: null,
+    });
+    expect(
+      packageManagerPlan({ pin: { tool: 'pnpm', version: '9.15.0', raw: 'pnpm@9.15.0' } }, [['pytest']], {
+        setupNetwork: false,
+      }),
+    ).toMatchObject({ env: {}, probe: null });
+    expect([
+      ...toolsUsed([
+        ['npx', 'vitest'],
+        ['corepack', 'yarn', 'test'],
+        ['/usr/bin/pnpm', 'i'],
+      ]),
+    ]).toEqual(['npm', 'yarn', 'pnpm']);
   });
 });

@@ -44,8 +44,13 @@ export function toolsUsed(commands: string[][]): Set<string> {
  * 1 MiB is read; anything else is "no pin". A value that is not `tool@x.y.z[+hash]` (a URL
  * corepack would download from, say) is returned as `invalid`.
  */
-export async function readPackageManagerPin(workTree: string): Promise<{ pin: PackageManagerPin | null; invalid?: string }> {
-  const fh = await open(path.join(workTree, 'package.json'), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+export async function readPackageManagerPin(
+  workTree: string,
+): Promise<{ pin: PackageManagerPin | null; invalid?: string }> {
+  const fh = await open(
+    path.join(workTree, 'package.json'),
+    constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+  ).catch(() => null);
   if (!fh) return { pin: null };
   let text: string;
   try {
@@ -87,7 +92,11 @@ const NO_SWITCH: Record<string, string> = {
  * manager's own switch, left on); without one the switch is turned off and the installed version
  * runs, with a warning. Either way a `--version` probe shows which version ran.
  */
-export function packageManagerPlan(found: { pin: PackageManagerPin | null; invalid?: string }, commands: string[][], o: { setupNetwork: boolean; fetchFailed?: string }): PackageManagerPlan {
+export function packageManagerPlan(
+  found: { pin: PackageManagerPin | null; invalid?: string },
+  commands: string[][],
+  o: { setupNetwork: boolean; fetchFailed?: string },
+): PackageManagerPlan {
   const used = toolsUsed(commands);
   if (found.invalid !== undefined) {
     const tool = [...used][0];
@@ -114,7 +123,13 @@ export function packageManagerPlan(found: { pin: PackageManagerPin | null; inval
     };
   }
   if (o.setupNetwork) {
-    return { pin, env: {}, note: `package.json pins ${pin.tool}@${pin.version}: fetched during setup (tests.network "setup")`, probe: [tool, '--version'], degraded: false };
+    return {
+      pin,
+      env: {},
+      note: `package.json pins ${pin.tool}@${pin.version}: fetched during setup (tests.network "setup")`,
+      probe: [tool, '--version'],
+      degraded: false,
+    };
   }
   return {
     pin,

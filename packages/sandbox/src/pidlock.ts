@@ -15,16 +15,22 @@ const HELD = 75;
 async function flockExclusiveNonBlocking(fd: number, file: string): Promise<boolean> {
   // spawn, not spawnSync: a worker takes these locks between jobs, and a synchronous child
   // (some ms on a busy machine) would stall its event loop (lock renewals, heartbeats).
-  const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; error?: Error }>((resolve) => {
-    let stderr = '';
-    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(HELD), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
-    child.stderr!.on('data', (c: Buffer) => (stderr += String(c)));
-    child.once('error', (error) => resolve({ status: null, signal: null, stderr, error }));
-    child.once('close', (status, signal) => resolve({ status, signal, stderr }));
-  });
+  const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; error?: Error }>(
+    (resolve) => {
+      let stderr = '';
+      const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(HELD), '3'], {
+        stdio: ['ignore', 'ignore', 'pipe', fd],
+      });
+      child.stderr!.on('data', (c: Buffer) => (stderr += String(c)));
+      child.once('error', (error) => resolve({ status: null, signal: null, stderr, error }));
+      child.once('close', (status, signal) => resolve({ status, signal, stderr }));
+    },
+  );
   if (r.status === 0) return true;
   if (r.status === HELD) return false;
-  const why = r.error ? `${r.error.message}${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? ' (flock(1) is in util-linux: apt-get install util-linux)' : ''}` : `exit ${r.status ?? r.signal}: ${r.stderr.trim()}`;
+  const why = r.error
+    ? `${r.error.message}${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? ' (flock(1) is in util-linux: apt-get install util-linux)' : ''}`
+    : `exit ${r.status ?? r.signal}: ${r.stderr.trim()}`;
   throw Object.assign(new Error(`could not lock ${file} with flock(1): ${why}`), { code: 'EFLOCK' });
 }
 

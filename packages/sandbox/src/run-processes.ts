@@ -42,7 +42,13 @@ function runProcessesNow(scope: RunScope): RunProcess[] {
     const s = readHead(`/proc/${pid}/status`);
     if (!s || /^State:\s+Z/m.test(s)) continue;
     const num = (re: RegExp) => Number(re.exec(s)?.[1] ?? 0);
-    all.push({ pid: Number(pid), ppid: num(/^PPid:\s+(\d+)/m), uid: num(/^Uid:\s+\d+\s+(\d+)/m), rssBytes: num(/^VmRSS:\s+(\d+) kB/m) * 1024, threads: num(/^Threads:\s+(\d+)/m) || 1 });
+    all.push({
+      pid: Number(pid),
+      ppid: num(/^PPid:\s+(\d+)/m),
+      uid: num(/^Uid:\s+\d+\s+(\d+)/m),
+      rssBytes: num(/^VmRSS:\s+(\d+) kB/m) * 1024,
+      threads: num(/^Threads:\s+(\d+)/m) || 1,
+    });
   }
   const children = new Map<number, number[]>();
   for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);

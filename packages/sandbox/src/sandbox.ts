@@ -126,7 +126,11 @@ function within(p: string, dir: string): boolean {
  * The absolute path of a program as the sandbox will see it, found on the command's PATH. A
  * missing program is this machine's problem (a tool not installed), not the change's: InfraError.
  */
-export function resolveProgram(program: string, envPath: string | undefined, visible: (p: string) => boolean = () => true): string {
+export function resolveProgram(
+  program: string,
+  envPath: string | undefined,
+  visible: (p: string) => boolean = () => true,
+): string {
   if (program.includes('/')) {
     if (path.isAbsolute(program)) return program;
     return program; // relative to the work tree: the change's own script; its absence is the change's fault
@@ -141,7 +145,9 @@ export function resolveProgram(program: string, envPath: string | undefined, vis
       /* not here */
     }
   }
-  throw new InfraError(`program "${program}" not found on the tests' PATH (${envPath ?? 'unset'}) inside the sandbox: install it under /usr, or list its directory in tests.toolDirs`);
+  throw new InfraError(
+    `program "${program}" not found on the tests' PATH (${envPath ?? 'unset'}) inside the sandbox: install it under /usr, or list its directory in tests.toolDirs`,
+  );
 }
 
 /** Whether a host path is shown inside the sandbox by the read-only system or tool binds. */
@@ -188,8 +194,14 @@ function onPath(name: string): boolean {
  * Proves at start that a sandbox can be made here, by running `true` in one exactly as a test
  * would run. Returns null when it works, else one line saying why and how to fix it.
  */
-export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: string[]; user?: { uid: number; gid: number }; workdir?: string }): Promise<string | null> {
-  if (process.getuid?.() !== 0) return 'the test worker must run as root (it gives every test run a uid of its own and drops to it inside bubblewrap); run it as root, or set tests.sandbox: off for a trusted setup';
+export async function sandboxProblem(o: {
+  limits: SandboxLimits;
+  toolDirs: string[];
+  user?: { uid: number; gid: number };
+  workdir?: string;
+}): Promise<string | null> {
+  if (process.getuid?.() !== 0)
+    return 'the test worker must run as root (it gives every test run a uid of its own and drops to it inside bubblewrap); run it as root, or set tests.sandbox: off for a trusted setup';
   // This check runs before a worker is ready: it uses node's own child_process and fs, and spawns
   // one process (the sandbox itself), not four through execa (docs/OPERATIONS.md, start time).
   if (!onPath('bwrap')) {
@@ -205,10 +217,24 @@ export async function sandboxProblem(o: { limits: SandboxLimits; toolDirs: strin
     for (const d of [work, home, tmp]) await mkdir(d);
     await chmod(dir, 0o755);
     for (const d of [work, home, tmp]) await chown(d, user.uid, user.gid); // new and empty: no -R needed
-    const argv = sandboxArgv({ user, workTree: work, home, tmp, network: false, limits: o.limits, toolDirs: o.toolDirs, hide: [] }, ['/bin/sh', '-c', 'touch /prbot/work/ok && cat /proc/self/limits']);
+    const argv = sandboxArgv(
+      { user, workTree: work, home, tmp, network: false, limits: o.limits, toolDirs: o.toolDirs, hide: [] },
+      ['/bin/sh', '-c', 'touch /prbot/work/ok && cat /proc/self/limits'],
+    );
     const r = await new Promise<{ ok: boolean; stdout: string; why: string }>((resolve) => {
-      execFile(argv[0]!, argv.slice(1), { uid: user.uid, gid: user.gid, env: { PATH: '/usr/bin:/bin' }, timeout: 20_000, maxBuffer: 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) =>
-        resolve({ ok: !err, stdout: String(stdout), why: String(stderr || stdout || err?.message || '') }),
+      execFile(
+        argv[0]!,
+        argv.slice(1),
+        {
+          uid: user.uid,
+          gid: user.gid,
+          env: { PATH: '/usr/bin:/bin' },
+          timeout: 20_000,
+          maxBuffer: 1024 * 1024,
+          encoding: 'utf8',
+        },
+        (err, stdout, stderr) =>
+          resolve({ ok: !err, stdout: String(stdout), why: String(stderr || stdout || err?.message || '') }),
       );
     });
     if (r.ok && existsSync(path.join(work, 'ok'))) return limitsProblem(r.stdout, o.limits);

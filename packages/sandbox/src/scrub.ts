@@ -93,9 +93,20 @@ export async function removeTree(dir: string): Promise<void> {
     /* too deep for full paths, or odd: coreutils below */
   }
   await new Promise<void>((resolve, reject) => {
-    execFile('rm', ['-rf', '--one-file-system', '--', dir], { env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' }, maxBuffer: 1024 * 1024 }, (err, _out, stderr) =>
-      // rm -rf as root fails only on the machine (read-only file system, I/O error): not the change's fault.
-      err ? reject(new InfraError(`removing ${dir} failed (rm -rf): ${String(stderr).trim().split('\n')[0]?.slice(0, 300) || err.message}`, { cause: err })) : resolve(),
+    execFile(
+      'rm',
+      ['-rf', '--one-file-system', '--', dir],
+      { env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' }, maxBuffer: 1024 * 1024 },
+      (err, _out, stderr) =>
+        // rm -rf as root fails only on the machine (read-only file system, I/O error): not the change's fault.
+        err
+          ? reject(
+              new InfraError(
+                `removing ${dir} failed (rm -rf): ${String(stderr).trim().split('\n')[0]?.slice(0, 300) || err.message}`,
+                { cause: err },
+              ),
+            )
+          : resolve(),
     );
   });
 }

@@ -32,7 +32,9 @@ describe('SlotPool', () => {
     await mkdir(pool.root, { recursive: true });
     const { execa } = await import('execa');
     // A live holder in another process: flock(1) holds slot-1's lock and says so once it has it.
-    const holder = execa('flock', ['-n', path.join(pool.root, 'slot-1.lock'), 'sh', '-c', 'echo held; exec sleep 30'], { detached: true });
+    const holder = execa('flock', ['-n', path.join(pool.root, 'slot-1.lock'), 'sh', '-c', 'echo held; exec sleep 30'], {
+      detached: true,
+    });
     await new Promise<void>((r) => holder.stdout!.once('data', () => r()));
     // A holder that died: its lock went with it (the kernel drops a flock when its fd closes).
     await execa('flock', ['-n', path.join(pool.root, 'slot-0.lock'), 'true']);
@@ -57,7 +59,10 @@ describe('SlotPool', () => {
     const { execa } = await import('execa');
     await execa('git', ['init', '-q', '--bare', evil]);
     await mkdir(path.join(evil, 'hooks'), { recursive: true });
-    await writeFile(path.join(evil, 'config'), `[core]\n\trepositoryformatversion = 0\n\tbare = false\n\thooksPath = ${evil}/hooks\n\tfsmonitor = ${evil}/hooks/post-checkout\n`);
+    await writeFile(
+      path.join(evil, 'config'),
+      `[core]\n\trepositoryformatversion = 0\n\tbare = false\n\thooksPath = ${evil}/hooks\n\tfsmonitor = ${evil}/hooks/post-checkout\n`,
+    );
     await writeFile(path.join(evil, 'hooks', 'post-checkout'), `#!/bin/sh\ntouch ${marker}\n`);
     await chmod(path.join(evil, 'hooks', 'post-checkout'), 0o755);
     await writeFile(path.join(slot.dir, '.git'), `gitdir: ${evil}\n`);
@@ -67,7 +72,11 @@ describe('SlotPool', () => {
     await writeFile(path.join(evil, 'objects', 'info', 'alternates'), `${path.join(mirror.dir, 'objects')}\n`); // the real objects, borrowed
     const control = path.join(dir, 'control-tree');
     await execa('cp', ['-a', slot.dir, control]);
-    await execa('git', ['checkout', '--quiet', '--force', '--detach', head], { cwd: control, env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, reject: false });
+    await execa('git', ['checkout', '--quiet', '--force', '--detach', head], {
+      cwd: control,
+      env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+      reject: false,
+    });
     expect(existsSync(marker)).toBe(true);
     await rm(marker);
     await pool.moveTo(slot, head, []);
@@ -222,7 +231,9 @@ describe('SlotPool', () => {
     expect(await readFile(path.join(slot.dir, '.gitignore'), 'utf8')).toBe('dist/\n');
     expect(await readFile(path.join(slot.dir, 'sub', '.gitattributes'), 'utf8')).toBe('*.bin binary\n');
     expect((await lstat(path.join(slot.dir, 'sub', 'readme-link'))).isSymbolicLink()).toBe(true);
-    expect(await readlink(path.join(slot.dir, 'sub', 'readme-link'))).toBe(await readlink(path.join(checkout, 'sub', 'readme-link')));
+    expect(await readlink(path.join(slot.dir, 'sub', 'readme-link'))).toBe(
+      await readlink(path.join(checkout, 'sub', 'readme-link')),
+    );
     await slot.release();
   });
 });

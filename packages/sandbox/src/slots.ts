@@ -112,7 +112,10 @@ export class SlotPool {
       await mkdir(slot.dir, { recursive: true });
       await git(['init', '--quiet'], at);
       // The mirror's objects, read in place: commits built there later are seen at once.
-      await writeFile(path.join(slot.gitDir, 'objects', 'info', 'alternates'), path.join(this.mirror.dir, 'objects') + '\n');
+      await writeFile(
+        path.join(slot.gitDir, 'objects', 'info', 'alternates'),
+        path.join(this.mirror.dir, 'objects') + '\n',
+      );
       await rm(path.join(slot.gitDir, 'hooks'), { recursive: true, force: true });
       await git(['checkout', '--quiet', '--force', '--detach', commit], at);
     } catch (err) {
@@ -123,7 +126,10 @@ export class SlotPool {
 }
 
 function diskFull(dir: string, cause: unknown): InfraError {
-  return new InfraError(`disk full under ${dir} (No space left on device) while moving a slot worktree: free space, or keep fewer tests.cacheDirs`, { cause });
+  return new InfraError(
+    `disk full under ${dir} (No space left on device) while moving a slot worktree: free space, or keep fewer tests.cacheDirs`,
+    { cause },
+  );
 }
 
 /**
@@ -139,7 +145,9 @@ export async function handTo(dir: string, user: { uid: number; gid: number }, al
     await execa('chown', ['-R', ...(alreadyOwned ? ['--from=0:0'] : []), `${user.uid}:${user.gid}`, dir]);
   } catch (err) {
     // The machine's fault (read-only or full file system, no CAP_CHOWN), never the change's.
-    const why = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n')[0];
+    const why = String((err as { stderr?: string }).stderr ?? (err as Error).message)
+      .trim()
+      .split('\n')[0];
     throw new InfraError(`handing ${dir} to the test uid ${user.uid} failed (chown): ${why}`, { cause: err });
   }
 }

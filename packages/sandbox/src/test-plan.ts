@@ -99,7 +99,15 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
         signal: o.signal,
         user,
         sandbox: sandboxed
-          ? { workTree: slot.dir, home, tmp, network: t.network === 'setup' && cmd.phase === 'setup', limits: t.limits, toolDirs: t.toolDirs, hide: o.hide }
+          ? {
+              workTree: slot.dir,
+              home,
+              tmp,
+              network: t.network === 'setup' && cmd.phase === 'setup',
+              limits: t.limits,
+              toolDirs: t.toolDirs,
+              hide: o.hide,
+            }
           : null,
         onLine: output.line,
         gate: started,
@@ -110,12 +118,22 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
         if (!r.ok && !pm.degraded && pm.pin) {
           // The pinned version could not be fetched: once more with the switch off.
           output.line(`[prbot] ${pm.pin.tool}@${pm.pin.version} could not be fetched: ${version.slice(0, 300)}`);
-          pm = packageManagerPlan(pin, commands, { setupNetwork: true, fetchFailed: r.tail.trim().split('\n').find((l) => l.trim()) ?? version });
+          pm = packageManagerPlan(pin, commands, {
+            setupNetwork: true,
+            fetchFailed:
+              r.tail
+                .trim()
+                .split('\n')
+                .find((l) => l.trim()) ?? version,
+          });
           plan.splice(i + 1, 0, cmd);
           await output.flush();
           continue;
         }
-        if (!r.ok) throw new InfraError(`the package manager could not start in the sandbox (\`${cmd.argv.join(' ')}\`: ${version.slice(0, 200)}); ${pm.note ?? ''}`);
+        if (!r.ok)
+          throw new InfraError(
+            `the package manager could not start in the sandbox (\`${cmd.argv.join(' ')}\`: ${version.slice(0, 200)}); ${pm.note ?? ''}`,
+          );
         const line = `[prbot] package manager: ${cmd.argv[0]} ${version} ran${pm.note ? `; ${pm.note}` : ''}`;
         output.line(line);
         await output.flush();
@@ -127,11 +145,22 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
       if (o.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
       if (!r.ok && r.limit) {
         const l = r.limit;
-        return { results, failure: { limit: l, reason: `limit: ${cmd.phase} command \`${cmd.argv.join(' ')}\` hit tests.limits (${l.kind}: ${l.limit} ${l.unit}${l.observed !== null ? `, saw ${l.observed}` : ''}, held by ${l.via}); raise the limit if this run is legitimate:\n${digestTestOutput(r.tail).text}` } };
+        return {
+          results,
+          failure: {
+            limit: l,
+            reason: `limit: ${cmd.phase} command \`${cmd.argv.join(' ')}\` hit tests.limits (${l.kind}: ${l.limit} ${l.unit}${l.observed !== null ? `, saw ${l.observed}` : ''}, held by ${l.via}); raise the limit if this run is legitimate:\n${digestTestOutput(r.tail).text}`,
+          },
+        };
       }
       if (!r.ok) {
         const how = r.timedOut ? `timed out after ${timeoutMs} ms` : `exit code ${r.exitCode ?? r.signal}`;
-        return { results, failure: { reason: `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}):\n${digestTestOutput(r.tail).text}` } };
+        return {
+          results,
+          failure: {
+            reason: `${cmd.phase} command \`${cmd.argv.join(' ')}\` failed (${how}):\n${digestTestOutput(r.tail).text}`,
+          },
+        };
       }
     }
     await handed;

@@ -30,7 +30,10 @@ function alive(pid: number): boolean {
 describe('runCommand', () => {
   it('reports exit code, output tail and streams lines', async () => {
     const lines: string[] = [];
-    const r = await runCommand('test', ['node', '-e', 'console.log("one"); console.error("two"); process.exit(3)'], { ...base(), onLine: (l) => lines.push(l) });
+    const r = await runCommand('test', ['node', '-e', 'console.log("one"); console.error("two"); process.exit(3)'], {
+      ...base(),
+      onLine: (l) => lines.push(l),
+    });
     expect(r).toMatchObject({ ok: false, exitCode: 3, timedOut: false, phase: 'test' });
     expect(r.tail).toContain('one');
     expect(r.tail).toContain('two');
@@ -58,26 +61,38 @@ describe('runCommand', () => {
   });
 
   it('keeps only the tail of a flood of output', async () => {
-    const r = await runCommand('test', ['node', '-e', 'for (let i = 0; i < 200000; i++) console.log("line " + i)'], base());
+    const r = await runCommand(
+      'test',
+      ['node', '-e', 'for (let i = 0; i < 200000; i++) console.log("line " + i)'],
+      base(),
+    );
     expect(r.ok).toBe(true);
     expect(r.tail.length).toBeLessThanOrEqual(2000);
     expect(r.tail).toContain('line 199999');
   });
 
-  it('a missing program is the machine\'s fault: InfraError naming it', async () => {
+  it("a missing program is the machine's fault: InfraError naming it", async () => {
     await expect(runCommand('setup', ['definitely-not-a-program-xyz'], base())).rejects.toThrow(InfraError);
-    await expect(runCommand('setup', ['definitely-not-a-program-xyz'], base())).rejects.toThrow(/"definitely-not-a-program-xyz" not found/);
+    await expect(runCommand('setup', ['definitely-not-a-program-xyz'], base())).rejects.toThrow(
+      /"definitely-not-a-program-xyz" not found/,
+    );
   });
 
   it('kills a command that prints more than outputBytes', async () => {
-    const r = await runCommand('test', ['node', '-e', 'setInterval(() => console.log("x".repeat(10000)), 1)'], { ...base(), outputBytes: 200_000 });
+    const r = await runCommand('test', ['node', '-e', 'setInterval(() => console.log("x".repeat(10000)), 1)'], {
+      ...base(),
+      outputBytes: 200_000,
+    });
     expect(r.ok).toBe(false);
     expect(r.timedOut).toBe(false);
     expect(r.tail).toMatch(/more than 200000 bytes of output/);
   });
 
   it('positive control: without outputBytes the same flood runs on until the timeout stops it', async () => {
-    const r = await runCommand('test', ['node', '-e', 'setInterval(() => console.log("x".repeat(10000)), 1)'], { ...base(), timeoutMs: 1500 });
+    const r = await runCommand('test', ['node', '-e', 'setInterval(() => console.log("x".repeat(10000)), 1)'], {
+      ...base(),
+      timeoutMs: 1500,
+    });
     expect(r.timedOut).toBe(true);
     expect(r.tail).not.toMatch(/bytes of output/);
   });
@@ -85,7 +100,12 @@ describe('runCommand', () => {
 
 describe('testEnvironment', () => {
   it('passes only allow-listed names, plus its own HOME', () => {
-    const env = testEnvironment(['PATH', 'LANG'], { NODE_ENV: 'test' }, '/tmp/h', { PATH: '/bin', LANG: 'C', OPENROUTER_KEY: 'sk-secret', HOME: '/root' });
+    const env = testEnvironment(['PATH', 'LANG'], { NODE_ENV: 'test' }, '/tmp/h', {
+      PATH: '/bin',
+      LANG: 'C',
+      OPENROUTER_KEY: 'sk-secret',
+      HOME: '/root',
+    });
     expect(env).toEqual({ PATH: '/bin', LANG: 'C', NODE_ENV: 'test', HOME: '/tmp/h', CI: 'true' });
   });
 
@@ -102,7 +122,10 @@ describe('runCommand gate', () => {
     const marker = path.join(dir, 'gated-ran');
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
-    const run = runCommand('test', ['node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], { ...base(), gate });
+    const run = runCommand('test', ['node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], {
+      ...base(),
+      gate,
+    });
     await new Promise((r) => setTimeout(r, 300));
     expect(existsSync(marker)).toBe(false);
     open();
@@ -114,14 +137,19 @@ describe('runCommand gate', () => {
   it('a gate that fails fails the command with its error, and the command never runs', async () => {
     const marker = path.join(dir, 'gate-failed-ran');
     const gate = Promise.reject(new Error('chown of the work tree failed'));
-    await expect(runCommand('test', ['node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], { ...base(), gate })).rejects.toThrow('chown of the work tree failed');
+    await expect(
+      runCommand('test', ['node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], {
+        ...base(),
+        gate,
+      }),
+    ).rejects.toThrow('chown of the work tree failed');
     expect(existsSync(marker)).toBe(false);
   });
 });
 
 describe('sandbox limits shim', () => {
   const limits = { addressSpaceMb: 300, processes: 77 };
-  it('sets processes, address space and core size, soft and hard, in this host\'s /bin/sh', async () => {
+  it("sets processes, address space and core size, soft and hard, in this host's /bin/sh", async () => {
     const r = await execa('/bin/sh', ['-c', `${limitsShim(limits)} && cat /proc/self/limits`]);
     expect(limitsProblem(r.stdout, limits)).toBeNull();
     expect(r.stdout).toMatch(/^Max processes\s+77\s+77\b/m);

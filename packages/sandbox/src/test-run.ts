@@ -16,7 +16,8 @@ import { runProcesses } from './run-processes.ts';
  * worker's delegated cgroup v2 (memory.max, pids.max; the kernel counts), else the watchdog
  * (samples /proc); "off" only for tests that show what a limit prevents.
  */
-export type MemoryGuard = { kind: 'cgroup'; parent: CgroupParent } | { kind: 'watchdog'; intervalMs?: number } | { kind: 'off' };
+export type MemoryGuard =
+  { kind: 'cgroup'; parent: CgroupParent } | { kind: 'watchdog'; intervalMs?: number } | { kind: 'off' };
 
 export interface RunOptions {
   cwd: string;
@@ -63,13 +64,20 @@ const UID_COUNT = 4000;
  * another repository's tests, and no test can read the worker's /proc/<pid>/environ.
  * null: the worker's own user.
  */
-export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid: number }, preferredUid?: number, lockDir = path.join(tmpdir(), 'prbot-test-uids')): Promise<TestUser | null> {
+export async function acquireTestUser(
+  runAs: 'auto' | null | { uid: number; gid: number },
+  preferredUid?: number,
+  lockDir = path.join(tmpdir(), 'prbot-test-uids'),
+): Promise<TestUser | null> {
   if (runAs === null || (runAs === 'auto' && process.getuid?.() !== 0)) return null;
   if (runAs !== 'auto') return { ...runAs, exclusive: false, release: async () => {} };
   await mkdir(lockDir, { recursive: true, mode: 0o700 });
   assertOwnDir(lockDir);
   // The slot's previous uid first: its files then already belong to it (see handTo).
-  const start = preferredUid !== undefined && preferredUid >= UID_BASE && preferredUid < UID_BASE + UID_COUNT ? preferredUid - UID_BASE : Math.floor(Math.random() * UID_COUNT);
+  const start =
+    preferredUid !== undefined && preferredUid >= UID_BASE && preferredUid < UID_BASE + UID_COUNT
+      ? preferredUid - UID_BASE
+      : Math.floor(Math.random() * UID_COUNT);
   for (let k = 0; k < UID_COUNT; k++) {
     const uid = UID_BASE + ((start + k) % UID_COUNT);
     const lock = await tryFileLock(path.join(lockDir, `${uid}.lock`));
@@ -87,7 +95,9 @@ export async function acquireTestUser(runAs: 'auto' | null | { uid: number; gid:
 function assertOwnDir(dir: string): void {
   const st = lstatSync(dir);
   if (!st.isDirectory() || st.uid !== process.getuid?.() || st.mode & 0o022) {
-    throw new InfraError(`the test uid lock directory ${dir} is not root's own (${st.isSymbolicLink() ? 'a symbolic link' : `owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}`}): someone else created it; remove it and restart the worker`);
+    throw new InfraError(
+      `the test uid lock directory ${dir} is not root's own (${st.isSymbolicLink() ? 'a symbolic link' : `owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}`}): someone else created it; remove it and restart the worker`,
+    );
   }
 }
 
@@ -154,7 +164,12 @@ async function readHead(file: string, buf: Buffer): Promise<string> {
 }
 
 /** The environment tests get: allow-listed names from the worker's, fixed extras, and a HOME of ours. */
-export function testEnvironment(allow: string[], extra: Record<string, string>, home: string, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function testEnvironment(
+  allow: string[],
+  extra: Record<string, string>,
+  home: string,
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of allow) {
     const v = from[name];
@@ -176,21 +191,33 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   let overflowed = false;
   let outBytes = 0;
   const tail = new Tail(o.tailBytes);
-  if (o.sandbox && !o.user) throw new InfraError('the test sandbox needs a uid of its own: run the test worker as root (tests.runAs "auto")');
+  if (o.sandbox && !o.user)
+    throw new InfraError('the test sandbox needs a uid of its own: run the test worker as root (tests.runAs "auto")');
   // A missing program is this machine's fault (a tool not installed), not the change's.
-  const program = resolveProgram(argv[0]!, o.env.PATH, o.sandbox ? (p) => visibleInSandbox(p, o.sandbox!.toolDirs) : undefined);
+  const program = resolveProgram(
+    argv[0]!,
+    o.env.PATH,
+    o.sandbox ? (p) => visibleInSandbox(p, o.sandbox!.toolDirs) : undefined,
+  );
   // The cgroup is joined while the sandbox's shim waits at its gate, before any test code runs;
   // without a sandbox there is no such moment, so the watchdog holds the memory instead.
   const cgroupParent = o.sandbox && o.memory?.guard.kind === 'cgroup' ? o.memory.guard.parent : null;
   let joinCgroup: (() => Promise<void>) | null = null;
-  const cgroupJoined = cgroupParent ? new Promise<void>((resolve, reject) => (joinCgroup = () => joined().then(resolve, reject))) : null;
+  const cgroupJoined = cgroupParent
+    ? new Promise<void>((resolve, reject) => (joinCgroup = () => joined().then(resolve, reject)))
+    : null;
   // Without a sandbox there is nothing to prepare: wait for the gate, then start.
   const gate = o.sandbox ? (cgroupJoined ? Promise.all([o.gate, cgroupJoined]) : o.gate) : undefined;
   if (!o.sandbox && o.gate) {
     await o.gate;
     started = Date.now();
   }
-  const cmd = o.sandbox ? sandboxArgv({ ...o.sandbox, user: o.user! }, [program, ...argv.slice(1)], { status: 3, ...(gate ? { gate: 4 } : {}) }) : [program, ...argv.slice(1)];
+  const cmd = o.sandbox
+    ? sandboxArgv({ ...o.sandbox, user: o.user! }, [program, ...argv.slice(1)], {
+        status: 3,
+        ...(gate ? { gate: 4 } : {}),
+      })
+    : [program, ...argv.slice(1)];
   const { execa } = await import('execa'); // loaded at the first command, not at start
   const sub = execa(cmd[0]!, cmd.slice(1), {
     cwd: o.cwd,
@@ -209,11 +236,17 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
   let cgroup: RunCgroup | null = null;
   const joined = async () => {
     try {
-      cgroup = await RunCgroup.create(cgroupParent!, `prbot-run-${pid}`, { memoryBytes: o.memory!.limitMb * 1024 * 1024, processes: o.processes });
+      cgroup = await RunCgroup.create(cgroupParent!, `prbot-run-${pid}`, {
+        memoryBytes: o.memory!.limitMb * 1024 * 1024,
+        processes: o.processes,
+      });
       // bwrap, its pid-1 and the waiting shim: every process the run has so far; the rest are born inside.
       await cgroup.join((await runProcesses({ rootPid: pid! })).map((p) => p.pid));
     } catch (err) {
-      throw new InfraError(`could not put the run into a cgroup of its own under ${cgroupParent!.dir}: ${(err as Error).message}`, { cause: err });
+      throw new InfraError(
+        `could not put the run into a cgroup of its own under ${cgroupParent!.dir}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   };
   sub.stdio[3]?.on('data', (c: Buffer | string) => {
@@ -300,14 +333,23 @@ export async function runCommand(phase: CommandResult['phase'], argv: string[], 
     throw new InfraError(`could not start \`${argv.join(' ')}\`: ${r.shortMessage ?? r.message}`);
   }
   if (o.sandbox && !status.includes(SANDBOX_READY) && !timedOut && !o.signal?.aborted) {
-    throw new InfraError(`the test sandbox could not be created: ${tail.text().trim().split('\n').slice(-2).join(' | ').slice(0, 400)}`);
+    throw new InfraError(
+      `the test sandbox could not be created: ${tail.text().trim().split('\n').slice(-2).join(' | ').slice(0, 400)}`,
+    );
   }
   if (timedOut) tail.push(`\n[prbot] killed after ${o.timeoutMs} ms\n`);
-  if (overflowed) tail.push(`\n[prbot] killed: more than ${o.outputBytes} bytes of output (tests.limits.outputBytes)\n`);
+  if (overflowed)
+    tail.push(`\n[prbot] killed: more than ${o.outputBytes} bytes of output (tests.limits.outputBytes)\n`);
   const exitCode = overflowed || memoryKilled ? null : (r.exitCode ?? null);
   const limit = limitHit({ o, exitCode, timedOut, overflowed, outBytes, memoryKilled, watched, counted });
-  if (limit?.kind === 'memory') tail.push(`\n[prbot] killed: the run's resident memory ${limit.observed !== null ? `reached ${limit.observed} MiB, ` : ''}over tests.limits.memoryMb (${limit.limit} MiB, held by ${limit.via})\n`);
-  if (limit?.kind === 'processes') tail.push(`\n[prbot] the run reached tests.limits.processes (${limit.limit} threads, held by ${limit.via}): a fork failed\n`);
+  if (limit?.kind === 'memory')
+    tail.push(
+      `\n[prbot] killed: the run's resident memory ${limit.observed !== null ? `reached ${limit.observed} MiB, ` : ''}over tests.limits.memoryMb (${limit.limit} MiB, held by ${limit.via})\n`,
+    );
+  if (limit?.kind === 'processes')
+    tail.push(
+      `\n[prbot] the run reached tests.limits.processes (${limit.limit} threads, held by ${limit.via}): a fork failed\n`,
+    );
   const ok = exitCode === 0 && !timedOut && !overflowed && !memoryKilled;
   if (!ok && !limit) await assertDiskNotFull(o.cwd, tail.text());
   return {
@@ -336,16 +378,27 @@ function limitHit(a: {
 }): LimitHit | null {
   const mib = (b: number) => Math.round(b / (1024 * 1024));
   const memLimit = a.o.memory?.limitMb ?? 0;
-  if (a.memoryKilled) return { kind: 'memory', limit: memLimit, unit: 'MiB', observed: mib(a.watched?.overBytes ?? 0), via: 'watchdog' };
-  if (a.counted && a.counted.oomKills > 0) return { kind: 'memory', limit: memLimit, unit: 'MiB', observed: a.counted.peakBytes === null ? null : mib(a.counted.peakBytes), via: 'cgroup' };
-  if (a.overflowed) return { kind: 'output', limit: a.o.outputBytes!, unit: 'bytes', observed: a.outBytes, via: 'counter' };
+  if (a.memoryKilled)
+    return { kind: 'memory', limit: memLimit, unit: 'MiB', observed: mib(a.watched?.overBytes ?? 0), via: 'watchdog' };
+  if (a.counted && a.counted.oomKills > 0)
+    return {
+      kind: 'memory',
+      limit: memLimit,
+      unit: 'MiB',
+      observed: a.counted.peakBytes === null ? null : mib(a.counted.peakBytes),
+      via: 'cgroup',
+    };
+  if (a.overflowed)
+    return { kind: 'output', limit: a.o.outputBytes!, unit: 'bytes', observed: a.outBytes, via: 'counter' };
   if (a.timedOut) return { kind: 'time', limit: a.o.timeoutMs, unit: 'ms', observed: null, via: 'timer' };
   if (a.exitCode === 0 || a.o.processes === undefined) return null;
-  if (a.counted && a.counted.pidsMax > 0) return { kind: 'processes', limit: a.o.processes, unit: 'threads', observed: null, via: 'cgroup' };
+  if (a.counted && a.counted.pidsMax > 0)
+    return { kind: 'processes', limit: a.o.processes, unit: 'threads', observed: null, via: 'cgroup' };
   // RLIMIT_NPROC makes fork fail with EAGAIN; the watchdog saw the run at the limit. A run that
   // only prints "Resource temporarily unavailable" is not believed: that text is the change's to write.
   // Sampled, so a short burst to the limit can be missed (then the run stays tests_failed): 90% of it counts.
-  if (a.watched && a.watched.peakThreads >= a.o.processes * 0.9) return { kind: 'processes', limit: a.o.processes, unit: 'threads', observed: a.watched.peakThreads, via: 'rlimit' };
+  if (a.watched && a.watched.peakThreads >= a.o.processes * 0.9)
+    return { kind: 'processes', limit: a.o.processes, unit: 'threads', observed: a.watched.peakThreads, via: 'rlimit' };
   return null;
 }
 
@@ -360,7 +413,9 @@ async function assertDiskNotFull(dir: string, output = ''): Promise<void> {
   const s = await statfs(dir).catch(() => null);
   const free = s ? s.bavail * s.bsize : Number.POSITIVE_INFINITY;
   if (free < DISK_FULL_BYTES || (/ENOSPC|No space left on device/.test(output) && free < 64 * 1024 * 1024)) {
-    throw new InfraError(`disk full: the file system of ${dir} has ${Math.round(free / 1024)} KiB free (No space left on device); free space, or keep fewer tests.cacheDirs`);
+    throw new InfraError(
+      `disk full: the file system of ${dir} has ${Math.round(free / 1024)} KiB free (No space left on device); free space, or keep fewer tests.cacheDirs`,
+    );
   }
 }
 

@@ -88,7 +88,13 @@ export interface FakeForge {
    */
   probes: string[];
   /** The next `count` requests matching `method path-suffix` answer `status` (with an optional body and headers). */
-  failNext(method: string, pathSuffix: string, count: number, status: number, o?: { body?: unknown; headers?: Record<string, string> }): void;
+  failNext(
+    method: string,
+    pathSuffix: string,
+    count: number,
+    status: number,
+    o?: { body?: unknown; headers?: Record<string, string> },
+  ): void;
   /** GitHub: the next `count` matching requests meet a secondary rate limit (403, remaining > 0). */
   secondaryLimitNext(method: string, pathSuffix: string, count: number, retryAfterS?: number): void;
   /** Ends every scripted failure: the service is back. */
@@ -103,14 +109,25 @@ export interface FakeForge {
    * a review of its own with an empty body (what both forges do for a single comment); with
    * `replyTo`, a reply in that comment's thread (Gitea: same review; GitHub: in_reply_to_id).
    */
-  comment(pull: number, author: string, body: string, o?: { kind?: 'issue' | 'review'; path?: string; replyTo?: number }): FakeComment;
+  comment(
+    pull: number,
+    author: string,
+    body: string,
+    o?: { kind?: 'issue' | 'review'; path?: string; replyTo?: number },
+  ): FakeComment;
   reviews: FakeReview[];
   /** Label events (who put a label on or took it off), what the issue events / timeline list. */
   labelEvents: { id: number; pull: number; name: string; actor: string; added: boolean; at: string }[];
   /** A user puts a label on a PR in the web UI (Gitea: the repository label of that name, made if missing). */
   label(pull: number, name: string, actor: string): void;
   /** A user submits a review: its body (the summary), its state, and inline comments on files. */
-  review(pull: number, author: string, body: string, state: 'approve' | 'comment' | 'request_changes', inline?: { path: string; body: string }[]): { review: FakeReview; comments: FakeComment[] };
+  review(
+    pull: number,
+    author: string,
+    body: string,
+    state: 'approve' | 'comment' | 'request_changes',
+    inline?: { path: string; body: string }[],
+  ): { review: FakeReview; comments: FakeComment[] };
   /** A user's permission on the repository; unknown users answer 404 (not a user). */
   setPermission(login: string, permission: FakePermission): void;
   /** Adds an issue as if a human opened it. */
@@ -169,7 +186,14 @@ export interface FakeForgeOptions {
   botAccess?: 'read' | 'write' | 'admin';
 }
 
-type Scripted = { method: string; suffix: string; left: number; status: number; body?: unknown; headers?: Record<string, string> };
+type Scripted = {
+  method: string;
+  suffix: string;
+  left: number;
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+};
 
 interface Ctx {
   req: IncomingMessage;
@@ -184,7 +208,10 @@ interface Ctx {
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8', ...headers });
+  res.writeHead(status, {
+    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -202,7 +229,13 @@ async function readBody(req: IncomingMessage): Promise<{ has: boolean; value: un
 
 /** `prbot doctor`'s permission probe: a create whose JSON body is `{}`. */
 function isProbe(method: string, body: unknown): boolean {
-  return method === 'POST' && body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0;
+  return (
+    method === 'POST' &&
+    body !== null &&
+    typeof body === 'object' &&
+    !Array.isArray(body) &&
+    Object.keys(body).length === 0
+  );
 }
 
 /** State and helpers both stand-ins share. */
@@ -227,21 +260,34 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
   const kindOf = kind;
   // Strictly increasing times: the order comments were written is the order a listing shows.
   const stamp = () => {
-    const last = [...state.comments.map((c) => c.created_at), ...state.reviews.map((r) => r.submitted_at)].sort().at(-1);
+    const last = [...state.comments.map((c) => c.created_at), ...state.reviews.map((r) => r.submitted_at)]
+      .sort()
+      .at(-1);
     return new Date(Math.max(Date.now(), last ? Date.parse(last) + 1000 : 0)).toISOString();
   };
   const headSha = async (branch: string) => {
-    const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1, 128] });
+    const r = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], {
+      cwd: o.bare,
+      okCodes: [1, 128],
+    });
     return r.stdout.trim() || '0000000000000000000000000000000000000000';
   };
-  const branchExists = async (branch: string) => (await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1, 128] })).exitCode === 0;
+  const branchExists = async (branch: string) =>
+    (await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: o.bare, okCodes: [1, 128] }))
+      .exitCode === 0;
   const scripted = (method: string, path: string): Scripted | undefined => {
     const f = state.scripted.find((x) => x.left > 0 && x.method === method && path.endsWith(x.suffix));
     if (f) f.left--;
     return f;
   };
   const api = {
-    failNext(method: string, suffix: string, count: number, status: number, x?: { body?: unknown; headers?: Record<string, string> }) {
+    failNext(
+      method: string,
+      suffix: string,
+      count: number,
+      status: number,
+      x?: { body?: unknown; headers?: Record<string, string> },
+    ) {
       state.scripted.push({ method, suffix, left: count, status, body: x?.body, headers: x?.headers });
     },
     heal() {
@@ -253,16 +299,35 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
       p.merged = merged;
       p.updated_at = new Date().toISOString();
     },
-    comment(pull: number, author: string, body: string, x: { kind?: 'issue' | 'review'; path?: string; replyTo?: number; reviewId?: number } = {}): FakeComment {
+    comment(
+      pull: number,
+      author: string,
+      body: string,
+      x: { kind?: 'issue' | 'review'; path?: string; replyTo?: number; reviewId?: number } = {},
+    ): FakeComment {
       const kind = x.kind ?? 'issue';
       const now = stamp();
       let reviewId = x.reviewId;
       if (kind === 'review' && reviewId === undefined) {
-        const answered = x.replyTo === undefined ? undefined : state.comments.find((y) => y.id === x.replyTo && y.kind === 'review');
+        const answered =
+          x.replyTo === undefined ? undefined : state.comments.find((y) => y.id === x.replyTo && y.kind === 'review');
         // A reply joins the thread's review on Gitea; on GitHub a reply is a review of its own.
-        reviewId = kind === 'review' && answered && kindOf === 'gitea' ? answered.reviewId : api.review(pull, author, '', 'comment').review.id;
+        reviewId =
+          kind === 'review' && answered && kindOf === 'gitea'
+            ? answered.reviewId
+            : api.review(pull, author, '', 'comment').review.id;
       }
-      const c: FakeComment = { id: state.nextId[kindOf === 'gitea' ? 'issue' : kind]++, pull, kind, author, body, created_at: now, ...(x.path ? { path: x.path } : {}), ...(reviewId !== undefined ? { reviewId } : {}), ...(x.replyTo !== undefined ? { inReplyTo: x.replyTo } : {}) };
+      const c: FakeComment = {
+        id: state.nextId[kindOf === 'gitea' ? 'issue' : kind]++,
+        pull,
+        kind,
+        author,
+        body,
+        created_at: now,
+        ...(x.path ? { path: x.path } : {}),
+        ...(reviewId !== undefined ? { reviewId } : {}),
+        ...(x.replyTo !== undefined ? { inReplyTo: x.replyTo } : {}),
+      };
       state.comments.push(c);
       return c;
     },
@@ -275,11 +340,29 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
       } else if (!p.labels.includes(name)) p.labels.push(name);
       state.labelEvents.push({ id: 8000 + state.labelEvents.length, pull, name, actor, added: true, at: stamp() });
     },
-    review(pull: number, author: string, body: string, st: 'approve' | 'comment' | 'request_changes', inline: { path: string; body: string }[] = []) {
-      const names = kindOf === 'gitea' ? { approve: 'APPROVED', comment: 'COMMENT', request_changes: 'REQUEST_CHANGES' } as const : { approve: 'APPROVED', comment: 'COMMENTED', request_changes: 'CHANGES_REQUESTED' } as const;
-      const review: FakeReview = { id: state.nextId.summary++, pull, author, body, state: names[st], submitted_at: stamp() };
+    review(
+      pull: number,
+      author: string,
+      body: string,
+      st: 'approve' | 'comment' | 'request_changes',
+      inline: { path: string; body: string }[] = [],
+    ) {
+      const names =
+        kindOf === 'gitea'
+          ? ({ approve: 'APPROVED', comment: 'COMMENT', request_changes: 'REQUEST_CHANGES' } as const)
+          : ({ approve: 'APPROVED', comment: 'COMMENTED', request_changes: 'CHANGES_REQUESTED' } as const);
+      const review: FakeReview = {
+        id: state.nextId.summary++,
+        pull,
+        author,
+        body,
+        state: names[st],
+        submitted_at: stamp(),
+      };
       state.reviews.push(review);
-      const comments = inline.map((i) => api.comment(pull, author, i.body, { kind: 'review', path: i.path, reviewId: review.id }));
+      const comments = inline.map((i) =>
+        api.comment(pull, author, i.body, { kind: 'review', path: i.path, reviewId: review.id }),
+      );
       return { review, comments };
     },
     setPermission(login: string, permission: FakePermission) {
@@ -287,13 +370,33 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     },
     seedPull(p: Partial<FakePull> & { head: string }): FakePull {
       const now = new Date().toISOString();
-      const full: FakePull = { number: state.pulls.length + state.issues.length + 1, title: `WIP: ${p.head}`, body: '', base: 'main', state: 'open', merged: false, draft: true, labels: [], created_at: now, updated_at: now, ...p };
+      const full: FakePull = {
+        number: state.pulls.length + state.issues.length + 1,
+        title: `WIP: ${p.head}`,
+        body: '',
+        base: 'main',
+        state: 'open',
+        merged: false,
+        draft: true,
+        labels: [],
+        created_at: now,
+        updated_at: now,
+        ...p,
+      };
       state.pulls.push(full);
       return full;
     },
     seedIssue(p: Partial<FakeIssue> & { title: string }): FakeIssue {
       const now = new Date().toISOString();
-      const full: FakeIssue = { number: state.pulls.length + state.issues.length + 1, body: '', state: 'open', user: 'someone', created_at: now, updated_at: now, ...p };
+      const full: FakeIssue = {
+        number: state.pulls.length + state.issues.length + 1,
+        body: '',
+        state: 'open',
+        user: 'someone',
+        created_at: now,
+        updated_at: now,
+        ...p,
+      };
       state.issues.push(full);
       return full;
     },
@@ -304,7 +407,15 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     },
   };
   /** One page of `items` and the forge's Link header for the others, built on `linkBase` (the URL clients see). */
-  const page = <T>(items: T[], q: (n: string) => string | undefined, sizeParam: string, defaultSize: number, maxSize: number, linkBase: URL, sep: string) => {
+  const page = <T>(
+    items: T[],
+    q: (n: string) => string | undefined,
+    sizeParam: string,
+    defaultSize: number,
+    maxSize: number,
+    linkBase: URL,
+    sep: string,
+  ) => {
     const size = Math.max(1, Math.min(Number(q(sizeParam) ?? defaultSize) || defaultSize, maxSize));
     const n = Math.max(1, Number(q('page') ?? 1) || 1);
     const last = Math.max(1, Math.ceil(items.length / size));
@@ -336,7 +447,8 @@ function giteaScopeGroup(opKey: string): string | null {
   if (path === '/version') return null;
   if (path === '/user') return 'user';
   if (path.startsWith('/orgs/')) return 'organization';
-  if (path.startsWith('/repos/{owner}/{repo}/labels') || path.startsWith('/repos/{owner}/{repo}/issues')) return 'issue';
+  if (path.startsWith('/repos/{owner}/{repo}/labels') || path.startsWith('/repos/{owner}/{repo}/issues'))
+    return 'issue';
   return 'repository';
 }
 
@@ -355,9 +467,13 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
   const version = o.version ?? '1.22.3';
   const [maj, min] = version.split('.').map(Number) as [number, number];
   const hasBaseHead = maj > 1 || min >= 22;
-  const tokens = new Map<string, string[]>([[o.token, o.scopes ?? GITEA_DEFAULT_SCOPES], ...Object.entries(o.tokens ?? {}).map(([t, s]) => [t, s as string[]] as [string, string[]])]);
+  const tokens = new Map<string, string[]>([
+    [o.token, o.scopes ?? GITEA_DEFAULT_SCOPES],
+    ...Object.entries(o.tokens ?? {}).map(([t, s]) => [t, s as string[]] as [string, string[]]),
+  ]);
   let root = '';
-  const err = (res: ServerResponse, status: number, message: string, extra: Record<string, unknown> = {}) => send(res, status, { message, url: `${root}/api/swagger`, ...extra });
+  const err = (res: ServerResponse, status: number, message: string, extra: Record<string, unknown> = {}) =>
+    send(res, status, { message, url: `${root}/api/swagger`, ...extra });
   const notFound = (res: ServerResponse) => err(res, 404, "The target couldn't be found.", { errors: [] });
   const isDraft = (title: string) => wip.some((p) => title.toUpperCase().startsWith(p.toUpperCase()));
   const render = (p: FakePull) => ({
@@ -375,7 +491,9 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     created_at: p.created_at,
     updated_at: p.updated_at,
   });
-  const renderIssue = (i: Pick<FakeIssue, 'number' | 'title' | 'body' | 'state' | 'user' | 'created_at' | 'updated_at'>) => ({
+  const renderIssue = (
+    i: Pick<FakeIssue, 'number' | 'title' | 'body' | 'state' | 'user' | 'created_at' | 'updated_at'>,
+  ) => ({
     id: i.number + 300,
     number: i.number,
     html_url: `${root}/${o.owner}/${o.repo}/issues/${i.number}`,
@@ -394,7 +512,10 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     // Links are ROOT_URL + the request URI (services/context/api.go SetLinkHeader).
     const linkBase = new URL(`${root}/api/v1${c.reqPath}${c.search.size ? `?${c.search}` : ''}`);
     const p = w.page(items, c.query, 'limit', 30, o.pageSize ?? 50, linkBase, ',');
-    const headers: Record<string, string> = { 'x-total-count': String(p.total), 'access-control-expose-headers': 'X-Total-Count, Link' };
+    const headers: Record<string, string> = {
+      'x-total-count': String(p.total),
+      'access-control-expose-headers': 'X-Total-Count, Link',
+    };
     if (p.links && link) headers.link = p.links;
     send(c.res, 200, p.slice, headers);
   };
@@ -403,13 +524,25 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     userGetCurrent: (c) => send(c.res, 200, { id: 1, login: 'prbot-bot' }),
     repoGet: (c) => {
       const access = o.botAccess ?? 'write';
-      send(c.res, 200, { id: 7, full_name: `${o.owner}/${o.repo}`, private: o.private ?? false, archived: o.archived ?? false, default_branch: 'main', has_pull_requests: true, permissions: { admin: access === 'admin', push: access !== 'read', pull: true } });
+      send(c.res, 200, {
+        id: 7,
+        full_name: `${o.owner}/${o.repo}`,
+        private: o.private ?? false,
+        archived: o.archived ?? false,
+        default_branch: 'main',
+        has_pull_requests: true,
+        permissions: { admin: access === 'admin', push: access !== 'read', pull: true },
+      });
     },
-    repoGetBranch: async (c) => ((await w.branchExists(c.op.path.branch!)) ? send(c.res, 200, { name: c.op.path.branch, commit: { id: 'x' } }) : notFound(c.res)),
+    repoGetBranch: async (c) =>
+      (await w.branchExists(c.op.path.branch!))
+        ? send(c.res, 200, { name: c.op.path.branch, commit: { id: 'x' } })
+        : notFound(c.res),
     repoListPullRequests: (c) => {
       const want = c.query('state') ?? 'open';
       const items = [...state.pulls].filter((p) => want === 'all' || p.state === want);
-      if ((c.query('sort') ?? 'recentupdate') === 'recentupdate') items.sort((a, b) => b.updated_at.localeCompare(a.updated_at) || b.number - a.number);
+      if ((c.query('sort') ?? 'recentupdate') === 'recentupdate')
+        items.sort((a, b) => b.updated_at.localeCompare(a.updated_at) || b.number - a.number);
       paged(c, items.map(render));
     },
     repoGetPullRequest: async (c) => {
@@ -422,30 +555,84 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     issueGetComments: (c) => {
       const n = Number(c.op.path.index);
       if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
-      send(c.res, 200, state.comments.filter((x) => x.pull === n && x.kind === 'issue').map((x) => ({ id: x.id, body: x.body, user: { id: 1, login: x.author }, created_at: x.created_at, updated_at: x.created_at, html_url: `${root}/${o.owner}/${o.repo}/pulls/${n}#issuecomment-${x.id}` })));
+      send(
+        c.res,
+        200,
+        state.comments
+          .filter((x) => x.pull === n && x.kind === 'issue')
+          .map((x) => ({
+            id: x.id,
+            body: x.body,
+            user: { id: 1, login: x.author },
+            created_at: x.created_at,
+            updated_at: x.created_at,
+            html_url: `${root}/${o.owner}/${o.repo}/pulls/${n}#issuecomment-${x.id}`,
+          })),
+      );
     },
     issueCreateComment: (c) => {
       const n = Number(c.op.path.index);
       if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
       const x = w.api.comment(n, 'prbot-bot', String((c.body as { body: string }).body));
-      send(c.res, 201, { id: x.id, body: x.body, user: { id: 1, login: x.author }, created_at: x.created_at, updated_at: x.created_at });
+      send(c.res, 201, {
+        id: x.id,
+        body: x.body,
+        user: { id: 1, login: x.author },
+        created_at: x.created_at,
+        updated_at: x.created_at,
+      });
     },
     repoListPullReviews: (c) => {
       const n = Number(c.op.path.index);
       if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
       // modules/structs/pull_review.go PullReview: the review's body, state and how many inline comments it holds.
-      paged(c, state.reviews.filter((r) => r.pull === n).map((r) => ({ id: r.id, body: r.body, state: r.state, user: { id: 1, login: r.author }, comments_count: state.comments.filter((x) => x.reviewId === r.id).length, submitted_at: r.submitted_at, stale: false, official: false, dismissed: false })), false);
+      paged(
+        c,
+        state.reviews
+          .filter((r) => r.pull === n)
+          .map((r) => ({
+            id: r.id,
+            body: r.body,
+            state: r.state,
+            user: { id: 1, login: r.author },
+            comments_count: state.comments.filter((x) => x.reviewId === r.id).length,
+            submitted_at: r.submitted_at,
+            stale: false,
+            official: false,
+            dismissed: false,
+          })),
+        false,
+      );
     },
     repoGetPullReviewComments: (c) => {
       const n = Number(c.op.path.index);
       const id = Number(c.op.path.id);
       if (!state.reviews.some((r) => r.id === id && r.pull === n)) return notFound(c.res);
-      send(c.res, 200, state.comments.filter((x) => x.pull === n && x.reviewId === id).map((x) => ({ id: x.id, body: x.body, user: { id: 1, login: x.author }, path: x.path ?? '', pull_request_review_id: id, created_at: x.created_at, updated_at: x.created_at })));
+      send(
+        c.res,
+        200,
+        state.comments
+          .filter((x) => x.pull === n && x.reviewId === id)
+          .map((x) => ({
+            id: x.id,
+            body: x.body,
+            user: { id: 1, login: x.author },
+            path: x.path ?? '',
+            pull_request_review_id: id,
+            created_at: x.created_at,
+            updated_at: x.created_at,
+          })),
+      );
     },
     // routers/api/v1/repo/collaborators.go GetRepoPermissions: only a site or repository admin may ask about others.
     repoGetRepoPermissions: (c) => {
       const who = c.op.path.collaborator!;
-      if (o.botRepoAdmin === false && who.toLowerCase() !== 'prbot-bot') return err(c.res, 403, 'Only admins can query all permissions, repo admins can query all repo permissions, collaborators can query only their own');
+      if (o.botRepoAdmin === false && who.toLowerCase() !== 'prbot-bot')
+        return err(
+          c.res,
+          403,
+          'Only admins can query all permissions, repo admins can query all repo permissions, collaborators can query only their own',
+        );
       const perm = state.permissions.get(who);
       if (perm === undefined) return err(c.res, 404, `user redirect does not exist [name: ${who.toLowerCase()}]`);
       send(c.res, 200, { permission: perm, role_name: perm, user: { id: 2, login: who } });
@@ -456,23 +643,53 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const id = Number(c.op.path.id);
       if (!p.labels.includes(id)) return err(c.res, 422, 'label does not exist');
       p.labels.splice(p.labels.indexOf(id), 1);
-      state.labelEvents.push({ id: 8000 + state.labelEvents.length, pull: p.number, name: state.labels.find((l) => l.id === id)?.name ?? '', actor: 'prbot-bot', added: false, at: new Date().toISOString() });
+      state.labelEvents.push({
+        id: 8000 + state.labelEvents.length,
+        pull: p.number,
+        name: state.labels.find((l) => l.id === id)?.name ?? '',
+        actor: 'prbot-bot',
+        added: false,
+        at: new Date().toISOString(),
+      });
       c.res.writeHead(204).end();
     },
     // modules/structs/issue_comment.go TimelineComment: a label change is type "label", body "1" when added, "" when removed.
     issueGetCommentsAndTimeline: (c) => {
       const n = Number(c.op.path.index);
       if (!state.pulls.some((p) => p.number === n)) return notFound(c.res);
-      const comments = state.comments.filter((x) => x.pull === n && x.kind === 'issue').map((x) => ({ id: x.id, type: 'comment', body: x.body, user: { id: 1, login: x.author }, created_at: x.created_at, updated_at: x.created_at }));
-      const labels = state.labelEvents.filter((e) => e.pull === n).map((e) => ({ id: e.id, type: 'label', body: e.added ? '1' : '', label: { id: state.labels.find((l) => l.name === e.name)?.id ?? 0, name: e.name, color: 'ffffff' }, user: { id: 1, login: e.actor }, created_at: e.at, updated_at: e.at }));
-      paged(c, [...comments, ...labels].sort((a, b) => a.created_at.localeCompare(b.created_at)));
+      const comments = state.comments
+        .filter((x) => x.pull === n && x.kind === 'issue')
+        .map((x) => ({
+          id: x.id,
+          type: 'comment',
+          body: x.body,
+          user: { id: 1, login: x.author },
+          created_at: x.created_at,
+          updated_at: x.created_at,
+        }));
+      const labels = state.labelEvents
+        .filter((e) => e.pull === n)
+        .map((e) => ({
+          id: e.id,
+          type: 'label',
+          body: e.added ? '1' : '',
+          label: { id: state.labels.find((l) => l.name === e.name)?.id ?? 0, name: e.name, color: 'ffffff' },
+          user: { id: 1, login: e.actor },
+          created_at: e.at,
+          updated_at: e.at,
+        }));
+      paged(
+        c,
+        [...comments, ...labels].sort((a, b) => a.created_at.localeCompare(b.created_at)),
+      );
     },
     // swagger repoEditPullRequest (EditPullRequestOption); routers/api/v1/repo/pull.go EditPullRequest answers 201.
     repoEditPullRequest: async (c) => {
       const p = state.pulls.find((x) => x.number === Number(c.op.path.index));
       if (!p) return notFound(c.res);
       const b = c.body as { state?: string; title?: string; body?: string };
-      if (b.state !== undefined && b.state !== 'open' && b.state !== 'closed') return err(c.res, 422, `invalid state "${b.state}"`);
+      if (b.state !== undefined && b.state !== 'open' && b.state !== 'closed')
+        return err(c.res, 422, `invalid state "${b.state}"`);
       if (b.state === 'open' && p.merged) return err(c.res, 409, 'cannot reopen a merged pull request');
       if (b.state) p.state = b.state as FakePull['state'];
       if (b.title !== undefined) p.title = b.title;
@@ -490,13 +707,27 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const b = c.body as { head?: string; base?: string; title?: string; body?: string; labels?: number[] };
       // Go binding: `binding:"Required"` on head, base and title.
       const missing = (['head', 'base', 'title'] as const).filter((k) => !b[k]);
-      if (missing.length) return err(c.res, 422, missing.map((m) => `[${m[0]!.toUpperCase() + m.slice(1)}]: Required`).join(', '));
+      if (missing.length)
+        return err(c.res, 422, missing.map((m) => `[${m[0]!.toUpperCase() + m.slice(1)}]: Required`).join(', '));
       if (!(await w.branchExists(b.base!)) || !(await w.branchExists(b.head!))) return notFound(c.res);
       const known = new Set([...state.labels, ...state.orgLabels].map((l) => l.id));
-      if ((b.labels ?? []).some((id) => !known.has(id))) return err(c.res, 422, `label does not exist [id: ${(b.labels ?? []).find((id) => !known.has(id))}]`);
+      if ((b.labels ?? []).some((id) => !known.has(id)))
+        return err(c.res, 422, `label does not exist [id: ${(b.labels ?? []).find((id) => !known.has(id))}]`);
       const dup = state.pulls.find((p) => p.head === b.head && p.base === b.base && p.state === 'open');
-      if (dup) return err(c.res, 409, `pull request already exists for these targets [id: ${dup.number + 100}, issue_id: ${dup.number}, head_repo_id: 7, base_repo_id: 7, head_branch: ${dup.head}, base_branch: ${dup.base}]`);
-      const p = w.api.seedPull({ title: b.title!, body: b.body ?? '', head: b.head!, base: b.base!, draft: isDraft(b.title!), labels: b.labels ?? [] });
+      if (dup)
+        return err(
+          c.res,
+          409,
+          `pull request already exists for these targets [id: ${dup.number + 100}, issue_id: ${dup.number}, head_repo_id: 7, base_repo_id: 7, head_branch: ${dup.head}, base_branch: ${dup.base}]`,
+        );
+      const p = w.api.seedPull({
+        title: b.title!,
+        body: b.body ?? '',
+        head: b.head!,
+        base: b.base!,
+        draft: isDraft(b.title!),
+        labels: b.labels ?? [],
+      });
       send(c.res, 201, render(p));
     },
     issueListLabels: (c) => paged(c, state.labels, false),
@@ -513,7 +744,12 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const type = c.query('type');
       const items = [
         ...(type === 'pulls' ? [] : state.issues.map(renderIssue)),
-        ...(type === 'issues' ? [] : state.pulls.map((p) => ({ ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { merged: p.merged, draft: isDraft(p.title), html_url: render(p).html_url } }))),
+        ...(type === 'issues'
+          ? []
+          : state.pulls.map((p) => ({
+              ...renderIssue({ ...p, user: 'prbot-bot' }),
+              pull_request: { merged: p.merged, draft: isDraft(p.title), html_url: render(p).html_url },
+            }))),
       ].filter((i) => want === 'all' || i.state === want);
       items.sort((a, b) => b.number - a.number);
       paged(c, items);
@@ -528,7 +764,12 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       const i = state.issues.find((x) => x.number === n);
       if (i) return send(c.res, 200, renderIssue(i));
       const p = state.pulls.find((x) => x.number === n);
-      return p ? send(c.res, 200, { ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { merged: p.merged, draft: isDraft(p.title), html_url: render(p).html_url } }) : notFound(c.res);
+      return p
+        ? send(c.res, 200, {
+            ...renderIssue({ ...p, user: 'prbot-bot' }),
+            pull_request: { merged: p.merged, draft: isDraft(p.title), html_url: render(p).html_url },
+          })
+        : notFound(c.res);
     },
     issueEditIssue: (c) => {
       const i = state.issues.find((x) => x.number === Number(c.op.path.index));
@@ -541,12 +782,17 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       // swagger: issueEditIssue answers 201.
       send(c.res, 201, renderIssue(i));
     },
-    orgListLabels: (c) => (o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels, false) : err(c.res, 404, 'GetOrgByName')),
+    orgListLabels: (c) =>
+      o.org && c.op.path.org === o.owner ? paged(c, state.orgLabels, false) : err(c.res, 404, 'GetOrgByName'),
   };
 
   const srv = await listenLoopback(async (req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
-    const entry: FakeRequest = { method: req.method ?? 'GET', path: u.pathname + u.search, authorization: req.headers.authorization };
+    const entry: FakeRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname + u.search,
+      authorization: req.headers.authorization,
+    };
     state.requests.push(entry);
     res.on('finish', () => (entry.status = res.statusCode));
     const prefix = `${sub}/api/v1`;
@@ -555,8 +801,12 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       return send(res, 404, '404 page not found');
     }
     const f = w.scripted(req.method!, u.pathname);
-    if (f) return send(res, f.status, f.body ?? { message: `scripted ${f.status}`, url: `${root}/api/swagger` }, f.headers);
-    if (u.searchParams.has('token') || u.searchParams.has('access_token')) state.violations.push(`${req.method} ${u.pathname}: token in the query string (deprecated, and it lands in logs)`);
+    if (f)
+      return send(res, f.status, f.body ?? { message: `scripted ${f.status}`, url: `${root}/api/swagger` }, f.headers);
+    if (u.searchParams.has('token') || u.searchParams.has('access_token'))
+      state.violations.push(
+        `${req.method} ${u.pathname}: token in the query string (deprecated, and it lands in logs)`,
+      );
     const reqPath = u.pathname.slice(prefix.length);
     const body = await readBody(req);
     if (body.bad) return err(res, 422, 'invalid JSON body');
@@ -567,7 +817,9 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     const op = v.ok ? v.op : v.bodyOnly;
     if (!op) {
       state.violations.push(`${req.method} ${reqPath}${u.search}: ${(v as { problem: string }).problem}`);
-      return (v as { status: number }).status === 404 ? send(res, 404, '404 page not found') : err(res, (v as { status: number }).status, (v as { problem: string }).problem);
+      return (v as { status: number }).status === 404
+        ? send(res, 404, '404 page not found')
+        : err(res, (v as { status: number }).status, (v as { problem: string }).problem);
     }
     const group = giteaScopeGroup(op.key);
     const auth = req.headers.authorization ?? '';
@@ -576,25 +828,61 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     if (group !== null) {
       if (!auth) return err(res, 401, 'token is required');
       if (!m) {
-        state.violations.push(`${req.method} ${reqPath}: Authorization header "${auth.split(' ')[0]}" is not "token <PAT>" or "Bearer <PAT>"`);
+        state.violations.push(
+          `${req.method} ${reqPath}: Authorization header "${auth.split(' ')[0]}" is not "token <PAT>" or "Bearer <PAT>"`,
+        );
         return err(res, 401, 'invalid authorization header');
       }
       if (!scopes) return err(res, 401, 'user does not exist [uid: 0, name: ]');
       const write = req.method !== 'GET';
-      if (!giteaHasScope(scopes, group, write)) return err(res, 403, `token does not have at least one of required scope(s): [${write ? 'write' : 'read'}:${group}]`);
+      if (!giteaHasScope(scopes, group, write))
+        return err(
+          res,
+          403,
+          `token does not have at least one of required scope(s): [${write ? 'write' : 'read'}:${group}]`,
+        );
     }
-    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo)) return err(res, 404, 'GetRepositoryByName', { errors: [] });
+    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo))
+      return err(res, 404, 'GetRepositoryByName', { errors: [] });
     // routers/api/v1/api.go mustNotBeArchived: 423 Locked on writes to an archived repository.
-    if (o.archived && req.method !== 'GET' && op.path.owner !== undefined) return err(res, 423, `repo ${o.owner}/${o.repo} is archived`);
+    if (o.archived && req.method !== 'GET' && op.path.owner !== undefined)
+      return err(res, 423, `repo ${o.owner}/${o.repo} is archived`);
     if (!v.ok) {
-      (isProbe(req.method!, body.value) ? state.probes : state.violations).push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
+      (isProbe(req.method!, body.value) ? state.probes : state.violations).push(
+        `${req.method} ${reqPath}${u.search}: ${v.problem}`,
+      );
       return err(res, v.status, v.problem);
     }
     const q = (n: string) => search.get(n) ?? undefined;
-    await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m?.[1] ?? '', query: q, reqPath, search });
+    await handlers[v.op.operationId]!({
+      req,
+      res,
+      op: v.op,
+      body: (body.value ?? {}) as Record<string, unknown>,
+      token: m?.[1] ?? '',
+      query: q,
+      reqPath,
+      search,
+    });
   });
   root = srv.url + sub;
-  return { kind: 'gitea', url: root, pulls: state.pulls, labels: state.labels, orgLabels: state.orgLabels, requests: state.requests, violations: state.violations, probes: state.probes, comments: state.comments, reviews: state.reviews, labelEvents: state.labelEvents, issues: state.issues, ...w.api, secondaryLimitNext: () => {}, stop: srv.stop };
+  return {
+    kind: 'gitea',
+    url: root,
+    pulls: state.pulls,
+    labels: state.labels,
+    orgLabels: state.orgLabels,
+    requests: state.requests,
+    violations: state.violations,
+    probes: state.probes,
+    comments: state.comments,
+    reviews: state.reviews,
+    labelEvents: state.labelEvents,
+    issues: state.issues,
+    ...w.api,
+    secondaryLimitNext: () => {},
+    stop: srv.stop,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,16 +897,26 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
   const w = world('github', o);
   const { state } = w;
   const spec = new SpecValidator(loadSpec('github'));
-  const grants = new Map<string, GithubTokenGrant>([[o.token, o.grant ?? { scopes: ['repo'] }], ...Object.entries(o.tokens ?? {}).map(([t, g]) => [t, g as GithubTokenGrant] as [string, GithubTokenGrant])]);
+  const grants = new Map<string, GithubTokenGrant>([
+    [o.token, o.grant ?? { scopes: ['repo'] }],
+    ...Object.entries(o.tokens ?? {}).map(([t, g]) => [t, g as GithubTokenGrant] as [string, GithubTokenGrant]),
+  ]);
   const can = (g: GithubTokenGrant, what: 'contents' | 'pull_requests' | 'issues', write: boolean) => {
-    if (g.scopes) return g.scopes.includes('repo') || (!o.private && g.scopes.includes('public_repo')) || (!write && !o.private);
+    if (g.scopes)
+      return g.scopes.includes('repo') || (!o.private && g.scopes.includes('public_repo')) || (!write && !o.private);
     const lvl = g.permissions?.[what] ?? 'none';
     return write ? lvl === 'write' : lvl !== 'none';
   };
   let root = '';
   let remaining = 5000;
   const reset = () => Math.floor(Date.now() / 1000) + 3600;
-  const err = (res: ServerResponse, status: number, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+  const err = (
+    res: ServerResponse,
+    status: number,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) =>
     send(res, status, { message, documentation_url: `${DOCS}/pulls/pulls`, status: String(status), ...extra }, headers);
   const render = (p: FakePull) => ({
     id: p.number + 5000,
@@ -635,7 +933,9 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     created_at: p.created_at,
     updated_at: p.updated_at,
   });
-  const renderIssue = (i: Pick<FakeIssue, 'number' | 'title' | 'body' | 'state' | 'user' | 'created_at' | 'updated_at'>) => ({
+  const renderIssue = (
+    i: Pick<FakeIssue, 'number' | 'title' | 'body' | 'state' | 'user' | 'created_at' | 'updated_at'>,
+  ) => ({
     id: i.number + 9000,
     node_id: `I_${i.number}`,
     number: i.number,
@@ -651,19 +951,43 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
   });
   const drafts = () => o.draftsSupported ?? (!o.private || o.org === true);
   const handlers: Record<string, (c: Ctx, g: GithubTokenGrant) => Promise<void> | void> = {
-    'users/get-authenticated': (c, g) => send(c.res, 200, { login: 'prbot-bot', id: 1 }, g.scopes ? { 'x-oauth-scopes': g.scopes.join(', ') } : {}),
+    'users/get-authenticated': (c, g) =>
+      send(c.res, 200, { login: 'prbot-bot', id: 1 }, g.scopes ? { 'x-oauth-scopes': g.scopes.join(', ') } : {}),
     'repos/get': (c, g) =>
-      send(c.res, 200, { id: REPO_ID, full_name: `${o.owner}/${o.repo}`, owner: { login: o.owner, id: 2, type: o.org ? 'Organization' : 'User' }, private: o.private ?? false, archived: o.archived ?? false, default_branch: 'main', permissions: { admin: false, push: can(g, 'contents', true), pull: true } }),
+      send(c.res, 200, {
+        id: REPO_ID,
+        full_name: `${o.owner}/${o.repo}`,
+        owner: { login: o.owner, id: 2, type: o.org ? 'Organization' : 'User' },
+        private: o.private ?? false,
+        archived: o.archived ?? false,
+        default_branch: 'main',
+        permissions: { admin: false, push: can(g, 'contents', true), pull: true },
+      }),
     'orgs/get': (c) =>
       o.org && c.op.path.org === o.owner
-        ? send(c.res, 200, { login: o.owner, id: 2, type: 'Organization', ...(o.planHidden ? {} : { plan: { name: drafts() ? 'team' : 'free', space: 976562499, private_repos: 999999 } }) })
+        ? send(c.res, 200, {
+            login: o.owner,
+            id: 2,
+            type: 'Organization',
+            ...(o.planHidden
+              ? {}
+              : { plan: { name: drafts() ? 'team' : 'free', space: 976562499, private_repos: 999999 } }),
+          })
         : err(c.res, 404, 'Not Found', { documentation_url: `${DOCS}/orgs/orgs#get-an-organization` }),
-    'repos/get-branch': async (c) => ((await w.branchExists(c.op.path.branch!)) ? send(c.res, 200, { name: c.op.path.branch, commit: { sha: 'x' } }) : err(c.res, 404, 'Branch not found', { documentation_url: `${DOCS}/branches/branches#get-a-branch` })),
+    'repos/get-branch': async (c) =>
+      (await w.branchExists(c.op.path.branch!))
+        ? send(c.res, 200, { name: c.op.path.branch, commit: { sha: 'x' } })
+        : err(c.res, 404, 'Branch not found', { documentation_url: `${DOCS}/branches/branches#get-a-branch` }),
     'pulls/list': (c) => {
       const want = c.query('state') ?? 'open';
       const head = c.query('head');
       const base = c.query('base');
-      const items = state.pulls.filter((p) => (want === 'all' || p.state === want) && (!head || `${o.owner}:${p.head}` === head) && (!base || p.base === base));
+      const items = state.pulls.filter(
+        (p) =>
+          (want === 'all' || p.state === want) &&
+          (!head || `${o.owner}:${p.head}` === head) &&
+          (!base || p.base === base),
+      );
       const sort = c.query('sort') ?? 'created';
       const dir = c.query('direction') ?? (sort === 'created' ? 'desc' : 'asc');
       items.sort((a, b) => (sort === 'updated' ? a.updated_at.localeCompare(b.updated_at) : 0) || a.number - b.number);
@@ -675,15 +999,54 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     },
     'pulls/create': async (c, g) => {
       const b = c.body as { title?: string; head?: string; base?: string; body?: string; draft?: boolean };
-      if (!can(g, 'pull_requests', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'pull_requests=write' });
-      if (!b.title) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'missing_field', field: 'title' }] });
-      if (!(await w.branchExists(b.base!))) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', field: 'base', code: 'invalid' }] });
-      if (!(await w.branchExists(b.head!))) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', field: 'head', code: 'invalid' }] });
-      if (b.draft === true && !drafts()) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: 'Draft pull requests are not supported in this repository.' }] });
+      if (!can(g, 'pull_requests', true))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'pull_requests=write' },
+        );
+      if (!b.title)
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [{ resource: 'PullRequest', code: 'missing_field', field: 'title' }],
+        });
+      if (!(await w.branchExists(b.base!)))
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [{ resource: 'PullRequest', field: 'base', code: 'invalid' }],
+        });
+      if (!(await w.branchExists(b.head!)))
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [{ resource: 'PullRequest', field: 'head', code: 'invalid' }],
+        });
+      if (b.draft === true && !drafts())
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [
+            {
+              resource: 'PullRequest',
+              code: 'custom',
+              message: 'Draft pull requests are not supported in this repository.',
+            },
+          ],
+        });
       if (state.pulls.some((p) => p.head === b.head && p.base === b.base && p.state === 'open')) {
-        return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${o.owner}:${b.head}.` }] });
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [
+            {
+              resource: 'PullRequest',
+              code: 'custom',
+              message: `A pull request already exists for ${o.owner}:${b.head}.`,
+            },
+          ],
+        });
       }
-      const p = w.api.seedPull({ title: b.title, body: b.body ?? '', head: b.head!, base: b.base!, draft: b.draft === true });
+      const p = w.api.seedPull({
+        title: b.title,
+        body: b.body ?? '',
+        head: b.head!,
+        base: b.base!,
+        draft: b.draft === true,
+      });
       send(c.res, 201, render(p));
     },
     'pulls/get': async (c) => {
@@ -693,11 +1056,27 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
       send(c.res, 200, { ...r, head: { ...r.head, sha: await w.headSha(p.head) } });
     },
     'pulls/update': async (c, g) => {
-      if (!can(g, 'pull_requests', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'pull_requests=write' });
+      if (!can(g, 'pull_requests', true))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'pull_requests=write' },
+        );
       const p = state.pulls.find((x) => x.number === Number(c.op.path.pull_number));
       if (!p) return err(c.res, 404, 'Not Found');
       const b = c.body as { state?: 'open' | 'closed'; title?: string; body?: string };
-      if (b.state === 'open' && p.merged) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: 'state cannot be changed. The pull request has already been merged.' }] });
+      if (b.state === 'open' && p.merged)
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [
+            {
+              resource: 'PullRequest',
+              code: 'custom',
+              message: 'state cannot be changed. The pull request has already been merged.',
+            },
+          ],
+        });
       if (b.state) p.state = b.state;
       if (b.title !== undefined) p.title = b.title;
       if (b.body !== undefined) p.body = b.body;
@@ -708,60 +1087,182 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     'issues/list-comments': (c) => {
       const n = Number(c.op.path.issue_number);
       if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
-      const items = state.comments.filter((x) => x.pull === n && x.kind === 'issue').map((x) => ({ id: x.id, node_id: `IC_${x.id}`, body: x.body, user: { login: x.author, id: 2 }, created_at: x.created_at, updated_at: x.created_at, html_url: `https://github.example/${o.owner}/${o.repo}/pull/${n}#issuecomment-${x.id}` }));
-      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/issues/${n}/comments${c.search.size ? `?${c.search}` : ''}`), ', ');
+      const items = state.comments
+        .filter((x) => x.pull === n && x.kind === 'issue')
+        .map((x) => ({
+          id: x.id,
+          node_id: `IC_${x.id}`,
+          body: x.body,
+          user: { login: x.author, id: 2 },
+          created_at: x.created_at,
+          updated_at: x.created_at,
+          html_url: `https://github.example/${o.owner}/${o.repo}/pull/${n}#issuecomment-${x.id}`,
+        }));
+      const p = w.page(
+        items,
+        c.query,
+        'per_page',
+        30,
+        100,
+        new URL(`${root}/repositories/${REPO_ID}/issues/${n}/comments${c.search.size ? `?${c.search}` : ''}`),
+        ', ',
+      );
       send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
     },
     'issues/create-comment': (c, g) => {
       const n = Number(c.op.path.issue_number);
-      if (!can(g, 'pull_requests', true) && !can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=write; pull_requests=write' });
+      if (!can(g, 'pull_requests', true) && !can(g, 'issues', true))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'issues=write; pull_requests=write' },
+        );
       if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
       const x = w.api.comment(n, 'prbot-bot', String((c.body as { body: string }).body));
-      send(c.res, 201, { id: x.id, body: x.body, user: { login: x.author, id: 1 }, created_at: x.created_at, updated_at: x.created_at });
+      send(c.res, 201, {
+        id: x.id,
+        body: x.body,
+        user: { login: x.author, id: 1 },
+        created_at: x.created_at,
+        updated_at: x.created_at,
+      });
     },
     'pulls/list-review-comments': (c) => {
       const n = Number(c.op.path.pull_number);
       if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
-      const items = state.comments.filter((x) => x.pull === n && x.kind === 'review').map((x) => ({ id: x.id, pull_request_review_id: x.reviewId ?? null, ...(x.inReplyTo !== undefined ? { in_reply_to_id: x.inReplyTo } : {}), body: x.body, path: x.path ?? '', user: { login: x.author, id: 2 }, created_at: x.created_at, updated_at: x.created_at }));
-      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/comments${c.search.size ? `?${c.search}` : ''}`), ', ');
+      const items = state.comments
+        .filter((x) => x.pull === n && x.kind === 'review')
+        .map((x) => ({
+          id: x.id,
+          pull_request_review_id: x.reviewId ?? null,
+          ...(x.inReplyTo !== undefined ? { in_reply_to_id: x.inReplyTo } : {}),
+          body: x.body,
+          path: x.path ?? '',
+          user: { login: x.author, id: 2 },
+          created_at: x.created_at,
+          updated_at: x.created_at,
+        }));
+      const p = w.page(
+        items,
+        c.query,
+        'per_page',
+        30,
+        100,
+        new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/comments${c.search.size ? `?${c.search}` : ''}`),
+        ', ',
+      );
       send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
     },
     'pulls/list-reviews': (c) => {
       const n = Number(c.op.path.pull_number);
       if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
-      const items = state.reviews.filter((r) => r.pull === n).map((r) => ({ id: r.id, node_id: `PRR_${r.id}`, user: { login: r.author, id: 2 }, body: r.body, state: r.state, html_url: `https://github.example/${o.owner}/${o.repo}/pull/${n}#pullrequestreview-${r.id}`, pull_request_url: `${root}/repos/${o.owner}/${o.repo}/pulls/${n}`, author_association: 'COLLABORATOR', submitted_at: r.submitted_at, commit_id: '0'.repeat(40) }));
-      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/reviews${c.search.size ? `?${c.search}` : ''}`), ', ');
+      const items = state.reviews
+        .filter((r) => r.pull === n)
+        .map((r) => ({
+          id: r.id,
+          node_id: `PRR_${r.id}`,
+          user: { login: r.author, id: 2 },
+          body: r.body,
+          state: r.state,
+          html_url: `https://github.example/${o.owner}/${o.repo}/pull/${n}#pullrequestreview-${r.id}`,
+          pull_request_url: `${root}/repos/${o.owner}/${o.repo}/pulls/${n}`,
+          author_association: 'COLLABORATOR',
+          submitted_at: r.submitted_at,
+          commit_id: '0'.repeat(40),
+        }));
+      const p = w.page(
+        items,
+        c.query,
+        'per_page',
+        30,
+        100,
+        new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/reviews${c.search.size ? `?${c.search}` : ''}`),
+        ', ',
+      );
       send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
     },
     'repos/get-collaborator-permission-level': (c) => {
       const who = c.op.path.username!;
       const perm = state.permissions.get(who);
-      if (perm === undefined) return err(c.res, 404, `${who} is not a user`, { documentation_url: `${DOCS}/collaborators/collaborators#get-repository-permissions-for-a-user` });
+      if (perm === undefined)
+        return err(c.res, 404, `${who} is not a user`, {
+          documentation_url: `${DOCS}/collaborators/collaborators#get-repository-permissions-for-a-user`,
+        });
       send(c.res, 200, { permission: perm, role_name: perm, user: { login: who, id: 2 } });
     },
     'issues/remove-label': (c) => {
       const p = state.pulls.find((x) => x.number === Number(c.op.path.issue_number));
       const name = c.op.path.name!;
-      if (!p || !p.labels.includes(name)) return err(c.res, 404, 'Label does not exist', { documentation_url: `${DOCS}/issues/labels#remove-a-label-from-an-issue` });
+      if (!p || !p.labels.includes(name))
+        return err(c.res, 404, 'Label does not exist', {
+          documentation_url: `${DOCS}/issues/labels#remove-a-label-from-an-issue`,
+        });
       p.labels.splice(p.labels.indexOf(name), 1);
-      state.labelEvents.push({ id: 8000 + state.labelEvents.length, pull: p.number, name, actor: 'prbot-bot', added: false, at: new Date().toISOString() });
-      send(c.res, 200, p.labels.map((l) => ({ name: l })));
+      state.labelEvents.push({
+        id: 8000 + state.labelEvents.length,
+        pull: p.number,
+        name,
+        actor: 'prbot-bot',
+        added: false,
+        at: new Date().toISOString(),
+      });
+      send(
+        c.res,
+        200,
+        p.labels.map((l) => ({ name: l })),
+      );
     },
     'issues/list-events': (c) => {
       const n = Number(c.op.path.issue_number);
       if (!state.pulls.some((p) => p.number === n)) return err(c.res, 404, 'Not Found');
-      const items = state.labelEvents.filter((e) => e.pull === n).map((e) => ({ id: e.id, node_id: `LE_${e.id}`, url: `${root}/repos/${o.owner}/${o.repo}/issues/events/${e.id}`, actor: { login: e.actor, id: 2 }, event: e.added ? 'labeled' : 'unlabeled', commit_id: null, commit_url: null, created_at: e.at, label: { name: e.name, color: 'ffffff' } }));
-      const p = w.page(items, c.query, 'per_page', 30, 100, new URL(`${root}/repositories/${REPO_ID}/issues/${n}/events${c.search.size ? `?${c.search}` : ''}`), ', ');
+      const items = state.labelEvents
+        .filter((e) => e.pull === n)
+        .map((e) => ({
+          id: e.id,
+          node_id: `LE_${e.id}`,
+          url: `${root}/repos/${o.owner}/${o.repo}/issues/events/${e.id}`,
+          actor: { login: e.actor, id: 2 },
+          event: e.added ? 'labeled' : 'unlabeled',
+          commit_id: null,
+          commit_url: null,
+          created_at: e.at,
+          label: { name: e.name, color: 'ffffff' },
+        }));
+      const p = w.page(
+        items,
+        c.query,
+        'per_page',
+        30,
+        100,
+        new URL(`${root}/repositories/${REPO_ID}/issues/${n}/events${c.search.size ? `?${c.search}` : ''}`),
+        ', ',
+      );
       send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
     },
     'issues/list-for-repo': (c, g) => {
       if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo');
-      if (!can(g, 'issues', false)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=read' });
+      if (!can(g, 'issues', false))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'issues=read' },
+        );
       const want = c.query('state') ?? 'open';
       // GitHub lists pull requests among issues, marked by `pull_request`.
       const items = [
         ...state.issues.map(renderIssue),
-        ...state.pulls.map((p) => ({ ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { url: `${root}/repos/${o.owner}/${o.repo}/pulls/${p.number}`, html_url: render(p).html_url, merged_at: p.merged ? p.updated_at : null } })),
+        ...state.pulls.map((p) => ({
+          ...renderIssue({ ...p, user: 'prbot-bot' }),
+          pull_request: {
+            url: `${root}/repos/${o.owner}/${o.repo}/pulls/${p.number}`,
+            html_url: render(p).html_url,
+            merged_at: p.merged ? p.updated_at : null,
+          },
+        })),
       ].filter((i) => want === 'all' || i.state === want);
       items.sort((a, b) => b.number - a.number);
       const linkBase = new URL(`${root}/repositories/${REPO_ID}/issues${c.search.size ? `?${c.search}` : ''}`);
@@ -770,21 +1271,50 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     },
     'issues/create': (c, g) => {
       if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo');
-      if (!can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=write' });
+      if (!can(g, 'issues', true))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'issues=write' },
+        );
       const b = c.body as { title?: string | number; body?: string };
-      if (b.title === undefined || b.title === '') return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'Issue', code: 'missing_field', field: 'title' }] });
+      if (b.title === undefined || b.title === '')
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [{ resource: 'Issue', code: 'missing_field', field: 'title' }],
+        });
       send(c.res, 201, renderIssue(w.api.seedIssue({ title: String(b.title), body: b.body ?? '', user: 'prbot-bot' })));
     },
     'issues/get': (c, g) => {
-      if (!can(g, 'issues', false)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=read' });
+      if (!can(g, 'issues', false))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'issues=read' },
+        );
       const n = Number(c.op.path.issue_number);
       const i = state.issues.find((x) => x.number === n);
       if (i) return send(c.res, 200, renderIssue(i));
       const p = state.pulls.find((x) => x.number === n);
-      return p ? send(c.res, 200, { ...renderIssue({ ...p, user: 'prbot-bot' }), pull_request: { url: `${root}/repos/${o.owner}/${o.repo}/pulls/${p.number}`, html_url: render(p).html_url } }) : err(c.res, 404, 'Not Found');
+      return p
+        ? send(c.res, 200, {
+            ...renderIssue({ ...p, user: 'prbot-bot' }),
+            pull_request: { url: `${root}/repos/${o.owner}/${o.repo}/pulls/${p.number}`, html_url: render(p).html_url },
+          })
+        : err(c.res, 404, 'Not Found');
     },
     'issues/update': (c, g) => {
-      if (!can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'issues=write' });
+      if (!can(g, 'issues', true))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'issues=write' },
+        );
       const i = state.issues.find((x) => x.number === Number(c.op.path.issue_number));
       if (!i) return err(c.res, 404, 'Not Found');
       const b = c.body as { body?: string | null; title?: string | number | null; state?: string };
@@ -796,27 +1326,66 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     },
     'issues/add-labels': (c, g) => {
       const p = state.pulls.find((x) => x.number === Number(c.op.path.issue_number));
-      if (o.issuesDisabled) return err(c.res, 410, 'Issues are disabled for this repo', { documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue` });
-      if (!can(g, 'issues', true)) return err(c.res, 403, 'Resource not accessible by personal access token', { documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue` }, { 'x-accepted-github-permissions': 'issues=write; pull_requests=write' });
+      if (o.issuesDisabled)
+        return err(c.res, 410, 'Issues are disabled for this repo', {
+          documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue`,
+        });
+      if (!can(g, 'issues', true))
+        return err(
+          c.res,
+          403,
+          'Resource not accessible by personal access token',
+          { documentation_url: `${DOCS}/issues/labels#add-labels-to-an-issue` },
+          { 'x-accepted-github-permissions': 'issues=write; pull_requests=write' },
+        );
       if (!p) return err(c.res, 404, 'Not Found');
-      const names = ((c.body as { labels: (string | { name: string })[] }).labels ?? []).map((l) => (typeof l === 'string' ? l : l.name));
+      const names = ((c.body as { labels: (string | { name: string })[] }).labels ?? []).map((l) =>
+        typeof l === 'string' ? l : l.name,
+      );
       const bad = names.find((n) => n.length > 50);
-      if (bad) return err(c.res, 422, 'Validation Failed', { errors: [{ resource: 'Label', code: 'invalid', field: 'name', value: bad }] });
+      if (bad)
+        return err(c.res, 422, 'Validation Failed', {
+          errors: [{ resource: 'Label', code: 'invalid', field: 'name', value: bad }],
+        });
       for (const n of names) if (!p.labels.includes(n)) p.labels.push(n);
-      send(c.res, 200, p.labels.map((name) => ({ name })));
+      send(
+        c.res,
+        200,
+        p.labels.map((name) => ({ name })),
+      );
     },
   };
 
   const srv = await listenLoopback(async (req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
-    const entry: FakeRequest = { method: req.method ?? 'GET', path: u.pathname + u.search, authorization: req.headers.authorization };
+    const entry: FakeRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname + u.search,
+      authorization: req.headers.authorization,
+    };
     state.requests.push(entry);
     res.on('finish', () => (entry.status = res.statusCode));
-    const rl = () => ({ 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(reset()), 'x-ratelimit-used': String(5000 - remaining), 'x-ratelimit-resource': 'core' });
+    const rl = () => ({
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-remaining': String(remaining),
+      'x-ratelimit-reset': String(reset()),
+      'x-ratelimit-used': String(5000 - remaining),
+      'x-ratelimit-resource': 'core',
+    });
     const f = w.scripted(req.method!, u.pathname);
-    if (f) return send(res, f.status, f.body ?? { message: `scripted ${f.status}`, documentation_url: DOCS, status: String(f.status) }, { ...rl(), ...f.headers });
-    if (!req.headers['user-agent']) state.violations.push(`${req.method} ${u.pathname}: no User-Agent (GitHub answers 403)`);
-    if (req.headers['x-github-api-version'] !== '2022-11-28') state.violations.push(`${req.method} ${u.pathname}: X-GitHub-Api-Version is ${req.headers['x-github-api-version'] ?? 'missing'}, not 2022-11-28`);
+    if (f)
+      return send(
+        res,
+        f.status,
+        f.body ?? { message: `scripted ${f.status}`, documentation_url: DOCS, status: String(f.status) },
+        { ...rl(), ...f.headers },
+      );
+    if (!req.headers['user-agent'])
+      state.violations.push(`${req.method} ${u.pathname}: no User-Agent (GitHub answers 403)`);
+    if (req.headers['x-github-api-version'] !== '2022-11-28')
+      state.violations.push(
+        `${req.method} ${u.pathname}: X-GitHub-Api-Version is ${req.headers['x-github-api-version'] ?? 'missing'}, not 2022-11-28`,
+      );
     // GitHub's own Link URLs use /repositories/{id}/…: the same operation as /repos/{owner}/{repo}/….
     const reqPath = u.pathname.replace(new RegExp(`^/repositories/${REPO_ID}(?=/|$)`), `/repos/${o.owner}/${o.repo}`);
     const body = await readBody(req);
@@ -829,23 +1398,48 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     if (!op) {
       const bad = v as { status: number; problem: string };
       state.violations.push(`${req.method} ${reqPath}${u.search}: ${bad.problem}`);
-      return bad.status === 404 ? err(res, 404, 'Not Found', { documentation_url: DOCS }) : err(res, bad.status, `Invalid request.\n\n${bad.problem}`);
+      return bad.status === 404
+        ? err(res, 404, 'Not Found', { documentation_url: DOCS })
+        : err(res, bad.status, `Invalid request.\n\n${bad.problem}`);
     }
     const auth = req.headers.authorization ?? '';
     const m = /^(?:token|bearer) (.+)$/i.exec(auth);
     const grant = m ? grants.get(m[1]!) : undefined;
     if (!grant) return err(res, 401, 'Bad credentials', { documentation_url: DOCS }, rl());
     remaining = Math.max(0, remaining - 1);
-    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo)) return err(res, 404, 'Not Found', { documentation_url: DOCS }, rl());
+    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo))
+      return err(res, 404, 'Not Found', { documentation_url: DOCS }, rl());
     for (const [k, val] of Object.entries(rl())) res.setHeader(k, val);
-    if (o.archived && req.method !== 'GET') return err(res, 403, 'Repository was archived so is read-only.', { documentation_url: DOCS });
+    if (o.archived && req.method !== 'GET')
+      return err(res, 403, 'Repository was archived so is read-only.', { documentation_url: DOCS });
     if (!v.ok) {
-      if (op.operationId === 'pulls/create' && !can(grant, 'pull_requests', true)) return err(res, 403, 'Resource not accessible by personal access token', {}, { 'x-accepted-github-permissions': 'pull_requests=write' });
-      (isProbe(req.method!, body.value) ? state.probes : state.violations).push(`${req.method} ${reqPath}${u.search}: ${v.problem}`);
+      if (op.operationId === 'pulls/create' && !can(grant, 'pull_requests', true))
+        return err(
+          res,
+          403,
+          'Resource not accessible by personal access token',
+          {},
+          { 'x-accepted-github-permissions': 'pull_requests=write' },
+        );
+      (isProbe(req.method!, body.value) ? state.probes : state.violations).push(
+        `${req.method} ${reqPath}${u.search}: ${v.problem}`,
+      );
       return err(res, 422, 'Invalid request.', { errors: [v.problem] });
     }
     const q = (n: string) => search.get(n) ?? undefined;
-    await handlers[v.op.operationId]!({ req, res, op: v.op, body: (body.value ?? {}) as Record<string, unknown>, token: m![1]!, query: q, reqPath, search }, grant);
+    await handlers[v.op.operationId]!(
+      {
+        req,
+        res,
+        op: v.op,
+        body: (body.value ?? {}) as Record<string, unknown>,
+        token: m![1]!,
+        query: q,
+        reqPath,
+        search,
+      },
+      grant,
+    );
   });
   root = srv.url;
   return {
@@ -865,7 +1459,12 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     secondaryLimitNext(method: string, suffix: string, count: number, retryAfterS?: number) {
       // remaining stays above zero: only the message tells a secondary limit from a permission error.
       w.api.failNext(method, suffix, count, 403, {
-        body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.', documentation_url: `${DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits`, status: '403' },
+        body: {
+          message:
+            'You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.',
+          documentation_url: `${DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits`,
+          status: '403',
+        },
         headers: retryAfterS !== undefined ? { 'retry-after': String(retryAfterS) } : {},
       });
     },

@@ -41,7 +41,8 @@ export interface MatchedOp {
  * (Gitea's scope middleware, GitHub's permissions) and the repository state (archived) before they
  * bind the body, so the stand-ins do those checks first for such a request.
  */
-export type Validation = { ok: true; op: MatchedOp } | { ok: false; status: 400 | 404 | 422; problem: string; bodyOnly?: MatchedOp };
+export type Validation =
+  { ok: true; op: MatchedOp } | { ok: false; status: 400 | 404 | 422; problem: string; bodyOnly?: MatchedOp };
 
 const addFormats = addFormatsModule as unknown as (a: Ajv) => Ajv;
 
@@ -54,7 +55,11 @@ function strict(s: unknown): unknown {
   if (Array.isArray(s)) return s.map(strict);
   if (!s || typeof s !== 'object') return s;
   const o: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(s)) o[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([pk, pv]) => [pk, strict(pv)])) : strict(v);
+  for (const [k, v] of Object.entries(s))
+    o[k] =
+      k === 'properties'
+        ? Object.fromEntries(Object.entries(v as object).map(([pk, pv]) => [pk, strict(pv)]))
+        : strict(v);
   if (o.type === 'object' && o.properties && o.additionalProperties === undefined) o.additionalProperties = false;
   // OpenAPI 3.0's nullable is not JSON Schema.
   if (o.nullable === true && typeof o.type === 'string') {
@@ -63,12 +68,20 @@ function strict(s: unknown): unknown {
   }
   delete o.nullable;
   // GitHub's own formats (repo.nwo …) are not JSON Schema formats.
-  if (typeof o.format === 'string' && !['date-time', 'uri', 'email', 'int64', 'int32'].includes(o.format)) delete o.format;
+  if (typeof o.format === 'string' && !['date-time', 'uri', 'email', 'int64', 'int32'].includes(o.format))
+    delete o.format;
   return o;
 }
 
 export class SpecValidator {
-  private readonly ops: { key: string; method: string; re: RegExp; names: string[]; op: SpecOp; body?: ValidateFunction }[] = [];
+  private readonly ops: {
+    key: string;
+    method: string;
+    re: RegExp;
+    names: string[];
+    op: SpecOp;
+    body?: ValidateFunction;
+  }[] = [];
 
   constructor(readonly spec: Spec) {
     const ajv = new Ajv({ strict: false, allErrors: true });
@@ -85,7 +98,14 @@ export class SpecValidator {
           }) +
           '$',
       );
-      this.ops.push({ key, method, re, names, op, body: op.body ? ajv.compile(strict(op.body.schema) as object) : undefined });
+      this.ops.push({
+        key,
+        method,
+        re,
+        names,
+        op,
+        body: op.body ? ajv.compile(strict(op.body.schema) as object) : undefined,
+      });
     }
   }
 
@@ -105,22 +125,49 @@ export class SpecValidator {
       const values = p.in === 'path' ? [pathParams[p.name]!] : p.in === 'query' ? query[p.name] : undefined;
       if (p.in === 'header') continue;
       if (!values || values.length === 0) {
-        if (p.required) return { ok: false, status: 422, problem: `${o.op.operationId}: missing required ${p.in} parameter "${p.name}"` };
+        if (p.required)
+          return {
+            ok: false,
+            status: 422,
+            problem: `${o.op.operationId}: missing required ${p.in} parameter "${p.name}"`,
+          };
         continue;
       }
       for (const v of values) {
         const bad = checkScalar(p.schema.type === 'array' ? (p.schema.items ?? {}) : p.schema, v);
-        if (bad) return { ok: false, status: 422, problem: `${o.op.operationId}: ${p.in} parameter "${p.name}"=${JSON.stringify(v)} ${bad}` };
+        if (bad)
+          return {
+            ok: false,
+            status: 422,
+            problem: `${o.op.operationId}: ${p.in} parameter "${p.name}"=${JSON.stringify(v)} ${bad}`,
+          };
       }
-      if (p.schema.type !== 'array' && values.length > 1) return { ok: false, status: 422, problem: `${o.op.operationId}: query parameter "${p.name}" given ${values.length} times` };
+      if (p.schema.type !== 'array' && values.length > 1)
+        return {
+          ok: false,
+          status: 422,
+          problem: `${o.op.operationId}: query parameter "${p.name}" given ${values.length} times`,
+        };
     }
     const known = new Set(o.op.parameters.filter((p) => p.in === 'query').map((p) => p.name));
     const unknown = Object.keys(query).filter((k) => !known.has(k));
-    if (unknown.length) return { ok: false, status: 400, problem: `${o.op.operationId}: unknown query parameter(s) ${unknown.join(', ')}` };
+    if (unknown.length)
+      return {
+        ok: false,
+        status: 400,
+        problem: `${o.op.operationId}: unknown query parameter(s) ${unknown.join(', ')}`,
+      };
     const matched = { key: o.key, operationId: o.op.operationId, path: pathParams, query };
     if (o.op.body) {
-      if (!hasBody && o.op.body.required) return { ok: false, status: 422, problem: `${o.op.operationId}: a JSON body is required`, bodyOnly: matched };
-      if (hasBody && !o.body!(body)) return { ok: false, status: 422, bodyOnly: matched, problem: `${o.op.operationId}: body ${o.body!.errors!.map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` "${String(e.params.additionalProperty)}"` : ''}`).join('; ')}` };
+      if (!hasBody && o.op.body.required)
+        return { ok: false, status: 422, problem: `${o.op.operationId}: a JSON body is required`, bodyOnly: matched };
+      if (hasBody && !o.body!(body))
+        return {
+          ok: false,
+          status: 422,
+          bodyOnly: matched,
+          problem: `${o.op.operationId}: body ${o.body!.errors!.map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` "${String(e.params.additionalProperty)}"` : ''}`).join('; ')}`,
+        };
     } else if (hasBody) {
       return { ok: false, status: 400, problem: `${o.op.operationId}: takes no body` };
     }

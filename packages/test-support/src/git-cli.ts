@@ -10,6 +10,7 @@ export async function gitCli(
 ): Promise<{ exitCode: number; stdout: string }> {
   const r = await execa('git', args, { cwd: o.cwd, env: o.env, reject: false });
   const exitCode = r.exitCode ?? -1;
-  if (exitCode !== 0 && !(o.okCodes ?? []).includes(exitCode)) throw new Error(`git ${args.slice(0, 2).join(' ')} failed (exit ${exitCode}): ${r.stderr}`);
+  if (exitCode !== 0 && !(o.okCodes ?? []).includes(exitCode))
+    throw new Error(`git ${args.slice(0, 2).join(' ')} failed (exit ${exitCode}): ${r.stderr}`);
   return { exitCode, stdout: r.stdout };
 }

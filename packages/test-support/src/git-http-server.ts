@@ -58,7 +58,10 @@ export async function startGitHttpServer(root: string, token: string, o: GitHttp
       res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(`${o.readOnly[given]}\n`);
       return;
     }
-    const cfg: [string, string][] = [['http.receivepack', 'true'], ...(hooks ? ([['core.hooksPath', hooks]] as [string, string][]) : [])];
+    const cfg: [string, string][] = [
+      ['http.receivepack', 'true'],
+      ...(hooks ? ([['core.hooksPath', hooks]] as [string, string][]) : []),
+    ];
     const cgi = spawn('git', ['http-backend'], {
       env: {
         PATH: process.env.PATH,
@@ -71,7 +74,12 @@ export async function startGitHttpServer(root: string, token: string, o: GitHttp
         REMOTE_USER: 'prbot',
         REMOTE_ADDR: '127.0.0.1',
         GIT_CONFIG_COUNT: String(cfg.length),
-        ...Object.fromEntries(cfg.flatMap(([k, v], i) => [[`GIT_CONFIG_KEY_${i}`, k], [`GIT_CONFIG_VALUE_${i}`, v]])),
+        ...Object.fromEntries(
+          cfg.flatMap(([k, v], i) => [
+            [`GIT_CONFIG_KEY_${i}`, k],
+            [`GIT_CONFIG_VALUE_${i}`, v],
+          ]),
+        ),
       },
     });
     req.pipe(cgi.stdin);

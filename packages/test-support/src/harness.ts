@@ -31,14 +31,24 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K];
+};
 
 /**
  * A test's own world: a unique key prefix on the real Redis, a bare upstream made from the
  * demo repo (or `repo`), a config file on disk, and a runtime. `cleanup` deletes every key
  * under the prefix and the temp directory.
  */
-export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo?: string; clock?: Clock; env?: NodeJS.ProcessEnv; logTo?: NodeJS.WritableStream } = {}): Promise<Harness> {
+export async function createHarness(
+  o: {
+    config?: DeepPartial<ConfigInput>;
+    repo?: string;
+    clock?: Clock;
+    env?: NodeJS.ProcessEnv;
+    logTo?: NodeJS.WritableStream;
+  } = {},
+): Promise<Harness> {
   const dir = await mkdtemp(path.join(tmpdir(), 'prbot-test-'));
   await chmod(dir, 0o755); // the unprivileged test user must reach the slot worktrees
   const prefix = `{prbot-t${randomBytes(5).toString('hex')}}`;
@@ -51,7 +61,10 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
     workdir: path.join(dir, 'work'),
     records: { dir: path.join(dir, 'cycles'), ...c.records },
     forge: { kind: 'local', prDir: path.join(dir, 'prs'), ...c.forge },
-    models: c.models ?? { providers: { replay: { kind: 'replay', cassette: path.join(REPO_ROOT, 'examples', 'demo-cassette.json') } }, propose: ['replay/demo'] },
+    models: c.models ?? {
+      providers: { replay: { kind: 'replay', cassette: path.join(REPO_ROOT, 'examples', 'demo-cassette.json') } },
+      propose: ['replay/demo'],
+    },
     queues: {
       ...c.queues,
       propose: { backoff: { delay: 50 }, ...c.queues?.propose },
@@ -77,7 +90,12 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
   const cfg = parseConfig(onDisk, configFile, secretUrl);
   const runtimes: Runtime[] = [];
   const runtime = (ro: { clock?: Clock; env?: NodeJS.ProcessEnv } = {}) => {
-    const rt = createRuntime(cfg, { role: 'worker', clock: ro.clock ?? o.clock, env: ro.env ?? o.env ?? {}, log: createLogger(o.logTo ? 'debug' : cfg.log.level, { pretty: false, destination: o.logTo }) });
+    const rt = createRuntime(cfg, {
+      role: 'worker',
+      clock: ro.clock ?? o.clock,
+      env: ro.env ?? o.env ?? {},
+      log: createLogger(o.logTo ? 'debug' : cfg.log.level, { pretty: false, destination: o.logTo }),
+    });
     runtimes.push(rt);
     return rt;
   };
@@ -103,7 +121,9 @@ export async function createHarness(o: { config?: DeepPartial<ConfigInput>; repo
 export async function repoWithGaps(gaps: string[]): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'prbot-repo-'));
   await cp(DEMO_REPO, dir, { recursive: true });
-  await writeFile(path.join(dir, 'docs', 'PRD.md'), `# PRD\n\n${gaps.map((g) => `- [ ] ${g} [bot-eligible]`).join('\n')}\n`);
+  await writeFile(
+    path.join(dir, 'docs', 'PRD.md'),
+    `# PRD\n\n${gaps.map((g) => `- [ ] ${g} [bot-eligible]`).join('\n')}\n`,
+  );
   return dir;
 }
-

@@ -10,7 +10,9 @@ it('records a request whose client went away before the answer as cut off, and a
     expect(answered.status).toBe(200);
     await answered.text();
     const ac = new AbortController();
-    const cut = fetch(`${server.baseUrl}/chat/completions`, { method: 'POST', body, signal: ac.signal }).catch((e: Error) => e);
+    const cut = fetch(`${server.baseUrl}/chat/completions`, { method: 'POST', body, signal: ac.signal }).catch(
+      (e: Error) => e,
+    );
     for (let i = 0; i < 200 && server.requests.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
     ac.abort();
     expect(await cut).toBeInstanceOf(Error);

@@ -11,12 +11,25 @@ export interface RecordedRequest {
    */
   cutOff?: true;
   headers: http.IncomingHttpHeaders;
-  body: { model: string; messages: { role: string; content: string }[]; max_tokens?: number; response_format?: unknown };
+  body: {
+    model: string;
+    messages: { role: string; content: string }[];
+    max_tokens?: number;
+    response_format?: unknown;
+  };
 }
 
 /** What the server does with one request; `hang` never answers. */
 export type Script =
-  | { status?: number; delayMs?: number; content?: string; finishReason?: 'stop' | 'length' | 'content_filter'; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null; headers?: Record<string, string>; body?: string }
+  | {
+      status?: number;
+      delayMs?: number;
+      content?: string;
+      finishReason?: 'stop' | 'length' | 'content_filter';
+      usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+      headers?: Record<string, string>;
+      body?: string;
+    }
   | { hang: true };
 
 export interface ModelServer {
@@ -31,7 +44,9 @@ export interface ModelServer {
  * A real HTTP server on loopback that speaks the OpenAI chat-completions API: the stand-in for
  * Ollama Cloud, OpenRouter and the rest in tests. It records every request it is sent.
  */
-export async function startModelServer(script: ModelServer['script'] = () => ({ content: '{}' })): Promise<ModelServer> {
+export async function startModelServer(
+  script: ModelServer['script'] = () => ({ content: '{}' }),
+): Promise<ModelServer> {
   const sockets = new Set<net.Socket>();
   const state: ModelServer = {
     baseUrl: '',
@@ -47,7 +62,9 @@ export async function startModelServer(script: ModelServer['script'] = () => ({ 
     req.on('data', (c) => (raw += c));
     req.on('end', () => {
       if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'not found' } }));
         return;
       }
       const rec: RecordedRequest = { at: Date.now(), headers: req.headers, body: JSON.parse(raw) };
@@ -65,8 +82,16 @@ export async function startModelServer(script: ModelServer['script'] = () => ({ 
               id: `chatcmpl-${state.requests.length}`,
               object: 'chat.completion',
               model: rec.body.model,
-              choices: [{ index: 0, message: { role: 'assistant', content: s.content ?? '' }, finish_reason: s.finishReason ?? 'stop' }],
-              ...(s.usage === null ? {} : { usage: s.usage ?? { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 } }),
+              choices: [
+                {
+                  index: 0,
+                  message: { role: 'assistant', content: s.content ?? '' },
+                  finish_reason: s.finishReason ?? 'stop',
+                },
+              ],
+              ...(s.usage === null
+                ? {}
+                : { usage: s.usage ?? { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 } }),
             })
           : JSON.stringify({ error: { message: `scripted ${status}`, type: 'server_error' } }));
       const answer = () => {

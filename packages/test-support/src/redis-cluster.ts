@@ -51,7 +51,13 @@ export async function startRedisCluster(o: { replicas?: number } = {}): Promise<
     // Any live node answers CLUSTER questions for the whole cluster.
     for (const s of servers.values()) {
       if (s.process.exitCode !== null || s.process.signalCode !== null) continue;
-      const r = new Redis(s.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 2000 });
+      const r = new Redis(s.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: 1000,
+        commandTimeout: 2000,
+      });
       r.on('error', () => {});
       try {
         await r.connect();
@@ -81,7 +87,12 @@ export async function startRedisCluster(o: { replicas?: number } = {}): Promise<
   if (replicas > 0) {
     // Replicas must be attached and in sync before a test relies on a failover.
     for (let i = 0; i < 200; i++) {
-      const linked = await ask(async (r) => String(await r.cluster('NODES')).split('\n').filter((l) => / slave /.test(l) && / connected/.test(l)).length);
+      const linked = await ask(
+        async (r) =>
+          String(await r.cluster('NODES'))
+            .split('\n')
+            .filter((l) => / slave /.test(l) && / connected/.test(l)).length,
+      );
       if (linked >= 3 * replicas) break;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -10,13 +10,19 @@ export async function dumpRedis(rt: { redis: Redis | Cluster }, prefix: string):
     for (const k of keys) {
       const type = await rt.redis.type(k);
       const v =
-        type === 'string' ? await rt.redis.get(k)
-        : type === 'list' ? await rt.redis.lrange(k, 0, -1)
-        : type === 'hash' ? await rt.redis.hgetall(k)
-        : type === 'set' ? await rt.redis.smembers(k)
-        : type === 'zset' ? await rt.redis.zrange(k, 0, -1, 'WITHSCORES')
-        : type === 'stream' ? await rt.redis.xrange(k, '-', '+')
-        : type;
+        type === 'string'
+          ? await rt.redis.get(k)
+          : type === 'list'
+            ? await rt.redis.lrange(k, 0, -1)
+            : type === 'hash'
+              ? await rt.redis.hgetall(k)
+              : type === 'set'
+                ? await rt.redis.smembers(k)
+                : type === 'zset'
+                  ? await rt.redis.zrange(k, 0, -1, 'WITHSCORES')
+                  : type === 'stream'
+                    ? await rt.redis.xrange(k, '-', '+')
+                    : type;
       out.push(`${k} ${JSON.stringify(v)}`);
     }
   } while (cursor !== '0');

@@ -36,10 +36,19 @@ export async function startRedisSentinel(o: { replicas?: number; sentinels?: num
   const name = 'prbotmaster';
   const servers = new Map<number, RedisServer>();
   const masterPort = await freePort();
-  servers.set(masterPort, await startRedisServer({ port: masterPort, args: ['--dir', dir, '--dbfilename', `dump-${masterPort}.rdb`] }));
+  servers.set(
+    masterPort,
+    await startRedisServer({ port: masterPort, args: ['--dir', dir, '--dbfilename', `dump-${masterPort}.rdb`] }),
+  );
   for (let i = 0; i < (o.replicas ?? 2); i++) {
     const port = await freePort();
-    servers.set(port, await startRedisServer({ port, args: ['--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--replicaof', '127.0.0.1', String(masterPort)] }));
+    servers.set(
+      port,
+      await startRedisServer({
+        port,
+        args: ['--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--replicaof', '127.0.0.1', String(masterPort)],
+      }),
+    );
   }
   // The replicas in sync before any sentinel is asked about them.
   const probe = new Redis(servers.get(masterPort)!.url);
@@ -73,12 +82,19 @@ export async function startRedisSentinel(o: { replicas?: number; sentinels?: num
     const child = spawn(bin, [conf, '--sentinel'], { stdio: 'ignore' });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     sentinelProcs.push({ port, kill: () => child.kill('SIGTERM'), exited });
-    for (let t = 0; t < 100 && !(await redisAnswers(`redis://127.0.0.1:${port}`)); t++) await new Promise((r) => setTimeout(r, 50));
+    for (let t = 0; t < 100 && !(await redisAnswers(`redis://127.0.0.1:${port}`)); t++)
+      await new Promise((r) => setTimeout(r, 50));
   }
   const sentinels = sentinelProcs.map((s) => `redis://127.0.0.1:${s.port}`);
   const askSentinel = async <T>(fn: (r: Redis) => Promise<T>): Promise<T> => {
     for (const url of sentinels) {
-      const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 2000 });
+      const r = new Redis(url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: 1000,
+        commandTimeout: 2000,
+      });
       r.on('error', () => {});
       try {
         await r.connect();
@@ -91,14 +107,20 @@ export async function startRedisSentinel(o: { replicas?: number; sentinels?: num
     }
     throw new Error('no sentinel answers');
   };
-  const master = async () => Number(((await askSentinel((r) => r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name))) as string[])[1]);
+  const master = async () =>
+    Number(((await askSentinel((r) => r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name))) as string[])[1]);
   const replicas = async () => {
     const rows = (await askSentinel((r) => r.call('SENTINEL', 'REPLICAS', name))) as string[][];
-    return rows
-      .map((row) => Object.fromEntries(row.flatMap((v, i) => (i % 2 === 0 ? [[v, row[i + 1]]] : []))) as Record<string, string>)
-      // Not master-link-status: a sentinel refreshes it from INFO only every 10 s.
-      .filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? ''))
-      .map((r) => Number(r.port));
+    return (
+      rows
+        .map(
+          (row) =>
+            Object.fromEntries(row.flatMap((v, i) => (i % 2 === 0 ? [[v, row[i + 1]]] : []))) as Record<string, string>,
+        )
+        // Not master-link-status: a sentinel refreshes it from INFO only every 10 s.
+        .filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? ''))
+        .map((r) => Number(r.port))
+    );
   };
   // Every sentinel must know the replicas (learned from INFO every 10 s at first) and each other.
   for (let i = 0; i < 300; i++) {
@@ -108,8 +130,13 @@ export async function startRedisSentinel(o: { replicas?: number; sentinels?: num
         r.on('error', () => {});
         try {
           const m = (await r.call('SENTINEL', 'MASTER', name)) as string[];
-          const f = Object.fromEntries(m.flatMap((v, j) => (j % 2 === 0 ? [[v, m[j + 1]]] : []))) as Record<string, string>;
-          return Number(f['num-slaves']) >= (o.replicas ?? 2) && Number(f['num-other-sentinels']) >= (o.sentinels ?? 3) - 1;
+          const f = Object.fromEntries(m.flatMap((v, j) => (j % 2 === 0 ? [[v, m[j + 1]]] : []))) as Record<
+            string,
+            string
+          >;
+          return (
+            Number(f['num-slaves']) >= (o.replicas ?? 2) && Number(f['num-other-sentinels']) >= (o.sentinels ?? 3) - 1
+          );
         } catch {
           return false;
         } finally {

@@ -10,7 +10,10 @@ async function listen(onSocket: (s: net.Socket) => void): Promise<{ url: string;
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as net.AddressInfo).port;
-  return { url: `redis://127.0.0.1:${port}`, close: () => new Promise((r) => (sockets.forEach((s) => s.destroy()), srv.close(() => r()))) };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    close: () => new Promise((r) => (sockets.forEach((s) => s.destroy()), srv.close(() => r()))),
+  };
 }
 
 describe('redisAnswers (is there a Redis at REDIS_URL, or start one?)', () => {

@@ -36,7 +36,14 @@ export function redisServerBinary(): string | null {
  * forever for the PONG.
  */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    connectTimeout: 1000,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   r.on('error', () => {});
   try {
     await r.connect();
@@ -54,7 +61,10 @@ export async function redisAnswers(url: string): Promise<boolean> {
  */
 export async function startRedisServer(o: { dir?: string; port?: number; args?: string[] } = {}): Promise<RedisServer> {
   const bin = redisServerBinary();
-  if (!bin) throw new Error('redis-server is not installed (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or set REDIS_URL');
+  if (!bin)
+    throw new Error(
+      'redis-server is not installed (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or set REDIS_URL',
+    );
   const port = o.port ?? (await freePort());
   if (o.dir) await mkdir(o.dir, { recursive: true });
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--maxmemory-policy', 'noeviction', '--save', ''];

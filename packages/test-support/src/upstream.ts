@@ -2,7 +2,12 @@ import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { gitCli as git } from './git-cli.ts';
 
-const AUTHOR = { GIT_AUTHOR_NAME: 'demo', GIT_AUTHOR_EMAIL: 'demo@example.invalid', GIT_COMMITTER_NAME: 'demo', GIT_COMMITTER_EMAIL: 'demo@example.invalid' };
+const AUTHOR = {
+  GIT_AUTHOR_NAME: 'demo',
+  GIT_AUTHOR_EMAIL: 'demo@example.invalid',
+  GIT_COMMITTER_NAME: 'demo',
+  GIT_COMMITTER_EMAIL: 'demo@example.invalid',
+};
 
 /**
  * Makes `<dest>/upstream.git` (bare, branch main) from the files of `src`, plus a working

@@ -21,7 +21,8 @@ export function webhookFixture(kind: 'gitea' | 'github', name: string): Record<s
  * @octokit/webhooks-examples 7.6.1): issue_comment.created, pull_request_review_comment.created,
  * pull_request_review.submitted, pull_request.labeled, pull_request.closed.
  */
-export function githubExample(name: string): Record<string, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function githubExample(name: string): Record<string, any> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   return JSON.parse(readFileSync(new URL(`github-examples/${name}.json`, dir), 'utf8')) as Record<string, unknown>;
 }
 
@@ -30,14 +31,21 @@ let validators: Map<string, ValidateFunction> | null = null;
 /** Checks a GitHub payload against GitHub's published webhook schema for that event; null when valid. */
 export function githubWebhookProblem(name: string, payload: unknown): string | null {
   if (!validators) {
-    const subset = JSON.parse(readFileSync(new URL('github-webhooks.subset.json', dir), 'utf8')) as { schemas: Record<string, object> };
+    const subset = JSON.parse(readFileSync(new URL('github-webhooks.subset.json', dir), 'utf8')) as {
+      schemas: Record<string, object>;
+    };
     const ajv = new Ajv({ strict: false, allErrors: true });
     addFormats(ajv);
     validators = new Map(Object.entries(subset.schemas).map(([k, s]) => [k, ajv.compile(nullable(s) as object)]));
   }
   const v = validators.get(name);
   if (!v) throw new Error(`no GitHub webhook schema for ${name}`);
-  return v(payload) ? null : v.errors!.slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+  return v(payload)
+    ? null
+    : v
+        .errors!.slice(0, 5)
+        .map((e) => `${e.instancePath || '/'} ${e.message}`)
+        .join('; ');
 }
 
 /** OpenAPI 3.0's `nullable` is not JSON Schema. */
@@ -79,16 +87,33 @@ function deliveryHeaders(d: Delivery, body: string): Record<string, string> {
   const hex = d.secret === undefined ? undefined : createHmac('sha256', d.secret).update(body).digest('hex');
   const h: Record<string, string> = { 'content-type': d.contentType ?? 'application/json', ...d.headers };
   if (d.kind === 'github') {
-    Object.assign(h, { 'user-agent': 'GitHub-Hookshot/abc123', 'x-github-event': d.event, 'x-github-delivery': id, 'x-github-hook-id': '1' });
+    Object.assign(h, {
+      'user-agent': 'GitHub-Hookshot/abc123',
+      'x-github-event': d.event,
+      'x-github-delivery': id,
+      'x-github-hook-id': '1',
+    });
     const sig = d.signature ?? (hex && `sha256=${hex}`);
     if (sig) h['x-hub-signature-256'] = sig;
   } else if (d.forgejo) {
-    Object.assign(h, { 'user-agent': 'Go-http-client/1.1', 'x-forgejo-event': d.event, 'x-forgejo-event-type': d.eventType ?? d.event, 'x-forgejo-delivery': id });
+    Object.assign(h, {
+      'user-agent': 'Go-http-client/1.1',
+      'x-forgejo-event': d.event,
+      'x-forgejo-event-type': d.eventType ?? d.event,
+      'x-forgejo-delivery': id,
+    });
     const sig = d.signature ?? hex;
     if (sig) h['x-forgejo-signature'] = sig;
   } else {
     // Gitea also sends GitHub-style twins (X-GitHub-Event, X-Hub-Signature-256): prbot goes by forge.kind.
-    Object.assign(h, { 'user-agent': 'Go-http-client/1.1', 'x-gitea-event': d.event, 'x-gitea-event-type': d.eventType ?? d.event, 'x-gitea-delivery': id, 'x-github-event': d.event, 'x-github-delivery': id });
+    Object.assign(h, {
+      'user-agent': 'Go-http-client/1.1',
+      'x-gitea-event': d.event,
+      'x-gitea-event-type': d.eventType ?? d.event,
+      'x-gitea-delivery': id,
+      'x-github-event': d.event,
+      'x-github-delivery': id,
+    });
     const sig = d.signature ?? hex;
     if (sig) {
       h['x-gitea-signature'] = sig;
@@ -99,7 +124,10 @@ function deliveryHeaders(d: Delivery, body: string): Record<string, string> {
 }
 
 /** POSTs a delivery to `url` (the dashboard's /webhooks); returns the status and JSON answer. */
-export async function deliverWebhook(url: string, d: Delivery): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function deliverWebhook(
+  url: string,
+  d: Delivery,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const body = typeof d.payload === 'string' ? d.payload : JSON.stringify(d.payload);
   const res = await fetch(url, { method: 'POST', headers: deliveryHeaders(d, body), body });
   const text = await res.text();

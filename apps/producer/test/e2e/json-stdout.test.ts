@@ -40,12 +40,16 @@ afterAll(async () => {
 
 async function cli(...args: string[]) {
   // A terminal-free run, as in a pipe: `prbot produce --json | jq`.
-  return execa('node', ['--import', 'tsx', path.join(REPO_ROOT, 'apps/producer/src/cli.ts'), ...args, '--config', config], {
-    cwd: REPO_ROOT,
-    reject: false,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PRBOT_JOB_KEY: 'k'.repeat(64) },
-    extendEnv: false,
-  });
+  return execa(
+    'node',
+    ['--import', 'tsx', path.join(REPO_ROOT, 'apps/producer/src/cli.ts'), ...args, '--config', config],
+    {
+      cwd: REPO_ROOT,
+      reject: false,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PRBOT_JOB_KEY: 'k'.repeat(64) },
+      extendEnv: false,
+    },
+  );
 }
 
 describe('--json writes only JSON to stdout; logs go to stderr', () => {
@@ -59,8 +63,19 @@ describe('--json writes only JSON to stdout; logs go to stderr', () => {
 
   it('status, pause, resume, produce --every/--unschedule, doctor --json: stdout is one JSON document each', async () => {
     // In parallel: each is a process start (tsx), most of this file's time.
-    const runs = [['status'], ['pause', 'propose'], ['resume', 'propose'], ['produce', '--every', '1h'], ['produce', '--unschedule'], ['doctor']];
+    const runs = [
+      ['status'],
+      ['pause', 'propose'],
+      ['resume', 'propose'],
+      ['produce', '--every', '1h'],
+      ['produce', '--unschedule'],
+      ['doctor'],
+    ];
     const results = await Promise.all(runs.map((args) => cli(...args, '--json')));
-    for (const [i, r] of results.entries()) expect(() => JSON.parse(r.stdout), `stdout of ${runs[i]!.join(' ')}: ${r.stdout}\nstderr: ${r.stderr}`).not.toThrow();
+    for (const [i, r] of results.entries())
+      expect(
+        () => JSON.parse(r.stdout),
+        `stdout of ${runs[i]!.join(' ')}: ${r.stdout}\nstderr: ${r.stderr}`,
+      ).not.toThrow();
   });
 });

@@ -1,4 +1,15 @@
-import { botCommitSpec, buildCommit, proposalRefusal, resolveProposal, shadowDirs, shadowRefusal, shrinkRefusal, testGuardRefusal, testSurface, truncationRefusal } from '@prbot/repo';
+import {
+  botCommitSpec,
+  buildCommit,
+  proposalRefusal,
+  resolveProposal,
+  shadowDirs,
+  shadowRefusal,
+  shrinkRefusal,
+  testGuardRefusal,
+  testSurface,
+  truncationRefusal,
+} from '@prbot/repo';
 import { countActions, CycleEnded } from '@prbot/core';
 import { guardContext } from '../repo-context.ts';
 import type { StageContext } from '@prbot/pipeline';
@@ -30,13 +41,21 @@ export async function apply(s: StageContext<'apply'>): Promise<void> {
   // What the commands reach, followed through the base tree's scripts, Makefile, tox and nox files.
   const surface = await testSurface([...t.setup, ...t.commands], (f) => rt.mirror.readFile(data.baseCommit, f));
   const weakened =
-    testGuardRefusal(changes, base, { commands: [...t.setup, ...t.commands], cacheDirs: t.cacheDirs, maxShrink: rt.cfg.guardrails.maxShrink, surface }) ??
-    shadowRefusal(changes, await rt.mirror.listDirs(data.baseCommit, shadowDirs(changes)));
+    testGuardRefusal(changes, base, {
+      commands: [...t.setup, ...t.commands],
+      cacheDirs: t.cacheDirs,
+      maxShrink: rt.cfg.guardrails.maxShrink,
+      surface,
+    }) ?? shadowRefusal(changes, await rt.mirror.listDirs(data.baseCommit, shadowDirs(changes)));
   if (weakened) throw new CycleEnded('proposal_rejected', `test guard: ${weakened}`);
 
   // 2. All NOOP: nothing to test or propose.
-  if (n.ADD + n.UPDATE === 0) throw new CycleEnded('cycle_noop', `every proposed file already has that content (${n.NOOP} NOOP)`);
-  const botCommit = await buildCommit(rt.mirror, botCommitSpec(data, changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }));
+  if (n.ADD + n.UPDATE === 0)
+    throw new CycleEnded('cycle_noop', `every proposed file already has that content (${n.NOOP} NOOP)`);
+  const botCommit = await buildCommit(
+    rt.mirror,
+    botCommitSpec(data, changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }),
+  );
   await s.step(90, `built bot commit ${botCommit.slice(0, 12)}`);
 
   await s.handOver('test', { ...data, changes, botCommit });

@@ -9,6 +9,10 @@ export function produceProcessor(rt: Runtime, policy: Policy) {
     const { dryRun } = produceJobSchema.parse(job.data);
     const report = await produce(rt, policy, { dryRun });
     for (const l of report.lines) await job.log(`${l.action} ${l.gap.id} ${l.gap.text} (${l.why})`);
-    return { outcome: report.outcome, reason: report.reason, enqueued: report.lines.filter((l) => l.action === 'enqueued').length };
+    return {
+      outcome: report.outcome,
+      reason: report.reason,
+      enqueued: report.lines.filter((l) => l.action === 'enqueued').length,
+    };
   };
 }

@@ -1,5 +1,15 @@
 import { buildPrompt, BudgetRefused, runLadder, type LadderBudget, type Refusal } from '@prbot/model';
-import { CycleEnded, describeHistory, reserveTokensFor, leadingRun, applyJobSchema, type CycleRecord, type ModelInfo, type Proposal, type Outcome } from '@prbot/core';
+import {
+  CycleEnded,
+  describeHistory,
+  reserveTokensFor,
+  leadingRun,
+  applyJobSchema,
+  type CycleRecord,
+  type ModelInfo,
+  type Proposal,
+  type Outcome,
+} from '@prbot/core';
 import { gapHistory, untilRedisAnswers } from '@prbot/pipeline';
 import { proposalRefusal } from '@prbot/repo';
 import { resolvePath } from '@prbot/config';
@@ -14,7 +24,11 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   const escalated = shouldEscalate(history, cfg.models.escalateAfter) && cfg.models.escalation.length > 0;
   const repo = await repoContext(rt, data);
   // A revise cycle adds the PR's thread, diff and last digest, as delimited data (core revise.ts).
-  const messages = buildPrompt({ ...repo, history: describeHistory(history), notes: [...data.notes, ...(repo.revise ? [repo.revise] : [])] });
+  const messages = buildPrompt({
+    ...repo,
+    history: describeHistory(history),
+    notes: [...data.notes, ...(repo.revise ? [repo.revise] : [])],
+  });
   const context = repo.context.shown;
   const contextNames = repo.context.names;
   const tokens = reserveTokensFor(messages.map((m) => m.content).join('\n')) + cfg.models.maxTokens;
@@ -38,7 +52,8 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
   const refusal = proposalRefusal(proposal, guardContext(rt), cfg.guardrails);
   if (refusal) throw new CycleEnded('proposal_rejected', refusal, { model: info, context, contextNames });
   const score = policy.scoreProposal(proposal, { gap: data.gap, history });
-  if (!score.ok) throw new CycleEnded('proposal_rejected', `policy: ${score.reason}`, { model: info, context, contextNames });
+  if (!score.ok)
+    throw new CycleEnded('proposal_rejected', `policy: ${score.reason}`, { model: info, context, contextNames });
 
   await s.handOver('apply', { ...data, proposal, model: info, context, contextNames });
   await s.step(100, 'handed over to apply');
@@ -47,13 +62,19 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
 /** Steps 1-6: budget → policy → the model ladder (settled with real usage) → the parsed answer. */
 async function askModel(
   s: StageContext<'propose'>,
-  p: { tokens: number; history: CycleRecord[]; escalated: boolean; messages: Parameters<typeof runLadder>[2]['messages'] },
+  p: {
+    tokens: number;
+    history: CycleRecord[];
+    escalated: boolean;
+    messages: Parameters<typeof runLadder>[2]['messages'];
+  },
 ) {
   const { rt, data, policy } = s;
   const cfg = rt.cfg;
   const { tokens, history, escalated, messages } = p;
   // Budget writes wait out Redis trouble: a settle lost after the call would lose the answer.
-  const patient = <T>(what: string, fn: () => Promise<T>) => untilRedisAnswers(fn, { what, log: s.log, maxMs: cfg.worker.redisRetryMs });
+  const patient = <T>(what: string, fn: () => Promise<T>) =>
+    untilRedisAnswers(fn, { what, log: s.log, maxMs: cfg.worker.redisRetryMs });
 
   // 1. Budget, before any policy function: reserve one call and its tokens.
   await s.step(10, `reserving 1 call and ${tokens} tokens from today's budget`);
@@ -77,7 +98,22 @@ async function askModel(
     refund: (r) => patient('the budget refund', () => rt.budget.refund(r)),
   };
   try {
-    return await runLadder(cfg.models, budget, { rungs, escalated, messages, gap: data.gap, priorCycles: await priorCycleCount(s), firstReservation: reservation, recorder: s.recorder, rateLimitTtl: () => rt.queues.propose.getRateLimitTtl(cfg.queues.propose.limiter?.max ?? 1_000_000) }, rt.env, (path) => resolvePath(cfg, path));
+    return await runLadder(
+      cfg.models,
+      budget,
+      {
+        rungs,
+        escalated,
+        messages,
+        gap: data.gap,
+        priorCycles: await priorCycleCount(s),
+        firstReservation: reservation,
+        recorder: s.recorder,
+        rateLimitTtl: () => rt.queues.propose.getRateLimitTtl(cfg.queues.propose.limiter?.max ?? 1_000_000),
+      },
+      rt.env,
+      (path) => resolvePath(cfg, path),
+    );
   } catch (err) {
     if (err instanceof BudgetRefused) refuseForCost(s, err.refusal);
     throw err;

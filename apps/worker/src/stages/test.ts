@@ -28,7 +28,8 @@ export async function test(s: StageContext<'test'>): Promise<void> {
       onCommand: (i, n, argv) => s.step(20 + Math.round((60 * i) / n), `$ ${argv.join(' ')}`),
       output: () => lineLog(s.job, t.logLines),
     });
-    if (run.failure?.limit) throw new CycleEnded('infra_failed', run.failure.reason, { tests: run.results, limit: run.failure.limit });
+    if (run.failure?.limit)
+      throw new CycleEnded('infra_failed', run.failure.reason, { tests: run.results, limit: run.failure.limit });
     if (run.failure) throw new CycleEnded('tests_failed', run.failure.reason, { tests: run.results });
     await s.handOver('pr', { ...data, tests: run.results });
     await s.step(100, `all ${run.results.length} command(s) green; handed over to pr`);

@@ -78,11 +78,14 @@ describe('durability', () => {
         await testJob.retry('completed');
         const again = await testJob.waitUntilFinished(events, 30_000);
         expect(again).toMatchObject({ skipped: 'cycle ended', outcome: 'ok' });
-        expect((await rt.queues.test.getJobLogs(testJob.id!)).logs.at(-1)).toBe(`cycle ${id} already ended (ok); nothing to do`);
+        expect((await rt.queues.test.getJobLogs(testJob.id!)).logs.at(-1)).toBe(
+          `cycle ${id} already ended (ok); nothing to do`,
+        );
         // The outcome stands once; nothing else ran.
         expect(await rt.redis.hget(rt.keys.stats(utcDay(Date.now())), 'ok')).toBe('1');
         // The record is written inside the pr job, just before it completes.
-        for (let i = 0; i < 100 && (await rt.queues.pr.getJobState(stageJobId(id, 'pr'))) === 'active'; i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 100 && (await rt.queues.pr.getJobState(stageJobId(id, 'pr'))) === 'active'; i++)
+          await new Promise((r) => setTimeout(r, 100));
         expect(await rt.queues.pr.getJobState(stageJobId(id, 'pr'))).toBe('completed');
         expect(await readdir(path.join(h.dir, 'prs'))).toHaveLength(1);
       } finally {
@@ -150,7 +153,14 @@ describe('durability', () => {
   it('a bad config refuses to start, naming the file and the field', async () => {
     h = await createHarness();
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(h.configFile, JSON.stringify({ repo: { url: h.bare }, models: { providers: {}, propose: ['x/y'] }, budget: { callsPerDay: 0 } }));
+    await writeFile(
+      h.configFile,
+      JSON.stringify({
+        repo: { url: h.bare },
+        models: { providers: {}, propose: ['x/y'] },
+        budget: { callsPerDay: 0 },
+      }),
+    );
     const r = await cli(h, 'status');
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(h.configFile);

@@ -22,13 +22,20 @@ afterEach(async () => {
  */
 it('an InfraError that outlives its retries ends the cycle infra_failed, not tests_failed', async () => {
   server = await startModelServer(() => ({
-    content: JSON.stringify({ summary: 'adds a helper', files: [{ path: 'src/helper.js', is_new: true, content: 'export const helper = () => 1;\n' }] }),
+    content: JSON.stringify({
+      summary: 'adds a helper',
+      files: [{ path: 'src/helper.js', is_new: true, content: 'export const helper = () => 1;\n' }],
+    }),
   }));
   const repo = await repoWithGaps(['Add a helper']);
   h = await createHarness({
     repo,
     env: { PRBOT_TEST_KEY: 'k' },
-    config: { models: openaiModels(server), tests: { commands: [['prbot-no-such-program-7d1e']] }, queues: { test: { attempts: 2 } } },
+    config: {
+      models: openaiModels(server),
+      tests: { commands: [['prbot-no-such-program-7d1e']] },
+      queues: { test: { attempts: 2 } },
+    },
   });
   const run = await runAll(h.rt);
   const r = run.byGap('helper');
@@ -37,5 +44,8 @@ it('an InfraError that outlives its retries ends the cycle infra_failed, not tes
   expect(job?.failedReason).toMatch(/program "prbot-no-such-program-7d1e" not found on the tests. PATH/);
   expect(job?.stacktrace?.every((s) => s.startsWith('InfraError:'))).toBe(true);
   expect(job?.attemptsMade).toBe(2);
-  expect(r).toMatchObject({ outcome: 'infra_failed', reason: expect.stringMatching(/^test gave up after its retries: program "prbot-no-such-program-7d1e" not found/) });
+  expect(r).toMatchObject({
+    outcome: 'infra_failed',
+    reason: expect.stringMatching(/^test gave up after its retries: program "prbot-no-such-program-7d1e" not found/),
+  });
 });

@@ -24,17 +24,31 @@ afterEach(async () => {
 
 const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args], { env: { PATH: process.env.PATH!, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!, ...env }, extendEnv: false, reject: false });
+  execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args], {
+    env: { PATH: process.env.PATH!, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!, ...env },
+    extendEnv: false,
+    reject: false,
+  });
 
 describe('model routing end to end', () => {
   it('429 with Retry-After pauses the whole propose queue for that long; no job reaches the server meanwhile', async () => {
     const answers = await cassetteScript();
-    server = await startModelServer((req, n) => (n === 0 ? { status: 429, headers: { 'retry-after': '2' } } : answers(req)));
-    const repo = await repoWithGaps(['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper', 'Add a `words(text)` helper']);
+    server = await startModelServer((req, n) =>
+      n === 0 ? { status: 429, headers: { 'retry-after': '2' } } : answers(req),
+    );
+    const repo = await repoWithGaps([
+      'Add a `truncate(text, max)` helper',
+      'Add a `reverse(text)` helper',
+      'Add a `words(text)` helper',
+    ]);
     // One job at a time: when the 429 comes back, the two other jobs are still waiting in the
     // queue. Only a queue-wide pause keeps them from the server; delaying the one job that met
     // the 429 (or retrying it with backoff) would let them through at once.
-    h = await createHarness({ repo, config: { models: openaiModels(server), queues: { propose: { concurrency: 1 } } }, env: { PRBOT_TEST_KEY: KEY } });
+    h = await createHarness({
+      repo,
+      config: { models: openaiModels(server), queues: { propose: { concurrency: 1 } } },
+      env: { PRBOT_TEST_KEY: KEY },
+    });
     const run = await runAll(h.rt, { timeoutMs: 30_000 });
     expect(run.records).toHaveLength(3);
     const [first, ...rest] = server.requests;
@@ -52,13 +66,27 @@ describe('model routing end to end', () => {
     const fixed = JSON.stringify({
       summary: 'Adds reverse() reversing characters.',
       files: [
-        { path: 'src/reverse.js', is_new: true, content: 'export function reverse(text) {\n  return [...text].reverse().join("");\n}\n' },
-        { path: 'test/reverse.test.js', is_new: true, content: "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { reverse } from '../src/reverse.js';\ntest('reverse', () => assert.equal(reverse('abc'), 'cba'));\n" },
+        {
+          path: 'src/reverse.js',
+          is_new: true,
+          content: 'export function reverse(text) {\n  return [...text].reverse().join("");\n}\n',
+        },
+        {
+          path: 'test/reverse.test.js',
+          is_new: true,
+          content:
+            "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { reverse } from '../src/reverse.js';\ntest('reverse', () => assert.equal(reverse('abc'), 'cba'));\n",
+        },
       ],
     });
     server = await startModelServer((req) => (req.body.model === 'strong' ? { content: fixed } : answers(req)));
     const repo = await repoWithGaps(['Add a `reverse(text)` helper']);
-    const models = { providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl } }, propose: ['loop/weak'], escalation: ['loop/strong'], escalateAfter: 2 };
+    const models = {
+      providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl } },
+      propose: ['loop/weak'],
+      escalation: ['loop/strong'],
+      escalateAfter: 2,
+    };
     h = await createHarness({ repo, config: { models } });
     const outcomes = [];
     for (let i = 0; i < 3; i++) outcomes.push((await runAll(h.rt)).records[0]!);
@@ -85,7 +113,20 @@ describe('model routing end to end', () => {
     const haystack = [
       logs.join(''),
       ...(await Promise.all(files.map((f) => readFile(path.join(h!.cfg.records.dir, f), 'utf8')))),
-      ...(await Promise.all(QUEUE_NAMES.map(async (q) => JSON.stringify(await Promise.all((await h!.rt.queues[q].getJobs()).map(async (j) => [j.data, j.returnvalue, j.failedReason, await h!.rt.queues[q].getJobLogs(j.id!)])))))),
+      ...(await Promise.all(
+        QUEUE_NAMES.map(async (q) =>
+          JSON.stringify(
+            await Promise.all(
+              (await h!.rt.queues[q].getJobs()).map(async (j) => [
+                j.data,
+                j.returnvalue,
+                j.failedReason,
+                await h!.rt.queues[q].getJobLogs(j.id!),
+              ]),
+            ),
+          ),
+        ),
+      )),
     ].join('\n');
     expect(logs.join('')).toContain('cycle ended'); // logs were captured at all
     expect(haystack).not.toContain(KEY);
@@ -96,7 +137,10 @@ describe('model routing end to end', () => {
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper']);
     h = await createHarness({ repo, config: { models: openaiModels(server) }, env: { PRBOT_TEST_KEY: 'k' } });
     const cassette = path.join(h.dir, 'recorded.json');
-    const workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES], recorder: new CassetteRecorder(cassette) });
+    const workers = startWorkers(h.rt, defaultPolicy, {
+      queues: [...QUEUE_NAMES],
+      recorder: new CassetteRecorder(cassette),
+    });
     const live = await runAll(h.rt, { workers });
     await workers.close(2000);
     expect(existsSync(cassette)).toBe(true);
@@ -105,7 +149,10 @@ describe('model routing end to end', () => {
     expect(readFileSync(cassette, 'utf8')).not.toContain('PRBOT_TEST_KEY');
 
     const replayRepo = await repoWithGaps(['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper']);
-    const h2 = await createHarness({ repo: replayRepo, config: { models: { providers: { tape: { kind: 'replay', cassette } }, propose: ['tape/recorded'] } } });
+    const h2 = await createHarness({
+      repo: replayRepo,
+      config: { models: { providers: { tape: { kind: 'replay', cassette } }, propose: ['tape/recorded'] } },
+    });
     try {
       const replayed = await runAll(h2.rt);
       const byGap = (rs: typeof live.records) => Object.fromEntries(rs.map((r) => [r.gap_id, r.outcome]));
@@ -120,7 +167,10 @@ describe('model routing end to end', () => {
 describe('pnpm probe', () => {
   it('ad hoc: one row per model, ok or the error, as JSON, with no config file', async () => {
     server = await startModelServer((req) => (req.body.model === 'gone' ? { status: 404 } : { content: 'pong' }));
-    const r = await cli(['probe', '--base-url', server.baseUrl, '--model', 'm', '--model', 'gone', '--key-env', 'PROBE_KEY', '--json'], { PROBE_KEY: KEY });
+    const r = await cli(
+      ['probe', '--base-url', server.baseUrl, '--model', 'm', '--model', 'gone', '--key-env', 'PROBE_KEY', '--json'],
+      { PROBE_KEY: KEY },
+    );
     const out = JSON.parse(r.stdout);
     expect(out.rows).toEqual([
       expect.objectContaining({ model: 'm', ok: true, answer: 'pong', error: null }),
@@ -134,12 +184,20 @@ describe('pnpm probe', () => {
 
   it('from config: every rung of the ladders, counted against the budget, disabled ones skipped', async () => {
     server = await startModelServer(() => ({ content: 'pong' }));
-    const models = { providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl } }, propose: ['loop/a', 'loop/b'], escalation: ['loop/c'], disabled: { 'loop/b': 'broken upstream' } };
+    const models = {
+      providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl } },
+      propose: ['loop/a', 'loop/b'],
+      escalation: ['loop/c'],
+      disabled: { 'loop/b': 'broken upstream' },
+    };
     h = await createHarness({ config: { models } });
     const r = await cli(['probe', '--json'], { PRBOT_CONFIG: h.configFile });
     expect(r.exitCode).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.rows.map((x: { model: string; ok: boolean }) => [x.model, x.ok])).toEqual([['a', true], ['c', true]]);
+    expect(out.rows.map((x: { model: string; ok: boolean }) => [x.model, x.ok])).toEqual([
+      ['a', true],
+      ['c', true],
+    ]);
     expect(out.budget).toMatch(/probes count against today's budget: 18\/20 calls left/);
     expect((await h.rt.budget.today()).calls.used).toBe(2);
   });

@@ -31,7 +31,10 @@ describe('end to end, one test per outcome', () => {
     const ok = run.byGap('truncate');
     expect(ok.outcome).toBe('ok');
     expect(ok.pr_url).toMatch(/^file:\/\/.*\.json$/);
-    expect(ok.files).toEqual([{ path: 'src/truncate.js', action: 'ADD' }, { path: 'test/truncate.test.js', action: 'ADD' }]);
+    expect(ok.files).toEqual([
+      { path: 'src/truncate.js', action: 'ADD' },
+      { path: 'test/truncate.test.js', action: 'ADD' },
+    ]);
     expect(ok.tests[0]).toMatchObject({ argv: ['node', '--test'], ok: true, exitCode: 0 });
     const pr = JSON.parse(await readFile(new URL(ok.pr_url!), 'utf8'));
     expect(pr).toMatchObject({ draft: true, state: 'open', base: 'main', head: ok.branch });
@@ -52,8 +55,14 @@ describe('end to end, one test per outcome', () => {
     expect(red.tests[0]!.tail).toMatch(/reverse reverses characters/);
 
     expect(run.byGap('capitalize').outcome).toBe('cycle_noop');
-    expect(run.byGap('CI workflow')).toMatchObject({ outcome: 'proposal_rejected', reason: 'path ".github/workflows/ci.yml" is a CI definition' });
-    expect(run.byGap('words')).toMatchObject({ outcome: 'apply_failed', reason: expect.stringMatching(/^src\/strings\.js: proposed as new/) });
+    expect(run.byGap('CI workflow')).toMatchObject({
+      outcome: 'proposal_rejected',
+      reason: 'path ".github/workflows/ci.yml" is a CI definition',
+    });
+    expect(run.byGap('words')).toMatchObject({
+      outcome: 'apply_failed',
+      reason: expect.stringMatching(/^src\/strings\.js: proposed as new/),
+    });
 
     // Exactly one record per cycle, in every place a record goes.
     const files = await readdir(h.cfg.records.dir);
@@ -68,7 +77,11 @@ describe('end to end, one test per outcome', () => {
     expect(server.requests.every((r) => r.headers.authorization === `Bearer ${SECRET}`)).toBe(true);
     const everything = [
       ...(await Promise.all(files.map((f) => readFile(path.join(h!.cfg.records.dir, f), 'utf8')))),
-      ...(await Promise.all(QUEUE_NAMES.map(async (q) => JSON.stringify((await h!.rt.queues[q].getJobs()).map((j) => [j.data, j.returnvalue, j.failedReason]))))),
+      ...(await Promise.all(
+        QUEUE_NAMES.map(async (q) =>
+          JSON.stringify((await h!.rt.queues[q].getJobs()).map((j) => [j.data, j.returnvalue, j.failedReason])),
+        ),
+      )),
       JSON.stringify(await h.rt.redis.lrange(h.rt.keys.recent(), 0, -1)),
       pr.body,
     ].join('\n');
@@ -77,9 +90,14 @@ describe('end to end, one test per outcome', () => {
   });
 
   it('model_failed with the parse error when no rung answers usable JSON; a 500 falls to the next rung', async () => {
-    server = await startModelServer((req) => (req.body.model === 'broken' ? { status: 500 } : { content: 'Sorry, I cannot help with that.' }));
+    server = await startModelServer((req) =>
+      req.body.model === 'broken' ? { status: 500 } : { content: 'Sorry, I cannot help with that.' },
+    );
     const repo = await repoWithGaps(['Add a helper']);
-    const models = { providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl } }, propose: ['loop/broken', 'loop/chatty'] };
+    const models = {
+      providers: { loop: { kind: 'openai' as const, baseUrl: server.baseUrl } },
+      propose: ['loop/broken', 'loop/chatty'],
+    };
     h = await createHarness({ repo, config: { models } });
     const run = await runAll(h.rt);
     const r = run.byGap('helper');
@@ -91,19 +109,33 @@ describe('end to end, one test per outcome', () => {
 
   it('skipped_cost once the day budget is spent, and only the granted calls reach the model', async () => {
     server = await startModelServer(await cassetteScript());
-    const repo = await repoWithGaps(['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper', 'Add a `words(text)` helper']);
-    h = await createHarness({ repo, config: { models: openaiModels(server), budget: { callsPerDay: 1 } }, env: { PRBOT_TEST_KEY: 'k' } });
+    const repo = await repoWithGaps([
+      'Add a `truncate(text, max)` helper',
+      'Add a `reverse(text)` helper',
+      'Add a `words(text)` helper',
+    ]);
+    h = await createHarness({
+      repo,
+      config: { models: openaiModels(server), budget: { callsPerDay: 1 } },
+      env: { PRBOT_TEST_KEY: 'k' },
+    });
     const run = await runAll(h.rt);
     const outcomes = run.records.map((r) => r.outcome);
     expect(outcomes.filter((o) => o === 'skipped_cost')).toHaveLength(2);
-    expect(run.records.find((r) => r.outcome === 'skipped_cost')!.reason).toMatch(/daily call budget spent \(1\/1 calls\)/);
+    expect(run.records.find((r) => r.outcome === 'skipped_cost')!.reason).toMatch(
+      /daily call budget spent \(1\/1 calls\)/,
+    );
     expect(server.requests).toHaveLength(1);
   });
 
   it('with onExhausted: defer, a refused cycle waits for the next UTC midnight instead of ending', async () => {
     server = await startModelServer(await cassetteScript());
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper', 'Add a `reverse(text)` helper']);
-    h = await createHarness({ repo, config: { models: openaiModels(server), budget: { callsPerDay: 1, onExhausted: 'defer' } }, env: { PRBOT_TEST_KEY: 'k' } });
+    h = await createHarness({
+      repo,
+      config: { models: openaiModels(server), budget: { callsPerDay: 1, onExhausted: 'defer' } },
+      env: { PRBOT_TEST_KEY: 'k' },
+    });
     const workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
     try {
       const report = await produce(h.rt, defaultPolicy);
@@ -124,7 +156,9 @@ describe('end to end, one test per outcome', () => {
       const deferredCycle = (job.data as { cycleId: string }).cycleId;
       expect(ids).toContain(deferredCycle);
       expect(await h.rt.redis.get(h.rt.keys.outcome(deferredCycle))).toBeNull();
-      expect(await h.rt.redis.get(h.rt.keys.inflight((job.data as { gap: { id: string } }).gap.id))).toBe(deferredCycle);
+      expect(await h.rt.redis.get(h.rt.keys.inflight((job.data as { gap: { id: string } }).gap.id))).toBe(
+        deferredCycle,
+      );
     } finally {
       await workers.close(2000);
     }
@@ -133,20 +167,34 @@ describe('end to end, one test per outcome', () => {
   it('history goes into the next prompt; produce leaves the gap out after too many failures', async () => {
     server = await startModelServer(await cassetteScript());
     const repo = await repoWithGaps(['Add a `reverse(text)` helper']);
-    h = await createHarness({ repo, config: { models: openaiModels(server), policy: { maxConsecutiveFailures: 2 } }, env: { PRBOT_TEST_KEY: 'k' } });
+    h = await createHarness({
+      repo,
+      config: { models: openaiModels(server), policy: { maxConsecutiveFailures: 2 } },
+      env: { PRBOT_TEST_KEY: 'k' },
+    });
     expect((await runAll(h.rt)).records[0]!.outcome).toBe('tests_failed');
     expect(server.requests[0]!.body.messages[1]!.content).toContain('Prior attempts on this gap: none.');
     expect((await runAll(h.rt)).records[0]!.outcome).toBe('tests_failed');
     const second = server.requests[1]!.body.messages[1]!.content;
-    expect(second).toMatch(/Prior attempts on this gap \(newest first\):\n1\. .* tests_failed: test command `node --test` failed/);
+    expect(second).toMatch(
+      /Prior attempts on this gap \(newest first\):\n1\. .* tests_failed: test command `node --test` failed/,
+    );
     expect(second).toContain('ADD src/reverse.js');
     // produce leaves the hopeless gap out and says why (no cycle, no model call).
     const third = await runAll(h.rt);
     expect(third.records).toEqual([]);
-    expect(third.report.lines).toMatchObject([{ action: 'too_many_failures', why: expect.stringMatching(/too many failures: 2 non-ok outcomes since the last success/) }]);
+    expect(third.report.lines).toMatchObject([
+      {
+        action: 'too_many_failures',
+        why: expect.stringMatching(/too many failures: 2 non-ok outcomes since the last success/),
+      },
+    ]);
     expect(server.requests).toHaveLength(2);
     expect((await h.rt.budget.today()).calls.used).toBe(2);
-    expect((await gapHistory(h.rt.redis, h.rt.keys, third.report.lines[0]!.gap.id, 5)).map((x) => x.outcome)).toEqual(['tests_failed', 'tests_failed']);
+    expect((await gapHistory(h.rt.redis, h.rt.keys, third.report.lines[0]!.gap.id, 5)).map((x) => x.outcome)).toEqual([
+      'tests_failed',
+      'tests_failed',
+    ]);
   });
 
   it('skipped_pause when bot.paused is on the base branch; nothing is enqueued', async () => {
@@ -158,7 +206,7 @@ describe('end to end, one test per outcome', () => {
     expect(await h.rt.queues.propose.count()).toBe(0);
     const recent = await h.rt.redis.lrange(h.rt.keys.recent(), 0, -1);
     expect(recent).toHaveLength(1);
-    const rec = JSON.parse((await readFile(path.join(h.cfg.records.dir, `${recent[0]}.json`), 'utf8'))) as CycleRecord;
+    const rec = JSON.parse(await readFile(path.join(h.cfg.records.dir, `${recent[0]}.json`), 'utf8')) as CycleRecord;
     expect(rec).toMatchObject({ outcome: 'skipped_pause', stage: 'produce', gap_id: null });
   });
 
@@ -166,7 +214,10 @@ describe('end to end, one test per outcome', () => {
     const repo = await repoWithGaps([]);
     h = await createHarness({ repo });
     const report = await produce(h.rt, defaultPolicy);
-    expect(report).toMatchObject({ outcome: 'skipped_no_gap', reason: 'no unchecked [bot-eligible] lines in docs/PRD.md' });
+    expect(report).toMatchObject({
+      outcome: 'skipped_no_gap',
+      reason: 'no unchecked [bot-eligible] lines in docs/PRD.md',
+    });
   });
 
   it('pr_skipped_by_policy when shouldOpenPR says no; nothing is pushed', async () => {
@@ -181,7 +232,10 @@ describe('end to end, one test per outcome', () => {
 
   it('pr_failed after the pr queue exhausts its retries on an unreachable remote', async () => {
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper']);
-    h = await createHarness({ repo, config: { forge: { kind: 'local', remote: '/nonexistent/remote.git' }, queues: { pr: { attempts: 2 } } } });
+    h = await createHarness({
+      repo,
+      config: { forge: { kind: 'local', remote: '/nonexistent/remote.git' }, queues: { pr: { attempts: 2 } } },
+    });
     const r = (await runAll(h.rt)).records[0]!;
     expect(r.outcome).toBe('pr_failed');
     expect(r.reason).toMatch(/pr gave up after its retries: pushing bot\/.* failed/);
@@ -194,7 +248,12 @@ describe('end to end, one test per outcome', () => {
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper']);
     h = await createHarness({ repo, config: { dryRun: true } });
     const r = (await runAll(h.rt)).records[0]!;
-    expect(r).toMatchObject({ outcome: 'ok', dry_run: true, pr_url: null, reason: expect.stringMatching(/^dry run: would push bot\/.* and open the draft PR "WIP: Add a `truncate/) });
+    expect(r).toMatchObject({
+      outcome: 'ok',
+      dry_run: true,
+      pr_url: null,
+      reason: expect.stringMatching(/^dry run: would push bot\/.* and open the draft PR "WIP: Add a `truncate/),
+    });
     expect(r.tests[0]!.ok).toBe(true);
     expect((await git(['branch', '--list', 'bot/*'], { cwd: h.bare })).stdout.trim()).toBe('');
   });

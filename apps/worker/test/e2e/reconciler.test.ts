@@ -38,9 +38,13 @@ it('a cycle whose last job failed without recording is ended with the stage outc
   const rt = h.rt;
   const a = (await produce(rt, defaultPolicy)).lines[0]!;
   // a: its propose job fails with no outcome written (a worker that died while recording).
-  const failing = new Worker('propose', async () => {
-    throw new Error('worker lost Redis while recording');
-  }, { connection: rt.redis, prefix: rt.cfg.redis.prefix });
+  const failing = new Worker(
+    'propose',
+    async () => {
+      throw new Error('worker lost Redis while recording');
+    },
+    { connection: rt.redis, prefix: rt.cfg.redis.prefix },
+  );
   const events = new QueueEvents('propose', { connection: rt.redis, prefix: rt.cfg.redis.prefix });
   await events.waitUntilReady();
   const job = (await rt.queues.propose.getJob(stageJobId(a.cycleId!, 'propose')))!;
@@ -56,7 +60,9 @@ it('a cycle whose last job failed without recording is ended with the stage outc
   await reconcile(rt, t0);
   const r = await reconcile(rt, t0 + 1500);
   expect(r.ended).toEqual([{ cycleId: a.cycleId, outcome: 'model_failed' }]);
-  expect((await getRecord(rt.redis, rt.keys, a.cycleId!))!.reason).toMatch(/^reconciler: the propose job failed \(worker lost Redis/);
+  expect((await getRecord(rt.redis, rt.keys, a.cycleId!))!.reason).toMatch(
+    /^reconciler: the propose job failed \(worker lost Redis/,
+  );
   expect(await rt.redis.exists(rt.keys.inflight(a.gap.id))).toBe(0);
   expect(await outcomeOf(rt.redis, rt.keys, b)).toBeNull();
   expect(r.renewed).toBe(1);

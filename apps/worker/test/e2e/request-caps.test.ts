@@ -25,13 +25,18 @@ it('a provider answering 429 for ever gets at most the daily cap in requests, an
   h = await createHarness({
     repo,
     env: { PRBOT_TEST_KEY: 'k' },
-    config: { models: openaiModels(server), budget: { callsPerDay: 6, perCycle: { calls: 2 } }, queues: { propose: { limiter: null } } },
+    config: {
+      models: openaiModels(server),
+      budget: { callsPerDay: 6, perCycle: { calls: 2 } },
+      queues: { propose: { limiter: null } },
+    },
   });
   const run = await runAll(h.rt, { timeoutMs: 60_000 });
   expect(run.records).toHaveLength(gaps.length);
   expect(server.requests.length).toBeLessThanOrEqual(6);
   // Each cycle ended on a cap of requests: its own (model_failed) or the day's (skipped_cost).
-  for (const r of run.records) expect(r.reason).toMatch(/this cycle has made its 2 model requests|daily request cap reached/);
+  for (const r of run.records)
+    expect(r.reason).toMatch(/this cycle has made its 2 model requests|daily request cap reached/);
   for (const r of run.records) expect(['model_failed', 'skipped_cost']).toContain(r.outcome);
   // Nothing billed for the 429s.
   expect((await h.rt.budget.today()).calls.used).toBe(0);

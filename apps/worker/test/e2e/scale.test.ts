@@ -31,17 +31,35 @@ describe('scale out', () => {
     const repo = await repoWithGaps(['Add a `truncate(text, max)` helper in src/truncate.js']);
     h = await createHarness({ repo });
     const raw = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(h!.configFile, 'utf8')));
-    const machines = ['propose', 'apply', 'test', 'pr,events'].map((queues, i) => ({ queues, dir: path.join(h!.dir, `machine-${i}`) }));
+    const machines = ['propose', 'apply', 'test', 'pr,events'].map((queues, i) => ({
+      queues,
+      dir: path.join(h!.dir, `machine-${i}`),
+    }));
     for (const m of machines) {
       const file = path.join(h.dir, `${m.queues.replace(',', '-')}.config.json`);
-      await writeFile(file, JSON.stringify({ ...raw, workdir: path.join(m.dir, 'work'), records: { dir: path.join(m.dir, 'cycles') } }));
+      await writeFile(
+        file,
+        JSON.stringify({ ...raw, workdir: path.join(m.dir, 'work'), records: { dir: path.join(m.dir, 'cycles') } }),
+      );
       // node --import tsx (not the tsx CLI wrapper): signals reach the worker itself.
-      const child = execa(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'), '--queues', m.queues, '--config', file], {
-        cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! },
-        extendEnv: false,
-        reject: false,
-      });
+      const child = execa(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          path.join(REPO_ROOT, 'apps', 'worker', 'src', 'main.ts'),
+          '--queues',
+          m.queues,
+          '--config',
+          file,
+        ],
+        {
+          cwd: REPO_ROOT,
+          env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! },
+          extendEnv: false,
+          reject: false,
+        },
+      );
       children.push(child);
     }
     const id = (await produce(h.rt, defaultPolicy)).lines[0]!.cycleId!;
@@ -53,16 +71,23 @@ describe('scale out', () => {
     expect(slots).toEqual([false, false, true, false]); // only the test stage puts files on disk
     expect(await readdir(path.join(machines[3]!.dir, 'cycles'))).toEqual([`${id}.json`]);
     // SIGTERM: each worker finishes and exits by itself.
-    const codes = await Promise.all(children.splice(0).map(async (c) => {
-      c.kill('SIGTERM');
-      return (await c).exitCode;
-    }));
+    const codes = await Promise.all(
+      children.splice(0).map(async (c) => {
+        c.kill('SIGTERM');
+        return (await c).exitCode;
+      }),
+    );
     expect(codes).toEqual([0, 0, 0, 0]);
   });
 
   it('pnpm produce --every registers a job scheduler that workers run; --unschedule removes it', async () => {
     h = await createHarness();
-    const cli = (...args: string[]) => execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), 'produce', ...args], { env: { PATH: process.env.PATH!, PRBOT_CONFIG: h!.configFile, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false });
+    const cli = (...args: string[]) =>
+      execa(TSX, [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), 'produce', ...args], {
+        env: { PATH: process.env.PATH!, PRBOT_CONFIG: h!.configFile, PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! },
+        extendEnv: false,
+        reject: false,
+      });
     const bad = await cli('--every', 'soon'); // '5 minutes' is a duration (ms parses it)
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/--every takes a duration such as 30m/);
@@ -76,7 +101,8 @@ describe('scale out', () => {
     const workers = startWorkers(h.rt, defaultPolicy, { queues: ['produce'] });
     try {
       const deadline = Date.now() + 15_000;
-      while ((await h.rt.queues.propose.count()) < 5 && Date.now() < deadline) await new Promise((x) => setTimeout(x, 100));
+      while ((await h.rt.queues.propose.count()) < 5 && Date.now() < deadline)
+        await new Promise((x) => setTimeout(x, 100));
       expect(await h.rt.queues.propose.count()).toBe(5);
     } finally {
       await workers.close(2000);
@@ -95,7 +121,12 @@ describe('scale out', () => {
     const r = (await runAll(h.rt, { timeoutMs: 45_000 })).records[0]!;
     expect(r.outcome).toBe('ok');
 
-    const budget = new Budget(h.rt.redis, keys(h.prefix), { callsPerDay: 20, tokensPerDay: 1_000_000, onExhausted: 'skip', perCycle: { calls: 100, tokens: 1_000_000 } });
+    const budget = new Budget(h.rt.redis, keys(h.prefix), {
+      callsPerDay: 20,
+      tokensPerDay: 1_000_000,
+      onExhausted: 'skip',
+      perCycle: { calls: 100, tokens: 1_000_000 },
+    });
     const before = (await budget.today()).calls.used;
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => budget.reserve(`crace${i}00000000`, 100)));
     expect(results.filter((x) => x.granted)).toHaveLength(20 - before);

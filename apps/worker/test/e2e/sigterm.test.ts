@@ -25,7 +25,8 @@ function pidsWith(needle: string): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').includes(needle)) found.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').includes(needle))
+        found.push(Number(entry));
     } catch {
       // the process ended while we looked
     }
@@ -33,7 +34,11 @@ function pidsWith(needle: string): number[] {
   return found;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 45_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 45_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -69,7 +74,10 @@ afterEach(async () => {
 
 const launchers: Array<[string, (config: string) => [string, string[]]]> = [
   ['pnpm worker', (config) => ['pnpm', ['-s', 'worker', '--queues', 'propose,apply,test', '--config', config]]],
-  ['prbot worker (compiled)', (config) => [process.execPath, [PRBOT_BIN, 'worker', '--queues', 'propose,apply,test', '--config', config]]],
+  [
+    'prbot worker (compiled)',
+    (config) => [process.execPath, [PRBOT_BIN, 'worker', '--queues', 'propose,apply,test', '--config', config]],
+  ],
 ];
 
 describe('SIGTERM to the process the user started, mid test stage', () => {
@@ -90,7 +98,12 @@ describe('SIGTERM to the process the user started, mid test stage', () => {
       const config = path.join(h.dir, `${token}.config.json`);
       await writeFile(config, readFileSync(h.configFile, 'utf8'));
       const [file, args] = argv(config);
-      child = execa(file, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! }, extendEnv: false, reject: false });
+      child = execa(file, args, {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH!, PRBOT_LOG_JSON: '1', PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY! },
+        extendEnv: false,
+        reject: false,
+      });
       const id = (await produce(h.rt, defaultPolicy)).lines[0]!.cycleId!;
       expect(id).toBeTruthy();
 
@@ -101,7 +114,11 @@ describe('SIGTERM to the process the user started, mid test stage', () => {
       const launcher = child;
       launcher.kill('SIGTERM');
       // The bound: the worker's grace (1 s) plus time to kill the test and hand the job back.
-      await until('every process to end', () => left().length === 0 && (launcher.exitCode !== null || launcher.signalCode !== null), 20_000).catch(() => undefined);
+      await until(
+        'every process to end',
+        () => left().length === 0 && (launcher.exitCode !== null || launcher.signalCode !== null),
+        20_000,
+      ).catch(() => undefined);
       // Nothing is left: the launcher, the node worker (its config path is in its argv), the test command.
       const leftover = left();
       const launcherRunning = launcher.exitCode === null && launcher.signalCode === null;

@@ -6,7 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type ProposeJob } from '@prbot/core';
 import { createRuntime, jobKeyFrom, QUEUE_NAMES, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
 import { git } from '@prbot/repo';
-import { createHarness, startGiteaServer, startModelServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
+import {
+  createHarness,
+  startGiteaServer,
+  startModelServer,
+  type FakeForge,
+  type Harness,
+  type ModelServer,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { requestRevision } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '../../src/workers.ts';
@@ -28,7 +35,8 @@ afterEach(async () => {
   h = fake = model = workers = undefined;
 });
 
-const heads = async () => (await git(['for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads/'], { cwd: h!.bare })).stdout;
+const heads = async () =>
+  (await git(['for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads/'], { cwd: h!.bare })).stdout;
 
 describe('an unsigned produce job cannot make a dry-run deployment push', () => {
   it('{dryRun: false} added straight to the produce queue → every cycle is still a dry run, no branch pushed', async () => {
@@ -37,23 +45,52 @@ describe('an unsigned produce job cannot make a dry-run deployment push', () => 
     workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
     const job = await h.rt.queues.produce.add('produce', { dryRun: false });
     await expect.poll(async () => (await job.getState()) === 'completed', { timeout: 60_000 }).toBe(true);
-    const ids = (await h.rt.queues.propose.getJobs(['waiting', 'active', 'completed', 'delayed'])).map((j) => (j.data as ProposeJob).cycleId);
+    const ids = (await h.rt.queues.propose.getJobs(['waiting', 'active', 'completed', 'delayed'])).map(
+      (j) => (j.data as ProposeJob).cycleId,
+    );
     expect(ids).toHaveLength(1);
     const [r] = await waitForOutcomes(h.rt, ids, 60_000);
     expect(await heads()).toBe(before);
-    expect(r).toMatchObject({ outcome: 'ok', dry_run: true, reason: expect.stringMatching(/^dry run: would push /), pr_url: null });
+    expect(r).toMatchObject({
+      outcome: 'ok',
+      dry_run: true,
+      reason: expect.stringMatching(/^dry run: would push /),
+      pr_url: null,
+    });
   });
 });
 
 /** A Gitea stand-in with one real bot PR, opened by a cycle, and revise cycles on. */
 async function withBotPr(): Promise<{ rt: Runtime; pr: number; branch: string; body: string }> {
   model = await startModelServer(await revisingModel());
-  h = await createHarness({ repo: await repoWithGaps([GAP]), config: { models: openaiModels(model), revise: { enabled: true } } });
+  h = await createHarness({
+    repo: await repoWithGaps([GAP]),
+    config: { models: openaiModels(model), revise: { enabled: true } },
+  });
   await git(['branch', 'release', 'main'], { cwd: h.bare });
   await git(['branch', 'alice/feature', 'main'], { cwd: h.bare });
   fake = await startGiteaServer({ owner: 'team', repo: 'app', token: TOKEN, bare: h.bare });
-  const cfg = { ...h.cfg, forge: { ...h.cfg.forge, kind: 'gitea', baseUrl: fake.url, owner: 'team', repo: 'app', tokenEnv: 'FORGE_TOKEN', remote: h.bare, branchPrefix: 'bot/', draftPrefix: 'WIP: ', labels: ['prbot'], timeoutMs: 5000 } } as typeof h.cfg;
-  const rt = createRuntime(cfg, { role: 'worker', env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' }, log: createLogger('silent', { pretty: false }) });
+  const cfg = {
+    ...h.cfg,
+    forge: {
+      ...h.cfg.forge,
+      kind: 'gitea',
+      baseUrl: fake.url,
+      owner: 'team',
+      repo: 'app',
+      tokenEnv: 'FORGE_TOKEN',
+      remote: h.bare,
+      branchPrefix: 'bot/',
+      draftPrefix: 'WIP: ',
+      labels: ['prbot'],
+      timeoutMs: 5000,
+    },
+  } as typeof h.cfg;
+  const rt = createRuntime(cfg, {
+    role: 'worker',
+    env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' },
+    log: createLogger('silent', { pretty: false }),
+  });
   h.rt.close = ((orig) => async () => {
     await rt.close();
     await orig();
@@ -69,7 +106,12 @@ async function revisingModel() {
   return (req: Parameters<ModelServer['script']>[0]) => {
     const prompt = req.body.messages.map((m) => m.content).join('\n');
     if (!prompt.includes('This cycle REVISES')) return cassette(req);
-    return { content: JSON.stringify({ summary: 'A revision.', files: [{ path: 'src/revised.js', is_new: true, content: 'export const revised = true;\n' }] }) };
+    return {
+      content: JSON.stringify({
+        summary: 'A revision.',
+        files: [{ path: 'src/revised.js', is_new: true, content: 'export const revised = true;\n' }],
+      }),
+    };
   };
 }
 
@@ -78,19 +120,32 @@ describe('a copied prbot marker does not make a branch prbot’s', () => {
     ['main', 'the base branch'],
     ['release', 'a branch outside forge.branchPrefix'],
     ['alice/feature', "a human's branch"],
-  ])('a writer asks to revise a PR from %s (%s) carrying the bot PR’s marker → no cycle, nothing pushed', async (head) => {
-    const { rt, body } = await withBotPr();
-    fake!.setPermission('alice', 'write');
-    const copy = fake!.seedPull({ head, base: head === 'main' ? 'release' : 'main', body, title: 'WIP: copied' });
-    const asked = fake!.comment(copy.number, 'alice', '@prbot please tidy this up');
-    const before = await heads();
-    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
-    const res = await requestRevision(rt, { pr: copy.number, trigger: { kind: 'comment', commentId: asked.id, author: 'alice', body: asked.body }, via: 'webhook' });
-    if (res.enqueued) await waitForOutcomes(rt, [res.cycleId], 60_000);
-    expect(await heads()).toBe(before);
-    expect(res).toMatchObject({ enqueued: false, reason: 'not_bot_pr', detail: expect.stringMatching(/revisions go to prbot's own branches only|the branch the cycle in the PR's marker pushed/) });
-    expect(fake!.violations).toEqual([]);
-  });
+  ])(
+    'a writer asks to revise a PR from %s (%s) carrying the bot PR’s marker → no cycle, nothing pushed',
+    async (head) => {
+      const { rt, body } = await withBotPr();
+      fake!.setPermission('alice', 'write');
+      const copy = fake!.seedPull({ head, base: head === 'main' ? 'release' : 'main', body, title: 'WIP: copied' });
+      const asked = fake!.comment(copy.number, 'alice', '@prbot please tidy this up');
+      const before = await heads();
+      workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+      const res = await requestRevision(rt, {
+        pr: copy.number,
+        trigger: { kind: 'comment', commentId: asked.id, author: 'alice', body: asked.body },
+        via: 'webhook',
+      });
+      if (res.enqueued) await waitForOutcomes(rt, [res.cycleId], 60_000);
+      expect(await heads()).toBe(before);
+      expect(res).toMatchObject({
+        enqueued: false,
+        reason: 'not_bot_pr',
+        detail: expect.stringMatching(
+          /revisions go to prbot's own branches only|the branch the cycle in the PR's marker pushed/,
+        ),
+      });
+      expect(fake!.violations).toEqual([]);
+    },
+  );
 
   it('a copied marker on another bot/ branch (not the one the marked cycle pushed) → no cycle, nothing pushed', async () => {
     const { rt, body, branch } = await withBotPr();
@@ -99,8 +154,16 @@ describe('a copied prbot marker does not make a branch prbot’s', () => {
     const copy = fake!.seedPull({ head: 'bot/other-branch', body });
     const asked = fake!.comment(copy.number, 'alice', '@prbot one more change');
     const before = await heads();
-    const res = await requestRevision(rt, { pr: copy.number, trigger: { kind: 'comment', commentId: asked.id, author: 'alice', body: asked.body }, via: 'webhook' });
-    expect(res).toMatchObject({ enqueued: false, reason: 'not_bot_pr', detail: expect.stringMatching(/is not "bot\/.*", the branch the cycle in the PR's marker pushed/) });
+    const res = await requestRevision(rt, {
+      pr: copy.number,
+      trigger: { kind: 'comment', commentId: asked.id, author: 'alice', body: asked.body },
+      via: 'webhook',
+    });
+    expect(res).toMatchObject({
+      enqueued: false,
+      reason: 'not_bot_pr',
+      detail: expect.stringMatching(/is not "bot\/.*", the branch the cycle in the PR's marker pushed/),
+    });
     expect(await heads()).toBe(before);
   });
 
@@ -120,12 +183,29 @@ describe('a copied prbot marker does not make a branch prbot’s', () => {
       createdAt: Date.now(),
       dryRun: false,
       notes: [],
-      revise: { pr, url: 'http://x/pulls/1', branch: 'main', originCycle: origin.cycleId, trigger: { kind: 'comment', id: 'issue-1', author: 'alice', via: 'webhook' }, thread: [], threadOmitted: 0, lastDigest: null, revision: 1 },
+      revise: {
+        pr,
+        url: 'http://x/pulls/1',
+        branch: 'main',
+        originCycle: origin.cycleId,
+        trigger: { kind: 'comment', id: 'issue-1', author: 'alice', via: 'webhook' },
+        thread: [],
+        threadOmitted: 0,
+        lastDigest: null,
+        revision: 1,
+      },
     };
     workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
-    await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), { jobId: stageJobId(cycleId, 'propose') });
+    await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), {
+      jobId: stageJobId(cycleId, 'propose'),
+    });
     const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
     expect(await heads()).toBe(before);
-    expect(r).toMatchObject({ outcome: 'pr_failed', reason: expect.stringMatching(/^guardrail: branch "main" is the base branch \(repo\.base\); revisions go to prbot's own branches only; nothing was pushed/) });
+    expect(r).toMatchObject({
+      outcome: 'pr_failed',
+      reason: expect.stringMatching(
+        /^guardrail: branch "main" is the base branch \(repo\.base\); revisions go to prbot's own branches only; nothing was pushed/,
+      ),
+    });
   });
 });

@@ -3,25 +3,58 @@ import { RateLimited, TransientError } from '@prbot/core';
 import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
 import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from '../http.ts';
 import { GitRemote } from '../push.ts';
-import { markersOf, type UpkeepForge, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
+import {
+  markersOf,
+  type UpkeepForge,
+  type BotPr,
+  type DoctorCheck,
+  type DraftPr,
+  type Forge,
+  type ForgeTarget,
+  type PrComment,
+  type PrDetail,
+  type PrRef,
+  type RemoteForgeOptions,
+  type RepoPermission,
+  type ReviseForge,
+  type ForgeIssue,
+  type ForgeIssues,
+} from '../types.ts';
 
 // A listing is a forge's answer: each PR is checked here, so a hostile or broken item (a body
 // that is not a string, no head, a `javascript:` URL) is skipped by name instead of throwing a
 // TypeError deep in a driver method or reaching the dashboard as a link.
 const giteaPullSchema = z.object({
   number: z.number().int().positive(),
-  html_url: z.string().max(2000).regex(/^https?:\/\//i, 'not an http(s) URL'),
+  html_url: z
+    .string()
+    .max(2000)
+    .regex(/^https?:\/\//i, 'not an http(s) URL'),
   state: z.enum(['open', 'closed']),
-  merged: z.boolean().nullish().transform((v) => v === true),
-  body: z.string().nullable().optional().transform((v) => v ?? null),
+  merged: z
+    .boolean()
+    .nullish()
+    .transform((v) => v === true),
+  body: z
+    .string()
+    .nullable()
+    .optional()
+    .transform((v) => v ?? null),
   updated_at: z.string().max(100),
   head: z.object({
     ref: z.string().max(1000),
     label: z.string().max(1000).optional().default(''),
     sha: z.string().max(100).optional(),
-    repo: z.object({ full_name: z.string().max(1000) }).nullable().optional().transform((v) => v ?? null),
+    repo: z
+      .object({ full_name: z.string().max(1000) })
+      .nullable()
+      .optional()
+      .transform((v) => v ?? null),
   }),
-  labels: z.array(z.object({ id: z.number(), name: z.string() })).nullable().optional(),
+  labels: z
+    .array(z.object({ id: z.number(), name: z.string() }))
+    .nullable()
+    .optional(),
 });
 type GiteaPull = z.infer<typeof giteaPullSchema>;
 
@@ -91,10 +124,12 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
     this.repoPath = `/repos/${encodeURIComponent(o.owner)}/${encodeURIComponent(o.repo)}`;
   }
 
-
   /** /repos/{o}/{r}/issues* is in Gitea's issue scope: the token needs write:issue. */
   readonly issues: ForgeIssues = {
-    create: async (title, body) => this.issueOf(await this.issueCall('POST', `${this.repoPath}/issues`, { title, body }, [201], 'creating the dashboard issue')),
+    create: async (title, body) =>
+      this.issueOf(
+        await this.issueCall('POST', `${this.repoPath}/issues`, { title, body }, [201], 'creating the dashboard issue'),
+      ),
     get: async (n) => {
       try {
         const r = await forgeCall<GiteaIssue>(this.http, 'GET', `${this.repoPath}/issues/${n}`);
@@ -105,18 +140,36 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       }
     },
     // Gitea answers an issue edit with 201 (swagger: issueEditIssue).
-    editBody: async (n, body) => this.issueOf(await this.issueCall('PATCH', `${this.repoPath}/issues/${n}`, { body }, [200, 201], `editing issue #${n}`)),
+    editBody: async (n, body) =>
+      this.issueOf(
+        await this.issueCall('PATCH', `${this.repoPath}/issues/${n}`, { body }, [200, 201], `editing issue #${n}`),
+      ),
     listOpen: async () => {
       const out: ForgeIssue[] = [];
-      const it = forgePages<GiteaIssue>(this.http, `${this.repoPath}/issues?state=open&type=issues&limit=${PAGE}&page=1`, { maxPages: this.o.maxPages, log: this.o.log, what: 'issues' });
+      const it = forgePages<GiteaIssue>(
+        this.http,
+        `${this.repoPath}/issues?state=open&type=issues&limit=${PAGE}&page=1`,
+        { maxPages: this.o.maxPages, log: this.o.log, what: 'issues' },
+      );
       for await (const i of it) if (!i.pull_request) out.push(this.issueOf(i));
       return out;
     },
   };
 
-  private async issueCall(method: string, path: string, body: unknown, ok: number[], what: string): Promise<GiteaIssue> {
+  private async issueCall(
+    method: string,
+    path: string,
+    body: unknown,
+    ok: number[],
+    what: string,
+  ): Promise<GiteaIssue> {
     const r = await forgeCall<GiteaIssue>(this.http, method, path, body);
-    if (!ok.includes(r.status)) throw new ForgeRefused(`${this.http.label} refused ${what} (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
+    if (!ok.includes(r.status))
+      throw new ForgeRefused(
+        `${this.http.label} refused ${what} (HTTP ${r.status}): ${message(r.body)}`,
+        r.status,
+        message(r.body),
+      );
     return r.body;
   }
 
@@ -127,7 +180,11 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
   private async *pulls(state: 'open' | 'all'): AsyncGenerator<GiteaPull> {
     let bad = 0;
     let why = '';
-    for await (const raw of forgePages<unknown>(this.http, `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=${PAGE}&page=1`, { maxPages: this.o.maxPages, log: this.o.log, what: 'pull requests' })) {
+    for await (const raw of forgePages<unknown>(
+      this.http,
+      `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=${PAGE}&page=1`,
+      { maxPages: this.o.maxPages, log: this.o.log, what: 'pull requests' },
+    )) {
       const r = giteaPullSchema.safeParse(raw);
       if (r.success) yield r.data;
       else {
@@ -135,7 +192,11 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
         why ||= `${r.error.issues[0]?.path.join('.') || '(item)'}: ${r.error.issues[0]?.message ?? ''}`;
       }
     }
-    if (bad) this.o.log.warn({ forge: this.http.label, skipped: bad }, `${this.http.label}: skipped ${bad} pull request(s) the forge described malformed (first: ${why})`);
+    if (bad)
+      this.o.log.warn(
+        { forge: this.http.label, skipped: bad },
+        `${this.http.label}: skipped ${bad} pull request(s) the forge described malformed (first: ${why})`,
+      );
   }
 
   private ours(p: GiteaPull): boolean {
@@ -204,7 +265,13 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       const r = await forgeCall<GiteaPull>(this.http, 'GET', `${this.repoPath}/pulls/${number}`);
       const p = r.body;
       if (!this.ours(p) || !p.head.sha) return null;
-      return { ...this.ref(p), number: p.number, headSha: p.head.sha, labels: (p.labels ?? []).map((l) => l.name), ...markersOf(p.body) };
+      return {
+        ...this.ref(p),
+        number: p.number,
+        headSha: p.head.sha,
+        labels: (p.labels ?? []).map((l) => l.name),
+        ...markersOf(p.body),
+      };
     } catch (err) {
       if (err instanceof ForgeRefused && err.status === 404) return null;
       throw err;
@@ -221,19 +288,41 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
     const r = await forgeCall<GiteaComment[]>(this.http, 'GET', `${this.repoPath}/issues/${number}/comments`);
     for (const c of Array.isArray(r.body) ? r.body : []) out.push(comment(c, 'issue'));
     const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'reviews' };
-    for await (const rv of forgePages<GiteaReview>(this.http, `${this.repoPath}/pulls/${number}/reviews?limit=${PAGE}&page=1`, po)) {
+    for await (const rv of forgePages<GiteaReview>(
+      this.http,
+      `${this.repoPath}/pulls/${number}/reviews?limit=${PAGE}&page=1`,
+      po,
+    )) {
       // A submitted review's own body (approve, comment, request changes) can be the request; a pending one is not sent yet.
-      if (rv.state !== 'PENDING' && (rv.body ?? '').trim() !== '') out.push({ id: rv.id, kind: 'summary', author: rv.user?.login ?? '', body: rv.body ?? '', createdAt: rv.submitted_at ?? '' });
+      if (rv.state !== 'PENDING' && (rv.body ?? '').trim() !== '')
+        out.push({
+          id: rv.id,
+          kind: 'summary',
+          author: rv.user?.login ?? '',
+          body: rv.body ?? '',
+          createdAt: rv.submitted_at ?? '',
+        });
       if (rv.comments_count === 0) continue;
-      const rc = await forgeCall<GiteaComment[]>(this.http, 'GET', `${this.repoPath}/pulls/${number}/reviews/${rv.id}/comments`);
+      const rc = await forgeCall<GiteaComment[]>(
+        this.http,
+        'GET',
+        `${this.repoPath}/pulls/${number}/reviews/${rv.id}/comments`,
+      );
       for (const c of Array.isArray(rc.body) ? rc.body : []) out.push(comment(c, 'review'));
     }
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
   }
 
   async commentOnPr(number: number, body: string): Promise<void> {
-    const r = await forgeCall<{ message?: string }>(this.http, 'POST', `${this.repoPath}/issues/${number}/comments`, { body });
-    if (r.status !== 201 && r.status !== 200) throw new ForgeRefused(`${this.http.label} refused the reply on PR #${number} (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
+    const r = await forgeCall<{ message?: string }>(this.http, 'POST', `${this.repoPath}/issues/${number}/comments`, {
+      body,
+    });
+    if (r.status !== 201 && r.status !== 200)
+      throw new ForgeRefused(
+        `${this.http.label} refused the reply on PR #${number} (HTTP ${r.status}): ${message(r.body)}`,
+        r.status,
+        message(r.body),
+      );
   }
 
   /**
@@ -243,12 +332,20 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
    */
   async permissionOf(login: string): Promise<RepoPermission> {
     try {
-      const r = await forgeCall<{ permission?: string }>(this.http, 'GET', `${this.repoPath}/collaborators/${encodeURIComponent(login)}/permission`);
+      const r = await forgeCall<{ permission?: string }>(
+        this.http,
+        'GET',
+        `${this.repoPath}/collaborators/${encodeURIComponent(login)}/permission`,
+      );
       return normalisePermission(r.body?.permission);
     } catch (err) {
       if (err instanceof ForgeRefused && err.status === 404) return 'none';
       if (err instanceof ForgeRefused && err.status === 403) {
-        throw new ForgeRefused(`${this.http.label}: cannot read ${login}'s permission (HTTP 403 ${err.forgeMessage}): Gitea answers it only to an admin of ${this.o.owner}/${this.o.repo}; make the bot user a repository admin for revise cycles`, 403, err.forgeMessage);
+        throw new ForgeRefused(
+          `${this.http.label}: cannot read ${login}'s permission (HTTP 403 ${err.forgeMessage}): Gitea answers it only to an admin of ${this.o.owner}/${this.o.repo}; make the bot user a repository admin for revise cycles`,
+          403,
+          err.forgeMessage,
+        );
       }
       throw err;
     }
@@ -258,7 +355,12 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
   async labeledBy(number: number, label: string): Promise<string | null> {
     let by: string | null = null;
     const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'timeline' };
-    for await (const t of forgePages<{ type?: string; body?: string | null; label?: { name?: string } | null; user?: { login?: string } | null }>(this.http, `${this.repoPath}/issues/${number}/timeline?limit=${PAGE}&page=1`, po)) {
+    for await (const t of forgePages<{
+      type?: string;
+      body?: string | null;
+      label?: { name?: string } | null;
+      user?: { login?: string } | null;
+    }>(this.http, `${this.repoPath}/issues/${number}/timeline?limit=${PAGE}&page=1`, po)) {
       if (t.type === 'label' && t.label?.name === label && t.body === '1' && t.user?.login) by = t.user.login;
     }
     return by;
@@ -277,7 +379,6 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
     return String(r.body?.login ?? '');
   }
 
-
   // --- upkeep of open bot PRs (issue 25) ------------------------------------------------------
 
   commentOn(pr: BotPr, body: string): Promise<void> {
@@ -288,8 +389,15 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
   /** swagger repoEditPullRequest: PATCH with EditPullRequestOption `{state: "closed"}`, answered 201. */
   async closePr(pr: BotPr): Promise<void> {
     if (!pr.number) throw new Error(`${this.http.label}: PR ${pr.url} has no number`);
-    const r = await forgeCall<{ message?: string }>(this.http, 'PATCH', `${this.repoPath}/pulls/${pr.number}`, { state: 'closed' });
-    if (r.status !== 201 && r.status !== 200) throw new ForgeRefused(`${this.http.label} refused to close PR #${pr.number} (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
+    const r = await forgeCall<{ message?: string }>(this.http, 'PATCH', `${this.repoPath}/pulls/${pr.number}`, {
+      state: 'closed',
+    });
+    if (r.status !== 201 && r.status !== 200)
+      throw new ForgeRefused(
+        `${this.http.label} refused to close PR #${pr.number} (HTTP ${r.status}): ${message(r.body)}`,
+        r.status,
+        message(r.body),
+      );
   }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
@@ -304,9 +412,15 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       if (existing?.status === 200) return { ...this.ref(existing.body), warnings };
       const found = await this.findByBranch(pr.branch);
       if (found) return { ...found, warnings };
-      throw new TransientError(`${this.http.label} says a PR from ${pr.branch} exists (HTTP 409) but it cannot be found yet: ${message(r.body)}`);
+      throw new TransientError(
+        `${this.http.label} says a PR from ${pr.branch} exists (HTTP 409) but it cannot be found yet: ${message(r.body)}`,
+      );
     }
-    throw new ForgeRefused(`${this.http.label} refused the pull request (HTTP ${r.status}): ${message(r.body)}`, r.status, message(r.body));
+    throw new ForgeRefused(
+      `${this.http.label} refused the pull request (HTTP ${r.status}): ${message(r.body)}`,
+      r.status,
+      message(r.body),
+    );
   }
 
   private async create(pr: DraftPr, labels: number[]) {
@@ -336,7 +450,11 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
         await forgeCall(this.http, 'GET', `${this.repoPath}/branches/${encodeURIComponent(branch)}`);
       } catch (e) {
         if (e instanceof ForgeRefused && e.status === 404) {
-          return new ForgeRefused(`${this.http.label}: the ${what} "${branch}" does not exist in ${this.o.owner}/${this.o.repo} (HTTP 404 on create): ${what.startsWith('base') ? 'set repo.base to an existing branch' : 'the push did not arrive; check forge.remote'}`, 404, err.forgeMessage);
+          return new ForgeRefused(
+            `${this.http.label}: the ${what} "${branch}" does not exist in ${this.o.owner}/${this.o.repo} (HTTP 404 on create): ${what.startsWith('base') ? 'set repo.base to an existing branch' : 'the push did not arrive; check forge.remote'}`,
+            404,
+            err.forgeMessage,
+          );
         }
         if (!(e instanceof ForgeRefused)) throw e;
       }
@@ -356,7 +474,9 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       this.labelIds ??= await this.readLabels();
     } catch (err) {
       if (err instanceof RateLimited) throw err;
-      warnings.push(`labels not applied: cannot read the labels of ${this.o.owner}/${this.o.repo}: ${reasonOf(err)}; give the token write:issue or set forge.labels to []`);
+      warnings.push(
+        `labels not applied: cannot read the labels of ${this.o.owner}/${this.o.repo}: ${reasonOf(err)}; give the token write:issue or set forge.labels to []`,
+      );
       return [];
     }
     const ids: number[] = [];
@@ -364,12 +484,18 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       let id = this.labelIds.get(name);
       if (id === undefined) {
         try {
-          const r = await forgeCall<GiteaLabel & { message?: string }>(this.http, 'POST', `${this.repoPath}/labels`, { name, color: '#5319e7', description: 'opened by prbot' });
+          const r = await forgeCall<GiteaLabel & { message?: string }>(this.http, 'POST', `${this.repoPath}/labels`, {
+            name,
+            color: '#5319e7',
+            description: 'opened by prbot',
+          });
           if (r.status === 201) this.labelIds.set(name, (id = r.body.id));
           else warnings.push(`label "${name}" not applied: creating it answered HTTP ${r.status}: ${message(r.body)}`);
         } catch (err) {
           if (err instanceof RateLimited) throw err;
-          warnings.push(`label "${name}" not applied: creating it failed: ${reasonOf(err)}; give the token write:issue or create the label by hand`);
+          warnings.push(
+            `label "${name}" not applied: creating it failed: ${reasonOf(err)}; give the token write:issue or create the label by hand`,
+          );
         }
       }
       if (id !== undefined) ids.push(id);
@@ -383,12 +509,18 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
     const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'labels' };
     try {
       // Organisation labels first: a repository label of the same name wins.
-      for await (const l of forgePages<GiteaLabel>(this.http, `/orgs/${encodeURIComponent(this.o.owner)}/labels?limit=${PAGE}&page=1`, po)) m.set(l.name, l.id);
+      for await (const l of forgePages<GiteaLabel>(
+        this.http,
+        `/orgs/${encodeURIComponent(this.o.owner)}/labels?limit=${PAGE}&page=1`,
+        po,
+      ))
+        m.set(l.name, l.id);
     } catch (err) {
       // 404: the owner is a user, not an organisation; 403: no read:organization. Repository labels still count.
       if (!(err instanceof ForgeRefused && (err.status === 404 || err.status === 403))) throw err;
     }
-    for await (const l of forgePages<GiteaLabel>(this.http, `${this.repoPath}/labels?limit=${PAGE}&page=1`, po)) m.set(l.name, l.id);
+    for await (const l of forgePages<GiteaLabel>(this.http, `${this.repoPath}/labels?limit=${PAGE}&page=1`, po))
+      m.set(l.name, l.id);
     return m;
   }
 
@@ -399,7 +531,13 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       try {
         out.push(await fn());
       } catch (err) {
-        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv), ...(err instanceof TransientError || err instanceof RateLimited ? { transient: true } : {}) });
+        out.push({
+          name,
+          status: 'fail',
+          detail: reasonOf(err),
+          fix: fixFor(err, this.o.tokenEnv),
+          ...(err instanceof TransientError || err instanceof RateLimited ? { transient: true } : {}),
+        });
       }
     };
     await step('token', async () => {
@@ -408,20 +546,59 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
         return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.body?.login ?? '?'}` };
       } catch (err) {
         // 403 here means a valid token without read:user: PRs do not need it, revise cycles do.
-        if (err instanceof ForgeRefused && err.status === 403) return { name: 'token', status: 'warn', detail: `${this.o.tokenEnv} is valid but cannot read its user: ${err.reason}; only revise cycles need it (to know the bot's own comments)`, fix: 'give the token read:user for revise cycles' };
+        if (err instanceof ForgeRefused && err.status === 403)
+          return {
+            name: 'token',
+            status: 'warn',
+            detail: `${this.o.tokenEnv} is valid but cannot read its user: ${err.reason}; only revise cycles need it (to know the bot's own comments)`,
+            fix: 'give the token read:user for revise cycles',
+          };
         throw err;
       }
     });
     await step('version', async () => {
       const v = await this.serverVersion();
-      if (v && (v[0] > 1 || v[1] >= 22)) return { name: 'version', status: 'ok', detail: `Gitea API ${v.join('.')}: PRs are looked up by /pulls/{base}/{head}` };
-      return { name: 'version', status: 'warn', detail: `Gitea API ${v ? v.join('.') : 'unknown'} (before 1.22): PRs are looked up by listing every PR and matching the head branch`, fix: 'upgrade to Gitea 1.22 or later for a direct lookup' };
+      if (v && (v[0] > 1 || v[1] >= 22))
+        return {
+          name: 'version',
+          status: 'ok',
+          detail: `Gitea API ${v.join('.')}: PRs are looked up by /pulls/{base}/{head}`,
+        };
+      return {
+        name: 'version',
+        status: 'warn',
+        detail: `Gitea API ${v ? v.join('.') : 'unknown'} (before 1.22): PRs are looked up by listing every PR and matching the head branch`,
+        fix: 'upgrade to Gitea 1.22 or later for a direct lookup',
+      };
     });
     await step('repository', async () => {
-      const r = await forgeCall<{ full_name?: string; permissions?: { push?: boolean }; has_pull_requests?: boolean; archived?: boolean }>(this.http, 'GET', this.repoPath);
-      if (r.body?.archived) return { name: 'repository', status: 'fail', detail: `${repo} is archived (read-only): every push and pull request would be refused`, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' };
-      if (r.body?.has_pull_requests === false) return { name: 'repository', status: 'fail', detail: `${repo} has pull requests turned off`, fix: 'turn on pull requests in the repository settings' };
-      if (r.body?.permissions && !r.body.permissions.push) return { name: 'repository', status: 'fail', detail: `the token's user cannot push to ${repo}`, fix: 'give the bot user write access to the repository' };
+      const r = await forgeCall<{
+        full_name?: string;
+        permissions?: { push?: boolean };
+        has_pull_requests?: boolean;
+        archived?: boolean;
+      }>(this.http, 'GET', this.repoPath);
+      if (r.body?.archived)
+        return {
+          name: 'repository',
+          status: 'fail',
+          detail: `${repo} is archived (read-only): every push and pull request would be refused`,
+          fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one',
+        };
+      if (r.body?.has_pull_requests === false)
+        return {
+          name: 'repository',
+          status: 'fail',
+          detail: `${repo} has pull requests turned off`,
+          fix: 'turn on pull requests in the repository settings',
+        };
+      if (r.body?.permissions && !r.body.permissions.push)
+        return {
+          name: 'repository',
+          status: 'fail',
+          detail: `the token's user cannot push to ${repo}`,
+          fix: 'give the bot user write access to the repository',
+        };
       return { name: 'repository', status: 'ok', detail: `${repo} is reachable and writable` };
     });
     // A token may read everything and still not write: Gitea says which scope only when asked to
@@ -429,9 +606,20 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
     // answers 403/423 when refused and 422 when allowed, creating nothing.
     await step('pull requests', async () => {
       const r = await forgeCall<{ message?: string }>(this.http, 'POST', `${this.repoPath}/pulls`, {});
-      if (r.status === 423) return { name: 'pull requests', status: 'fail', detail: `${repo} is archived: creating a pull request answered HTTP 423 (${message(r.body)})`, fix: 'unarchive the repository' };
-      if (r.status === 422 || r.status === 400) return { name: 'pull requests', status: 'ok', detail: 'the token may open pull requests (write:repository)' };
-      return { name: 'pull requests', status: 'warn', detail: `an empty pull request answered HTTP ${r.status} (${message(r.body)}); cannot tell whether the token may open one` };
+      if (r.status === 423)
+        return {
+          name: 'pull requests',
+          status: 'fail',
+          detail: `${repo} is archived: creating a pull request answered HTTP 423 (${message(r.body)})`,
+          fix: 'unarchive the repository',
+        };
+      if (r.status === 422 || r.status === 400)
+        return { name: 'pull requests', status: 'ok', detail: 'the token may open pull requests (write:repository)' };
+      return {
+        name: 'pull requests',
+        status: 'warn',
+        detail: `an empty pull request answered HTTP ${r.status} (${message(r.body)}); cannot tell whether the token may open one`,
+      };
     });
     await step('push', () => this.pushCheck(this.o.branchPrefix));
     await step('base branch', async () => {
@@ -439,7 +627,13 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
         await forgeCall(this.http, 'GET', `${this.repoPath}/branches/${encodeURIComponent(target.base)}`);
         return { name: 'base branch', status: 'ok', detail: `base branch "${target.base}" exists` };
       } catch (err) {
-        if (err instanceof ForgeRefused && err.status === 404) return { name: 'base branch', status: 'fail', detail: `base branch "${target.base}" does not exist in ${repo}`, fix: 'set repo.base to an existing branch' };
+        if (err instanceof ForgeRefused && err.status === 404)
+          return {
+            name: 'base branch',
+            status: 'fail',
+            detail: `base branch "${target.base}" does not exist in ${repo}`,
+            fix: 'set repo.base to an existing branch',
+          };
         throw err;
       }
     });
@@ -448,21 +642,41 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       try {
         const have = await this.readLabels();
         const missing = target.labels.filter((l) => !have.has(l));
-        return { name: 'labels', status: 'ok', detail: missing.length ? `labels ${missing.map((l) => `"${l}"`).join(', ')} will be created on the first PR (needs write:issue)` : `labels ${target.labels.join(', ')} exist` };
+        return {
+          name: 'labels',
+          status: 'ok',
+          detail: missing.length
+            ? `labels ${missing.map((l) => `"${l}"`).join(', ')} will be created on the first PR (needs write:issue)`
+            : `labels ${target.labels.join(', ')} exist`,
+        };
       } catch (err) {
         if (err instanceof ForgeRefused && err.status === 403) {
-          return { name: 'labels', status: 'fail', detail: `the token cannot use labels (${err.forgeMessage}); PRs would open without the labels ${target.labels.join(', ')}`, fix: 'give the token write:issue (labels are in Gitea\'s issue scope) besides write:repository, or set forge.labels to []' };
+          return {
+            name: 'labels',
+            status: 'fail',
+            detail: `the token cannot use labels (${err.forgeMessage}); PRs would open without the labels ${target.labels.join(', ')}`,
+            fix: "give the token write:issue (labels are in Gitea's issue scope) besides write:repository, or set forge.labels to []",
+          };
         }
         throw err;
       }
     });
-    out.push({ name: 'draft', status: 'ok', detail: `drafts are titles starting with "${this.o.draftPrefix.trim()}", one of the server's WIP prefixes (${(this.o.wipPrefixes ?? ['WIP:', '[WIP]']).join(', ')})` });
+    out.push({
+      name: 'draft',
+      status: 'ok',
+      detail: `drafts are titles starting with "${this.o.draftPrefix.trim()}", one of the server's WIP prefixes (${(this.o.wipPrefixes ?? ['WIP:', '[WIP]']).join(', ')})`,
+    });
     return out;
   }
 }
 
 function comment(c: GiteaComment, kind: PrComment['kind']): PrComment {
-  return { id: c.id, kind, author: c.user?.login ?? '', body: c.body ?? '', createdAt: c.created_at, ...(c.path ? { path: c.path } : {}) };
+  return {
+    id: c.id,
+    kind,
+    author: c.user?.login ?? '',
+    body: c.body ?? '',
+    createdAt: c.created_at,
+    ...(c.path ? { path: c.path } : {}),
+  };
 }
-
-

@@ -7,14 +7,34 @@ import { redactText } from '@prbot/core';
 import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
 import { FORGE_ANSWER_CAP, fromRepo } from '../http.ts';
 import { GitRemote } from '../push.ts';
-import { markersOf, type UpkeepForge, type BotPr, type DoctorCheck, type DraftPr, type Forge, type ForgeTarget, type PrComment, type PrDetail, type PrRef, type RemoteForgeOptions, type RepoPermission, type ReviseForge, type ForgeIssue, type ForgeIssues } from '../types.ts';
+import {
+  markersOf,
+  type UpkeepForge,
+  type BotPr,
+  type DoctorCheck,
+  type DraftPr,
+  type Forge,
+  type ForgeTarget,
+  type PrComment,
+  type PrDetail,
+  type PrRef,
+  type RemoteForgeOptions,
+  type RepoPermission,
+  type ReviseForge,
+  type ForgeIssue,
+  type ForgeIssues,
+} from '../types.ts';
 
 /**
  * Octokit and its plugins are loaded when the first GitHub call is made, not when a process
  * starts: every worker creates its forge, but only the pr stage (and doctor) calls it.
  */
 async function githubClient(opts: ConstructorParameters<typeof import('@octokit/rest').Octokit>[0]) {
-  const [{ Octokit }, { throttling }, { retry }] = await Promise.all([import('@octokit/rest'), import('@octokit/plugin-throttling'), import('@octokit/plugin-retry')]);
+  const [{ Octokit }, { throttling }, { retry }] = await Promise.all([
+    import('@octokit/rest'),
+    import('@octokit/plugin-throttling'),
+    import('@octokit/plugin-retry'),
+  ]);
   return new (Octokit.plugin(throttling, retry))(opts);
 }
 type Client = Awaited<ReturnType<typeof githubClient>>;
@@ -32,16 +52,32 @@ interface GithubIssue {
 // name, never a TypeError in produce, and only an http(s) html_url is kept.
 const githubPullSchema = z.object({
   number: z.number().int().positive(),
-  html_url: z.string().max(2000).regex(/^https?:\/\//i, 'not an http(s) URL'),
+  html_url: z
+    .string()
+    .max(2000)
+    .regex(/^https?:\/\//i, 'not an http(s) URL'),
   state: z.string().max(20),
-  merged_at: z.string().max(100).nullable().optional().transform((v) => v ?? null),
-  body: z.string().nullable().optional().transform((v) => v ?? null),
+  merged_at: z
+    .string()
+    .max(100)
+    .nullable()
+    .optional()
+    .transform((v) => v ?? null),
+  body: z
+    .string()
+    .nullable()
+    .optional()
+    .transform((v) => v ?? null),
   updated_at: z.string().max(100),
   draft: z.boolean().optional(),
   head: z.object({
     ref: z.string().max(1000),
     sha: z.string().max(100).optional(),
-    repo: z.object({ full_name: z.string().max(1000) }).nullable().optional().transform((v) => v ?? null),
+    repo: z
+      .object({ full_name: z.string().max(1000) })
+      .nullable()
+      .optional()
+      .transform((v) => v ?? null),
   }),
   labels: z.array(z.object({ name: z.string().optional() })).optional(),
 });
@@ -105,12 +141,18 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
 
   private client(): Promise<Client> {
     const o = this.o;
-    const inJob = (retryAfterS: number, _opts: unknown, _client: unknown, retryCount: number) => retryAfterS * 1000 <= this.waitMs && retryCount < 2;
+    const inJob = (retryAfterS: number, _opts: unknown, _client: unknown, retryCount: number) =>
+      retryAfterS * 1000 <= this.waitMs && retryCount < 2;
     this.gh ??= githubClient({
       auth: o.token,
       baseUrl: o.apiUrl.replace(/\/+$/, ''),
       userAgent: 'prbot',
-      log: { debug: () => {}, info: () => {}, warn: (m: string) => o.log.debug({ forge: this.label }, m), error: (m: string) => o.log.debug({ forge: this.label }, m) },
+      log: {
+        debug: () => {},
+        info: () => {},
+        warn: (m: string) => o.log.debug({ forge: this.label }, m),
+        error: (m: string) => o.log.debug({ forge: this.label }, m),
+      },
       request: { fetch: timedFetch(o.timeoutMs, o.maxAnswerBytes ?? FORGE_ANSWER_CAP) },
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
@@ -125,13 +167,21 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     return this.gh;
   }
 
-
   /** A fine-grained token needs Issues: read and write; a classic one repo (public_repo). */
   readonly issues: ForgeIssues = {
-    create: async (title, body) => issueOf((await this.call('creating the dashboard issue', (gh) => gh.rest.issues.create({ owner: this.o.owner, repo: this.o.repo, title, body }))).data as GithubIssue),
+    create: async (title, body) =>
+      issueOf(
+        (
+          await this.call('creating the dashboard issue', (gh) =>
+            gh.rest.issues.create({ owner: this.o.owner, repo: this.o.repo, title, body }),
+          )
+        ).data as GithubIssue,
+      ),
     get: async (n) => {
       try {
-        const r = await this.call(`reading issue #${n}`, (gh) => gh.rest.issues.get({ owner: this.o.owner, repo: this.o.repo, issue_number: n }));
+        const r = await this.call(`reading issue #${n}`, (gh) =>
+          gh.rest.issues.get({ owner: this.o.owner, repo: this.o.repo, issue_number: n }),
+        );
         const i = r.data as GithubIssue;
         return i.pull_request ? null : issueOf(i);
       } catch (err) {
@@ -140,12 +190,24 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
         throw err;
       }
     },
-    editBody: async (n, body) => issueOf((await this.call(`editing issue #${n}`, (gh) => gh.rest.issues.update({ owner: this.o.owner, repo: this.o.repo, issue_number: n, body }))).data as GithubIssue),
+    editBody: async (n, body) =>
+      issueOf(
+        (
+          await this.call(`editing issue #${n}`, (gh) =>
+            gh.rest.issues.update({ owner: this.o.owner, repo: this.o.repo, issue_number: n, body }),
+          )
+        ).data as GithubIssue,
+      ),
     listOpen: async () => {
       const out: ForgeIssue[] = [];
       let pages = 0;
       await this.call('listing issues', async (gh) => {
-        const it = gh.paginate.iterator(gh.rest.issues.listForRepo, { owner: this.o.owner, repo: this.o.repo, state: 'open', per_page: 100 });
+        const it = gh.paginate.iterator(gh.rest.issues.listForRepo, {
+          owner: this.o.owner,
+          repo: this.o.repo,
+          state: 'open',
+          per_page: 100,
+        });
         for await (const page of it) {
           // GitHub lists pull requests among issues: they carry `pull_request`.
           for (const i of page.data as GithubIssue[]) if (!i.pull_request) out.push(issueOf(i));
@@ -157,7 +219,11 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
   };
 
   private ref(p: GithubPull): PrRef {
-    return { url: p.html_url, branch: p.head.ref, state: p.merged_at ? 'merged' : p.state === 'open' ? 'open' : 'closed' };
+    return {
+      url: p.html_url,
+      branch: p.head.ref,
+      state: p.merged_at ? 'merged' : p.state === 'open' ? 'open' : 'closed',
+    };
   }
 
   /** Runs one API call and maps its failure to prbot's errors (never with the token in them). */
@@ -174,26 +240,59 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     const s = e.status;
     const h = e.response?.headers ?? {};
     const m = errorText(e);
-    if (s === undefined || s >= 500) return new TransientError(`${this.label}: ${what} failed${s ? ` (HTTP ${s})` : ''}: ${m.replaceAll(this.o.token, '***')}`);
-    if (s === 429 || ((s === 403) && (h['x-ratelimit-remaining'] === '0' || /secondary rate limit/i.test(m)))) {
+    if (s === undefined || s >= 500)
+      return new TransientError(
+        `${this.label}: ${what} failed${s ? ` (HTTP ${s})` : ''}: ${m.replaceAll(this.o.token, '***')}`,
+      );
+    if (s === 429 || (s === 403 && (h['x-ratelimit-remaining'] === '0' || /secondary rate limit/i.test(m)))) {
       const reset = Number(h['x-ratelimit-reset']);
       const retryAfter = Number(h['retry-after']);
       const secondary = /secondary rate limit/i.test(m);
-      const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : h['x-ratelimit-remaining'] === '0' && reset > 0 ? Math.max(1000, reset * 1000 - Date.now() + 1000) : 60_000;
-      return new RateLimited(`${this.label} ${secondary ? 'secondary' : 'primary'} rate limit on ${what} (HTTP ${s})`, Math.min(wait, 3_600_000));
+      const wait =
+        Number.isFinite(retryAfter) && retryAfter > 0
+          ? retryAfter * 1000
+          : h['x-ratelimit-remaining'] === '0' && reset > 0
+            ? Math.max(1000, reset * 1000 - Date.now() + 1000)
+            : 60_000;
+      return new RateLimited(
+        `${this.label} ${secondary ? 'secondary' : 'primary'} rate limit on ${what} (HTTP ${s})`,
+        Math.min(wait, 3_600_000),
+      );
     }
-    if (s === 401) return new ForgeRefused(`${this.label} rejected the token (HTTP 401): check that ${this.o.tokenEnv} holds a valid, unexpired token`, s, m);
+    if (s === 401)
+      return new ForgeRefused(
+        `${this.label} rejected the token (HTTP 401): check that ${this.o.tokenEnv} holds a valid, unexpired token`,
+        s,
+        m,
+      );
     if (s === 403) {
       const needs = h['x-accepted-github-permissions'];
-      return new ForgeRefused(`${this.label} refused ${what} (HTTP 403): the token in ${this.o.tokenEnv} lacks permission: ${m}${needs ? ` (needs ${needs})` : ''}`, s, m);
+      return new ForgeRefused(
+        `${this.label} refused ${what} (HTTP 403): the token in ${this.o.tokenEnv} lacks permission: ${m}${needs ? ` (needs ${needs})` : ''}`,
+        s,
+        m,
+      );
     }
-    if (s === 404) return new ForgeRefused(`${this.label}: ${what}: not found (HTTP 404): check forge.owner and forge.repo, and that the token in ${this.o.tokenEnv} can see the repository`, s, m);
+    if (s === 404)
+      return new ForgeRefused(
+        `${this.label}: ${what}: not found (HTTP 404): check forge.owner and forge.repo, and that the token in ${this.o.tokenEnv} can see the repository`,
+        s,
+        m,
+      );
     return new ForgeRefused(`${this.label} refused ${what} (HTTP ${s}): ${m}`, s, m);
   }
 
   /** Any state: the head filter names one branch, so one page holds every PR from it. */
   async findByBranch(branch: string): Promise<PrRef | null> {
-    const r = await this.call('looking the PR up by branch', (gh) => gh.rest.pulls.list({ owner: this.o.owner, repo: this.o.repo, head: `${this.o.owner}:${branch}`, state: 'all', per_page: 100 }));
+    const r = await this.call('looking the PR up by branch', (gh) =>
+      gh.rest.pulls.list({
+        owner: this.o.owner,
+        repo: this.o.repo,
+        head: `${this.o.owner}:${branch}`,
+        state: 'all',
+        per_page: 100,
+      }),
+    );
     const mine = pullsOf(r.data, { n: 0, why: '' }).filter((x) => x.head.ref === branch);
     const p = mine.find((x) => x.state === 'open') ?? mine[0];
     return p ? this.ref(p) : null;
@@ -204,19 +303,34 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     let pages = 0;
     const skipped = { n: 0, why: '' };
     await this.call('listing pull requests', async (gh) => {
-      const it = gh.paginate.iterator(gh.rest.pulls.list, { owner: this.o.owner, repo: this.o.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 });
+      const it = gh.paginate.iterator(gh.rest.pulls.list, {
+        owner: this.o.owner,
+        repo: this.o.repo,
+        state: 'all',
+        sort: 'updated',
+        direction: 'desc',
+        per_page: 100,
+      });
       for await (const page of it) {
         pages++;
         for (const p of pullsOf(page.data, skipped)) {
-          if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo)) out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
+          if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo))
+            out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
         }
         if (pages >= this.o.maxPages) {
-          this.o.log.warn({ forge: this.label, pages }, `${this.label}: stopped listing pull requests after ${pages} pages (forge.maxPages); later ones are not seen`);
+          this.o.log.warn(
+            { forge: this.label, pages },
+            `${this.label}: stopped listing pull requests after ${pages} pages (forge.maxPages); later ones are not seen`,
+          );
           break;
         }
       }
     });
-    if (skipped.n) this.o.log.warn({ forge: this.label, skipped: skipped.n }, `${this.label}: skipped ${skipped.n} pull request(s) the forge described malformed (first: ${skipped.why})`);
+    if (skipped.n)
+      this.o.log.warn(
+        { forge: this.label, skipped: skipped.n },
+        `${this.label}: skipped ${skipped.n} pull request(s) the forge described malformed (first: ${skipped.why})`,
+      );
     return out;
   }
 
@@ -224,10 +338,18 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
 
   async getPr(number: number): Promise<PrDetail | null> {
     try {
-      const r = await this.call(`reading PR #${number}`, (gh) => gh.rest.pulls.get({ owner: this.o.owner, repo: this.o.repo, pull_number: number }));
+      const r = await this.call(`reading PR #${number}`, (gh) =>
+        gh.rest.pulls.get({ owner: this.o.owner, repo: this.o.repo, pull_number: number }),
+      );
       const p = r.data as unknown as GithubPull;
       if (!fromRepo(p.head, this.o.owner, this.o.repo) || !p.head.sha) return null;
-      return { ...this.ref(p), number: p.number, headSha: p.head.sha, labels: (p.labels ?? []).flatMap((l) => (l.name ? [l.name] : [])), ...markersOf(p.body) };
+      return {
+        ...this.ref(p),
+        number: p.number,
+        headSha: p.head.sha,
+        labels: (p.labels ?? []).flatMap((l) => (l.name ? [l.name] : [])),
+        ...markersOf(p.body),
+      };
     } catch (err) {
       if (err instanceof ForgeRefused && err.status === 404) return null;
       throw err;
@@ -245,15 +367,31 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
         if (++pages >= this.o.maxPages) break;
       }
       pages = 0;
-      for await (const page of gh.paginate.iterator(gh.rest.pulls.listReviewComments, { ...base, pull_number: number })) {
+      for await (const page of gh.paginate.iterator(gh.rest.pulls.listReviewComments, {
+        ...base,
+        pull_number: number,
+      })) {
         for (const c of page.data as GithubComment[]) out.push(ghComment(c, 'review'));
         if (++pages >= this.o.maxPages) break;
       }
       // Review summaries: a submitted review's own body (approve, comment, request changes) can be the request.
       pages = 0;
       for await (const page of gh.paginate.iterator(gh.rest.pulls.listReviews, { ...base, pull_number: number })) {
-        for (const r of page.data as { id: number; body?: string | null; state?: string; user?: { login: string } | null; submitted_at?: string }[]) {
-          if (r.state !== 'PENDING' && (r.body ?? '').trim() !== '') out.push({ id: r.id, kind: 'summary', author: r.user?.login ?? '', body: r.body ?? '', createdAt: r.submitted_at ?? '' });
+        for (const r of page.data as {
+          id: number;
+          body?: string | null;
+          state?: string;
+          user?: { login: string } | null;
+          submitted_at?: string;
+        }[]) {
+          if (r.state !== 'PENDING' && (r.body ?? '').trim() !== '')
+            out.push({
+              id: r.id,
+              kind: 'summary',
+              author: r.user?.login ?? '',
+              body: r.body ?? '',
+              createdAt: r.submitted_at ?? '',
+            });
         }
         if (++pages >= this.o.maxPages) break;
       }
@@ -266,8 +404,14 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     let by: string | null = null;
     await this.call(`listing the events of PR #${number}`, async (gh) => {
       let pages = 0;
-      for await (const page of gh.paginate.iterator(gh.rest.issues.listEvents, { owner: this.o.owner, repo: this.o.repo, issue_number: number, per_page: 100 })) {
-        for (const e of page.data as { event?: string; label?: { name?: string }; actor?: { login?: string } | null }[]) if (e.event === 'labeled' && e.label?.name === label && e.actor?.login) by = e.actor.login;
+      for await (const page of gh.paginate.iterator(gh.rest.issues.listEvents, {
+        owner: this.o.owner,
+        repo: this.o.repo,
+        issue_number: number,
+        per_page: 100,
+      })) {
+        for (const e of page.data as { event?: string; label?: { name?: string }; actor?: { login?: string } | null }[])
+          if (e.event === 'labeled' && e.label?.name === label && e.actor?.login) by = e.actor.login;
         if (++pages >= this.o.maxPages) break;
       }
     });
@@ -275,12 +419,16 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
   }
 
   async commentOnPr(number: number, body: string): Promise<void> {
-    await this.call(`replying on PR #${number}`, (gh) => gh.rest.issues.createComment({ owner: this.o.owner, repo: this.o.repo, issue_number: number, body }));
+    await this.call(`replying on PR #${number}`, (gh) =>
+      gh.rest.issues.createComment({ owner: this.o.owner, repo: this.o.repo, issue_number: number, body }),
+    );
   }
 
   async permissionOf(login: string): Promise<RepoPermission> {
     try {
-      const r = await this.call(`reading ${login}'s permission`, (gh) => gh.rest.repos.getCollaboratorPermissionLevel({ owner: this.o.owner, repo: this.o.repo, username: login }));
+      const r = await this.call(`reading ${login}'s permission`, (gh) =>
+        gh.rest.repos.getCollaboratorPermissionLevel({ owner: this.o.owner, repo: this.o.repo, username: login }),
+      );
       return normalisePermission((r.data as { permission?: string }).permission);
     } catch (err) {
       // 404: not a collaborator / no such user.
@@ -291,7 +439,9 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
 
   async removeLabel(number: number, label: string): Promise<void> {
     try {
-      await this.call(`removing the label ${label}`, (gh) => gh.rest.issues.removeLabel({ owner: this.o.owner, repo: this.o.repo, issue_number: number, name: label }));
+      await this.call(`removing the label ${label}`, (gh) =>
+        gh.rest.issues.removeLabel({ owner: this.o.owner, repo: this.o.repo, issue_number: number, name: label }),
+      );
     } catch (err) {
       if (!(err instanceof ForgeRefused && err.status === 404)) throw err;
     }
@@ -301,7 +451,6 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     const r = await this.call("reading the token's user", (gh) => gh.rest.users.getAuthenticated());
     return r.data.login;
   }
-
 
   // --- upkeep of open bot PRs (issue 25) ------------------------------------------------------
 
@@ -314,7 +463,9 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
   async closePr(pr: BotPr): Promise<void> {
     const n = pr.number;
     if (!n) throw new Error(`${this.label}: PR ${pr.url} has no number`);
-    await this.call(`closing PR #${n}`, (gh) => gh.rest.pulls.update({ owner: this.o.owner, repo: this.o.repo, pull_number: n, state: 'closed' }));
+    await this.call(`closing PR #${n}`, (gh) =>
+      gh.rest.pulls.update({ owner: this.o.owner, repo: this.o.repo, pull_number: n, state: 'closed' }),
+    );
   }
 
   async openDraft(pr: DraftPr): Promise<PrRef> {
@@ -330,7 +481,14 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
       const note = `GitHub refused a draft PR for ${this.o.owner}/${this.o.repo} (drafts on private repositories need GitHub Team or Enterprise), so this opened as a normal PR marked "${this.o.draftPrefix.trim()}" in its title`;
       warnings.push(note);
       this.o.log.warn({ forge: this.label }, note);
-      created = await this.create({ ...pr, title: this.o.draftPrefix + pr.title, body: `> **Not a draft:** ${note}. It still must not be merged without review.\n\n${pr.body}` }, false);
+      created = await this.create(
+        {
+          ...pr,
+          title: this.o.draftPrefix + pr.title,
+          body: `> **Not a draft:** ${note}. It still must not be merged without review.\n\n${pr.body}`,
+        },
+        false,
+      );
     }
     const ref = this.ref(created);
     await this.addLabels(created.number, pr.labels, warnings);
@@ -339,17 +497,46 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
 
   private async create(pr: DraftPr, draft: boolean): Promise<GithubPull> {
     try {
-      const r = await this.call('creating the pull request', (gh) => gh.rest.pulls.create({ owner: this.o.owner, repo: this.o.repo, title: pr.title, head: pr.branch, base: pr.base, body: pr.body, draft }));
+      const r = await this.call('creating the pull request', (gh) =>
+        gh.rest.pulls.create({
+          owner: this.o.owner,
+          repo: this.o.repo,
+          title: pr.title,
+          head: pr.branch,
+          base: pr.base,
+          body: pr.body,
+          draft,
+        }),
+      );
       return r.data as GithubPull;
     } catch (err) {
       if (!(err instanceof ForgeRefused && err.status === 422)) throw err;
       const m = err.forgeMessage;
       if (/already exists/i.test(m)) {
         const found = await this.findByBranch(pr.branch);
-        if (found) return { number: 0, html_url: found.url, state: found.state === 'open' ? 'open' : 'closed', merged_at: found.state === 'merged' ? 'merged' : null, body: null, updated_at: '', head: { ref: found.branch, repo: null } };
+        if (found)
+          return {
+            number: 0,
+            html_url: found.url,
+            state: found.state === 'open' ? 'open' : 'closed',
+            merged_at: found.state === 'merged' ? 'merged' : null,
+            body: null,
+            updated_at: '',
+            head: { ref: found.branch, repo: null },
+          };
       }
-      if (/\bbase\b.*invalid/i.test(m)) throw new ForgeRefused(`${this.label}: the base branch (repo.base) "${pr.base}" does not exist in ${this.o.owner}/${this.o.repo} (HTTP 422 ${m}): set repo.base to an existing branch`, 422, m);
-      if (/\bhead\b.*invalid/i.test(m)) throw new ForgeRefused(`${this.label}: the bot branch "${pr.branch}" is not in ${this.o.owner}/${this.o.repo} (HTTP 422 ${m}): check forge.remote`, 422, m);
+      if (/\bbase\b.*invalid/i.test(m))
+        throw new ForgeRefused(
+          `${this.label}: the base branch (repo.base) "${pr.base}" does not exist in ${this.o.owner}/${this.o.repo} (HTTP 422 ${m}): set repo.base to an existing branch`,
+          422,
+          m,
+        );
+      if (/\bhead\b.*invalid/i.test(m))
+        throw new ForgeRefused(
+          `${this.label}: the bot branch "${pr.branch}" is not in ${this.o.owner}/${this.o.repo} (HTTP 422 ${m}): check forge.remote`,
+          422,
+          m,
+        );
       throw err;
     }
   }
@@ -358,7 +545,9 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
   private async addLabels(n: number, labels: string[], warnings: string[]): Promise<void> {
     if (!labels.length || n === 0) return;
     try {
-      await this.call('adding labels', (gh) => gh.rest.issues.addLabels({ owner: this.o.owner, repo: this.o.repo, issue_number: n, labels }));
+      await this.call('adding labels', (gh) =>
+        gh.rest.issues.addLabels({ owner: this.o.owner, repo: this.o.repo, issue_number: n, labels }),
+      );
     } catch (err) {
       const w = `labels ${labels.join(', ')} not applied: ${reasonOf(err)}${err instanceof ForgeRefused && err.status === 403 ? '; a fine-grained token needs Issues: read and write' : ''}`;
       warnings.push(w);
@@ -375,7 +564,13 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
   private async draftCheck(repo: string, isPrivate: boolean, byOrg: boolean): Promise<DoctorCheck> {
     const fallback = `prbot opens normal PRs titled "${this.o.draftPrefix.trim()} …" and says so in the PR and the record`;
     if (!isPrivate) return { name: 'draft', status: 'ok', detail: `${repo} is public: draft PRs are supported` };
-    if (!byOrg) return { name: 'draft', status: 'warn', detail: `${repo} is a private repository of a user account: GitHub has no draft PRs there, so ${fallback}`, fix: 'move the repository to an organisation on GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback' };
+    if (!byOrg)
+      return {
+        name: 'draft',
+        status: 'warn',
+        detail: `${repo} is a private repository of a user account: GitHub has no draft PRs there, so ${fallback}`,
+        fix: 'move the repository to an organisation on GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback',
+      };
     let plan: string | undefined;
     try {
       const o = await this.call('reading the organisation', (gh) => gh.rest.orgs.get({ org: this.o.owner }));
@@ -383,9 +578,25 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     } catch (err) {
       if (!(err instanceof ForgeRefused)) throw err;
     }
-    if (plan === undefined) return { name: 'draft', status: 'warn', detail: `${repo} is private and this token cannot see ${this.o.owner}'s plan: draft PRs need GitHub Team/Enterprise; if GitHub refuses one, ${fallback}`, fix: 'nothing to do if the organisation is on Team/Enterprise' };
-    if (plan.toLowerCase() === 'free') return { name: 'draft', status: 'warn', detail: `${repo} is private and ${this.o.owner} is on GitHub Free: no draft PRs there, so ${fallback}`, fix: 'use GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback' };
-    return { name: 'draft', status: 'ok', detail: `${repo} is private and ${this.o.owner} is on the ${plan} plan: draft PRs are supported` };
+    if (plan === undefined)
+      return {
+        name: 'draft',
+        status: 'warn',
+        detail: `${repo} is private and this token cannot see ${this.o.owner}'s plan: draft PRs need GitHub Team/Enterprise; if GitHub refuses one, ${fallback}`,
+        fix: 'nothing to do if the organisation is on Team/Enterprise',
+      };
+    if (plan.toLowerCase() === 'free')
+      return {
+        name: 'draft',
+        status: 'warn',
+        detail: `${repo} is private and ${this.o.owner} is on GitHub Free: no draft PRs there, so ${fallback}`,
+        fix: 'use GitHub Team/Enterprise for real drafts, or accept the title-prefix fallback',
+      };
+    return {
+      name: 'draft',
+      status: 'ok',
+      detail: `${repo} is private and ${this.o.owner} is on the ${plan} plan: draft PRs are supported`,
+    };
   }
 
   async doctor(target: ForgeTarget): Promise<DoctorCheck[]> {
@@ -396,31 +607,82 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
         const r = await fn();
         out.push(...(Array.isArray(r) ? r : [r]));
       } catch (err) {
-        out.push({ name, status: 'fail', detail: reasonOf(err), fix: fixFor(err, this.o.tokenEnv), ...(err instanceof TransientError || err instanceof RateLimited ? { transient: true } : {}) });
+        out.push({
+          name,
+          status: 'fail',
+          detail: reasonOf(err),
+          fix: fixFor(err, this.o.tokenEnv),
+          ...(err instanceof TransientError || err instanceof RateLimited ? { transient: true } : {}),
+        });
       }
     };
     let scopes: string[] | null = null;
     await step('token', async () => {
       let r;
       try {
-        r = await this.call('reading the token\'s user', (gh) => gh.rest.users.getAuthenticated());
+        r = await this.call("reading the token's user", (gh) => gh.rest.users.getAuthenticated());
       } catch (err) {
         // A GitHub App installation token is valid yet may not read /user ("Resource not accessible by integration").
-        if (err instanceof ForgeRefused && err.status === 403) return { name: 'token', status: 'warn', detail: `${this.o.tokenEnv} is valid but cannot read its user (${err.forgeMessage}): an app installation token? only revise cycles need it` };
+        if (err instanceof ForgeRefused && err.status === 403)
+          return {
+            name: 'token',
+            status: 'warn',
+            detail: `${this.o.tokenEnv} is valid but cannot read its user (${err.forgeMessage}): an app installation token? only revise cycles need it`,
+          };
         throw err;
       }
       const h = r.headers['x-oauth-scopes'];
-      scopes = typeof h === 'string' ? h.split(',').map((s) => s.trim()).filter(Boolean) : null;
-      return { name: 'token', status: 'ok', detail: `${this.o.tokenEnv} authenticates as ${r.data.login}${scopes ? ` (classic token, scopes: ${scopes.join(', ') || 'none'})` : ' (fine-grained or app token)'}` };
+      scopes =
+        typeof h === 'string'
+          ? h
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : null;
+      return {
+        name: 'token',
+        status: 'ok',
+        detail: `${this.o.tokenEnv} authenticates as ${r.data.login}${scopes ? ` (classic token, scopes: ${scopes.join(', ') || 'none'})` : ' (fine-grained or app token)'}`,
+      };
     });
     await step('repository', async () => {
-      const r = await this.call(`reading ${repo}`, (gh) => gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }));
+      const r = await this.call(`reading ${repo}`, (gh) =>
+        gh.rest.repos.get({ owner: this.o.owner, repo: this.o.repo }),
+      );
       const checks: DoctorCheck[] = [];
-      const d = r.data as { private?: boolean; archived?: boolean; permissions?: { push?: boolean }; owner?: { type?: string } };
-      if (d.archived) checks.push({ name: 'repository', status: 'fail', detail: `${repo} is archived (read-only): every push and pull request would be refused`, fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one' });
-      else if (d.permissions && !d.permissions.push) checks.push({ name: 'repository', status: 'fail', detail: `the token cannot push to ${repo}`, fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read' });
-      else if (scopes && !scopes.includes('repo') && !(scopes.includes('public_repo') && !d.private)) checks.push({ name: 'repository', status: 'fail', detail: `the classic token's scopes (${(scopes as string[]).join(', ') || 'none'}) cannot push to ${repo}`, fix: `add the scope ${d.private ? 'repo' : 'public_repo (or repo)'}` });
-      else checks.push({ name: 'repository', status: 'ok', detail: `${repo} is reachable${d.permissions ? ' and writable' : ''}` });
+      const d = r.data as {
+        private?: boolean;
+        archived?: boolean;
+        permissions?: { push?: boolean };
+        owner?: { type?: string };
+      };
+      if (d.archived)
+        checks.push({
+          name: 'repository',
+          status: 'fail',
+          detail: `${repo} is archived (read-only): every push and pull request would be refused`,
+          fix: 'unarchive the repository, or point forge.owner/forge.repo at a writable one',
+        });
+      else if (d.permissions && !d.permissions.push)
+        checks.push({
+          name: 'repository',
+          status: 'fail',
+          detail: `the token cannot push to ${repo}`,
+          fix: 'classic token: scope repo (public_repo for a public repository); fine-grained: Contents read and write, Pull requests read and write, Metadata read',
+        });
+      else if (scopes && !scopes.includes('repo') && !(scopes.includes('public_repo') && !d.private))
+        checks.push({
+          name: 'repository',
+          status: 'fail',
+          detail: `the classic token's scopes (${(scopes as string[]).join(', ') || 'none'}) cannot push to ${repo}`,
+          fix: `add the scope ${d.private ? 'repo' : 'public_repo (or repo)'}`,
+        });
+      else
+        checks.push({
+          name: 'repository',
+          status: 'ok',
+          detail: `${repo} is reachable${d.permissions ? ' and writable' : ''}`,
+        });
       checks.push(await this.draftCheck(repo, d.private === true, d.owner?.type === 'Organization'));
       return checks;
     });
@@ -429,12 +691,24 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     // create answers 403 ("Resource not accessible …") when refused and 422 when allowed.
     await step('pull requests', async () => {
       try {
-        await this.call('creating a pull request (empty probe)', (gh) => gh.request('POST /repos/{owner}/{repo}/pulls', { owner: this.o.owner, repo: this.o.repo, data: {} } as never));
-        return { name: 'pull requests', status: 'warn', detail: 'an empty pull request was accepted; cannot tell whether the token may open one' };
+        await this.call('creating a pull request (empty probe)', (gh) =>
+          gh.request('POST /repos/{owner}/{repo}/pulls', { owner: this.o.owner, repo: this.o.repo, data: {} } as never),
+        );
+        return {
+          name: 'pull requests',
+          status: 'warn',
+          detail: 'an empty pull request was accepted; cannot tell whether the token may open one',
+        };
       } catch (err) {
-        if (err instanceof ForgeRefused && err.status === 422) return { name: 'pull requests', status: 'ok', detail: 'the token may open pull requests' };
+        if (err instanceof ForgeRefused && err.status === 422)
+          return { name: 'pull requests', status: 'ok', detail: 'the token may open pull requests' };
         if (err instanceof ForgeRefused && err.status === 403) {
-          return { name: 'pull requests', status: 'fail', detail: `the token cannot open pull requests in ${repo}: ${err.forgeMessage}`, fix: 'fine-grained token: Pull requests: read and write (and Contents: read and write); classic token: scope repo (public_repo for a public repository)' };
+          return {
+            name: 'pull requests',
+            status: 'fail',
+            detail: `the token cannot open pull requests in ${repo}: ${err.forgeMessage}`,
+            fix: 'fine-grained token: Pull requests: read and write (and Contents: read and write); classic token: scope repo (public_repo for a public repository)',
+          };
         }
         throw err;
       }
@@ -442,34 +716,62 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     await step('push', () => this.pushCheck(this.o.branchPrefix));
     await step('base branch', async () => {
       try {
-        await this.call('reading the base branch', (gh) => gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }));
+        await this.call('reading the base branch', (gh) =>
+          gh.rest.repos.getBranch({ owner: this.o.owner, repo: this.o.repo, branch: target.base }),
+        );
         return { name: 'base branch', status: 'ok', detail: `base branch "${target.base}" exists` };
       } catch (err) {
-        if (err instanceof ForgeRefused && err.status === 404) return { name: 'base branch', status: 'fail', detail: `base branch "${target.base}" does not exist in ${repo}`, fix: 'set repo.base to an existing branch' };
+        if (err instanceof ForgeRefused && err.status === 404)
+          return {
+            name: 'base branch',
+            status: 'fail',
+            detail: `base branch "${target.base}" does not exist in ${repo}`,
+            fix: 'set repo.base to an existing branch',
+          };
         throw err;
       }
     });
     out.push(
       target.labels.length === 0
         ? { name: 'labels', status: 'ok', detail: 'no labels configured' }
-        : { name: 'labels', status: 'ok', detail: `labels ${target.labels.join(', ')} are added after each PR opens (best effort; a fine-grained token needs Issues: read and write, a classic one repo/public_repo)` },
+        : {
+            name: 'labels',
+            status: 'ok',
+            detail: `labels ${target.labels.join(', ')} are added after each PR opens (best effort; a fine-grained token needs Issues: read and write, a classic one repo/public_repo)`,
+          },
     );
     return out;
   }
 }
 
 function ghComment(c: GithubComment, kind: PrComment['kind']): PrComment {
-  return { id: c.id, kind, author: c.user?.login ?? '', body: c.body ?? '', createdAt: c.created_at, ...(c.path ? { path: c.path } : {}) };
+  return {
+    id: c.id,
+    kind,
+    author: c.user?.login ?? '',
+    body: c.body ?? '',
+    createdAt: c.created_at,
+    ...(c.path ? { path: c.path } : {}),
+  };
 }
 
 function issueOf(i: GithubIssue): ForgeIssue {
-  return { number: i.number, url: i.html_url, title: i.title, body: i.body ?? '', state: i.state === 'closed' ? 'closed' : 'open' };
+  return {
+    number: i.number,
+    url: i.html_url,
+    title: i.title,
+    body: i.body ?? '',
+    state: i.state === 'closed' ? 'closed' : 'open',
+  };
 }
 
 function errorText(e: HttpError): string {
-  const d = e.response?.data as { message?: string; errors?: { message?: string; field?: string; code?: string; resource?: string }[] } | undefined;
+  const d = e.response?.data as
+    { message?: string; errors?: { message?: string; field?: string; code?: string; resource?: string }[] } | undefined;
   const base = String(d?.message ?? e.message ?? 'unknown error');
-  const details = (d?.errors ?? []).map((x) => x.message ?? [x.resource, x.field, x.code].filter(Boolean).join(' ')).filter(Boolean);
+  const details = (d?.errors ?? [])
+    .map((x) => x.message ?? [x.resource, x.field, x.code].filter(Boolean).join(' '))
+    .filter(Boolean);
   return redactText(inertText((details.length ? `${base}: ${details.join('; ')}` : base).slice(0, 1000))).slice(0, 500);
 }
 
@@ -488,16 +790,28 @@ function timedFetch(ms: number, maxBytes: number): typeof fetch {
     const res = await fetch(input, { ...init, signal, redirect: 'manual' });
     if (res.status >= 300 && res.status < 400 && res.status !== 304) {
       await res.body?.cancel().catch(() => {});
-      throw new Error(`answered HTTP ${res.status} (a redirect), not followed: the token is never sent to another address; set forge.url to the API's final address`);
+      throw new Error(
+        `answered HTTP ${res.status} (a redirect), not followed: the token is never sent to another address; set forge.url to the API's final address`,
+      );
     }
     const headers = Object.fromEntries(res.headers);
     refuseDeclaredSizeOf(headers, maxBytes);
-    const text = res.body ? await readBounded(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), maxBytes, signal) : '';
+    const text = res.body
+      ? await readBounded(
+          Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
+          maxBytes,
+          signal,
+        )
+      : '';
     // The bytes are decoded now: the encoding and length headers no longer describe them.
     const h = new Headers(res.headers);
     h.delete('content-encoding');
     h.delete('content-length');
-    return new Response(res.status === 204 || res.status === 304 ? null : text, { status: res.status, statusText: res.statusText, headers: h });
+    return new Response(res.status === 204 || res.status === 304 ? null : text, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: h,
+    });
   };
 }
 

@@ -2,7 +2,15 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LeaseRefused, pushBranch, pushWithLeaseBranch } from '../push.ts';
-import { markersOf, type BotPr, type DraftPr, type Forge, type PrRef, type PrState, type UpkeepForge } from '../types.ts';
+import {
+  markersOf,
+  type BotPr,
+  type DraftPr,
+  type Forge,
+  type PrRef,
+  type PrState,
+  type UpkeepForge,
+} from '../types.ts';
 
 interface LocalPr {
   title: string;
@@ -60,7 +68,14 @@ export class LocalForge implements Forge, UpkeepForge {
     for (const n of names.filter((x) => x.endsWith('.json'))) {
       const file = path.join(this.prDir, n);
       const pr = await this.read(file);
-      if (pr?.head.startsWith(this.branchPrefix)) out.push({ url: pathToFileURL(file).href, branch: pr.head, state: pr.state, ...markersOf(pr.body), updatedAt: pr.updated_at });
+      if (pr?.head.startsWith(this.branchPrefix))
+        out.push({
+          url: pathToFileURL(file).href,
+          branch: pr.head,
+          state: pr.state,
+          ...markersOf(pr.body),
+          updatedAt: pr.updated_at,
+        });
     }
     return out;
   }
@@ -80,11 +95,16 @@ export class LocalForge implements Forge, UpkeepForge {
   }
 
   async commentOn(pr: BotPr, body: string): Promise<void> {
-    await this.update(pr.branch, (r) => ({ ...r, comments: [...(r.comments ?? []), { body, created_at: new Date().toISOString() }] }));
+    await this.update(pr.branch, (r) => ({
+      ...r,
+      comments: [...(r.comments ?? []), { body, created_at: new Date().toISOString() }],
+    }));
   }
 
   async closePr(pr: BotPr): Promise<void> {
-    await this.update(pr.branch, (r) => (r.state === 'open' ? { ...r, state: 'closed', updated_at: new Date().toISOString() } : r));
+    await this.update(pr.branch, (r) =>
+      r.state === 'open' ? { ...r, state: 'closed', updated_at: new Date().toISOString() } : r,
+    );
   }
 
   private async update(branch: string, fn: (r: LocalPr) => LocalPr): Promise<void> {
@@ -99,7 +119,18 @@ export class LocalForge implements Forge, UpkeepForge {
     await mkdir(this.prDir, { recursive: true });
     const file = this.file(pr.branch);
     const now = new Date().toISOString();
-    const record: LocalPr = { title: this.draftPrefix + pr.title, body: pr.body, head: pr.branch, base: pr.base, draft: true, state: 'open', labels: pr.labels, cycle_id: pr.cycleId, created_at: now, updated_at: now };
+    const record: LocalPr = {
+      title: this.draftPrefix + pr.title,
+      body: pr.body,
+      head: pr.branch,
+      base: pr.base,
+      draft: true,
+      state: 'open',
+      labels: pr.labels,
+      cycle_id: pr.cycleId,
+      created_at: now,
+      updated_at: now,
+    };
     await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n');
     await rename(`${file}.tmp`, file);
     return { url: pathToFileURL(file).href, branch: pr.branch, state: 'open' };

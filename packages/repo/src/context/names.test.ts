@@ -111,7 +111,19 @@ ${filler(40, (i) => `    pub fn tail_${i}(&self) -> i32 {\n        ${i}\n    }\n
 let dir: string;
 let commit: string;
 const opts = { maxTokens: 12000, mapTokens: 2000, maxFileTokens: 1500, maxFiles: 6 };
-const sh = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+const sh = (...args: string[]) =>
+  execFileSync('git', args, {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  }).trim();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'prbot-names-'));
@@ -132,7 +144,14 @@ afterAll(async () => {
 // prompt.test.ts), then the files (model/prompt.ts renders both in this order).
 const prompt = async (gap: string) => {
   const c = await buildRepoContext(dir, commit, gap, opts);
-  const text = [...c.definitions.map((d) => d.body ?? ''), ...(c.names.missing.length ? [`Named in the gap but not found in the repository: ${c.names.missing.join(', ')}.`] : []), 'Repository map', ...c.files.map((f) => f.text)].join('\n');
+  const text = [
+    ...c.definitions.map((d) => d.body ?? ''),
+    ...(c.names.missing.length
+      ? [`Named in the gap but not found in the repository: ${c.names.missing.join(', ')}.`]
+      : []),
+    'Repository map',
+    ...c.files.map((f) => f.text),
+  ].join('\n');
   return { c, text };
 };
 
@@ -142,26 +161,32 @@ describe('the prompt shows the definitions of what the gap names', () => {
     ['TypeScript', 'Make `LRUCache.popitem` O(1)', 'LRUCache.popitem', 'BODY-TS', 'DECOY-TS', 'src/lru.ts'],
     ['Go', 'Make FIFO.PopItem() avoid the copy', 'FIFO.PopItem', 'BODY-GO', 'DECOY-GO', 'cache/fifo.go'],
     ['Rust', 'Speed up `Fifo::pop_item`', 'Fifo::pop_item', 'BODY-RS', 'DECOY-RS', 'src/fifo.rs'],
-  ])('%s: a gap naming %s shows that method\'s body, before the map, and not the decoy', async (_lang, gap, name, body, decoy, file) => {
-    const { c, text } = await prompt(gap);
-    expect(c.names).toEqual({ found: [name], missing: [] });
-    expect(c.definitions[0]).toMatchObject({ text: name, path: file, scoped: true });
-    expect(text).toContain(body);
-    expect(text.indexOf(body)).toBeLessThan(text.indexOf('Repository map'));
-    expect(c.definitions.map((d) => d.body).join('\n')).not.toContain(decoy);
-    // The file itself, shown in windows, has the method's lines too.
-    const shown = c.files.find((f) => f.path === file)!;
-    expect(shown.shown).toBe('windows');
-    expect(shown.text).toContain(body);
-  });
+  ])(
+    "%s: a gap naming %s shows that method's body, before the map, and not the decoy",
+    async (_lang, gap, name, body, decoy, file) => {
+      const { c, text } = await prompt(gap);
+      expect(c.names).toEqual({ found: [name], missing: [] });
+      expect(c.definitions[0]).toMatchObject({ text: name, path: file, scoped: true });
+      expect(text).toContain(body);
+      expect(text.indexOf(body)).toBeLessThan(text.indexOf('Repository map'));
+      expect(c.definitions.map((d) => d.body).join('\n')).not.toContain(decoy);
+      // The file itself, shown in windows, has the method's lines too.
+      const shown = c.files.find((f) => f.path === file)!;
+      expect(shown.shown).toBe('windows');
+      expect(shown.text).toContain(body);
+    },
+  );
 
   it.each([
     ['Python', 'Speed up the FIFO cache', 'BODY-PY', 'src/cachetools/fifo.py'],
     ['TypeScript', 'Speed up src/lru.ts', 'BODY-TS', 'src/lru.ts'],
-  ])('control (%s): without the name, the windows of the same file do not reach the method', async (_lang, gap, body) => {
-    const { text } = await prompt(gap);
-    expect(text).not.toContain(body);
-  });
+  ])(
+    'control (%s): without the name, the windows of the same file do not reach the method',
+    async (_lang, gap, body) => {
+      const { text } = await prompt(gap);
+      expect(text).not.toContain(body);
+    },
+  );
 
   it('module.function, path:line, and names not found are told apart in the record', async () => {
     const { c, text } = await prompt('Fix `fifo.helper_fn`, the bug near src/fifo.rs:3 and `NoSuchThing.nope`');
@@ -175,12 +200,15 @@ describe('the prompt shows the definitions of what the gap names', () => {
 
 describe('gapNames', () => {
   it('reads dotted, Rust and path:line names, backticked or written as a call, and leaves prose alone', () => {
-    expect(gapNames('Speed up `FIFOCache.popitem()` and os.path.join(), e.g. in README.md; see src/a.py:12 and `truncate(text, max)`').map((n) => n.text)).toEqual([
-      'src/a.py:12',
-      'FIFOCache.popitem',
-      'truncate',
-      'os.path.join',
-    ]);
-    expect(gapNames('Use `Vec::with_capacity` in `Fifo::new`')[1]).toEqual({ text: 'Fifo::new', name: 'new', qualifiers: ['Fifo'] });
+    expect(
+      gapNames(
+        'Speed up `FIFOCache.popitem()` and os.path.join(), e.g. in README.md; see src/a.py:12 and `truncate(text, max)`',
+      ).map((n) => n.text),
+    ).toEqual(['src/a.py:12', 'FIFOCache.popitem', 'truncate', 'os.path.join']);
+    expect(gapNames('Use `Vec::with_capacity` in `Fifo::new`')[1]).toEqual({
+      text: 'Fifo::new',
+      name: 'new',
+      qualifiers: ['Fifo'],
+    });
   });
 });

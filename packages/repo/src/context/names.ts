@@ -33,19 +33,21 @@ const ID = '[A-Za-z_$][\\w$]*';
 const DOTTED = new RegExp(`^${ID}(?:(?:\\.|::)${ID})*`);
 const PATH_LINE = /(?:^|[\s`'"(])((?:[\w.-]+\/)*[\w.-]+\.[A-Za-z0-9]+):(\d+)\b/g;
 const BARE_DOTTED = new RegExp(`(?:^|[\\s(])(${ID}(?:(?:\\.|::)${ID})+)(\\(\\))?`, 'g');
-const FILE_EXT = /^(md|txt|js|mjs|cjs|ts|tsx|jsx|py|go|rs|json|toml|yaml|yml|lock|cfg|ini|html|css|sh|c|h|cpp|java|rb)$/i;
+const FILE_EXT =
+  /^(md|txt|js|mjs|cjs|ts|tsx|jsx|py|go|rs|json|toml|yaml|yml|lock|cfg|ini|html|css|sh|c|h|cpp|java|rb)$/i;
 
 export function gapNames(gapText: string): GapName[] {
   const out = new Map<string, GapName>();
   const add = (text: string) => {
     const parts = text.split(/\.|::/).filter(Boolean);
     const name = parts.at(-1)!;
-    if (name.length < 2 || FILE_EXT.test(name) && parts.length > 1) return;
+    if (name.length < 2 || (FILE_EXT.test(name) && parts.length > 1)) return;
     if (!out.has(text)) out.set(text, { text, name, qualifiers: parts.slice(0, -1) });
   };
   for (const m of gapText.matchAll(PATH_LINE)) {
     const text = `${m[1]}:${m[2]}`;
-    if (!out.has(text)) out.set(text, { text, name: m[1]!, qualifiers: [], path: m[1]!.replace(/^\.\//, ''), line: Number(m[2]) });
+    if (!out.has(text))
+      out.set(text, { text, name: m[1]!, qualifiers: [], path: m[1]!.replace(/^\.\//, ''), line: Number(m[2]) });
   }
   for (const m of gapText.matchAll(/`([^`]+)`/g)) {
     const span = m[1]!.trim();
@@ -85,7 +87,9 @@ export function findDefinitions(file: string, text: string, n: GapName): NameHit
   const scoped = q ? starts.filter((i) => inScopeOf(lang, lines, i, q) || moduleIs(file, n.qualifiers)) : starts;
   // Unscoped definitions (a `popitem` of another class) count only where no file has a scoped one (the caller picks).
   const chosen = scoped.length ? scoped : starts;
-  return chosen.slice(0, 3).map((i) => ({ name: n, path: file, from: i + 1, to: bodyEnd(lang, lines, i) + 1, scoped: scoped.length > 0 }));
+  return chosen
+    .slice(0, 3)
+    .map((i) => ({ name: n, path: file, from: i + 1, to: bodyEnd(lang, lines, i) + 1, scoped: scoped.length > 0 }));
 }
 
 type Lang = 'py' | 'js' | 'go' | 'rs';
@@ -109,7 +113,9 @@ function defPattern(lang: Lang, name: string): RegExp {
     case 'go':
       return new RegExp(`^(?:func\\s+(?:\\([^)]*\\)\\s*)?${n}\\s*[(\\[]|type\\s+${n}\\b)`);
     case 'rs':
-      return new RegExp(`^\\s*(?:pub(?:\\([^)]*\\))?\\s+)?(?:default\\s+)?(?:const\\s+)?(?:async\\s+)?(?:unsafe\\s+)?(?:extern\\s+"[^"]*"\\s+)?(?:fn|struct|enum|trait|type|mod)\\s+${n}\\b`);
+      return new RegExp(
+        `^\\s*(?:pub(?:\\([^)]*\\))?\\s+)?(?:default\\s+)?(?:const\\s+)?(?:async\\s+)?(?:unsafe\\s+)?(?:extern\\s+"[^"]*"\\s+)?(?:fn|struct|enum|trait|type|mod)\\s+${n}\\b`,
+      );
     case 'js':
       return new RegExp(
         `^\\s*(?:(?:export|default|declare|public|private|protected|static|async|readonly|override|abstract|get|set|function\\*?|class|interface|type|enum|const|let|var)\\s+)*\\*?#?${n}\\s*(?:<[^>]*>\\s*)?(?:\\(|=\\s*(?:async\\s*)?(?:function\\b|\\(|${'[A-Za-z_$][\\w$]*'}\\s*=>)|:\\s*(?:async\\s*)?(?:function\\b|\\()|\\{|\\bextends\\b|$)`,
@@ -121,7 +127,12 @@ function defPattern(lang: Lang, name: string): RegExp {
 function inScopeOf(lang: Lang, lines: string[], i: number, q: string): boolean {
   const qn = esc(q);
   if (lang === 'go') return new RegExp(`^func\\s+\\(\\s*\\w*\\s*\\*?${qn}(?:\\[[^\\]]*\\])?\\s*\\)`).test(lines[i]!);
-  const head = lang === 'py' ? new RegExp(`^\\s*class\\s+${qn}\\b`) : lang === 'rs' ? new RegExp(`^\\s*(?:impl\\b[^{]*\\b${qn}\\b|(?:pub(?:\\([^)]*\\))?\\s+)?trait\\s+${qn}\\b)`) : new RegExp(`\\bclass\\s+${qn}\\b`);
+  const head =
+    lang === 'py'
+      ? new RegExp(`^\\s*class\\s+${qn}\\b`)
+      : lang === 'rs'
+        ? new RegExp(`^\\s*(?:impl\\b[^{]*\\b${qn}\\b|(?:pub(?:\\([^)]*\\))?\\s+)?trait\\s+${qn}\\b)`)
+        : new RegExp(`\\bclass\\s+${qn}\\b`);
   for (let h = i - 1; h >= 0; h--) {
     if (!head.test(lines[h]!)) continue;
     return bodyEnd(lang, lines, h, Number.POSITIVE_INFINITY) >= i;
@@ -133,7 +144,12 @@ function inScopeOf(lang: Lang, lines: string[], i: number, q: string): boolean {
 function moduleIs(file: string, qualifiers: string[]): boolean {
   const parts = file.replace(/\.[^./]+$/, '').split('/');
   const last = qualifiers.at(-1)!;
-  return parts.at(-1) === last || parts.at(-2) === last || (parts.at(-1) === '__init__' || parts.at(-1) === 'index' || parts.at(-1) === 'mod' || parts.at(-1) === 'lib') && parts.at(-2) === last;
+  return (
+    parts.at(-1) === last ||
+    parts.at(-2) === last ||
+    ((parts.at(-1) === '__init__' || parts.at(-1) === 'index' || parts.at(-1) === 'mod' || parts.at(-1) === 'lib') &&
+      parts.at(-2) === last)
+  );
 }
 
 const MAX_BODY = 80;

@@ -13,9 +13,18 @@ const ENV = { GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_OPTIONAL_L
 
 async function gitBuffer(dir: string, args: string[], input?: Buffer, okCodes: number[] = []): Promise<Buffer> {
   const { execa } = await import('execa'); // loaded at the first command, not at start
-  const r = await execa('git', args, { cwd: dir, input, env: ENV, reject: false, encoding: 'buffer', stripFinalNewline: false, maxBuffer: 512 * 1024 * 1024 });
+  const r = await execa('git', args, {
+    cwd: dir,
+    input,
+    env: ENV,
+    reject: false,
+    encoding: 'buffer',
+    stripFinalNewline: false,
+    maxBuffer: 512 * 1024 * 1024,
+  });
   const code = r.exitCode ?? -1;
-  if (code !== 0 && !okCodes.includes(code)) throw new GitError(args, Buffer.from(r.stderr ?? '').toString('utf8'), r.exitCode);
+  if (code !== 0 && !okCodes.includes(code))
+    throw new GitError(args, Buffer.from(r.stderr ?? '').toString('utf8'), r.exitCode);
   return Buffer.from(r.stdout ?? '');
 }
 

@@ -20,7 +20,10 @@ export function isTestFile(p: string): boolean {
 export function stemOf(p: string): string {
   let b = path.basename(p);
   b = b.replace(/\.[^.]+$/, '').replace(/\.d$/, '');
-  b = b.replace(/\.(test|spec|test-d)$/, '').replace(/^test_/, '').replace(/_test$/, '');
+  b = b
+    .replace(/\.(test|spec|test-d)$/, '')
+    .replace(/^test_/, '')
+    .replace(/_test$/, '');
   return b;
 }
 
@@ -37,7 +40,12 @@ export function namedFiles(gapText: string, paths: readonly string[], max: numbe
     const b = path.basename(p).toLowerCase();
     // The substring test first: a RegExp per path of a 2,000-file tree was most of what a
     // propose job allocated (docs/OPERATIONS.md, memory); the RegExp only confirms word edges.
-    return b.includes('.') && text.includes(b) && !byPath.includes(p) && new RegExp(`(^|[^\\w./-])${escapeRe(b)}($|[^\\w/-])`).test(text);
+    return (
+      b.includes('.') &&
+      text.includes(b) &&
+      !byPath.includes(p) &&
+      new RegExp(`(^|[^\\w./-])${escapeRe(b)}($|[^\\w/-])`).test(text)
+    );
   });
   return [...byPath, ...byName].slice(0, max);
 }
@@ -52,7 +60,8 @@ export function gapIdentifiers(gapText: string): string[] {
   return [...out];
 }
 
-const JS_IMPORT = /(?:^|[;\s])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[;\s])import\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
+const JS_IMPORT =
+  /(?:^|[;\s])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[;\s])import\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
 const PY_IMPORT = /^\s*from\s+(\.+[\w.]*|[\w.]+)\s+import\s+([\w, ]+)|^\s*import\s+([\w.]+)/gm;
 const RS_MOD = /^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([A-Za-z_]\w*)\s*;/gm;
 
@@ -73,12 +82,18 @@ export function importsOf(file: string, text: string, has: (p: string) => boolea
   } else if (ext === 'py') {
     for (const m of text.matchAll(PY_IMPORT)) {
       const mod = m[1] ?? m[3]!;
-      const names = (m[2] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const names = (m[2] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const r of resolvePy(dir, mod, names, has)) out.add(r);
     }
   } else if (ext === 'rs') {
     for (const m of text.matchAll(RS_MOD)) {
-      const base = path.basename(file) === 'lib.rs' || path.basename(file) === 'main.rs' || path.basename(file) === 'mod.rs' ? dir : path.join(dir, path.basename(file, '.rs'));
+      const base =
+        path.basename(file) === 'lib.rs' || path.basename(file) === 'main.rs' || path.basename(file) === 'mod.rs'
+          ? dir
+          : path.join(dir, path.basename(file, '.rs'));
       for (const c of [path.join(base, `${m[1]}.rs`), path.join(base, m[1]!, 'mod.rs')]) if (has(c)) out.add(c);
     }
   }

@@ -7,13 +7,6 @@ import { CommitSnapshot, type SnapshotCache } from './snapshot.ts';
 import { symbolsOf } from './symbols.ts';
 import { chooseWindows, leftOut, rangesText, renderWindows } from './windows.ts';
 
-
-
-
-
-
-
-
 export interface ContextOptions {
   /** Tokens (counted as 3 bytes each, as code tokenizes) for the map and the files together. */
   maxTokens: number;
@@ -77,7 +70,13 @@ const MAP_READ_MAX = 1500;
  * names, their tests, what they import and what imports them, whole when they fit and as
  * numbered windows otherwise, then a map of paths and top-level symbols in its own share.
  */
-export async function buildRepoContext(dir: string, commit: string, gapText: string, o: ContextOptions, snapshots?: SnapshotCache): Promise<RepoContext> {
+export async function buildRepoContext(
+  dir: string,
+  commit: string,
+  gapText: string,
+  o: ContextOptions,
+  snapshots?: SnapshotCache,
+): Promise<RepoContext> {
   const snap = snapshots ? await snapshots.get(dir, commit) : await CommitSnapshot.read(dir, commit);
   try {
     return await buildFrom(snap, gapText, o);
@@ -90,7 +89,9 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
   const { dir, commit, tree, byPath, paths, testPaths: tests } = texts;
   const has = (p: string) => byPath.has(p);
   const names = gapNames(gapText);
-  const ids = [...new Set([...gapIdentifiers(gapText), ...names.filter((n) => n.path === undefined).map((n) => n.name)])];
+  const ids = [
+    ...new Set([...gapIdentifiers(gapText), ...names.filter((n) => n.path === undefined).map((n) => n.name)]),
+  ];
   // A small tree is read whole in one process: every later step then costs no git process at all.
   const small = tree.length <= SMALL_TREE_FILES && texts.bytes <= SMALL_TREE_BYTES;
   if (small) await texts.load(paths.filter((p) => byPath.get(p)!.size <= MAP_BLOB_MAX));
@@ -104,16 +105,30 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
   // and backticked names first, then the files it names; when it names neither, where its code is used.
   const excluded = new Set(o.exclude ?? []);
   const eligible = paths.filter((p) => !excluded.has(p));
-  const hits = await resolveNames(names, texts, (w) => search(w, true), (p) => has(p) && !excluded.has(p));
+  const hits = await resolveNames(
+    names,
+    texts,
+    (w) => search(w, true),
+    (p) => has(p) && !excluded.has(p),
+  );
   const defFiles = [...new Set(hits.map((h) => h.path))];
   // The files the gap names by path first (what it asks to change), then where its names are defined.
   const named = namedFiles(gapText, eligible, o.maxFiles);
   let focus = [...named, ...defFiles.filter((p) => !named.includes(p))];
-  const why = new Map<string, string>(focus.map((p) => [p, !named.includes(p) ? `defines ${[...new Set(hits.filter((h) => h.path === p).map((h) => h.name.text))].join(', ')}` : 'named in the gap']));
+  const why = new Map<string, string>(
+    focus.map((p) => [
+      p,
+      !named.includes(p)
+        ? `defines ${[...new Set(hits.filter((h) => h.path === p).map((h) => h.name.text))].join(', ')}`
+        : 'named in the gap',
+    ]),
+  );
   // A new file the gap names: its future neighbours show the conventions it should follow.
   for (const missing of missingPaths(gapText, has)) {
     const d = missing.slice(0, missing.lastIndexOf('/') + 1);
-    const beside = eligible.filter((p) => p.startsWith(d) && !p.slice(d.length).includes('/') && !isTestFile(p) && !focus.includes(p)).slice(0, 2);
+    const beside = eligible
+      .filter((p) => p.startsWith(d) && !p.slice(d.length).includes('/') && !isTestFile(p) && !focus.includes(p))
+      .slice(0, 2);
     for (const b of beside) why.set(b, `beside ${missing}, which the gap names and does not exist yet`);
     focus.push(...beside);
   }
@@ -134,7 +149,9 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
   for (const [i, p] of imported) add(i, `imported by ${p}`);
   const sources = focus.filter((p) => !isTestFile(p) && stemOf(p).length >= 3);
   if (sources.length && related.size < o.maxFiles) {
-    const candidates = (await search([...new Set(sources.map(stemOf))], false)).filter((p) => has(p) && !related.has(p)).slice(0, 200);
+    const candidates = (await search([...new Set(sources.map(stemOf))], false))
+      .filter((p) => has(p) && !related.has(p))
+      .slice(0, 200);
     await texts.load(candidates);
     for (const c of candidates) {
       const t = texts.get(c);
@@ -157,10 +174,20 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
     const t = texts.get(h.path);
     if (t == null) continue;
     const lines = t.split('\n');
-    const body = renderWindows(lines, [{ from: h.from, to: h.to }]).split('\n').filter((l) => !l.startsWith('     … lines ')).join('\n');
+    const body = renderWindows(lines, [{ from: h.from, to: h.to }])
+      .split('\n')
+      .filter((l) => !l.startsWith('     … lines '))
+      .join('\n');
     const fitsWhole = t.length <= Math.min(room, o.maxFileTokens * CHARS_PER_TOKEN);
     if (!fitsWhole && body.length > defRoom) continue;
-    definitions.push({ text: h.name.text, path: h.path, from: h.from, to: h.to, scoped: h.scoped, body: fitsWhole ? null : body });
+    definitions.push({
+      text: h.name.text,
+      path: h.path,
+      from: h.from,
+      to: h.to,
+      scoped: h.scoped,
+      body: fitsWhole ? null : body,
+    });
     if (!fitsWhole) defRoom -= body.length;
   }
   room -= definitions.reduce((n, d) => n + (d.body?.length ?? 0) + 80, 0);
@@ -171,7 +198,9 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
       continue;
     }
     // A definition's whole body, not only its first lines: every line of it is relevant.
-    const defLines = hits.filter((h) => h.path === p).flatMap((h) => Array.from({ length: h.to - h.from + 1 }, (_, k) => h.from + k));
+    const defLines = hits
+      .filter((h) => h.path === p)
+      .flatMap((h) => Array.from({ length: h.to - h.from + 1 }, (_, k) => h.from + k));
     const shown = showFile(p, why, t, ids, Math.min(room, o.maxFileTokens * CHARS_PER_TOKEN), defLines);
     if (!shown) {
       notShown.push({ path: p, why: `${why}; no room left in models.context.maxTokens` });
@@ -205,7 +234,12 @@ async function buildFrom(texts: CommitSnapshot, gapText: string, o: ContextOptio
  * name as a word (the same search as for uses). A definition inside the named class, impl,
  * receiver or module wins over a same-named one elsewhere.
  */
-async function resolveNames(names: GapName[], texts: CommitSnapshot, search: (words: string[]) => Promise<string[]>, ok: (p: string) => boolean): Promise<NameHit[]> {
+async function resolveNames(
+  names: GapName[],
+  texts: CommitSnapshot,
+  search: (words: string[]) => Promise<string[]>,
+  ok: (p: string) => boolean,
+): Promise<NameHit[]> {
   const out: NameHit[] = [];
   for (const n of names.filter((x) => x.path !== undefined)) {
     if (!ok(n.path!)) continue;
@@ -213,7 +247,14 @@ async function resolveNames(names: GapName[], texts: CommitSnapshot, search: (wo
     const t = texts.get(n.path!);
     if (t == null) continue;
     const total = t.split('\n').length;
-    if (n.line! >= 1 && n.line! <= total) out.push({ name: n, path: n.path!, from: Math.max(1, n.line! - 12), to: Math.min(total, n.line! + 12), scoped: true });
+    if (n.line! >= 1 && n.line! <= total)
+      out.push({
+        name: n,
+        path: n.path!,
+        from: Math.max(1, n.line! - 12),
+        to: Math.min(total, n.line! + 12),
+        scoped: true,
+      });
   }
   const words = searchWords(names);
   if (!words.length) return out;
@@ -227,22 +268,40 @@ async function resolveNames(names: GapName[], texts: CommitSnapshot, search: (wo
   return out;
 }
 
-function showFile(p: string, why: string, t: string, ids: string[], maxChars: number, defLines: number[] = []): ShownFile | null {
+function showFile(
+  p: string,
+  why: string,
+  t: string,
+  ids: string[],
+  maxChars: number,
+  defLines: number[] = [],
+): ShownFile | null {
   const lines = t.split('\n');
   if (lines.at(-1) === '') lines.pop();
   const total = lines.length;
-  if (t.length <= maxChars) return { path: p, why, shown: 'whole', total, text: t, leftOut: '', lines: total ? `1-${total}` : '' };
+  if (t.length <= maxChars)
+    return { path: p, why, shown: 'whole', total, text: t, leftOut: '', lines: total ? `1-${total}` : '' };
   if (maxChars < 400) return null;
   const relevant = [...new Set([...defLines, ...relevantLines(p, t, lines, ids)])];
   const ws = chooseWindows(lines, relevant, { head: 15, tail: 30, radius: 12, maxChars });
   if (ws.length === 0) return null;
-  return { path: p, why, shown: 'windows', total, text: renderWindows(lines, ws), leftOut: rangesText(leftOut(total, ws)), lines: rangesText(ws) };
+  return {
+    path: p,
+    why,
+    shown: 'windows',
+    total,
+    text: renderWindows(lines, ws),
+    leftOut: rangesText(leftOut(total, ws)),
+    lines: rangesText(ws),
+  };
 }
 
 /** Lines defining or mentioning what the gap names, definitions first. */
 function relevantLines(p: string, t: string, lines: string[], ids: string[]): number[] {
   if (ids.length === 0) return [];
-  const defs = symbolsOf(p, t).filter((s) => ids.includes(s.name)).map((s) => s.line);
+  const defs = symbolsOf(p, t)
+    .filter((s) => ids.includes(s.name))
+    .map((s) => s.line);
   const re = new RegExp(`\\b(${ids.map((i) => i.replace(/[$]/g, '\\$')).join('|')})\\b`);
   const uses: number[] = [];
   lines.forEach((l, i) => {
@@ -262,18 +321,41 @@ function missingPaths(gapText: string, has: (p: string) => boolean): string[] {
 }
 
 async function grepFiles(dir: string, commit: string, words: string[], wordMatch: boolean): Promise<string[]> {
-  const args = ['grep', '-l', '-I', '-F', ...(wordMatch ? ['-w'] : []), ...words.flatMap((w) => ['-e', w]), commit, '--'];
+  const args = [
+    'grep',
+    '-l',
+    '-I',
+    '-F',
+    ...(wordMatch ? ['-w'] : []),
+    ...words.flatMap((w) => ['-e', w]),
+    commit,
+    '--',
+  ];
   const r = await git(args, { cwd: dir, okCodes: [1] });
-  return r.stdout.split('\n').filter(Boolean).map((l) => l.slice(commit.length + 1));
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.slice(commit.length + 1));
 }
 
 /** Map lines within `maxChars`: directories of the related files first, then every other path. */
-async function repoMap(texts: CommitSnapshot, tree: readonly TreeFile[], related: string[], maxChars: number): Promise<{ map: string[]; omitted: number }> {
+async function repoMap(
+  texts: CommitSnapshot,
+  tree: readonly TreeFile[],
+  related: string[],
+  maxChars: number,
+): Promise<{ map: string[]; omitted: number }> {
   const near = new Set(related.map((p) => p.slice(0, p.lastIndexOf('/') + 1)));
   const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/') + 1);
-  const ordered = [...tree].sort((a, b) => Number(near.has(dirOf(b.path))) - Number(near.has(dirOf(a.path))) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const ordered = [...tree].sort(
+    (a, b) =>
+      Number(near.has(dirOf(b.path))) - Number(near.has(dirOf(a.path))) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
   // Read what could fit (a map line is rarely under 20 characters), in one batch.
-  const readable = ordered.slice(0, Math.min(MAP_READ_MAX, Math.ceil(maxChars / 20))).filter((f) => f.size <= MAP_BLOB_MAX);
+  const readable = ordered
+    .slice(0, Math.min(MAP_READ_MAX, Math.ceil(maxChars / 20)))
+    .filter((f) => f.size <= MAP_BLOB_MAX);
   await texts.load(readable.map((f) => f.path));
   const map: string[] = [];
   let used = 0;
@@ -282,7 +364,9 @@ async function repoMap(texts: CommitSnapshot, tree: readonly TreeFile[], related
     const f = ordered[i]!;
     const syms = texts.mapEntry(f.path);
     const shown = syms.slice(0, 12);
-    const full = shown.length ? `${f.path}: ${shown.join(', ')}${syms.length > shown.length ? `, … (${syms.length - shown.length} more)` : ''}` : f.path;
+    const full = shown.length
+      ? `${f.path}: ${shown.join(', ')}${syms.length > shown.length ? `, … (${syms.length - shown.length} more)` : ''}`
+      : f.path;
     const line = used + full.length + 1 <= maxChars ? full : f.path;
     if (used + line.length + 1 > maxChars) break;
     map.push(line);

@@ -9,7 +9,19 @@ import { SnapshotCache } from './snapshot.ts';
 let dir: string;
 const commits: string[] = [];
 const opts = { maxTokens: 4000, mapTokens: 1000, maxFileTokens: 1000, maxFiles: 8 };
-const sh = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+const sh = (...args: string[]) =>
+  execFileSync('git', args, {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  }).trim();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'prbot-snapshot-'));
@@ -17,8 +29,14 @@ beforeAll(async () => {
   await mkdir(path.join(dir, 'src'));
   await mkdir(path.join(dir, 'test'));
   for (let c = 0; c < 3; c++) {
-    await writeFile(path.join(dir, 'src', 'strings.js'), `export function capitalize(s) { return s; }\nexport const version${c} = ${c};\n`);
-    await writeFile(path.join(dir, 'test', 'strings.test.js'), "import { capitalize } from '../src/strings.js';\ntest('a', () => {});\n");
+    await writeFile(
+      path.join(dir, 'src', 'strings.js'),
+      `export function capitalize(s) { return s; }\nexport const version${c} = ${c};\n`,
+    );
+    await writeFile(
+      path.join(dir, 'test', 'strings.test.js'),
+      "import { capitalize } from '../src/strings.js';\ntest('a', () => {});\n",
+    );
     await writeFile(path.join(dir, `src/extra${c}.js`), `export const e${c} = '${'x'.repeat(2000)}';\n`);
     sh('add', '-A');
     sh('commit', '-q', '-m', `c${c}`);
@@ -35,7 +53,10 @@ describe('SnapshotCache', () => {
     const cache = new SnapshotCache({ max: 2, maxTextChars: 1_000_000, idleMs: 60_000 });
     const gap = 'Make `capitalize` in src/strings.js upper-case the first letter';
     const fresh = await buildRepoContext(dir, commits[2]!, gap, opts);
-    const [a, b] = await Promise.all([buildRepoContext(dir, commits[2]!, gap, opts, cache), buildRepoContext(dir, commits[2]!, gap, opts, cache)]);
+    const [a, b] = await Promise.all([
+      buildRepoContext(dir, commits[2]!, gap, opts, cache),
+      buildRepoContext(dir, commits[2]!, gap, opts, cache),
+    ]);
     expect(a).toEqual(fresh);
     expect(b).toEqual(fresh);
     expect(fresh.files.map((f) => f.path)).toContain('test/strings.test.js');

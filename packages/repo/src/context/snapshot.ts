@@ -50,7 +50,10 @@ export class CommitSnapshot {
     const wanted = [...new Set(paths)].filter((p) => !this.texts.has(p) && this.byPath.has(p));
     const missing = wanted.filter((p) => !this.reading.has(p));
     if (missing.length) {
-      const read = readBlobs(this.dir, missing.map((p) => this.byPath.get(p)!.oid)).then((blobs) => {
+      const read = readBlobs(
+        this.dir,
+        missing.map((p) => this.byPath.get(p)!.oid),
+      ).then((blobs) => {
         for (const p of missing) {
           const t = blobText(blobs.get(this.byPath.get(p)!.oid));
           this.texts.set(p, t);
@@ -108,7 +111,8 @@ export class SnapshotCache {
     if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) return CommitSnapshot.read(dir, commit);
     const key = `${dir}\0${commit}`;
     let s = this.kept.get(key);
-    if (s) this.kept.delete(key); // re-inserted below: Map order is the LRU order
+    if (s)
+      this.kept.delete(key); // re-inserted below: Map order is the LRU order
     else {
       const read = CommitSnapshot.read(dir, commit);
       read.catch(() => this.kept.get(key) === read && this.kept.delete(key)); // a failed read is not kept

@@ -10,19 +10,39 @@ export interface SymbolAt {
   line: number;
 }
 
-const JS = /^(?:export\s+(?:default\s+)?)?(?:declare\s+)?(?:abstract\s+)?(?:async\s+)?(?:function\s*\*?|class|interface|type|enum|const|let|var|namespace)\s+([A-Za-z_$][\w$]*)/gm;
+const JS =
+  /^(?:export\s+(?:default\s+)?)?(?:declare\s+)?(?:abstract\s+)?(?:async\s+)?(?:function\s*\*?|class|interface|type|enum|const|let|var|namespace)\s+([A-Za-z_$][\w$]*)/gm;
 const JS_EXPORTS = /^(?:module\.)?exports\.([A-Za-z_$][\w$]*)\s*=/gm;
 const PY = /^(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)/gm;
 const GO = /^(?:func\s+(?:\([^)]*\)\s*)?|type\s+)([A-Za-z_]\w*)/gm;
-const RS = /^(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:unsafe\s+)?(?:fn|struct|enum|trait|type|mod|const|static|macro_rules!)\s*([A-Za-z_]\w*)/gm;
-const JVM = /^(?:public\s+|internal\s+|export\s+)?(?:final\s+|abstract\s+|sealed\s+|data\s+|open\s+)*(?:class|interface|enum|record|object|fun)\s+([A-Za-z_]\w*)/gm;
+const RS =
+  /^(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:unsafe\s+)?(?:fn|struct|enum|trait|type|mod|const|static|macro_rules!)\s*([A-Za-z_]\w*)/gm;
+const JVM =
+  /^(?:public\s+|internal\s+|export\s+)?(?:final\s+|abstract\s+|sealed\s+|data\s+|open\s+)*(?:class|interface|enum|record|object|fun)\s+([A-Za-z_]\w*)/gm;
 const RB = /^(?:def|class|module)\s+([\w.:]+)/gm;
 const SH = /^(?:function\s+)?([A-Za-z_][\w-]*)\s*\(\)\s*\{/gm;
 const MD = /^#{1,3}\s+(.+)$/gm;
 
 const BY_EXT: Record<string, RegExp[]> = {
-  js: [JS, JS_EXPORTS], mjs: [JS, JS_EXPORTS], cjs: [JS, JS_EXPORTS], jsx: [JS], ts: [JS], tsx: [JS], mts: [JS], cts: [JS],
-  py: [PY], go: [GO], rs: [RS], java: [JVM], kt: [JVM], scala: [JVM], cs: [JVM], rb: [RB], sh: [SH], bash: [SH], md: [MD],
+  js: [JS, JS_EXPORTS],
+  mjs: [JS, JS_EXPORTS],
+  cjs: [JS, JS_EXPORTS],
+  jsx: [JS],
+  ts: [JS],
+  tsx: [JS],
+  mts: [JS],
+  cts: [JS],
+  py: [PY],
+  go: [GO],
+  rs: [RS],
+  java: [JVM],
+  kt: [JVM],
+  scala: [JVM],
+  cs: [JVM],
+  rb: [RB],
+  sh: [SH],
+  bash: [SH],
+  md: [MD],
 };
 
 export function extOf(p: string): string {
