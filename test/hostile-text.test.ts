@@ -3,15 +3,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAll, DEMO_REPO, makeUpstream } from '@prbot/test-support';
-import { botCommitSpec } from '@prbot/repo';
-import { forgeTitle } from '@prbot/core';
-import { prBody, type PrBodyInput } from '@prbot/forge';
-import { inertText } from '@prbot/core';
-import { cycleRecord } from '@prbot/core';
-import { Mirror } from '@prbot/repo';
-import { gapSlug } from '@prbot/core';
-import { parsePrdWithWarnings, PRD_BYTE_CAP, PRD_GAP_CAP, PRD_NESTING_CAP, PrdUnreadable, readPrd } from '@prbot/repo';
-import { reviseReplyText } from '@prbot/forge';
+import {
+  botCommitSpec,
+  Mirror,
+  parsePrdWithWarnings,
+  PRD_BYTE_CAP,
+  PRD_GAP_CAP,
+  PRD_NESTING_CAP,
+  PrdUnreadable,
+  readPrd,
+} from '@prbot/repo';
+import { forgeTitle, inertText, cycleRecord, gapSlug } from '@prbot/core';
+import { prBody, type PrBodyInput, reviseReplyText } from '@prbot/forge';
 
 // Hostile PRD and model text, performed for real: a PRD line that carries Trojan Source bidi
 // overrides, terminal escapes, mentions, closing keywords and a forged marker goes through the

@@ -1,15 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Budget } from '@prbot/pipeline';
-import { type Reservation } from '@prbot/model';
+import { Budget, keys } from '@prbot/pipeline';
+import { type Reservation, ModelRateLimited, runLadder, type ModelsConfig } from '@prbot/model';
 import { parseConfig } from '@prbot/config';
 import { CycleEnded } from '@prbot/core';
-import { keys } from '@prbot/pipeline';
-import { startModelServer, type ModelServer } from '@prbot/test-support';
-import { TEST_REDIS_URL } from '@prbot/test-support';
-import { ModelRateLimited } from '@prbot/model';
-import { runLadder, type ModelsConfig } from '@prbot/model';
+import { startModelServer, type ModelServer, TEST_REDIS_URL } from '@prbot/test-support';
 
 const KEY = 'sk-ladder-secret-0123456789';
 const GOOD = JSON.stringify({

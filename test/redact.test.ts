@@ -1,7 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@prbot/core';
-import { clearSecrets, redactDeep, redactError, redactText, registerSecrets } from '@prbot/core';
+import { createLogger, clearSecrets, redactDeep, redactError, redactText, registerSecrets } from '@prbot/core';
 import { secretValues } from '@prbot/config';
 
 const KEY = 'sk-model-key-0123456789';

@@ -2,10 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, expect, it } from 'vitest';
-import { commitAll, createHarness, REPO_ROOT, type Harness } from '@prbot/test-support';
+import { commitAll, createHarness, REPO_ROOT, type Harness, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps } from '@prbot/test-support';
 import { NODE_TSX, recordRow } from './support.ts';
 
 let h: Harness | undefined;

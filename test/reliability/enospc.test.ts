@@ -3,12 +3,10 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { utcDay } from '@prbot/core';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { createHarness, startModelServer, type Harness, type ModelServer, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { startWorkers } from '@prbot/worker';
-import { repoWithGaps } from '@prbot/test-support';
-import { waitForOutcomes } from '@prbot/worker';
+import { startWorkers, waitForOutcomes } from '@prbot/worker';
 import { recordRow } from './support.ts';
 
 /**

@@ -9,8 +9,7 @@ import { utcDay, type CycleRecord } from '@prbot/core';
 import { startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { startWorkers, type WorkerSet } from '@prbot/worker';
-import { waitForOutcomes } from '@prbot/worker';
+import { startWorkers, type WorkerSet, waitForOutcomes } from '@prbot/worker';
 import {
   closeWorlds,
   recordRow,

@@ -4,7 +4,14 @@ import { execa } from 'execa';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
-import { onFault, RedisSettingsError, stageJobId, type Runtime } from '@prbot/pipeline';
+import {
+  onFault,
+  RedisSettingsError,
+  stageJobId,
+  type Runtime,
+  MAINTENANCE_QUEUE,
+  RECONCILE_SCHEDULER_ID,
+} from '@prbot/pipeline';
 import {
   createHarness,
   REPO_ROOT,
@@ -17,9 +24,7 @@ import {
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { startWorkers, type WorkerSet } from '@prbot/worker';
-import { MAINTENANCE_QUEUE, RECONCILE_SCHEDULER_ID } from '@prbot/pipeline';
-import { waitForOutcomes } from '@prbot/worker';
+import { startWorkers, type WorkerSet, waitForOutcomes } from '@prbot/worker';
 import { gapLines, gapNumber, passingAnswer } from './answers.ts';
 import { NODE_TSX, recordRow, SECRET_ENV, spawnWorker, until, type WorkerChild } from './support.ts';
 

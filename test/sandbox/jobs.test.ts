@@ -8,8 +8,7 @@ import { jobKeyFrom, jobSignatureDefence, signJob, stageJobId } from '@prbot/pip
 import { newCycleId, type Change, type PrJob } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { startWorkers, type WorkerSet } from '@prbot/worker';
-import { waitForOutcomes } from '@prbot/worker';
+import { startWorkers, type WorkerSet, waitForOutcomes } from '@prbot/worker';
 
 /**
  * Forged `pr` jobs added straight to the queue, as test code that reached Redis once did, with a

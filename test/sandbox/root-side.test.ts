@@ -6,12 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { acquireTestUser } from '@prbot/sandbox';
 import { gapId, newCycleId, type CycleRecord, type ProposeJob } from '@prbot/core';
 import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { createHarness, startModelServer, type Harness, type ModelServer, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { startWorkers } from '@prbot/worker';
+import { startWorkers, waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from '../reliability/answers.ts';
-import { repoWithGaps } from '@prbot/test-support';
-import { waitForOutcomes } from '@prbot/worker';
 import { attack, cleanupDirs, PRELUDE } from './support.ts';
 
 /**

@@ -3,12 +3,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gapId, newCycleId, type ProposeJob } from '@prbot/core';
 import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
-import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import { createHarness, startModelServer, type Harness, type ModelServer, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { startWorkers } from '@prbot/worker';
+import { startWorkers, waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from '../reliability/answers.ts';
-import { repoWithGaps } from '@prbot/test-support';
-import { waitForOutcomes } from '@prbot/worker';
 
 /**
  * The whole test stage with a real worker: model-written test code of one cycle tries to leave

@@ -16,10 +16,13 @@ import {
   type FakeForge,
   type FakeForgeOptions,
   type Harness,
+  commentPayload,
+  issueEditedPayload,
+  labeledPayload,
+  prClosedPayload,
 } from '@prbot/test-support';
 import { createDashboard } from '../src/server.ts';
 import { type WebhookActions } from '../src/webhooks.ts';
-import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from '@prbot/test-support';
 
 type Kind = 'gitea' | 'github';
 const TOKEN = 'forge-0123456789abcdef-TOKEN';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, isRedisTransient, UnavailableError, UsageError } from '@prbot/core';
-import { formatDoctor, redisDoctor, runDoctor } from '@prbot/control';
+import { formatDoctor, redisDoctor, runDoctor, produce, formatStatus, setPaused, status } from '@prbot/control';
 import {
   PRODUCE_SCHEDULER_ID,
   createRuntime,
@@ -13,8 +13,6 @@ import {
 import { formatProbe, probe, probeTargets } from '@prbot/model';
 import { loadConfig } from '@prbot/config';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
-import { formatStatus, setPaused, status } from '@prbot/control';
 import { parseSchedule } from './schedule.ts';
 
 const HELP = `usage:

@@ -7,6 +7,14 @@ import {
   type QueueName,
   type Runtime,
   type Stage,
+  onJobFailed,
+  SHUTDOWN,
+  stageRunner,
+  type StageProcessor,
+  RECONCILE_SCHEDULER_ID,
+  startReconciler,
+  watchRedis,
+  type RedisWatch,
 } from '@prbot/pipeline';
 import { runDoctor, startQueuedForGap } from '@prbot/control';
 import { memoryGuard, sandboxProblem, testsShareWorkerUser } from '@prbot/sandbox';
@@ -14,9 +22,6 @@ import { secretEnvNames } from '@prbot/config';
 import { UnavailableError } from '@prbot/core';
 import { type AnswerRecorder } from '@prbot/model';
 import type { Policy } from '@prbot/policy';
-import { onJobFailed, SHUTDOWN, stageRunner, type StageProcessor } from '@prbot/pipeline';
-import { RECONCILE_SCHEDULER_ID, startReconciler } from '@prbot/pipeline';
-import { watchRedis, type RedisWatch } from '@prbot/pipeline';
 import { watchQueues, type QueueWatch } from './queue-watch.ts';
 import { apply } from './stages/apply.ts';
 import { eventsProcessor } from './stages/events.ts';

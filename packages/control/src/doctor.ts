@@ -1,7 +1,6 @@
 import type { LoadedConfig } from '@prbot/config';
 import type { Logger } from '@prbot/core';
-import { connect, redactUrl } from '@prbot/pipeline';
-import { readRedisSettings } from '@prbot/pipeline';
+import { connect, redactUrl, readRedisSettings } from '@prbot/pipeline';
 import { createForge } from '@prbot/forge';
 import type { DoctorCheck } from '@prbot/forge';
 

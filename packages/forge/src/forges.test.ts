@@ -15,9 +15,8 @@ import {
   type FakeForgeOptions,
   type GitHttpServer,
 } from '@prbot/test-support';
-import { ConfigError, RateLimited } from '@prbot/core';
+import { ConfigError, RateLimited, createLogger } from '@prbot/core';
 import { git } from '@prbot/repo';
-import { createLogger } from '@prbot/core';
 import { parseConfig } from '@prbot/config';
 import { GiteaForge } from './gitea/driver.ts';
 import { GithubForge } from './github/driver.ts';

@@ -1,18 +1,19 @@
 import type { Agent } from 'undici';
-import { RateLimited, TransientError } from '@prbot/core';
-import { ForgeRefused } from './forge-errors.ts';
-import type { Logger } from '@prbot/core';
 import {
+  RateLimited,
+  TransientError,
   discardBody,
   AnswerDeadline,
   AnswerRefused,
   readBounded,
   refuseDeclaredSize,
   refuseEncoding,
+  inertText,
+  redactText,
+  retryAfterMs,
 } from '@prbot/core';
-import { inertText } from '@prbot/core';
-import { redactText } from '@prbot/core';
-import { retryAfterMs } from '@prbot/core';
+import { ForgeRefused } from './forge-errors.ts';
+import type { Logger } from '@prbot/core';
 
 // undici is loaded at the first forge call (the pr stage), not when a worker starts.
 let agent: Agent | undefined;

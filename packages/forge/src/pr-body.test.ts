@@ -1,7 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { gapId } from '@prbot/core';
-import { clearSecrets, registerSecrets } from '@prbot/core';
-import { neutralise, SUMMARY_CAP } from '@prbot/core';
+import { gapId, clearSecrets, registerSecrets, neutralise, SUMMARY_CAP } from '@prbot/core';
 import { prBody, type PrBodyInput } from './pr-body.ts';
 import { markerKey, markersOf, signedMarker } from './types.ts';
 

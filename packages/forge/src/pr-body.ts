@@ -1,9 +1,5 @@
-import { neutralise } from '@prbot/core';
-import { redactText } from '@prbot/core';
-import { countActions, type Change } from '@prbot/core';
-import type { ModelInfo } from '@prbot/core';
-import type { CycleRecord } from '@prbot/core';
-import type { CommandResult } from '@prbot/core';
+import { neutralise, redactText, countActions, type Change } from '@prbot/core';
+import type { ModelInfo, CycleRecord, CommandResult } from '@prbot/core';
 import { signedMarker } from './types.ts';
 
 export interface PrBodyInput {

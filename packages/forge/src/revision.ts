@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ReviseRequest } from '@prbot/core';
+import type { ReviseRequest, CycleRecord } from '@prbot/core';
 import { git } from '@prbot/repo';
 import { neutralise } from '@prbot/core';
-import type { CycleRecord } from '@prbot/core';
 
 /**
  * What a revise cycle shows the model and tells the PR (issue 17). Comment bodies, author names

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { githubExample, githubWebhookProblem, webhookFixture } from '@prbot/test-support';
+import {
+  githubExample,
+  githubWebhookProblem,
+  webhookFixture,
+  commentPayload,
+  issueEditedPayload,
+  labeledPayload,
+  prClosedPayload,
+} from '@prbot/test-support';
 import { giteaEvent, githubEvent } from './webhook-events.ts';
 import { signatureValid } from './webhook-delivery.ts';
-import { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from '@prbot/test-support';
 import { createHmac } from 'node:crypto';
 
 const REPO = 'team/app';

@@ -1,8 +1,15 @@
 import type { Agent } from 'undici';
-import { retryAfterMs } from '@prbot/core';
+import {
+  retryAfterMs,
+  usageSchema,
+  type Usage,
+  discardBody,
+  AnswerRefused,
+  readBounded,
+  refuseDeclaredSize,
+  refuseEncoding,
+} from '@prbot/core';
 import { z } from 'zod';
-import { usageSchema, type Usage } from '@prbot/core';
-import { discardBody, AnswerRefused, readBounded, refuseDeclaredSize, refuseEncoding } from '@prbot/core';
 import { ModelCallError } from './errors.ts';
 
 export interface ChatMessage {

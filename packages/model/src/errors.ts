@@ -1,5 +1,4 @@
-import { inertText } from '@prbot/core';
-import { redactText } from '@prbot/core';
+import { inertText, redactText, RateLimited } from '@prbot/core';
 /** Why one rung failed. `kind` decides what happens next (see ladder.ts). */
 export type ModelFailureKind = 'http' | 'timeout' | 'connection' | 'rate_limited' | 'bad_answer' | 'client';
 
@@ -16,8 +15,6 @@ export class ModelCallError extends Error {
     super(redactText(inertText(message)));
   }
 }
-
-import { RateLimited } from '@prbot/core';
 
 /** The whole propose queue must wait (HTTP 429). */
 export class ModelRateLimited extends RateLimited {

@@ -2,8 +2,7 @@ import type http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listenLoopback } from '@prbot/test-support';
-import { clearSecrets, registerSecrets } from '@prbot/core';
-import { parseProposal } from '@prbot/core';
+import { clearSecrets, registerSecrets, parseProposal } from '@prbot/core';
 import { chatCompletion, type ChatRequest } from './chat.ts';
 import { ModelCallError } from './errors.ts';
 

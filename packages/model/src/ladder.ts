@@ -1,8 +1,16 @@
 import type { Refusal, Reservation } from './budget-port.ts';
 import type { Config } from '@prbot/config';
-import { CycleEnded, TransientError } from '@prbot/core';
-import { parseProposal, proposalJsonSchema, ProposalParseError, type Proposal } from '@prbot/core';
-import { estimateTokens, reserveTokensFor, type Usage } from '@prbot/core';
+import {
+  CycleEnded,
+  TransientError,
+  parseProposal,
+  proposalJsonSchema,
+  ProposalParseError,
+  type Proposal,
+  estimateTokens,
+  reserveTokensFor,
+  type Usage,
+} from '@prbot/core';
 import { chatCompletion, type ChatAnswer, type ChatMessage } from './chat.ts';
 import { ModelCallError, ModelRateLimited } from './errors.ts';
 import type { ModelInfo, RungAttempt } from '@prbot/core';

@@ -1,11 +1,10 @@
 import type { RedisClient as Redis } from './redis.ts';
-import { nextUtcMidnight, utcDay, type Clock } from '@prbot/core';
+import { nextUtcMidnight, utcDay, type Clock, isRedisTransient } from '@prbot/core';
 import type { Config } from '@prbot/config';
 import type { Keys } from './keys.ts';
 import { withScripts } from './lua-scripts.ts';
 import type { Refusal, RefusalReason, Reservation } from '@prbot/model';
 import { randomUUID } from 'node:crypto';
-import { isRedisTransient } from '@prbot/core';
 import type { ReplicaWait } from './replica-wait.ts';
 
 export type BudgetLimits = Config['budget'];

@@ -6,10 +6,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_REDIS_URL } from '@prbot/test-support';
 import { parseConfig } from '@prbot/config';
-import { newCycleId } from '@prbot/core';
+import { newCycleId, cycleRecord } from '@prbot/core';
 import { keys } from './keys.ts';
 import { closeQueues, openQueues, PRODUCE_SCHEDULER_ID, QUEUE_NAMES, stageJobId, type Queues } from './queues.ts';
-import { cycleRecord } from '@prbot/core';
 import { HISTORY_KEPT, recordOutcome } from './record-store.ts';
 
 const prefix = `{prbot-g${randomBytes(4).toString('hex')}}`;

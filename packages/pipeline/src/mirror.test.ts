@@ -5,11 +5,9 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_REPO, makeUpstream, TEST_REDIS_URL } from '@prbot/test-support';
-import { buildCommit } from '@prbot/repo';
+import { buildCommit, git, Mirror } from '@prbot/repo';
 import { newCycleId } from '@prbot/core';
-import { git } from '@prbot/repo';
 import { keys } from './keys.ts';
-import { Mirror } from '@prbot/repo';
 import { sweepMirror } from './mirror-sweep.ts';
 
 let dir: string;

@@ -1,5 +1,4 @@
-import { discardBody, readBounded } from '@prbot/core';
-import { redactDeep } from '@prbot/core';
+import { discardBody, readBounded, redactDeep } from '@prbot/core';
 import type { CycleRecord } from '@prbot/core';
 
 /** POSTs one cycle record to the observer service. Throws on failure so BullMQ retries it. */

@@ -1,10 +1,15 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Config } from '@prbot/config';
-import { applyJobSchema, prJobSchema, proposeJobSchema, testJobSchema } from '@prbot/core';
+import {
+  applyJobSchema,
+  prJobSchema,
+  proposeJobSchema,
+  testJobSchema,
+  cycleRecordSchema,
+  UsageError,
+} from '@prbot/core';
 import type { Outcome } from '@prbot/core';
-import { cycleRecordSchema } from '@prbot/core';
-import { UsageError } from '@prbot/core';
 import { signJob } from './job-signing.ts';
 
 export const STAGES = ['propose', 'apply', 'test', 'pr'] as const;

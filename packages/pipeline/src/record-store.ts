@@ -2,12 +2,10 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
 import type { RedisClient as Redis } from './redis.ts';
-import { utcDay, type Clock } from '@prbot/core';
+import { utcDay, type Clock, cycleRecordSchema, type CycleRecord, redactDeep } from '@prbot/core';
 import type { Keys } from './keys.ts';
 import type { Outcome } from '@prbot/core';
-import { cycleRecordSchema, type CycleRecord } from '@prbot/core';
 import { withScripts } from './lua-scripts.ts';
-import { redactDeep } from '@prbot/core';
 import { writeConfirmed, type ReplicaWait } from './replica-wait.ts';
 
 export const HISTORY_KEPT = 20;

@@ -1,20 +1,16 @@
 import type { RedisClient as Redis } from './redis.ts';
 import { Budget } from './budget.ts';
-import { systemClock, type Clock } from '@prbot/core';
-import { repoUrl, resolvePath, type LoadedConfig } from '@prbot/config';
+import { systemClock, type Clock, createLogger, type Logger, registerSecrets } from '@prbot/core';
+import { repoUrl, resolvePath, type LoadedConfig, secretValues } from '@prbot/config';
 import { createForge } from '@prbot/forge';
 import type { Forge } from '@prbot/forge';
 import { keys, type Keys } from './keys.ts';
-import { createLogger } from '@prbot/core';
-import { type Logger } from '@prbot/core';
 import { Mirror } from '@prbot/repo';
 import { MIRROR_SWEEP_INTERVAL_MS, sweepMirror } from './mirror-sweep.ts';
 import { openQueues, closeQueues, type Queues } from './queues.ts';
 import { connect, type RedisRole } from './redis.ts';
 import type { RecordStoreDeps } from './record-store.ts';
 import { SlotPool } from '@prbot/sandbox';
-import { registerSecrets } from '@prbot/core';
-import { secretValues } from '@prbot/config';
 import { replicaWait, type ReplicaWait } from './replica-wait.ts';
 
 /** Everything a process needs, wired once from the config (the composition root). */

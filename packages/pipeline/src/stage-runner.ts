@@ -16,6 +16,7 @@ import {
   type AnyCycleJob,
   type CycleRecord,
   type Outcome,
+  type Logger,
 } from '@prbot/core';
 import { jobKeyFrom, jobSignatureRefusal, signJob, withoutSig } from './job-signing.ts';
 import { faultPoint, type FaultPoint } from './faults.ts';
@@ -25,7 +26,6 @@ import { recordOutcome } from './record-store.ts';
 import { releasePrSlot } from './pr-limits.ts';
 import { untilRedisAnswers } from './redis-retry.ts';
 import { type AnswerRecorder } from '@prbot/model';
-import { type Logger } from '@prbot/core';
 import { type Runtime } from './runtime.ts';
 import type { Policy } from '@prbot/policy';
 import { commentRefresh } from './refresh-comment.ts';

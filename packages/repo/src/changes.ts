@@ -1,11 +1,18 @@
 import { createHash } from 'node:crypto';
 
-import { countLines, lineStats, type Change } from '@prbot/core';
+import {
+  countLines,
+  lineStats,
+  type Change,
+  CycleEnded,
+  proposedText,
+  type Edit,
+  type Proposal,
+  type ProposedFile,
+} from '@prbot/core';
 import { blobText, readBlobs } from './context/objects.ts';
-import { CycleEnded } from '@prbot/core';
 import { pathRefusal, type GuardContext } from './guardrails.ts';
 import type { Mirror, TreeEntry } from './mirror.ts';
-import { proposedText, type Edit, type Proposal, type ProposedFile } from '@prbot/core';
 
 export interface Limits {
   maxFiles: number;

@@ -1,10 +1,8 @@
 import { git } from './git.ts';
-import { forgeTitle, neutralise } from '@prbot/core';
+import { forgeTitle, neutralise, type Change, CycleEnded, TransientError } from '@prbot/core';
 import { proposalRefusal, type Limits } from './changes.ts';
-import { type Change } from '@prbot/core';
 import type { GuardContext } from './guardrails.ts';
 import type { Mirror } from './mirror.ts';
-import { CycleEnded, TransientError } from '@prbot/core';
 
 /** The guardrails every built or rebuilt commit is checked against (built-in paths + config). */
 export interface CommitGuard {

@@ -1,6 +1,5 @@
 import type { ListItem, Nodes, Paragraph, PhrasingContent } from 'mdast';
-import { gapId, TAG, type Gap } from '@prbot/core';
-import { inertText } from '@prbot/core';
+import { gapId, TAG, type Gap, inertText } from '@prbot/core';
 
 /**
  * A PRD line longer than this is skipped (with a warning naming its line), never parsed or stored:

@@ -4,8 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mirror } from '@prbot/repo';
 import { SlotPool } from './slots.ts';
-import { DEMO_REPO } from '@prbot/test-support';
-import { makeUpstream } from '@prbot/test-support';
+import { DEMO_REPO, makeUpstream } from '@prbot/test-support';
 
 let dir: string;
 let mirror: Mirror;

@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, testEnvironment } from './test-run.ts';
 import { InfraError } from '@prbot/core';
-import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { limitsProblem, limitsShim } from './sandbox.ts';
 

@@ -5,8 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, type ConfigInput, type LoadedConfig } from '@prbot/config';
 import { createLogger } from '@prbot/core';
-import { createRuntime, type Runtime } from '@prbot/pipeline';
-import { deleteMatching } from '@prbot/pipeline';
+import { createRuntime, type Runtime, deleteMatching } from '@prbot/pipeline';
 import type { Clock } from '@prbot/core';
 import { makeUpstream } from './upstream.ts';
 

@@ -1,7 +1,6 @@
-import { admitPr, gapHistory, getRecord, writeConfirmed } from '@prbot/pipeline';
+import { admitPr, gapHistory, getRecord, writeConfirmed, DeferUntil, type StageContext } from '@prbot/pipeline';
 import { canRevise, prBody, PushRejected, reviseBranchRefusal } from '@prbot/forge';
 import { CycleEnded, forgeTitle, gapSlug, type CycleDetails } from '@prbot/core';
-import { DeferUntil, type StageContext } from '@prbot/pipeline';
 import { rebuildBotCommit } from '../repo-context.ts';
 import { pushRefresh } from './refresh-push.ts';
 

@@ -10,10 +10,9 @@ import {
   type Proposal,
   type Outcome,
 } from '@prbot/core';
-import { gapHistory, untilRedisAnswers } from '@prbot/pipeline';
+import { gapHistory, untilRedisAnswers, DeferUntil, type StageContext } from '@prbot/pipeline';
 import { proposalRefusal } from '@prbot/repo';
 import { resolvePath } from '@prbot/config';
-import { DeferUntil, type StageContext } from '@prbot/pipeline';
 import { guardContext, repoContext } from '../repo-context.ts';
 
 /** propose: budget → policy → history → model ladder → settle → parse → guardrails and score. */

@@ -3,15 +3,13 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { QueueEvents, Worker, type Queue, type Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stageJobId } from '@prbot/pipeline';
+import { stageJobId, stageRunner } from '@prbot/pipeline';
 import { utcDay } from '@prbot/core';
-import { createHarness, REPO_ROOT, type Harness } from '@prbot/test-support';
+import { createHarness, REPO_ROOT, type Harness, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/workers.ts';
-import { stageRunner } from '@prbot/pipeline';
 import { apply } from '../../src/stages/apply.ts';
-import { repoWithGaps } from '@prbot/test-support';
 import { waitForOutcomes } from '../helpers.ts';
 
 let h: Harness | undefined;

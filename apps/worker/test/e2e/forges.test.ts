@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createForge } from '@prbot/forge';
 import { CycleEnded, createLogger } from '@prbot/core';
 import { git } from '@prbot/repo';
-import { QUEUE_NAMES, stageJobId } from '@prbot/pipeline';
+import { QUEUE_NAMES, stageJobId, stageRunner } from '@prbot/pipeline';
 import {
   createHarness,
   startGiteaServer,
@@ -18,14 +18,13 @@ import {
   type ModelServer,
   type GitHttpServer,
   type GitHttpOptions,
+  repoWithGaps,
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { stageRunner } from '@prbot/pipeline';
 import { startWorkers } from '../../src/workers.ts';
 import { pr } from '../../src/stages/pr.ts';
 import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
-import { repoWithGaps } from '@prbot/test-support';
 
 const TOKEN = 'gtea-0123456789abcdef-TOKEN';
 let h: Harness | undefined;

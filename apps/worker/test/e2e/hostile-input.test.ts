@@ -7,12 +7,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { gapId } from '@prbot/core';
 import { QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
 import { signedMarker } from '@prbot/forge';
-import { createHarness, dumpRedis, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import {
+  createHarness,
+  dumpRedis,
+  startModelServer,
+  type Harness,
+  type ModelServer,
+  repoWithGaps,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, runAll } from '../helpers.ts';
-import { repoWithGaps } from '@prbot/test-support';
 
 const TRUNCATE =
   'Add a `truncate(text, max)` helper in src/truncate.js that shortens text to max characters with an ellipsis';

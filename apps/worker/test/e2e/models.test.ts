@@ -6,12 +6,18 @@ import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CassetteRecorder, loadCassette } from '@prbot/model';
 import { QUEUE_NAMES } from '@prbot/pipeline';
-import { createHarness, REPO_ROOT, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import {
+  createHarness,
+  REPO_ROOT,
+  startModelServer,
+  type Harness,
+  type ModelServer,
+  repoWithGaps,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
-import { repoWithGaps } from '@prbot/test-support';
 
 const KEY = 'sk-models-e2e-secret-9f8e7d6c5b4a';
 let h: Harness | undefined;

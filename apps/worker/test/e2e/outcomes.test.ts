@@ -4,12 +4,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { gapHistory, QUEUE_NAMES, stageJobId } from '@prbot/pipeline';
 import { git } from '@prbot/repo';
 import { utcDay, type CycleRecord } from '@prbot/core';
-import { commitAll, createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
+import {
+  commitAll,
+  createHarness,
+  startModelServer,
+  type Harness,
+  type ModelServer,
+  repoWithGaps,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, runAll } from '../helpers.ts';
-import { repoWithGaps } from '@prbot/test-support';
 
 const SECRET = 'sk-prbot-test-0123456789abcdefSECRET';
 let h: Harness | undefined;

@@ -8,8 +8,8 @@ import {
   type Harness,
   type ModelServer,
   type RecordedRequest,
+  repoWithGaps,
 } from '@prbot/test-support';
-import { repoWithGaps } from '@prbot/test-support';
 import { runAll, type Run } from '../helpers.ts';
 
 // A 40 KB test file, as in the library run where a whole-file answer wiped 439 lines of tests.

@@ -1,13 +1,11 @@
 import { QueueEvents, Worker } from 'bullmq';
 import { afterEach, expect, it } from 'vitest';
-import { acquireGapLocks, getRecord, outcomeOf, stageJobId } from '@prbot/pipeline';
+import { acquireGapLocks, getRecord, outcomeOf, stageJobId, reconcile } from '@prbot/pipeline';
 import { newCycleId } from '@prbot/core';
-import { createHarness, type Harness } from '@prbot/test-support';
+import { createHarness, type Harness, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { reconcile } from '@prbot/pipeline';
 import { startWorkers } from '../../src/workers.ts';
-import { repoWithGaps } from '@prbot/test-support';
 import { waitForOutcomes } from '../helpers.ts';
 
 let h: Harness | undefined;

@@ -4,11 +4,17 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Budget, keys, PRODUCE_SCHEDULER_ID, QUEUE_NAMES } from '@prbot/pipeline';
-import { createHarness, REPO_ROOT, startRedisCluster, type Harness, type RedisCluster } from '@prbot/test-support';
+import {
+  createHarness,
+  REPO_ROOT,
+  startRedisCluster,
+  type Harness,
+  type RedisCluster,
+  repoWithGaps,
+} from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
 import { startWorkers } from '../../src/workers.ts';
-import { repoWithGaps } from '@prbot/test-support';
 import { runAll, waitForOutcomes } from '../helpers.ts';
 
 const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');

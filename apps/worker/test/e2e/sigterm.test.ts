@@ -8,10 +8,9 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, REPO_ROOT, type Harness } from '@prbot/test-support';
+import { createHarness, REPO_ROOT, type Harness, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { repoWithGaps } from '@prbot/test-support';
 
 const PRBOT_BIN = path.join(REPO_ROOT, 'apps', 'cli', 'dist', 'prbot.js');
 let h: Harness | undefined;

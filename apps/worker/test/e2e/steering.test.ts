@@ -13,12 +13,12 @@ import {
   type FakeForge,
   type Harness,
   type ModelServer,
+  repoWithGaps,
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { requestRevision } from '@prbot/control';
 import { startWorkers, type WorkerSet } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
-import { repoWithGaps } from '@prbot/test-support';
 
 const TOKEN = 'steer-0123456789abcdef-TOKEN';
 const GAP = 'Add a `truncate(text, max)` helper in src/truncate.js';

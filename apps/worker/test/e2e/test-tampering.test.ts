@@ -9,8 +9,8 @@ import {
   type ModelServer,
   type RecordedRequest,
   type Script,
+  repoWithGaps,
 } from '@prbot/test-support';
-import { repoWithGaps } from '@prbot/test-support';
 import { runAll, type Run } from '../helpers.ts';
 
 /**

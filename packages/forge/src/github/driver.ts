@@ -1,9 +1,6 @@
-import { RateLimited, TransientError } from '@prbot/core';
+import { RateLimited, TransientError, readBounded, refuseDeclaredSize, inertText, redactText } from '@prbot/core';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { readBounded, refuseDeclaredSize } from '@prbot/core';
-import { inertText } from '@prbot/core';
-import { redactText } from '@prbot/core';
 import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
 import { FORGE_ANSWER_CAP, fromRepo } from '../http.ts';
 import { GitRemote } from '../push.ts';
