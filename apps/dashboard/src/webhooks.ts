@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Runtime } from '@prbot/pipeline';
 import type { ClosedPrEvent } from '@prbot/control';
-import { deliveryOf, giteaEvent, githubEvent, signatureValid, type WebhookEvent } from '@prbot/forge';
+import { signatureValid, webhookReader, type WebhookEvent } from '@prbot/forge';
 
 /** The shape of `requestRevision` (@prbot/control, revise cycles): one entry point for polling and webhooks. */
 type ReviseTrigger =
@@ -46,7 +46,8 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
         .status(503)
         .json({ error: `webhooks are not set up: set ${secretEnv} to the secret configured on the forge's webhook` });
     }
-    const d = deliveryOf(forge.kind, req.headers);
+    const reader = webhookReader(forge.kind);
+    const d = reader.delivery(req.headers);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!signatureValid(raw, d.signature, secret, d.prefix)) {
       rt.log.warn(
@@ -72,8 +73,7 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
       return void res.status(400).json({ error: 'the body is not JSON' });
     }
     const repo = `${forge.owner}/${forge.repo}`;
-    const event =
-      forge.kind === 'github' ? githubEvent(d.event, payload, repo) : giteaEvent(d.event, d.eventType, payload, repo);
+    const event = reader.event({ ...d, event: d.event }, payload, repo);
     try {
       const result = await dispatch(event, actions);
       rt.log.info({ delivery: d.id, event: d.event, kind: event.kind }, 'webhook handled');

@@ -1,7 +1,7 @@
 export { prBody, type PrBodyInput } from './pr-body.ts';
 export { PushRefused, PushRejected } from './push.ts';
 export { ForgeRefused, reasonOf } from './forge-errors.ts';
-export { createForge } from './registry.ts';
+export { createForge, webhookReader } from './registry.ts';
 export { isOwnReply, prDiff, reply, reviseBranchRefusal, revisePrompt, reviseReplyText } from './revision.ts';
 export {
   type BotPr,
@@ -22,5 +22,5 @@ export {
 } from './types.ts';
 export { canUpkeep, type UpkeepForge } from './types.ts';
 export { LeaseRefused } from './push.ts';
-export { deliveryOf, signatureValid } from './webhook-delivery.ts';
-export { giteaEvent, githubEvent, type WebhookEvent } from './webhook-events.ts';
+export { signatureValid } from './webhook-delivery.ts';
+export { type WebhookEvent } from './webhook-events.ts';

@@ -1,7 +1,11 @@
 import { forgeRemote, resolvePath, type LoadedConfig } from '@prbot/config';
 import type { Logger } from '@prbot/core';
 import { GiteaForge } from './gitea/driver.ts';
+import { giteaDelivery, giteaEvent } from './gitea/webhook.ts';
 import { GithubForge } from './github/driver.ts';
+import { githubDelivery, githubEvent } from './github/webhook.ts';
+import type { Delivery, Headers } from './webhook-delivery.ts';
+import type { WebhookEvent } from './webhook-events.ts';
 import { LocalForge } from './local/driver.ts';
 import type { Forge } from './types.ts';
 
@@ -27,4 +31,17 @@ export function createForge(cfg: LoadedConfig, env: NodeJS.ProcessEnv, log: Logg
   return f.kind === 'github'
     ? new GithubForge({ ...common, apiUrl: f.apiUrl, rateLimitWaitMs: f.rateLimitWaitMs })
     : new GiteaForge({ ...common, baseUrl: f.baseUrl, wipPrefixes: f.wipPrefixes });
+}
+
+/** How a forge's webhooks are read: its delivery headers, then its payload as one of prbot's events. */
+export interface WebhookReader {
+  delivery(headers: Headers): Delivery;
+  event(d: Delivery & { event: string }, payload: unknown, repo: string): WebhookEvent;
+}
+
+/** The webhook reader of a forge kind (Forgejo sends Gitea's); `local` has no forge to send webhooks. */
+export function webhookReader(kind: 'gitea' | 'forgejo' | 'github'): WebhookReader {
+  return kind === 'github'
+    ? { delivery: githubDelivery, event: (d, payload, repo) => githubEvent(d.event, payload, repo) }
+    : { delivery: giteaDelivery, event: (d, payload, repo) => giteaEvent(d.event, d.eventType, payload, repo) };
 }

@@ -8,7 +8,8 @@ import {
   labeledPayload,
   prClosedPayload,
 } from '@prbot/test-support';
-import { giteaEvent, githubEvent } from './webhook-events.ts';
+import { giteaEvent } from './gitea/webhook.ts';
+import { githubEvent } from './github/webhook.ts';
 import { signatureValid } from './webhook-delivery.ts';
 import { createHmac } from 'node:crypto';
 
