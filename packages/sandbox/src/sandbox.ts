@@ -65,9 +65,11 @@ export function sandboxArgv(spec: SandboxSpec, argv: string[], fds?: SandboxFds 
   out.push('--die-with-parent', '--new-session', '--hostname', 'prbot-sandbox');
   out.push('--uid', String(spec.user.uid), '--gid', String(spec.user.gid));
   for (const dir of SYSTEM_DIRS) out.push(...systemMount(dir));
-  for (const dir of spec.toolDirs) if (existsSync(dir)) out.push('--ro-bind', dir, dir);
   out.push('--dev', '/dev', '--proc', '/proc');
   out.push('--bind', spec.tmp, SANDBOX_TMP, '--bind', spec.home, SANDBOX_HOME, '--bind', spec.workTree, SANDBOX_WORK);
+  // After /tmp: a tool directory under /tmp (a checkout there, say) would be hidden by the run's
+  // own empty /tmp if it were mounted first.
+  for (const dir of spec.toolDirs) if (existsSync(dir) && !coversOwnMounts(dir)) out.push('--ro-bind', dir, dir);
   // A config file or workdir placed under /etc or /opt would show through the system binds.
   for (const h of spec.hide) {
     if (!existsSync(h) || ![...SYSTEM_DIRS, ...spec.toolDirs].some((d) => within(h, d))) continue;
@@ -115,6 +117,12 @@ function systemMount(dir: string): string[] {
   }
   if (st.isSymbolicLink()) return ['--symlink', readlinkSync(dir), dir];
   return st.isDirectory() ? ['--ro-bind', dir, dir] : [];
+}
+
+/** A tool directory may not lie over (or be) the run's own work tree, home, /tmp, /dev or /proc. */
+function coversOwnMounts(dir: string): boolean {
+  const own = [SANDBOX_WORK, SANDBOX_HOME, SANDBOX_TMP, '/dev', '/proc'];
+  return own.some((m) => within(m, dir)) || within(dir, '/prbot');
 }
 
 function within(p: string, dir: string): boolean {
