@@ -68,9 +68,8 @@ beforeAll(async () => {
     network: 'setup',
     // The harness's runtime passes the worker no PATH; npx puts node_modules/.bin in front of it.
     env: { PATH: '/usr/bin:/bin', ...caEnv() },
-    // RLIMIT_AS of 4 GiB (the default) kills vitest: V8 reserves address space for WebAssembly far
-    // beyond what it uses (issue 26 item 2, a memory limit on memory rather than address space).
-    limits: { memoryMb: 65536 },
+    // Under the default limits: tests.limits.memoryMb holds resident memory (cgroup or watchdog),
+    // not address space, which killed vitest at 4 GiB of RLIMIT_AS (issue 26 item 2).
   });
 });
 afterAll(async () => lib?.close());
