@@ -1,16 +1,9 @@
-import {
-  botCommitSpec,
-  buildRepoContext,
-  rebuildCommit,
-  SnapshotCache,
-  type GuardContext,
-  type RepoContext,
-} from '@prbot/repo';
+import { botCommitSpec, buildRepoContext, rebuildCommit, SnapshotCache, type RepoContext } from '@prbot/repo';
 import { prDiff, revisePrompt } from '@prbot/forge';
 import { type Change, type ProposeJob } from '@prbot/core';
-import { type Runtime } from '@prbot/pipeline';
+import { guardContext, type Runtime } from '@prbot/pipeline';
+
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
 
 /**
  * How many repository contexts one process builds at once. Building one is CPU work and holds
@@ -69,16 +62,6 @@ export async function repoContext(
     prdPath: rt.cfg.repo.prd,
     context,
     revise: pr && data.revise ? revisePrompt(data.revise, pr.diff, data.cycleId) : null,
-  };
-}
-
-export function guardContext(rt: Runtime): GuardContext {
-  const rel = path.relative(rt.cfg.dir, rt.cfg.file);
-  return {
-    prdPath: rt.cfg.repo.prd,
-    pauseFile: rt.cfg.repo.pauseFile,
-    configFile: rel.startsWith('..') ? undefined : rel.split(path.sep).join('/'),
-    extraForbidden: rt.cfg.guardrails.forbidden,
   };
 }
 

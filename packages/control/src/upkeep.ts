@@ -1,4 +1,3 @@
-import path from 'node:path';
 import {
   conflictNote,
   cycleRecord,
@@ -17,6 +16,7 @@ import { canUpkeep, prDiff, reply, type BotPr, type Forge, type UpkeepForge } fr
 import {
   acquireGapLocks,
   gapHistory,
+  guardContext,
   getRecord,
   HISTORY_KEPT,
   jobKeyFrom,
@@ -292,7 +292,7 @@ async function enqueueRebuild(
   };
   const botCommit = await buildCommit(
     rt.mirror,
-    botCommitSpec(partial, changes, rt.cfg.bot, { ctx: guardContextOf(rt), limits: rt.cfg.guardrails }),
+    botCommitSpec(partial, changes, rt.cfg.bot, { ctx: guardContext(rt), limits: rt.cfg.guardrails }),
   );
   const data: TestJob = {
     ...partial,
@@ -467,17 +467,6 @@ export function unwantedReason(prd: string, id: string, prdPath: string): string
     return `no longer read as a gap in ${prdPath} (line ${i + 1}: inside code, a quote or HTML?)`;
   }
   return `no longer in ${prdPath} (removed, or reworded: a reworded line is a new gap)`;
-}
-
-/** The guardrail context of the worker's apply stage (apps/worker repo-context.ts), for the commit built here. */
-function guardContextOf(rt: Runtime) {
-  const rel = path.relative(rt.cfg.dir, rt.cfg.file);
-  return {
-    prdPath: rt.cfg.repo.prd,
-    pauseFile: rt.cfg.repo.pauseFile,
-    configFile: rel.startsWith('..') ? undefined : rel.split(path.sep).join('/'),
-    extraForbidden: rt.cfg.guardrails.forbidden,
-  };
 }
 
 /**

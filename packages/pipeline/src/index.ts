@@ -45,3 +45,4 @@ export {
   type StageProcessor,
   stageRunner,
 } from './stage-runner.ts';
+export { guardContext } from './guard-context.ts';

@@ -11,7 +11,7 @@ import {
   truncationRefusal,
 } from '@prbot/repo';
 import { countActions, CycleEnded } from '@prbot/core';
-import { guardContext } from '../repo-context.ts';
+import { guardContext } from '@prbot/pipeline';
 import type { StageContext } from '@prbot/pipeline';
 
 /** apply: resolve edits and classify against the base tree → shrink guard → all NOOP ends the cycle → build the bot commit. */

@@ -13,7 +13,8 @@ import {
 import { gapHistory, untilRedisAnswers, DeferUntil, type StageContext } from '@prbot/pipeline';
 import { proposalRefusal } from '@prbot/repo';
 import { resolvePath } from '@prbot/config';
-import { guardContext, repoContext } from '../repo-context.ts';
+import { guardContext } from '@prbot/pipeline';
+import { repoContext } from '../repo-context.ts';
 
 /** propose: budget → policy → history → model ladder → settle → parse → guardrails and score. */
 export async function propose(s: StageContext<'propose'>): Promise<void> {
