@@ -100,9 +100,13 @@ twice: a second outcome for a cycle (day stats, gap history), a second PR or bra
 cycle, a second event, or a budget charge for a model call beyond the calls really made.
 "Extra model calls" counts requests the loopback model server received beyond one per cycle
 that reached the model (— where a row does not measure it). In the worker-kill row a repeat is
-allowed only for a request the model server's own log shows cut off (the connection closed
-before the answer was written: a kill during the HTTP call, which can only be paid again); the
-column counts the repeats no cut-off request accounts for. Rows whose positive control says
+allowed only for a request whose answer the killed worker had not saved, read from the job's
+saved data in Redis right after each kill: a request the model server's own log shows cut off
+(the connection closed before the answer was written), or one answered in the few milliseconds
+between the answer's arrival and its save (the budget settle and the parse; the server cannot
+see it, and \`exactly-once.test.ts\` "after the answer arrived and before it was saved" shows that
+window with a fault point). The column counts the repeats no unsaved answer accounts for; a
+retry that called the model again although the answer was saved is counted. Rows whose positive control says
 **none yet** have no test that switches their defence off.
 
 ## What the guarantees assume

@@ -237,7 +237,7 @@ it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing
  * Propose runs one job at a time in these rows, so the only model call a kill can interrupt is
  * the one the fault point follows (an HTTP call cut off mid-way can only be paid again).
  */
-async function killAt(point: 'after-record' | 'after-answer', cycles: number) {
+async function killAt(point: 'after-record' | 'after-answer' | 'before-save', cycles: number) {
   const w = await world(cycles, { proposeConcurrency: 1 });
   const first = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events', {
     ...SECRET_ENV,
@@ -282,6 +282,22 @@ it('worker SIGKILL after the record and before the ack: the re-run job sees the 
   expect(k.t.duplicates).toBe(0);
   expect(k.t.extraCalls).toBe(0);
   expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after record')).toBe(0);
+}, 300_000);
+
+it('worker SIGKILL after the answer arrived and before it was saved: the one repeat the model server cannot see', async () => {
+  // The window worker-kill.test.ts must allow a repeat for: the server wrote its whole answer (not
+  // cut off by its log), the process died before saving it, and the retry has to ask again.
+  const k = await killAt('before-save', 1);
+  const first = k.server.requests[0]!;
+  const job = (await k.rt.queues.propose.getJob(stageJobId(k.cycleId, 'propose')))!;
+  expect(k.stage).toBe('propose');
+  expect(first.cutOff).toBeUndefined();
+  expect(first.answeredAt).toBeDefined();
+  expect(k.t.requests).toBe(2);
+  expect(k.t.extraCalls).toBe(1);
+  expect(k.t.records.map((r) => r.outcome)).toEqual(['ok']);
+  // The saved answer now is the second one: the first was never kept.
+  expect((job.data as { saved?: unknown }).saved).toBeDefined();
 }, 300_000);
 
 it("worker SIGKILL between the model's answer and the hand-over: the retry re-uses the saved answer", async () => {

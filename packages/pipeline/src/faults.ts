@@ -12,6 +12,8 @@
 const FAULT_POINTS = [
   /** A stage job passed the ledger check and is about to run its steps. */
   'stage-start',
+  /** propose: the model's answer is in the process and not yet saved in the job. */
+  'before-save',
   /** propose: the model answered and the answer was saved; nothing handed over yet. */
   'after-answer',
   /** The next stage's job was added; this job has not completed yet. */

@@ -42,6 +42,7 @@ export async function propose(s: StageContext<'propose'>): Promise<void> {
     await s.step(80, `re-using the answer ${info.rung} gave an earlier attempt (no model call)`);
   } else {
     ({ proposal, info } = await askModel(s, { tokens, history, escalated, messages }));
+    await s.fault('before-save');
     // Saved before anything else can fail: a crash from here on never pays for this answer again.
     await s.save({ proposal, model: info });
     await s.fault('after-answer');
