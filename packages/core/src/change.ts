@@ -1,8 +1,6 @@
-import { diffLines } from 'diff';
 import { z } from 'zod';
 
 const lineStatsSchema = z.object({ added: z.number().int().min(0), removed: z.number().int().min(0) });
-export type LineStats = z.infer<typeof lineStatsSchema>;
 
 /**
  * One file of the bot commit, with its final content: edits are resolved against the base blob
@@ -21,17 +19,6 @@ export type Change = z.infer<typeof changeSchema>;
 export function countLines(s: string): number {
   if (s === '') return 0;
   return s.split('\n').length - (s.endsWith('\n') ? 1 : 0);
-}
-
-/** Lines added and removed between two texts (a line diff, as `git diff --stat` counts). */
-export function lineStats(before: string, after: string): LineStats {
-  let added = 0;
-  let removed = 0;
-  for (const part of diffLines(before, after)) {
-    if (part.added) added += part.count ?? 0;
-    else if (part.removed) removed += part.count ?? 0;
-  }
-  return { added, removed };
 }
 
 export function countActions(changes: Pick<Change, 'action'>[]): Record<Change['action'], number> {

@@ -6,7 +6,8 @@ export {
   refuseDeclaredSize,
   refuseEncoding,
 } from './bounded-read.ts';
-export { type Change, countActions, countLines, lineStats } from './change.ts';
+export { type Change, countActions, countLines } from './change.ts';
+export { lineStats } from './line-stats.ts';
 export { type Clock, nextUtcMidnight, systemClock, utcDay } from './clock.ts';
 export { type ContextShown } from './context-shown.ts';
 export {
