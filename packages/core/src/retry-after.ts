@@ -1,5 +1,10 @@
 /** The longest wait a Retry-After header can impose (a hostile header cannot stall a queue for days). */
 const RETRY_AFTER_CAP_MS = 10 * 60_000;
+/**
+ * The shortest: "0" (or a past date, or a fraction of a millisecond) would become a queue-wide rate
+ * limit of 0 ms, which Redis refuses (`SET … PX 0`: invalid expire time), costing the job an attempt.
+ */
+const RETRY_AFTER_FLOOR_MS = 1000;
 
 /** Retry-After is seconds or an HTTP date; capped so a hostile header cannot stall the queue for days. */
 export function retryAfterMs(h: string | string[] | undefined, now = Date.now()): number {
@@ -8,5 +13,5 @@ export function retryAfterMs(h: string | string[] | undefined, now = Date.now())
   const secs = Number(v);
   const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(v) - now;
   if (!Number.isFinite(ms) || ms < 0) return 30_000;
-  return Math.min(ms, RETRY_AFTER_CAP_MS);
+  return Math.min(Math.max(Math.ceil(ms), RETRY_AFTER_FLOOR_MS), RETRY_AFTER_CAP_MS);
 }

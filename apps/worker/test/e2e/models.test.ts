@@ -67,6 +67,31 @@ describe('model routing end to end', () => {
     expect((await h.rt.budget.today()).calls.used).toBe(3);
   });
 
+  it.each(['0', '0.0004'])(
+    '429 with Retry-After %s (a provider asking for no wait) waits a moment and costs no attempt',
+    async (header) => {
+      const answers = await cassetteScript();
+      server = await startModelServer((req, n) =>
+        n === 0 ? { status: 429, headers: { 'retry-after': header } } : answers(req),
+      );
+      const repo = await repoWithGaps(['Add a `truncate(text, max)` helper']);
+      h = await createHarness({
+        repo,
+        config: { models: openaiModels(server), queues: { propose: { concurrency: 1 } } },
+        env: { PRBOT_TEST_KEY: KEY },
+      });
+      const run = await runAll(h.rt, { timeoutMs: 30_000 });
+      // Before the floor: BullMQ's rateLimit(0) → Redis "invalid expire time", a spent attempt and
+      // a cycle ended on a Redis error that was the provider's doing.
+      expect(run.records.map((r) => [r.outcome, r.reason])).toEqual([['ok', expect.any(String)]]);
+      expect(server.requests).toHaveLength(2);
+      // No attempt failed: the rate limit put the job back (BullMQ counts that start as made, 1).
+      const [job] = await h.rt.queues.propose.getJobs(['completed']);
+      expect(job?.stacktrace ?? []).toEqual([]);
+      expect(job?.attemptsMade).toBe(1);
+    },
+  );
+
   it('escalates after two tests_failed on the gap; the record and PR body say so', async () => {
     const answers = await cassetteScript();
     const fixed = JSON.stringify({
