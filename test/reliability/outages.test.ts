@@ -95,6 +95,18 @@ it('a short model outage is ridden out by the retries', async () => {
   });
 });
 
+it('positive control: the same short outage with the retries off (queues.propose.attempts 1) ends model_failed', async () => {
+  const m = await world(1, {
+    queues: { propose: { attempts: 1, backoff: { delay: 100 } }, pr: { attempts: 3, backoff: { delay: 100 } } },
+  });
+  m.set('500');
+  m.healAfter(1);
+  const r = (await runAll(h!.rt)).records[0]!;
+  console.log(`retries off: ${r.outcome} after ${server!.requests.length} request(s): ${r.reason.slice(0, 100)}`);
+  expect(server!.requests).toHaveLength(1);
+  expect(r.outcome).toBe('model_failed');
+});
+
 it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is back, the gap gets its PR', async () => {
   await world(1);
   forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
