@@ -42,6 +42,7 @@ export {
   infraOutcomeDefence,
   onJobFailed,
   SHUTDOWN,
+  shutdownRequeueDefence,
   type StageContext,
   type StageProcessor,
   stageRunner,

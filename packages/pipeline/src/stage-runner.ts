@@ -44,6 +44,13 @@ export class DeferUntil extends Error {
 /** The abort reason a worker gives its jobs on shutdown: the job goes back to waiting, not failed. */
 export const SHUTDOWN = 'prbot worker shutting down';
 
+/**
+ * Returning a job stopped by a shutdown to waiting, switchable for one purpose: the positive
+ * control in test/reliability/shutdown.test.ts turns it off in its own process to show a
+ * shutdown then spends the job's attempt and ends its cycle. No variable or config field reaches it.
+ */
+export const shutdownRequeueDefence = { on: true };
+
 export interface StageContext<S extends Stage> {
   rt: Runtime;
   policy: Policy;
@@ -202,7 +209,7 @@ export function stageRunner<S extends Stage>(
         log.warn({ err: (err as Error).message }, 'failed after handing over; the next stage carries the cycle');
         return;
       }
-      if (signal?.aborted && signal.reason === SHUTDOWN) {
+      if (signal?.aborted && signal.reason === SHUTDOWN && shutdownRequeueDefence.on) {
         log.info('shutdown: the job goes back to waiting');
         await untilRedisAnswers(() => job.moveToWait(token), {
           what: 'returning the job to waiting',
