@@ -300,3 +300,43 @@ it('a second SIGTERM forces the shutdown of a job that ignores its signal: the w
   expect(rec!.outcome).toBe('ok');
   expect(total).toBe(1);
 }, 300_000);
+
+/**
+ * The positive control of the row above: the job a forced shutdown leaves behind is carried by
+ * BullMQ's stalled-job check. The same two signals with that check allowed no stall
+ * (worker.maxStalledCount 0) end the cycle on the shutdown alone.
+ */
+it('positive control: the same forced shutdown with the stalled-job re-run off (maxStalledCount 0) ends the cycle model_failed', async () => {
+  let first = true;
+  const { h, server: srv } = await reliabilityWorld({
+    gaps: 1,
+    spawns: true,
+    script: (req) => {
+      const slow = first;
+      first = false;
+      return { ...passingAnswer(gapNumber(req)), delayMs: slow ? 600_000 : 0 };
+    },
+    config: { worker: { shutdownGraceMs: 60_000, lockDurationMs: 2000, stalledIntervalMs: 500, maxStalledCount: 0 } },
+  });
+  server = srv;
+  const rt = h.rt;
+  const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
+  const w = spawnWorker(h.configFile, 'propose');
+  workers.push(w);
+  expect(await until(async () => server!.requests.length === 1, 60_000)).toBe(true);
+  process.kill(w.child.pid!, 'SIGTERM');
+  expect(await until(async () => /stopping: no new jobs/.test(w.output()), 30_000)).toBe(true);
+  process.kill(w.child.pid!, 'SIGTERM');
+  const r = await w.child;
+  workers.splice(workers.indexOf(w), 1);
+  expect(r.exitCode).toBe(0);
+  const rest = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
+  workers.push(rest);
+  const [rec] = await waitForOutcomes(rt, [id], 120_000);
+  console.log(
+    `stalled re-run off: outcome ${rec?.outcome}: ${rec?.reason.slice(0, 120)}; ${server.requests.length} model requests`,
+  );
+  // The control: the defended row ends ok after a restart; here the shutdown alone failed the cycle.
+  expect(rec!.outcome).toBe('model_failed');
+  expect(rec!.reason).toMatch(/stalled/);
+}, 300_000);
