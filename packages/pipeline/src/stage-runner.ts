@@ -281,6 +281,13 @@ async function refuseForged(rt: Runtime, stage: Stage, job: Job, cycle: AnyCycle
 }
 
 /** For jobs that fail outside the processor (stalled too often): record the exhausted outcome. */
+/**
+ * Ending a cycle whose stage job ran out of attempts ("gave up"), switchable for one purpose: the
+ * positive control in test/reliability/outages.test.ts turns it off in its own process to show
+ * the cycle then has no outcome and its gap stays taken. No variable or config field reaches it.
+ */
+export const giveUpDefence = { on: true };
+
 export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | undefined, err: Error): Promise<void> {
   if (!job || queue === 'events' || queue === 'produce') return;
   const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(err.message);
@@ -302,7 +309,7 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
 
 /**
  * The InfraError → infra_failed mapping, switchable for one purpose: the positive control in
- * apps/worker/test/e2e/infra-outcome.test.ts turns it off in its own process to show the
+ * test/reliability/enospc.test.ts turns it off in its own process to show the
  * machine's failure then blamed on the change. No variable or config field reaches it.
  */
 export const infraOutcomeDefence = { on: true };
@@ -312,6 +319,7 @@ function exhaustedOutcome(stage: Stage, err: Error): Outcome {
 }
 
 async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, err: Error): Promise<void> {
+  if (!giveUpDefence.on) return;
   await endCycle(rt, stage, cycle, exhaustedOutcome(stage, err), `${stage} gave up after its retries: ${err.message}`);
 }
 
