@@ -111,6 +111,10 @@ const CONTROLS: [prefix: string, control: string][] = [
     '`budget-race.test.ts` "positive control: 60 concurrent reservations through a non-atomic reserve (read, compare, HINCRBY)…": 60 of a bucket of 20 calls granted, 60,000 tokens reserved under a cap of 30,000 (the atomic script: 20, 30,000)',
   ],
   [
+    'hostile model output',
+    'the path checks (`pathRefusal`, at propose and wherever a commit is built): `test/sandbox/jobs.test.ts` "positive control: the path checks are what keep a traversal path out of a pushed commit" (check off → a draft PR opened on a tree holding `../prbot-escape-…`; git\'s checkout refusing such a path is why no file lands outside even then); forbidden paths: the same file\'s "positive control: the build-time guardrails…" (`.github/workflows/pwn.yml` pushed)',
+  ],
+  [
     'provider echoing the Authorization header',
     '`echoed-secrets.test.ts` "positive control: with redaction off (no secret registered)…": 4 copies of the echoed key stored in the records and failed jobs',
   ],
