@@ -128,7 +128,7 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis Cluster (3 masters',
-    'WAIT (the same `writeConfirmed` code, on the connection of the key\'s master): its control runs on Sentinel only (`replica-loss.test.ts` "positive control: without WAIT…"); no Cluster-mode control yet, and the redirection retry has none (reverted once without harm, see below)',
+    'the writes a failover can lose are waited on a replica (WAIT, on the connection of the key\'s master): `replica-loss.test.ts` "positive control (Cluster): without WAIT…" (the slot\'s master killed while its replica lags: `waitReplicas 0` → charge 0, outcome gone; `waitReplicas 1` → charge 1, outcome ok). The redirection retry has no control (reverted once without harm, see below)',
   ],
 ];
 /** The secret scans' own control: a planted key is counted by the very scan the rows run. */
