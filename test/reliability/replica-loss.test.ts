@@ -150,11 +150,7 @@ async function clusterLossRun(waitReplicas: number): Promise<{ charged: number; 
   await new Promise((r) => setTimeout(r, 500));
   lag.resume();
   expect(
-    await until(
-      async () => (await cluster!.ownerOf(slotKey).catch(() => ({ master }))).master !== master,
-      30_000,
-      100,
-    ),
+    await until(async () => (await cluster!.ownerOf(slotKey).catch(() => ({ master }))).master !== master, 30_000, 100),
   ).toBe(true);
   await Promise.all([charge, outcome]);
   let day: Record<string, string> = {};
