@@ -55,23 +55,85 @@ const CONTROLS: [prefix: string, control: string][] = [
     '`test/reliability/replica-loss.test.ts`: the same run with `redis.waitReplicas: 0` loses the charge and the outcome',
   ],
   [
-    'worker SIGKILL while it holds jobs of every stage',
-    "the bound's measure: `packages/test-support/src/model-server-cutoff.test.ts` (a request whose client went away is logged cut off, an answered one not); defence off: none yet",
-  ],
-  [
-    'every provider answering 5xx/429',
-    'none yet as a switch; refunding the request with the call (the old `release`) turns `test/ladder.test.ts` "429 for ever" (200 requests) and `apps/worker/test/e2e/request-caps.test.ts` (12 > 6) red (checked by mutation)',
-  ],
-  ['model outage: HTTP 500', 'none yet as a switch; as above (request caps)'],
-  [
     'slot locks:',
     '`slot-lock-race.test.ts` "positive control": the cross-process lock switched off → two holders of one slot',
   ],
   [
+    'worker SIGKILL while it holds jobs of every stage',
+    '`worker-kill.test.ts` "positive control: the same SIGKILL with the stalled-job re-run off (maxStalledCount 0)…": 8 cycles, the worker killed holding 3 jobs → those 3 cycles end `model_failed` ("job stalled more than allowable limit"), not ok. The bound on repeats is measured by `packages/test-support/src/model-server-cutoff.test.ts` (a request whose client went away is logged cut off, an answered one not)',
+  ],
+  [
+    'every provider answering 5xx/429',
+    '`apps/worker/test/e2e/request-caps.test.ts` "positive control: with failed requests refunded (the request cap off)…" (`requestCapDefence`): a provider answering 429 gets 21 requests under a daily cap of 6 in 15 s, and no cycle ends',
+  ],
+  [
+    'model outage: HTTP 500',
+    'the request cap: `request-caps.test.ts` "positive control…" (cap off: 21 requests under a daily cap of 6, no cycle ends)',
+  ],
+  [
+    'short model outage',
+    '`outages.test.ts` "positive control: the same short outage with the retries off (queues.propose.attempts 1)…": `model_failed` after 1 request',
+  ],
+  [
+    'forge outage',
+    '`outages.test.ts` "positive control: the same forge outage with the give-up path off" (`giveUpDefence`): the pr job failed, no outcome after 20 s, the next produce finds the gap still `in_flight`, no PR',
+  ],
+  [
     'ENOSPC',
-    'none yet as a switch; `exhaustedOutcome` without its InfraError branch turns this row and `apps/worker/test/e2e/infra-outcome.test.ts` red (checked by mutation)',
+    '`enospc.test.ts` "positive control: with the InfraError mapping off (`infraOutcomeDefence`)…": the same full tmpfs ends the cycle `tests_failed` (the disk blamed on the change)',
+  ],
+  [
+    'SIGTERM during a running test',
+    '`shutdown.test.ts` "positive control: a shutdown that does not return the stopped test job to waiting…" (`shutdownRequeueDefence`): attempts made 1, then 2 after two shutdowns; the cycle ends `tests_failed` "worker is shutting down". Its processes: `hostile-tests-control.test.ts` (uid sweep off → 2 setsid children outlive the run)',
+  ],
+  [
+    'scale-down: SIGTERM to 3 of 4 test workers',
+    'the same defence as the SIGTERM row (a stopped test run goes back to waiting): `shutdown.test.ts` "positive control: a shutdown that does not return…" → attempts spent, the cycle `tests_failed`',
+  ],
+  [
+    'SIGTERM twice while a model call hangs',
+    '`shutdown.test.ts` "positive control: the same forced shutdown with the stalled-job re-run off (maxStalledCount 0)…": the cycle ends `model_failed` ("job stalled more than allowable limit") instead of ok',
+  ],
+  [
+    'hostile test code',
+    "`hostile-tests-control.test.ts`, one defence off at a time: uid sweep off → 2 setsid children outlive the run; runAs null (the worker's uid) → the /proc hunt reads the key from a root process's environ (own uid: 0 found); the worker's env passed whole → the key in the test's env; no timeout → the hang still runs at 3 s. Output cap: `packages/sandbox/src/test-run.test.ts` \"positive control: without outputBytes…\"",
+  ],
+  [
+    'bad input:',
+    'structural: the defence is refusing before anything is written, and each refusal is the check itself (JSON.parse and the config schema, the queue-name list, the PRD lookup on the base branch, the NUL check): no second mechanism to switch off. Shown by `bad-input.test.ts` "bad input gets a clear error and changes nothing" (Redis key count before = after, 0 propose jobs)',
+  ],
+  [
+    'a PRD with 10,000 tagged lines',
+    '`bad-input.test.ts` "positive control: the same 10,000-line PRD with the per-run cap out of reach (policy.maxGapsPerRun 10,000)": 10,000 propose jobs enqueued at once',
+  ],
+  [
+    'budget race:',
+    '`budget-race.test.ts` "positive control: 60 concurrent reservations through a non-atomic reserve (read, compare, HINCRBY)…": 60 of a bucket of 20 calls granted, 60,000 tokens reserved under a cap of 30,000 (the atomic script: 20, 30,000)',
+  ],
+  [
+    'hostile model output',
+    'the path checks (`pathRefusal`, at propose and wherever a commit is built): `test/sandbox/jobs.test.ts` "positive control: the path checks are what keep a traversal path out of a pushed commit" (check off → a draft PR opened on a tree holding `../prbot-escape-…`; git\'s checkout refusing such a path is why no file lands outside even then); forbidden paths: the same file\'s "positive control: the build-time guardrails…" (`.github/workflows/pwn.yml` pushed)',
+  ],
+  [
+    'provider echoing the Authorization header',
+    '`echoed-secrets.test.ts` "positive control: with redaction off (no secret registered)…": 4 copies of the echoed key stored in the records and failed jobs',
+  ],
+  [
+    'autoscale:',
+    'the scale-downs are SIGTERMs of test workers, whose defence (a stopped test run goes back to waiting, not an attempt) has its control in `shutdown.test.ts` "positive control: a shutdown that does not return…" (attempts spent, the cycle `tests_failed`); not re-run under the autoscaler',
+  ],
+  [
+    'Redis Sentinel (1 master',
+    'the writes a failover can lose are waited on a replica (WAIT): `replica-loss.test.ts` "positive control: without WAIT…" (Sentinel, replicas frozen; `redis.waitReplicas 0` → the charge and the outcome gone after the promotion)',
+  ],
+  [
+    'Redis Cluster (3 masters',
+    'the writes a failover can lose are waited on a replica (WAIT, on the connection of the key\'s master): `replica-loss.test.ts` "positive control (Cluster): without WAIT…" (the slot\'s master killed while its replica lags: `waitReplicas 0` → charge 0, outcome gone; `waitReplicas 1` → charge 1, outcome ok). The redirection retry has no control (reverted once without harm, see below)',
   ],
 ];
+/** The secret scans' own control: a planted key is counted by the very scan the rows run. */
+const SCAN_CONTROL =
+  '`echoed-secrets.test.ts` "positive control of the secret scans": a key planted in a record file, a Redis key, a job log and a worker log line: 0 hits before, 5 after';
 const controlOf = (fault: string) => CONTROLS.find(([p]) => fault.startsWith(p))?.[1] ?? '**none yet**';
 const table = [
   '| fault | injected | cycles in flight | lost | duplicates | extra model calls | what happened | positive control (this defence off → the fault does harm) |',
@@ -80,7 +142,7 @@ const table = [
     (r) =>
       `| ${esc(r.fault)} | ${r.injections} | ${r.inFlight} | ${r.lost} | ${r.duplicates} | ${r.extraCalls ?? '—'} | ${esc(r.notes)} | ${esc(controlOf(r.fault))} |`,
   ),
-  `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB | **none yet** |`,
+  `| secrets: every record, Redis key, job payload, job log, PR body, observer POST and worker log line of the runs above (a provider echoing the key back included), scanned for the configured key and token | ${scans.length} scans | — | — | — | — | ${hits} hits in ${(bytes / 1e6).toFixed(1)} MB | ${esc(SCAN_CONTROL)} |`,
 ].join('\n');
 
 const doc = `# Reliability

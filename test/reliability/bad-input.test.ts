@@ -111,3 +111,15 @@ it("a PRD with 10,000 tagged lines: produce takes the policy's share and reports
     notes: `${enqueued} enqueued (policy.maxGapsPerRun), 9,990 reported as not picked, in ${ms} ms`,
   });
 });
+
+it('positive control: the same 10,000-line PRD with the per-run cap out of reach (policy.maxGapsPerRun 10,000) floods the propose queue', async () => {
+  const repo = await repoWithGaps(Array.from({ length: 10_000 }, (_, i) => `Gap ${i} in a huge PRD`));
+  h = await createHarness({ repo, config: { policy: { maxGapsPerRun: 10_000 } } });
+  const report = await produce(h.rt, defaultPolicy);
+  const enqueued = report.lines.filter((l) => l.action === 'enqueued').length;
+  const queued = await h.rt.queues.propose.count();
+  console.log(`cap off: ${enqueued} enqueued, ${queued} propose jobs waiting (each a model call)`);
+  // The control: every tagged line became a cycle at once (the defended row: 10).
+  expect(enqueued).toBe(10_000);
+  expect(queued).toBe(10_000);
+}, 300_000);

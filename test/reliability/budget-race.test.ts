@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { QUEUE_NAMES } from '@prbot/pipeline';
+import { Budget, QUEUE_NAMES } from '@prbot/pipeline';
 import type { Harness, ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
@@ -92,4 +92,58 @@ it("tokens never go over the cap by more than one call's max_tokens", async () =
   });
   expect(used).toBeLessThanOrEqual(cap + maxTokens);
   expect(server!.requests.length).toBeGreaterThan(5);
+}, 120_000);
+
+/**
+ * The rows' positive control: the same race of 60 concurrent reservations on a real Redis, once
+ * through the budget's atomic script (Budget.reserve) and once through the reserve it replaced
+ * (read the bucket, compare with the cap, then HINCRBY from the worker: the defence off).
+ */
+it('positive control: 60 concurrent reservations through a non-atomic reserve (read, compare, HINCRBY) overrun the bucket; the atomic script does not', async () => {
+  ({ h, server } = await reliabilityWorld({ gaps: 1 }));
+  const rt = h.rt;
+  const calls = 20;
+  const cap = 30_000;
+  const maxTokens = 1000;
+  const limits = {
+    calls: { callsPerDay: calls, tokensPerDay: 10_000_000 },
+    tokens: { callsPerDay: 1000, tokensPerDay: cap },
+  };
+  const atomic = async (which: keyof typeof limits) => {
+    const b = new Budget(rt.redis, rt.keys, {
+      ...rt.cfg.budget,
+      ...limits[which],
+      perCycle: { calls: 1000, tokens: 10_000_000 },
+    });
+    const rs = await Promise.all(Array.from({ length: WIDTH }, (_, i) => b.reserve(`atomic-${which}-${i}`, maxTokens)));
+    return rs.filter((r) => r.granted).length;
+  };
+  const naive = async (which: keyof typeof limits) => {
+    const key = rt.keys.budgetDay(`naive-${which}`);
+    const { callsPerDay, tokensPerDay } = limits[which];
+    const rs = await Promise.all(
+      Array.from({ length: WIDTH }, async () => {
+        const [c, t] = (await rt.redis.hmget(key, 'calls', 'tokens')).map((v) => Number(v ?? 0));
+        if (c! + 1 > callsPerDay || t! + maxTokens > tokensPerDay) return false;
+        await rt.redis.multi().hincrby(key, 'calls', 1).hincrby(key, 'tokens', maxTokens).exec();
+        return true;
+      }),
+    );
+    const [c, t] = (await rt.redis.hmget(key, 'calls', 'tokens')).map((v) => Number(v ?? 0));
+    await rt.redis.del(key);
+    return { granted: rs.filter(Boolean).length, calls: c!, tokens: t! };
+  };
+  const atomicCalls = await atomic('calls');
+  const naiveCalls = await naive('calls');
+  await rt.redis.del(rt.keys.budgetDay(new Date().toISOString().slice(0, 10)));
+  const atomicTokens = await atomic('tokens');
+  const naiveTokens = await naive('tokens');
+  console.log(
+    `bucket of ${calls} calls: atomic ${atomicCalls} granted, non-atomic ${naiveCalls.granted}; token cap ${cap}: atomic ${atomicTokens * maxTokens} tokens reserved, non-atomic ${naiveTokens.tokens}`,
+  );
+  expect(atomicCalls).toBe(calls);
+  expect(atomicTokens * maxTokens).toBeLessThanOrEqual(cap);
+  // The control: without the atomic script the same race takes more than the bucket holds.
+  expect(naiveCalls.granted).toBeGreaterThan(calls);
+  expect(naiveTokens.tokens).toBeGreaterThan(cap + maxTokens);
 }, 120_000);

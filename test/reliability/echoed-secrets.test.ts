@@ -1,15 +1,20 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
+import { clearSecrets, registerSecrets } from '@prbot/core';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '@prbot/worker';
+import { runAll, waitForOutcomes } from '@prbot/worker';
 import {
   closeWorlds,
   recordRow,
   reliabilityWorld,
   scanSecrets,
   SECRET_KEY,
+  SECRET_TOKEN,
+  SECRETS,
   spawnWorker,
   stopChild,
   type WorkerChild,
@@ -77,3 +82,53 @@ it('a provider that echoes the Authorization header (401, 500 and 200-with-error
   expect(posts).toHaveLength(GAPS);
   expect(hits).toBe(0);
 }, 300_000);
+
+/** The same echoing provider, its answer bodies only (no observer: the records and jobs suffice). */
+function echoing() {
+  let n = 0;
+  return (req: { headers: Record<string, unknown> }) => {
+    const auth = String(req.headers.authorization);
+    const body = JSON.stringify({ error: { message: `bad credentials: ${auth}` } });
+    return n++ % 2 === 0 ? { status: 401, body } : { status: 500, body };
+  };
+}
+
+it('positive control: with redaction off (no secret registered) the echoed key is stored in the records and the failed jobs', async () => {
+  const { h } = await reliabilityWorld({
+    gaps: 2,
+    script: echoing(),
+    config: { queues: { propose: { attempts: 2, backoff: { delay: 50 } } } },
+  });
+  // The runtime registered the key for redaction when it was made; forgetting it switches the
+  // redaction of this process off (the workers below run in it).
+  clearSecrets();
+  try {
+    const { records } = await runAll(h.rt, { timeoutMs: 120_000 });
+    const stored = [
+      ...records.map((r) => JSON.stringify(r)),
+      ...(await h.rt.queues.propose.getJobs(['failed', 'completed'])).map((j) => `${j.failedReason} ${j.stacktrace}`),
+    ].join('\n');
+    const hits = stored.split(SECRET_KEY).length - 1;
+    console.log(
+      `redaction off: outcomes ${records.map((r) => r.outcome).join(', ')}; ${hits} copies of the key stored`,
+    );
+    expect(records).toHaveLength(2);
+    // The control: the key the provider echoed is now in what prbot keeps.
+    expect(hits).toBeGreaterThan(0);
+  } finally {
+    registerSecrets(SECRETS);
+  }
+}, 300_000);
+
+it('positive control of the secret scans: a key planted in a record file, a Redis key, a job log and a worker log is counted by the same scan', async () => {
+  const { h } = await reliabilityWorld({ gaps: 1 });
+  const clean = await scanSecrets(h, h.rt, [], 'scan control (clean)', false);
+  await writeFile(path.join(h.dir, 'planted-record.json'), JSON.stringify({ reason: `echo ${SECRET_KEY}` }));
+  await h.rt.redis.set(`${h.prefix}:planted`, `token ${SECRET_TOKEN}`);
+  const job = await h.rt.queues.events.add('planted', { note: 'x' });
+  await job.log(`auth ${Buffer.from(SECRET_KEY).toString('base64')}`);
+  const planted = await scanSecrets(h, h.rt, [`worker log line ${SECRET_KEY}`], 'scan control (planted)', false);
+  console.log(`secret scan: ${clean} hits before planting, ${planted} after planting 4`);
+  expect(clean).toBe(0);
+  expect(planted).toBeGreaterThanOrEqual(4);
+}, 120_000);

@@ -1,9 +1,10 @@
 import { afterEach, expect, it } from 'vitest';
-import { createRuntime } from '@prbot/pipeline';
+import { createRuntime, giveUpDefence } from '@prbot/pipeline';
 import { createLogger } from '@prbot/core';
 import { startGiteaServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { runAll } from '@prbot/worker';
+import { produce } from '@prbot/control';
 import { gapNumber, passingAnswer } from './answers.ts';
 import { closeWorlds, recordRow, reliabilityWorld, scanSecrets, SECRET_ENV, SECRET_TOKEN } from './support.ts';
 
@@ -11,6 +12,7 @@ let h: Harness | undefined;
 let server: ModelServer | undefined;
 let forge: FakeForge | undefined;
 afterEach(async () => {
+  giveUpDefence.on = true;
   await closeWorlds();
   await forge?.stop();
   h = server = forge = undefined;
@@ -95,6 +97,18 @@ it('a short model outage is ridden out by the retries', async () => {
   });
 });
 
+it('positive control: the same short outage with the retries off (queues.propose.attempts 1) ends model_failed', async () => {
+  const m = await world(1, {
+    queues: { propose: { attempts: 1, backoff: { delay: 100 } }, pr: { attempts: 3, backoff: { delay: 100 } } },
+  });
+  m.set('500');
+  m.healAfter(1);
+  const r = (await runAll(h!.rt)).records[0]!;
+  console.log(`retries off: ${r.outcome} after ${server!.requests.length} request(s): ${r.reason.slice(0, 100)}`);
+  expect(server!.requests).toHaveLength(1);
+  expect(r.outcome).toBe('model_failed');
+});
+
 it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is back, the gap gets its PR', async () => {
   await world(1);
   forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
@@ -139,4 +153,49 @@ it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is
     await rt.close();
   }
   void defaultPolicy;
+});
+
+it('positive control: the same forge outage with the give-up path off (giveUpDefence): the cycle gets no outcome and its gap stays taken', async () => {
+  await world(1);
+  forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
+  const cfg = {
+    ...h!.cfg,
+    forge: {
+      kind: 'gitea' as const,
+      baseUrl: forge.url,
+      owner: 'team',
+      repo: 'app',
+      tokenEnv: 'FORGE_TOKEN',
+      remote: h!.bare,
+      branchPrefix: 'bot/',
+      draftPrefix: 'WIP: ',
+      labels: [],
+      maxOpen: 10,
+      maxPerHour: 10,
+      limitRetryMs: 1000,
+      timeoutMs: 2000,
+    },
+  };
+  const rt = createRuntime(cfg, { role: 'worker', env: SECRET_ENV, log: createLogger('silent', { pretty: false }) });
+  try {
+    forge.failNext('POST', '/pulls', 1000, 502);
+    giveUpDefence.on = false;
+    const down = await runAll(rt, { timeoutMs: 20_000 }).catch((e: unknown) => e as Error);
+    giveUpDefence.on = true;
+    forge.heal();
+    const again = await produce(rt, defaultPolicy);
+    const failed = await rt.queues.pr.getFailedCount();
+    console.log(
+      `give-up off: ${down instanceof Error ? down.message : 'ended'}; pr jobs failed ${failed}; next produce: ${again.lines.map((l) => l.action).join(', ')}`,
+    );
+    // The control: the pr job gave up but no outcome was recorded (the defended row: pr_failed),
+    // and the gap is still taken, so the forge's return brings it no PR.
+    expect(down).toBeInstanceOf(Error);
+    expect((down as Error).message).toMatch(/cycles without an outcome/);
+    expect(failed).toBe(1);
+    expect(again.lines.filter((l) => l.action === 'enqueued')).toEqual([]);
+    expect(forge.pulls).toHaveLength(0);
+  } finally {
+    await rt.close();
+  }
 });

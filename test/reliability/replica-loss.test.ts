@@ -4,8 +4,10 @@ import { recordOutcome, untilRedisAnswers, type Runtime } from '@prbot/pipeline'
 import {
   createHarness,
   lagReplicas,
+  startRedisCluster,
   startRedisSentinel,
   type Harness,
+  type RedisCluster,
   type RedisSentinelSet,
 } from '@prbot/test-support';
 import { recordRow, until } from './support.ts';
@@ -19,12 +21,15 @@ import { recordRow, until } from './support.ts';
  * exactly once (the budget write carries an id, the outcome is recorded once).
  */
 let set: RedisSentinelSet | undefined;
+let cluster: RedisCluster | undefined;
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.cleanup();
   h = undefined;
   await set?.stop();
   set = undefined;
+  await cluster?.stop();
+  cluster = undefined;
 });
 
 async function lossRun(
@@ -105,3 +110,79 @@ it('with WAIT (redis.waitReplicas 1): the same writes survive the failover, each
   expect(r.outcome).toBe('ok');
   expect(r.statTotal).toBe(1);
 }, 90_000);
+
+/**
+ * The same loss in a Redis Cluster (3 masters + 3 replicas), for the Cluster failover row: the
+ * master of the slot holding prbot's keys is killed while its replica lags. WAIT runs there on
+ * the connection of that key's master (writeConfirmed), so with waitReplicas 0 the same writes go.
+ */
+async function clusterLossRun(waitReplicas: number): Promise<{ charged: number; outcome: string | null }> {
+  cluster = await startRedisCluster({ replicas: 1 });
+  h = await createHarness({ config: { redis: { cluster: cluster.urls, waitReplicas, waitTimeoutMs: 1000 } } });
+  const rt: Runtime = h.rt;
+  await rt.redis.set(`${h.prefix}:bot:probe`, '1');
+  const slotKey = `${h.prefix}:bot:epoch`; // the slot of every prbot key (the prefix is a hash tag)
+  // A fresh cluster's replicas take a moment to attach.
+  await until(async () => (await cluster!.ownerOf(slotKey)).replicas.length > 0, 30_000, 200);
+  const { master, replicas } = await cluster.ownerOf(slotKey);
+  expect(replicas.length).toBeGreaterThan(0);
+  const cycleId = newCycleId();
+  const record = cycleRecord({
+    cycle_id: cycleId,
+    outcome: 'ok',
+    reason: 'replica-loss probe (cluster)',
+    stage: 'pr',
+    started_at: new Date().toISOString(),
+    ended_at: new Date().toISOString(),
+    dry_run: false,
+  });
+  const lag = await lagReplicas(
+    cluster.servers.get(master)!.url,
+    replicas.map((r) => cluster!.servers.get(r)!.process.pid!),
+  );
+  const charge = rt.budget.reserve(cycleId, 100);
+  const outcome = untilRedisAnswers(() => recordOutcome(rt.records, record), {
+    what: 'the probe outcome',
+    maxMs: 60_000,
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(cluster.servers.get(master)!.process.pid!, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 500));
+  lag.resume();
+  expect(
+    await until(async () => (await cluster!.ownerOf(slotKey).catch(() => ({ master }))).master !== master, 30_000, 100),
+  ).toBe(true);
+  await Promise.all([charge, outcome]);
+  let day: Record<string, string> = {};
+  await until(
+    async () => {
+      day = await rt.redis.hgetall(rt.keys.budgetDay(utcDay(Date.now())));
+      return true;
+    },
+    10_000,
+    100,
+  );
+  return {
+    charged: Number(day.calls ?? 0),
+    outcome: await untilRedisAnswers(() => rt.redis.get(rt.keys.outcome(cycleId)), {
+      what: 'reading the outcome',
+      maxMs: 10_000,
+    }),
+  };
+}
+
+it('positive control (Cluster): without WAIT, the same charge and outcome are lost with the killed master; with it, both survive', async () => {
+  const off = await clusterLossRun(0);
+  await h?.cleanup();
+  h = undefined;
+  await cluster?.stop();
+  cluster = undefined;
+  const on = await clusterLossRun(1);
+  console.log(
+    `cluster, waitReplicas 0: charge ${off.charged}, outcome ${off.outcome ?? 'gone'}; waitReplicas 1: charge ${on.charged}, outcome ${on.outcome ?? 'gone'}`,
+  );
+  expect(off.charged).toBe(0);
+  expect(off.outcome).toBeNull();
+  expect(on.charged).toBe(1);
+  expect(on.outcome).toBe('ok');
+}, 240_000);

@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { stageJobId } from '@prbot/pipeline';
+import { shutdownRequeueDefence, stageJobId } from '@prbot/pipeline';
 import { utcDay } from '@prbot/core';
 import { startRedisServer, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
-import { waitForOutcomes } from '@prbot/worker';
+import { startWorkers, waitForOutcomes } from '@prbot/worker';
 import { gapNumber, passingAnswer } from './answers.ts';
 import {
   closeWorlds,
@@ -23,6 +23,7 @@ import {
 let server: ModelServer | undefined;
 const workers: WorkerChild[] = [];
 afterEach(async () => {
+  shutdownRequeueDefence.on = true;
   for (const w of workers.splice(0)) await stopChild(w).catch(() => {});
   await closeWorlds();
   server = undefined;
@@ -162,6 +163,50 @@ it('SIGTERM during a running test: its processes die, the job goes back to waiti
   }
 }, 200_000);
 
+/**
+ * The positive control of the two rows above ("SIGTERM during a running test", "scale-down"):
+ * the worker's shutdown (WorkerSet.close, what SIGTERM calls) with the stopped test job NOT
+ * returned to waiting. In-process, so the switch stays in this process. Two shutdowns in a row
+ * (a scale-down, then another) spend the test queue's 2 attempts and end the cycle.
+ */
+it('positive control: a shutdown that does not return the stopped test job to waiting spends its attempts and ends the cycle tests_failed', async () => {
+  const tag = randomBytes(4).toString('hex');
+  const mark = `prbot-slow-test-${tag}`;
+  const slow = `require('child_process').spawn('sleep', ['600'], { stdio: 'ignore' }); setTimeout(() => {}, 600000);`;
+  const hh = await world(1, {
+    tests: {
+      commands: [
+        ['node', '-e', slow, mark],
+        ['node', '--test'],
+      ],
+    },
+    queues: { test: { backoff: { delay: 100 } } },
+  });
+  const rt = hh.rt;
+  const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
+  shutdownRequeueDefence.on = false;
+  const attempts: number[] = [];
+  for (const queues of [['propose', 'apply', 'test'], ['test']] as const) {
+    const set = startWorkers(rt, defaultPolicy, { queues: [...queues], reconcile: false });
+    expect(
+      await until(
+        async () => (await processesWith(mark)).length > 0 && (await rt.queues.test.getActiveCount()) === 1,
+        60_000,
+      ),
+    ).toBe(true);
+    await set.close(8000);
+    attempts.push((await rt.queues.test.getJob(stageJobId(id, 'test')))!.attemptsMade);
+  }
+  const [rec] = await waitForOutcomes(rt, [id], 30_000);
+  console.log(
+    `requeue off: attempts made after each shutdown ${attempts.join(', ')}; outcome ${rec?.outcome}: ${rec?.reason.slice(0, 120)}`,
+  );
+  // The control: each shutdown cost an attempt (the defended row: 0), and two ended the cycle.
+  expect(attempts).toEqual([1, 2]);
+  expect(rec!.outcome).toBe('tests_failed');
+  expect(rec!.reason).toMatch(/shutting down/);
+}, 200_000);
+
 it('scale-down: stopping 3 of 4 test workers mid-run loses nothing', async () => {
   // Enough that the three stopped workers each can hold one and more wait behind them; the one
   // left runs the rest one at a time (12 cycles spent ~20 s in that tail and tested nothing more).
@@ -254,4 +299,44 @@ it('a second SIGTERM forces the shutdown of a job that ignores its signal: the w
   });
   expect(rec!.outcome).toBe('ok');
   expect(total).toBe(1);
+}, 300_000);
+
+/**
+ * The positive control of the row above: the job a forced shutdown leaves behind is carried by
+ * BullMQ's stalled-job check. The same two signals with that check allowed no stall
+ * (worker.maxStalledCount 0) end the cycle on the shutdown alone.
+ */
+it('positive control: the same forced shutdown with the stalled-job re-run off (maxStalledCount 0) ends the cycle model_failed', async () => {
+  let first = true;
+  const { h, server: srv } = await reliabilityWorld({
+    gaps: 1,
+    spawns: true,
+    script: (req) => {
+      const slow = first;
+      first = false;
+      return { ...passingAnswer(gapNumber(req)), delayMs: slow ? 600_000 : 0 };
+    },
+    config: { worker: { shutdownGraceMs: 60_000, lockDurationMs: 2000, stalledIntervalMs: 500, maxStalledCount: 0 } },
+  });
+  server = srv;
+  const rt = h.rt;
+  const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
+  const w = spawnWorker(h.configFile, 'propose');
+  workers.push(w);
+  expect(await until(async () => server!.requests.length === 1, 60_000)).toBe(true);
+  process.kill(w.child.pid!, 'SIGTERM');
+  expect(await until(async () => /stopping: no new jobs/.test(w.output()), 30_000)).toBe(true);
+  process.kill(w.child.pid!, 'SIGTERM');
+  const r = await w.child;
+  workers.splice(workers.indexOf(w), 1);
+  expect(r.exitCode).toBe(0);
+  const rest = spawnWorker(h.configFile, 'propose,apply,test,pr,events');
+  workers.push(rest);
+  const [rec] = await waitForOutcomes(rt, [id], 120_000);
+  console.log(
+    `stalled re-run off: outcome ${rec?.outcome}: ${rec?.reason.slice(0, 120)}; ${server.requests.length} model requests`,
+  );
+  // The control: the defended row ends ok after a restart; here the shutdown alone failed the cycle.
+  expect(rec!.outcome).toBe('model_failed');
+  expect(rec!.reason).toMatch(/stalled/);
 }, 300_000);

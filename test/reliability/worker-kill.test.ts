@@ -191,3 +191,53 @@ it(`SIGKILL of a worker in the middle of every stage at once, ${CYCLES} cycles i
   expect(repeated).toBeLessThanOrEqual(unsavedAtKill.length);
   expect(hits).toBe(0);
 }, 600_000);
+
+/**
+ * The row's positive control: the jobs a killed worker held are carried on by BullMQ's
+ * stalled-job check, which runs them again from their payload. The same kill (a worker holding
+ * jobs, SIGKILL, then a fresh worker) with that re-run off (worker.maxStalledCount 0) ends every
+ * cycle it held in its stage's "gave up" outcome: the kill alone failed them.
+ */
+it('positive control: the same SIGKILL with the stalled-job re-run off (maxStalledCount 0) fails the cycles the worker held', async () => {
+  const CTL_CYCLES = 8;
+  const { h: hh } = await reliabilityWorld({
+    gaps: CTL_CYCLES,
+    delayMs: 400,
+    spawns: true,
+    config: {
+      worker: { lockDurationMs: 1500, stalledIntervalMs: 500, maxStalledCount: 0 },
+      queues: { propose: { concurrency: 4 }, apply: { concurrency: 4 }, test: { concurrency: 4 } },
+    },
+  });
+  const rt = hh.rt;
+  const ids = (await produce(rt, defaultPolicy)).lines.map((l) => l.cycleId!);
+  const started = Date.now();
+  const w = spawnWorker(hh.configFile, 'propose,apply,test,pr,events');
+  workers.push(w);
+  let held = 0;
+  await until(
+    async () =>
+      (held = (
+        await Promise.all(
+          STAGES.map(
+            async (s) => (await rt.queues[s].getActive()).filter((j) => (j.processedOn ?? 0) >= started).length,
+          ),
+        )
+      ).reduce((a, b) => a + b, 0)) >= 3,
+    60_000,
+    25,
+  );
+  await stopChild(w, 'SIGKILL');
+  const last = spawnWorker(hh.configFile, 'propose,apply,test,pr,events');
+  workers.push(last);
+  const records = await waitForOutcomes(rt, ids, 300_000);
+  const failed = records.filter((r) => r.outcome !== 'ok');
+  console.log(
+    `stalled re-run off: ${held} jobs held at the kill; outcomes ${records.map((r) => r.outcome).join(', ')}; ${failed
+      .map((r) => r.reason.slice(0, 80))
+      .join(' | ')}`,
+  );
+  // The control: cycles the kill alone failed (the defended row: every cycle ok).
+  expect(failed.length).toBeGreaterThan(0);
+  expect(failed.every((r) => /stalled/.test(r.reason))).toBe(true);
+}, 400_000);

@@ -266,3 +266,46 @@ describe('positive control: the build-time guardrails are what keep a workflow f
     );
   });
 });
+
+/**
+ * The positive control of the reliability row "hostile model output" (hostile-output.test.ts),
+ * for its traversal paths: prbot's path checks (pathRefusal, at propose and again wherever a
+ * commit is built) are what keep `../x` out of a bot commit. git's fast-import takes such a path
+ * into a tree; only a checkout refuses it ("invalid path"), which is why no file lands outside a
+ * work tree even then.
+ */
+describe('positive control: the path checks are what keep a traversal path out of a pushed commit', () => {
+  it('with the build-time check off (in this process only), a signed job carrying ../<name> pushes a tree holding it; nothing is written outside the work tree', async () => {
+    const escape = `prbot-escape-ctl-${Date.now().toString(36)}`;
+    const traversal: Change[] = [{ path: `../${escape}`, action: 'ADD', mode: '100644', content: 'x\n' }];
+    const on = prJob(traversal, 'f'.repeat(40));
+    // On: the commit is never built.
+    await expect(buildCommit(h.rt.mirror, botCommitSpec(on, traversal, h.cfg.bot, GUARD()))).rejects.toThrow(
+      /guardrail: .*climbs out/,
+    );
+    const before = await pushedBranches();
+    const job = prJob(traversal, 'f'.repeat(40));
+    commitGuardDefence.check = false;
+    try {
+      job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, traversal, h.cfg.bot, GUARD()));
+      await add(signJob('pr', job, key()), job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      console.log(`path check off: ${rec!.outcome}: ${rec!.reason.slice(0, 100)}`);
+    } finally {
+      commitGuardDefence.check = true;
+    }
+    const after = await pushedBranches();
+    const branch = after.find((l) => !before.includes(l))?.split('refs/heads/')[1];
+    const tree = branch ? (await git(['ls-tree', '-r', '--name-only', branch], { cwd: h.bare })).stdout : '';
+    const outside = await execa('find', ['/tmp', h.dir, '-name', `*${escape}*`], { reject: false });
+    console.log(
+      `pushed branch ${branch}; its tree: ${tree
+        .split('\n')
+        .filter((l) => l.includes(escape))
+        .join(', ')}`,
+    );
+    // The control: the traversal path reached a pushed commit (a tree no checkout accepts).
+    expect(tree.split('\n')).toContain(`../${escape}`);
+    expect(outside.stdout.trim()).toBe('');
+  });
+});

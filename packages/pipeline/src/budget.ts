@@ -40,6 +40,14 @@ export class ClockSkewError extends Error {
  * still share one bucket and roll over together. A `clock` given here replaces the server's
  * time; only tests pass one (to cross UTC midnight on demand). Production passes none.
  */
+/**
+ * The request cap, switchable for one purpose: the positive control in
+ * apps/worker/test/e2e/request-caps.test.ts turns it off in its own process (a failed call is then
+ * refunded request and all, as `release` does) to show a provider answering 429 for ever is
+ * asked past every cap. No variable or config field reaches it.
+ */
+export const requestCapDefence = { on: true };
+
 export class Budget {
   private readonly redis;
   constructor(
@@ -150,7 +158,14 @@ export class Budget {
    */
   async refund(r: Reservation): Promise<void> {
     await this.once('a budget refund', (op) =>
-      this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, 0),
+      this.redis.budgetSettle(
+        this.keys.budgetDay(r.day),
+        this.keys.budgetCycle(r.cycleId),
+        -r.tokens,
+        -1,
+        op,
+        requestCapDefence.on ? 0 : -1,
+      ),
     );
   }
 

@@ -1,4 +1,4 @@
-export { Budget, type BudgetToday } from './budget.ts';
+export { Budget, type BudgetToday, requestCapDefence } from './budget.ts';
 export { observeStageDuration, parseDuration, readStageDurations } from './durations.ts';
 export { onFault } from './faults.ts';
 export { jobKeyFrom, jobSignatureDefence, signJob } from './job-signing.ts';
@@ -39,8 +39,11 @@ export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from 
 export { createRuntime, type Runtime } from './runtime.ts';
 export {
   DeferUntil,
+  giveUpDefence,
+  infraOutcomeDefence,
   onJobFailed,
   SHUTDOWN,
+  shutdownRequeueDefence,
   type StageContext,
   type StageProcessor,
   stageRunner,

@@ -44,6 +44,13 @@ export class DeferUntil extends Error {
 /** The abort reason a worker gives its jobs on shutdown: the job goes back to waiting, not failed. */
 export const SHUTDOWN = 'prbot worker shutting down';
 
+/**
+ * Returning a job stopped by a shutdown to waiting, switchable for one purpose: the positive
+ * control in test/reliability/shutdown.test.ts turns it off in its own process to show a
+ * shutdown then spends the job's attempt and ends its cycle. No variable or config field reaches it.
+ */
+export const shutdownRequeueDefence = { on: true };
+
 export interface StageContext<S extends Stage> {
   rt: Runtime;
   policy: Policy;
@@ -202,7 +209,7 @@ export function stageRunner<S extends Stage>(
         log.warn({ err: (err as Error).message }, 'failed after handing over; the next stage carries the cycle');
         return;
       }
-      if (signal?.aborted && signal.reason === SHUTDOWN) {
+      if (signal?.aborted && signal.reason === SHUTDOWN && shutdownRequeueDefence.on) {
         log.info('shutdown: the job goes back to waiting');
         await untilRedisAnswers(() => job.moveToWait(token), {
           what: 'returning the job to waiting',
@@ -274,6 +281,13 @@ async function refuseForged(rt: Runtime, stage: Stage, job: Job, cycle: AnyCycle
 }
 
 /** For jobs that fail outside the processor (stalled too often): record the exhausted outcome. */
+/**
+ * Ending a cycle whose stage job ran out of attempts ("gave up"), switchable for one purpose: the
+ * positive control in test/reliability/outages.test.ts turns it off in its own process to show
+ * the cycle then has no outcome and its gap stays taken. No variable or config field reaches it.
+ */
+export const giveUpDefence = { on: true };
+
 export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | undefined, err: Error): Promise<void> {
   if (!job || queue === 'events' || queue === 'produce') return;
   const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(err.message);
@@ -293,11 +307,19 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
   await endExhausted(rt, queue as Stage, c, err);
 }
 
+/**
+ * The InfraError → infra_failed mapping, switchable for one purpose: the positive control in
+ * test/reliability/enospc.test.ts turns it off in its own process to show the
+ * machine's failure then blamed on the change. No variable or config field reaches it.
+ */
+export const infraOutcomeDefence = { on: true };
+
 function exhaustedOutcome(stage: Stage, err: Error): Outcome {
-  return isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
+  return infraOutcomeDefence.on && isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
 }
 
 async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, err: Error): Promise<void> {
+  if (!giveUpDefence.on) return;
   await endCycle(rt, stage, cycle, exhaustedOutcome(stage, err), `${stage} gave up after its retries: ${err.message}`);
 }
 
