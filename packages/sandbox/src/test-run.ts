@@ -106,16 +106,27 @@ export function testsShareWorkerUser(runAs: 'auto' | null | { uid: number; gid: 
   return runAs === null || (runAs === 'auto' && process.getuid?.() !== 0);
 }
 
+/** How long the sweep keeps killing before it calls the machine broken. */
+const SWEEP_DEADLINE_MS = 15_000;
+
 /**
  * Kills every process running as `uid`. A test may start children in a session of their own
  * (setsid, detached) that a process-group kill never reaches; they cannot leave their uid.
- * Repeats until none is left (a fork loop races the first pass). Returns how many it killed.
+ * Repeats until none is left (a fork loop races the first pass), by time rather than by rounds:
+ * on a loaded machine a SIGKILLed process can wait long for the CPU it needs to exit, and a sweep
+ * that gave up after a fixed number of rounds let the worker exit with test processes alive.
+ * Processes still there at the deadline are the machine's failure (InfraError), never ignored.
  */
 async function killUserProcesses(uid: number): Promise<number> {
   let killed = 0;
-  for (let round = 0; round < 20; round++) {
+  const deadline = Date.now() + SWEEP_DEADLINE_MS;
+  for (let pause = 20; ; pause = Math.min(pause * 2, 200)) {
     const pids = await processesOf(uid);
     if (pids.length === 0) return killed;
+    if (Date.now() > deadline)
+      throw new InfraError(
+        `${pids.length} process(es) of the test uid ${uid} still run ${SWEEP_DEADLINE_MS / 1000} s after SIGKILL (pids ${pids.slice(0, 5).join(', ')})`,
+      );
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -124,9 +135,8 @@ async function killUserProcesses(uid: number): Promise<number> {
         /* gone already */
       }
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, pause));
   }
-  return killed;
 }
 
 async function processesOf(uid: number): Promise<number[]> {
