@@ -237,7 +237,12 @@ it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing
  * Propose runs one job at a time in these rows, so the only model call a kill can interrupt is
  * the one the fault point follows (an HTTP call cut off mid-way can only be paid again).
  */
-async function killAt(point: 'after-record' | 'after-answer' | 'before-save', cycles: number) {
+async function killAt(
+  point: 'after-record' | 'after-answer' | 'before-save',
+  cycles: number,
+  /** The positive controls: `no-<defence>` for the worker that takes over (faults.ts). */
+  freshFault?: string,
+) {
   const w = await world(cycles, { proposeConcurrency: 1 });
   const first = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events', {
     ...SECRET_ENV,
@@ -248,7 +253,11 @@ async function killAt(point: 'after-record' | 'after-answer' | 'before-save', cy
   const m = new RegExp(`prbot fault: SIGKILL at ${point} \\((\\w+) (c[0-9a-z]+)\\)`).exec(first.output());
   expect(r.signal).toBe('SIGKILL');
   expect(m).not.toBeNull();
-  const fresh = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events');
+  const fresh = spawnWorker(
+    w.h.configFile,
+    'propose,apply,test,pr,events',
+    freshFault ? { ...SECRET_ENV, PRBOT_FAULT: freshFault } : undefined,
+  );
   children.push(fresh);
   const t = await tally(w.h, w.rt, w.ids, w.server);
   return { ...w, t, stage: m![1]! as 'propose' | 'pr', cycleId: m![2]!, outputs: [first.output(), fresh.output()] };
@@ -282,6 +291,23 @@ it('worker SIGKILL after the record and before the ack: the re-run job sees the 
   expect(k.t.duplicates).toBe(0);
   expect(k.t.extraCalls).toBe(0);
   expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after record')).toBe(0);
+}, 300_000);
+
+it('positive control: the same kill after the record with the ledger check off (PRBOT_FAULT=no-ledger) → the re-run job runs pr again', async () => {
+  const k = await killAt('after-record', 1, 'no-ledger');
+  const events = new QueueEvents(k.stage, { connection: k.rt.redis, prefix: k.rt.cfg.redis.prefix });
+  await events.waitUntilReady();
+  const job = (await k.rt.queues[k.stage].getJob(stageJobId(k.cycleId, k.stage)))!;
+  if ((await job.getState()) !== 'completed') await job.waitUntilFinished(events, 60_000);
+  await events.close();
+  const logs = (await k.rt.queues[k.stage].getJobLogs(job.id!)).logs;
+  console.info(
+    `control no-ledger after-record: logs ${JSON.stringify(logs)}; duplicates ${k.t.duplicates}; outcomes ${k.t.outcomes}`,
+  );
+  expect(k.stage).toBe('pr');
+  expect(logs.some((l) => l.startsWith(`cycle ${k.cycleId} already ended`))).toBe(false);
+  // The killed run never wrote its "ended" line: this one comes from the re-run doing the stage again.
+  expect(logs.some((l) => l.startsWith('ended: '))).toBe(true);
 }, 300_000);
 
 it('worker SIGKILL after the answer arrived and before it was saved: the one repeat the model server cannot see', async () => {
@@ -321,6 +347,18 @@ it("worker SIGKILL between the model's answer and the hand-over: the retry re-us
   expect(k.t.extraCalls).toBe(0);
   expect(k.t.records.map((r) => r.outcome)).toEqual(k.ids.map(() => 'ok'));
   expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after answer')).toBe(0);
+}, 300_000);
+
+it('positive control: the same kill after the answer with the saved answer ignored (PRBOT_FAULT=no-saved-answer) → the retry calls the model again', async () => {
+  const CYCLES = 3;
+  const k = await killAt('after-answer', CYCLES, 'no-saved-answer');
+  const logs = (await k.rt.queues.propose.getJobLogs(stageJobId(k.cycleId, 'propose'))).logs;
+  console.info(
+    `control no-saved-answer: ${k.t.requests} model requests for ${CYCLES} cycles, extra calls ${k.t.extraCalls}, ${k.t.charged} charged; outcomes ${k.t.outcomes}`,
+  );
+  expect(k.stage).toBe('propose');
+  expect(logs.some((l) => l.startsWith('re-using the answer'))).toBe(false);
+  expect(k.t.extraCalls).toBeGreaterThanOrEqual(1);
 }, 300_000);
 
 /**
