@@ -4,7 +4,7 @@ import path from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
-import { onFault, stageJobId, type Runtime } from '@prbot/pipeline';
+import { getRecord, onFault, stageJobId, type Runtime } from '@prbot/pipeline';
 import { utcDay, type CycleRecord } from '@prbot/core';
 import { startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -86,9 +86,13 @@ interface Tally {
 }
 
 /** Lost cycles, side effects seen twice, and model calls beyond one per cycle. */
-async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer): Promise<Tally> {
-  const records = await waitForOutcomes(rt, ids, 180_000);
-  const lost = ids.length - records.filter(Boolean).length;
+async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer, waitMs = 180_000): Promise<Tally> {
+  // A positive control may lose cycles: past the wait, the ones without an outcome count as lost.
+  const found: (CycleRecord | null)[] = await waitForOutcomes(rt, ids, waitMs).catch(() =>
+    Promise.all(ids.map((id) => getRecord(rt.redis, rt.keys, id))),
+  );
+  const records = found.filter((r): r is CycleRecord => r !== null);
+  const lost = ids.length - records.length;
   const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
   const statTotal = Object.values(stats).reduce((a, b) => a + Number(b), 0);
   const prFiles = await readdir(path.join(hh.dir, 'prs')).catch(() => [] as string[]);
@@ -368,6 +372,72 @@ it('positive control: the same kill after the answer with the saved answer ignor
  * Redis refuses every write for STEP_OOM_MS from there; locks outlast it, as in production.
  */
 const STEP_OOM_MS = Math.min(OOM_MS, 3000);
+type Point = 'after-answer' | 'after-handover' | 'stage-start' | 'after-record';
+async function oomFrom(point: Point, stage: string, o: { waitMs?: number } = {}) {
+  const CYCLES = 2;
+  const {
+    h: hh,
+    rt,
+    ids,
+    server: srv,
+    redis: rs,
+  } = await world(CYCLES, {
+    worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 },
+  });
+  const admin = new Redis(rs.url);
+  let fault: Promise<boolean> | undefined;
+  offs.push(
+    onFault(point, (info) => {
+      if (info.stage !== stage || fault) return;
+      fault = (async () => {
+        await admin.config('SET', 'maxmemory', '1');
+        const refused = await admin.set('probe', 'x').then(
+          () => false,
+          (e: Error) => /OOM/.test(e.message),
+        );
+        await sleep(STEP_OOM_MS);
+        await admin.config('SET', 'maxmemory', '0');
+        return refused;
+      })();
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv, o.waitMs);
+  const refused = await fault;
+  await admin.quit();
+  return { t, refused, CYCLES, ids };
+}
+
+/** Harm a positive control must show: a cycle lost or not ok, a side effect twice, a call repeated. */
+const harm = (t: Tally) =>
+  t.lost + t.duplicates + Math.max(0, t.extraCalls) + t.records.filter((r) => r.outcome !== 'ok').length;
+
+/**
+ * Positive control of the OOM rows: the same fault with Redis trouble not waited out
+ * (PRBOT_FAULT=no-redis-retry: untilRedisAnswers and the stage runner's delay take the first
+ * refusal as final) loses or fails cycles.
+ */
+it.each([
+  ['after-answer', 'propose'],
+  ['after-handover', 'propose'],
+  ['stage-start', 'apply'],
+  ['stage-start', 'test'],
+  ['stage-start', 'pr'],
+  ['after-record', 'pr'],
+] as const)(
+  'positive control: OOM from %s of %s with refused writes not waited out (PRBOT_FAULT=no-redis-retry) → harm',
+  async (point, stage) => {
+    process.env.PRBOT_FAULT = 'no-redis-retry';
+    offs.push(() => delete process.env.PRBOT_FAULT);
+    const { t, refused } = await oomFrom(point, stage, { waitMs: 45_000 });
+    console.info(
+      `control no-redis-retry ${point} of ${stage}: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 100)}`).join(' | ')}`,
+    );
+    expect(refused).toBe(true);
+    expect(harm(t)).toBeGreaterThan(0);
+  },
+  300_000,
+);
 it.each([
   ['after-answer', 'propose'],
   ['after-handover', 'propose'],
@@ -378,37 +448,7 @@ it.each([
 ] as const)(
   'Redis OOM from %s of %s for a while: every cycle ends once, nothing paid twice',
   async (point, stage) => {
-    const CYCLES = 2;
-    const {
-      h: hh,
-      rt,
-      ids,
-      server: srv,
-      redis: rs,
-    } = await world(CYCLES, {
-      worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 },
-    });
-    const admin = new Redis(rs.url);
-    let fault: Promise<boolean> | undefined;
-    offs.push(
-      onFault(point, (info) => {
-        if (info.stage !== stage || fault) return;
-        fault = (async () => {
-          await admin.config('SET', 'maxmemory', '1');
-          const refused = await admin.set('probe', 'x').then(
-            () => false,
-            (e: Error) => /OOM/.test(e.message),
-          );
-          await sleep(STEP_OOM_MS);
-          await admin.config('SET', 'maxmemory', '0');
-          return refused;
-        })();
-      }),
-    );
-    set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-    const t = await tally(hh, rt, ids, srv);
-    const refused = await fault;
-    await admin.quit();
+    const { t, refused, CYCLES, ids } = await oomFrom(point, stage);
     recordRow({
       fault: `Redis at maxmemory (every write refused) for ${STEP_OOM_MS / 1000} s from ${point} of ${stage}`,
       injections: 1,
