@@ -84,7 +84,8 @@ export async function assertRedisSafe(
     warned.add(w);
     log?.warn({ redis: s.servers.map((x) => x.node) }, w);
   }
-  if (s.problems.length && !defenceOff('policy-check')) throw new RedisSettingsError(`refusing to run: ${s.problems.join('; ')}`);
+  if (s.problems.length && !defenceOff('policy-check'))
+    throw new RedisSettingsError(`refusing to run: ${s.problems.join('; ')}`);
   return s;
 }
 

@@ -229,7 +229,11 @@ export function stageRunner<S extends Stage>(
         });
         throw new DelayedError();
       }
-      if (isRedisTransient(err) && !defenceOff('redis-retry') && job.attemptsStarted < (job.opts.attempts ?? 1) + MAX_REDIS_DEFERRALS) {
+      if (
+        isRedisTransient(err) &&
+        !defenceOff('redis-retry') &&
+        job.attemptsStarted < (job.opts.attempts ?? 1) + MAX_REDIS_DEFERRALS
+      ) {
         const wait = Math.min(1000 * 2 ** Math.min(job.attemptsStarted, 5), 30_000);
         log.warn(
           { err: (err as Error).message, waitMs: wait },
