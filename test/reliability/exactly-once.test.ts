@@ -237,6 +237,29 @@ it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing
   expect(await scanSecrets(hh, rt, [], 'redis kill during hand-over')).toBe(0);
 }, 300_000);
 
+it('positive control: the same Redis SIGKILL during a hand-over, restarted without its AOF (the persistence off) → cycles lost', async () => {
+  const CYCLES = 4;
+  const w = await world(CYCLES, { aof: true });
+  let killedAt: { stage: string; cycleId: string } | undefined;
+  offs.push(
+    onFault('after-handover', async (info) => {
+      if (killedAt) return;
+      killedAt = info;
+      const port = redis!.port;
+      await redis!.stop('SIGKILL');
+      // The one change: the restarted server does not read the AOF the killed one wrote.
+      redis = await startRedisServer({ port });
+    }),
+  );
+  set = startWorkers(w.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(w.h, w.rt, w.ids, w.server, 30_000);
+  console.info(
+    `control AOF off during a hand-over (${killedAt?.stage}): ${t.lost} of ${CYCLES} cycles lost; outcomes ${t.outcomes || 'none'}`,
+  );
+  expect(killedAt).toBeDefined();
+  expect(t.lost).toBeGreaterThan(0);
+}, 300_000);
+
 /**
  * Propose runs one job at a time in these rows, so the only model call a kill can interrupt is
  * the one the fault point follows (an HTTP call cut off mid-way can only be paid again).

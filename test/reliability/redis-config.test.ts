@@ -365,3 +365,33 @@ it('positive control: Redis restarted without persistence with the epoch check o
   expect(named).toBe(false);
   expect(scheduled).toBe(false);
 }, 200_000);
+
+it('positive control: OOM at addBulk with the locks of absent jobs kept (PRBOT_FAULT=no-lock-giveback) → gaps held by cycles without a job', async () => {
+  process.env.PRBOT_FAULT = 'no-lock-giveback';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const CYCLES = 4;
+  const w = await world(CYCLES);
+  const q = w.rt.queues.propose;
+  let lift: (() => Promise<void>) | undefined;
+  const origBulk = q.addBulk.bind(q);
+  q.addBulk = (async (jobs: Parameters<typeof origBulk>[0]) => {
+    lift ??= await oomNow(w.redis.url);
+    return origBulk(jobs);
+  }) as typeof q.addBulk;
+  const report = await produce(w.rt, defaultPolicy, { redisWaitMs: 1500 });
+  await lift?.();
+  q.addBulk = origBulk;
+  const gapIds = report.lines.map((l) => l.gap.id);
+  const left = await inflightLocks(w.rt, gapIds);
+  const jobs = await jobCount(w.rt);
+  const again = await produce(w.rt, defaultPolicy);
+  const enqueued = again.lines.filter((l) => l.action === 'enqueued').length;
+  const held = again.lines.filter((l) => l.action === 'in_flight').length;
+  console.info(
+    `control no-lock-giveback: ${left} locks left, ${jobs} jobs; next produce: ${enqueued} enqueued, ${held} reported in_flight (held by cycles that have no job)`,
+  );
+  expect(report.lines.map((l) => l.action)).toEqual(Array(CYCLES).fill('not_enqueued'));
+  expect(jobs).toBe(0);
+  expect(left).toBe(CYCLES);
+  expect(enqueued).toBe(0);
+}, 200_000);

@@ -38,6 +38,8 @@ const DEFENCES = [
   'policy-check',
   /** Workers notice a Redis that lost its data (the epoch key) and name it: RedisDataLostError. */
   'data-epoch',
+  /** An enqueue Redis refused gives back the gap locks of the jobs surely absent. */
+  'lock-giveback',
 ] as const;
 type Defence = (typeof DEFENCES)[number];
 
