@@ -131,7 +131,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const OOM_MS = Number(process.env.PRBOT_OOM_MS ?? 15_000);
 
-it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is in flight: all end ok, nothing paid twice`, async () => {
+async function oomInPropose(waitMs?: number) {
   const CYCLES = 8;
   const {
     h: hh,
@@ -174,12 +174,18 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
     }),
   );
   set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-  const t = await tally(hh, rt, ids, srv);
+  const t = await tally(hh, rt, ids, srv, waitMs);
   await fault;
   const leftLocks = (await Promise.all(t.records.map((r) => rt.redis.exists(rt.keys.inflight(r.gap_id!))))).reduce(
     (a, b) => a + b,
     0,
   );
+  await admin.quit();
+  return { hh, rt, ids, t, atFault, leftLocks };
+}
+
+it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is in flight: all end ok, nothing paid twice`, async () => {
+  const { hh, rt, ids, t, atFault, leftLocks } = await oomInPropose();
   recordRow({
     fault: `Redis at maxmemory (noeviction, every write refused with OOM) for ${OOM_MS / 1000} s, starting when every cycle is active in propose`,
     injections: 1,
@@ -189,7 +195,6 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
     extraCalls: t.extraCalls,
     notes: `${atFault.active} jobs active when writes began to fail (OOM confirmed: ${atFault.refused}); outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged; ${leftLocks} gap locks left`,
   });
-  await admin.quit();
   expect(atFault.refused).toBe(true);
   expect(atFault.active).toBeGreaterThan(0);
   expect(t.lost).toBe(0);
@@ -198,6 +203,17 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
   expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
   expect(leftLocks).toBe(0);
   expect(await scanSecrets(hh, rt, [], 'redis oom')).toBe(0);
+}, 300_000);
+
+it('positive control: the same OOM while every cycle is in propose, refused writes not waited out (PRBOT_FAULT=no-redis-retry) → harm', async () => {
+  process.env.PRBOT_FAULT = 'no-redis-retry';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const { t, atFault } = await oomInPropose(45_000);
+  console.info(
+    `control no-redis-retry in propose: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.outcomes || 'none'}`,
+  );
+  expect(atFault.refused).toBe(true);
+  expect(harm(t)).toBeGreaterThan(0);
 }, 300_000);
 
 it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing lost or paid twice', async () => {
