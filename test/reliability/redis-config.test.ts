@@ -311,6 +311,8 @@ it('positive control: maxmemory-policy allkeys-random with the policy check off 
     Promise.all(ids.map((id) => w.rt.redis.get(w.rt.keys.outcome(id)))),
   );
   const evicted = Number(/evicted_keys:(\d+)/.exec(await admin.info('stats'))![1]);
+  // Memory free again, so the workers can close (closing writes to Redis too).
+  await admin.config('SET', 'maxmemory', '0');
   await admin.quit();
   const ended = records.filter(Boolean).length;
   console.info(
