@@ -72,12 +72,16 @@ const CONTROLS: [prefix: string, control: string][] = [
     '`exactly-once.test.ts` "positive control: the same OOM while every cycle is in propose, refused writes not waited out (PRBOT_FAULT=no-redis-retry)": 8 of 8 cycles lost (no outcome 45 s after the 5 s fault; every job failed on its first refused write)',
   ],
   [
+    'Redis at maxmemory (every write refused) for 3 s from after-record of pr',
+    "**none yet**: this cycle's outcome stands before the fault; with PRBOT_FAULT=no-redis-retry the same run lost 1 cycle (the other one in flight) once and 0 once, so no control is claimed; the recorded cycle's re-run is the ledger's (kill-after-record row)",
+  ],
+  [
     'Redis at maxmemory (every write refused)',
-    '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry)", one run per point of these rows: cycles lost at every point (OBS_STEPS)',
+    '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry)", one run per point: cycles lost at every point (two runs each; e.g. after-answer, after-handover, stage-start of apply and of test: 2 of 2 lost; stage-start of pr: 1 of 2)',
   ],
   [
     'Redis SIGKILL + restart (appendonly yes) during a hand-over',
-    '`exactly-once.test.ts` "positive control: the same Redis SIGKILL during a hand-over, restarted without its AOF": 3 of 4 cycles lost (the AOF is the defence; the hand-over id and ledger cover a re-run)',
+    '`exactly-once.test.ts` "positive control: the same Redis SIGKILL during a hand-over, restarted without its AOF": 3 and 4 of 4 cycles lost (two runs) (the AOF is the defence; the hand-over id and ledger cover a re-run)',
   ],
   [
     'Redis SIGKILL + restart (appendonly yes, appendfsync everysec)',
