@@ -93,7 +93,7 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis with maxmemory-policy',
-    '`redis-config.test.ts` "positive control: maxmemory-policy allkeys-random with the policy check off (PRBOT_FAULT=no-policy-check)": the worker starts, produce enqueues 6, then with memory full 27 and 39 keys evicted (two runs) and 6 of 6 cycles without an outcome after 40 s, no error logged',
+    '`redis-config.test.ts` "positive control: maxmemory-policy allkeys-random with the policy check off (PRBOT_FAULT=no-policy-check)": the worker starts, produce enqueues 6, then with memory full 27-39 keys evicted (three runs) and 6 of 6 cycles without an outcome after 40 s, no error logged',
   ],
   [
     "Redis OOM at produce's enqueue (the propose jobs",
