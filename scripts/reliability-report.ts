@@ -79,6 +79,50 @@ const CONTROLS: [prefix: string, control: string][] = [
     '`outages.test.ts` "positive control: the same forge outage with the give-up path off" (`giveUpDefence`): the pr job failed, no outcome after 20 s, the next produce finds the gap still `in_flight`, no PR',
   ],
   [
+    'Redis at maxmemory (noeviction, every write refused with OOM)',
+    '`exactly-once.test.ts` "positive control: the same OOM while every cycle is in propose, refused writes not waited out (PRBOT_FAULT=no-redis-retry)": 8 of 8 cycles lost (no outcome 45 s after the 5 s fault; every job failed on its first refused write)',
+  ],
+  [
+    'Redis at maxmemory (every write refused) for 3 s from after-record of pr',
+    "**none yet**: this cycle's outcome stands before the fault; with PRBOT_FAULT=no-redis-retry the same run lost 1 cycle (the other one in flight) once and 0 once, so no control is claimed; the recorded cycle's re-run is the ledger's (kill-after-record row)",
+  ],
+  [
+    'Redis at maxmemory (every write refused)',
+    '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry)", one run per point: cycles lost at every point (two runs each; e.g. after-answer, after-handover, stage-start of apply and of test: 2 of 2 lost; stage-start of pr: 1 of 2)',
+  ],
+  [
+    'Redis SIGKILL + restart (appendonly yes) during a hand-over',
+    '`exactly-once.test.ts` "positive control: the same Redis SIGKILL during a hand-over, restarted without its AOF": 3 and 4 of 4 cycles lost (two runs) (the AOF is the defence; the hand-over id and ledger cover a re-run)',
+  ],
+  [
+    'Redis SIGKILL + restart (appendonly yes, appendfsync everysec)',
+    '`redis-kill.test.ts` "positive control: the same Redis SIGKILL mid-run, restarted without its AOF": 19 and 20 of 20 cycles (two runs) without an outcome in Redis 30 s after the restart, those ended before the kill included',
+  ],
+  [
+    'Redis SIGKILL + restart WITHOUT persistence',
+    '`redis-config.test.ts` "positive control: … with the epoch check off (PRBOT_FAULT=no-data-epoch)": 3 of 3 cycles wiped, no RedisDataLostError logged, the reconciler schedule not restored',
+  ],
+  [
+    'Redis with maxmemory-policy',
+    '`redis-config.test.ts` "positive control: maxmemory-policy allkeys-random with the policy check off (PRBOT_FAULT=no-policy-check)": the worker starts, produce enqueues 6, then with memory full 27-39 keys evicted (three runs) and 6 of 6 cycles without an outcome after 40 s, no error logged',
+  ],
+  [
+    "Redis OOM at produce's enqueue (the propose jobs",
+    '`redis-config.test.ts` "positive control: OOM at addBulk with the locks of absent jobs kept (PRBOT_FAULT=no-lock-giveback)": 4 locks left with 0 jobs; the next produce enqueues 0 and reports 4 in_flight',
+  ],
+  [
+    "Redis OOM at produce's enqueue (the gap locks)",
+    'structural: the locks are one Lua script, which Redis refuses whole under OOM (no lock taken, nothing to give back), shown by this row (0 locks left, 0 jobs); the report of the refusal: `redis-config.test.ts` asserts every gap not_enqueued naming the OOM',
+  ],
+  [
+    'worker SIGKILL after the outcome is recorded',
+    '`exactly-once.test.ts` "positive control: … with the ledger check off (PRBOT_FAULT=no-ledger)": the re-run job runs pr again to its end (rebuilds the commit, asks the forge, records again); 0 duplicates even then: recordOutcome keeps the first record and the PR is found by its branch (defence in depth, no single switch shows a duplicate)',
+  ],
+  [
+    "worker SIGKILL between the model's answer and the hand-over",
+    '`exactly-once.test.ts` "positive control: … with the saved answer ignored (PRBOT_FAULT=no-saved-answer)": 4 model requests for 3 cycles (1 extra call, charged); "after the answer arrived and before it was saved" shows the same repeat from a kill before the save',
+  ],
+  [
     'ENOSPC',
     '`enospc.test.ts` "positive control: with the InfraError mapping off (`infraOutcomeDefence`)…": the same full tmpfs ends the cycle `tests_failed` (the disk blamed on the change)',
   ],

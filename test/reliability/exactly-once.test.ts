@@ -4,7 +4,7 @@ import path from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
-import { onFault, stageJobId, type Runtime } from '@prbot/pipeline';
+import { getRecord, onFault, stageJobId, type Runtime } from '@prbot/pipeline';
 import { utcDay, type CycleRecord } from '@prbot/core';
 import { startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -86,9 +86,13 @@ interface Tally {
 }
 
 /** Lost cycles, side effects seen twice, and model calls beyond one per cycle. */
-async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer): Promise<Tally> {
-  const records = await waitForOutcomes(rt, ids, 180_000);
-  const lost = ids.length - records.filter(Boolean).length;
+async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer, waitMs = 180_000): Promise<Tally> {
+  // A positive control may lose cycles: past the wait, the ones without an outcome count as lost.
+  const found: (CycleRecord | null)[] = await waitForOutcomes(rt, ids, waitMs).catch(() =>
+    Promise.all(ids.map((id) => getRecord(rt.redis, rt.keys, id))),
+  );
+  const records = found.filter((r): r is CycleRecord => r !== null);
+  const lost = ids.length - records.length;
   const stats = await rt.redis.hgetall(rt.keys.stats(utcDay(Date.now())));
   const statTotal = Object.values(stats).reduce((a, b) => a + Number(b), 0);
   const prFiles = await readdir(path.join(hh.dir, 'prs')).catch(() => [] as string[]);
@@ -127,7 +131,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const OOM_MS = Number(process.env.PRBOT_OOM_MS ?? 15_000);
 
-it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is in flight: all end ok, nothing paid twice`, async () => {
+async function oomInPropose(waitMs?: number) {
   const CYCLES = 8;
   const {
     h: hh,
@@ -170,12 +174,18 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
     }),
   );
   set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-  const t = await tally(hh, rt, ids, srv);
+  const t = await tally(hh, rt, ids, srv, waitMs);
   await fault;
   const leftLocks = (await Promise.all(t.records.map((r) => rt.redis.exists(rt.keys.inflight(r.gap_id!))))).reduce(
     (a, b) => a + b,
     0,
   );
+  await admin.quit();
+  return { hh, rt, ids, t, atFault, leftLocks };
+}
+
+it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is in flight: all end ok, nothing paid twice`, async () => {
+  const { hh, rt, ids, t, atFault, leftLocks } = await oomInPropose();
   recordRow({
     fault: `Redis at maxmemory (noeviction, every write refused with OOM) for ${OOM_MS / 1000} s, starting when every cycle is active in propose`,
     injections: 1,
@@ -185,7 +195,6 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
     extraCalls: t.extraCalls,
     notes: `${atFault.active} jobs active when writes began to fail (OOM confirmed: ${atFault.refused}); outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged; ${leftLocks} gap locks left`,
   });
-  await admin.quit();
   expect(atFault.refused).toBe(true);
   expect(atFault.active).toBeGreaterThan(0);
   expect(t.lost).toBe(0);
@@ -194,6 +203,17 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
   expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
   expect(leftLocks).toBe(0);
   expect(await scanSecrets(hh, rt, [], 'redis oom')).toBe(0);
+}, 300_000);
+
+it('positive control: the same OOM while every cycle is in propose, refused writes not waited out (PRBOT_FAULT=no-redis-retry) → harm', async () => {
+  process.env.PRBOT_FAULT = 'no-redis-retry';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const { t, atFault } = await oomInPropose(45_000);
+  console.info(
+    `control no-redis-retry in propose: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.outcomes || 'none'}`,
+  );
+  expect(atFault.refused).toBe(true);
+  expect(harm(t)).toBeGreaterThan(0);
 }, 300_000);
 
 it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing lost or paid twice', async () => {
@@ -233,11 +253,39 @@ it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing
   expect(await scanSecrets(hh, rt, [], 'redis kill during hand-over')).toBe(0);
 }, 300_000);
 
+it('positive control: the same Redis SIGKILL during a hand-over, restarted without its AOF (the persistence off) → cycles lost', async () => {
+  const CYCLES = 4;
+  const w = await world(CYCLES, { aof: true });
+  let killedAt: { stage: string; cycleId: string } | undefined;
+  offs.push(
+    onFault('after-handover', async (info) => {
+      if (killedAt) return;
+      killedAt = info;
+      const port = redis!.port;
+      await redis!.stop('SIGKILL');
+      // The one change: the restarted server does not read the AOF the killed one wrote.
+      redis = await startRedisServer({ port });
+    }),
+  );
+  set = startWorkers(w.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(w.h, w.rt, w.ids, w.server, 30_000);
+  console.info(
+    `control AOF off during a hand-over (${killedAt?.stage}): ${t.lost} of ${CYCLES} cycles lost; outcomes ${t.outcomes || 'none'}`,
+  );
+  expect(killedAt).toBeDefined();
+  expect(t.lost).toBeGreaterThan(0);
+}, 300_000);
+
 /**
  * Propose runs one job at a time in these rows, so the only model call a kill can interrupt is
  * the one the fault point follows (an HTTP call cut off mid-way can only be paid again).
  */
-async function killAt(point: 'after-record' | 'after-answer' | 'before-save', cycles: number) {
+async function killAt(
+  point: 'after-record' | 'after-answer' | 'before-save',
+  cycles: number,
+  /** The positive controls: `no-<defence>` for the worker that takes over (faults.ts). */
+  freshFault?: string,
+) {
   const w = await world(cycles, { proposeConcurrency: 1 });
   const first = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events', {
     ...SECRET_ENV,
@@ -248,7 +296,11 @@ async function killAt(point: 'after-record' | 'after-answer' | 'before-save', cy
   const m = new RegExp(`prbot fault: SIGKILL at ${point} \\((\\w+) (c[0-9a-z]+)\\)`).exec(first.output());
   expect(r.signal).toBe('SIGKILL');
   expect(m).not.toBeNull();
-  const fresh = spawnWorker(w.h.configFile, 'propose,apply,test,pr,events');
+  const fresh = spawnWorker(
+    w.h.configFile,
+    'propose,apply,test,pr,events',
+    freshFault ? { ...SECRET_ENV, PRBOT_FAULT: freshFault } : undefined,
+  );
   children.push(fresh);
   const t = await tally(w.h, w.rt, w.ids, w.server);
   return { ...w, t, stage: m![1]! as 'propose' | 'pr', cycleId: m![2]!, outputs: [first.output(), fresh.output()] };
@@ -282,6 +334,23 @@ it('worker SIGKILL after the record and before the ack: the re-run job sees the 
   expect(k.t.duplicates).toBe(0);
   expect(k.t.extraCalls).toBe(0);
   expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after record')).toBe(0);
+}, 300_000);
+
+it('positive control: the same kill after the record with the ledger check off (PRBOT_FAULT=no-ledger) → the re-run job runs pr again', async () => {
+  const k = await killAt('after-record', 1, 'no-ledger');
+  const events = new QueueEvents(k.stage, { connection: k.rt.redis, prefix: k.rt.cfg.redis.prefix });
+  await events.waitUntilReady();
+  const job = (await k.rt.queues[k.stage].getJob(stageJobId(k.cycleId, k.stage)))!;
+  if ((await job.getState()) !== 'completed') await job.waitUntilFinished(events, 60_000);
+  await events.close();
+  const logs = (await k.rt.queues[k.stage].getJobLogs(job.id!)).logs;
+  console.info(
+    `control no-ledger after-record: logs ${JSON.stringify(logs)}; duplicates ${k.t.duplicates}; outcomes ${k.t.outcomes}`,
+  );
+  expect(k.stage).toBe('pr');
+  expect(logs.some((l) => l.startsWith(`cycle ${k.cycleId} already ended`))).toBe(false);
+  // The killed run never wrote its "ended" line: this one comes from the re-run doing the stage again.
+  expect(logs.some((l) => l.startsWith('ended: '))).toBe(true);
 }, 300_000);
 
 it('worker SIGKILL after the answer arrived and before it was saved: the one repeat the model server cannot see', async () => {
@@ -323,6 +392,18 @@ it("worker SIGKILL between the model's answer and the hand-over: the retry re-us
   expect(await scanSecrets(k.h, k.rt, k.outputs, 'kill after answer')).toBe(0);
 }, 300_000);
 
+it('positive control: the same kill after the answer with the saved answer ignored (PRBOT_FAULT=no-saved-answer) → the retry calls the model again', async () => {
+  const CYCLES = 3;
+  const k = await killAt('after-answer', CYCLES, 'no-saved-answer');
+  const logs = (await k.rt.queues.propose.getJobLogs(stageJobId(k.cycleId, 'propose'))).logs;
+  console.info(
+    `control no-saved-answer: ${k.t.requests} model requests for ${CYCLES} cycles, extra calls ${k.t.extraCalls}, ${k.t.charged} charged; outcomes ${k.t.outcomes}`,
+  );
+  expect(k.stage).toBe('propose');
+  expect(logs.some((l) => l.startsWith('re-using the answer'))).toBe(false);
+  expect(k.t.extraCalls).toBeGreaterThanOrEqual(1);
+}, 300_000);
+
 /**
  * OOM beginning at each step of a cycle, not only at propose's start: the hand-over (after the
  * answer), the ack of a job that handed over, the apply/test/pr starts (PR slot admission, outcome
@@ -330,6 +411,72 @@ it("worker SIGKILL between the model's answer and the hand-over: the retry re-us
  * Redis refuses every write for STEP_OOM_MS from there; locks outlast it, as in production.
  */
 const STEP_OOM_MS = Math.min(OOM_MS, 3000);
+type Point = 'after-answer' | 'after-handover' | 'stage-start' | 'after-record';
+async function oomFrom(point: Point, stage: string, o: { waitMs?: number } = {}) {
+  const CYCLES = 2;
+  const {
+    h: hh,
+    rt,
+    ids,
+    server: srv,
+    redis: rs,
+  } = await world(CYCLES, {
+    worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 },
+  });
+  const admin = new Redis(rs.url);
+  let fault: Promise<boolean> | undefined;
+  offs.push(
+    onFault(point, (info) => {
+      if (info.stage !== stage || fault) return;
+      fault = (async () => {
+        await admin.config('SET', 'maxmemory', '1');
+        const refused = await admin.set('probe', 'x').then(
+          () => false,
+          (e: Error) => /OOM/.test(e.message),
+        );
+        await sleep(STEP_OOM_MS);
+        await admin.config('SET', 'maxmemory', '0');
+        return refused;
+      })();
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv, o.waitMs);
+  const refused = await fault;
+  await admin.quit();
+  return { t, refused, CYCLES, ids };
+}
+
+/** Harm a positive control must show: a cycle lost or not ok, a side effect twice, a call repeated. */
+const harm = (t: Tally) =>
+  t.lost + t.duplicates + Math.max(0, t.extraCalls) + t.records.filter((r) => r.outcome !== 'ok').length;
+
+/**
+ * Positive control of the OOM rows: the same fault with Redis trouble not waited out
+ * (PRBOT_FAULT=no-redis-retry: untilRedisAnswers and the stage runner's delay take the first
+ * refusal as final) loses or fails cycles. Not from after-record of pr: that cycle's outcome
+ * stands already, and the switch lost 1 cycle (the other one in flight) in one run, 0 in another.
+ */
+it.each([
+  ['after-answer', 'propose'],
+  ['after-handover', 'propose'],
+  ['stage-start', 'apply'],
+  ['stage-start', 'test'],
+  ['stage-start', 'pr'],
+] as const)(
+  'positive control: OOM from %s of %s with refused writes not waited out (PRBOT_FAULT=no-redis-retry) → harm',
+  async (point, stage) => {
+    process.env.PRBOT_FAULT = 'no-redis-retry';
+    offs.push(() => delete process.env.PRBOT_FAULT);
+    const { t, refused } = await oomFrom(point, stage, { waitMs: 45_000 });
+    console.info(
+      `control no-redis-retry ${point} of ${stage}: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 100)}`).join(' | ')}`,
+    );
+    expect(refused).toBe(true);
+    expect(harm(t)).toBeGreaterThan(0);
+  },
+  300_000,
+);
 it.each([
   ['after-answer', 'propose'],
   ['after-handover', 'propose'],
@@ -340,37 +487,7 @@ it.each([
 ] as const)(
   'Redis OOM from %s of %s for a while: every cycle ends once, nothing paid twice',
   async (point, stage) => {
-    const CYCLES = 2;
-    const {
-      h: hh,
-      rt,
-      ids,
-      server: srv,
-      redis: rs,
-    } = await world(CYCLES, {
-      worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 },
-    });
-    const admin = new Redis(rs.url);
-    let fault: Promise<boolean> | undefined;
-    offs.push(
-      onFault(point, (info) => {
-        if (info.stage !== stage || fault) return;
-        fault = (async () => {
-          await admin.config('SET', 'maxmemory', '1');
-          const refused = await admin.set('probe', 'x').then(
-            () => false,
-            (e: Error) => /OOM/.test(e.message),
-          );
-          await sleep(STEP_OOM_MS);
-          await admin.config('SET', 'maxmemory', '0');
-          return refused;
-        })();
-      }),
-    );
-    set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-    const t = await tally(hh, rt, ids, srv);
-    const refused = await fault;
-    await admin.quit();
+    const { t, refused, CYCLES, ids } = await oomFrom(point, stage);
     recordRow({
       fault: `Redis at maxmemory (every write refused) for ${STEP_OOM_MS / 1000} s from ${point} of ${stage}`,
       injections: 1,

@@ -292,3 +292,108 @@ it('Redis restarted without persistence mid-run (every key lost): the workers lo
   expect(named).toBe(true);
   expect(scheduled).toBe(true);
 }, 200_000);
+
+it('positive control: maxmemory-policy allkeys-random with the policy check off (PRBOT_FAULT=no-policy-check) → keys evicted, cycles lost without an error', async () => {
+  process.env.PRBOT_FAULT = 'no-policy-check';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const CYCLES = 6;
+  const w = await world(CYCLES, { redisArgs: ['--maxmemory-policy', 'allkeys-random'] });
+  const worker = spawnWorker(w.h.configFile, 'events', { ...SECRET_ENV, PRBOT_FAULT: 'no-policy-check' });
+  children.push(worker);
+  const report = await produce(w.rt, defaultPolicy);
+  const ids = report.lines.filter((l) => l.action === 'enqueued').map((l) => l.cycleId!);
+  // Memory full from here on: every write evicts a random key (a job, a lock, a marker).
+  const admin = new Redis(w.redis.url);
+  const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+  await admin.config('SET', 'maxmemory', String(used));
+  set = startWorkers(w.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const records = await waitForOutcomes(w.rt, ids, 40_000).catch(() =>
+    Promise.all(ids.map((id) => w.rt.redis.get(w.rt.keys.outcome(id)))),
+  );
+  const evicted = Number(/evicted_keys:(\d+)/.exec(await admin.info('stats'))![1]);
+  // Memory free again, so the workers can close (closing writes to Redis too).
+  await admin.config('SET', 'maxmemory', '0');
+  await admin.quit();
+  const ended = records.filter(Boolean).length;
+  console.info(
+    `control no-policy-check: worker still running ${worker.child.exitCode === null}; produce enqueued ${ids.length}; ${evicted} keys evicted; ${CYCLES - ended} of ${CYCLES} cycles without an outcome after 40 s`,
+  );
+  // The start check passed: the worker runs (the defended one exits 1 at once).
+  expect(worker.child.exitCode).toBeNull();
+  expect(ids).toHaveLength(CYCLES);
+  expect(evicted).toBeGreaterThan(0);
+  expect(ended).toBeLessThan(CYCLES);
+}, 200_000);
+
+it('positive control: Redis restarted without persistence with the epoch check off (PRBOT_FAULT=no-data-epoch) → cycles wiped, nothing named', async () => {
+  process.env.PRBOT_FAULT = 'no-data-epoch';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  let log = '';
+  const sink = new PassThrough();
+  sink.on('data', (c) => (log += String(c)));
+  const w = await world(3, { logTo: sink });
+  const ids = (await produce(w.rt, defaultPolicy)).lines.map((l) => l.cycleId!);
+  let restarted: Promise<void> | undefined;
+  offs.push(
+    onFault('stage-start', async (info) => {
+      if (info.stage !== 'apply' || restarted) return;
+      restarted = (async () => {
+        const port = redis!.port;
+        await redis!.stop('SIGKILL');
+        redis = await startRedisServer({ port });
+      })();
+      await restarted;
+    }),
+  );
+  set = startWorkers(w.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  await set.redisWatch.ready;
+  expect(await until(async () => restarted !== undefined, 60_000)).toBe(true);
+  await restarted;
+  // As many checks as the defended run needs to name the loss, and more.
+  for (let i = 0; i < 10; i++) {
+    await set.redisWatch.check();
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const maint = new Queue(MAINTENANCE_QUEUE, { connection: w.rt.redis, prefix: w.rt.cfg.redis.prefix });
+  const scheduled = (await maint.getJobScheduler(RECONCILE_SCHEDULER_ID)) !== undefined;
+  await maint.close();
+  const outcomes = await Promise.all(ids.map((id) => w.rt.redis.get(w.rt.keys.outcome(id))));
+  const wiped = outcomes.filter((x) => !x).length;
+  const named = /RedisDataLostError|Redis lost prbot's data/.test(log);
+  console.info(
+    `control no-data-epoch: ${wiped} of ${ids.length} cycles wiped; RedisDataLostError logged: ${named}; reconciler schedule restored: ${scheduled}`,
+  );
+  expect(wiped).toBeGreaterThan(0);
+  expect(named).toBe(false);
+  expect(scheduled).toBe(false);
+}, 200_000);
+
+it('positive control: OOM at addBulk with the locks of absent jobs kept (PRBOT_FAULT=no-lock-giveback) → gaps held by cycles without a job', async () => {
+  process.env.PRBOT_FAULT = 'no-lock-giveback';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const CYCLES = 4;
+  const w = await world(CYCLES);
+  const q = w.rt.queues.propose;
+  let lift: (() => Promise<void>) | undefined;
+  const origBulk = q.addBulk.bind(q);
+  q.addBulk = (async (jobs: Parameters<typeof origBulk>[0]) => {
+    lift ??= await oomNow(w.redis.url);
+    return origBulk(jobs);
+  }) as typeof q.addBulk;
+  const report = await produce(w.rt, defaultPolicy, { redisWaitMs: 1500 });
+  await lift?.();
+  q.addBulk = origBulk;
+  const gapIds = report.lines.map((l) => l.gap.id);
+  const left = await inflightLocks(w.rt, gapIds);
+  const jobs = await jobCount(w.rt);
+  const again = await produce(w.rt, defaultPolicy);
+  const enqueued = again.lines.filter((l) => l.action === 'enqueued').length;
+  const held = again.lines.filter((l) => l.action === 'in_flight').length;
+  console.info(
+    `control no-lock-giveback: ${left} locks left, ${jobs} jobs; next produce: ${enqueued} enqueued, ${held} reported in_flight (held by cycles that have no job)`,
+  );
+  expect(report.lines.map((l) => l.action)).toEqual(Array(CYCLES).fill('not_enqueued'));
+  expect(jobs).toBe(0);
+  expect(left).toBe(CYCLES);
+  expect(enqueued).toBe(0);
+}, 200_000);

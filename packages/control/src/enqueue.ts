@@ -1,6 +1,7 @@
 import {
   acquireGapLocks,
   assertRedisSafe,
+  defenceOff,
   jobKeyFrom,
   releaseGapLocks,
   stageJob,
@@ -117,7 +118,8 @@ export async function enqueueGaps(
       return { lines };
     }
     const absent = mine.filter((_, i) => present[i] === 0);
-    if (absent.length) {
+    // PRBOT_FAULT=no-lock-giveback (a positive control only): the locks stay with no job.
+    if (absent.length && !defenceOff('lock-giveback')) {
       await releaseGapLocks(
         rt.redis,
         rt.keys,

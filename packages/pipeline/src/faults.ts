@@ -7,7 +7,10 @@
  *   the variable, finds the mess a real crash leaves);
  * - `onFault(point, fn)` runs `fn` at the point, in-process (tests that hold a job still while
  *   they break Redis).
- * Unset, a point costs one environment lookup. Production never sets it.
+ * - `PRBOT_FAULT=no-<defence>` switches one defence off (`defenceOff`), so a reliability test can
+ *   run its fault once more and show the harm that defence prevents (its positive control).
+ * Unset, a point costs one environment lookup. Production never sets it; job data, PRDs, model
+ * output and repositories cannot reach a process's environment.
  */
 const FAULT_POINTS = [
   /** A stage job passed the ledger check and is about to run its steps. */
@@ -22,6 +25,30 @@ const FAULT_POINTS = [
   'after-record',
 ] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
+
+/** Defences a positive control may switch off, each named for what it prevents. */
+const DEFENCES = [
+  /** propose re-uses the answer an earlier attempt saved in its job (no second model call). */
+  'saved-answer',
+  /** A stage job reads the outcome ledger first: an ended or handed-over cycle's job does nothing. */
+  'ledger',
+  /** Writes Redis refuses (OOM, a restart) are waited out, and the job delayed, not failed. */
+  'redis-retry',
+  /** Workers, produce and every enqueue refuse a Redis whose maxmemory-policy may evict keys. */
+  'policy-check',
+  /** Workers notice a Redis that lost its data (the epoch key) and name it: RedisDataLostError. */
+  'data-epoch',
+  /** An enqueue Redis refused gives back the gap locks of the jobs surely absent. */
+  'lock-giveback',
+] as const;
+type Defence = (typeof DEFENCES)[number];
+
+const faultList = (): string[] => (process.env.PRBOT_FAULT ?? '').split(',').map((s) => s.trim());
+
+/** True when the test-only `PRBOT_FAULT=no-<defence>` switched this defence off (never in production). */
+export function defenceOff(defence: Defence): boolean {
+  return process.env.PRBOT_FAULT !== undefined && faultList().includes(`no-${defence}`);
+}
 
 type Hook = (info: FaultInfo) => void | Promise<void>;
 export interface FaultInfo {
@@ -42,14 +69,7 @@ export function onFault(point: FaultPoint, fn: Hook): () => void {
 }
 
 export async function faultPoint(point: FaultPoint, info: FaultInfo): Promise<void> {
-  const env = process.env.PRBOT_FAULT;
-  if (
-    env &&
-    env
-      .split(',')
-      .map((s) => s.trim())
-      .includes(`kill-${point}`)
-  ) {
+  if (process.env.PRBOT_FAULT && faultList().includes(`kill-${point}`)) {
     // Say where, so a test can assert the crash happened at the point it meant.
     process.stderr.write(`prbot fault: SIGKILL at ${point} (${info.stage} ${info.cycleId})\n`);
     process.kill(process.pid, 'SIGKILL');

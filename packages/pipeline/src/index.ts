@@ -1,6 +1,6 @@
 export { Budget, type BudgetToday, requestCapDefence } from './budget.ts';
 export { observeStageDuration, parseDuration, readStageDurations } from './durations.ts';
-export { onFault } from './faults.ts';
+export { defenceOff, onFault } from './faults.ts';
 export { jobKeyFrom, jobSignatureDefence, signJob } from './job-signing.ts';
 export { keys } from './keys.ts';
 export { announcePresence, PRESENCE_TTL_MS, workersAlive } from './worker-presence.ts';

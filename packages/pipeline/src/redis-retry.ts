@@ -1,5 +1,6 @@
 import { isRedisTransient } from '@prbot/core';
 import type { Logger } from '@prbot/core';
+import { defenceOff } from './faults.ts';
 
 export interface RedisRetryOptions {
   /** What is being written, for the log line. */
@@ -23,7 +24,8 @@ export async function untilRedisAnswers<T>(fn: () => Promise<T>, o: RedisRetryOp
     try {
       return await fn();
     } catch (err) {
-      if (!isRedisTransient(err) || Date.now() + wait > deadline) throw err;
+      // PRBOT_FAULT=no-redis-retry (a positive control only): the first refusal is final.
+      if (!isRedisTransient(err) || Date.now() + wait > deadline || defenceOff('redis-retry')) throw err;
       if (tries++ === 0 || tries % 10 === 0)
         o.log?.warn({ err: (err as Error).message, tries }, `Redis refused ${o.what}; retrying until it answers`);
       await new Promise((r) => setTimeout(r, wait));

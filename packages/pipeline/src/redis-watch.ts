@@ -1,5 +1,6 @@
 import { checkEpoch, ensureEpoch, readRedisSettings } from './redis-settings.ts';
 import { type Runtime } from './runtime.ts';
+import { defenceOff } from './faults.ts';
 
 export interface RedisWatch {
   /** Resolves after the first check (the epoch is known). */
@@ -25,13 +26,15 @@ export function watchRedis(rt: Runtime, o: { everyMs: number; onDataLost?: () =>
     if (running) return;
     running = true;
     try {
-      if (epoch === null) {
+      // PRBOT_FAULT=no-data-epoch (a positive control only): the loss goes unnoticed.
+      if (defenceOff('data-epoch')) epoch = null;
+      else if (epoch === null) {
         epoch = await ensureEpoch(rt.redis, rt.keys, Date.now());
         return;
       }
-      const r = await checkEpoch(rt.redis, rt.keys, epoch, Date.now());
-      epoch = r.epoch;
-      if (r.lost) {
+      const r = epoch === null ? null : await checkEpoch(rt.redis, rt.keys, epoch, Date.now());
+      if (r) epoch = r.epoch;
+      if (r?.lost) {
         rt.log.error({ err: r.lost.name }, r.lost.message);
         await o
           .onDataLost?.()

@@ -19,7 +19,7 @@ import {
   type Logger,
 } from '@prbot/core';
 import { jobKeyFrom, jobSignatureRefusal, signJob, withoutSig } from './job-signing.ts';
-import { faultPoint, type FaultPoint } from './faults.ts';
+import { defenceOff, faultPoint, type FaultPoint } from './faults.ts';
 import { observeStageDuration } from './durations.ts';
 import { readLedger } from './ledger.ts';
 import { recordOutcome } from './record-store.ts';
@@ -137,6 +137,8 @@ export function stageRunner<S extends Stage>(
         }),
       { what: 'the outcome ledger', log, maxMs: retryMs },
     );
+    // PRBOT_FAULT=no-ledger (a positive control only): the job runs as if the cycle were open.
+    if (defenceOff('ledger')) Object.assign(ledger, { ended: null, handedOver: false });
     if (ledger.ended) {
       log.info({ outcome: ledger.ended }, 'cycle already ended; this job does nothing');
       await note(`cycle ${cycle.cycleId} already ended (${ledger.ended}); nothing to do`);
@@ -160,7 +162,8 @@ export function stageRunner<S extends Stage>(
       log,
       signal,
       recorder,
-      saved: (job.data as { saved?: unknown }).saved,
+      // PRBOT_FAULT=no-saved-answer (a positive control only): a retry ignores what was saved.
+      saved: defenceOff('saved-answer') ? undefined : (job.data as { saved?: unknown }).saved,
       save: async (result) => {
         // Signed again with the result in it: a retry verifies the job like any other, so a saved
         // answer cannot be planted in Redis by whoever reaches it.
@@ -233,7 +236,11 @@ export function stageRunner<S extends Stage>(
         });
         throw new DelayedError();
       }
-      if (isRedisTransient(err) && job.attemptsStarted < (job.opts.attempts ?? 1) + MAX_REDIS_DEFERRALS) {
+      if (
+        isRedisTransient(err) &&
+        !defenceOff('redis-retry') &&
+        job.attemptsStarted < (job.opts.attempts ?? 1) + MAX_REDIS_DEFERRALS
+      ) {
         const wait = Math.min(1000 * 2 ** Math.min(job.attemptsStarted, 5), 30_000);
         log.warn(
           { err: (err as Error).message, waitMs: wait },
