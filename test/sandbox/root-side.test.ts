@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireTestUser, sandboxDefences } from '@prbot/sandbox';
 import { gapId, newCycleId, type CycleRecord, type ProposeJob } from '@prbot/core';
@@ -404,15 +405,43 @@ console.log('link planted');`;
     expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
     expect(records[1], JSON.stringify(records[1])).toMatchObject({ outcome: 'ok' });
     const owners = [statSync(canary(ctx)).uid, statSync(path.join(canary(ctx), 'keep.txt')).uid];
-    expect(owners.every((uid) => uid >= 61000 && uid < 65000), `owners ${owners.join(',')}`).toBe(true);
+    expect(
+      owners.every((uid) => uid >= 61000 && uid < 65000),
+      `owners ${owners.join(',')}`,
+    ).toBe(true);
+  });
+
+  it('without the rm -rf fallback for deep trees, a tree deeper than PATH_MAX breaks the next cycle on the slot', async () => {
+    const plant = () => `${NODE}
+const top = process.cwd();
+for (const base of [top, os.homedir(), os.tmpdir()]) {
+  process.chdir(base);
+  for (let i = 0; i < 2100; i++) { fs.mkdirSync('dd'); process.chdir('dd'); }
+  fs.writeFileSync('leaf', 'x');
+}
+process.chdir(top);
+console.log('deep trees planted');`;
+    let host = '';
+    try {
+      const { records } = await withDefenceOff(['deepTreeRemoval'], () =>
+        twoCycles({ plant, check: () => SELF_CHECK, before: async (c) => void (host = c.hostDir) }),
+      );
+      expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
+      expect(records[1]!.outcome, JSON.stringify(records[1])).not.toBe('ok');
+      expect(records[1]!.reason).toMatch(/ENAMETOOLONG/);
+    } finally {
+      // What node's fs.rm cannot remove (the harness's cleanup uses it): coreutils walks with openat.
+      if (host) await execa('rm', ['-rf', '--one-file-system', '--', host]);
+    }
   });
 
   it('without the pid namespace and the uid sweep, a daemon the tests started outlives the command and keeps writing', async () => {
     const stamp = `prbot-daemon-${Math.random().toString(36).slice(2)}`;
     const daemon = `${PRELUDE}
-const cp = require('child_process');
-const loop = 'for i in $(seq 100); do echo $i > /prbot/work/${stamp}; sleep 0.2; done';
-cp.spawn('sh', ['-c', '(setsid sh -c "' + loop + '" &) &'], { stdio: 'ignore', detached: true }).unref();
+const cp = require('child_process'), fs = require('fs');
+// A session of its own (out of the command's process group), counting in the work tree for 20 s.
+fs.writeFileSync('loop.sh', 'for i in $(seq 100); do echo $i > /prbot/work/${stamp}; sleep 0.2; done\\n');
+cp.spawn('setsid', ['sh', 'loop.sh', '${stamp}'], { stdio: 'ignore', detached: true }).unref();
 setTimeout(() => done({ started: true }), 300);`;
     const run = async () => {
       const a = await attack('bwrap', daemon);

@@ -143,7 +143,13 @@ function diskFull(dir: string, cause: unknown): InfraError {
 export async function handTo(dir: string, user: { uid: number; gid: number }, alreadyOwned: boolean): Promise<void> {
   const { execa } = await import('execa'); // loaded at the first command, not at start
   try {
-    await execa('chown', ['-R', ...(sandboxDefences.chownFollowsNoLink ? [] : ['-L']), ...(alreadyOwned ? ['--from=0:0'] : []), `${user.uid}:${user.gid}`, dir]);
+    await execa('chown', [
+      '-R',
+      ...(sandboxDefences.chownFollowsNoLink ? [] : ['-L']),
+      ...(alreadyOwned ? ['--from=0:0'] : []),
+      `${user.uid}:${user.gid}`,
+      dir,
+    ]);
   } catch (err) {
     // The machine's fault (read-only or full file system, no CAP_CHOWN), never the change's.
     const why = String((err as { stderr?: string }).stderr ?? (err as Error).message)
