@@ -190,6 +190,26 @@ describe('signed jobs replayed, squatted or aged', () => {
     expect(await prsOpened()).toBe(prs);
   });
 
+  it('positive control: with jobs.maxAgeDays at its largest (60), the same 31-day-old signed pr job opens a PR', async () => {
+    const prs = await prsOpened();
+    const job = {
+      ...prJob(harmless, '0'.repeat(40), 'Old gap, age check widened'),
+      createdAt: Date.now() - 31 * 86_400_000,
+    };
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    // A config value, set on this worker's runtime only for this job.
+    const saved = h.rt.cfg.jobs.maxAgeDays;
+    h.rt.cfg.jobs.maxAgeDays = 60;
+    try {
+      await add(signJob('pr', job, key()), job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      expect(rec, rec!.reason).toMatchObject({ outcome: 'ok' });
+    } finally {
+      h.rt.cfg.jobs.maxAgeDays = saved;
+    }
+    expect(await prsOpened()).toBe(prs + 1);
+  });
+
   it('a signed pr job replayed under a new job id after its cycle ended does nothing: the first outcome stands', async () => {
     const job = prJob(harmless, '0'.repeat(40), 'Replayed gap');
     job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
