@@ -2,7 +2,15 @@ export { prBody, type PrBodyInput } from './pr-body.ts';
 export { PushRefused, PushRejected } from './push.ts';
 export { ForgeRefused, reasonOf } from './forge-errors.ts';
 export { createForge, webhookReader } from './registry.ts';
-export { isOwnReply, prDiff, reply, reviseBranchRefusal, revisePrompt, reviseReplyText } from './revision.ts';
+export {
+  isOwnReply,
+  prDiff,
+  reply,
+  reviseBranchDefence,
+  reviseBranchRefusal,
+  revisePrompt,
+  reviseReplyText,
+} from './revision.ts';
 export {
   type BotPr,
   canRevise,

@@ -117,6 +117,13 @@ function neutral(s: string): string {
 }
 
 /**
+ * The branch check, switchable for one purpose: the positive control in
+ * apps/worker/test/e2e/steering.test.ts turns it off in its own process to show that a copied
+ * marker then moves `main`. No variable or config field reaches it.
+ */
+export const reviseBranchDefence = { check: true };
+
+/**
  * Why prbot must not push a revision to this branch, or null. A PR's signed marker names the cycle
  * that opened it, not the branch: someone who may edit PR bodies can copy a bot PR's marker into a
  * PR whose head is `main`, a release branch or a colleague's branch. A revision goes only to a
@@ -127,6 +134,7 @@ export function reviseBranchRefusal(
   branch: string,
   o: { prefix: string; base: string; originBranch?: string | null },
 ): string | null {
+  if (!reviseBranchDefence.check) return null;
   const shown = JSON.stringify(branch.slice(0, 200));
   if (branch === o.base || branch.replace(/^refs\/heads\//, '') === o.base)
     return `branch ${shown} is the base branch (repo.base); revisions go to prbot's own branches only`;
