@@ -1,5 +1,5 @@
 export { type ClosedPrEvent, settledPrs } from './bot-prs.ts';
-export { updateDashboardIssueQuietly, verifiesMarker } from './dashboard-issue.ts';
+export { dashboardIssueDefence, updateDashboardIssueQuietly, verifiesMarker } from './dashboard-issue.ts';
 export { produceDryRunDefence } from './enqueue.ts';
 export { formatDoctor, redisDoctor, runDoctor } from './doctor.ts';
 export { setPaused } from './pause.ts';
