@@ -47,6 +47,13 @@ export type RevisionResult =
 const TRIGGER_TTL_S = 90 * 86400;
 
 /**
+ * The write-access check, switchable for one purpose: the positive control in
+ * apps/worker/test/e2e/revise.test.ts turns it off in its own process to show that a reader's
+ * mention then moves the PR's branch. No variable or config field reaches it.
+ */
+export const reviseRequestDefence = { writeAccess: true };
+
+/**
  * The one entry point of revise cycles, for polling (produce) and the webhook route alike:
  * enabled → mention or label → not prbot's own comment → claim the trigger once (de-dup across
  * poll and webhook) → write access → an open PR with a verified prbot marker → the revision cap
@@ -107,7 +114,7 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       await release();
       return skip('permission_unknown', `cannot read ${who}'s permission: ${reasonOf(err)}`);
     }
-    if (!hasWriteAccess(permission))
+    if (reviseRequestDefence.writeAccess && !hasWriteAccess(permission))
       return skip('no_write_access', `${who} has ${permission} access to the repository; revisions need write`);
 
     // 5. The cap, counted when a cycle is enqueued (taken back below if nothing is enqueued).

@@ -1,14 +1,16 @@
 export { prBody, type PrBodyInput } from './pr-body.ts';
-export { PushRefused, PushRejected } from './push.ts';
+export { PushRefused, PushRejected, revisionPushDefence } from './push.ts';
 export { ForgeRefused, reasonOf } from './forge-errors.ts';
 export { createForge, webhookReader } from './registry.ts';
 export {
   isOwnReply,
   prDiff,
   reply,
+  replyDefence,
   reviseBranchDefence,
   reviseBranchRefusal,
   revisePrompt,
+  revisePromptDefence,
   reviseReplyText,
 } from './revision.ts';
 export {

@@ -39,6 +39,7 @@ export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from 
 export { createRuntime, type Runtime } from './runtime.ts';
 export {
   DeferUntil,
+  infraOutcomeDefence,
   onJobFailed,
   SHUTDOWN,
   type StageContext,

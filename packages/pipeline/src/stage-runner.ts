@@ -293,8 +293,15 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
   await endExhausted(rt, queue as Stage, c, err);
 }
 
+/**
+ * The InfraError mapping, switchable for one purpose: the positive control in
+ * apps/worker/test/e2e/infra-outcome.test.ts turns it off in its own process to show that a
+ * machine failure is then blamed on the change. No variable or config field reaches it.
+ */
+export const infraOutcomeDefence = { separate: true };
+
 function exhaustedOutcome(stage: Stage, err: Error): Outcome {
-  return isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
+  return infraOutcomeDefence.separate && isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
 }
 
 async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, err: Error): Promise<void> {
