@@ -39,7 +39,7 @@ export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from 
 export { createRuntime, type Runtime } from './runtime.ts';
 export {
   DeferUntil,
-  infraOutcomeDefence,
+  stageRunnerDefences,
   onJobFailed,
   SHUTDOWN,
   type StageContext,

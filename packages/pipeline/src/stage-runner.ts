@@ -73,6 +73,14 @@ const NEXT: Record<Stage, Stage | null> = { propose: 'apply', apply: 'test', tes
 const MAX_REDIS_DEFERRALS = 50;
 
 /**
+ * Two stage-runner defences, switchable for one purpose each: the positive controls in
+ * apps/worker/test/e2e/infra-outcome.test.ts (`separate`: off, a machine failure is blamed on the
+ * change) and test/sandbox/jobs.test.ts (`endedCycleDoesNothing`: off, a replayed signed job of an
+ * ended cycle runs again) turn one off in their own process. No variable or config field reaches it.
+ */
+export const stageRunnerDefences = { separate: true, endedCycleDoesNothing: true };
+
+/**
  * Runs one stage job and maps what happens to BullMQ and to the cycle's outcome:
  * - the ledger says the cycle ended, or the next stage's job exists → nothing to do;
  * - CycleEnded            → record that outcome; the job completes;
@@ -130,7 +138,7 @@ export function stageRunner<S extends Stage>(
         }),
       { what: 'the outcome ledger', log, maxMs: retryMs },
     );
-    if (ledger.ended) {
+    if (ledger.ended && stageRunnerDefences.endedCycleDoesNothing) {
       log.info({ outcome: ledger.ended }, 'cycle already ended; this job does nothing');
       await note(`cycle ${cycle.cycleId} already ended (${ledger.ended}); nothing to do`);
       return { skipped: 'cycle ended', outcome: ledger.ended };
@@ -293,15 +301,8 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
   await endExhausted(rt, queue as Stage, c, err);
 }
 
-/**
- * The InfraError mapping, switchable for one purpose: the positive control in
- * apps/worker/test/e2e/infra-outcome.test.ts turns it off in its own process to show that a
- * machine failure is then blamed on the change. No variable or config field reaches it.
- */
-export const infraOutcomeDefence = { separate: true };
-
 function exhaustedOutcome(stage: Stage, err: Error): Outcome {
-  return infraOutcomeDefence.separate && isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
+  return stageRunnerDefences.separate && isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
 }
 
 async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, err: Error): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { infraOutcomeDefence, stageJobId } from '@prbot/pipeline';
+import { stageRunnerDefences, stageJobId } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { openaiModels, repoWithGaps, runAll } from '../helpers.ts';
 
@@ -67,12 +67,12 @@ it('positive control: with the InfraError mapping switched off (in this process 
       queues: { test: { attempts: 2 } },
     },
   });
-  infraOutcomeDefence.separate = false;
+  stageRunnerDefences.separate = false;
   let r;
   try {
     r = (await runAll(h.rt)).byGap('helper');
   } finally {
-    infraOutcomeDefence.separate = true;
+    stageRunnerDefences.separate = true;
   }
   expect(r).toMatchObject({
     outcome: 'tests_failed',
