@@ -47,11 +47,12 @@ export type RevisionResult =
 const TRIGGER_TTL_S = 90 * 86400;
 
 /**
- * The write-access check, switchable for one purpose: the positive control in
- * apps/worker/test/e2e/revise.test.ts turns it off in its own process to show that a reader's
- * mention then moves the PR's branch. No variable or config field reaches it.
+ * Two checks of a request, switchable for one purpose each: the positive controls in
+ * apps/worker/test/e2e/revise.test.ts (`writeAccess`: off, a reader's mention moves the PR's
+ * branch) and review-loop.test.ts (`claimOnce`: off, a redelivered comment starts a second cycle)
+ * turn one off in their own process. No variable or config field reaches this object.
  */
-export const reviseRequestDefence = { writeAccess: true };
+export const reviseRequestDefence = { writeAccess: true, claimOnce: true };
 
 /**
  * The one entry point of revise cycles, for polling (produce) and the webhook route alike:
@@ -102,7 +103,8 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       : labelIdentity(t.label, pr.headSha, t.actor);
   const claimKey = rt.keys.reviseTrigger(req.pr, triggerId);
   const claimed = await rt.redis.set(claimKey, `${req.via} ${rt.clock()}`, 'EX', TRIGGER_TTL_S, 'NX');
-  if (claimed !== 'OK') return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);
+  if (claimed !== 'OK' && reviseRequestDefence.claimOnce)
+    return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);
   const release = () => rt.redis.del(claimKey);
 
   try {
