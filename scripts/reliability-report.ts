@@ -76,7 +76,7 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'forge outage',
-    '`outages.test.ts` "positive control: the same forge outage with the give-up path off" (`giveUpDefence`): the pr job failed, no outcome after 20 s, the next produce finds the gap still `in_flight`, no PR',
+    '`outages.test.ts` "positive control: the same forge outage with the give-up path off" (`stageRunnerDefences.giveUp`): the pr job failed, no outcome after 20 s, the next produce finds the gap still `in_flight`, no PR',
   ],
   [
     'Redis at maxmemory (noeviction, every write refused with OOM)',
@@ -124,11 +124,11 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'ENOSPC',
-    '`enospc.test.ts` "positive control: with the InfraError mapping off (`infraOutcomeDefence`)…": the same full tmpfs ends the cycle `tests_failed` (the disk blamed on the change)',
+    '`enospc.test.ts` "positive control: with the InfraError mapping off (`stageRunnerDefences.infraOutcome`)…": the same full tmpfs ends the cycle `tests_failed` (the disk blamed on the change)',
   ],
   [
     'SIGTERM during a running test',
-    '`shutdown.test.ts` "positive control: a shutdown that does not return the stopped test job to waiting…" (`shutdownRequeueDefence`): attempts made 1, then 2 after two shutdowns; the cycle ends `tests_failed` "worker is shutting down". Its processes: `hostile-tests-control.test.ts` (uid sweep off → 2 setsid children outlive the run)',
+    '`shutdown.test.ts` "positive control: a shutdown that does not return the stopped test job to waiting…" (`stageRunnerDefences.shutdownRequeue`): attempts made 1, then 2 after two shutdowns; the cycle ends `tests_failed` "worker is shutting down". Its processes: `hostile-tests-control.test.ts` (uid sweep off → 2 setsid children outlive the run)',
   ],
   [
     'scale-down: SIGTERM to 3 of 4 test workers',

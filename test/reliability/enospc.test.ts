@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { utcDay } from '@prbot/core';
-import { infraOutcomeDefence } from '@prbot/pipeline';
+import { stageRunnerDefences } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produce } from '@prbot/control';
@@ -98,10 +98,10 @@ it('a full disk under the slots is an infrastructure failure that names the disk
   }
 });
 
-it('positive control: with the InfraError mapping off (infraOutcomeDefence), the same full disk ends the cycle tests_failed', async () => {
+it('positive control: with the InfraError mapping off (stageRunnerDefences.infraOutcome), the same full disk ends the cycle tests_failed', async () => {
   // The same gap again, on the same full tmpfs (the first cycle left its slot's files there).
   const workers = startWorkers(h.rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-  infraOutcomeDefence.on = false;
+  stageRunnerDefences.infraOutcome = false;
   try {
     const ids = (await produce(h.rt, defaultPolicy)).lines.map((l) => l.cycleId!).filter(Boolean);
     expect(ids).toHaveLength(1);
@@ -111,7 +111,7 @@ it('positive control: with the InfraError mapping off (infraOutcomeDefence), the
     expect(rec!.reason).toMatch(/disk full/);
     expect(rec!.outcome).toBe('tests_failed');
   } finally {
-    infraOutcomeDefence.on = true;
+    stageRunnerDefences.infraOutcome = true;
     await workers.close(2000);
   }
 });

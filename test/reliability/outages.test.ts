@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { createRuntime, giveUpDefence } from '@prbot/pipeline';
+import { createRuntime, stageRunnerDefences } from '@prbot/pipeline';
 import { createLogger } from '@prbot/core';
 import { startGiteaServer, type FakeForge, type Harness, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -12,7 +12,7 @@ let h: Harness | undefined;
 let server: ModelServer | undefined;
 let forge: FakeForge | undefined;
 afterEach(async () => {
-  giveUpDefence.on = true;
+  stageRunnerDefences.giveUp = true;
   await closeWorlds();
   await forge?.stop();
   h = server = forge = undefined;
@@ -155,7 +155,7 @@ it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is
   void defaultPolicy;
 });
 
-it('positive control: the same forge outage with the give-up path off (giveUpDefence): the cycle gets no outcome and its gap stays taken', async () => {
+it('positive control: the same forge outage with the give-up path off (stageRunnerDefences.giveUp): the cycle gets no outcome and its gap stays taken', async () => {
   await world(1);
   forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
   const cfg = {
@@ -179,9 +179,9 @@ it('positive control: the same forge outage with the give-up path off (giveUpDef
   const rt = createRuntime(cfg, { role: 'worker', env: SECRET_ENV, log: createLogger('silent', { pretty: false }) });
   try {
     forge.failNext('POST', '/pulls', 1000, 502);
-    giveUpDefence.on = false;
+    stageRunnerDefences.giveUp = false;
     const down = await runAll(rt, { timeoutMs: 20_000 }).catch((e: unknown) => e as Error);
-    giveUpDefence.on = true;
+    stageRunnerDefences.giveUp = true;
     forge.heal();
     const again = await produce(rt, defaultPolicy);
     const failed = await rt.queues.pr.getFailedCount();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { shutdownRequeueDefence, stageJobId } from '@prbot/pipeline';
+import { stageJobId, stageRunnerDefences } from '@prbot/pipeline';
 import { utcDay } from '@prbot/core';
 import { startRedisServer, type ModelServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -23,7 +23,7 @@ import {
 let server: ModelServer | undefined;
 const workers: WorkerChild[] = [];
 afterEach(async () => {
-  shutdownRequeueDefence.on = true;
+  stageRunnerDefences.shutdownRequeue = true;
   for (const w of workers.splice(0)) await stopChild(w).catch(() => {});
   await closeWorlds();
   server = undefined;
@@ -184,7 +184,7 @@ it('positive control: a shutdown that does not return the stopped test job to wa
   });
   const rt = hh.rt;
   const id = (await produce(rt, defaultPolicy)).lines[0]!.cycleId!;
-  shutdownRequeueDefence.on = false;
+  stageRunnerDefences.shutdownRequeue = false;
   const attempts: number[] = [];
   for (const queues of [['propose', 'apply', 'test'], ['test']] as const) {
     const set = startWorkers(rt, defaultPolicy, { queues: [...queues], reconcile: false });

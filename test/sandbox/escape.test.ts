@@ -1,10 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxDefences } from '@prbot/sandbox';
 import { attack, cleanupDirs, makeDirs, PRELUDE } from './support.ts';
 
 /** Connects to host:port from inside the command; reports whether a TCP connection was made. */
@@ -179,6 +180,30 @@ done(r);`;
     expect(a.out['/etc/prbot-probe']).toMatch(/EROFS|EACCES/);
     expect(a.out).toMatchObject({ '/prbot/work/ok': 'written', '/prbot/home/ok': 'written', '/tmp/ok': 'written' });
     expect(existsSync(path.join(a.dirs.work, 'ok'))).toBe(true);
+  });
+
+  it('positive control: with --bind instead of --ro-bind, a world-writable directory of the host shown to the tests is written', async () => {
+    // The test uid cannot write /usr or /etc on the host anyway (their modes); what the read-only
+    // bind adds is that a shown directory the host's modes leave open (here a tool directory,
+    // 0777) is still not writable. Switched off in this process only (sandboxDefences).
+    const dirs = await makeDirs();
+    const tool = path.join(path.dirname(dirs.work), 'tool');
+    await mkdir(tool);
+    await chmod(tool, 0o777);
+    const probe = (p: string) => `${PRELUDE}
+const fs = require('fs'); let r; try { fs.writeFileSync(${JSON.stringify(p)}, 'x'); r = 'written'; } catch (e) { r = e.code; }
+done({ r });`;
+    const on = await attack('bwrap', probe(path.join(tool, 'on')), { dirs, toolDirs: [tool] });
+    expect(on.out).toEqual({ r: 'EROFS' });
+    sandboxDefences.readOnlySystem = false;
+    let off;
+    try {
+      off = await attack('bwrap', probe(path.join(tool, 'off')), { dirs, toolDirs: [tool] });
+    } finally {
+      sandboxDefences.readOnlySystem = true;
+    }
+    expect(off.out).toEqual({ r: 'written' });
+    expect(existsSync(path.join(tool, 'off'))).toBe(true);
   });
 });
 

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { botCommitSpec, buildCommit, commitGuardDefence, git } from '@prbot/repo';
-import { jobKeyFrom, jobSignatureDefence, signJob, stageJobId } from '@prbot/pipeline';
+import { jobKeyFrom, jobSignatureDefence, signJob, stageJobId, stageRunnerDefences } from '@prbot/pipeline';
 import { newCycleId, type Change, type PrJob } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -36,7 +37,10 @@ const green = [
 
 beforeAll(async () => {
   // No forge rate limit here: these jobs never reach the forge's API in numbers that matter, and ten a minute would stall the file.
-  h = await createHarness({ config: { queues: { pr: { limiter: null } } } });
+  // Nor the PR limits: the positive controls below open PRs of their own.
+  h = await createHarness({
+    config: { queues: { pr: { limiter: null } }, forge: { kind: 'local', maxOpen: 100, maxPerHour: 100 } },
+  });
   workers = startWorkers(h.rt, defaultPolicy, { queues: ['pr', 'events'] });
   await h.rt.mirror.sync();
   base = await h.rt.mirror.resolve('main');
@@ -190,6 +194,26 @@ describe('signed jobs replayed, squatted or aged', () => {
     expect(await prsOpened()).toBe(prs);
   });
 
+  it('positive control: with jobs.maxAgeDays at its largest (60), the same 31-day-old signed pr job opens a PR', async () => {
+    const prs = await prsOpened();
+    const job = {
+      ...prJob(harmless, '0'.repeat(40), 'Old gap, age check widened'),
+      createdAt: Date.now() - 31 * 86_400_000,
+    };
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    // A config value, set on this worker's runtime only for this job.
+    const saved = h.rt.cfg.jobs.maxAgeDays;
+    h.rt.cfg.jobs.maxAgeDays = 60;
+    try {
+      await add(signJob('pr', job, key()), job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      expect(rec, rec!.reason).toMatchObject({ outcome: 'ok' });
+    } finally {
+      h.rt.cfg.jobs.maxAgeDays = saved;
+    }
+    expect(await prsOpened()).toBe(prs + 1);
+  });
+
   it('a signed pr job replayed under a new job id after its cycle ended does nothing: the first outcome stands', async () => {
     const job = prJob(harmless, '0'.repeat(40), 'Replayed gap');
     job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
@@ -207,6 +231,35 @@ describe('signed jobs replayed, squatted or aged', () => {
     });
     expect(await prsOpened()).toBe(prs);
     expect(await pushedBranches()).toEqual(before);
+  });
+
+  it('positive control: with the ledger check switched off (in this process only), a replay of an ended cycle pushes its branch again after a person deleted it', async () => {
+    const job = prJob(harmless, '0'.repeat(40), 'Replayed gap, ledger off');
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, harmless, h.cfg.bot, GUARD()));
+    const signed = signJob('pr', job, key());
+    await add(signed, job.cycleId);
+    const [first] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+    expect(first).toMatchObject({ outcome: 'ok' });
+    // A person removed the PR (the local forge's PR is its file) and deleted its branch; then the
+    // signed job is replayed.
+    await rm(fileURLToPath(first!.pr_url!));
+    await execa('git', ['update-ref', '-d', `refs/heads/${first!.branch}`], { cwd: h.bare });
+    const before = await pushedBranches();
+    const prs = await prsOpened();
+    let seen = '';
+    stageRunnerDefences.endedCycleDoesNothing = false;
+    try {
+      const replay = await h.rt.queues.pr.add('pr', signed, { jobId: `${job.cycleId}-replay` });
+      await expect.poll(async () => await replay.getState(), { timeout: 30_000 }).toMatch(/completed|failed/);
+      const done = await h.rt.queues.pr.getJob(replay.id!);
+      seen = JSON.stringify({ returned: done?.returnvalue, failed: done?.failedReason });
+    } finally {
+      stageRunnerDefences.endedCycleDoesNothing = true;
+    }
+    const after = await pushedBranches();
+    expect(after.length, seen).toBe(before.length + 1);
+    expect(after.some((l) => l.endsWith(`refs/heads/${first!.branch}`))).toBe(true);
+    expect(await prsOpened()).toBe(prs + 1);
   });
 
   it("an unsigned job squatting a cycle's next-stage job id first: the signed hand-over is dropped, the cycle ends once, refused, nothing pushed", async () => {

@@ -2,8 +2,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireTestUser } from '@prbot/sandbox';
+import { acquireTestUser, sandboxDefences } from '@prbot/sandbox';
 import { gapId, newCycleId, type CycleRecord, type ProposeJob } from '@prbot/core';
 import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer, repoWithGaps } from '@prbot/test-support';
@@ -312,6 +313,169 @@ done({ planted: fs.readdirSync(${JSON.stringify(lockDir)}).length });`;
     await user?.release();
     expect(await readFile(victim, 'utf8')).toBe("root's file\n");
     expect(String(refused)).toMatch(/not root's own|symbolic link|ELOOP/);
+  });
+  it('positive control: with the ownership check and O_NOFOLLOW both off, root truncates the linked file and writes its pid into it', async () => {
+    const { dirs } = await attack('off', `${PRELUDE}done({});`);
+    const victim = path.join(path.dirname(dirs.work), 'victim');
+    await writeFile(victim, "root's file\n", { mode: 0o644 });
+    const lockDir = path.join(dirs.tmp, 'prbot-test-uids');
+    const plant = `${PRELUDE}
+const fs = require('fs');
+fs.mkdirSync(${JSON.stringify(lockDir)}, { mode: 0o777 });
+for (let uid = 61000; uid < 65000; uid++) fs.symlinkSync(${JSON.stringify(victim)}, ${JSON.stringify(lockDir)} + '/' + uid + '.lock');
+done({ planted: fs.readdirSync(${JSON.stringify(lockDir)}).length });`;
+    expect((await attack('off', plant, { dirs })).out).toMatchObject({ planted: 4000 });
+    const take = async () => {
+      const user = await acquireTestUser('auto', undefined, lockDir).catch((err: unknown) => String(err));
+      if (typeof user !== 'string') await user?.release();
+      return typeof user === 'string' ? user : 'taken';
+    };
+    // Each layer alone still refuses: the ownership check names the directory, O_NOFOLLOW the link.
+    expect(await withDefenceOff(['lockFileNoFollow'], take)).toMatch(/not root's own/);
+    expect(await withDefenceOff(['lockDirOwnership'], take)).toMatch(/ELOOP/);
+    expect(await readFile(victim, 'utf8')).toBe("root's file\n");
+    expect(await withDefenceOff(['lockDirOwnership', 'lockFileNoFollow'], take)).toBe('taken');
+    expect(await readFile(victim, 'utf8')).toBe(`${process.pid}\n`);
+  });
+});
+
+/**
+ * Positive controls: the same attacks with ONE defence switched off (sandboxDefences, in this
+ * process only: the worker runs in it) succeed, so the tests above can fail.
+ */
+async function withDefenceOff<T>(names: (keyof typeof sandboxDefences)[], fn: () => Promise<T>): Promise<T> {
+  for (const n of names) sandboxDefences[n] = false;
+  try {
+    return await fn();
+  } finally {
+    for (const n of names) sandboxDefences[n] = true;
+  }
+}
+
+describe('positive controls: each defence of root at the next cycle switched off', () => {
+  it("without the scrub, a .gitattributes the tests wrote is root's configuration: the next cycle's file is checked out CRLF", async () => {
+    const plant = () => `${NODE}
+fs.writeFileSync('.gitattributes', '* text eol=crlf\\n');
+fs.writeFileSync(path.join('pkg', '.gitattributes'), '* text eol=crlf\\n');
+console.log('attributes planted');`;
+    const { records } = await withDefenceOff(['scrubBeforeGit'], () =>
+      twoCycles({ plant, check: () => SELF_CHECK, dir: 'pkg' }),
+    );
+    expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
+    expect(records[1], JSON.stringify(records[1])).toMatchObject({ outcome: 'tests_failed' });
+    expect(records[1]!.tests[0]!.tail).toContain('CR in my own file');
+  });
+
+  it('without the modes given back, the next cycle fails on EACCES and the tree stays world-writable', async () => {
+    const plant = () => `${NODE}
+fs.chmodSync('README.md', 0o000);
+fs.chmodSync('src', 0o500);
+fs.chmodSync('package.json', 0o666);
+console.log('modes taken');`;
+    const check = () => `${NODE}
+const r = {};
+try { fs.readFileSync('README.md'); r.read = 'ok'; } catch (e) { r.read = e.code; }
+try { fs.writeFileSync(path.join('src', 'out.txt'), 'x'); r.src = 'ok'; } catch (e) { r.src = e.code; }
+console.log('modes ' + JSON.stringify(r));
+process.exit(Object.values(r).every((v) => v === 'ok') ? 0 : 1);`;
+    const { records, ctx } = await withDefenceOff(['modesGivenBack'], () => twoCycles({ plant, check, dir: 'pkg' }));
+    expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
+    expect(records[1], JSON.stringify(records[1])).toMatchObject({ outcome: 'tests_failed' });
+    expect(records[1]!.tests[0]!.tail).toContain('modes {"read":"EACCES","src":"EACCES"}');
+    expect((statSync(path.join(ctx.slotDir, 'package.json')).mode & 0o777).toString(8)).toBe('666');
+  });
+
+  it("with chown -R -L instead of its default -P, a link in a cache dir hands root's directory to the test uid", async () => {
+    const canary = (c: Ctx) => path.join(c.hostDir, 'canary');
+    const plant = (c: Ctx) => `${NODE}
+fs.mkdirSync('node_modules');
+fs.symlinkSync(${JSON.stringify(canary(c))}, path.join('node_modules', 'link-dir'));
+console.log('link planted');`;
+    const { records, ctx } = await withDefenceOff(['chownFollowsNoLink'], () =>
+      twoCycles({
+        plant,
+        check: () => SELF_CHECK,
+        dir: 'pkg',
+        before: async (c) => {
+          await mkdir(canary(c), { mode: 0o755 });
+          await writeFile(path.join(canary(c), 'keep.txt'), "root's\n", { mode: 0o600 });
+        },
+      }),
+    );
+    expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
+    expect(records[1], JSON.stringify(records[1])).toMatchObject({ outcome: 'ok' });
+    const owners = [statSync(canary(ctx)).uid, statSync(path.join(canary(ctx), 'keep.txt')).uid];
+    expect(
+      owners.every((uid) => uid >= 61000 && uid < 65000),
+      `owners ${owners.join(',')}`,
+    ).toBe(true);
+  });
+
+  it('without the rm -rf fallback for deep trees, a tree deeper than PATH_MAX breaks the next cycle on the slot', async () => {
+    const plant = () => `${NODE}
+const top = process.cwd();
+for (const base of [top, os.homedir(), os.tmpdir()]) {
+  process.chdir(base);
+  for (let i = 0; i < 2100; i++) { fs.mkdirSync('dd'); process.chdir('dd'); }
+  fs.writeFileSync('leaf', 'x');
+}
+process.chdir(top);
+console.log('deep trees planted');`;
+    let host = '';
+    try {
+      const { records } = await withDefenceOff(['deepTreeRemoval'], () =>
+        twoCycles({ plant, check: () => SELF_CHECK, before: async (c) => void (host = c.hostDir) }),
+      );
+      expect(records[0], JSON.stringify(records[0])).toMatchObject({ outcome: 'ok' });
+      expect(records[1]!.outcome, JSON.stringify(records[1])).not.toBe('ok');
+      expect(records[1]!.reason).toMatch(/ENAMETOOLONG/);
+    } finally {
+      // The deep trees node's fs.rm cannot remove (the harness's cleanup uses it, later): coreutils
+      // walks with openat. Only the trees: the harness's runtime may still write beside them.
+      if (host)
+        await execa('find', [
+          host,
+          '-maxdepth',
+          '6',
+          '-name',
+          'dd',
+          '-type',
+          'd',
+          '-prune',
+          '-exec',
+          'rm',
+          '-rf',
+          '{}',
+          '+',
+        ]);
+    }
+  });
+
+  it('without the pid namespace and the uid sweep, a daemon the tests started outlives the command and keeps writing', async () => {
+    const stamp = `prbot-daemon-${Math.random().toString(36).slice(2)}`;
+    const daemon = `${PRELUDE}
+const cp = require('child_process'), fs = require('fs');
+// A session of its own (out of the command's process group), counting in the work tree for 20 s.
+fs.writeFileSync('loop.sh', 'for i in $(seq 100); do echo $i > /prbot/work/${stamp}; sleep 0.2; done\\n');
+cp.spawn('setsid', ['sh', 'loop.sh', '${stamp}'], { stdio: 'ignore', detached: true }).unref();
+setTimeout(() => done({ started: true }), 300);`;
+    const run = async () => {
+      const a = await attack('bwrap', daemon);
+      await new Promise((r) => setTimeout(r, 1500));
+      const alive = await processesWith(stamp);
+      const written = existsSync(path.join(a.dirs.work, stamp))
+        ? Number(await readFile(path.join(a.dirs.work, stamp), 'utf8'))
+        : 0;
+      for (const pid of alive) process.kill(Number(pid), 'SIGKILL'); // ours, by pid
+      return { started: a.out.started, alive: alive.length, written };
+    };
+    // Each layer alone still ends the daemon; with both off it lives on past the command.
+    expect(await withDefenceOff(['pidNamespace'], run)).toMatchObject({ started: true, alive: 0 });
+    expect(await withDefenceOff(['uidSweep'], run)).toMatchObject({ started: true, alive: 0 });
+    const off = await withDefenceOff(['pidNamespace', 'uidSweep'], run);
+    expect(off.started).toBe(true);
+    expect(off.alive).toBeGreaterThan(0);
+    expect(off.written, 'the daemon wrote after the command had ended').toBeGreaterThan(5);
   });
 });
 

@@ -5,6 +5,7 @@ import { gapId, newCycleId, type ProposeJob } from '@prbot/core';
 import { jobKeyFrom, signJob, stageJobId } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer, repoWithGaps } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
+import { sandboxDefences } from '@prbot/sandbox';
 import { startWorkers, waitForOutcomes } from '@prbot/worker';
 import { gapNumber } from '../reliability/answers.ts';
 
@@ -143,5 +144,21 @@ describe("nothing survives from one cycle's tests into the next", () => {
     expect(records[1]).toMatchObject({ outcome: 'tests_failed' });
     expect(records[1]!.tests[0]!.tail).toMatch(/found: \[".*-root"\]/);
     expect(hookRan).toBe(false); // git never reads a .git from the work tree, sandbox or not
+  });
+
+  it("positive control: without the end-of-cycle removal, the 17 MiB the tests left in $HOME and /tmp stay on the host's disk", async () => {
+    // Switched off in this process only (sandboxDefences; the worker runs here). The next cycle
+    // still starts fresh (freshDir empties both at its start): what is shown is the disk held
+    // between a cycle's end and the slot's next one.
+    sandboxDefences.scratchDroppedAtEnd = false;
+    let run;
+    try {
+      run = await twoCycles('bwrap');
+    } finally {
+      sandboxDefences.scratchDroppedAtEnd = true;
+    }
+    const names = run.leftovers[0]!.map((f) => path.basename(f));
+    expect(names).toEqual(expect.arrayContaining(['.npmrc', 'big.bin', 'blob']));
+    expect(run.records[1]).toMatchObject({ outcome: 'ok' });
   });
 });

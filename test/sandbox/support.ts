@@ -38,6 +38,7 @@ export async function attack(
   o: {
     limits?: SandboxLimits;
     hide?: string[];
+    toolDirs?: string[];
     timeoutMs?: number;
     dirs?: Attack['dirs'];
     memory?: RunOptions['memory'];
@@ -68,7 +69,7 @@ export async function attack(
             tmp: dirs.tmp,
             network: false,
             limits: o.limits ?? DEFAULT_LIMITS,
-            toolDirs: [],
+            toolDirs: o.toolDirs ?? [],
             hide: o.hide ?? [],
           }
         : null,

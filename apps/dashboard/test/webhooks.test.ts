@@ -6,7 +6,14 @@ import { createRuntime, recordOutcome, type Runtime } from '@prbot/pipeline';
 import { git, parsePrd } from '@prbot/repo';
 import { signedMarker } from '@prbot/forge';
 import { defaultPolicy } from '@prbot/policy';
-import { produce, settledPrs, verifiesMarker, webhookBookkeeping, type ProduceReport } from '@prbot/control';
+import {
+  dashboardIssueDefence,
+  produce,
+  settledPrs,
+  verifiesMarker,
+  webhookBookkeeping,
+  type ProduceReport,
+} from '@prbot/control';
 import {
   createHarness,
   deliverWebhook,
@@ -22,7 +29,7 @@ import {
   prClosedPayload,
 } from '@prbot/test-support';
 import { createDashboard } from '../src/server.ts';
-import { type WebhookActions } from '../src/webhooks.ts';
+import { type WebhookActions, webhookDefences } from '../src/webhooks.ts';
 
 type Kind = 'gitea' | 'github';
 const TOKEN = 'forge-0123456789abcdef-TOKEN';
@@ -224,6 +231,51 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     const r = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: comment(), secret: '' });
     expect(r).toMatchObject({ status: 503, body: { error: expect.stringMatching(/PRBOT_WEBHOOK_SECRET/) } });
     expect(rec.calls).toEqual([]);
+  });
+
+  it('positive control: with the signature check switched off (in this process only), the same forged deliveries are dispatched', async () => {
+    const rt = await world(kind);
+    const rec = recorder();
+    const url = await serve(rt, rec.actions);
+    webhookDefences.signature = false;
+    const statuses: number[] = [];
+    try {
+      for (const bad of [
+        { secret: 'not-the-secret' },
+        {},
+        { secret: SECRET, signature: 'sha256=' + '0'.repeat(64) },
+        { secret: SECRET, signature: 'garbage' },
+      ]) {
+        const r = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: comment(), ...bad });
+        statuses.push(r.status);
+      }
+    } finally {
+      webhookDefences.signature = true;
+    }
+    expect(statuses).toEqual([202, 202, 202, 202]);
+    expect(rec.calls.map(([name]) => name)).toEqual(['revise', 'revise', 'revise', 'revise']);
+  });
+
+  it('positive control: with the delivery claim switched off (in this process only), the same delivery twice is dispatched twice', async () => {
+    const rt = await world(kind);
+    const rec = recorder();
+    const url = await serve(rt, rec.actions);
+    const d = {
+      kind,
+      event,
+      eventType,
+      payload: comment(),
+      secret: SECRET,
+      deliveryId: 'f7a9c1de-0000-4000-8000-0000000000aa',
+    };
+    webhookDefences.deliveryOnce = false;
+    try {
+      expect((await deliverWebhook(`${url}/webhooks`, d)).status).toBe(202);
+      expect((await deliverWebhook(`${url}/webhooks`, d)).status).toBe(202);
+    } finally {
+      webhookDefences.deliveryOnce = true;
+    }
+    expect(rec.calls).toHaveLength(2);
   });
 
   it('the same delivery twice → one dispatch; a dispatch that failed is dispatched again on redelivery', async () => {
@@ -446,6 +498,24 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
     expect(fake!.violations).toEqual([]);
   });
 
+  it('positive control: with the signed marker switched off (in this process only: found by title, as before), the impostor is adopted', async () => {
+    const rt = await world(kind, { dashboardIssue: true });
+    const impostor = fake!.seedIssue({
+      title: 'prbot dashboard',
+      body: `hello\n<!-- prbot-dashboard: issue=99 mac=${'a'.repeat(32)} -->`,
+    });
+    dashboardIssueDefence.signedMarker = false;
+    try {
+      await produce(rt, defaultPolicy);
+    } finally {
+      dashboardIssueDefence.signedMarker = true;
+    }
+    // prbot wrote its dashboard into the impostor's issue and made none of its own.
+    expect(fake!.issues.filter((i) => i.user === 'prbot-bot')).toHaveLength(0);
+    expect(impostor.user).toBe('someone');
+    expect(impostor.body).toContain(`- [ ] retry ${GAP_ID}: `);
+  });
+
   it("a token without the issue permission: produce goes on, no issue is written, the forge's 403 is the reason", async () => {
     const fakeOpts: Partial<FakeForgeOptions> =
       kind === 'gitea'
@@ -552,5 +622,31 @@ describe.each<Kind>(['gitea', 'github'])('%s dashboard issue', (kind) => {
     expect(await edited('maintainer')).toMatchObject({ status: 202, body: { result: { updated: false } } });
     expect(await rt.queues.propose.count()).toBe(1);
     expect(fake!.violations).toEqual([]);
+  });
+
+  it("positive control: with the editor's write access not checked (in this process only), a drive-by's tick enqueues", async () => {
+    const rt = await world(kind, { dashboardIssue: true });
+    const url = await serve(rt, {
+      ...webhookBookkeeping(rt, { canWrite: async () => false }),
+      revise: async () => ({ enqueued: false, reason: 'disabled' }),
+    });
+    const first = await produce(rt, defaultPolicy);
+    await end(rt, first.lines[0]!, 'tests_failed');
+    const issue = fake!.issues.find((i) => i.user === 'prbot-bot')!;
+    fake!.editIssue(issue.number, issue.body.replace(`- [ ] retry ${GAP_ID}`, `- [x] retry ${GAP_ID}`));
+    dashboardIssueDefence.editorWriteAccess = false;
+    try {
+      const r = await deliverWebhook(`${url}/webhooks`, {
+        kind,
+        event: 'issues',
+        eventType: 'issues',
+        payload: issueEditedPayload(kind, { issue: issue.number, editor: 'drive-by', body: issue.body }),
+        secret: SECRET,
+      });
+      expect(r.status).toBe(202);
+    } finally {
+      dashboardIssueDefence.editorWriteAccess = true;
+    }
+    expect(await rt.queues.propose.count()).toBe(1);
   });
 });

@@ -11,6 +11,13 @@ import {
 } from '@prbot/pipeline';
 import { isRedisTransient, redactText, newCycleId, type Gap, type ProposeJob } from '@prbot/core';
 
+/**
+ * A caller's `dryRun` may only add to the config's. Switchable for one purpose: the positive
+ * control in apps/worker/test/e2e/steering.test.ts turns it off in its own process to show that
+ * an unsigned `produce` job then makes a dry-run deployment push. No variable or config field reaches it.
+ */
+export const produceDryRunDefence = { oneWay: true };
+
 export interface ProduceLine {
   gap: Gap;
   /** What produce did with the gap; every action but `enqueued` says why it was not enqueued. */
@@ -88,7 +95,7 @@ export async function enqueueGaps(
       gap: p.gap,
       baseCommit: base,
       createdAt: now,
-      dryRun: cfg.dryRun || o.dryRun === true,
+      dryRun: produceDryRunDefence.oneWay ? cfg.dryRun || o.dryRun === true : (o.dryRun ?? cfg.dryRun),
       notes: p.notes,
     };
     // Signed like every hand-over: a propose job no producer signed is refused by the worker.

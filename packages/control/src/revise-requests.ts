@@ -47,6 +47,14 @@ export type RevisionResult =
 const TRIGGER_TTL_S = 90 * 86400;
 
 /**
+ * Two checks of a request, switchable for one purpose each: the positive controls in
+ * apps/worker/test/e2e/revise.test.ts (`writeAccess`: off, a reader's mention moves the PR's
+ * branch) and review-loop.test.ts (`claimOnce`: off, a redelivered comment starts a second cycle)
+ * turn one off in their own process. No variable or config field reaches this object.
+ */
+export const reviseRequestDefence = { writeAccess: true, claimOnce: true };
+
+/**
  * The one entry point of revise cycles, for polling (produce) and the webhook route alike:
  * enabled → mention or label → not prbot's own comment → claim the trigger once (de-dup across
  * poll and webhook) → write access → an open PR with a verified prbot marker → the revision cap
@@ -95,7 +103,8 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       : labelIdentity(t.label, pr.headSha, t.actor);
   const claimKey = rt.keys.reviseTrigger(req.pr, triggerId);
   const claimed = await rt.redis.set(claimKey, `${req.via} ${rt.clock()}`, 'EX', TRIGGER_TTL_S, 'NX');
-  if (claimed !== 'OK') return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);
+  if (claimed !== 'OK' && reviseRequestDefence.claimOnce)
+    return skip('duplicate', `trigger ${triggerId} on PR #${req.pr} was already judged`);
   const release = () => rt.redis.del(claimKey);
 
   try {
@@ -107,7 +116,7 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
       await release();
       return skip('permission_unknown', `cannot read ${who}'s permission: ${reasonOf(err)}`);
     }
-    if (!hasWriteAccess(permission))
+    if (reviseRequestDefence.writeAccess && !hasWriteAccess(permission))
       return skip('no_write_access', `${who} has ${permission} access to the repository; revisions need write`);
 
     // 5. The cap, counted when a cycle is enqueued (taken back below if nothing is enqueued).

@@ -1,8 +1,18 @@
 export { prBody, type PrBodyInput } from './pr-body.ts';
-export { PushRefused, PushRejected } from './push.ts';
+export { PushRefused, PushRejected, revisionPushDefence } from './push.ts';
 export { ForgeRefused, reasonOf } from './forge-errors.ts';
 export { createForge, webhookReader } from './registry.ts';
-export { isOwnReply, prDiff, reply, reviseBranchRefusal, revisePrompt, reviseReplyText } from './revision.ts';
+export {
+  isOwnReply,
+  prDiff,
+  reply,
+  replyDefence,
+  reviseBranchDefence,
+  reviseBranchRefusal,
+  revisePrompt,
+  revisePromptDefence,
+  reviseReplyText,
+} from './revision.ts';
 export {
   type BotPr,
   canRevise,

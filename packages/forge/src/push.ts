@@ -200,6 +200,14 @@ export class PushRejected extends Error {
 }
 
 /**
+ * A revision's two guards for a human's push, switchable for one purpose: the positive control in
+ * apps/worker/test/e2e/revise.test.ts turns them off in its own process (off: no head check in the
+ * pr stage; a forced push) to show a human's commit is then overwritten. No variable or config
+ * field reaches this object.
+ */
+export const revisionPushDefence = { headCheck: true, fastForwardOnly: true };
+
+/**
  * Pushes a commit to an existing branch only as a fast-forward: no `--force`, so if someone pushed
  * to the branch after prbot read its head, the forge itself refuses the push (PushRejected).
  */
@@ -211,7 +219,8 @@ async function pushFastForwardBranch(
   token?: string,
 ): Promise<void> {
   const env = pushEnv(remote, token);
-  const r = await git(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], {
+  const force = revisionPushDefence.fastForwardOnly ? '' : '+';
+  const r = await git(['push', '--porcelain', remote, `${force}${commit}:refs/heads/${branch}`], {
     cwd: mirrorDir,
     env,
     isolateEnv: true,

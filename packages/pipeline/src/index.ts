@@ -39,11 +39,9 @@ export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from 
 export { createRuntime, type Runtime } from './runtime.ts';
 export {
   DeferUntil,
-  giveUpDefence,
-  infraOutcomeDefence,
+  stageRunnerDefences,
   onJobFailed,
   SHUTDOWN,
-  shutdownRequeueDefence,
   type StageContext,
   type StageProcessor,
   stageRunner,

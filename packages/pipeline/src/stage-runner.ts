@@ -44,13 +44,6 @@ export class DeferUntil extends Error {
 /** The abort reason a worker gives its jobs on shutdown: the job goes back to waiting, not failed. */
 export const SHUTDOWN = 'prbot worker shutting down';
 
-/**
- * Returning a job stopped by a shutdown to waiting, switchable for one purpose: the positive
- * control in test/reliability/shutdown.test.ts turns it off in its own process to show a
- * shutdown then spends the job's attempt and ends its cycle. No variable or config field reaches it.
- */
-export const shutdownRequeueDefence = { on: true };
-
 export interface StageContext<S extends Stage> {
   rt: Runtime;
   policy: Policy;
@@ -78,6 +71,25 @@ const NEXT: Record<Stage, Stage | null> = { propose: 'apply', apply: 'test', tes
 
 /** Redis trouble never uses up a job's attempts; past this many starts it is a failure like any other. */
 const MAX_REDIS_DEFERRALS = 50;
+
+/**
+ * The stage runner's defences, each switchable for one purpose: a positive control turns one off
+ * in its own process to show the harm it prevents. No config field or job reaches them; a worker
+ * process started by a test takes the ledger's from `PRBOT_FAULT=no-ledger` (faults.ts).
+ * - `infraOutcome`: an InfraError ends the cycle infra_failed (off: the machine's failure is
+ *   blamed on the change; apps/worker/test/e2e/infra-outcome.test.ts, test/reliability/enospc.test.ts);
+ * - `endedCycleDoesNothing`: the ledger's check (off: a replayed signed job of an ended cycle runs
+ *   again; test/sandbox/jobs.test.ts, test/reliability/exactly-once.test.ts);
+ * - `shutdownRequeue`: a job stopped by a shutdown goes back to waiting, not an attempt
+ *   (test/reliability/shutdown.test.ts);
+ * - `giveUp`: a job out of attempts ends its cycle (test/reliability/outages.test.ts).
+ */
+export const stageRunnerDefences = {
+  infraOutcome: true,
+  endedCycleDoesNothing: !defenceOff('ledger'),
+  shutdownRequeue: true,
+  giveUp: true,
+};
 
 /**
  * Runs one stage job and maps what happens to BullMQ and to the cycle's outcome:
@@ -137,8 +149,8 @@ export function stageRunner<S extends Stage>(
         }),
       { what: 'the outcome ledger', log, maxMs: retryMs },
     );
-    // PRBOT_FAULT=no-ledger (a positive control only): the job runs as if the cycle were open.
-    if (defenceOff('ledger')) Object.assign(ledger, { ended: null, handedOver: false });
+    // Off only in a positive control: the job runs as if the cycle were open.
+    if (!stageRunnerDefences.endedCycleDoesNothing) Object.assign(ledger, { ended: null, handedOver: false });
     if (ledger.ended) {
       log.info({ outcome: ledger.ended }, 'cycle already ended; this job does nothing');
       await note(`cycle ${cycle.cycleId} already ended (${ledger.ended}); nothing to do`);
@@ -212,7 +224,7 @@ export function stageRunner<S extends Stage>(
         log.warn({ err: (err as Error).message }, 'failed after handing over; the next stage carries the cycle');
         return;
       }
-      if (signal?.aborted && signal.reason === SHUTDOWN && shutdownRequeueDefence.on) {
+      if (signal?.aborted && signal.reason === SHUTDOWN && stageRunnerDefences.shutdownRequeue) {
         log.info('shutdown: the job goes back to waiting');
         await untilRedisAnswers(() => job.moveToWait(token), {
           what: 'returning the job to waiting',
@@ -288,12 +300,6 @@ async function refuseForged(rt: Runtime, stage: Stage, job: Job, cycle: AnyCycle
 }
 
 /** For jobs that fail outside the processor (stalled too often): record the exhausted outcome. */
-/**
- * Ending a cycle whose stage job ran out of attempts ("gave up"), switchable for one purpose: the
- * positive control in test/reliability/outages.test.ts turns it off in its own process to show
- * the cycle then has no outcome and its gap stays taken. No variable or config field reaches it.
- */
-export const giveUpDefence = { on: true };
 
 export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | undefined, err: Error): Promise<void> {
   if (!job || queue === 'events' || queue === 'produce') return;
@@ -314,19 +320,12 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
   await endExhausted(rt, queue as Stage, c, err);
 }
 
-/**
- * The InfraError → infra_failed mapping, switchable for one purpose: the positive control in
- * test/reliability/enospc.test.ts turns it off in its own process to show the
- * machine's failure then blamed on the change. No variable or config field reaches it.
- */
-export const infraOutcomeDefence = { on: true };
-
 function exhaustedOutcome(stage: Stage, err: Error): Outcome {
-  return infraOutcomeDefence.on && isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
+  return stageRunnerDefences.infraOutcome && isInfraFailure(err) ? 'infra_failed' : CATALOG[stage].exhausted;
 }
 
 async function endExhausted(rt: Runtime, stage: Stage, cycle: AnyCycleJob, err: Error): Promise<void> {
-  if (!giveUpDefence.on) return;
+  if (!stageRunnerDefences.giveUp) return;
   await endCycle(rt, stage, cycle, exhaustedOutcome(stage, err), `${stage} gave up after its retries: ${err.message}`);
 }
 

@@ -1,4 +1,5 @@
 export { delegatedCgroup, RunCgroup } from './cgroup.ts';
+export { sandboxDefences } from './defences.ts';
 export { memoryGuard } from './memory-guard.ts';
 export { tryFileLock } from './pidlock.ts';
 export { SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';

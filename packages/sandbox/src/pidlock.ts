@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, writeSync, ftruncateSync } from 'node:fs';
+import { sandboxDefences } from './defences.ts';
 
 /** Exit status flock(1) gives when the lock is held elsewhere (EX_TEMPFAIL; its default, 1, is also its error status). */
 const HELD = 75;
@@ -52,7 +53,8 @@ export interface FileLock {
 export async function tryFileLock(file: string): Promise<FileLock | null> {
   // 'a+' without following a link: a lock file that is a link (planted in a directory someone
   // else could write) would send the truncate and pid write below into the link's target.
-  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+  const noFollow = sandboxDefences.lockFileNoFollow ? constants.O_NOFOLLOW : 0;
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | noFollow, 0o600);
   let locked: boolean;
   try {
     locked = await flockExclusiveNonBlocking(fd, file);

@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InfraError } from '@prbot/core';
+import { sandboxDefences } from './defences.ts';
 import { removeTree } from './scrub.ts';
 
 /** Where the sandbox shows its writable directories; fixed, so paths in caches never change. */
@@ -60,7 +61,8 @@ export interface SandboxFds {
  */
 export function sandboxArgv(spec: SandboxSpec, argv: string[], fds?: SandboxFds | number): string[] {
   const out = ['bwrap'];
-  out.push('--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
+  out.push('--unshare-user', ...(sandboxDefences.pidNamespace ? ['--unshare-pid'] : []));
+  out.push('--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
   if (!spec.network) out.push('--unshare-net');
   out.push('--die-with-parent', '--new-session', '--hostname', 'prbot-sandbox');
   out.push('--uid', String(spec.user.uid), '--gid', String(spec.user.gid));
@@ -69,7 +71,7 @@ export function sandboxArgv(spec: SandboxSpec, argv: string[], fds?: SandboxFds 
   out.push('--bind', spec.tmp, SANDBOX_TMP, '--bind', spec.home, SANDBOX_HOME, '--bind', spec.workTree, SANDBOX_WORK);
   // After /tmp: a tool directory under /tmp (a checkout there, say) would be hidden by the run's
   // own empty /tmp if it were mounted first.
-  for (const dir of spec.toolDirs) if (existsSync(dir) && !coversOwnMounts(dir)) out.push('--ro-bind', dir, dir);
+  for (const dir of spec.toolDirs) if (existsSync(dir) && !coversOwnMounts(dir)) out.push(roBind(), dir, dir);
   // A config file or workdir placed under /etc or /opt would show through the system binds.
   for (const h of spec.hide) {
     if (!existsSync(h) || ![...SYSTEM_DIRS, ...spec.toolDirs].some((d) => within(h, d))) continue;
@@ -116,7 +118,11 @@ function systemMount(dir: string): string[] {
     return [];
   }
   if (st.isSymbolicLink()) return ['--symlink', readlinkSync(dir), dir];
-  return st.isDirectory() ? ['--ro-bind', dir, dir] : [];
+  return st.isDirectory() ? [roBind(), dir, dir] : [];
+}
+
+function roBind(): string {
+  return sandboxDefences.readOnlySystem ? '--ro-bind' : '--bind';
 }
 
 /** A tool directory may not lie over (or be) the run's own work tree, home, /tmp, /dev or /proc. */
@@ -182,6 +188,7 @@ export async function freshDir(dir: string, owner: { uid: number; gid: number } 
  * (a 100 MB file, a cache) does not sit on the disk until the slot's next cycle.
  */
 export async function dropScratch(dir: string): Promise<void> {
+  if (!sandboxDefences.scratchDroppedAtEnd) return;
   await removeTree(dir); // any depth, never through a link: the tests wrote it
 }
 

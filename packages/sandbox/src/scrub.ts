@@ -3,6 +3,7 @@ import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync } from
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InfraError } from '@prbot/core';
+import { sandboxDefences } from './defences.ts';
 
 /**
  * Names that git reads from a work tree as configuration, or as a repository of its own. Root's
@@ -41,6 +42,7 @@ export async function scrubWorkTree(root: string, spare: string[]): Promise<numb
   const paths = new Set(spare.filter((s) => s.includes('/')).map((s) => s.replace(/^\/+|\/+$/g, '')));
   let changed = 0;
   const restore = (full: string, need: number) => {
+    if (!sandboxDefences.modesGivenBack) return;
     const st = lstatSync(full);
     const mode = st.mode & 0o7777;
     if ((mode & need) === need && !(mode & 0o6022)) return;
@@ -64,7 +66,9 @@ export async function scrubWorkTree(root: string, spare: string[]): Promise<numb
       entries.map(async (e) => {
         const relPath = rel ? `${rel}/${e.name}` : e.name;
         const full = path.join(dir, e.name);
-        if (GIT_NAMES.has(e.name) || e.isSymbolicLink() || !(e.isFile() || e.isDirectory())) {
+        const remove = GIT_NAMES.has(e.name) || e.isSymbolicLink() || !(e.isFile() || e.isDirectory());
+        if (remove && !sandboxDefences.scrubBeforeGit) return;
+        if (remove) {
           await rm(full, { recursive: true, force: true });
           changed++;
           return;
@@ -89,7 +93,8 @@ export async function removeTree(dir: string): Promise<void> {
   try {
     await rm(dir, { recursive: true, force: true });
     return;
-  } catch {
+  } catch (err) {
+    if (!sandboxDefences.deepTreeRemoval) throw err;
     /* too deep for full paths, or odd: coreutils below */
   }
   await new Promise<void>((resolve, reject) => {

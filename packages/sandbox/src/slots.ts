@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InfraError } from '@prbot/core';
 import { git } from '@prbot/repo';
+import { sandboxDefences } from './defences.ts';
 import { tryFileLock } from './pidlock.ts';
 import { removeTree, scrubWorkTree } from './scrub.ts';
 import type { Mirror } from '@prbot/repo';
@@ -142,7 +143,13 @@ function diskFull(dir: string, cause: unknown): InfraError {
 export async function handTo(dir: string, user: { uid: number; gid: number }, alreadyOwned: boolean): Promise<void> {
   const { execa } = await import('execa'); // loaded at the first command, not at start
   try {
-    await execa('chown', ['-R', ...(alreadyOwned ? ['--from=0:0'] : []), `${user.uid}:${user.gid}`, dir]);
+    await execa('chown', [
+      '-R',
+      ...(sandboxDefences.chownFollowsNoLink ? [] : ['-L']),
+      ...(alreadyOwned ? ['--from=0:0'] : []),
+      `${user.uid}:${user.gid}`,
+      dir,
+    ]);
   } catch (err) {
     // The machine's fault (read-only or full file system, no CAP_CHOWN), never the change's.
     const why = String((err as { stderr?: string }).stderr ?? (err as Error).message)

@@ -1,5 +1,5 @@
 import { admitPr, gapHistory, getRecord, writeConfirmed, DeferUntil, type StageContext } from '@prbot/pipeline';
-import { canRevise, prBody, PushRejected, reviseBranchRefusal } from '@prbot/forge';
+import { canRevise, prBody, PushRejected, reviseBranchRefusal, revisionPushDefence } from '@prbot/forge';
 import { CycleEnded, forgeTitle, gapSlug, type CycleDetails } from '@prbot/core';
 import { rebuildBotCommit } from '../repo-context.ts';
 import { pushRefresh } from './refresh-push.ts';
@@ -121,7 +121,8 @@ async function pushRevision(s: StageContext<'pr'>): Promise<void> {
   const head = await forge.branchHead(rt.mirror.dir, r.branch);
   if (head === data.botCommit)
     throw new CycleEnded('ok', `revision ${r.revision} pushed to ${r.branch} (PR #${r.pr}, ${r.url})`, details); // a retry after the push
-  if (head !== data.baseCommit) throw branchMoved(r.branch, data.baseCommit, head, details);
+  if (head !== data.baseCommit && revisionPushDefence.headCheck)
+    throw branchMoved(r.branch, data.baseCommit, head, details);
   await s.step(70, `pushing ${data.botCommit.slice(0, 12)} to ${r.branch} (fast-forward only)`);
   try {
     await forge.pushFastForward(rt.mirror.dir, data.botCommit, r.branch);

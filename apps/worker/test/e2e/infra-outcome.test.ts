@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { stageJobId } from '@prbot/pipeline';
+import { stageRunnerDefences, stageJobId } from '@prbot/pipeline';
 import { createHarness, startModelServer, type Harness, type ModelServer } from '@prbot/test-support';
 import { openaiModels, repoWithGaps, runAll } from '../helpers.ts';
 
@@ -46,6 +46,36 @@ it('an InfraError that outlives its retries ends the cycle infra_failed, not tes
   expect(job?.attemptsMade).toBe(2);
   expect(r).toMatchObject({
     outcome: 'infra_failed',
+    reason: expect.stringMatching(/^test gave up after its retries: program "prbot-no-such-program-7d1e" not found/),
+  });
+});
+
+it('positive control: with the InfraError mapping switched off (in this process only), the same machine failure is blamed on the change', async () => {
+  server = await startModelServer(() => ({
+    content: JSON.stringify({
+      summary: 'adds a helper',
+      files: [{ path: 'src/helper.js', is_new: true, content: 'export const helper = () => 1;\n' }],
+    }),
+  }));
+  const repo = await repoWithGaps(['Add a helper']);
+  h = await createHarness({
+    repo,
+    env: { PRBOT_TEST_KEY: 'k' },
+    config: {
+      models: openaiModels(server),
+      tests: { commands: [['prbot-no-such-program-7d1e']] },
+      queues: { test: { attempts: 2 } },
+    },
+  });
+  stageRunnerDefences.infraOutcome = false;
+  let r;
+  try {
+    r = (await runAll(h.rt)).byGap('helper');
+  } finally {
+    stageRunnerDefences.infraOutcome = true;
+  }
+  expect(r).toMatchObject({
+    outcome: 'tests_failed',
     reason: expect.stringMatching(/^test gave up after its retries: program "prbot-no-such-program-7d1e" not found/),
   });
 });

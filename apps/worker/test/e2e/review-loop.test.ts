@@ -31,7 +31,7 @@ import {
   type ModelServer,
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
+import { produce, reviseRequestDefence } from '@prbot/control';
 import { createDashboard } from '@prbot/dashboard';
 import { startWorkers, type WorkerSet } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
@@ -450,6 +450,27 @@ describe.each<Kind>(['gitea', 'github'])('%s: the review loop', (kind) => {
     expect(botReplies()).toHaveLength(1);
     expect(await rt.queues.propose.getWaitingCount()).toBe(0);
     expect(fake!.violations).toEqual([]);
+  });
+
+  it('positive control: with the once-per-request claim switched off (in this process only), the same comment redelivered starts a second cycle', async () => {
+    const { rt, pr, opened, send } = await world(kind);
+    const asked = fake!.comment(pr, 'alice', '@prbot please say that max counts the ellipsis');
+    const delivery = issueComment(kind, pr, asked);
+    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    reviseRequestDefence.claimOnce = false;
+    let second: string;
+    let first: string;
+    try {
+      first = startedBy(await send({ ...delivery, deliveryId: 'd-1' }));
+      await waitForOutcomes(rt, [first]);
+      // Gitea's "Redeliver": the same comment under a new delivery id.
+      second = startedBy(await send({ ...delivery, deliveryId: 'd-2' }));
+      await waitForOutcomes(rt, [second]);
+    } finally {
+      reviseRequestDefence.claimOnce = true;
+    }
+    expect(second).not.toBe(first);
+    expect((await revisesOf(rt, opened.gap_id!)).map((x) => x.cycle_id).sort()).toEqual([first, second].sort());
   });
 
   it('two requests while a cycle runs: queued with a reply each, then two more cycles in order, each built on the last and each with its reply', async () => {

@@ -16,7 +16,8 @@ import {
   repoWithGaps,
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { requestRevision } from '@prbot/control';
+import { produceDryRunDefence, requestRevision } from '@prbot/control';
+import { reviseBranchDefence } from '@prbot/forge';
 import { startWorkers, type WorkerSet } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
 
@@ -57,6 +58,31 @@ describe('an unsigned produce job cannot make a dry-run deployment push', () => 
       reason: expect.stringMatching(/^dry run: would push /),
       pr_url: null,
     });
+  });
+});
+
+describe('positive control: the one-way dryRun is what keeps the deployment dry', () => {
+  it("with a produce job's dryRun taken as given (switched off in this process only), {dryRun: false} pushes a branch", async () => {
+    h = await createHarness({ repo: await repoWithGaps([GAP]), config: { dryRun: true } });
+    const before = await heads();
+    workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    produceDryRunDefence.oneWay = false;
+    let ids: string[];
+    try {
+      const job = await h.rt.queues.produce.add('produce', { dryRun: false });
+      await expect.poll(async () => (await job.getState()) === 'completed', { timeout: 60_000 }).toBe(true);
+      ids = (await h.rt.queues.propose.getJobs(['waiting', 'active', 'completed', 'delayed'])).map(
+        (j) => (j.data as ProposeJob).cycleId,
+      );
+    } finally {
+      produceDryRunDefence.oneWay = true;
+    }
+    expect(ids).toHaveLength(1);
+    const [r] = await waitForOutcomes(h.rt, ids, 60_000);
+    expect(r).toMatchObject({ outcome: 'ok', dry_run: false });
+    const after = await heads();
+    expect(after).not.toBe(before);
+    expect(after.split('\n').filter((l) => l.startsWith('bot/'))).toHaveLength(1);
   });
 });
 
@@ -207,5 +233,33 @@ describe('a copied prbot marker does not make a branch prbot’s', () => {
         /^guardrail: branch "main" is the base branch \(repo\.base\); revisions go to prbot's own branches only; nothing was pushed/,
       ),
     });
+  });
+});
+
+describe('positive control: reviseBranchRefusal is what keeps a copied marker off main', () => {
+  it("with the branch check switched off (in this process only), a writer's copied marker on a PR from main moves main", async () => {
+    const { rt, body } = await withBotPr();
+    fake!.setPermission('alice', 'write');
+    const copy = fake!.seedPull({ head: 'main', base: 'release', body, title: 'WIP: copied' });
+    const asked = fake!.comment(copy.number, 'alice', '@prbot please tidy this up');
+    const main = (await git(['rev-parse', 'main'], { cwd: h!.bare })).stdout.trim();
+    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    reviseBranchDefence.check = false;
+    try {
+      const res = await requestRevision(rt, {
+        pr: copy.number,
+        trigger: { kind: 'comment', commentId: asked.id, author: 'alice', body: asked.body },
+        via: 'webhook',
+      });
+      expect(res, JSON.stringify(res)).toMatchObject({ enqueued: true });
+      if (!res.enqueued) return;
+      const [r] = await waitForOutcomes(rt, [res.cycleId], 60_000);
+      expect(r, JSON.stringify(r)).toMatchObject({ outcome: 'ok' });
+    } finally {
+      reviseBranchDefence.check = true;
+    }
+    const moved = (await git(['rev-parse', 'main'], { cwd: h!.bare })).stdout.trim();
+    expect(moved).not.toBe(main);
+    expect((await git(['ls-tree', '-r', '--name-only', 'main'], { cwd: h!.bare })).stdout).toContain('src/revised.js');
   });
 });
