@@ -354,7 +354,7 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
   /** The timeline (`/issues/{n}/timeline`, issue scope): a `label` entry with body "1" is the label added, "" removed. */
   async labeledBy(number: number, label: string): Promise<string | null> {
     let by: string | null = null;
-    const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'timeline' };
+    const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'timeline', countIsPageLength: true };
     for await (const t of forgePages<{
       type?: string;
       body?: string | null;
