@@ -150,7 +150,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
         warn: (m: string) => o.log.debug({ forge: this.label }, m),
         error: (m: string) => o.log.debug({ forge: this.label }, m),
       },
-      request: { fetch: timedFetch(o.timeoutMs, o.maxAnswerBytes ?? FORGE_ANSWER_CAP) },
+      request: { fetch: timedFetch(o.timeoutMs, o.maxAnswerBytes ?? FORGE_ANSWER_CAP, o.apiUrl) },
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
       retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
@@ -779,12 +779,15 @@ function errorText(e: HttpError): string {
  * expanded to gigabytes), and no redirects followed: a 3xx is refused, so the token never goes to
  * the address a Location names (fetch drops Authorization only across origins, not to
  * another path or port of a host, and Octokit would otherwise treat the 3xx's body as data).
+ * Octokit's paginate requests a `Link` URL as given, token included: one on another origin is
+ * re-based onto the API's own, as the Gitea driver does.
  */
-function timedFetch(ms: number, maxBytes: number): typeof fetch {
+function timedFetch(ms: number, maxBytes: number, apiUrl: string): typeof fetch {
   return async (input, init) => {
     const deadline = AbortSignal.timeout(ms);
     const signal = AbortSignal.any([deadline, ...(init?.signal ? [init.signal] : [])]);
-    const res = await fetch(input, { ...init, signal, redirect: 'manual' });
+    const url = onApiOrigin(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url, apiUrl);
+    const res = await fetch(url, { ...init, signal, redirect: 'manual' });
     if (res.status >= 300 && res.status < 400 && res.status !== 304) {
       await res.body?.cancel().catch(() => {});
       throw new Error(
@@ -810,6 +813,17 @@ function timedFetch(ms: number, maxBytes: number): typeof fetch {
       headers: h,
     });
   };
+}
+
+/** A URL on another origin than the API's is moved onto it (an API path prefix such as GHES's /api/v3 kept once). */
+function onApiOrigin(url: string, apiUrl: string): string {
+  const u = new URL(url);
+  const base = new URL(apiUrl.replace(/\/+$/, ''));
+  if (u.origin === base.origin) return u.href;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const path =
+    prefix && (u.pathname === prefix || u.pathname.startsWith(`${prefix}/`)) ? u.pathname : prefix + u.pathname;
+  return base.origin + path + u.search;
 }
 
 function refuseDeclaredSizeOf(headers: Record<string, string>, maxBytes: number): void {
