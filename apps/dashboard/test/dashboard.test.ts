@@ -329,6 +329,61 @@ describe('dashboard endpoints', () => {
     });
   });
 
+  // Issue 27's class: not only file contents. A pr job carries the proposal's summary, test
+  // output and a revise PR's conversation; an events job carries the record quoting them.
+  it('shows model-written, test-written and forge-written text of every queue as sizes; ids stay readable', () => {
+    const M = 'LEAK-7d1c';
+    const prJob = {
+      cycleId: 'c0000000000001',
+      gap: { id: 'g0123456789ab', text: 'Add truncate', line: 3 },
+      baseCommit: 'a'.repeat(40),
+      botCommit: 'b'.repeat(40),
+      notes: [`previous diff: ${M}`],
+      proposal: { summary: `summary ${M}`, files: [{ path: 'a.js', is_new: false, content: M }] },
+      model: { rung: 'small', attempts: [{ rung: 'small', ok: false, error: `server said ${M}`, ms: 1 }] },
+      changes: [{ path: 'a.js', action: 'UPDATE', mode: '100644', content: M }],
+      tests: [{ phase: 'test', argv: ['npm', 'test'], ok: false, tail: `FAIL ${M}` }],
+      revise: {
+        pr: 4,
+        branch: 'bot/x',
+        trigger: { kind: 'comment', id: '9', author: 'alice', via: 'poll' },
+        thread: [{ author: 'alice', kind: 'issue', body: `@prbot ${M}`, trigger: true }],
+        lastDigest: `digest ${M}`,
+      },
+    };
+    const record = {
+      cycle_id: 'c0000000000001',
+      gap_text: 'Add truncate',
+      outcome: 'tests_failed',
+      reason: `test failed: ${M}`,
+      summary: `summary ${M}`,
+      warnings: [`label: ${M}`],
+      tests: [{ argv: ['npm', 'test'], tail: M }],
+    };
+    const returned = { outcome: 'ok', reason: `forge said ${M}` };
+    for (const d of [prJob, record, returned]) {
+      expect(JSON.stringify(d)).toContain(M);
+      expect(JSON.stringify(redactJobData(d))).not.toContain(M);
+    }
+    expect(redactJobData(prJob)).toMatchObject({
+      cycleId: 'c0000000000001',
+      gap: { id: 'g0123456789ab', text: 'Add truncate', line: 3 },
+      botCommit: 'b'.repeat(40),
+      tests: [{ phase: 'test', argv: ['npm', 'test'], ok: false, tail: '[14 bytes]' }],
+      revise: {
+        pr: 4,
+        branch: 'bot/x',
+        trigger: { author: 'alice' },
+        thread: [{ author: 'alice', body: '[16 bytes]' }],
+      },
+    });
+    expect(redactJobData(record)).toMatchObject({
+      cycle_id: 'c0000000000001',
+      gap_text: 'Add truncate',
+      outcome: 'tests_failed',
+    });
+  });
+
   it('never renders proposal or file contents in Bull Board', () => {
     const d = redactJobData({
       cycleId: 'c1',
