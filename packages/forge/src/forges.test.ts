@@ -307,6 +307,25 @@ describe('5. Gitea labels: every page, and the organisation', () => {
   });
 });
 
+describe('5b. who put a label on, when the listing is longer than forge.maxPages', () => {
+  it.each(['gitea', 'github'] as const)(
+    '%s: a listing cut at the cap names nobody, not an earlier labeller; one that fits names the last',
+    async (kind) => {
+      const { forge, fake, warnings } = await world(kind, { pageSize: 2 }, { maxPages: 2 });
+      await forge.openDraft(draft({ labels: [] }));
+      const n = fake.pulls[0]!.number;
+      const f = forge as GiteaForge | GithubForge;
+      // GitHub's Link says when the listing ends; Gitea's timeline ends only at an empty page.
+      const fits = kind === 'github' ? ['maintainer', 'a', 'b', 'fourth'] : ['maintainer', 'fourth'];
+      for (const who of fits) fake.label(n, 'prbot:revise', who);
+      expect(await f.labeledBy(n, 'prbot:revise')).toBe('fourth');
+      for (const who of ['x', 'y', 'triager']) fake.label(n, 'prbot:revise', who);
+      expect(await f.labeledBy(n, 'prbot:revise')).toBeNull();
+      expect(warnings.join('\n')).toMatch(/after 2 pages \(.*forge\.maxPages\)/);
+    },
+  );
+});
+
 describe('7. push keeps the operator environment and scopes the auth header', () => {
   it('passes proxy, CA and SSH variables (upper and lower case) and scopes http.<url>.extraheader', () => {
     const from: NodeJS.ProcessEnv = Object.fromEntries(push.PUSH_ENV_NAMES.map((k) => [k, `v-${k}`]));

@@ -190,6 +190,8 @@ export interface PageOptions {
    * no Link, so only an empty page ends it.
    */
   countIsPageLength?: boolean;
+  /** Told when the listing is cut at maxPages (a caller whose answer is the last item must not guess). */
+  onCut?: () => void;
 }
 
 /**
@@ -211,6 +213,7 @@ export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOpt
         { forge: f.label, pages, items },
         `${f.label}: stopped listing ${o.what} after ${pages} pages (${items} items; forge.maxPages); later ones are not seen`,
       );
+      o.onCut?.();
       return;
     }
     const r: ForgeResponse<T[]> = await forgeCall<T[]>(f, 'GET', next);

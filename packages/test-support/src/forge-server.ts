@@ -1106,7 +1106,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/issues/${n}/comments${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );
@@ -1152,7 +1152,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/comments${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );
@@ -1180,7 +1180,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/reviews${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );
@@ -1238,7 +1238,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/issues/${n}/events${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );

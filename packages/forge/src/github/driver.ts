@@ -396,9 +396,13 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
   }
 
-  /** The issue's events (`labeled`, with the actor), oldest first: the last one for the label wins. */
+  /**
+   * The issue's events (`labeled`, with the actor), oldest first: the last one for the label wins,
+   * so a listing cut at maxPages names nobody rather than someone who labelled earlier.
+   */
   async labeledBy(number: number, label: string): Promise<string | null> {
     let by: string | null = null;
+    let cut = false;
     await this.call(`listing the events of PR #${number}`, async (gh) => {
       let pages = 0;
       for await (const page of gh.paginate.iterator(gh.rest.issues.listEvents, {
@@ -407,12 +411,20 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
         issue_number: number,
         per_page: 100,
       })) {
+        // One page past the cap is asked for, so a listing that ends exactly at it is not "cut".
+        if (pages++ >= this.o.maxPages) {
+          cut = true;
+          this.o.log.warn(
+            { forge: this.label, pages: this.o.maxPages },
+            `${this.label}: stopped listing the events of PR #${number} after ${this.o.maxPages} pages (forge.maxPages); who put ${label} on is not known`,
+          );
+          break;
+        }
         for (const e of page.data as { event?: string; label?: { name?: string }; actor?: { login?: string } | null }[])
           if (e.event === 'labeled' && e.label?.name === label && e.actor?.login) by = e.actor.login;
-        if (++pages >= this.o.maxPages) break;
       }
     });
-    return by;
+    return cut ? null : by;
   }
 
   async commentOnPr(number: number, body: string): Promise<void> {
