@@ -100,6 +100,16 @@ describe('dashboard endpoints', () => {
     }
   });
 
+  // README: "/ — … refreshes itself every 10 s"; "--read-only hides pause/resume".
+  it('the overview refreshes itself every 10 s by default and offers pause/resume unless read-only', async () => {
+    const page = await (await fetch(await serve(open))).text();
+    expect(page).toContain('<meta http-equiv="refresh" content="10">');
+    expect(page).toMatch(/action="\/api\/queues\/propose\/(pause|resume)"/);
+    const ro = await (await fetch(await serve({ ...open, readOnly: true }))).text();
+    expect(ro).toContain('<meta http-equiv="refresh" content="10">');
+    expect(ro).not.toMatch(/\/api\/queues\/[a-z]+\/(pause|resume)/);
+  });
+
   it('/healthz answers 200, and 503 when Redis is down', async () => {
     expect((await fetch(`${await serve(open)}/healthz`)).status).toBe(200);
     const redis = await startRedisServer();
