@@ -450,6 +450,15 @@ describe('8. draftPrefix is checked against the WIP prefixes Gitea knows', () =>
 });
 
 describe('9. the smaller ones', () => {
+  it('GitHub: a branch whose open PR is past page 1 (newer closed ones from it first) is found open', async () => {
+    const { forge, fake } = await world('github', { pageSize: 2 });
+    fake.seedPull({ title: 'open one', body: '', head: 'bot/x', base: 'main' });
+    for (const t of ['closed 1', 'closed 2'])
+      fake.seedPull({ title: t, body: '', head: 'bot/x', base: 'release', state: 'closed' });
+    const ref = await forge.findByBranch('bot/x');
+    expect(ref).toMatchObject({ state: 'open', url: expect.stringMatching(/\/pull\/1$/) });
+  });
+
   it('GitHub: a label answered 410 (issues off) is a warning, not silence', async () => {
     const { forge, fake } = await world('github', { issuesDisabled: true });
     const pr = await forge.openDraft(draft());

@@ -279,20 +279,28 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     return new ForgeRefused(`${this.label} refused ${what} (HTTP ${s}): ${m}`, s, m);
   }
 
-  /** Any state: the head filter names one branch, so one page holds every PR from it. */
+  /**
+   * Any state; the open one if there is one. A branch can have had more PRs than a page holds
+   * (one open per base, any number closed), newest first: read on until an open one or the end.
+   */
   async findByBranch(branch: string): Promise<PrRef | null> {
-    const r = await this.call('looking the PR up by branch', (gh) =>
-      gh.rest.pulls.list({
+    let found: GithubPull | null = null;
+    await this.call('looking the PR up by branch', async (gh) => {
+      let pages = 0;
+      for await (const page of gh.paginate.iterator(gh.rest.pulls.list, {
         owner: this.o.owner,
         repo: this.o.repo,
         head: `${this.o.owner}:${branch}`,
         state: 'all',
         per_page: 100,
-      }),
-    );
-    const mine = pullsOf(r.data, { n: 0, why: '' }).filter((x) => x.head.ref === branch);
-    const p = mine.find((x) => x.state === 'open') ?? mine[0];
-    return p ? this.ref(p) : null;
+      })) {
+        const mine = pullsOf(page.data, { n: 0, why: '' }).filter((x) => x.head.ref === branch);
+        const open = mine.find((x) => x.state === 'open');
+        found = open ?? found ?? mine[0] ?? null;
+        if (open || ++pages >= this.o.maxPages) break;
+      }
+    });
+    return found ? this.ref(found) : null;
   }
 
   async listBotPrs(): Promise<BotPr[]> {
