@@ -88,6 +88,10 @@ describe('dashboard endpoints', () => {
       expect(st.queues.find((q) => q.queue === 'pr')!.oldestWaitingAgeMs).toBe(90_000);
       expect(st.queues.find((q) => q.queue === 'propose')!.oldestWaitingAgeMs).toBeNull();
       expect(formatStatus(st)).toMatch(/^pr\s+running\s+1\s+0\s+0\s+0\s+0\s+90s$/m);
+      // README: "pnpm status # jobs per queue, paused or not, budget left".
+      expect(formatStatus(st)).toMatch(
+        /^budget \d{4}-\d{2}-\d{2}: 17\/20 calls and 157900\/160000 tokens left; resets /m,
+      );
       const url = await serve(open, rt);
       const o = await (await fetch(`${url}/api/overview`)).json();
       expect(o.queues.find((q: { queue: string }) => q.queue === 'pr').oldestWaitingAgeMs).toBe(90_000);
