@@ -56,15 +56,63 @@ const cyclesQuery = z.object({
 const MODEL_TEXT_KEYS = new Set(['content', 'edits', 'search', 'replace']);
 
 /**
- * Proposal and file contents never reach the page: Bull Board shows their size instead, wherever
- * in the job they sit (`proposal.files[]`, `saved.proposal.files[]`, `changes[]`, a return value,
- * or a shape added later), so a new field cannot slip past a list of known paths.
+ * The only string fields shown as they are: ids, commits, enums, paths, branches, logins, times
+ * and the commands the operator configured. Every other string (a proposal's summary, a test's
+ * output tail, a PR conversation, a reason quoting either, a prompt note) is a size, so a field
+ * added later is hidden until someone decides it may be shown.
+ */
+const SHOWN_KEYS = new Set([
+  'cycleId',
+  'cycle_id',
+  'id',
+  'gap_id',
+  'originCycle',
+  'revise_of',
+  'refresh_of',
+  'baseCommit',
+  'botCommit',
+  'base_commit',
+  'bot_commit',
+  'lease',
+  'kind',
+  'action',
+  'mode',
+  'phase',
+  'outcome',
+  'stage',
+  'state',
+  'shown',
+  'lines',
+  'rung',
+  'signal',
+  'skipped',
+  'unit',
+  'via',
+  'path',
+  'conflicts',
+  'branch',
+  'url',
+  'pr_url',
+  'author',
+  'started_at',
+  'ended_at',
+  'argv',
+]);
+/** Subtrees the operator wrote (the PRD's gap): shown whole. */
+const OPERATOR_KEYS = new Set(['gap', 'gap_text']);
+
+/**
+ * Proposal and file contents, test output and forge text never reach the page: Bull Board shows
+ * their size instead, wherever in the job they sit (`proposal.files[]`, `saved.proposal.files[]`,
+ * `changes[]`, `tests[].tail`, `revise.thread[].body`, a return value, or a shape added later).
  */
 export function redactJobData(data: unknown): unknown {
-  const walk = (v: unknown, depth: number): unknown => {
+  type Mode = 'hidden' | 'shown' | 'operator';
+  const walk = (v: unknown, depth: number, mode: Mode): unknown => {
+    if (typeof v === 'string') return mode === 'hidden' ? `[${Buffer.byteLength(v)} bytes]` : v;
     if (!v || typeof v !== 'object') return v;
     if (depth > 64) return '[nested too deep]';
-    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1, mode));
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       if (MODEL_TEXT_KEYS.has(k) && x !== null && x !== undefined && typeof x !== 'boolean' && typeof x !== 'number') {
@@ -72,11 +120,16 @@ export function redactJobData(data: unknown): unknown {
           typeof x === 'string'
             ? `[${Buffer.byteLength(x)} bytes]`
             : `[${Buffer.byteLength(JSON.stringify(x) ?? '')} bytes of ${k}]`;
-      } else out[k] = walk(x, depth + 1);
+      } else
+        out[k] = walk(
+          x,
+          depth + 1,
+          mode === 'operator' || OPERATOR_KEYS.has(k) ? 'operator' : SHOWN_KEYS.has(k) ? 'shown' : 'hidden',
+        );
     }
     return out;
   };
-  return walk(data, 0);
+  return walk(data, 0, 'hidden');
 }
 
 export function createDashboard(rt: Runtime, o: DashboardOptions): Express {

@@ -88,6 +88,10 @@ describe('dashboard endpoints', () => {
       expect(st.queues.find((q) => q.queue === 'pr')!.oldestWaitingAgeMs).toBe(90_000);
       expect(st.queues.find((q) => q.queue === 'propose')!.oldestWaitingAgeMs).toBeNull();
       expect(formatStatus(st)).toMatch(/^pr\s+running\s+1\s+0\s+0\s+0\s+0\s+90s$/m);
+      // README: "pnpm status # jobs per queue, paused or not, budget left".
+      expect(formatStatus(st)).toMatch(
+        /^budget \d{4}-\d{2}-\d{2}: 17\/20 calls and 157900\/160000 tokens left; resets /m,
+      );
       const url = await serve(open, rt);
       const o = await (await fetch(`${url}/api/overview`)).json();
       expect(o.queues.find((q: { queue: string }) => q.queue === 'pr').oldestWaitingAgeMs).toBe(90_000);
@@ -98,6 +102,16 @@ describe('dashboard endpoints', () => {
     } finally {
       await job.remove();
     }
+  });
+
+  // README: "/ — … refreshes itself every 10 s"; "--read-only hides pause/resume".
+  it('the overview refreshes itself every 10 s by default and offers pause/resume unless read-only', async () => {
+    const page = await (await fetch(await serve(open))).text();
+    expect(page).toContain('<meta http-equiv="refresh" content="10">');
+    expect(page).toMatch(/action="\/api\/queues\/propose\/(pause|resume)"/);
+    const ro = await (await fetch(await serve({ ...open, readOnly: true }))).text();
+    expect(ro).toContain('<meta http-equiv="refresh" content="10">');
+    expect(ro).not.toMatch(/\/api\/queues\/[a-z]+\/(pause|resume)/);
   });
 
   it('/healthz answers 200, and 503 when Redis is down', async () => {
@@ -326,6 +340,61 @@ describe('dashboard endpoints', () => {
     expect(redactJobData({ cycleId: 'c1', gap: { id: 'g1', text: 'Add x' } })).toEqual({
       cycleId: 'c1',
       gap: { id: 'g1', text: 'Add x' },
+    });
+  });
+
+  // Issue 27's class: not only file contents. A pr job carries the proposal's summary, test
+  // output and a revise PR's conversation; an events job carries the record quoting them.
+  it('shows model-written, test-written and forge-written text of every queue as sizes; ids stay readable', () => {
+    const M = 'LEAK-7d1c';
+    const prJob = {
+      cycleId: 'c0000000000001',
+      gap: { id: 'g0123456789ab', text: 'Add truncate', line: 3 },
+      baseCommit: 'a'.repeat(40),
+      botCommit: 'b'.repeat(40),
+      notes: [`previous diff: ${M}`],
+      proposal: { summary: `summary ${M}`, files: [{ path: 'a.js', is_new: false, content: M }] },
+      model: { rung: 'small', attempts: [{ rung: 'small', ok: false, error: `server said ${M}`, ms: 1 }] },
+      changes: [{ path: 'a.js', action: 'UPDATE', mode: '100644', content: M }],
+      tests: [{ phase: 'test', argv: ['npm', 'test'], ok: false, tail: `FAIL ${M}` }],
+      revise: {
+        pr: 4,
+        branch: 'bot/x',
+        trigger: { kind: 'comment', id: '9', author: 'alice', via: 'poll' },
+        thread: [{ author: 'alice', kind: 'issue', body: `@prbot ${M}`, trigger: true }],
+        lastDigest: `digest ${M}`,
+      },
+    };
+    const record = {
+      cycle_id: 'c0000000000001',
+      gap_text: 'Add truncate',
+      outcome: 'tests_failed',
+      reason: `test failed: ${M}`,
+      summary: `summary ${M}`,
+      warnings: [`label: ${M}`],
+      tests: [{ argv: ['npm', 'test'], tail: M }],
+    };
+    const returned = { outcome: 'ok', reason: `forge said ${M}` };
+    for (const d of [prJob, record, returned]) {
+      expect(JSON.stringify(d)).toContain(M);
+      expect(JSON.stringify(redactJobData(d))).not.toContain(M);
+    }
+    expect(redactJobData(prJob)).toMatchObject({
+      cycleId: 'c0000000000001',
+      gap: { id: 'g0123456789ab', text: 'Add truncate', line: 3 },
+      botCommit: 'b'.repeat(40),
+      tests: [{ phase: 'test', argv: ['npm', 'test'], ok: false, tail: '[14 bytes]' }],
+      revise: {
+        pr: 4,
+        branch: 'bot/x',
+        trigger: { author: 'alice' },
+        thread: [{ author: 'alice', body: '[16 bytes]' }],
+      },
+    });
+    expect(redactJobData(record)).toMatchObject({
+      cycle_id: 'c0000000000001',
+      gap_text: 'Add truncate',
+      outcome: 'tests_failed',
     });
   });
 

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { redactText } from '@prbot/core';
 
 const BATCH_LINES = 50;
 const BATCH_MS = 250;
@@ -6,7 +7,7 @@ const BATCH_MS = 250;
 /**
  * A command's output for the job's Logs tab: lines are gathered into one log entry per 50 lines
  * or 250 ms, so a chatty test costs a Redis round trip per batch, not per line. Entries keep
- * their order; at most `max` lines are kept per command.
+ * their order; at most `max` lines are kept per command. Scrubbed of secrets as every job log line is.
  */
 export function lineLog(job: Pick<Job, 'log'>, max: number) {
   let buffer: string[] = [];
@@ -21,7 +22,7 @@ export function lineLog(job: Pick<Job, 'log'>, max: number) {
       buffer = [];
       // A lost log entry must not fail the test run.
       written = written
-        .then(() => job.log(entry))
+        .then(() => job.log(redactText(entry)))
         .then(
           () => undefined,
           () => undefined,

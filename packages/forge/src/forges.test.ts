@@ -11,6 +11,7 @@ import {
   startGiteaServer,
   startGithubServer,
   startGitHttpServer,
+  listenLoopback,
   type FakeForge,
   type FakeForgeOptions,
   type GitHttpServer,
@@ -19,6 +20,7 @@ import { ConfigError, RateLimited, createLogger } from '@prbot/core';
 import { git } from '@prbot/repo';
 import { parseConfig } from '@prbot/config';
 import { GiteaForge } from './gitea/driver.ts';
+import { forgePages } from './http.ts';
 import { GithubForge } from './github/driver.ts';
 import * as push from './push.ts';
 import type { DraftPr, Forge } from './types.ts';
@@ -228,6 +230,74 @@ describe('5. Gitea labels: every page, and the organisation', () => {
     expect(comments.filter((c) => c.kind === 'review')).toHaveLength(55);
   });
 
+  // Gitea's timeline sends no Link and an X-Total-Count that is the length of the page it sent
+  // (ListIssueCommentsAndTimeline): counting against it stops after page 1, every time.
+  it('who put the label on is read past page 1 of the timeline (its count is the page length)', async () => {
+    const { forge, fake } = await world('gitea', { pageSize: 50 });
+    await forge.openDraft(draft({ labels: [] }));
+    const n = fake.pulls[0]!.number;
+    fake.label(n, 'prbot:revise', 'maintainer');
+    for (let i = 0; i < 60; i++) fake.comment(n, `user-${i}`, `comment ${i}`);
+    fake.label(n, 'prbot:revise', 'triager');
+    expect(await (forge as GiteaForge).labeledBy(n, 'prbot:revise')).toBe('triager');
+    const pages = fake.requests.filter((r) => /\/issues\/\d+\/timeline\?/.test(r.path));
+    // Pages 1 and 2 hold the 62 entries; page 3 comes back empty and ends the listing.
+    expect(pages.map((r) => new URL(r.path, 'http://x').searchParams.get('page'))).toEqual(['1', '2', '3']);
+    expect(fake.violations).toEqual([]);
+  });
+
+  it('positive control: counting against that X-Total-Count reads page 1 only and names the stale labeler', async () => {
+    const { fake } = await world('gitea', { pageSize: 50 });
+    const n = fake.seedPull({ title: 'x', body: '', head: 'bot/x', base: 'main' }).number;
+    fake.label(n, 'prbot:revise', 'maintainer');
+    for (let i = 0; i < 60; i++) fake.comment(n, `user-${i}`, `comment ${i}`);
+    fake.label(n, 'prbot:revise', 'triager');
+    const http = {
+      label: 'gitea',
+      baseUrl: `${fake.url}/api/v1`,
+      headers: { authorization: `token ${TOKEN}` },
+      timeoutMs: 5000,
+      tokenEnv: 'FORGE_TOKEN',
+    };
+    const read = async (countIsPageLength: boolean) => {
+      const seen: string[] = [];
+      for await (const t of forgePages<{ type?: string; user?: { login?: string } }>(
+        http,
+        `/repos/team/app/issues/${n}/timeline?limit=50&page=1`,
+        { maxPages: 20, log: createLogger('silent'), what: 'timeline', countIsPageLength },
+      ))
+        if (t.type === 'label') seen.push(t.user?.login ?? '');
+      return seen;
+    };
+    expect(await read(false)).toEqual(['maintainer']);
+    expect(await read(true)).toEqual(['maintainer', 'triager']);
+  });
+
+  it('a listing that sends neither Link nor X-Total-Count is read until a page comes back empty', async () => {
+    const pages: string[] = [];
+    const srv = await listenLoopback((r, res) => {
+      const page = Number(new URL(r.url ?? '/', 'http://x').searchParams.get('page'));
+      pages.push(String(page));
+      const items =
+        page <= 2 ? Array.from({ length: 50 }, (_, i) => ({ id: page * 100 + i, name: `l${page}-${i}` })) : [];
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(items));
+    });
+    try {
+      const http = { label: 'gitea', baseUrl: srv.url, headers: {}, timeoutMs: 5000, tokenEnv: 'FORGE_TOKEN' };
+      const got = [];
+      for await (const l of forgePages<{ id: number }>(http, '/repos/team/app/labels?limit=50&page=1', {
+        maxPages: 20,
+        log: createLogger('silent'),
+        what: 'labels',
+      }))
+        got.push(l.id);
+      expect(got).toHaveLength(100);
+      expect(pages).toEqual(['1', '2', '3']);
+    } finally {
+      await srv.stop();
+    }
+  });
+
   it("an organisation's label is used for its repository", async () => {
     const { forge, fake } = await world('gitea', { org: true });
     fake.orgLabels.push({ id: 7, name: 'prbot' });
@@ -235,6 +305,25 @@ describe('5. Gitea labels: every page, and the organisation', () => {
     expect(fake.labels).toHaveLength(0);
     expect(fake.pulls[0]!.labels).toEqual([7]);
   });
+});
+
+describe('5b. who put a label on, when the listing is longer than forge.maxPages', () => {
+  it.each(['gitea', 'github'] as const)(
+    '%s: a listing cut at the cap names nobody, not an earlier labeller; one that fits names the last',
+    async (kind) => {
+      const { forge, fake, warnings } = await world(kind, { pageSize: 2 }, { maxPages: 2 });
+      await forge.openDraft(draft({ labels: [] }));
+      const n = fake.pulls[0]!.number;
+      const f = forge as GiteaForge | GithubForge;
+      // GitHub's Link says when the listing ends; Gitea's timeline ends only at an empty page.
+      const fits = kind === 'github' ? ['maintainer', 'a', 'b', 'fourth'] : ['maintainer', 'fourth'];
+      for (const who of fits) fake.label(n, 'prbot:revise', who);
+      expect(await f.labeledBy(n, 'prbot:revise')).toBe('fourth');
+      for (const who of ['x', 'y', 'triager']) fake.label(n, 'prbot:revise', who);
+      expect(await f.labeledBy(n, 'prbot:revise')).toBeNull();
+      expect(warnings.join('\n')).toMatch(/after 2 pages \(.*forge\.maxPages\)/);
+    },
+  );
 });
 
 describe('7. push keeps the operator environment and scopes the auth header', () => {
@@ -361,6 +450,15 @@ describe('8. draftPrefix is checked against the WIP prefixes Gitea knows', () =>
 });
 
 describe('9. the smaller ones', () => {
+  it('GitHub: a branch whose open PR is past page 1 (newer closed ones from it first) is found open', async () => {
+    const { forge, fake } = await world('github', { pageSize: 2 });
+    fake.seedPull({ title: 'open one', body: '', head: 'bot/x', base: 'main' });
+    for (const t of ['closed 1', 'closed 2'])
+      fake.seedPull({ title: t, body: '', head: 'bot/x', base: 'release', state: 'closed' });
+    const ref = await forge.findByBranch('bot/x');
+    expect(ref).toMatchObject({ state: 'open', url: expect.stringMatching(/\/pull\/1$/) });
+  });
+
   it('GitHub: a label answered 410 (issues off) is a warning, not silence', async () => {
     const { forge, fake } = await world('github', { issuesDisabled: true });
     const pr = await forge.openDraft(draft());

@@ -253,6 +253,30 @@ describe('hostile GitHub answers (Octokit over fetch)', () => {
     expect(seen.filter((p) => p.startsWith('/elsewhere'))).toEqual([]);
   });
 
+  // Octokit's paginate requests a Link URL as given, with the token: one on another origin is
+  // re-based onto the API's own (as the Gitea driver does), so the token stays home.
+  it('a Link to another origin is re-based onto the API; the token never goes there', async () => {
+    const elsewhere: (string | undefined)[] = [];
+    const other = await server((r, res) => {
+      elsewhere.push(r.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('[]');
+    });
+    const home: string[] = [];
+    const url = await server((r, res) => {
+      home.push(r.url ?? '');
+      const first = (r.url ?? '').startsWith('/repos/');
+      res
+        .writeHead(200, {
+          'content-type': 'application/json',
+          ...(first ? { link: `<${other}/repositories/7/pulls?page=2>; rel="next"` } : {}),
+        })
+        .end('[]');
+    });
+    await expect(github(url).listBotPrs()).resolves.toEqual([]);
+    expect(elsewhere).toEqual([]);
+    expect(home.at(-1)).toBe('/repositories/7/pulls?page=2');
+  });
+
   it('a gzip bomb (a valid, empty listing padded to 40 MB) is stopped at the cap after decompression', async () => {
     const bomb = gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(40 * 1024 * 1024, 0x20), Buffer.from(']')]));
     const url = await server((_r, res) =>

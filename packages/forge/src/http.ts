@@ -184,44 +184,68 @@ export interface PageOptions {
   maxPages: number;
   log: Logger;
   what: string;
+  /**
+   * The listing's X-Total-Count is not its total: Gitea's timeline sends the length of the page
+   * it has just filtered (routers/api/v1/repo/issue_comment.go ListIssueCommentsAndTimeline) and
+   * no Link, so only an empty page ends it.
+   */
+  countIsPageLength?: boolean;
+  /** Told when the listing is cut at maxPages (a caller whose answer is the last item must not guess). */
+  onCut?: () => void;
 }
 
 /**
  * Every item of a paginated GET to the end (or the cap, with a warning): following `Link:
  * rel="next"` where the forge sends one, else counting against `X-Total-Count` (Gitea's label
  * and review listings send only the count: `page` goes up by one until every item is read or a
- * page comes back empty).
+ * page comes back empty), else (no paging header at all, or a count that is only the page's
+ * length) `page` + 1 until a page comes back empty or repeats the one before. A forge that never
+ * ends is cut at maxPages.
  */
 export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOptions): AsyncGenerator<T> {
   let next: string | null = firstPath;
   let pages = 0;
   let items = 0;
+  let previous = '';
   while (next) {
     if (pages >= o.maxPages) {
       o.log.warn(
         { forge: f.label, pages, items },
         `${f.label}: stopped listing ${o.what} after ${pages} pages (${items} items; forge.maxPages); later ones are not seen`,
       );
+      o.onCut?.();
       return;
     }
     const r: ForgeResponse<T[]> = await forgeCall<T[]>(f, 'GET', next);
     pages++;
     const list = Array.isArray(r.body) ? r.body : [];
+    // A server that ignores `page` sends page 1 again: its items are not new ones.
+    const seen = list.length > 0 ? JSON.stringify(list) : '';
+    if (seen !== '' && seen === previous) {
+      o.log.warn(
+        { forge: f.label, pages, items },
+        `${f.label}: page ${pages} of ${o.what} repeats the page before it (the forge ignores paging); stopped there`,
+      );
+      return;
+    }
+    previous = seen;
     items += list.length;
     yield* list;
-    next = nextLink(r.headers.link) ?? nextByCount(next, r.headers['x-total-count'], items, list.length);
+    const h = r.headers['x-total-count'];
+    const total = o.countIsPageLength ? NaN : Number(Array.isArray(h) ? h[0] : (h ?? NaN));
+    next =
+      nextLink(r.headers.link) ??
+      (Number.isSafeInteger(total) && total >= 0
+        ? items < total && list.length > 0
+          ? nextPage(next)
+          : null
+        : list.length > 0
+          ? nextPage(next)
+          : null);
   }
 }
 
-/** The next page's path when a listing sends no Link: `page` + 1 while fewer than X-Total-Count items were read. */
-function nextByCount(
-  current: string,
-  totalHeader: string | string[] | undefined,
-  read: number,
-  lastPage: number,
-): string | null {
-  const total = Number(Array.isArray(totalHeader) ? totalHeader[0] : totalHeader);
-  if (!Number.isSafeInteger(total) || read >= total || lastPage === 0) return null;
+function nextPage(current: string): string {
   const u = new URL(current, 'http://path.invalid');
   const page = Number(u.searchParams.get('page') ?? '1');
   u.searchParams.set('page', String((Number.isSafeInteger(page) && page > 0 ? page : 1) + 1));

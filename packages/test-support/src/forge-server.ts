@@ -507,16 +507,18 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     created_at: i.created_at,
     updated_at: i.updated_at,
   });
-  // `link: false` where Gitea sets only X-Total-Count (ListLabels, the org label list, ListPullReviews).
-  const paged = <T>(c: Ctx, items: T[], link = true) => {
+  // `link: false` where Gitea sets only X-Total-Count (ListLabels, the org label list, ListPullReviews);
+  // `'page-length'` where that count is the length of the page sent and there is no Link
+  // (ListIssueCommentsAndTimeline: `ctx.SetTotalCountHeader(int64(len(apiComments)))`).
+  const paged = <T>(c: Ctx, items: T[], link: boolean | 'page-length' = true) => {
     // Links are ROOT_URL + the request URI (services/context/api.go SetLinkHeader).
     const linkBase = new URL(`${root}/api/v1${c.reqPath}${c.search.size ? `?${c.search}` : ''}`);
     const p = w.page(items, c.query, 'limit', 30, o.pageSize ?? 50, linkBase, ',');
     const headers: Record<string, string> = {
-      'x-total-count': String(p.total),
+      'x-total-count': String(link === 'page-length' ? p.slice.length : p.total),
       'access-control-expose-headers': 'X-Total-Count, Link',
     };
-    if (p.links && link) headers.link = p.links;
+    if (p.links && link === true) headers.link = p.links;
     send(c.res, 200, p.slice, headers);
   };
   const handlers: Record<string, (c: Ctx) => Promise<void> | void> = {
@@ -681,6 +683,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
       paged(
         c,
         [...comments, ...labels].sort((a, b) => a.created_at.localeCompare(b.created_at)),
+        'page-length',
       );
     },
     // swagger repoEditPullRequest (EditPullRequestOption); routers/api/v1/repo/pull.go EditPullRequest answers 201.
@@ -1103,7 +1106,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/issues/${n}/comments${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );
@@ -1149,7 +1152,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/comments${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );
@@ -1177,7 +1180,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/pulls/${n}/reviews${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );
@@ -1235,7 +1238,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         c.query,
         'per_page',
         30,
-        100,
+        Math.min(o.pageSize ?? 100, 100),
         new URL(`${root}/repositories/${REPO_ID}/issues/${n}/events${c.search.size ? `?${c.search}` : ''}`),
         ', ',
       );

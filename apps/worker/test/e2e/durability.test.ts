@@ -140,6 +140,34 @@ describe('durability', () => {
     }
   });
 
+  // README: "pnpm pause test / pnpm resume test # stop and start a queue (default: all four)";
+  // OPERATIONS.md: "pnpm pause (all four stages) … later pnpm resume". events and produce run on.
+  it('pnpm pause with no queue pauses the four stages only; pnpm status shows it; pnpm resume lets them go', async () => {
+    h = await createHarness();
+    const paused = await cli(h, 'pause');
+    expect(paused.stdout.trim().split('\n')).toEqual([
+      'propose: paused',
+      'apply: paused',
+      'test: paused',
+      'pr: paused',
+    ]);
+    const state = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          (['propose', 'apply', 'test', 'pr', 'events', 'produce'] as const).map(
+            async (q) => [q, await h!.rt.queues[q].isPaused()] as const,
+          ),
+        ),
+      );
+    expect(await state()).toEqual({ propose: true, apply: true, test: true, pr: true, events: false, produce: false });
+    const st = await cli(h, 'status');
+    for (const q of ['propose', 'apply', 'test', 'pr'])
+      expect(st.stdout).toMatch(new RegExp(`^${q}\\s+paused\\s`, 'm'));
+    expect(st.stdout).not.toMatch(/^events\s+paused\s/m);
+    await cli(h, 'resume');
+    expect(Object.values(await state()).every((p) => p === false)).toBe(true);
+  });
+
   it('an unknown queue name is refused before anything changes', async () => {
     h = await createHarness();
     const r = await cli(h, 'pause', 'test', 'tset');

@@ -351,10 +351,21 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
     }
   }
 
-  /** The timeline (`/issues/{n}/timeline`, issue scope): a `label` entry with body "1" is the label added, "" removed. */
+  /**
+   * The timeline (`/issues/{n}/timeline`, issue scope): a `label` entry with body "1" is the label
+   * added, "" removed. The last one counts: a timeline cut at maxPages names nobody rather than
+   * someone who labelled earlier.
+   */
   async labeledBy(number: number, label: string): Promise<string | null> {
     let by: string | null = null;
-    const po = { maxPages: this.o.maxPages, log: this.o.log, what: 'timeline' };
+    let cut = false;
+    const po = {
+      maxPages: this.o.maxPages,
+      log: this.o.log,
+      what: 'timeline',
+      countIsPageLength: true,
+      onCut: () => (cut = true),
+    };
     for await (const t of forgePages<{
       type?: string;
       body?: string | null;
@@ -363,7 +374,7 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
     }>(this.http, `${this.repoPath}/issues/${number}/timeline?limit=${PAGE}&page=1`, po)) {
       if (t.type === 'label' && t.label?.name === label && t.body === '1' && t.user?.login) by = t.user.login;
     }
-    return by;
+    return cut ? null : by;
   }
 
   async removeLabel(number: number, label: string): Promise<void> {

@@ -150,7 +150,7 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
         warn: (m: string) => o.log.debug({ forge: this.label }, m),
         error: (m: string) => o.log.debug({ forge: this.label }, m),
       },
-      request: { fetch: timedFetch(o.timeoutMs, o.maxAnswerBytes ?? FORGE_ANSWER_CAP) },
+      request: { fetch: timedFetch(o.timeoutMs, o.maxAnswerBytes ?? FORGE_ANSWER_CAP, o.apiUrl) },
       throttle: { onRateLimit: inJob, onSecondaryRateLimit: inJob },
       // 429 and 403 belong to the throttling plugin; 4xx answers are final.
       retry: { retries: 1, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
@@ -279,20 +279,28 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     return new ForgeRefused(`${this.label} refused ${what} (HTTP ${s}): ${m}`, s, m);
   }
 
-  /** Any state: the head filter names one branch, so one page holds every PR from it. */
+  /**
+   * Any state; the open one if there is one. A branch can have had more PRs than a page holds
+   * (one open per base, any number closed), newest first: read on until an open one or the end.
+   */
   async findByBranch(branch: string): Promise<PrRef | null> {
-    const r = await this.call('looking the PR up by branch', (gh) =>
-      gh.rest.pulls.list({
+    let found: GithubPull | null = null;
+    await this.call('looking the PR up by branch', async (gh) => {
+      let pages = 0;
+      for await (const page of gh.paginate.iterator(gh.rest.pulls.list, {
         owner: this.o.owner,
         repo: this.o.repo,
         head: `${this.o.owner}:${branch}`,
         state: 'all',
         per_page: 100,
-      }),
-    );
-    const mine = pullsOf(r.data, { n: 0, why: '' }).filter((x) => x.head.ref === branch);
-    const p = mine.find((x) => x.state === 'open') ?? mine[0];
-    return p ? this.ref(p) : null;
+      })) {
+        const mine = pullsOf(page.data, { n: 0, why: '' }).filter((x) => x.head.ref === branch);
+        const open = mine.find((x) => x.state === 'open');
+        found = open ?? found ?? mine[0] ?? null;
+        if (open || ++pages >= this.o.maxPages) break;
+      }
+    });
+    return found ? this.ref(found) : null;
   }
 
   async listBotPrs(): Promise<BotPr[]> {
@@ -396,9 +404,13 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
   }
 
-  /** The issue's events (`labeled`, with the actor), oldest first: the last one for the label wins. */
+  /**
+   * The issue's events (`labeled`, with the actor), oldest first: the last one for the label wins,
+   * so a listing cut at maxPages names nobody rather than someone who labelled earlier.
+   */
   async labeledBy(number: number, label: string): Promise<string | null> {
     let by: string | null = null;
+    let cut = false;
     await this.call(`listing the events of PR #${number}`, async (gh) => {
       let pages = 0;
       for await (const page of gh.paginate.iterator(gh.rest.issues.listEvents, {
@@ -407,12 +419,20 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
         issue_number: number,
         per_page: 100,
       })) {
+        // One page past the cap is asked for, so a listing that ends exactly at it is not "cut".
+        if (pages++ >= this.o.maxPages) {
+          cut = true;
+          this.o.log.warn(
+            { forge: this.label, pages: this.o.maxPages },
+            `${this.label}: stopped listing the events of PR #${number} after ${this.o.maxPages} pages (forge.maxPages); who put ${label} on is not known`,
+          );
+          break;
+        }
         for (const e of page.data as { event?: string; label?: { name?: string }; actor?: { login?: string } | null }[])
           if (e.event === 'labeled' && e.label?.name === label && e.actor?.login) by = e.actor.login;
-        if (++pages >= this.o.maxPages) break;
       }
     });
-    return by;
+    return cut ? null : by;
   }
 
   async commentOnPr(number: number, body: string): Promise<void> {
@@ -779,12 +799,15 @@ function errorText(e: HttpError): string {
  * expanded to gigabytes), and no redirects followed: a 3xx is refused, so the token never goes to
  * the address a Location names (fetch drops Authorization only across origins, not to
  * another path or port of a host, and Octokit would otherwise treat the 3xx's body as data).
+ * Octokit's paginate requests a `Link` URL as given, token included: one on another origin is
+ * re-based onto the API's own, as the Gitea driver does.
  */
-function timedFetch(ms: number, maxBytes: number): typeof fetch {
+function timedFetch(ms: number, maxBytes: number, apiUrl: string): typeof fetch {
   return async (input, init) => {
     const deadline = AbortSignal.timeout(ms);
     const signal = AbortSignal.any([deadline, ...(init?.signal ? [init.signal] : [])]);
-    const res = await fetch(input, { ...init, signal, redirect: 'manual' });
+    const url = onApiOrigin(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url, apiUrl);
+    const res = await fetch(url, { ...init, signal, redirect: 'manual' });
     if (res.status >= 300 && res.status < 400 && res.status !== 304) {
       await res.body?.cancel().catch(() => {});
       throw new Error(
@@ -810,6 +833,17 @@ function timedFetch(ms: number, maxBytes: number): typeof fetch {
       headers: h,
     });
   };
+}
+
+/** A URL on another origin than the API's is moved onto it (an API path prefix such as GHES's /api/v3 kept once). */
+function onApiOrigin(url: string, apiUrl: string): string {
+  const u = new URL(url);
+  const base = new URL(apiUrl.replace(/\/+$/, ''));
+  if (u.origin === base.origin) return u.href;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const path =
+    prefix && (u.pathname === prefix || u.pathname.startsWith(`${prefix}/`)) ? u.pathname : prefix + u.pathname;
+  return base.origin + path + u.search;
 }
 
 function refuseDeclaredSizeOf(headers: Record<string, string>, maxBytes: number): void {
