@@ -62,7 +62,11 @@ describe('the shared package cache', () => {
         {
           setup: [['sh', '-c', 'echo b > "$npm_config_cache/from-b" && id -u > "$npm_config_cache/uid-b"']],
           commands: [
-            ['sh', '-c', 'cat "$npm_config_cache/entry"; echo "store=$npm_config_store_dir pip=$PIP_CACHE_DIR"'],
+            [
+              'sh',
+              '-c',
+              'cat "$npm_config_cache/entry"; echo "store=$(pnpm store path) import=$(pnpm config get package-import-method) pip=$PIP_CACHE_DIR"',
+            ],
           ],
           timeoutMs: 30_000,
         },
@@ -70,7 +74,7 @@ describe('the shared package cache', () => {
       );
       expect(read.failure).toBeNull();
       expect(read.results[1]!.tail).toContain('good');
-      expect(read.results[1]!.tail).toContain('store=/prbot/cache/pnpm-store pip=/prbot/cache/pip');
+      expect(read.results[1]!.tail).toContain('store=/prbot/cache/pnpm-store/v10 import=copy pip=/prbot/cache/pip');
       const cache = path.join(r.work, 'package-cache', 'npm');
       expect(readFileSync(path.join(cache, 'from-b'), 'utf8')).toBe('b\n');
       expect(readFileSync(path.join(cache, 'uid-a'), 'utf8')).not.toBe(readFileSync(path.join(cache, 'uid-b'), 'utf8'));

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InfraError } from '@prbot/core';
 import { tryFileLock, type FileLock } from './pidlock.ts';
@@ -19,24 +19,34 @@ export function packageCacheDir(workdir: string): string {
 }
 
 /**
- * The variables that point each package manager at the shared cache. pnpm copies out of its
- * store instead of hard-linking: a hard link in node_modules is the store's own inode, which the
- * run's uid owns after the work tree is handed over, so test code could rewrite the store through
- * it past the read-only mount (across bind mounts link(2) fails with EXDEV anyway, but a
- * store on the work tree's own mount would not). npm's logs go to the run's /tmp, not the cache.
+ * The variables that point npm, yarn and pip at the shared cache. npm's logs go to the run's
+ * /tmp, not the cache. pnpm reads only npm_config_* names from the environment, and npm warns
+ * about each one it does not know (in every command's output): pnpm gets its settings from
+ * pnpmRc in the run's fresh $HOME instead.
  */
 export function packageCacheEnv(tmp: string): Record<string, string> {
-  const env: Record<string, string> = {
+  return {
     npm_config_cache: `${SANDBOX_CACHE}/npm`,
     npm_config_logs_dir: `${tmp}/npm-logs`,
-    npm_config_store_dir: `${SANDBOX_CACHE}/pnpm-store`,
-    pnpm_config_store_dir: `${SANDBOX_CACHE}/pnpm-store`,
-    npm_config_package_import_method: 'copy',
-    pnpm_config_package_import_method: 'copy',
     YARN_CACHE_FOLDER: `${SANDBOX_CACHE}/yarn`,
     PIP_CACHE_DIR: `${SANDBOX_CACHE}/pip`,
   };
-  return env;
+}
+
+/**
+ * pnpm's global rc (`$XDG_CONFIG_HOME/pnpm/rc`, under the run's $HOME), written into a $HOME
+ * made empty for this cycle, so no earlier cycle's tests chose it. pnpm copies out of its store
+ * instead of hard-linking: a hard link in node_modules is the store's own inode, which the run's
+ * uid owns after the work tree is handed over, so test code could rewrite the store through it
+ * past the read-only mount (across two bind mounts link(2) fails with EXDEV anyway, but a store
+ * on the work tree's own mount would not).
+ */
+export async function writePnpmRc(home: string, owner: { uid: number; gid: number } | null): Promise<void> {
+  const dirs = [path.join(home, '.config'), path.join(home, '.config', 'pnpm')];
+  for (const d of dirs) await mkdir(d, { recursive: true, mode: 0o700 });
+  const rc = path.join(dirs[1]!, 'rc');
+  await writeFile(rc, `store-dir=${SANDBOX_CACHE}/pnpm-store\npackage-import-method=copy\n`);
+  if (owner) for (const f of [...dirs, rc]) await chown(f, owner.uid, owner.gid);
 }
 
 /**

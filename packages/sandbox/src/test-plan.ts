@@ -5,7 +5,13 @@ import { memoryGuard } from './memory-guard.ts';
 import { packageManagerPlan, readPackageManagerPin } from './package-manager.ts';
 import { digestTestOutput } from './digest.ts';
 import { dropScratch, freshDir, SANDBOX_HOME, SANDBOX_TMP } from './sandbox.ts';
-import { holdCacheForSetup, packageCacheDefence, packageCacheDir, packageCacheEnv } from './package-cache.ts';
+import {
+  holdCacheForSetup,
+  packageCacheDefence,
+  packageCacheDir,
+  packageCacheEnv,
+  writePnpmRc,
+} from './package-cache.ts';
 import type { FileLock } from './pidlock.ts';
 import { forgetSetup, rememberSetup, setupInputsKey, setupStillValid } from './setup-inputs.ts';
 import { handTo, lastSlotUid, rememberSlotUid, type Slot } from './slots.ts';
@@ -82,6 +88,7 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
     // The machine's package cache: only inside the sandbox, where test commands see it read-only.
     const cache = sandboxed && t.packageCache === 'shared' ? packageCacheDir(o.workdir) : null;
     const cacheEnv = cache ? packageCacheEnv(SANDBOX_TMP) : {};
+    if (cache) await writePnpmRc(home, user);
     const envNow = () =>
       sandboxed
         ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...cacheEnv, ...pm.env, ...t.env }, SANDBOX_HOME, o.env)
