@@ -894,7 +894,7 @@ async function putSandbox(model: ModelServer): Promise<void> {
  */
 async function realSetup(
   model: ModelServer,
-  rounds = Number(process.env.REAL_SETUP_ROUNDS ?? 2),
+  rounds = Number(process.env.REAL_SETUP_ROUNDS ?? 3),
 ): Promise<
   | { cold: number[]; skip: number[]; cache: number[]; handCold: number[]; handTest: number[]; skipped: boolean }
   | { error: string }
@@ -986,7 +986,10 @@ async function putRealSetup(model: ModelServer): Promise<void> {
       put(k, { prbot: NaN, baseline: null, unit: 'ms', goal, goal_met: false, detail: { error: s.error } });
     return;
   }
-  const med = (xs: number[]) => pct(xs, 50);
+  const med = (xs: number[]) => {
+    const o = [...xs].sort((a, b) => a - b);
+    return o.length % 2 ? o[(o.length - 1) / 2]! : (o[o.length / 2 - 1]! + o[o.length / 2]!) / 2;
+  };
   const detail = {
     samples_ms: {
       cold: s.cold,
@@ -1243,7 +1246,7 @@ ${
   an empty package cache against \`npm ci && npm test\` by hand with an empty npm cache; the second
   cycle (lockfile unchanged, setup skipped) against \`npm test\` alone; a first cycle on a new slot of a
   machine whose package cache is warm against the cold first cycle. Medians of the rounds
-  (\`REAL_SETUP_ROUNDS\`, 2); the registry is part of the cold figures on both sides.
+  (\`REAL_SETUP_ROUNDS\`, 3); the registry is part of the cold figures on both sides.
 - **rss**: the compiled worker process (\`prbot worker\`, all queues) idle, and its peak during the throughput run.
 - **start**: spawn to ready of the compiled \`prbot worker\` (its "started" log line) against spawn to exit
   of \`node -e "import('bullmq')"\`; median of 7 each, alternating.

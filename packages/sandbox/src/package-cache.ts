@@ -28,6 +28,8 @@ export function packageCacheEnv(tmp: string): Record<string, string> {
   return {
     npm_config_cache: `${SANDBOX_CACHE}/npm`,
     npm_config_logs_dir: `${tmp}/npm-logs`,
+    // Its last check is kept in the cache, read-only to tests: without this npm tried every run.
+    npm_config_update_notifier: 'false',
     YARN_CACHE_FOLDER: `${SANDBOX_CACHE}/yarn`,
     PIP_CACHE_DIR: `${SANDBOX_CACHE}/pip`,
   };

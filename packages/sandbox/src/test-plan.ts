@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '@prbot/config';
 import { InfraError, type CommandResult, type LimitHit } from '@prbot/core';
@@ -88,7 +89,10 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
     // The machine's package cache: only inside the sandbox, where test commands see it read-only.
     const cache = sandboxed && t.packageCache === 'shared' ? packageCacheDir(o.workdir) : null;
     const cacheEnv = cache ? packageCacheEnv(SANDBOX_TMP) : {};
-    if (cache) await writePnpmRc(home, user);
+    if (cache) {
+      await mkdir(cache, { recursive: true, mode: 0o755 }); // a run with no setup mounts it too
+      await writePnpmRc(home, user);
+    }
     const envNow = () =>
       sandboxed
         ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...cacheEnv, ...pm.env, ...t.env }, SANDBOX_HOME, o.env)
