@@ -53,6 +53,7 @@ describe('setup skipped when its inputs did not change', () => {
     ]);
     expect(second.results[0]!.tail).toMatch(skipped);
     expect(second.results[0]!.durationMs).toBe(0);
+    expect(second.results[0]!.skipped).toMatch(skipped);
     expect(second.lines.join('\n')).toMatch(/\[prbot\] setup skipped \(inputs unchanged: [0-9a-f]{16}\)/);
     expect(second.results[1]!.tail).toContain('v1');
     expect(r.installs(second.slot.dir)).toBe(1);

@@ -120,6 +120,7 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
           durationMs: 0,
           ok: true,
           tail: `${line}\n`,
+          skipped: line,
         });
     } else await forgetSetup(slot.dir); // a setup that fails half-way leaves no marker
     let setupLeft = skip ? 0 : t.setup.length;
