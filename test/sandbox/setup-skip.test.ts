@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { setupDefence } from '@prbot/sandbox';
 import { cleanupDirs, planRig } from './support.ts';
 
 /**
@@ -117,6 +118,38 @@ describe('setup skipped when its inputs did not change', () => {
     } finally {
       await a.release();
       await b.release();
+    }
+  });
+
+  it.each([
+    ['with the contents checked, the planted module undoes the skip', true],
+    [
+      'positive control: existence alone (the check off) skips setup and the next cycle loads the planted module',
+      false,
+    ],
+  ])('test code that writes into node_modules after setup: %s', async (_what, checked) => {
+    const r = await rig();
+    const show = ['sh', '-c', 'cat node_modules/dep/index.js'];
+    const plant = ['sh', '-c', 'echo planted > node_modules/dep/index.js'];
+    const tests = { setup: [SETUP], commands: [show], timeoutMs: 30_000 };
+    setupDefence.contentsChecked = checked;
+    try {
+      const first = await r.cycle(await r.head(), { ...tests, commands: [show, plant] });
+      expect(first.failure).toBeNull();
+      expect(first.results[1]!.tail).toContain('ok');
+      // The next cycle on the same inputs (another gap, same lockfile).
+      const next = await r.cycle(await r.head(), tests);
+      expect(next.failure).toBeNull();
+      if (checked) {
+        expect(next.results[0]!.tail).not.toMatch(skipped);
+        expect(next.results[1]!.tail.trim()).toBe('ok');
+        expect(r.installs(next.slot.dir)).toBe(2);
+      } else {
+        expect(next.results[0]!.tail).toMatch(skipped);
+        expect(next.results[1]!.tail.trim()).toBe('planted');
+      }
+    } finally {
+      setupDefence.contentsChecked = true;
     }
   });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '@prbot/config';
 import { git } from '@prbot/repo';
@@ -79,18 +79,63 @@ interface SetupMarker {
   key: string;
   /** The cache directories setup left at the top of the work tree: the result a skip relies on. */
   dirs: string[];
+  /** Their contents as setup left them (`treeFingerprint`); null when they were too large to hash. */
+  contents: string | null;
 }
 
 function parseMarker(raw: string): SetupMarker | null {
   try {
     const m = JSON.parse(raw) as Partial<SetupMarker>;
     if (typeof m.key !== 'string' || !Array.isArray(m.dirs) || !m.dirs.every((d) => typeof d === 'string')) return null;
-    return { key: m.key, dirs: m.dirs };
+    if (typeof m.contents !== 'string') return null;
+    return { key: m.key, dirs: m.dirs, contents: m.contents };
   } catch {
     return null;
   }
 }
 
+/** Past this many bytes the cache dirs are not hashed, and setup is never skipped for them. */
+const FINGERPRINT_MAX_BYTES = 2 * 1024 ** 3;
+
+/**
+ * A hash of what the directories hold: every name, its kind, each file's bytes and each link's
+ * target, in a fixed order, never following a link nor opening anything but a regular file.
+ * Test code runs after setup and may write into node_modules (a planted module the next cycle's
+ * tests would load); a skip needs the directories byte for byte as setup left them. Modes and
+ * owners are left out: the scrub and the hand-over to the next run's uid change those. Null when
+ * the tree cannot be read whole (too deep, too large, gone).
+ */
+export async function treeFingerprint(root: string, dirs: string[]): Promise<string | null> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  const stack = [...dirs].sort().reverse();
+  try {
+    while (stack.length) {
+      const rel = stack.pop()!;
+      const abs = path.join(root, rel);
+      const entries = (await readdir(abs, { withFileTypes: true })).sort((a, b) =>
+        a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+      );
+      h.update(`d\0${rel}\0`);
+      const subdirs: string[] = [];
+      for (const e of entries) {
+        const child = `${rel}/${e.name}`;
+        if (e.isDirectory()) subdirs.push(child);
+        else if (e.isFile()) {
+          const content = await readFile(path.join(abs, e.name));
+          bytes += content.length;
+          if (bytes > FINGERPRINT_MAX_BYTES) return null;
+          h.update(`f\0${child}\0${content.length}\0`).update(content);
+        } else if (e.isSymbolicLink()) h.update(`l\0${child}\0${await readlink(path.join(abs, e.name))}\0`);
+        else h.update(`o\0${child}\0`); // a FIFO, socket or device: named, never opened
+      }
+      stack.push(...subdirs.reverse());
+    }
+  } catch {
+    return null;
+  }
+  return h.digest('hex');
+}
 /**
  * The marker of a slot's last successful setup. It sits beside the slot (`slot-N.setup`), in a
  * directory of root's that no sandbox shows and no test uid may write: test code can neither
@@ -101,29 +146,41 @@ function markerFile(slotDir: string): string {
 }
 
 /**
- * Whether the slot's last successful setup had this key and its result is still there: every
- * cache directory it left is still a real directory (a slot rebuilt from nothing has none).
+ * Whether the slot's last successful setup had this key and its result is still there, as it
+ * was: every cache directory it left is still a real directory (a slot rebuilt from nothing has
+ * none) and holds what setup left in it (tests that wrote into node_modules undo the skip).
  */
 export async function setupStillValid(slotDir: string, key: string): Promise<boolean> {
   const raw = await readFile(markerFile(slotDir), 'utf8').catch(() => null);
   if (raw === null) return false;
   const m = parseMarker(raw);
   if (!m || m.key !== key) return false;
-  return m.dirs.every((d) => {
+  const present = m.dirs.every((d) => {
     try {
       return lstatSync(path.join(slotDir, d)).isDirectory();
     } catch {
       return false;
     }
   });
+  return present && setupDefence.contentsChecked ? (await treeFingerprint(slotDir, m.dirs)) === m.contents : present;
 }
+
+/**
+ * Test-only switch for the positive control: with `contentsChecked` off, a skip looks only at
+ * whether the directories exist (what it did first). Set only by tests, in their own process.
+ */
+export const setupDefence = { contentsChecked: true };
 
 /** Forgets the slot's setup: before setup runs (a failed one leaves no marker) and when the slot is rebuilt. */
 export async function forgetSetup(slotDir: string): Promise<void> {
   await rm(markerFile(slotDir), { force: true });
 }
 
-/** Records a setup that succeeded, with the top-level cache directories it left. */
+/**
+ * Records a setup that succeeded, with the top-level cache directories it left and their
+ * contents. Called after the last setup command, before any test command runs. No marker when
+ * the contents cannot be hashed: such a slot runs setup every time.
+ */
 export async function rememberSetup(slotDir: string, key: string, cacheDirs: string[]): Promise<void> {
   const dirs = cacheDirs
     .filter((d) => !d.includes('/'))
@@ -134,5 +191,8 @@ export async function rememberSetup(slotDir: string, key: string, cacheDirs: str
         return false;
       }
     });
-  await writeFile(markerFile(slotDir), JSON.stringify({ key, dirs }), { mode: 0o600 });
+  const contents = await treeFingerprint(slotDir, dirs);
+  if (contents === null) return;
+  const marker: SetupMarker = { key, dirs, contents };
+  await writeFile(markerFile(slotDir), JSON.stringify(marker), { mode: 0o600 });
 }
