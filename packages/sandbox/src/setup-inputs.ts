@@ -105,7 +105,7 @@ const FINGERPRINT_MAX_BYTES = 2 * 1024 ** 3;
  * owners are left out: the scrub and the hand-over to the next run's uid change those. Null when
  * the tree cannot be read whole (too deep, too large, gone).
  */
-export async function treeFingerprint(root: string, dirs: string[]): Promise<string | null> {
+async function treeFingerprint(root: string, dirs: string[]): Promise<string | null> {
   const h = createHash('sha256');
   let bytes = 0;
   const stack = [...dirs].sort().reverse();
