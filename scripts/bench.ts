@@ -3,7 +3,7 @@
  * figure beside a baseline measured in the same run on the same Redis and disk. Writes
  * docs/BENCHMARKS.md (not with --only, which runs just the named rows and prints them).
  */
-import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { execSync } from 'node:child_process';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -885,6 +885,144 @@ async function putSandbox(model: ModelServer): Promise<void> {
     });
 }
 
+/**
+ * Setup on a real lockfile (test/fixtures/bench-real-setup: 54 npm packages from the registry):
+ * the test stage of a first cycle on a fresh slot and an empty package cache against `npm ci &&
+ * npm test` by hand with an empty npm cache; a second cycle with the lockfile unchanged against
+ * `npm test` alone; and a first cycle on a new slot of a machine whose package cache is warm
+ * against the cold first cycle. Rounds alternate hand and prbot, each on its own cold cache.
+ */
+async function realSetup(
+  model: ModelServer,
+  rounds = Number(process.env.REAL_SETUP_ROUNDS ?? 3),
+): Promise<
+  | { cold: number[]; skip: number[]; cache: number[]; handCold: number[]; handTest: number[]; skipped: boolean }
+  | { error: string }
+> {
+  const { execa } = await import('execa');
+  const fixture = path.join(root, 'test', 'fixtures', 'bench-real-setup');
+  const src = path.join(work, 'real-src');
+  await mkdir(path.join(src, 'docs'), { recursive: true });
+  for (const f of ['package.json', 'package-lock.json', 'test.js'])
+    await writeFile(path.join(src, f), await readFile(path.join(fixture, f)));
+  await writeFile(path.join(src, 'docs', 'PRD.md'), '- [ ] Gap 0 real [bot-eligible]\n');
+  const { bare } = await makeUpstream(src, path.join(work, 'real'));
+  const NPM_CI = ['npm', 'ci', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'];
+  const out = {
+    cold: [] as number[],
+    skip: [] as number[],
+    cache: [] as number[],
+    handCold: [] as number[],
+    handTest: [] as number[],
+    skipped: true,
+  };
+  for (let r = 0; r < rounds; r++) {
+    // By hand: a copy of the fixture, an npm cache of its own, as a developer would run it.
+    const hand = path.join(work, `real-hand-${r}`);
+    await mkdir(hand, { recursive: true });
+    for (const f of ['package.json', 'package-lock.json', 'test.js'])
+      await writeFile(path.join(hand, f), await readFile(path.join(fixture, f)));
+    const env = {
+      ...process.env,
+      npm_config_cache: path.join(hand, '.npm-cache'),
+      npm_config_update_notifier: 'false',
+    };
+    let t0 = now();
+    await execa(NPM_CI[0]!, NPM_CI.slice(1), { cwd: hand, env });
+    await execa('npm', ['test'], { cwd: hand, env });
+    out.handCold.push(now() - t0);
+    t0 = now();
+    await execa('npm', ['test'], { cwd: hand, env });
+    out.handTest.push(now() - t0);
+
+    const cfg = await config(`real-${r}`, bare, model, {
+      tests: { setup: [NPM_CI], commands: [['npm', 'test']], setupTimeoutMs: 240_000, network: 'setup' },
+      queues: { propose: { concurrency: 1, limiter: null }, test: { concurrency: 1 } },
+    });
+    const rt = await fresh(cfg);
+    const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+    try {
+      await rt.mirror.sync();
+      const base = await rt.mirror.resolve('main');
+      const testStage = async (i: number) => {
+        const job = proposeJob(base, 300_000 + r * 10 + i, `Gap ${i} real`);
+        await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
+        await waitAll(rt, [job.cycleId], 600_000);
+        const rec = JSON.parse((await rt.redis.get(rt.keys.record(job.cycleId)))!);
+        if (rec.outcome !== 'ok') throw new Error(`${rec.outcome}: ${rec.reason}`);
+        const t = await rt.queues.test.getJob(stageJobId(job.cycleId, 'test'));
+        return { ms: t!.finishedOn! - t!.processedOn!, setupTail: String(rec.tests?.[0]?.tail ?? '') };
+      };
+      out.cold.push((await testStage(0)).ms);
+      const second = await testStage(1);
+      out.skip.push(second.ms);
+      out.skipped &&= /setup skipped \(inputs unchanged/.test(second.setupTail);
+      // A new slot on this machine: the slots go, the package cache under the workdir stays.
+      await rm(rt.slots.root, { recursive: true, force: true });
+      out.cache.push((await testStage(2)).ms);
+    } catch (err) {
+      return { error: (err as Error).message };
+    } finally {
+      await workers.close(2000);
+      await rt.close();
+    }
+  }
+  say(
+    `real_setup samples (ms): cold ${out.cold.map(Math.round).join(' ')}; by hand ${out.handCold.map(Math.round).join(' ')}; ` +
+      `unchanged ${out.skip.map(Math.round).join(' ')}; npm test ${out.handTest.map(Math.round).join(' ')}; new slot, warm cache ${out.cache.map(Math.round).join(' ')}`,
+  );
+  return out;
+}
+
+async function putRealSetup(model: ModelServer): Promise<void> {
+  const s = await realSetup(model);
+  if ('error' in s) {
+    say(`real_setup error: ${s.error}`);
+    for (const [k, goal] of [
+      ['real_setup', 'ratio ≤ 1.1'],
+      ['real_setup_skip', 'ratio ≤ 1.2'],
+      ['real_setup_cache', 'ratio ≤ 0.3'],
+    ] as const)
+      put(k, { prbot: NaN, baseline: null, unit: 'ms', goal, goal_met: false, detail: { error: s.error } });
+    return;
+  }
+  const med = (xs: number[]) => {
+    const o = [...xs].sort((a, b) => a - b);
+    return o.length % 2 ? o[(o.length - 1) / 2]! : (o[o.length / 2 - 1]! + o[o.length / 2]!) / 2;
+  };
+  const detail = {
+    samples_ms: {
+      cold: s.cold,
+      by_hand: s.handCold,
+      unchanged: s.skip,
+      npm_test: s.handTest,
+      new_slot_warm_cache: s.cache,
+    },
+  };
+  put('real_setup', {
+    prbot: med(s.cold),
+    baseline: med(s.handCold),
+    unit: 'ms test stage, first cycle on a fresh slot (54 npm packages) vs `npm ci && npm test` by hand',
+    goal: 'ratio ≤ 1.1',
+    goal_met: med(s.cold) / med(s.handCold) <= 1.1,
+    detail,
+  });
+  put('real_setup_skip', {
+    prbot: med(s.skip),
+    baseline: med(s.handTest),
+    unit: `ms test stage, second cycle, lockfile unchanged (setup ${s.skipped ? 'skipped' : 'NOT skipped'}) vs \`npm test\` alone`,
+    goal: 'ratio ≤ 1.2',
+    goal_met: s.skipped && med(s.skip) / med(s.handTest) <= 1.2,
+  });
+  put('real_setup_cache', {
+    prbot: med(s.cache),
+    baseline: med(s.cold),
+    unit: 'ms test stage, new slot on a machine with the package cache vs the cold first cycle',
+    goal: 'ratio ≤ 0.3',
+    goal_met: med(s.cache) / med(s.cold) <= 0.3,
+  });
+}
+
 // ---- main --------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -1003,6 +1141,7 @@ async function main(): Promise<void> {
   if (wanted('redis_bytes')) await bytesRow();
   if (wanted('context')) putContext(await contextBench());
   if (wanted('sandbox')) await putSandbox(model);
+  if (wanted('real_setup')) await putRealSetup(model);
   if (wanted('start')) {
     const st = await startBench(model);
     put('start', {
@@ -1091,7 +1230,8 @@ ${
   listing, in-flight locks, one addBulk) against a plain \`addBulk\` of 10,000 jobs.
 - **budget**: Lua reservations per second with 50 in flight against \`INCR\` per second.
 - **warm_test**: setup (\`npm install\` of three packages) plus tests, second cycle against the first;
-  the slot worktree keeps \`node_modules\`.
+  the slot worktree keeps \`node_modules\`, and since issue 28 the second cycle's setup is skipped
+  (package.json unchanged), so the figure is the test command alone.
 - **redis_bytes**: Redis memory left by 10,000 finished cycles on a private redis-server. The keys are
   written as real cycles leave them without running the stages (four stage jobs and an event job per
   cycle, completed by a worker that logs three lines each, under the queues' retention; the budget
@@ -1101,6 +1241,13 @@ ${
 - **context**: building the propose prompt's repository context (ls-tree, git grep for importers,
   one cat-file --batch, symbol scan, windows, map) for a gap naming one file of the 2,000-file repo,
   against one ls-tree plus one cat-file --batch of the same files the prompt names.
+- **real_setup**, **real_setup_skip**, **real_setup_cache**: \`test/fixtures/bench-real-setup\` (54 npm
+  packages from the registry, \`npm ci --prefer-offline\` as setup with \`tests.network: setup\`, \`npm test\`
+  as the test); the test stage's time (job processedOn → finishedOn). First cycle on a fresh slot with
+  an empty package cache against \`npm ci && npm test\` by hand with an empty npm cache; the second
+  cycle (lockfile unchanged, setup skipped) against \`npm test\` alone; a first cycle on a new slot of a
+  machine whose package cache is warm against the cold first cycle. Medians of the rounds
+  (\`REAL_SETUP_ROUNDS\`, 3); the registry is part of the cold figures on both sides.
 - **rss**: the compiled worker process (\`prbot worker\`, all queues) idle, and its peak during the throughput run.
 - **start**: spawn to ready of the compiled \`prbot worker\` (its "started" log line) against spawn to exit
   of \`node -e "import('bullmq')"\`; median of 7 each, alternating.

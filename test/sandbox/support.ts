@@ -5,12 +5,17 @@ import { execa } from 'execa';
 import {
   acquireTestUser,
   runCommand,
+  runTestPlan,
   SANDBOX_HOME,
+  SlotPool,
   SANDBOX_TMP,
   type RunOptions,
   type SandboxLimits,
 } from '@prbot/sandbox';
 import { type CommandResult } from '@prbot/core';
+import { configSchema, type ConfigInput } from '@prbot/config';
+import { Mirror } from '@prbot/repo';
+import { commitAll, makeUpstream } from '@prbot/test-support';
 
 /**
  * How an attack is run: `bwrap` is what the test stage does; `off` is tests.sandbox: off (the
@@ -99,3 +104,56 @@ export async function cleanupDirs(): Promise<void> {
 
 /** A node one-liner prelude: `done(obj)` prints the RESULT line and exits 0. */
 export const PRELUDE = `const done = (o) => { console.log('RESULT ' + JSON.stringify(o)); process.exit(0); };\n`;
+
+/**
+ * A real repository, mirror and slot pool for runTestPlan: `cycle(commit, tests)` moves slot 0 to
+ * the commit and runs the plan there as the test stage does, with the worker directory `work`.
+ */
+export async function planRig(files: Record<string, string>) {
+  const root = await mkdtemp(path.join(tmpdir(), 'prbot-plan-t-'));
+  roots.push(root);
+  await chmod(root, 0o755);
+  const src = path.join(root, 'src');
+  for (const [f, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(src, f)), { recursive: true });
+    await writeFile(path.join(src, f), text);
+  }
+  const { bare, checkout } = await makeUpstream(src, path.join(root, 'repo'));
+  const work = path.join(root, 'work');
+  const mirror = new Mirror(path.join(work, 'mirrors'), bare);
+  await mirror.sync();
+  const pool = new SlotPool(mirror, work);
+  return {
+    work,
+    pool,
+    head: () => mirror.resolve('main'),
+    /** Commits `change` upstream and returns the new commit, fetched into the mirror. */
+    commit: async (change: Record<string, string>) => {
+      for (const [f, text] of Object.entries(change)) await writeFile(path.join(checkout, f), text);
+      await commitAll(checkout, 'change', true);
+      await mirror.sync();
+      return mirror.resolve('main');
+    },
+    cycle: async (commit: string, tests: TestsInput, slotWanted?: Slot) => {
+      const t = configSchema.shape.tests.parse(tests);
+      const slot = slotWanted ?? (await pool.acquire());
+      const lines: string[] = [];
+      try {
+        await pool.moveTo(slot, commit, t.cacheDirs);
+        const run = await runTestPlan(slot, t, {
+          commit,
+          workdir: work,
+          hide: [],
+          env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+          onCommand: async () => {},
+          output: () => ({ line: (l) => void lines.push(l), flush: async () => {} }),
+        });
+        return { ...run, lines, slot };
+      } finally {
+        if (!slotWanted) await slot.release();
+      }
+    },
+  };
+}
+type TestsInput = NonNullable<ConfigInput['tests']>;
+type Slot = Awaited<ReturnType<SlotPool['acquire']>>;

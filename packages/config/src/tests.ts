@@ -16,6 +16,20 @@ export const testsSection = z
     env: z.record(z.string(), z.string()).default({}),
     /** Kept between cycles in a slot worktree so the second cycle is not a cold build. */
     cacheDirs: z.array(z.string().min(1)).default(['node_modules', 'target', '.venv']),
+    /**
+     * Globs (over the commit's tracked files; `*` within a name, `**` across directories) whose
+     * contents, with the setup commands, decide whether a slot's setup must run again. Unset: the
+     * manifests and lockfiles of npm/pnpm/yarn, Python, Go and Cargo. Same hash as the slot's last
+     * successful setup and its cache directories still there: setup is skipped, and the record
+     * says so. [] : setup runs every cycle.
+     */
+    setupInputs: z.array(z.string().min(1)).optional(),
+    /**
+     * "shared": one package cache per machine (npm cache, pnpm store, yarn and pip caches under the
+     * worker's workdir), writable by setup commands only and mounted read-only into test commands
+     * (tests.sandbox "bwrap"; see docs/SECURITY.md). "off": every cycle's $HOME cache, thrown away.
+     */
+    packageCache: z.enum(['shared', 'off']).default('shared'),
     tailBytes: positiveInt.default(8192),
     logLines: positiveInt.default(500),
     /**

@@ -23,5 +23,7 @@ export const commandResultSchema = z.object({
   ok: z.boolean(),
   tail: z.string(),
   limit: limitHitSchema.nullable().optional(),
+  /** Set when the command was not run, saying why (a setup whose inputs did not change). */
+  skipped: z.string().optional(),
 });
 export type CommandResult = z.infer<typeof commandResultSchema>;

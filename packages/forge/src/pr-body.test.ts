@@ -93,3 +93,24 @@ describe('PR body markers', () => {
     expect(body('the key is sk-known-secret-value-123')).toContain('[redacted]');
   });
 });
+
+describe('PR body test results', () => {
+  it('a setup skipped because its inputs did not change says so, not "passed in 0.0 s"', () => {
+    const run = { exitCode: 0, signal: null, timedOut: false, ok: true, tail: '' };
+    const b = body('s', {
+      tests: [
+        {
+          ...run,
+          phase: 'setup',
+          argv: ['npm', 'ci'],
+          durationMs: 0,
+          exitCode: null,
+          skipped: 'setup skipped (inputs unchanged: 0123456789abcdef)',
+        },
+        { ...run, phase: 'test', argv: ['npm', 'test'], durationMs: 1500 },
+      ],
+    });
+    expect(b).toContain('- `npm ci` (setup): setup skipped (inputs unchanged: 0123456789abcdef)');
+    expect(b).toContain('- `npm test` (test): passed in 1.5 s');
+  });
+});

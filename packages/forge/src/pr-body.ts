@@ -33,7 +33,7 @@ export function prBody(i: PrBodyInput): string {
     i.tests
       .map(
         (t) =>
-          `- \`${t.argv.join(' ')}\` (${t.phase}): ${t.ok ? 'passed' : 'failed'} in ${(t.durationMs / 1000).toFixed(1)} s`,
+          `- \`${t.argv.join(' ')}\` (${t.phase}): ${t.skipped ? t.skipped : `${t.ok ? 'passed' : 'failed'} in ${(t.durationMs / 1000).toFixed(1)} s`}`,
       )
       .join('\n') || '- none configured';
   const prior = i.history.length

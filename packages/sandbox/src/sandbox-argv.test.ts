@@ -33,10 +33,23 @@ describe('tool directories in the sandbox', () => {
   });
 
   it('a tool directory that would lie over the work tree, home, /tmp, /dev or /proc is not mounted', () => {
-    for (const bad of ['/', '/tmp', '/prbot', '/prbot/work', '/dev', '/proc']) {
+    for (const bad of ['/', '/tmp', '/prbot', '/prbot/work', '/prbot/cache', '/dev', '/proc']) {
       const argv = sandboxArgv(spec([bad]), ['true']);
       const mounted = argv.some((a, i) => argv[i - 1] === '--ro-bind' && a === bad && argv[i + 1] === bad);
       expect({ bad, mounted }).toEqual({ bad, mounted: false });
     }
+  });
+});
+
+describe('the package cache in the sandbox', () => {
+  it('is bound read-write for setup and read-only for tests, at /prbot/cache; absent when not given', () => {
+    const mount = (writable: boolean | null) => {
+      const argv = sandboxArgv({ ...spec([]), cache: writable === null ? null : { dir, writable } }, ['true']);
+      const i = argv.findIndex((a, k) => a === '/prbot/cache' && argv[k - 1] === dir);
+      return i < 0 ? null : argv[i - 2];
+    };
+    expect(mount(true)).toBe('--bind');
+    expect(mount(false)).toBe('--ro-bind');
+    expect(mount(null)).toBeNull();
   });
 });

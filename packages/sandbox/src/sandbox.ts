@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InfraError } from '@prbot/core';
 import { sandboxDefences } from './defences.ts';
+import { SANDBOX_CACHE } from './package-cache.ts';
 import { removeTree } from './scrub.ts';
 
 /** Where the sandbox shows its writable directories; fixed, so paths in caches never change. */
@@ -33,6 +34,8 @@ export interface SandboxSpec {
   limits: SandboxLimits;
   /** Extra host directories shown read-only at their own path (tools outside /usr). */
   toolDirs: string[];
+  /** The machine's package cache, shown at SANDBOX_CACHE: writable for setup commands only. */
+  cache?: { dir: string; writable: boolean } | null;
   /** Host paths that must stay invisible even if they sit inside a directory shown read-only. */
   hide: string[];
 }
@@ -69,6 +72,7 @@ export function sandboxArgv(spec: SandboxSpec, argv: string[], fds?: SandboxFds 
   for (const dir of SYSTEM_DIRS) out.push(...systemMount(dir));
   out.push('--dev', '/dev', '--proc', '/proc');
   out.push('--bind', spec.tmp, SANDBOX_TMP, '--bind', spec.home, SANDBOX_HOME, '--bind', spec.workTree, SANDBOX_WORK);
+  if (spec.cache) out.push(spec.cache.writable ? '--bind' : '--ro-bind', spec.cache.dir, SANDBOX_CACHE);
   // After /tmp: a tool directory under /tmp (a checkout there, say) would be hidden by the run's
   // own empty /tmp if it were mounted first.
   for (const dir of spec.toolDirs) if (existsSync(dir) && !coversOwnMounts(dir)) out.push(roBind(), dir, dir);

@@ -6,6 +6,7 @@ import { git } from '@prbot/repo';
 import { sandboxDefences } from './defences.ts';
 import { tryFileLock } from './pidlock.ts';
 import { removeTree, scrubWorkTree } from './scrub.ts';
+import { forgetSetup } from './setup-inputs.ts';
 import type { Mirror } from '@prbot/repo';
 
 export interface Slot {
@@ -108,6 +109,7 @@ export class SlotPool {
       }
     }
     try {
+      await forgetSetup(slot.dir); // what setup installed goes with the tree
       await removeTree(slot.dir); // any depth: test code may have nested directories past PATH_MAX
       await rm(slot.gitDir, { recursive: true, force: true });
       await mkdir(slot.dir, { recursive: true });

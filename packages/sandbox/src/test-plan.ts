@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '@prbot/config';
 import { InfraError, type CommandResult, type LimitHit } from '@prbot/core';
@@ -5,6 +6,15 @@ import { memoryGuard } from './memory-guard.ts';
 import { packageManagerPlan, readPackageManagerPin } from './package-manager.ts';
 import { digestTestOutput } from './digest.ts';
 import { dropScratch, freshDir, SANDBOX_HOME, SANDBOX_TMP } from './sandbox.ts';
+import {
+  holdCacheForSetup,
+  packageCacheDefence,
+  packageCacheDir,
+  packageCacheEnv,
+  writePnpmRc,
+} from './package-cache.ts';
+import type { FileLock } from './pidlock.ts';
+import { forgetSetup, rememberSetup, setupInputsKey, setupStillValid } from './setup-inputs.ts';
 import { handTo, lastSlotUid, rememberSlotUid, type Slot } from './slots.ts';
 import { acquireTestUser, runCommand, testEnvironment, type TestUser } from './test-run.ts';
 
@@ -17,6 +27,8 @@ interface LineSink {
 }
 
 export interface TestPlanOptions {
+  /** The commit the slot was moved to: its tracked setup inputs decide whether setup runs. */
+  commit: string;
   /** The worker's own directory: per-slot `$HOME` and `/tmp` live under it. */
   workdir: string;
   /** Paths the sandbox hides (the worker's files, the config, the mirror, the records). */
@@ -52,6 +64,7 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
   let user: TestUser | null = null;
   let handed: Promise<void> = Promise.resolve();
   let scratch: string[] = [];
+  let cacheLock: FileLock | null = null;
   try {
     const previous = await lastSlotUid(slot);
     user = await acquireTestUser(t.runAs, previous);
@@ -73,21 +86,62 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
     const pin = await readPackageManagerPin(slot.dir);
     const commands = [...t.setup, ...t.commands];
     let pm = packageManagerPlan(pin, commands, { setupNetwork: t.network === 'setup' });
+    // The machine's package cache: only inside the sandbox, where test commands see it read-only.
+    const cache = sandboxed && t.packageCache === 'shared' ? packageCacheDir(o.workdir) : null;
+    const cacheEnv = cache ? packageCacheEnv(SANDBOX_TMP) : {};
+    if (cache) {
+      await mkdir(cache, { recursive: true, mode: 0o755 }); // a run with no setup mounts it too
+      await writePnpmRc(home, user);
+    }
     const envNow = () =>
       sandboxed
-        ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...pm.env, ...t.env }, SANDBOX_HOME, o.env)
+        ? testEnvironment(t.envAllow, { TMPDIR: SANDBOX_TMP, ...cacheEnv, ...pm.env, ...t.env }, SANDBOX_HOME, o.env)
         : testEnvironment(t.envAllow, { TMPDIR: tmp, ...pm.env, ...t.env }, home, o.env);
+    // Setup is skipped when its inputs (lockfiles, manifests, the commands) are those of the
+    // slot's last successful setup and what it installed is still there.
+    const key =
+      t.setup.length > 0 && (t.setupInputs ?? [null]).length > 0
+        ? (await setupInputsKey(slot.gitDir, o.commit, t, { cache: cache !== null, pin: pm.pin ?? null })).key
+        : null;
+    const skip = key !== null && (await setupStillValid(slot.dir, key));
+    const results: CommandResult[] = [];
+    if (skip) {
+      const output = o.output();
+      const line = `setup skipped (inputs unchanged: ${key.slice(0, 16)})`;
+      output.line(`[prbot] ${line}`);
+      await output.flush();
+      for (const argv of t.setup)
+        results.push({
+          phase: 'setup',
+          argv,
+          exitCode: null,
+          signal: null,
+          timedOut: false,
+          durationMs: 0,
+          ok: true,
+          tail: `${line}\n`,
+          skipped: line,
+        });
+    } else await forgetSetup(slot.dir); // a setup that fails half-way leaves no marker
+    let setupLeft = skip ? 0 : t.setup.length;
     const plan = [
       ...(pm.probe ? [{ phase: 'setup' as const, argv: pm.probe, probe: true }] : []),
-      ...t.setup.map((argv) => ({ phase: 'setup' as const, argv, probe: false })),
+      ...(skip ? [] : t.setup.map((argv) => ({ phase: 'setup' as const, argv, probe: false }))),
       ...t.commands.map((argv) => ({ phase: 'test' as const, argv, probe: false })),
     ];
-    const results: CommandResult[] = [];
     const memory = { limitMb: t.limits.memoryMb, guard: (await memoryGuard(t.limits.memoryVia)).guard };
     for (const [i, cmd] of plan.entries()) {
       const output = o.output();
       const started = (i === 0 ? handed : Promise.resolve()).then(() => o.onCommand(i, plan.length, cmd.argv));
       const timeoutMs = cmd.phase === 'setup' ? t.setupTimeoutMs : t.timeoutMs;
+      // Setup writes the cache under a machine-wide lock; test commands get it read-only.
+      const writesCache = cmd.phase === 'setup' || !packageCacheDefence.readOnlyInTests;
+      if (cache && cmd.phase === 'setup' && !cacheLock)
+        cacheLock = await holdCacheForSetup(cache, user, timeoutMs, o.signal);
+      if (cacheLock && cmd.phase === 'test') {
+        await cacheLock.release();
+        cacheLock = null;
+      }
       const r = await runCommand(cmd.phase, cmd.argv, {
         cwd: slot.dir,
         env: envNow(),
@@ -107,6 +161,7 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
               limits: t.limits,
               toolDirs: t.toolDirs,
               hide: o.hide,
+              cache: cache ? { dir: cache, writable: writesCache } : null,
             }
           : null,
         onLine: output.line,
@@ -142,6 +197,8 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
       }
       await output.flush();
       results.push(r);
+      if (!cmd.probe && cmd.phase === 'setup' && r.ok && --setupLeft === 0 && key !== null)
+        await rememberSetup(slot.dir, key, t.cacheDirs);
       if (o.signal?.aborted) throw new Error('worker is shutting down; the test run was stopped and will be retried');
       if (!r.ok && r.limit) {
         const l = r.limit;
@@ -166,6 +223,7 @@ export async function runTestPlan(slot: Slot, t: TestsConfig, o: TestPlanOptions
     await handed;
     return { results, failure: null };
   } finally {
+    await cacheLock?.release();
     await handed.catch(() => {}); // a chown still running must not outlive the slot and uid locks
     // Emptied while the slot is still ours (the run's processes are gone: runCommand swept its
     // uid). A failure here must not replace the run's result; the slot's next cycle empties

@@ -21,6 +21,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     // a limit of tests.limits (memory, processes, time, output) infra_failed: the machine's bound,
     // never counted against the gap nor escalating the model.
     const run = await runTestPlan(slot, t, {
+      commit: data.botCommit,
       workdir: rt.workdir,
       hide: [rt.workdir, rt.cfg.file, rt.mirror.dir, rt.records.recordsDir],
       env: rt.env,
