@@ -13,7 +13,8 @@ import { MODULES } from './scripts/mutation-modules.mjs';
  */
 const name = process.env.PRBOT_MUTATION_MODULE ?? '';
 const mod = MODULES[/** @type {keyof typeof MODULES} */ (name)];
-if (!mod) throw new Error(`PRBOT_MUTATION_MODULE must be one of ${Object.keys(MODULES).join(', ')}; run pnpm test:mutation`);
+if (!mod)
+  throw new Error(`PRBOT_MUTATION_MODULE must be one of ${Object.keys(MODULES).join(', ')}; run pnpm test:mutation`);
 // Read by vitest.mutation.config.ts in Stryker's test-runner processes, which inherit it.
 process.env.PRBOT_MUTATION_TESTS = mod.tests.join(',');
 const out = `reports/mutation/${name}`;

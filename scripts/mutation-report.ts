@@ -34,7 +34,8 @@ const oneLine = (s: string | undefined) => {
 };
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/`/g, 'ˋ');
 /** The key a note is filed under: file, line, mutator and replacement (ids change between runs). */
-const keyOf = (file: string, m: Mutant) => `${file}:${m.location.start.line} ${m.mutatorName} ${oneLine(m.replacement)}`;
+const keyOf = (file: string, m: Mutant) =>
+  `${file}:${m.location.start.line} ${m.mutatorName} ${oneLine(m.replacement)}`;
 const DETECTED = new Set(['Killed', 'Timeout']);
 const UNDETECTED = new Set(['Survived', 'NoCoverage']);
 
@@ -78,7 +79,9 @@ for (const name of Object.keys(MODULES)) {
         detected++;
         if (survivedBefore.has(key)) {
           const by = (m.killedBy ?? []).map((id) => testName.get(id) ?? id)[0] ?? 'a timeout';
-          fixed.push(`| ${cell(`${rel}:${m.location.start.line}`)} | ${m.mutatorName} | \`${cell(oneLine(m.replacement))}\` | fixed by ${cell(by)} |`);
+          fixed.push(
+            `| ${cell(`${rel}:${m.location.start.line}`)} | ${m.mutatorName} | \`${cell(oneLine(m.replacement))}\` | fixed by ${cell(by)} |`,
+          );
         }
       } else if (UNDETECTED.has(m.status)) {
         undetected++;
