@@ -18,9 +18,12 @@ function refusal(answer: string, maxBytes = 1e6): string | null {
 describe('parseProposal', () => {
   it('reads plain JSON, with whitespace around it', () => {
     expect(parseProposal(`\n  ${text(ok)}  \n`, 1e6)).toEqual(ok);
+    // trim(), not JSON's own whitespace: a byte-order mark or a no-break space around the answer is not JSON.
+    expect(parseProposal(`\ufeff${text(ok)}\u00a0`, 1e6)).toEqual(ok);
   });
 
   it('reads JSON inside a ```json fence (any case) or a bare ``` fence, and ignores the prose around it', () => {
+    expect(parseProposal(`\`\`\`json\n${text(ok)}\n   \`\`\``, 1e6), 'an indented closing fence').toEqual(ok);
     for (const open of ['```json', '```JSON', '```', '```json  '])
       expect(parseProposal(`Here it is:\n${open}\n${text(ok)}\n\`\`\`\nDone.`, 1e6), open).toEqual(ok);
     // The first fence is the answer, even when a later one holds JSON too.
