@@ -18,7 +18,7 @@ interface Mutant {
   id: string;
   mutatorName: string;
   replacement?: string;
-  location: { start: { line: number; column: number } };
+  location: { start: { line: number; column: number }; end: { line: number; column: number } };
   status: string;
   killedBy?: string[];
   static?: boolean;
@@ -33,9 +33,11 @@ const oneLine = (s: string | undefined) => {
   return t.length > 80 ? `${t.slice(0, 77)}…` : t;
 };
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/`/g, 'ˋ');
-/** The key a note is filed under: file, line, mutator and replacement (ids change between runs). */
+/** Where a mutant is, as file:line:column. */
+const at = (file: string, m: Mutant) => `${file}:${m.location.start.line}:${m.location.start.column}`;
+/** The key a note is filed under: span, mutator and replacement (ids change between runs). */
 const keyOf = (file: string, m: Mutant) =>
-  `${file}:${m.location.start.line} ${m.mutatorName} ${oneLine(m.replacement)}`;
+  `${at(file, m)}-${m.location.end.line}:${m.location.end.column} ${m.mutatorName} ${oneLine(m.replacement)}`;
 const DETECTED = new Set(['Killed', 'Timeout']);
 const UNDETECTED = new Set(['Survived', 'NoCoverage']);
 
@@ -80,14 +82,15 @@ for (const name of Object.keys(MODULES)) {
         if (survivedBefore.has(key)) {
           const by = (m.killedBy ?? []).map((id) => testName.get(id) ?? id)[0] ?? 'a timeout';
           fixed.push(
-            `| ${cell(`${rel}:${m.location.start.line}`)} | ${m.mutatorName} | \`${cell(oneLine(m.replacement))}\` | fixed by ${cell(by)} |`,
+            `| ${cell(at(rel, m))} | ${m.mutatorName} | \`${cell(oneLine(m.replacement))}\` | fixed by ${cell(by)} |`,
           );
         }
       } else if (UNDETECTED.has(m.status)) {
         undetected++;
         const note = MUTATION_NOTES[key];
+        if (!note) console.error(`not yet judged: ${key}`);
         survivors.push(
-          `| ${cell(`${rel}:${m.location.start.line}`)} | ${m.mutatorName}${m.status === 'NoCoverage' ? ' (no test reaches it)' : ''} | \`${cell(oneLine(m.replacement))}\` | ${note ? cell(note) : '**not yet judged**'} |`,
+          `| ${cell(at(rel, m))} | ${m.mutatorName}${m.status === 'NoCoverage' ? ' (no test reaches it)' : ''} | \`${cell(oneLine(m.replacement))}\` | ${note ? cell(note) : '**not yet judged**'} |`,
         );
       } else other++;
     }
