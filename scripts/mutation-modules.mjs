@@ -9,8 +9,15 @@ export const MODULES = {
     mutate: ['packages/repo/src/guardrails.ts'],
     tests: ['packages/repo/src/guardrails.test.ts', 'packages/repo/src/test-guard.test.ts'],
   },
+  // test-guard.ts holds two checks: the test guard (rules 1-3, and the shadowing check) and the
+  // truncation check (truncationRefusal, cutOffAt), scored apart. Line ranges: keep them in step
+  // with the file.
   'test-guard': {
-    mutate: ['packages/repo/src/test-guard.ts'],
+    mutate: ['packages/repo/src/test-guard.ts:1-215', 'packages/repo/src/test-guard.ts:298-360'],
+    tests: ['packages/repo/src/test-guard.test.ts'],
+  },
+  truncation: {
+    mutate: ['packages/repo/src/test-guard.ts:216-297'],
     tests: ['packages/repo/src/test-guard.test.ts'],
   },
   shrink: {
