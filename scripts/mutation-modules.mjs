@@ -22,7 +22,7 @@ export const MODULES = {
   },
   shrink: {
     mutate: ['packages/repo/src/shrink.ts'],
-    tests: ['packages/repo/src/changes.test.ts', 'packages/repo/src/test-guard.test.ts'],
+    tests: ['packages/repo/src/shrink.test.ts', 'packages/repo/src/test-guard.test.ts'],
   },
   'job-signing': {
     mutate: ['packages/pipeline/src/job-signing.ts'],
