@@ -12,14 +12,17 @@ import { MODULES } from './scripts/mutation-modules.mjs';
  * `PRBOT_MUTATION_MODULE` picks the module (scripts/mutation.ts sets it).
  */
 const name = process.env.PRBOT_MUTATION_MODULE ?? '';
-const mod = MODULES[/** @type {keyof typeof MODULES} */ (name)];
-if (!mod)
-  throw new Error(`PRBOT_MUTATION_MODULE must be one of ${Object.keys(MODULES).join(', ')}; run pnpm test:mutation`);
+const picked = Object.entries(MODULES).filter(([n]) => !name || n === name);
+if (!picked.length) throw new Error(`PRBOT_MUTATION_MODULE must be one of ${Object.keys(MODULES).join(', ')}`);
+// Without a module (a bare `stryker run`, or knip reading this file): every module in one run, slow.
+const mod = {
+  mutate: picked.flatMap(([, m]) => m.mutate),
+  tests: [...new Set(picked.flatMap(([, m]) => m.tests))],
+};
 // Read by vitest.mutation.config.ts in Stryker's test-runner processes, which inherit it.
 process.env.PRBOT_MUTATION_TESTS = mod.tests.join(',');
-const out = `reports/mutation/${name}`;
+const out = `reports/mutation/${name || 'all'}`;
 
-/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
   // pnpm keeps the runner out of @stryker-mutator/core's own node_modules, where Stryker looks for
