@@ -18,7 +18,7 @@ export const MODULES = {
   },
   truncation: {
     mutate: ['packages/repo/src/test-guard.ts:216-297'],
-    tests: ['packages/repo/src/test-guard.test.ts'],
+    tests: ['packages/repo/src/truncation.test.ts', 'packages/repo/src/test-guard.test.ts'],
   },
   shrink: {
     mutate: ['packages/repo/src/shrink.ts'],
