@@ -85,3 +85,45 @@ describe('truncationRefusal: what counts as cut mid-line', () => {
     expect(judge(base, text([...lines(20), '});']))).toMatch(/stops at line 21 of 41/);
   });
 });
+
+describe('truncationRefusal: where in the base the answer stops', () => {
+  const base = [...lines(20), '});', ...lines(20, 'w')];
+
+  it('counts base lines the answer dropped before the cut', () => {
+    const dropped = [...FILE.slice(0, 5), ...FILE.slice(7, 30)];
+    expect(judge(text(FILE), text(dropped))).toMatch(/stops at line 30 of 40 and the remaining 10 lines are gone/);
+  });
+
+  it('counts a closer the answer absorbed, and cuts after it', () => {
+    expect(judge(text(base), text([...lines(20), 'foo(', '});', ...lines(10, 'w')]))).toMatch(
+      /stops at line 31 of 41 and the remaining 10 lines are gone/,
+    );
+  });
+
+  it('a blank line is no line of its own before a closer', () => {
+    for (const blank of ['', '  '])
+      expect(judge(text(base), text([...lines(20), blank, '});'])), JSON.stringify(blank)).toMatch(
+        /stops at line 21 of 41/,
+      );
+    // A line of its own, a blank, then the closer: the closer closes the answer's own line.
+    expect(judge(text(base), text([...lines(20), 'foo(', '', '});']))).toBeNull();
+  });
+
+  it('an answer that keeps only a first line that is a closer stops there', () => {
+    expect(judge(text(['}', ...FILE]), '}\n')).toMatch(/stops at line 1 of 41 and the remaining 40 lines are gone/);
+  });
+
+  it('an answer that aligns with nothing is a rewrite, however it ends', () => {
+    expect(judge(text(FILE), 'export const v0')).toBeNull();
+    expect(judge(text(FILE), '\n\n')).toBeNull();
+    expect(judge(text(FILE), text(lines(5, 'q')))).toBeNull();
+  });
+
+  it('past the aligning diff, a last line that starts the next base line is a mid-line cut too', () => {
+    const big = lines(4000, 'w');
+    const odd = (l: string, i: number) => (i % 2 ? l.replace(' = ', ' = 1 + ') : l);
+    const answer = big.slice(0, 3501).map(odd).join('\n') + '\nexport const w3501';
+    expect(judge(text(big), answer)).toMatch(/stops at line 3502 of 4000 \(mid-line\)/);
+    expect(judge(text(big), big.slice(0, 3501).map(odd).join('\n') + '\nexport const zz')).toBeNull();
+  });
+});
