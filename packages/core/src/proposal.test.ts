@@ -133,7 +133,7 @@ describe('proposalJsonSchema', () => {
   it('offers the model both file forms and no delete', () => {
     const files = (proposalJsonSchema.properties as Record<string, { items: { anyOf: { required: string[] }[] } }>)
       .files;
-    expect(files.items.anyOf.map((f) => f.required.sort())).toEqual([
+    expect(files?.items.anyOf.map((f) => f.required.sort())).toEqual([
       ['content', 'is_new', 'path'],
       ['edits', 'is_new', 'path'],
     ]);
