@@ -8,6 +8,9 @@ describe('registerSecrets', () => {
   it('registers values of six characters or more, and nothing shorter or empty', () => {
     registerSecrets(['abcde', '', null, undefined, 'fghijk']);
     expect(redactText('abcde fghijk')).toBe('abcde [redacted]');
+    // Not in any spelling either: the base64 of a short value is long enough to match.
+    const b64 = Buffer.from('abcde').toString('base64');
+    expect(redactText(b64)).toBe(b64);
   });
 
   it('with nothing long enough registered, text is left alone (no empty pattern)', () => {
@@ -91,11 +94,18 @@ describe('redactDeep', () => {
     let out = redactDeep(deep);
     for (let i = 0; i < 70; i++) out = (out as unknown[])[0];
     expect(out).toBe(KEY);
-    let shallow: unknown = KEY;
+    // An object at depth 64 is still scrubbed; at 65 it is kept as it is.
+    let shallow: unknown = { k: KEY };
     for (let i = 0; i < 64; i++) shallow = [shallow];
     let got = redactDeep(shallow);
     for (let i = 0; i < 64; i++) got = (got as unknown[])[0];
-    expect(got).toBe('[redacted]');
+    expect(got).toEqual({ k: '[redacted]' });
+    const inner = { k: KEY };
+    let nested: unknown = inner;
+    for (let i = 0; i < 65; i++) nested = { n: nested };
+    let kept = redactDeep(nested);
+    for (let i = 0; i < 65; i++) kept = (kept as { n: unknown }).n;
+    expect(kept).toBe(inner);
   });
 
   it('copies an Error with its name, message and stack scrubbed', () => {
@@ -118,6 +128,8 @@ describe('redactError', () => {
   it('scrubs message and stack in place and returns the same error', () => {
     registerSecrets([KEY]);
     const e = new Error(`x ${KEY}`);
+    // V8 formats the stack at its first read: read it first, as a logger would have.
+    expect(e.stack).toContain(KEY);
     expect(redactError(e)).toBe(e);
     expect(e.message).toBe('x [redacted]');
     expect(e.stack).not.toContain(KEY);
