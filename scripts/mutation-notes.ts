@@ -16,4 +16,18 @@ export const MUTATION_NOTES: Record<string, string> = {
     'unreachable guard (as the line-96 ConditionalExpression)',
   'packages/core/src/proposal.ts:96:34-96:70 ObjectLiteral {}':
     'unreachable guard (as the line-96 ConditionalExpression)',
+  'packages/core/src/redact.ts:20:11-20:27 ConditionalExpression true':
+    'equivalent: the pattern is rebuilt from the same set of values, so the rebuild that this mutant forces on a repeat registration changes nothing',
+  'packages/core/src/redact.ts:36:10-42:49 MethodExpression [v, JSON.stringify(v).slice(1, -1), encodeURIComponent(v), Buffer.from(v).toS…':
+    'equivalent: every spelling is at least as long as the value (six characters or more), so the length filter never drops one',
+  'packages/core/src/redact.ts:42:19-42:48 ConditionalExpression true':
+    'equivalent: as the line-36 mutant (no spelling is shorter than the value)',
+  'packages/core/src/redact.ts:53:19-53:33 ConditionalExpression false':
+    'equivalent: replacing in the empty string gives the empty string; the check only saves the call',
+  'packages/core/src/redact.ts:85:11-85:20 ConditionalExpression true':
+    'equivalent: an error without a stack makes redactText throw inside the try, which is caught; the message is already scrubbed and the stack stays undefined',
+  'packages/repo/src/test-guard.ts:257:18-257:70 MethodExpression oldLines':
+    "cost only: base lines past the answer's length plus 500 cannot align within the diff's 500-edit bound; the slice keeps a 10,000-line base from making the diff give up (then the in-order match decides, with the same verdicts in the tests)",
+  'packages/repo/src/test-guard.ts:258:46-258:80 ObjectLiteral {}':
+    'cost only: without the bound the diff always finishes (slowly, ~a minute of CPU on a 10,000-line rewrite); the in-order fallback gives the same verdicts on the tested cuts and rewrites',
 };
