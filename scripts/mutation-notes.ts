@@ -29,5 +29,5 @@ export const MUTATION_NOTES: Record<string, string> = {
   'packages/repo/src/test-guard.ts:257:18-257:70 MethodExpression oldLines':
     "cost only: base lines past the answer's length plus 500 cannot align within the diff's 500-edit bound; the slice keeps a 10,000-line base from making the diff give up (then the in-order match decides, with the same verdicts in the tests)",
   'packages/repo/src/test-guard.ts:258:46-258:80 ObjectLiteral {}':
-    'cost only: without the bound the diff always finishes (slowly, ~a minute of CPU on a 10,000-line rewrite); the in-order fallback gives the same verdicts on the tested cuts and rewrites',
+    'cost only: without the bound the diff runs to the end however different the texts (O(N·D)); the in-order fallback it replaces gives the same verdicts on the tested cuts and rewrites',
 };
