@@ -45,14 +45,14 @@ const rows: string[] = [];
 const survivors: string[] = [];
 const fixed: string[] = [];
 let low = 0;
-let missing = 0;
+const notRun: string[] = [];
 let totalSeconds = 0;
 for (const name of Object.keys(MODULES)) {
   const dir = path.join(root, 'reports', 'mutation', name);
   const file = path.join(dir, 'mutation.json');
   if (!existsSync(file)) {
     rows.push(`| ${name} | — | — | — | — | — | **not run** |`);
-    missing++;
+    notRun.push(name);
     continue;
   }
   // The first report of a module is kept, so later runs can name what the new tests fixed.
@@ -107,7 +107,8 @@ const doc = `## Mutation testing
 
 Written by \`pnpm test:mutation\` (\`scripts/mutation.ts\`: StrykerJS with the vitest runner, one run
 per module with only the unit tests that judge it, \`coverageAnalysis: perTest\`, concurrency 2;
-then \`scripts/mutation-report.ts\`); last run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Not part of \`pnpm test\` or of every CI run: it took ${Math.round(totalSeconds / 60)} min here, on a shared 2-core machine.
+then \`scripts/mutation-report.ts\`; \`pnpm test:mutation <module> …\` runs some). Stryker mutates the files
+in place and puts them back when it ends (after a hard kill: \`git checkout -- packages\`); last run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Not part of \`pnpm test\` or of every CI run: the runs in the table took ${Math.round(totalSeconds / 60)} min in all, on a shared, loaded 2-core machine (load average 10-15 from other work).
 Score = detected / (detected + undetected); detected = killed or timed out, undetected = survived
 or reached by no test. "Other" counts mutants Stryker could not judge (compile or runtime errors of
 the mutant itself, ignored). The bar is ${BAR} % per module.
@@ -115,7 +116,7 @@ the mutant itself, ignored). The bar is ${BAR} % per module.
 | module | file | detected | undetected | other | run time | score |
 |---|---|---:|---:|---:|---:|---:|
 ${rows.join('\n')}
-
+${notRun.length ? `\nNot run: ${notRun.join(', ')} (no report in reports/mutation/; \`pnpm test:mutation ${notRun.join(' ')}\` runs them).\n` : ''}
 ### Mutants that survive
 
 ${survivors.length ? `| where | mutator | replacement | why acceptable |\n|---|---|---|---|\n${survivors.join('\n')}` : 'None.'}
@@ -126,7 +127,7 @@ ${fixed.length ? `| where | mutator | replacement | |\n|---|---|---|---|\n${fixe
 `;
 writeFileSync(path.join(root, 'docs', 'mutation.md'), doc);
 console.log(doc);
-if (low || missing) {
-  console.error(`\n${low} module(s) under ${BAR} %, ${missing} not run`);
+if (low || notRun.length) {
+  console.error(`\n${low} module(s) under ${BAR} %, ${notRun.length} not run`);
   process.exit(1);
 }
