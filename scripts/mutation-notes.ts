@@ -30,4 +30,6 @@ export const MUTATION_NOTES: Record<string, string> = {
     "cost only: base lines past the answer's length plus 500 cannot align within the diff's 500-edit bound; the slice keeps a 10,000-line base from making the diff give up (then the in-order match decides, with the same verdicts in the tests)",
   'packages/repo/src/test-guard.ts:258:46-258:80 ObjectLiteral {}':
     'cost only: without the bound the diff runs to the end however different the texts (O(N·D)); the in-order fallback it replaces gives the same verdicts on the tested cuts and rewrites',
+  'packages/repo/src/test-guard.ts:232:41-232:43 StringLiteral "Stryker was here!"':
+    'equivalent: it only glues text onto the last base line, which then stops aligning; a cut there loses fewer than the three lines the check asks for, and an answer that keeps the end still ends in a line of its own',
 };

@@ -100,6 +100,12 @@ describe('truncationRefusal: where in the base the answer stops', () => {
     );
   });
 
+  it('counts a closer it absorbed when base lines align after it again', () => {
+    // `});` is its own aligned part here (a line of the answer's own follows it), closing `foo(`.
+    const answer = [...lines(20), 'foo(', '});', 'bar', ...lines(20, 'w').slice(5, 15)];
+    expect(judge(text(base), text(answer))).toMatch(/stops at line 36 of 41 and the remaining 5 lines are gone/);
+  });
+
   it('a blank line is no line of its own before a closer', () => {
     for (const blank of ['', '  '])
       expect(judge(text(base), text([...lines(20), blank, '});'])), JSON.stringify(blank)).toMatch(
