@@ -338,7 +338,16 @@ calls charged equal model requests, the worker's \`/healthz\` answers 200.
   an error log line and \`prbot_worker_queue_recoveries_total{queue,reason}\`; past
   \`worker.maxRecoveries\` in ten minutes the worker drains and exits 1 for its supervisor.
 `;
-writeFileSync(path.join(root, 'docs', 'RELIABILITY.md'), doc);
+// The mutation-testing section is written by `pnpm test:mutation` (scripts/mutation-report.ts),
+// which runs apart from this report: it is carried over as it stands.
+const mutation = (() => {
+  try {
+    return readFileSync(path.join(root, 'docs', 'mutation.md'), 'utf8');
+  } catch {
+    return '## Mutation testing\n\nNot run yet: `pnpm test:mutation` writes docs/mutation.md.\n';
+  }
+})();
+writeFileSync(path.join(root, 'docs', 'RELIABILITY.md'), `${doc}\n${mutation}`);
 console.log(table);
 const bad = rows.filter((r) => r.lost > 0 || r.duplicates > 0 || (r.extraCalls ?? 0) > 0);
 if (bad.length || hits > 0) {

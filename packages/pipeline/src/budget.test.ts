@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Budget, ClockSkewError, type BudgetLimits } from './budget.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 import { utcDay } from '@prbot/core';
 import { keys } from './keys.ts';
 import { TEST_REDIS_URL } from '@prbot/test-support';
@@ -91,6 +92,172 @@ describe('budget', () => {
     expect((await b.reserve('same', 10)).granted).toBe(true);
     expect(await b.reserve('same', 10)).toMatchObject({ granted: false, reason: 'cycle_calls', retryAt: null });
     expect((await b.reserve('other', 10)).granted).toBe(true);
+  });
+
+  it('a grant carries the day, the cycle, the tokens and the day totals after it', async () => {
+    const b = budget();
+    await b.reserve('c0', 100);
+    expect(await b.reserve('c1', 250)).toEqual({
+      granted: true,
+      day: '2026-11-24',
+      cycleId: 'c1',
+      tokens: 250,
+      callsUsed: 2,
+      tokensUsed: 350,
+    });
+  });
+
+  it('names each refusal with the numbers, and only day refusals say when to retry', async () => {
+    const day = Date.UTC(2026, 10, 25);
+    const calls = budget({ callsPerDay: 1 });
+    await calls.reserve('a', 1);
+    expect(await calls.reserve('b', 1)).toEqual({
+      granted: false,
+      reason: 'day_calls',
+      retryAt: day,
+      message: 'daily call budget spent (1/1 calls)',
+    });
+    const tokens = budget({ tokensPerDay: 1000 });
+    await tokens.reserve('a', 600);
+    expect(await tokens.reserve('b', 500)).toEqual({
+      granted: false,
+      reason: 'day_tokens',
+      retryAt: day,
+      message: 'daily token budget cannot cover 500 more tokens (600/1000 used)',
+    });
+    const cycle = budget({ perCycle: { calls: 1, tokens: 1000 } });
+    await cycle.reserve('a', 1);
+    expect(await cycle.reserve('a', 1)).toEqual({
+      granted: false,
+      reason: 'cycle_calls',
+      retryAt: null,
+      message: 'this cycle has used its 1 model calls',
+    });
+    expect(await cycle.reserve('b', 1001)).toEqual({
+      granted: false,
+      reason: 'cycle_tokens',
+      retryAt: null,
+      message: 'this cycle cannot spend 1001 more tokens (cap 1000 per cycle)',
+    });
+  });
+
+  it('a refund gives back the call and its tokens but the request stays counted, against the day and the cycle', async () => {
+    const day = budget({ callsPerDay: 1 });
+    const r = await day.reserve('a', 800);
+    if (!r.granted) throw new Error('refused');
+    await day.refund(r);
+    expect((await day.today()).calls.used).toBe(0);
+    expect((await day.today()).tokens.used).toBe(0);
+    expect(await day.reserve('b', 1)).toEqual({
+      granted: false,
+      reason: 'day_calls',
+      retryAt: Date.UTC(2026, 10, 25),
+      byRequests: true,
+      message:
+        'daily request cap reached (1/1 requests today, failed and rate-limited ones included: they are not billed but count as requests)',
+    });
+    const cycle = budget({ perCycle: { calls: 1, tokens: 1000 } });
+    const c = await cycle.reserve('a', 10);
+    if (!c.granted) throw new Error('refused');
+    await cycle.refund(c);
+    expect(await cycle.reserve('a', 10)).toEqual({
+      granted: false,
+      reason: 'cycle_calls',
+      retryAt: null,
+      byRequests: true,
+      message: 'this cycle has made its 1 model requests (failed and rate-limited ones included)',
+    });
+    // A release (the call was never sent) gives the request back too.
+    const rel = budget({ callsPerDay: 1 });
+    const x = await rel.reserve('a', 5);
+    if (!x.granted) throw new Error('refused');
+    await rel.release(x);
+    expect((await rel.reserve('b', 5)).granted).toBe(true);
+  });
+
+  it('today never shows a negative allowance when the caps were lowered below what was spent', async () => {
+    const k = keys(`${prefix}-${randomBytes(3).toString('hex')}`);
+    const now = () => Date.UTC(2026, 10, 24, 12);
+    const before = new Budget(redis, k, { ...limits, callsPerDay: 3 }, now);
+    for (const c of ['a', 'b', 'c']) await before.reserve(c, 100);
+    const after = await new Budget(redis, k, { ...limits, callsPerDay: 2, tokensPerDay: 200 }, now).today();
+    expect(after).toEqual({
+      day: '2026-11-24',
+      calls: { used: 3, cap: 2, left: 0 },
+      tokens: { used: 300, cap: 200, left: 0 },
+      resetsAt: '2026-11-25T00:00:00.000Z',
+    });
+  });
+
+  describe('one write, confirmed on a replica, charged once', () => {
+    /** A replica wait whose answers are scripted; `mark` may throw to stand for a Redis error. */
+    function scripted(confirms: boolean[], marks: (() => number)[] = []) {
+      const seen = { marks: 0, confirms: [] as string[] };
+      const w: ReplicaWait = {
+        mark: () => (marks[seen.marks++] ?? (() => 0))(),
+        confirm: async (what) => {
+          seen.confirms.push(what);
+          return confirms.shift() ?? true;
+        },
+        counts: { confirmed: 0, unconfirmed: 0, skipped: 0 },
+      };
+      return { w, seen };
+    }
+    const limited = (w: ReplicaWait) =>
+      new Budget(
+        redis,
+        keys(`${prefix}-${randomBytes(3).toString('hex')}`),
+        limits,
+        () => Date.UTC(2026, 10, 24, 12),
+        w,
+      );
+
+    it('an unconfirmed reservation is written again under its id and charged once', async () => {
+      const { w, seen } = scripted([false, false, true]);
+      const b = limited(w);
+      expect(await b.reserve('c1', 100)).toMatchObject({ granted: true, callsUsed: 1, tokensUsed: 100 });
+      expect(seen.confirms).toEqual(['a budget reservation', 'a budget reservation', 'a budget reservation']);
+      expect((await b.today()).calls.used).toBe(1);
+    });
+
+    it('settle, refund and release wait for their own confirmation', async () => {
+      const { w, seen } = scripted([]);
+      const b = limited(w);
+      const r = await b.reserve('c1', 100);
+      if (!r.granted) throw new Error('refused');
+      await b.settle(r, 40);
+      await b.refund({ ...r, tokens: 40 });
+      const r2 = await b.reserve('c2', 10);
+      if (!r2.granted) throw new Error('refused');
+      await b.release(r2);
+      expect(seen.confirms).toEqual([
+        'a budget reservation',
+        'a budget settlement',
+        'a budget refund',
+        'a budget reservation',
+        'a budget release',
+      ]);
+      expect((await b.today()).tokens.used).toBe(0);
+    });
+
+    it('a transient Redis error is waited out; any other error goes to the caller at once', async () => {
+      const transient = () => {
+        throw new Error('LOADING Redis is loading the dataset in memory');
+      };
+      const { w, seen } = scripted([], [transient, transient]);
+      expect(await limited(w).reserve('c1', 1)).toMatchObject({ granted: true });
+      expect(seen.marks).toBe(3);
+      const fatal = scripted(
+        [],
+        [
+          () => {
+            throw new Error('ERR unknown command');
+          },
+        ],
+      );
+      await expect(limited(fatal.w).reserve('c1', 1)).rejects.toThrow('ERR unknown command');
+      expect(fatal.seen.marks).toBe(1);
+    });
   });
 
   describe("the day is the Redis server's, not the worker's", () => {

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEdits, blobOid, classify, proposalRefusal, resolveProposal } from './changes.ts';
 import { lineStats, parseProposal, CycleEnded } from '@prbot/core';
-import { countTestCases, gapAsksForRemoval, shrinkRefusal } from './shrink.ts';
 import { rebuildCommit, botCommitSpec, buildCommit } from './commit.ts';
 import { git } from './git.ts';
 import { Mirror } from './mirror.ts';
@@ -203,52 +202,6 @@ describe('edits', () => {
         1e6,
       ),
     ).toThrow(/search text must not be empty/);
-  });
-});
-
-describe('shrink guard', () => {
-  const change = (before: string, after: string) => ({
-    path: 'f.js',
-    action: 'UPDATE' as const,
-    mode: '100644' as const,
-    content: after,
-    lines: lineStats(before, after),
-  });
-  const tenLines = Array.from({ length: 10 }, (_, i) => `line ${i}`).join('\n') + '\n';
-
-  it('refuses removing more than maxShrink of a file, with the numbers', () => {
-    const after = tenLines.split('\n').slice(0, 6).join('\n') + '\n';
-    const r = shrinkRefusal([change(tenLines, after)], new Map([['f.js', tenLines]]), 'Add a helper', 0.3);
-    expect(r).toBe(
-      'f.js: the proposal removes 4 of its 10 lines (40.0 %, +0 −4); guardrails.maxShrink allows 30 % when the gap does not ask for removal',
-    );
-    const ok = tenLines.split('\n').slice(0, 8).join('\n') + '\n';
-    expect(shrinkRefusal([change(tenLines, ok)], new Map([['f.js', tenLines]]), 'Add a helper', 0.3)).toBeNull();
-    expect(
-      shrinkRefusal([change(tenLines, after)], new Map([['f.js', tenLines]]), 'Remove the old helpers', 0.3),
-    ).toBeNull();
-  });
-
-  it('refuses removing a test case even when few lines go', () => {
-    const before = "test('a', () => {});\ntest('b', () => {});\n" + tenLines;
-    const after = "test('a', () => {});\n" + tenLines;
-    expect(shrinkRefusal([change(before, after)], new Map([['f.js', before]]), 'Add a test', 0.3)).toBe(
-      'f.js: the proposal removes 1 test case(s) (2 → 1) and the gap does not ask for removal',
-    );
-  });
-
-  it('counts test cases of the common runners', () => {
-    expect(
-      countTestCases(
-        "test('a', t => {});\ntest.serial('b', t => {});\n  it('c', () => {});\n  it." +
-          "only('d', () => {});\ndescribe('x', () => {});",
-      ),
-    ).toBe(4);
-    expect(countTestCases('def test_one():\n    pass\n\nasync def test_two():\n    pass\ndef helper():\n')).toBe(2);
-    expect(countTestCases('func TestA(t *testing.T) {}\nfunc helper() {}\nfunc BenchmarkB(b *testing.B) {}\n')).toBe(2);
-    expect(countTestCases('#[test]\nfn a() {}\n#[tokio::test]\nasync fn b() {}\n')).toBe(2);
-    expect(gapAsksForRemoval('Drop the deprecated flag')).toBe(true);
-    expect(gapAsksForRemoval('Add a test for the parser')).toBe(false);
   });
 });
 
