@@ -605,20 +605,30 @@ it.each([
   300_000,
 );
 
+/**
+ * Not a positive control: the ledger off lets every re-run through (apply and test ran again in
+ * every cycle in the runs so far) and still nothing is doubled, since the re-run's hand-over adds
+ * the pr job under the same id, and a pr re-run keeps the first record and finds its PR by branch.
+ * No single switch turns this fault into harm; this test shows the re-runs happen and stay harmless.
+ */
 it.each([
   ['CLIENT PAUSE', 2],
   ['DEBUG SLEEP', 2],
-  ['DEBUG SLEEP', 0],
 ] as const)(
-  'positive control: Redis blocked by %s (maxStalledCount %i) with the ledger check off (stageRunnerDefences.endedCycleDoesNothing)',
+  'Redis blocked by %s (maxStalledCount %i) with the ledger check off (stageRunnerDefences.endedCycleDoesNothing): stages re-run, nothing doubled',
   async (how, maxStalledCount) => {
     stageRunnerDefences.endedCycleDoesNothing = false;
     try {
       const b = await blockedRun(how, maxStalledCount);
       console.info(
-        `control no-ledger ${how} ${maxStalledCount}: lost ${b.t.lost}, duplicates ${b.t.duplicates}, extra calls ${b.t.extraCalls}`,
+        `ledger off ${how} ${maxStalledCount}: lost ${b.t.lost}, duplicates ${b.t.duplicates}, extra calls ${b.t.extraCalls}`,
       );
       expect(b.fault).toBeDefined();
+      expect(b.stalled.length).toBeGreaterThan(0);
+      expect(b.twice.length).toBeGreaterThan(0);
+      expect(b.t.lost).toBe(0);
+      expect(b.t.duplicates).toBe(0);
+      expect(b.t.extraCalls).toBe(0);
     } finally {
       stageRunnerDefences.endedCycleDoesNothing = true;
     }
