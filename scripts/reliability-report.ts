@@ -91,6 +91,18 @@ const CONTROLS: [prefix: string, control: string][] = [
     '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry)", one run per point: cycles lost at every point (two runs each; e.g. after-answer, after-handover, stage-start of apply and of test: 2 of 2 lost; stage-start of pr: 1 of 2)',
   ],
   [
+    'Redis blocked (CLIENT PAUSE) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 2',
+    'no control claimed (defence in depth; no single switch shows harm). The stall happens: the row\'s notes count BullMQ stalled events (4-6 a run) and stages run twice (test in 0-1 cycles a run, two runs each), most re-runs stopped by the ledger ("nothing to do"). With the ledger off, `exactly-once.test.ts` "Redis blocked by CLIENT PAUSE (maxStalledCount 2) with the ledger check off…": apply ran twice in 3 of 3 cycles and test in 1-2 of 3 (two runs each), and still 0 lost, 0 duplicates, 0 extra calls: a re-run\'s hand-over adds the next job under the same id (`stageJobId`), and a pr re-run keeps the first record and finds its PR by branch (as in the kill-after-record row)',
+  ],
+  [
+    'Redis blocked (DEBUG SLEEP) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 2',
+    'no control claimed (defence in depth; no single switch shows harm). The stall happens: the row\'s notes count BullMQ stalled events (4-6 a run) and stages run twice (test in 0-1 cycles a run, two runs each), most re-runs stopped by the ledger ("nothing to do"). With the ledger off, `exactly-once.test.ts` "Redis blocked by DEBUG SLEEP (maxStalledCount 2) with the ledger check off…": apply ran twice in 3 of 3 cycles and test in 1-2 of 3 (two runs each), and still 0 lost, 0 duplicates, 0 extra calls: a re-run\'s hand-over adds the next job under the same id (`stageJobId`), and a pr re-run keeps the first record and finds its PR by branch (as in the kill-after-record row)',
+  ],
+  [
+    'Redis blocked (DEBUG SLEEP) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 0',
+    'no control claimed: with no stall allowed a lapsed lock fails the job, it is not re-run. In 3 of 4 runs (1 with the ledger off) no stage ran twice and all ended ok; in 1 run the stalled test job failed ("job stalled more than allowable limit"), the cycle was recorded `tests_failed` while its first run went on and handed over to pr, and the ledger stopped that pr job ("cycle already ended; this job does nothing"). That case cannot be brought on at will, so no ledger-off run of this row is claimed; the ledger\'s control is the kill-after-record row\'s',
+  ],
+  [
     'Redis SIGKILL + restart (appendonly yes) during a hand-over',
     '`exactly-once.test.ts` "positive control: the same Redis SIGKILL during a hand-over, restarted without its AOF": 3 and 4 of 4 cycles lost (two runs) (the AOF is the defence; the hand-over id and ledger cover a re-run)',
   ],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
-import { getRecord, onFault, stageJobId, type Runtime } from '@prbot/pipeline';
+import { getRecord, onFault, stageJobId, stageRunnerDefences, type Runtime } from '@prbot/pipeline';
 import { utcDay, type CycleRecord } from '@prbot/core';
 import { startRedisServer, type Harness, type ModelServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
@@ -506,11 +506,78 @@ it.each([
   300_000,
 );
 
+type Blocking = 'CLIENT PAUSE' | 'DEBUG SLEEP';
+
 /**
  * Redis unresponsive (CLIENT PAUSE ALL, or DEBUG SLEEP blocking the server) for longer than the
  * job locks while cycles run their tests: locks lapse, the stalled check hands jobs back, and the
- * ledger and job ids must still give each cycle exactly one outcome.
+ * ledger and job ids must still give each cycle exactly one outcome. Returns what happened, with
+ * the evidence that the stall did happen: BullMQ's stalled events, the stages that ran twice
+ * (counted at stage-start, which is past the ledger check) and the jobs the ledger stopped.
  */
+async function blockedRun(how: Blocking, maxStalledCount: number) {
+  const CYCLES = 3;
+  const LOCK_MS = 1500;
+  const {
+    h: hh,
+    rt,
+    ids,
+    server: srv,
+    redis: rs,
+  } = await world(CYCLES, {
+    worker: { lockDurationMs: LOCK_MS, stalledIntervalMs: 500, maxStalledCount },
+    redisArgs: ['--enable-debug-command', 'yes'],
+  });
+  const admin = new Redis(rs.url);
+  let fault: Promise<void> | undefined;
+  const starts = new Map<string, number>();
+  const stalled: string[] = [];
+  const watchers = (['propose', 'apply', 'test', 'pr'] as const).map((q) => {
+    const ev = new QueueEvents(q, {
+      connection: { host: '127.0.0.1', port: Number(new URL(rs.url).port) },
+      prefix: rt.cfg.redis.prefix,
+    });
+    ev.on('stalled', ({ jobId }) => stalled.push(`${q}:${jobId}`));
+    return ev;
+  });
+  await Promise.all(watchers.map((w) => w.waitUntilReady()));
+  offs.push(
+    onFault('stage-start', (info) => {
+      const k = `${info.stage} ${info.cycleId}`;
+      starts.set(k, (starts.get(k) ?? 0) + 1);
+    }),
+  );
+  offs.push(
+    onFault('stage-start', (info) => {
+      if (info.stage !== 'test' || fault) return;
+      fault = (async () => {
+        if (how === 'CLIENT PAUSE') {
+          await admin.call('CLIENT', 'PAUSE', String(3 * LOCK_MS), 'ALL');
+          await sleep(3 * LOCK_MS);
+        } else await admin.call('DEBUG', 'SLEEP', String((3 * LOCK_MS) / 1000));
+      })();
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv);
+  await fault;
+  await admin.quit();
+  // Let a stage job still running past the outcome (a stalled job's first run) finish first.
+  await sleep(3000);
+  await Promise.all(watchers.map((w) => w.close()));
+  const stopped: string[] = [];
+  for (const id of ids)
+    for (const q of ['propose', 'apply', 'test', 'pr'] as const) {
+      const logs = (await rt.queues[q].getJobLogs(stageJobId(id, q))).logs;
+      if (logs.some((l) => l.includes('nothing to do'))) stopped.push(`${q} ${id}`);
+    }
+  const twice = [...starts].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`);
+  const prFiles = (await readdir(path.join(hh.dir, 'prs')).catch(() => [] as string[])).length;
+  const evidence = `${stalled.length} stalled events${stalled.length ? ` (${stalled.join(', ')})` : ''}; stages run twice: ${twice.length ? twice.join(', ') : 'none'}; stopped by the ledger: ${stopped.length ? stopped.join(', ') : 'none'}; ${prFiles} PRs`;
+  console.info(`blocked ${how} maxStalledCount ${maxStalledCount}: ${evidence}; outcomes ${t.outcomes}`);
+  return { t, fault, stalled, twice, stopped, prFiles, evidence, LOCK_MS, CYCLES };
+}
+
 it.each([
   ['CLIENT PAUSE', 2],
   ['DEBUG SLEEP', 2],
@@ -519,48 +586,52 @@ it.each([
 ] as const)(
   'Redis blocked by %s for 3x the lock duration during the test stage (maxStalledCount %i): every cycle ends once',
   async (how, maxStalledCount) => {
-    const CYCLES = 3;
-    const LOCK_MS = 1500;
-    const {
-      h: hh,
-      rt,
-      ids,
-      server: srv,
-      redis: rs,
-    } = await world(CYCLES, {
-      worker: { lockDurationMs: LOCK_MS, stalledIntervalMs: 500, maxStalledCount },
-      redisArgs: ['--enable-debug-command', 'yes'],
-    });
-    const admin = new Redis(rs.url);
-    let fault: Promise<void> | undefined;
-    offs.push(
-      onFault('stage-start', (info) => {
-        if (info.stage !== 'test' || fault) return;
-        fault = (async () => {
-          if (how === 'CLIENT PAUSE') {
-            await admin.call('CLIENT', 'PAUSE', String(3 * LOCK_MS), 'ALL');
-            await sleep(3 * LOCK_MS);
-          } else await admin.call('DEBUG', 'SLEEP', String((3 * LOCK_MS) / 1000));
-        })();
-      }),
-    );
-    set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
-    const t = await tally(hh, rt, ids, srv);
-    await fault;
-    await admin.quit();
+    const b = await blockedRun(how, maxStalledCount);
+    const { t } = b;
     recordRow({
-      fault: `Redis blocked (${how}) for ${(3 * LOCK_MS) / 1000} s, 3x the job lock, from a test stage start; maxStalledCount ${maxStalledCount}`,
+      fault: `Redis blocked (${how}) for ${(3 * b.LOCK_MS) / 1000} s, 3x the job lock, from a test stage start; maxStalledCount ${maxStalledCount}`,
       injections: 1,
-      inFlight: CYCLES,
+      inFlight: b.CYCLES,
       lost: t.lost,
       duplicates: t.duplicates,
       extraCalls: t.extraCalls,
-      notes: `outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
+      notes: `${b.evidence}; outcomes: ${t.outcomes}; ${t.requests} model requests, ${t.charged} calls charged`,
     });
-    expect(fault).toBeDefined();
+    expect(b.fault).toBeDefined();
     expect(t.lost).toBe(0);
     expect(t.duplicates).toBe(0);
     expect(t.records.every((r) => r.outcome === 'ok' || r.outcome === 'tests_failed')).toBe(true);
+  },
+  300_000,
+);
+
+/**
+ * Not a positive control: the ledger off lets every re-run through (apply and test ran again in
+ * every cycle in the runs so far) and still nothing is doubled, since the re-run's hand-over adds
+ * the pr job under the same id, and a pr re-run keeps the first record and finds its PR by branch.
+ * No single switch turns this fault into harm; this test shows the re-runs happen and stay harmless.
+ */
+it.each([
+  ['CLIENT PAUSE', 2],
+  ['DEBUG SLEEP', 2],
+] as const)(
+  'Redis blocked by %s (maxStalledCount %i) with the ledger check off (stageRunnerDefences.endedCycleDoesNothing): stages re-run, nothing doubled',
+  async (how, maxStalledCount) => {
+    stageRunnerDefences.endedCycleDoesNothing = false;
+    try {
+      const b = await blockedRun(how, maxStalledCount);
+      console.info(
+        `ledger off ${how} ${maxStalledCount}: lost ${b.t.lost}, duplicates ${b.t.duplicates}, extra calls ${b.t.extraCalls}`,
+      );
+      expect(b.fault).toBeDefined();
+      expect(b.stalled.length).toBeGreaterThan(0);
+      expect(b.twice.length).toBeGreaterThan(0);
+      expect(b.t.lost).toBe(0);
+      expect(b.t.duplicates).toBe(0);
+      expect(b.t.extraCalls).toBe(0);
+    } finally {
+      stageRunnerDefences.endedCycleDoesNothing = true;
+    }
   },
   300_000,
 );
