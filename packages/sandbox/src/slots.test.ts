@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mirror } from '@prbot/repo';
+import { sandboxDefences } from './defences.ts';
 import { SlotPool } from './slots.ts';
 import { DEMO_REPO, makeUpstream } from '@prbot/test-support';
 
@@ -171,6 +172,45 @@ describe('SlotPool', () => {
     const { existsSync } = await import('node:fs');
     expect(existsSync(path.join(slot.dir, 'src', '.gitattributes'))).toBe(false);
     await slot.release();
+  });
+
+  it("a FIFO .gitattributes the tests left: with the scrub, root's checkout moves the slot in place; positive control: with the scrub off (in this process only), root's checkout blocks on it until the git timeout kills it and the slot is rebuilt", async () => {
+    // The slot's cache directory survives a checkout in place and is lost to a rebuild: what
+    // happened to it says whether root's git finished or hung (killed after gitTimeoutMs).
+    const { execa } = await import('execa');
+    const { existsSync } = await import('node:fs');
+    const { mkdir } = await import('node:fs/promises');
+    const head = await mirror.resolve('main');
+    const run = async (work: string) => {
+      const pool = new SlotPool(mirror, path.join(dir, work), { gitTimeoutMs: 3000 });
+      const slot = await pool.acquire();
+      await pool.moveTo(slot, head, ['node_modules']);
+      await mkdir(path.join(slot.dir, 'node_modules'), { recursive: true });
+      await writeFile(path.join(slot.dir, 'node_modules', 'cached.txt'), 'warm');
+      const file = path.join(slot.dir, 'src', 'strings.js');
+      const before = await readFile(file, 'utf8');
+      await execa('mkfifo', [path.join(slot.dir, '.gitattributes')]);
+      await execa('mkfifo', [path.join(slot.dir, 'src', '.gitattributes')]);
+      await new Promise((r) => setTimeout(r, 1100)); // ctime moves to a new second: git must hash the file
+      await writeFile(file, before.replace('capitalize', 'CAPITALIZE'));
+      await pool.moveTo(slot, head, ['node_modules']);
+      const out = {
+        restored: (await readFile(file, 'utf8')) === before,
+        cacheKept: existsSync(path.join(slot.dir, 'node_modules', 'cached.txt')),
+      };
+      await slot.release();
+      return out;
+    };
+    expect(await run('work10')).toEqual({ restored: true, cacheKept: true });
+    sandboxDefences.scrubBeforeGit = false;
+    let off: { restored: boolean; cacheKept: boolean };
+    try {
+      off = await run('work11');
+    } finally {
+      sandboxDefences.scrubBeforeGit = true;
+    }
+    // The checkout hung on the FIFO; the timeout's kill sent moveTo to the rebuild.
+    expect(off).toEqual({ restored: true, cacheKept: false });
   });
 
   it('scrubs links, FIFOs, sockets and git names from the work tree before git runs, and gives modes back', async () => {
