@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, cycleRecord } from '@prbot/core';
 import { createRuntime, recordOutcome, type Runtime } from '@prbot/pipeline';
 import { git, parsePrd } from '@prbot/repo';
-import { signedMarker } from '@prbot/forge';
+import { prMarkerDefence, signedMarker, webhookRepoDefence } from '@prbot/forge';
 import { defaultPolicy } from '@prbot/policy';
 import {
   dashboardIssueDefence,
@@ -233,6 +233,69 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     expect(rec.calls).toEqual([]);
   });
 
+  it('positive control: with the secret requirement switched off (in this process only), a delivery signed with the empty secret is dispatched', async () => {
+    const rt = await world(kind, { env: { PRBOT_WEBHOOK_SECRET: '' } });
+    const rec = recorder();
+    const url = await serve(rt, rec.actions);
+    webhookDefences.secretRequired = false;
+    let status: number;
+    try {
+      // Anyone can compute an HMAC keyed with the empty string.
+      status = (await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: comment(), secret: '' }))
+        .status;
+    } finally {
+      webhookDefences.secretRequired = true;
+    }
+    expect(status).toBe(202);
+    expect(rec.calls.map(([name]) => name)).toEqual(['revise']);
+  });
+
+  it('the body cap: a signed body over webhooks.maxBodyBytes → 413, nothing dispatched; positive control: with the cap raised above it (config), the same body is dispatched', async () => {
+    const rt = await world(kind);
+    const payload = { ...(comment() as Record<string, unknown>), pad: 'x'.repeat(rt.cfg.webhooks.maxBodyBytes) };
+    const d = { kind, event, eventType, payload, secret: SECRET };
+    const rec = recorder();
+    const url = await serve(rt, rec.actions);
+    expect((await deliverWebhook(`${url}/webhooks`, d)).status).toBe(413);
+    expect(rec.calls).toEqual([]);
+
+    // The same runtime with the cap at its highest allowed value (25 MiB): the router reads it when built.
+    const raised: Runtime = {
+      ...rt,
+      cfg: { ...rt.cfg, webhooks: { ...rt.cfg.webhooks, maxBodyBytes: 25 * 1024 * 1024 } },
+    };
+    const rec2 = recorder();
+    const url2 = await serve(raised, rec2.actions);
+    expect((await deliverWebhook(`${url2}/webhooks`, d)).status).toBe(202);
+    expect(rec2.calls.map(([name]) => name)).toEqual(['revise']);
+  });
+
+  it("another repository's delivery is ignored; positive control: with the repository filter switched off (in this process only), it is dispatched", async () => {
+    const rt = await world(kind);
+    const rec = recorder();
+    const url = await serve(rt, rec.actions);
+    const other = () => {
+      const p = comment() as { repository: { full_name: string } };
+      p.repository.full_name = 'team/other';
+      return p;
+    };
+    const on = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: other(), secret: SECRET });
+    expect(on).toMatchObject({
+      status: 202,
+      body: { event: 'ignored', ignored: expect.stringMatching(/team\/other/) },
+    });
+    expect(rec.calls).toEqual([]);
+    webhookRepoDefence.sameRepo = false;
+    let off: Awaited<ReturnType<typeof deliverWebhook>>;
+    try {
+      off = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: other(), secret: SECRET });
+    } finally {
+      webhookRepoDefence.sameRepo = true;
+    }
+    expect(off.status).toBe(202);
+    expect(rec.calls.map(([name]) => name)).toEqual(['revise']);
+  });
+
   it('positive control: with the signature check switched off (in this process only), the same forged deliveries are dispatched', async () => {
     const rt = await world(kind);
     const rec = recorder();
@@ -308,6 +371,34 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     });
     expect(big.status).toBe(413);
     expect(rec.calls).toHaveLength(3);
+  });
+
+  it('positive control: with the marker HMAC not checked (in this process only), a forged marker settles the gap as merged', async () => {
+    const rt = await world(kind);
+    const url = await serve(rt, {
+      ...webhookBookkeeping(rt),
+      revise: async () => ({ enqueued: false, reason: 'disabled' }),
+    });
+    const pr = fake!.seedPull({ head: 'bot/c0000000000099', body: 'Not a bot PR.' });
+    const forged = prClosedPayload(kind, {
+      number: pr.number,
+      url: `https://forge.example/team/app/pulls/${pr.number}`,
+      branch: 'bot/c0000000000099',
+      body: `<!-- prbot: cycle=c0000000000099 gap=${GAP_ID} mac=${'0'.repeat(32)} -->`,
+      merged: true,
+    });
+    const d = { kind, event: 'pull_request', eventType: 'pull_request', payload: forged, secret: SECRET };
+    expect(await deliverWebhook(`${url}/webhooks`, d)).toMatchObject({ body: { result: { settled: false } } });
+    expect(await settledPrs(rt)).toEqual(new Map());
+    prMarkerDefence.mac = false;
+    let r: Awaited<ReturnType<typeof deliverWebhook>>;
+    try {
+      r = await deliverWebhook(`${url}/webhooks`, { ...d, deliveryId: 'forged-again' });
+    } finally {
+      prMarkerDefence.mac = true;
+    }
+    expect(r).toMatchObject({ status: 202, body: { result: { settled: true, gapId: GAP_ID, verdict: 'done' } } });
+    expect((await settledPrs(rt)).get(GAP_ID)).toMatchObject({ verdict: 'done', state: 'merged' });
   });
 
   it('PR merged → the gap is done at once, without produce; closed unmerged → rejected; a PR without the signed marker counts for nothing', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dashboardMarker, ticked, verifiesMarker } from './dashboard-issue.ts';
+import { dashboardIssueDefence, dashboardMarker, ticked, verifiesMarker } from './dashboard-issue.ts';
 
 const G1 = 'g0123456789ab';
 const G2 = 'gba9876543210';
@@ -22,6 +22,20 @@ describe('dashboard issue boxes', () => {
       pause: false,
       resume: false,
     });
+  });
+
+  it('positive control: with "written unticked by prbot" not checked (in this process only), boxes an editor added ticked are requests', () => {
+    const added = `${written}- [x] retry gffffffffffff\n- [x] resume bot\n`;
+    dashboardIssueDefence.writtenUnticked = false;
+    try {
+      expect(ticked(added, written)).toEqual({ retry: ['gffffffffffff'], pause: false, resume: true });
+      // The same box left ticked counts again at every read.
+      const once = written.replace(`- [ ] retry ${G2}`, `- [x] retry ${G2}`);
+      expect(ticked(once, once).retry).toEqual([G2]);
+    } finally {
+      dashboardIssueDefence.writtenUnticked = true;
+    }
+    expect(ticked(added, written)).toEqual({ retry: [], pause: false, resume: false });
   });
 
   it('the marker verifies only for its repository and its own issue number', () => {

@@ -94,10 +94,11 @@ export async function updateDashboardIssueQuietly(
 /**
  * The issue's defences, switchable for one purpose: the positive controls in
  * apps/dashboard/test/webhooks.test.ts turn one off in their own process (off: found by title or
- * by an unverified marker, as before; a tick honoured whoever made it). No variable or config
- * field reaches this object.
+ * by an unverified marker, as before; a tick honoured whoever made it; any ticked box a request,
+ * whether or not prbot wrote it unticked: packages/control/src/dashboard-issue.test.ts). No
+ * variable or config field reaches this object.
  */
-export const dashboardIssueDefence = { signedMarker: true, editorWriteAccess: true };
+export const dashboardIssueDefence = { signedMarker: true, editorWriteAccess: true, writtenUnticked: true };
 
 async function update(rt: Runtime, issues: ForgeIssues, input: DashboardIssueInput): Promise<DashboardIssueReport> {
   const repo = repoName(rt);
@@ -185,7 +186,7 @@ export function ticked(now: string, lastWritten: string): Requests {
   const was = boxes(lastWritten);
   const is = boxes(now);
   const newly = (m: Map<string, boolean>, before: Map<string, boolean>) =>
-    [...m].filter(([k, v]) => v && before.get(k) === false).map(([k]) => k);
+    [...m].filter(([k, v]) => v && (before.get(k) === false || !dashboardIssueDefence.writtenUnticked)).map(([k]) => k);
   const bot = newly(is.bot, was.bot);
   return { retry: newly(is.retry, was.retry), pause: bot.includes('pause'), resume: bot.includes('resume') };
 }

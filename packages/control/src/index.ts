@@ -5,7 +5,7 @@ export { formatDoctor, redisDoctor, runDoctor } from './doctor.ts';
 export { setPaused } from './pause.ts';
 export { produce, type ProduceReport } from './produce.ts';
 export { pollPr } from './revise-poll.ts';
-export { startQueuedForGap } from './revise-queue.ts';
+export { reviseQueueDefence, startQueuedForGap } from './revise-queue.ts';
 export { requestRevision, reviseRequestDefence } from './revise-requests.ts';
 export { formatStatus, oldestWaitingAge, type QueueStatus, status } from './status.ts';
 export { webhookBookkeeping } from './webhook-actions.ts';

@@ -12,6 +12,15 @@ import { queuedRequestSchema, type QueuedRequest } from './queued-request.ts';
  * the next produce. An entry leaves the list only once its propose job exists (the job id comes from
  * the entry's cycle id, so a start repeated after a crash adds nothing).
  */
+
+/**
+ * "Leaves the list only once its propose job exists", switchable for one purpose: the positive
+ * control in apps/worker/test/e2e/review-loop.test.ts turns it off in its own process (the entry
+ * is taken off before its start, as a pop would) to show that a start that fails then loses the
+ * request. No variable or config field reaches this object.
+ */
+export const reviseQueueDefence = { keepUntilStarted: true };
+
 /** Appends the request to its PR's queue; returns how many were queued before it. */
 export async function queueRequest(rt: Runtime, pr: number, entry: QueuedRequest): Promise<number> {
   const [[, length]] = (await rt.redis
@@ -70,6 +79,7 @@ export async function startQueued(rt: Runtime, prNumber: number): Promise<string
     const claim = [{ gapId: origin.gap.id, cycleId: entry.cycleId }];
     const [holder] = await acquireGapLocks(rt.redis, rt.keys, claim);
     if (holder !== entry.cycleId) return [];
+    if (!reviseQueueDefence.keepUntilStarted) await rt.redis.lrem(key, 1, raw);
     try {
       await startCycle(rt, forge, pr, entry, origin);
     } catch (err) {

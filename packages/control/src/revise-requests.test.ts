@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { replyDefence, revisePrompt, revisePromptDefence, reviseReplyText } from '@prbot/forge';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CycleRecord } from '@prbot/core';
+import { prDiff } from '@prbot/forge';
+import { lastDigest } from './revise-start.ts';
 import { mentions, threadFor } from './revise-requests.ts';
 
 describe('mentions', () => {
@@ -81,6 +88,58 @@ describe('positive controls (each defence off → the attack succeeds)', () => {
     const uncapped = threadFor(flood, { threadCap: Infinity, commentChars: Infinity }, null);
     expect(uncapped.thread).toHaveLength(500);
     expect(chars(uncapped.thread)).toBe(50_000_000);
+  });
+
+  it('size: a commenter named with 1,000,000 characters; with the default cut the name is 100 characters, with the cut off (authorChars Infinity) all of it goes in', () => {
+    const longName = [
+      { id: 1, kind: 'issue' as const, author: 'n'.repeat(1_000_000), body: 'hi', createdAt: '2026-01-01' },
+    ];
+    const cut = threadFor(longName, { threadCap: 20, commentChars: 4000 }, null);
+    expect(cut.thread[0]!.author).toHaveLength(100);
+    const uncut = threadFor(longName, { threadCap: 20, commentChars: 4000, authorChars: Infinity }, null);
+    expect(uncut.thread[0]!.author).toHaveLength(1_000_000);
+  });
+
+  it('size: a failed run whose output tail is 1,000,000 characters; the digest keeps its last 3,000, with the cut off (tailChars Infinity) all of it', () => {
+    const tail = `${'z'.repeat(999_990)}LAST LINE\n`;
+    // Only the fields lastDigest reads; the rest of a record plays no part in the digest.
+    const record = {
+      outcome: 'tests_failed',
+      tests: [{ argv: ['npm', 'test'], ok: false, exitCode: 1, signal: null, tail }],
+    } as unknown as CycleRecord;
+    const cut = lastDigest([record])!;
+    expect(cut.length).toBeLessThan(3100);
+    expect(cut.endsWith('LAST LINE\n')).toBe(true);
+    const uncut = lastDigest([record], Infinity)!;
+    expect(uncut.length).toBeGreaterThan(1_000_000);
+  });
+
+  it('size: a PR whose diff is 2,000,000 characters (real git); prDiff with revise.diffChars (30,000) keeps 30,000 and says what it cut, with the cap off (Infinity) all of it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prbot-diffcap-'));
+    try {
+      const g = (...args: string[]) =>
+        execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], {
+          cwd: dir,
+          encoding: 'utf8',
+        }).trim();
+      g('init', '-q', '-b', 'main');
+      writeFileSync(join(dir, 'a.txt'), 'a\n');
+      g('add', '-A');
+      g('commit', '-qm', 'base');
+      const baseSha = g('rev-parse', 'HEAD');
+      writeFileSync(join(dir, 'big.txt'), `${'w'.repeat(99)}\n`.repeat(20_000));
+      g('add', '-A');
+      g('commit', '-qm', 'big');
+      const head = g('rev-parse', 'HEAD');
+      const capped = await prDiff(join(dir, '.git'), baseSha, head, 30_000);
+      expect(capped.diff.length).toBeLessThan(30_100);
+      expect(capped.diff).toContain('diff cut:');
+      const uncapped = await prDiff(join(dir, '.git'), baseSha, head, Infinity);
+      expect(uncapped.diff.length).toBeGreaterThan(2_000_000);
+      expect(uncapped.paths).toEqual(['big.txt']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const request = (body: string) => ({

@@ -79,10 +79,15 @@ export async function startCycle(
   await addStageJob(rt.queues, 'propose', entry.cycleId, data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv));
 }
 
+/** An author name is the commenter's text too: a login of a million characters is cut like a body. */
+const AUTHOR_CHARS = 100;
+/** The digest's share of the prompt: the end of the output, where a failure's reason usually is. */
+const DIGEST_TAIL_CHARS = 3000;
+
 /** The newest `threadCap` comments, newest last, each capped; the trigger is marked (and kept even if older). */
 export function threadFor(
   comments: PrComment[],
-  cfg: { threadCap: number; commentChars: number },
+  cfg: { threadCap: number; commentChars: number; authorChars?: number },
   trigger: { id: number; kind: PrComment['kind']; author: string; body: string } | null,
   forgeKind = 'github',
 ): { thread: ReviseRequest['thread']; omitted: number } {
@@ -102,7 +107,7 @@ export function threadFor(
       : s;
   return {
     thread: kept.map((c) => ({
-      author: c.author.slice(0, 100),
+      author: c.author.slice(0, cfg.authorChars ?? AUTHOR_CHARS),
       kind: c.kind,
       body: cap(c.body),
       ...(c.path ? { path: c.path.slice(0, 300) } : {}),
@@ -113,9 +118,9 @@ export function threadFor(
 }
 
 /** The output tail of the newest record that ran tests (the PR's own run or a previous revision's). */
-function lastDigest(records: CycleRecord[]): string | null {
+export function lastDigest(records: CycleRecord[], tailChars = DIGEST_TAIL_CHARS): string | null {
   const r = records.find((x) => x.tests.length > 0);
   if (!r) return null;
   const failed = r.tests.find((t) => !t.ok) ?? r.tests[r.tests.length - 1]!;
-  return `${r.outcome} (${failed.argv.join(' ')} → ${failed.ok ? 'passed' : `exit ${failed.exitCode ?? failed.signal}`}):\n${failed.tail.slice(-3000)}`;
+  return `${r.outcome} (${failed.argv.join(' ')} → ${failed.ok ? 'passed' : `exit ${failed.exitCode ?? failed.signal}`}):\n${failed.tail.slice(-tailChars)}`;
 }

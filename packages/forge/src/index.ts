@@ -23,6 +23,7 @@ export {
   hasWriteAccess,
   markerKey,
   markersOf,
+  prMarkerDefence,
   type PrComment,
   type PrDetail,
   requestIdentity,
@@ -33,4 +34,4 @@ export {
 export { canUpkeep, type UpkeepForge } from './types.ts';
 export { LeaseRefused } from './push.ts';
 export { signatureValid } from './webhook-delivery.ts';
-export { type WebhookEvent } from './webhook-events.ts';
+export { type WebhookEvent, webhookRepoDefence } from './webhook-events.ts';

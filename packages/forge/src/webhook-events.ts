@@ -60,8 +60,16 @@ export function parse<T>(schema: z.ZodType<T>, payload: unknown): { ok: true; da
   };
 }
 
+/**
+ * The repository filter, switchable for one purpose: the positive control in
+ * apps/dashboard/test/webhooks.test.ts turns it off in its own process to show another
+ * repository's delivery is then dispatched. No variable or config field reaches this object.
+ */
+export const webhookRepoDefence = { sameRepo: true };
+
 /** Only deliveries about the configured repository count (an organisation hook sends every repository's). */
 export function sameRepo(got: string, want: string): boolean {
+  if (!webhookRepoDefence.sameRepo) return true;
   return got.toLowerCase() === want.toLowerCase();
 }
 

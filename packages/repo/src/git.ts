@@ -66,11 +66,21 @@ const WORK_TREE_ENV = {
 };
 
 /**
- * The hooks/fsmonitor defence, switchable for one purpose: the positive control in slots.test.ts
- * turns it off in its own process to show that the planted hook then runs. Nothing outside the
+ * The hooks/fsmonitor defence and the global config kept out, each switchable for one purpose: a
+ * positive control in slots.test.ts turns one off in its own process to show that the planted
+ * hook, or the operator's global filter program, then runs. Nothing outside the
  * process can reach it (no variable, no config field); production never changes it.
  */
-export const gitDefences = { hooksAndFsmonitorOff: true };
+export const gitDefences = { hooksAndFsmonitorOff: true, noGlobalConfig: true };
+
+/**
+ * WORK_TREE_ENV, without `GIT_CONFIG_GLOBAL=/dev/null` when the positive control in slots.test.ts
+ * turned that defence off (root's git then reads the operator's global config again).
+ */
+function workTreeEnv(): Record<string, string> {
+  if (gitDefences.noGlobalConfig) return WORK_TREE_ENV;
+  return Object.fromEntries(Object.entries(WORK_TREE_ENV).filter(([k]) => k !== 'GIT_CONFIG_GLOBAL'));
+}
 
 /** The environment without the hooks/fsmonitor entries when the control turned the defence off. */
 function withHookDefence(env: Record<string, string>): Record<string, string> {
@@ -97,7 +107,7 @@ export async function git(args: string[], opts: GitOptions): Promise<GitResult> 
   const r = await execa('git', [...explicit, ...args], {
     cwd: opts.cwd,
     input: opts.input,
-    env: withHookDefence(gitEnv(opts.workTree ? mergeConfig(WORK_TREE_ENV, opts.env) : opts.env)),
+    env: withHookDefence(gitEnv(opts.workTree ? mergeConfig(workTreeEnv(), opts.env) : opts.env)),
     extendEnv: !opts.isolateEnv,
     reject: false,
     stripFinalNewline: false,

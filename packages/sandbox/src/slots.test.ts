@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mirror } from '@prbot/repo';
+import { gitDefences, Mirror } from '@prbot/repo';
+import { sandboxDefences } from './defences.ts';
 import { SlotPool } from './slots.ts';
 import { DEMO_REPO, makeUpstream } from '@prbot/test-support';
 
@@ -171,6 +172,85 @@ describe('SlotPool', () => {
     const { existsSync } = await import('node:fs');
     expect(existsSync(path.join(slot.dir, 'src', '.gitattributes'))).toBe(false);
     await slot.release();
+  });
+
+  it("a FIFO .gitattributes the tests left: with the scrub, root's checkout moves the slot in place; positive control: with the scrub off (in this process only), root's checkout blocks on it until the git timeout kills it and the slot is rebuilt", async () => {
+    // The slot's cache directory survives a checkout in place and is lost to a rebuild: what
+    // happened to it says whether root's git finished or hung (killed after gitTimeoutMs).
+    const { execa } = await import('execa');
+    const { existsSync } = await import('node:fs');
+    const { mkdir } = await import('node:fs/promises');
+    const head = await mirror.resolve('main');
+    const run = async (work: string) => {
+      const pool = new SlotPool(mirror, path.join(dir, work), { gitTimeoutMs: 3000 });
+      const slot = await pool.acquire();
+      await pool.moveTo(slot, head, ['node_modules']);
+      await mkdir(path.join(slot.dir, 'node_modules'), { recursive: true });
+      await writeFile(path.join(slot.dir, 'node_modules', 'cached.txt'), 'warm');
+      const file = path.join(slot.dir, 'src', 'strings.js');
+      const before = await readFile(file, 'utf8');
+      await execa('mkfifo', [path.join(slot.dir, '.gitattributes')]);
+      await execa('mkfifo', [path.join(slot.dir, 'src', '.gitattributes')]);
+      await new Promise((r) => setTimeout(r, 1100)); // ctime moves to a new second: git must hash the file
+      await writeFile(file, before.replace('capitalize', 'CAPITALIZE'));
+      await pool.moveTo(slot, head, ['node_modules']);
+      const out = {
+        restored: (await readFile(file, 'utf8')) === before,
+        cacheKept: existsSync(path.join(slot.dir, 'node_modules', 'cached.txt')),
+      };
+      await slot.release();
+      return out;
+    };
+    expect(await run('work10')).toEqual({ restored: true, cacheKept: true });
+    sandboxDefences.scrubBeforeGit = false;
+    let off: { restored: boolean; cacheKept: boolean };
+    try {
+      off = await run('work11');
+    } finally {
+      sandboxDefences.scrubBeforeGit = true;
+    }
+    // The checkout hung on the FIFO; the timeout's kill sent moveTo to the rebuild.
+    expect(off).toEqual({ restored: true, cacheKept: false });
+  });
+
+  it("a committed .gitattributes naming a filter: root's checkout runs no program of the operator's global config; positive control: with GIT_CONFIG_GLOBAL=/dev/null off (in this process only), it runs it", async () => {
+    // The operator's global config defines a filter (as `git lfs install` does); the repository's
+    // .gitattributes, which any commit may change, names it for every file.
+    const { existsSync } = await import('node:fs');
+    const src = path.join(dir, 'filter-src');
+    await cp(DEMO_REPO, src, { recursive: true });
+    await writeFile(path.join(src, '.gitattributes'), '* filter=probe\n');
+    const { bare } = await makeUpstream(src, path.join(dir, 'filter-repo'));
+    const m = new Mirror(path.join(dir, 'work12'), bare);
+    await m.sync();
+    const head = await m.resolve('main');
+    const marker = path.join(dir, 'filter-ran');
+    const globalConfig = path.join(dir, 'operator.gitconfig');
+    await writeFile(globalConfig, `[filter "probe"]\n\tsmudge = sh -c 'touch ${marker} && cat'\n\tclean = cat\n`);
+    const saved = process.env.GIT_CONFIG_GLOBAL;
+    process.env.GIT_CONFIG_GLOBAL = globalConfig;
+    const checkout = async (work: string) => {
+      const pool = new SlotPool(m, path.join(dir, work));
+      const slot = await pool.acquire();
+      await pool.moveTo(slot, head, []);
+      const readme = await readFile(path.join(slot.dir, 'README.md'), 'utf8');
+      await slot.release();
+      return readme;
+    };
+    try {
+      expect(await checkout('work13')).toContain('#');
+      expect(existsSync(marker), "root ran the operator's filter program").toBe(false);
+      gitDefences.noGlobalConfig = false;
+      try {
+        await checkout('work14');
+      } finally {
+        gitDefences.noGlobalConfig = true;
+      }
+      expect(existsSync(marker), "root ran the operator's filter program").toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.GIT_CONFIG_GLOBAL;
+      else process.env.GIT_CONFIG_GLOBAL = saved;
+    }
   });
 
   it('scrubs links, FIFOs, sockets and git names from the work tree before git runs, and gives modes back', async () => {

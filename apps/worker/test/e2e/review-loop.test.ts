@@ -31,7 +31,7 @@ import {
   type ModelServer,
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce, reviseRequestDefence } from '@prbot/control';
+import { produce, reviseQueueDefence, reviseRequestDefence } from '@prbot/control';
 import { createDashboard } from '@prbot/dashboard';
 import { startWorkers, type WorkerSet } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, repoWithGaps, runAll, waitForOutcomes } from '../helpers.ts';
@@ -561,6 +561,35 @@ describe.each<Kind>(['gitea', 'github'])('%s: the review loop', (kind) => {
     ]);
     expect(await rt.redis.llen(rt.keys.reviseQueue(pr))).toBe(0);
     await repliesReach(3);
+  });
+
+  it('positive control: with the entry taken off the queue before its start (in this process only), a start that fails while the forge is down loses the request', async () => {
+    const { rt, pr, send } = await world(kind);
+    const c1 = startedBy(await send(issueComment(kind, pr, fake!.comment(pr, 'alice', '@prbot first'))));
+    expect((await send(issueComment(kind, pr, fake!.comment(pr, 'bob', '@prbot second')))).body.result).toMatchObject({
+      reason: 'queued',
+    });
+    const [entry] = (await rt.redis.lrange(rt.keys.reviseQueue(pr), 0, -1)).map(
+      (x) => JSON.parse(x) as { cycleId: string },
+    );
+    fake!.failNext('GET', `/issues/${pr}/comments`, 1000, 503);
+    reviseQueueDefence.keepUntilStarted = false;
+    try {
+      workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+      expect((await waitForOutcomes(rt, [c1]))[0]!.outcome).toBe('ok');
+      await repliesReach(2);
+      // With the forge still down, a produce tries the start (as the cycle end does): its comment listing fails.
+      await produce(rt, defaultPolicy).catch(() => null);
+      fake!.heal();
+      await produce(rt, defaultPolicy);
+    } finally {
+      reviseQueueDefence.keepUntilStarted = true;
+    }
+    // Lost: off the queue, no propose job, no record, and the next produce has nothing to start.
+    expect(await rt.redis.llen(rt.keys.reviseQueue(pr))).toBe(0);
+    expect(await rt.queues.propose.getJob(stageJobId(entry!.cycleId, 'propose'))).toBeUndefined();
+    expect((await produce(rt, defaultPolicy)).revisions).toEqual([]);
+    expect(await getRecord(rt.redis, rt.keys, entry!.cycleId)).toBeNull();
   });
 
   it('the revision cap counts queued requests', async () => {
