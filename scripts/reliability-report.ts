@@ -80,7 +80,7 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis at maxmemory (noeviction, every write refused with OOM)',
-    '`exactly-once.test.ts` "positive control: the same OOM while every cycle is in propose, refused writes not waited out (PRBOT_FAULT=no-redis-retry)": with the 5 s window (PRBOT_OOM_MS=5000, the CI default) 8 of 8 cycles lost in two runs (no outcome 45 s after the fault). With the documented 15 s window the same control lost **none** (8 ok, run of 2026-12-07): the test scales the job lock with the window (30 s, maxStalledCount 1), and BullMQ\'s stalled-job re-run then brought every job back after the OOM. At 15 s this row has two defences (the retry of refused writes and the stall re-run) and no single switch shows harm: the control holds for the 5 s window only',
+    "no single-switch control claimed: the same run with refused writes not waited out (PRBOT_FAULT=no-redis-retry) ended 8 of 8 ok on the merged tree (2026-12-07, with the 5 s and the 15 s window; an earlier branch lost 8 of 8 twice at 5 s): BullMQ's stalled-job re-run brings the jobs back once the OOM ends, so this row has two defences. The retry's harm is shown per step by the \"OOM from <point>\" rows' controls below (3 s windows)",
   ],
   [
     'Redis at maxmemory (every write refused) for 3 s from after-record of pr',

@@ -205,17 +205,6 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
   expect(await scanSecrets(hh, rt, [], 'redis oom')).toBe(0);
 }, 300_000);
 
-it('positive control: the same OOM while every cycle is in propose, refused writes not waited out (PRBOT_FAULT=no-redis-retry) → harm', async () => {
-  process.env.PRBOT_FAULT = 'no-redis-retry';
-  offs.push(() => delete process.env.PRBOT_FAULT);
-  const { t, atFault } = await oomInPropose(45_000);
-  console.info(
-    `control no-redis-retry in propose: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.outcomes || 'none'}`,
-  );
-  expect(atFault.refused).toBe(true);
-  expect(harm(t)).toBeGreaterThan(0);
-}, 300_000);
-
 it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing lost or paid twice', async () => {
   const CYCLES = 4;
   const w = await world(CYCLES, { aof: true });
