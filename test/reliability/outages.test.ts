@@ -109,7 +109,8 @@ it('positive control: the same short outage with the retries off (queues.propose
   expect(r.outcome).toBe('model_failed');
 });
 
-it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is back, the gap gets its PR', async () => {
+/** One cycle against a Gitea stand-in (the forge outage rows): its runtime, the stand-in in `forge`. */
+async function forgeWorld() {
   await world(1);
   forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
   const cfg = {
@@ -130,24 +131,29 @@ it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is
       timeoutMs: 2000,
     },
   };
-  const rt = createRuntime(cfg, { role: 'worker', env: SECRET_ENV, log: createLogger('silent', { pretty: false }) });
+  return createRuntime(cfg, { role: 'worker', env: SECRET_ENV, log: createLogger('silent', { pretty: false }) });
+}
+
+it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is back, the gap gets its PR', async () => {
+  const rt = await forgeWorld();
+  const gitea = forge!;
   try {
-    forge.failNext('POST', '/pulls', 1000, 502);
+    gitea.failNext('POST', '/pulls', 1000, 502);
     const down = (await runAll(rt)).records[0]!;
-    forge.heal();
+    gitea.heal();
     const back = (await runAll(rt)).records[0]!;
     recordRow({
       fault: 'forge outage: HTTP 502 on every PR create, then back',
       injections: 1,
       inFlight: 1,
       lost: 0,
-      duplicates: Math.max(0, forge.pulls.length - 1),
-      notes: `down: ${down.outcome} (${down.reason.slice(0, 90)}…); back: ${back.outcome}; ${forge.pulls.length} PR opened`,
+      duplicates: Math.max(0, gitea.pulls.length - 1),
+      notes: `down: ${down.outcome} (${down.reason.slice(0, 90)}…); back: ${back.outcome}; ${gitea.pulls.length} PR opened`,
     });
     expect(down.outcome).toBe('pr_failed');
     expect(down.reason).toMatch(/pr gave up after its retries: .*HTTP 502/);
     expect(back.outcome).toBe('ok');
-    expect(forge.pulls).toHaveLength(1);
+    expect(gitea.pulls).toHaveLength(1);
     expect(await scanSecrets(h!, rt, [], 'forge outage')).toBe(0);
   } finally {
     await rt.close();
@@ -156,33 +162,14 @@ it('forge answering 502: the pr queue retries, ends pr_failed; when the forge is
 });
 
 it('positive control: the same forge outage with the give-up path off (stageRunnerDefences.giveUp): the cycle gets no outcome and its gap stays taken', async () => {
-  await world(1);
-  forge = await startGiteaServer({ owner: 'team', repo: 'app', token: SECRET_TOKEN, bare: h!.bare });
-  const cfg = {
-    ...h!.cfg,
-    forge: {
-      kind: 'gitea' as const,
-      baseUrl: forge.url,
-      owner: 'team',
-      repo: 'app',
-      tokenEnv: 'FORGE_TOKEN',
-      remote: h!.bare,
-      branchPrefix: 'bot/',
-      draftPrefix: 'WIP: ',
-      labels: [],
-      maxOpen: 10,
-      maxPerHour: 10,
-      limitRetryMs: 1000,
-      timeoutMs: 2000,
-    },
-  };
-  const rt = createRuntime(cfg, { role: 'worker', env: SECRET_ENV, log: createLogger('silent', { pretty: false }) });
+  const rt = await forgeWorld();
+  const gitea = forge!;
   try {
-    forge.failNext('POST', '/pulls', 1000, 502);
+    gitea.failNext('POST', '/pulls', 1000, 502);
     stageRunnerDefences.giveUp = false;
     const down = await runAll(rt, { timeoutMs: 20_000 }).catch((e: unknown) => e as Error);
     stageRunnerDefences.giveUp = true;
-    forge.heal();
+    gitea.heal();
     const again = await produce(rt, defaultPolicy);
     const failed = await rt.queues.pr.getFailedCount();
     console.log(
@@ -194,7 +181,7 @@ it('positive control: the same forge outage with the give-up path off (stageRunn
     expect((down as Error).message).toMatch(/cycles without an outcome/);
     expect(failed).toBe(1);
     expect(again.lines.filter((l) => l.action === 'enqueued')).toEqual([]);
-    expect(forge.pulls).toHaveLength(0);
+    expect(gitea.pulls).toHaveLength(0);
   } finally {
     await rt.close();
   }

@@ -13,14 +13,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-/**
- * A test command that cannot even start (its program is not on the tests' PATH) is the
- * machine's failure (InfraError), never the change's: after its retries the cycle ends
- * infra_failed, not the test stage's own "gave up" outcome (tests_failed). This is the one
- * in-process check of exhaustedOutcome's InfraError mapping (the ENOSPC reliability row is the
- * other, on a real full disk).
- */
-it('an InfraError that outlives its retries ends the cycle infra_failed, not tests_failed', async () => {
+/** One gap whose test command names a program the tests' PATH lacks: the machine's failure. */
+async function missingProgramWorld(): Promise<Harness> {
   server = await startModelServer(() => ({
     content: JSON.stringify({
       summary: 'adds a helper',
@@ -28,7 +22,7 @@ it('an InfraError that outlives its retries ends the cycle infra_failed, not tes
     }),
   }));
   const repo = await repoWithGaps(['Add a helper']);
-  h = await createHarness({
+  return createHarness({
     repo,
     env: { PRBOT_TEST_KEY: 'k' },
     config: {
@@ -37,6 +31,17 @@ it('an InfraError that outlives its retries ends the cycle infra_failed, not tes
       queues: { test: { attempts: 2 } },
     },
   });
+}
+
+/**
+ * A test command that cannot even start (its program is not on the tests' PATH) is the
+ * machine's failure (InfraError), never the change's: after its retries the cycle ends
+ * infra_failed, not the test stage's own "gave up" outcome (tests_failed). This is the one
+ * in-process check of exhaustedOutcome's InfraError mapping (the ENOSPC reliability row is the
+ * other, on a real full disk).
+ */
+it('an InfraError that outlives its retries ends the cycle infra_failed, not tests_failed', async () => {
+  h = await missingProgramWorld();
   const run = await runAll(h.rt);
   const r = run.byGap('helper');
   const job = await h.rt.queues.test.getJob(stageJobId(r.cycle_id, 'test'));
@@ -51,22 +56,7 @@ it('an InfraError that outlives its retries ends the cycle infra_failed, not tes
 });
 
 it('positive control: with the InfraError mapping switched off (in this process only), the same machine failure is blamed on the change', async () => {
-  server = await startModelServer(() => ({
-    content: JSON.stringify({
-      summary: 'adds a helper',
-      files: [{ path: 'src/helper.js', is_new: true, content: 'export const helper = () => 1;\n' }],
-    }),
-  }));
-  const repo = await repoWithGaps(['Add a helper']);
-  h = await createHarness({
-    repo,
-    env: { PRBOT_TEST_KEY: 'k' },
-    config: {
-      models: openaiModels(server),
-      tests: { commands: [['prbot-no-such-program-7d1e']] },
-      queues: { test: { attempts: 2 } },
-    },
-  });
+  h = await missingProgramWorld();
   stageRunnerDefences.infraOutcome = false;
   let r;
   try {
