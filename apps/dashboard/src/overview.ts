@@ -1,5 +1,13 @@
 import { FAILURE_OUTCOMES, leadingRun, utcDay, type CycleRecord, type Outcome } from '@prbot/core';
-import { gapHistories, recentRecords, type BudgetToday, type Runtime } from '@prbot/pipeline';
+import {
+  gapHistories,
+  readStageDurations,
+  recentRecords,
+  STAGES,
+  type BudgetToday,
+  type Runtime,
+  type StageHistogram,
+} from '@prbot/pipeline';
 import { status, type QueueStatus } from '@prbot/control';
 
 export interface DayCounts {
@@ -23,6 +31,10 @@ export interface Overview {
   budget: BudgetToday;
   today: DayCounts;
   week: DayCounts[];
+  /** The last 30 days, newest first (the outcomes chart). */
+  month: DayCounts[];
+  /** Run time histograms per stage since the keys were made (the durations chart). */
+  durations: StageHistogram[];
   recent: CycleRecord[];
   failing: GapStats[];
   queues: QueueStatus[];
@@ -70,12 +82,19 @@ async function gapStats(rt: Runtime, recent: CycleRecord[]): Promise<GapStats[]>
 }
 
 export async function overview(rt: Runtime): Promise<Overview> {
-  const [week, recent, st] = await Promise.all([dayCounts(rt, 7), recentRecords(rt.redis, rt.keys, 500), status(rt)]);
+  const [month, recent, st, durations] = await Promise.all([
+    dayCounts(rt, 30),
+    recentRecords(rt.redis, rt.keys, 500),
+    status(rt),
+    readStageDurations(rt.redis, rt.keys, STAGES),
+  ]);
   const gaps = await gapStats(rt, recent);
   return {
     budget: st.budget,
-    today: week[0]!,
-    week,
+    today: month[0]!,
+    week: month.slice(0, 7),
+    month,
+    durations,
     recent: recent.slice(0, 25),
     failing: gaps
       .filter((g) => g.consecutive_failures >= 3)

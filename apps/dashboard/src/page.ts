@@ -1,4 +1,5 @@
 import type { QueueName } from '@prbot/pipeline';
+import { outcomesPerDayChart, stageDurationsChart } from './charts.ts';
 import type { Overview } from './overview.ts';
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -61,7 +62,7 @@ table{border-collapse:collapse;width:100%} td,th{padding:4px 8px;border-bottom:1
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;background:#eceff3;margin:2px 0}
 .o-ok{background:#d5f5df}.o-tests_failed,.o-model_failed,.o-apply_failed,.o-pr_failed{background:#fbdada}.o-proposal_rejected{background:#fde9c8}.o-infra_failed{background:#e3e3f7}.o-refreshed{background:#d5eef5}.o-refresh_failed{background:#fde9c8}.o-closed_unwanted{background:#eee}
 .paused{color:#b5560b;font-weight:600}.running{color:#1f7a3a} .reason{color:#556;max-width:520px}
-form{margin:0} button{cursor:pointer}
+form{margin:0} button{cursor:pointer} .chart svg{max-width:100%;height:auto}
 </style></head><body>
 <h1>prbot</h1><div class="muted">refreshes every ${p.refreshSeconds} s · <a href="/queues">Bull Board</a> · <a href="/stats?source=bot">stats</a> · <a href="/metrics">metrics</a>${p.readOnly ? ' · read-only' : ''}</div>
 <h2>Budget ${esc(b.day)} (UTC)</h2>
@@ -71,6 +72,10 @@ form{margin:0} button{cursor:pointer}
 <div class="muted">resets ${esc(b.resetsAt)}</div></div>
 <h2>Outcomes</h2>
 <div class="card"><div data-testid="outcomes-today">today: ${outcomes(o.today.by_outcome)}</div><div data-testid="outcomes-week">last 7 days: ${outcomes(week)}</div></div>
+<h2>Cycles per day, last 30 days</h2>
+<div class="card chart">${outcomesPerDayChart(o.month)}</div>
+<h2>Stage run time</h2>
+<div class="card chart">${stageDurationsChart(o.durations)}</div>
 <h2>Queues</h2>
 <div class="card"><table><tr><th>queue</th><th>state</th><th>waiting</th><th>active</th><th>delayed</th><th>failed</th><th>oldest waiting</th><th></th></tr>${queueRows}</table></div>
 <h2>Gaps failing 3 or more times in a row</h2>

@@ -10,6 +10,8 @@ function page(record: Partial<CycleRecord>): string {
     budget: { day: '2026-11-29', calls: { used: 0, cap: 1 }, tokens: { used: 0, cap: 1 }, resetsAt: 'x' },
     today: { day: '2026-11-29', cycles: 0, by_outcome: {}, pr_share: 0 },
     week: [],
+    month: [],
+    durations: [],
     recent: [
       {
         ended_at: '2026-11-29T00:00:00Z',

@@ -1,5 +1,5 @@
 export { Budget, type BudgetToday, requestCapDefence } from './budget.ts';
-export { observeStageDuration, parseDuration, readStageDurations } from './durations.ts';
+export { observeStageDuration, parseDuration, readStageDurations, type StageHistogram } from './durations.ts';
 export { defenceOff, onFault } from './faults.ts';
 export { jobKeyFrom, jobSignatureDefence, signJob } from './job-signing.ts';
 export { keys } from './keys.ts';
