@@ -254,6 +254,17 @@ export function markersOf(
 }
 
 /** What the Gitea and GitHub drivers are built from (forge/create.ts). */
+/**
+ * An owner's repositories as its forge lists them (discovery, issue 23): raw items, read by
+ * discover.ts with one schema (Gitea's Repository and GitHub's minimal-repository share the
+ * field names it reads). Both listings are read to the end or to forge.maxPages, with a warning.
+ */
+export interface RepoDirectory {
+  ownerRepos(): AsyncGenerator<unknown>;
+  /** Whether `path` is a file of repository `name` (of the same owner) on branch `ref`. */
+  hasFile(name: string, path: string, ref: string): Promise<boolean>;
+}
+
 export interface RemoteForgeOptions {
   owner: string;
   repo: string;

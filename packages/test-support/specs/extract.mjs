@@ -38,6 +38,10 @@ const OPS = {
     'PATCH /repos/{owner}/{repo}/pulls/{pull_number}',
     // doctor (issue 27): an organisation's plan decides draft support in its private repositories.
     'GET /orgs/{org}',
+    // Discovery (issue 23): an owner's repositories (topics included), and whether one holds .prbot.yaml.
+    'GET /orgs/{org}/repos',
+    'GET /users/{username}/repos',
+    'GET /repos/{owner}/{repo}/contents/{path}',
   ],
   gitea: [
     'GET /version',
@@ -63,6 +67,10 @@ const OPS = {
     'PATCH /repos/{owner}/{repo}/issues/{index}',
     // Upkeep (issue 25): an unwanted bot PR is closed.
     'PATCH /repos/{owner}/{repo}/pulls/{index}',
+    // Discovery (issue 23): an owner's repositories (topics included), and whether one holds .prbot.yaml.
+    'GET /orgs/{org}/repos',
+    'GET /users/{username}/repos',
+    'GET /repos/{owner}/{repo}/contents/{filepath}',
   ],
 };
 const ERROR_CODES = ['400', '403', '404', '409', '410', '422'];

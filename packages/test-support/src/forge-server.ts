@@ -184,6 +184,23 @@ export interface FakeForgeOptions {
   archived?: boolean;
   /** Gitea: the token user's access to the repository (default write): `read` shows permissions.push false. */
   botAccess?: 'read' | 'write' | 'admin';
+  /** Discovery (issue 23): the served repository's topics (default none). */
+  topics?: string[];
+  /**
+   * Discovery: the owner's other repositories, listed after the served one by the owner's
+   * repository listing; `files` are the paths their contents endpoint finds on the default branch.
+   */
+  ownerRepos?: FakeOwnerRepo[];
+}
+
+interface FakeOwnerRepo {
+  name: string;
+  topics?: string[];
+  archived?: boolean;
+  fork?: boolean;
+  private?: boolean;
+  defaultBranch?: string;
+  files?: string[];
 }
 
 type Scripted = {
@@ -429,7 +446,36 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     if (n > 1) links.push(link(1, 'first'), link(n - 1, 'prev'));
     return { slice: items.slice((n - 1) * size, n * size), links: links.join(sep), total: items.length };
   };
-  return { state, branchExists, headSha, scripted, api, page };
+  /** The owner's repositories as the served one and `ownerRepos` (discovery), in listing order. */
+  const ownerRepos = (): Required<Omit<FakeOwnerRepo, 'files'>>[] => [
+    {
+      name: o.repo,
+      topics: o.topics ?? [],
+      archived: o.archived ?? false,
+      fork: false,
+      private: o.private ?? false,
+      defaultBranch: 'main',
+    },
+    ...(o.ownerRepos ?? []).map((r) => ({
+      name: r.name,
+      topics: r.topics ?? [],
+      archived: r.archived ?? false,
+      fork: r.fork ?? false,
+      private: r.private ?? false,
+      defaultBranch: r.defaultBranch ?? 'main',
+    })),
+  ];
+  /** Whether `path` is a file of repository `repo` at `ref` (the served one: its bare repository). */
+  const fileAt = async (repo: string, path: string, ref: string | undefined): Promise<boolean | null> => {
+    if (repo === o.repo) {
+      const r = await git(['cat-file', '-e', `${ref ?? 'main'}:${path}`], { cwd: o.bare, okCodes: [1, 128] });
+      return r.exitCode === 0;
+    }
+    const other = o.ownerRepos?.find((r) => r.name === repo);
+    if (!other) return null;
+    return (ref === undefined || ref === (other.defaultBranch ?? 'main')) && (other.files ?? []).includes(path);
+  };
+  return { state, branchExists, headSha, scripted, api, page, ownerRepos, fileAt };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,6 +501,11 @@ function giteaScopeGroup(opKey: string): string | null {
 function giteaHasScope(scopes: string[], group: string, write: boolean): boolean {
   if (scopes.includes('all') || scopes.includes(`write:${group}`)) return true;
   return !write && scopes.includes(`read:${group}`);
+}
+
+/** Discovery reads a file of the owner's other repositories; everything else is the served repository's. */
+function otherRepoRead(op: MatchedOp): boolean {
+  return op.operationId === 'repoGetContents' || op.operationId === 'repos/get-content';
 }
 
 /** Gitea / Forgejo API v1 for what prbot calls, validated against Gitea's swagger subset. */
@@ -521,8 +572,32 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
     if (p.links && link === true) headers.link = p.links;
     send(c.res, 200, p.slice, headers);
   };
+  // modules/structs/repo.go Repository: the fields discovery reads, and a few more.
+  const renderRepo = (r: ReturnType<typeof w.ownerRepos>[number], i: number) => ({
+    id: 7 + i,
+    name: r.name,
+    full_name: `${o.owner}/${r.name}`,
+    owner: { id: 2, login: o.owner },
+    private: r.private,
+    fork: r.fork,
+    archived: r.archived,
+    empty: false,
+    default_branch: r.defaultBranch,
+    topics: r.topics,
+    html_url: `${root}/${o.owner}/${r.name}`,
+    clone_url: `${root}/${o.owner}/${r.name}.git`,
+  });
   const handlers: Record<string, (c: Ctx) => Promise<void> | void> = {
     getVersion: (c) => send(c.res, 200, { version }),
+    // routers/api/v1/org/repo.go ListOrgRepos / user/repo.go ListUserRepos: both page with Link and X-Total-Count.
+    orgListRepos: (c) =>
+      o.org && c.op.path.org === o.owner ? paged(c, w.ownerRepos().map(renderRepo)) : err(c.res, 404, 'GetOrgByName'),
+    userListRepos: (c) =>
+      c.op.path.username === o.owner ? paged(c, w.ownerRepos().map(renderRepo)) : err(c.res, 404, 'GetUserByName'),
+    repoGetContents: async (c) =>
+      (await w.fileAt(c.op.path.repo!, c.op.path.filepath!, c.query('ref')))
+        ? send(c.res, 200, { name: c.op.path.filepath, path: c.op.path.filepath, type: 'file', sha: 'x' })
+        : notFound(c.res),
     userGetCurrent: (c) => send(c.res, 200, { id: 1, login: 'prbot-bot' }),
     repoGet: (c) => {
       const access = o.botAccess ?? 'write';
@@ -845,7 +920,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
           `token does not have at least one of required scope(s): [${write ? 'write' : 'read'}:${group}]`,
         );
     }
-    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo))
+    if (op.path.owner !== undefined && (op.path.owner !== o.owner || (op.path.repo !== o.repo && !otherRepoRead(op))))
       return err(res, 404, 'GetRepositoryByName', { errors: [] });
     // routers/api/v1/api.go mustNotBeArchived: 423 Locked on writes to an archived repository.
     if (o.archived && req.method !== 'GET' && op.path.owner !== undefined)
@@ -893,6 +968,7 @@ export async function startGiteaServer(o: FakeForgeOptions): Promise<FakeForge> 
 // ---------------------------------------------------------------------------------------------
 
 const REPO_ID = 1296269;
+const OWNER_ID = 2;
 const DOCS = 'https://docs.github.com/rest';
 
 /** The GitHub REST API (2022-11-28) for what prbot calls, validated against GitHub's OpenAPI subset. */
@@ -953,6 +1029,35 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     updated_at: i.updated_at,
   });
   const drafts = () => o.draftsSupported ?? (!o.private || o.org === true);
+  // components/schemas/minimal-repository: the fields discovery reads, and a few more.
+  const renderRepo = (r: ReturnType<typeof w.ownerRepos>[number], i: number) => ({
+    id: REPO_ID + i,
+    name: r.name,
+    full_name: `${o.owner}/${r.name}`,
+    owner: { login: o.owner, id: 2, type: o.org ? 'Organization' : 'User' },
+    private: r.private,
+    fork: r.fork,
+    archived: r.archived,
+    disabled: false,
+    default_branch: r.defaultBranch,
+    topics: r.topics,
+    html_url: `https://github.example/${o.owner}/${r.name}`,
+    clone_url: `https://github.example/${o.owner}/${r.name}.git`,
+  });
+  // GitHub's Links name the owner by id: /organizations/{id}/repos, /user/{id}/repos.
+  const listRepos = (c: Ctx, byId: string) => {
+    const linkBase = new URL(`${root}/${byId}/repos${c.search.size ? `?${c.search}` : ''}`);
+    const p = w.page(
+      w.ownerRepos().map(renderRepo),
+      c.query,
+      'per_page',
+      30,
+      Math.min(o.pageSize ?? 100, 100),
+      linkBase,
+      ', ',
+    );
+    send(c.res, 200, p.slice, p.links ? { link: p.links } : {});
+  };
   const handlers: Record<string, (c: Ctx, g: GithubTokenGrant) => Promise<void> | void> = {
     'users/get-authenticated': (c, g) =>
       send(c.res, 200, { login: 'prbot-bot', id: 1 }, g.scopes ? { 'x-oauth-scopes': g.scopes.join(', ') } : {}),
@@ -966,6 +1071,18 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         default_branch: 'main',
         permissions: { admin: false, push: can(g, 'contents', true), pull: true },
       }),
+    'repos/list-for-org': (c) =>
+      o.org && c.op.path.org === o.owner
+        ? listRepos(c, `organizations/${OWNER_ID}`)
+        : err(c.res, 404, 'Not Found', { documentation_url: `${DOCS}/repos/repos#list-organization-repositories` }),
+    'repos/list-for-user': (c) =>
+      c.op.path.username === o.owner
+        ? listRepos(c, `user/${OWNER_ID}`)
+        : err(c.res, 404, 'Not Found', { documentation_url: `${DOCS}/repos/repos#list-repositories-for-a-user` }),
+    'repos/get-content': async (c) =>
+      (await w.fileAt(c.op.path.repo!, c.op.path.path!, c.query('ref')))
+        ? send(c.res, 200, { type: 'file', name: c.op.path.path, path: c.op.path.path, sha: 'x', size: 0 })
+        : err(c.res, 404, 'Not Found', { documentation_url: `${DOCS}/repos/contents#get-repository-content` }),
     'orgs/get': (c) =>
       o.org && c.op.path.org === o.owner
         ? send(c.res, 200, {
@@ -1390,7 +1507,10 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
         `${req.method} ${u.pathname}: X-GitHub-Api-Version is ${req.headers['x-github-api-version'] ?? 'missing'}, not 2022-11-28`,
       );
     // GitHub's own Link URLs use /repositories/{id}/…: the same operation as /repos/{owner}/{repo}/….
-    const reqPath = u.pathname.replace(new RegExp(`^/repositories/${REPO_ID}(?=/|$)`), `/repos/${o.owner}/${o.repo}`);
+    const reqPath = u.pathname
+      .replace(new RegExp(`^/repositories/${REPO_ID}(?=/|$)`), `/repos/${o.owner}/${o.repo}`)
+      .replace(new RegExp(`^/organizations/${OWNER_ID}/repos$`), `/orgs/${o.owner}/repos`)
+      .replace(new RegExp(`^/user/${OWNER_ID}/repos$`), `/users/${o.owner}/repos`);
     const body = await readBody(req);
     if (body.bad) return err(res, 400, 'Problems parsing JSON');
     const search = new URLSearchParams(u.search);
@@ -1410,7 +1530,7 @@ export async function startGithubServer(o: FakeForgeOptions): Promise<FakeForge>
     const grant = m ? grants.get(m[1]!) : undefined;
     if (!grant) return err(res, 401, 'Bad credentials', { documentation_url: DOCS }, rl());
     remaining = Math.max(0, remaining - 1);
-    if (op.path.owner !== undefined && (op.path.owner !== o.owner || op.path.repo !== o.repo))
+    if (op.path.owner !== undefined && (op.path.owner !== o.owner || (op.path.repo !== o.repo && !otherRepoRead(op))))
       return err(res, 404, 'Not Found', { documentation_url: DOCS }, rl());
     for (const [k, val] of Object.entries(rl())) res.setHeader(k, val);
     if (o.archived && req.method !== 'GET')

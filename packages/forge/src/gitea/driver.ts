@@ -6,6 +6,7 @@ import { GitRemote } from '../push.ts';
 import {
   markersOf,
   type UpkeepForge,
+  type RepoDirectory,
   type BotPr,
   type DoctorCheck,
   type DraftPr,
@@ -104,7 +105,7 @@ const PAGE = 50;
  * older servers lists every PR and matches head branch and head repository. Labels are ids
  * (repository and organisation labels, read to the last page) and are best effort.
  */
-export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepForge {
+export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepForge, RepoDirectory {
   readonly kind = 'gitea';
   private readonly http: ForgeHttp;
   private readonly repoPath: string;
@@ -122,6 +123,39 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       ...(o.maxAnswerBytes ? { maxAnswerBytes: o.maxAnswerBytes } : {}),
     };
     this.repoPath = `/repos/${encodeURIComponent(o.owner)}/${encodeURIComponent(o.repo)}`;
+  }
+
+  /** An organisation's repositories, or a user's when the owner is no organisation (Gitea answers 404). */
+  async *ownerRepos(): AsyncGenerator<unknown> {
+    const owner = encodeURIComponent(this.o.owner);
+    const pages = (path: string) =>
+      forgePages<unknown>(this.http, path, {
+        maxPages: this.o.maxPages,
+        log: this.o.log,
+        what: `repositories of ${this.o.owner}`,
+      });
+    let seen = 0;
+    try {
+      for await (const r of pages(`/orgs/${owner}/repos?limit=${PAGE}`)) {
+        seen++;
+        yield r;
+      }
+    } catch (err) {
+      // Only an unknown organisation is a user: a 404 after the first page is the forge's failure.
+      if (!(err instanceof ForgeRefused && err.status === 404) || seen > 0) throw err;
+      yield* pages(`/users/${owner}/repos?limit=${PAGE}`);
+    }
+  }
+
+  async hasFile(name: string, path: string, ref: string): Promise<boolean> {
+    const at = `/repos/${encodeURIComponent(this.o.owner)}/${encodeURIComponent(name)}/contents/${path.split('/').map(encodeURIComponent).join('/')}?ref=${encodeURIComponent(ref)}`;
+    try {
+      await forgeCall(this.http, 'GET', at);
+      return true;
+    } catch (err) {
+      if (err instanceof ForgeRefused && err.status === 404) return false;
+      throw err;
+    }
   }
 
   /** /repos/{o}/{r}/issues* is in Gitea's issue scope: the token needs write:issue. */

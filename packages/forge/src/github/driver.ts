@@ -7,6 +7,7 @@ import { GitRemote } from '../push.ts';
 import {
   markersOf,
   type UpkeepForge,
+  type RepoDirectory,
   type BotPr,
   type DoctorCheck,
   type DraftPr,
@@ -124,7 +125,7 @@ const DRAFT_REFUSED = /draft pull requests are not supported/i;
  * a longer one ends the attempt with RateLimited, so the whole pr queue waits (BullMQ's manual
  * rate limit, which does not count as an attempt) instead of one job sleeping on a worker slot.
  */
-export class GithubForge extends GitRemote implements Forge, ReviseForge, UpkeepForge {
+export class GithubForge extends GitRemote implements Forge, ReviseForge, UpkeepForge, RepoDirectory {
   readonly kind = 'github';
   private readonly label: string;
   private gh?: Promise<Client>;
@@ -214,6 +215,55 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
       return out;
     },
   };
+
+  /** An organisation's repositories, or a user's when the owner is no organisation (GitHub answers 404). */
+  async *ownerRepos(): AsyncGenerator<unknown> {
+    const gh = await this.client();
+    const what = `listing the repositories of ${this.o.owner}`;
+    const pages = async function* (self: GithubForge, it: AsyncIterable<{ data: unknown[] }>): AsyncGenerator<unknown> {
+      let n = 0;
+      try {
+        for await (const page of it) {
+          yield* page.data;
+          if (++n >= self.o.maxPages) {
+            self.o.log.warn(
+              { forge: self.label, pages: n },
+              `${self.label}: stopped ${what} after ${n} pages (forge.maxPages); later ones are not seen`,
+            );
+            return;
+          }
+        }
+      } catch (err) {
+        throw self.mapError(what, err as HttpError);
+      }
+    };
+    let seen = 0;
+    try {
+      for await (const r of pages(
+        this,
+        gh.paginate.iterator(gh.rest.repos.listForOrg, { org: this.o.owner, per_page: 100 }),
+      )) {
+        seen++;
+        yield r;
+      }
+    } catch (err) {
+      // Only an unknown organisation is a user: a 404 after the first page is the forge's failure.
+      if (!(err instanceof ForgeRefused && err.status === 404) || seen > 0) throw err;
+      yield* pages(this, gh.paginate.iterator(gh.rest.repos.listForUser, { username: this.o.owner, per_page: 100 }));
+    }
+  }
+
+  async hasFile(name: string, path: string, ref: string): Promise<boolean> {
+    try {
+      await this.call(`reading ${path} of ${this.o.owner}/${name}`, (gh) =>
+        gh.rest.repos.getContent({ owner: this.o.owner, repo: name, path, ref }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ForgeRefused && err.status === 404) return false;
+      throw err;
+    }
+  }
 
   private ref(p: GithubPull): PrRef {
     return {
