@@ -20,7 +20,9 @@ const mod = {
   tests: [...new Set(picked.flatMap(([, m]) => m.tests))],
 };
 // Read by vitest.mutation.config.ts in Stryker's test-runner processes, which inherit it.
-process.env.PRBOT_MUTATION_TESTS = mod.tests.join(',');
+// scripts/mutation-loads.test.ts: a mutant that makes a module throw while loading fails every
+// test file that imports it, which Stryker's vitest runner reports as "survived" (no test ran).
+process.env.PRBOT_MUTATION_TESTS = [...mod.tests, 'scripts/mutation-loads.test.ts'].join(',');
 const out = `reports/mutation/${name || 'all'}`;
 
 export default {

@@ -180,9 +180,9 @@ describe('pathRefusal', () => {
 
   // Keeps the written-out cases in step with the table: a new entry needs a case of its own.
   it.each(GUARDED_PATHS.map((g) => g.glob))('has a written-out case for the guarded pattern %j', (glob) => {
-    expect(
-      GUARDED_CASES.some(([p]) => picomatch.isMatch(canonicalPath(p), glob, { dot: true, nocase: true })),
-    ).toBe(true);
+    expect(GUARDED_CASES.some(([p]) => picomatch.isMatch(canonicalPath(p), glob, { dot: true, nocase: true }))).toBe(
+      true,
+    );
   });
 
   it.each([
