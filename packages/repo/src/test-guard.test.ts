@@ -608,6 +608,16 @@ describe('test guard: the spellings of each tamper', () => {
     expect(guard('tests/test_calc.py', before, after)).toContain(`stops importing "${module}"`);
   });
 
+  it.each([
+    ['src/sum.test.ts', JEST, "const level = importance('low');"],
+    ['src/sum.test.ts', JEST, "const cheese = fromage('brie');"],
+    ['tests/test_calc.py', PY, 'hint = "run: import numpy first"'],
+  ])('lets %j drop %j: a call or a string that reads like an import is none', (p, base, line) => {
+    const marker = p.endsWith('.py') ? 'def test_add' : "describe('sum'";
+    const before = base.replace(marker, `${line}\n${marker}`);
+    expect(guard(p, before, base)).toBeNull();
+  });
+
   it('names every import a change drops', () => {
     const before = JEST.replace(
       "import { sum } from '../src/sum';",
