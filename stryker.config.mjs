@@ -20,7 +20,9 @@ const mod = {
   tests: [...new Set(picked.flatMap(([, m]) => m.tests))],
 };
 // Read by vitest.mutation.config.ts in Stryker's test-runner processes, which inherit it.
-process.env.PRBOT_MUTATION_TESTS = mod.tests.join(',');
+// scripts/mutation-loads.test.ts: a mutant that makes a module throw while loading fails every
+// test file that imports it, which Stryker's vitest runner reports as "survived" (no test ran).
+process.env.PRBOT_MUTATION_TESTS = [...mod.tests, 'scripts/mutation-loads.test.ts'].join(',');
 const out = `reports/mutation/${name || 'all'}`;
 
 export default {
@@ -28,7 +30,9 @@ export default {
   // pnpm keeps the runner out of @stryker-mutator/core's own node_modules, where Stryker looks for
   // plugins by name: hand it the runner's path.
   plugins: [fileURLToPath(import.meta.resolve('@stryker-mutator/vitest-runner'))],
-  vitest: { configFile: 'vitest.mutation.config.ts' },
+  // related: false: every listed test file runs, not only those that import the mutated file
+  // statically (scripts/mutation-loads.test.ts imports it by a computed path).
+  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
   mutate: mod.mutate,
   // In place: the workspace packages import each other through node_modules symlinks to the real
   // checkout, so a sandbox copy would test mutants nobody imports. Stryker puts the files back
@@ -42,8 +46,9 @@ export default {
   // The machine is shared: two test processes at most.
   concurrency: 2,
   timeoutMS: 30_000,
-  incremental: true,
-  incrementalFile: `${out}/incremental.json`,
+  // Not incremental: Stryker 9.6.1 reuses a static mutant's "survived" when tests were added, as
+  // if no test covered it (a static mutant lists none), so new tests were not seen killing it.
+  incremental: false,
   reporters: ['html', 'json', 'clear-text', 'progress'],
   htmlReporter: { fileName: `${out}/index.html` },
   jsonReporter: { fileName: `${out}/mutation.json` },

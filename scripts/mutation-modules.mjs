@@ -13,7 +13,7 @@ export const MODULES = {
   // truncation check (truncationRefusal, cutOffAt), scored apart. Line ranges: keep them in step
   // with the file.
   'test-guard': {
-    mutate: ['packages/repo/src/test-guard.ts:1-215', 'packages/repo/src/test-guard.ts:298-360'],
+    mutate: ['packages/repo/src/test-guard.ts:1-215', 'packages/repo/src/test-guard.ts:298-361'],
     tests: ['packages/repo/src/test-guard.test.ts'],
   },
   truncation: {

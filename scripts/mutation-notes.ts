@@ -54,4 +54,31 @@ export const MUTATION_NOTES: Record<string, string> = {
     'equivalent: an empty base has no line to remove, so `removed > maxShrink × 0` is false either way',
   'packages/repo/src/shrink.ts:48:9-48:18 EqualityOperator total >= 0':
     'equivalent: as the line-48 ConditionalExpression',
+  // guardrails.ts: equivalent mutants (the written-out table cases in guardrails.test.ts kill the rest).
+  'packages/repo/src/guardrails.ts:18:12-18:98 StringLiteral ""':
+    'equivalent: every CI entry has a `what`, which the refusal shows instead of `why` (`g.what ?? g.why`); the CI `why` documents the entries and nothing reads it',
+  'packages/repo/src/guardrails.ts:80:105-80:109 BooleanLiteral false':
+    "equivalent: the table's globs are all lower case and are matched against the canonical spelling, which is folded to lower case, so `nocase` changes nothing",
+  'packages/repo/src/guardrails.ts:110:14-110:21 Regex /:.*/s':
+    'equivalent: with the s flag `.*` runs to the end of the segment, so the `$` adds nothing',
+  'packages/repo/src/guardrails.ts:125:46-125:54 Regex /\\\\.*/s':
+    'equivalent: as line 110 (with the s flag `.*` runs to the end, the `$` adds nothing)',
+  'packages/repo/src/guardrails.ts:151:37-151:47 ConditionalExpression true':
+    "equivalent: a `..` segment is refused by the check just above, so `s !== '..'` is always true here",
+  'packages/repo/src/guardrails.ts:151:43-151:47 StringLiteral ""':
+    'equivalent: `..` never reaches this line (refused above), and an empty segment never folds to `.` or `..`',
+  'packages/repo/src/guardrails.ts:153:7-153:55 ConditionalExpression false':
+    'equivalent: with `..` and absolute paths refused above, a path that posix.normalize changes or that ends in `/` has a `.` or empty segment, which the third test catches alone',
+  "packages/repo/src/guardrails.ts:153:7-153:55 LogicalOperator path.posix.normalize(p) !== p && p.endsWith('/')":
+    'equivalent: as the line-153 ConditionalExpression (the third test catches every path the first two do)',
+  'packages/repo/src/guardrails.ts:153:7-153:36 ConditionalExpression false':
+    'equivalent: as the line-153 ConditionalExpression (a path posix.normalize changes has a `.` or empty segment)',
+  "packages/repo/src/guardrails.ts:153:40-153:55 MethodExpression p.startsWith('/')":
+    'equivalent: a path ending in `/` has an empty last segment, which the third test catches; an absolute path never gets here',
+  "packages/repo/src/guardrails.ts:153:59-153:98 MethodExpression segs.every(s => s === '.' || s === '')":
+    'equivalent: `some` and `every` differ only for a path with a `.` or empty segment beside other segments, which posix.normalize changes or which ends in `/` (the first two tests)',
+  'packages/repo/src/guardrails.ts:153:89-153:97 ConditionalExpression false':
+    'equivalent: an empty segment is leading (absolute, refused above), trailing (ends in `/`) or doubled (posix.normalize changes it), so the first two tests catch it',
+  'packages/repo/src/guardrails.ts:153:95-153:97 StringLiteral "Stryker was here!"':
+    "equivalent: as the line-153 `s === ''` ConditionalExpression",
 };

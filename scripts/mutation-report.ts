@@ -4,6 +4,10 @@
  * acceptable (MUTATION_NOTES) or "not yet judged", and the mutants that survived the first run
  * and are killed now, with the test that kills them. scripts/reliability-report.ts puts the file
  * into docs/RELIABILITY.md as it is. Exits 1 when a module scores under 85 %.
+ *
+ * A module without a report here (reports/ is not committed, so a fresh checkout that ran only some
+ * modules has only theirs) keeps its rows from the docs/mutation.md being replaced: its score row,
+ * its survivors and its "killed since" rows, said to be carried. Never a number that was not measured.
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,7 +45,38 @@ const keyOf = (file: string, m: Mutant) =>
 const DETECTED = new Set(['Killed', 'Timeout']);
 const UNDETECTED = new Set(['Survived', 'NoCoverage']);
 
+/** The module a `file:line:col` belongs to, by the files and line ranges it mutates. */
+function moduleOf(where: string): string | undefined {
+  const m = /^(.+):(\d+):\d+$/.exec(where);
+  if (!m) return undefined;
+  const [, file, line] = m;
+  return Object.entries(MODULES).find(([, mod]) =>
+    mod.mutate.some((spec) => {
+      const r = /^(.+):(\d+)-(\d+)$/.exec(spec);
+      return r ? r[1] === file && +line! >= +r[2]! && +line! <= +r[3]! : spec === file;
+    }),
+  )?.[0];
+}
+/** The previous docs/mutation.md's rows of a module: its score row and its rows in the two mutant tables. */
+const previous = (() => {
+  const file = path.join(root, 'docs', 'mutation.md');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const [, survivorPart = '', fixedPart = ''] = text.split(/^### .*$/m);
+  const tableRows = (part: string) => part.split('\n').filter((l) => /^\| [^-|]/.test(l) && !l.startsWith('| where '));
+  const where = (l: string) => l.split(' | ')[0]!.slice(2);
+  return {
+    row: (name: string) =>
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`| ${name} | `) && !l.includes('**not run**') && !l.includes('(carried)')) ??
+      text.split('\n').find((l) => l.startsWith(`| ${name} (carried) | `)),
+    survivors: (name: string) => tableRows(survivorPart).filter((l) => moduleOf(where(l)) === name),
+    fixed: (name: string) => tableRows(fixedPart).filter((l) => moduleOf(where(l)) === name),
+  };
+})();
+
 const rows: string[] = [];
+const carried: string[] = [];
 const survivors: string[] = [];
 const fixed: string[] = [];
 let low = 0;
@@ -51,6 +86,20 @@ for (const name of Object.keys(MODULES)) {
   const dir = path.join(root, 'reports', 'mutation', name);
   const file = path.join(dir, 'mutation.json');
   if (!existsSync(file)) {
+    const row = previous.row(name);
+    if (row) {
+      // Carried from the previous docs/mutation.md: the row as measured then, named as carried.
+      const cells = row.split(' | ');
+      cells[0] = `| ${name} (carried)`;
+      rows.push(cells.join(' | '));
+      carried.push(name);
+      const t = /(\d+) min (\d+) s/.exec(cells[5] ?? '');
+      if (t) totalSeconds += 60 * +t[1]! + +t[2]!;
+      if (/\*\*[\d.]+ %\*\*/.test(row)) low++;
+      survivors.push(...previous.survivors(name));
+      fixed.push(...previous.fixed(name));
+      continue;
+    }
     rows.push(`| ${name} | — | — | — | — | — | **not run** |`);
     notRun.push(name);
     continue;
@@ -116,7 +165,7 @@ the mutant itself, ignored). The bar is ${BAR} % per module.
 | module | file | detected | undetected | other | run time | score |
 |---|---|---:|---:|---:|---:|---:|
 ${rows.join('\n')}
-${notRun.length ? `\nNot run: ${notRun.join(', ')} (no report in reports/mutation/; \`pnpm test:mutation ${notRun.join(' ')}\` runs them).\n` : ''}
+${carried.length ? `\nCarried: ${carried.join(', ')}: no report in reports/mutation/ on the machine that wrote this file, so their rows (score, survivors, killed since) are the previous docs/mutation.md's, from their last run.\n` : ''}${notRun.length ? `\nNot run: ${notRun.join(', ')} (no report in reports/mutation/; \`pnpm test:mutation ${notRun.join(' ')}\` runs them).\n` : ''}
 ### Mutants that survive
 
 ${survivors.length ? `| where | mutator | replacement | why acceptable |\n|---|---|---|---|\n${survivors.join('\n')}` : 'None.'}

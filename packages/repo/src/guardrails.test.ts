@@ -7,69 +7,91 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import picomatch from 'picomatch';
 import { canonicalPath, GUARDED_PATHS, pathRefusal, type GuardContext } from './guardrails.ts';
 
-// One path per entry of the guarded table, plus the spellings the issue found allowed on main.
+const CI = 'is a CI definition';
+const SECRET = 'is a file that holds credentials';
+const SECRETS_PATH = 'is a secrets path';
+const LOCK = 'is a lockfile';
+
+/**
+ * Each guarded entry written out: a path it must refuse, the reason the refusal gives (what the
+ * reviewer reads), and a near miss the bot may write. Literal on purpose, not built from the
+ * table: an entry emptied or dropped from GUARDED_PATHS shows here as an allowed path.
+ */
+const GUARDED_CASES: [refused: string, reason: string, allowed: string][] = [
+  ['.github/workflows/ci.yml', CI, 'github/workflows/ci.yml'],
+  ['.gitea/workflows/x.yaml', CI, 'gitea/workflows/x.yaml'],
+  ['.forgejo/workflows/x.yaml', CI, 'docs/forgejo.md'],
+  ['.gitlab/CODEOWNERS', CI, 'gitlab/merge_request.md'],
+  ['.gitlab-ci.yml', CI, 'docs/.gitlab-ci.yml'],
+  ['.woodpecker.yml', CI, 'woodpecker.yml'],
+  ['.woodpecker/build.yaml', CI, 'woodpecker/build.yaml'],
+  ['.drone.yml', CI, 'drone.yml'],
+  ['.circleci/config.yml', CI, 'circleci/config.yml'],
+  ['ci/Jenkinsfile.release', CI, 'docs/jenkins.md'],
+  ['.travis.yml', CI, 'travis.yml'],
+  ['azure-pipelines.yml', CI, 'azure-pipelines.md'],
+  ['.azure-pipelines/build.yml', CI, 'azure-pipelines/build.yml'],
+  ['.buildkite/pipeline.yml', CI, 'buildkite/pipeline.yml'],
+  ['bitbucket-pipelines.yml', CI, 'bitbucket-pipelines.json'],
+  ['.appveyor.yml', CI, 'appveyor.json'],
+  ['.cirrus.yml', CI, 'cirrus.yml'],
+  ['docs/CODEOWNERS', CI, 'docs/codeowners.md'],
+  ['.gitmodules', 'is .gitmodules (a submodule can point anywhere)', 'docs/gitmodules.md'],
+  ['lib/.gitattributes', 'is .gitattributes (it can hide changes from diffs and review)', 'docs/gitattributes.md'],
+  ['app/.env.production', SECRET, 'src/env.ts'],
+  ['home/.ssh/id_ed25519.pub', SECRET, 'src/identity.ts'],
+  ['tls/cert.pem', SECRET, 'src/monkey.ts'],
+  ['.npmrc', SECRET, 'docs/npmrc.md'],
+  ['.yarnrc.yml', SECRET, 'docs/yarnrc.md'],
+  ['.pypirc', SECRET, 'docs/pypirc.md'],
+  ['.netrc', SECRET, 'docs/netrc.md'],
+  ['.git-credentials', SECRET, 'docs/git-credentials.md'],
+  ['aws/credentials', SECRET, 'src/credential.ts'],
+  ['config/secrets', SECRETS_PATH, 'src/secretary.ts'],
+  ['config/secrets.yaml', SECRETS_PATH, 'src/secretive.ts'],
+  ['secret/prod.env', SECRETS_PATH, 'src/secretly/prod.ts'],
+  ['sub/prbot.config.yaml', "is the bot's config", 'docs/prbot-config.md'],
+  ['sub/lakehouse.toml', "is the original bot's config (lakehouse.toml)", 'lakehouse.json'],
+  ['docs/ADR-0002.md', 'is an architecture decision record (docs/ADR-*)', 'docs/guide/adr-2.md'],
+  ['docs/adr/0003.md', 'is an architecture decision record (docs/adr/)', 'docs/adrs.md'],
+  ['docs/DECISIONS.md', 'is docs/DECISIONS.md', 'docs/decisions-log.md'],
+  ['crates/a/Cargo.lock', LOCK, 'crates/a/Cargo.toml'],
+  ['web/package-lock.json', LOCK, 'web/package.json'],
+  ['npm-shrinkwrap.json', LOCK, 'docs/shrinkwrap.md'],
+  ['pnpm-lock.yaml', LOCK, 'pnpm-workspace.yaml'],
+  ['yarn.lock', LOCK, 'yarn.config.cjs'],
+  ['bun.lockb', LOCK, 'bunfig.toml'],
+  ['poetry.lock', LOCK, 'pyproject.toml'],
+  ['uv.lock', LOCK, 'uv.toml'],
+  ['Pipfile.lock', LOCK, 'Pipfile'],
+  ['Gemfile.lock', LOCK, 'Gemfile'],
+  ['composer.lock', LOCK, 'composer.json'],
+];
+
+// More spellings per entry, and the ones the issue found allowed on main.
 const GUARDED_EXAMPLES = [
-  '.github/workflows/ci.yml',
+  ...GUARDED_CASES.map(([p]) => p),
   '.github/actions/setup/action.yml',
   '.github/dependabot.yml',
   '.github/CODEOWNERS',
   'CODEOWNERS',
-  'docs/CODEOWNERS',
-  '.gitea/workflows/x.yaml',
-  '.forgejo/workflows/x.yaml',
-  '.gitlab/CODEOWNERS',
-  '.gitlab-ci.yml',
-  '.woodpecker.yml',
-  '.woodpecker/build.yaml',
-  '.drone.yml',
-  '.circleci/config.yml',
+  '.gitlab-ci.yaml',
   'Jenkinsfile',
-  'ci/Jenkinsfile.release',
-  '.travis.yml',
-  'azure-pipelines.yml',
-  '.azure-pipelines/build.yml',
-  '.buildkite/pipeline.yml',
-  'bitbucket-pipelines.yml',
+  'azure-pipelines-release.yaml',
   'appveyor.yml',
-  '.cirrus.yml',
-  '.gitmodules',
-  'lib/.gitattributes',
   '.env',
-  '.env.production',
   'app/.envrc',
   'id_rsa',
-  'home/.ssh/id_ed25519.pub',
   'server.key',
-  'tls/cert.pem',
   'certs/client.p12',
-  '.npmrc',
-  '.yarnrc.yml',
-  '.pypirc',
-  '.netrc',
-  '.git-credentials',
   'credentials.json',
-  'aws/credentials',
   'secrets/prod.env',
-  'config/secrets.yaml',
   'config/secret',
   'prbot.config.yaml',
   'lakehouse.toml',
-  'sub/lakehouse.toml',
-  'docs/ADR-0002.md',
-  'docs/adr/0003.md',
-  'docs/DECISIONS.md',
   'Cargo.lock',
-  'crates/a/Cargo.lock',
   'package-lock.json',
-  'npm-shrinkwrap.json',
-  'pnpm-lock.yaml',
-  'yarn.lock',
-  'bun.lockb',
-  'poetry.lock',
-  'uv.lock',
-  'Pipfile.lock',
-  'Gemfile.lock',
-  'composer.lock',
+  'bun.lock',
 ];
 
 const ctx: GuardContext = {
@@ -98,6 +120,11 @@ describe('pathRefusal', () => {
     ['.git . ./config', /inside \.git/],
     ['.git::$INDEX_ALLOCATION/config', /inside \.git/],
     ['.git:x', /inside \.git/],
+    // A backslash is a separator on Windows: named as .git, not only as a backslash.
+    ['.git\\hooks\\pre-commit', /inside \.git/],
+    // The Turkish dotless ı folds to i (upper case, then lower): .gıt is .git, .gıthub is .github.
+    ['.g\u0131t/config', /inside \.git/],
+    ['.g\u0131thub/workflows/ci.yml', /CI definition/],
     ['docs/PRD.md', /the PRD itself/],
     ['docs/prd.md', /the PRD itself/],
     ['docs/PRD.md.', /the PRD itself/],
@@ -111,6 +138,8 @@ describe('pathRefusal', () => {
     ['.gi\u200bthub/workflows/ci.yml', /invisible/],
     ['.g\u200cithub/workflows/ci.yml', /invisible/],
     ['GITHUB~1/workflows/ci.yml', /8\.3 short name/],
+    ['src/LONGFI~12/x.ts', /8\.3 short name/],
+    ['src/README~1.TXT', /8\.3 short name/],
     ['prbot.config.json', /bot's config/],
     ['ops/bot.json', /bot's config/],
     ['bot.paused', /pause file/],
@@ -120,6 +149,8 @@ describe('pathRefusal', () => {
     ['src/./a.ts', /not normalised/],
     ['src//a.ts', /not normalised/],
     ['src/', /not normalised/],
+    ['.', /not normalised/],
+    ['src/lib/', /not normalised \(use "src\/lib"\)/],
     ['src/a.ts.', /ending in a dot/],
     ['src/a.ts ', /ending in a dot or space/],
     ['src/a:b.ts', /Windows does not allow/],
@@ -137,13 +168,19 @@ describe('pathRefusal', () => {
     if (p) expect(r).toContain(JSON.stringify(p).slice(1, 6));
   });
 
+  it.each(GUARDED_CASES)('refuses %j as a path that %s, and allows the near miss %j', (p, reason, nearMiss) => {
+    expect(pathRefusal(p, ctx)).toContain(`path ${JSON.stringify(p)} ${reason}`);
+    expect(pathRefusal(nearMiss, ctx)).toBeNull();
+  });
+
   it.each(GUARDED_EXAMPLES)('refuses the guarded path %j', (p) => {
     expect(pathRefusal(p, ctx)).not.toBeNull();
     expect(pathRefusal(p.toUpperCase(), ctx)).not.toBeNull();
   });
 
-  it.each(GUARDED_PATHS.map((g) => g.glob))('has an example above for the guarded pattern %j', (glob) => {
-    expect(GUARDED_EXAMPLES.some((p) => picomatch.isMatch(canonicalPath(p), glob, { dot: true, nocase: true }))).toBe(
+  // Keeps the written-out cases in step with the table: a new entry needs a case of its own.
+  it.each(GUARDED_PATHS.map((g) => g.glob))('has a written-out case for the guarded pattern %j', (glob) => {
+    expect(GUARDED_CASES.some(([p]) => picomatch.isMatch(canonicalPath(p), glob, { dot: true, nocase: true }))).toBe(
       true,
     );
   });
@@ -167,12 +204,51 @@ describe('pathRefusal', () => {
     'src/.git-blame-ignore-revs-notes.md',
     'Cargo.toml',
     'package.json',
+    // Tildes that are no 8.3 short name: more than eight characters before it, a longer extension,
+    // a dot before it.
+    'src/backupfile~1.ts',
+    'cache/item~1.json',
+    'docs/release.notes~2',
   ])('allows %j', (p) => {
     expect(pathRefusal(p, ctx)).toBeNull();
   });
 
   it('refuses non-strings', () => {
     expect(pathRefusal(42, ctx)).toMatch(/non-empty string/);
+  });
+
+  it('allows 400 characters, refuses 401, and shows at most 200 of them', () => {
+    const at400 = `src/${'a'.repeat(393)}.ts`;
+    expect(at400).toHaveLength(400);
+    expect(pathRefusal(at400, ctx)).toBeNull();
+    const r = pathRefusal(`${at400}x`, ctx);
+    expect(r).toMatch(/is longer than 400 characters$/);
+    expect(r).toContain(JSON.stringify(at400).slice(0, 200));
+    expect(r!.length).toBeLessThan(260);
+  });
+
+  it('works without a config file in the context', () => {
+    const { configFile: _, ...noConfig } = ctx;
+    expect(pathRefusal('src/a.ts', noConfig)).toBeNull();
+    expect(pathRefusal('docs/PRD.md', noConfig)).toMatch(/the PRD itself/);
+  });
+
+  /**
+   * Config's patterns see both spellings: the canonical one (so `conf\u0131g` cannot dodge a
+   * pattern naming `config`) and the path as written (so a pattern naming `straße` still matches
+   * although its canonical spelling is `strasse`), each case-blind and matching dot files.
+   */
+  it.each([
+    ['deploy/.conf\u0131g', '**/*config*'],
+    ['deploy/conf\u0131g.ini', '**/*Config*'],
+    ['docs/straße/plan.md', 'docs/straße/**'],
+    ['docs/Straße/plan.md', 'docs/straße/**'],
+    ['docs/straße/.notes.md', 'docs/straße/**'],
+  ])('refuses %j under the forbidden pattern %j', (p, pattern) => {
+    expect(pathRefusal(p, { ...ctx, extraForbidden: [pattern] })).toBe(
+      `path ${JSON.stringify(p)} matches the forbidden pattern "${pattern}"`,
+    );
+    expect(pathRefusal(p, ctx)).toBeNull();
   });
 });
 

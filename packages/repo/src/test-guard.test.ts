@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lineStats, type Change } from '@prbot/core';
-import { shadowRefusal, testGuardRefusal, truncationRefusal, withoutComments } from './test-guard.ts';
+import { shadowDirs, shadowRefusal, testGuardRefusal, truncationRefusal, withoutComments } from './test-guard.ts';
 
 /**
  * The rules one by one, on texts in the languages and runners the guard names. The end-to-end
@@ -392,5 +392,382 @@ describe('shadowing and truncation', () => {
     expect(wholeSuite(suiteLines.slice(0, at + 2).join('\n') + '\n' + suiteLines[at + 2]!.slice(0, 5))).toMatch(
       new RegExp(`stops at line ${at + 3} of ${suiteLines.length} \\(mid-line\\)`),
     );
+  });
+});
+
+/**
+ * Each pattern in the spellings its language allows: written tight and written with spaces (both
+ * run the same), and near misses that must stay allowed. The guard counts per file, so each
+ * tamper is added beside the existing tests (no case is lost, which would be refused first).
+ */
+describe('test guard: the spellings of each tamper', () => {
+  const addJs = (snippet: string) => guard('src/sum.test.ts', JEST, `${JEST}${snippet}\n`);
+  const addPy = (snippet: string) => guard('tests/test_calc.py', PY, `${PY}\n\n${snippet}\n`);
+  const inJsTest = (line: string) =>
+    guard(
+      'src/sum.test.ts',
+      JEST,
+      JEST.replace('    expect(sum(1, 2)).toBe(3);', `    ${line}\n    expect(sum(1, 2)).toBe(3);`),
+    );
+  const inPyTest = (line: string) =>
+    guard('tests/test_calc.py', PY, PY.replace('    assert add(1, 2) == 3', `    ${line}\n    assert add(1, 2) == 3`));
+
+  it.each([
+    ["it.concurrent.skip('later', () => {});", /skip\/todo\/only marker/],
+    ["it . concurrent . skip ('later', () => {});", /skip\/todo\/only marker/],
+    ["test . skip('later', () => {});", /skip\/todo\/only marker/],
+    ["xit('later', () => {});", /skip\/focus function/],
+    ["xit ('later', () => {});", /skip\/focus function/],
+    ["test('later', { skip: true }, () => {});", /skip option or attribute/],
+    ["test('later', {skip:'flaky'}, () => {});", /skip option or attribute/],
+    ["test('later', { todo : 1 }, () => {});", /skip option or attribute/],
+  ])('refuses %j added to a jest/vitest/node:test file', (snippet, why) => {
+    expect(addJs(snippet)).toMatch(why);
+  });
+
+  it.each([
+    ['return;', /bare return/],
+    ['return ;', /bare return/],
+    ['process.exit(0);', /a process exit/],
+    ['process.exit (0);', /a process exit/],
+    ['process.exitCode=1;', /a process exit/],
+    ['process.exitCode = 1;', /a process exit/],
+    ['if(false){ }', /dead if \(false\)/],
+    ['if ( false ) { }', /dead if \(false\)/],
+    ['if(0) sum(0, 0);', /dead if \(false\)/],
+    ['if ( null ) sum(0, 0);', /dead if \(false\)/],
+    ['while(false) {}', /dead if \(false\)/],
+    ['while ( false ) {}', /dead if \(false\)/],
+  ])('refuses %j inside a jest/vitest test', (line, why) => {
+    expect(inJsTest(line)).toMatch(why);
+  });
+
+  it.each([
+    ['return None', /bare return/],
+    ['pytest.skip ("later")', /pytest\/unittest skip/],
+    ['self.skipTest("later")', /pytest\/unittest skip/],
+    ['self.skipTest ("later")', /pytest\/unittest skip/],
+    ['if False:', /dead if \(false\)/],
+    ['if 0 :', /dead if \(false\)/],
+    ['if(None):', /dead if \(false\)/],
+  ])('refuses %j inside a pytest test', (line, why) => {
+    expect(inPyTest(line.endsWith(':') ? `${line}\n        pass` : line)).toMatch(why);
+  });
+
+  it.each([
+    ['@skip("later")\ndef test_later():\n    assert add(0, 0) == 0', /pytest\/unittest skip/],
+    ['__test__=False', /pytest\/unittest skip/],
+    ['__test__ =  False', /pytest\/unittest skip/],
+  ])('refuses %j added to a pytest file', (snippet, why) => {
+    expect(addPy(snippet)).toMatch(why);
+  });
+
+  it.each([
+    "test('later', { skip: false }, () => {});",
+    "test('later', { only:false }, () => {});",
+    "it('skips nothing', () => { expect(skip(1)).toBe(2); });",
+    "it('later', () => { expect(xitem(1)).toBe(2); });",
+  ])('lets %j through: no marker', (snippet) => {
+    expect(addJs(snippet)).toBeNull();
+  });
+
+  it.each([
+    'assert(true);',
+    'expect("ok").toBeTruthy();',
+    "expect('ok').toBeTruthy();",
+    'expect( true ).toBeTruthy();',
+    't.pass();',
+    't.pass ();',
+    'assert.equal(result, result);',
+    'assert.strictEqual( result , result );',
+    'assert.deepEqual(result,result);',
+    'expect( result ).toBe( result );',
+    'expect(result) . toEqual (result);',
+    't.is(result,result);',
+    't.deepEqual ( result , result );',
+  ])('refuses the tautology %j in a jest/vitest/ava test', (line) => {
+    expect(inJsTest(line)).toMatch(/cannot fail/);
+  });
+
+  it.each([
+    'assert True',
+    'assert  1',
+    'assert "always"',
+    "assert 'always'",
+    'assert True, "why"',
+    'assert True , "why"',
+    'assert result==result',
+    'assert result  ==  result',
+  ])('refuses the tautology %j in a pytest test', (line) => {
+    expect(inPyTest(line)).toMatch(/cannot fail/);
+  });
+
+  it.each(['assert total == total_before', 'expect(total).toBe(totalBefore);', 'assert.equal(a, ab);'])(
+    'lets %j through: no tautology',
+    (line) => {
+      expect(line.startsWith('assert ') ? inPyTest(line) : inJsTest(line)).toBeNull();
+    },
+  );
+
+  // An assertion in each spelling, then removed: the count drops only if it was counted.
+  it.each([
+    'assertEquals(sum(1, 2), 3);',
+    'expectTypeOf(sum).toBeFunction();',
+    'assert_eq!(sum(1, 2), 3);',
+    'mustBe(sum(1, 2), 3);',
+    'expect (sum(1, 2)).toBe(3);',
+    't.throws(() => sum());',
+    't.throws (() => sum());',
+    't.Fatal("bad");',
+    't.Fatal ("bad");',
+    'self.assertEqual(sum(1, 2), 3)',
+    'self.assertEqual (sum(1, 2), 3)',
+    'pytest.raises(TypeError)',
+    'pytest.raises (TypeError)',
+  ])('refuses removing the assertion %j', (line) => {
+    const before = JEST.replace('    expect(sum(1, 2)).toBe(3);', `    expect(sum(1, 2)).toBe(3);\n    ${line}`);
+    expect(guard('src/sum.test.ts', before, JEST)).toMatch(/removes 1 assertion/);
+  });
+
+  it.each(['assert  sum(1, 2) == 3', 'assert(sum(1, 2) == 3)'])('refuses removing the Python assertion %j', (line) => {
+    const before = PY.replace('    assert add(1, 2) == 3', `    assert add(1, 2) == 3\n    ${line}`);
+    expect(guard('tests/test_calc.py', before, PY)).toMatch(/removes 1 assertion/);
+  });
+
+  it.each([
+    ['src/a.js', 'process.exit(0);'],
+    ['src/a.js', 'process.exit (0);'],
+    ['src/a.mjs', 'process.exit( 0 );'],
+    ['src/a.js', "process.exit('done');"],
+    ['src/a.js', 'process.exit("");'],
+    ['src/a.js', 'process.exitCode=0;'],
+    ['src/a.js', 'process.exitCode = 0;'],
+    ['src/a.py', 'sys.exit( None )'],
+    ['src/a.py', 'exit()'],
+  ])('refuses the module-level exit %j %j', (p, line) => {
+    expect(testGuardRefusal(...update(p, 'export const a = 1;\n', `export const a = 1;\n${line}\n`), CTX)).toMatch(
+      /module-level exit/,
+    );
+  });
+
+  it.each([
+    ['src/a.js', '  process.exit(0);'],
+    ['src/a.js', 'process.exit(code);'],
+    ['src/a.js', 'process.exitCode = 1;'],
+    ['docs/run.md', 'process.exit(0);'],
+    ['docs/run.js.txt', 'process.exit(0);'],
+  ])('lets %j %j through: no module-level exit with success in code', (p, line) => {
+    expect(testGuardRefusal(...update(p, 'export const a = 1;\n', `export const a = 1;\n${line}\n`), CTX)).toBeNull();
+  });
+
+  it('judges the exits a change adds, not the ones the base had', () => {
+    const cli = 'main();\nprocess.exit(0);\n';
+    expect(testGuardRefusal(...update('src/cli.js', cli, `${cli}// done\n`), CTX)).toBeNull();
+  });
+
+  it.each([
+    'sys.modules ["pkg.calc"] = stub',
+    'sys.modules["pkg.calc"] = stub',
+    'builtins.open=fake_open',
+    'builtins.open = fake_open',
+    'process.exit=() => {};',
+    'process.exit = () => {};',
+    "process.on('exit', () => {});",
+    'process.on ( "exit", () => {});',
+    'os._exit(0)',
+    'os._exit (0)',
+    'atexit.register(stop)',
+    'atexit.register (stop)',
+  ])('refuses the run patch %j in a new test file', (line) => {
+    const p = line.includes(';') ? 'test/a.test.js' : 'tests/test_aac.py';
+    expect(testGuardRefusal(add(p, `  ${line}\n`), new Map(), CTX)).toMatch(/patch the module system/);
+  });
+
+  it.each([
+    ["import { sum } from'../src/sum';", '../src/sum'],
+    ["import { sum } from  '../src/sum';", '../src/sum'],
+    ["const { sum } = await import( '../src/sum');", '../src/sum'],
+    ["const { sum } = require('../src/sum');", '../src/sum'],
+    ["const { sum } = require ( '../src/sum' ) ;", '../src/sum'],
+    ["const { sum } = require('../src/sum' );", '../src/sum'],
+  ])('refuses dropping the import %j', (line, module) => {
+    const before = JEST.replace("import { sum } from '../src/sum';", line);
+    const after = JEST.replace("import { sum } from '../src/sum';", "import { sum } from './stub';");
+    expect(guard('src/sum.test.ts', before, after)).toContain(`stops importing "${module}"`);
+  });
+
+  it.each([
+    ['from pkg.calc import add', 'pkg.calc'],
+    ['from  pkg.calc  import add', 'pkg.calc'],
+    ['import pkg.calc', 'pkg.calc'],
+    ['import  pkg.calc', 'pkg.calc'],
+    ['  import pkg.calc', 'pkg.calc'],
+  ])('refuses dropping the Python import %j', (line, module) => {
+    const before = PY.replace('from pkg.calc import add', line);
+    const after = PY.replace('from pkg.calc import add', 'from stub import add');
+    expect(guard('tests/test_calc.py', before, after)).toContain(`stops importing "${module}"`);
+  });
+
+  it.each([
+    ['src/sum.test.ts', JEST, "const level = importance('low');"],
+    ['src/sum.test.ts', JEST, "const cheese = fromage('brie');"],
+    ['tests/test_calc.py', PY, 'hint = "run: import numpy first"'],
+  ])('lets %j drop %j: a call or a string that reads like an import is none', (p, base, line) => {
+    const marker = p.endsWith('.py') ? 'def test_add' : "describe('sum'";
+    const before = base.replace(marker, `${line}\n${marker}`);
+    expect(guard(p, before, base)).toBeNull();
+  });
+
+  it('names every import a change drops', () => {
+    const before = JEST.replace(
+      "import { sum } from '../src/sum';",
+      "import { sum } from '../src/sum';\nimport '../src/setup';",
+    );
+    const after = JEST.replace("import { sum } from '../src/sum';", "import { sum } from './stub';");
+    expect(guard('src/sum.test.ts', before, after)).toContain('stops importing "../src/sum", "../src/setup"');
+  });
+});
+
+describe('withoutComments', () => {
+  it.each([
+    ['a /* one two */ b', 'f.js', 'a   b'],
+    ['a/*x*/b', 'f.js', 'a b'],
+    ['a /*\n x\n*/ b', 'f.js', 'a   b'],
+    ['// head\nb', 'f.js', '\nb'],
+    ['x; // tail\ny', 'f.js', 'x; \ny'],
+    ['x = 7 // 2', 'f.py', 'x = 7 // 2'],
+    ['# head\nx = 1 # tail\n', 'f.py', '\nx = 1 # tail\n'],
+    ['  # indented\nb', 'f.yml', '\nb'],
+    ['# head\nb', 'f.yaml', '\nb'],
+    ['// kept\nb', 'copy.py.ts', '\nb'],
+    ['"""Doc string."""\nx', 'f.py', '\nx'],
+    ['    """Doc\n    more."""  \nx', 'f.py', '\nx'],
+    ["'''doc'''\nx", 'f.py', '\nx'],
+    ["  '''two words'''\nx", 'f.py', '\nx'],
+    ['x = """not a docstring"""\n', 'f.py', 'x = """not a docstring"""\n'],
+    ['"""a""" + b\n', 'f.py', '"""a""" + b\n'],
+  ])('%j in %s is %j', (text, p, out) => {
+    expect(withoutComments(text, p)).toBe(out);
+  });
+});
+
+describe('test guard: what it judges', () => {
+  it('skips NOOP changes, and judges every change in the set, not only the first', () => {
+    expect(
+      testGuardRefusal([{ path: 'vitest.config.ts', action: 'NOOP', mode: '100644', content: '' }], new Map(), CTX),
+    ).toBeNull();
+    expect(testGuardRefusal([...add('src/a.js'), ...add('vitest.config.ts')], new Map(), CTX)).toMatch(
+      /test configuration/,
+    );
+  });
+
+  it('says whether the change adds or changes a file under a dependency directory', () => {
+    const noCache = { ...CTX, cacheDirs: [] };
+    expect(testGuardRefusal(add('node_modules/ava/index.js'), new Map(), noCache)).toContain(
+      'the change adds a file under node_modules/',
+    );
+    expect(guard('lib/site-packages/x.py', 'a\n', 'b\n', noCache)).toContain(
+      'the change changes a file under site-packages/',
+    );
+    for (const d of ['bower_components', 'jspm_packages', '.venv', 'venv', '__pycache__', '.tox', '.nox', '.pnp'])
+      expect(testGuardRefusal(add(`a/${d}/x.js`), new Map(), noCache)).toContain(`under ${d}/`);
+    // A file that has a dependency directory's name is no directory.
+    expect(testGuardRefusal(add('tools/venv'), new Map(), noCache)).toBeNull();
+  });
+
+  it('reads cache directories as written in config: leading ./, trailing /, several segments', () => {
+    const ctx = { ...CTX, cacheDirs: ['./build/cache/'] };
+    expect(testGuardRefusal(add('build/cache/x.js'), new Map(), ctx)).toContain('under build/cache/');
+    expect(testGuardRefusal(add('packages/a/build/cache/x.js'), new Map(), ctx)).toContain('under build/cache/');
+    expect(testGuardRefusal(add('src/a.js'), new Map(), ctx)).toBeNull();
+    expect(testGuardRefusal(add('build/cached/x.js'), new Map(), ctx)).toBeNull();
+  });
+
+  it('freezes files the commands run, but lets the commands add a file the base lacks and grow test files', () => {
+    const ctx = {
+      ...CTX,
+      commands: [
+        ['sh', 'scripts/test.sh'],
+        ['node', '--test', 'test/setup.test.js'],
+        ['python', 'checks.py'],
+      ],
+    };
+    expect(testGuardRefusal(add('scripts/test.sh', 'exit 0\n'), new Map(), ctx)).toBeNull();
+    // A test file by its name, with no case yet, may grow.
+    expect(
+      guard('test/setup.test.js', 'export const x = 1;\n', "export const x = 1;\nit('a', () => {});\n", ctx),
+    ).toBeNull();
+    // A file with test cases is a test file whatever its name.
+    const checks = 'def test_one():\n    assert one() == 1\n';
+    expect(guard('checks.py', checks, `${checks}\n\ndef test_two():\n    assert two() == 2\n`, ctx)).toBeNull();
+  });
+
+  it('does not hold an UPDATE without line counts, or of a file the base lacks, to the test-file rules', () => {
+    const c: Change = { path: 'src/sum.test.ts', action: 'UPDATE', mode: '100644', content: JEST };
+    expect(testGuardRefusal([c], new Map([['src/sum.test.ts', JEST]]), CTX)).toBeNull();
+    expect(testGuardRefusal([c], new Map(), CTX)).toBeNull();
+  });
+
+  it('lets a change through that keeps a tautology the base already had', () => {
+    const before = JEST.replace(
+      'expect(sum(-1, -2)).toBe(-3);',
+      'expect(sum(-1, -2)).toBe(-3);\n    expect(true).toBe(true);',
+    );
+    expect(guard('src/sum.test.ts', before, `${before}// more later\n`)).toBeNull();
+  });
+
+  it('counts lines against maxShrink at its edge, and says the bound', () => {
+    const notes = Array.from({ length: 10 }, (_, i) => `// note ${i}`).join('\n') + '\n';
+    const base = notes + JEST; // 20 lines: 30 % is 6
+    const drop = (n: number) => notes.split('\n').slice(n).join('\n') + JEST;
+    expect(guard('src/sum.test.ts', base, drop(6))).toBeNull();
+    expect(guard('src/sum.test.ts', base, drop(7))).toContain(
+      "removes 7 of the test file's 20 lines (+0 −7); guardrails.maxShrink allows 30 %",
+    );
+  });
+});
+
+describe('shadowing: more shapes', () => {
+  const entries = [
+    'src',
+    'test',
+    'pkg',
+    'index.js',
+    'src/strings.js',
+    'test/strings.test.js',
+    'pkg/slug.py',
+    'pkg/sub',
+    'pkg/sub/slug.py',
+  ];
+  it.each([
+    ['index.ts', /beside the existing module index\.js; .* new file instead/],
+    ['src/strings.mjs', /beside the existing module src\/strings\.js/],
+    ['src/strings/index.mjs', /beside the existing module src\/strings\.js; .* new package/],
+    ['pkg/sub/slug/__init__.py', /beside the existing module pkg\/sub\/slug\.py/],
+  ])('refuses adding %j', (p, why) => {
+    expect(shadowRefusal(add(p), entries)).toMatch(why);
+  });
+  it.each(['test/slug.js', 'src/strings/index.js.map', 'src/strings/reindex.js'])('lets %j through', (p) => {
+    expect(shadowRefusal(add(p), entries)).toBeNull();
+  });
+
+  it('lists the root and every ancestor of an ADD, and nothing without an ADD', () => {
+    expect(shadowDirs([])).toEqual([]);
+    expect(shadowDirs(update('src/a.js', 'a\n', 'b\n')[0])).toEqual([]);
+    expect(shadowDirs([...update('lib/x.js', 'a\n', 'b\n')[0], ...add('src/deep/a.js'), ...add('b.js')])).toEqual([
+      '',
+      'src',
+      'src/deep',
+    ]);
+  });
+});
+
+describe('shadowing: an extensionless file', () => {
+  it('refuses a new file named like a module without its extension (require and vite load that file first)', () => {
+    expect(shadowRefusal(add('src/strings'), ['src', 'src/strings.js'])).toMatch(
+      /adds src\/strings beside the existing module src\/strings\.js/,
+    );
+    expect(shadowRefusal(add('src/strings.md'), ['src', 'src/strings.js'])).toBeNull();
+    expect(shadowRefusal(add('src/LICENSE'), ['src', 'src/strings.js'])).toBeNull();
   });
 });

@@ -329,7 +329,8 @@ export function shadowRefusal(changes: Change[], entries: string[]): string | nu
       const name = canonicalPath(segs[k - 1]!);
       // A new directory shadows only through the file that makes it a package (index.js, __init__.py).
       const isDir = k === segs.length - 1 && /^(?:index\.[cm]?[jt]sx?|__init__\.py|package\.json)$/i.test(segs[k]!);
-      if (isDir || (k === segs.length && MODULE_EXT.test(name))) {
+      // Any new file: `strings` without an extension is what require('./strings') and vite load first.
+      if (isDir || k === segs.length) {
         const s = stem(name);
         const sibling = entries.find(
           (e) =>
