@@ -190,7 +190,18 @@ const CONTROLS: [prefix: string, control: string][] = [
 /** The secret scans' own control: a planted key is counted by the very scan the rows run. */
 const SCAN_CONTROL =
   '`echoed-secrets.test.ts` "positive control of the secret scans": a key planted in a record file, a Redis key, a job log and a worker log line: 0 hits before, 5 after';
-const controlOf = (fault: string) => CONTROLS.find(([p]) => fault.startsWith(p))?.[1] ?? '**none yet**';
+/**
+ * A row's control, or the report is refused: every row must name the test that shows its fault
+ * doing harm with the defence off (a `….test.ts`), and a control that says there is none (or no
+ * control) is no control.
+ */
+const controlOf = (fault: string) => {
+  const control = CONTROLS.find(([p]) => fault.startsWith(p))?.[1];
+  if (control === undefined) throw new Error(`reliability row without a positive control in CONTROLS: "${fault}"`);
+  if (!/\.test\.ts\b/.test(control) || /\bnone\b|\bno (?:single-switch )?control\b/i.test(control))
+    throw new Error(`reliability row "${fault}": its CONTROLS entry names no control test: "${control}"`);
+  return control;
+};
 const table = [
   '| fault | injected | cycles in flight | lost | duplicates | extra model calls | what happened | positive control (this defence off → the fault does harm) |',
   '|---|---:|---:|---:|---:|---:|---|---|',
@@ -224,8 +235,8 @@ saved data in Redis right after each kill: a request the model server's own log 
 between the answer's arrival and its save (the budget settle and the parse; the server cannot
 see it, and \`exactly-once.test.ts\` "after the answer arrived and before it was saved" shows that
 window with a fault point). The column counts the repeats no unsaved answer accounts for; a
-retry that called the model again although the answer was saved is counted. Rows whose positive control says
-**none yet** have no test that switches their defence off.
+retry that called the model again although the answer was saved is counted. Every row names its
+positive control: this report refuses to be written for a row without one.
 
 ## What the guarantees assume
 

@@ -121,6 +121,10 @@ async function tally(hh: Harness, rt: Runtime, ids: string[], srv: ModelServer, 
   };
 }
 
+/** Harm a positive control must show: a cycle lost or not ok, a side effect twice, a call repeated. */
+const harm = (t: Tally) =>
+  t.lost + t.duplicates + Math.max(0, t.extraCalls) + t.records.filter((r) => r.outcome !== 'ok').length;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -131,7 +135,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const OOM_MS = Number(process.env.PRBOT_OOM_MS ?? 15_000);
 
-async function oomInPropose(waitMs?: number) {
+async function oomInPropose(waitMs?: number, maxStalledCount = 1) {
   const CYCLES = 8;
   const {
     h: hh,
@@ -140,7 +144,7 @@ async function oomInPropose(waitMs?: number) {
     server: srv,
     redis: rs,
   } = await world(CYCLES, {
-    worker: { lockDurationMs: 2 * OOM_MS, stalledIntervalMs: Math.round(OOM_MS / 3), maxStalledCount: 1 },
+    worker: { lockDurationMs: 2 * OOM_MS, stalledIntervalMs: Math.round(OOM_MS / 3), maxStalledCount },
   });
   const admin = new Redis(rs.url);
   let fault: Promise<void> | undefined;
@@ -203,6 +207,36 @@ it(`Redis at maxmemory (noeviction) for ${OOM_MS / 1000} s while every cycle is 
   expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
   expect(leftLocks).toBe(0);
   expect(await scanSecrets(hh, rt, [], 'redis oom')).toBe(0);
+}, 300_000);
+
+/**
+ * What defends the row above: refused writes are waited out (the stage runner and
+ * untilRedisAnswers; PRBOT_FAULT=no-redis-retry switches that off). Behind it, a job whose writes
+ * failed for good may be taken up again by BullMQ's stalled-job check once its lock lapses
+ * (worker.maxStalledCount 0 switches that re-run off: a stalled job fails instead). That second
+ * line is not dependable: with the retry off alone, runs of 2026-12-07 ended 8 of 8 ok (twice, on
+ * the merged tree), then 8 and 7 of 8 model_failed (the reconciler: the propose job failed on the
+ * OOM). So the positive control switches both off, and the run after it keeps the retry alone,
+ * with the re-run off, to show the retry suffices.
+ */
+it(`positive control: the same ${OOM_MS / 1000} s OOM with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0) → cycles lost or failed`, async () => {
+  process.env.PRBOT_FAULT = 'no-redis-retry';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const { t, atFault } = await oomInPropose(60_000, 0);
+  console.info(
+    `control no-redis-retry + maxStalledCount 0: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; ${t.requests} requests, ${t.charged} charged; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 100)}`).join(' | ')}`,
+  );
+  expect(atFault.refused).toBe(true);
+  expect(harm(t)).toBeGreaterThan(0);
+}, 300_000);
+
+it(`the same ${OOM_MS / 1000} s OOM with the stalled-job re-run off (maxStalledCount 0): waiting out the refused writes alone ends every cycle ok`, async () => {
+  const { t, atFault, ids } = await oomInPropose(undefined, 0);
+  expect(atFault.refused).toBe(true);
+  expect(t.lost).toBe(0);
+  expect(t.duplicates).toBe(0);
+  expect(t.extraCalls).toBe(0);
+  expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
 }, 300_000);
 
 it('Redis SIGKILL + restart (AOF) during a hand-over: the cycle goes on, nothing lost or paid twice', async () => {
@@ -401,7 +435,7 @@ it('positive control: the same kill after the answer with the saved answer ignor
  */
 const STEP_OOM_MS = Math.min(OOM_MS, 3000);
 type Point = 'after-answer' | 'after-handover' | 'stage-start' | 'after-record';
-async function oomFrom(point: Point, stage: string, o: { waitMs?: number } = {}) {
+async function oomFrom(point: Point, stage: string, o: { waitMs?: number; maxStalledCount?: number } = {}) {
   const CYCLES = 2;
   const {
     h: hh,
@@ -410,7 +444,7 @@ async function oomFrom(point: Point, stage: string, o: { waitMs?: number } = {})
     server: srv,
     redis: rs,
   } = await world(CYCLES, {
-    worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 1 },
+    worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: o.maxStalledCount ?? 1 },
   });
   const admin = new Redis(rs.url);
   let fault: Promise<boolean> | undefined;
@@ -435,10 +469,6 @@ async function oomFrom(point: Point, stage: string, o: { waitMs?: number } = {})
   await admin.quit();
   return { t, refused, CYCLES, ids };
 }
-
-/** Harm a positive control must show: a cycle lost or not ok, a side effect twice, a call repeated. */
-const harm = (t: Tally) =>
-  t.lost + t.duplicates + Math.max(0, t.extraCalls) + t.records.filter((r) => r.outcome !== 'ok').length;
 
 /**
  * Positive control of the OOM rows: the same fault with Redis trouble not waited out
@@ -466,6 +496,30 @@ it.each([
   },
   300_000,
 );
+/**
+ * From after-record of pr the recorded cycle is safe (its outcome stands; a re-run of its job is
+ * the ledger's, the kill-after-record row), so the harm falls on the other cycle in flight. The
+ * retry alone showed it only sometimes (1 cycle lost in one run, 0 in another), since a job whose
+ * writes were refused may be re-run by the stalled check; with that re-run off as well it is lost.
+ */
+it('positive control: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0) → harm', async () => {
+  process.env.PRBOT_FAULT = 'no-redis-retry';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const { t, refused } = await oomFrom('after-record', 'pr', { waitMs: 45_000, maxStalledCount: 0 });
+  console.info(
+    `control after-record no-redis-retry + maxStalledCount 0: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; ${t.requests} requests, ${t.charged} charged; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 100)}`).join(' | ')}`,
+  );
+  expect(refused).toBe(true);
+  expect(harm(t)).toBeGreaterThan(0);
+}, 300_000);
+it('OOM from after-record of pr with the stalled-job re-run off (maxStalledCount 0): waiting out the refused writes alone ends every cycle once', async () => {
+  const { t, refused, ids } = await oomFrom('after-record', 'pr', { maxStalledCount: 0 });
+  expect(refused).toBe(true);
+  expect(t.lost).toBe(0);
+  expect(t.duplicates).toBe(0);
+  expect(t.extraCalls).toBe(0);
+  expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
+}, 300_000);
 it.each([
   ['after-answer', 'propose'],
   ['after-handover', 'propose'],
