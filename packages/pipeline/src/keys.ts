@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
  */
 export interface Keys {
   budgetDay(day: string): string;
+  /** A repository's share of one UTC day (hash like the day's); the name is URI-encoded. */
+  budgetRepoDay(repo: string, day: string): string;
   budgetCycle(cycleId: string): string;
   inflight(gapId: string): string;
   outcome(cycleId: string): string;
@@ -65,6 +67,7 @@ export function keys(prefix: string): Keys {
   const k = (...parts: string[]) => [prefix, 'bot', ...parts].join(':');
   return {
     budgetDay: (day) => k('budget', day),
+    budgetRepoDay: (repo, day) => k('budget-repo', encodeURIComponent(repo), day),
     budgetCycle: (cycleId) => k('budget-cycle', cycleId),
     inflight: (gapId) => k('inflight', gapId),
     outcome: (cycleId) => k('outcome', cycleId),
