@@ -2,12 +2,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { gapHistories, type Runtime } from '@prbot/pipeline';
 import { inertText, type Gap } from '@prbot/core';
-import { readPrd, parsePrd } from '@prbot/repo';
 import { markerKey, type ForgeIssue, type ForgeIssues } from '@prbot/forge';
 import { repoUrl } from '@prbot/config';
 import { settledPrs } from './bot-prs.ts';
 import { pausedQueues, setPaused } from './pause.ts';
 import { enqueueGaps } from './enqueue.ts';
+import { readParsedPrd } from './prd-cache.ts';
 
 /**
  * The dashboard issue (Renovate's "Dependency Dashboard" for prbot): one issue per repository,
@@ -238,8 +238,8 @@ async function honour(rt: Runtime, r: Requests, gaps: Gap[], base: string, by: s
 async function readGaps(rt: Runtime): Promise<{ gaps: Gap[]; base: string }> {
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
-  const prd = await readPrd(rt.mirror, base, rt.cfg.repo.prd);
-  return { gaps: prd === null ? [] : await parsePrd(prd), base };
+  const read = await readParsedPrd(rt, base);
+  return { gaps: read === null ? [] : read.parsed.gaps, base };
 }
 
 /** PRD text is untrusted: one line, no markup that could forge a box, a mention or a marker. */

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { assertRedisSafe, gapHistories, HISTORY_KEPT, recordOutcome, type Runtime } from '@prbot/pipeline';
-import { readPrd, parsePrd } from '@prbot/repo';
 import {
   CycleEnded,
   cycleRecord,
@@ -19,6 +18,7 @@ import { settleBotPrs } from './bot-prs.ts';
 import { keepBotPrs, type UpkeepLine } from './upkeep.ts';
 import { enqueueGaps, type ProduceLine } from './enqueue.ts';
 import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
+import { readParsedPrd } from './prd-cache.ts';
 
 export interface ProduceReport {
   baseCommit: string | null;
@@ -55,14 +55,15 @@ export async function produce(
   }
 
   // 2. The PRD as committed on the base branch, not as it sits in anyone's working tree.
-  const prd = await readPrd(rt.mirror, base, cfg.repo.prd);
-  if (prd === null)
+  //    Parsed once per blob: an unchanged PRD comes from the parse cache (prd-cache.ts).
+  const read = await readParsedPrd(rt, base);
+  if (read === null)
     throw new Error(
       `the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`,
     );
-  const gaps = await parsePrd(prd, (w) =>
-    rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`),
-  );
+  const { text: prd, parsed } = read;
+  const gaps = parsed.gaps;
+  for (const w of parsed.warnings) rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`);
 
   // 3. One PR per gap: one forge listing, settled as a webhook would settle it (bot-prs.ts); open
   //    or merged bot PRs end the gap's turn here.

@@ -26,7 +26,8 @@ import {
   stageJobId,
   type Runtime,
 } from '@prbot/pipeline';
-import { botCommitSpec, buildCommit, parsePrd, readPrd, rebuiltChangeSet, stalenessOf } from '@prbot/repo';
+import { botCommitSpec, buildCommit, rebuiltChangeSet, stalenessOf } from '@prbot/repo';
+import { readParsedPrd } from './prd-cache.ts';
 
 /** What upkeep did with one open bot PR (produce's report and the webhook's answer list these). */
 export interface UpkeepLine {
@@ -482,8 +483,8 @@ export async function upkeepOnBasePush(
     return { ran: false, reason: `a push to ${ref.slice(0, 200)}, not to the base branch ${want}` };
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
-  const prd = await readPrd(rt.mirror, base, rt.cfg.repo.prd);
-  if (prd === null) return { ran: false, reason: `the PRD ${rt.cfg.repo.prd} does not exist on ${rt.cfg.repo.base}` };
-  const gaps = await parsePrd(prd);
-  return { ran: true, lines: await keepBotPrs(rt, await rt.forge.listBotPrs(), { base, gaps, prd }) };
+  const read = await readParsedPrd(rt, base);
+  if (read === null) return { ran: false, reason: `the PRD ${rt.cfg.repo.prd} does not exist on ${rt.cfg.repo.base}` };
+  const { text: prd, parsed } = read;
+  return { ran: true, lines: await keepBotPrs(rt, await rt.forge.listBotPrs(), { base, gaps: parsed.gaps, prd }) };
 }

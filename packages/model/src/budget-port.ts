@@ -9,9 +9,18 @@ export interface Reservation {
   tokens: number;
   callsUsed: number;
   tokensUsed: number;
+  /** The repository whose share of the day this reservation also holds (settled with it). */
+  repo?: string;
 }
 
-export type RefusalReason = 'day_calls' | 'day_tokens' | 'cycle_calls' | 'cycle_tokens';
+export type RefusalReason =
+  | 'day_calls'
+  | 'day_tokens'
+  | 'cycle_calls'
+  | 'cycle_tokens'
+  /** A repository's share of the day is spent; other repositories still have the day's budget. */
+  | 'repo_calls'
+  | 'repo_tokens';
 export interface Refusal {
   granted: false;
   reason: RefusalReason;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Budget, ClockSkewError, type BudgetLimits } from './budget.ts';
+import { Budget, ClockSkewError, type BudgetLimits, type RepoShare } from './budget.ts';
 import type { ReplicaWait } from './replica-wait.ts';
 import { utcDay } from '@prbot/core';
 import { keys } from './keys.ts';
@@ -189,6 +189,160 @@ describe('budget', () => {
     });
   });
 
+  describe("a repository's share of the day, reserved with the day's bucket: both or neither", () => {
+    const NOON = () => Date.UTC(2026, 10, 24, 12);
+    const DAY = '2026-11-24';
+    const share = (repo: string, callsPerDay: number, tokensPerDay = 1_000_000): RepoShare => ({
+      repo,
+      callsPerDay,
+      tokensPerDay,
+    });
+    function world(l: Partial<BudgetLimits> = {}) {
+      const k = keys(`${prefix}-${randomBytes(3).toString('hex')}`);
+      const figures = async (key: string) => {
+        const h = await redis.hgetall(key);
+        return { calls: Number(h.calls ?? 0), tokens: Number(h.tokens ?? 0), requests: Number(h.requests ?? 0) };
+      };
+      return {
+        k,
+        limits: { ...limits, ...l },
+        b: new Budget(redis, k, { ...limits, ...l }, NOON),
+        day: () => figures(k.budgetDay(DAY)),
+        repo: (name: string) => figures(k.budgetRepoDay(name, DAY)),
+      };
+    }
+
+    it('a spent share stops that repository only, and its refusal charges neither bucket', async () => {
+      const w = world();
+      const a = share('org/a', 2);
+      expect((await w.b.reserve('a1', 10, a)).granted).toBe(true);
+      expect((await w.b.reserve('a2', 10, a)).granted).toBe(true);
+      expect(await w.b.reserve('a3', 10, a)).toMatchObject({
+        granted: false,
+        reason: 'repo_calls',
+        retryAt: Date.UTC(2026, 10, 25),
+        message: "org/a's daily call share spent (2/2 calls)",
+      });
+      expect(await w.b.reserve('b1', 10, share('org/b', 2))).toMatchObject({ granted: true, repo: 'org/b' });
+      expect(await w.day()).toEqual({ calls: 3, tokens: 30, requests: 3 });
+      expect(await w.repo('org/a')).toEqual({ calls: 2, tokens: 20, requests: 2 });
+      // Control: the same reservation without the share is granted: the share is what refused it.
+      expect((await w.b.reserve('a3', 10)).granted).toBe(true);
+    });
+
+    it("a share's tokens are capped like the day's", async () => {
+      const w = world();
+      const a = share('org/a', 100, 1500);
+      expect((await w.b.reserve('a1', 1000, a)).granted).toBe(true);
+      expect(await w.b.reserve('a2', 1000, a)).toMatchObject({
+        granted: false,
+        reason: 'repo_tokens',
+        message: "org/a's daily token share cannot cover 1000 more tokens (1000/1500 used)",
+      });
+      expect((await w.b.reserve('a2', 500, a)).granted).toBe(true);
+      expect(await w.repo('org/a')).toEqual({ calls: 2, tokens: 1500, requests: 2 });
+    });
+
+    it('the spent day stops every repository, and no share is charged for the refusal', async () => {
+      const w = world({ callsPerDay: 2 });
+      expect((await w.b.reserve('a1', 10, share('org/a', 10))).granted).toBe(true);
+      expect((await w.b.reserve('b1', 10, share('org/b', 10))).granted).toBe(true);
+      for (const [c, r] of [
+        ['a2', 'org/a'],
+        ['b2', 'org/b'],
+      ] as const)
+        expect(await w.b.reserve(c, 10, share(r, 10))).toMatchObject({ granted: false, reason: 'day_calls' });
+      expect(await w.repo('org/a')).toEqual({ calls: 1, tokens: 10, requests: 1 });
+      expect(await w.repo('org/b')).toEqual({ calls: 1, tokens: 10, requests: 1 });
+    });
+
+    it('a cycle cap refuses before any share is charged', async () => {
+      const w = world({ perCycle: { calls: 1, tokens: 1_000_000 } });
+      expect((await w.b.reserve('c1', 10, share('org/a', 10))).granted).toBe(true);
+      expect(await w.b.reserve('c1', 10, share('org/a', 10))).toMatchObject({ granted: false, reason: 'cycle_calls' });
+      expect(await w.repo('org/a')).toEqual({ calls: 1, tokens: 10, requests: 1 });
+    });
+
+    /** 60 reservations from 10 connections, 30 per repository, all at once. */
+    async function race(w: ReturnType<typeof world>, a: RepoShare, b: RepoShare) {
+      const conns = Array.from({ length: 10 }, () => new Redis(TEST_REDIS_URL));
+      const budgets = conns.map((c) => new Budget(c, w.k, w.limits, NOON));
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => budgets[i % 10]!.reserve(`c${i}`, 1000, i % 2 ? b : a)),
+      );
+      await Promise.all(conns.map((c) => c.quit()));
+      const granted = (repo: string) => results.filter((r) => r.granted && r.repo === repo).length;
+      return { a: granted(a.repo), b: granted(b.repo) };
+    }
+
+    it('concurrent reservations from many connections never overshoot a share', async () => {
+      const w = world();
+      // org/a is bound by tokens (5 × 1000), org/b by calls (4); the day has room for both.
+      const got = await race(w, share('org/a', 100, 5000), share('org/b', 4));
+      expect(got).toEqual({ a: 5, b: 4 });
+      expect(await w.repo('org/a')).toEqual({ calls: 5, tokens: 5000, requests: 5 });
+      expect(await w.repo('org/b')).toEqual({ calls: 4, tokens: 4000, requests: 4 });
+      expect(await w.day()).toEqual({ calls: 9, tokens: 9000, requests: 9 });
+    });
+
+    it('concurrent reservations from many connections never overshoot the day, and the shares agree with it', async () => {
+      const w = world({ callsPerDay: 7 });
+      const got = await race(w, share('org/a', 5), share('org/b', 5));
+      // The day binds (7 < 5 + 5): exactly 7 grants, no share past its 5.
+      expect(got.a + got.b).toBe(7);
+      expect(got.a).toBeLessThanOrEqual(5);
+      expect(got.b).toBeLessThanOrEqual(5);
+      expect((await w.repo('org/a')).calls).toBe(got.a);
+      expect((await w.repo('org/b')).calls).toBe(got.b);
+      expect(await w.day()).toEqual({ calls: 7, tokens: 7000, requests: 7 });
+    });
+
+    it('settle, refund and release give back to the day and the share together', async () => {
+      const w = world();
+      const a = share('org/a', 10);
+      const r = await w.b.reserve('c1', 5000, a);
+      if (!r.granted) throw new Error('refused');
+      await w.b.settle(r, 1200);
+      expect(await w.day()).toEqual({ calls: 1, tokens: 1200, requests: 1 });
+      expect(await w.repo('org/a')).toEqual({ calls: 1, tokens: 1200, requests: 1 });
+      const r2 = await w.b.reserve('c2', 800, a);
+      if (!r2.granted) throw new Error('refused');
+      await w.b.refund(r2);
+      // Refunded for billing, the request stays counted, in both.
+      expect(await w.day()).toEqual({ calls: 1, tokens: 1200, requests: 2 });
+      expect(await w.repo('org/a')).toEqual({ calls: 1, tokens: 1200, requests: 2 });
+      const r3 = await w.b.reserve('c3', 300, a);
+      if (!r3.granted) throw new Error('refused');
+      await w.b.release(r3);
+      expect(await w.day()).toEqual({ calls: 1, tokens: 1200, requests: 2 });
+      expect(await w.repo('org/a')).toEqual({ calls: 1, tokens: 1200, requests: 2 });
+    });
+
+    it("a share's failed requests stop it like the day's do", async () => {
+      const w = world();
+      const a = share('org/a', 1);
+      const r = await w.b.reserve('c1', 10, a);
+      if (!r.granted) throw new Error('refused');
+      await w.b.refund(r);
+      expect(await w.b.reserve('c2', 10, a)).toMatchObject({
+        granted: false,
+        reason: 'repo_calls',
+        byRequests: true,
+        message: expect.stringMatching(/^org\/a's daily request share reached \(1\/1 requests today/),
+      });
+    });
+
+    it("without a share the keys are exactly the day's and the cycle's", async () => {
+      const w = world();
+      const r = await w.b.reserve('c1', 10);
+      expect(r).not.toHaveProperty('repo');
+      if (!r.granted) throw new Error('refused');
+      await w.b.settle(r, 5);
+      const all = await redis.keys(`${w.k.budgetDay('').slice(0, -'budget:'.length)}*`);
+      expect(all.sort()).toEqual([w.k.budgetDay(DAY), w.k.budgetCycle('c1')].sort());
+    });
+  });
+
   describe('one write, confirmed on a replica, charged once', () => {
     /** A replica wait whose answers are scripted; `mark` may throw to stand for a Redis error. */
     function scripted(confirms: boolean[], marks: (() => number)[] = []) {
@@ -240,6 +394,20 @@ describe('budget', () => {
       expect((await b.today()).tokens.used).toBe(0);
     });
 
+    it('a refusal wrote nothing, so no replica is waited on for it', async () => {
+      const { w, seen } = scripted([]);
+      const b = new Budget(
+        redis,
+        keys(`${prefix}-${randomBytes(3).toString('hex')}`),
+        { ...limits, callsPerDay: 1 },
+        () => Date.UTC(2026, 10, 24, 12),
+        w,
+      );
+      expect((await b.reserve('c1', 1)).granted).toBe(true);
+      expect((await b.reserve('c2', 1)).granted).toBe(false);
+      expect(seen.confirms).toEqual(['a budget reservation']);
+    });
+
     it('a transient Redis error is waited out; any other error goes to the caller at once', async () => {
       const transient = () => {
         throw new Error('LOADING Redis is loading the dataset in memory');
@@ -279,6 +447,21 @@ describe('budget', () => {
       expect(r.day).toBe(utcDay(await serverNow()));
       expect(await redis.hget(k.budgetDay(utcDay(await serverNow())), 'calls')).toBe('1');
       expect((await b.today()).day).toBe(utcDay(await serverNow()));
+    });
+
+    it("a worker whose clock is still on yesterday spends the server's day, and its repository's share of it", async () => {
+      const k = keys(`${prefix}-${randomBytes(3).toString('hex')}`);
+      const server = await serverNow();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      // Noon of the server's yesterday: the server's day is the worker's tomorrow.
+      vi.setSystemTime(Math.floor(server / 86_400_000) * 86_400_000 - 12 * 3600_000);
+      const b = new Budget(redis, k, limits);
+      const r = await b.reserve('c1', 10, { repo: 'org/a', callsPerDay: 5, tokensPerDay: 100 });
+      vi.useRealTimers();
+      const today = utcDay(await serverNow());
+      expect(r).toMatchObject({ granted: true, day: today, repo: 'org/a' });
+      expect(await redis.hget(k.budgetDay(today), 'calls')).toBe('1');
+      expect(await redis.hget(k.budgetRepoDay('org/a', today), 'calls')).toBe('1');
     });
 
     it('two workers a day apart share one bucket: a clock off by more than a day is refused by name', async () => {

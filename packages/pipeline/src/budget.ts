@@ -23,7 +23,12 @@ const REASONS: Record<number, RefusalReason> = {
   [-4]: 'cycle_tokens',
   [-6]: 'day_calls',
   [-7]: 'cycle_calls',
+  [-8]: 'repo_calls',
+  [-9]: 'repo_tokens',
+  [-10]: 'repo_calls',
 };
+/** Codes of a cap reached by requests (failed calls count as requests, not as spending). */
+const BY_REQUESTS = new Set([-6, -7, -10]);
 const DAY_MS = 86_400_000;
 
 /** The worker's clock is more than a day away from the Redis server's: no bucket to spend. */
@@ -48,8 +53,20 @@ export class ClockSkewError extends Error {
  */
 export const requestCapDefence = { on: true };
 
+/**
+ * One repository's share of the day, reserved in the same script as the day's bucket (both or
+ * neither) and settled with it. Its bucket is keyed by the repository's name and the same UTC day.
+ */
+export interface RepoShare {
+  repo: string;
+  callsPerDay: number;
+  tokensPerDay: number;
+}
+
 export class Budget {
   private readonly redis;
+  /** The day buckets of the last local day asked for: key strings built once per day, not per call. */
+  private dayKeys: { day: number; keys: [string, string, string] } | null = null;
   constructor(
     redis: Redis,
     private readonly keys: Keys,
@@ -67,7 +84,11 @@ export class Budget {
    * Bounded: past a minute a Redis error goes to the caller (which waits Redis out with a fresh
    * id), and a write Redis took but no replica confirmed stands unconfirmed (logged by `replicas`).
    */
-  private async once<T>(what: string, write: (op: string) => Promise<T>): Promise<T> {
+  private async once<T>(
+    what: string,
+    write: (op: string) => Promise<T>,
+    wrote: (r: T) => boolean = () => true,
+  ): Promise<T> {
     const op = randomUUID();
     const deadline = Date.now() + 60_000;
     let wait = 100;
@@ -75,7 +96,9 @@ export class Budget {
       try {
         const mark = this.replicas?.mark() ?? 0;
         const r = await write(op);
-        if (!this.replicas || (await this.replicas.confirm(what, mark)) || Date.now() + wait > deadline) return r;
+        // A refusal wrote nothing, so there is nothing for a replica to confirm.
+        if (!this.replicas || !wrote(r) || (await this.replicas.confirm(what, mark)) || Date.now() + wait > deadline)
+          return r;
       } catch (err) {
         if (!isRedisTransient(err) || Date.now() + wait > deadline) throw err;
       }
@@ -91,53 +114,88 @@ export class Budget {
     return Number(s) * 1000 + Math.floor(Number(us) / 1000);
   }
 
-  async reserve(cycleId: string, tokens: number): Promise<Reservation | Refusal> {
+  /** The day buckets of the caller's days -1, 0 and +1 (`local` is the caller's day number). */
+  private bucketsAround(local: number): [string, string, string] {
+    if (this.dayKeys?.day !== local) {
+      const at = (d: number) => this.keys.budgetDay(utcDay(d * DAY_MS));
+      this.dayKeys = { day: local, keys: [at(local - 1), at(local), at(local + 1)] };
+    }
+    return this.dayKeys.keys;
+  }
+
+  /**
+   * One script call reserves a call and `tokens` against the day, the cycle and, with `share`,
+   * the repository's share of the day: all of them or none. Nothing else goes to Redis here
+   * (the server's time is read inside the script; a replica is waited on only after a grant).
+   */
+  async reserve(cycleId: string, tokens: number, share?: RepoShare): Promise<Reservation | Refusal> {
     // The local clock only chooses the three candidate buckets; the script picks by the server's day.
-    const local = this.clock ? this.clock() : Date.now();
-    const [code, calls, used, day, nextMidnight] = (await this.once('a budget reservation', (op) =>
-      this.redis.budgetReserve(
-        this.keys.budgetDay(utcDay(local - DAY_MS)),
-        this.keys.budgetDay(utcDay(local)),
-        this.keys.budgetDay(utcDay(local + DAY_MS)),
-        this.keys.budgetCycle(cycleId),
-        this.limits.callsPerDay,
-        this.limits.tokensPerDay,
-        this.limits.perCycle.calls,
-        this.limits.perCycle.tokens,
+    const at = this.clock ? this.clock() : Date.now();
+    const local = Math.floor(at / DAY_MS);
+    const days = this.bucketsAround(local);
+    const shares = share
+      ? [-1, 0, 1].map((d) => this.keys.budgetRepoDay(share.repo, utcDay((local + d) * DAY_MS)))
+      : [];
+    const [code, calls, used, serverDay] = await this.once(
+      'a budget reservation',
+      (op) =>
+        this.redis.budgetReserve(
+          4 + shares.length,
+          ...days,
+          this.keys.budgetCycle(cycleId),
+          ...shares,
+          this.limits.callsPerDay,
+          this.limits.tokensPerDay,
+          this.limits.perCycle.calls,
+          this.limits.perCycle.tokens,
+          tokens,
+          3 * 86400,
+          7 * 86400,
+          this.clock ? this.clock() : '',
+          op,
+          local,
+          ...(share ? [share.callsPerDay, share.tokensPerDay] : []),
+        ) as Promise<[number, number, number, number]>,
+      ([c]) => c === 1,
+    );
+    const day = utcDay(serverDay * DAY_MS);
+    if (code === 1)
+      return {
+        granted: true,
+        day,
+        cycleId,
         tokens,
-        3 * 86400,
-        7 * 86400,
-        this.clock ? this.clock() : '',
-        op,
-      ),
-    )) as [number, number, number, string, number];
-    if (code === 1) return { granted: true, day, cycleId, tokens, callsUsed: calls, tokensUsed: used };
+        callsUsed: calls,
+        tokensUsed: used,
+        ...(share ? { repo: share.repo } : {}),
+      };
     if (code === -5)
       throw new ClockSkewError(
-        `this machine's clock (${new Date(local).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`,
+        `this machine's clock (${new Date(at).toISOString()}) is more than a day away from the Redis server's (day ${day}); fix the clock (NTP)`,
       );
     const reason = REASONS[code]!;
     const cycleCap = reason.startsWith('cycle');
     return {
       granted: false,
       reason,
-      retryAt: cycleCap ? null : Number(nextMidnight),
-      ...(code === -6 || code === -7
-        ? { byRequests: true as const, message: requestCapMessage(code === -6, this.limits, calls) }
-        : { message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }) }),
+      retryAt: cycleCap ? null : (serverDay + 1) * DAY_MS,
+      ...(BY_REQUESTS.has(code)
+        ? { byRequests: true as const, message: requestCapMessage(code, this.limits, calls, share) }
+        : { message: refusalMessage(reason, this.limits, tokens, { calls, tokens: used }, share) }),
     };
+  }
+
+  /** The script's keys of a reservation's day, cycle and (when it had one) repository share. */
+  private settleKeys(r: Reservation): string[] {
+    const ks = [this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId)];
+    if (r.repo !== undefined) ks.push(this.keys.budgetRepoDay(r.repo, r.day));
+    return [String(ks.length), ...ks];
   }
 
   /** Replaces the reserved bound with what the provider reported; refunds the difference. */
   async settle(r: Reservation, actualTokens: number): Promise<void> {
     await this.once('a budget settlement', (op) =>
-      this.redis.budgetSettle(
-        this.keys.budgetDay(r.day),
-        this.keys.budgetCycle(r.cycleId),
-        Math.round(actualTokens - r.tokens),
-        0,
-        op,
-      ),
+      this.redis.budgetSettle(...this.settleKeys(r), Math.round(actualTokens - r.tokens), 0, op),
     );
   }
 
@@ -146,9 +204,7 @@ export class Budget {
    * no, the queue was rate-limited before the request).
    */
   async release(r: Reservation): Promise<void> {
-    await this.once('a budget release', (op) =>
-      this.redis.budgetSettle(this.keys.budgetDay(r.day), this.keys.budgetCycle(r.cycleId), -r.tokens, -1, op, -1),
-    );
+    await this.once('a budget release', (op) => this.redis.budgetSettle(...this.settleKeys(r), -r.tokens, -1, op, -1));
   }
 
   /**
@@ -158,14 +214,7 @@ export class Budget {
    */
   async refund(r: Reservation): Promise<void> {
     await this.once('a budget refund', (op) =>
-      this.redis.budgetSettle(
-        this.keys.budgetDay(r.day),
-        this.keys.budgetCycle(r.cycleId),
-        -r.tokens,
-        -1,
-        op,
-        requestCapDefence.on ? 0 : -1,
-      ),
+      this.redis.budgetSettle(...this.settleKeys(r), -r.tokens, -1, op, requestCapDefence.on ? 0 : -1),
     );
   }
 
@@ -184,8 +233,10 @@ export class Budget {
   }
 }
 
-function requestCapMessage(day: boolean, l: BudgetLimits, requests: number): string {
-  return day
+function requestCapMessage(code: number, l: BudgetLimits, requests: number, share?: RepoShare): string {
+  if (code === -10)
+    return `${share!.repo}'s daily request share reached (${requests}/${share!.callsPerDay} requests today, failed and rate-limited ones included: they are not billed but count as requests)`;
+  return code === -6
     ? `daily request cap reached (${requests}/${l.callsPerDay} requests today, failed and rate-limited ones included: they are not billed but count as requests)`
     : `this cycle has made its ${l.perCycle.calls} model requests (failed and rate-limited ones included)`;
 }
@@ -195,6 +246,7 @@ function refusalMessage(
   l: BudgetLimits,
   want: number,
   used: { calls: number; tokens: number },
+  share?: RepoShare,
 ): string {
   switch (reason) {
     case 'day_calls':
@@ -205,5 +257,9 @@ function refusalMessage(
       return `this cycle has used its ${l.perCycle.calls} model calls`;
     case 'cycle_tokens':
       return `this cycle cannot spend ${want} more tokens (cap ${l.perCycle.tokens} per cycle)`;
+    case 'repo_calls':
+      return `${share!.repo}'s daily call share spent (${used.calls}/${share!.callsPerDay} calls)`;
+    case 'repo_tokens':
+      return `${share!.repo}'s daily token share cannot cover ${want} more tokens (${used.tokens}/${share!.tokensPerDay} used)`;
   }
 }

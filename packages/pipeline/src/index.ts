@@ -1,7 +1,7 @@
 export { Budget, type BudgetToday, requestCapDefence } from './budget.ts';
 export { observeStageDuration, parseDuration, readStageDurations, type StageHistogram } from './durations.ts';
 export { defenceOff, onFault } from './faults.ts';
-export { jobKeyFrom, jobSignatureDefence, signJob } from './job-signing.ts';
+export { jobKeyFrom, jobSignatureDefence, jobSignatureRefusal, signJob } from './job-signing.ts';
 export { keys } from './keys.ts';
 export { announcePresence, PRESENCE_TTL_MS, workersAlive } from './worker-presence.ts';
 export { acquireGapLocks, releaseGapLocks } from './gap-locks.ts';

@@ -7,7 +7,11 @@ import { createHash } from 'node:crypto';
  */
 export interface Keys {
   budgetDay(day: string): string;
+  /** A repository's share of one UTC day (hash like the day's); the name is URI-encoded. */
+  budgetRepoDay(repo: string, day: string): string;
   budgetCycle(cycleId: string): string;
+  /** A PRD's parse (signed JSON) by parser version and git blob id: an unchanged PRD is not parsed again. */
+  prdParse(version: string, blob: string): string;
   inflight(gapId: string): string;
   outcome(cycleId: string): string;
   record(cycleId: string): string;
@@ -65,7 +69,9 @@ export function keys(prefix: string): Keys {
   const k = (...parts: string[]) => [prefix, 'bot', ...parts].join(':');
   return {
     budgetDay: (day) => k('budget', day),
+    budgetRepoDay: (repo, day) => k('budget-repo', encodeURIComponent(repo), day),
     budgetCycle: (cycleId) => k('budget-cycle', cycleId),
+    prdParse: (version, blob) => k('prd-parse', version, blob),
     inflight: (gapId) => k('inflight', gapId),
     outcome: (cycleId) => k('outcome', cycleId),
     record: (cycleId) => k('record', cycleId),

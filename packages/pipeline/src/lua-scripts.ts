@@ -6,8 +6,8 @@ import type { RedisClient as Redis } from './redis.ts';
  * fallback to EVAL, handled by ioredis). One script per atomic operation, as BullMQ does.
  */
 const SCRIPTS = {
-  budgetReserve: { file: 'budget-reserve.lua', keys: 4 },
-  budgetSettle: { file: 'budget-settle.lua', keys: 2 },
+  budgetReserve: { file: 'budget-reserve.lua', keys: -1 },
+  budgetSettle: { file: 'budget-settle.lua', keys: -1 },
   recordOutcome: { file: 'record-outcome.lua', keys: 6 },
   acquireGaps: { file: 'acquire-gaps.lua', keys: -1 },
   releaseGaps: { file: 'release-gaps.lua', keys: -1 },

@@ -12,8 +12,11 @@ export {
   PRD_BYTE_CAP,
   PRD_GAP_CAP,
   PRD_NESTING_CAP,
+  PRD_PARSE_VERSION,
+  type ParsedPrd,
   PrdUnreadable,
   readPrd,
+  readPrdBlob,
 } from './prd.ts';
 export { shrinkRefusal } from './shrink.ts';
 export { shadowDirs, shadowRefusal, testGuardRefusal, truncationRefusal } from './test-guard.ts';

@@ -33,8 +33,15 @@ export class PrdUnreadable extends Error {
   override readonly name = 'PrdUnreadable';
 }
 
+/**
+ * What a parse of a PRD depends on besides its bytes: bump it whenever parsePrdWithWarnings could
+ * answer differently for the same text, so a parse cached by blob id (control's prd-cache.ts) is
+ * not reused. The caps are part of it.
+ */
+export const PRD_PARSE_VERSION = `1-${PRD_LINE_CAP}-${PRD_NESTING_CAP}-${PRD_GAP_CAP}`;
+
 interface PrdSource {
-  lsTree(commit: string, paths: string[]): Promise<Map<string, { mode: string; type: string }>>;
+  lsTree(commit: string, paths: string[]): Promise<Map<string, { mode: string; type: string; oid?: string }>>;
   blobSize(commit: string, file: string): Promise<number | null>;
   readFile(commit: string, file: string): Promise<string | null>;
 }
@@ -45,6 +52,15 @@ interface PrdSource {
  * refused by name, and so is a file over PRD_BYTE_CAP or with a NUL byte.
  */
 export async function readPrd(m: PrdSource, commit: string, file: string): Promise<string | null> {
+  return (await readPrdBlob(m, commit, file))?.text ?? null;
+}
+
+/** readPrd with the PRD's git blob id (null when the source does not say it): the parse's cache key. */
+export async function readPrdBlob(
+  m: PrdSource,
+  commit: string,
+  file: string,
+): Promise<{ text: string; blob: string | null } | null> {
   const entry = (await m.lsTree(commit, [file])).get(file);
   if (!entry) return null;
   if (entry.type !== 'blob' || !/^100(644|755)$/.test(entry.mode)) {
@@ -57,7 +73,7 @@ export async function readPrd(m: PrdSource, commit: string, file: string): Promi
     throw new PrdUnreadable(`the PRD ${file} is ${size} bytes, over the cap of ${PRD_BYTE_CAP}`);
   const text = await m.readFile(commit, file);
   if (text !== null && text.includes('\0')) throw new PrdUnreadable(`the PRD ${file} holds NUL bytes: it is not text`);
-  return text;
+  return text === null ? null : { text, blob: entry.oid ?? null };
 }
 
 export interface PrdWarning {

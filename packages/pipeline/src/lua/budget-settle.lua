@@ -4,6 +4,8 @@
 
   KEYS[1] day bucket hash (the day of the reservation, not of the settlement)
   KEYS[2] cycle bucket hash
+  KEYS[3] optional: the repository's share bucket of that day (settled with the day's, in the same
+          script, so the two never disagree)
   ARGV[1] delta tokens (actual - reserved)
   ARGV[2] delta calls (0 after a real call; -1 when it was refunded: failed without an answer, or never made)
   ARGV[3] the settlement's id, or '': an id already applied changes nothing (a retried settle)
@@ -29,4 +31,5 @@ local function settle(key)
 end
 local day = settle(KEYS[1])
 settle(KEYS[2])
+if KEYS[3] then settle(KEYS[3]) end
 return day
