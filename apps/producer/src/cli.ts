@@ -3,7 +3,7 @@ import { ConfigError, createLogger, isRedisTransient, UnavailableError, UsageErr
 import { formatDoctor, redisDoctor, runDoctor, produce, formatStatus, setPaused, status } from '@prbot/control';
 import {
   PRODUCE_SCHEDULER_ID,
-  createRuntime,
+  openRuntime,
   parseQueueList,
   STAGES,
   waitReady,
@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
   const cfg = loadConfig(values.config);
   // Logs to stderr: stdout carries only the command's answer, so `--json | jq` parses it.
-  const rt = createRuntime(cfg, { role: 'client', log: createLogger(cfg.log.level, { fd: 2 }) });
+  const rt = await openRuntime(cfg, { role: 'client', log: createLogger(cfg.log.level, { fd: 2 }) });
   try {
     await waitReady(rt.redis, cfg.redis.url);
     return await run(rt, command, pauseTargets, values);

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { gapHistories, type Runtime } from '@prbot/pipeline';
-import { inertText, type Gap } from '@prbot/core';
+import { inertText, scopeGaps, type Gap } from '@prbot/core';
 import { readPrd, parsePrd } from '@prbot/repo';
 import { markerKey, type ForgeIssue, type ForgeIssues } from '@prbot/forge';
 import { repoUrl } from '@prbot/config';
@@ -239,7 +239,7 @@ async function readGaps(rt: Runtime): Promise<{ gaps: Gap[]; base: string }> {
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
   const prd = await readPrd(rt.mirror, base, rt.cfg.repo.prd);
-  return { gaps: prd === null ? [] : await parsePrd(prd), base };
+  return { gaps: prd === null ? [] : scopeGaps(await parsePrd(prd), rt.repo.gapScope), base };
 }
 
 /** PRD text is untrusted: one line, no markup that could forge a box, a mention or a marker. */

@@ -10,6 +10,7 @@ import {
   type CycleRecord,
   type Gap,
   type Outcome,
+  scopeGaps,
 } from '@prbot/core';
 import { isLocalRepo, repoUrl } from '@prbot/config';
 import { type BotPr } from '@prbot/forge';
@@ -60,8 +61,9 @@ export async function produce(
     throw new Error(
       `the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`,
     );
-  const gaps = await parsePrd(prd, (w) =>
-    rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`),
+  const gaps = scopeGaps(
+    await parsePrd(prd, (w) => rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`)),
+    rt.repo.gapScope,
   );
 
   // 3. One PR per gap: one forge listing, settled as a webhook would settle it (bot-prs.ts); open

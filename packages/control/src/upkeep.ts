@@ -11,6 +11,7 @@ import {
   type ProposeJob,
   type RefreshRequest,
   type TestJob,
+  scopeGaps,
 } from '@prbot/core';
 import { canUpkeep, prDiff, reply, type BotPr, type Forge, type UpkeepForge } from '@prbot/forge';
 import {
@@ -107,7 +108,7 @@ export async function keepBotPrs(
       }
       if (!wanted.has(pr.gapId)) {
         if (!u.autoclose) continue;
-        const why = unwantedReason(o.prd, pr.gapId, rt.cfg.repo.prd);
+        const why = unwantedReason(o.prd, pr.gapId, rt.cfg.repo.prd, rt.repo.gapScope);
         lines.push(dry ? line('dry_run', `would close: ${why}`) : await closeUnwanted(rt, forge, pr, why, o.base));
         continue;
       }
@@ -241,6 +242,7 @@ async function onConflict(
   const { diff } = await prDiff(rt.mirror.dir, base, head, rt.cfg.revise.diffChars);
   const refresh: RefreshRequest = { ...req, mode: 'repropose', conflicts, attempt };
   const data: ProposeJob = {
+    repo: rt.repo.name,
     cycleId,
     gap: origin.gap,
     baseCommit: base,
@@ -454,14 +456,14 @@ async function originOf(rt: Runtime, pr: BotPr): Promise<Origin | null> {
  * Why a gap is no longer wanted, in the PRD's own terms: its line ticked off, its tag removed, or
  * the line gone (a reworded line is a new gap, so its old PR is unwanted too).
  */
-export function unwantedReason(prd: string, id: string, prdPath: string): string {
+export function unwantedReason(prd: string, id: string, prdPath: string, gapScope?: string): string {
   for (const [i, raw] of prd.split(/\r\n|\r|\n/).entries()) {
     const m = /^\s*(?:[-*+]|\d+[.)])\s+\[([ xX])\]\s+(.*)$/.exec(raw);
     if (!m) continue;
     const text = inertText(m[2]!.replace(/\[bot-eligible\]/gi, ''))
       .replace(/\s+/g, ' ')
       .trim();
-    if (!text || gapId(text) !== id) continue;
+    if (!text || gapId(text, gapScope) !== id) continue;
     if (m[1] !== ' ') return `ticked off in ${prdPath} (line ${i + 1})`;
     if (!/\[bot-eligible\]/i.test(m[2]!)) return `no longer tagged [bot-eligible] in ${prdPath} (line ${i + 1})`;
     return `no longer read as a gap in ${prdPath} (line ${i + 1}: inside code, a quote or HTML?)`;
@@ -484,6 +486,6 @@ export async function upkeepOnBasePush(
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
   const prd = await readPrd(rt.mirror, base, rt.cfg.repo.prd);
   if (prd === null) return { ran: false, reason: `the PRD ${rt.cfg.repo.prd} does not exist on ${rt.cfg.repo.base}` };
-  const gaps = await parsePrd(prd);
+  const gaps = scopeGaps(await parsePrd(prd), rt.repo.gapScope);
   return { ran: true, lines: await keepBotPrs(rt, await rt.forge.listBotPrs(), { base, gaps, prd }) };
 }
