@@ -19,6 +19,7 @@ import { pollRevisions, type PolledRevision } from './revise-poll.ts';
 import { settleBotPrs } from './bot-prs.ts';
 import { keepBotPrs, type UpkeepLine } from './upkeep.ts';
 import { enqueueGaps, type ProduceLine } from './enqueue.ts';
+import { repoPaused } from './repos.ts';
 import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
 
 export interface ProduceReport {
@@ -50,9 +51,17 @@ export async function produce(
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(cfg.repo.base);
 
-  // 1. Pause file, committed on the base branch or present in a local checkout.
+  // 1. Pause file, committed on the base branch or present in a local checkout; or `pause --repo`.
   if (await isPaused(rt, base)) {
     return endRun(rt, base, 'skipped_pause', `${cfg.repo.pauseFile} is present; remove it to resume producing`);
+  }
+  if (await repoPaused(rt)) {
+    return endRun(
+      rt,
+      base,
+      'skipped_pause',
+      `repository ${rt.repo.name} is paused; \`prbot resume --repo ${rt.repo.name}\` resumes it`,
+    );
   }
 
   // 2. The PRD as committed on the base branch, not as it sits in anyone's working tree.
@@ -227,6 +236,7 @@ async function endRun(rt: Runtime, base: string, outcome: Outcome, reason: strin
   const now = new Date(rt.clock()).toISOString();
   const record = cycleRecord({
     cycle_id: newCycleId(rt.clock()),
+    repo: rt.repo.name,
     outcome,
     reason,
     stage: 'produce',

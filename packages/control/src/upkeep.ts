@@ -387,6 +387,7 @@ async function closeUnwanted(
     const origin = await originOf(rt, pr);
     const now = new Date(rt.clock()).toISOString();
     const record: CycleRecord = cycleRecord({
+      repo: rt.repo.name,
       cycle_id: newCycleId(rt.clock()),
       gap_id: pr.gapId,
       gap_text: origin?.gap.text ?? null,

@@ -40,6 +40,8 @@ export interface Keys {
   reproposals(branch: string): string;
   /** A webhook delivery id already taken (SET NX with a TTL): a redelivery dispatches nothing. */
   webhookDelivery(deliveryId: string): string;
+  /** Set while `prbot pause --repo` holds the repository: produce makes no new cycles for it. */
+  repoPaused(): string;
   /** Hash: gap id → its latest bot PR as last settled (by produce or a webhook), JSON. */
   gapPrs(): string;
   /** The dashboard issue: its number and the body prbot last wrote (JSON). */
@@ -105,6 +107,7 @@ export function keys(prefix: string, repo?: string): Keys {
     // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
     webhookDelivery: (deliveryId) =>
       k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
+    repoPaused: () => r('paused'),
     gapPrs: () => r('gap-prs'),
     dashboardIssue: () => r('dashboard-issue'),
     dashboardIssueLock: () => r('dashboard-issue-lock'),
