@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, tuneHeapGrowth, UnavailableError, UsageError } from '@prbot/core';
-import { createRuntime, waitReady } from '@prbot/pipeline';
+import { openRuntime, waitReady } from '@prbot/pipeline';
 import { loadConfig } from '@prbot/config';
 import { assertSafeBind, authFromEnv } from './security.ts';
 import { createDashboard } from './server.ts';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const auth = authFromEnv(process.env);
   assertSafeBind(host, auth);
   // 'service': reconnects forever, so /healthz recovers after a Redis restart.
-  const rt = createRuntime(cfg, { role: 'service' });
+  const rt = await openRuntime(cfg, { role: 'service' });
   await waitReady(rt.redis, cfg.redis.url);
   const app = createDashboard(rt, {
     auth,

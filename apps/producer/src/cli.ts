@@ -1,9 +1,22 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, isRedisTransient, UnavailableError, UsageError } from '@prbot/core';
-import { formatDoctor, redisDoctor, runDoctor, produce, formatStatus, setPaused, status } from '@prbot/control';
+import {
+  formatDoctor,
+  redisDoctor,
+  runDoctor,
+  produce,
+  formatStatus,
+  pickRepos,
+  produceRepos,
+  type ProduceReport,
+  repoStatus,
+  setPaused,
+  setRepoPaused,
+  status,
+} from '@prbot/control';
 import {
   PRODUCE_SCHEDULER_ID,
-  createRuntime,
+  openRuntime,
   parseQueueList,
   STAGES,
   waitReady,
@@ -16,12 +29,15 @@ import { defaultPolicy } from '@prbot/policy';
 import { parseSchedule } from './schedule.ts';
 
 const HELP = `usage:
-  pnpm produce [--dry-run] [--json]     scan the PRD and enqueue a cycle per gap
+  pnpm produce [--repo NAME] [--dry-run] [--json]
+                                        scan each repository's PRD (or NAME's) and enqueue a cycle per gap
   pnpm produce --every 1h | --cron "0 * * * *"   produce on a schedule kept in Redis (workers run it)
   pnpm produce --unschedule             remove that schedule
   pnpm pause [queue…]                   stop queues from starting jobs (default: all four stages)
   pnpm resume [queue…]                  let them start again
-  pnpm status [--json]                  jobs per state per queue, paused or not, budget left today
+  pnpm pause --repo NAME                no new cycles for that repository (its cycles in flight finish)
+  pnpm resume --repo NAME               produce for it again
+  pnpm status [--json]                  jobs per state per queue, paused or not, budget left today, a row per repository
   pnpm probe [--json]                   send "Reply with the single word pong" to every configured rung
   pnpm probe --base-url URL --model M [--model M2] [--key-env VAR] [--json]
                                         the same for an ad-hoc OpenAI-compatible endpoint (no config needed)
@@ -46,6 +62,7 @@ async function main(): Promise<number> {
       every: { type: 'string' },
       cron: { type: 'string' },
       unschedule: { type: 'boolean' },
+      repo: { type: 'string' },
     },
   });
   if (values.help || !command) {
@@ -62,7 +79,7 @@ async function main(): Promise<number> {
     command === 'pause' || command === 'resume' ? (positionals.length ? parseQueueList(positionals) : [...STAGES]) : [];
   const cfg = loadConfig(values.config);
   // Logs to stderr: stdout carries only the command's answer, so `--json | jq` parses it.
-  const rt = createRuntime(cfg, { role: 'client', log: createLogger(cfg.log.level, { fd: 2 }) });
+  const rt = await openRuntime(cfg, { role: 'client', log: createLogger(cfg.log.level, { fd: 2 }) });
   try {
     await waitReady(rt.redis, cfg.redis.url);
     return await run(rt, command, pauseTargets, values);
@@ -73,6 +90,7 @@ async function main(): Promise<number> {
 
 type Values = {
   json?: boolean;
+  repo?: string;
   'dry-run'?: boolean;
   'base-url'?: string;
   model?: string[];
@@ -150,32 +168,59 @@ async function probeAdHoc(values: Values): Promise<number> {
   return rows.every((r) => r.ok) ? 0 : 1;
 }
 
+/** One line per gap: what produce did and, for every gap not enqueued, why. */
+function printProduce(report: ProduceReport, json?: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(report, null, 2));
+    return;
+  }
+  for (const l of report.lines)
+    console.log(`${l.action.padEnd(17)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
+  for (const u of report.upkeep ?? [])
+    console.log(`upkeep ${u.action.padEnd(20)} ${u.branch}  ${u.cycleId ?? ''}  (${u.why})`);
+  for (const r of report.revisions ?? [])
+    console.log(
+      r.result.enqueued
+        ? `revise            PR #${r.pr}  ${r.result.cycleId}  (${r.label ? `label ${r.label}` : `comment ${r.commentId}`})`
+        : `revise-ignored    PR #${r.pr}  ${r.label ? `label ${r.label}` : `comment ${r.commentId}`}: ${r.result.reason} (${r.result.detail})`,
+    );
+  if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
+  else console.log(report.reason);
+}
+
 async function run(rt: Runtime, command: string, queues: string[], values: Values): Promise<number> {
   switch (command) {
     case 'produce': {
       if (values.every || values.cron || values.unschedule) return schedule(rt, values);
-      const report = await produce(rt, defaultPolicy, { dryRun: values['dry-run'] });
-      if (values.json) console.log(JSON.stringify(report, null, 2));
-      else {
-        // One line per gap: what produce did and, for every gap not enqueued, why.
-        for (const l of report.lines)
-          console.log(`${l.action.padEnd(17)} ${l.gap.id}  ${l.cycleId ?? ''}  ${l.gap.text}  (${l.why})`);
-        for (const u of report.upkeep ?? [])
-          console.log(`upkeep ${u.action.padEnd(20)} ${u.branch}  ${u.cycleId ?? ''}  (${u.why})`);
-        for (const r of report.revisions ?? [])
-          console.log(
-            r.result.enqueued
-              ? `revise            PR #${r.pr}  ${r.result.cycleId}  (${r.label ? `label ${r.label}` : `comment ${r.commentId}`})`
-              : `revise-ignored    PR #${r.pr}  ${r.label ? `label ${r.label}` : `comment ${r.commentId}`}: ${r.result.reason} (${r.result.detail})`,
-          );
-        if (report.outcome) console.log(`${report.outcome}: ${report.reason}`);
-        else console.log(report.reason);
+      // One repository and no --repo: the report and its lines as they always were.
+      if (rt.cfg.repositories.length === 1 && values.repo === undefined) {
+        const report = await produce(rt, defaultPolicy, { dryRun: values['dry-run'] });
+        printProduce(report, values.json);
+        // Some picked gaps were not enqueued (Redis refused): not a success, though the rest ran.
+        return report.notEnqueued ? 1 : 0;
       }
-      // Some picked gaps were not enqueued (Redis refused): not a success, though the rest ran.
-      return report.notEnqueued ? 1 : 0;
+      const runs = await produceRepos(rt, defaultPolicy, { repo: values.repo, dryRun: values['dry-run'] });
+      if (values.json) console.log(JSON.stringify(runs, null, 2));
+      else
+        for (const r of runs) {
+          if ('error' in r) console.log(`repo ${r.repo}: produce failed: ${r.error}`);
+          else {
+            console.log(`repo ${r.repo}:`);
+            printProduce(r.report, false);
+          }
+        }
+      // A repository that failed, or gaps Redis refused: not a success, though the rest ran.
+      return runs.some((r) => 'error' in r || r.report.notEnqueued) ? 1 : 0;
     }
     case 'pause':
     case 'resume':
+      if (values.repo !== undefined) {
+        const [view] = await pickRepos(rt, values.repo);
+        await setRepoPaused(view!, command === 'pause');
+        const word = command === 'pause' ? 'paused' : 'resumed';
+        console.log(values.json ? JSON.stringify({ repo: values.repo, [word]: true }) : `repo ${values.repo}: ${word}`);
+        return 0;
+      }
       await setPaused(rt, command === 'pause', queues as QueueName[]);
       if (values.json) console.log(JSON.stringify({ [command === 'pause' ? 'paused' : 'resumed']: queues }));
       else for (const q of queues) console.log(`${q}: ${command === 'pause' ? 'paused' : 'resumed'}`);
@@ -192,7 +237,7 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
       return rows.every((r) => r.ok) ? 0 : 1;
     }
     case 'status': {
-      const s = await status(rt);
+      const s = { ...(await status(rt)), repositories: await repoStatus(rt) };
       console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
       return 0;
     }

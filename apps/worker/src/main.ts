@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CassetteRecorder } from '@prbot/model';
 import { ConfigError, UnavailableError, tuneHeapGrowth, UsageError } from '@prbot/core';
-import { createRuntime, waitReady, parseQueueList } from '@prbot/pipeline';
+import { openRuntime, waitReady, parseQueueList } from '@prbot/pipeline';
 import { loadConfig } from '@prbot/config';
 import { defaultPolicy } from '@prbot/policy';
 import { FORCE_WAIT_MS, preflight, startWorkers, type WorkerSet } from './workers.ts';
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   }
   const heap = tuneHeapGrowth();
   const cfg = loadConfig(values.config);
-  const rt = createRuntime(cfg, { role: 'worker' });
+  const rt = await openRuntime(cfg, { role: 'worker' });
   let set: WorkerSet | undefined;
   let stopping = false;
   // Up before the start checks, so /readyz answers 503 while they run (not a refused connection).

@@ -72,7 +72,7 @@ export function startWorkers(
 ): WorkerSet {
   warnIfTestsCanReadSecrets(rt, o.queues);
   // A cycle's end starts the revise requests queued behind it (issue 29).
-  rt.afterCycleEnd ??= (gapId) => startQueuedForGap(rt, gapId);
+  rt.afterCycleEnd ??= (gapId, view) => startQueuedForGap(view, gapId);
   const watch = watchQueues(rt, {
     queues: o.queues,
     everyMs: Math.max(100, Math.min(10_000, Math.floor(rt.cfg.worker.stuckAfterMs / 3))),

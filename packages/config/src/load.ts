@@ -3,13 +3,24 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ConfigError } from '@prbot/core';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, envAllowIssues, secretEnvNames, type Config } from './schema.ts';
 import { credentialIssues, unknownKeyMessage } from './credentials.ts';
+import { canonicalRepoUrl, defaultName, mergeRepositories, type Repository } from './repositories.ts';
 
-/** A loaded config plus where it came from; relative paths are resolved against `dir`. */
-export interface LoadedConfig extends Config {
+/**
+ * A loaded config plus where it came from; relative paths are resolved against `dir`.
+ * `repo`, `forge`, `tests` and `guardrails` are those of the first repository (with `repo:`, the
+ * only one), so code written for one repository reads them unchanged; code that serves many
+ * reads `repositories` (or a per-repository runtime view, whose cfg is `forRepository(cfg, r)`).
+ */
+export interface LoadedConfig extends Omit<Config, 'repo' | 'repos' | 'defaults'> {
+  repo: NonNullable<Config['repo']>;
   file: string;
   dir: string;
+  /** Every configured repository, merged; one item for the single `repo:` form. */
+  repositories: Repository[];
+  /** Which form named them: the single `repo:` one's repository keeps the legacy key layout. */
+  repoForm: 'repo' | 'repos';
 }
 
 const CANDIDATES = ['prbot.config.json', 'prbot.config.yaml', 'prbot.config.yml'];
@@ -68,7 +79,65 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(file, [...credentials, ...schemaIssues.filter((i) => !seen.has(i.field))]);
   }
   const dir = path.dirname(path.resolve(file));
-  return { ...result.data, file: path.resolve(file), dir };
+  const { repo, repos, defaults, ...rest } = result.data;
+  if (repo) {
+    const only = {
+      name: defaultName(repo.url, rest.forge),
+      repo,
+      forge: rest.forge,
+      tests: rest.tests,
+      guardrails: rest.guardrails,
+    };
+    return { ...rest, repo, file: path.resolve(file), dir, repositories: [only], repoForm: 'repo' };
+  }
+  const w = (withEnv ?? {}) as Record<string, unknown>;
+  const merged = mergeRepositories(repos!, defaults, {
+    forgeRaw: w.forge,
+    testsRaw: w.tests,
+    forbidden: rest.guardrails.forbidden,
+  });
+  const secretEnv = secretEnvNames({ ...rest, repositories: merged.repositories });
+  const issues = [
+    ...merged.issues,
+    ...merged.repositories.flatMap((r, j) =>
+      envAllowIssues(r.tests.envAllow, secretEnv).map((i) => ({
+        ...i,
+        path: ['repos', merged.entryIndex[j]!, 'tests', ...i.path],
+      })),
+    ),
+  ];
+  if (issues.length > 0)
+    throw new ConfigError(
+      file,
+      issues.map((i) => ({ field: i.path.join('.'), message: i.message })),
+    );
+  const base = {
+    ...rest,
+    repo: merged.repositories[0]!.repo,
+    file: path.resolve(file),
+    dir,
+    repoForm: 'repos' as const,
+  };
+  return forRepository({ ...base, repositories: merged.repositories }, merged.repositories[0]!);
+}
+
+/**
+ * The config as one repository sees it: its repo, forge, tests and guarded paths in the
+ * top-level fields, everything else shared. A per-repository runtime view is built on it.
+ */
+export function forRepository(cfg: LoadedConfig, r: Repository): LoadedConfig {
+  return {
+    ...cfg,
+    repo: r.repo,
+    forge: r.forge,
+    tests: r.tests,
+    guardrails: { ...cfg.guardrails, forbidden: r.guardrails.forbidden },
+  };
+}
+
+/** The repository's url in one spelling (repositories.ts): what the legacy-layout marker compares. */
+export function canonicalUrl(cfg: Pick<LoadedConfig, 'dir'>, r: Pick<Repository, 'repo'>): string {
+  return canonicalRepoUrl(r.repo.url, cfg.dir);
 }
 
 /** One line per problem, each naming its field: an unknown key is named itself, not its parent. */

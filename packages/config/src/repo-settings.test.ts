@@ -22,7 +22,7 @@ function operator(): RepoOperatorSettings {
     '/x/prbot.config.json',
     {},
   );
-  return { repo: cfg.repo, tests: cfg.tests, guardrails: cfg.guardrails, budget: cfg.budget, forge: cfg.forge };
+  return { repo: cfg.repo!, tests: cfg.tests, guardrails: cfg.guardrails, budget: cfg.budget, forge: cfg.forge };
 }
 
 function refusal(fn: () => unknown): ConfigError {

@@ -70,7 +70,8 @@ const repoSettingsSchema = z.strictObject({
 export type RepoSettings = z.infer<typeof repoSettingsSchema>;
 
 /** The operator's settings for one repository that `.prbot.yaml` may narrow. */
-export type RepoOperatorSettings = Pick<Config, 'repo' | 'tests' | 'guardrails' | 'budget'> & {
+export type RepoOperatorSettings = Pick<Config, 'tests' | 'guardrails' | 'budget'> & {
+  repo: { url: string; base: string; prd: string; pauseFile: string };
   forge: Pick<Config['forge'], 'maxOpen' | 'maxPerHour'>;
 };
 

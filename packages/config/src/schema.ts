@@ -17,6 +17,7 @@ import { modelsSection } from './models.ts';
 import { queuesSection } from './queues.ts';
 import { redisSection } from './redis.ts';
 import { repoSection } from './repo.ts';
+import { repoDefaultsSchema, repoEntrySchema } from './repositories.ts';
 import { testsSection } from './tests.ts';
 import { jobsSection } from './jobs.ts';
 import { reviseSection } from './revise.ts';
@@ -26,7 +27,11 @@ import { upkeepSection } from './upkeep.ts';
 export const configSchema = z
   .strictObject({
     redis: redisSection,
-    repo: repoSection,
+    /** One repository (the form of old); exactly one of `repo` and `repos`. */
+    repo: repoSection.optional(),
+    /** Many repositories, each merged over `defaults` and the top-level sections (repositories.ts). */
+    repos: z.array(repoEntrySchema).min(1).optional(),
+    defaults: repoDefaultsSchema.optional(),
     workdir: z.string().default('data/_work'),
     records: recordsSection,
     observer: observerSection,
@@ -50,20 +55,40 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if ((cfg.repo === undefined) === (cfg.repos === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [cfg.repo === undefined ? 'repo' : 'repos'],
+        message:
+          cfg.repo === undefined
+            ? 'no repository: set `repo` (one repository) or `repos` (a list)'
+            : 'set either `repo` (one repository) or `repos` (a list), not both',
+      });
+    if (cfg.defaults !== undefined && cfg.repos === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaults'],
+        message: '`defaults` is merged into `repos` entries; there is no `repos`',
+      });
     // A secret on the allow-list would hand it to model-written test code.
     // REDIS_URL carries the Redis password; PRBOT_JOB_KEY signs hand-overs.
-    const secretNames = new Set([...secretEnvNames(cfg), 'REDIS_URL', 'PRBOT_JOB_KEY']);
-    cfg.tests.envAllow.forEach((name, i) => {
-      if (secretNames.has(name.toUpperCase()) || SECRET_LIKE_ENV.test(name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tests', 'envAllow', i],
-          message: `"${name}" looks like a secret; tests never see secrets`,
-        });
-      }
-    });
+    for (const i of envAllowIssues(cfg.tests.envAllow, secretEnvNames(cfg)))
+      ctx.addIssue({ code: 'custom', ...i, path: ['tests', ...i.path] });
     // (Credentials in headers and URLs are refused in the file as written: credentials.ts.)
   });
+
+/** Names on a tests.envAllow list that are or look like secrets; paths relative to `tests`. */
+export function envAllowIssues(
+  envAllow: string[],
+  secretEnv: string[],
+): { path: (string | number)[]; message: string }[] {
+  const secretNames = new Set([...secretEnv, 'REDIS_URL', 'PRBOT_JOB_KEY']);
+  return envAllow.flatMap((name, i) =>
+    secretNames.has(name.toUpperCase()) || SECRET_LIKE_ENV.test(name)
+      ? [{ path: ['envAllow', i], message: `"${name}" looks like a secret; tests never see secrets` }]
+      : [],
+  );
+}
 
 /** Environment variable names that hold or may hold a credential (a URL with a password included). */
 const SECRET_LIKE_ENV =
@@ -74,10 +99,16 @@ export type ConfigInput = z.input<typeof configSchema>;
 type QueueSettings = Config['queues']['propose'];
 
 /** The environment variables that hold secrets: providers' keys and the forge token. */
-export function secretEnvNames(cfg: Pick<Config, 'models' | 'forge'> & Partial<Pick<Config, 'webhooks'>>): string[] {
+export function secretEnvNames(
+  cfg: Pick<Config, 'models' | 'forge'> &
+    Partial<Pick<Config, 'webhooks'>> & { repositories?: readonly { forge: Config['forge'] }[] },
+): string[] {
+  const forges = [cfg.forge, ...(cfg.repositories ?? []).map((r) => r.forge)];
   return [
-    ...(cfg.webhooks ? [cfg.webhooks.secretEnv] : []),
-    ...Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
-    ...(cfg.forge.kind === 'local' ? [] : [cfg.forge.tokenEnv]),
+    ...new Set([
+      ...(cfg.webhooks ? [cfg.webhooks.secretEnv] : []),
+      ...Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
+      ...forges.flatMap((f) => (f.kind === 'local' ? [] : [f.tokenEnv])),
+    ]),
   ];
 }

@@ -3,7 +3,8 @@ import { secretEnvNames } from './schema.ts';
 
 /** The secret values of this deployment: model keys, the forge token, Redis passwords, the job key. */
 export function secretValues(
-  cfg: Pick<Config, 'models' | 'forge' | 'redis'> & Partial<Pick<Config, 'webhooks'>>,
+  cfg: Pick<Config, 'models' | 'forge' | 'redis'> &
+    Partial<Pick<Config, 'webhooks'>> & { repositories?: readonly { forge: Config['forge'] }[] },
   env: NodeJS.ProcessEnv,
 ): string[] {
   const out: string[] = [];

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { gapHistories, type Runtime } from '@prbot/pipeline';
-import { inertText, type Gap } from '@prbot/core';
+import { inertText, scopeGaps, type Gap } from '@prbot/core';
 import { markerKey, type ForgeIssue, type ForgeIssues } from '@prbot/forge';
 import { repoUrl } from '@prbot/config';
 import { settledPrs } from './bot-prs.ts';
@@ -239,7 +239,7 @@ async function readGaps(rt: Runtime): Promise<{ gaps: Gap[]; base: string }> {
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
   const read = await readParsedPrd(rt, base);
-  return { gaps: read === null ? [] : read.parsed.gaps, base };
+  return { gaps: read === null ? [] : scopeGaps(read.parsed.gaps, rt.repo.gapScope), base };
 }
 
 /** PRD text is untrusted: one line, no markup that could forge a box, a mention or a marker. */

@@ -91,6 +91,7 @@ export async function enqueueGaps(
     // A caller (a scheduled `produce` job, which is unsigned data in Redis) may make a run drier,
     // never wetter: `{dryRun: false}` must not lift an operator's `dryRun: true`.
     const data: ProposeJob = {
+      repo: rt.repo.name,
       cycleId: p.cycleId,
       gap: p.gap,
       baseCommit: base,

@@ -10,3 +10,4 @@ export { requestRevision, reviseRequestDefence } from './revise-requests.ts';
 export { formatStatus, oldestWaitingAge, type QueueStatus, status } from './status.ts';
 export { webhookBookkeeping } from './webhook-actions.ts';
 export { type UpkeepLine } from './upkeep.ts';
+export { pickRepos, produceRepos, type RepoProduce, repoStatus, type RepoStatus, setRepoPaused } from './repos.ts';

@@ -9,6 +9,7 @@ import {
   type CycleRecord,
   type Gap,
   type Outcome,
+  scopeGaps,
 } from '@prbot/core';
 import { isLocalRepo, repoUrl } from '@prbot/config';
 import { type BotPr } from '@prbot/forge';
@@ -17,6 +18,7 @@ import { pollRevisions, type PolledRevision } from './revise-poll.ts';
 import { settleBotPrs } from './bot-prs.ts';
 import { keepBotPrs, type UpkeepLine } from './upkeep.ts';
 import { enqueueGaps, type ProduceLine } from './enqueue.ts';
+import { repoPaused } from './repos.ts';
 import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
 import { readParsedPrd } from './prd-cache.ts';
 
@@ -49,9 +51,17 @@ export async function produce(
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(cfg.repo.base);
 
-  // 1. Pause file, committed on the base branch or present in a local checkout.
+  // 1. Pause file, committed on the base branch or present in a local checkout; or `pause --repo`.
   if (await isPaused(rt, base)) {
     return endRun(rt, base, 'skipped_pause', `${cfg.repo.pauseFile} is present; remove it to resume producing`);
+  }
+  if (await repoPaused(rt)) {
+    return endRun(
+      rt,
+      base,
+      'skipped_pause',
+      `repository ${rt.repo.name} is paused; \`prbot resume --repo ${rt.repo.name}\` resumes it`,
+    );
   }
 
   // 2. The PRD as committed on the base branch, not as it sits in anyone's working tree.
@@ -62,7 +72,8 @@ export async function produce(
       `the PRD ${cfg.repo.prd} does not exist on ${cfg.repo.base} (${base.slice(0, 12)}) of ${repoUrl(cfg)}`,
     );
   const { text: prd, parsed } = read;
-  const gaps = parsed.gaps;
+  // The parse is the blob's (shared by every repository holding it); the gap ids are this repository's.
+  const gaps = scopeGaps(parsed.gaps, rt.repo.gapScope);
   for (const w of parsed.warnings) rt.log.warn({ prd: cfg.repo.prd, line: w.line }, `${cfg.repo.prd}: ${w.message}`);
 
   // 3. One PR per gap: one forge listing, settled as a webhook would settle it (bot-prs.ts); open
@@ -226,6 +237,7 @@ async function endRun(rt: Runtime, base: string, outcome: Outcome, reason: strin
   const now = new Date(rt.clock()).toISOString();
   const record = cycleRecord({
     cycle_id: newCycleId(rt.clock()),
+    repo: rt.repo.name,
     outcome,
     reason,
     stage: 'produce',

@@ -67,6 +67,7 @@ export async function startCycle(
     revision: entry.revision,
   };
   const data: ProposeJob = {
+    repo: rt.repo.name,
     cycleId: entry.cycleId,
     gap: o.gap,
     baseCommit: pr.headSha,

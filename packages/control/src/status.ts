@@ -1,3 +1,4 @@
+import type { RepoStatus } from './repos.ts';
 import { QUEUE_NAMES, type BudgetToday, type QueueName, type Runtime } from '@prbot/pipeline';
 
 export interface QueueStatus {
@@ -42,7 +43,7 @@ export async function oldestWaitingAge(rt: Runtime, q: QueueName): Promise<numbe
   return since.length ? Math.max(0, rt.clock() - Math.min(...since)) : null;
 }
 
-export function formatStatus(s: Status): string {
+export function formatStatus(s: Status & { repositories?: RepoStatus[] }): string {
   const rows = s.queues.map((q) => {
     const c = q.counts;
     const age = q.oldestWaitingAgeMs === null ? '-' : `${Math.round(q.oldestWaitingAgeMs / 1000)}s`;
@@ -54,5 +55,16 @@ export function formatStatus(s: Status): string {
     ...rows,
     '',
     `budget ${b.day}: ${b.calls.left}/${b.calls.cap} calls and ${b.tokens.left}/${b.tokens.cap} tokens left; resets ${b.resetsAt}`,
+    ...(s.repositories?.length
+      ? [
+          '',
+          'repository           state    in-flight  PRs open',
+          ...s.repositories.map(
+            (r) =>
+              `${(r.repo + (r.legacy ? ' *' : '')).padEnd(20)} ${(r.paused ? 'paused' : 'running').padEnd(8)} ${String(r.inFlight).padStart(9)} ${String(r.prsOpen).padStart(9)}`,
+          ),
+          '(* keeps the key layout of a single-repository deployment)',
+        ]
+      : []),
   ].join('\n');
 }

@@ -11,6 +11,7 @@ import {
   type ProposeJob,
   type RefreshRequest,
   type TestJob,
+  scopeGaps,
 } from '@prbot/core';
 import { canUpkeep, prDiff, reply, type BotPr, type Forge, type UpkeepForge } from '@prbot/forge';
 import {
@@ -108,7 +109,7 @@ export async function keepBotPrs(
       }
       if (!wanted.has(pr.gapId)) {
         if (!u.autoclose) continue;
-        const why = unwantedReason(o.prd, pr.gapId, rt.cfg.repo.prd);
+        const why = unwantedReason(o.prd, pr.gapId, rt.cfg.repo.prd, rt.repo.gapScope);
         lines.push(dry ? line('dry_run', `would close: ${why}`) : await closeUnwanted(rt, forge, pr, why, o.base));
         continue;
       }
@@ -242,6 +243,7 @@ async function onConflict(
   const { diff } = await prDiff(rt.mirror.dir, base, head, rt.cfg.revise.diffChars);
   const refresh: RefreshRequest = { ...req, mode: 'repropose', conflicts, attempt };
   const data: ProposeJob = {
+    repo: rt.repo.name,
     cycleId,
     gap: origin.gap,
     baseCommit: base,
@@ -386,6 +388,7 @@ async function closeUnwanted(
     const origin = await originOf(rt, pr);
     const now = new Date(rt.clock()).toISOString();
     const record: CycleRecord = cycleRecord({
+      repo: rt.repo.name,
       cycle_id: newCycleId(rt.clock()),
       gap_id: pr.gapId,
       gap_text: origin?.gap.text ?? null,
@@ -455,14 +458,14 @@ async function originOf(rt: Runtime, pr: BotPr): Promise<Origin | null> {
  * Why a gap is no longer wanted, in the PRD's own terms: its line ticked off, its tag removed, or
  * the line gone (a reworded line is a new gap, so its old PR is unwanted too).
  */
-export function unwantedReason(prd: string, id: string, prdPath: string): string {
+export function unwantedReason(prd: string, id: string, prdPath: string, gapScope?: string): string {
   for (const [i, raw] of prd.split(/\r\n|\r|\n/).entries()) {
     const m = /^\s*(?:[-*+]|\d+[.)])\s+\[([ xX])\]\s+(.*)$/.exec(raw);
     if (!m) continue;
     const text = inertText(m[2]!.replace(/\[bot-eligible\]/gi, ''))
       .replace(/\s+/g, ' ')
       .trim();
-    if (!text || gapId(text) !== id) continue;
+    if (!text || gapId(text, gapScope) !== id) continue;
     if (m[1] !== ' ') return `ticked off in ${prdPath} (line ${i + 1})`;
     if (!/\[bot-eligible\]/i.test(m[2]!)) return `no longer tagged [bot-eligible] in ${prdPath} (line ${i + 1})`;
     return `no longer read as a gap in ${prdPath} (line ${i + 1}: inside code, a quote or HTML?)`;
@@ -486,5 +489,6 @@ export async function upkeepOnBasePush(
   const read = await readParsedPrd(rt, base);
   if (read === null) return { ran: false, reason: `the PRD ${rt.cfg.repo.prd} does not exist on ${rt.cfg.repo.base}` };
   const { text: prd, parsed } = read;
-  return { ran: true, lines: await keepBotPrs(rt, await rt.forge.listBotPrs(), { base, gaps: parsed.gaps, prd }) };
+  const gaps = scopeGaps(parsed.gaps, rt.repo.gapScope);
+  return { ran: true, lines: await keepBotPrs(rt, await rt.forge.listBotPrs(), { base, gaps, prd }) };
 }

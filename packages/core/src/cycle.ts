@@ -49,6 +49,11 @@ export type ReviseRequest = z.infer<typeof reviseRequestSchema>;
 /** Job payloads: each stage's payload carries everything the next stage needs. */
 export const proposeJobSchema = z.object({
   cycleId: cycleIdSchema,
+  /**
+   * The configured repository the cycle belongs to (its runtime view); absent in jobs enqueued
+   * before many repositories: those belong to the legacy repository (pipeline legacy-repo.ts).
+   */
+  repo: z.string().optional(),
   gap: gapSchema,
   baseCommit: sha,
   /** ms since epoch; also fixes the bot commit's dates so any machine rebuilds the same id. */

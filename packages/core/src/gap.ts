@@ -10,14 +10,20 @@ export type Gap = z.infer<typeof gapSchema>;
 
 export const TAG = '[bot-eligible]';
 
-export function gapId(text: string): string {
+/**
+ * A gap's id: a hash of its normalised text, and of its repository's name when `scope` is given
+ * (the same line in two repositories is two gaps). The legacy repository (keys.ts) passes no
+ * scope, so its ids, and the branches, locks and history built on them, stay what they were.
+ */
+export function gapId(text: string, scope?: string): string {
   const normalised = text
     .replace(/\[bot-eligible\]/gi, '')
     .normalize('NFC')
     .toLowerCase()
     .replace(/\s+/g, ' ')
     .trim();
-  return 'g' + createHash('sha256').update(normalised).digest('hex').slice(0, 12);
+  const input = scope === undefined ? normalised : `repo\0${scope}\0${normalised}`;
+  return 'g' + createHash('sha256').update(input).digest('hex').slice(0, 12);
 }
 
 /** A short, readable slug for branch names. */
@@ -30,4 +36,9 @@ export function gapSlug(text: string, max = 40): string {
     .slice(0, max)
     .replace(/-+$/, '');
   return slug || 'gap';
+}
+
+/** The gaps of a repository's PRD with its scoped ids (`gapId(text, scope)`); unchanged without a scope. */
+export function scopeGaps<G extends { id: string; text: string }>(gaps: G[], scope: string | undefined): G[] {
+  return scope === undefined ? gaps : gaps.map((g) => ({ ...g, id: gapId(g.text, scope) }));
 }

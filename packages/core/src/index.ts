@@ -38,7 +38,7 @@ export {
   UsageError,
 } from './errors.ts';
 export { forgeTitle, neutralise, SUMMARY_CAP } from './forge-text.ts';
-export { type Gap, gapId, gapSchema, gapSlug, TAG } from './gap.ts';
+export { type Gap, gapId, gapSchema, gapSlug, scopeGaps, TAG } from './gap.ts';
 export { tuneHeapGrowth } from './heap.ts';
 export { inertText } from './inert-text.ts';
 export { createLogger, type Logger } from './logger.ts';

@@ -7,6 +7,8 @@ import { commandResultSchema, limitHitSchema } from './test-result.ts';
 
 export const cycleRecordSchema = z.object({
   cycle_id: z.string(),
+  /** The configured repository's name (absent in records from before many repositories). */
+  repo: z.string().optional(),
   gap_id: z.string().nullable(),
   gap_text: z.string().nullable(),
   gap_line: z.number().int().nullable(),

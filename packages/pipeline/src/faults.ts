@@ -40,6 +40,11 @@ const DEFENCES = [
   'data-epoch',
   /** An enqueue Redis refused gives back the gap locks of the jobs surely absent. */
   'lock-giveback',
+  /**
+   * The repository a single-`repo:` deployment served keeps the unscoped key layout and gap ids
+   * after the upgrade to many repositories (legacy-repo.ts); off, it is scoped like any other.
+   */
+  'legacy-layout',
 ] as const;
 type Defence = (typeof DEFENCES)[number];
 

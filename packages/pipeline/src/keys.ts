@@ -44,6 +44,8 @@ export interface Keys {
   reproposals(branch: string): string;
   /** A webhook delivery id already taken (SET NX with a TTL): a redelivery dispatches nothing. */
   webhookDelivery(deliveryId: string): string;
+  /** Set while `prbot pause --repo` holds the repository: produce makes no new cycles for it. */
+  repoPaused(): string;
   /** Hash: gap id → its latest bot PR as last settled (by produce or a webhook), JSON. */
   gapPrs(): string;
   /** The dashboard issue: its number and the body prbot last wrote (JSON). */
@@ -58,49 +60,65 @@ export interface Keys {
   epoch(): string;
   /** Hash: `<queue>|<reason>` → times a worker recreated a queue's BullMQ Worker that stopped consuming. */
   workerRecoveries(): string;
+  /**
+   * The canonical url of the repository that keeps the legacy (unscoped) key layout: the one a
+   * single-`repo:` deployment served (legacy-repo.ts). Global.
+   */
+  legacyRepo(): string;
   /** Sorted set per queue: worker process id → when it last said it serves that queue (ms). */
   workersAlive(queue: string): string;
   /** Hash: queue → jobs its workers found stalled (a lock that lapsed: a killed or frozen worker). */
   stalled(): string;
 }
 
-export function keys(prefix: string): Keys {
+/**
+ * `repo` unset: the legacy layout, exactly the keys of a single-repository deployment. `repo`
+ * set: every key of one repository's own state (gap locks, history, PR limits, gap → PR, revise
+ * and upkeep claims, the dashboard issue) carries `repo:<name>`, so two repositories never share
+ * one. Global either way: the budget, cycle outcomes and records (cycle ids are unique across
+ * repositories, and one `recent` list serves `status`), stats, durations, the reconciler's lock,
+ * webhook deliveries, the epoch and the worker bookkeeping.
+ */
+export function keys(prefix: string, repo?: string): Keys {
   // `bot` is not a queue name, so these never collide with BullMQ's `<prefix>:<queue>:` keys.
   const k = (...parts: string[]) => [prefix, 'bot', ...parts].join(':');
+  const r = repo === undefined ? k : (...parts: string[]) => k('repo', repo, ...parts);
   return {
     budgetDay: (day) => k('budget', day),
     budgetRepoDay: (repo, day) => k('budget-repo', encodeURIComponent(repo), day),
     budgetCycle: (cycleId) => k('budget-cycle', cycleId),
     prdParse: (version, blob) => k('prd-parse', version, blob),
-    inflight: (gapId) => k('inflight', gapId),
+    inflight: (gapId) => r('inflight', gapId),
     outcome: (cycleId) => k('outcome', cycleId),
     record: (cycleId) => k('record', cycleId),
-    history: (gapId) => k('history', gapId),
+    history: (gapId) => r('history', gapId),
     recent: () => k('recent'),
     stats: (day) => k('stats', day),
     durations: (stage) => k('durations', stage),
-    prOpen: () => k('pr-open'),
-    prOpenedHour: () => k('pr-opened'),
+    prOpen: () => r('pr-open'),
+    prOpenedHour: () => r('pr-opened'),
     pattern: () => `${prefix}:*`,
-    inflightPattern: () => k('inflight', '*'),
+    inflightPattern: () => r('inflight', '*'),
     orphans: () => k('orphans'),
     reconcileLock: () => k('reconcile-lock'),
-    reviseTrigger: (pr, trigger) => k('revise-trigger', String(pr), trigger),
-    revisions: (pr) => k('revisions', String(pr)),
+    reviseTrigger: (pr, trigger) => r('revise-trigger', String(pr), trigger),
+    revisions: (pr) => r('revisions', String(pr)),
     reviseReplied: (cycleId) => k('revise-replied', cycleId),
-    reviseQueue: (pr) => k('revise-queue', String(pr)),
-    reviseQueued: (gapId) => k('revise-queued', gapId),
+    reviseQueue: (pr) => r('revise-queue', String(pr)),
+    reviseQueued: (gapId) => r('revise-queued', gapId),
     // Hashed: a branch is the forge's string (any characters), the key stays short and key-safe.
     upkeepNoted: (branch, what) =>
-      k('upkeep-noted', createHash('sha256').update(branch).digest('hex').slice(0, 24), what),
-    reproposals: (branch) => k('reproposals', createHash('sha256').update(branch).digest('hex').slice(0, 24)),
+      r('upkeep-noted', createHash('sha256').update(branch).digest('hex').slice(0, 24), what),
+    reproposals: (branch) => r('reproposals', createHash('sha256').update(branch).digest('hex').slice(0, 24)),
     // Hashed: a delivery id is the forge's string, not ours; the key stays short and key-safe.
     webhookDelivery: (deliveryId) =>
       k('webhook-delivery', createHash('sha256').update(deliveryId).digest('hex').slice(0, 32)),
-    gapPrs: () => k('gap-prs'),
-    dashboardIssue: () => k('dashboard-issue'),
-    dashboardIssueLock: () => k('dashboard-issue-lock'),
+    repoPaused: () => r('paused'),
+    gapPrs: () => r('gap-prs'),
+    dashboardIssue: () => r('dashboard-issue'),
+    dashboardIssueLock: () => r('dashboard-issue-lock'),
     epoch: () => k('epoch'),
+    legacyRepo: () => k('legacy-repo'),
     workerRecoveries: () => k('worker-recoveries'),
     workersAlive: (queue) => k('workers-alive', queue),
     stalled: () => k('stalled'),

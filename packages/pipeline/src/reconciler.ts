@@ -6,7 +6,7 @@ import { refreshGapLocks, releaseGapLocks } from './gap-locks.ts';
 import { untilRedisAnswers } from './redis-retry.ts';
 import { type RedisClient } from './redis.ts';
 import { type Runtime } from './runtime.ts';
-import { endCycle } from './stage-runner.ts';
+import { endCycle, viewOf } from './stage-runner.ts';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 export const RECONCILE_SCHEDULER_ID = 'reconcile';
@@ -54,41 +54,47 @@ export async function reconcile(rt: Runtime, now = Date.now()): Promise<Reconcil
   )
     return { ...report, skipped: true };
   try {
-    const locks = await scanKeys(rt.redis, rt.keys.inflightPattern());
+    // Every repository's locks, each under its own key layout; one pass, one orphan list.
+    const views = [...(await rt.views()).values()];
+    const byView = await Promise.all(views.map((v) => scanKeys(v.redis, v.keys.inflightPattern())));
+    const locks = byView.flat();
     report.locks = locks.length;
-    const holders = locks.length ? await rt.redis.mget(locks) : [];
     const orphans = await rt.redis.hgetall(rt.keys.orphans());
-    const live: { gapId: string; cycleId: string }[] = [];
-    const gapOf = (key: string) => key.slice(rt.keys.inflight('').length);
-    for (const [i, key] of locks.entries()) {
-      const cycleId = holders[i];
-      if (!cycleId) continue;
-      const gapId = gapOf(key);
-      if (await outcomeOf(rt.redis, rt.keys, cycleId)) {
-        report.released += await releaseGapLocks(rt.redis, rt.keys, [{ gapId, cycleId }]);
-        continue;
+    for (const [vi, view] of views.entries()) {
+      const mine = byView[vi]!;
+      const holders = mine.length ? await rt.redis.mget(mine) : [];
+      const live: { gapId: string; cycleId: string }[] = [];
+      const gapOf = (key: string) => key.slice(view.keys.inflight('').length);
+      for (const [i, key] of mine.entries()) {
+        const cycleId = holders[i];
+        if (!cycleId) continue;
+        const gapId = gapOf(key);
+        if (await outcomeOf(rt.redis, view.keys, cycleId)) {
+          report.released += await releaseGapLocks(rt.redis, view.keys, [{ gapId, cycleId }]);
+          continue;
+        }
+        const jobs = await Promise.all(STAGES.map((s) => rt.queues[s].getJob(stageJobId(cycleId, s))));
+        const states = await Promise.all(jobs.map((j) => (j ? j.getState() : Promise.resolve('unknown'))));
+        if (states.some((s) => LIVE.has(s))) {
+          live.push({ gapId, cycleId });
+          if (orphans[key]) await rt.redis.hdel(rt.keys.orphans(), key);
+          continue;
+        }
+        const [seenCycle, seenAt] = (orphans[key] ?? '').split(' ');
+        if (seenCycle !== cycleId) {
+          await rt.redis.hset(rt.keys.orphans(), key, `${cycleId} ${now}`);
+          report.suspects++;
+          continue;
+        }
+        if (now - Number(seenAt) < rt.cfg.worker.orphanGraceMs) continue;
+        await settleOrphan(view, gapId, cycleId, jobs, states, report);
+        await rt.redis.hdel(rt.keys.orphans(), key);
       }
-      const jobs = await Promise.all(STAGES.map((s) => rt.queues[s].getJob(stageJobId(cycleId, s))));
-      const states = await Promise.all(jobs.map((j) => (j ? j.getState() : Promise.resolve('unknown'))));
-      if (states.some((s) => LIVE.has(s))) {
-        live.push({ gapId, cycleId });
-        if (orphans[key]) await rt.redis.hdel(rt.keys.orphans(), key);
-        continue;
-      }
-      const [seenCycle, seenAt] = (orphans[key] ?? '').split(' ');
-      if (seenCycle !== cycleId) {
-        await rt.redis.hset(rt.keys.orphans(), key, `${cycleId} ${now}`);
-        report.suspects++;
-        continue;
-      }
-      if (now - Number(seenAt) < rt.cfg.worker.orphanGraceMs) continue;
-      await settleOrphan(rt, gapId, cycleId, jobs, states, report);
-      await rt.redis.hdel(rt.keys.orphans(), key);
+      report.renewed += await refreshGapLocks(rt.redis, view.keys, live);
     }
     // Forget suspects whose lock went away by itself.
     const gone = Object.keys(orphans).filter((k) => !locks.includes(k));
     if (gone.length) await rt.redis.hdel(rt.keys.orphans(), ...gone);
-    report.renewed = await refreshGapLocks(rt.redis, rt.keys, live);
     return report;
   } finally {
     if ((await rt.redis.get(rt.keys.reconcileLock())) === token) await rt.redis.del(rt.keys.reconcileLock());
@@ -120,8 +126,9 @@ async function settleOrphan(
     if (!parsed.success) break;
     const infra = isInfraFailure(job.stacktrace ?? []);
     const outcome: Outcome = infra ? 'infra_failed' : CATALOG[stage].exhausted;
+    const view = await viewOf(rt, parsed.data as AnyCycleJob);
     const rec = await endCycle(
-      rt,
+      typeof view === 'string' ? rt : view,
       stage,
       parsed.data as AnyCycleJob,
       outcome,
@@ -134,6 +141,7 @@ async function settleOrphan(
   const at = new Date(rt.clock()).toISOString();
   const record = cycleRecord({
     cycle_id: cycleId,
+    repo: rt.repo.name,
     gap_id: gapId,
     outcome: 'infra_failed',
     reason:
@@ -149,7 +157,7 @@ async function settleOrphan(
     maxMs: rt.cfg.worker.redisRetryMs,
   });
   log.warn('reconciler: ended a cycle that had a gap lock and no job');
-  await rt.afterCycleEnd?.(gapId);
+  await rt.afterCycleEnd?.(gapId, rt);
   report.ended.push({ cycleId, outcome: 'infra_failed' });
 }
 

@@ -1,21 +1,41 @@
 import type { RedisClient as Redis } from './redis.ts';
 import { Budget } from './budget.ts';
-import { systemClock, type Clock, createLogger, type Logger, registerSecrets } from '@prbot/core';
-import { repoUrl, resolvePath, type LoadedConfig, secretValues } from '@prbot/config';
+import { systemClock, type Clock, createLogger, type Logger, registerSecrets, UsageError } from '@prbot/core';
+import path from 'node:path';
+import { forRepository, repoUrl, resolvePath, type LoadedConfig, type Repository, secretValues } from '@prbot/config';
 import { createForge } from '@prbot/forge';
 import type { Forge } from '@prbot/forge';
 import { keys, type Keys } from './keys.ts';
 import { Mirror } from '@prbot/repo';
 import { MIRROR_SWEEP_INTERVAL_MS, sweepMirror } from './mirror-sweep.ts';
 import { openQueues, closeQueues, type Queues } from './queues.ts';
-import { connect, type RedisRole } from './redis.ts';
+import { connect, type RedisRole, waitReady } from './redis.ts';
+import { defenceOff } from './faults.ts';
 import type { RecordStoreDeps } from './record-store.ts';
 import { SlotPool } from '@prbot/sandbox';
 import { replicaWait, type ReplicaWait } from './replica-wait.ts';
+import { settleLegacyRepo } from './legacy-repo.ts';
 
-/** Everything a process needs, wired once from the config (the composition root). */
+/** The repository a runtime view serves. */
+export interface RepoView {
+  name: string;
+  /** Today's unscoped keys, gap ids and work directory (legacy-repo.ts); else all scoped by `name`. */
+  legacy: boolean;
+  /** What gap ids of this repository are scoped by (`gapId(text, gapScope)`); undefined when legacy. */
+  gapScope: string | undefined;
+}
+
+/**
+ * Everything a process needs, wired once from the config (the composition root). One runtime is
+ * one repository's view: `cfg` is the config as that repository sees it (its repo, forge, tests,
+ * guarded paths), `keys`, `mirror`, `slots`, `forge` are its own; Redis, the queues, the budget,
+ * the log, the clock and the replica wait are shared by every view of a process.
+ */
 export interface Runtime {
   cfg: LoadedConfig;
+  repo: RepoView;
+  /** Every configured repository's view, by name (this one's among them), in config order. */
+  views(): Promise<ReadonlyMap<string, Runtime>>;
   redis: Redis;
   keys: Keys;
   queues: Queues;
@@ -33,9 +53,10 @@ export interface Runtime {
   /**
    * After a cycle's outcome is recorded (stage runner, reconciler): what the worker app adds. It
    * starts the revise requests queued behind the cycle (control's revise-queue.ts, which pipeline
-   * may not import). Must not throw.
+   * may not import). Must not throw. Shared by every view of a process; `rt` is the view the
+   * cycle belongs to.
    */
-  afterCycleEnd?: (gapId: string) => Promise<unknown>;
+  afterCycleEnd?: (gapId: string, rt: Runtime) => Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -47,7 +68,59 @@ export interface RuntimeOptions {
   redis?: Redis;
 }
 
+/**
+ * The runtime of a single-`repo:` config (its one repository, the legacy layout). A `repos:`
+ * config needs Redis to know which repository keeps the legacy layout: open it with `openRuntime`.
+ */
 export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
+  if (cfg.repoForm === 'repos')
+    throw new UsageError(
+      'a runtime over `repos:` is opened with openRuntime (which repository keeps the legacy layout is read from Redis)',
+    );
+  return buildRuntime(cfg, o, cfg.repositories[0]!.name);
+}
+
+/**
+ * The runtime of any config, its repositories' views settled (legacy-repo.ts): the first
+ * repository's view. `views()` then answers without Redis.
+ */
+export async function openRuntime(cfg: LoadedConfig, o: RuntimeOptions): Promise<Runtime> {
+  if (cfg.repoForm === 'repo') {
+    const rt = createRuntime(cfg, o);
+    // The marker is written in the background: a single-repository start never waits on it.
+    void rt.views();
+    return rt;
+  }
+  const redis = o.redis ?? connect(cfg.redis, o.role);
+  let legacy: string | null;
+  try {
+    // Fail fast on a wrong URL, as every process does at start.
+    await waitReady(redis, cfg.redis.url);
+    legacy = await settleLegacyRepo(redis, keys(cfg.redis.prefix), cfg, o.log ?? createLogger(cfg.log.level));
+  } catch (err) {
+    if (!o.redis) redis.disconnect();
+    throw err;
+  }
+  const rt = buildRuntime(cfg, { ...o, redis }, legacy);
+  if (!o.redis) rt.ownRedis();
+  return rt;
+}
+
+interface Shared {
+  redis: Redis;
+  queues: Queues;
+  budget: Budget;
+  replicas: ReplicaWait;
+  log: Logger;
+  clock: Clock;
+  env: NodeJS.ProcessEnv;
+  workdir: string;
+  hook: { afterCycleEnd?: (gapId: string, rt: Runtime) => Promise<unknown> };
+  views: Map<string, Runtime & { stopSweep(): void }>;
+  legacySettled: Promise<unknown> | null;
+}
+
+function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | null): Runtime & { ownRedis(): void } {
   // Known secret values are scrubbed from every record, event, job log and log line from here on.
   registerSecrets(secretValues(cfg, o.env ?? process.env));
   const redis = o.redis ?? connect(cfg.redis, o.role);
@@ -56,47 +129,122 @@ export function createRuntime(cfg: LoadedConfig, o: RuntimeOptions): Runtime {
   const log = o.log ?? createLogger(cfg.log.level);
   const queues = openQueues(cfg, redis, (err) => log.debug({ err: err.message }, 'queue connection error'));
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
-  const workdir = resolvePath(cfg, cfg.workdir);
-  const mirror = new Mirror(workdir, repoUrl(cfg));
   const replicas = replicaWait(
     redis,
     k.epoch(),
     { replicas: cfg.redis.waitReplicas, timeoutMs: cfg.redis.waitTimeoutMs },
     log,
   );
-  const ownsRedis = !o.redis;
-  // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
-  const sweep =
-    o.role === 'worker'
-      ? setInterval(
-          () =>
-            void sweepMirror(mirror, redis, k).catch((err: Error) =>
-              log.warn({ err: err.message }, 'mirror sweep failed'),
-            ),
-          MIRROR_SWEEP_INTERVAL_MS,
-        ).unref()
-      : null;
-  return {
-    cfg,
+  let ownsRedis = !o.redis;
+  const shared: Shared = {
     redis,
-    keys: k,
     queues,
     // No clock unless a test injects one: the budget's day is then the Redis server's.
+    // TODO(issue 23): the per-repository share (Repository.budgetShare) is reserved with the global bucket in budget.ts.
     budget: new Budget(redis, k, cfg.budget, o.clock, replicas),
-    mirror,
-    slots: new SlotPool(mirror, workdir),
-    forge: createForge(cfg, o.env ?? process.env, log),
-    records: { redis, keys: k, recordsDir: resolvePath(cfg, cfg.records.dir), events: queues.events, clock, replicas },
     replicas,
     log,
     clock,
     env: o.env ?? process.env,
-    workdir,
+    workdir: resolvePath(cfg, cfg.workdir),
+    hook: {},
+    views: new Map(),
+    legacySettled: null,
+  };
+  // Defence off (a positive control): the single repository is scoped like any other.
+  if (defenceOff('legacy-layout')) legacy = null;
+  for (const r of cfg.repositories) shared.views.set(r.name, repoView(cfg, r, r.name === legacy, shared, o.role));
+  const first = shared.views.get(cfg.repositories[0]!.name)!;
+  // The single form knows its layout without Redis; it records it for a later move into `repos:`.
+  const settle = () =>
+    (shared.legacySettled ??=
+      cfg.repoForm === 'repo' ? settleLegacyRepo(redis, k, cfg, log).catch(() => null) : Promise.resolve());
+  for (const v of shared.views.values())
+    v.views = async () => {
+      await settle();
+      return shared.views;
+    };
+  return Object.assign(first, {
+    ownRedis: () => {
+      ownsRedis = true;
+    },
     async close() {
-      if (sweep) clearInterval(sweep);
-      await mirror.idle();
+      for (const v of shared.views.values()) v.stopSweep();
+      await Promise.all([...shared.views.values()].map((v) => v.mirror.idle()));
       await closeQueues(queues);
       if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
     },
+  });
+}
+
+/**
+ * One repository's view: the legacy repository keeps today's keys, work directory and local PR
+ * directory; any other has its keys under `repo:<name>`, its mirror and slots under
+ * `<workdir>/<name>/` and (local forge) its PRs under `<prDir>/<name>/`.
+ */
+function repoView(
+  top: LoadedConfig,
+  r: Repository,
+  legacy: boolean,
+  s: Shared,
+  role: RedisRole,
+): Runtime & { stopSweep(): void } {
+  const base = forRepository(top, r);
+  const cfg: LoadedConfig =
+    legacy || base.forge.kind !== 'local'
+      ? base
+      : { ...base, forge: { ...base.forge, prDir: path.join(base.forge.prDir, r.name) } };
+  const k = keys(top.redis.prefix, legacy ? undefined : r.name);
+  const workdir = legacy ? s.workdir : path.join(s.workdir, r.name);
+  const mirror = new Mirror(workdir, repoUrl(cfg));
+  // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
+  const sweep =
+    role === 'worker'
+      ? setInterval(
+          () =>
+            void sweepMirror(mirror, s.redis, k).catch((err: Error) =>
+              s.log.warn({ err: err.message }, 'mirror sweep failed'),
+            ),
+          MIRROR_SWEEP_INTERVAL_MS,
+        ).unref()
+      : null;
+  const view: Runtime & { stopSweep(): void } = {
+    cfg,
+    repo: { name: r.name, legacy, gapScope: legacy ? undefined : r.name },
+    views: async () => s.views,
+    redis: s.redis,
+    keys: k,
+    queues: s.queues,
+    budget: s.budget,
+    mirror,
+    slots: new SlotPool(mirror, workdir),
+    forge: createForge(cfg, s.env, s.log),
+    records: {
+      redis: s.redis,
+      keys: k,
+      recordsDir: resolvePath(cfg, cfg.records.dir),
+      events: s.queues.events,
+      clock: s.clock,
+      replicas: s.replicas,
+    },
+    replicas: s.replicas,
+    log: s.log,
+    clock: s.clock,
+    env: s.env,
+    workdir,
+    get afterCycleEnd() {
+      return s.hook.afterCycleEnd;
+    },
+    set afterCycleEnd(fn) {
+      s.hook.afterCycleEnd = fn;
+    },
+    stopSweep: () => {
+      if (sweep) clearInterval(sweep);
+    },
+    async close() {
+      // Closing any view closes the process's runtime (the first view's close, assigned over this).
+      await s.views.get(top.repositories[0]!.name)!.close();
+    },
   };
+  return view;
 }

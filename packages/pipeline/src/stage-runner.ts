@@ -107,13 +107,15 @@ export const stageRunnerDefences = {
  */
 export function stageRunner<S extends Stage>(
   stage: S,
-  rt: Runtime,
+  base: Runtime,
   policy: Policy,
   processor: StageProcessor<S>,
   recorder?: AnswerRecorder,
 ) {
-  const jobKey = jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv); // missing → the worker refuses to start
+  const jobKey = jobKeyFrom(base.env, base.cfg.jobs.keyEnv); // missing → the worker refuses to start
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<unknown> => {
+    // Until the job names its repository, the process's first view answers (the same log, Redis, queues).
+    let rt = base;
     const parsed = CATALOG[stage].schema.safeParse(job.data);
     if (!parsed.success) {
       rt.log.error(
@@ -131,6 +133,15 @@ export function stageRunner<S extends Stage>(
     if (forged) return refuseForged(rt, stage, job, parsed.data as AnyCycleJob, forged);
     const data = parsed.data as JobData<S>;
     const cycle = data as AnyCycleJob;
+    // Any worker serves any repository: the job's repository picks the view it runs in.
+    const view = await viewOf(base, cycle);
+    if (typeof view === 'string') {
+      rt.log.error({ job: job.id, stage, cycle: cycle.cycleId, repo: cycle.repo }, view);
+      await job.log(`refused: ${view}`).catch(() => {});
+      await endCycle(rt, stage, cycle, 'skipped_policy', `${view}; the job was not run`);
+      return { skipped: 'unknown repository' };
+    }
+    rt = view;
     const log = rt.log.child({ cycle: cycle.cycleId, gap: cycle.gap.id, stage });
     const info = { stage, cycleId: cycle.cycleId };
     const retryMs = rt.cfg.worker.redisRetryMs;
@@ -278,6 +289,22 @@ export function stageRunner<S extends Stage>(
 }
 
 /**
+ * The view of the repository a cycle belongs to, or why there is none: a job naming a repository
+ * this deployment does not serve (removed or renamed in the config) ends its cycle with that
+ * reason. A job naming none was enqueued before many repositories: the legacy repository's.
+ */
+export async function viewOf(rt: Runtime, c: { repo?: string }): Promise<Runtime | string> {
+  const views = await rt.views();
+  const names = [...views.keys()].join(', ');
+  if (c.repo === undefined)
+    return (
+      [...views.values()].find((v) => v.repo.legacy) ??
+      `the job names no repository (it was enqueued by a single-repository deployment) and no configured repository keeps that deployment's layout (configured: ${names})`
+    );
+  return views.get(c.repo) ?? `repository "${c.repo}" is not configured in this deployment (configured: ${names})`;
+}
+
+/**
  * A signed job of a cycle that started more than `maxAgeDays` ago: a copy replayed after its
  * cycle's outcome record expired (90 days) or was deleted would otherwise run again on its old base.
  */
@@ -317,7 +344,8 @@ export async function onJobFailed(rt: Runtime, queue: QueueName, job: Job | unde
       })
     : 0;
   if (handedOver) return;
-  await endExhausted(rt, queue as Stage, c, err);
+  const view = await viewOf(rt, c);
+  await endExhausted(typeof view === 'string' ? rt : view, queue as Stage, c, err);
 }
 
 function exhaustedOutcome(stage: Stage, err: Error): Outcome {
@@ -342,6 +370,7 @@ export async function endCycle(
   if (c.refresh) ({ outcome, reason } = refreshOutcome(outcome, reason));
   const record = cycleRecord({
     cycle_id: c.cycleId,
+    repo: c.repo ?? rt.repo.name,
     gap_id: c.gap.id,
     gap_text: c.gap.text,
     gap_line: c.gap.line,
@@ -404,7 +433,7 @@ export async function endCycle(
   if (c.revise && !c.dryRun) await replyOnPr(rt, c, standing);
   if (c.refresh && !c.dryRun) await commentRefresh(rt, c, standing);
   // Revise requests that arrived while this cycle held the gap start now, oldest first (issue 29).
-  await rt.afterCycleEnd?.(c.gap.id);
+  await rt.afterCycleEnd?.(c.gap.id, rt);
   return standing;
 }
 

@@ -1,0 +1,74 @@
+import { type Runtime } from '@prbot/pipeline';
+import { UsageError } from '@prbot/core';
+import type { Policy } from '@prbot/policy';
+import { produce, type ProduceReport } from './produce.ts';
+
+/** The views a command names: `--repo NAME` one (an unknown name is a UsageError listing the known), else all. */
+export async function pickRepos(rt: Runtime, name?: string): Promise<Runtime[]> {
+  const views = await rt.views();
+  if (name === undefined) return [...views.values()];
+  const v = views.get(name);
+  if (!v) throw new UsageError(`no repository named "${name}"; configured: ${[...views.keys()].join(', ')}`);
+  return [v];
+}
+
+export type RepoProduce = { repo: string } & ({ report: ProduceReport } | { error: string });
+
+/**
+ * produce for each repository in turn: one repository's failure (its PRD missing, its forge
+ * down) is its own line, and the others go on.
+ */
+export async function produceRepos(
+  rt: Runtime,
+  policy: Policy,
+  o: { repo?: string; dryRun?: boolean } = {},
+): Promise<RepoProduce[]> {
+  const out: RepoProduce[] = [];
+  for (const view of await pickRepos(rt, o.repo)) {
+    try {
+      out.push({ repo: view.repo.name, report: await produce(view, policy, { dryRun: o.dryRun }) });
+    } catch (err) {
+      view.log.warn({ repo: view.repo.name, err: (err as Error).message }, 'produce failed for this repository');
+      out.push({ repo: view.repo.name, error: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+/** `pause --repo NAME`: produce makes no new cycles for it; cycles in flight finish. */
+export async function setRepoPaused(view: Runtime, paused: boolean): Promise<void> {
+  if (paused) await view.redis.set(view.keys.repoPaused(), String(view.clock()));
+  else await view.redis.del(view.keys.repoPaused());
+}
+
+export async function repoPaused(view: Runtime): Promise<boolean> {
+  return (await view.redis.exists(view.keys.repoPaused())) === 1;
+}
+
+export interface RepoStatus {
+  repo: string;
+  /** Keeps the key layout of a single-repository deployment (legacy-repo.ts). */
+  legacy: boolean;
+  paused: boolean;
+  /** Gaps with a cycle in flight. */
+  inFlight: number;
+  /** Bot PRs counted open against this repository's limit. */
+  prsOpen: number;
+}
+
+/** One row per repository: what `status` adds under the queues. */
+export async function repoStatus(rt: Runtime): Promise<RepoStatus[]> {
+  const rows: RepoStatus[] = [];
+  for (const v of (await rt.views()).values()) {
+    let inFlight = 0;
+    let cursor = '0';
+    do {
+      const [next, found] = await v.redis.scan(cursor, 'MATCH', v.keys.inflightPattern(), 'COUNT', 1000);
+      inFlight += found.length;
+      cursor = next;
+    } while (cursor !== '0');
+    const prsOpen = await v.redis.zcard(v.keys.prOpen());
+    rows.push({ repo: v.repo.name, legacy: v.repo.legacy, paused: await repoPaused(v), inFlight, prsOpen });
+  }
+  return rows;
+}
