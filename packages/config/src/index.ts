@@ -11,4 +11,5 @@ export {
 } from './load.ts';
 export { type Config, type ConfigInput, configSchema, secretEnvNames } from './schema.ts';
 export { secretValues } from './secrets.ts';
+export { applyRepoSettings, parseRepoSettings, REPO_SETTINGS_FILE, REPO_SETTINGS_MAX_BYTES } from './repo-settings.ts';
 export { type Repository, repoName } from './repositories.ts';

@@ -22,7 +22,7 @@ function operator(): RepoOperatorSettings {
     '/x/prbot.config.json',
     {},
   );
-  return { repo: cfg.repo!, tests: cfg.tests, guardrails: cfg.guardrails, budget: cfg.budget, forge: cfg.forge };
+  return { repo: cfg.repo!, tests: cfg.tests, guardrails: cfg.guardrails, forge: cfg.forge };
 }
 
 function refusal(fn: () => unknown): ConfigError {
@@ -75,10 +75,6 @@ const WIDENINGS: {
   { field: 'guardrails.maxShrink', yaml: (v) => `guardrails:\n  maxShrink: ${v}`, above: 0.31, below: 0.1 },
   { field: 'limits.maxOpen', yaml: (v) => `limits:\n  maxOpen: ${v}`, above: 6, below: 1 },
   { field: 'limits.maxPerHour', yaml: (v) => `limits:\n  maxPerHour: ${v}`, above: 11, below: 2 },
-  { field: 'budget.callsPerDay', yaml: (v) => `budget:\n  callsPerDay: ${v}`, above: 21, below: 5 },
-  { field: 'budget.tokensPerDay', yaml: (v) => `budget:\n  tokensPerDay: ${v}`, above: 160_001, below: 1000 },
-  { field: 'budget.perCycle.calls', yaml: (v) => `budget:\n  perCycle:\n    calls: ${v}`, above: 5, below: 1 },
-  { field: 'budget.perCycle.tokens', yaml: (v) => `budget:\n  perCycle:\n    tokens: ${v}`, above: 60_001, below: 100 },
 ];
 
 describe('.prbot.yaml: a repository narrows, never widens', () => {
@@ -103,11 +99,11 @@ describe('.prbot.yaml: a repository narrows, never widens', () => {
     const err = refusal(() =>
       applyRepoSettings(
         operator(),
-        parseRepoSettings('tests:\n  timeoutMs: 9999999\n  network: setup\nbudget:\n  callsPerDay: 1000\n', WHERE),
+        parseRepoSettings('tests:\n  timeoutMs: 9999999\n  network: setup\nlimits:\n  maxOpen: 1000\n', WHERE),
         WHERE,
       ),
     );
-    expect(err.issues.map((i) => i.field).sort()).toEqual(['budget.callsPerDay', 'tests.network', 'tests.timeoutMs']);
+    expect(err.issues.map((i) => i.field).sort()).toEqual(['limits.maxOpen', 'tests.network', 'tests.timeoutMs']);
   });
 
   it('refuses what only the operator decides, naming the key', () => {
@@ -119,6 +115,7 @@ describe('.prbot.yaml: a repository narrows, never widens', () => {
       ['tests:\n  env:\n    LD_PRELOAD: /tmp/x.so', 'tests.env'],
       ['redis:\n  url: redis://evil', 'redis'],
       ['models:\n  propose: [x/y]', 'models'],
+      ['budget:\n  callsPerDay: 1', 'budget'],
       ['guardrails:\n  replace: true', 'guardrails.replace'],
     ] as const) {
       const err = refusal(() => parseRepoSettings(yaml, WHERE));

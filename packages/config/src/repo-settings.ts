@@ -7,11 +7,12 @@ import type { Config } from './schema.ts';
 /**
  * `.prbot.yaml` on a repository's base branch (issue 23): what a repository may say about itself.
  * Trusted the way its own CI config is (people merged it), so it may choose its PRD, its setup and
- * test commands and add guarded paths; it may only narrow what the operator set (budgets, limits,
- * time, memory, network), and cannot name the sandbox, the forge, the user tests run as, host
- * directories or the environment at all: those keys are not in the schema, so they are refused.
+ * test commands and add guarded paths; it may only narrow what the operator set (PR limits, time,
+ * memory, output, network, the package cache), and cannot name the budget, the sandbox, the forge,
+ * the user tests run as, host directories or the environment at all: those keys are not in the
+ * schema, so they are refused. (A repository's share of the budget is the operator's `repos[].budget`.)
  */
-const REPO_SETTINGS_FILE = '.prbot.yaml';
+export const REPO_SETTINGS_FILE = '.prbot.yaml';
 
 /** Bigger than any honest settings file; a blob over it is refused before YAML sees it. */
 export const REPO_SETTINGS_MAX_BYTES = 64 * 1024;
@@ -58,19 +59,12 @@ const repoSettingsSchema = z.strictObject({
     })
     .optional(),
   limits: z.strictObject({ maxOpen: positiveInt.optional(), maxPerHour: positiveInt.optional() }).optional(),
-  budget: z
-    .strictObject({
-      callsPerDay: positiveInt.optional(),
-      tokensPerDay: positiveInt.optional(),
-      perCycle: z.strictObject({ calls: positiveInt.optional(), tokens: positiveInt.optional() }).optional(),
-    })
-    .optional(),
 });
 
 export type RepoSettings = z.infer<typeof repoSettingsSchema>;
 
 /** The operator's settings for one repository that `.prbot.yaml` may narrow. */
-export type RepoOperatorSettings = Pick<Config, 'tests' | 'guardrails' | 'budget'> & {
+export type RepoOperatorSettings = Pick<Config, 'tests' | 'guardrails'> & {
   repo: { url: string; base: string; prd: string; pauseFile: string };
   forge: Pick<Config['forge'], 'maxOpen' | 'maxPerHour'>;
 };
@@ -155,23 +149,13 @@ export function applyRepoSettings(op: RepoOperatorSettings, s: RepoSettings, whe
     maxTotalBytes: atMost('guardrails.maxTotalBytes', g.maxTotalBytes, op.guardrails.maxTotalBytes),
     maxShrink: atMost('guardrails.maxShrink', g.maxShrink, op.guardrails.maxShrink),
   };
-  const b = s.budget ?? {};
-  const budget = {
-    ...op.budget,
-    callsPerDay: atMost('budget.callsPerDay', b.callsPerDay, op.budget.callsPerDay),
-    tokensPerDay: atMost('budget.tokensPerDay', b.tokensPerDay, op.budget.tokensPerDay),
-    perCycle: {
-      calls: atMost('budget.perCycle.calls', b.perCycle?.calls, op.budget.perCycle.calls),
-      tokens: atMost('budget.perCycle.tokens', b.perCycle?.tokens, op.budget.perCycle.tokens),
-    },
-  };
   const forge = {
     ...op.forge,
     maxOpen: atMost('limits.maxOpen', s.limits?.maxOpen, op.forge.maxOpen),
     maxPerHour: atMost('limits.maxPerHour', s.limits?.maxPerHour, op.forge.maxPerHour),
   };
   if (issues.length > 0) throw new ConfigError(where, issues);
-  return { repo: { ...op.repo, prd: s.prd ?? op.repo.prd }, tests, guardrails, budget, forge };
+  return { repo: { ...op.repo, prd: s.prd ?? op.repo.prd }, tests, guardrails, forge };
 }
 
 const NARROW_ONLY = 'a repository may narrow what the operator set, never widen it';

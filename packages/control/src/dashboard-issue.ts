@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { gapHistories, type Runtime } from '@prbot/pipeline';
+import { gapHistories, settledView, type Runtime } from '@prbot/pipeline';
 import { inertText, scopeGaps, type Gap } from '@prbot/core';
 import { markerKey, type ForgeIssue, type ForgeIssues } from '@prbot/forge';
 import { repoUrl } from '@prbot/config';
@@ -238,7 +238,8 @@ async function honour(rt: Runtime, r: Requests, gaps: Gap[], base: string, by: s
 async function readGaps(rt: Runtime): Promise<{ gaps: Gap[]; base: string }> {
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
-  const read = await readParsedPrd(rt, base);
+  // The PRD where the repository's .prbot.yaml on the base puts it.
+  const read = await readParsedPrd(await settledView(rt, base), base);
   return { gaps: read === null ? [] : scopeGaps(read.parsed.gaps, rt.repo.gapScope), base };
 }
 

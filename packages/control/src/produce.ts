@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { assertRedisSafe, gapHistories, HISTORY_KEPT, recordOutcome, type Runtime } from '@prbot/pipeline';
+import { assertRedisSafe, gapHistories, HISTORY_KEPT, recordOutcome, settledView, type Runtime } from '@prbot/pipeline';
 import {
   CycleEnded,
   cycleRecord,
@@ -41,15 +41,18 @@ export interface ProduceReport {
  * in flight → one addBulk → dashboard issue. Running it twice enqueues each gap once.
  */
 export async function produce(
-  rt: Runtime,
+  view: Runtime,
   policy: Policy,
   o: { dryRun?: boolean; redisWaitMs?: number } = {},
 ): Promise<ProduceReport> {
-  const { cfg } = rt;
   // An evicting Redis would drop the cycles about to be made, silently: refuse before anything.
-  await assertRedisSafe(rt.redis, rt.log);
-  await rt.mirror.sync();
-  const base = await rt.mirror.resolve(cfg.repo.base);
+  await assertRedisSafe(view.redis, view.log);
+  await view.mirror.sync();
+  const base = await view.mirror.resolve(view.cfg.repo.base);
+  // The repository's .prbot.yaml on the base narrows what follows (its PRD, its limits); a file
+  // that is malformed or widens anything ends this repository's produce with its ConfigError.
+  const rt = await settledView(view, base);
+  const { cfg } = rt;
 
   // 1. Pause file, committed on the base branch or present in a local checkout; or `pause --repo`.
   if (await isPaused(rt, base)) {

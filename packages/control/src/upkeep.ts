@@ -25,6 +25,7 @@ import {
   releaseGapLocks,
   signJob,
   stageJobId,
+  settledView,
   type Runtime,
 } from '@prbot/pipeline';
 import { botCommitSpec, buildCommit, rebuiltChangeSet, stalenessOf } from '@prbot/repo';
@@ -486,7 +487,8 @@ export async function upkeepOnBasePush(
     return { ran: false, reason: `a push to ${ref.slice(0, 200)}, not to the base branch ${want}` };
   await rt.mirror.sync();
   const base = await rt.mirror.resolve(rt.cfg.repo.base);
-  const read = await readParsedPrd(rt, base);
+  // The PRD where the repository's .prbot.yaml on the base puts it.
+  const read = await readParsedPrd(await settledView(rt, base), base);
   if (read === null) return { ran: false, reason: `the PRD ${rt.cfg.repo.prd} does not exist on ${rt.cfg.repo.base}` };
   const { text: prd, parsed } = read;
   const gaps = scopeGaps(parsed.gaps, rt.repo.gapScope);

@@ -47,3 +47,4 @@ export {
   stageRunner,
 } from './stage-runner.ts';
 export { guardContext } from './guard-context.ts';
+export { settledView } from './repo-settings-view.ts';

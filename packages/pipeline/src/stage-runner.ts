@@ -2,6 +2,7 @@ import { DelayedError, RateLimitError, WaitingError, type Job } from 'bullmq';
 import { canRevise, ForgeRefused, PushRefused, reply, reviseReplyText } from '@prbot/forge';
 import { addStageJob, CATALOG, stageJobId, type JobData, type QueueName, type Stage } from './queues.ts';
 import {
+  ConfigError,
   CycleEnded,
   cycleRecord,
   type CycleDetails,
@@ -27,6 +28,7 @@ import { releasePrSlot } from './pr-limits.ts';
 import { untilRedisAnswers } from './redis-retry.ts';
 import { type AnswerRecorder } from '@prbot/model';
 import { type Runtime } from './runtime.ts';
+import { settledView } from './repo-settings-view.ts';
 import type { Policy } from '@prbot/policy';
 import { commentRefresh } from './refresh-comment.ts';
 
@@ -218,6 +220,8 @@ export function stageRunner<S extends Stage>(
     const observe = () =>
       observeStageDuration(rt.redis, rt.keys, stage, (Date.now() - started) / 1000).catch(() => undefined);
     try {
+      // The repository's .prbot.yaml at the cycle's base narrows its view for every stage alike.
+      ctx.rt = await settledRepoView(rt, cycle.baseCommit);
       await processor(ctx);
       await observe();
     } catch (caught) {
@@ -286,6 +290,17 @@ export function stageRunner<S extends Stage>(
       throw err;
     }
   };
+}
+
+/** The view narrowed by the repository's settings at `commit`; settings that cannot stand end the cycle. */
+async function settledRepoView(rt: Runtime, commit: string): Promise<Runtime> {
+  await rt.mirror.ensureCommit(commit);
+  try {
+    return await settledView(rt, commit);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CycleEnded('skipped_policy', err.message);
+    throw err;
+  }
 }
 
 /**
