@@ -1,5 +1,5 @@
 import type { RedisClient as Redis } from './redis.ts';
-import { Budget } from './budget.ts';
+import { Budget, type RepoShare } from './budget.ts';
 import { systemClock, type Clock, createLogger, type Logger, registerSecrets, UsageError } from '@prbot/core';
 import path from 'node:path';
 import { forRepository, repoUrl, resolvePath, type LoadedConfig, type Repository, secretValues } from '@prbot/config';
@@ -23,6 +23,8 @@ export interface RepoView {
   legacy: boolean;
   /** What gap ids of this repository are scoped by (`gapId(text, gapScope)`); undefined when legacy. */
   gapScope: string | undefined;
+  /** Its share of the day's budget (repos[].budget), reserved with the global bucket; absent: the global only. */
+  share?: RepoShare;
 }
 
 /**
@@ -140,7 +142,6 @@ function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | nul
     redis,
     queues,
     // No clock unless a test injects one: the budget's day is then the Redis server's.
-    // TODO(issue 23): the per-repository share (Repository.budgetShare) is reserved with the global bucket in budget.ts.
     budget: new Budget(redis, k, cfg.budget, o.clock, replicas),
     replicas,
     log,
@@ -210,7 +211,18 @@ function repoView(
       : null;
   const view: Runtime & { stopSweep(): void } = {
     cfg,
-    repo: { name: r.name, legacy, gapScope: legacy ? undefined : r.name },
+    repo: {
+      name: r.name,
+      legacy,
+      gapScope: legacy ? undefined : r.name,
+      ...(r.budgetShare && {
+        share: {
+          repo: r.name,
+          callsPerDay: r.budgetShare.calls ?? top.budget.callsPerDay,
+          tokensPerDay: r.budgetShare.tokens ?? top.budget.tokensPerDay,
+        },
+      }),
+    },
     views: async () => s.views,
     redis: s.redis,
     keys: k,

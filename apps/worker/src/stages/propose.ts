@@ -79,7 +79,9 @@ async function askModel(
 
   // 1. Budget, before any policy function: reserve one call and its tokens.
   await s.step(10, `reserving 1 call and ${tokens} tokens from today's budget`);
-  const reservation = await patient('the budget reservation', () => rt.budget.reserve(data.cycleId, tokens));
+  const reservation = await patient('the budget reservation', () =>
+    rt.budget.reserve(data.cycleId, tokens, rt.repo.share),
+  );
   if (!reservation.granted) refuseForCost(s, reservation);
 
   // 2. Policy.
@@ -93,7 +95,7 @@ async function askModel(
   const rungs = escalated ? cfg.models.escalation : cfg.models.propose;
   await s.step(30, `asking ${rungs[0]}${escalated ? ' (escalated after repeated tests_failed)' : ''}`);
   const budget: LadderBudget = {
-    reserve: (t) => patient('a budget reservation', () => rt.budget.reserve(data.cycleId, t)),
+    reserve: (t) => patient('a budget reservation', () => rt.budget.reserve(data.cycleId, t, rt.repo.share)),
     settle: (r, actual) => patient('the budget settlement', () => rt.budget.settle(r, actual)),
     release: (r) => patient('the budget release', () => rt.budget.release(r)),
     refund: (r) => patient('the budget refund', () => rt.budget.refund(r)),
