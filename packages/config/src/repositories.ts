@@ -20,6 +20,11 @@ const repoFields = {
   base: z.string().min(1).optional(),
   prd: z.string().min(1).optional(),
   pauseFile: z.string().min(1).optional(),
+  /**
+   * At most this many of the repository's cycles in flight: produce enqueues no more until some
+   * end (its other gaps wait for a later produce). Unset: no cap; the fair order still applies.
+   */
+  maxInFlight: positiveInt.optional(),
   /** Merged over `defaults.forge`; without either, the top-level `forge`. */
   forge: z.record(z.string(), z.unknown()).optional(),
   /** Merged field by field over the top-level `tests`. */
@@ -54,6 +59,7 @@ export interface Repository {
   guardrails: { forbidden: string[] };
   /** This repository's share of the global daily budget; absent: only the global bucket applies. */
   budgetShare?: { calls?: number; tokens?: number };
+  maxInFlight?: number;
 }
 
 /** `a` with `b` laid over it: plain objects merge key by key, anything else (arrays too) is replaced. */
@@ -126,6 +132,9 @@ export function mergeRepositories(
         ],
       },
       ...(Object.keys(share).length ? { budgetShare: share } : {}),
+      ...((e.maxInFlight ?? defaults?.maxInFlight) !== undefined && {
+        maxInFlight: (e.maxInFlight ?? defaults?.maxInFlight)!,
+      }),
     });
   });
   const seen = new Map<string, number>();

@@ -1,6 +1,7 @@
 import {
   acquireGapLocks,
   assertRedisSafe,
+  countInFlight,
   defenceOff,
   jobKeyFrom,
   releaseGapLocks,
@@ -29,7 +30,8 @@ export interface ProduceLine {
     | 'too_many_failures'
     | 'not_picked'
     | 'awaiting_review'
-    | 'merged';
+    | 'merged'
+    | 'at_capacity';
   cycleId?: string;
   why: string;
   /** For `cooling_down`: when the gap may be enqueued again (ms since epoch). */
@@ -37,6 +39,36 @@ export interface ProduceLine {
 }
 
 // The lock lives as long as its cycle: stage starts and the reconciler renew it (ledger.ts).
+
+/** BullMQ's lowest priority: ranks past it share it (first come first served among them). */
+const MAX_RANK = 2_097_152;
+
+/**
+ * The items within the repository's in-flight cap (repos[].maxInFlight); the rest get an
+ * `at_capacity` line and wait for a later produce. Gaps already in flight take no room: they are
+ * reported as such by the enqueue itself.
+ */
+async function underCap<T extends { gap: Gap }>(
+  rt: Runtime,
+  items: T[],
+  inFlight: number,
+  lines: ProduceLine[],
+): Promise<T[]> {
+  const cap = rt.repo.maxInFlight;
+  if (cap === undefined) return items;
+  const locked = await Promise.all(items.map((it) => rt.redis.exists(rt.keys.inflight(it.gap.id))));
+  let room = Math.max(0, cap - inFlight);
+  return items.filter((it, i) => {
+    if (locked[i] === 1) return true;
+    if (room > 0) return room-- > 0;
+    lines.push({
+      gap: it.gap,
+      action: 'at_capacity',
+      why: `repository ${rt.repo.name} has ${inFlight} cycle(s) in flight, its cap (repos[].maxInFlight) is ${cap}; a later produce enqueues it`,
+    });
+    return false;
+  });
+}
 
 /** How long an enqueue waits out Redis refusing writes (OOM, a restart) before reporting the gaps not enqueued. */
 const ENQUEUE_WAIT_MS = 30_000;
@@ -60,7 +92,14 @@ export async function enqueueGaps(
   const wait = { log: rt.log, maxMs: o.redisWaitMs ?? ENQUEUE_WAIT_MS };
   const now = rt.clock();
   const jobKey = jobKeyFrom(rt.env, cfg.jobs.keyEnv); // before any lock is taken: a missing key leaks none
-  const proposed = items.map((it, i) => ({ ...it, cycleId: newCycleId(now + i) }));
+  // Fair shares: the repository's cycles in flight are ahead of these in its line (their rank).
+  const inFlight = await untilRedisAnswers(() => countInFlight(rt.redis, rt.keys), {
+    what: 'the cycles in flight',
+    ...wait,
+  });
+  const admitted = await underCap(rt, items, inFlight, lines);
+  const proposed = admitted.map((it, i) => ({ ...it, cycleId: newCycleId(now + i) }));
+  if (proposed.length === 0) return { lines };
   let holders: string[];
   try {
     // One script: it takes every lock or, refused (OOM), none; so a retry is safe.
@@ -87,7 +126,7 @@ export async function enqueueGaps(
         why: `cycle ${holders[i]} is still in flight`,
       });
   }
-  const jobs = mine.map((p) => {
+  const jobs = mine.map((p, i) => {
     // A caller (a scheduled `produce` job, which is unsigned data in Redis) may make a run drier,
     // never wetter: `{dryRun: false}` must not lift an operator's `dryRun: true`.
     const data: ProposeJob = {
@@ -98,6 +137,7 @@ export async function enqueueGaps(
       createdAt: now,
       dryRun: produceDryRunDefence.oneWay ? cfg.dryRun || o.dryRun === true : (o.dryRun ?? cfg.dryRun),
       notes: p.notes,
+      rank: Math.min(MAX_RANK, inFlight + i + 1),
     };
     // Signed like every hand-over: a propose job no producer signed is refused by the worker.
     return stageJob('propose', p.cycleId, data, jobKey);

@@ -1,4 +1,4 @@
-import { type Runtime } from '@prbot/pipeline';
+import { countInFlight, type Runtime } from '@prbot/pipeline';
 import { UsageError } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { produce, type ProduceReport } from './produce.ts';
@@ -60,13 +60,7 @@ export interface RepoStatus {
 export async function repoStatus(rt: Runtime): Promise<RepoStatus[]> {
   const rows: RepoStatus[] = [];
   for (const v of (await rt.views()).values()) {
-    let inFlight = 0;
-    let cursor = '0';
-    do {
-      const [next, found] = await v.redis.scan(cursor, 'MATCH', v.keys.inflightPattern(), 'COUNT', 1000);
-      inFlight += found.length;
-      cursor = next;
-    } while (cursor !== '0');
+    const inFlight = await countInFlight(v.redis, v.keys);
     const prsOpen = await v.redis.zcard(v.keys.prOpen());
     rows.push({ repo: v.repo.name, legacy: v.repo.legacy, paused: await repoPaused(v), inFlight, prsOpen });
   }

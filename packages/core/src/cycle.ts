@@ -59,6 +59,13 @@ export const proposeJobSchema = z.object({
   /** ms since epoch; also fixes the bot commit's dates so any machine rebuilds the same id. */
   createdAt: z.number().int().positive(),
   dryRun: z.boolean(),
+  /**
+   * The cycle's place in its repository's line when it was enqueued (1 = nothing of its
+   * repository ahead of it): every stage's job carries it as its BullMQ priority, so across
+   * repositories the queues take turns instead of serving one repository's backlog first
+   * (docs/ARCHITECTURE.md, "Fair shares"). Absent: no priority (revise and refresh cycles).
+   */
+  rank: z.number().int().min(1).max(2_097_152).optional(),
   /** Facts for the prompt that are not cycle records, e.g. a reviewer closed the last bot PR. */
   notes: z.array(z.string()).default([]),
   /** Set for a revise cycle: the PR it revises; pr then pushes to that branch instead of opening a PR. */

@@ -45,6 +45,11 @@ const DEFENCES = [
    * after the upgrade to many repositories (legacy-repo.ts); off, it is scoped like any other.
    */
   'legacy-layout',
+  /**
+   * Fair shares: each cycle's place in its repository's line is its priority in every queue, so
+   * repositories take turns; off, the queues are first come first served (one backlog first).
+   */
+  'fair-order',
 ] as const;
 type Defence = (typeof DEFENCES)[number];
 

@@ -47,3 +47,18 @@ export async function refreshGapLocks(redis: Redis, keys: Keys, held: readonly G
     ...held.map((h) => h.cycleId),
   )) as number;
 }
+
+/**
+ * How many gaps of the keys' repository have a cycle in flight (their locks), by SCAN: produce's
+ * fair order and in-flight cap, and `status`. O(keys in Redis) per call, once per produce.
+ */
+export async function countInFlight(redis: Redis, keys: Keys): Promise<number> {
+  let n = 0;
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', keys.inflightPattern(), 'COUNT', 1000);
+    n += found.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return n;
+}

@@ -4,7 +4,7 @@ export { defenceOff, onFault } from './faults.ts';
 export { jobKeyFrom, jobSignatureDefence, jobSignatureRefusal, signJob } from './job-signing.ts';
 export { keys } from './keys.ts';
 export { announcePresence, PRESENCE_TTL_MS, workersAlive } from './worker-presence.ts';
-export { acquireGapLocks, releaseGapLocks } from './gap-locks.ts';
+export { acquireGapLocks, countInFlight, releaseGapLocks } from './gap-locks.ts';
 export { postEvent } from './observer.ts';
 export { admitPr, releasePrSlot } from './pr-limits.ts';
 export {

@@ -11,6 +11,7 @@ import {
 } from '@prbot/core';
 import type { Outcome } from '@prbot/core';
 import { signJob } from './job-signing.ts';
+import { defenceOff } from './faults.ts';
 
 export const STAGES = ['propose', 'apply', 'test', 'pr'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -97,8 +98,11 @@ export function stageJob<Q extends Stage>(
   cycleId: string,
   data: JobData<Q>,
   jobKey: Buffer,
-): { name: Q; data: JobData<Q>; opts: { jobId: string } } {
-  return { name: q, data: signJob(q, data, jobKey), opts: { jobId: stageJobId(cycleId, q) } };
+): { name: Q; data: JobData<Q>; opts: { jobId: string; priority?: number } } {
+  const rank = (data as { rank?: number }).rank;
+  // The cycle's place in its repository's line is its priority in every queue (fair shares).
+  const priority = rank !== undefined && !defenceOff('fair-order') ? { priority: rank } : {};
+  return { name: q, data: signJob(q, data, jobKey), opts: { jobId: stageJobId(cycleId, q), ...priority } };
 }
 
 /** Adds `stageJob(…)` to its queue; a second add of the same cycle's job is a no-op (the job id). */

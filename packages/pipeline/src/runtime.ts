@@ -25,6 +25,8 @@ export interface RepoView {
   gapScope: string | undefined;
   /** Its share of the day's budget (repos[].budget), reserved with the global bucket; absent: the global only. */
   share?: RepoShare;
+  /** repos[].maxInFlight: produce enqueues no more while this many of its cycles are in flight. */
+  maxInFlight?: number;
 }
 
 /**
@@ -215,6 +217,7 @@ function repoView(
       name: r.name,
       legacy,
       gapScope: legacy ? undefined : r.name,
+      ...(r.maxInFlight !== undefined && { maxInFlight: r.maxInFlight }),
       ...(r.budgetShare && {
         share: {
           repo: r.name,
