@@ -464,6 +464,20 @@ describe('budget', () => {
       expect(await redis.hget(k.budgetRepoDay('org/a', today), 'calls')).toBe('1');
     });
 
+    it("a worker whose clock is already on tomorrow spends the server's day, and its repository's share of it", async () => {
+      const k = keys(`${prefix}-${randomBytes(3).toString('hex')}`);
+      const server = await serverNow();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      // Noon of the server's tomorrow: the server's day is the worker's yesterday.
+      vi.setSystemTime((Math.floor(server / 86_400_000) + 1) * 86_400_000 + 12 * 3600_000);
+      const b = new Budget(redis, k, limits);
+      const r = await b.reserve('c1', 10, { repo: 'org/a', callsPerDay: 5, tokensPerDay: 100 });
+      vi.useRealTimers();
+      const today = utcDay(await serverNow());
+      expect(r).toMatchObject({ granted: true, day: today, repo: 'org/a' });
+      expect(await redis.hget(k.budgetRepoDay('org/a', today), 'calls')).toBe('1');
+    });
+
     it('two workers a day apart share one bucket: a clock off by more than a day is refused by name', async () => {
       const k = keys(`${prefix}-${randomBytes(3).toString('hex')}`);
       const server = await serverNow();

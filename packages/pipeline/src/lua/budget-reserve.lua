@@ -12,8 +12,8 @@
   workers whose clocks disagree around midnight still spend one bucket. The caller cannot
   name a key computed here (Redis Cluster wants every key declared), so it passes the day
   buckets of yesterday, today and tomorrow by its own clock, with the number of its own day,
-  and the script spends the one that matches the server's day. (Comparing day numbers instead of
-  formatting a date here halves the script's time: every reservation runs it.)
+  and the script spends the one that matches the server's day. (It compares day numbers: every
+  reservation runs this script, and formatting a civil date here cost more than the comparison.)
 
   KEYS[1..3] day bucket hashes {calls, tokens, requests}, for the caller's days -1, 0, +1
   KEYS[4]    cycle bucket hash {calls, tokens, requests, op:<id>...}
