@@ -55,7 +55,8 @@ export async function reconcile(rt: Runtime, now = Date.now()): Promise<Reconcil
     return { ...report, skipped: true };
   try {
     // Every repository's locks, each under its own key layout; one pass, one orphan list.
-    const views = [...(await rt.views()).values()];
+    // The runtime given serves its own repository as given (as in the stage runner's viewOf).
+    const views = [...(await rt.views()).values()].map((v) => (v.repo.name === rt.repo.name ? rt : v));
     const byView = await Promise.all(views.map((v) => scanKeys(v.redis, v.keys.inflightPattern())));
     const locks = byView.flat();
     report.locks = locks.length;

@@ -183,7 +183,7 @@ function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | nul
 /**
  * One repository's view: the legacy repository keeps today's keys, work directory and local PR
  * directory; any other has its keys under `repo:<name>`, its mirror and slots under
- * `<workdir>/<name>/` and (local forge) its PRs under `<prDir>/<name>/`.
+ * `<workdir>/repos/<name>/` and (local forge) its PRs under `<prDir>/<name>/`.
  */
 function repoView(
   top: LoadedConfig,
@@ -192,14 +192,16 @@ function repoView(
   s: Shared,
   role: RedisRole,
 ): Runtime & { stopSweep(): void } {
-  const base = forRepository(top, r);
+  // The single form's one repository sees the config as given (a caller may have laid fields over it).
+  const base = top.repoForm === 'repo' ? top : forRepository(top, r);
   const cfg: LoadedConfig =
     legacy || base.forge.kind !== 'local'
       ? base
       : { ...base, forge: { ...base.forge, prDir: path.join(base.forge.prDir, r.name) } };
   const k = keys(top.redis.prefix, legacy ? undefined : r.name);
-  const workdir = legacy ? s.workdir : path.join(s.workdir, r.name);
-  const mirror = new Mirror(workdir, repoUrl(cfg));
+  // Under `repos/`, so no name can meet the top's own `mirrors`, `slots` or `package-cache`.
+  const repoDir = legacy ? s.workdir : path.join(s.workdir, 'repos', r.name);
+  const mirror = new Mirror(repoDir, repoUrl(cfg));
   // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
   const sweep =
     role === 'worker'
@@ -232,7 +234,7 @@ function repoView(
     queues: s.queues,
     budget: s.budget,
     mirror,
-    slots: new SlotPool(mirror, workdir),
+    slots: new SlotPool(mirror, repoDir),
     forge: createForge(cfg, s.env, s.log),
     records: {
       redis: s.redis,
@@ -246,7 +248,8 @@ function repoView(
     log: s.log,
     clock: s.clock,
     env: s.env,
-    workdir,
+    // The whole work directory (every repository's mirrors and slots): what a test run must not see.
+    workdir: s.workdir,
     get afterCycleEnd() {
       return s.hook.afterCycleEnd;
     },

@@ -311,12 +311,13 @@ async function settledRepoView(rt: Runtime, commit: string): Promise<Runtime> {
 export async function viewOf(rt: Runtime, c: { repo?: string }): Promise<Runtime | string> {
   const views = await rt.views();
   const names = [...views.keys()].join(', ');
-  if (c.repo === undefined)
-    return (
-      [...views.values()].find((v) => v.repo.legacy) ??
-      `the job names no repository (it was enqueued by a single-repository deployment) and no configured repository keeps that deployment's layout (configured: ${names})`
-    );
-  return views.get(c.repo) ?? `repository "${c.repo}" is not configured in this deployment (configured: ${names})`;
+  const view = c.repo === undefined ? [...views.values()].find((v) => v.repo.legacy) : views.get(c.repo);
+  if (!view)
+    return c.repo === undefined
+      ? `the job names no repository (it was enqueued by a single-repository deployment) and no configured repository keeps that deployment's layout (configured: ${names})`
+      : `repository "${c.repo}" is not configured in this deployment (configured: ${names})`;
+  // The runtime given serves its own repository as given (a caller may have laid fields over it).
+  return view.repo.name === rt.repo.name ? rt : view;
 }
 
 /**
