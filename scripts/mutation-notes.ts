@@ -81,4 +81,95 @@ export const MUTATION_NOTES: Record<string, string> = {
     'equivalent: an empty segment is leading (absolute, refused above), trailing (ends in `/`) or doubled (posix.normalize changes it), so the first two tests catch it',
   'packages/repo/src/guardrails.ts:153:95-153:97 StringLiteral "Stryker was here!"':
     "equivalent: as the line-153 `s === ''` ConditionalExpression",
+  // test-guard.ts (the test guard and the shadowing check): equivalent mutants.
+  'packages/repo/src/test-guard.ts:65:8-65:29 ConditionalExpression true':
+    'equivalent: for an ADD testFileRefusal returns null at once (the base has no content for an ADD: resolveProposal makes an ADD only of a path absent from the base tree)',
+  'packages/repo/src/test-guard.ts:74:89-74:101 Regex /\\.\\/|\\/$/g':
+    'differs only for a cache directory written with `./` inside it (`a/./b`): the mutant reads it as a/b, the code keeps it as written and it matches no path (paths are refused unless normalised); config spelling, not a path the guard can be fooled with',
+  'packages/repo/src/test-guard.ts:78:52-78:55 StringLiteral ""':
+    'equivalent: for a one-segment directory the prefix tests that this mutant lets run find exactly what the segment test already found',
+  'packages/repo/src/test-guard.ts:82:53-82:71 ConditionalExpression false':
+    "equivalent: an ADD's path is absent from the base, so `old` is undefined for it either way",
+  'packages/repo/src/test-guard.ts:82:66-82:71 StringLiteral ""': 'equivalent: as the line-82 ConditionalExpression',
+  'packages/repo/src/test-guard.ts:147:33-147:35 StringLiteral "Stryker was here!"':
+    'equivalent: the stand-in base text of a new file has no exit or patch in it either',
+  'packages/repo/src/test-guard.ts:175:80-175:105 Regex /(^|[\\s;{}(),])\\/\\/.*/gm':
+    'equivalent: without the s flag `.*` stops at the end of the line, so the `$` adds nothing',
+  'packages/repo/src/test-guard.ts:176:35-176:47 Regex /^\\s*#.*/gm':
+    'equivalent: as line 175 (`.*` stops at the end of the line)',
+  'packages/repo/src/test-guard.ts:209:18-209:27 ConditionalExpression true':
+    'equivalent: an empty base has no line to remove, so `removed > maxShrink × 0` is false either way (as shrink.ts:48)',
+  'packages/repo/src/test-guard.ts:209:18-209:27 EqualityOperator total >= 0':
+    'equivalent: as the line-209 ConditionalExpression',
+  'packages/repo/src/test-guard.ts:319:9-319:27 ConditionalExpression false':
+    "equivalent: an UPDATE's path is in the base, so each of its prefixes is an existing entry (skipped) or lies in a directory not listed, where nothing is found",
+  'packages/repo/src/test-guard.ts:331:21-331:42 ConditionalExpression true':
+    'equivalent in practice: differs only for a new path with a directory named like index.js or __init__.py in its middle',
+  'packages/repo/src/test-guard.ts:337:13-337:25 ConditionalExpression true':
+    'equivalent: a prefix that is an existing entry is skipped above (`exact.has`), so `e !== prefix` always holds here',
+  // test-guard.ts: the patterns' equivalent mutants (the spelling tables in test-guard.test.ts kill the rest).
+  'packages/repo/src/test-guard.ts:118:9-118:145 Regex /\\bif\\S*\\(?\\s*(?:false|0|False|None|null|undefined)\\s*\\)?\\s*[:{]|\\bif\\s*\\(\\s*…':
+    'equivalent in practice: the `\\s*` after `\\(?` takes the space either way; differs only for a word that starts with `if` right before `(false) {` (`ifx(false) {`), which is no if',
+  'packages/repo/src/test-guard.ts:118:9-118:145 Regex /\\bif\\s*\\(?\\S*(?:false|0|False|None|null|undefined)\\s*\\)?\\s*[:{]|\\bif\\s*\\(\\s*…':
+    'equivalent: a spaced `( false )` is caught by the second alternative (`if\\s*\\(\\s*false\\s*\\)`), and without a parenthesis the space is taken before `\\(?`',
+  'packages/repo/src/test-guard.ts:118:9-118:145 Regex /\\bif\\s*\\(?\\s*(?:false|0|False|None|null|undefined)\\S*\\)?\\s*[:{]|\\bif\\s*\\(\\s*…':
+    'equivalent: a spaced `( false )` is caught by the second alternative, and `if False :` by the `\\s*` before `[:{]`',
+  'packages/repo/src/test-guard.ts:118:9-118:145 Regex /\\bif\\s*\\(?\\s*(?:false|0|False|None|null|undefined)\\s*\\)?\\S*[:{]|\\bif\\s*\\(\\s*…':
+    'equivalent: the `\\s*` before `\\)?` takes the space of `if False :`, and the paren forms are caught by the second alternative',
+  'packages/repo/src/test-guard.ts:126:3-126:61 Regex /\\bassert\\.\\w*[eE]qual\\s*\\(\\S*([^,()]+?)\\s*,\\s*\\1\\s*[,)]/g':
+    'equivalent: the argument group `[^,()]+?` takes spaces too, so the `\\s*` around it never decides a match',
+  'packages/repo/src/test-guard.ts:126:3-126:61 Regex /\\bassert\\.\\w*[eE]qual\\s*\\(\\s*([^,()]+?)\\S*,\\s*\\1\\s*[,)]/g':
+    'equivalent: as the other line-126 mutants inside the parentheses (the argument group takes spaces)',
+  'packages/repo/src/test-guard.ts:127:3-127:86 Regex /\\bexpect\\(\\S*([^()]+?)\\s*\\)\\s*\\.\\s*(?:toBe|toEqual|toStrictEqual)\\s*\\(\\s*\\1\\…':
+    'equivalent: the argument group `[^()]+?` takes spaces too, so the `\\s*` around it never decides a match',
+  'packages/repo/src/test-guard.ts:127:3-127:86 Regex /\\bexpect\\(\\s*([^()]+?)\\S*\\)\\s*\\.\\s*(?:toBe|toEqual|toStrictEqual)\\s*\\(\\s*\\1\\…':
+    'equivalent: as the other line-127 mutants inside the parentheses',
+  'packages/repo/src/test-guard.ts:127:3-127:86 Regex /\\bexpect\\(\\s*([^()]+?)\\s*\\)\\s*\\.\\s*(?:toBe|toEqual|toStrictEqual)\\s*\\(\\S*\\1\\…':
+    'equivalent: the back-reference can carry the spaces the group took, so `\\s*` before it never decides',
+  'packages/repo/src/test-guard.ts:128:3-128:61 Regex /\\bt\\.(?:is|deepEqual)\\s*\\(\\S*([^,()]+?)\\s*,\\s*\\1\\s*[,)]/g':
+    'equivalent: the argument group `[^,()]+?` takes spaces too, so the `\\s*` around it never decides a match',
+  'packages/repo/src/test-guard.ts:128:3-128:61 Regex /\\bt\\.(?:is|deepEqual)\\s*\\(\\s*([^,()]+?)\\S*,\\s*\\1\\s*[,)]/g':
+    'equivalent: as the other line-128 mutants inside the parentheses',
+  'packages/repo/src/test-guard.ts:128:3-128:61 Regex /\\bt\\.(?:is|deepEqual)\\s*\\(\\s*([^,()]+?)\\s*,\\S*\\1\\s*[,)]/g':
+    'equivalent: as the other line-128 mutants inside the parentheses',
+  'packages/repo/src/test-guard.ts:128:3-128:61 Regex /\\bt\\.(?:is|deepEqual)\\s*\\(\\s*([^,()]+?)\\s*,\\s*\\1\\S*[,)]/g':
+    'equivalent: as the other line-128 mutants inside the parentheses (the group can end in the spaces before `)`)',
+  'packages/repo/src/test-guard.ts:129:3-129:44 Regex /^\\s*assert\\s([^=\\n]+?)\\s*==\\s*\\1\\s*$/gm':
+    'equivalent: the lazy group and the back-reference take any further spaces after `assert`',
+  'packages/repo/src/test-guard.ts:132:3-132:344 Regex /\\b(?:assert\\w*|expect\\w*|should|assert_\\w!|must\\w*)\\s*[.(!]|\\bassert\\s+\\S|\\b…':
+    'equivalent: the first alternative `assert\\w*` already takes `assert_eq!` (`_` is a word character)',
+  'packages/repo/src/test-guard.ts:132:3-132:344 Regex /\\b(?:assert\\w*|expect\\w*|should|assert_\\W*!|must\\w*)\\s*[.(!]|\\bassert\\s+\\S|\\…':
+    'equivalent: as the other `assert_` mutant (the first alternative takes it)',
+  'packages/repo/src/test-guard.ts:132:3-132:344 Regex /\\b(?:assert\\w*|expect\\w*|should|assert_\\w*!|must\\w*)\\s*[.(!]|\\bassert\\s+\\S|\\…':
+    'equivalent: these mutants change only the `self.assert…` alternative (the key is cut short where they differ); `self.assertEqual(` is counted by the first alternative (`\\bassert\\w*\\s*[.(!]`, the dot is a word boundary), so that alternative never adds a match',
+  'packages/repo/src/test-guard.ts:300:20-300:55 Regex /\\.(?:[cm]?[jt]sx?|json|node|py)/i':
+    'equivalent in practice: without `$` a name with a module extension in its middle (`strings.js.map`) counts as a module, and its stem (`strings.map`) matches only a new file of that same odd name',
+  'packages/pipeline/src/budget.ts:36:28-36:44 StringLiteral ""':
+    "equivalent for behaviour: the error's `name` only labels it in logs; callers tell it by `instanceof ClockSkewError`",
+  'packages/pipeline/src/budget.ts:97:22-97:48 LogicalOperator this.replicas?.mark() && 0':
+    'not seen by these unit tests (they run with no replica, `replicas` undefined, where both spellings give 0); with a replica the mark is what WAIT confirms, shown by test/reliability/replica-loss.test.ts, which the mutation run does not include',
+  'packages/pipeline/src/budget.ts:100:89-100:117 ConditionalExpression false':
+    "timing of the 60 s give-up: only reached after a replica failed to confirm for a minute; no unit test waits a minute (the replica wait's harm is shown by replica-loss.test.ts)",
+  'packages/pipeline/src/budget.ts:100:89-100:117 EqualityOperator Date.now() + wait >= deadline':
+    'timing at the 60 s deadline, to the millisecond: not observable',
+  'packages/pipeline/src/budget.ts:100:89-100:106 ArithmeticOperator Date.now() - wait':
+    'timing of the 60 s give-up (as the line-100 ConditionalExpression)',
+  'packages/pipeline/src/budget.ts:103:39-103:67 ConditionalExpression false':
+    'timing: a Redis error is retried until 60 s have passed; a test would wait a minute of refused writes (the retry itself is shown by the OOM rows of RELIABILITY.md)',
+  'packages/pipeline/src/budget.ts:103:39-103:67 EqualityOperator Date.now() + wait >= deadline':
+    'timing at the 60 s deadline, to the millisecond: not observable',
+  'packages/pipeline/src/budget.ts:103:39-103:56 ArithmeticOperator Date.now() - wait':
+    'timing of the 60 s give-up (as the line-103 ConditionalExpression)',
+  'packages/pipeline/src/budget.ts:106:14-106:38 MethodExpression Math.max(wait * 2, 2000)':
+    'timing only: the pause between retries of a refused write (at most 2 s either way once it grows); what is retried and when it stops are the same',
+  'packages/pipeline/src/budget.ts:106:23-106:31 ArithmeticOperator wait / 2':
+    'timing only: the pause between retries shrinks instead of growing; the same writes are retried until the same deadline',
+  'packages/pipeline/src/budget.ts:114:12-114:60 ArithmeticOperator Number(s) * 1000 - Math.floor(Number(us) / 1000)':
+    "under a second off the server's time (the microseconds subtracted instead of added): `today()` shows the same UTC day except within a second of midnight",
+  'packages/pipeline/src/budget.ts:119:9-119:36 ConditionalExpression true':
+    'equivalent: the day keys are rebuilt on every call instead of once a day (speed only)',
+  'packages/pipeline/src/budget.ts:191:9-191:29 ConditionalExpression true':
+    'equivalent unless a repository is named `undefined`: settling also names `budget-repo:undefined:<day>`, which does not exist, and the script skips a missing bucket',
+  'packages/pipeline/src/budget.ts:217:100-217:102 UnaryOperator +1':
+    "reached only with `requestCapDefence.on` false (a positive control's switch): the request count's adjustment there; the control's test asserts the uncapped requests, not this count",
 };

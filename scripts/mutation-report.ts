@@ -158,6 +158,10 @@ Written by \`pnpm test:mutation\` (\`scripts/mutation.ts\`: StrykerJS with the v
 per module with only the unit tests that judge it, \`coverageAnalysis: perTest\`, concurrency 2;
 then \`scripts/mutation-report.ts\`; \`pnpm test:mutation <module> …\` runs some). Stryker mutates the files
 in place and puts them back when it ends (after a hard kill: \`git checkout -- packages\`); last run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Not part of \`pnpm test\` or of every CI run: the runs in the table took ${Math.round(totalSeconds / 60)} min in all, on a shared, loaded 2-core machine (load average 10-15 from other work).
+Each run also imports the module in a test (\`scripts/mutation-loads.test.ts\`): a mutant that makes it
+throw while loading fails every test file that imports it, which Stryker's vitest runner otherwise
+reports as survived (no test result). Full runs, not incremental (Stryker reuses a static mutant's
+"survived" after tests are added).
 Score = detected / (detected + undetected); detected = killed or timed out, undetected = survived
 or reached by no test. "Other" counts mutants Stryker could not judge (compile or runtime errors of
 the mutant itself, ignored). The bar is ${BAR} % per module.
