@@ -71,6 +71,7 @@ describe('countTestCases', () => {
   it('counts the spaced and long spellings of pytest and Go cases; a definition quoted mid-line is none', () => {
     expect(countTestCases('def  test_a():\n    pass\ndef test_b (self):\n    pass\n')).toBe(2);
     expect(countTestCases('x = "def test_c():"\ny = 1; def test_d(): pass\n')).toBe(0);
+    expect(countTestCases("test.each ([1, 2])('h %i', () => {});\nit.each `a | b` ('i', () => {});\n")).toBe(2);
     expect(
       countTestCases('func  TestA(t *testing.T) {}\nfunc TestLonger(t *testing.T) {}\nfunc TestD (t *testing.T) {}\n'),
     ).toBe(3);
