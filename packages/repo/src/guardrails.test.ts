@@ -23,6 +23,8 @@ const GUARDED_CASES: [refused: string, reason: string, allowed: string][] = [
   ['.forgejo/workflows/x.yaml', CI, 'docs/forgejo.md'],
   ['.gitlab/CODEOWNERS', CI, 'gitlab/merge_request.md'],
   ['.gitlab-ci.yml', CI, 'docs/.gitlab-ci.yml'],
+  ['.prbot.yaml', "is the repository's prbot settings (.prbot.yaml)", 'docs/.prbot.yaml'],
+  ['.prbot.yml', "is the repository's prbot settings (.prbot.yaml)", 'prbot.yaml'],
   ['.woodpecker.yml', CI, 'woodpecker.yml'],
   ['.woodpecker/build.yaml', CI, 'woodpecker/build.yaml'],
   ['.drone.yml', CI, 'drone.yml'],

@@ -58,6 +58,8 @@ export const GUARDED_PATHS: readonly GuardedPattern[] = [
   { glob: '**/secret?(s)/**', why: 'is a secrets path' },
   // The bot's own config, and the original bot's.
   { glob: '**/prbot.config.*', why: "is the bot's config" },
+  // A repository's own prbot settings (its test commands, PRD and guarded paths): people decide them.
+  { glob: '.prbot.y?(a)ml', why: "is the repository's prbot settings (.prbot.yaml)" },
   { glob: '**/lakehouse.toml', why: "is the original bot's config (lakehouse.toml)" },
   // Decision records: humans decide.
   { glob: 'docs/adr-*', why: 'is an architecture decision record (docs/ADR-*)' },
