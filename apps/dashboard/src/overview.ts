@@ -35,6 +35,8 @@ export interface Overview {
   month: DayCounts[];
   /** Run time histograms per stage since the keys were made (the durations chart). */
   durations: StageHistogram[];
+  /** The UTC hour of now (the budget burn chart draws the day up to it). */
+  hourNow: number;
   recent: CycleRecord[];
   failing: GapStats[];
   queues: QueueStatus[];
@@ -95,6 +97,7 @@ export async function overview(rt: Runtime): Promise<Overview> {
     week: month.slice(0, 7),
     month,
     durations,
+    hourNow: new Date(rt.clock()).getUTCHours(),
     recent: recent.slice(0, 25),
     failing: gaps
       .filter((g) => g.consecutive_failures >= 3)

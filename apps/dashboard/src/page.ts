@@ -1,5 +1,5 @@
 import type { QueueName } from '@prbot/pipeline';
-import { outcomesPerDayChart, stageDurationsChart } from './charts.ts';
+import { budgetBurnChart, outcomesPerDayChart, stageDurationsChart } from './charts.ts';
 import type { Overview } from './overview.ts';
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -69,7 +69,8 @@ form{margin:0} button{cursor:pointer} .chart svg{max-width:100%;height:auto}
 <div class="card">
 <div><span class="bar"><span style="width:${pct(b.calls.used, b.calls.cap)}%"></span></span><span data-testid="budget-calls">${b.calls.used} / ${b.calls.cap} calls</span></div>
 <div><span class="bar"><span style="width:${pct(b.tokens.used, b.tokens.cap)}%"></span></span><span data-testid="budget-tokens">${b.tokens.used} / ${b.tokens.cap} tokens</span></div>
-<div class="muted">resets ${esc(b.resetsAt)}</div></div>
+<div class="muted">resets ${esc(b.resetsAt)}</div>
+<div class="chart">${budgetBurnChart(b.hours ?? [], { calls: b.calls.cap, tokens: b.tokens.cap }, o.hourNow)}</div></div>
 <h2>Outcomes</h2>
 <div class="card"><div data-testid="outcomes-today">today: ${outcomes(o.today.by_outcome)}</div><div data-testid="outcomes-week">last 7 days: ${outcomes(week)}</div></div>
 <h2>Cycles per day, last 30 days</h2>

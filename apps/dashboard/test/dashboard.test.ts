@@ -37,6 +37,17 @@ describe('dashboard endpoints', () => {
     expect(b).toMatchObject({ calls: { used: 3, cap: 20, left: 17 }, tokens: { used: 2100, cap: 160000 } });
   });
 
+  it('the overview page draws what was spent, from the same figures: the burn chart, the outcomes per day, the stage times', async () => {
+    const url = await serve(open);
+    const page = await (await fetch(url)).text();
+    const series = (name: string) =>
+      Number(new RegExp(`data-series="${name}" data-total="(\\d+)"`).exec(page)?.[1] ?? NaN);
+    expect([series('calls'), series('tokens')]).toEqual([3, 2100]);
+    const segments = [...page.matchAll(/data-outcome="(\w+)" data-count="(\d+)"/g)].map((m) => [m[1], Number(m[2])]);
+    expect(segments.reduce((n, [, c]) => n + (c as number), 0)).toBe(5);
+    expect(page).toContain('data-testid="chart-durations"');
+  });
+
   it('/api/cycles filters by gap and outcome and validates its query', async () => {
     const url = await serve(open);
     const all = await (await fetch(`${url}/api/cycles`)).json();

@@ -12,6 +12,7 @@ function page(record: Partial<CycleRecord>): string {
     week: [],
     month: [],
     durations: [],
+    hourNow: 0,
     recent: [
       {
         ended_at: '2026-11-29T00:00:00Z',

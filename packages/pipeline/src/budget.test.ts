@@ -186,6 +186,7 @@ describe('budget', () => {
       calls: { used: 3, cap: 2, left: 0 },
       tokens: { used: 300, cap: 200, left: 0 },
       resetsAt: '2026-11-25T00:00:00.000Z',
+      hours: [{ hour: 12, calls: 3, tokens: 300 }],
     });
   });
 
@@ -490,5 +491,28 @@ describe('budget', () => {
       expect((err as Error).message).toMatch(/more than a day away from the Redis server's/);
       expect(await redis.keys(`${k.budgetDay('*')}`)).toEqual([]);
     });
+  });
+});
+
+describe('budget burn through the day', () => {
+  it("keeps each UTC hour's calls and tokens: charged when reserved, adjusted by the settlement, given back by a refund", async () => {
+    let t = Date.UTC(2026, 10, 24, 1, 30);
+    const b = budget({}, () => t);
+    const first = await b.reserve('cburn1', 1000);
+    if (!first.granted) throw new Error('refused');
+    await b.settle(first, 400);
+    t = Date.UTC(2026, 10, 24, 5, 10);
+    const second = await b.reserve('cburn2', 2000);
+    const third = await b.reserve('cburn3', 500);
+    if (!second.granted || !third.granted) throw new Error('refused');
+    await b.refund(third);
+    expect((await b.today()).hours).toEqual([
+      { hour: 1, calls: 1, tokens: 400 },
+      { hour: 5, calls: 1, tokens: 2000 },
+    ]);
+    // The hours add up to the day's figures.
+    const today = await b.today();
+    expect(today.calls.used).toBe(2);
+    expect(today.tokens.used).toBe(2400);
   });
 });

@@ -14,6 +14,8 @@ export interface BudgetToday {
   calls: { used: number; cap: number; left: number };
   tokens: { used: number; cap: number; left: number };
   resetsAt: string;
+  /** Calls and tokens charged in each UTC hour of the day so far (hours with none left out). */
+  hours: { hour: number; calls: number; tokens: number }[];
 }
 
 const REASONS: Record<number, RefusalReason> = {
@@ -107,6 +109,11 @@ export class Budget {
     }
   }
 
+  /** The scripts' "now": the injected test clock's, or '' for the Redis server's TIME. */
+  private nowArg(): number | '' {
+    return this.clock ? this.clock() : '';
+  }
+
   /** Now by the injected test clock, or by the Redis server's clock. */
   private async now(): Promise<number> {
     if (this.clock) return this.clock();
@@ -195,7 +202,7 @@ export class Budget {
   /** Replaces the reserved bound with what the provider reported; refunds the difference. */
   async settle(r: Reservation, actualTokens: number): Promise<void> {
     await this.once('a budget settlement', (op) =>
-      this.redis.budgetSettle(...this.settleKeys(r), Math.round(actualTokens - r.tokens), 0, op),
+      this.redis.budgetSettle(...this.settleKeys(r), Math.round(actualTokens - r.tokens), 0, op, 0, this.nowArg()),
     );
   }
 
@@ -204,7 +211,9 @@ export class Budget {
    * no, the queue was rate-limited before the request).
    */
   async release(r: Reservation): Promise<void> {
-    await this.once('a budget release', (op) => this.redis.budgetSettle(...this.settleKeys(r), -r.tokens, -1, op, -1));
+    await this.once('a budget release', (op) =>
+      this.redis.budgetSettle(...this.settleKeys(r), -r.tokens, -1, op, -1, this.nowArg()),
+    );
   }
 
   /**
@@ -214,7 +223,7 @@ export class Budget {
    */
   async refund(r: Reservation): Promise<void> {
     await this.once('a budget refund', (op) =>
-      this.redis.budgetSettle(...this.settleKeys(r), -r.tokens, -1, op, requestCapDefence.on ? 0 : -1),
+      this.redis.budgetSettle(...this.settleKeys(r), -r.tokens, -1, op, requestCapDefence.on ? 0 : -1, this.nowArg()),
     );
   }
 
@@ -229,6 +238,11 @@ export class Budget {
       calls: { used: calls, cap: this.limits.callsPerDay, left: Math.max(0, this.limits.callsPerDay - calls) },
       tokens: { used: tokens, cap: this.limits.tokensPerDay, left: Math.max(0, this.limits.tokensPerDay - tokens) },
       resetsAt: new Date(nextUtcMidnight(now)).toISOString(),
+      hours: Array.from({ length: 24 }, (_, hour) => ({
+        hour,
+        calls: Number(h[`hc:${hour}`] ?? 0),
+        tokens: Number(h[`ht:${hour}`] ?? 0),
+      })).filter((x) => x.calls !== 0 || x.tokens !== 0),
     };
   }
 }

@@ -15,7 +15,7 @@
   and the script spends the one that matches the server's day. (It compares day numbers: every
   reservation runs this script, and formatting a civil date here cost more than the comparison.)
 
-  KEYS[1..3] day bucket hashes {calls, tokens, requests}, for the caller's days -1, 0, +1
+  KEYS[1..3] day bucket hashes {calls, tokens, requests, hc:<hour>, ht:<hour>}, for the caller's days -1, 0, +1
   KEYS[4]    cycle bucket hash {calls, tokens, requests, op:<id>...}
   KEYS[5..7] optional: the repository's share buckets for the same three days
   ARGV[1] calls per day        ARGV[2] tokens per day
@@ -48,8 +48,12 @@ local i = days - tonumber(ARGV[10]) + 2
 if i < 1 or i > 3 then return {-5, 0, 0, days} end
 local dayKey = KEYS[i]
 local shareKey = KEYS[4 + i]
+-- The day's hours, for the dashboard's burn chart: 'hc:<h>' calls and 'ht:<h>' tokens charged in
+-- hour h of the server's day, read and written with the day's figures (no extra Redis call).
+local hour = math.floor((now % 86400000) / 3600000)
+local hc, ht = 'hc:' .. hour, 'ht:' .. hour
 
-local day = redis.call('HMGET', dayKey, 'calls', 'tokens', 'requests')
+local day = redis.call('HMGET', dayKey, 'calls', 'tokens', 'requests', hc, ht)
 local dayCalls = tonumber(day[1] or '0')
 local dayTokens = tonumber(day[2] or '0')
 -- The id's marker is read with the cycle's figures: one call, not a separate HEXISTS.
@@ -84,7 +88,8 @@ if cycTokens + want > tonumber(ARGV[4]) then return {-4, dayCalls, dayTokens, da
 -- HSET is the same as HINCRBYs, at a fraction of the Redis calls (see BENCHMARKS.md).
 dayCalls = dayCalls + 1
 dayTokens = dayTokens + want
-redis.call('HSET', dayKey, 'calls', dayCalls, 'tokens', dayTokens, 'requests', dayRequests + 1)
+redis.call('HSET', dayKey, 'calls', dayCalls, 'tokens', dayTokens, 'requests', dayRequests + 1,
+  hc, tonumber(day[4] or '0') + 1, ht, tonumber(day[5] or '0') + want)
 if op then
   redis.call('HSET', KEYS[4], 'calls', cycCalls + 1, 'tokens', cycTokens + want, 'requests', cycRequests + 1, op, 1)
 else

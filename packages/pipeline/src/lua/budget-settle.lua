@@ -10,6 +10,9 @@
   ARGV[2] delta calls (0 after a real call; -1 when it was refunded: failed without an answer, or never made)
   ARGV[3] the settlement's id, or '': an id already applied changes nothing (a retried settle)
   ARGV[4] delta requests (-1 only when the reserved call was never sent; absent = 0)
+  ARGV[5] now in ms, or '' (absent) for the server's TIME: the hour whose 'hc:'/'ht:' figures of the
+          day bucket take the deltas (the burn chart; a settlement after midnight lands on hour 0
+          of the reservation's day, whose totals stay right)
 
   Returns the day's tokens after settling.
 ]]
@@ -30,6 +33,20 @@ local function settle(key)
   return t
 end
 local day = settle(KEYS[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local now
+  if ARGV[5] ~= nil and ARGV[5] ~= '' then
+    now = tonumber(ARGV[5])
+  else
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  local hour = math.floor((now % 86400000) / 3600000)
+  if redis.call('HINCRBY', KEYS[1], 'ht:' .. hour, delta) < 0 then redis.call('HSET', KEYS[1], 'ht:' .. hour, 0) end
+  if calls ~= 0 and redis.call('HINCRBY', KEYS[1], 'hc:' .. hour, calls) < 0 then
+    redis.call('HSET', KEYS[1], 'hc:' .. hour, 0)
+  end
+end
 settle(KEYS[2])
 if KEYS[3] then settle(KEYS[3]) end
 return day
