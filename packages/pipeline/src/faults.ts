@@ -40,6 +40,12 @@ const DEFENCES = [
   'data-epoch',
   /** An enqueue Redis refused gives back the gap locks of the jobs surely absent. */
   'lock-giveback',
+  /** A stage's job is added under the cycle's hand-over id: a re-run's second add adds nothing. */
+  'handover-id',
+  /** A cycle's outcome is recorded once: a second record of the cycle changes nothing. */
+  'record-once',
+  /** A Cluster command rides out MOVED/ASK, CLUSTERDOWN, TRYAGAIN and a failover inside itself. */
+  'redirection-retry',
 ] as const;
 type Defence = (typeof DEFENCES)[number];
 
