@@ -87,8 +87,12 @@ const CONTROLS: [prefix: string, control: string][] = [
     '`exactly-once.test.ts` "positive control: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)": the other cycle in flight lost (1 of 2 in each of four runs); "OOM from after-record of pr with the stalled-job re-run off…": the retry alone ends both ok. The retry off alone lost 1 cycle once and 0 once. The recorded cycle\'s re-run is the ledger\'s (kill-after-record row)',
   ],
   [
+    'Redis at maxmemory (every write refused) for 3 s from after-handover of propose',
+    'the cycle has handed over before the refusal (its next job is in Redis), so the harm can fall only on the other cycle in flight, at its own step, where the per-point controls show it: `exactly-once.test.ts` "positive control: OOM from <point> of <stage> … (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)" (after-answer, stage-start of apply, test, pr). From this point itself, runs with switches off lost 2 of 2 twice earlier (the retry off) and 0 of 2 in three runs of 2026-12-07 (the retry off; the retry and the re-run off; the retry and the ledger, hand-over id and record-once off), so no run of this point is claimed as a control',
+  ],
+  [
     'Redis at maxmemory (every write refused)',
-    '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry)", one run per point: cycles lost at every point (two runs each; e.g. after-answer, after-handover, stage-start of apply and of test: 2 of 2 lost; stage-start of pr: 1 of 2)',
+    '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)", one run per point: after-answer 1 of 2 cycles lost, stage-start of apply, test and pr 2 of 2 (run of 2026-12-07; with the retry off alone, earlier runs: 2 of 2 at after-answer, after-handover, apply and test, 1 of 2 at pr). The re-run is off too since it sometimes brings a refused job back',
   ],
   [
     'Redis blocked (CLIENT PAUSE) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 2',

@@ -160,7 +160,8 @@ async function oomInPropose(waitMs?: number, maxStalledCount = 1) {
       if (++arrived < CYCLES) return barrier;
       fault = (async () => {
         const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
-        await admin.config('SET', 'maxmemory', String(used));
+        // Just under what is in use: a byte freed between the look and the SET must not let writes in.
+        await admin.config('SET', 'maxmemory', String(Math.max(1, used - 1_000_000)));
         atFault.refused = await admin.set('probe', 'x'.repeat(1000)).then(
           () => false,
           (e: Error) => /OOM/.test(e.message),
@@ -473,23 +474,26 @@ async function oomFrom(point: Point, stage: string, o: { waitMs?: number; maxSta
 /**
  * Positive control of the OOM rows: the same fault with Redis trouble not waited out
  * (PRBOT_FAULT=no-redis-retry: untilRedisAnswers and the stage runner's delay take the first
- * refusal as final) loses or fails cycles. Not from after-record of pr: that cycle's outcome
- * stands already, and the switch lost 1 cycle (the other one in flight) in one run, 0 in another.
+ * refusal as final) and the stalled-job re-run off (maxStalledCount 0) loses or fails cycles.
+ * The re-run is switched off too because it sometimes brings a refused job back. after-record
+ * of pr has its own control above. after-handover of propose has none of its own: the cycle has
+ * handed over before the refusal, so only the other cycle in flight can be harmed, at its own
+ * step; runs there lost 2 of 2 earlier and 0 of 2 in three runs of 2026-12-07 (the retry off; the
+ * retry and the re-run off; the retry and the three re-run defences off).
  */
 it.each([
   ['after-answer', 'propose'],
-  ['after-handover', 'propose'],
   ['stage-start', 'apply'],
   ['stage-start', 'test'],
   ['stage-start', 'pr'],
 ] as const)(
-  'positive control: OOM from %s of %s with refused writes not waited out (PRBOT_FAULT=no-redis-retry) → harm',
+  'positive control: OOM from %s of %s with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0) → harm',
   async (point, stage) => {
     process.env.PRBOT_FAULT = 'no-redis-retry';
     offs.push(() => delete process.env.PRBOT_FAULT);
-    const { t, refused } = await oomFrom(point, stage, { waitMs: 45_000 });
+    const { t, refused } = await oomFrom(point, stage, { waitMs: 45_000, maxStalledCount: 0 });
     console.info(
-      `control no-redis-retry ${point} of ${stage}: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 100)}`).join(' | ')}`,
+      `control no-redis-retry + maxStalledCount 0 ${point} of ${stage}: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 100)}`).join(' | ')}`,
     );
     expect(refused).toBe(true);
     expect(harm(t)).toBeGreaterThan(0);
@@ -737,7 +741,11 @@ it.each([true, false])(
       expect(b.t.lost).toBe(0);
       expect(b.t.duplicates).toBe(0);
       expect(b.t.extraCalls).toBe(0);
-    } else expect(harm(b.t) - failed).toBeGreaterThan(0); // beyond the failed cycle itself: its PR
+    }
+    // PRs counted after the first runs have ended (the tally may come before the failed cycle's pr job).
+    const ok = b.t.records.filter((r) => r.outcome === 'ok').length;
+    if (ledger) expect(b.prFiles).toBe(ok);
+    else expect(b.prFiles).toBeGreaterThan(ok); // a PR for the cycle recorded tests_failed
   },
   300_000,
 );
