@@ -80,11 +80,11 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis at maxmemory (noeviction, every write refused with OOM)',
-    'the defence is refused writes waited out (the stage runner and untilRedisAnswers); behind it BullMQ\'s stalled-job re-run sometimes brings a job back. `exactly-once.test.ts` "positive control: the same OOM with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)…": 8 and 1 of 8 cycles lost (two runs, 5 s window); "…with the stalled-job re-run off (maxStalledCount 0): waiting out the refused writes alone ends every cycle ok": 8 of 8 ok (two runs). The re-run alone (no-redis-retry only) is not dependable: 8 of 8 ok in two runs on the merged tree, 8 and 7 of 8 `model_failed` in two runs of 2026-12-07 (the reconciler: the propose job failed on the OOM)',
+    'the defence is refused writes waited out (the stage runner and untilRedisAnswers); behind it BullMQ\'s stalled-job re-run sometimes brings a job back. `exactly-once.test.ts` "positive control: the same OOM with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)…": 8, 1, 3 and 8 of 8 cycles lost (four runs, 5 s window); "…with the stalled-job re-run off (maxStalledCount 0): waiting out the refused writes alone ends every cycle ok": 8 of 8 ok (three runs). The re-run alone (no-redis-retry only) is not dependable: 8 of 8 ok in two runs on the merged tree, 8 and 7 of 8 `model_failed` in two runs of 2026-12-07 (the reconciler: the propose job failed on the OOM)',
   ],
   [
     'Redis at maxmemory (every write refused) for 3 s from after-record of pr',
-    '`exactly-once.test.ts` "positive control: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)": the other cycle in flight lost (1 of 2 in each of four runs); "OOM from after-record of pr with the stalled-job re-run off…": the retry alone ends both ok. The retry off alone lost 1 cycle once and 0 once. The recorded cycle\'s re-run is the ledger\'s (kill-after-record row)',
+    '`exactly-once.test.ts` "positive control: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)": the other cycle in flight lost (1 of 2 in each of six runs); "OOM from after-record of pr with the stalled-job re-run off…": the retry alone ends both ok. The retry off alone lost 1 cycle once and 0 once. The recorded cycle\'s re-run is the ledger\'s (kill-after-record row)',
   ],
   [
     'Redis at maxmemory (every write refused) for 3 s from after-handover of propose',
@@ -96,11 +96,11 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis blocked (CLIENT PAUSE) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 2',
-    'the re-runs the stall brings are kept harmless by three defences, each enough alone: the ledger (`stageRunnerDefences.endedCycleDoesNothing`), the hand-over id (PRBOT_FAULT=no-handover-id: a second add adds a second job) and the outcome recorded once (PRBOT_FAULT=no-record-once). `exactly-once.test.ts` "positive control: Redis blocked by CLIENT PAUSE (maxStalledCount 2) with the ledger, the hand-over id and record-once off → a cycle recorded twice": apply, test and pr run two or three times, 5 outcomes recorded for 3 cycles (4 duplicates); "…with only <one> of the three re-run defences on": 0 lost, 0 duplicates with each one alone (one run each)',
+    'the re-runs the stall brings are kept harmless by three defences, each enough alone: the ledger (`stageRunnerDefences.endedCycleDoesNothing`), the hand-over id (PRBOT_FAULT=no-handover-id: a second add adds a second job) and the outcome recorded once (PRBOT_FAULT=no-record-once). `exactly-once.test.ts` "positive control: Redis blocked by CLIENT PAUSE (maxStalledCount 2) with the ledger, the hand-over id and record-once off → a cycle recorded twice": apply, test and pr run two or three times, 5 outcomes recorded for 3 cycles (4 duplicates); "…with only <one> of the three re-run defences on": 0 lost, 0 duplicates with each one alone (two runs each)',
   ],
   [
     'Redis blocked (DEBUG SLEEP) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 2',
-    'the re-runs the stall brings are kept harmless by three defences, each enough alone: the ledger (`stageRunnerDefences.endedCycleDoesNothing`), the hand-over id (PRBOT_FAULT=no-handover-id: a second add adds a second job) and the outcome recorded once (PRBOT_FAULT=no-record-once). `exactly-once.test.ts` "positive control: Redis blocked by DEBUG SLEEP (maxStalledCount 2) with the ledger, the hand-over id and record-once off → a cycle recorded twice": apply, test and pr run two or three times, 5 outcomes recorded for 3 cycles (4 duplicates); "…with only <one> of the three re-run defences on": 0 lost, 0 duplicates with each one alone (one run each)',
+    'the re-runs the stall brings are kept harmless by three defences, each enough alone: the ledger (`stageRunnerDefences.endedCycleDoesNothing`), the hand-over id (PRBOT_FAULT=no-handover-id: a second add adds a second job) and the outcome recorded once (PRBOT_FAULT=no-record-once). `exactly-once.test.ts` "positive control: Redis blocked by DEBUG SLEEP (maxStalledCount 2) with the ledger, the hand-over id and record-once off → a cycle recorded twice": apply, test and pr run two or three times, 5 outcomes recorded for 3 cycles (4 duplicates); "…with only <one> of the three re-run defences on": 0 lost, 0 duplicates with each one alone (two runs each)',
   ],
   [
     'Redis blocked (DEBUG SLEEP) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 0',
@@ -188,7 +188,7 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis Cluster (3 masters',
-    'the writes a failover can lose are waited on a replica (WAIT, on the connection of the key\'s master): `replica-loss.test.ts` "positive control (Cluster): without WAIT…" (the slot\'s master killed while its replica lags: `waitReplicas 0` → charge 0, outcome gone; `waitReplicas 1` → charge 1, outcome ok). Failover errors costing no attempt (the row\'s \"stage attempts failed on redirection/failover errors: 0\"): `failover.test.ts` \"positive control (Cluster): the same failover with both retries off (PRBOT_FAULT=no-redirection-retry,no-redis-retry)…\": 2 stage attempts spent on failover errors (two runs); with either one off alone (\"Cluster failover with one of the two retries off…\") 0 attempts spent (ioredis\'s in-command retry off alone: 27 redirection errors in the worker\'s log, all waited out by the stage runner)',
+    'the writes a failover can lose are waited on a replica (WAIT, on the connection of the key\'s master): `replica-loss.test.ts` "positive control (Cluster): without WAIT…" (the slot\'s master killed while its replica lags: `waitReplicas 0` → charge 0, outcome gone; `waitReplicas 1` → charge 1, outcome ok). Failover errors costing no attempt (the row\'s \"stage attempts failed on redirection/failover errors: 0\"): `failover.test.ts` \"positive control (Cluster): the same failover with both retries off (PRBOT_FAULT=no-redirection-retry,no-redis-retry)…\": 2, 2 and 3 stage attempts spent on failover errors (three runs); with either one off alone (\"Cluster failover with one of the two retries off…\") 0 attempts spent (ioredis\'s in-command retry off alone: 27 and 32 redirection errors in the worker\'s log, all waited out by the stage runner)',
   ],
 ];
 /** The secret scans' own control: a planted key is counted by the very scan the rows run. */
@@ -354,7 +354,7 @@ calls charged equal model requests, the worker's \`/healthz\` answers 200.
   count stage attempts that failed on such an error in the worker's log (0 in every run here;
   the outside check saw 3-5 per failover). Either of the two retries is enough alone: with both
   off (\`PRBOT_FAULT=no-redirection-retry,no-redis-retry\` in the worker) a Cluster failover
-  spent 2 stage attempts on failover errors in each of two runs; with one off, none
+  spent 2, 2 and 3 stage attempts on failover errors (three runs); with one off, none
   (\`failover.test.ts\` positive control and its two one-retry runs). The option change is from
   ioredis's documented defaults (16 redirections, 100 ms).
 - **A queue that stops consuming is noticed and recovered** (\`apps/worker/src/queue-watch.ts\`,
