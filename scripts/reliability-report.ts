@@ -80,27 +80,31 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis at maxmemory (noeviction, every write refused with OOM)',
-    "no single-switch control claimed: the same run with refused writes not waited out (PRBOT_FAULT=no-redis-retry) ended 8 of 8 ok on the merged tree (2026-12-07, with the 5 s and the 15 s window; an earlier branch lost 8 of 8 twice at 5 s): BullMQ's stalled-job re-run brings the jobs back once the OOM ends, so this row has two defences. The retry's harm is shown per step by the \"OOM from <point>\" rows' controls below (3 s windows)",
+    'the defence is refused writes waited out (the stage runner and untilRedisAnswers); behind it BullMQ\'s stalled-job re-run sometimes brings a job back. `exactly-once.test.ts` "positive control: the same OOM with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)…": 8, 1, 3 and 8 of 8 cycles lost (four runs, 5 s window); "…with the stalled-job re-run off (maxStalledCount 0): waiting out the refused writes alone ends every cycle ok": 8 of 8 ok (three runs). The re-run alone (no-redis-retry only) is not dependable: 8 of 8 ok in two runs on the merged tree, 8 and 7 of 8 `model_failed` in two runs of 2026-12-07 (the reconciler: the propose job failed on the OOM)',
   ],
   [
     'Redis at maxmemory (every write refused) for 3 s from after-record of pr',
-    "**none yet**: this cycle's outcome stands before the fault; with PRBOT_FAULT=no-redis-retry the same run lost 1 cycle (the other one in flight) once and 0 once, so no control is claimed; the recorded cycle's re-run is the ledger's (kill-after-record row)",
+    '`exactly-once.test.ts` "positive control: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)": the other cycle in flight lost (1 of 2 in each of six runs); "OOM from after-record of pr with the stalled-job re-run off…": the retry alone ends both ok. The retry off alone lost 1 cycle once and 0 once. The recorded cycle\'s re-run is the ledger\'s (kill-after-record row)',
+  ],
+  [
+    'Redis at maxmemory (every write refused) for 3 s from after-handover of propose',
+    'the cycle has handed over before the refusal (its next job is in Redis), so the harm can fall only on the other cycle in flight, at its own step, where the per-point controls show it: `exactly-once.test.ts` "positive control: OOM from <point> of <stage> … (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)" (after-answer, stage-start of apply, test, pr). From this point itself, runs with switches off lost 2 of 2 twice earlier (the retry off) and 0 of 2 in three runs of 2026-12-07 (the retry off; the retry and the re-run off; the retry and the ledger, hand-over id and record-once off), so no run of this point is claimed as a control',
   ],
   [
     'Redis at maxmemory (every write refused)',
-    '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry)", one run per point: cycles lost at every point (two runs each; e.g. after-answer, after-handover, stage-start of apply and of test: 2 of 2 lost; stage-start of pr: 1 of 2)',
+    '`exactly-once.test.ts` "positive control: OOM from <point> of <stage> with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)", one run per point: after-answer 1 of 2 cycles lost, stage-start of apply, test and pr 2 of 2 (run of 2026-12-07; with the retry off alone, earlier runs: 2 of 2 at after-answer, after-handover, apply and test, 1 of 2 at pr). The re-run is off too since it sometimes brings a refused job back',
   ],
   [
     'Redis blocked (CLIENT PAUSE) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 2',
-    'no control claimed (defence in depth; no single switch shows harm). The stall happens: the row\'s notes count BullMQ stalled events (4-6 a run) and stages run twice (test in 0-1 cycles a run, two runs each), most re-runs stopped by the ledger ("nothing to do"). With the ledger off, `exactly-once.test.ts` "Redis blocked by CLIENT PAUSE (maxStalledCount 2) with the ledger check off…": apply ran twice in 3 of 3 cycles and test in 1-2 of 3 (two runs each), and still 0 lost, 0 duplicates, 0 extra calls: a re-run\'s hand-over adds the next job under the same id (`stageJobId`), and a pr re-run keeps the first record and finds its PR by branch (as in the kill-after-record row)',
+    'the re-runs the stall brings are kept harmless by three defences, each enough alone: the ledger (`stageRunnerDefences.endedCycleDoesNothing`), the hand-over id (PRBOT_FAULT=no-handover-id: a second add adds a second job) and the outcome recorded once (PRBOT_FAULT=no-record-once). `exactly-once.test.ts` "positive control: Redis blocked by CLIENT PAUSE (maxStalledCount 2) with the ledger, the hand-over id and record-once off → a cycle recorded twice": apply, test and pr run two or three times, 5 outcomes recorded for 3 cycles (4 duplicates); "…with only <one> of the three re-run defences on": 0 lost, 0 duplicates with each one alone (two runs each)',
   ],
   [
     'Redis blocked (DEBUG SLEEP) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 2',
-    'no control claimed (defence in depth; no single switch shows harm). The stall happens: the row\'s notes count BullMQ stalled events (4-6 a run) and stages run twice (test in 0-1 cycles a run, two runs each), most re-runs stopped by the ledger ("nothing to do"). With the ledger off, `exactly-once.test.ts` "Redis blocked by DEBUG SLEEP (maxStalledCount 2) with the ledger check off…": apply ran twice in 3 of 3 cycles and test in 1-2 of 3 (two runs each), and still 0 lost, 0 duplicates, 0 extra calls: a re-run\'s hand-over adds the next job under the same id (`stageJobId`), and a pr re-run keeps the first record and finds its PR by branch (as in the kill-after-record row)',
+    'the re-runs the stall brings are kept harmless by three defences, each enough alone: the ledger (`stageRunnerDefences.endedCycleDoesNothing`), the hand-over id (PRBOT_FAULT=no-handover-id: a second add adds a second job) and the outcome recorded once (PRBOT_FAULT=no-record-once). `exactly-once.test.ts` "positive control: Redis blocked by DEBUG SLEEP (maxStalledCount 2) with the ledger, the hand-over id and record-once off → a cycle recorded twice": apply, test and pr run two or three times, 5 outcomes recorded for 3 cycles (4 duplicates); "…with only <one> of the three re-run defences on": 0 lost, 0 duplicates with each one alone (two runs each)',
   ],
   [
     'Redis blocked (DEBUG SLEEP) for 4.5 s, 3x the job lock, from a test stage start; maxStalledCount 0',
-    'no control claimed: with no stall allowed a lapsed lock fails the job, it is not re-run. In 3 of 4 runs (1 with the ledger off) no stage ran twice and all ended ok; in 1 run the stalled test job failed ("job stalled more than allowable limit"), the cycle was recorded `tests_failed` while its first run went on and handed over to pr, and the ledger stopped that pr job ("cycle already ended; this job does nothing"). That case cannot be brought on at will, so no ledger-off run of this row is claimed; the ledger\'s control is the kill-after-record row\'s',
+    'with no stall allowed nothing is re-run: a stalled job fails, and its cycle records the gave-up outcome while its first run may go on and hand over; the ledger then stops the next stage. `exactly-once.test.ts` "Redis blocked by DEBUG SLEEP (maxStalledCount 0), the test job held past the block (ledger check on: false)…" (`stageRunnerDefences.endedCycleDoesNothing` off): HELD_OFF; ledger on: HELD_ON. The test job is held 2 s past the block because the block alone brings the case on in 1 run of 4 (and with all three re-run defences off an unheld run showed no harm: no stage ran twice)',
   ],
   [
     'Redis SIGKILL + restart (appendonly yes) during a hand-over',
@@ -184,7 +188,7 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis Cluster (3 masters',
-    'the writes a failover can lose are waited on a replica (WAIT, on the connection of the key\'s master): `replica-loss.test.ts` "positive control (Cluster): without WAIT…" (the slot\'s master killed while its replica lags: `waitReplicas 0` → charge 0, outcome gone; `waitReplicas 1` → charge 1, outcome ok). The redirection retry has no control (reverted once without harm, see below)',
+    'the writes a failover can lose are waited on a replica (WAIT, on the connection of the key\'s master): `replica-loss.test.ts` "positive control (Cluster): without WAIT…" (the slot\'s master killed while its replica lags: `waitReplicas 0` → charge 0, outcome gone; `waitReplicas 1` → charge 1, outcome ok). Failover errors costing no attempt (the row\'s \"stage attempts failed on redirection/failover errors: 0\"): `failover.test.ts` \"positive control (Cluster): the same failover with both retries off (PRBOT_FAULT=no-redirection-retry,no-redis-retry)…\": 2, 2 and 3 stage attempts spent on failover errors (three runs); with either one off alone (\"Cluster failover with one of the two retries off…\") 0 attempts spent (ioredis\'s in-command retry off alone: 27 and 32 redirection errors in the worker\'s log, all waited out by the stage runner)',
   ],
 ];
 /** The secret scans' own control: a planted key is counted by the very scan the rows run. */
@@ -348,10 +352,11 @@ calls charged equal model requests, the worker's \`/healthz\` answers 200.
   command aborted by a closing connection are retried inside the command (64 redirections
   300 ms apart) or waited out by the stage runner (delayed, not an attempt). The failover rows
   count stage attempts that failed on such an error in the worker's log (0 in every run here;
-  the outside check saw 3-5 per failover). With these settings and error patterns reverted, two
-  Cluster runs (before the replicas' links were cut as well) still paid none, so these rows do
-  not prove that part; the option change is from ioredis's documented
-  defaults (16 redirections, 100 ms).
+  the outside check saw 3-5 per failover). Either of the two retries is enough alone: with both
+  off (\`PRBOT_FAULT=no-redirection-retry,no-redis-retry\` in the worker) a Cluster failover
+  spent 2, 2 and 3 stage attempts on failover errors (three runs); with one off, none
+  (\`failover.test.ts\` positive control and its two one-retry runs). The option change is from
+  ioredis's documented defaults (16 redirections, 100 ms).
 - **A queue that stops consuming is noticed and recovered** (\`apps/worker/src/queue-watch.ts\`,
   \`apps/worker/test/queue-watch.test.ts\`): a Worker cut off from Redis for good (its ACL user
   switched off and its clients killed, while the process's other connections work) is found

@@ -50,6 +50,12 @@ const DEFENCES = [
    * repositories take turns; off, the queues are first come first served (one backlog first).
    */
   'fair-order',
+  /** A stage's job is added under the cycle's hand-over id: a re-run's second add adds nothing. */
+  'handover-id',
+  /** A cycle's outcome is recorded once: a second record of the cycle changes nothing. */
+  'record-once',
+  /** A Cluster command rides out MOVED/ASK, CLUSTERDOWN, TRYAGAIN and a failover inside itself. */
+  'redirection-retry',
 ] as const;
 type Defence = (typeof DEFENCES)[number];
 

@@ -10,8 +10,9 @@ import {
   UsageError,
 } from '@prbot/core';
 import type { Outcome } from '@prbot/core';
-import { signJob } from './job-signing.ts';
+import { randomUUID } from 'node:crypto';
 import { defenceOff } from './faults.ts';
+import { signJob } from './job-signing.ts';
 
 export const STAGES = ['propose', 'apply', 'test', 'pr'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -114,5 +115,9 @@ export async function addStageJob<Q extends Stage>(
   jobKey: Buffer,
 ): Promise<void> {
   const j = stageJob(q, cycleId, data, jobKey);
+  // PRBOT_FAULT=no-handover-id (a positive control only): a second add of the cycle's job adds a
+  // second job. The first keeps the hand-over id, so the ledger and the reconciler still find it.
+  if (defenceOff('handover-id') && (await queues[q].getJob(j.opts.jobId)))
+    j.opts.jobId = `${j.opts.jobId}-again-${randomUUID().slice(0, 8)}`;
   await queues[q].add(j.name, j.data, j.opts);
 }

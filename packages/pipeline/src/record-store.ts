@@ -5,6 +5,7 @@ import type { RedisClient as Redis } from './redis.ts';
 import { utcDay, type Clock, cycleRecordSchema, type CycleRecord, redactDeep } from '@prbot/core';
 import type { Keys } from './keys.ts';
 import type { Outcome } from '@prbot/core';
+import { defenceOff } from './faults.ts';
 import { withScripts } from './lua-scripts.ts';
 import { writeConfirmed, type ReplicaWait } from './replica-wait.ts';
 
@@ -37,22 +38,28 @@ export async function recordOutcome(
   const record = redactDeep(given);
   const r = withScripts(deps.redis);
   const json = JSON.stringify(cycleRecordSchema.parse(record));
-  const write = async () =>
-    (await r.recordOutcome(
-      deps.keys.outcome(record.cycle_id),
-      deps.keys.record(record.cycle_id),
-      deps.keys.history(record.gap_id ?? '-'),
-      deps.keys.recent(),
-      deps.keys.stats(utcDay(deps.clock())),
-      deps.keys.inflight(record.gap_id ?? '-'),
-      record.cycle_id,
-      record.outcome,
-      json,
-      HISTORY_KEPT,
-      RECENT_KEPT,
-      RECORD_TTL_S,
-      record.gap_id ? '1' : '0',
-    )) === 1;
+  const write = async () => {
+    // PRBOT_FAULT=no-record-once (a positive control only): the cycle's marker is dropped first,
+    // so a second record of it is written like a first.
+    if (defenceOff('record-once')) await deps.redis.del(deps.keys.outcome(record.cycle_id));
+    return (
+      (await r.recordOutcome(
+        deps.keys.outcome(record.cycle_id),
+        deps.keys.record(record.cycle_id),
+        deps.keys.history(record.gap_id ?? '-'),
+        deps.keys.recent(),
+        deps.keys.stats(utcDay(deps.clock())),
+        deps.keys.inflight(record.gap_id ?? '-'),
+        record.cycle_id,
+        record.outcome,
+        json,
+        HISTORY_KEPT,
+        RECENT_KEPT,
+        RECORD_TTL_S,
+        record.gap_id ? '1' : '0',
+      )) === 1
+    );
+  };
   // Confirmed on a replica, or written again until it is (the script keeps the first record, and
   // writes anew one the old master took with it).
   let fresh = false;

@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { UnavailableError } from '@prbot/core';
+import { defenceOff } from './faults.ts';
 
 /**
  * - worker:  long-lived, waits for Redis (BullMQ's blocking calls need it);
@@ -41,6 +42,14 @@ const CLUSTER_FAILOVER = {
   retryDelayOnTryAgain: 300,
   retryDelayOnMoved: 50,
 } as const;
+/** The switch's off: a MOVED is still followed (the slot map is learnt that way), nothing waited. */
+const NO_REDIRECTION_RETRY = {
+  maxRedirections: 2,
+  retryDelayOnFailover: 0,
+  retryDelayOnClusterDown: 0,
+  retryDelayOnTryAgain: 0,
+  retryDelayOnMoved: 0,
+} as const;
 
 /**
  * A master demoted to a replica (Sentinel failover, or the old master coming back) answers writes
@@ -69,7 +78,9 @@ export function connect(target: RedisTarget, role: RedisRole, extra: RedisOption
       ? { password: decodeURIComponent(first.password), username: first.username || undefined }
       : {};
     return new Cluster(nodes, {
-      ...CLUSTER_FAILOVER,
+      // PRBOT_FAULT=no-redirection-retry (a positive control only): the first CLUSTERDOWN,
+      // TRYAGAIN or closed connection of a failover is final to the command.
+      ...(defenceOff('redirection-retry') ? NO_REDIRECTION_RETRY : CLUSTER_FAILOVER),
       redisOptions: { ...opts, ...auth, ...extra },
       enableOfflineQueue: role === 'worker',
       clusterRetryStrategy: forever ? (n) => reconnectDelay(n) : (n) => (n > 3 ? null : 200 * n),
