@@ -526,7 +526,7 @@ describe.each<Kind>(['gitea', 'github'])('%s webhook → revise cycle', (kind) =
 
     const first = await send('d-0001', asked);
     expect(first).toMatchObject({ status: 202, body: { event: 'comment', result: { enqueued: true } } });
-    const jobs = await rt.queues.propose.getJobs(['waiting']);
+    const jobs = await rt.queues.propose.getJobs(['waiting', 'prioritized']);
     expect(jobs).toHaveLength(1);
     expect(jobs[0]!.data).toMatchObject({
       gap: { id: GAP_ID },

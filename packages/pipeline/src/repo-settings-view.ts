@@ -8,8 +8,14 @@ import {
 } from '@prbot/config';
 import type { Runtime } from './runtime.ts';
 
-/** Settings per (repository, commit): a commit never changes, so neither does what it says. */
-const settled = new Map<string, LoadedConfig | ConfigError>();
+type Settings = ReturnType<typeof parseRepoSettings>;
+
+/**
+ * What a repository's file says at a commit (null: no file), per repository and commit: a commit
+ * never changes, so neither does its file. The settings are cached, not a config built from them:
+ * each caller's own config (a test or a caller may lay fields over a view) is narrowed afresh.
+ */
+const read = new Map<string, { settings: Settings | null; where: string } | ConfigError>();
 const KEPT = 256;
 
 /**
@@ -20,29 +26,36 @@ const KEPT = 256;
  */
 export async function settledView(rt: Runtime, commit: string): Promise<Runtime> {
   const id = `${rt.repo.name}\0${commit}`;
-  let cfg = settled.get(id);
-  if (cfg === undefined) {
-    cfg = await narrowed(rt, commit).catch((err: unknown) => {
+  let got = read.get(id);
+  if (got === undefined) {
+    got = await readSettings(rt, commit).catch((err: unknown) => {
       if (err instanceof ConfigError) return err;
       throw err;
     });
-    settled.set(id, cfg);
-    while (settled.size > KEPT) settled.delete(settled.keys().next().value!);
+    read.set(id, got);
+    while (read.size > KEPT) read.delete(read.keys().next().value!);
   }
-  if (cfg instanceof ConfigError) throw cfg;
-  if (cfg === rt.cfg) return rt;
+  if (got instanceof ConfigError) throw got;
+  if (got.settings === null) return rt;
+  const s = applyRepoSettings(rt.cfg, got.settings, got.where);
+  const cfg: LoadedConfig = {
+    ...rt.cfg,
+    repo: s.repo,
+    tests: s.tests,
+    guardrails: s.guardrails,
+    forge: { ...rt.cfg.forge, ...s.forge },
+  };
   // The view's own accessors (afterCycleEnd) stay its own: only `cfg` is shadowed.
   return Object.assign(Object.create(rt) as Runtime, { cfg });
 }
 
-async function narrowed(rt: Runtime, commit: string): Promise<LoadedConfig> {
+async function readSettings(rt: Runtime, commit: string): Promise<{ settings: Settings | null; where: string }> {
   const where = `${rt.repo.name}:${REPO_SETTINGS_FILE}@${commit.slice(0, 12)}`;
   // Sized before it is read: a blob of gigabytes is refused unread.
   const size = await rt.mirror.blobSize(commit, REPO_SETTINGS_FILE);
-  if (size === null) return rt.cfg;
+  if (size === null) return { settings: null, where };
   if (size > REPO_SETTINGS_MAX_BYTES)
     throw new ConfigError(where, [{ field: '', message: `larger than ${REPO_SETTINGS_MAX_BYTES} bytes` }]);
   const text = (await rt.mirror.readFile(commit, REPO_SETTINGS_FILE)) ?? '';
-  const s = applyRepoSettings(rt.cfg, parseRepoSettings(text, where), where);
-  return { ...rt.cfg, repo: s.repo, tests: s.tests, guardrails: s.guardrails, forge: { ...rt.cfg.forge, ...s.forge } };
+  return { settings: parseRepoSettings(text, where), where };
 }

@@ -46,7 +46,7 @@ describe('an unsigned produce job cannot make a dry-run deployment push', () => 
     workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
     const job = await h.rt.queues.produce.add('produce', { dryRun: false });
     await expect.poll(async () => (await job.getState()) === 'completed', { timeout: 60_000 }).toBe(true);
-    const ids = (await h.rt.queues.propose.getJobs(['waiting', 'active', 'completed', 'delayed'])).map(
+    const ids = (await h.rt.queues.propose.getJobs(['waiting', 'prioritized', 'active', 'completed', 'delayed'])).map(
       (j) => (j.data as ProposeJob).cycleId,
     );
     expect(ids).toHaveLength(1);
@@ -71,7 +71,7 @@ describe('positive control: the one-way dryRun is what keeps the deployment dry'
     try {
       const job = await h.rt.queues.produce.add('produce', { dryRun: false });
       await expect.poll(async () => (await job.getState()) === 'completed', { timeout: 60_000 }).toBe(true);
-      ids = (await h.rt.queues.propose.getJobs(['waiting', 'active', 'completed', 'delayed'])).map(
+      ids = (await h.rt.queues.propose.getJobs(['waiting', 'prioritized', 'active', 'completed', 'delayed'])).map(
         (j) => (j.data as ProposeJob).cycleId,
       );
     } finally {
