@@ -11,4 +11,4 @@ export {
 } from './load.ts';
 export { type Config, type ConfigInput, configSchema, secretEnvNames } from './schema.ts';
 export { secretValues } from './secrets.ts';
-export { type Repository, repoName } from './repositories.ts';
+export { type Repository } from './repositories.ts';
