@@ -8,6 +8,7 @@ import { produceRepos } from '@prbot/control';
 import { defaultPolicy } from '@prbot/policy';
 import { REPO_ROOT, startModelServer, type ModelServer } from '@prbot/test-support';
 import { startWorkers } from '../../src/workers.ts';
+import { produceProcessor } from '../../src/stages/produce.ts';
 import { cassetteScript, waitForOutcomes } from '../helpers.ts';
 import { reposWorld, type ReposWorld } from '../repos-world.ts';
 
@@ -173,6 +174,17 @@ describe('many repositories, one deployment', () => {
     );
     const one = await produceRepos(rt, defaultPolicy, { repo: 'beta' });
     expect(one.map((r) => r.repo)).toEqual(['beta']);
+    // A scheduled produce job runs every repository the same way.
+    const job = await rt.queues.produce.add('produce', {});
+    const scheduled = (await produceProcessor(rt, defaultPolicy)(job)) as { repos: Record<string, unknown>[] };
+    expect(scheduled.repos).toEqual([
+      { repo: 'alpha', error: expect.stringMatching(/the PRD docs\/NOPE\.md does not exist/) },
+      { repo: 'beta', outcome: null, reason: expect.any(String), enqueued: 0 },
+    ]);
+    expect((await rt.queues.produce.getJobLogs(job.id!)).logs).toEqual([
+      expect.stringMatching(/^repo alpha: produce failed: the PRD docs\/NOPE\.md/),
+      expect.stringMatching(/^repo beta: in_flight /),
+    ]);
     await expect(produceRepos(rt, defaultPolicy, { repo: 'delta' })).rejects.toThrow(
       /no repository named "delta"; configured: alpha, beta/,
     );
