@@ -12,4 +12,4 @@ export {
 export { type Config, type ConfigInput, configSchema, secretEnvNames } from './schema.ts';
 export { secretValues } from './secrets.ts';
 export { applyRepoSettings, parseRepoSettings, REPO_SETTINGS_FILE, REPO_SETTINGS_MAX_BYTES } from './repo-settings.ts';
-export { type Repository, repoName } from './repositories.ts';
+export { type Repository } from './repositories.ts';

@@ -8,7 +8,7 @@ import { testsSection } from './tests.ts';
  * A repository's name: part of its Redis keys, its work directory and its job data, so it is
  * key-safe (no ':' or '/', nothing a path or a glob would read differently).
  */
-export const repoName = z
+const repoName = z
   .string()
   .regex(
     /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
@@ -63,7 +63,7 @@ export interface Repository {
 }
 
 /** `a` with `b` laid over it: plain objects merge key by key, anything else (arrays too) is replaced. */
-export function deepMerge(a: unknown, b: unknown): unknown {
+function deepMerge(a: unknown, b: unknown): unknown {
   if (b === undefined) return a;
   if (!isPlain(a) || !isPlain(b)) return b;
   const out: Record<string, unknown> = { ...a };

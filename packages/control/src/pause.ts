@@ -17,3 +17,13 @@ export async function pausedQueues(rt: Runtime, queues: readonly QueueName[] = S
   for (const q of queues) if (await rt.queues[q].isPaused()) out.push(q);
   return out;
 }
+
+/** `pause --repo NAME`: produce makes no new cycles for it; cycles in flight finish. */
+export async function setRepoPaused(view: Runtime, paused: boolean): Promise<void> {
+  if (paused) await view.redis.set(view.keys.repoPaused(), String(view.clock()));
+  else await view.redis.del(view.keys.repoPaused());
+}
+
+export async function repoPaused(view: Runtime): Promise<boolean> {
+  return (await view.redis.exists(view.keys.repoPaused())) === 1;
+}

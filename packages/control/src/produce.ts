@@ -18,7 +18,7 @@ import { pollRevisions, type PolledRevision } from './revise-poll.ts';
 import { settleBotPrs } from './bot-prs.ts';
 import { keepBotPrs, type UpkeepLine } from './upkeep.ts';
 import { enqueueGaps, type ProduceLine } from './enqueue.ts';
-import { repoPaused } from './repos.ts';
+import { repoPaused } from './pause.ts';
 import { updateDashboardIssueQuietly } from './dashboard-issue.ts';
 import { readParsedPrd } from './prd-cache.ts';
 

@@ -2,6 +2,7 @@ import { countInFlight, type Runtime } from '@prbot/pipeline';
 import { UsageError } from '@prbot/core';
 import type { Policy } from '@prbot/policy';
 import { produce, type ProduceReport } from './produce.ts';
+import { repoPaused } from './pause.ts';
 
 /** The views a command names: `--repo NAME` one (an unknown name is a UsageError listing the known), else all. */
 export async function pickRepos(rt: Runtime, name?: string): Promise<Runtime[]> {
@@ -33,16 +34,6 @@ export async function produceRepos(
     }
   }
   return out;
-}
-
-/** `pause --repo NAME`: produce makes no new cycles for it; cycles in flight finish. */
-export async function setRepoPaused(view: Runtime, paused: boolean): Promise<void> {
-  if (paused) await view.redis.set(view.keys.repoPaused(), String(view.clock()));
-  else await view.redis.del(view.keys.repoPaused());
-}
-
-export async function repoPaused(view: Runtime): Promise<boolean> {
-  return (await view.redis.exists(view.keys.repoPaused())) === 1;
 }
 
 export interface RepoStatus {

@@ -41,11 +41,13 @@ export async function settleLegacyRepo(
   if (url === null && (await hasUnscopedData(redis, k))) {
     if (cfg.repositories.length > 1)
       throw new UsageError(
-        `Redis holds the state of a single-repository deployment (unscoped keys under ${k.legacyRepo().replace(/legacy-repo$/, '')}) but not which repository it served; start once with the single \`repo:\` form of that repository, or name it: SET ${k.legacyRepo()} <its url as in the config>. Otherwise its gap history and open PRs would be read as another repository's`,
+        `Redis holds the state of a single-repository deployment (unscoped keys under ${k.legacyRepo().replace(/legacy-repo$/, '')}) but not which repository it served; start once with the single \`repo:\` form of that repository, or name it: SET ${k.legacyRepo()} <its canonical url: an absolute path, or the clone URL without a trailing / or .git, host in lower case>. Otherwise its gap history and open PRs would be read as another repository's`,
       );
-    url = urls[0]!;
-    await redis.set(k.legacyRepo(), url, 'NX');
-    url = await redis.get(k.legacyRepo());
+    // SET NX: two processes starting at once record one answer (the same, with one entry).
+    await redis
+      .set(k.legacyRepo(), urls[0]!, 'NX')
+      .catch((err: Error) => log.warn({ err: err.message }, 'legacy-repo not recorded; a writer records it'));
+    url = (await redis.get(k.legacyRepo())) ?? urls[0]!;
   }
   const i = url === null ? -1 : urls.indexOf(url);
   return i < 0 ? null : cfg.repositories[i]!.name;

@@ -17,7 +17,7 @@ import { replicaWait, type ReplicaWait } from './replica-wait.ts';
 import { settleLegacyRepo } from './legacy-repo.ts';
 
 /** The repository a runtime view serves. */
-export interface RepoView {
+interface RepoView {
   name: string;
   /** Today's unscoped keys, gap ids and work directory (legacy-repo.ts); else all scoped by `name`. */
   legacy: boolean;

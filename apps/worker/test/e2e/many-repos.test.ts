@@ -1,12 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gapId, type CycleRecord } from '@prbot/core';
 import { jobKeyFrom, QUEUE_NAMES, stageJob, stageJobId, type Runtime } from '@prbot/pipeline';
 import { produceRepos } from '@prbot/control';
 import { defaultPolicy } from '@prbot/policy';
-import { startModelServer, type ModelServer } from '@prbot/test-support';
+import { REPO_ROOT, startModelServer, type ModelServer } from '@prbot/test-support';
 import { startWorkers } from '../../src/workers.ts';
+import { produceProcessor } from '../../src/stages/produce.ts';
 import { cassetteScript, waitForOutcomes } from '../helpers.ts';
 import { reposWorld, type ReposWorld } from '../repos-world.ts';
 
@@ -172,8 +174,70 @@ describe('many repositories, one deployment', () => {
     );
     const one = await produceRepos(rt, defaultPolicy, { repo: 'beta' });
     expect(one.map((r) => r.repo)).toEqual(['beta']);
+    // A scheduled produce job runs every repository the same way.
+    const job = await rt.queues.produce.add('produce', {});
+    const scheduled = (await produceProcessor(rt, defaultPolicy)(job)) as { repos: Record<string, unknown>[] };
+    expect(scheduled.repos).toEqual([
+      { repo: 'alpha', error: expect.stringMatching(/the PRD docs\/NOPE\.md does not exist/) },
+      { repo: 'beta', outcome: null, reason: expect.any(String), enqueued: 0 },
+    ]);
+    expect((await rt.queues.produce.getJobLogs(job.id!)).logs).toEqual([
+      expect.stringMatching(/^repo alpha: produce failed: the PRD docs\/NOPE\.md/),
+      expect.stringMatching(/^repo beta: in_flight /),
+    ]);
     await expect(produceRepos(rt, defaultPolicy, { repo: 'delta' })).rejects.toThrow(
       /no repository named "delta"; configured: alpha, beta/,
     );
   }, 60_000);
+
+  it('the CLI: pause --repo holds one repository, status shows a row per repository, produce --repo runs one, resume lets it go', async () => {
+    server = await startModelServer(await script());
+    world = await reposWorld({ alpha: [PAD], beta: [PAD] }, server);
+    const cfg = await world.config({
+      repos: [
+        { name: 'alpha', url: world.remotes.alpha },
+        { name: 'beta', url: world.remotes.beta },
+      ],
+    });
+    const cli = (...args: string[]) =>
+      execa(
+        path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+        [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args],
+        {
+          env: {
+            PATH: process.env.PATH!,
+            PRBOT_CONFIG: cfg.file,
+            PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!,
+            PRBOT_TEST_KEY: 'k',
+          },
+          extendEnv: false,
+          reject: false,
+        },
+      );
+    expect((await cli('pause', '--repo', 'beta')).stdout).toBe('repo beta: paused');
+    expect((await cli('pause', '--repo', 'delta')).stderr).toMatch(
+      /no repository named "delta"; configured: alpha, beta/,
+    );
+    const produced = await cli('produce', '--json');
+    expect(produced.exitCode).toBe(0);
+    const runs = JSON.parse(produced.stdout) as {
+      repo: string;
+      report: { outcome: string | null; reason: string; lines: { action: string }[] };
+    }[];
+    expect(runs.map((r) => [r.repo, r.report.outcome, r.report.lines.map((l) => l.action)])).toEqual([
+      ['alpha', null, ['enqueued']],
+      ['beta', 'skipped_pause', []],
+    ]);
+    expect(runs[1]!.report.reason).toMatch(/repository beta is paused/);
+    const st = JSON.parse((await cli('status', '--json')).stdout) as { repositories: unknown[] };
+    expect(st.repositories).toEqual([
+      { repo: 'alpha', legacy: false, paused: false, inFlight: 1, prsOpen: 0 },
+      { repo: 'beta', legacy: false, paused: true, inFlight: 0, prsOpen: 0 },
+    ]);
+    expect((await cli('status')).stdout).toMatch(/\nbeta +paused +0 +0/);
+    expect((await cli('resume', '--repo', 'beta')).stdout).toBe('repo beta: resumed');
+    const one = await cli('produce', '--repo', 'beta');
+    expect(one.stdout).toMatch(/^repo beta:\nenqueued /);
+    expect(one.stdout).not.toContain('repo alpha');
+  }, 120_000);
 });
