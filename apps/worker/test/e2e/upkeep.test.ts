@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { gapHistory } from '@prbot/pipeline';
 import { git } from '@prbot/repo';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
+import { produce, upkeepDefences } from '@prbot/control';
 import { waitForOutcomes } from '../helpers.ts';
 import {
   baseMoves,
@@ -120,6 +120,30 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     const comments = await botComments(kind);
     expect(comments).toHaveLength(1);
     expect(comments[0]).toContain('holds commits prbot did not push');
+    expect(w.fake?.violations ?? []).toEqual([]);
+  });
+
+  it("positive control: with the own-push check switched off (upkeepDefences.ownPushOnly), the human's commit is overwritten", async () => {
+    const { rt, branch } = await withBotPr(kind, { upkeep: { rebaseWhen: 'behind' } });
+    const human = await humanCommitOn(branch);
+    const base = await baseMoves('README.md', '# demo\n\nThe base moved.\n');
+    upkeepDefences.ownPushOnly = false;
+    let line;
+    try {
+      line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    } finally {
+      upkeepDefences.ownPushOnly = true;
+    }
+    expect(line.action).toBe('refresh_enqueued');
+    startAll(rt);
+    const [r] = await waitForOutcomes(rt, [line.cycleId!]);
+    expect(r!.outcome).toBe('refreshed');
+    // The branch is prbot's rebuild on the new base; the person's commit is no longer on it.
+    const now = (await head(branch))!;
+    expect(now).toBe(r!.bot_commit);
+    expect((await git(['rev-parse', `${now}^`], { cwd: w.h!.bare })).stdout.trim()).toBe(base);
+    const onBranch = await git(['merge-base', '--is-ancestor', human, now], { cwd: w.h!.bare, okCodes: [1] });
+    expect(onBranch.exitCode).toBe(1);
     expect(w.fake?.violations ?? []).toEqual([]);
   });
 
