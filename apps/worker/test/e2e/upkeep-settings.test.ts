@@ -6,7 +6,7 @@ import { createLogger } from '@prbot/core';
 import { createRuntime } from '@prbot/pipeline';
 import { git } from '@prbot/repo';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
+import { produce, upkeepDefences } from '@prbot/control';
 import { waitForOutcomes } from '../helpers.ts';
 import {
   baseMoves,
@@ -25,14 +25,21 @@ import {
 tearDownAfterEach();
 
 describe('upkeep settings, budget and limits (gitea)', () => {
-  it("a bot marker copied into a person's PR → that PR is neither closed nor rewritten", async () => {
-    const { rt, branch, opened } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
+  /** The bot PR, a person's PR carrying its body (marker and all), and its gap ticked off on the base. */
+  async function copiedMarkers() {
+    const world = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
     const bot = w.fake!.pulls[0]!;
-    // A person opens a PR from their own branch under the bot prefix, pasting the bot PR's body (marker and all).
+    // A person opens a PR from their own branch under the bot prefix, pasting the bot PR's body.
+    // (A PR from outside the prefix, the base among them, is not even listed by the forge drivers.)
     await git(['branch', 'bot/alices-work', 'main'], { cwd: w.h!.bare });
     const copy = w.fake!.seedPull({ head: 'bot/alices-work', body: bot.body, draft: false, title: 'Alice' });
     const prd = await readFile(path.join(w.h!.checkout, 'docs', 'PRD.md'), 'utf8');
     await baseMoves('docs/PRD.md', prd.replace('- [ ]', '- [x]'));
+    return { ...world, copy };
+  }
+
+  it("a bot marker copied into a person's PR → that PR is neither closed nor rewritten", async () => {
+    const { rt, branch, opened, copy } = await copiedMarkers();
     const report = await produce(rt, defaultPolicy);
     expect(upkeepLine(report.upkeep, 'bot/alices-work')).toMatchObject({
       action: 'left_alone',
@@ -42,6 +49,23 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     expect(copy.state).toBe('open');
     expect(await head('bot/alices-work')).not.toBeNull();
     expect(opened.branch).toBe(branch);
+    expect(w.fake!.violations).toEqual([]);
+  });
+
+  it("positive control: with the marker's branch check switched off (upkeepDefences.markerBranch), the person's PR is closed", async () => {
+    const { rt, branch, copy } = await copiedMarkers();
+    upkeepDefences.markerBranch = false;
+    let report;
+    try {
+      report = await produce(rt, defaultPolicy);
+    } finally {
+      upkeepDefences.markerBranch = true;
+    }
+    expect(upkeepLine(report.upkeep, 'bot/alices-work').action).toBe('closed');
+    expect(upkeepLine(report.upkeep, branch).action).toBe('closed');
+    expect(copy.state).toBe('closed');
+    const comments = await botComments('gitea');
+    expect(comments.filter((c) => c.includes('prbot is closing this PR'))).toHaveLength(2);
     expect(w.fake!.violations).toEqual([]);
   });
 
