@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '@prbot/core';
-import { createRuntime } from '@prbot/pipeline';
-import { git } from '@prbot/repo';
+import { createRuntime, type Runtime } from '@prbot/pipeline';
+import { commitGuardDefence, git } from '@prbot/repo';
 import { defaultPolicy } from '@prbot/policy';
 import { produce, upkeepDefences } from '@prbot/control';
 import { waitForOutcomes } from '../helpers.ts';
@@ -149,6 +149,60 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     expect(comments[0]).toContain('did **not** change it: **refresh_failed**');
     expect(comments[0]).toContain(`The branch is as it was (${before!.slice(0, 12)})`);
     expect(w.fake!.violations).toEqual([]);
+  });
+
+  /**
+   * The bot PR, then the operator forbids the file it changes (guardrails.forbidden) and the base
+   * moves: the refresh's rebuilt change set touches a guarded path. Runs `body` on a runtime with
+   * that config, closed (after any workers it started) at the end.
+   */
+  async function withGuardedRefresh(body: (tight: Runtime, branch: string, before: string) => Promise<void>) {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
+    const before = (await head(branch))!;
+    await baseMoves('README.md', '# demo\n\nThe base moved.\n');
+    const tight = createRuntime(
+      { ...rt.cfg, guardrails: { ...rt.cfg.guardrails, forbidden: ['src/truncate.js'] } },
+      {
+        role: 'worker',
+        env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' },
+        log: createLogger('silent', { pretty: false }),
+      },
+    );
+    try {
+      await body(tight, branch, before);
+    } finally {
+      await w.workers?.close(2000);
+      w.workers = undefined;
+      await tight.close();
+    }
+  }
+  it('a refresh whose rebuilt change touches a guarded path → nothing enqueued, the PR as it was', async () => {
+    await withGuardedRefresh(async (tight, branch, before) => {
+      const line = upkeepLine((await produce(tight, defaultPolicy)).upkeep, branch);
+      expect(line).toMatchObject({ action: 'left_alone', why: expect.stringContaining('guardrail') });
+      expect(await tight.queues.test.count()).toBe(0);
+      expect(await head(branch)).toBe(before);
+    });
+  });
+
+  it('positive control: with the build-time guardrail check switched off (commitGuardDefence.check), that refresh is pushed', async () => {
+    await withGuardedRefresh(async (tight, branch, before) => {
+      commitGuardDefence.check = false;
+      try {
+        const line = upkeepLine((await produce(tight, defaultPolicy)).upkeep, branch);
+        expect(line.action).toBe('refresh_enqueued');
+        startAll(tight);
+        const [r] = await waitForOutcomes(tight, [line.cycleId!]);
+        expect(r!.outcome).toBe('refreshed');
+      } finally {
+        commitGuardDefence.check = true;
+      }
+      // The branch moved to a commit that writes the forbidden file.
+      const now = (await head(branch))!;
+      expect(now).not.toBe(before);
+      const changed = await git(['diff', '--name-only', `${now}^`, now], { cwd: w.h!.bare });
+      expect(changed.stdout.split('\n')).toContain('src/truncate.js');
+    });
   });
 
   it('the budget: with the day spent, no refresh is enqueued', async () => {
