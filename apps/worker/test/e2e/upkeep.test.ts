@@ -147,6 +147,39 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     expect(w.fake?.violations ?? []).toEqual([]);
   });
 
+  /** The bot PR with a person's commit on its branch, then its gap ticked off on the base. */
+  async function unwantedWithHumanCommit() {
+    const world = await withBotPr(kind);
+    const human = await humanCommitOn(world.branch);
+    const prd = path.join(w.h!.checkout, 'docs', 'PRD.md');
+    await baseMoves('docs/PRD.md', (await readFile(prd, 'utf8')).replace('- [ ]', '- [x]'));
+    return { ...world, human };
+  }
+
+  it('the gap ticked off while a human commit is on the branch → the PR closed, the branch kept', async () => {
+    const { rt, branch, human } = await unwantedWithHumanCommit();
+    const line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    expect(line.action).toBe('closed');
+    expect(line.why).toContain(`kept (it holds commits prbot did not push: ${human.slice(0, 12)})`);
+    expect(await head(branch)).toBe(human);
+    expect(w.fake?.violations ?? []).toEqual([]);
+  });
+
+  it("positive control: with the own-push check switched off (upkeepDefences.ownPushOnly), that branch is deleted with the human's commit", async () => {
+    const { rt, branch, human } = await unwantedWithHumanCommit();
+    upkeepDefences.ownPushOnly = false;
+    let line;
+    try {
+      line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    } finally {
+      upkeepDefences.ownPushOnly = true;
+    }
+    expect(line.action).toBe('closed');
+    expect(line.why).toContain(`deleted (it held only ${human.slice(0, 12)}`);
+    expect(await head(branch)).toBeNull();
+    expect(w.fake?.violations ?? []).toEqual([]);
+  });
+
   it('a push that lands between prbot read the branch and its push → the lease refuses it, nothing clobbered, refresh_failed with the reason', async () => {
     const { rt, branch } = await withBotPr(kind, { upkeep: { rebaseWhen: 'behind' } });
     await baseMoves('README.md', '# demo\n\nThe base moved.\n');
