@@ -11,7 +11,6 @@ function dataLines(note: string): string[] {
   return lines.slice(begin + 1, end);
 }
 
-
 describe('refresh', () => {
   it('the conflict note keeps the diff inside its data block: a diff cannot close it', () => {
     const cycleId = 'c0000000001abcd';
