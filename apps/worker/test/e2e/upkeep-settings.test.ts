@@ -1,4 +1,5 @@
-// Upkeep settings, budget, PR limits and a copied marker (issue 25), on the Gitea stand-in.
+// Upkeep settings, budget and PR limits, a copied marker and a guarded path (issue 25), on the
+// Gitea stand-in; each of the last two with its positive control.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

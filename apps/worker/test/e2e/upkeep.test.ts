@@ -2,8 +2,9 @@
 // stand-ins and the local forge: the base moves → refreshed (rebuilt, tested, pushed with a lease,
 // one comment); the change no longer applies → the configured action; a human commit on the branch
 // → no rewrite, one comment; a push between prbot's read and its push → the lease refuses it; the
-// gap removed → the PR closed once; produce twice → no second action. Settings, budget and PR
-// limits: upkeep-settings.test.ts.
+// gap removed → the PR closed once; produce twice → no second action. Positive controls: with
+// `upkeepDefences.ownPushOnly` off, a person's commit is overwritten or its branch deleted.
+// Settings, budget and PR limits: upkeep-settings.test.ts.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
