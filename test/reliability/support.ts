@@ -151,7 +151,11 @@ export async function scanSecrets(
   const texts: string[] = [...extra];
   for (const f of await filesUnder(h.dir)) texts.push(await readFile(f, 'utf8').catch(() => ''));
   for (const q of QUEUE_NAMES) {
-    const jobs = await rt.queues[q].getJobs(['completed', 'failed', 'waiting', 'prioritized', 'delayed', 'active'], 0, 5000);
+    const jobs = await rt.queues[q].getJobs(
+      ['completed', 'failed', 'waiting', 'prioritized', 'delayed', 'active'],
+      0,
+      5000,
+    );
     for (const j of jobs)
       texts.push(
         JSON.stringify([

@@ -9,5 +9,5 @@ export { reviseQueueDefence, startQueuedForGap } from './revise-queue.ts';
 export { requestRevision, reviseRequestDefence } from './revise-requests.ts';
 export { formatStatus, oldestWaitingAge, type QueueStatus, status } from './status.ts';
 export { webhookBookkeeping } from './webhook-actions.ts';
-export { type UpkeepLine } from './upkeep.ts';
+export { type UpkeepLine, upkeepDefences } from './upkeep.ts';
 export { pickRepos, produceRepos, repoStatus } from './repos.ts';

@@ -58,6 +58,18 @@ export interface UpkeepLine {
 const NOTED_TTL_S = 90 * 86400;
 
 /**
+ * Upkeep's own defences, switchable for one purpose: a positive control turns one off in its own
+ * process to show the harm it prevents. No variable or config field reaches them.
+ * - `ownPushOnly`: a branch is rewritten or deleted only while its head is the commit prbot's
+ *   records say it last pushed (off: the head upkeep reads is taken as prbot's, and the refresh is
+ *   leased on it, as upkeep without the check would; apps/worker/test/e2e/upkeep.test.ts);
+ * - `markerBranch`: a PR is prbot's only when its branch is the one its marker's cycle pushed,
+ *   under forge.branchPrefix and not the base (off: any PR carrying a marker is upkept;
+ *   apps/worker/test/e2e/upkeep-settings.test.ts).
+ */
+export const upkeepDefences = { ownPushOnly: true, markerBranch: true };
+
+/**
  * The upkeep of open bot PRs, at each produce and on a push to the base branch (issue 25):
  * 1. a PR whose gap is no longer an unchecked, tagged line of the PRD is closed with one comment
  *    saying why, and its branch deleted only while it holds nothing but prbot's last push;
@@ -84,8 +96,8 @@ export async function keepBotPrs(
       pr.state !== 'open' ||
       !pr.gapId ||
       !pr.cycleId ||
-      !pr.branch.startsWith(rt.cfg.forge.branchPrefix) ||
-      pr.branch === rt.cfg.repo.base
+      (upkeepDefences.markerBranch &&
+        (!pr.branch.startsWith(rt.cfg.forge.branchPrefix) || pr.branch === rt.cfg.repo.base))
     )
       continue;
     const line = (action: UpkeepLine['action'], why: string, cycleId?: string): UpkeepLine => ({
@@ -99,7 +111,7 @@ export async function keepBotPrs(
     try {
       // A signed marker names a cycle, not a branch: one copied into another PR is not prbot's PR.
       const origin = await getRecord(rt.redis, rt.keys, pr.cycleId);
-      if (origin?.branch && origin.branch !== pr.branch) {
+      if (upkeepDefences.markerBranch && origin?.branch && origin.branch !== pr.branch) {
         lines.push(
           line(
             'left_alone',
@@ -145,7 +157,7 @@ async function refreshIfStale(
     return line('behind', `behind ${rt.cfg.repo.base} but merges cleanly; upkeep.rebaseWhen is "conflicted"`);
 
   // Only a branch that is exactly what prbot last pushed is prbot's to rewrite.
-  const last = await lastPushed(rt, pr);
+  const last = upkeepDefences.ownPushOnly ? await lastPushed(rt, pr) : head;
   if (!last)
     return line(
       'left_alone',
@@ -368,7 +380,7 @@ async function closeUnwanted(
   let branch = 'kept (upkeep.deleteBranch is false)';
   const head = await rt.mirror.resolve(pr.branch).catch(() => null);
   if (rt.cfg.upkeep.deleteBranch && head) {
-    const last = await lastPushed(rt, pr);
+    const last = upkeepDefences.ownPushOnly ? await lastPushed(rt, pr) : head;
     if (last && head === last)
       branch = (await forge.deleteBranch(rt.mirror.dir, pr.branch, last))
         ? `deleted (it held only ${last.slice(0, 12)}, prbot's push)`

@@ -23,9 +23,10 @@ export interface CommitSpec {
 }
 
 /**
- * The build-time guardrail check, switchable for one purpose: the positive control in
- * test/sandbox/jobs.test.ts turns it off in its own process to show that a signed job carrying
- * a workflow file is then pushed. No variable or config field reaches it.
+ * The build-time guardrail check, switchable for one purpose: the positive controls in
+ * test/sandbox/jobs.test.ts and apps/worker/test/e2e/upkeep-settings.test.ts turn it off in their
+ * own process to show that a signed job carrying a workflow file, or a refresh whose rebuilt change
+ * touches a guarded path, is then pushed. No variable or config field reaches it.
  */
 export const commitGuardDefence = { check: true };
 

@@ -1,12 +1,13 @@
-// Upkeep settings, budget, PR limits and a copied marker (issue 25), on the Gitea stand-in.
+// Upkeep settings, budget and PR limits, a copied marker and a guarded path (issue 25), on the
+// Gitea stand-in; each of the last two with its positive control.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '@prbot/core';
-import { createRuntime } from '@prbot/pipeline';
-import { git } from '@prbot/repo';
+import { createRuntime, type Runtime } from '@prbot/pipeline';
+import { commitGuardDefence, git } from '@prbot/repo';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
+import { produce, upkeepDefences } from '@prbot/control';
 import { waitForOutcomes } from '../helpers.ts';
 import {
   baseMoves,
@@ -25,14 +26,21 @@ import {
 tearDownAfterEach();
 
 describe('upkeep settings, budget and limits (gitea)', () => {
-  it("a bot marker copied into a person's PR → that PR is neither closed nor rewritten", async () => {
-    const { rt, branch, opened } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
+  /** The bot PR, a person's PR carrying its body (marker and all), and its gap ticked off on the base. */
+  async function copiedMarkers() {
+    const world = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
     const bot = w.fake!.pulls[0]!;
-    // A person opens a PR from their own branch under the bot prefix, pasting the bot PR's body (marker and all).
+    // A person opens a PR from their own branch under the bot prefix, pasting the bot PR's body.
+    // (A PR from outside the prefix, the base among them, is not even listed by the forge drivers.)
     await git(['branch', 'bot/alices-work', 'main'], { cwd: w.h!.bare });
     const copy = w.fake!.seedPull({ head: 'bot/alices-work', body: bot.body, draft: false, title: 'Alice' });
     const prd = await readFile(path.join(w.h!.checkout, 'docs', 'PRD.md'), 'utf8');
     await baseMoves('docs/PRD.md', prd.replace('- [ ]', '- [x]'));
+    return { ...world, copy };
+  }
+
+  it("a bot marker copied into a person's PR → that PR is neither closed nor rewritten", async () => {
+    const { rt, branch, opened, copy } = await copiedMarkers();
     const report = await produce(rt, defaultPolicy);
     expect(upkeepLine(report.upkeep, 'bot/alices-work')).toMatchObject({
       action: 'left_alone',
@@ -42,6 +50,23 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     expect(copy.state).toBe('open');
     expect(await head('bot/alices-work')).not.toBeNull();
     expect(opened.branch).toBe(branch);
+    expect(w.fake!.violations).toEqual([]);
+  });
+
+  it("positive control: with the marker's branch check switched off (upkeepDefences.markerBranch), the person's PR is closed", async () => {
+    const { rt, branch, copy } = await copiedMarkers();
+    upkeepDefences.markerBranch = false;
+    let report;
+    try {
+      report = await produce(rt, defaultPolicy);
+    } finally {
+      upkeepDefences.markerBranch = true;
+    }
+    expect(upkeepLine(report.upkeep, 'bot/alices-work').action).toBe('closed');
+    expect(upkeepLine(report.upkeep, branch).action).toBe('closed');
+    expect(copy.state).toBe('closed');
+    const comments = await botComments('gitea');
+    expect(comments.filter((c) => c.includes('prbot is closing this PR'))).toHaveLength(2);
     expect(w.fake!.violations).toEqual([]);
   });
 
@@ -125,6 +150,60 @@ describe('upkeep settings, budget and limits (gitea)', () => {
     expect(comments[0]).toContain('did **not** change it: **refresh_failed**');
     expect(comments[0]).toContain(`The branch is as it was (${before!.slice(0, 12)})`);
     expect(w.fake!.violations).toEqual([]);
+  });
+
+  /**
+   * The bot PR, then the operator forbids the file it changes (guardrails.forbidden) and the base
+   * moves: the refresh's rebuilt change set touches a guarded path. Runs `body` on a runtime with
+   * that config, closed (after any workers it started) at the end.
+   */
+  async function withGuardedRefresh(body: (tight: Runtime, branch: string, before: string) => Promise<void>) {
+    const { rt, branch } = await withBotPr('gitea', { upkeep: { rebaseWhen: 'behind' } });
+    const before = (await head(branch))!;
+    await baseMoves('README.md', '# demo\n\nThe base moved.\n');
+    const tight = createRuntime(
+      { ...rt.cfg, guardrails: { ...rt.cfg.guardrails, forbidden: ['src/truncate.js'] } },
+      {
+        role: 'worker',
+        env: { FORGE_TOKEN: TOKEN, PRBOT_TEST_KEY: 'k' },
+        log: createLogger('silent', { pretty: false }),
+      },
+    );
+    try {
+      await body(tight, branch, before);
+    } finally {
+      await w.workers?.close(2000);
+      w.workers = undefined;
+      await tight.close();
+    }
+  }
+  it('a refresh whose rebuilt change touches a guarded path → nothing enqueued, the PR as it was', async () => {
+    await withGuardedRefresh(async (tight, branch, before) => {
+      const line = upkeepLine((await produce(tight, defaultPolicy)).upkeep, branch);
+      expect(line).toMatchObject({ action: 'left_alone', why: expect.stringContaining('guardrail') });
+      expect(await tight.queues.test.count()).toBe(0);
+      expect(await head(branch)).toBe(before);
+    });
+  });
+
+  it('positive control: with the build-time guardrail check switched off (commitGuardDefence.check), that refresh is pushed', async () => {
+    await withGuardedRefresh(async (tight, branch, before) => {
+      commitGuardDefence.check = false;
+      try {
+        const line = upkeepLine((await produce(tight, defaultPolicy)).upkeep, branch);
+        expect(line.action).toBe('refresh_enqueued');
+        startAll(tight);
+        const [r] = await waitForOutcomes(tight, [line.cycleId!]);
+        expect(r!.outcome).toBe('refreshed');
+      } finally {
+        commitGuardDefence.check = true;
+      }
+      // The branch moved to a commit that writes the forbidden file.
+      const now = (await head(branch))!;
+      expect(now).not.toBe(before);
+      const changed = await git(['diff', '--name-only', `${now}^`, now], { cwd: w.h!.bare });
+      expect(changed.stdout.split('\n')).toContain('src/truncate.js');
+    });
   });
 
   it('the budget: with the day spent, no refresh is enqueued', async () => {

@@ -2,15 +2,16 @@
 // stand-ins and the local forge: the base moves → refreshed (rebuilt, tested, pushed with a lease,
 // one comment); the change no longer applies → the configured action; a human commit on the branch
 // → no rewrite, one comment; a push between prbot's read and its push → the lease refuses it; the
-// gap removed → the PR closed once; produce twice → no second action. Settings, budget and PR
-// limits: upkeep-settings.test.ts.
+// gap removed → the PR closed once; produce twice → no second action. Positive controls: with
+// `upkeepDefences.ownPushOnly` off, a person's commit is overwritten or its branch deleted.
+// Settings, budget and PR limits: upkeep-settings.test.ts.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gapHistory } from '@prbot/pipeline';
 import { git } from '@prbot/repo';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
+import { produce, upkeepDefences } from '@prbot/control';
 import { waitForOutcomes } from '../helpers.ts';
 import {
   baseMoves,
@@ -120,6 +121,63 @@ describe.each<Kind>(['gitea', 'github', 'local'])('%s: upkeep of open bot PRs', 
     const comments = await botComments(kind);
     expect(comments).toHaveLength(1);
     expect(comments[0]).toContain('holds commits prbot did not push');
+    expect(w.fake?.violations ?? []).toEqual([]);
+  });
+
+  it("positive control: with the own-push check switched off (upkeepDefences.ownPushOnly), the human's commit is overwritten", async () => {
+    const { rt, branch } = await withBotPr(kind, { upkeep: { rebaseWhen: 'behind' } });
+    const human = await humanCommitOn(branch);
+    const base = await baseMoves('README.md', '# demo\n\nThe base moved.\n');
+    upkeepDefences.ownPushOnly = false;
+    let line;
+    try {
+      line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    } finally {
+      upkeepDefences.ownPushOnly = true;
+    }
+    expect(line.action).toBe('refresh_enqueued');
+    startAll(rt);
+    const [r] = await waitForOutcomes(rt, [line.cycleId!]);
+    expect(r!.outcome).toBe('refreshed');
+    // The branch is prbot's rebuild on the new base; the person's commit is no longer on it.
+    const now = (await head(branch))!;
+    expect(now).toBe(r!.bot_commit);
+    expect((await git(['rev-parse', `${now}^`], { cwd: w.h!.bare })).stdout.trim()).toBe(base);
+    const onBranch = await git(['merge-base', '--is-ancestor', human, now], { cwd: w.h!.bare, okCodes: [1] });
+    expect(onBranch.exitCode).toBe(1);
+    expect(w.fake?.violations ?? []).toEqual([]);
+  });
+
+  /** The bot PR with a person's commit on its branch, then its gap ticked off on the base. */
+  async function unwantedWithHumanCommit() {
+    const world = await withBotPr(kind);
+    const human = await humanCommitOn(world.branch);
+    const prd = path.join(w.h!.checkout, 'docs', 'PRD.md');
+    await baseMoves('docs/PRD.md', (await readFile(prd, 'utf8')).replace('- [ ]', '- [x]'));
+    return { ...world, human };
+  }
+
+  it('the gap ticked off while a human commit is on the branch → the PR closed, the branch kept', async () => {
+    const { rt, branch, human } = await unwantedWithHumanCommit();
+    const line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    expect(line.action).toBe('closed');
+    expect(line.why).toContain(`kept (it holds commits prbot did not push: ${human.slice(0, 12)})`);
+    expect(await head(branch)).toBe(human);
+    expect(w.fake?.violations ?? []).toEqual([]);
+  });
+
+  it("positive control: with the own-push check switched off (upkeepDefences.ownPushOnly), that branch is deleted with the human's commit", async () => {
+    const { rt, branch, human } = await unwantedWithHumanCommit();
+    upkeepDefences.ownPushOnly = false;
+    let line;
+    try {
+      line = upkeepLine((await produce(rt, defaultPolicy)).upkeep, branch);
+    } finally {
+      upkeepDefences.ownPushOnly = true;
+    }
+    expect(line.action).toBe('closed');
+    expect(line.why).toContain(`deleted (it held only ${human.slice(0, 12)}`);
+    expect(await head(branch)).toBeNull();
     expect(w.fake?.violations ?? []).toEqual([]);
   });
 
