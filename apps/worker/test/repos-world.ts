@@ -21,7 +21,8 @@ export interface ReposWorld {
   remotes: Record<string, string>;
   /** The config every test shares (Redis, work directory, local forge, model server) with `extra` over it. */
   config(extra: Record<string, unknown>): Promise<LoadedConfig>;
-  open(cfg: LoadedConfig): Promise<Runtime>;
+  /** `env`: more of the process environment the runtime sees (a forge's token). */
+  open(cfg: LoadedConfig, env?: Record<string, string>): Promise<Runtime>;
   cleanup(): Promise<void>;
 }
 
@@ -62,10 +63,10 @@ export async function reposWorld(repos: Record<string, string[]>, server: ModelS
       await writeFile(file, JSON.stringify(raw, null, 2));
       return parseConfig(raw, file, {});
     },
-    async open(cfg) {
+    async open(cfg, env = {}) {
       const rt = await openRuntime(cfg, {
         role: 'worker',
-        env: { PRBOT_TEST_KEY: 'k' },
+        env: { PRBOT_TEST_KEY: 'k', ...env },
         log: createLogger(cfg.log.level, { pretty: false }),
       });
       runtimes.push(rt);
