@@ -22,8 +22,11 @@ export interface DashboardOptions {
   readOnly: boolean;
   secureCookies: boolean;
   refreshSeconds?: number;
-  /** What verified webhook deliveries do; default: revise cycles, PR bookkeeping and the dashboard issue. */
-  webhooks?: WebhookActions;
+  /**
+   * What verified webhook deliveries do (per repository's view when a function); default: revise
+   * cycles, PR bookkeeping and the dashboard issue of the repository the delivery is about.
+   */
+  webhooks?: WebhookActions | ((view: Runtime) => WebhookActions);
 }
 
 /**
@@ -150,7 +153,7 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
 
   // Before basic auth and CSRF: a forge cannot log in; the route checks the HMAC signature
   // instead, and reads its own raw body (no urlencoded/JSON parser runs before it).
-  app.use('/webhooks', webhookRouter(rt, o.webhooks ?? defaultWebhookActions(rt)));
+  app.use('/webhooks', webhookRouter(rt, o.webhooks ?? defaultWebhookActions));
 
   if (o.auth) app.use(basicAuth(o.auth));
   app.use(cookieParser());

@@ -1,7 +1,8 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Runtime } from '@prbot/pipeline';
 import type { ClosedPrEvent } from '@prbot/control';
-import { signatureValid, webhookReader, type WebhookEvent } from '@prbot/forge';
+import { signatureValid, webhookReader, webhookRepoDefence, type WebhookEvent } from '@prbot/forge';
+import { inertText } from '@prbot/core';
 
 /** The shape of `requestRevision` (@prbot/control, revise cycles): one entry point for polling and webhooks. */
 type ReviseTrigger =
@@ -38,14 +39,18 @@ export const webhookDefences = { secretRequired: true, signature: true, delivery
  * a redelivery answers 200 and dispatches nothing) → zod-parsed payload → dispatch. A dispatch
  * that fails gives the delivery id back (500), so the forge's redelivery can try again.
  */
-export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
+export function webhookRouter(rt: Runtime, actions: WebhookActions | ((view: Runtime) => WebhookActions)): Router {
   const router = express.Router();
   const { maxBodyBytes, deliveryTtlMs, secretEnv } = rt.cfg.webhooks;
+  const actionsOf = typeof actions === 'function' ? actions : () => actions;
   // The raw body, for this route only: the signature is over the exact bytes sent.
   router.post('/', express.raw({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
-    const forge = rt.cfg.forge;
-    if (forge.kind === 'local')
-      return void res.status(404).json({ error: 'forge.kind is local: there is no forge to send webhooks' });
+    // One URL for every repository (issue 23): the forge that sent it (its own headers) narrows the
+    // repositories it can be about; the payload's repository, read once the signature holds, picks one.
+    const candidates = await sentBy(rt, req.headers);
+    if (candidates.length === 0)
+      return void res.status(404).json({ error: 'no repository on a forge that sends these webhooks is configured' });
+    const forge = candidates[0]!.cfg.forge as Exclude<Runtime['cfg']['forge'], { kind: 'local' }>;
     const secret = rt.env[secretEnv] ?? '';
     if (webhookDefences.secretRequired && !secret) {
       rt.log.warn({ secretEnv }, `webhook refused: ${secretEnv} is not set`);
@@ -78,12 +83,23 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
     try {
       payload = JSON.parse(raw.toString('utf8'));
     } catch {
+      await rt.redis.del(key).catch(() => {});
       return void res.status(400).json({ error: 'the body is not JSON' });
     }
-    const repo = `${forge.owner}/${forge.repo}`;
-    const event = reader.event({ ...d, event: d.event }, payload, repo);
+    const named = repositoryOf(payload);
+    // Off only in webhooks.test.ts's positive control: an unknown repository's delivery goes to the first.
+    const view =
+      candidates.find((v) => fullName(v)?.toLowerCase() === named?.toLowerCase()) ??
+      (webhookRepoDefence.sameRepo ? undefined : candidates[0]);
+    if (!view) {
+      await rt.redis.del(key).catch(() => {});
+      return void res.status(404).json({
+        error: `repository ${named === undefined ? '(none named)' : `"${inertText(named.slice(0, 200))}"`} is not one this deployment serves`,
+      });
+    }
+    const event = reader.event({ ...d, event: d.event }, payload, fullName(view)!);
     try {
-      const result = await dispatch(event, actions);
+      const result = await dispatch(event, actionsOf(view));
       rt.log.info({ delivery: d.id, event: d.event, kind: event.kind }, 'webhook handled');
       res.status(event.kind === 'ping' ? 200 : 202).json({
         delivery: d.id,
@@ -103,6 +119,28 @@ export function webhookRouter(rt: Runtime, actions: WebhookActions): Router {
     res.status(err.status ?? 400).json({ error: err.message });
   });
   return router;
+}
+
+/** The repositories on a forge of the kind that sent these headers (Gitea and Forgejo send GitHub-style twins too). */
+async function sentBy(rt: Runtime, headers: Request['headers']): Promise<Runtime[]> {
+  const giteaFamily = headers['x-gitea-event'] !== undefined || headers['x-forgejo-event'] !== undefined;
+  // The runtime given serves its own repository as given (a caller may have laid fields over it).
+  const views = [...(await rt.views()).values()].map((v) => (v.repo.name === rt.repo.name ? rt : v));
+  return views.filter((v) => {
+    const k = v.cfg.forge.kind;
+    return k !== 'local' && (giteaFamily ? k === 'gitea' || k === 'forgejo' : k === 'github');
+  });
+}
+
+function fullName(v: Runtime): string | undefined {
+  const f = v.cfg.forge;
+  return f.kind === 'local' ? undefined : `${f.owner}/${f.repo}`;
+}
+
+/** `repository.full_name` of a payload, as both forges send it; undefined when it names none. */
+function repositoryOf(payload: unknown): string | undefined {
+  const r = (payload as { repository?: { full_name?: unknown } } | null)?.repository;
+  return typeof r?.full_name === 'string' ? r.full_name : undefined;
 }
 
 // Gitea reports every label a PR carries: at most this many are asked about.

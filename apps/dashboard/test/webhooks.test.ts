@@ -270,7 +270,7 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     expect(rec2.calls.map(([name]) => name)).toEqual(['revise']);
   });
 
-  it("another repository's delivery is ignored; positive control: with the repository filter switched off (in this process only), it is dispatched", async () => {
+  it("another repository's delivery answers 404 and enqueues nothing; positive control: with the repository filter switched off (in this process only), it is dispatched", async () => {
     const rt = await world(kind);
     const rec = recorder();
     const url = await serve(rt, rec.actions);
@@ -281,8 +281,8 @@ describe.each<Kind>(['gitea', 'github'])('%s webhooks', (kind) => {
     };
     const on = await deliverWebhook(`${url}/webhooks`, { kind, event, eventType, payload: other(), secret: SECRET });
     expect(on).toMatchObject({
-      status: 202,
-      body: { event: 'ignored', ignored: expect.stringMatching(/team\/other/) },
+      status: 404,
+      body: { error: expect.stringMatching(/repository "team\/other" is not one this deployment serves/) },
     });
     expect(rec.calls).toEqual([]);
     webhookRepoDefence.sameRepo = false;
