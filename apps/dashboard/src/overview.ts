@@ -40,6 +40,14 @@ export interface Overview {
   recent: CycleRecord[];
   failing: GapStats[];
   queues: QueueStatus[];
+  /** Every configured repository's name, and the one the page is narrowed to (null: all). */
+  repos: string[];
+  repo: string | null;
+}
+
+/** A record's repository: records from before many repositories are the legacy repository's. */
+export function recordRepo(r: CycleRecord, legacy: string | undefined): string | undefined {
+  return r.repo ?? legacy;
 }
 
 /** Outcome counts per UTC day, newest first, from the stats hashes (one round trip). */
@@ -83,14 +91,27 @@ async function gapStats(rt: Runtime, recent: CycleRecord[]): Promise<GapStats[]>
   });
 }
 
-export async function overview(rt: Runtime): Promise<Overview> {
-  const [month, recent, st, durations] = await Promise.all([
+export async function overview(rt: Runtime, repo: string | null = null): Promise<Overview> {
+  const [month, all, st, durations, views] = await Promise.all([
     dayCounts(rt, 30),
     recentRecords(rt.redis, rt.keys, 500),
     status(rt),
     readStageDurations(rt.redis, rt.keys, STAGES),
+    rt.views(),
   ]);
-  const gaps = await gapStats(rt, recent);
+  const legacy = [...views.values()].find((v) => v.repo.legacy)?.repo.name;
+  const recent = repo === null ? all : all.filter((r) => recordRepo(r, legacy) === repo);
+  // Gap histories are kept per repository: each gap's are read from its repository's view.
+  const gaps = (
+    await Promise.all(
+      [...views.values()].map((v) =>
+        gapStats(
+          v,
+          recent.filter((r) => recordRepo(r, legacy) === v.repo.name),
+        ),
+      ),
+    )
+  ).flat();
   return {
     budget: st.budget,
     today: month[0]!,
@@ -103,6 +124,8 @@ export async function overview(rt: Runtime): Promise<Overview> {
       .filter((g) => g.consecutive_failures >= 3)
       .sort((a, b) => b.consecutive_failures - a.consecutive_failures),
     queues: st.queues,
+    repos: [...views.keys()],
+    repo,
   };
 }
 

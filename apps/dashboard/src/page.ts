@@ -36,10 +36,23 @@ export function renderOverview(o: Overview, p: PageOptions): string {
       return `<tr data-queue="${esc(q.queue)}"><td>${esc(q.queue)}</td><td class="${q.paused ? 'paused' : 'running'}">${q.paused ? 'paused' : 'running'}</td><td>${q.counts.waiting + q.counts.prioritized}</td><td>${q.counts.active}</td><td>${q.counts.delayed}</td><td>${q.counts.failed}</td><td>${q.oldestWaitingAgeMs === null ? '–' : `${Math.round(q.oldestWaitingAgeMs / 1000)} s`}</td><td>${button}</td></tr>`;
     })
     .join('');
+  const many = o.repos.length > 1;
+  const repoCell = (r: { repo?: string }) =>
+    many ? `<td data-repo="${esc(r.repo ?? '')}">${esc(r.repo ?? '')}</td>` : '';
+  // Links only to configured names (never a name read from a record): ?repo= is all a filter takes.
+  const filter = many
+    ? `<div class="card" data-testid="repo-filter">repository: ${[null, ...o.repos]
+        .map((n) =>
+          n === o.repo
+            ? `<b>${esc(n ?? 'all')}</b>`
+            : `<a href="/${n === null ? '' : `?repo=${encodeURIComponent(n)}`}">${esc(n ?? 'all')}</a>`,
+        )
+        .join(' · ')}</div>`
+    : '';
   const recent = o.recent
     .map(
       (r) =>
-        `<tr><td>${esc(r.ended_at.slice(0, 19).replace('T', ' '))}</td><td>${esc(r.gap_text ?? '(produce)')}</td><td><span class="pill o-${esc(r.outcome)}">${esc(r.outcome)}</span></td><td class="reason">${esc(r.reason.slice(0, 200))}</td><td>${link(r.pr_url, 'PR')}</td></tr>`,
+        `<tr>${repoCell(r)}<td>${esc(r.ended_at.slice(0, 19).replace('T', ' '))}</td><td>${esc(r.gap_text ?? '(produce)')}</td><td><span class="pill o-${esc(r.outcome)}">${esc(r.outcome)}</span></td><td class="reason">${esc(r.reason.slice(0, 200))}</td><td>${link(r.pr_url, 'PR')}</td></tr>`,
     )
     .join('');
   const failing = o.failing
@@ -81,8 +94,9 @@ form{margin:0} button{cursor:pointer} .chart svg{max-width:100%;height:auto}
 <div class="card"><table><tr><th>queue</th><th>state</th><th>waiting</th><th>active</th><th>delayed</th><th>failed</th><th>oldest waiting</th><th></th></tr>${queueRows}</table></div>
 <h2>Gaps failing 3 or more times in a row</h2>
 <div class="card" data-testid="failing">${failing ? `<ul>${failing}</ul>` : '<span class="muted">none</span>'}</div>
-<h2>Recent cycles</h2>
-<div class="card"><table data-testid="recent"><tr><th>ended (UTC)</th><th>gap</th><th>outcome</th><th>reason</th><th></th></tr>${recent}</table></div>
+<h2>Recent cycles${o.repo ? ` of ${esc(o.repo)}` : ''}</h2>
+${filter}
+<div class="card"><table data-testid="recent"><tr>${many ? '<th>repository</th>' : ''}<th>ended (UTC)</th><th>gap</th><th>outcome</th><th>reason</th><th></th></tr>${recent}</table></div>
 </body></html>`;
 }
 

@@ -46,6 +46,12 @@ function defaultWebhookActions(rt: Runtime): WebhookActions {
   };
 }
 
+/** `?repo=NAME`: a configured repository's name narrows the page to it; anything else shows all. */
+async function repoFilter(rt: Runtime, q: unknown): Promise<string | null> {
+  if (typeof q !== 'string') return null;
+  return (await rt.views()).has(q) ? q : null;
+}
+
 const cyclesQuery = z.object({
   gap: z
     .string()
@@ -200,7 +206,7 @@ export function createDashboard(rt: Runtime, o: DashboardOptions): Express {
     send(async (req, res) => {
       const csrfToken = o.readOnly ? null : generateCsrfToken(req, res);
       res.type('html').send(
-        renderOverview(await overview(rt), {
+        renderOverview(await overview(rt, await repoFilter(rt, req.query.repo)), {
           csrfToken,
           readOnly: o.readOnly,
           refreshSeconds: o.refreshSeconds ?? 10,

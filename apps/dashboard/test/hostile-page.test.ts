@@ -13,6 +13,8 @@ function page(record: Partial<CycleRecord>): string {
     month: [],
     durations: [],
     hourNow: 0,
+    repos: ['app'],
+    repo: null,
     recent: [
       {
         ended_at: '2026-11-29T00:00:00Z',
