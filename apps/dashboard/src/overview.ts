@@ -46,7 +46,7 @@ export interface Overview {
 }
 
 /** A record's repository: records from before many repositories are the legacy repository's. */
-export function recordRepo(r: CycleRecord, legacy: string | undefined): string | undefined {
+function recordRepo(r: CycleRecord, legacy: string | undefined): string | undefined {
   return r.repo ?? legacy;
 }
 
