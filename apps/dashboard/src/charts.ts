@@ -100,7 +100,7 @@ export function stageDurationsChart(hists: StageHistogram[]): string {
   const rowH = 30;
   const height = PAD.top + hists.length * rowH + PAD.bottom;
   const x0 = PAD.left + 40;
-  const plotW = W - x0 - 150;
+  const plotW = W - x0 - 210;
   // Log scale from 10 ms to 1000 s: stage times span five decades (a NOOP apply to a slow test run).
   const sx = (s: number) => x0 + (Math.log10(Math.min(Math.max(s, 0.01), 1000)) + 2) * (plotW / 5);
   const parts: string[] = [];
@@ -126,7 +126,7 @@ export function stageDurationsChart(hists: StageHistogram[]): string {
       );
     }
     parts.push(
-      `<text x="${W - 146}" y="${y + 12}" fill="#556">${h.count ? `p50 ≤ ${seconds(p50)} · p95 ≤ ${seconds(p95)} · n ${h.count}` : 'no runs yet'}</text>`,
+      `<text x="${W - 200}" y="${y + 12}" fill="#556">${h.count ? `p50 ≤ ${seconds(p50)} · p95 ≤ ${seconds(p95)} · n ${h.count}` : 'no runs yet'}</text>`,
     );
   });
   return frame('stage run time: median and 95th percentile per stage', 'chart-durations', parts.join(''), height);
@@ -166,7 +166,7 @@ export function budgetBurnChart(points: BurnPoint[], caps: { calls: number; toke
     `<line x1="${PAD.left}" y1="${sy(0)}" x2="${W - PAD.right}" y2="${sy(0)}" stroke="#ccd"/>`,
     ...[0, 6, 12, 18, 24].map(
       (h) =>
-        `<text x="${sx(h).toFixed(1)}" y="${H - 6}" text-anchor="middle" fill="#667">${String(h).padStart(2, '0')}:00</text>`,
+        `<text x="${sx(h).toFixed(1)}" y="${H - 6}" text-anchor="${h === 24 ? 'end' : 'middle'}" fill="#667">${String(h).padStart(2, '0')}:00</text>`,
     ),
     `<polyline points="${calls.pts}" fill="none" stroke="#3b7ddd" stroke-width="2" data-series="calls" data-total="${calls.total}"><title>calls charged today: ${calls.total} of ${caps.calls}</title></polyline>`,
     `<polyline points="${tokens.pts}" fill="none" stroke="#f0a840" stroke-width="2" data-series="tokens" data-total="${tokens.total}"><title>tokens charged today: ${tokens.total} of ${caps.tokens}</title></polyline>`,
