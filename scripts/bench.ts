@@ -16,6 +16,7 @@ import {
   createRuntime,
   deleteMatching,
   keys,
+  openRuntime,
   signJob,
   outcomeOf,
   stageJobId,
@@ -39,7 +40,7 @@ import {
   type RedisServer,
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
+import { produce, produceRepos } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
 
 // Hand-overs are signed: the bench's workers, children and directly added jobs share one key.
@@ -329,6 +330,83 @@ async function overhead(
     base50: chain.p50 + pct(ops, 50),
     base95: chain.p95 + pct(ops, 95),
   };
+}
+
+/**
+ * Per-cycle overhead (wall − model − tests, p50/p95) of cycles of one repository in a deployment
+ * that configures `count` repositories (the same remote under `count` names: what is measured is
+ * the views, their keys and the stage runner's lookup, not 50 clones).
+ */
+async function reposOverhead(count: number, model: ModelServer): Promise<{ p50: number; p95: number }> {
+  const name = `repos${count}`;
+  const { bare } = await makeRepo(name, 12, 1);
+  const cfg = await config(name, bare, model, {
+    repo: undefined,
+    repos: Array.from({ length: count }, (_, i) => ({ name: `r${i}`, url: bare })),
+  });
+  const rt = await openRuntime(cfg, { role: 'worker', log: createLogger('silent', { pretty: false }), env: {} });
+  await deleteMatching(rt.redis, `${cfg.redis.prefix}:*`);
+  const view = (await rt.views()).get('r0')!;
+  const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  await view.mirror.sync();
+  const base = await view.mirror.resolve('main');
+  const N = 25;
+  const extra: number[] = [];
+  for (let i = 0; i < N + 3; i++) {
+    const job = signJob('propose', { ...unsignedProposeJob(base, i, `Gap ${i} of the bench`), repo: 'r0' }, jobKey);
+    const t0 = now();
+    await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
+    while (!(await outcomeOf(rt.redis, rt.keys, job.cycleId))) await sleep(0.5);
+    const wall = now() - t0;
+    const rec = JSON.parse((await rt.redis.get(rt.keys.record(job.cycleId)))!);
+    const modelMs = (rec.model?.attempts ?? []).reduce((a: number, x: { ms: number }) => a + x.ms, 0);
+    const testMs = (rec.tests ?? []).reduce((a: number, x: { durationMs: number }) => a + x.durationMs, 0);
+    if (i >= 3) extra.push(wall - modelMs - testMs);
+  }
+  await workers.close(2000);
+  await deleteMatching(rt.redis, `${cfg.redis.prefix}:*`);
+  await rt.close();
+  return { p50: pct(extra, 50), p95: pct(extra, 95) };
+}
+
+/**
+ * Fair shares: the time from a 5-gap repository's produce to each of its cycles ending (p95),
+ * alone and beside a repository whose `bigGaps` were produced just before, one test worker.
+ */
+async function fairnessWait(bigGaps: number, model: ModelServer): Promise<number> {
+  const name = `fair${bigGaps}`;
+  const small = await makeRepo(`${name}-small`, 12, 5);
+  const big = bigGaps > 0 ? await makeRepo(`${name}-big`, 12, bigGaps) : null;
+  const cfg = await config(name, small.bare, model, {
+    repo: undefined,
+    repos: [...(big ? [{ name: 'big', url: big.bare }] : []), { name: 'small', url: small.bare }],
+    queues: {
+      propose: { concurrency: 4, limiter: null },
+      apply: { concurrency: 4 },
+      test: { concurrency: 1 },
+      pr: { concurrency: 4, limiter: null },
+      events: { concurrency: 8 },
+    },
+  });
+  const rt = await openRuntime(cfg, { role: 'worker', log: createLogger('silent', { pretty: false }), env: {} });
+  await deleteMatching(rt.redis, `${cfg.redis.prefix}:*`);
+  const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  // The big repository's backlog is enqueued first; the small one's wait starts at its own produce.
+  if (big) await produceRepos(rt, defaultPolicy, { repo: 'big' });
+  const t0 = now();
+  const runs = await produceRepos(rt, defaultPolicy, { repo: 'small' });
+  const mine = runs.find((r) => r.repo === 'small')!;
+  if (!('report' in mine)) throw new Error(`fairness bench: ${mine.error}`);
+  const ids = mine.report.lines.filter((l) => l.action === 'enqueued').map((l) => l.cycleId!);
+  const waits = new Map<string, number>();
+  while (waits.size < ids.length) {
+    for (const id of ids) if (!waits.has(id) && (await outcomeOf(rt.redis, rt.keys, id))) waits.set(id, now() - t0);
+    await sleep(5);
+  }
+  await workers.close(2000);
+  await deleteMatching(rt.redis, `${cfg.redis.prefix}:*`);
+  await rt.close();
+  return pct([...waits.values()], 95);
 }
 
 async function throughputAndRss(
@@ -1097,6 +1175,29 @@ async function main(): Promise<void> {
       unit: 'ms for 10,000 gaps',
       goal: 'ratio ≤ 1.5',
       goal_met: p.prbot / p.base <= 1.5,
+    });
+  }
+  if (wanted('repos')) {
+    const one = await reposOverhead(1, model);
+    const fifty = await reposOverhead(50, model);
+    put('repos', {
+      prbot: fifty.p50,
+      baseline: one.p50,
+      unit: 'ms/cycle overhead (p50) with 50 repositories configured vs 1',
+      goal: 'ratio ≤ 1.2',
+      goal_met: fifty.p50 / one.p50 <= 1.2,
+      detail: { one, fifty },
+    });
+  }
+  if (wanted('fairness')) {
+    const alone = await fairnessWait(0, model);
+    const beside = await fairnessWait(300, model);
+    put('fairness', {
+      prbot: beside,
+      baseline: alone,
+      unit: "ms, p95 from produce to a 5-gap repository's cycles ending: beside 300 gaps vs alone",
+      goal: 'ratio ≤ 2',
+      goal_met: beside / alone <= 2,
     });
   }
   if (wanted('budget')) {
