@@ -83,7 +83,8 @@ async function world(cycles: number, o: { redisArgs?: string[]; logTo?: NodeJS.W
 }
 
 async function jobCount(rt: Runtime): Promise<number> {
-  return (await rt.queues.propose.getJobs(['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'])).length;
+  return (await rt.queues.propose.getJobs(['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed']))
+    .length;
 }
 
 async function inflightLocks(rt: Runtime, gapIds: string[]): Promise<number> {
