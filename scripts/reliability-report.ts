@@ -84,7 +84,7 @@ const CONTROLS: [prefix: string, control: string][] = [
   ],
   [
     'Redis at maxmemory (every write refused) for 3 s from after-record of pr',
-    '`exactly-once.test.ts` "positive control: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)": the other cycle in flight lost (1 of 2 in each of six runs); "OOM from after-record of pr with the stalled-job re-run off…": the retry alone ends both ok. The retry off alone lost 1 cycle once and 0 once. The recorded cycle\'s re-run is the ledger\'s (kill-after-record row)',
+    'any harm falls on the other cycle in flight, at its own step, where the per-point controls show it: `exactly-once.test.ts` "positive control: OOM from <point> of <stage> … (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0)" (after-answer, stage-start of apply, test, pr). From this point itself, the same switches lost the other cycle in six runs of six on one branch and in one CI run of two on the merged tree (fair-share priorities reorder the cycles), so no run of this point is claimed as a control; "OOM from after-record of pr with the stalled-job re-run off…": the retry alone ends both ok. The recorded cycle\'s re-run is the ledger\'s (kill-after-record row)',
   ],
   [
     'Redis at maxmemory (every write refused) for 3 s from after-handover of propose',

@@ -502,20 +502,12 @@ it.each([
 );
 /**
  * From after-record of pr the recorded cycle is safe (its outcome stands; a re-run of its job is
- * the ledger's, the kill-after-record row), so the harm falls on the other cycle in flight. The
- * retry alone showed it only sometimes (1 cycle lost in one run, 0 in another), since a job whose
- * writes were refused may be re-run by the stalled check; with that re-run off as well it is lost.
+ * the ledger's, the kill-after-record row), so any harm falls on the other cycle in flight, at its
+ * own step. Whether it is then at a step the refusal hurts is timing: with the retry and the
+ * stalled-job re-run off, one branch lost it in six runs of six, the merged tree (fair-share
+ * priorities reorder the two cycles) in one CI run of two; so no control of this point is claimed
+ * (RELIABILITY.md points to the per-point controls), and this test only shows the retry suffices.
  */
-it('positive control: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off (maxStalledCount 0) → harm', async () => {
-  process.env.PRBOT_FAULT = 'no-redis-retry';
-  offs.push(() => delete process.env.PRBOT_FAULT);
-  const { t, refused } = await oomFrom('after-record', 'pr', { waitMs: 45_000, maxStalledCount: 0 });
-  console.info(
-    `control after-record no-redis-retry + maxStalledCount 0: lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; ${t.requests} requests, ${t.charged} charged; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 100)}`).join(' | ')}`,
-  );
-  expect(refused).toBe(true);
-  expect(harm(t)).toBeGreaterThan(0);
-}, 300_000);
 it('OOM from after-record of pr with the stalled-job re-run off (maxStalledCount 0): waiting out the refused writes alone ends every cycle once', async () => {
   const { t, refused, ids } = await oomFrom('after-record', 'pr', { maxStalledCount: 0 });
   expect(refused).toBe(true);
