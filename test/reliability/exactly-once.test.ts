@@ -475,11 +475,9 @@ async function oomFrom(point: Point, stage: string, o: { waitMs?: number; maxSta
  * Positive control of the OOM rows: the same fault with Redis trouble not waited out
  * (PRBOT_FAULT=no-redis-retry: untilRedisAnswers and the stage runner's delay take the first
  * refusal as final) and the stalled-job re-run off (maxStalledCount 0) loses or fails cycles.
- * The re-run is switched off too because it sometimes brings a refused job back. after-record
- * of pr has its own control above. after-handover of propose has none of its own: the cycle has
- * handed over before the refusal, so only the other cycle in flight can be harmed, at its own
- * step; runs there lost 2 of 2 earlier and 0 of 2 in three runs of 2026-12-07 (the retry off; the
- * retry and the re-run off; the retry and the three re-run defences off).
+ * The re-run is switched off too because it sometimes brings a refused job back. after-handover
+ * of propose and after-record of pr have their own tests (oomAtOwnStep): with two cycles the
+ * harm there falls on the other cycle at whatever step it is, which is timing, not a control.
  */
 it.each([
   ['after-answer', 'propose'],
@@ -516,6 +514,91 @@ it('OOM from after-record of pr with the stalled-job re-run off (maxStalledCount
   expect(t.extraCalls).toBe(0);
   expect(t.records.map((r) => r.outcome)).toEqual(ids.map(() => 'ok'));
 }, 300_000);
+/**
+ * The OOM rows of the two points where a cycle is past its own step, with one cycle in flight so
+ * any harm is its own. The refusal starts inside the fault point and is in place before the
+ * runner goes on (the hook awaits it); the stalled-job re-run is off (maxStalledCount 0) so it
+ * cannot bring a refused job back and hide the harm. After the hand-over the cycle's next job is
+ * taken by its worker first (the hook waits for it to be active), so the refusal meets that job's
+ * writes for certain: that is what waiting out refused writes defends at this point.
+ */
+async function oomAtOwnStep(point: 'after-handover' | 'after-record', stage: 'propose' | 'pr', waitMs = 60_000) {
+  const {
+    h: hh,
+    rt,
+    ids,
+    server: srv,
+    redis: rs,
+  } = await world(1, {
+    worker: { lockDurationMs: 2 * STEP_OOM_MS, stalledIntervalMs: 1000, maxStalledCount: 0 },
+  });
+  const admin = new Redis(rs.url);
+  let window: Promise<void> | undefined;
+  let refused = false;
+  let nextActive: string | null = null;
+  offs.push(
+    onFault(point, async (info) => {
+      if (info.stage !== stage || window) return;
+      if (point === 'after-handover') {
+        const until = Date.now() + 15_000;
+        do nextActive = await rt.queues.apply.getJobState(stageJobId(info.cycleId, 'apply'));
+        while (nextActive !== 'active' && Date.now() < until && (await sleep(20), true));
+      }
+      await admin.config('SET', 'maxmemory', '1');
+      refused = await admin.set('probe', 'x').then(
+        () => false,
+        (e: Error) => /OOM/.test(e.message),
+      );
+      window = sleep(STEP_OOM_MS).then(async () => void (await admin.config('SET', 'maxmemory', '0')));
+    }),
+  );
+  set = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
+  const t = await tally(hh, rt, ids, srv, waitMs);
+  await window;
+  const own = await rt.queues[stage].getJobState(stageJobId(ids[0]!, stage));
+  await admin.quit();
+  console.info(
+    `OOM from ${point} of ${stage} (PRBOT_FAULT=${process.env.PRBOT_FAULT ?? ''}): next job ${nextActive}, own job ${own}; lost ${t.lost}, duplicates ${t.duplicates}, extra calls ${t.extraCalls}; outcomes ${t.records.map((r) => `${r.outcome}: ${r.reason.slice(0, 120)}`).join(' | ')}`,
+  );
+  return { t, refused, nextActive, own };
+}
+
+it('positive control: OOM from after-handover of propose, the next job active, with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off → the cycle is lost or fails', async () => {
+  process.env.PRBOT_FAULT = 'no-redis-retry';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  // Alone, the cycle ends within 5 s of the window: 20 s without an outcome is a lost cycle.
+  const r = await oomAtOwnStep('after-handover', 'propose', 20_000);
+  expect(r.refused).toBe(true);
+  expect(r.nextActive).toBe('active');
+  expect(harm(r.t)).toBeGreaterThan(0);
+}, 120_000);
+
+it('the same OOM from after-handover of propose with refused writes waited out (the stalled-job re-run still off): the cycle ends once, ok', async () => {
+  const r = await oomAtOwnStep('after-handover', 'propose');
+  expect(r.refused).toBe(true);
+  expect(r.nextActive).toBe('active');
+  expect(r.t.records.map((x) => x.outcome)).toEqual(['ok']);
+  expect(harm(r.t)).toBe(0);
+}, 120_000);
+
+/**
+ * After the record nothing of the cycle is left to harm: its outcome is written before the
+ * refusal, and the pr job's completion is not left to stall either, because BullMQ's completion
+ * script moves the job to completed before the write it is refused (fetching the next job). So
+ * even with the refused writes not waited out and the re-run off, the one cycle ends once, ok.
+ * This is the row's structural claim; it goes red if a BullMQ upgrade leaves that job active
+ * (then the ledger and record-once would carry it: the kill-after-record row's controls).
+ */
+it('structural: OOM from after-record of pr with refused writes not waited out (PRBOT_FAULT=no-redis-retry) and the stalled-job re-run off: the recorded outcome stands, the pr job completes, nothing is left to harm', async () => {
+  process.env.PRBOT_FAULT = 'no-redis-retry';
+  offs.push(() => delete process.env.PRBOT_FAULT);
+  const r = await oomAtOwnStep('after-record', 'pr');
+  expect(r.refused).toBe(true);
+  expect(r.own).toBe('completed');
+  expect(r.t.records.map((x) => x.outcome)).toEqual(['ok']);
+  expect(harm(r.t)).toBe(0);
+}, 120_000);
+
 it.each([
   ['after-answer', 'propose'],
   ['after-handover', 'propose'],
