@@ -64,6 +64,7 @@ describe('config', () => {
       expect(errorOf(() => parseConfig({ ...minimal, workdir: bad }, 'c.json', {})).message).toMatch(
         /workdir\.maxBytes/,
       );
+    expect(errorOf(() => parseConfig({ ...minimal, workdir: 5 }, 'c.json', {})).message).toMatch(/- workdir: /);
     expect(errorOf(() => parseConfig({ ...minimal, workdir: { path: '/w', cap: 1 } }, 'c.json', {})).message).toMatch(
       /workdir\.cap: unknown key/,
     );
