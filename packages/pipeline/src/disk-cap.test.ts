@@ -46,8 +46,20 @@ describe('evictLeastRecent: the LRU choice', () => {
       { id: 'a', lastUse: 1 },
       { id: 'b', lastUse: 2 },
     ];
-    expect(await evictLeastRecent(c, () => false, async () => true)).toEqual([]);
-    expect(await evictLeastRecent(c, () => true, async () => false)).toEqual([]);
+    expect(
+      await evictLeastRecent(
+        c,
+        () => false,
+        async () => true,
+      ),
+    ).toEqual([]);
+    expect(
+      await evictLeastRecent(
+        c,
+        () => true,
+        async () => false,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -93,7 +105,9 @@ describe('DiskCap on real files and locks', () => {
       // mid is in use (a stage job of it runs) while the cap is enforced.
       const total = await cap.inUse(mid, () => cap.enforce());
       expect(total).toBeLessThanOrEqual(max);
-      expect(total).toBe(await diskUsage([old.root, mid.root, cur.root].flatMap((r) => [`${r}/mirrors`, `${r}/slots`])));
+      expect(total).toBe(
+        await diskUsage([old.root, mid.root, cur.root].flatMap((r) => [`${r}/mirrors`, `${r}/slots`])),
+      );
       // Never evicted: the held slot, old's mirror (its slot is held), mid's mirror (in use).
       expect(existsSync(slotOf(old, 0))).toBe(true);
       expect(existsSync(old.mirrors)).toBe(true);

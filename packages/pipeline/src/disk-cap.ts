@@ -37,7 +37,7 @@ export function repoArea(root: string): RepoArea {
 }
 
 /** Something the cap may remove: one slot, or a repository's mirror (with every slot of it). */
-export type EvictionCandidate =
+type EvictionCandidate =
   | { kind: 'slot'; area: RepoArea; root: string; index: number; lastUse: number }
   | { kind: 'mirror'; area: RepoArea; lastUse: number };
 
@@ -125,8 +125,8 @@ export class DiskCap {
         return -1;
       })
       .finally(() => {
-      this.running = null;
-    });
+        this.running = null;
+      });
     return this.running;
   }
 
@@ -168,10 +168,17 @@ export class DiskCap {
     const candidates: EvictionCandidate[] = [];
     for (const area of await this.areas()) {
       for (const s of await slotsOf(area))
-        if ((await exists(path.join(s.root, `slot-${s.index}`))) || (await exists(path.join(s.root, `slot-${s.index}.git`))))
+        if (
+          (await exists(path.join(s.root, `slot-${s.index}`))) ||
+          (await exists(path.join(s.root, `slot-${s.index}.git`)))
+        )
           candidates.push({ kind: 'slot', area, ...s });
       if (await exists(area.mirrors))
-        candidates.push({ kind: 'mirror', area, lastUse: Math.max(await mtime(area.useLock), await mtime(area.mirrors)) });
+        candidates.push({
+          kind: 'mirror',
+          area,
+          lastUse: Math.max(await mtime(area.useLock), await mtime(area.mirrors)),
+        });
     }
     await evictLeastRecent(
       candidates,

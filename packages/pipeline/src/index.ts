@@ -36,8 +36,8 @@ export { writeConfirmed } from './replica-wait.ts';
 export { assertRedisSafe, readRedisSettings, RedisSettingsError } from './redis-settings.ts';
 export { type RedisWatch, watchRedis } from './redis-watch.ts';
 export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from './redis.ts';
-export { createRuntime, openRuntime, type RepoDisk, type Runtime } from './runtime.ts';
-export { DiskCap, diskCapDefence, evictLeastRecent, repoArea, type RepoArea } from './disk-cap.ts';
+export { createRuntime, openRuntime, type Runtime } from './runtime.ts';
+export { diskCapDefence } from './disk-cap.ts';
 export {
   DeferUntil,
   stageRunnerDefences,

@@ -68,7 +68,7 @@ export interface Runtime {
 }
 
 /** One repository's view of the disk cap. */
-export interface RepoDisk {
+interface RepoDisk {
   area: RepoArea;
   /** The process's cap, shared by every view. */
   cap: DiskCap;
@@ -229,9 +229,9 @@ function repoView(
     role === 'worker'
       ? setInterval(
           () =>
-            void s.disk.inUse(area, () => sweepMirror(mirror, s.redis, k)).catch((err: Error) =>
-              s.log.warn({ err: err.message }, 'mirror sweep failed'),
-            ),
+            void s.disk
+              .inUse(area, () => sweepMirror(mirror, s.redis, k))
+              .catch((err: Error) => s.log.warn({ err: err.message }, 'mirror sweep failed')),
           MIRROR_SWEEP_INTERVAL_MS,
         ).unref()
       : null;

@@ -6,7 +6,7 @@ export { SnapshotCache } from './context/snapshot.ts';
 export { diskUsage } from './disk-usage.ts';
 export { git, gitDefences } from './git.ts';
 export { type GuardContext } from './guardrails.ts';
-export { type CloneCost, Mirror } from './mirror.ts';
+export { Mirror } from './mirror.ts';
 export {
   parsePrd,
   parsePrdWithWarnings,

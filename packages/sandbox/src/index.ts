@@ -5,7 +5,7 @@ export { sharedFileLock, tryFileLock } from './pidlock.ts';
 export { packageCacheDefence } from './package-cache.ts';
 export { setupDefence } from './setup-inputs.ts';
 export { SANDBOX_HOME, SANDBOX_TMP, type SandboxLimits, sandboxProblem } from './sandbox.ts';
-export { evictIdleSlot, SlotPool, slotLockDefence, slotsOnDisk, type SlotOnDisk } from './slots.ts';
+export { evictIdleSlot, SlotPool, slotLockDefence, slotsOnDisk } from './slots.ts';
 export { runTestPlan } from './test-plan.ts';
 export {
   acquireTestUser,
