@@ -1,18 +1,19 @@
 /**
  * Writes docs/dashboard.png: the overview page over the data `pnpm demo` left in Redis.
- * Run `pnpm demo` first, then `pnpm tsx scripts/dashboard-screenshot.ts`.
+ * Run `pnpm demo --repos 2` first (two repositories on one dashboard), then
+ * `pnpm tsx scripts/dashboard-screenshot.ts`.
  */
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { createRuntime, waitReady } from '@prbot/pipeline';
+import { openRuntime, waitReady } from '@prbot/pipeline';
 import { loadConfig } from '@prbot/config';
 import { createDashboard } from '@prbot/dashboard';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cfg = loadConfig(path.join(root, 'data', 'demo', 'prbot.config.json'), process.env);
-const rt = createRuntime(cfg, { role: 'client' });
+const rt = await openRuntime(cfg, { role: 'client' });
 await waitReady(rt.redis, cfg.redis.url);
 const server = createDashboard(rt, { auth: null, readOnly: false, secureCookies: false }).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));

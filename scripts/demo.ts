@@ -3,20 +3,21 @@
  * data/demo/, uses the Redis at REDIS_URL (or 127.0.0.1:6379, or starts a redis-server child),
  * runs produce and all four stage workers in this process, replays recorded model answers from
  * examples/demo-cassette.json, shows each cycle's progress live, and writes
- * data/demo/summary.json.
+ * data/demo/summary.json. `pnpm demo --repos 2` serves a second repository (a copy of the
+ * example under another name) from the same deployment: two repositories in one dashboard.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash, randomBytes } from 'node:crypto';
-import { createRuntime, deleteMatching, outcomeOf, getRecord, STAGES, stageJobId, type Runtime } from '@prbot/pipeline';
+import { deleteMatching, openRuntime, outcomeOf, getRecord, STAGES, stageJobId, type Runtime } from '@prbot/pipeline';
 import { tryFileLock, sandboxProblem } from '@prbot/sandbox';
 import { parseConfig } from '@prbot/config';
 import { createLogger, type CycleRecord } from '@prbot/core';
 import { makeUpstream, redisAnswers, startRedisServer, type RedisServer } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
-import { produce } from '@prbot/control';
+import { produceRepos } from '@prbot/control';
 import { startWorkers } from '@prbot/worker';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +28,7 @@ const dataDir = process.env.PRBOT_DEMO_DIR ? path.resolve(process.env.PRBOT_DEMO
 // (signed with the other run's key: every cycle ended model_failed, "job signature invalid").
 const PREFIX = `{prbot-demo-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}}`;
 const t0 = Date.now();
+const repoCount = demoRepoCount(process.argv.slice(2));
 const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
 
 async function redisUrl(): Promise<{ url: string; server?: RedisServer }> {
@@ -70,8 +72,16 @@ async function main(): Promise<void> {
   for (const d of ['prs', 'cycles']) await rm(path.join(dataDir, d), { recursive: true, force: true });
   const { url, server } = await redisUrl();
   say(`Redis: ${url} (key prefix ${PREFIX})`);
-  const { bare } = await makeUpstream(path.join(root, 'examples', 'demo-repo'), path.join(dataDir, 'repo'));
-  say(`upstream repository: ${path.relative(root, bare)}`);
+  const repos: { name: string; url: string; base: string; prd: string }[] = [];
+  for (let i = 0; i < repoCount; i++) {
+    const name = i === 0 ? 'demo' : `demo-${i + 1}`;
+    const { bare } = await makeUpstream(
+      path.join(root, 'examples', 'demo-repo'),
+      path.join(dataDir, i ? name : 'repo'),
+    );
+    repos.push({ name, url: bare, base: 'main', prd: 'docs/PRD.md' });
+    say(`upstream repository: ${path.relative(root, bare)}`);
+  }
 
   // Hand-overs are signed; the demo's workers and producer share one key made for this run.
   process.env.PRBOT_JOB_KEY ??= randomBytes(32).toString('hex');
@@ -91,7 +101,8 @@ async function main(): Promise<void> {
   const configFile = path.join(dataDir, 'prbot.config.json');
   const rawConfig = {
     redis: { url, prefix: PREFIX },
-    repo: { url: bare, base: 'main', prd: 'docs/PRD.md' },
+    // One repository: the single `repo:` form, exactly as a one-repository deployment writes it.
+    ...(repos.length === 1 ? { repo: { url: repos[0]!.url, base: 'main', prd: 'docs/PRD.md' } } : { repos }),
     workdir: path.join(dataDir, 'work'),
     records: { dir: path.join(dataDir, 'cycles') },
     forge: { kind: 'local', prDir: path.join(dataDir, 'prs') },
@@ -108,15 +119,18 @@ async function main(): Promise<void> {
   await mkdir(dataDir, { recursive: true });
   await writeFile(configFile, JSON.stringify(rawConfig, null, 2) + '\n');
   const cfg = parseConfig(rawConfig, configFile, {});
-  const rt = createRuntime(cfg, { role: 'worker', log: createLogger('warn', { pretty: true }) });
+  const rt = await openRuntime(cfg, { role: 'worker', log: createLogger('warn', { pretty: true }) });
   try {
     await clearDemoKeys(rt);
     const workers = startWorkers(rt, defaultPolicy, { queues: [...STAGES, 'events'] });
-    const report = await produce(rt, defaultPolicy);
-    for (const l of report.lines) say(`${l.action.padEnd(10)} ${l.gap.text.slice(0, 70)}`);
-    const cycles = report.lines
-      .filter((l) => l.action === 'enqueued')
-      .map((l) => ({ id: l.cycleId!, text: l.gap.text }));
+    const cycles: { id: string; text: string }[] = [];
+    for (const run of await produceRepos(rt, defaultPolicy)) {
+      if ('error' in run) throw new Error(`produce of ${run.repo}: ${run.error}`);
+      const where = repos.length > 1 ? `${run.repo}: ` : '';
+      for (const l of run.report.lines) say(`${l.action.padEnd(10)} ${where}${l.gap.text.slice(0, 70)}`);
+      for (const l of run.report.lines)
+        if (l.action === 'enqueued') cycles.push({ id: l.cycleId!, text: `${where}${l.gap.text}` });
+    }
     const records = await follow(rt, cycles);
     await workers.close(5000);
     await writeSummary(records);
@@ -165,6 +179,7 @@ async function follow(rt: Runtime, cycles: { id: string; text: string }[]): Prom
 async function writeSummary(records: CycleRecord[]): Promise<void> {
   const summary = {
     cycles: records.map((r) => ({
+      repo: r.repo,
       gap_id: r.gap_id,
       gap_text: r.gap_text,
       outcome: r.outcome,
@@ -185,10 +200,23 @@ function printTable(records: CycleRecord[]): void {
       .slice(0, 14)
       .map((l) => l.slice(0, 120))
       .join(`\n${pad}  `);
-  for (const r of records) console.log(`${r.outcome.padEnd(18)} ${r.gap_text}\n${pad}${reason(r)}`);
+  const where = (r: CycleRecord) => (repoCount > 1 && r.repo ? `${r.repo}: ` : '');
+  for (const r of records) console.log(`${r.outcome.padEnd(18)} ${where(r)}${r.gap_text}\n${pad}${reason(r)}`);
   console.log(
     `\n${records.length} cycles; records in data/demo/cycles/, draft PRs in data/demo/prs/, summary in data/demo/summary.json`,
   );
+}
+
+/** `--repos N` (1 or 2; 1 without the flag). */
+function demoRepoCount(argv: string[]): number {
+  const at = argv.indexOf('--repos');
+  if (at < 0) return 1;
+  const n = Number(argv[at + 1]);
+  if (n !== 1 && n !== 2) {
+    console.error(`--repos takes 1 or 2 (the demo's repositories), not ${argv[at + 1] ?? 'nothing'}`);
+    process.exit(2);
+  }
+  return n;
 }
 
 main().catch((err: unknown) => {

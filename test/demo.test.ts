@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,12 @@ async function runDemo(
   name: string,
   setup: string,
   gitconfig?: string,
-): Promise<{ outcomes: Record<string, string>; reverseReason: string }> {
+  args = '',
+): Promise<{
+  outcomes: Record<string, string>;
+  reverseReason: string;
+  byRepo: Record<string, Record<string, string>>;
+}> {
   const home = path.join(dir, name, 'home');
   await mkdir(home, { recursive: true });
   if (gitconfig) await writeFile(path.join(home, '.gitconfig'), gitconfig);
@@ -37,7 +42,7 @@ async function runDemo(
     PRBOT_DEMO_DIR: data,
     GIT_CONFIG_NOSYSTEM: '1',
   };
-  const r = await execa('sh', ['-c', `${setup} && exec node --import tsx scripts/demo.ts`], {
+  const r = await execa('sh', ['-c', `${setup} && exec node --import tsx scripts/demo.ts ${args}`], {
     cwd: root,
     env,
     extendEnv: false,
@@ -47,9 +52,13 @@ async function runDemo(
   });
   expect(r.exitCode, r.all).toBe(0);
   const summary = JSON.parse(await readFile(path.join(data, 'summary.json'), 'utf8')) as {
-    cycles: { outcome: string; gap_text: string; reason: string }[];
+    cycles: { repo?: string; outcome: string; gap_text: string; reason: string }[];
   };
+  const byRepo: Record<string, Record<string, string>> = {};
+  for (const c of summary.cycles)
+    (byRepo[c.repo ?? '?'] ??= {})[c.gap_text.split(' ').slice(0, 3).join(' ')] = c.outcome;
   return {
+    byRepo,
     outcomes: Object.fromEntries(summary.cycles.map((c) => [c.gap_text.split(' ').slice(0, 3).join(' '), c.outcome])),
     reverseReason: summary.cycles.find((c) => c.outcome === 'tests_failed')?.reason ?? '',
   };
@@ -79,6 +88,14 @@ describe('pnpm demo on a fresh machine', () => {
     const r = await runDemo('gitconfig', 'true', gitconfig);
     expect(r.outcomes).toEqual(README_OUTCOMES);
     expect(r.reverseReason).toContain('not ok 1 - reverse reverses characters');
+  }, 300_000);
+
+  it('`pnpm demo --repos 2`: one deployment, two repositories, each with its own five outcomes and PRs', async () => {
+    const r = await runDemo('repos', 'true', undefined, '--repos 2');
+    expect(r.byRepo).toEqual({ demo: README_OUTCOMES, 'demo-2': README_OUTCOMES });
+    const prs = path.join(dir, 'repos', 'data', 'demo', 'prs');
+    for (const repo of ['demo', 'demo-2'])
+      expect((await readdir(path.join(prs, repo))).filter((f) => f.endsWith('.json'))).toHaveLength(1);
   }, 300_000);
 
   it('two checkouts running the demo at once on one Redis (a shared team server): each gets its own outcomes', async () => {

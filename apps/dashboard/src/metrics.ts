@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
-import { QUEUE_NAMES, readStageDurations, STAGES, type QueueName, type Runtime } from '@prbot/pipeline';
+import { countInFlight, QUEUE_NAMES, readStageDurations, STAGES, type QueueName, type Runtime } from '@prbot/pipeline';
 import { oldestWaitingAge } from '@prbot/control';
-import { dayCounts } from './overview.ts';
+import { dayCounts, repoOutcomeCounts } from './overview.ts';
 import { readBacklog } from './backlog.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'paused'] as const;
@@ -77,6 +77,7 @@ export function createMetrics(rt: Runtime) {
     },
   });
   backlogGauges(rt, registry);
+  repoMetrics(rt, registry);
   new Counter({
     name: 'prbot_stalled_jobs_total',
     help: 'Jobs found stalled per queue (their lock lapsed: the worker holding them died or froze); they ran again or failed',
@@ -136,6 +137,37 @@ function stageDurations(rt: Runtime): Metric {
     },
     reset() {},
   } as unknown as Metric;
+}
+
+/**
+ * The per-repository view (issue 23): which repository the cycles ended for, and which holds the
+ * cycles in flight. Labelled by configured name; the totals above stay unlabelled, so existing
+ * queries keep their meaning.
+ */
+function repoMetrics(rt: Runtime, registry: Registry): void {
+  new Counter({
+    name: 'prbot_repo_outcomes_total',
+    help: 'Cycles ended per repository and outcome over the last 30 days',
+    labelNames: ['repo', 'outcome'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [repo, byOutcome] of await repoOutcomeCounts(rt, 30))
+        for (const [outcome, n] of byOutcome) this.inc({ repo, outcome }, n);
+    },
+  });
+  new Gauge({
+    name: 'prbot_repo_cycles_in_flight',
+    help: 'Gaps with a cycle in flight per configured repository (what repos[].maxInFlight caps)',
+    labelNames: ['repo'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const views = [...(await rt.views()).values()];
+      const counts = await Promise.all(views.map((v) => countInFlight(v.redis, v.keys)));
+      views.forEach((v, i) => this.set({ repo: v.repo.name }, counts[i]!));
+    },
+  });
 }
 
 /**

@@ -64,6 +64,25 @@ export async function dayCounts(rt: Runtime, days: number): Promise<DayCounts[]>
   });
 }
 
+/** Cycles ended per repository and outcome over the last `days` UTC days (records that name a repository). */
+export async function repoOutcomeCounts(rt: Runtime, days: number): Promise<Map<string, Map<string, number>>> {
+  const now = rt.clock();
+  const p = rt.redis.pipeline();
+  for (let i = 0; i < days; i++) p.hgetall(rt.keys.statsByRepo(utcDay(now - i * 86_400_000)));
+  const out = new Map<string, Map<string, number>>();
+  for (const [, h] of (await p.exec()) ?? []) {
+    for (const [field, v] of Object.entries((h ?? {}) as Record<string, string>)) {
+      // `<repo>|<outcome>`: repository names cannot hold `|` (repoName), so the last one splits.
+      const at = field.lastIndexOf('|');
+      if (at <= 0) continue;
+      const byOutcome = out.get(field.slice(0, at)) ?? new Map<string, number>();
+      byOutcome.set(field.slice(at + 1), (byOutcome.get(field.slice(at + 1)) ?? 0) + (Number(v) || 0));
+      out.set(field.slice(0, at), byOutcome);
+    }
+  }
+  return out;
+}
+
 function summarise(day: string, by_outcome: DayCounts['by_outcome']): DayCounts {
   const cycles = Object.values(by_outcome).reduce((a, b) => a + (b ?? 0), 0);
   return { day, cycles, by_outcome, pr_share: cycles ? (by_outcome.ok ?? 0) / cycles : 0 };

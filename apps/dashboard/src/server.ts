@@ -73,6 +73,8 @@ const MODEL_TEXT_KEYS = new Set(['content', 'edits', 'search', 'replace']);
 const SHOWN_KEYS = new Set([
   'cycleId',
   'cycle_id',
+  // A configured repository's name (repoName: letters, digits, `.`, `-`, `_`).
+  'repo',
   'id',
   'gap_id',
   'originCycle',

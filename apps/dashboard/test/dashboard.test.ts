@@ -348,8 +348,10 @@ describe('dashboard endpoints', () => {
       saved: { proposal: { files: [{ path: 'a.js', content: '[3 bytes]' }] } },
     });
     // Nothing else is touched: ids and paths stay readable.
-    expect(redactJobData({ cycleId: 'c1', gap: { id: 'g1', text: 'Add x' } })).toEqual({
+    expect(redactJobData({ cycleId: 'c1', repo: 'api', gap: { id: 'g1', text: 'Add x' } })).toEqual({
       cycleId: 'c1',
+      // The configured repository's name (issue 23): Bull Board shows which repository a job is for.
+      repo: 'api',
       gap: { id: 'g1', text: 'Add x' },
     });
   });

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '@prbot/config';
-import { createLogger, cycleRecord, newCycleId } from '@prbot/core';
-import { deleteMatching, openRuntime, recordOutcome, type Runtime } from '@prbot/pipeline';
+import { createLogger, cycleRecord, newCycleId, type Outcome } from '@prbot/core';
+import { acquireGapLocks, deleteMatching, openRuntime, recordOutcome, type Runtime } from '@prbot/pipeline';
 import { TEST_REDIS_URL } from '@prbot/test-support';
 import { createDashboard } from '../src/server.ts';
 
@@ -19,42 +19,52 @@ afterEach(async () => {
   rt = server = undefined;
 });
 
+async function twoRepos(): Promise<Runtime> {
+  const prefix = `{prbot-rf${randomBytes(4).toString('hex')}}`;
+  const cfg = parseConfig(
+    {
+      redis: { url: TEST_REDIS_URL, prefix },
+      models: { providers: { local: { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1' } }, propose: ['local/m'] },
+      repos: [
+        { name: 'api', url: '/srv/api.git' },
+        { name: 'web', url: '/srv/web.git' },
+      ],
+    },
+    '/x/prbot.config.json',
+    {},
+  );
+  return openRuntime(cfg, { role: 'service', log: createLogger('silent', { pretty: false }) });
+}
+
+function seeded(repo: string, text: string, i: number, outcome: Outcome = 'ok') {
+  const now = Date.now();
+  return cycleRecord({
+    cycle_id: newCycleId(now - 1000 + i),
+    repo,
+    gap_id: `g00000000000${i}`,
+    gap_text: text,
+    gap_line: 3,
+    outcome,
+    reason: 'seeded',
+    stage: 'pr',
+    started_at: new Date(now).toISOString(),
+    ended_at: new Date(now).toISOString(),
+    dry_run: false,
+  });
+}
+
+async function serve(r: Runtime): Promise<string> {
+  server = createDashboard(r, { auth: null, readOnly: true, secureCookies: false }).listen(0, '127.0.0.1');
+  await new Promise((res) => server!.once('listening', res));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 describe('the overview with many repositories', () => {
   it('names the repository of every recent cycle and narrows to one by ?repo=, which takes only configured names', async () => {
-    const prefix = `{prbot-rf${randomBytes(4).toString('hex')}}`;
-    const cfg = parseConfig(
-      {
-        redis: { url: TEST_REDIS_URL, prefix },
-        models: { providers: { local: { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1' } }, propose: ['local/m'] },
-        repos: [
-          { name: 'api', url: '/srv/api.git' },
-          { name: 'web', url: '/srv/web.git' },
-        ],
-      },
-      '/x/prbot.config.json',
-      {},
-    );
-    rt = await openRuntime(cfg, { role: 'service', log: createLogger('silent', { pretty: false }) });
-    const now = Date.now();
-    const rec = (repo: string, text: string, i: number) =>
-      cycleRecord({
-        cycle_id: newCycleId(now - 1000 + i),
-        repo,
-        gap_id: `g00000000000${i}`,
-        gap_text: text,
-        gap_line: 3,
-        outcome: 'ok',
-        reason: 'seeded',
-        stage: 'pr',
-        started_at: new Date(now).toISOString(),
-        ended_at: new Date(now).toISOString(),
-        dry_run: false,
-      });
-    await recordOutcome(rt.records, rec('api', 'Add api thing', 1));
-    await recordOutcome(rt.records, rec('web', 'Add web thing', 2));
-    server = createDashboard(rt, { auth: null, readOnly: true, secureCookies: false }).listen(0, '127.0.0.1');
-    await new Promise((r) => server!.once('listening', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    rt = await twoRepos();
+    await recordOutcome(rt.records, seeded('api', 'Add api thing', 1));
+    await recordOutcome(rt.records, seeded('web', 'Add web thing', 2));
+    const url = await serve(rt);
     const rows = async (q: string) => {
       const page = await (await fetch(`${url}/${q}`)).text();
       return [...page.matchAll(/<td data-repo="([^"]*)">[^<]*<\/td><td>[^<]*<\/td><td>([^<]*)<\/td>/g)].map((m) => [
@@ -72,5 +82,40 @@ describe('the overview with many repositories', () => {
     expect(odd).not.toContain('<b>x</b>');
     expect((await rows('?repo=nope')).length).toBe(2);
     expect(await (await fetch(`${url}/`)).text()).toContain('data-testid="repo-filter"');
+  });
+
+  it('/metrics splits outcomes and cycles in flight by repository; the unlabelled totals stay the sums', async () => {
+    rt = await twoRepos();
+    const views = await rt.views();
+    await recordOutcome(rt.records, seeded('api', 'Add api thing', 1));
+    await recordOutcome(rt.records, seeded('api', 'Fix api bug', 2, 'tests_failed'));
+    const once = seeded('web', 'Add web thing', 3);
+    await recordOutcome(rt.records, once);
+    // Recorded twice (a re-run): counted once, by repository as in the total.
+    await recordOutcome(rt.records, once);
+    const web = views.get('web')!;
+    await acquireGapLocks(web.redis, web.keys, [
+      { gapId: 'g1', cycleId: 'c1' },
+      { gapId: 'g2', cycleId: 'c2' },
+    ]);
+    const text = await (await fetch(`${await serve(rt)}/metrics`)).text();
+    const series = (name: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`))
+        .sort();
+    expect(series('prbot_repo_outcomes_total')).toEqual([
+      'prbot_repo_outcomes_total{repo="api",outcome="ok"} 1',
+      'prbot_repo_outcomes_total{repo="api",outcome="tests_failed"} 1',
+      'prbot_repo_outcomes_total{repo="web",outcome="ok"} 1',
+    ]);
+    expect(series('prbot_repo_cycles_in_flight')).toEqual([
+      'prbot_repo_cycles_in_flight{repo="api"} 0',
+      'prbot_repo_cycles_in_flight{repo="web"} 2',
+    ]);
+    expect(series('prbot_outcomes_total')).toEqual([
+      'prbot_outcomes_total{outcome="ok"} 2',
+      'prbot_outcomes_total{outcome="tests_failed"} 1',
+    ]);
   });
 });

@@ -18,6 +18,8 @@ export interface Keys {
   history(gapId: string): string;
   recent(): string;
   stats(day: string): string;
+  /** Hash of one UTC day: `<repo>|<outcome>` → cycles ended (the per-repository split of `stats`). */
+  statsByRepo(day: string): string;
   durations(stage: string): string;
   prOpen(): string;
   prOpenedHour(): string;
@@ -94,6 +96,7 @@ export function keys(prefix: string, repo?: string): Keys {
     history: (gapId) => r('history', gapId),
     recent: () => k('recent'),
     stats: (day) => k('stats', day),
+    statsByRepo: (day) => k('stats-repo', day),
     durations: (stage) => k('durations', stage),
     prOpen: () => r('pr-open'),
     prOpenedHour: () => r('pr-opened'),

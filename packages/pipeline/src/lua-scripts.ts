@@ -8,7 +8,7 @@ import type { RedisClient as Redis } from './redis.ts';
 const SCRIPTS = {
   budgetReserve: { file: 'budget-reserve.lua', keys: -1 },
   budgetSettle: { file: 'budget-settle.lua', keys: -1 },
-  recordOutcome: { file: 'record-outcome.lua', keys: 6 },
+  recordOutcome: { file: 'record-outcome.lua', keys: 7 },
   acquireGaps: { file: 'acquire-gaps.lua', keys: -1 },
   releaseGaps: { file: 'release-gaps.lua', keys: -1 },
   prAdmit: { file: 'pr-admit.lua', keys: 2 },

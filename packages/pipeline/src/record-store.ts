@@ -50,6 +50,7 @@ export async function recordOutcome(
         deps.keys.recent(),
         deps.keys.stats(utcDay(deps.clock())),
         deps.keys.inflight(record.gap_id ?? '-'),
+        deps.keys.statsByRepo(utcDay(deps.clock())),
         record.cycle_id,
         record.outcome,
         json,
@@ -57,6 +58,7 @@ export async function recordOutcome(
         RECENT_KEPT,
         RECORD_TTL_S,
         record.gap_id ? '1' : '0',
+        record.repo ?? '',
       )) === 1
     );
   };

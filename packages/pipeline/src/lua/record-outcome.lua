@@ -7,9 +7,11 @@
   KEYS[4] recent cycles list (newest first)
   KEYS[5] stats hash of the day
   KEYS[6] in-flight lock of the gap
+  KEYS[7] per-repository stats hash of the day (`<repo>|<outcome>` fields)
   ARGV[1] cycle id   ARGV[2] outcome   ARGV[3] record JSON
   ARGV[4] history length kept   ARGV[5] recent length kept   ARGV[6] ttl of marker/record (s)
   ARGV[7] '1' when the cycle has a gap (produce-level skips have none)
+  ARGV[8] the cycle's repository ('' for a record without one)
 
   Returns 1 when recorded now, 0 when the cycle already had an outcome (nothing changed).
 ]]
@@ -25,6 +27,10 @@ redis.call('LPUSH', KEYS[4], ARGV[1])
 redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
 redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
 redis.call('EXPIRE', KEYS[5], 400 * 86400)
+if ARGV[8] ~= '' then
+  redis.call('HINCRBY', KEYS[7], ARGV[8] .. '|' .. ARGV[2], 1)
+  redis.call('EXPIRE', KEYS[7], 400 * 86400)
+end
 if redis.call('GET', KEYS[6]) == ARGV[1] then
   redis.call('DEL', KEYS[6])
 end
