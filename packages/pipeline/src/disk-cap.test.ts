@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -142,5 +142,17 @@ describe('DiskCap on real files and locks', () => {
     } finally {
       await lock.release();
     }
+  });
+
+  it('a stage job marks its repository used (in-use.lock mtime); the mirror sweep holds it without making it recent', async () => {
+    const workdir = await mkdtemp(path.join(tmpdir(), 'prbot-diskcap-'));
+    dirs.push(workdir);
+    const a = await area(workdir, 'a', 1000, 0);
+    const cap = new DiskCap(workdir, 1 << 30, createLogger('silent'));
+    const mtime = async () => (await stat(a.useLock)).mtimeMs;
+    await cap.inUse(a, async () => {}, { housekeeping: true });
+    expect(await mtime()).toBe(1000 * 1000);
+    await cap.inUse(a, async () => {});
+    expect(await mtime()).toBeGreaterThan(Date.now() - 60_000);
   });
 });

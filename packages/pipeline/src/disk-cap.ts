@@ -89,8 +89,10 @@ export class DiskCap {
   /**
    * Runs `fn` (a stage job, a produce run) with the repository's area marked in use: no process
    * evicts its mirror meanwhile. Without a cap nothing is evicted, so nothing is locked.
+   * `housekeeping` (the mirror sweep, which visits every repository every 10 minutes): locked
+   * but not a use, so an idle repository still ages towards eviction.
    */
-  async inUse<T>(area: RepoArea, fn: () => Promise<T>): Promise<T> {
+  async inUse<T>(area: RepoArea, fn: () => Promise<T>, o: { housekeeping?: boolean } = {}): Promise<T> {
     if (this.maxBytes === undefined) return fn();
     await mkdir(area.root, { recursive: true });
     const lock = await sharedFileLock(area.useLock, USE_WAIT_SECONDS);
@@ -99,11 +101,11 @@ export class DiskCap {
         `${area.useLock} stayed locked for ${USE_WAIT_SECONDS} s (an eviction of this repository's mirror never ended)`,
       );
     this.usedHere.set(area.root, (this.usedHere.get(area.root) ?? 0) + 1);
-    await touch(area.useLock);
+    if (!o.housekeeping) await touch(area.useLock);
     try {
       return await fn();
     } finally {
-      await touch(area.useLock);
+      if (!o.housekeeping) await touch(area.useLock);
       const n = (this.usedHere.get(area.root) ?? 1) - 1;
       if (n > 0) this.usedHere.set(area.root, n);
       else this.usedHere.delete(area.root);

@@ -230,7 +230,7 @@ function repoView(
       ? setInterval(
           () =>
             void s.disk
-              .inUse(area, () => sweepMirror(mirror, s.redis, k))
+              .inUse(area, () => sweepMirror(mirror, s.redis, k), { housekeeping: true })
               .catch((err: Error) => s.log.warn({ err: err.message }, 'mirror sweep failed')),
           MIRROR_SWEEP_INTERVAL_MS,
         ).unref()
