@@ -45,6 +45,31 @@ describe('config', () => {
     expect(err.issues.map((i) => i.field)).toContain('budget.callsPerDay');
   });
 
+  it('workdir: the plain string keeps working, the object form adds maxBytes (default: no cap), a bad cap is named', () => {
+    expect(parseConfig(minimal, 'c.json', {}).workdir).toEqual({ path: 'data/_work' });
+    expect(parseConfig({ ...minimal, workdir: '/var/prbot' }, 'c.json', {}).workdir).toEqual({ path: '/var/prbot' });
+    expect(parseConfig({ ...minimal, workdir: { path: '/w', maxBytes: 20e9 } }, 'c.json', {}).workdir).toEqual({
+      path: '/w',
+      maxBytes: 20e9,
+    });
+    expect(parseConfig({ ...minimal, workdir: { maxBytes: 1024 } }, 'c.json', {}).workdir).toEqual({
+      path: 'data/_work',
+      maxBytes: 1024,
+    });
+    for (const bad of [
+      { path: '/w', maxBytes: 0 },
+      { path: '/w', maxBytes: 1.5 },
+      { path: '/w', maxBytes: '20G' },
+    ])
+      expect(errorOf(() => parseConfig({ ...minimal, workdir: bad }, 'c.json', {})).message).toMatch(
+        /workdir\.maxBytes/,
+      );
+    expect(errorOf(() => parseConfig({ ...minimal, workdir: 5 }, 'c.json', {})).message).toMatch(/- workdir: /);
+    expect(errorOf(() => parseConfig({ ...minimal, workdir: { path: '/w', cap: 1 } }, 'c.json', {})).message).toMatch(
+      /workdir\.cap: unknown key/,
+    );
+  });
+
   it('refuses unknown top-level keys, naming them', () => {
     const err = errorOf(() => parseConfig({ ...minimal, budjet: {} }, 'c.json', {}));
     expect(err.message).toMatch(/budjet/);

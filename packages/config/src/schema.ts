@@ -19,6 +19,7 @@ import { redisSection } from './redis.ts';
 import { repoSection } from './repo.ts';
 import { repoDefaultsSchema, repoEntrySchema } from './repositories.ts';
 import { testsSection } from './tests.ts';
+import { workdirSection } from './workdir.ts';
 import { jobsSection } from './jobs.ts';
 import { reviseSection } from './revise.ts';
 import { upkeepSection } from './upkeep.ts';
@@ -32,7 +33,7 @@ export const configSchema = z
     /** Many repositories, each merged over `defaults` and the top-level sections (repositories.ts). */
     repos: z.array(repoEntrySchema).min(1).optional(),
     defaults: repoDefaultsSchema.optional(),
-    workdir: z.string().default('data/_work'),
+    workdir: workdirSection,
     records: recordsSection,
     observer: observerSection,
     budget: budgetSection,

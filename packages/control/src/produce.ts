@@ -45,6 +45,15 @@ export async function produce(
   policy: Policy,
   o: { dryRun?: boolean; redisWaitMs?: number } = {},
 ): Promise<ProduceReport> {
+  // It reads the repository's mirror throughout: marked in use, the disk cap leaves it be.
+  return view.disk.inUse(() => produceInUse(view, policy, o));
+}
+
+async function produceInUse(
+  view: Runtime,
+  policy: Policy,
+  o: { dryRun?: boolean; redisWaitMs?: number },
+): Promise<ProduceReport> {
   // An evicting Redis would drop the cycles about to be made, silently: refuse before anything.
   await assertRedisSafe(view.redis, view.log);
   await view.mirror.sync();

@@ -37,6 +37,7 @@ export { assertRedisSafe, readRedisSettings, RedisSettingsError } from './redis-
 export { type RedisWatch, watchRedis } from './redis-watch.ts';
 export { connect, deleteMatching, redactUrl, type RedisClient, waitReady } from './redis.ts';
 export { createRuntime, openRuntime, type Runtime } from './runtime.ts';
+export { diskCapDefence } from './disk-cap.ts';
 export {
   DeferUntil,
   stageRunnerDefences,

@@ -8,6 +8,7 @@ import type { Forge } from '@prbot/forge';
 import { keys, type Keys } from './keys.ts';
 import { Mirror } from '@prbot/repo';
 import { MIRROR_SWEEP_INTERVAL_MS, sweepMirror } from './mirror-sweep.ts';
+import { DiskCap, type RepoArea, repoArea } from './disk-cap.ts';
 import { openQueues, closeQueues, type Queues } from './queues.ts';
 import { connect, type RedisRole, waitReady } from './redis.ts';
 import { defenceOff } from './faults.ts';
@@ -46,6 +47,8 @@ export interface Runtime {
   budget: Budget;
   mirror: Mirror;
   slots: SlotPool;
+  /** This repository's part of the work directory under the process's disk cap (disk-cap.ts). */
+  disk: RepoDisk;
   forge: Forge;
   records: RecordStoreDeps;
   /** Confirms the writes that must survive a failover on a replica (redis.waitReplicas). */
@@ -62,6 +65,15 @@ export interface Runtime {
    */
   afterCycleEnd?: (gapId: string, rt: Runtime) => Promise<unknown>;
   close(): Promise<void>;
+}
+
+/** One repository's view of the disk cap. */
+interface RepoDisk {
+  area: RepoArea;
+  /** The process's cap, shared by every view. */
+  cap: DiskCap;
+  /** Runs `fn` with this repository marked in use: its mirror is not evicted meanwhile. */
+  inUse<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export interface RuntimeOptions {
@@ -119,6 +131,7 @@ interface Shared {
   clock: Clock;
   env: NodeJS.ProcessEnv;
   workdir: string;
+  disk: DiskCap;
   hook: { afterCycleEnd?: (gapId: string, rt: Runtime) => Promise<unknown> };
   views: Map<string, Runtime & { stopSweep(): void }>;
   legacySettled: Promise<unknown> | null;
@@ -149,7 +162,8 @@ function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | nul
     log,
     clock,
     env: o.env ?? process.env,
-    workdir: resolvePath(cfg, cfg.workdir),
+    workdir: resolvePath(cfg, cfg.workdir.path),
+    disk: new DiskCap(resolvePath(cfg, cfg.workdir.path), cfg.workdir.maxBytes, log),
     hook: {},
     views: new Map(),
     legacySettled: null,
@@ -201,15 +215,23 @@ function repoView(
   const k = keys(top.redis.prefix, legacy ? undefined : r.name);
   // Under `repos/`, so no name can meet the top's own `mirrors`, `slots` or `package-cache`.
   const repoDir = legacy ? s.workdir : path.join(s.workdir, 'repos', r.name);
-  const mirror = new Mirror(repoDir, repoUrl(cfg));
+  const mirror = new Mirror(repoDir, repoUrl(cfg), {
+    // The first cycle of a repository on a machine (or the first after its eviction) pays this.
+    onClone: (c) =>
+      s.log.info(
+        { repo: r.name, cloneMs: c.ms, cloneBytes: c.bytes },
+        `cloned the mirror of ${r.name} on this machine: ${c.ms} ms, ${c.bytes} bytes on disk`,
+      ),
+  });
+  const area = repoArea(repoDir);
   // Workers sweep the refs of ended cycles from their mirror (bounded growth, issue 13).
   const sweep =
     role === 'worker'
       ? setInterval(
           () =>
-            void sweepMirror(mirror, s.redis, k).catch((err: Error) =>
-              s.log.warn({ err: err.message }, 'mirror sweep failed'),
-            ),
+            void s.disk
+              .inUse(area, () => sweepMirror(mirror, s.redis, k), { housekeeping: true })
+              .catch((err: Error) => s.log.warn({ err: err.message }, 'mirror sweep failed')),
           MIRROR_SWEEP_INTERVAL_MS,
         ).unref()
       : null;
@@ -235,6 +257,7 @@ function repoView(
     budget: s.budget,
     mirror,
     slots: new SlotPool(mirror, repoDir),
+    disk: { area, cap: s.disk, inUse: (fn) => s.disk.inUse(area, fn) },
     forge: createForge(cfg, s.env, s.log),
     records: {
       redis: s.redis,

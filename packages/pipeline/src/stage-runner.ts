@@ -219,10 +219,21 @@ export function stageRunner<S extends Stage>(
     // A duration sample is worth less than the job: never fail a cycle for it.
     const observe = () =>
       observeStageDuration(rt.redis, rt.keys, stage, (Date.now() - started) / 1000).catch(() => undefined);
+    const clonesBefore = rt.mirror.clones;
     try {
-      // The repository's .prbot.yaml at the cycle's base narrows its view for every stage alike.
-      ctx.rt = await settledRepoView(rt, cycle.baseCommit);
-      await processor(ctx);
+      // The whole job holds its repository in use: the disk cap never evicts a mirror under it.
+      await rt.disk.inUse(async () => {
+        try {
+          // The repository's .prbot.yaml at the cycle's base narrows its view for every stage alike.
+          ctx.rt = await settledRepoView(rt, cycle.baseCommit);
+          await processor(ctx);
+        } finally {
+          // The first cycle of a repository on this machine says what its clone cost.
+          const c = rt.mirror.lastClone;
+          if (rt.mirror.clones !== clonesBefore && c)
+            await note(`cloned the mirror of ${rt.repo.name} on this machine: ${c.ms} ms, ${c.bytes} bytes on disk`);
+        }
+      });
       await observe();
     } catch (caught) {
       // BullMQ stores a thrown error's message and stack in Redis: no known secret goes with it.

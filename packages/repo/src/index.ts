@@ -3,6 +3,7 @@ export { botCommitSpec, buildCommit, commitGuardDefence, rebuildCommit } from '.
 export { listTree, readBlobs } from './context/objects.ts';
 export { buildRepoContext, type RepoContext } from './context/repo-context.ts';
 export { SnapshotCache } from './context/snapshot.ts';
+export { diskUsage } from './disk-usage.ts';
 export { git, gitDefences } from './git.ts';
 export { type GuardContext } from './guardrails.ts';
 export { Mirror } from './mirror.ts';

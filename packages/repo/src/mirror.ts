@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { diskUsage } from './disk-usage.ts';
 import { git } from './git.ts';
 import { GitError, TransientError } from '@prbot/core';
 
@@ -25,6 +26,14 @@ export interface MirrorOptions {
    * objects loose (under fastimport.unpackLimit), so ~5-10 per cycle: 6,700 ≈ a thousand cycles.
    */
   gcAuto?: number;
+  /** Told what each clone of this process cost (the first cycle of a repository on a machine, or after an eviction). */
+  onClone?: (cost: CloneCost) => void;
+}
+
+/** What making the mirror cost: wall time and bytes on disk right after the clone. */
+export interface CloneCost {
+  ms: number;
+  bytes: number;
 }
 
 export class Mirror {
@@ -36,6 +45,10 @@ export class Mirror {
   gcRuns = 0;
   private readonly gcAfterDeletions: number;
   private readonly gcAuto: number;
+  private readonly onClone: ((cost: CloneCost) => void) | undefined;
+  /** Clones this process made, the last one's cost: a stage compares the count before and after. */
+  clones = 0;
+  lastClone: CloneCost | null = null;
 
   constructor(
     workdir: string,
@@ -46,6 +59,7 @@ export class Mirror {
     this.dir = path.join(workdir, 'mirrors', `${name}.git`);
     this.gcAfterDeletions = o.gcAfterDeletions ?? 100;
     this.gcAuto = o.gcAuto ?? 6700;
+    this.onClone = o.onClone;
   }
 
   /** Clones or fetches all branches; concurrent callers in one process share one fetch. */
@@ -135,9 +149,15 @@ export class Mirror {
     // Clone beside the final place and rename, so a crash never leaves a half mirror behind.
     const tmp = `${this.dir}.tmp-${process.pid}-${Date.now()}`;
     await mkdir(path.dirname(this.dir), { recursive: true });
+    const started = Date.now();
     try {
       await git(['clone', '--quiet', '--bare', this.url, tmp], { cwd: path.dirname(this.dir) });
       await git(['config', 'gc.auto', '0'], { cwd: tmp, gitDir: tmp }); // objects of live cycles must not vanish
+      // Measured before the rename, so no other process's fetch or commit is counted in it.
+      const cost = { ms: Date.now() - started, bytes: await diskUsage([tmp]).catch(() => 0) };
+      this.clones++;
+      this.lastClone = cost;
+      this.onClone?.(cost);
       await rename(tmp, this.dir).catch(async (err: NodeJS.ErrnoException) => {
         if (!existsSync(path.join(this.dir, 'HEAD'))) throw err; // another process won the race
         await rm(tmp, { recursive: true, force: true });

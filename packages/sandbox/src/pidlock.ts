@@ -14,12 +14,17 @@ const HELD = 75;
  * machine (util-linux is on every Debian/Ubuntu system). Returns false when held elsewhere.
  */
 async function flockExclusiveNonBlocking(fd: number, file: string): Promise<boolean> {
+  return flockFd(fd, file, ['--nonblock']);
+}
+
+/** flock(1) on the inherited descriptor 3 with `mode` (`--nonblock`, `--shared`, `--wait N`). */
+async function flockFd(fd: number, file: string, mode: string[]): Promise<boolean> {
   // spawn, not spawnSync: a worker takes these locks between jobs, and a synchronous child
   // (some ms on a busy machine) would stall its event loop (lock renewals, heartbeats).
   const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; error?: Error }>(
     (resolve) => {
       let stderr = '';
-      const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(HELD), '3'], {
+      const child = spawn('flock', [...mode, '--conflict-exit-code', String(HELD), '3'], {
         stdio: ['ignore', 'ignore', 'pipe', fd],
       });
       child.stderr!.on('data', (c: Buffer) => (stderr += String(c)));
@@ -80,6 +85,38 @@ export async function tryFileLock(file: string): Promise<FileLock | null> {
       if (!open) return;
       open = false;
       closeSync(fd); // closing the last descriptor of the description drops the flock
+    },
+  };
+}
+
+/**
+ * A shared flock(2) on `file`, waited for up to `waitSeconds`: many holders at once, in any
+ * process of this machine, and none while someone holds it exclusively (tryFileLock). The disk
+ * cap's "repository in use" lock: every stage job of a repository holds it shared, the evictor
+ * takes it exclusively without waiting, so it never removes a mirror a job is reading. Null
+ * when the wait ran out. The file is opened without following a link and never deleted.
+ */
+export async function sharedFileLock(file: string, waitSeconds: number): Promise<FileLock | null> {
+  const noFollow = sandboxDefences.lockFileNoFollow ? constants.O_NOFOLLOW : 0;
+  const fd = openSync(file, constants.O_RDONLY | constants.O_CREAT | noFollow, 0o600);
+  let locked: boolean;
+  try {
+    locked = await flockFd(fd, file, ['--shared', '--wait', String(waitSeconds)]);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  if (!locked) {
+    closeSync(fd);
+    return null;
+  }
+  let open = true;
+  return {
+    file,
+    async release() {
+      if (!open) return;
+      open = false;
+      closeSync(fd);
     },
   };
 }

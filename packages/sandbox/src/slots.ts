@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InfraError } from '@prbot/core';
 import { git } from '@prbot/repo';
@@ -75,6 +75,8 @@ export class SlotPool {
           dir,
           gitDir: `${dir}.git`,
           release: async () => {
+            // The lock file's mtime is the slot's last use (the disk cap evicts the least recent).
+            await utimes(this.lockFile(i), new Date(), new Date()).catch(() => {});
             await lock.release();
             this.held.delete(i);
           },
@@ -125,6 +127,48 @@ export class SlotPool {
       if (/No space left|ENOSPC/i.test(String((err as Error).message))) throw diskFull(this.root, err);
       throw err;
     }
+  }
+}
+
+/** A slot on disk under a pool's root, and its last use (its lock file's mtime, ms). */
+export interface SlotOnDisk {
+  root: string;
+  index: number;
+  lastUse: number;
+}
+
+/** The slots under a pool's root (`slots/<mirror>/slot-N`), whether or not any process holds one. */
+export async function slotsOnDisk(root: string): Promise<SlotOnDisk[]> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  const out: SlotOnDisk[] = [];
+  for (const n of names) {
+    const m = /^slot-(\d+)$/.exec(n);
+    if (!m) continue;
+    const lock = await stat(path.join(root, `${n}.lock`)).catch(() => null);
+    const dir = await stat(path.join(root, n)).catch(() => null);
+    out.push({ root, index: Number(m[1]), lastUse: Math.max(lock?.mtimeMs ?? 0, dir?.mtimeMs ?? 0) });
+  }
+  return out;
+}
+
+/**
+ * Removes slot `index` under `root` (work tree, git dir, setup marker, uid note) if no process
+ * holds it: its flock is taken without waiting, so a slot in use is never touched (false). The
+ * lock file stays (see tryFileLock: a lock file is never unlinked). The next acquire of this
+ * index rebuilds it from the mirror, as after any broken slot.
+ */
+export async function evictIdleSlot(root: string, index: number): Promise<boolean> {
+  const dir = path.join(root, `slot-${index}`);
+  const lock = await tryFileLock(`${dir}.lock`);
+  if (!lock) return false;
+  try {
+    await forgetSetup(dir);
+    await removeTree(dir);
+    await rm(`${dir}.git`, { recursive: true, force: true });
+    await rm(`${dir}.uid`, { force: true });
+    return true;
+  } finally {
+    await lock.release();
   }
 }
 

@@ -12,6 +12,8 @@ export async function test(s: StageContext<'test'>): Promise<void> {
   // 1. Rebuild the bot commit from the payload (guardrails checked again); move one of this
   // worker's kept worktrees to it. A full disk there throws InfraError: the machine's fault.
   await rebuildBotCommit(rt, data, data.changes);
+  // workdir.maxBytes: idle slots and mirrors of the least recently used repositories go first.
+  await rt.disk.cap.enforce();
   const slot = await rt.slots.acquire();
   try {
     await rt.slots.moveTo(slot, data.botCommit, t.cacheDirs);
@@ -36,5 +38,7 @@ export async function test(s: StageContext<'test'>): Promise<void> {
     await s.step(100, `all ${run.results.length} command(s) green; handed over to pr`);
   } finally {
     await slot.release();
+    // What this cycle added (its slot, its mirror's objects) is counted before the next one.
+    await rt.disk.cap.enforce();
   }
 }
