@@ -306,6 +306,16 @@ describe('hostile GitHub answers (Octokit over fetch)', () => {
     expect(home.at(-1)).toBe('/repositories/7/pulls?page=2');
   });
 
+  it('a Link header that points at itself forever stops at maxPages', async () => {
+    let n = 0;
+    const url = await server((r, res) => {
+      n++;
+      res.writeHead(200, { 'content-type': 'application/json', link: `<${url}${r.url}>; rel="next"` }).end('[]');
+    });
+    await expect(github(url, { maxPages: 7 }).listBotPrs()).resolves.toEqual([]);
+    expect(n).toBe(7);
+  });
+
   it('a gzip bomb (a valid, empty listing padded to 40 MB) is stopped at the cap after decompression', async () => {
     const bomb = gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(40 * 1024 * 1024, 0x20), Buffer.from(']')]));
     const url = await server((_r, res) =>
@@ -506,18 +516,24 @@ describe('positive controls: one defence off, the same hostile forge gets throug
     expect((err as RateLimited).waitMs).toBeGreaterThan(364 * 86_400_000);
   });
 
-  it('positive control: with maxPages off, a self-pointing Link is followed past the cap (the forge stops it at 20)', async () => {
-    let n = 0;
-    const url = await server((r, res) => {
-      n++;
-      // Bounded by the server, so the control ends: a Link to itself for the first 20 pages.
-      res
-        .writeHead(200, { 'content-type': 'application/json', ...(n < 20 ? { link: `<${url}${r.url}>; rel="next"` } : {}) })
-        .end('[]');
-    });
-    await expect(
-      withDefenceOff(forgeHttpDefences, 'maxPages', () => gitea(url, { maxPages: 7 }).listBotPrs()),
-    ).resolves.toEqual([]);
-    expect(n).toBe(20);
-  });
+  it.each(['gitea', 'github'] as const)(
+    'positive control: %s: with maxPages off, a self-pointing Link is followed past the cap (the forge stops it at 20)',
+    async (kind) => {
+      let n = 0;
+      const url = await server((r, res) => {
+        n++;
+        // Bounded by the server, so the control ends: a Link to itself for the first 20 pages.
+        res
+          .writeHead(200, {
+            'content-type': 'application/json',
+            ...(n < 20 ? { link: `<${url}${r.url}>; rel="next"` } : {}),
+          })
+          .end('[]');
+      });
+      const forge = kind === 'gitea' ? gitea(url, { maxPages: 7 }) : github(url, { maxPages: 7 });
+      await expect(withDefenceOff(forgeHttpDefences, 'maxPages', () => forge.listBotPrs())).resolves.toEqual([]);
+      expect(n).toBe(20);
+    },
+  );
+
 });

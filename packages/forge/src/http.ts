@@ -22,7 +22,8 @@ import type { Logger } from '@prbot/core';
  * hostile-forge.test.ts turn one off in their own process (back in a `finally`) to show the same
  * hostile answer then gets through. `noRedirects` off puts undici's redirect interceptor in front
  * (what following a redirect would mean); `htmlTitle` off quotes an HTML page as it came; `maxPages`
- * off lets a listing run on while the forge sends `Link: rel="next"`. No variable or config field
+ * off lets a listing run on while the forge sends `Link: rel="next"` (forgePages, and the GitHub
+ * driver's PR listing). No variable or config field
  * reaches this object.
  */
 export const forgeHttpDefences = { noRedirects: true, htmlTitle: true, maxPages: true };

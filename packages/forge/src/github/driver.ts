@@ -10,7 +10,7 @@ import {
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
-import { FORGE_ANSWER_CAP, fromRepo } from '../http.ts';
+import { FORGE_ANSWER_CAP, forgeHttpDefences, fromRepo } from '../http.ts';
 import { GitRemote } from '../push.ts';
 import {
   markersOf,
@@ -385,7 +385,8 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
           if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo))
             out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
         }
-        if (pages >= this.o.maxPages) {
+        // The switch is the positive control's (hostile-forge.test.ts), as in forgePages.
+        if (pages >= this.o.maxPages && forgeHttpDefences.maxPages) {
           this.o.log.warn(
             { forge: this.label, pages },
             `${this.label}: stopped listing pull requests after ${pages} pages (forge.maxPages); later ones are not seen`,
