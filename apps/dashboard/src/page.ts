@@ -12,7 +12,9 @@ export const prLinkDefence = { httpOnly: true };
 
 // A PR URL comes from a forge's answer: only http(s) becomes a link (a `javascript:` URL is XSS on click).
 const link = (u: string | null | undefined, text: string) =>
-  u && (!prLinkDefence.httpOnly || /^https?:\/\/[^\s"'<>]+$/i.test(u)) ? `<a href="${esc(u)}" rel="noreferrer">${text}</a>` : '';
+  u && (!prLinkDefence.httpOnly || /^https?:\/\/[^\s"'<>]+$/i.test(u))
+    ? `<a href="${esc(u)}" rel="noreferrer">${text}</a>`
+    : '';
 const pct = (used: number, cap: number) => Math.min(100, Math.round((100 * used) / Math.max(cap, 1)));
 
 export interface PageOptions {

@@ -460,7 +460,9 @@ describe('positive controls: one defence off, the same hostile forge gets throug
   const echoing = () =>
     server((r, res) =>
       res.writeHead(403, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ message: `${r.headers.authorization} \u001b]8;;http://evil\u0007click\u001b]8;;\u0007 \u202eevil` }),
+        JSON.stringify({
+          message: `${r.headers.authorization} \u001b]8;;http://evil\u0007click\u001b]8;;\u0007 \u202eevil`,
+        }),
       ),
     );
   const draft = { branch: 'bot/x', base: 'main', title: 't', body: 'b', cycleId: 'c1', labels: [] };
@@ -484,7 +486,9 @@ describe('positive controls: one defence off, the same hostile forge gets throug
     const url = await server((_r, res) =>
       res
         .writeHead(502, { 'content-type': 'text/html' })
-        .end(`<!DOCTYPE html><html><head><title>Bad Gateway</title></head><body>${'<p>x</p>'.repeat(1000)}</body></html>`),
+        .end(
+          `<!DOCTYPE html><html><head><title>Bad Gateway</title></head><body>${'<p>x</p>'.repeat(1000)}</body></html>`,
+        ),
     );
     const err = await withDefenceOff(forgeHttpDefences, 'htmlTitle', () => failure(gitea(url).listBotPrs()));
     expect(err.message).not.toMatch(/an HTML page titled/);
@@ -494,14 +498,17 @@ describe('positive controls: one defence off, the same hostile forge gets throug
   it.each([
     ['huge', '999999999999', 999_999_999_999_000],
     ['negative', '-5', -5000],
-  ])('positive control: with the Retry-After bounds off, a Retry-After that is %s is the wait as sent', async (_what, header, wait) => {
-    const url = await server((_r, res) =>
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': header }).end('{}'),
-    );
-    const err = await withDefenceOff(retryAfterDefence, 'bounds', () => failure(gitea(url).listBotPrs()));
-    expect(err).toBeInstanceOf(RateLimited);
-    expect((err as RateLimited).waitMs).toBe(wait);
-  });
+  ])(
+    'positive control: with the Retry-After bounds off, a Retry-After that is %s is the wait as sent',
+    async (_what, header, wait) => {
+      const url = await server((_r, res) =>
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': header }).end('{}'),
+      );
+      const err = await withDefenceOff(retryAfterDefence, 'bounds', () => failure(gitea(url).listBotPrs()));
+      expect(err).toBeInstanceOf(RateLimited);
+      expect((err as RateLimited).waitMs).toBe(wait);
+    },
+  );
 
   it('positive control: with the Retry-After bounds off, an HTTP date a year ahead is a wait of a year', async () => {
     const url = await server((_r, res) =>
@@ -535,5 +542,4 @@ describe('positive controls: one defence off, the same hostile forge gets throug
       expect(n).toBe(20);
     },
   );
-
 });

@@ -140,7 +140,10 @@ export async function forgeCall<T>(
         : Number.isFinite(reset) && reset > 0
           ? Math.max(1000, reset * 1000 - Date.now())
           : 60_000;
-    throw new RateLimited(`${f.label} rate-limited ${method} ${shown} (HTTP ${s})`, retryAfterDefence.bounds ? Math.min(wait, 3_600_000) : wait);
+    throw new RateLimited(
+      `${f.label} rate-limited ${method} ${shown} (HTTP ${s})`,
+      retryAfterDefence.bounds ? Math.min(wait, 3_600_000) : wait,
+    );
   }
   if (s >= 500) throw new TransientError(`${f.label}: ${method} ${shown} answered HTTP ${s}: ${message(parsed)}`);
   if (s === 401)

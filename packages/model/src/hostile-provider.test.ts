@@ -341,7 +341,9 @@ describe('positive controls: one defence off, the same hostile provider gets thr
     provider((r, res) => {
       res.writeHead(401, { 'content-type': 'application/json' }).end(
         JSON.stringify({
-          error: { message: `invalid key ${String(r.headers.authorization)} \u001b[2J\u001b]0;pwned\u0007 \u202egnp.exe` },
+          error: {
+            message: `invalid key ${String(r.headers.authorization)} \u001b[2J\u001b]0;pwned\u0007 \u202egnp.exe`,
+          },
         }),
       );
     });
@@ -395,7 +397,8 @@ describe('positive controls: one defence off, the same hostile provider gets thr
     const merge = (into: Record<string, unknown>, from: Record<string, unknown>): void => {
       for (const k of Object.keys(from)) {
         const v = from[k];
-        if (v && typeof v === 'object') merge((into[k] ??= {}) as Record<string, unknown>, v as Record<string, unknown>);
+        if (v && typeof v === 'object')
+          merge((into[k] ??= {}) as Record<string, unknown>, v as Record<string, unknown>);
         else into[k] = v;
       }
     };

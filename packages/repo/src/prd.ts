@@ -79,7 +79,8 @@ export async function readPrdBlob(
   if (size !== null && size > PRD_BYTE_CAP && prdDefences.byteCap)
     throw new PrdUnreadable(`the PRD ${file} is ${size} bytes, over the cap of ${PRD_BYTE_CAP}`);
   const text = await m.readFile(commit, file);
-  if (text !== null && text.includes('\0') && prdDefences.noNul) throw new PrdUnreadable(`the PRD ${file} holds NUL bytes: it is not text`);
+  if (text !== null && text.includes('\0') && prdDefences.noNul)
+    throw new PrdUnreadable(`the PRD ${file} holds NUL bytes: it is not text`);
   return text === null ? null : { text, blob: entry.oid ?? null };
 }
 

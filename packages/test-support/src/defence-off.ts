@@ -8,7 +8,7 @@ export async function withDefenceOff<T extends Record<string, boolean>, R>(
   key: keyof T & string,
   run: () => Promise<R> | R,
 ): Promise<R> {
-  const was = defences[key];
+  const was = defences[key] as boolean;
   (defences as Record<string, boolean>)[key] = false;
   try {
     return await run();
