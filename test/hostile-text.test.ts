@@ -2,7 +2,7 @@ import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitAll, DEMO_REPO, makeUpstream } from '@prbot/test-support';
+import { commitAll, DEMO_REPO, makeUpstream, withDefenceOff } from '@prbot/test-support';
 import {
   botCommitSpec,
   Mirror,
@@ -11,9 +11,10 @@ import {
   PRD_GAP_CAP,
   PRD_NESTING_CAP,
   PrdUnreadable,
+  prdDefences,
   readPrd,
 } from '@prbot/repo';
-import { forgeTitle, inertText, cycleRecord, gapSlug } from '@prbot/core';
+import { forgeTextDefence, forgeTitle, inertText, inertTextDefence, cycleRecord, gapSlug } from '@prbot/core';
 import { prBody, type PrBodyInput, reviseReplyText } from '@prbot/forge';
 
 // Hostile PRD and model text, performed for real: a PRD line that carries Trojan Source bidi
@@ -150,6 +151,27 @@ describe('PRD and model text on its way to the forge', () => {
     expect(r.reason).toBe('tests failed:   exe.txt\nnext line');
   });
 
+  it('positive control: with inertText off, the PRD line keeps its bidi override and escapes in the gap text', async () => {
+    const gap = await withDefenceOff(inertTextDefence, 'strip', hostileGap);
+    expect(gap.text).toMatch(ACTIVE);
+    expect(gap.text).toContain('\u202eevil\u202c');
+  });
+
+  it('positive control: with neutralise off, the PR title and body ping @alice, close #1 and carry the forged marker', async () => {
+    const gap = await hostileGap();
+    const { title, body } = await withDefenceOff(forgeTextDefence, 'neutralise', () => ({
+      title: forgeTitle(gap.text, 240),
+      body: prBody(bodyInput(gap.text, 'Done. cc @bob. Fixes #12.')),
+    }));
+    expect(title).toMatch(MENTION);
+    expect(title).toMatch(CLOSING);
+    expect(title).toMatch(MARKER);
+    const [above] = body.split(/\n(?=<!-- prbot: cycle=c0abc123)/);
+    expect(above).toMatch(MENTION);
+    expect(above).toMatch(CLOSING);
+    expect(above).toMatch(MARKER);
+  });
+
   it('inertText removes ANSI/OSC sequences, C1 CSI and lone surrogates, keeping the words', () => {
     expect(inertText('a\u001b[1;31mb\u001b]0;title\u0007c\u009b2Jd\ud800e\u202ef')).toBe('abcd\ufffdef');
     expect(inertText('x\r\ny', { multiline: true })).toBe('x\ny');
@@ -163,6 +185,22 @@ describe('PRD and model text on its way to the forge', () => {
     expect(warnings).toEqual([
       { line: PRD_GAP_CAP + 1, message: expect.stringMatching(new RegExp(`more than ${PRD_GAP_CAP} gaps`)) },
     ]);
+  });
+
+  it('positive control: with the gap cap off, all PRD_GAP_CAP + 500 gaps are taken, no warning', async () => {
+    const prd = Array.from({ length: PRD_GAP_CAP + 500 }, (_, i) => `- [ ] [bot-eligible] gap number ${i}`).join('\n');
+    const { gaps, warnings } = await withDefenceOff(prdDefences, 'gapCap', () => parsePrdWithWarnings(prd));
+    expect(gaps).toHaveLength(PRD_GAP_CAP + 500);
+    expect(warnings).toEqual([]);
+  });
+
+  it('positive control: with the nesting cap off, lines nested past PRD_NESTING_CAP reach the parser and become gaps', async () => {
+    // 100 levels, not 600: the parse grows with the square of the nesting (600 took 18 s).
+    const prd = Array.from({ length: 100 }, (_, i) => `${'  '.repeat(i)}- [ ] [bot-eligible] level ${i}`).join('\n');
+    expect((await parsePrdWithWarnings(prd)).gaps.map((g) => g.text)).not.toContain('level 99');
+    const { gaps, warnings } = await withDefenceOff(prdDefences, 'nestingCap', () => parsePrdWithWarnings(prd));
+    expect(gaps.map((g) => g.text)).toContain('level 99');
+    expect(warnings).toEqual([]);
   });
 
   it('a PRD nested 600 lists deep: lines past PRD_NESTING_CAP are skipped by name, the rest parsed', async () => {
@@ -207,6 +245,25 @@ describe('a PRD that is not a regular text file', () => {
   ])('%s is refused by name', async (file, why) => {
     await expect(readPrd(mirror, base, file)).rejects.toThrow(PrdUnreadable);
     await expect(readPrd(mirror, base, file)).rejects.toThrow(why);
+  });
+
+  it("positive control: with the regular-file check off, the symlink target's path is read as the PRD and a directory as absent", async () => {
+    await withDefenceOff(prdDefences, 'regularFileOnly', async () => {
+      expect(await readPrd(mirror, base, 'LINK.md')).toBe('/etc/passwd');
+      expect(await readPrd(mirror, base, 'docs')).toBeNull();
+    });
+  });
+
+  it('positive control: with the byte cap off, the PRD over PRD_BYTE_CAP is read whole', async () => {
+    const text = await withDefenceOff(prdDefences, 'byteCap', () => readPrd(mirror, base, 'HUGE.md'));
+    expect(text?.length).toBe(PRD_BYTE_CAP + 1);
+  });
+
+  it('positive control: with the NUL check off, the binary PRD is read as text and its bytes become the text of a gap', async () => {
+    const text = await withDefenceOff(prdDefences, 'noNul', () => readPrd(mirror, base, 'BINARY.md'));
+    expect(text).toContain('\0');
+    // The bytes after the NUL run on the gap's line (a lazy continuation), controls stripped by inertText.
+    expect((await parsePrdWithWarnings(text!)).gaps.map((g) => g.text)).toEqual(['a binary']);
   });
 
   it('a regular PRD is read; an absent one is null', async () => {

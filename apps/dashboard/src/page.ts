@@ -3,9 +3,18 @@ import { budgetBurnChart, outcomesPerDayChart, stageDurationsChart } from './cha
 import type { Overview } from './overview.ts';
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/**
+ * Switchable for one purpose: the positive control in test/hostile-page.test.ts turns it off in
+ * its own process (back in a `finally`) to show a forge's `javascript:` URL then becomes a link.
+ * No variable or config field reaches this object.
+ */
+export const prLinkDefence = { httpOnly: true };
+
 // A PR URL comes from a forge's answer: only http(s) becomes a link (a `javascript:` URL is XSS on click).
 const link = (u: string | null | undefined, text: string) =>
-  u && /^https?:\/\/[^\s"'<>]+$/i.test(u) ? `<a href="${esc(u)}" rel="noreferrer">${text}</a>` : '';
+  u && (!prLinkDefence.httpOnly || /^https?:\/\/[^\s"'<>]+$/i.test(u))
+    ? `<a href="${esc(u)}" rel="noreferrer">${text}</a>`
+    : '';
 const pct = (used: number, cap: number) => Math.min(100, Math.round((100 * used) / Math.max(cap, 1)));
 
 export interface PageOptions {

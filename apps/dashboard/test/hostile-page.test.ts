@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CycleRecord } from '@prbot/core';
+import { withDefenceOff } from '@prbot/test-support';
 import type { Overview } from '../src/overview.ts';
-import { renderOverview } from '../src/page.ts';
+import { prLinkDefence, renderOverview } from '../src/page.ts';
 
 // What a hostile forge or PRD put in a cycle record, rendered by the real page function: the
 // PR URL is the forge's `html_url`, the gap text the PRD's, the reason quotes the forge.
@@ -44,6 +45,14 @@ describe('the overview page with hostile record fields', () => {
     expect(html).not.toMatch(/href="(?!\/queues|\/stats|\/metrics)/);
     expect(html).not.toMatch(/<script>alert/);
   });
+
+  it.each(['javascript:alert(document.cookie)', 'data:text/html,x', '//evil.example/x'])(
+    'positive control: with the http(s)-only check off, a PR URL of %j becomes a link',
+    async (url) => {
+      const html = await withDefenceOff(prLinkDefence, 'httpOnly', () => page({ pr_url: url }));
+      expect(html).toContain(`<a href="${url}" rel="noreferrer">PR</a>`);
+    },
+  );
 
   it('an https PR URL is a link, escaped', () => {
     expect(page({ pr_url: 'https://git.example/team/app/pulls/1' })).toContain(

@@ -10,6 +10,23 @@
  * the cap applies to those, so the bomb is stopped at `maxBytes` of output.
  */
 
+/**
+ * The four rules of this module, switchable for one purpose: the positive controls in
+ * packages/model/src/hostile-provider.test.ts, packages/forge/src/hostile-forge.test.ts and
+ * packages/pipeline/src/observer.test.ts turn one off in their own process (and back in a
+ * `finally`) to show the same hostile answer then gets through. No variable, config field or
+ * answer reaches this object.
+ */
+export const boundedReadDefences = { cap: true, declaredSize: true, deadline: true, encoding: true };
+
+/**
+ * The whole-call deadline every caller passes to its request and to readBounded; undefined only
+ * with `boundedReadDefences.deadline` off (a positive control), when only undici's idle timers remain.
+ */
+export function wholeCallDeadline(ms: number): AbortSignal | undefined {
+  return boundedReadDefences.deadline ? AbortSignal.timeout(ms) : undefined;
+}
+
 /** The answer was bigger than the cap, said so in Content-Length, or came in an encoding not asked for. */
 export class AnswerRefused extends Error {
   override readonly name = 'AnswerRefused';
@@ -32,6 +49,7 @@ const one = (h: string | string[] | undefined): string | undefined => (Array.isA
 
 /** Refuses a declared Content-Length over the cap before a byte of the body is read. */
 export function refuseDeclaredSize(headers: Headers, maxBytes: number): void {
+  if (!boundedReadDefences.declaredSize) return;
   const declared = Number(one(headers['content-length']));
   if (Number.isFinite(declared) && declared > maxBytes)
     throw new AnswerRefused('too_large', `answer declares ${declared} bytes, over the cap of ${maxBytes}`);
@@ -39,6 +57,7 @@ export function refuseDeclaredSize(headers: Headers, maxBytes: number): void {
 
 /** Refuses a body in any Content-Encoding but identity (undici's `request` would hand over the compressed bytes). */
 export function refuseEncoding(headers: Headers): void {
+  if (!boundedReadDefences.encoding) return;
   const enc = (one(headers['content-encoding']) ?? '').trim().toLowerCase();
   if (enc && enc !== 'identity')
     throw new AnswerRefused(
@@ -86,7 +105,7 @@ export async function readBounded(body: Body, maxBytes: number, signal?: AbortSi
       const r = await Promise.race([it.next(), aborted]);
       if (r.done) break;
       n += r.value.length;
-      if (n > maxBytes) {
+      if (n > maxBytes && boundedReadDefences.cap) {
         const err = new AnswerRefused('too_large', `answer is larger than ${maxBytes} bytes`);
         body.destroy?.(err);
         throw err;

@@ -13,7 +13,15 @@ const INVISIBLE =
   /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+/**
+ * Switchable for one purpose: the positive controls of the hostile-input tests (provider, forge,
+ * PRD) turn it off in their own process, and back in a `finally`, to show the escapes then reach
+ * the error, title or record. No variable, config field or input reaches this object.
+ */
+export const inertTextDefence = { strip: true };
+
 export function inertText(s: string, o: { multiline?: boolean } = {}): string {
+  if (!inertTextDefence.strip) return s;
   let t = s.replace(ANSI, '').replace(CSI8, '').replace(LONE_SURROGATE, '\ufffd');
   t = o.multiline ? t.replace(/\r\n?/g, '\n') : t.replace(/[\r\n]+/g, ' ');
   return t.replace(INVISIBLE, '');

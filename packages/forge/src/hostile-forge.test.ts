@@ -2,12 +2,23 @@ import type http from 'node:http';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listenLoopback } from '@prbot/test-support';
-import { RateLimited, TransientError, createLogger, clearSecrets, registerSecrets } from '@prbot/core';
+import { listenLoopback, withDefenceOff } from '@prbot/test-support';
+import {
+  RateLimited,
+  TransientError,
+  boundedReadDefences,
+  createLogger,
+  clearSecrets,
+  inertTextDefence,
+  redactionDefence,
+  registerSecrets,
+  retryAfterDefence,
+} from '@prbot/core';
 import { GiteaForge } from './gitea/driver.ts';
-import { GithubForge } from './github/driver.ts';
+import { GithubForge, githubFetchDefence } from './github/driver.ts';
 import { ForgeRefused } from './forge-errors.ts';
-import { signedMarker } from './types.ts';
+import { forgeHttpDefences } from './http.ts';
+import { prListingDefence, signedMarker } from './types.ts';
 
 // Hostile forges, performed for real: a loopback HTTP server answers the real Gitea driver
 // (undici) and the real GitHub driver (Octokit over fetch) with what no published API
@@ -186,43 +197,61 @@ describe('hostile Gitea answers', () => {
   });
 });
 
+const goodPr = (n: number, extra: Record<string, unknown> = {}) => ({
+  number: n,
+  html_url: `http://forge.example/team/app/pulls/${n}`,
+  state: 'open',
+  merged: false,
+  merged_at: null,
+  body: `text\n${signedMarker('c0000000000001', 'g0123456789ab')}`,
+  updated_at: '2026-11-29T00:00:00Z',
+  head: { ref: `bot/x-${n}`, label: `bot/x-${n}`, repo: { full_name: 'team/app' } },
+  ...extra,
+});
+
+/** A forge answering every PR listing with malformed items and one good PR, and a driver of `kind` on it. */
+async function malformedListing(kind: 'gitea' | 'github') {
+  const url = await server((_r, res) =>
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(
+        JSON.stringify([
+          goodPr(1, { body: 123 }),
+          goodPr(2, { head: null }),
+          goodPr(3, { html_url: 'javascript:alert(1)' }),
+          { __proto__: { x: 1 } },
+          'nope',
+          goodPr(4),
+        ]),
+      ),
+  );
+  const c = common();
+  const forge =
+    kind === 'gitea'
+      ? new GiteaForge({ ...c, baseUrl: url })
+      : new GithubForge({ ...c, apiUrl: url, rateLimitWaitMs: 0 });
+  return { forge, warnings: c.warnings };
+}
+
 describe('hostile PR listings', () => {
   it.each(['gitea', 'github'] as const)(
     '%s: malformed PR items (a number for a body, no head, a javascript: URL) are skipped with one warning, the good one kept',
     async (kind) => {
-      const good = (n: number, extra: Record<string, unknown> = {}) => ({
-        number: n,
-        html_url: `http://forge.example/team/app/pulls/${n}`,
-        state: 'open',
-        merged: false,
-        merged_at: null,
-        body: `text\n${signedMarker('c0000000000001', 'g0123456789ab')}`,
-        updated_at: '2026-11-29T00:00:00Z',
-        head: { ref: `bot/x-${n}`, label: `bot/x-${n}`, repo: { full_name: 'team/app' } },
-        ...extra,
-      });
-      const url = await server((_r, res) =>
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify([
-              good(1, { body: 123 }),
-              good(2, { head: null }),
-              good(3, { html_url: 'javascript:alert(1)' }),
-              { __proto__: { x: 1 } },
-              'nope',
-              good(4),
-            ]),
-          ),
-      );
-      const c = common();
-      const forge =
-        kind === 'gitea'
-          ? new GiteaForge({ ...c, baseUrl: url })
-          : new GithubForge({ ...c, apiUrl: url, rateLimitWaitMs: 0 });
+      const { forge, warnings } = await malformedListing(kind);
       const prs = await forge.listBotPrs();
       expect(prs.map((p) => p.number)).toEqual([4]);
-      expect(c.warnings.join('\n')).toMatch(/skipped 5 pull request\(s\) the forge described malformed/);
+      expect(warnings.join('\n')).toMatch(/skipped 5 pull request\(s\) the forge described malformed/);
+    },
+  );
+
+  it.each(['gitea', 'github'] as const)(
+    'positive control: %s: with the zod check of listing items off, the same listing ends with the TypeError',
+    async (kind) => {
+      const { forge } = await malformedListing(kind);
+      const err = await withDefenceOff(prListingDefence, 'check', () => failure(forge.listBotPrs()));
+      // The GitHub driver wraps whatever its call throws as a TransientError that quotes it.
+      expect(err).toBeInstanceOf(kind === 'gitea' ? TypeError : TransientError);
+      expect(err.message).toMatch(/split is not a function/);
     },
   );
 });
@@ -277,6 +306,16 @@ describe('hostile GitHub answers (Octokit over fetch)', () => {
     expect(home.at(-1)).toBe('/repositories/7/pulls?page=2');
   });
 
+  it('a Link header that points at itself forever stops at maxPages', async () => {
+    let n = 0;
+    const url = await server((r, res) => {
+      n++;
+      res.writeHead(200, { 'content-type': 'application/json', link: `<${url}${r.url}>; rel="next"` }).end('[]');
+    });
+    await expect(github(url, { maxPages: 7 }).listBotPrs()).resolves.toEqual([]);
+    expect(n).toBe(7);
+  });
+
   it('a gzip bomb (a valid, empty listing padded to 40 MB) is stopped at the cap after decompression', async () => {
     const bomb = gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(40 * 1024 * 1024, 0x20), Buffer.from(']')]));
     const url = await server((_r, res) =>
@@ -310,4 +349,197 @@ describe('hostile GitHub answers (Octokit over fetch)', () => {
     expect(err.message).toMatch(/larger than 1048576 bytes/);
     await expect.poll(() => closed).toBeGreaterThan(0);
   });
+});
+
+// Positive controls: each defence above switched off alone (its test-only switch, back on in a
+// `finally`), the same hostile answer from the same kind of loopback server, and the harm it
+// prevents asserted. With the switch left on, each of these fails.
+describe('positive controls: one defence off, the same hostile forge gets through', () => {
+  it('positive control: with the byte cap off, a 10 MB listing is read whole and taken as the answer', async () => {
+    let written = 0;
+    const url = await server((_r, res) => {
+      const items = Array.from({ length: 180 }, (_, i) => ({ number: i + 1, body: 'x'.repeat(60_000) }));
+      const body = Buffer.from(JSON.stringify(items));
+      written = body.length;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    });
+    const c = common();
+    expect((await failure(gitea(url, {}, c).listBotPrs())).message).toMatch(/larger than 1048576 bytes/);
+    await withDefenceOff(boundedReadDefences, 'cap', () => gitea(url, {}, c).listBotPrs());
+    expect(written).toBeGreaterThan(10 * 1024 * 1024);
+    // Read and parsed whole: its 180 items were each judged (malformed: no head), none refused as too large.
+    expect(c.warnings.join('\n')).toMatch(/skipped 180 pull request\(s\)/);
+  });
+
+  it('positive control: with the declared-size refusal off, a Content-Length of 10 GB is read until the cap', async () => {
+    const url = await server((_r, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(10 * 1024 ** 3) });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let closed = false;
+      res.on('close', () => (closed = true));
+      const pump = () => {
+        while (!closed && res.write(chunk));
+        if (!closed) res.once('drain', pump);
+      };
+      pump();
+    });
+    expect((await failure(gitea(url).listBotPrs())).message).toMatch(/declares 10737418240 bytes/);
+    const err = await withDefenceOff(boundedReadDefences, 'declaredSize', () => failure(gitea(url).listBotPrs()));
+    expect(err).toBeInstanceOf(TransientError);
+    expect(err.message).toMatch(/larger than 1048576 bytes/);
+  });
+
+  it('positive control: with the whole-call deadline off, a dripped listing keeps the call alive past it', async () => {
+    const timeoutMs = 300;
+    let afterDeadline = 0;
+    const url = await server((_r, res) => {
+      const t0 = Date.now();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      let n = 0;
+      const t = setInterval(() => {
+        if (Date.now() - t0 > timeoutMs) afterDeadline++;
+        if (++n < 60) res.write(' ');
+        else {
+          clearInterval(t);
+          res.end('[]');
+        }
+      }, 20);
+      res.on('close', () => clearInterval(t));
+    });
+    expect((await failure(gitea(url, { timeoutMs }).listBotPrs())).message).toMatch(/no whole answer within 300 ms/);
+    afterDeadline = 0;
+    await expect(
+      withDefenceOff(boundedReadDefences, 'deadline', () => gitea(url, { timeoutMs }).listBotPrs()),
+    ).resolves.toEqual([]);
+    expect(afterDeadline).toBeGreaterThan(0);
+  });
+
+  it('positive control: with the encoding refusal off, a gzip-encoded listing is read as no PRs at all', async () => {
+    const bomb = gzipSync(Buffer.from(JSON.stringify([goodPr(1)])));
+    const url = await server((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(bomb),
+    );
+    expect((await failure(gitea(url).listBotPrs())).message).toMatch(/Content-Encoding gzip/);
+    // The compressed bytes are not JSON, so the listing is taken as empty: the bot's open PR is not seen.
+    await expect(withDefenceOff(boundedReadDefences, 'encoding', () => gitea(url).listBotPrs())).resolves.toEqual([]);
+  });
+
+  it('positive control: Gitea, with redirects followed (undici redirect interceptor), the other server receives the request and its listing is used', async () => {
+    const elsewhere: (string | undefined)[] = [];
+    const other = await server((r, res) => {
+      elsewhere.push(r.url);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([goodPr(9)]));
+    });
+    const url = await server((r, res) => res.writeHead(302, { location: `${other}${r.url}` }).end());
+    const prs = await withDefenceOff(forgeHttpDefences, 'noRedirects', () => gitea(url).listBotPrs());
+    expect(elsewhere.length).toBeGreaterThan(0);
+    expect(prs.map((p) => p.number)).toEqual([9]);
+  });
+
+  it('positive control: GitHub, with fetch left to follow redirects, the other server receives the request', async () => {
+    const elsewhere: (string | undefined)[] = [];
+    const other = await server((r, res) => {
+      elsewhere.push(r.url);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('[]');
+    });
+    const url = await server((r, res) => res.writeHead(307, { location: `${other}${r.url}` }).end());
+    await expect(withDefenceOff(githubFetchDefence, 'noRedirects', () => github(url).listBotPrs())).resolves.toEqual(
+      [],
+    );
+    expect(elsewhere.length).toBeGreaterThan(0);
+  });
+
+  it('positive control: GitHub, with the byte cap off, the gzip bomb is decompressed whole and accepted', async () => {
+    const bomb = gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(40 * 1024 * 1024, 0x20), Buffer.from(']')]));
+    const url = await server((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip' }).end(bomb),
+    );
+    await expect(withDefenceOff(boundedReadDefences, 'cap', () => github(url).listBotPrs())).resolves.toEqual([]);
+  });
+
+  const echoing = () =>
+    server((r, res) =>
+      res.writeHead(403, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          message: `${r.headers.authorization} \u001b]8;;http://evil\u0007click\u001b]8;;\u0007 \u202eevil`,
+        }),
+      ),
+    );
+  const draft = { branch: 'bot/x', base: 'main', title: 't', body: 'b', cycleId: 'c1', labels: [] };
+
+  it('positive control: with redaction off, the token the forge echoes stands in ForgeRefused', async () => {
+    registerSecrets([TOKEN]);
+    const url = await echoing();
+    const err = await withDefenceOff(redactionDefence, 'on', () => failure(gitea(url).openDraft(draft)));
+    expect(`${err.message} ${(err as ForgeRefused).forgeMessage ?? ''}`).toContain(TOKEN);
+  });
+
+  it('positive control: with inertText off, the OSC 8 link and the bidi override stand in ForgeRefused', async () => {
+    registerSecrets([TOKEN]);
+    const url = await echoing();
+    const err = await withDefenceOff(inertTextDefence, 'strip', () => failure(gitea(url).openDraft(draft)));
+    expect(err.message).toMatch(ACTIVE);
+    expect(err.message).toContain('\u001b]8;;http://evil\u0007');
+  });
+
+  it('positive control: with the HTML-title naming off, the 502 page is quoted as markup', async () => {
+    const url = await server((_r, res) =>
+      res
+        .writeHead(502, { 'content-type': 'text/html' })
+        .end(
+          `<!DOCTYPE html><html><head><title>Bad Gateway</title></head><body>${'<p>x</p>'.repeat(1000)}</body></html>`,
+        ),
+    );
+    const err = await withDefenceOff(forgeHttpDefences, 'htmlTitle', () => failure(gitea(url).listBotPrs()));
+    expect(err.message).not.toMatch(/an HTML page titled/);
+    expect(err.message).toContain('<!DOCTYPE html><html><head><title>');
+  });
+
+  it.each([
+    ['huge', '999999999999', 999_999_999_999_000],
+    ['negative', '-5', -5000],
+  ])(
+    'positive control: with the Retry-After bounds off, a Retry-After that is %s is the wait as sent',
+    async (_what, header, wait) => {
+      const url = await server((_r, res) =>
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': header }).end('{}'),
+      );
+      const err = await withDefenceOff(retryAfterDefence, 'bounds', () => failure(gitea(url).listBotPrs()));
+      expect(err).toBeInstanceOf(RateLimited);
+      expect((err as RateLimited).waitMs).toBe(wait);
+    },
+  );
+
+  it('positive control: with the Retry-After bounds off, an HTTP date a year ahead is a wait of a year', async () => {
+    const url = await server((_r, res) =>
+      res
+        .writeHead(429, {
+          'content-type': 'application/json',
+          'retry-after': new Date(Date.now() + 365 * 86_400_000).toUTCString(),
+        })
+        .end('{}'),
+    );
+    const err = await withDefenceOff(retryAfterDefence, 'bounds', () => failure(gitea(url).listBotPrs()));
+    expect((err as RateLimited).waitMs).toBeGreaterThan(364 * 86_400_000);
+  });
+
+  it.each(['gitea', 'github'] as const)(
+    'positive control: %s: with maxPages off, a self-pointing Link is followed past the cap (the forge stops it at 20)',
+    async (kind) => {
+      let n = 0;
+      const url = await server((r, res) => {
+        n++;
+        // Bounded by the server, so the control ends: a Link to itself for the first 20 pages.
+        res
+          .writeHead(200, {
+            'content-type': 'application/json',
+            ...(n < 20 ? { link: `<${url}${r.url}>; rel="next"` } : {}),
+          })
+          .end('[]');
+      });
+      const forge = kind === 'gitea' ? gitea(url, { maxPages: 7 }) : github(url, { maxPages: 7 });
+      await expect(withDefenceOff(forgeHttpDefences, 'maxPages', () => forge.listBotPrs())).resolves.toEqual([]);
+      expect(n).toBe(20);
+    },
+  );
 });

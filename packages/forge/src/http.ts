@@ -10,17 +10,33 @@ import {
   refuseEncoding,
   inertText,
   redactText,
+  retryAfterDefence,
   retryAfterMs,
+  wholeCallDeadline,
 } from '@prbot/core';
 import { ForgeRefused } from './forge-errors.ts';
 import type { Logger } from '@prbot/core';
+
+/**
+ * Rules of the Gitea/Forgejo client, switchable for one purpose: the positive controls in
+ * hostile-forge.test.ts turn one off in their own process (back in a `finally`) to show the same
+ * hostile answer then gets through. `noRedirects` off puts undici's redirect interceptor in front
+ * (what following a redirect would mean); `htmlTitle` off quotes an HTML page as it came; `maxPages`
+ * off lets a listing run on while the forge sends `Link: rel="next"` (forgePages, and the GitHub
+ * driver's PR listing). No variable or config field
+ * reaches this object.
+ */
+export const forgeHttpDefences = { noRedirects: true, htmlTitle: true, maxPages: true };
 
 // undici is loaded at the first forge call (the pr stage), not when a worker starts.
 let agent: Agent | undefined;
 async function undici() {
   const u = await import('undici');
   agent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 8 });
-  return { request: u.request, agent };
+  return {
+    request: u.request,
+    agent: forgeHttpDefences.noRedirects ? agent : agent.compose(u.interceptors.redirect({ maxRedirections: 3 })),
+  };
 }
 
 export interface ForgeHttp {
@@ -65,7 +81,7 @@ export async function forgeCall<T>(
   const shown = new URL(url).pathname;
   const { request, agent } = await undici();
   // One deadline for the whole call, body included (bodyTimeout is reset by every byte).
-  const deadline = AbortSignal.timeout(f.timeoutMs);
+  const deadline = wholeCallDeadline(f.timeoutMs);
   let res;
   try {
     res = await request(url, {
@@ -105,7 +121,7 @@ export async function forgeCall<T>(
     discardBody(res.body);
     const e = err as Error & { code?: string };
     throw new TransientError(
-      `${f.label}: ${method} ${shown}: ${err instanceof AnswerRefused ? err.message : err instanceof AnswerDeadline || deadline.aborted ? `no whole answer within ${f.timeoutMs} ms` : `reading the answer failed: ${e.code ?? e.name}`}`,
+      `${f.label}: ${method} ${shown}: ${err instanceof AnswerRefused ? err.message : err instanceof AnswerDeadline || deadline?.aborted ? `no whole answer within ${f.timeoutMs} ms` : `reading the answer failed: ${e.code ?? e.name}`}`,
     );
   }
   let parsed: unknown = null;
@@ -124,7 +140,10 @@ export async function forgeCall<T>(
         : Number.isFinite(reset) && reset > 0
           ? Math.max(1000, reset * 1000 - Date.now())
           : 60_000;
-    throw new RateLimited(`${f.label} rate-limited ${method} ${shown} (HTTP ${s})`, Math.min(wait, 3_600_000));
+    throw new RateLimited(
+      `${f.label} rate-limited ${method} ${shown} (HTTP ${s})`,
+      retryAfterDefence.bounds ? Math.min(wait, 3_600_000) : wait,
+    );
   }
   if (s >= 500) throw new TransientError(`${f.label}: ${method} ${shown} answered HTTP ${s}: ${message(parsed)}`);
   if (s === 401)
@@ -156,7 +175,7 @@ export function message(body: unknown): string {
     body && typeof body === 'object' && 'message' in body
       ? String((body as { message: unknown }).message)
       : String(body ?? '');
-  if (/^\s*<(!doctype|html|head|body)\b/i.test(raw)) {
+  if (forgeHttpDefences.htmlTitle && /^\s*<(!doctype|html|head|body)\b/i.test(raw)) {
     const title = /<title[^>]*>([^<]{0,200})/i.exec(raw)?.[1]?.trim();
     return redactText(inertText(`an HTML page${title ? ` titled "${title}"` : ''} instead of JSON`)).slice(0, 300);
   }
@@ -208,7 +227,7 @@ export async function* forgePages<T>(f: ForgeHttp, firstPath: string, o: PageOpt
   let items = 0;
   let previous = '';
   while (next) {
-    if (pages >= o.maxPages) {
+    if (pages >= o.maxPages && forgeHttpDefences.maxPages) {
       o.log.warn(
         { forge: f.label, pages, items },
         `${f.label}: stopped listing ${o.what} after ${pages} pages (${items} items; forge.maxPages); later ones are not seen`,

@@ -223,6 +223,14 @@ export function signedMarker(cycleId: string, gapId: string | null, key = marker
  */
 export const prMarkerDefence = { mac: true };
 
+/**
+ * The zod check of each PR a listing describes (Gitea and GitHub drivers), switchable for one
+ * purpose: the positive control of "hostile PR listings" in hostile-forge.test.ts turns it off in
+ * its own process (back in a `finally`) to show a malformed item then ends the listing with a
+ * TypeError. No variable or config field reaches this object.
+ */
+export const prListingDefence = { check: true };
+
 const SIGNED = /^<!-- prbot: cycle=(c[0-9a-z]+) gap=(g[0-9a-f]{12}|-) mac=([0-9a-f]{32}) -->$/;
 // Bodies written before the signed marker ended with these two lines; only there are they trusted.
 const LEGACY_CYCLE = /^<!-- prbot-cycle: (c[0-9a-z]+) -->$/;

@@ -8,6 +8,7 @@ import {
   readBounded,
   refuseDeclaredSize,
   refuseEncoding,
+  wholeCallDeadline,
 } from '@prbot/core';
 import { z } from 'zod';
 import { ModelCallError } from './errors.ts';
@@ -50,6 +51,15 @@ const answerSchema = z.object({
   error: z.unknown().optional(),
 });
 
+/**
+ * Three rules of this client, switchable for one purpose: the positive controls in
+ * hostile-provider.test.ts turn one off in their own process (back in a `finally`) to show the
+ * same hostile answer then gets through. `noRedirects` off puts undici's redirect interceptor in
+ * front (what following a redirect would mean); `sse` off parses an event stream as JSON; `usage`
+ * off charges the usage as the provider reported it. No variable or config field reaches this.
+ */
+export const chatDefences = { noRedirects: true, sse: true, usage: true };
+
 // One keep-alive pool for all calls; per-call timeouts are set on each request. undici is loaded
 // at the first call, not at start: it is ~10 MB and ~200 ms of a worker's start, and a worker
 // that runs only `test` or `apply` never calls a model (docs/OPERATIONS.md, memory per role).
@@ -57,7 +67,10 @@ let agent: Agent | undefined;
 async function undici() {
   const u = await import('undici');
   agent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 32 });
-  return { request: u.request, agent };
+  return {
+    request: u.request,
+    agent: chatDefences.noRedirects ? agent : agent.compose(u.interceptors.redirect({ maxRedirections: 3 })),
+  };
 }
 
 /** One OpenAI-compatible `POST {base}/chat/completions`. Throws ModelCallError with a kind. */
@@ -73,7 +86,7 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
   };
   const { request, agent } = await undici();
   // One deadline for the whole call, body included: bodyTimeout alone is reset by every byte.
-  const deadline = AbortSignal.timeout(req.timeoutMs);
+  const deadline = wholeCallDeadline(req.timeoutMs);
   let res;
   try {
     res = await request(url, {
@@ -114,7 +127,7 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatAnswer> {
     throw new ModelCallError('http', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
   if (res.statusCode >= 400)
     throw new ModelCallError('client', `HTTP ${res.statusCode}: ${errorText(text)}`, res.statusCode);
-  if (/^\s*text\/event-stream/i.test(String(res.headers['content-type'] ?? ''))) {
+  if (chatDefences.sse && /^\s*text\/event-stream/i.test(String(res.headers['content-type'] ?? ''))) {
     throw new ModelCallError(
       'bad_answer',
       'the answer is an event stream (SSE), but a single JSON answer was asked for',
@@ -154,6 +167,8 @@ const reportedUsage = usageSchema.partial().extend({
   total_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 function creditedUsage(u: unknown): Usage | null {
+  // Off only in a positive control: the provider's word, whatever it is, is what is charged.
+  if (!chatDefences.usage) return u && typeof u === 'object' ? (u as Usage) : null;
   const r = reportedUsage.safeParse(u);
   if (!r.success) return null;
   const sum = r.data.prompt_tokens + r.data.completion_tokens;
@@ -170,7 +185,7 @@ async function readAnswer(
     body: AsyncIterable<Buffer> & { destroy?(err?: Error): unknown };
   },
   max: number,
-  deadline: AbortSignal,
+  deadline: AbortSignal | undefined,
 ): Promise<string> {
   try {
     refuseDeclaredSize(res.headers, max);

@@ -1,9 +1,16 @@
 import type http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listenLoopback } from '@prbot/test-support';
-import { clearSecrets, registerSecrets, parseProposal } from '@prbot/core';
-import { chatCompletion, type ChatRequest } from './chat.ts';
+import { listenLoopback, withDefenceOff } from '@prbot/test-support';
+import {
+  boundedReadDefences,
+  clearSecrets,
+  inertTextDefence,
+  redactionDefence,
+  registerSecrets,
+  parseProposal,
+} from '@prbot/core';
+import { chatCompletion, chatDefences, type ChatRequest } from './chat.ts';
 import { ModelCallError } from './errors.ts';
 
 // Hostile model providers, performed for real: each answer below is sent by a loopback HTTP
@@ -236,5 +243,177 @@ describe('hostile model providers', () => {
       })();
       expect(err?.name).toBe('ProposalParseError');
     }
+  });
+});
+
+// Positive controls: each defence above switched off alone (its test-only switch, back on in a
+// `finally`), the same hostile answer from the same kind of loopback server, and the harm it
+// prevents asserted. With the switch left on, each of these fails.
+describe('positive controls: one defence off, the same hostile provider gets through', () => {
+  it('positive control: with the byte cap off, a 10 MB answer is read whole and accepted', async () => {
+    let written = 0;
+    const url = await provider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // A valid answer followed by 10 MB of JSON whitespace: it ends, so the control ends too.
+      const head = Buffer.from(completion('{"ok":1}'));
+      const pad = Buffer.alloc(10 * 1024 * 1024, 0x20);
+      written = head.length + pad.length;
+      res.end(Buffer.concat([head, pad]));
+    });
+    // With the cap: refused at 1 MiB.
+    expect((await failure(chatCompletion(req(url)))).message).toMatch(/larger than 1048576 bytes/);
+    const a = await withDefenceOff(boundedReadDefences, 'cap', () => chatCompletion(req(url)));
+    expect(a.content).toBe('{"ok":1}');
+    expect(written).toBeGreaterThan(10 * 1024 * 1024);
+  });
+
+  it('positive control: with the declared-size refusal off, a Content-Length of 10 GB is read until the cap', async () => {
+    const url = await provider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(10 * 1024 ** 3) });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let closed = false;
+      res.on('close', () => (closed = true));
+      const pump = () => {
+        while (!closed && res.write(chunk));
+        if (!closed) res.once('drain', pump);
+      };
+      pump();
+    });
+    expect((await failure(chatCompletion(req(url)))).message).toMatch(/declares 10737418240 bytes/);
+    // Off, the body is read: 1 MiB of it, until the byte cap (the other layer) stops it.
+    const err = await withDefenceOff(boundedReadDefences, 'declaredSize', () => failure(chatCompletion(req(url))));
+    expect(err.kind).toBe('bad_answer');
+    expect(err.message).toMatch(/larger than 1048576 bytes/);
+    expect(err.message).not.toMatch(/declares/);
+  });
+
+  it('positive control: with the whole-call deadline off, a drip keeps the call alive past it (undici idle timer reset by every byte)', async () => {
+    const timeoutMs = 300;
+    let afterDeadline = 0;
+    const url = await provider((_req, res) => {
+      const t0 = Date.now();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // 60 bytes, one every 20 ms, then a valid answer: bounded, so the control ends.
+      let n = 0;
+      const t = setInterval(() => {
+        if (Date.now() - t0 > timeoutMs) afterDeadline++;
+        if (++n < 60) res.write(' ');
+        else {
+          clearInterval(t);
+          res.end(completion('{"late":1}'));
+        }
+      }, 20);
+      res.on('close', () => clearInterval(t));
+    });
+    expect((await failure(chatCompletion(req(url, { timeoutMs })))).kind).toBe('timeout');
+    afterDeadline = 0;
+    const a = await withDefenceOff(boundedReadDefences, 'deadline', () => chatCompletion(req(url, { timeoutMs })));
+    expect(a.content).toBe('{"late":1}');
+    // Counted by the server: bytes it sent, and the client took, after the call's deadline.
+    expect(afterDeadline).toBeGreaterThan(0);
+  });
+
+  it('positive control: with the encoding refusal off, the compressed bomb is handed to the JSON parser as text', async () => {
+    const bomb = gzipSync(Buffer.concat([Buffer.from(completion('')), Buffer.alloc(40 * 1024 * 1024, 0x20)]));
+    const url = await provider((_r, res) =>
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(bomb),
+    );
+    const err = await withDefenceOff(boundedReadDefences, 'encoding', () => failure(chatCompletion(req(url))));
+    // undici's request does not decompress: the bomb stays small, but its bytes are parsed as the answer.
+    expect(err.kind).toBe('bad_answer');
+    expect(err.message).toMatch(/body is not JSON/);
+    expect(err.message).not.toMatch(/Content-Encoding/);
+  });
+
+  it('positive control: with redirects followed (undici redirect interceptor), the other server receives the request and its answer is used', async () => {
+    const elsewhere: (string | undefined)[] = [];
+    const other = await provider((r, res) => {
+      elsewhere.push(r.url);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(completion('{"from":"elsewhere"}'));
+    });
+    const url = await provider((_r, res) => res.writeHead(307, { location: `${other}/chat/completions` }).end());
+    const a = await withDefenceOff(chatDefences, 'noRedirects', () => chatCompletion(req(url)));
+    expect(elsewhere).toEqual(['/v1/chat/completions']);
+    expect(a.content).toBe('{"from":"elsewhere"}');
+  });
+
+  const echoing = () =>
+    provider((r, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          error: {
+            message: `invalid key ${String(r.headers.authorization)} \u001b[2J\u001b]0;pwned\u0007 \u202egnp.exe`,
+          },
+        }),
+      );
+    });
+
+  it('positive control: with redaction off, the key the provider echoes stands in the error', async () => {
+    registerSecrets([KEY]);
+    const url = await echoing();
+    const err = await withDefenceOff(redactionDefence, 'on', () => failure(chatCompletion(req(url))));
+    expect(err.message).toContain(`Bearer ${KEY}`);
+    expect(err.message).not.toMatch(ACTIVE);
+  });
+
+  it('positive control: with inertText off, the escapes and bidi override stand in the error', async () => {
+    registerSecrets([KEY]);
+    const url = await echoing();
+    const err = await withDefenceOff(inertTextDefence, 'strip', () => failure(chatCompletion(req(url))));
+    expect(err.message).toMatch(ACTIVE);
+    expect(err.message).toContain('\u001b]0;pwned\u0007');
+    expect(err.message).not.toContain(KEY);
+  });
+
+  it('positive control: with the SSE check off, the event stream is not named: "not JSON: data: …"', async () => {
+    const url = await provider((_r, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`data: ${completion('{}')}\n\ndata: [DONE]\n\n`);
+    });
+    const err = await withDefenceOff(chatDefences, 'sse', () => failure(chatCompletion(req(url))));
+    expect(err.message).not.toMatch(/event stream/);
+    expect(err.message).toMatch(/body is not JSON: data: /);
+  });
+
+  it('positive control: with usage sanitising off, a negative or zero total is what the budget is charged', async () => {
+    for (const [usage, charged] of [
+      [{ prompt_tokens: -1000, completion_tokens: 10, total_tokens: -990 }, -990],
+      [{ prompt_tokens: 5000, completion_tokens: 5000, total_tokens: 0 }, 0],
+    ] as const) {
+      const url = await provider((_r, res) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(completion('{"ok":1}', { usage })),
+      );
+      const a = await withDefenceOff(chatDefences, 'usage', () => chatCompletion(req(url)));
+      expect(a.usage?.total_tokens).toBe(charged);
+    }
+  });
+
+  // No switch: JSON.parse defines "__proto__" as an own data property (ECMA-262 JSON.parse uses
+  // CreateDataProperty) and zod builds new objects from known keys; V8's JSON.parse is not
+  // recursive. What these show is that the payloads are live: code that merged or walked the
+  // answer the ordinary way would be polluted or overflow the stack.
+  it('structural control: the __proto__ payload pollutes Object.prototype through a naive deep merge', () => {
+    const payload = JSON.parse('{"__proto__":{"polluted":"yes"}}') as Record<string, unknown>;
+    const merge = (into: Record<string, unknown>, from: Record<string, unknown>): void => {
+      for (const k of Object.keys(from)) {
+        const v = from[k];
+        if (v && typeof v === 'object')
+          merge((into[k] ??= {}) as Record<string, unknown>, v as Record<string, unknown>);
+        else into[k] = v;
+      }
+    };
+    try {
+      merge({}, payload);
+      expect(({} as Record<string, unknown>).polluted).toBe('yes');
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('structural control: the 200,000-deep answer overflows the stack of a recursive walk', () => {
+    const deep = JSON.parse('['.repeat(200_000) + ']'.repeat(200_000)) as unknown;
+    const depth = (v: unknown): number => (Array.isArray(v) && v.length ? 1 + depth(v[0]) : Array.isArray(v) ? 1 : 0);
+    expect(() => depth(deep)).toThrow(RangeError);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { listenLoopback } from '@prbot/test-support';
+import { listenLoopback, withDefenceOff } from '@prbot/test-support';
 import { postEvent } from './observer.ts';
-import type { CycleRecord } from '@prbot/core';
+import { boundedReadDefences, type CycleRecord } from '@prbot/core';
 
 // A hostile observer service, for real over loopback: its answer's body must not hold a worker
 // of the events queue for ever (a drip resets undici's idle timer with every byte).
@@ -48,5 +48,54 @@ describe('observer delivery against a hostile answer', () => {
     });
     stops.push(s.stop);
     await expect(postEvent(s.url, record, 2000)).rejects.toThrow(/observer answered HTTP 500/);
+  });
+
+  it('positive control: with the whole-call deadline off, a dripped 200 holds the delivery past its deadline', async () => {
+    const timeoutMs = 300;
+    let afterDeadline = 0;
+    const s = await listenLoopback((req, res) => {
+      req.resume();
+      const t0 = Date.now();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Bounded by the server (60 bytes, one every 20 ms), so the control ends; off, the
+      // delivery ends only when the server does, whatever the deadline.
+      let n = 0;
+      const t = setInterval(() => {
+        if (Date.now() - t0 > timeoutMs) afterDeadline++;
+        if (++n < 60) res.write(' ');
+        else {
+          clearInterval(t);
+          res.end();
+        }
+      }, 20);
+      res.on('close', () => clearInterval(t));
+    });
+    stops.push(s.stop);
+    await withDefenceOff(boundedReadDefences, 'deadline', () => postEvent(s.url, record, timeoutMs));
+    // Counted by the server: bytes it sent, and the delivery waited for, after the deadline.
+    expect(afterDeadline).toBeGreaterThan(0);
+    // With the deadline, the same server's drip is cut at it: the server's count then stops early.
+    afterDeadline = 0;
+    let closedAt = -1;
+    const on = await listenLoopback((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      let n = 0;
+      const t = setInterval(() => {
+        if (++n < 60) res.write(' ');
+        else {
+          clearInterval(t);
+          res.end();
+        }
+      }, 20);
+      res.on('close', () => {
+        clearInterval(t);
+        closedAt = n;
+      });
+    });
+    stops.push(on.stop);
+    await postEvent(on.url, record, timeoutMs);
+    await expect.poll(() => closedAt).toBeGreaterThanOrEqual(0);
+    expect(closedAt).toBeLessThan(60);
   });
 });

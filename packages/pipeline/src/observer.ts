@@ -1,11 +1,11 @@
-import { discardBody, readBounded, redactDeep } from '@prbot/core';
+import { discardBody, readBounded, redactDeep, wholeCallDeadline } from '@prbot/core';
 import type { CycleRecord } from '@prbot/core';
 
 /** POSTs one cycle record to the observer service. Throws on failure so BullMQ retries it. */
 export async function postEvent(url: string, record: CycleRecord, timeoutMs: number): Promise<void> {
   // undici is loaded at the first delivery, not at start (only configs with an observer use it).
   const { request } = await import('undici');
-  const deadline = AbortSignal.timeout(timeoutMs);
+  const deadline = wholeCallDeadline(timeoutMs);
   const res = await request(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'accept-encoding': 'identity' },

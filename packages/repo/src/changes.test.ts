@@ -4,10 +4,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEdits, blobOid, classify, proposalRefusal, resolveProposal } from './changes.ts';
 import { lineStats, parseProposal, CycleEnded } from '@prbot/core';
-import { rebuildCommit, botCommitSpec, buildCommit } from './commit.ts';
+import { rebuildCommit, botCommitSpec, buildCommit, commitGuardDefence } from './commit.ts';
 import { git } from './git.ts';
 import { Mirror } from './mirror.ts';
-import { commitAll, makeUpstream, DEMO_REPO } from '@prbot/test-support';
+import { commitAll, makeUpstream, DEMO_REPO, withDefenceOff } from '@prbot/test-support';
 import type { Proposal } from '@prbot/core';
 
 let dir: string;
@@ -335,5 +335,31 @@ describe('buildCommit', () => {
       { ctx: guard, limits },
     );
     await expect(rebuildCommit(mirror, harmless, sneaked)).rejects.toThrow(/not the payload's change set/);
+  });
+
+  it('positive control: with the change-set match off, a commit already in the mirror that is not the payload is taken as its bot commit', async () => {
+    const job = {
+      cycleId: 'c0000000003abcdef',
+      baseCommit: base,
+      createdAt: 1_700_000_000_000,
+      gap: { text: 'Add y' },
+      proposal: { summary: 'adds y' },
+    };
+    const harmless = botCommitSpec(
+      job,
+      [{ path: 'src/y.js', action: 'ADD', mode: '100644', content: 'y' }],
+      { name: 'prbot', email: 'prbot@localhost' },
+      { ctx: guard, limits },
+    );
+    // A commit no payload declares (a path the guardrails allow, so only the match stands in the way).
+    const input = `commit refs/prbot/backdoor\ncommitter x <x@x> 1700000000 +0000\ndata 2\nx\nfrom ${base}\nM 100644 inline src/backdoor.js\ndata 8\nevil();\n\n`;
+    await git(['fast-import', '--quiet', '--force'], { cwd: mirror.dir, input });
+    const backdoor = (await git(['rev-parse', 'refs/prbot/backdoor'], { cwd: mirror.dir })).stdout.trim();
+    await expect(rebuildCommit(mirror, harmless, backdoor)).rejects.toThrow(/not the payload's change set/);
+    await expect(
+      withDefenceOff(commitGuardDefence, 'matchesPayload', () => rebuildCommit(mirror, harmless, backdoor)),
+    ).resolves.toBeUndefined();
+    // Accepted: the commit the pr stage would push holds src/backdoor.js, which the payload never named.
+    expect(await mirror.readFile(backdoor, 'src/backdoor.js')).toBe('evil();\n');
   });
 });

@@ -26,9 +26,11 @@ export interface CommitSpec {
  * The build-time guardrail check, switchable for one purpose: the positive controls in
  * test/sandbox/jobs.test.ts and apps/worker/test/e2e/upkeep-settings.test.ts turn it off in their
  * own process to show that a signed job carrying a workflow file, or a refresh whose rebuilt change
- * touches a guarded path, is then pushed. No variable or config field reaches it.
+ * touches a guarded path, is then pushed. `matchesPayload` (a commit already in the mirror must be
+ * the payload's change set on its base) is turned off only by the positive control in
+ * changes.test.ts. No variable or config field reaches it.
  */
-export const commitGuardDefence = { check: true };
+export const commitGuardDefence = { check: true, matchesPayload: true };
 
 /**
  * Refuses a change set the guardrails forbid, ending the cycle apply_failed. Runs every time a
@@ -155,7 +157,10 @@ async function assertCommitMatches(mirror: Mirror, spec: CommitSpec, commit: str
     .filter((c) => c.action !== 'NOOP')
     .map((c) => c.path)
     .sort();
-  if (parents.length !== 1 || parents[0] !== spec.baseCommit || touched.join('\0') !== declared.join('\0')) {
+  if (
+    commitGuardDefence.matchesPayload &&
+    (parents.length !== 1 || parents[0] !== spec.baseCommit || touched.join('\0') !== declared.join('\0'))
+  ) {
     throw new CycleEnded(
       'apply_failed',
       `bot commit ${commit.slice(0, 12)} is not the payload's change set on ${spec.baseCommit.slice(0, 12)} (it changes ${touched.length} path(s), the payload declares ${declared.length})`,

@@ -16,6 +16,7 @@ export {
   PRD_PARSE_VERSION,
   type ParsedPrd,
   PrdUnreadable,
+  prdDefences,
   readPrd,
   readPrdBlob,
 } from './prd.ts';

@@ -28,6 +28,13 @@ export const PRD_BYTE_CAP = 4 * 1024 * 1024;
  */
 export const PRD_GAP_CAP = 10_000;
 
+/**
+ * The PRD reader's and parser's rules, switchable for one purpose: the positive controls in
+ * test/hostile-text.test.ts turn one off in their own process (back in a `finally`) to show the
+ * same hostile PRD then gets through. No variable, config field or PRD reaches this object.
+ */
+export const prdDefences = { regularFileOnly: true, byteCap: true, noNul: true, gapCap: true, nestingCap: true };
+
 /** Why a PRD at a commit cannot be read, said in produce's error and the dashboard issue. */
 export class PrdUnreadable extends Error {
   override readonly name = 'PrdUnreadable';
@@ -63,16 +70,17 @@ export async function readPrdBlob(
 ): Promise<{ text: string; blob: string | null } | null> {
   const entry = (await m.lsTree(commit, [file])).get(file);
   if (!entry) return null;
-  if (entry.type !== 'blob' || !/^100(644|755)$/.test(entry.mode)) {
+  if (prdDefences.regularFileOnly && (entry.type !== 'blob' || !/^100(644|755)$/.test(entry.mode))) {
     throw new PrdUnreadable(
       `the PRD ${file} is ${entry.mode === '120000' ? 'a symbolic link' : `not a regular file (mode ${entry.mode}, ${entry.type})`}; prbot reads only a regular file`,
     );
   }
   const size = await m.blobSize(commit, file);
-  if (size !== null && size > PRD_BYTE_CAP)
+  if (size !== null && size > PRD_BYTE_CAP && prdDefences.byteCap)
     throw new PrdUnreadable(`the PRD ${file} is ${size} bytes, over the cap of ${PRD_BYTE_CAP}`);
   const text = await m.readFile(commit, file);
-  if (text !== null && text.includes('\0')) throw new PrdUnreadable(`the PRD ${file} holds NUL bytes: it is not text`);
+  if (text !== null && text.includes('\0') && prdDefences.noNul)
+    throw new PrdUnreadable(`the PRD ${file} holds NUL bytes: it is not text`);
   return text === null ? null : { text, blob: entry.oid ?? null };
 }
 
@@ -104,7 +112,7 @@ export async function parsePrdWithWarnings(markdown: string): Promise<ParsedPrd>
         message: `line ${i / 2 + 1} is ${lines[i]!.length} characters, over the cap of ${PRD_LINE_CAP}: skipped`,
       });
       lines[i] = '';
-    } else if (CONTAINERS.exec(lines[i]!)![0].length > PRD_NESTING_CAP) {
+    } else if (prdDefences.nestingCap && CONTAINERS.exec(lines[i]!)![0].length > PRD_NESTING_CAP) {
       warnings.push({
         line: i / 2 + 1,
         message: `line ${i / 2 + 1} is nested deeper than ${PRD_NESTING_CAP} characters of indentation and markers: skipped`,
@@ -124,7 +132,7 @@ export async function parsePrdWithWarnings(markdown: string): Promise<ParsedPrd>
       const gap = gapOf(node, source);
       if (gap && !seen.has(gap.id)) {
         seen.add(gap.id); // the same line twice is one gap
-        if (gaps.length < PRD_GAP_CAP) gaps.push(gap);
+        if (gaps.length < PRD_GAP_CAP || !prdDefences.gapCap) gaps.push(gap);
         else if (!overCap) {
           overCap = true;
           warnings.push({

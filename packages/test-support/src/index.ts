@@ -11,3 +11,4 @@ export { lagReplicas } from './lagging-replica.ts';
 export { commitAll, makeUpstream } from './upstream.ts';
 export { deliverWebhook, githubExample, githubWebhookProblem, webhookFixture } from './webhooks.ts';
 export { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
+export { withDefenceOff } from './defence-off.ts';

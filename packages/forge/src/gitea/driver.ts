@@ -5,6 +5,7 @@ import { forgeCall, forgePages, fromRepo, message, type ForgeHttp } from '../htt
 import { GitRemote } from '../push.ts';
 import {
   markersOf,
+  prListingDefence,
   type UpkeepForge,
   type RepoDirectory,
   type BotPr,
@@ -219,6 +220,10 @@ export class GiteaForge extends GitRemote implements Forge, ReviseForge, UpkeepF
       `${this.repoPath}/pulls?state=${state}&sort=recentupdate&limit=${PAGE}&page=1`,
       { maxPages: this.o.maxPages, log: this.o.log, what: 'pull requests' },
     )) {
+      if (!prListingDefence.check) {
+        yield raw as GiteaPull;
+        continue;
+      }
       const r = giteaPullSchema.safeParse(raw);
       if (r.success) yield r.data;
       else {

@@ -1,11 +1,20 @@
-import { RateLimited, TransientError, readBounded, refuseDeclaredSize, inertText, redactText } from '@prbot/core';
+import {
+  RateLimited,
+  TransientError,
+  readBounded,
+  refuseDeclaredSize,
+  inertText,
+  redactText,
+  wholeCallDeadline,
+} from '@prbot/core';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { fixFor, ForgeRefused, normalisePermission, reasonOf } from '../forge-errors.ts';
-import { FORGE_ANSWER_CAP, fromRepo } from '../http.ts';
+import { FORGE_ANSWER_CAP, forgeHttpDefences, fromRepo } from '../http.ts';
 import { GitRemote } from '../push.ts';
 import {
   markersOf,
+  prListingDefence,
   type UpkeepForge,
   type RepoDirectory,
   type BotPr,
@@ -85,6 +94,10 @@ type GithubPull = z.infer<typeof githubPullSchema>;
 function pullsOf(data: unknown, skipped: { n: number; why: string }): GithubPull[] {
   const out: GithubPull[] = [];
   for (const raw of Array.isArray(data) ? data : []) {
+    if (!prListingDefence.check) {
+      out.push(raw as GithubPull);
+      continue;
+    }
     const r = githubPullSchema.safeParse(raw);
     if (r.success) out.push(r.data);
     else {
@@ -372,7 +385,8 @@ export class GithubForge extends GitRemote implements Forge, ReviseForge, Upkeep
           if (p.head.ref.startsWith(this.o.branchPrefix) && fromRepo(p.head, this.o.owner, this.o.repo))
             out.push({ ...this.ref(p), ...markersOf(p.body), updatedAt: p.updated_at, number: p.number });
         }
-        if (pages >= this.o.maxPages) {
+        // The switch is the positive control's (hostile-forge.test.ts), as in forgePages.
+        if (pages >= this.o.maxPages && forgeHttpDefences.maxPages) {
           this.o.log.warn(
             { forge: this.label, pages },
             `${this.label}: stopped listing pull requests after ${pages} pages (forge.maxPages); later ones are not seen`,
@@ -852,12 +866,20 @@ function errorText(e: HttpError): string {
  * Octokit's paginate requests a `Link` URL as given, token included: one on another origin is
  * re-based onto the API's own, as the Gitea driver does.
  */
+/**
+ * Switchable for one purpose: the positive control in hostile-forge.test.ts turns it off in its own
+ * process (back in a `finally`) to show fetch then follows a forge's redirect (`redirect: 'follow'`,
+ * fetch's default). No variable or config field reaches this object.
+ */
+export const githubFetchDefence = { noRedirects: true };
+
 function timedFetch(ms: number, maxBytes: number, apiUrl: string): typeof fetch {
   return async (input, init) => {
-    const deadline = AbortSignal.timeout(ms);
-    const signal = AbortSignal.any([deadline, ...(init?.signal ? [init.signal] : [])]);
+    const deadline = wholeCallDeadline(ms);
+    const signals = [...(deadline ? [deadline] : []), ...(init?.signal ? [init.signal] : [])];
+    const signal = signals.length ? AbortSignal.any(signals) : undefined;
     const url = onApiOrigin(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url, apiUrl);
-    const res = await fetch(url, { ...init, signal, redirect: 'manual' });
+    const res = await fetch(url, { ...init, signal, redirect: githubFetchDefence.noRedirects ? 'manual' : 'follow' });
     if (res.status >= 300 && res.status < 400 && res.status !== 304) {
       await res.body?.cancel().catch(() => {});
       throw new Error(
