@@ -43,6 +43,8 @@ export interface Overview {
   /** Every configured repository's name, and the one the page is narrowed to (null: all). */
   repos: string[];
   repo: string | null;
+  /** The repositories `discover:` serves or drained (a drained one gets no new cycles). */
+  discovered: { name: string; drained: boolean }[];
 }
 
 /** A record's repository: records from before many repositories are the legacy repository's. */
@@ -145,6 +147,9 @@ export async function overview(rt: Runtime, repo: string | null = null): Promise
     queues: st.queues,
     repos: [...views.keys()],
     repo,
+    discovered: [...views.values()]
+      .filter((v) => v.repo.discovered)
+      .map((v) => ({ name: v.repo.name, drained: v.repo.drained === true })),
   };
 }
 

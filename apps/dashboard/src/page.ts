@@ -58,6 +58,11 @@ export function renderOverview(o: Overview, p: PageOptions): string {
         )
         .join(' · ')}</div>`
     : '';
+  const discovered = o.discovered.length
+    ? `<div class="card" data-testid="discovered">discovered: ${o.discovered
+        .map((d) => `<span data-discovered="${esc(d.name)}">${esc(d.name)}${d.drained ? ' <b>drained</b>' : ''}</span>`)
+        .join(' · ')}</div>`
+    : '';
   const recent = o.recent
     .map(
       (r) =>
@@ -104,7 +109,7 @@ form{margin:0} button{cursor:pointer} .chart svg{max-width:100%;height:auto}
 <h2>Gaps failing 3 or more times in a row</h2>
 <div class="card" data-testid="failing">${failing ? `<ul>${failing}</ul>` : '<span class="muted">none</span>'}</div>
 <h2>Recent cycles${o.repo ? ` of ${esc(o.repo)}` : ''}</h2>
-${filter}
+${filter}${discovered}
 <div class="card"><table data-testid="recent"><tr>${many ? '<th>repository</th>' : ''}<th>ended (UTC)</th><th>gap</th><th>outcome</th><th>reason</th><th></th></tr>${recent}</table></div>
 </body></html>`;
 }

@@ -193,7 +193,7 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
     case 'produce': {
       if (values.every || values.cron || values.unschedule) return schedule(rt, values);
       // One repository and no --repo: the report and its lines as they always were.
-      if (rt.cfg.repositories.length === 1 && values.repo === undefined) {
+      if (rt.cfg.repositories.length === 1 && values.repo === undefined && !rt.cfg.discover) {
         const report = await produce(rt, defaultPolicy, { dryRun: values['dry-run'] });
         printProduce(report, values.json);
         // Some picked gaps were not enqueued (Redis refused): not a success, though the rest ran.
@@ -204,6 +204,7 @@ async function run(rt: Runtime, command: string, queues: string[], values: Value
       else
         for (const r of runs) {
           if ('error' in r) console.log(`repo ${r.repo}: produce failed: ${r.error}`);
+          else if (r.drained) console.log(`repo ${r.repo}: ${r.report.reason}`);
           else {
             console.log(`repo ${r.repo}:`);
             printProduce(r.report, false);

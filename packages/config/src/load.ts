@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { configSchema, envAllowIssues, secretEnvNames, type Config } from './schema.ts';
 import { credentialIssues, unknownKeyMessage } from './credentials.ts';
 import { canonicalRepoUrl, defaultName, mergeRepositories, type Repository } from './repositories.ts';
+import { discoveredRepository, type LoadedDiscover } from './discover.ts';
 
 /**
  * A loaded config plus where it came from; relative paths are resolved against `dir`.
@@ -13,7 +14,7 @@ import { canonicalRepoUrl, defaultName, mergeRepositories, type Repository } fro
  * only one), so code written for one repository reads them unchanged; code that serves many
  * reads `repositories` (or a per-repository runtime view, whose cfg is `forRepository(cfg, r)`).
  */
-export interface LoadedConfig extends Omit<Config, 'repo' | 'repos' | 'defaults'> {
+export interface LoadedConfig extends Omit<Config, 'repo' | 'repos' | 'defaults' | 'discover'> {
   repo: NonNullable<Config['repo']>;
   file: string;
   dir: string;
@@ -21,6 +22,8 @@ export interface LoadedConfig extends Omit<Config, 'repo' | 'repos' | 'defaults'
   repositories: Repository[];
   /** Which form named them: the single `repo:` one's repository keeps the legacy key layout. */
   repoForm: 'repo' | 'repos';
+  /** `discover:` with what its repositories are merged with; `repositories` holds none of them. */
+  discover?: LoadedDiscover;
 }
 
 const CANDIDATES = ['prbot.config.json', 'prbot.config.yaml', 'prbot.config.yml'];
@@ -79,7 +82,7 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(file, [...credentials, ...schemaIssues.filter((i) => !seen.has(i.field))]);
   }
   const dir = path.dirname(path.resolve(file));
-  const { repo, repos, defaults, ...rest } = result.data;
+  const { repo, repos, defaults, discover, ...rest } = result.data;
   if (repo) {
     const only = {
       name: defaultName(repo.url, rest.forge),
@@ -96,9 +99,19 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     testsRaw: w.tests,
     forbidden: rest.guardrails.forbidden,
   });
-  const secretEnv = secretEnvNames({ ...rest, repositories: merged.repositories });
+  const secretEnv = secretEnvNames({ ...rest, discover, repositories: merged.repositories });
+  const loadedDiscover: LoadedDiscover | undefined = discover && {
+    ...discover,
+    merge: { defaults, forgeRaw: w.forge, testsRaw: w.tests, forbidden: rest.guardrails.forbidden },
+  };
+  // What every discovered repository will be merged into is checked now, on a stand-in name:
+  // a `defaults:` that cannot stand with the owner's forge is a config error, not a produce failure.
+  const discoverIssues = loadedDiscover
+    ? discoveredRepository(loadedDiscover, { forgeRepo: 'x', base: 'main' }).issues
+    : [];
   const issues = [
     ...merged.issues,
+    ...discoverIssues,
     ...merged.repositories.flatMap((r, j) =>
       envAllowIssues(r.tests.envAllow, secretEnv).map((i) => ({
         ...i,
@@ -118,7 +131,10 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     dir,
     repoForm: 'repos' as const,
   };
-  return forRepository({ ...base, repositories: merged.repositories }, merged.repositories[0]!);
+  return forRepository(
+    { ...base, repositories: merged.repositories, ...(loadedDiscover && { discover: loadedDiscover }) },
+    merged.repositories[0]!,
+  );
 }
 
 /**

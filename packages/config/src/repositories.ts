@@ -177,6 +177,11 @@ export function defaultName(url: string, forge: Forge): string {
             .pop() ?? ''
         ).replace(/\.git$/, '')
       : `${forge.owner}-${forge.repo}`;
+  return keySafeName(raw);
+}
+
+/** `raw` with the characters a key must not hold made `-`, at most 64, starting with a letter or digit. */
+export function keySafeName(raw: string): string {
   const safe = raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
   return safe.slice(0, 64) || 'repo';
 }

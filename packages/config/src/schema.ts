@@ -18,6 +18,7 @@ import { queuesSection } from './queues.ts';
 import { redisSection } from './redis.ts';
 import { repoSection } from './repo.ts';
 import { repoDefaultsSchema, repoEntrySchema } from './repositories.ts';
+import { discoverSection } from './discover.ts';
 import { testsSection } from './tests.ts';
 import { workdirSection } from './workdir.ts';
 import { jobsSection } from './jobs.ts';
@@ -33,6 +34,8 @@ export const configSchema = z
     /** Many repositories, each merged over `defaults` and the top-level sections (repositories.ts). */
     repos: z.array(repoEntrySchema).min(1).optional(),
     defaults: repoDefaultsSchema.optional(),
+    /** More repositories, listed by a forge owner at each produce (discover.ts); merged like `repos` entries. */
+    discover: discoverSection.optional(),
     workdir: workdirSection,
     records: recordsSection,
     observer: observerSection,
@@ -71,6 +74,13 @@ export const configSchema = z
         path: ['defaults'],
         message: '`defaults` is merged into `repos` entries; there is no `repos`',
       });
+    if (cfg.discover !== undefined && cfg.repos === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['discover'],
+        message:
+          '`discover` adds to a `repos` list (its first entry is the deployment\'s home repository); there is no `repos`',
+      });
     // A secret on the allow-list would hand it to model-written test code.
     // REDIS_URL carries the Redis password; PRBOT_JOB_KEY signs hand-overs.
     for (const i of envAllowIssues(cfg.tests.envAllow, secretEnvNames(cfg)))
@@ -102,7 +112,10 @@ type QueueSettings = Config['queues']['propose'];
 /** The environment variables that hold secrets: providers' keys and the forge token. */
 export function secretEnvNames(
   cfg: Pick<Config, 'models' | 'forge'> &
-    Partial<Pick<Config, 'webhooks'>> & { repositories?: readonly { forge: Config['forge'] }[] },
+    Partial<Pick<Config, 'webhooks'>> & {
+      repositories?: readonly { forge: Config['forge'] }[];
+      discover?: { forge: { tokenEnv: string } } | undefined;
+    },
 ): string[] {
   const forges = [cfg.forge, ...(cfg.repositories ?? []).map((r) => r.forge)];
   return [
@@ -110,6 +123,7 @@ export function secretEnvNames(
       ...(cfg.webhooks ? [cfg.webhooks.secretEnv] : []),
       ...Object.values(cfg.models.providers).flatMap((p) => (p.kind === 'openai' && p.keyEnv ? [p.keyEnv] : [])),
       ...forges.flatMap((f) => (f.kind === 'local' ? [] : [f.tokenEnv])),
+      ...(cfg.discover ? [cfg.discover.forge.tokenEnv] : []),
     ]),
   ];
 }

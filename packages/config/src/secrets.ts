@@ -4,7 +4,10 @@ import { secretEnvNames } from './schema.ts';
 /** The secret values of this deployment: model keys, the forge token, Redis passwords, the job key. */
 export function secretValues(
   cfg: Pick<Config, 'models' | 'forge' | 'redis'> &
-    Partial<Pick<Config, 'webhooks'>> & { repositories?: readonly { forge: Config['forge'] }[] },
+    Partial<Pick<Config, 'webhooks'>> & {
+      repositories?: readonly { forge: Config['forge'] }[];
+      discover?: { forge: { tokenEnv: string } } | undefined;
+    },
   env: NodeJS.ProcessEnv,
 ): string[] {
   const out: string[] = [];

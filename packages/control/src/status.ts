@@ -61,9 +61,12 @@ export function formatStatus(s: Status & { repositories?: RepoStatus[] }): strin
           'repository           state    in-flight  PRs open',
           ...s.repositories.map(
             (r) =>
-              `${(r.repo + (r.legacy ? ' *' : '')).padEnd(20)} ${(r.paused ? 'paused' : 'running').padEnd(8)} ${String(r.inFlight).padStart(9)} ${String(r.prsOpen).padStart(9)}`,
+              `${(r.repo + (r.legacy ? ' *' : '') + (r.discovered ? ' +' : '')).padEnd(20)} ${(r.drained ? 'drained' : r.paused ? 'paused' : 'running').padEnd(8)} ${String(r.inFlight).padStart(9)} ${String(r.prsOpen).padStart(9)}`,
           ),
           '(* keeps the key layout of a single-repository deployment)',
+          ...(s.repositories.some((r) => r.discovered)
+            ? ['(+ discovered by `discover:`; drained: no longer listed or marked, no new cycles, nothing deleted)']
+            : []),
         ]
       : []),
   ].join('\n');

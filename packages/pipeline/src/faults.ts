@@ -54,6 +54,11 @@ const DEFENCES = [
   'handover-id',
   /** A cycle's outcome is recorded once: a second record of the cycle changes nothing. */
   'record-once',
+  /**
+   * Discovery drains a repository the forge no longer lists or marks: produce enqueues nothing
+   * for it; off, the stored set keeps it served.
+   */
+  'discover-drain',
   /** A Cluster command rides out MOVED/ASK, CLUSTERDOWN, TRYAGAIN and a failover inside itself. */
   'redirection-retry',
 ] as const;

@@ -67,6 +67,8 @@ export interface Keys {
    * single-`repo:` deployment served (legacy-repo.ts). Global.
    */
   legacyRepo(): string;
+  /** Hash: prbot name → a discovered repository's entry as JSON (discovered-set.ts). Global. */
+  discovered(): string;
   /** Sorted set per queue: worker process id → when it last said it serves that queue (ms). */
   workersAlive(queue: string): string;
   /** Hash: queue → jobs its workers found stalled (a lock that lapsed: a killed or frozen worker). */
@@ -122,6 +124,7 @@ export function keys(prefix: string, repo?: string): Keys {
     dashboardIssueLock: () => r('dashboard-issue-lock'),
     epoch: () => k('epoch'),
     legacyRepo: () => k('legacy-repo'),
+    discovered: () => k('discovered'),
     workerRecoveries: () => k('worker-recoveries'),
     workersAlive: (queue) => k('workers-alive', queue),
     stalled: () => k('stalled'),

@@ -2,7 +2,15 @@ import type { RedisClient as Redis } from './redis.ts';
 import { Budget, type RepoShare } from './budget.ts';
 import { systemClock, type Clock, createLogger, type Logger, registerSecrets, UsageError } from '@prbot/core';
 import path from 'node:path';
-import { forRepository, repoUrl, resolvePath, type LoadedConfig, type Repository, secretValues } from '@prbot/config';
+import {
+  discoveredRepository,
+  forRepository,
+  repoUrl,
+  resolvePath,
+  type LoadedConfig,
+  type Repository,
+  secretValues,
+} from '@prbot/config';
 import { createForge } from '@prbot/forge';
 import type { Forge } from '@prbot/forge';
 import { keys, type Keys } from './keys.ts';
@@ -16,6 +24,7 @@ import type { RecordStoreDeps } from './record-store.ts';
 import { SlotPool } from '@prbot/sandbox';
 import { replicaWait, type ReplicaWait } from './replica-wait.ts';
 import { settleLegacyRepo } from './legacy-repo.ts';
+import { readDiscoveredSet } from './discovered-set.ts';
 
 /** The repository a runtime view serves. */
 interface RepoView {
@@ -28,6 +37,13 @@ interface RepoView {
   share?: RepoShare;
   /** repos[].maxInFlight: produce enqueues no more while this many of its cycles are in flight. */
   maxInFlight?: number;
+  /** Listed by `discover:` (not a `repos:` entry); its view is built from Redis's discovered set. */
+  discovered?: boolean;
+  /**
+   * A discovered repository the forge no longer lists or marks: produce enqueues nothing for it,
+   * its cycles in flight finish, its PRs and state stay (updated at each views()).
+   */
+  drained?: boolean;
 }
 
 /**
@@ -39,7 +55,11 @@ interface RepoView {
 export interface Runtime {
   cfg: LoadedConfig;
   repo: RepoView;
-  /** Every configured repository's view, by name (this one's among them), in config order. */
+  /**
+   * Every served repository's view, by name (this one's among them): the configured ones in config
+   * order, then the discovered ones (read from Redis at each call, so a worker started before a
+   * produce serves what it discovered) by name.
+   */
   views(): Promise<ReadonlyMap<string, Runtime>>;
   redis: Redis;
   keys: Keys;
@@ -135,6 +155,7 @@ interface Shared {
   hook: { afterCycleEnd?: (gapId: string, rt: Runtime) => Promise<unknown> };
   views: Map<string, Runtime & { stopSweep(): void }>;
   legacySettled: Promise<unknown> | null;
+  role: RedisRole;
 }
 
 function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | null): Runtime & { ownRedis(): void } {
@@ -167,6 +188,7 @@ function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | nul
     hook: {},
     views: new Map(),
     legacySettled: null,
+    role: o.role,
   };
   // Defence off (a positive control): the single repository is scoped like any other.
   if (defenceOff('legacy-layout')) legacy = null;
@@ -176,11 +198,14 @@ function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | nul
   const settle = () =>
     (shared.legacySettled ??=
       cfg.repoForm === 'repo' ? settleLegacyRepo(redis, k, cfg, log).catch(() => null) : Promise.resolve());
-  for (const v of shared.views.values())
-    v.views = async () => {
-      await settle();
-      return shared.views;
-    };
+  let reading: Promise<void> | null = null;
+  const views = async () => {
+    await settle();
+    // One read at a time: concurrent jobs share it rather than build a view twice.
+    if (cfg.discover) await (reading ??= addDiscovered(cfg, shared, views).finally(() => (reading = null)));
+    return shared.views;
+  };
+  for (const v of shared.views.values()) v.views = views;
   return Object.assign(first, {
     ownRedis: () => {
       ownsRedis = true;
@@ -192,6 +217,38 @@ function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | nul
       if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
     },
   });
+}
+
+/**
+ * The views of discovered repositories, from Redis's discovered set: a new one is built, one whose
+ * default branch changed is rebuilt, each one's drained mark follows the set. A view is never
+ * dropped (its cycles in flight finish); Redis not answering leaves the views as they were.
+ */
+async function addDiscovered(cfg: LoadedConfig, s: Shared, views: Runtime['views']): Promise<void> {
+  let set: Awaited<ReturnType<typeof readDiscoveredSet>>;
+  try {
+    set = await readDiscoveredSet(s.redis, keys(cfg.redis.prefix), cfg, s.log);
+  } catch (err) {
+    s.log.warn({ err: (err as Error).message }, 'discovered set not read; serving the repositories known so far');
+    return;
+  }
+  for (const [name, e] of set) {
+    const had = s.views.get(name);
+    if (!had || had.cfg.repo.base !== e.base) {
+      const { repository, issues } = discoveredRepository(cfg.discover!, { forgeRepo: e.forgeRepo, base: e.base });
+      // The config was checked with these defaults at load: only a branch the merge refuses lands here.
+      if (!repository) {
+        s.log.warn({ repo: name, issues }, 'a discovered repository cannot be served with this config');
+        continue;
+      }
+      had?.stopSweep();
+      const v = repoView(cfg, repository, false, s, s.role);
+      v.views = views;
+      v.repo.discovered = true;
+      s.views.set(name, v);
+    }
+    s.views.get(name)!.repo.drained = e.state === 'drained';
+  }
 }
 
 /**

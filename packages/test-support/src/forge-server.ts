@@ -99,6 +99,8 @@ export interface FakeForge {
   secondaryLimitNext(method: string, pathSuffix: string, count: number, retryAfterS?: number): void;
   /** Ends every scripted failure: the service is back. */
   heal(): void;
+  /** Discovery: a user sets the topics of the owner's repository `repo` (the served one or one of `ownerRepos`). */
+  setTopics(repo: string, topics: string[]): void;
   close(pull: number, merged?: boolean): void;
   /** Adds a PR as if opened earlier (the head branch need not exist). */
   seedPull(p: Partial<FakePull> & { head: string }): FakePull;
@@ -257,6 +259,8 @@ function isProbe(method: string, body: unknown): boolean {
 
 /** State and helpers both stand-ins share. */
 function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
+  /** Topics a test set after the start (setTopics), by repository name. */
+  const topicsSet = new Map<string, string[]>();
   const state = {
     pulls: [] as FakePull[],
     issues: [] as FakeIssue[],
@@ -309,6 +313,9 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     },
     heal() {
       state.scripted.length = 0;
+    },
+    setTopics(repo: string, topics: string[]) {
+      topicsSet.set(repo, [...topics]);
     },
     close(n: number, merged = false) {
       const p = state.pulls.find((x) => x.number === n)!;
@@ -450,7 +457,7 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
   const ownerRepos = (): Required<Omit<FakeOwnerRepo, 'files'>>[] => [
     {
       name: o.repo,
-      topics: o.topics ?? [],
+      topics: topicsSet.get(o.repo) ?? o.topics ?? [],
       archived: o.archived ?? false,
       fork: false,
       private: o.private ?? false,
@@ -458,7 +465,7 @@ function world(kind: FakeForge['kind'], o: FakeForgeOptions) {
     },
     ...(o.ownerRepos ?? []).map((r) => ({
       name: r.name,
-      topics: r.topics ?? [],
+      topics: topicsSet.get(r.name) ?? r.topics ?? [],
       archived: r.archived ?? false,
       fork: r.fork ?? false,
       private: r.private ?? false,

@@ -12,3 +12,4 @@ export { commitAll, makeUpstream } from './upstream.ts';
 export { deliverWebhook, githubExample, githubWebhookProblem, webhookFixture } from './webhooks.ts';
 export { commentPayload, issueEditedPayload, labeledPayload, prClosedPayload } from './webhook-payloads.ts';
 export { withDefenceOff } from './defence-off.ts';
+export { startOwnerRouter } from './owner-router.ts';

@@ -7,7 +7,7 @@ import { produce, produceRepos } from '@prbot/control';
 export function produceProcessor(rt: Runtime, policy: Policy) {
   return async (job: Job) => {
     const { dryRun } = produceJobSchema.parse(job.data);
-    if (rt.cfg.repositories.length === 1) {
+    if (rt.cfg.repositories.length === 1 && !rt.cfg.discover) {
       const report = await produce(rt, policy, { dryRun });
       for (const l of report.lines) await job.log(`${l.action} ${l.gap.id} ${l.gap.text} (${l.why})`);
       return {
@@ -20,6 +20,7 @@ export function produceProcessor(rt: Runtime, policy: Policy) {
     const runs = await produceRepos(rt, policy, { dryRun });
     for (const r of runs) {
       if ('error' in r) await job.log(`repo ${r.repo}: produce failed: ${r.error}`);
+      else if (r.drained) await job.log(`repo ${r.repo}: ${r.report.reason}`);
       else
         for (const l of r.report.lines)
           await job.log(`repo ${r.repo}: ${l.action} ${l.gap.id} ${l.gap.text} (${l.why})`);
@@ -28,12 +29,14 @@ export function produceProcessor(rt: Runtime, policy: Policy) {
       repos: runs.map((r) =>
         'error' in r
           ? { repo: r.repo, error: r.error }
-          : {
-              repo: r.repo,
-              outcome: r.report.outcome,
-              reason: r.report.reason,
-              enqueued: r.report.lines.filter((l) => l.action === 'enqueued').length,
-            },
+          : r.drained
+            ? { repo: r.repo, drained: true }
+            : {
+                repo: r.repo,
+                outcome: r.report.outcome,
+                reason: r.report.reason,
+                enqueued: r.report.lines.filter((l) => l.action === 'enqueued').length,
+              },
       ),
     };
   };
