@@ -4,7 +4,15 @@ import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '@prbot/config';
 import { createLogger, cycleRecord, newCycleId, type Outcome } from '@prbot/core';
-import { acquireGapLocks, deleteMatching, openRuntime, recordOutcome, type Runtime } from '@prbot/pipeline';
+import {
+  acquireGapLocks,
+  deleteMatching,
+  keys,
+  openRuntime,
+  recordOutcome,
+  type Runtime,
+  writeDiscoveredSet,
+} from '@prbot/pipeline';
 import { TEST_REDIS_URL } from '@prbot/test-support';
 import { createDashboard } from '../src/server.ts';
 
@@ -117,5 +125,37 @@ describe('the overview with many repositories', () => {
       'prbot_outcomes_total{outcome="ok"} 2',
       'prbot_outcomes_total{outcome="tests_failed"} 1',
     ]);
+  });
+
+  it('lists the discovered repositories, a drained one marked, and filters by their names', async () => {
+    const prefix = `{prbot-rf${randomBytes(4).toString('hex')}}`;
+    const cfg = parseConfig(
+      {
+        redis: { url: TEST_REDIS_URL, prefix },
+        models: { providers: { local: { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1' } }, propose: ['local/m'] },
+        repos: [{ name: 'home', url: '/srv/home.git' }],
+        discover: { forge: { kind: 'gitea', baseUrl: 'http://git.example', owner: 'team' } },
+      },
+      '/x/prbot.config.json',
+      {},
+    );
+    rt = await openRuntime(cfg, { role: 'service', log: createLogger('silent', { pretty: false }) });
+    const at = new Date().toISOString();
+    const entry = (forgeRepo: string, state: 'served' | 'drained') =>
+      ({ forgeRepo, base: 'main', via: 'topic', state, firstSeen: at, lastSeen: at }) as const;
+    await writeDiscoveredSet(
+      rt.redis,
+      keys(prefix),
+      new Map([
+        ['team-api', entry('api', 'served')],
+        ['team-web', entry('web', 'drained')],
+      ]),
+    );
+    const page = await (await fetch(`${await serve(rt)}/`)).text();
+    const card = /<div class="card" data-testid="discovered">(.*?)<\/div>/.exec(page)?.[1];
+    expect(card).toBe(
+      'discovered: <span data-discovered="team-api">team-api</span> · <span data-discovered="team-web">team-web <b>drained</b></span>',
+    );
+    expect(page).toContain('href="/?repo=team-web"');
   });
 });
