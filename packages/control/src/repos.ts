@@ -58,10 +58,10 @@ export interface RepoStatus {
   inFlight: number;
   /** Bot PRs counted open against this repository's limit. */
   prsOpen: number;
-  /** Listed by `discover:` rather than `repos:`. */
-  discovered: boolean;
+  /** Listed by `discover:` rather than `repos:` (absent for a `repos:` entry). */
+  discovered?: true;
   /** Discovered, then no longer listed or marked: no new cycles. */
-  drained: boolean;
+  drained?: boolean;
 }
 
 /** One row per repository: what `status` adds under the queues. */
@@ -76,8 +76,7 @@ export async function repoStatus(rt: Runtime): Promise<RepoStatus[]> {
       paused: await repoPaused(v),
       inFlight,
       prsOpen,
-      discovered: v.repo.discovered === true,
-      drained: v.repo.drained === true,
+      ...(v.repo.discovered && { discovered: true as const, drained: v.repo.drained === true }),
     });
   }
   return rows;

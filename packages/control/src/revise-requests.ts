@@ -38,7 +38,8 @@ type RevisionSkip =
   | 'pr_not_open'
   | 'revision_cap'
   | 'in_flight'
-  | 'queued';
+  | 'queued'
+  | 'drained';
 
 export type RevisionResult =
   { enqueued: true; cycleId: string } | { enqueued: false; reason: RevisionSkip; detail: string };
@@ -68,6 +69,9 @@ export async function requestRevision(rt: Runtime, req: RevisionRequest): Promis
     rt.log.info({ pr: req.pr, via: req.via, reason }, `revise request on PR #${req.pr} ignored: ${detail}`);
     return { enqueued: false, reason, detail };
   };
+  // A drained discovered repository gets no new cycles, revise cycles included; its PRs stay as they are.
+  if (rt.repo.drained)
+    return skip('drained', `repository ${rt.repo.name} is drained (its forge owner no longer lists or marks it)`);
   if (!cfg.enabled) return skip('disabled', 'revise.enabled is false');
   const forge = rt.forge;
   if (!canRevise(forge))

@@ -494,6 +494,8 @@ export async function upkeepOnBasePush(
   rt: Runtime,
   ref: string,
 ): Promise<{ ran: false; reason: string } | { ran: true; lines: UpkeepLine[] }> {
+  // A drained discovered repository's open PRs are left alone: neither refreshed nor closed.
+  if (rt.repo.drained) return { ran: false, reason: `repository ${rt.repo.name} is drained; its PRs are left alone` };
   const want = `refs/heads/${rt.cfg.repo.base}`;
   if (ref !== want && ref !== rt.cfg.repo.base)
     return { ran: false, reason: `a push to ${ref.slice(0, 200)}, not to the base branch ${want}` };

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '@prbot/config';
-import { formatStatus, produceRepos, repoStatus, status } from '@prbot/control';
+import { formatStatus, produceRepos, repoStatus, requestRevision, status, webhookBookkeeping } from '@prbot/control';
 import { keys, QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
 import { defaultPolicy } from '@prbot/policy';
 import {
@@ -201,6 +201,16 @@ describe('discover: the marked repositories of an owner', () => {
     expect(await cyclesOf(prod, 'team-alpha')).toBe(1);
     expect(forges.alpha.pulls[0]!.state).toBe('open');
     expect(forges.alpha.requests.filter((q) => q.method === 'PATCH')).toEqual([]);
+    // Nor do a mention on its PR or a push to its base start anything (webhook routes).
+    const alphaView = (await prod.views()).get('team-alpha')!;
+    const asked = await requestRevision(alphaView, {
+      pr: forges.alpha.pulls[0]!.number,
+      trigger: { kind: 'comment', commentId: 1, author: 'reviewer', body: '@prbot please rename it' },
+      via: 'webhook',
+    });
+    expect(asked).toMatchObject({ enqueued: false, reason: 'drained' });
+    expect(await webhookBookkeeping(alphaView).basePushed!({ ref: 'refs/heads/main' })).toMatchObject({ ran: false });
+    expect(forges.alpha.pulls[0]!.state).toBe('open');
     const ak = keys(cfg.redis.prefix, 'team-alpha');
     expect(await keysOf(prod, cfg, 'team-alpha')).toEqual(expect.arrayContaining(alphaKeys));
     expect(await prod.redis.exists(ak.history(alpha1[0]!.gap.id))).toBe(1);
@@ -212,7 +222,7 @@ describe('discover: the marked repositories of an owner', () => {
     // status and the rows it prints: a line each.
     const rows = await repoStatus(prod);
     expect(rows.map((r) => [r.repo, r.discovered, r.drained])).toEqual([
-      ['home', false, false],
+      ['home', undefined, undefined],
       ['team-alpha', true, true],
       ['team-gamma', true, false],
     ]);
