@@ -1,10 +1,4 @@
-import {
-  canonicalUrl,
-  discoveredName,
-  discoveredRepository,
-  forRepository,
-  type LoadedConfig,
-} from '@prbot/config';
+import { canonicalUrl, discoveredName, discoveredRepository, forRepository, type LoadedConfig } from '@prbot/config';
 import { createForge, discoverRepos, type RepoDirectory } from '@prbot/forge';
 import {
   defenceOff,
@@ -14,6 +8,9 @@ import {
   type Runtime,
   writeDiscoveredSet,
 } from '@prbot/pipeline';
+
+/** Off only in a positive control: a listing that failed counts as an empty one (every repository drained). */
+export const discoveryDefence = { keepOnFailure: true };
 
 /** What a produce's discovery found: the set it stored, and what it left out and why. */
 export interface DiscoveryReport {
@@ -36,14 +33,16 @@ export async function refreshDiscovery(rt: Runtime): Promise<DiscoveryReport> {
   const d = rt.cfg.discover!;
   const k = keys(rt.cfg.redis.prefix);
   const before = await readDiscoveredSet(rt.redis, k, rt.cfg, rt.log);
-  let found;
+  let found: Awaited<ReturnType<typeof discoverRepos>>;
   try {
     found = await discoverRepos(directory(rt), d, rt.log);
   } catch (err) {
     const error = `discovery: listing the repositories of ${d.forge.owner} failed, the discovered set is unchanged: ${(err as Error).message}`;
     rt.log.warn({ owner: d.forge.owner }, error);
     const names = (s: DiscoveredEntry['state']) => [...before].filter(([, e]) => e.state === s).map(([n]) => n);
-    return { served: names('served'), drained: names('drained'), left: [], error };
+    // A forge that failed listed nothing: taken as "no repository is marked", it would drain them all.
+    if (discoveryDefence.keepOnFailure) return { served: names('served'), drained: names('drained'), left: [], error };
+    found = { repos: [], left: [] };
   }
   const now = new Date(rt.clock()).toISOString();
   const explicit = explicitRepos(rt.cfg);
@@ -51,10 +50,7 @@ export async function refreshDiscovery(rt: Runtime): Promise<DiscoveryReport> {
   const left = [...found.left];
   for (const r of found.repos) {
     const name = discoveredName(d, r.name);
-    const clash =
-      explicit.get(name) ??
-      explicit.get(urlOf(rt.cfg, r.name)) ??
-      explicit.get(forgeKey(d.forge, r.name));
+    const clash = explicit.get(name) ?? explicit.get(urlOf(rt.cfg, r.name)) ?? explicit.get(forgeKey(d.forge, r.name));
     if (clash !== undefined) {
       left.push({ name: r.name, why: `served as the repos: entry "${clash}"` });
       continue;

@@ -2,7 +2,15 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '@prbot/config';
-import { formatStatus, produceRepos, repoStatus, requestRevision, status, webhookBookkeeping } from '@prbot/control';
+import {
+  discoveryDefence,
+  formatStatus,
+  produceRepos,
+  repoStatus,
+  requestRevision,
+  status,
+  webhookBookkeeping,
+} from '@prbot/control';
 import { keys, QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
 import { defaultPolicy } from '@prbot/policy';
 import {
@@ -269,6 +277,40 @@ describe('discover: the marked repositories of an owner', () => {
       expect(forges.gamma.pulls).toHaveLength(1);
     } finally {
       await workers.close();
+    }
+  });
+
+  it('a listing that fails drains nothing: the set is kept and produced over; POSITIVE CONTROL: taken as an empty listing (discoveryDefence.keepOnFailure off), it drains every repository', async () => {
+    const { cfg, forges } = await owner();
+    const prod = await world!.open(cfg, { GITEA_TOKEN: TOKEN });
+    await produceAll(prod);
+    const failing = async () => {
+      forges.alpha.failNext('GET', '/orgs/team/repos', 1000, 500, { body: { message: 'database is locked' } });
+      let found: Found | undefined;
+      const runs = await produceRepos(prod, defaultPolicy, { discovery: (d) => (found = d) });
+      forges.alpha.heal();
+      return { runs, found: found! };
+    };
+    const kept = await failing();
+    expect(kept.found.error).toMatch(/listing the repositories of team failed, the discovered set is unchanged/);
+    expect(kept.runs[0]).toMatchObject({
+      repo: 'discover:team',
+      error: expect.stringMatching(/500|database is locked/),
+    });
+    expect(kept.found).toMatchObject({ served: ['team-alpha', 'team-gamma'], drained: [] });
+    expect(kept.runs.filter((r) => 'report' in r && r.drained)).toEqual([]);
+    expect(kept.runs.map((r) => r.repo)).toEqual(['discover:team', 'home', 'team-alpha', 'team-gamma']);
+
+    discoveryDefence.keepOnFailure = false;
+    try {
+      const lost = await failing();
+      expect(lost.found).toMatchObject({ served: [], drained: ['team-alpha', 'team-gamma'] });
+      expect(lost.runs.filter((r) => 'report' in r && r.drained).map((r) => r.repo)).toEqual([
+        'team-alpha',
+        'team-gamma',
+      ]);
+    } finally {
+      discoveryDefence.keepOnFailure = true;
     }
   });
 });
