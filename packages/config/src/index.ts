@@ -13,10 +13,4 @@ export { type Config, type ConfigInput, configSchema, secretEnvNames } from './s
 export { secretValues } from './secrets.ts';
 export { applyRepoSettings, parseRepoSettings, REPO_SETTINGS_FILE, REPO_SETTINGS_MAX_BYTES } from './repo-settings.ts';
 export { type Repository } from './repositories.ts';
-export {
-  type Discovered,
-  discoveredName,
-  discoveredRepository,
-  discoveredUrl,
-  type LoadedDiscover,
-} from './discover.ts';
+export { discoveredName, discoveredRepository } from './discover.ts';

@@ -79,7 +79,7 @@ export const configSchema = z
         code: 'custom',
         path: ['discover'],
         message:
-          '`discover` adds to a `repos` list (its first entry is the deployment\'s home repository); there is no `repos`',
+          "`discover` adds to a `repos` list (its first entry is the deployment's home repository); there is no `repos`",
       });
     // A secret on the allow-list would hand it to model-written test code.
     // REDIS_URL carries the Redis password; PRBOT_JOB_KEY signs hand-overs.

@@ -11,4 +11,4 @@ export { formatStatus, oldestWaitingAge, type QueueStatus, status } from './stat
 export { webhookBookkeeping } from './webhook-actions.ts';
 export { type UpkeepLine, upkeepDefences } from './upkeep.ts';
 export { pickRepos, produceRepos, repoStatus } from './repos.ts';
-export { discoveryDefence, type DiscoveryReport } from './discovery.ts';
+export { discoveryDefence } from './discovery.ts';

@@ -35,5 +35,5 @@ export { canUpkeep, type UpkeepForge } from './types.ts';
 export { LeaseRefused } from './push.ts';
 export { signatureValid } from './webhook-delivery.ts';
 export { type WebhookEvent, webhookRepoDefence } from './webhook-events.ts';
-export { discoverRepos, type Discovery } from './discover.ts';
+export { discoverRepos } from './discover.ts';
 export { type RepoDirectory } from './types.ts';

@@ -49,9 +49,4 @@ export {
 } from './stage-runner.ts';
 export { guardContext } from './guard-context.ts';
 export { settledView } from './repo-settings-view.ts';
-export {
-  type DiscoveredEntry,
-  discoveredSetDefence,
-  readDiscoveredSet,
-  writeDiscoveredSet,
-} from './discovered-set.ts';
+export { type DiscoveredEntry, readDiscoveredSet, writeDiscoveredSet } from './discovered-set.ts';
