@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '@prbot/config';
@@ -15,6 +16,7 @@ import { keys, QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
 import { defaultPolicy } from '@prbot/policy';
 import {
   commitAll,
+  REPO_ROOT,
   startGiteaServer,
   startModelServer,
   startOwnerRouter,
@@ -313,4 +315,37 @@ describe('discover: the marked repositories of an owner', () => {
       discoveryDefence.keepOnFailure = true;
     }
   });
+
+  it('the CLI: produce lists what it discovered and says which repository is drained; status marks both', async () => {
+    const { cfg, forges } = await owner();
+    const cli = (...args: string[]) =>
+      execa(
+        path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+        [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args],
+        {
+          env: {
+            PATH: process.env.PATH!,
+            PRBOT_CONFIG: cfg.file,
+            PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!,
+            PRBOT_TEST_KEY: 'k',
+            GITEA_TOKEN: TOKEN,
+          },
+          extendEnv: false,
+          reject: false,
+        },
+      );
+    const first = await cli('produce');
+    expect(first.exitCode).toBe(0);
+    expect(first.stdout).toMatch(/^repo team-alpha:\nenqueued /m);
+    expect(first.stdout).toMatch(/^repo team-gamma:\nenqueued /m);
+    expect(first.stdout).not.toMatch(/team-beta|team-delta/);
+    forges.alpha.setTopics('alpha', []);
+    const second = await cli('produce');
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).toMatch(/^repo team-alpha: drained: team no longer lists or marks it; nothing enqueued/m);
+    const st = await cli('status');
+    expect(st.stdout).toMatch(/^team-alpha \+ +drained +1 +0$/m);
+    expect(st.stdout).toMatch(/^team-gamma \+ +running +1 +0$/m);
+    expect(st.stdout).toMatch(/^home +running +0 +0$/m);
+  }, 120_000);
 });
