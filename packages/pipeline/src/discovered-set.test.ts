@@ -83,6 +83,18 @@ describe('the discovered set in Redis', () => {
       new Map([['team-api', { ...entry, forgeRepo: 'api', base: 'main', state: 'drained' } as never]]),
     );
     expect((await r.views()).get('team-api')!.repo.drained).toBe(true);
+
+    // Its default branch renamed on the forge: the same view and mirror, the new base and a driver for it.
+    await writeDiscoveredSet(
+      r.redis,
+      k,
+      new Map([['team-api', { ...entry, forgeRepo: 'api', base: 'trunk' } as never]]),
+    );
+    const renamed = (await r.views()).get('team-api')!;
+    expect(renamed).toBe(api);
+    expect(renamed.mirror).toBe(api.mirror);
+    expect(renamed.cfg.repo.base).toBe('trunk');
+    expect(renamed.repo.drained).toBe(false);
   });
 
   it('POSITIVE CONTROL: with validation off, the hostile entries become views (an option as the base branch, a path outside the template)', async () => {

@@ -66,7 +66,7 @@ export async function readDiscoveredSet(
   for (const name of Object.keys(raw).sort()) {
     if (configured.has(name)) continue;
     const why = refusal(name, raw[name]!, cfg.discover);
-    if (typeof why === 'string') log.warn({ key: k.discovered(), field: name.slice(0, 100) }, why);
+    if (typeof why === 'string') warnOnce(log, k.discovered(), name, why);
     else out.set(name, why);
   }
   return out;
@@ -88,4 +88,13 @@ function refusal(name: string, text: string, d: NonNullable<LoadedConfig['discov
   if (discoveredName(d, e.data.forgeRepo) !== name)
     return `discovered set: an entry under a name its repository (${e.data.forgeRepo}) does not give is ignored`;
   return e.data;
+}
+
+// views() reads the set for every job: a refused entry is warned about once per process, not per job.
+const warned = new Set<string>();
+function warnOnce(log: Logger, key: string, field: string, why: string): void {
+  const id = `${key}\n${field}\n${why}`;
+  if (warned.has(id) || warned.size >= 1000) return;
+  warned.add(id);
+  log.warn({ key, field: field.slice(0, 100) }, why);
 }

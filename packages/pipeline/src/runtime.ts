@@ -221,7 +221,7 @@ function buildRuntime(cfg: LoadedConfig, o: RuntimeOptions, legacy: string | nul
 
 /**
  * The views of discovered repositories, from Redis's discovered set: a new one is built, one whose
- * default branch changed is rebuilt, each one's drained mark follows the set. A view is never
+ * default branch changed gets its config and forge driver anew, each one's drained mark follows the set. A view is never
  * dropped (its cycles in flight finish); Redis not answering leaves the views as they were.
  */
 async function addDiscovered(cfg: LoadedConfig, s: Shared, views: Runtime['views']): Promise<void> {
@@ -241,14 +241,29 @@ async function addDiscovered(cfg: LoadedConfig, s: Shared, views: Runtime['views
         s.log.warn({ repo: name, issues }, 'a discovered repository cannot be served with this config');
         continue;
       }
-      had?.stopSweep();
-      const v = repoView(cfg, repository, false, s, s.role);
-      v.views = views;
-      v.repo.discovered = true;
-      s.views.set(name, v);
+      if (had) {
+        // Its default branch changed: the same mirror and slots (one of each per directory), the
+        // config and forge driver (which name the base) renewed.
+        had.cfg = viewConfig(cfg, repository, false);
+        had.forge = createForge(had.cfg, s.env, s.log);
+      } else {
+        const v = repoView(cfg, repository, false, s, s.role);
+        v.views = views;
+        v.repo.discovered = true;
+        s.views.set(name, v);
+      }
     }
     s.views.get(name)!.repo.drained = e.state === 'drained';
   }
+}
+
+/** The config as repository `r` sees it; a scoped local forge writes its PRs under `<prDir>/<name>/`. */
+function viewConfig(top: LoadedConfig, r: Repository, legacy: boolean): LoadedConfig {
+  // The single form's one repository sees the config as given (a caller may have laid fields over it).
+  const base = top.repoForm === 'repo' ? top : forRepository(top, r);
+  return legacy || base.forge.kind !== 'local'
+    ? base
+    : { ...base, forge: { ...base.forge, prDir: path.join(base.forge.prDir, r.name) } };
 }
 
 /**
@@ -263,12 +278,7 @@ function repoView(
   s: Shared,
   role: RedisRole,
 ): Runtime & { stopSweep(): void } {
-  // The single form's one repository sees the config as given (a caller may have laid fields over it).
-  const base = top.repoForm === 'repo' ? top : forRepository(top, r);
-  const cfg: LoadedConfig =
-    legacy || base.forge.kind !== 'local'
-      ? base
-      : { ...base, forge: { ...base.forge, prDir: path.join(base.forge.prDir, r.name) } };
+  const cfg = viewConfig(top, r, legacy);
   const k = keys(top.redis.prefix, legacy ? undefined : r.name);
   // Under `repos/`, so no name can meet the top's own `mirrors`, `slots` or `package-cache`.
   const repoDir = legacy ? s.workdir : path.join(s.workdir, 'repos', r.name);
