@@ -56,7 +56,7 @@ interface Owner {
  * `.prbot.yaml` on its default branch, delta neither; beta is excluded by a glob. A `repos:`
  * entry `home` (a local repository without gaps) is the deployment's own.
  */
-async function owner(): Promise<Owner> {
+async function owner(moreRepos: (forgeUrl: string) => object[] = () => []): Promise<Owner> {
   server = await startModelServer(await cassetteScript());
   world = await reposWorld(
     { home: [], alpha: [TRUNCATE], beta: [TRUNCATE], gamma: [TRUNCATE], delta: [TRUNCATE] },
@@ -89,7 +89,7 @@ async function owner(): Promise<Owner> {
   const router = await startOwnerRouter(forges.alpha, forges);
   stops.push(() => router.stop());
   const cfg = await world.config({
-    repos: [{ name: 'home', url: world.remotes.home }],
+    repos: [{ name: 'home', url: world.remotes.home }, ...moreRepos(router.url)],
     discover: {
       forge: { kind: 'gitea', baseUrl: router.url, owner: 'team', tokenEnv: 'GITEA_TOKEN' },
       exclude: ['beta*'],
@@ -348,4 +348,21 @@ describe('discover: the marked repositories of an owner', () => {
     expect(st.stdout).toMatch(/^team-gamma \+ +running +1 +0$/m);
     expect(st.stdout).toMatch(/^home +running +0 +0$/m);
   }, 120_000);
+
+  it('a repos: entry wins a clash: the discovered repository it serves is left out, named, and served once', async () => {
+    const { cfg, forges } = await owner((forgeUrl) => [
+      {
+        name: 'gamma-explicit',
+        url: world!.remotes.gamma,
+        forge: { kind: 'gitea', baseUrl: forgeUrl, owner: 'team', repo: 'gamma', remote: world!.remotes.gamma },
+      },
+    ]);
+    const prod = await world!.open(cfg, { GITEA_TOKEN: TOKEN });
+    const { runs, found } = await produceAll(prod);
+    expect(found.served).toEqual(['team-alpha']);
+    expect(found.left).toContainEqual({ name: 'gamma', why: 'served as the repos: entry "gamma-explicit"' });
+    expect(runs.map((r) => r.repo)).toEqual(['home', 'gamma-explicit', 'team-alpha']);
+    expect(enqueued(runs, 'gamma-explicit').map((l) => l.gap.text)).toEqual([TRUNCATE]);
+    expect(forges.gamma.violations).toEqual([]);
+  });
 });
