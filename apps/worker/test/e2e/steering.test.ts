@@ -17,7 +17,7 @@ import {
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produceDryRunDefence, requestRevision } from '@prbot/control';
-import { reviseBranchDefence } from '@prbot/forge';
+import { reviseBranchDefence, revisionPushDefence } from '@prbot/forge';
 import { startWorkers, type WorkerSet } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
 
@@ -141,6 +141,38 @@ async function revisingModel() {
   };
 }
 
+/**
+ * A signed revise job, as requestRevision enqueues it (trigger: alice's comment), for `pr` from
+ * `branch` at `head`, the gap taken from the cycle that opened the bot PR; returns its cycle id.
+ */
+async function enqueueSignedRevision(rt: Runtime, r: { pr: number; branch: string; head: string }): Promise<string> {
+  const cycleId = `c${Date.now().toString(36).padStart(9, '0')}feedbeef`;
+  const origin = (await rt.queues.propose.getJobs(['completed']))[0]!.data as ProposeJob;
+  const data: ProposeJob = {
+    cycleId,
+    gap: origin.gap,
+    baseCommit: r.head,
+    createdAt: Date.now(),
+    dryRun: false,
+    notes: [],
+    revise: {
+      pr: r.pr,
+      url: `http://x/pulls/${r.pr}`,
+      branch: r.branch,
+      originCycle: origin.cycleId,
+      trigger: { kind: 'comment', id: 'issue-1', author: 'alice', via: 'webhook' },
+      thread: [],
+      threadOmitted: 0,
+      lastDigest: null,
+      revision: 1,
+    },
+  };
+  await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), {
+    jobId: stageJobId(cycleId, 'propose'),
+  });
+  return cycleId;
+}
+
 describe('a copied prbot marker does not make a branch prbot’s', () => {
   it.each([
     ['main', 'the base branch'],
@@ -200,31 +232,8 @@ describe('a copied prbot marker does not make a branch prbot’s', () => {
     expect(opened.head).toBe(branch);
     const before = await heads();
     // What requestRevision enqueued for a copied marker on a PR from main: the PR's head is main's commit.
-    const cycleId = `c${Date.now().toString(36).padStart(9, '0')}feedbeef`;
-    const origin = (await rt.queues.propose.getJobs(['completed']))[0]!.data as ProposeJob;
-    const data: ProposeJob = {
-      cycleId,
-      gap: origin.gap,
-      baseCommit: main,
-      createdAt: Date.now(),
-      dryRun: false,
-      notes: [],
-      revise: {
-        pr,
-        url: 'http://x/pulls/1',
-        branch: 'main',
-        originCycle: origin.cycleId,
-        trigger: { kind: 'comment', id: 'issue-1', author: 'alice', via: 'webhook' },
-        thread: [],
-        threadOmitted: 0,
-        lastDigest: null,
-        revision: 1,
-      },
-    };
     workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
-    await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), {
-      jobId: stageJobId(cycleId, 'propose'),
-    });
+    const cycleId = await enqueueSignedRevision(rt, { pr, branch: 'main', head: main });
     const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
     expect(await heads()).toBe(before);
     expect(r).toMatchObject({
@@ -261,5 +270,56 @@ describe('positive control: reviseBranchRefusal is what keeps a copied marker of
     const moved = (await git(['rev-parse', 'main'], { cwd: h!.bare })).stdout.trim();
     expect(moved).not.toBe(main);
     expect((await git(['ls-tree', '-r', '--name-only', 'main'], { cwd: h!.bare })).stdout).toContain('src/revised.js');
+  });
+});
+
+/**
+ * `revise.pr` names the PR a revision answers; the pr stage asks the forge, on the line before the
+ * push, whether it is still open. A signed revise job whose PR a human closed after asking (or a
+ * signed job kept and replayed later) must not push to that PR's branch.
+ */
+describe('positive control: the open-PR check is what keeps a revision off a closed PR', () => {
+  const closedPrRevision = async () => {
+    const { rt, pr, branch } = await withBotPr();
+    const head = (await git(['rev-parse', `refs/heads/${branch}`], { cwd: h!.bare })).stdout.trim();
+    fake!.close(pr);
+    const replies = () => fake!.comments.filter((c) => c.pull === pr && /revision 1 /.test(c.body));
+    expect(replies()).toEqual([]);
+    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    return { rt, pr, branch, head, replies };
+  };
+
+  it('on: a signed revise job for a PR closed since → pr_skipped_by_policy naming the closed PR, its branch unmoved', async () => {
+    const { rt, pr, branch, head, replies } = await closedPrRevision();
+    const before = await heads();
+    const cycleId = await enqueueSignedRevision(rt, { pr, branch, head });
+    const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
+    expect(r).toMatchObject({
+      outcome: 'pr_skipped_by_policy',
+      reason: `PR #${pr} is closed: the revision is not pushed`,
+    });
+    expect(await heads()).toBe(before);
+    // The asker still hears why (every revise cycle answers on its PR).
+    expect(replies().map((c) => c.body)).toEqual([expect.stringContaining('was not pushed: **pr_skipped_by_policy**')]);
+  });
+
+  it('with the check switched off (in this process only), the same job pushes its revision to the closed PR’s branch and answers there', async () => {
+    const { rt, pr, branch, head, replies } = await closedPrRevision();
+    revisionPushDefence.openPr = false;
+    try {
+      const cycleId = await enqueueSignedRevision(rt, { pr, branch, head });
+      const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
+      expect(r, JSON.stringify(r)).toMatchObject({
+        outcome: 'ok',
+        reason: expect.stringMatching(/^revision 1 pushed to /),
+      });
+    } finally {
+      revisionPushDefence.openPr = true;
+    }
+    const moved = (await git(['rev-parse', `refs/heads/${branch}`], { cwd: h!.bare })).stdout.trim();
+    expect(moved).not.toBe(head);
+    expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h!.bare })).stdout).toContain('src/revised.js');
+    expect(fake!.pulls.find((p) => p.number === pr)!.state).toBe('closed');
+    expect(replies().map((c) => c.body)).toEqual([expect.stringContaining('revision 1 is pushed to')]);
   });
 });
