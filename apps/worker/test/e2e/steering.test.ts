@@ -3,8 +3,16 @@
 // carries a copied (genuinely signed) prbot marker but whose head is `main`, a human's branch or
 // another bot branch, asked to revise by a writer. Nothing may move a branch prbot does not own.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, type ProposeJob } from '@prbot/core';
-import { createRuntime, jobKeyFrom, QUEUE_NAMES, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
+import { createLogger, gapId, type CycleRecord, type ModelInfo, type Proposal, type ProposeJob } from '@prbot/core';
+import {
+  createRuntime,
+  jobKeyFrom,
+  jobSignatureDefence,
+  QUEUE_NAMES,
+  signJob,
+  stageJobId,
+  type Runtime,
+} from '@prbot/pipeline';
 import { git } from '@prbot/repo';
 import {
   createHarness,
@@ -321,5 +329,85 @@ describe('positive control: the open-PR check is what keeps a revision off a clo
     expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h!.bare })).stdout).toContain('src/revised.js');
     expect(fake!.pulls.find((p) => p.number === pr)!.state).toBe('closed');
     expect(replies().map((c) => c.body)).toEqual([expect.stringContaining('revision 1 is pushed to')]);
+  });
+});
+
+/**
+ * `saved` is the model's answer an earlier attempt of a propose job kept in its job, re-used by a
+ * retry without a model call. Nothing checks that answer but the signature over the whole job: a
+ * propose job validly signed with its saved answer, then that answer swapped in Redis for one the
+ * gap never asked for (an extra file), must not reach apply.
+ */
+describe('positive control: the job signature is what keeps a forged saved answer out', () => {
+  const answer = (files: Proposal['files']): { proposal: Proposal; model: ModelInfo } => ({
+    proposal: { summary: 'Adds truncate().', files },
+    model: {
+      rung: 'loop/test-model',
+      usage: { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 },
+      usageEstimated: false,
+      escalated: false,
+      attempts: [{ rung: 'loop/test-model', ok: true, ms: 5 }],
+    },
+  });
+  const truncate = {
+    path: 'src/truncate.js',
+    is_new: true,
+    content:
+      "export function truncate(text, max) {\n  return text.length <= max ? text : text.slice(0, max - 1) + '…';\n}\n",
+  };
+  const backdoor = { path: 'src/backdoor.js', is_new: true, content: 'export const backdoor = true;\n' };
+
+  /** A signed propose job carrying a saved answer for the gap; Redis then holds it with `saved` forged. */
+  const enqueueForgedSaved = async (): Promise<string> => {
+    model = await startModelServer(await cassetteScript());
+    h = await createHarness({ repo: await repoWithGaps([GAP]), config: { models: openaiModels(model) } });
+    await h.rt.mirror.sync();
+    const cycleId = `c${Date.now().toString(36).padStart(9, '0')}5a7ed000`;
+    const data: ProposeJob = {
+      cycleId,
+      gap: { id: gapId(GAP), text: GAP, line: 1 },
+      baseCommit: await h.rt.mirror.resolve('main'),
+      createdAt: Date.now(),
+      dryRun: false,
+      notes: [],
+    };
+    const signed = signJob(
+      'propose',
+      { ...data, saved: answer([truncate]) },
+      jobKeyFrom(h.rt.env, h.rt.cfg.jobs.keyEnv),
+    );
+    const forged = { ...signed, saved: answer([truncate, backdoor]) };
+    workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    await h.rt.queues.propose.add('propose', forged, { jobId: stageJobId(cycleId, 'propose') });
+    return cycleId;
+  };
+
+  it('on: the propose job is refused (job signature invalid), no model call, nothing reaches apply, nothing pushed', async () => {
+    const cycleId = await enqueueForgedSaved();
+    const before = await heads();
+    const [r] = await waitForOutcomes(h!.rt, [cycleId], 60_000);
+    expect(r).toMatchObject({
+      outcome: 'model_failed',
+      reason: expect.stringMatching(/^job signature invalid: the job data was altered/),
+    });
+    expect(model!.requests).toHaveLength(0);
+    expect(await h!.rt.queues.apply.getJob(stageJobId(cycleId, 'apply'))).toBeUndefined();
+    expect(await heads()).toBe(before);
+  });
+
+  it('with verification switched off (in this process only), the forged saved answer is used without a model call and its file reaches the pushed bot commit', async () => {
+    let r: CycleRecord | undefined;
+    jobSignatureDefence.verify = false;
+    try {
+      const cycleId = await enqueueForgedSaved();
+      [r] = await waitForOutcomes(h!.rt, [cycleId], 120_000);
+    } finally {
+      jobSignatureDefence.verify = true;
+    }
+    expect(r, JSON.stringify(r)).toMatchObject({ outcome: 'ok', dry_run: false });
+    expect(model!.requests).toHaveLength(0);
+    const tree = (await git(['ls-tree', '-r', '--name-only', r!.bot_commit!], { cwd: h!.bare })).stdout.split('\n');
+    expect(tree).toContain('src/backdoor.js');
+    expect((await git(['ls-remote', '--heads', h!.bare], { cwd: h!.bare })).stdout).toContain(r!.bot_commit!);
   });
 });
