@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { botCommitSpec, buildCommit, commitGuardDefence, git } from '@prbot/repo';
 import { jobKeyFrom, jobSignatureDefence, signJob, stageJobId, stageRunnerDefences } from '@prbot/pipeline';
-import { newCycleId, type Change, type PrJob } from '@prbot/core';
+import { changeModeDefence, newCycleId, type Change, type PrJob } from '@prbot/core';
 import { createHarness, type Harness } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { startWorkers, type WorkerSet, waitForOutcomes } from '@prbot/worker';
@@ -360,5 +360,58 @@ describe('positive control: the path checks are what keep a traversal path out o
     // The control: the traversal path reached a pushed commit (a tree no checkout accepts).
     expect(tree.split('\n')).toContain(`../${escape}`);
     expect(outside.stdout.trim()).toBe('');
+  });
+});
+
+/**
+ * `changes[].mode` steers what kind of tree entry the bot commit gets. The payload's schema takes
+ * only 100644 and 100755, so a signed job (a signer that was fooled, or a key that leaked) cannot
+ * make prbot push a symbolic link, e.g. one a later checkout or CI step follows to /etc/passwd.
+ */
+describe('positive control: the two-mode rule is what keeps a symbolic link out of a pushed commit', () => {
+  // A signer computes botCommit from the change set; buildCommit takes the mode as given.
+  const link = (): Change[] => [
+    { path: 'src/passwd', action: 'ADD', mode: '120000' as Change['mode'], content: '/etc/passwd' },
+  ];
+  const signedLinkJob = async (text: string) => {
+    const job = prJob(link(), 'f'.repeat(40), text);
+    job.botCommit = await buildCommit(h.rt.mirror, botCommitSpec(job, link(), h.cfg.bot, GUARD()));
+    return job;
+  };
+
+  it('on: a signed pr job whose change has mode 120000 is refused by its schema, naming the mode; nothing pushed', async () => {
+    const before = await pushedBranches();
+    const prs = await prsOpened();
+    const job = await signedLinkJob('Symlink gap, two modes on');
+    const added = await add(signJob('pr', job, key()), job.cycleId);
+    await expect.poll(async () => await added.getState(), { timeout: 30_000 }).toBe('failed');
+    const failed = await h.rt.queues.pr.getJob(added.id!);
+    expect(failed?.failedReason).toMatch(
+      /^payload of pr job .* is invalid: changes\.0\.mode: mode must be 100644 or 100755 \(a regular file: no symbolic link, no submodule\)/,
+    );
+    expect(await pushedBranches()).toEqual(before);
+    expect(await prsOpened()).toBe(prs);
+  });
+
+  it('with the rule switched off (in this process only), the same signed job pushes a commit whose tree holds src/passwd as a symbolic link to /etc/passwd', async () => {
+    const before = await pushedBranches();
+    const job = await signedLinkJob('Symlink gap, two modes off');
+    changeModeDefence.twoModes = false;
+    try {
+      await add(signJob('pr', job, key()), job.cycleId);
+      const [rec] = await waitForOutcomes(h.rt, [job.cycleId], 60_000);
+      expect(rec, rec!.reason).toMatchObject({ outcome: 'ok' });
+    } finally {
+      changeModeDefence.twoModes = true;
+    }
+    const after = await pushedBranches();
+    expect(after.length).toBe(before.length + 1);
+    const branch = after.find((l) => !before.includes(l))!.split('refs/heads/')[1]!;
+    // The pushed branch's tree, read from the remote itself: a 120000 entry whose blob is the link target.
+    const entry = (await git(['ls-tree', branch, 'src/passwd'], { cwd: h.bare })).stdout.trim();
+    expect(entry).toMatch(/^120000 blob [0-9a-f]{40}\tsrc\/passwd$/);
+    const blob = entry.split(/\s+/)[2]!;
+    expect((await git(['cat-file', 'blob', blob], { cwd: h.bare })).stdout).toBe('/etc/passwd');
+    expect((await git(['rev-parse', `refs/heads/${branch}`], { cwd: h.bare })).stdout.trim()).toBe(job.botCommit);
   });
 });

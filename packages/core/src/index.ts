@@ -8,7 +8,7 @@ export {
   refuseEncoding,
   wholeCallDeadline,
 } from './bounded-read.ts';
-export { type Change, countActions, countLines } from './change.ts';
+export { type Change, changeModeDefence, countActions, countLines } from './change.ts';
 export { lineStats } from './line-stats.ts';
 export { type Clock, nextUtcMidnight, systemClock, utcDay } from './clock.ts';
 export { type ContextShown } from './context-shown.ts';

@@ -200,12 +200,14 @@ export class PushRejected extends Error {
 }
 
 /**
- * A revision's two guards for a human's push, switchable for one purpose: the positive control in
- * apps/worker/test/e2e/revise.test.ts turns them off in its own process (off: no head check in the
- * pr stage; a forced push) to show a human's commit is then overwritten. No variable or config
- * field reaches this object.
+ * A revision's guards at the push, switchable for one purpose: the positive control in
+ * apps/worker/test/e2e/revise.test.ts turns `headCheck` and `fastForwardOnly` off in its own
+ * process (off: no head check in the pr stage; a forced push) to show a human's commit is then
+ * overwritten; the one in apps/worker/test/e2e/steering.test.ts turns `openPr` off (the pr stage
+ * no longer asks the forge whether the PR is still open) to show a signed revise job for a
+ * closed PR then pushes to its branch. No variable or config field reaches this object.
  */
-export const revisionPushDefence = { headCheck: true, fastForwardOnly: true };
+export const revisionPushDefence = { headCheck: true, fastForwardOnly: true, openPr: true };
 
 /**
  * Pushes a commit to an existing branch only as a fast-forward: no `--force`, so if someone pushed

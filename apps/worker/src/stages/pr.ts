@@ -110,8 +110,10 @@ async function pushRevision(s: StageContext<'pr'>): Promise<void> {
     throw new CycleEnded('ok', `dry run: would push revision ${r.revision} to ${r.branch} (PR #${r.pr})`, details);
   await rebuildBotCommit(rt, data, data.changes);
 
+  // The PR may have been closed or merged since the request was judged: its branch is then no
+  // longer a conversation anyone follows, and a merged one's commits are already in the base.
   const pr = await forge.getPr(r.pr);
-  if (!pr || pr.state !== 'open')
+  if ((!pr || pr.state !== 'open') && revisionPushDefence.openPr)
     throw new CycleEnded(
       'pr_skipped_by_policy',
       `PR #${r.pr} is ${pr ? pr.state : 'gone'}: the revision is not pushed`,

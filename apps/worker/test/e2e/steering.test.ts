@@ -3,8 +3,16 @@
 // carries a copied (genuinely signed) prbot marker but whose head is `main`, a human's branch or
 // another bot branch, asked to revise by a writer. Nothing may move a branch prbot does not own.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, type ProposeJob } from '@prbot/core';
-import { createRuntime, jobKeyFrom, QUEUE_NAMES, signJob, stageJobId, type Runtime } from '@prbot/pipeline';
+import { createLogger, gapId, type CycleRecord, type ModelInfo, type Proposal, type ProposeJob } from '@prbot/core';
+import {
+  createRuntime,
+  jobKeyFrom,
+  jobSignatureDefence,
+  QUEUE_NAMES,
+  signJob,
+  stageJobId,
+  type Runtime,
+} from '@prbot/pipeline';
 import { git } from '@prbot/repo';
 import {
   createHarness,
@@ -17,7 +25,7 @@ import {
 } from '@prbot/test-support';
 import { defaultPolicy } from '@prbot/policy';
 import { produceDryRunDefence, requestRevision } from '@prbot/control';
-import { reviseBranchDefence } from '@prbot/forge';
+import { reviseBranchDefence, revisionPushDefence } from '@prbot/forge';
 import { startWorkers, type WorkerSet } from '../../src/workers.ts';
 import { cassetteScript, openaiModels, runAll, waitForOutcomes } from '../helpers.ts';
 
@@ -141,6 +149,38 @@ async function revisingModel() {
   };
 }
 
+/**
+ * A signed revise job, as requestRevision enqueues it (trigger: alice's comment), for `pr` from
+ * `branch` at `head`, the gap taken from the cycle that opened the bot PR; returns its cycle id.
+ */
+async function enqueueSignedRevision(rt: Runtime, r: { pr: number; branch: string; head: string }): Promise<string> {
+  const cycleId = `c${Date.now().toString(36).padStart(9, '0')}feedbeef`;
+  const origin = (await rt.queues.propose.getJobs(['completed']))[0]!.data as ProposeJob;
+  const data: ProposeJob = {
+    cycleId,
+    gap: origin.gap,
+    baseCommit: r.head,
+    createdAt: Date.now(),
+    dryRun: false,
+    notes: [],
+    revise: {
+      pr: r.pr,
+      url: `http://x/pulls/${r.pr}`,
+      branch: r.branch,
+      originCycle: origin.cycleId,
+      trigger: { kind: 'comment', id: 'issue-1', author: 'alice', via: 'webhook' },
+      thread: [],
+      threadOmitted: 0,
+      lastDigest: null,
+      revision: 1,
+    },
+  };
+  await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), {
+    jobId: stageJobId(cycleId, 'propose'),
+  });
+  return cycleId;
+}
+
 describe('a copied prbot marker does not make a branch prbot’s', () => {
   it.each([
     ['main', 'the base branch'],
@@ -200,31 +240,8 @@ describe('a copied prbot marker does not make a branch prbot’s', () => {
     expect(opened.head).toBe(branch);
     const before = await heads();
     // What requestRevision enqueued for a copied marker on a PR from main: the PR's head is main's commit.
-    const cycleId = `c${Date.now().toString(36).padStart(9, '0')}feedbeef`;
-    const origin = (await rt.queues.propose.getJobs(['completed']))[0]!.data as ProposeJob;
-    const data: ProposeJob = {
-      cycleId,
-      gap: origin.gap,
-      baseCommit: main,
-      createdAt: Date.now(),
-      dryRun: false,
-      notes: [],
-      revise: {
-        pr,
-        url: 'http://x/pulls/1',
-        branch: 'main',
-        originCycle: origin.cycleId,
-        trigger: { kind: 'comment', id: 'issue-1', author: 'alice', via: 'webhook' },
-        thread: [],
-        threadOmitted: 0,
-        lastDigest: null,
-        revision: 1,
-      },
-    };
     workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
-    await rt.queues.propose.add('propose', signJob('propose', data, jobKeyFrom(rt.env, rt.cfg.jobs.keyEnv)), {
-      jobId: stageJobId(cycleId, 'propose'),
-    });
+    const cycleId = await enqueueSignedRevision(rt, { pr, branch: 'main', head: main });
     const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
     expect(await heads()).toBe(before);
     expect(r).toMatchObject({
@@ -261,5 +278,136 @@ describe('positive control: reviseBranchRefusal is what keeps a copied marker of
     const moved = (await git(['rev-parse', 'main'], { cwd: h!.bare })).stdout.trim();
     expect(moved).not.toBe(main);
     expect((await git(['ls-tree', '-r', '--name-only', 'main'], { cwd: h!.bare })).stdout).toContain('src/revised.js');
+  });
+});
+
+/**
+ * `revise.pr` names the PR a revision answers; the pr stage asks the forge, on the line before the
+ * push, whether it is still open. A signed revise job whose PR a human closed after asking (or a
+ * signed job kept and replayed later) must not push to that PR's branch.
+ */
+describe('positive control: the open-PR check is what keeps a revision off a closed PR', () => {
+  const closedPrRevision = async () => {
+    const { rt, pr, branch } = await withBotPr();
+    const head = (await git(['rev-parse', `refs/heads/${branch}`], { cwd: h!.bare })).stdout.trim();
+    fake!.close(pr);
+    const replies = () => fake!.comments.filter((c) => c.pull === pr && /revision 1 /.test(c.body));
+    expect(replies()).toEqual([]);
+    workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    return { rt, pr, branch, head, replies };
+  };
+
+  it('on: a signed revise job for a PR closed since → pr_skipped_by_policy naming the closed PR, its branch unmoved', async () => {
+    const { rt, pr, branch, head, replies } = await closedPrRevision();
+    const before = await heads();
+    const cycleId = await enqueueSignedRevision(rt, { pr, branch, head });
+    const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
+    expect(r).toMatchObject({
+      outcome: 'pr_skipped_by_policy',
+      reason: `PR #${pr} is closed: the revision is not pushed`,
+    });
+    expect(await heads()).toBe(before);
+    // The asker still hears why (every revise cycle answers on its PR).
+    expect(replies().map((c) => c.body)).toEqual([expect.stringContaining('was not pushed: **pr_skipped_by_policy**')]);
+  });
+
+  it('with the check switched off (in this process only), the same job pushes its revision to the closed PR’s branch and answers there', async () => {
+    const { rt, pr, branch, head, replies } = await closedPrRevision();
+    revisionPushDefence.openPr = false;
+    try {
+      const cycleId = await enqueueSignedRevision(rt, { pr, branch, head });
+      const [r] = await waitForOutcomes(rt, [cycleId], 60_000);
+      expect(r, JSON.stringify(r)).toMatchObject({
+        outcome: 'ok',
+        reason: expect.stringMatching(/^revision 1 pushed to /),
+      });
+    } finally {
+      revisionPushDefence.openPr = true;
+    }
+    const moved = (await git(['rev-parse', `refs/heads/${branch}`], { cwd: h!.bare })).stdout.trim();
+    expect(moved).not.toBe(head);
+    expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h!.bare })).stdout).toContain('src/revised.js');
+    expect(fake!.pulls.find((p) => p.number === pr)!.state).toBe('closed');
+    expect(replies().map((c) => c.body)).toEqual([expect.stringContaining('revision 1 is pushed to')]);
+  });
+});
+
+/**
+ * `saved` is the model's answer an earlier attempt of a propose job kept in its job, re-used by a
+ * retry without a model call. Nothing checks that answer but the signature over the whole job: a
+ * propose job validly signed with its saved answer, then that answer swapped in Redis for one the
+ * gap never asked for (an extra file), must not reach apply.
+ */
+describe('positive control: the job signature is what keeps a forged saved answer out', () => {
+  const answer = (files: Proposal['files']): { proposal: Proposal; model: ModelInfo } => ({
+    proposal: { summary: 'Adds truncate().', files },
+    model: {
+      rung: 'loop/test-model',
+      usage: { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 },
+      usageEstimated: false,
+      escalated: false,
+      attempts: [{ rung: 'loop/test-model', ok: true, ms: 5 }],
+    },
+  });
+  const truncate = {
+    path: 'src/truncate.js',
+    is_new: true,
+    content:
+      "export function truncate(text, max) {\n  return text.length <= max ? text : text.slice(0, max - 1) + '…';\n}\n",
+  };
+  const backdoor = { path: 'src/backdoor.js', is_new: true, content: 'export const backdoor = true;\n' };
+
+  /** A signed propose job carrying a saved answer for the gap; Redis then holds it with `saved` forged. */
+  const enqueueForgedSaved = async (): Promise<string> => {
+    model = await startModelServer(await cassetteScript());
+    h = await createHarness({ repo: await repoWithGaps([GAP]), config: { models: openaiModels(model) } });
+    await h.rt.mirror.sync();
+    const cycleId = `c${Date.now().toString(36).padStart(9, '0')}5a7ed000`;
+    const data: ProposeJob = {
+      cycleId,
+      gap: { id: gapId(GAP), text: GAP, line: 1 },
+      baseCommit: await h.rt.mirror.resolve('main'),
+      createdAt: Date.now(),
+      dryRun: false,
+      notes: [],
+    };
+    const signed = signJob(
+      'propose',
+      { ...data, saved: answer([truncate]) },
+      jobKeyFrom(h.rt.env, h.rt.cfg.jobs.keyEnv),
+    );
+    const forged = { ...signed, saved: answer([truncate, backdoor]) };
+    workers = startWorkers(h.rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
+    await h.rt.queues.propose.add('propose', forged, { jobId: stageJobId(cycleId, 'propose') });
+    return cycleId;
+  };
+
+  it('on: the propose job is refused (job signature invalid), no model call, nothing reaches apply, nothing pushed', async () => {
+    const cycleId = await enqueueForgedSaved();
+    const before = await heads();
+    const [r] = await waitForOutcomes(h!.rt, [cycleId], 60_000);
+    expect(r).toMatchObject({
+      outcome: 'model_failed',
+      reason: expect.stringMatching(/^job signature invalid: the job data was altered/),
+    });
+    expect(model!.requests).toHaveLength(0);
+    expect(await h!.rt.queues.apply.getJob(stageJobId(cycleId, 'apply'))).toBeUndefined();
+    expect(await heads()).toBe(before);
+  });
+
+  it('with verification switched off (in this process only), the forged saved answer is used without a model call and its file reaches the pushed bot commit', async () => {
+    let r: CycleRecord | undefined;
+    jobSignatureDefence.verify = false;
+    try {
+      const cycleId = await enqueueForgedSaved();
+      [r] = await waitForOutcomes(h!.rt, [cycleId], 120_000);
+    } finally {
+      jobSignatureDefence.verify = true;
+    }
+    expect(r, JSON.stringify(r)).toMatchObject({ outcome: 'ok', dry_run: false });
+    expect(model!.requests).toHaveLength(0);
+    const tree = (await git(['ls-tree', '-r', '--name-only', r!.bot_commit!], { cwd: h!.bare })).stdout.split('\n');
+    expect(tree).toContain('src/backdoor.js');
+    expect((await git(['ls-remote', '--heads', h!.bare], { cwd: h!.bare })).stdout).toContain(r!.bot_commit!);
   });
 });
