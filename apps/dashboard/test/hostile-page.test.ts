@@ -15,6 +15,7 @@ function page(record: Partial<CycleRecord>): string {
     durations: [],
     hourNow: 0,
     repos: ['app'],
+    discovered: [],
     repo: null,
     recent: [
       {

@@ -1,8 +1,23 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { clearSecrets, redactDeep, redactError, redactText, registerSecrets } from './redact.ts';
+import { clearSecrets, redactDeep, redactError, redactionDefence, redactText, registerSecrets } from './redact.ts';
 
 const KEY = 'sk-unit-0123456789';
 afterEach(() => clearSecrets());
+
+describe('redactionDefence (the switch the hostile-provider and hostile-forge controls flip)', () => {
+  it('on by default: a registered value is replaced; off: the text is returned as it is', () => {
+    registerSecrets([KEY]);
+    expect(redactionDefence.on).toBe(true);
+    expect(redactText(`x ${KEY} y`)).toBe('x [redacted] y');
+    redactionDefence.on = false;
+    try {
+      expect(redactText(`x ${KEY} y`)).toBe(`x ${KEY} y`);
+    } finally {
+      redactionDefence.on = true;
+    }
+    expect(redactText(`x ${KEY} y`)).toBe('x [redacted] y');
+  });
+});
 
 describe('registerSecrets', () => {
   it('registers values of six characters or more, and nothing shorter or empty', () => {

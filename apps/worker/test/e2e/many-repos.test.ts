@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import path from 'node:path';
@@ -95,10 +96,11 @@ describe('many repositories, one deployment', () => {
       const cmd = (r: CycleRecord) => r.tests.filter((t) => t.phase === 'test').map((t) => t.argv);
       expect(cmd(done[0]!)).toEqual([['node', '--test']]);
       expect(cmd(done[2]!)).toEqual([['node', '--test', '--test-reporter=dot']]);
-      // The JSON records carry the repository too.
-      const json = JSON.parse(
-        await readFile(path.join(world.dir, 'cycles', `${done[2]!.cycle_id}.json`), 'utf8'),
-      ) as CycleRecord;
+      // The JSON records carry the repository too. The file is written just after the outcome
+      // reaches Redis (recordOutcome), so it may lag the wait above by a moment.
+      const file = path.join(world.dir, 'cycles', `${done[2]!.cycle_id}.json`);
+      for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+      const json = JSON.parse(await readFile(file, 'utf8')) as CycleRecord;
       expect(json.repo).toBe('beta');
 
       // gamma: one PR open at most; its second cycle waits at the pr stage, not ended.

@@ -291,8 +291,13 @@ describe('positive control: the open-PR check is what keeps a revision off a clo
     const { rt, pr, branch } = await withBotPr();
     const head = (await git(['rev-parse', `refs/heads/${branch}`], { cwd: h!.bare })).stdout.trim();
     fake!.close(pr);
-    const replies = () => fake!.comments.filter((c) => c.pull === pr && /revision 1 /.test(c.body));
-    expect(replies()).toEqual([]);
+    const now = () => fake!.comments.filter((c) => c.pull === pr && /revision 1 /.test(c.body));
+    expect(now()).toEqual([]);
+    // The answer on the PR is written after the outcome (by the events worker): wait for it a while.
+    const replies = async () => {
+      for (let i = 0; i < 100 && now().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      return now();
+    };
     workers = startWorkers(rt, defaultPolicy, { queues: [...QUEUE_NAMES] });
     return { rt, pr, branch, head, replies };
   };
@@ -308,7 +313,9 @@ describe('positive control: the open-PR check is what keeps a revision off a clo
     });
     expect(await heads()).toBe(before);
     // The asker still hears why (every revise cycle answers on its PR).
-    expect(replies().map((c) => c.body)).toEqual([expect.stringContaining('was not pushed: **pr_skipped_by_policy**')]);
+    expect((await replies()).map((c) => c.body)).toEqual([
+      expect.stringContaining('was not pushed: **pr_skipped_by_policy**'),
+    ]);
   });
 
   it('with the check switched off (in this process only), the same job pushes its revision to the closed PR’s branch and answers there', async () => {
@@ -328,7 +335,7 @@ describe('positive control: the open-PR check is what keeps a revision off a clo
     expect(moved).not.toBe(head);
     expect((await git(['ls-tree', '-r', '--name-only', branch], { cwd: h!.bare })).stdout).toContain('src/revised.js');
     expect(fake!.pulls.find((p) => p.number === pr)!.state).toBe('closed');
-    expect(replies().map((c) => c.body)).toEqual([expect.stringContaining('revision 1 is pushed to')]);
+    expect((await replies()).map((c) => c.body)).toEqual([expect.stringContaining('revision 1 is pushed to')]);
   });
 });
 
