@@ -22,9 +22,9 @@ export const MUTATION_NOTES: Record<string, string> = {
     'equivalent: every spelling is at least as long as the value (six characters or more), so the length filter never drops one',
   'packages/core/src/redact.ts:42:19-42:48 ConditionalExpression true':
     'equivalent: as the line-36 mutant (no spelling is shorter than the value)',
-  'packages/core/src/redact.ts:53:19-53:33 ConditionalExpression false':
+  'packages/core/src/redact.ts:60:19-60:33 ConditionalExpression false':
     'equivalent: replacing in the empty string gives the empty string; the check only saves the call',
-  'packages/core/src/redact.ts:85:11-85:20 ConditionalExpression true':
+  'packages/core/src/redact.ts:92:11-92:20 ConditionalExpression true':
     'equivalent: an error without a stack makes redactText throw inside the try, which is caught; the message is already scrubbed and the stack stays undefined',
   'packages/repo/src/test-guard.ts:257:18-257:70 MethodExpression oldLines':
     "cost only: base lines past the answer's length plus 500 cannot align within the diff's 500-edit bound; the slice keeps a 10,000-line base from making the diff give up (then the in-order match decides, with the same verdicts in the tests)",
