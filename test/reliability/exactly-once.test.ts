@@ -504,7 +504,7 @@ it.each([
  * own step. Whether it is then at a step the refusal hurts is timing: with the retry and the
  * stalled-job re-run off, one branch lost it in six runs of six, the merged tree (fair-share
  * priorities reorder the two cycles) in one CI run of two; so that is not the control of this
- * point (the one-cycle "structural: OOM from after-record of pr…" test above says what is), and
+ * point (the one-cycle "structural: OOM from after-record of pr…" test below says what is), and
  * this test only shows the retry suffices with two cycles.
  */
 it('OOM from after-record of pr with the stalled-job re-run off (maxStalledCount 0): waiting out the refused writes alone ends every cycle once', async () => {
