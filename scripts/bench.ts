@@ -296,6 +296,26 @@ async function gitOpsAlone(bare: string, n: number): Promise<number[]> {
 
 // ---- measurements ------------------------------------------------------------------------
 
+/**
+ * 25 cycles one at a time (after 3 that warm the mirror and slot): each one's wall time from its
+ * propose job's add to its outcome, less its model call and its test commands.
+ */
+async function cycleOverheads(rt: Runtime, jobOf: (i: number) => ReturnType<typeof proposeJob>): Promise<number[]> {
+  const extra: number[] = [];
+  for (let i = 0; i < 25 + 3; i++) {
+    const job = jobOf(i);
+    const t0 = now();
+    await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
+    while (!(await outcomeOf(rt.redis, rt.keys, job.cycleId))) await sleep(0.5);
+    const wall = now() - t0;
+    const rec = JSON.parse((await rt.redis.get(rt.keys.record(job.cycleId)))!);
+    const modelMs = (rec.model?.attempts ?? []).reduce((a: number, x: { ms: number }) => a + x.ms, 0);
+    const testMs = (rec.tests ?? []).reduce((a: number, x: { durationMs: number }) => a + x.durationMs, 0);
+    if (i >= 3) extra.push(wall - modelMs - testMs);
+  }
+  return extra;
+}
+
 async function overhead(
   name: string,
   files: number,
@@ -307,19 +327,7 @@ async function overhead(
   const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
   await rt.mirror.sync();
   const base = await rt.mirror.resolve('main');
-  const N = 25;
-  const extra: number[] = [];
-  for (let i = 0; i < N + 3; i++) {
-    const job = proposeJob(base, i);
-    const t0 = now();
-    await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
-    while (!(await outcomeOf(rt.redis, rt.keys, job.cycleId))) await sleep(0.5);
-    const wall = now() - t0;
-    const rec = JSON.parse((await rt.redis.get(rt.keys.record(job.cycleId)))!);
-    const modelMs = (rec.model?.attempts ?? []).reduce((a: number, x: { ms: number }) => a + x.ms, 0);
-    const testMs = (rec.tests ?? []).reduce((a: number, x: { durationMs: number }) => a + x.durationMs, 0);
-    if (i >= 3) extra.push(wall - modelMs - testMs); // the first cycles warm the mirror and slot
-  }
+  const extra = await cycleOverheads(rt, (i) => proposeJob(base, i));
   await workers.close(2000);
   await rt.close();
   const chain = await bareChain(1, 60);
@@ -350,19 +358,9 @@ async function reposOverhead(count: number, model: ModelServer): Promise<{ p50: 
   const workers = startWorkers(rt, defaultPolicy, { queues: ['propose', 'apply', 'test', 'pr', 'events'] });
   await view.mirror.sync();
   const base = await view.mirror.resolve('main');
-  const N = 25;
-  const extra: number[] = [];
-  for (let i = 0; i < N + 3; i++) {
-    const job = signJob('propose', { ...unsignedProposeJob(base, i, `Gap ${i} of the bench`), repo: 'r0' }, jobKey);
-    const t0 = now();
-    await rt.queues.propose.add('propose', job, { jobId: stageJobId(job.cycleId, 'propose') });
-    while (!(await outcomeOf(rt.redis, rt.keys, job.cycleId))) await sleep(0.5);
-    const wall = now() - t0;
-    const rec = JSON.parse((await rt.redis.get(rt.keys.record(job.cycleId)))!);
-    const modelMs = (rec.model?.attempts ?? []).reduce((a: number, x: { ms: number }) => a + x.ms, 0);
-    const testMs = (rec.tests ?? []).reduce((a: number, x: { durationMs: number }) => a + x.durationMs, 0);
-    if (i >= 3) extra.push(wall - modelMs - testMs);
-  }
+  const extra = await cycleOverheads(rt, (i) =>
+    signJob('propose', { ...unsignedProposeJob(base, i, `Gap ${i} of the bench`), repo: 'r0' }, jobKey),
+  );
   await workers.close(2000);
   await deleteMatching(rt.redis, `${cfg.redis.prefix}:*`);
   await rt.close();

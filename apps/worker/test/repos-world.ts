@@ -5,8 +5,9 @@ import path from 'node:path';
 import { parseConfig, type LoadedConfig } from '@prbot/config';
 import { createLogger } from '@prbot/core';
 import { deleteMatching, openRuntime, type Runtime, waitReady } from '@prbot/pipeline';
-import { makeUpstream, repoWithGaps, TEST_REDIS_URL, type ModelServer } from '@prbot/test-support';
-import { openaiModels } from './helpers.ts';
+import { execa } from 'execa';
+import { makeUpstream, REPO_ROOT, repoWithGaps, TEST_REDIS_URL, type ModelServer } from '@prbot/test-support';
+import { cassetteScript, openaiModels } from './helpers.ts';
 
 /**
  * A deployment's world on disk and in Redis that outlives its runtimes: a key prefix, real bare
@@ -84,4 +85,44 @@ export async function reposWorld(repos: Record<string, string[]>, server: ModelS
     },
   };
   return world;
+}
+
+/** The demo cassette's one passing gap, and a second one `padScript` answers with a passing change. */
+export const TRUNCATE =
+  'Add a `truncate(text, max)` helper in src/truncate.js that shortens text to max characters with an ellipsis';
+export const PAD = 'Add a `pad(text, n)` helper in src/pad.js';
+
+/** The demo cassette's answers, plus one that passes for the `PAD` gap (the cassette has one passing gap only). */
+export async function padScript(): Promise<ModelServer['script']> {
+  const demo = await cassetteScript();
+  const pad = JSON.stringify({
+    summary: 'Adds pad().',
+    files: [
+      { path: 'src/pad.js', is_new: true, content: 'export function pad(text, n) {\n  return text.padEnd(n);\n}\n' },
+    ],
+  });
+  return (req) => {
+    const prompt = req.body.messages.map((m) => m.content).join('\n');
+    return /Gap from [^\n]*pad\(text, n\)/.test(prompt) ? { content: pad } : demo(req);
+  };
+}
+
+/** The producer CLI (`prbot produce|status|pause …`) on `configFile`, in a process of its own with only `env` added. */
+export function producerCli(configFile: string, env: Record<string, string> = {}) {
+  return (...args: string[]) =>
+    execa(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args],
+      {
+        env: {
+          PATH: process.env.PATH!,
+          PRBOT_CONFIG: configFile,
+          PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!,
+          PRBOT_TEST_KEY: 'k',
+          ...env,
+        },
+        extendEnv: false,
+        reject: false,
+      },
+    );
 }

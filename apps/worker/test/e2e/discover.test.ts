@@ -1,5 +1,4 @@
 import { writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '@prbot/config';
@@ -16,7 +15,6 @@ import { keys, QUEUE_NAMES, type Runtime } from '@prbot/pipeline';
 import { defaultPolicy } from '@prbot/policy';
 import {
   commitAll,
-  REPO_ROOT,
   startGiteaServer,
   startModelServer,
   startOwnerRouter,
@@ -25,7 +23,7 @@ import {
 } from '@prbot/test-support';
 import { startWorkers } from '../../src/workers.ts';
 import { cassetteScript, waitForOutcomes } from '../helpers.ts';
-import { reposWorld, type ReposWorld } from '../repos-world.ts';
+import { producerCli, reposWorld, type ReposWorld } from '../repos-world.ts';
 
 const TRUNCATE =
   'Add a `truncate(text, max)` helper in src/truncate.js that shortens text to max characters with an ellipsis';
@@ -318,22 +316,7 @@ describe('discover: the marked repositories of an owner', () => {
 
   it('the CLI: produce lists what it discovered and says which repository is drained; status marks both', async () => {
     const { cfg, forges } = await owner();
-    const cli = (...args: string[]) =>
-      execa(
-        path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
-        [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args],
-        {
-          env: {
-            PATH: process.env.PATH!,
-            PRBOT_CONFIG: cfg.file,
-            PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!,
-            PRBOT_TEST_KEY: 'k',
-            GITEA_TOKEN: TOKEN,
-          },
-          extendEnv: false,
-          reject: false,
-        },
-      );
+    const cli = producerCli(cfg.file, { GITEA_TOKEN: TOKEN });
     const first = await cli('produce');
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toMatch(/^repo team-alpha:\nenqueued /m);

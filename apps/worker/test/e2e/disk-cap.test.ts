@@ -7,30 +7,11 @@ import { defaultPolicy } from '@prbot/policy';
 import { diskUsage } from '@prbot/repo';
 import { startModelServer, type ModelServer } from '@prbot/test-support';
 import { startWorkers } from '../../src/workers.ts';
-import { cassetteScript, waitForOutcomes } from '../helpers.ts';
-import { reposWorld, type ReposWorld } from '../repos-world.ts';
+import { waitForOutcomes } from '../helpers.ts';
+import { PAD, padScript, reposWorld, TRUNCATE, type ReposWorld } from '../repos-world.ts';
 
 /** The demo cassette's passing gap: every cycle of it ends ok. */
-const TRUNCATE =
-  'Add a `truncate(text, max)` helper in src/truncate.js that shortens text to max characters with an ellipsis';
-/** r1's second gap (its second cycle, after its eviction), answered by `script`. */
-const PAD = 'Add a `pad(text, n)` helper in src/pad.js';
 const NAMES = ['r1', 'r2', 'r3', 'r4', 'r5'];
-
-/** The demo cassette's answers, plus one that passes for the `pad` gap (as many-repos.test.ts). */
-async function script(): Promise<ModelServer['script']> {
-  const demo = await cassetteScript();
-  const pad = JSON.stringify({
-    summary: 'Adds pad().',
-    files: [
-      { path: 'src/pad.js', is_new: true, content: 'export function pad(text, n) {\n  return text.padEnd(n);\n}\n' },
-    ],
-  });
-  return (req) => {
-    const prompt = req.body.messages.map((m) => m.content).join('\n');
-    return /Gap from [^\n]*pad\(text, n\)/.test(prompt) ? { content: pad } : demo(req);
-  };
-}
 
 /** Five remotes (and r0, to measure a footprint on) with the passing gap; r1 with a second. */
 async function fiveRepos(s: ModelServer): Promise<ReposWorld> {
@@ -84,7 +65,7 @@ async function setUp(wd: ReposWorld, maxBytes: number | undefined, extraRepos: s
 
 describe('workdir.maxBytes: 5 repositories through one test worker with a cap that holds 2', () => {
   it('eviction happens, no cycle fails for it, the measured total stays within the cap after every cycle; an evicted repository is cloned again on its next cycle; positive control: eviction off, the same run ends over the cap', async () => {
-    server = await startModelServer(await script());
+    server = await startModelServer(await padScript());
     world = await fiveRepos(server);
 
     // 1. One repository's footprint (mirror + slot after one cycle), on a worker without a cap.

@@ -11,29 +11,11 @@ import {
   type ModelServer,
 } from '@prbot/test-support';
 import { startWorkers } from '../../src/workers.ts';
-import { cassetteScript, waitForOutcomes } from '../helpers.ts';
-import { reposWorld, type ReposWorld } from '../repos-world.ts';
+import { waitForOutcomes } from '../helpers.ts';
+import { PAD, padScript, reposWorld, TRUNCATE, type ReposWorld } from '../repos-world.ts';
 
-const TRUNCATE =
-  'Add a `truncate(text, max)` helper in src/truncate.js that shortens text to max characters with an ellipsis';
-const PAD = 'Add a `pad(text, n)` helper in src/pad.js';
 const GITEA_TOKEN = 'gitea-tok-0123456789-SECRET';
 const GITHUB_TOKEN = 'github-tok-0123456789-SECRET';
-
-/** The demo cassette's answers, plus one that passes for the `pad` gap. */
-async function script(): Promise<ModelServer['script']> {
-  const demo = await cassetteScript();
-  const pad = JSON.stringify({
-    summary: 'Adds pad().',
-    files: [
-      { path: 'src/pad.js', is_new: true, content: 'export function pad(text, n) {\n  return text.padEnd(n);\n}\n' },
-    ],
-  });
-  return (req) => {
-    const prompt = req.body.messages.map((m) => m.content).join('\n');
-    return /Gap from [^\n]*pad\(text, n\)/.test(prompt) ? { content: pad } : demo(req);
-  };
-}
 
 let world: ReposWorld | undefined;
 let server: ModelServer | undefined;
@@ -47,7 +29,7 @@ afterEach(async () => {
 
 describe('one deployment over three forges', () => {
   it('a Gitea, a GitHub and a local repository with their own PRDs, test commands, limits and budget shares: each PR on its own forge, the same gap text in each is three gaps', async () => {
-    server = await startModelServer(await script());
+    server = await startModelServer(await padScript());
     world = await reposWorld({ api: [TRUNCATE], web: [TRUNCATE, PAD], tools: [TRUNCATE, PAD] }, server);
     const gitea = await startGiteaServer({ owner: 'team', repo: 'api', token: GITEA_TOKEN, bare: world.remotes.api! });
     const github = await startGithubServer({

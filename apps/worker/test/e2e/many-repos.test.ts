@@ -1,36 +1,16 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gapId, type CycleRecord } from '@prbot/core';
 import { jobKeyFrom, QUEUE_NAMES, stageJob, stageJobId, type Runtime } from '@prbot/pipeline';
 import { produceRepos } from '@prbot/control';
 import { defaultPolicy } from '@prbot/policy';
-import { REPO_ROOT, startModelServer, type ModelServer } from '@prbot/test-support';
+import { startModelServer, type ModelServer } from '@prbot/test-support';
 import { startWorkers } from '../../src/workers.ts';
 import { produceProcessor } from '../../src/stages/produce.ts';
-import { cassetteScript, waitForOutcomes } from '../helpers.ts';
-import { reposWorld, type ReposWorld } from '../repos-world.ts';
-
-const TRUNCATE =
-  'Add a `truncate(text, max)` helper in src/truncate.js that shortens text to max characters with an ellipsis';
-const PAD = 'Add a `pad(text, n)` helper in src/pad.js';
-
-/** The demo cassette's answers, plus one that passes for the `pad` gap (the cassette has one passing gap only). */
-async function script(): Promise<ModelServer['script']> {
-  const demo = await cassetteScript();
-  const pad = JSON.stringify({
-    summary: 'Adds pad().',
-    files: [
-      { path: 'src/pad.js', is_new: true, content: 'export function pad(text, n) {\n  return text.padEnd(n);\n}\n' },
-    ],
-  });
-  return (req) => {
-    const prompt = req.body.messages.map((m) => m.content).join('\n');
-    return /Gap from [^\n]*pad\(text, n\)/.test(prompt) ? { content: pad } : demo(req);
-  };
-}
+import { waitForOutcomes } from '../helpers.ts';
+import { PAD, padScript, producerCli, reposWorld, type ReposWorld, TRUNCATE } from '../repos-world.ts';
 
 let world: ReposWorld | undefined;
 let server: ModelServer | undefined;
@@ -51,7 +31,7 @@ async function prFiles(prDir: string): Promise<string[]> {
 
 describe('many repositories, one deployment', () => {
   it('three remotes with their own PRDs and test commands: per-repo records and PRs, the same gap in two repos is two PRs, a per-repo PR limit holds, an unconfigured repository ends its cycle by name', async () => {
-    server = await startModelServer(await script());
+    server = await startModelServer(await padScript());
     world = await reposWorld({ alpha: [TRUNCATE, PAD], beta: [TRUNCATE], gamma: [TRUNCATE, PAD] }, server);
     const cfg = await world.config({
       repos: [
@@ -156,7 +136,7 @@ describe('many repositories, one deployment', () => {
   }, 240_000);
 
   it('produce for every repository: one whose PRD is missing is its own line and the others go on; --repo picks one', async () => {
-    server = await startModelServer(await script());
+    server = await startModelServer(await padScript());
     world = await reposWorld({ alpha: [PAD], beta: [PAD] }, server);
     const cfg = await world.config({
       repos: [
@@ -193,7 +173,7 @@ describe('many repositories, one deployment', () => {
   }, 60_000);
 
   it('the CLI: pause --repo holds one repository, status shows a row per repository, produce --repo runs one, resume lets it go', async () => {
-    server = await startModelServer(await script());
+    server = await startModelServer(await padScript());
     world = await reposWorld({ alpha: [PAD], beta: [PAD] }, server);
     const cfg = await world.config({
       repos: [
@@ -201,21 +181,7 @@ describe('many repositories, one deployment', () => {
         { name: 'beta', url: world.remotes.beta },
       ],
     });
-    const cli = (...args: string[]) =>
-      execa(
-        path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
-        [path.join(REPO_ROOT, 'apps', 'producer', 'src', 'cli.ts'), ...args],
-        {
-          env: {
-            PATH: process.env.PATH!,
-            PRBOT_CONFIG: cfg.file,
-            PRBOT_JOB_KEY: process.env.PRBOT_JOB_KEY!,
-            PRBOT_TEST_KEY: 'k',
-          },
-          extendEnv: false,
-          reject: false,
-        },
-      );
+    const cli = producerCli(cfg.file);
     expect((await cli('pause', '--repo', 'beta')).stdout).toBe('repo beta: paused');
     expect((await cli('pause', '--repo', 'delta')).stderr).toMatch(
       /no repository named "delta"; configured: alpha, beta/,
